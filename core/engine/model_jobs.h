@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "analysis/error_metrics.h"
+#include "analysis/tensor_stats.h"
+#include "engine/builtins.h"
+#include "engine/job.h"
+#include "model/model.h"
+#include "quant/quant_spec.h"
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+/// One row of the layer table: a weight and its distribution.
+struct LayerReport {
+    WeightInfo info;
+    TensorStats stats;
+};
+
+/// Statistics of every weight of a model (progress per weight, cancellable).
+std::vector<LayerReport> inspectModel(const Model& model, const JobContext& job);
+
+/// What to run: a registered method, a weight spec and the method's own parameters.
+struct QuantJob {
+    std::string method = "rtn";
+    QuantSpec spec;
+    nlohmann::json methodParams = nlohmann::json::object();
+
+    nlohmann::json toJson() const;
+};
+
+/// Error of one quantized weight.
+struct LayerQuantResult {
+    std::string name;
+    std::int64_t rows = 0, cols = 0;
+    double bitsPerWeight = 0;
+    ErrorMetrics error;
+
+    nlohmann::json toJson() const;
+};
+
+/// Result of quantizing every quantizable weight of a model.
+struct ModelQuantResult {
+    QuantJob job;
+    std::vector<LayerQuantResult> layers;
+    double bitsPerWeight = 0;      ///< over the quantized weights, scales and zero points included
+    double modelBitsPerWeight = 0; ///< over all parameters; unquantized ones at their stored width
+    std::int64_t quantizedParams = 0;
+    std::int64_t totalParams = 0;
+    double seconds = 0;
+    /// Dequantized weights in their stored layout, when asked for (for writing a model).
+    std::map<std::string, std::vector<float>> weights;
+
+    nlohmann::json toJson() const;
+};
+
+/// Quantizes every quantizable weight with `job`; `onLayer` sees each result as it is done.
+/// Throws Error for an unknown method or bad parameters, Cancelled when cancelled.
+ModelQuantResult quantizeModel(const Model& model, const Registries& registries, const QuantJob& job,
+                               const JobContext& ctx, bool keepWeights,
+                               const std::function<void(const LayerQuantResult&)>& onLayer = {});
+
+} // namespace qs::core

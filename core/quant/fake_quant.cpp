@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+#include "quant/fake_quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace qs::core {
+
+RangeStats rangeOf(const float* x, std::size_t n) {
+    // Branch-free min/max over finite values (non-finite ones are replaced by 0, which the
+    // asymmetric grid includes anyway and which never raises an absmax).
+    float lo = 0.0f, hi = 0.0f;
+    bool any = false;
+    for (std::size_t i = 0; i < n && !any; ++i)
+        if (std::isfinite(x[i])) lo = hi = x[i], any = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float v = std::isfinite(x[i]) ? x[i] : lo;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    return {lo, hi, std::max(std::fabs(lo), std::fabs(hi))};
+}
+
+namespace {
+
+ElementOptions optionsOf(const QuantSpec& s) { return {s.symmetric, s.fullRange}; }
+
+RangeStats percentileRange(const float* x, std::size_t n, double pct, float* scratch) {
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::isfinite(x[i])) scratch[m++] = x[i];
+    if (m == 0) return {};
+    auto at = [&](double p) {
+        const auto k = static_cast<std::size_t>(std::llround(p / 100.0 * static_cast<double>(m - 1)));
+        std::nth_element(scratch, scratch + k, scratch + m);
+        return scratch[k];
+    };
+    RangeStats r;
+    r.max = at(pct);
+    r.min = at(100.0 - pct);
+    for (std::size_t i = 0; i < m; ++i) scratch[i] = std::fabs(scratch[i]);
+    r.amax = at(pct);
+    return r;
+}
+
+double squaredError(const float* a, const float* b, std::size_t n) {
+    double e = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::isfinite(a[i])) e += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    return e;
+}
+
+} // namespace
+
+ScaleParams fitRun(const FormatTraits& f, const QuantSpec& spec, const float* x, std::size_t n,
+                   const RangeStats& tensor, float* scratch) {
+    const ElementOptions o = optionsOf(spec);
+    switch (spec.scaleRule) {
+    case ScaleRule::MinMax: return f.fit(f, rangeOf(x, n), tensor, o);
+    case ScaleRule::Percentile: return f.fit(f, percentileRange(x, n, spec.percentile, scratch), tensor, o);
+    case ScaleRule::Mse: {
+        // Shrink the range by p = 1, 0.99, ..., 0.21 (the GPTQ reference's grid) and keep the best.
+        const RangeStats full = rangeOf(x, n);
+        ScaleParams best = f.fit(f, full, tensor, o);
+        f.apply(f, x, scratch, n, best, o);
+        double bestErr = squaredError(x, scratch, n);
+        for (int i = 1; i < 80; ++i) {
+            const float p = 1.0f - static_cast<float>(i) / 100.0f;
+            const ScaleParams cand = f.fit(f, {full.min * p, full.max * p, full.amax * p}, tensor, o);
+            f.apply(f, x, scratch, n, cand, o);
+            const double err = squaredError(x, scratch, n);
+            if (err < bestErr) bestErr = err, best = cand;
+        }
+        return best;
+    }
+    }
+    return f.fit(f, rangeOf(x, n), tensor, o);
+}
+
+void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, float* out) {
+    const FormatTraits& f = formatTraits(spec.format);
+    const ElementOptions o = optionsOf(spec);
+    const auto total = static_cast<std::size_t>(rows * cols);
+    const RangeStats whole = rangeOf(in, total);
+    const std::int64_t run = spec.runLength(cols);
+    const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
+    ScaleParams tensorParams;
+    if (perTensor) {
+        std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : total);
+        tensorParams = fitRun(f, spec, in, total, whole, scratch.data());
+    }
+
+#pragma omp parallel
+    {
+        std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : static_cast<std::size_t>(run));
+#pragma omp for schedule(static)
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const float* src = in + r * cols;
+            float* dst = out + r * cols;
+            for (std::int64_t c = 0; c < cols; c += run) {
+                const auto n = static_cast<std::size_t>(std::min(run, cols - c));
+                const ScaleParams p = perTensor ? tensorParams : fitRun(f, spec, src + c, n, whole, scratch.data());
+                f.apply(f, src + c, dst + c, n, p, o);
+            }
+        }
+    }
+}
+
+} // namespace qs::core

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/job.h"
+#include "quant/param_schema.h"
+#include "quant/quant_spec.h"
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace qs::core {
+
+/// One weight matrix handed to a quantizer: row-major [rows = out, cols = in] float32.
+struct WeightMatrix {
+    const float* data = nullptr;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    std::string_view name;
+};
+
+/// A quantization method (RTN, GPTQ, ...). Declared once in the registry with its parameter
+/// schema; the CLI, the GUI form and recipes are built from that declaration.
+class Quantizer {
+public:
+    virtual ~Quantizer() = default;
+    /// Registry key, e.g. "rtn".
+    virtual std::string_view name() const = 0;
+    /// One line for --help and tooltips.
+    virtual std::string_view summary() const = 0;
+    /// Method-specific parameters (beyond quantSpecSchema()).
+    virtual const ParamSchema& params() const = 0;
+    /// True when the method needs calibration data.
+    virtual bool needsCalibration() const = 0;
+    /// Quantize-dequantizes one weight into `out` (rows*cols floats). `params` are validated.
+    virtual void quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params,
+                          float* out, const JobContext& job) const = 0;
+};
+
+} // namespace qs::core
