@@ -59,9 +59,10 @@ constexpr FormatTraits floatRow(FormatId id, std::string_view name, std::string_
     return {id,    name, summary, kFloatText, FormatKind::ScaledFloat, 1 + e.ebits + e.mbits, 0, false, 16, 0, &e,
             scaledFloatFit, scaledFloatApply, 1e-6};
 }
-constexpr FormatTraits mxRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec* e) {
-    return {id,    name, summary, kMxText, FormatKind::Microscaling, e ? 1 + e->ebits + e->mbits : 8, 32, false, 8, 0,
-            e,     mxFit, mxApply, 1e-6};
+// Element bits are passed explicitly: no pointer tests in constant expressions (UBSan rejects them).
+constexpr FormatTraits mxRow(FormatId id, std::string_view name, std::string_view summary, int bits,
+                             const MiniFloatSpec* e) {
+    return {id, name, summary, kMxText, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, mxApply, 1e-6};
 }
 constexpr FormatTraits nvRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec* e) {
     return {id, name, summary, kNvText, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, nvApply, 1e-6};
@@ -80,12 +81,12 @@ constexpr std::array kFormats{
     floatRow(FormatId::Fp6E3M2, "fp6_e3m2", "OCP FP6 E3M2 (max 28), scaled", kE3M2),
     floatRow(FormatId::Fp6E2M3, "fp6_e2m3", "OCP FP6 E2M3 (max 7.5), scaled", kE2M3),
     floatRow(FormatId::Fp4E2M1, "fp4_e2m1", "FP4 E2M1 {0, 0.5, 1, 1.5, 2, 3, 4, 6}, scaled", kE2M1),
-    mxRow(FormatId::MxFp8E4M3, "mxfp8_e4m3", "MX block 32, E8M0 scale, FP8 E4M3 elements", &kE4M3),
-    mxRow(FormatId::MxFp8E5M2, "mxfp8_e5m2", "MX block 32, E8M0 scale, FP8 E5M2 elements", &kE5M2),
-    mxRow(FormatId::MxFp6E3M2, "mxfp6_e3m2", "MX block 32, E8M0 scale, FP6 E3M2 elements", &kE3M2),
-    mxRow(FormatId::MxFp6E2M3, "mxfp6_e2m3", "MX block 32, E8M0 scale, FP6 E2M3 elements", &kE2M3),
-    mxRow(FormatId::MxFp4, "mxfp4", "MX block 32, E8M0 scale, FP4 E2M1 elements", &kE2M1),
-    mxRow(FormatId::MxInt8, "mxint8", "MX block 32, E8M0 scale, int8 elements (implicit 2^-6)", nullptr),
+    mxRow(FormatId::MxFp8E4M3, "mxfp8_e4m3", "MX block 32, E8M0 scale, FP8 E4M3 elements", 8, &kE4M3),
+    mxRow(FormatId::MxFp8E5M2, "mxfp8_e5m2", "MX block 32, E8M0 scale, FP8 E5M2 elements", 8, &kE5M2),
+    mxRow(FormatId::MxFp6E3M2, "mxfp6_e3m2", "MX block 32, E8M0 scale, FP6 E3M2 elements", 6, &kE3M2),
+    mxRow(FormatId::MxFp6E2M3, "mxfp6_e2m3", "MX block 32, E8M0 scale, FP6 E2M3 elements", 6, &kE2M3),
+    mxRow(FormatId::MxFp4, "mxfp4", "MX block 32, E8M0 scale, FP4 E2M1 elements", 4, &kE2M1),
+    mxRow(FormatId::MxInt8, "mxint8", "MX block 32, E8M0 scale, int8 elements (implicit 2^-6)", 8, nullptr),
     nvRow(FormatId::NvFp4, "nvfp4", "NVFP4: block 16, E4M3 block scale, FP32 tensor scale, E2M1", &kE2M1),
     nvRow(FormatId::NvInt4, "nvint4", "NVINT4: block 16, E4M3 block scale, FP32 tensor scale, INT4 -7..7", nullptr),
     FormatTraits{FormatId::Nf4, "nf4", "NormalFloat-4 code book (QLoRA), absmax scaled", kNf4Text,

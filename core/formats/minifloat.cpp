@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "formats/minifloat.h"
 
+#include "tensor/simd.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -25,29 +27,55 @@ float roundMiniFloatRef(float x, const MiniFloatSpec& s) {
     return std::copysign(q, x);
 }
 
+namespace {
+
+// Constants of the fast rounding, shared by the vector body and the scalar tail.
+struct RoundConsts {
+    int drop;           // float32 mantissa bits removed
+    std::uint32_t half; // rounding increment below the kept lsb
+    std::uint32_t mask; // keeps sign, exponent and the kept mantissa bits
+    float minNormal, subStep, maxValue;
+    explicit RoundConsts(const MiniFloatSpec& s)
+        : drop(23 - s.mbits), half((1u << (drop - 1)) - 1u), mask(~((1u << drop) - 1u)),
+          minNormal(std::ldexp(1.0f, s.minNormalExp())), subStep(s.minSubnormal()), maxValue(s.maxValue) {}
+};
+
+// Normal range: round the float32 mantissa to mbits by integer addition (ties to even: the kept
+// lsb is added too). Subnormal range (|x| < min normal): round |x| / step to an integer.
+float roundOne(float x, const RoundConsts& c) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
+    const std::uint32_t sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
+    const float a = std::bit_cast<float>(absBits);
+    const float normal = std::bit_cast<float>((absBits + c.half + ((absBits >> c.drop) & 1u)) & c.mask);
+    const float sub = std::nearbyint(a / c.subStep) * c.subStep;
+    float q = a < c.minNormal ? sub : normal;
+    q = q > c.maxValue ? c.maxValue : q; // saturate (inf too)
+    q = absBits > 0x7f800000u ? a : q;   // NaN in, NaN out
+    return std::bit_cast<float>(std::bit_cast<std::uint32_t>(q) | sign);
+}
+
+} // namespace
+
 void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale) {
-    // Normal range: round the float32 mantissa to mbits by integer addition (ties to even).
-    // Subnormal range (|x| < 2^minNormalExp): round |x| / step_min to an integer.
-    const int drop = 23 - s.mbits;
-    const std::uint32_t half = (1u << (drop - 1)) - 1u;
-    const std::uint32_t mask = ~((1u << drop) - 1u);
-    const float minNormal = std::ldexp(1.0f, s.minNormalExp());
-    const float subStep = s.minSubnormal();
-    const float maxValue = s.maxValue;
-    for (std::size_t i = 0; i < n; ++i) {
-        const float x = in[i] / scale;
-        const std::uint32_t bits = std::bit_cast<std::uint32_t>(x);
-        const std::uint32_t sign = bits & 0x80000000u;
-        const std::uint32_t absBits = bits & 0x7fffffffu;
-        const float a = std::bit_cast<float>(absBits);
-        const std::uint32_t lsb = (absBits >> drop) & 1u;
-        const float normal = std::bit_cast<float>((absBits + half + lsb) & mask);
-        const float sub = std::nearbyint(a / subStep) * subStep;
-        float q = a < minNormal ? sub : normal;
-        q = q > maxValue ? maxValue : q;           // saturate (inf too); NaN compares false and stays
-        q = absBits > 0x7f800000u ? a : q;          // NaN in, NaN out
-        out[i] = std::bit_cast<float>(std::bit_cast<std::uint32_t>(q) | sign) * scale;
+    using namespace simd;
+    const RoundConsts c(s);
+    const F8 vScale = splat(scale), vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep),
+             vMax = splat(c.maxValue);
+    const U8 vHalf = splatU(c.half), vMask = splatU(c.mask), vInf = splatU(0x7f800000u);
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const F8 x = load(in + i) / vScale;
+        const U8 b = bits(x);
+        const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
+        const F8 a = fromBits(absBits);
+        const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
+        const F8 sub = roundSmall(a / vSubStep) * vSubStep; // a / step < 2^(mbits+1): small
+        F8 q = select(a < vMinNormal, sub, normal);
+        q = select(q > vMax, vMax, q);
+        q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);
+        store(out + i, fromBits(bits(q) | sign) * vScale);
     }
+    for (; i < n; ++i) out[i] = roundOne(in[i] / scale, c) * scale;
 }
 
 std::uint32_t encodeMiniFloat(float value, const MiniFloatSpec& s) {

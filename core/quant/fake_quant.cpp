@@ -1,25 +1,36 @@
 // SPDX-License-Identifier: MIT
 #include "quant/fake_quant.h"
 
+#include "tensor/simd.h"
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace qs::core {
 
 RangeStats rangeOf(const float* x, std::size_t n) {
-    // Branch-free min/max over finite values (non-finite ones are replaced by 0, which the
-    // asymmetric grid includes anyway and which never raises an absmax).
-    float lo = 0.0f, hi = 0.0f;
-    bool any = false;
-    for (std::size_t i = 0; i < n && !any; ++i)
-        if (std::isfinite(x[i])) lo = hi = x[i], any = true;
-    for (std::size_t i = 0; i < n; ++i) {
-        const float v = std::isfinite(x[i]) ? x[i] : lo;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+    using namespace simd;
+    // Non-finite values are replaced by the first finite one, which never widens the range.
+    std::size_t first = 0;
+    while (first < n && !std::isfinite(x[first])) ++first;
+    if (first == n) return {};
+    const float seed = x[first];
+    F8 lo = splat(seed), hi = lo;
+    const F8 vSeed = lo, vBig = splat(std::numeric_limits<float>::max());
+    std::size_t i = first;
+    for (; i + kLanes <= n; i += kLanes) {
+        const F8 v = load(x + i);
+        const F8 a = fromBits(bits(v) & 0x7fffffffu);
+        const F8 w = select(a <= vBig, v, vSeed); // false for inf and NaN
+        lo = select(w < lo, w, lo);
+        hi = select(w > hi, w, hi);
     }
-    return {lo, hi, std::max(std::fabs(lo), std::fabs(hi))};
+    float l = hmin(lo), h = hmax(hi);
+    for (; i < n; ++i)
+        if (std::isfinite(x[i])) l = std::min(l, x[i]), h = std::max(h, x[i]);
+    return {l, h, std::max(std::fabs(l), std::fabs(h))};
 }
 
 namespace {

@@ -52,7 +52,7 @@ nlohmann::json validateParams(const ParamSchema& schema, const nlohmann::json& g
         case ParamType::Choice:
             if (!v.is_string() ||
                 std::find(p.choices.begin(), p.choices.end(), v.get<std::string>()) == p.choices.end())
-                throw Error(owner + ": parameter '" + p.name + "' must be one of: " + join(p.choices));
+                throw Error(owner + ": parameter '" + p.name + "' = " + v.dump() + " must be one of: " + join(p.choices));
             break;
         }
         out[p.name] = v;

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#include "cli_params.h"
+
+#include <sstream>
+
+namespace qs::cli {
+
+nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
+    nlohmann::json given = nlohmann::json::object();
+    for (const auto& p : schema) {
+        if (p.type == core::ParamType::Bool) {
+            if (args.takeFlag(p.name)) given[p.name] = true;
+            if (args.takeFlag("no-" + p.name) || (!p.negFlag.empty() && args.takeFlag(p.negFlag)))
+                given[p.name] = false;
+            continue;
+        }
+        if (auto v = args.takeOption(p.name)) given[p.name] = core::parseParamValue(p, *v);
+    }
+    return given;
+}
+
+std::string schemaHelp(const core::ParamSchema& schema) {
+    std::ostringstream os;
+    for (const auto& p : schema) {
+        std::string flag = "--" + p.name;
+        if (p.type == core::ParamType::Bool)
+            flag += p.negFlag.empty() ? " | --no-" + p.name : " | --" + p.negFlag;
+        else if (p.type == core::ParamType::Choice)
+            flag += " NAME";
+        else
+            flag += p.type == core::ParamType::Int ? " N" : " X";
+        os << "  " << flag << std::string(flag.size() < 26 ? 26 - flag.size() : 1, ' ') << p.help
+           << " (default " << p.defaultValue.dump() << ")\n";
+        if (!p.choices.empty()) {
+            os << std::string(28, ' ') << "one of:";
+            for (const auto& c : p.choices) os << ' ' << c;
+            os << '\n';
+        }
+    }
+    return os.str();
+}
+
+} // namespace qs::cli

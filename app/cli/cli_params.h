@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "arg_list.h"
+#include "quant/param_schema.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace qs::cli {
+
+/// Takes the flags a schema declares (--name VALUE; --name / --no-name / --negFlag for booleans)
+/// from `args`; only given keys appear in the result (validateParams fills defaults).
+nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema);
+
+/// "  --group N   group size along the input dimension (default 128, 1..1048576)" lines for --help.
+std::string schemaHelp(const core::ParamSchema& schema);
+
+} // namespace qs::cli

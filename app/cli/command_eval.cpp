@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include "cli_params.h"
+#include "commands.h"
+#include "engine/model_jobs.h"
+#include "eval/perplexity.h"
+#include "io/file_util.h"
+#include "io/npy.h"
+#include "nn/causal_lm.h"
+#include "tensor/error.h"
+#include "tokenizer/tokenizer.h"
+
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <iostream>
+#include <sstream>
+
+namespace qs::cli {
+
+std::string evalUsage(const CliContext& ctx) {
+    std::string s =
+        "quantscope-cli eval MODEL --data FILE [--ctx N] [--windows N]\n"
+        "                   [--method M spec flags] [--act-quant Q] [--kv-quant Q] [--kld] [--json]\n"
+        "  Perplexity of MODEL on FILE: non-overlapping windows of --ctx tokens, each its own sequence;\n"
+        "  the first token of a window is not scored.\n\n"
+        "  --data FILE      UTF-8 text (tokenized with the model's tokenizer as one string, no BOS) or a\n"
+        "                   token-id .npy (int32/int64, any shape, read in C order)\n"
+        "  --ctx N          tokens per window (default 128)\n"
+        "  --windows N      evaluate the first N windows (default: every full window)\n"
+        "  --act-quant Q    fake-quantize the input of every decoder Linear per token, Q =\n"
+        "                   FORMAT[:token|tensor|group][:N][:sym|asym] (default token: one scale per token;\n"
+        "                   group N: groups of N features of a token)\n"
+        "  --kv-quant Q     fake-quantize K (after RoPE) and V, Q as above; token = one scale per token\n"
+        "                   and KV head\n"
+        "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n\n"
+        "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
+        "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
+        "  top-1 agreement.\n\nSpec flags:\n" +
+        schemaHelp(core::quantSpecSchema()) + "\nMethods:\n";
+    for (const auto* q : ctx.registries.quantizers.all()) {
+        s += "  " + std::string(q->name()) + ": " + std::string(q->summary()) + "\n";
+        s += schemaHelp(q->params());
+    }
+    return s;
+}
+
+namespace {
+
+long long parseCount(const std::string& flag, const std::string& value, long long min) {
+    long long v = 0;
+    std::size_t used = 0;
+    try {
+        v = std::stoll(value, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != value.size() || value.empty() || v < min)
+        throw core::Error("--" + flag + " " + value + ": expected an integer >= " + std::to_string(min));
+    return v;
+}
+
+// "int8", "int4:group:32:asym", "mxfp4:block": format first, then granularity, group size, symmetry.
+core::QuantSpec parseHookSpec(const std::string& flag, const std::string& text) {
+    nlohmann::json j = {{"granularity", "token"}};
+    std::stringstream ss(text);
+    std::string part;
+    bool first = true;
+    while (std::getline(ss, part, ':')) {
+        if (first) {
+            j["format"] = part;
+            first = false;
+        } else if (part == "sym" || part == "asym") {
+            j["sym"] = part == "sym";
+        } else if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) {
+            j["group"] = parseCount(flag, part, 1);
+        } else {
+            j["granularity"] = part;
+        }
+    }
+    try {
+        return core::QuantSpec::fromJson(j);
+    } catch (const std::exception& e) {
+        throw core::Error("--" + flag + " " + text + ": " + e.what());
+    }
+}
+
+std::vector<std::int32_t> readTokenData(const std::filesystem::path& file, const core::Model& model,
+                                        std::string& source) {
+    if (file.extension() == ".npy") {
+        const core::Tensor t = core::readNpy(file);
+        std::vector<std::int32_t> ids(static_cast<std::size_t>(t.numel()));
+        if (t.dtype() == core::DType::I32) {
+            std::copy(t.data<std::int32_t>(), t.data<std::int32_t>() + t.numel(), ids.begin());
+        } else if (t.dtype() == core::DType::I64) {
+            const auto* p = t.data<std::int64_t>();
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                if (p[i] < 0 || p[i] > INT32_MAX)
+                    throw core::Error(file.string() + ": token id " + std::to_string(p[i]) + " at index " +
+                                      std::to_string(i) + " is out of range");
+                ids[i] = static_cast<std::int32_t>(p[i]);
+            }
+        } else {
+            throw core::Error(file.string() + ": token ids must be int32 or int64, not " +
+                              std::string(core::dtypeName(t.dtype())));
+        }
+        source = "token ids (.npy)";
+        return ids;
+    }
+    const std::string text = core::readWholeFile(file);
+    const auto tokenizer = core::loadTokenizer(model.path());
+    source = "text, " + tokenizer->description();
+    return tokenizer->encode(text);
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+} // namespace
+
+nlohmann::json runEval(ArgList& args, CliContext& ctx) {
+    const auto data = args.takeOption("data");
+    core::EvalOptions opts;
+    if (const auto c = args.takeOption("ctx")) opts.ctx = static_cast<int>(parseCount("ctx", *c, 2));
+    if (const auto w = args.takeOption("windows")) opts.maxWindows = parseCount("windows", *w, 1);
+    const bool kld = args.takeFlag("kld");
+    core::ForwardHooks hooks;
+    if (const auto a = args.takeOption("act-quant")) hooks.activation = parseHookSpec("act-quant", *a);
+    if (const auto k = args.takeOption("kv-quant")) hooks.kvCache = parseHookSpec("kv-quant", *k);
+    const auto method = args.takeOption("method");
+    const nlohmann::json specFlags = takeSchemaFlags(args, core::quantSpecSchema());
+    core::QuantJob job;
+    job.method = method.value_or("rtn");
+    const auto& quantizer = ctx.registries.quantizers.get(job.method, "method");
+    job.methodParams = takeSchemaFlags(args, quantizer.params());
+    const bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
+    if (quantizeWeights) job.spec = core::QuantSpec::fromJson(specFlags);
+    const auto path = args.takePositional();
+    if (!path) throw core::Error("eval: missing MODEL");
+    if (!data) throw core::Error("eval: missing --data FILE");
+    args.expectEmpty();
+    const bool compare = quantizeWeights || hooks.activation || hooks.kvCache;
+    if (kld && !compare)
+        throw core::Error("eval: --kld compares a quantized model with the fp32 one: give --method/--format, "
+                          "--act-quant or --kv-quant");
+
+    const auto model = core::openModel(*path);
+    std::string source;
+    const std::vector<std::int32_t> tokens = readTokenData(*data, *model, source);
+    core::splitWindows(tokens, opts); // validates ctx and the data size before the expensive part
+
+    nlohmann::json j{{"model", model->path().string()},
+                     {"data", std::filesystem::path(*data).string()},
+                     {"data_tokens", tokens.size()},
+                     {"ctx", opts.ctx}};
+    const core::CausalLm reference(*model, {}, ctx.job);
+    core::PerplexityResult result;
+    std::optional<core::ComparisonResult> comparison;
+    std::optional<core::ModelQuantResult> quant;
+    if (!compare) {
+        result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
+    } else {
+        std::map<std::string, std::vector<float>> replaced;
+        nlohmann::json recipe = nlohmann::json::object();
+        if (quantizeWeights) {
+            quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true);
+            replaced = std::move(quant->weights);
+            recipe = quant->job.toJson();
+            j["bits_per_weight"] = quant->bitsPerWeight;
+        }
+        if (hooks.activation) recipe["activation"] = hooks.activation->toJson();
+        if (hooks.kvCache) recipe["kv_cache"] = hooks.kvCache->toJson();
+        j["recipe"] = recipe;
+        core::CausalLm candidate(reference, std::move(replaced));
+        candidate.setHooks(hooks);
+        comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);
+        result = comparison->candidate;
+        j["reference"] = {{"perplexity", comparison->reference.perplexity},
+                          {"mean_nll", comparison->reference.meanNll}};
+        j["delta_perplexity"] = comparison->deltaPerplexity();
+        j["kld"] = comparison->kld.toJson();
+    }
+    j.update(result.toJson());
+
+    if (!ctx.json) {
+        const auto& cfg = model->config();
+        std::cout << "model        " << model->path().string() << " (" << cfg.modelType << ", "
+                  << model->parameterCount() << " parameters)\n"
+                  << "data         " << *data << ": " << source << ", " << tokens.size() << " tokens\n"
+                  << "windows      " << result.windows << " x " << opts.ctx << " tokens, " << result.tokensScored
+                  << " scored\n";
+        if (comparison) {
+            std::cout << "recipe       ";
+            if (quant) std::cout << job.method << " " << job.spec.label() << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
+            if (hooks.activation) std::cout << (quant ? ", " : "") << "activations " << hooks.activation->label();
+            if (hooks.kvCache) std::cout << (quant || hooks.activation ? ", " : "") << "KV " << hooks.kvCache->label();
+            const auto& k = comparison->kld;
+            std::cout << "\nperplexity   " << fmt("%.6f", result.perplexity) << "   fp32 "
+                      << fmt("%.6f", comparison->reference.perplexity) << "   delta "
+                      << fmt("%+.6f", comparison->deltaPerplexity())
+                      << fmt(" (%+.3f%%)", 100.0 * comparison->deltaPerplexity() / comparison->reference.perplexity)
+                      << "\nmean NLL     " << fmt("%.6f", result.meanNll) << " nats (fp32 "
+                      << fmt("%.6f", comparison->reference.meanNll) << ")\n"
+                      << "KLD          mean " << fmt("%.6f", k.mean) << fmt(" ± %.6f", k.meanStdError) << ", median "
+                      << fmt("%.6f", k.median) << ", p99 " << fmt("%.6f", k.p99) << ", max " << fmt("%.6f", k.max)
+                      << "\ntop-1 agree  " << fmt("%.2f %%", 100.0 * k.top1Agreement) << '\n';
+        } else {
+            std::cout << "perplexity   " << fmt("%.6f", result.perplexity) << "\nmean NLL     "
+                      << fmt("%.6f", result.meanNll) << " nats\n";
+        }
+        std::cout << "time         " << fmt("%.2f s", result.seconds)
+                  << fmt(" (%.0f tokens/s", result.seconds > 0 ? result.windows * opts.ctx / result.seconds : 0.0)
+                  << (comparison ? " through both models)\n" : ")\n");
+    }
+    return j;
+}
+
+} // namespace qs::cli

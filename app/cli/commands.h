@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "arg_list.h"
+#include "engine/builtins.h"
+#include "engine/job.h"
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace qs::cli {
+
+/// What every command gets: the registries, whether --json was asked, and a job context whose
+/// progress goes to stderr.
+struct CliContext {
+    const core::Registries& registries;
+    bool json = false;
+    core::JobContext job;
+};
+
+/// One CLI command, declared once in the command table of main.cpp.
+struct Command {
+    std::string_view name;
+    std::string_view summary;
+    std::string (*usage)(const CliContext& ctx);
+    /// Runs the command and returns the JSON result (printed with --json) after printing the
+    /// human form itself when not in JSON mode.
+    nlohmann::json (*run)(ArgList& args, CliContext& ctx);
+};
+
+std::string inspectUsage(const CliContext& ctx);
+nlohmann::json runInspect(ArgList& args, CliContext& ctx);
+std::string quantizeUsage(const CliContext& ctx);
+nlohmann::json runQuantize(ArgList& args, CliContext& ctx);
+std::string formatsUsage(const CliContext& ctx);
+nlohmann::json runFormats(ArgList& args, CliContext& ctx);
+std::string compareFormatsUsage(const CliContext& ctx);
+nlohmann::json runCompareFormats(ArgList& args, CliContext& ctx);
+std::string evalUsage(const CliContext& ctx);
+nlohmann::json runEval(ArgList& args, CliContext& ctx);
+
+} // namespace qs::cli

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// quantscope-cli: one command table; each command parses its own flags (see commands.h).
+#include "commands.h"
+#include "engine/threads.h"
+#include "tensor/error.h"
+
+#include <omp.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <unistd.h>
+
+namespace {
+
+using qs::cli::Command;
+
+constexpr std::array kCommands{
+    Command{"inspect", "list a model's weights and their distributions", qs::cli::inspectUsage, qs::cli::runInspect},
+    Command{"quantize", "quantize a model's Linear weights and report the error", qs::cli::quantizeUsage,
+            qs::cli::runQuantize},
+    Command{"formats", "list the number formats", qs::cli::formatsUsage, qs::cli::runFormats},
+    Command{"compare-formats", "every format and granularity on one layer, sorted by bits", qs::cli::compareFormatsUsage,
+            qs::cli::runCompareFormats},
+    Command{"eval", "perplexity of a model (and of its quantized variant, with KL divergence)", qs::cli::evalUsage,
+            qs::cli::runEval},
+};
+
+void printHelp() {
+    std::cout << "usage: quantscope-cli COMMAND [ARGS] [--json] [--threads N]\n\nCommands:\n";
+    for (const auto& c : kCommands) std::printf("  %-12s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
+    std::cout << "\n'quantscope-cli COMMAND --help' for a command's flags. With --json one JSON object goes to\n"
+                 "stdout (progress to stderr); failures exit 1 with {\"error\": \"...\"}.\n";
+}
+
+// Progress on stderr: an updating line on a terminal, a line per step otherwise.
+void printProgress(long long done, long long total, const std::string& message) {
+    static const bool tty = isatty(STDERR_FILENO);
+    if (tty)
+        std::fprintf(stderr, "\r\033[K[%lld/%lld] %s", done, total, message.c_str());
+    else
+        std::fprintf(stderr, "[%lld/%lld] %s\n", done, total, message.c_str());
+    if (tty && done == total) std::fputc('\n', stderr);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    qs::core::ensurePassiveOpenMpWait(argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        printHelp();
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+        std::cout << "quantscope-cli " << QS_VERSION << '\n';
+        return 0;
+    }
+    qs::core::Registries registries;
+    qs::core::registerBuiltins(registries);
+
+    const std::string name = args[0];
+    qs::cli::ArgList rest(std::vector<std::string>(args.begin() + 1, args.end()));
+    qs::cli::CliContext ctx{registries};
+    ctx.json = rest.takeFlag("json");
+    try {
+        const Command* cmd = nullptr;
+        for (const auto& c : kCommands)
+            if (c.name == name) cmd = &c;
+        if (!cmd) throw qs::core::Error("unknown command '" + name + "' (see quantscope-cli --help)");
+        if (rest.takeFlag("help")) {
+            std::cout << cmd->usage(ctx);
+            return 0;
+        }
+        if (auto threads = rest.takeOption("threads")) {
+            const int n = std::atoi(threads->c_str());
+            if (n < 1) throw qs::core::Error("--threads " + *threads + ": expected a positive integer");
+            omp_set_num_threads(n);
+        }
+        ctx.job.progress = printProgress;
+        const nlohmann::json result = cmd->run(rest, ctx);
+        if (ctx.json) std::cout << result.dump(1) << '\n';
+        return 0;
+    } catch (const std::exception& e) {
+        if (ctx.json)
+            std::cout << nlohmann::json{{"error", e.what()}}.dump() << '\n';
+        else
+            std::cerr << "quantscope-cli: error: " << e.what() << '\n';
+        return 1;
+    }
+}

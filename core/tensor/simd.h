@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Eight-lane float vectors with GCC/Clang vector extensions: the compiler emits AVX2 with
+// -march=x86-64-v3 and SSE pairs otherwise. Used where auto-vectorisation fails (min/max
+// reductions, bit tricks with selects); every kernel keeps a scalar twin that tests compare with.
+#include <cstdint>
+#include <cstring>
+
+namespace qs::core::simd {
+
+using F8 = float __attribute__((vector_size(32)));
+using U8 = std::uint32_t __attribute__((vector_size(32)));
+using I8 = std::int32_t __attribute__((vector_size(32)));
+
+inline constexpr int kLanes = 8;
+
+/// Unaligned load / store.
+inline F8 load(const float* p) {
+    F8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void store(float* p, F8 v) { std::memcpy(p, &v, sizeof v); }
+/// All lanes = x.
+inline F8 splat(float x) { return F8{} + x; }
+inline U8 splatU(std::uint32_t x) { return U8{} + x; }
+/// Bit reinterpretation.
+inline U8 bits(F8 v) { return reinterpret_cast<U8&>(v); }
+inline F8 fromBits(U8 v) { return reinterpret_cast<F8&>(v); }
+/// Lane-wise select: m ? a : b (m from a comparison).
+inline F8 select(I8 m, F8 a, F8 b) { return m ? a : b; }
+/// Round to nearest even for |x| < 2^22 (adding and removing 1.5 * 2^23 rounds in the FPU's default mode).
+inline F8 roundSmall(F8 x) {
+    const F8 magic = splat(12582912.0f);
+    return (x + magic) - magic;
+}
+/// Horizontal min / max.
+inline float hmin(F8 v) {
+    float m = v[0];
+    for (int i = 1; i < kLanes; ++i) m = v[i] < m ? v[i] : m;
+    return m;
+}
+inline float hmax(F8 v) {
+    float m = v[0];
+    for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+} // namespace qs::core::simd

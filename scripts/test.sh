@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The one test command: builds what changed and runs every test with ctest; then builds the Qt-free
+# core, CLI and their tests under AddressSanitizer + UBSan and runs those too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_WAIT_POLICY=PASSIVE
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j 2
+if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
+  if [ ! -f build-asan/build.ninja ]; then
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQS_CORE_ONLY=ON \
+      -DQS_SANITIZE=ON -DQS_BUILD_BENCH=OFF
+  fi
+  cmake --build build-asan -j "$(nproc)"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j 2
+fi
