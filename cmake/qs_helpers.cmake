@@ -28,7 +28,8 @@ function(qs_add_view_plugin name)
     add_library(${name} MODULE ${ARG_SOURCES})
     set_target_properties(${name} PROPERTIES
       LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib/quantscope/plugins PREFIX ""
-      INSTALL_RPATH "$ORIGIN/..")
+      INSTALL_RPATH "$ORIGIN/../../../${CMAKE_INSTALL_LIBDIR}")
+    # The GUI looks for plugins in <bindir>/../lib/quantscope/plugins (a fixed "lib").
     install(TARGETS ${name} LIBRARY DESTINATION lib/quantscope/plugins)
   else()
     add_library(${name} STATIC ${ARG_SOURCES})

@@ -4,17 +4,26 @@
 #include <sstream>
 
 namespace qs::cli {
+namespace {
+// Recipe keys are snake_case; their flags use dashes (full_range -> --full-range).
+std::string flagName(const std::string& key) {
+    std::string s = key;
+    for (char& c : s)
+        if (c == '_') c = '-';
+    return s;
+}
+} // namespace
 
 nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
     nlohmann::json given = nlohmann::json::object();
     for (const auto& p : schema) {
         if (p.type == core::ParamType::Bool) {
-            if (args.takeFlag(p.name)) given[p.name] = true;
-            if (args.takeFlag("no-" + p.name) || (!p.negFlag.empty() && args.takeFlag(p.negFlag)))
+            if (args.takeFlag(flagName(p.name))) given[p.name] = true;
+            if (args.takeFlag("no-" + flagName(p.name)) || (!p.negFlag.empty() && args.takeFlag(p.negFlag)))
                 given[p.name] = false;
             continue;
         }
-        if (auto v = args.takeOption(p.name)) given[p.name] = core::parseParamValue(p, *v);
+        if (auto v = args.takeOption(flagName(p.name))) given[p.name] = core::parseParamValue(p, *v);
     }
     return given;
 }
@@ -22,9 +31,9 @@ nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
 std::string schemaHelp(const core::ParamSchema& schema) {
     std::ostringstream os;
     for (const auto& p : schema) {
-        std::string flag = "--" + p.name;
+        std::string flag = "--" + flagName(p.name);
         if (p.type == core::ParamType::Bool)
-            flag += p.negFlag.empty() ? " | --no-" + p.name : " | --" + p.negFlag;
+            flag += p.negFlag.empty() ? " | --no-" + flagName(p.name) : " | --" + p.negFlag;
         else if (p.type == core::ParamType::Choice)
             flag += " NAME";
         else

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+#include "builtin_views.h"
+
+#include "histogram_plugin.h"
+#include "layer_table_plugin.h"
+
+namespace qs::gui {
+
+void registerBuiltinViews(plugins::PluginManager& manager) {
+    manager.addBuiltin(std::make_unique<views::LayerTablePlugin>());
+    manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
+}
+
+void loadExternalViews(plugins::PluginManager& manager, const QString& exeDir) {
+    for (const QString& dir : plugins::PluginManager::defaultDirectories(exeDir))
+        manager.loadDirectory(dir);
+}
+
+} // namespace qs::gui

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/builtins.h"
+#include "job_runner.h"
+
+#include <QMainWindow>
+#include <QString>
+#include <QStringList>
+#include <quantscope/plugin/plugin_manager.h>
+#include <quantscope/plugin/view_context.h>
+
+class QComboBox;
+class QDockWidget;
+class QGroupBox;
+class QLabel;
+class QMenu;
+class QMimeData;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSplitter;
+class QTabWidget;
+class QTimer;
+
+namespace qs::gui {
+
+class ParamForm;
+
+/// The window a user lives in: the "Model" dock (layer table), central tabs of view plugins, the
+/// "Parameters" dock (forms built from the registries) and the "Jobs" dock (progress, cancel, log).
+/// Long work (opening, quantizing) runs on a JobRunner thread; the GUI never blocks on it.
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    /// Severity of a log line.
+    enum class LogLevel { Info, Warning, Error };
+
+    /// A window over `registries` (methods, formats) and the views of `plugins`; both must outlive it.
+    MainWindow(const core::Registries& registries, plugins::PluginManager& plugins,
+               QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    /// Opens a model directory (a config.json or .safetensors file means its directory) in the
+    /// background: reads it and computes every weight's statistics. A running job is cancelled first.
+    void openModel(const QString& path);
+    /// Starts quantizing the open model with the toolbar's method and the Parameters form.
+    /// Returns false (with a status message) when there is no model, a job runs or the spec is invalid.
+    bool runQuantization();
+    /// Asks the running job to stop.
+    void cancelJob();
+
+    /// The shared state of every view.
+    plugins::ViewContext* viewContext() const { return m_context; }
+    /// The background job runner.
+    JobRunner* jobRunner() const { return m_jobs; }
+    /// The form of the weight spec (format, granularity, group, sym).
+    ParamForm* specForm() const { return m_specForm; }
+    /// The form of the chosen method's own parameters.
+    ParamForm* methodForm() const { return m_methodForm; }
+    /// Chooses a registered method by name; false when unknown.
+    bool setMethod(const QString& name);
+    /// The view created from a plugin, nullptr when none.
+    QWidget* view(const QString& pluginId) const;
+    /// Recently opened models, newest first (at most 10, persisted).
+    QStringList recentModels() const;
+    /// The status-bar label with the last run's bits per weight.
+    QLabel* bitsLabel() const { return m_bitsLabel; }
+    /// The job status line ("RTN layer 12/28 · 00:41 left").
+    QLabel* jobStatusLabel() const { return m_jobStatus; }
+    /// The log of the Jobs dock.
+    QPlainTextEdit* logView() const { return m_log; }
+    /// Adds a time-stamped line to the log.
+    void appendLog(LogLevel level, const QString& text);
+
+    /// Most entries kept in File ▸ Open Recent.
+    static constexpr int kMaxRecent = 10;
+    /// The model directory a dropped file or folder stands for, empty when it is none.
+    static QString modelPathFromMime(const QMimeData* mime);
+
+signals:
+    /// A model finished opening (its layer table is filled).
+    void modelOpened(const QString& path);
+
+protected:
+    /// Cancels a running job, waits for it and saves the window's layout.
+    void closeEvent(QCloseEvent* event) override;
+    /// Accepts a dragged model directory or config.json.
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    /// Opens a dropped model directory or config.json.
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    enum class JobKind { None, Open, Quantize };
+
+    void createActions();
+    void createToolBar();
+    void createDocks();
+    void createViews();
+    void restoreSettings();
+    void saveSettings() const;
+    void applyDefaultLayout();
+    void chooseModel();
+    void addRecent(const QString& path);
+    void rebuildRecentMenu();
+    void onMethodChanged();
+    void onSpecValueChanged(const QString& name);
+    void updateExplanation();
+    void updateRunEnabled();
+    void onJobStarted();
+    void onJobProgress(long long done, long long total, const QString& message);
+    void onJobFinished(JobState state, const QString& message);
+    void updateJobStatus();
+    void updateBitsLabel();
+    void updateModelLabel();
+    QString specError() const;
+
+    const core::Registries& m_registries;
+    plugins::PluginManager& m_plugins;
+    plugins::ViewContext* m_context;
+    JobRunner* m_jobs;
+    JobKind m_jobKind = JobKind::None;
+    QString m_jobTarget; ///< the path being opened / the spec being run
+    QString m_pendingOpen;
+
+    QTabWidget* m_tabs = nullptr;
+    std::vector<std::pair<QString, QWidget*>> m_views;
+    QDockWidget* m_modelDock = nullptr;
+    QDockWidget* m_paramsDock = nullptr;
+    QDockWidget* m_jobsDock = nullptr;
+    QSplitter* m_jobsSplitter = nullptr;
+
+    QAction* m_openAction = nullptr;
+    QAction* m_runAction = nullptr;
+    QMenu* m_recentMenu = nullptr;
+    QMenu* m_viewMenu = nullptr;
+    QComboBox* m_methodCombo = nullptr;
+    QComboBox* m_formatCombo = nullptr;
+    QComboBox* m_granularityCombo = nullptr;
+
+    ParamForm* m_specForm = nullptr;
+    ParamForm* m_methodForm = nullptr;
+    QGroupBox* m_methodBox = nullptr;
+    QLabel* m_methodNote = nullptr;
+    QLabel* m_explanation = nullptr;
+
+    QProgressBar* m_progress = nullptr;
+    QLabel* m_jobStatus = nullptr;
+    QPushButton* m_cancelButton = nullptr;
+    QPlainTextEdit* m_log = nullptr;
+    QTimer* m_statusTimer = nullptr;
+    QString m_jobMessage;
+
+    QLabel* m_bitsLabel = nullptr;
+    QLabel* m_modelLabel = nullptr;
+};
+
+} // namespace qs::gui

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/model_jobs.h"
+#include "model/model.h"
+
+#include <QObject>
+#include <QString>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace qs::plugins {
+
+/// The state every view shares: the open model, its layer statistics, the latest quantization
+/// result and the one selected layer. Lives in the GUI thread; setters emit only on change.
+class ViewContext : public QObject {
+    Q_OBJECT
+public:
+    /// An empty context (no model).
+    explicit ViewContext(QObject* parent = nullptr);
+    ~ViewContext() override;
+
+    /// The open model, null when none.
+    const std::shared_ptr<const core::Model>& model() const { return m_model; }
+    /// Replaces the model; clears layers, quantization result and selection (emitting their signals).
+    void setModel(std::shared_ptr<const core::Model> model);
+
+    /// Statistics of every weight, in the model's file order (empty until inspected).
+    const std::vector<core::LayerReport>& layers() const { return m_layers; }
+    /// Sets the layer statistics of the current model; emits layersChanged.
+    void setLayers(std::vector<core::LayerReport> layers);
+    /// The report of a weight by name, nullptr when absent.
+    const core::LayerReport* findLayer(const QString& name) const;
+
+    /// The latest quantization result; while a run is in progress it holds the layers done so far.
+    const std::optional<core::ModelQuantResult>& quantResult() const { return m_quantResult; }
+    /// True when quantResult() is a finished run (false while layers are still arriving).
+    bool isQuantResultComplete() const { return m_quantResult && m_quantComplete; }
+    /// Starts a partial result for `job` (clears the previous one); emits quantResultChanged.
+    void beginQuantResult(const core::QuantJob& job);
+    /// Adds one finished layer to the partial result; emits layerResultAdded.
+    void addLayerResult(const core::LayerQuantResult& layer);
+    /// Sets (or with nullopt clears) the finished result; emits quantResultChanged.
+    void setQuantResult(std::optional<core::ModelQuantResult> result);
+    /// The quantization result of a weight by name, nullptr when it has none.
+    const core::LayerQuantResult* layerResult(const QString& name) const;
+
+    /// Name of the selected weight, empty when none.
+    const QString& selectedLayer() const { return m_selectedLayer; }
+    /// Selects a weight by name (empty clears); emits selectedLayerChanged when it changes.
+    void setSelectedLayer(const QString& name);
+
+signals:
+    /// A model was opened or closed.
+    void modelChanged();
+    /// The layer statistics were replaced.
+    void layersChanged();
+    /// The quantization result was started, finished or cleared.
+    void quantResultChanged();
+    /// One more layer of a running quantization is done.
+    void layerResultAdded(const QString& name);
+    /// The one shared selection changed.
+    void selectedLayerChanged(const QString& name);
+
+private:
+    void reindexResult();
+
+    std::shared_ptr<const core::Model> m_model;
+    std::vector<core::LayerReport> m_layers;
+    std::unordered_map<std::string, std::size_t> m_layerIndex;
+    std::optional<core::ModelQuantResult> m_quantResult;
+    bool m_quantComplete = false;
+    std::unordered_map<std::string, std::size_t> m_resultIndex;
+    QString m_selectedLayer;
+};
+
+} // namespace qs::plugins

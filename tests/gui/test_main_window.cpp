@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+// The main window end to end, offscreen: open the fixture, quantize, screenshot, cancel.
+#include "builtin_views.h"
+#include "common/plot_export.h"
+#include "engine/builtins.h"
+#include "gui_test_support.h"
+#include "histogram_view.h"
+#include "job_runner.h"
+#include "layer_table_model.h"
+#include "layer_table_view.h"
+#include "main_window.h"
+#include "param_form.h"
+
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QImage>
+#include <QLabel>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QRegularExpression>
+#include <QSettings>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTest>
+#include <QUrl>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <thread>
+
+namespace {
+
+using namespace qs;
+
+// A deliberately slow method for the cancel test: 50 ms per layer, checking cancel every 5 ms.
+class SlowQuantizer final : public core::Quantizer {
+public:
+    std::string_view name() const override { return "slow"; }
+    std::string_view summary() const override { return "test-only: copies the weights, 50 ms per layer"; }
+    const core::ParamSchema& params() const override {
+        static const core::ParamSchema none;
+        return none;
+    }
+    bool needsCalibration() const override { return false; }
+    void quantize(const core::WeightMatrix& w, const core::QuantSpec&, const nlohmann::json&, float* out,
+                  const core::JobContext& job) const override {
+        for (int i = 0; i < 10; ++i) {
+            job.checkCancel();
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        std::copy(w.data, w.data + w.rows * w.cols, out);
+    }
+};
+
+class MainWindowTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        test::ensureApp();
+        QSettings().clear(); // every test starts from the default layout
+        core::registerBuiltins(m_registries);
+        m_registries.quantizers.add(std::make_unique<SlowQuantizer>());
+        gui::registerBuiltinViews(m_plugins);
+        gui::loadExternalViews(m_plugins, QStringLiteral(QS_BIN_DIR)); // <bin>/../lib/quantscope/plugins
+        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+        m_window->resize(1400, 900);
+    }
+    void TearDown() override {
+        m_window->close();
+        m_window.reset();
+    }
+
+    views::LayerTableView* table() const {
+        return qobject_cast<views::LayerTableView*>(m_window->view(QStringLiteral("layer_table")));
+    }
+    bool waitIdle(int ms) {
+        return QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, ms);
+    }
+    void openFixture() {
+        m_window->openModel(test::fixtureModel());
+        ASSERT_TRUE(QTest::qWaitFor(
+            [&] { return table()->tableModel()->rowCount() == 39 && !m_window->jobRunner()->isRunning(); },
+            60000))
+            << m_window->logView()->toPlainText().toStdString();
+        EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded);
+    }
+    int rowsWithValue(int column) const {
+        auto* model = table()->tableModel();
+        int n = 0;
+        for (int r = 0; r < model->rowCount(); ++r) {
+            const QString text = model->index(r, column).data().toString();
+            if (!text.isEmpty() && text != QStringLiteral("—")) ++n;
+        }
+        return n;
+    }
+
+    core::Registries m_registries;
+    plugins::PluginManager m_plugins;
+    std::unique_ptr<gui::MainWindow> m_window;
+};
+
+TEST_F(MainWindowTest, OpensTheFixtureOffTheGuiThread) {
+    openFixture();
+    EXPECT_EQ(m_window->viewContext()->layers().size(), 39u);
+    EXPECT_TRUE(m_window->windowTitle().contains(QStringLiteral("tinyllama-bpe512")));
+    EXPECT_EQ(m_window->recentModels().value(0), QFileInfo(test::fixtureModel()).absoluteFilePath());
+    // The first quantizable layer (file order) is selected so the histogram has something to show.
+    EXPECT_EQ(m_window->viewContext()->selectedLayer(),
+              QStringLiteral("model.layers.0.mlp.down_proj.weight"));
+}
+
+TEST_F(MainWindowTest, ABadModelIsAnErrorInTheLogNotACrash) {
+    m_window->openModel(QStringLiteral(QS_FIXTURES_DIR "/no-such-model"));
+    ASSERT_TRUE(waitIdle(30000));
+    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Failed);
+    EXPECT_TRUE(m_window->logView()->toPlainText().contains(QStringLiteral("no-such-model")))
+        << m_window->logView()->toPlainText().toStdString();
+    EXPECT_EQ(m_window->viewContext()->model(), nullptr);
+}
+
+TEST_F(MainWindowTest, RtnInt4AsymG32FillsTheErrorColumns) {
+    openFixture();
+    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
+    m_window->specForm()->setValue(QStringLiteral("format"), "int4");
+    m_window->specForm()->setValue(QStringLiteral("granularity"), "group");
+    m_window->specForm()->setValue(QStringLiteral("group"), 32);
+    m_window->specForm()->setValue(QStringLiteral("sym"), false);
+    ASSERT_TRUE(m_window->runQuantization());
+    ASSERT_TRUE(waitIdle(120000));
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded)
+        << m_window->logView()->toPlainText().toStdString();
+
+    ASSERT_TRUE(m_window->viewContext()->isQuantResultComplete());
+    EXPECT_EQ(m_window->viewContext()->quantResult()->layers.size(), 28u);
+    EXPECT_EQ(rowsWithValue(views::LayerTableModel::Mse), 28);
+    EXPECT_EQ(rowsWithValue(views::LayerTableModel::Sqnr), 28);
+    EXPECT_EQ(rowsWithValue(views::LayerTableModel::BitsPerWeight), 28);
+    EXPECT_FALSE(table()->tableView()->isColumnHidden(views::LayerTableModel::Mse));
+
+    const QString bits = m_window->bitsLabel()->text();
+    const auto match = QRegularExpression(QStringLiteral("([0-9.]+) whole model")).match(bits);
+    ASSERT_TRUE(match.hasMatch()) << bits.toStdString();
+    EXPECT_GT(match.captured(1).toDouble(), 4.0) << bits.toStdString();
+    EXPECT_NEAR(match.captured(1).toDouble(), m_window->viewContext()->quantResult()->modelBitsPerWeight,
+                1e-3);
+}
+
+TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
+    openFixture();
+    ASSERT_TRUE(m_window->runQuantization());
+    ASSERT_TRUE(waitIdle(120000));
+    m_window->viewContext()->setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
+    auto* histogram = qobject_cast<views::HistogramView*>(m_window->view(QStringLiteral("histogram")));
+    ASSERT_NE(histogram, nullptr);
+    m_window->show();
+    ASSERT_TRUE(QTest::qWaitFor(
+        [&] { return histogram->shownLayer() == QStringLiteral("model.layers.1.mlp.down_proj.weight"); },
+        30000));
+    QTest::qWait(200); // let the docks settle into their default sizes
+    EXPECT_FALSE(histogram->histogram().counts.empty());
+    EXPECT_TRUE(histogram->titleText().contains(QStringLiteral("down_proj")));
+
+    const QString png = test::outputDir() + QStringLiteral("/main_window.png");
+    QFile::remove(png);
+    const QImage shot = m_window->grab().toImage();
+    ASSERT_FALSE(shot.isNull());
+    ASSERT_TRUE(shot.save(png));
+    EXPECT_GT(QFileInfo(png).size(), 10000);
+
+    // The table scrolled to its error columns.
+    QTableView* tableView = table()->tableView();
+    tableView->scrollTo(tableView->model()->index(0, views::LayerTableModel::Sqnr));
+    ASSERT_TRUE(
+        table()->grab().toImage().save(test::outputDir() + QStringLiteral("/layer_table_results.png")));
+
+    // The external example plugin got a tab of its own.
+    auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
+    ASSERT_NE(tabs, nullptr);
+    QWidget* summary = m_window->view(QStringLiteral("layer_summary"));
+    ASSERT_NE(summary, nullptr);
+    tabs->setCurrentWidget(summary);
+    const QString summaryPng = test::outputDir() + QStringLiteral("/main_window_layer_summary.png");
+    ASSERT_TRUE(m_window->grab().toImage().save(summaryPng));
+    tabs->setCurrentWidget(histogram);
+
+    for (const char* ext : {"png", "pdf", "svg"}) {
+        const QString path = test::outputDir() + QStringLiteral("/histogram.") + QLatin1String(ext);
+        QFile::remove(path);
+        QString error;
+        EXPECT_TRUE(views::exportPlot(histogram->plot(), path, &error)) << error.toStdString();
+        EXPECT_GT(QFileInfo(path).size(), 500) << ext;
+    }
+}
+
+TEST_F(MainWindowTest, CancelEndsTheJobWithinOneSecond) {
+    openFixture();
+    ASSERT_TRUE(m_window->setMethod(QStringLiteral("slow")));
+    const QString logBefore = m_window->logView()->toPlainText();
+    ASSERT_TRUE(m_window->runQuantization());
+    gui::JobRunner* jobs = m_window->jobRunner();
+    ASSERT_TRUE(QTest::qWaitFor([&] { return jobs->done() >= 2 || !jobs->isRunning(); }, 30000));
+    ASSERT_TRUE(jobs->isRunning()) << "the slow job ended before it could be cancelled";
+
+    QElapsedTimer clock;
+    clock.start();
+    m_window->cancelJob();
+    (void)QTest::qWaitFor([&] { return !jobs->isRunning(); }, 1000);
+    const qint64 ms = clock.elapsed();
+    ASSERT_FALSE(jobs->isRunning()) << "still running " << ms << " ms after cancel";
+    EXPECT_LE(ms, 1000);
+    EXPECT_EQ(jobs->state(), gui::JobState::Cancelled);
+    EXPECT_TRUE(m_window->jobStatusLabel()->text().contains(QStringLiteral("cancelled")))
+        << m_window->jobStatusLabel()->text().toStdString();
+    const QString newLog = m_window->logView()->toPlainText().mid(logBefore.size());
+    EXPECT_FALSE(newLog.contains(QStringLiteral("error"))) << newLog.toStdString();
+    EXPECT_FALSE(m_window->viewContext()->quantResult().has_value());
+    EXPECT_EQ(table()->tableModel()->rowCount(), 39); // the model stays open
+}
+
+TEST_F(MainWindowTest, DroppedDirectoryOrConfigNamesTheModel) {
+    QMimeData dir;
+    dir.setUrls({QUrl::fromLocalFile(test::fixtureModel())});
+    EXPECT_EQ(gui::MainWindow::modelPathFromMime(&dir), QFileInfo(test::fixtureModel()).absoluteFilePath());
+    QMimeData config;
+    config.setUrls({QUrl::fromLocalFile(test::fixtureModel() + QStringLiteral("/config.json"))});
+    EXPECT_EQ(gui::MainWindow::modelPathFromMime(&config),
+              QFileInfo(test::fixtureModel()).absoluteFilePath());
+    QMimeData other;
+    other.setUrls({QUrl::fromLocalFile(test::fixtureModel() + QStringLiteral("/reference.json"))});
+    EXPECT_TRUE(gui::MainWindow::modelPathFromMime(&other).isEmpty());
+    QMimeData text;
+    text.setText(QStringLiteral("hello"));
+    EXPECT_TRUE(gui::MainWindow::modelPathFromMime(&text).isEmpty());
+}
+
+TEST_F(MainWindowTest, SelectionIsSharedAndRowsCopyAsCsv) {
+    openFixture();
+    const QString name = QStringLiteral("model.layers.2.self_attn.v_proj.weight");
+    m_window->viewContext()->setSelectedLayer(name);
+    QTableView* view = table()->tableView();
+    const QModelIndex current = view->currentIndex();
+    ASSERT_TRUE(current.isValid());
+    EXPECT_EQ(current.siblingAtColumn(views::LayerTableModel::Name).data().toString(), name);
+    // Selecting in the table selects everywhere.
+    view->selectRow(0);
+    EXPECT_EQ(m_window->viewContext()->selectedLayer(), view->model()->index(0, 0).data().toString());
+    const QStringList lines = table()->csv(true).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    ASSERT_EQ(lines.size(), 2);
+    EXPECT_TRUE(lines[0].startsWith(QStringLiteral("name,shape,dtype,parameters")));
+    EXPECT_TRUE(lines[1].startsWith(m_window->viewContext()->selectedLayer() + QLatin1Char(',')));
+    EXPECT_EQ(table()->csv(false).count(QLatin1Char('\n')), 40); // header + 39 rows
+}
+
+TEST_F(MainWindowTest, LayoutAndRecentModelsPersist) {
+    openFixture();
+    m_window->show();
+    m_window->resize(1234, 777);
+    QTest::qWait(50);
+    m_window->close();
+    gui::MainWindow second(m_registries, m_plugins);
+    EXPECT_EQ(second.size(), QSize(1234, 777));
+    EXPECT_EQ(second.recentModels().value(0), QFileInfo(test::fixtureModel()).absoluteFilePath());
+}
+
+TEST_F(MainWindowTest, ToolbarAndFormShareTheSpec) {
+    auto* form = m_window->specForm();
+    EXPECT_EQ(form->values().at("format"), "int4");
+    EXPECT_EQ(form->values().at("group"), 32);
+    EXPECT_EQ(form->values().at("sym"), false);
+    auto* format = m_window->findChild<QComboBox*>(QStringLiteral("formatCombo"));
+    ASSERT_NE(format, nullptr);
+    format->setCurrentText(QStringLiteral("int8"));
+    EXPECT_EQ(form->values().at("format"), "int8");
+    form->setValue(QStringLiteral("format"), "int3");
+    EXPECT_EQ(format->currentText(), QStringLiteral("int3"));
+    form->setValue(QStringLiteral("granularity"), "channel");
+    EXPECT_FALSE(form->editor(QStringLiteral("group"))->isEnabled());
+}
+
+} // namespace
