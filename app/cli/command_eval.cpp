@@ -12,9 +12,9 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
-#include <iostream>
 #include <sstream>
 
 namespace qs::cli {
@@ -191,29 +191,36 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         std::cout << "model        " << model->path().string() << " (" << cfg.modelType << ", "
                   << model->parameterCount() << " parameters)\n"
                   << "data         " << *data << ": " << source << ", " << tokens.size() << " tokens\n"
-                  << "windows      " << result.windows << " x " << opts.ctx << " tokens, " << result.tokensScored
-                  << " scored\n";
+                  << "windows      " << result.windows << " x " << opts.ctx << " tokens, "
+                  << result.tokensScored << " scored\n";
         if (comparison) {
             std::cout << "recipe       ";
-            if (quant) std::cout << job.method << " " << job.spec.label() << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
-            if (hooks.activation) std::cout << (quant ? ", " : "") << "activations " << hooks.activation->label();
-            if (hooks.kvCache) std::cout << (quant || hooks.activation ? ", " : "") << "KV " << hooks.kvCache->label();
+            if (quant)
+                std::cout << job.method << " " << job.spec.label()
+                          << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
+            if (hooks.activation)
+                std::cout << (quant ? ", " : "") << "activations " << hooks.activation->label();
+            if (hooks.kvCache)
+                std::cout << (quant || hooks.activation ? ", " : "") << "KV " << hooks.kvCache->label();
             const auto& k = comparison->kld;
             std::cout << "\nperplexity   " << fmt("%.6f", result.perplexity) << "   fp32 "
                       << fmt("%.6f", comparison->reference.perplexity) << "   delta "
                       << fmt("%+.6f", comparison->deltaPerplexity())
-                      << fmt(" (%+.3f%%)", 100.0 * comparison->deltaPerplexity() / comparison->reference.perplexity)
+                      << fmt(" (%+.3f%%)",
+                             100.0 * comparison->deltaPerplexity() / comparison->reference.perplexity)
                       << "\nmean NLL     " << fmt("%.6f", result.meanNll) << " nats (fp32 "
                       << fmt("%.6f", comparison->reference.meanNll) << ")\n"
-                      << "KLD          mean " << fmt("%.6f", k.mean) << fmt(" ± %.6f", k.meanStdError) << ", median "
-                      << fmt("%.6f", k.median) << ", p99 " << fmt("%.6f", k.p99) << ", max " << fmt("%.6f", k.max)
-                      << "\ntop-1 agree  " << fmt("%.2f %%", 100.0 * k.top1Agreement) << '\n';
+                      << "KLD          mean " << fmt("%.6f", k.mean) << fmt(" ± %.6f", k.meanStdError)
+                      << ", median " << fmt("%.6f", k.median) << ", p99 " << fmt("%.6f", k.p99) << ", max "
+                      << fmt("%.6f", k.max) << "\ntop-1 agree  " << fmt("%.2f %%", 100.0 * k.top1Agreement)
+                      << '\n';
         } else {
             std::cout << "perplexity   " << fmt("%.6f", result.perplexity) << "\nmean NLL     "
                       << fmt("%.6f", result.meanNll) << " nats\n";
         }
         std::cout << "time         " << fmt("%.2f s", result.seconds)
-                  << fmt(" (%.0f tokens/s", result.seconds > 0 ? result.windows * opts.ctx / result.seconds : 0.0)
+                  << fmt(" (%.0f tokens/s",
+                         result.seconds > 0 ? result.windows * opts.ctx / result.seconds : 0.0)
                   << (comparison ? " through both models)\n" : ")\n");
     }
     return j;

@@ -5,6 +5,8 @@
 #include "formats/minifloat.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 
 namespace qs::core {
@@ -32,11 +34,13 @@ void scaledFloatApply(const FormatTraits& f, const float* in, float* out, std::s
 
 ScaleParams mxFit(const FormatTraits& f, const RangeStats& run, const RangeStats&, const ElementOptions&) {
     if (!(run.amax > 0.0f)) return {0.0f, 0.0f};
-    int e;
-    std::frexp(run.amax, &e); // amax = m * 2^e, 0.5 <= m < 1, so floor(log2(amax)) = e - 1 exactly
-    const int shared = std::clamp(e - 1 - elementEmax(f), -127, 127);
-    const float x = std::ldexp(1.0f, shared);
-    return {f.element ? x : std::ldexp(x, -6), 0.0f};
+    // floor(log2(amax)) exactly: the biased exponent field of a normal float32 (frexp for subnormals).
+    const auto bitsOfAmax = std::bit_cast<std::uint32_t>(run.amax);
+    int e = static_cast<int>(bitsOfAmax >> 23) - 127;
+    if (e == -127) std::frexp(run.amax, &e), --e;
+    const int shared = std::clamp(e - elementEmax(f), -127, 127) - (f.element ? 0 : 6);
+    return {shared >= -126 ? std::bit_cast<float>(static_cast<std::uint32_t>(shared + 127) << 23) : std::ldexp(1.0f, shared),
+            0.0f};
 }
 
 void mxApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
@@ -53,7 +57,9 @@ ScaleParams nvFit(const FormatTraits& f, const RangeStats& run, const RangeStats
     const float global = tensor.amax / (qmax * 448.0f);
     if (!(global > 0.0f)) return {0.0f, 0.0f};
     const float r = (run.amax / qmax) / global; // two float32 operations, in this order
-    const float block = roundMiniFloatRef(r, minifloat::kE4M3);
+    float block;
+    roundMiniFloat(&r, &block, 1, minifloat::kE4M3, 1.0f); // the fast path: this runs once per block
+
     return {block * global, 0.0f};
 }
 

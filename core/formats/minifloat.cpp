@@ -37,7 +37,12 @@ struct RoundConsts {
     float minNormal, subStep, maxValue;
     explicit RoundConsts(const MiniFloatSpec& s)
         : drop(23 - s.mbits), half((1u << (drop - 1)) - 1u), mask(~((1u << drop) - 1u)),
-          minNormal(std::ldexp(1.0f, s.minNormalExp())), subStep(s.minSubnormal()), maxValue(s.maxValue) {}
+          minNormal(powerOfTwo(s.minNormalExp())), subStep(powerOfTwo(s.minNormalExp() - s.mbits)),
+          maxValue(s.maxValue) {}
+    // 2^e from the exponent bits (called per block: ldexp is too slow there); ldexp for f32 subnormals.
+    static float powerOfTwo(int e) {
+        return e >= -126 ? std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23) : std::ldexp(1.0f, e);
+    }
 };
 
 // Normal range: round the float32 mantissa to mbits by integer addition (ties to even: the kept

@@ -3,9 +3,8 @@
 #include "../core/fixture_paths.h"
 #include "cli_runner.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+#include <gtest/gtest.h>
 
 using namespace qs::test;
 
@@ -14,7 +13,9 @@ namespace {
 const std::string kModel = q(tinyLlama().string());
 const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
 
-double relErr(double got, double want) { return std::fabs(got - want) / want; }
+double relErr(double got, double want) {
+    return std::fabs(got - want) / want;
+}
 
 } // namespace
 
@@ -76,7 +77,8 @@ TEST(CliEval, ActivationAndKvQuantizationAreComparedWithFp32) {
 }
 
 TEST(CliEval, HumanReadableOutput) {
-    const CliRun r = runCli("eval " + kModel + " --data " + kTokens + " --windows 4 --ctx 64 --format int8 "
+    const CliRun r = runCli("eval " + kModel + " --data " + kTokens +
+                            " --windows 4 --ctx 64 --format int8 "
                             "--granularity channel");
     ASSERT_EQ(r.exitCode, 0) << r.out;
     EXPECT_NE(r.out.find("perplexity"), std::string::npos) << r.out;
@@ -86,13 +88,14 @@ TEST(CliEval, HumanReadableOutput) {
 }
 
 TEST(CliEval, ErrorsAreJsonWithNonZeroExit) {
-    for (const std::string& args : {"eval " + kModel + " --json",                               // no --data
-                                    "eval " + kModel + " --data " + kTokens + " --kld --json",      // nothing to compare
-                                    "eval " + kModel + " --data " + kTokens + " --ctx 1 --json",    // ctx too small
-                                    "eval " + kModel + " --data " + kTokens + " --ctx 9000 --json", // no full window
-                                    "eval " + kModel + " --data /nonexistent.npy --json",
-                                    "eval " + kModel + " --data " + kTokens + " --act-quant int9 --json",
-                                    "eval " + kModel + " --data " + kTokens + " --bogus --json"}) {
+    for (const std::string& args :
+         {"eval " + kModel + " --json",                                   // no --data
+          "eval " + kModel + " --data " + kTokens + " --kld --json",      // nothing to compare
+          "eval " + kModel + " --data " + kTokens + " --ctx 1 --json",    // ctx too small
+          "eval " + kModel + " --data " + kTokens + " --ctx 9000 --json", // no full window
+          "eval " + kModel + " --data /nonexistent.npy --json",
+          "eval " + kModel + " --data " + kTokens + " --act-quant int9 --json",
+          "eval " + kModel + " --data " + kTokens + " --bogus --json"}) {
         const CliRun r = runCli(args);
         EXPECT_EQ(r.exitCode, 1) << args;
         EXPECT_TRUE(r.json().contains("error")) << args << "\n" << r.out;

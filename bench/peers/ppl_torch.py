@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Peer measurement for bench/bench_forward.cpp: the fixture perplexity protocol (fixtures/README.md 2.4)
+in plain PyTorch (no transformers): HF LlamaForCausalLM eager semantics, float32, one 128-token window at a
+time (batch 1), like `quantscope-cli eval`.
+
+usage: ppl_torch.py [--threads N] [--repeat R] [--batch B] [--fixtures DIR]
+Prints ppl and tokens/s; run under `/usr/bin/time -v` for the peak RSS.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        raw = np.frombuffer(data[b:end], dtype=np.uint16 if e["dtype"] == "BF16" else np.float32)
+        if e["dtype"] == "BF16":
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)  # exact upcast
+        out[name] = torch.from_numpy(raw.copy().reshape(e["shape"]))
+    return out
+
+
+class Llama:
+    def __init__(self, model_dir):
+        self.cfg = json.load(open(os.path.join(model_dir, "config.json")))
+        self.w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+        c = self.cfg
+        self.hd = c.get("head_dim", c["hidden_size"] // c["num_attention_heads"])
+        self.nh, self.nkv = c["num_attention_heads"], c["num_key_value_heads"]
+        self.eps = c["rms_norm_eps"]
+        self.inv_freq = 1.0 / (c["rope_theta"] ** (torch.arange(0, self.hd, 2, dtype=torch.int64).float() / self.hd))
+
+    def rms(self, x, w):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return w * (x * torch.rsqrt(var + self.eps))
+
+    @staticmethod
+    def rotate_half(x):
+        h = x.shape[-1] // 2
+        return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+    def forward(self, ids):  # ids [B, S] -> logits [B, S, V]
+        B, S = ids.shape
+        w = self.w
+        x = w["model.embed_tokens.weight"][ids]
+        freqs = torch.arange(S, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        mask = torch.full((S, S), torch.finfo(torch.float32).min).triu(1)
+        for l in range(self.cfg["num_hidden_layers"]):
+            p = f"model.layers.{l}."
+            h = self.rms(x, w[p + "input_layernorm.weight"])
+            q = (h @ w[p + "self_attn.q_proj.weight"].T).view(B, S, self.nh, self.hd).transpose(1, 2)
+            k = (h @ w[p + "self_attn.k_proj.weight"].T).view(B, S, self.nkv, self.hd).transpose(1, 2)
+            v = (h @ w[p + "self_attn.v_proj.weight"].T).view(B, S, self.nkv, self.hd).transpose(1, 2)
+            q = q * cos + self.rotate_half(q) * sin
+            k = k * cos + self.rotate_half(k) * sin
+            rep = self.nh // self.nkv
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+            s = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.hd) + mask
+            a = torch.softmax(s, dim=-1, dtype=torch.float32) @ v
+            x = x + a.transpose(1, 2).reshape(B, S, -1) @ w[p + "self_attn.o_proj.weight"].T
+            h = self.rms(x, w[p + "post_attention_layernorm.weight"])
+            g = torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)
+            x = x + g @ w[p + "mlp.down_proj.weight"].T
+        return self.rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=1, help="windows per forward call")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--fixtures", default=os.path.join(here, "..", "..", "..", "shared", "fixtures"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    d = os.path.join(a.fixtures, "tinyllama-bpe512")
+    m = Llama(d)
+    ids = torch.from_numpy(np.load(os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)).view(64, 128)
+    best = None
+    with torch.no_grad():
+        for _ in range(a.repeat):
+            t0 = time.perf_counter()
+            total = 0.0
+            for b in range(0, 64, a.batch):
+                win = ids[b:b + a.batch]
+                logits = m.forward(win)
+                lp = torch.log_softmax(logits[:, :-1], dim=-1)
+                nll = -lp.gather(-1, win[:, 1:, None]).squeeze(-1)
+                total += nll.double().sum().item()
+            dt = time.perf_counter() - t0
+            best = dt if best is None else min(best, dt)
+    ppl = math.exp(total / (64 * 127))
+    print(json.dumps({"threads": a.threads, "batch": a.batch, "ppl": ppl, "seconds_best": best,
+                      "tokens_per_second": 64 * 128 / best, "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

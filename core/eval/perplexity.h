@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/job.h"
+#include "nn/causal_lm.h"
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <vector>
+
+namespace qs::core {
+
+/// How a token stream is evaluated (the protocol of fixtures/README.md section 2.4): non-overlapping
+/// windows of `ctx` tokens, each an independent sequence (positions 0..ctx-1); the logits at positions
+/// 0..ctx-2 score the tokens at 1..ctx-1, so the first token of every window is not scored.
+struct EvalOptions {
+    int ctx = 128;            ///< tokens per window
+    long long maxWindows = 0; ///< evaluate at most this many windows; 0 = every full window
+};
+
+/// The full windows of `tokens` (a trailing partial window is dropped), at most opts.maxWindows.
+/// Throws Error when ctx < 2 or the stream holds no full window.
+std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int32_t> tokens,
+                                                        const EvalOptions& opts);
+
+/// Perplexity of one model: NLL summed in float64 over every scored token.
+struct PerplexityResult {
+    double perplexity = 0;      ///< exp(meanNll)
+    double meanNll = 0;         ///< nats per scored token
+    long long tokensScored = 0; ///< windows * (ctx - 1)
+    long long windows = 0;
+    int ctx = 0;
+    double seconds = 0; ///< wall time of the evaluation
+
+    /// {"perplexity", "mean_nll", "tokens_scored", "windows", "ctx", "seconds", "tokens_per_second"}.
+    nlohmann::json toJson() const;
+};
+
+/// Distribution distance between a model and its reference over the scored positions
+/// (the statistics llama.cpp's perplexity tool prints with --kl-divergence).
+struct KldStats {
+    double mean = 0;         ///< mean KL(P_ref || P) in nats
+    double meanStdError = 0; ///< standard error of the mean
+    double median = 0;
+    double p99 = 0;  ///< 99th percentile (linear interpolation)
+    double p999 = 0; ///< 99.9th percentile
+    double max = 0;
+    double top1Agreement = 0; ///< share of positions where both argmax tokens agree (0..1)
+    long long tokens = 0;
+
+    /// {"mean", "mean_stderr", "median", "p99", "p99_9", "max", "top1_agreement", "tokens"}.
+    nlohmann::json toJson() const;
+};
+
+/// A candidate (e.g. quantized) model against a reference model on the same windows.
+struct ComparisonResult {
+    PerplexityResult reference;
+    PerplexityResult candidate;
+    KldStats kld;
+
+    /// candidate.perplexity - reference.perplexity.
+    double deltaPerplexity() const { return candidate.perplexity - reference.perplexity; }
+    /// {"reference": {...}, "candidate": {...}, "delta_perplexity", "kld": {...}}.
+    nlohmann::json toJson() const;
+};
+
+/// Perplexity of `lm` on `tokens` (progress per window, cancellable). Windows run in parallel on
+/// omp_get_max_threads() threads, each single-threaded, so the result does not depend on the thread
+/// count.
+PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int32_t> tokens,
+                                    const EvalOptions& opts, const JobContext& job);
+
+/// Perplexity of both models and the KL divergence / top-1 agreement of `candidate` against
+/// `reference`, window by window (logits are never stored beyond one window per thread).
+ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
+                                      std::span<const std::int32_t> tokens, const EvalOptions& opts,
+                                      const JobContext& job);
+
+} // namespace qs::core

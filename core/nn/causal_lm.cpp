@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: MIT
+#include "nn/causal_lm.h"
+
+#include "quant/fake_quant.h"
+#include "tensor/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numbers>
+#include <omp.h>
+#include <set>
+
+namespace qs::core {
+namespace {
+
+using Buffer = std::shared_ptr<const std::vector<float>>;
+using ConstMatrixMap = Eigen::Map<const RowMatrixF>;
+using ConstRowMap = Eigen::Map<const Eigen::RowVectorXf>;
+
+struct Linear {
+    std::string name;
+    Buffer weight; ///< [out, in], or [in, out] when inOut
+    Buffer bias;   ///< [out] or null
+    int out = 0, in = 0;
+    bool inOut = false; ///< stored [in, out] (GPT-2 Conv1D)
+};
+
+struct Norm {
+    std::string name;
+    Buffer weight;
+    Buffer bias; ///< LayerNorm only
+};
+
+struct Layer {
+    Norm attnNorm, mlpNorm;
+    bool fusedQkv = false; ///< GPT-2 c_attn = [q | k | v]
+    Linear qkv, q, k, v, o;
+    bool gated = true; ///< act(gate) * up, else act(up)
+    Linear gate, up, down;
+    int slidingWindow = 0; ///< 0 = full causal attention
+};
+
+enum class NormKind { Rms, LayerNorm };
+enum class Activation { Silu, GeluTanh, GeluErf, Relu };
+
+Activation parseActivation(const std::string& name) {
+    if (name == "silu" || name == "swish") return Activation::Silu;
+    if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
+    if (name == "gelu") return Activation::GeluErf;
+    if (name == "relu") return Activation::Relu;
+    throw Error("activation function '" + name +
+                "' is not supported (silu, gelu_new, gelu_pytorch_tanh, gelu, relu)");
+}
+
+void activate(Activation a, float* data, std::int64_t n) {
+    // Eigen's vectorised exp/tanh (float32, about 1 ulp, like PyTorch's vectorised CPU kernels).
+    Eigen::Map<Eigen::ArrayXf> x(data, n);
+    switch (a) {
+    case Activation::Silu:
+        x = x / (1.0f + (-x).exp());
+        break;
+    case Activation::GeluTanh: {
+        const float c = static_cast<float>(std::sqrt(2.0 / std::numbers::pi));
+        x = 0.5f * x * (1.0f + (c * (x + 0.044715f * x * x * x)).tanh());
+        break;
+    }
+    case Activation::GeluErf: {
+        const float r = static_cast<float>(1.0 / std::numbers::sqrt2);
+        for (std::int64_t i = 0; i < n; ++i)
+            data[i] = 0.5f * data[i] * (1.0f + std::erf(data[i] * r));
+        break;
+    }
+    case Activation::Relu:
+        x = x.max(0.0f);
+        break;
+    }
+}
+
+int optionalInt(const nlohmann::json& raw, const char* key) {
+    const auto it = raw.is_object() ? raw.find(key) : raw.end();
+    if (it == raw.end() || !it->is_number_integer()) return 0;
+    return std::max(0, it->get<int>());
+}
+
+// Below this many multiply-adds per hidden x hidden projection (seq * hidden^2) a sequence runs on
+// the calling thread: waking threads for every matrix product costs more than it saves, badly so
+// when other processes share the cores. Larger sequences use the OpenMP threads inside each step.
+constexpr double kParallelMinWork = 1 << 24;
+
+// Sets this thread's OpenMP thread count to 1 for a scope (the setting is per thread; restored after).
+class SerialScope {
+public:
+    explicit SerialScope(bool active) : m_active(active), m_saved(omp_get_max_threads()) {
+        if (m_active) omp_set_num_threads(1);
+    }
+    ~SerialScope() {
+        if (m_active) omp_set_num_threads(m_saved);
+    }
+    SerialScope(const SerialScope&) = delete;
+    SerialScope& operator=(const SerialScope&) = delete;
+
+private:
+    bool m_active;
+    int m_saved;
+};
+
+bool optionalBool(const nlohmann::json& raw, const char* key) {
+    const auto it = raw.is_object() ? raw.find(key) : raw.end();
+    return it != raw.end() && it->is_boolean() && it->get<bool>();
+}
+
+// Reads weights once as float32, taking replaced ones instead of the stored values.
+class Loader {
+public:
+    Loader(const Model& model, std::map<std::string, std::vector<float>>& replaced)
+        : m_model(model), m_replaced(replaced) {}
+
+    bool has(const std::string& name) const { return m_model.find(name) != nullptr; }
+
+    const WeightInfo& info(const std::string& name) const {
+        const WeightInfo* w = m_model.find(name);
+        if (!w) throw Error(m_model.path().string() + ": weight '" + name + "' is missing");
+        return *w;
+    }
+
+    Buffer get(const std::string& name, std::int64_t expectedNumel) {
+        if (const auto it = m_cache.find(name); it != m_cache.end()) return it->second;
+        const WeightInfo& w = info(name);
+        if (numel(w.shape) != expectedNumel)
+            throw Error(m_model.path().string() + ": weight '" + name + "' has shape " +
+                        shapeToString(w.shape) + ", expected " + std::to_string(expectedNumel) + " elements");
+        std::vector<float> data;
+        if (auto it = m_replaced.find(name); it != m_replaced.end()) {
+            if (static_cast<std::int64_t>(it->second.size()) != expectedNumel)
+                throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
+                            " values, expected " + std::to_string(expectedNumel));
+            data = std::move(it->second);
+            m_replaced.erase(it);
+        } else {
+            const Tensor t = m_model.weight(name);
+            if (!isFloatConvertible(t.dtype()))
+                throw Error(m_model.path().string() + ": weight '" + name + "' of type " +
+                            std::string(dtypeName(t.dtype())) + " cannot be read as float32");
+            data = t.toFloats();
+        }
+        auto buffer = std::make_shared<const std::vector<float>>(std::move(data));
+        m_cache.emplace(name, buffer);
+        return buffer;
+    }
+
+    // A Linear [out, in] with its optional "<base>.bias".
+    Linear linear(const std::string& base, int out, int in) {
+        Linear l;
+        l.name = base + ".weight";
+        l.out = out;
+        l.in = in;
+        const WeightInfo& w = info(l.name);
+        l.inOut = w.transposed;
+        if (w.shape.size() != 2 || w.matrixRows() != out || w.matrixCols() != in)
+            throw Error(m_model.path().string() + ": weight '" + l.name + "' has shape " +
+                        shapeToString(w.shape) + ", expected " + std::to_string(out) + " x " +
+                        std::to_string(in) + " (out x in)");
+        l.weight = get(l.name, static_cast<std::int64_t>(out) * in);
+        if (has(base + ".bias")) l.bias = get(base + ".bias", out);
+        return l;
+    }
+
+    Norm norm(const std::string& base, int size, bool withBias) {
+        Norm n;
+        n.name = base + ".weight";
+        n.weight = get(n.name, size);
+        if (withBias) n.bias = get(base + ".bias", size);
+        return n;
+    }
+
+private:
+    const Model& m_model;
+    std::map<std::string, std::vector<float>>& m_replaced;
+    std::map<std::string, Buffer> m_cache;
+};
+
+void throwUnused(const std::map<std::string, std::vector<float>>& replaced) {
+    if (replaced.empty()) return;
+    std::string names;
+    for (const auto& [name, v] : replaced)
+        names += (names.empty() ? "" : ", ") + name;
+    throw Error("replaced weights not used by the forward pass: " + names);
+}
+
+} // namespace
+
+struct CausalLm::Impl {
+    ModelConfig config;
+    Rope rope;
+    bool useRope = true;
+    NormKind normKind = NormKind::Rms;
+    Activation activation = Activation::Silu;
+    float eps = 1e-5f;
+    int hidden = 0, vocab = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
+    Buffer embed;     ///< [vocab, hidden]
+    Buffer positions; ///< GPT-2 wpe [maxPositions, hidden]
+    int maxPositions = 0;
+    std::vector<Layer> layers;
+    Norm finalNorm;
+    Buffer head; ///< [vocab, hidden]; the same buffer as embed when tied
+    std::string embedName, positionsName, headName;
+    ForwardHooks hooks;
+
+    void build(const Model& model, Loader& loader, const JobContext& ctx);
+    // Calls f(name, buffer) for every weight slot (the tied head is reported under the embedding).
+    void forEachSlot(const std::function<void(const std::string&, Buffer&)>& f);
+
+    void norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const;
+    RowMatrixF linear(const Linear& l, const RowMatrixF& x) const;
+    void quantizeActivation(RowMatrixF& x) const {
+        if (hooks.activation) fakeQuantize(x.data(), x.rows(), x.cols(), *hooks.activation, x.data());
+    }
+    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window) const;
+    void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation) const;
+};
+
+void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx) {
+    config = model.config();
+    hidden = config.hiddenSize;
+    vocab = config.vocabSize;
+    numHeads = config.numHeads;
+    numKvHeads = config.numKvHeads;
+    headDim = config.headDim;
+    eps = static_cast<float>(config.rmsNormEps);
+    activation = parseActivation(config.hiddenAct);
+    const int qDim = numHeads * headDim, kvDim = numKvHeads * headDim, inter = config.intermediateSize;
+    const long long total = config.numLayers + 1;
+
+    if (config.arch == Architecture::Gpt2) {
+        useRope = false;
+        normKind = NormKind::LayerNorm;
+        const std::string p = loader.has("transformer.wte.weight") ? "transformer." : "";
+        embedName = p + "wte.weight";
+        embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
+        const WeightInfo& wpe = loader.info(p + "wpe.weight");
+        if (wpe.shape.size() != 2 || wpe.shape[1] != hidden)
+            throw Error(model.path().string() + ": wpe.weight has shape " + shapeToString(wpe.shape));
+        maxPositions = static_cast<int>(wpe.shape[0]);
+        positionsName = p + "wpe.weight";
+        positions = loader.get(positionsName, numel(wpe.shape));
+        for (int i = 0; i < config.numLayers; ++i) {
+            ctx.step(i, total, "loading layer " + std::to_string(i));
+            const std::string b = p + "h." + std::to_string(i) + ".";
+            Layer l;
+            l.attnNorm = loader.norm(b + "ln_1", hidden, true);
+            l.mlpNorm = loader.norm(b + "ln_2", hidden, true);
+            l.fusedQkv = true;
+            l.qkv = loader.linear(b + "attn.c_attn", 3 * hidden, hidden);
+            l.o = loader.linear(b + "attn.c_proj", hidden, hidden);
+            l.gated = false;
+            l.up = loader.linear(b + "mlp.c_fc", inter, hidden);
+            l.down = loader.linear(b + "mlp.c_proj", hidden, inter);
+            layers.push_back(std::move(l));
+        }
+        finalNorm = loader.norm(p + "ln_f", hidden, true);
+        head = embed;
+        headName = embedName;
+    } else {
+        rope = Rope(config);
+        normKind = NormKind::Rms;
+        embedName = "model.embed_tokens.weight";
+        embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
+        int window = 0;
+        if (config.arch == Architecture::Mistral) window = optionalInt(config.raw, "sliding_window");
+        const bool qwenWindow =
+            config.arch == Architecture::Qwen2 && optionalBool(config.raw, "use_sliding_window");
+        const int qwenFirstWindowLayer = optionalInt(config.raw, "max_window_layers");
+        for (int i = 0; i < config.numLayers; ++i) {
+            ctx.step(i, total, "loading layer " + std::to_string(i));
+            const std::string b = "model.layers." + std::to_string(i) + ".";
+            Layer l;
+            l.attnNorm = loader.norm(b + "input_layernorm", hidden, false);
+            l.mlpNorm = loader.norm(b + "post_attention_layernorm", hidden, false);
+            l.q = loader.linear(b + "self_attn.q_proj", qDim, hidden);
+            l.k = loader.linear(b + "self_attn.k_proj", kvDim, hidden);
+            l.v = loader.linear(b + "self_attn.v_proj", kvDim, hidden);
+            l.o = loader.linear(b + "self_attn.o_proj", hidden, qDim);
+            l.gate = loader.linear(b + "mlp.gate_proj", inter, hidden);
+            l.up = loader.linear(b + "mlp.up_proj", inter, hidden);
+            l.down = loader.linear(b + "mlp.down_proj", hidden, inter);
+            l.slidingWindow = window;
+            if (qwenWindow && i >= qwenFirstWindowLayer)
+                l.slidingWindow = optionalInt(config.raw, "sliding_window");
+            layers.push_back(std::move(l));
+        }
+        finalNorm = loader.norm("model.norm", hidden, false);
+        if (config.tieWordEmbeddings || !loader.has("lm_head.weight")) {
+            if (!config.tieWordEmbeddings)
+                throw Error(model.path().string() +
+                            ": lm_head.weight is missing and tie_word_embeddings is false");
+            head = embed;
+            headName = embedName;
+        } else {
+            headName = "lm_head.weight";
+            head = loader.get(headName, static_cast<std::int64_t>(vocab) * hidden);
+        }
+    }
+    ctx.step(total, total, "weights loaded");
+}
+
+void CausalLm::Impl::forEachSlot(const std::function<void(const std::string&, Buffer&)>& f) {
+    f(embedName, embed);
+    if (positions) f(positionsName, positions);
+    auto lin = [&](Linear& l) {
+        if (!l.weight) return;
+        f(l.name, l.weight);
+        if (l.bias) f(l.name.substr(0, l.name.size() - 7) + ".bias", l.bias);
+    };
+    auto nrm = [&](Norm& n) {
+        f(n.name, n.weight);
+        if (n.bias) f(n.name.substr(0, n.name.size() - 7) + ".bias", n.bias);
+    };
+    for (auto& l : layers) {
+        nrm(l.attnNorm);
+        nrm(l.mlpNorm);
+        for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+            lin(*x);
+    }
+    nrm(finalNorm);
+    if (headName != embedName) f(headName, head);
+}
+
+void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const {
+    y.resize(x.rows(), x.cols());
+    const float* w = n.weight->data();
+    const float* b = n.bias ? n.bias->data() : nullptr;
+    const std::int64_t cols = x.cols();
+    for (std::int64_t r = 0; r < x.rows(); ++r) {
+        const float* src = x.data() + r * cols;
+        float* dst = y.data() + r * cols;
+        if (normKind == NormKind::Rms) {
+            // HF LlamaRMSNorm: weight * (x * rsqrt(mean(x^2) + eps)).
+            double sq = 0;
+            for (std::int64_t c = 0; c < cols; ++c)
+                sq += static_cast<double>(src[c]) * src[c];
+            const float variance = static_cast<float>(sq / static_cast<double>(cols));
+            const float inv = static_cast<float>(1.0 / std::sqrt(static_cast<double>(variance + eps)));
+            for (std::int64_t c = 0; c < cols; ++c)
+                dst[c] = w[c] * (src[c] * inv);
+        } else {
+            double sum = 0;
+            for (std::int64_t c = 0; c < cols; ++c)
+                sum += src[c];
+            const double mean = sum / static_cast<double>(cols);
+            double var = 0;
+            for (std::int64_t c = 0; c < cols; ++c)
+                var += (src[c] - mean) * (src[c] - mean);
+            var /= static_cast<double>(cols);
+            const float m = static_cast<float>(mean);
+            const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+            for (std::int64_t c = 0; c < cols; ++c)
+                dst[c] = (src[c] - m) * inv * w[c] + (b ? b[c] : 0.0f);
+        }
+    }
+}
+
+RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
+    RowMatrixF y(x.rows(), l.out);
+    if (l.inOut)
+        y.noalias() = x * ConstMatrixMap(l.weight->data(), l.in, l.out);
+    else
+        y.noalias() = x * ConstMatrixMap(l.weight->data(), l.out, l.in).transpose();
+    if (l.bias) y.rowwise() += ConstRowMap(l.bias->data(), l.out);
+    return y;
+}
+
+RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v,
+                                     int window) const {
+    const std::int64_t seq = q.rows();
+    const int hd = headDim, group = numHeads / numKvHeads;
+    // PyTorch divides the scores by a float32 sqrt(head_dim).
+    const float scaleDiv = static_cast<float>(std::sqrt(static_cast<double>(hd)));
+    RowMatrixF out(seq, static_cast<std::int64_t>(numHeads) * hd);
+#pragma omp parallel
+    {
+        // Products inside this region run single-threaded with single-thread blocking, so results do
+        // not depend on the thread count.
+        omp_set_num_threads(1);
+        RowMatrixF scores(seq, seq);
+#pragma omp for schedule(static)
+        for (int h = 0; h < numHeads; ++h) {
+            const int g = h / group;
+            // Only the causal (lower) triangle is computed and used.
+            scores.triangularView<Eigen::Lower>() =
+                q.middleCols(static_cast<std::int64_t>(h) * hd, hd) *
+                k.middleCols(static_cast<std::int64_t>(g) * hd, hd).transpose();
+            // Causal (and sliding-window) softmax in float32; masked keys get probability 0.
+            for (std::int64_t i = 0; i < seq; ++i) {
+                float* row = scores.data() + i * seq;
+                const std::int64_t lo = window > 0 ? std::max<std::int64_t>(0, i - window + 1) : 0;
+                Eigen::Map<Eigen::ArrayXf> live(row + lo, i - lo + 1);
+                live /= scaleDiv;
+                live = (live - live.maxCoeff()).exp();
+                live *= 1.0f / live.sum();
+                std::fill(row, row + lo, 0.0f);
+            }
+            out.middleCols(static_cast<std::int64_t>(h) * hd, hd).noalias() =
+                scores.triangularView<Eigen::Lower>() * v.middleCols(static_cast<std::int64_t>(g) * hd, hd);
+        }
+    }
+    return out;
+}
+
+void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation) const {
+    const std::int64_t seq = x.rows();
+    RowMatrixF h;
+    norm(l.attnNorm, x, h);
+    quantizeActivation(h);
+    RowMatrixF q, k, v;
+    if (l.fusedQkv) {
+        const RowMatrixF qkv = linear(l.qkv, h);
+        q = qkv.leftCols(hidden);
+        k = qkv.middleCols(hidden, hidden);
+        v = qkv.rightCols(hidden);
+    } else {
+        q = linear(l.q, h);
+        k = linear(l.k, h);
+        v = linear(l.v, h);
+    }
+    if (useRope) {
+        rope.apply(rotation, q.data(), seq, numHeads);
+        rope.apply(rotation, k.data(), seq, numKvHeads);
+    }
+    if (hooks.kvCache) {
+        fakeQuantize(k.data(), seq * numKvHeads, headDim, *hooks.kvCache, k.data());
+        fakeQuantize(v.data(), seq * numKvHeads, headDim, *hooks.kvCache, v.data());
+    }
+    RowMatrixF a = attention(q, k, v, l.slidingWindow);
+    quantizeActivation(a);
+    x += linear(l.o, a);
+
+    norm(l.mlpNorm, x, h);
+    quantizeActivation(h);
+    RowMatrixF m;
+    if (l.gated) {
+        m = linear(l.gate, h);
+        activate(activation, m.data(), m.size());
+        m.array() *= linear(l.up, h).array();
+    } else {
+        m = linear(l.up, h);
+        activate(activation, m.data(), m.size());
+    }
+    quantizeActivation(m);
+    x += linear(l.down, m);
+}
+
+CausalLm::CausalLm(const Model& model, std::map<std::string, std::vector<float>> replaced,
+                   const JobContext& ctx)
+    : m_impl(std::make_unique<Impl>()) {
+    Loader loader(model, replaced);
+    m_impl->build(model, loader, ctx);
+    throwUnused(replaced);
+}
+
+CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced)
+    : m_impl(std::make_unique<Impl>(*base.m_impl)) {
+    m_impl->forEachSlot([&](const std::string& name, Buffer& slot) {
+        const auto it = replaced.find(name);
+        if (it == replaced.end()) return;
+        if (it->second.size() != slot->size())
+            throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
+                        " values, expected " + std::to_string(slot->size()));
+        const bool tiedHead = name == m_impl->embedName && m_impl->head == slot;
+        slot = std::make_shared<const std::vector<float>>(std::move(it->second));
+        if (tiedHead) m_impl->head = slot;
+        replaced.erase(it);
+    });
+    throwUnused(replaced);
+}
+
+CausalLm::CausalLm(CausalLm&&) noexcept = default;
+CausalLm& CausalLm::operator=(CausalLm&&) noexcept = default;
+CausalLm::~CausalLm() = default;
+
+const ModelConfig& CausalLm::config() const {
+    return m_impl->config;
+}
+int CausalLm::vocabSize() const {
+    return m_impl->vocab;
+}
+void CausalLm::setHooks(const ForwardHooks& hooks) {
+    m_impl->hooks = hooks;
+}
+const ForwardHooks& CausalLm::hooks() const {
+    return m_impl->hooks;
+}
+
+std::size_t CausalLm::weightBytes() const {
+    std::set<const void*> seen;
+    std::size_t bytes = 0;
+    m_impl->forEachSlot([&](const std::string&, Buffer& b) {
+        if (b && seen.insert(b.get()).second) bytes += b->size() * sizeof(float);
+    });
+    if (m_impl->head && seen.insert(m_impl->head.get()).second) bytes += m_impl->head->size() * sizeof(float);
+    return bytes;
+}
+
+RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowMatrixF>* hiddenStates) const {
+    const Impl& m = *m_impl;
+    const auto seq = static_cast<std::int64_t>(ids.size());
+    if (seq == 0) throw Error("forward: empty token sequence");
+    if (m.positions && seq > m.maxPositions)
+        throw Error("forward: " + std::to_string(seq) + " tokens exceed the model's " +
+                    std::to_string(m.maxPositions) + " learned positions");
+    const double work = static_cast<double>(seq) * m.hidden * m.hidden;
+    const SerialScope serial(work < kParallelMinWork && omp_get_max_threads() > 1);
+    RowMatrixF x(seq, m.hidden);
+    const ConstMatrixMap embed(m.embed->data(), m.vocab, m.hidden);
+    for (std::int64_t i = 0; i < seq; ++i) {
+        const std::int32_t id = ids[static_cast<std::size_t>(i)];
+        if (id < 0 || id >= m.vocab)
+            throw Error("forward: token id " + std::to_string(id) + " at position " + std::to_string(i) +
+                        " is outside the vocabulary (0.." + std::to_string(m.vocab - 1) + ")");
+        x.row(i) = embed.row(id);
+    }
+    if (m.positions) x += ConstMatrixMap(m.positions->data(), m.maxPositions, m.hidden).topRows(seq);
+    if (hiddenStates) {
+        hiddenStates->clear();
+        hiddenStates->push_back(x);
+    }
+    const Rope::Table rotation = m.useRope ? m.rope.table(seq) : Rope::Table{};
+    for (const Layer& l : m.layers) {
+        m.layerForward(l, x, rotation);
+        if (hiddenStates) hiddenStates->push_back(x);
+    }
+    RowMatrixF h;
+    m.norm(m.finalNorm, x, h);
+    RowMatrixF logits(seq, m.vocab);
+    logits.noalias() = h * ConstMatrixMap(m.head->data(), m.vocab, m.hidden).transpose();
+    return logits;
+}
+
+} // namespace qs::core

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/job.h"
+#include "model/model.h"
+#include "nn/rope.h"
+#include "quant/quant_spec.h"
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+/// Row-major float32 matrix: activations [tokens, features] and logits [tokens, vocab].
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Optional fake quantization inside the forward pass (both off by default).
+struct ForwardHooks {
+    /// Applied to the input of every decoder Linear, as a [tokens, in_features] matrix: rows are
+    /// tokens, so granularity "token" (or "channel") means one scale per token, "group" groups of
+    /// features of one token, "tensor" one scale for the whole activation. q/k/v (and gate/up) share one
+    /// input, quantized once. The LM head is not a decoder Linear and sees full-precision input.
+    std::optional<QuantSpec> activation;
+    /// Applied to K (after RoPE, as a KV cache stores it) and V of every layer, as a
+    /// [tokens * kv_heads, head_dim] matrix: "token" (or "channel") means one scale per token and KV head.
+    std::optional<QuantSpec> kvCache;
+};
+
+/// Float32 causal language model forward pass (batch 1, no KV cache across calls) with Hugging Face
+/// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,
+/// tied or untied head) and GPT-2 (learned positions, LayerNorm, Conv1D weights, fused c_attn,
+/// gelu_new, tied head). Weights are converted to float32 once; a const CausalLm may be used by
+/// several threads at once.
+class CausalLm {
+public:
+    /// Loads every weight the forward pass needs from `model` as float32 (progress per layer).
+    /// `replaced` overrides weights by name (float32, in the model's stored layout, e.g. the output of
+    /// quantizeModel); its vectors are moved in, not copied. Throws Error for an unsupported
+    /// architecture, a missing weight, a size mismatch or a replaced name the forward pass never reads.
+    explicit CausalLm(const Model& model, std::map<std::string, std::vector<float>> replaced = {},
+                      const JobContext& ctx = {});
+    /// A model sharing every weight of `base` except those in `replaced` (same rules as above): a
+    /// quantized variant costs only the memory of its replaced weights.
+    CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced);
+
+    CausalLm(const CausalLm&) = delete;
+    CausalLm& operator=(const CausalLm&) = delete;
+    /// Moves the weights (shared buffers stay shared).
+    CausalLm(CausalLm&&) noexcept;
+    /// Moves the weights (shared buffers stay shared).
+    CausalLm& operator=(CausalLm&&) noexcept;
+    /// Releases this instance's references to the weights.
+    ~CausalLm();
+
+    /// The configuration the model was built from.
+    const ModelConfig& config() const;
+    /// Vocabulary size = number of logits per token.
+    int vocabSize() const;
+
+    /// Sets the activation / KV-cache quantization hooks.
+    void setHooks(const ForwardHooks& hooks);
+    /// The current hooks.
+    const ForwardHooks& hooks() const;
+
+    /// Logits [ids.size(), vocab] of one sequence at positions 0..n-1. With `hiddenStates`, also the
+    /// residual stream: the embedding output, then the output of every decoder layer (before the
+    /// final norm), numLayers + 1 matrices [n, hidden]. Throws Error for an empty sequence, a token
+    /// id outside the vocabulary or (GPT-2) more tokens than learned positions.
+    /// Threads: a sequence with seq * hidden^2 >= 2^24 multiply-adds per projection uses the OpenMP
+    /// threads (matrix products, attention heads); a smaller one runs on the calling thread, where
+    /// per-product thread wake-ups would cost more than they save on a shared machine.
+    RowMatrixF forward(std::span<const std::int32_t> ids,
+                       std::vector<RowMatrixF>* hiddenStates = nullptr) const;
+
+    /// Bytes of float32 weight data this instance keeps alive (shared weights counted too).
+    std::size_t weightBytes() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace qs::core

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#include "tokenizer/tokenizer.h"
+
+#include "io/file_util.h"
+#include "tensor/error.h"
+
+#include <nlohmann/json.hpp>
+
+namespace qs::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+// tokenizer_config.json names BOS/EOS as a string, as {"content": ...} or as null (none). A name the
+// vocabulary does not have leaves the tokenizer's own choice in place.
+void applyTokenizerConfig(const fs::path& configPath, Tokenizer& tok) {
+    if (!fs::is_regular_file(configPath)) return;
+    nlohmann::json cfg;
+    try {
+        cfg = nlohmann::json::parse(readWholeFile(configPath));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(configPath.string() + ": invalid JSON: " + e.what());
+    }
+    if (!cfg.is_object()) return;
+    const auto special = [&](const char* key, auto setter) {
+        if (!cfg.contains(key)) return;
+        const nlohmann::json& v = cfg[key];
+        if (v.is_null()) {
+            (tok.*setter)(std::nullopt);
+            return;
+        }
+        const nlohmann::json* name = &v;
+        if (v.is_object() && v.contains("content")) name = &v["content"];
+        if (!name->is_string()) return;
+        if (auto id = tok.tokenId(name->get<std::string>())) (tok.*setter)(id);
+    };
+    special("bos_token", &Tokenizer::setBosId);
+    special("eos_token", &Tokenizer::setEosId);
+}
+
+bool looksLikeJson(const fs::path& file) {
+    const std::string head = readWholeFile(file).substr(0, 64);
+    const auto first = head.find_first_not_of(" \t\r\n");
+    return first != std::string::npos && head[first] == '{';
+}
+
+} // namespace
+
+std::unique_ptr<Tokenizer> loadTokenizer(const fs::path& modelDir) {
+    fs::path file;
+    if (fs::is_directory(modelDir)) {
+        if (fs::is_regular_file(modelDir / "tokenizer.json"))
+            file = modelDir / "tokenizer.json";
+        else if (fs::is_regular_file(modelDir / "tokenizer.model"))
+            file = modelDir / "tokenizer.model";
+        else
+            throw Error(modelDir.string() + ": no tokenizer.json or tokenizer.model");
+    } else if (fs::is_regular_file(modelDir)) {
+        file = modelDir;
+    } else {
+        throw Error(modelDir.string() + ": no such file or directory");
+    }
+    const bool json = file.extension() == ".json" || (file.extension() != ".model" && looksLikeJson(file));
+    std::unique_ptr<Tokenizer> tok = json ? loadHfTokenizerJson(file) : loadSentencePieceModel(file);
+    applyTokenizerConfig(file.parent_path() / "tokenizer_config.json", *tok);
+    return tok;
+}
+
+} // namespace qs::core

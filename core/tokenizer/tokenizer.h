@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qs::core {
+
+/// Text <-> token ids for a language model. Implementations are immutable after loading, so one
+/// instance may encode from several threads at once.
+class Tokenizer {
+public:
+    virtual ~Tokenizer() = default;
+
+    /// Token ids of `text` (UTF-8), exactly as the model's reference tokenizer produces them, with no
+    /// BOS/EOS added (the evaluation protocols add none; see bosId()).
+    virtual std::vector<std::int32_t> encode(std::string_view text) const = 0;
+
+    /// The text of `ids`. Returns the exact bytes the tokens stand for (invalid UTF-8 is not replaced,
+    /// so decode(encode(s)) == s for every s the tokenizer keeps losslessly). Ids that name no token
+    /// (e.g. padding rows of an lm_head larger than the vocabulary) are skipped.
+    virtual std::string decode(std::span<const std::int32_t> ids) const = 0;
+
+    /// Number of ids: the largest id of the vocabulary and added tokens, plus one.
+    virtual int vocabSize() const = 0;
+
+    /// The id of a token given in the vocabulary's own spelling ("Ġthe", "▁the", "<0x0A>", "<|endoftext|>").
+    virtual std::optional<std::int32_t> tokenId(std::string_view piece) const = 0;
+
+    /// The vocabulary spelling of `id`; empty when no token has that id.
+    virtual std::string tokenPiece(std::int32_t id) const = 0;
+
+    /// One line naming the kind, e.g. "byte-level BPE (tokenizer.json), 512 tokens".
+    virtual std::string description() const = 0;
+
+    /// The beginning-of-sequence token, when the model has one.
+    std::optional<std::int32_t> bosId() const { return m_bos; }
+    /// The end-of-sequence token, when the model has one.
+    std::optional<std::int32_t> eosId() const { return m_eos; }
+    /// Sets the BOS id (the loaders take it from tokenizer_config.json or the model file).
+    void setBosId(std::optional<std::int32_t> id) { m_bos = id; }
+    /// Sets the EOS id.
+    void setEosId(std::optional<std::int32_t> id) { m_eos = id; }
+
+private:
+    std::optional<std::int32_t> m_bos;
+    std::optional<std::int32_t> m_eos;
+};
+
+/// Loads the tokenizer of a Hugging Face model directory: tokenizer.json when present, else a
+/// SentencePiece tokenizer.model; BOS/EOS come from tokenizer_config.json when it names them.
+/// `modelDir` may also be one of those files itself. Throws Error naming the file and the problem
+/// ("<dir>: no tokenizer.json or tokenizer.model", unsupported components, malformed content).
+std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& modelDir);
+
+/// Loads a Hugging Face tokenizer.json (BPE models: byte-level or SentencePiece-style).
+std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& file);
+
+/// Loads a SentencePiece tokenizer.model (BPE or Unigram), read without libsentencepiece.
+std::unique_ptr<Tokenizer> loadSentencePieceModel(const std::filesystem::path& file);
+
+} // namespace qs::core
