@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli_params.h"
 #include "commands.h"
+#include "eval/token_data.h"
 #include "engine/model_jobs.h"
 #include "eval/perplexity.h"
 #include "io/file_util.h"
@@ -86,34 +87,6 @@ core::QuantSpec parseHookSpec(const std::string& flag, const std::string& text) 
     }
 }
 
-std::vector<std::int32_t> readTokenData(const std::filesystem::path& file, const core::Model& model,
-                                        std::string& source) {
-    if (file.extension() == ".npy") {
-        const core::Tensor t = core::readNpy(file);
-        std::vector<std::int32_t> ids(static_cast<std::size_t>(t.numel()));
-        if (t.dtype() == core::DType::I32) {
-            std::copy(t.data<std::int32_t>(), t.data<std::int32_t>() + t.numel(), ids.begin());
-        } else if (t.dtype() == core::DType::I64) {
-            const auto* p = t.data<std::int64_t>();
-            for (std::size_t i = 0; i < ids.size(); ++i) {
-                if (p[i] < 0 || p[i] > INT32_MAX)
-                    throw core::Error(file.string() + ": token id " + std::to_string(p[i]) + " at index " +
-                                      std::to_string(i) + " is out of range");
-                ids[i] = static_cast<std::int32_t>(p[i]);
-            }
-        } else {
-            throw core::Error(file.string() + ": token ids must be int32 or int64, not " +
-                              std::string(core::dtypeName(t.dtype())));
-        }
-        source = "token ids (.npy)";
-        return ids;
-    }
-    const std::string text = core::readWholeFile(file);
-    const auto tokenizer = core::loadTokenizer(model.path());
-    source = "text, " + tokenizer->description();
-    return tokenizer->encode(text);
-}
-
 std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
@@ -150,7 +123,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
 
     const auto model = core::openModel(*path);
     std::string source;
-    const std::vector<std::int32_t> tokens = readTokenData(*data, *model, source);
+    const std::vector<std::int32_t> tokens = core::readTokenData(*data, *model, source);
     core::splitWindows(tokens, opts); // validates ctx and the data size before the expensive part
 
     nlohmann::json j{{"model", model->path().string()},

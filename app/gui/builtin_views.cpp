@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "builtin_views.h"
 
+#include "formats_plugin.h"
 #include "histogram_plugin.h"
 #include "layer_table_plugin.h"
 
@@ -9,6 +10,7 @@ namespace qs::gui {
 void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LayerTablePlugin>());
     manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
+    manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
 }
 
 void loadExternalViews(plugins::PluginManager& manager, const QString& exeDir) {

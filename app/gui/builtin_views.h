@@ -4,7 +4,7 @@
 
 namespace qs::gui {
 
-/// Registers the views built into the application (layer table, histogram), explicitly.
+/// Registers the views built into the application (layer table, histogram, formats), explicitly.
 void registerBuiltinViews(plugins::PluginManager& manager);
 
 /// Loads external view plugins from PluginManager::defaultDirectories(exeDir).

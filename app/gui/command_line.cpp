@@ -73,9 +73,9 @@ CommandLine parseCommandLine(const QStringList& args) {
             *out = args[++i];
             return true;
         };
-        if (flag == QLatin1String("method")) {
-            if (!takeValue(&cl.method)) {
-                cl.error = QStringLiteral("--method needs a value");
+        if (flag == QLatin1String("method") || flag == QLatin1String("data")) {
+            if (!takeValue(flag == QLatin1String("method") ? &cl.method : &cl.dataPath)) {
+                cl.error = QStringLiteral("--%1 needs a value").arg(flag);
                 return cl;
             }
             continue;
@@ -127,7 +127,9 @@ QString commandLineHelp() {
         "display, prints the layer table and the result of quantizing with the options below instead.\n"
         "\n"
         "  --headless            no window: print the layer table and quantization result\n"
-        "  --method M            quantization method (default rtn)\n");
+        "  --method M            quantization method (default rtn)\n"
+        "  --data FILE           headless: compare the perplexity of a few recipes on FILE (text or token\n"
+        "                        ids); the demo model uses its own sample.txt\n");
     const auto defaults = defaultSpecValues();
     for (const auto& spec : core::quantSpecSchema()) {
         QString flag = QStringLiteral("--") + QString::fromStdString(spec.name);

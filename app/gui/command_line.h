@@ -14,6 +14,7 @@ struct CommandLine {
     bool help = false;     ///< --help / -h
     bool version = false;  ///< --version
     QString method = QStringLiteral("rtn");
+    QString dataPath;      ///< --data FILE: evaluation text or token ids (headless perplexity comparison)
     nlohmann::json spec = nlohmann::json::object(); ///< quantSpecSchema() keys given on the command line
     QString error;                                  ///< non-empty when the arguments were not understood
 };

@@ -2,6 +2,8 @@
 #include "headless.h"
 
 #include "engine/model_jobs.h"
+#include "engine/quality_report.h"
+#include "eval/token_data.h"
 #include "engine/text_report.h"
 #include "tensor/error.h"
 
@@ -32,6 +34,23 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
         const auto result = core::quantizeModel(*model, registries, job, ctx, false);
         out << core::formatQuantResult(result);
         out.flush();
+
+        // Perplexity of the chosen recipe and a few common ones on evaluation data (the demo ships some).
+        QString data = cl.dataPath;
+        if (data.isEmpty() && cl.modelPath.isEmpty()) data = path + QStringLiteral("/sample.txt");
+        if (!data.isEmpty()) {
+            std::string source;
+            const auto tokens = core::readTokenData(data.toStdString(), *model, source);
+            std::vector<core::QuantJob> jobs{job};
+            for (const nlohmann::json& extra : {nlohmann::json{{"format", "int8"}, {"granularity", "channel"}},
+                                                nlohmann::json{{"format", "mxfp4"}}, nlohmann::json{{"format", "nvfp4"}},
+                                                nlohmann::json{{"format", "int3"}, {"group", 32}, {"sym", false}}})
+                jobs.push_back({"rtn", core::QuantSpec::fromJson(extra), nlohmann::json::object()});
+            out << "\nEvaluation data " << data.toStdString() << " (" << source << ", " << tokens.size()
+                << " tokens)\n";
+            out << core::formatRecipeQuality(core::compareRecipes(*model, registries, tokens, {}, jobs, ctx));
+            out.flush();
+        }
         return 0;
     } catch (const std::exception& e) {
         err << "quantscope: error: " << e.what() << '\n';

@@ -251,6 +251,8 @@ void MainWindow::createDocks() {
     m_paramsDock->setWidget(scroll);
     addDockWidget(Qt::RightDockWidgetArea, m_paramsDock);
     connect(m_specForm, &ParamForm::valueChanged, this, &MainWindow::onSpecValueChanged);
+    // The form edits the one shared spec; a view that picks a format there moves the form.
+    connect(m_context, &plugins::ViewContext::currentSpecChanged, this, &MainWindow::onCurrentSpecChanged);
     onSpecValueChanged(QStringLiteral("format"));
     onSpecValueChanged(QStringLiteral("granularity"));
 
@@ -500,6 +502,7 @@ void MainWindow::onMethodChanged() {
 }
 
 void MainWindow::onSpecValueChanged(const QString& name) {
+    if (m_applyingSpec) return; // onCurrentSpecChanged updates once all fields are set
     const nlohmann::json v = m_specForm->values();
     if (name == QLatin1String("format") && m_formatCombo) {
         const QSignalBlocker block(m_formatCombo);
@@ -514,8 +517,30 @@ void MainWindow::onSpecValueChanged(const QString& name) {
         if (QWidget* group = m_specForm->editor(QStringLiteral("group")))
             group->setEnabled(g == QLatin1String("group"));
     }
+    try {
+        m_context->setCurrentSpec(core::QuantSpec::fromJson(v));
+    } catch (const std::exception&) {
+        // An invalid combination (shown in the explanation) is not shared with the views.
+    }
     updateExplanation();
     updateRunEnabled();
+}
+
+void MainWindow::onCurrentSpecChanged() {
+    const nlohmann::json wanted = m_context->currentSpec().toJson();
+    try {
+        if (core::QuantSpec::fromJson(m_specForm->values()).toJson() == wanted) return;
+    } catch (const std::exception&) {
+        // The form holds an invalid combination: overwrite it.
+    }
+    // An MX/NV spec carries its fixed block as group size: keep the form's group for INT groups.
+    const bool fixedBlock = core::formatTraits(m_context->currentSpec().format).fixedBlock != 0;
+    m_applyingSpec = true;
+    for (const auto& [key, value] : wanted.items())
+        if (!(fixedBlock && key == "group")) m_specForm->setValue(QString::fromStdString(key), value);
+    m_applyingSpec = false;
+    onSpecValueChanged(QStringLiteral("format"));
+    onSpecValueChanged(QStringLiteral("granularity"));
 }
 
 QString MainWindow::specError() const {

@@ -104,6 +104,7 @@ private:
     void rebuildRecentMenu();
     void onMethodChanged();
     void onSpecValueChanged(const QString& name);
+    void onCurrentSpecChanged();
     void updateExplanation();
     void updateRunEnabled();
     void onJobStarted();
@@ -142,6 +143,7 @@ private:
     QGroupBox* m_methodBox = nullptr;
     QLabel* m_methodNote = nullptr;
     QLabel* m_explanation = nullptr;
+    bool m_applyingSpec = false; ///< the form is being set from ViewContext::currentSpec()
 
     QProgressBar* m_progress = nullptr;
     QLabel* m_jobStatus = nullptr;

@@ -67,6 +67,12 @@ void ViewContext::setSelectedLayer(const QString& name) {
     emit selectedLayerChanged(m_selectedLayer);
 }
 
+void ViewContext::setCurrentSpec(const core::QuantSpec& spec) {
+    if (spec.toJson() == m_currentSpec.toJson()) return;
+    m_currentSpec = spec;
+    emit currentSpecChanged();
+}
+
 void ViewContext::reindexResult() {
     m_resultIndex.clear();
     if (!m_quantResult) return;

@@ -3,6 +3,8 @@
 #include "builtin_views.h"
 #include "common/plot_export.h"
 #include "engine/builtins.h"
+#include "format_trial_model.h"
+#include "formats_view.h"
 #include "gui_test_support.h"
 #include "histogram_view.h"
 #include "job_runner.h"
@@ -274,6 +276,62 @@ TEST_F(MainWindowTest, ToolbarAndFormShareTheSpec) {
     EXPECT_EQ(format->currentText(), QStringLiteral("int3"));
     form->setValue(QStringLiteral("granularity"), "channel");
     EXPECT_FALSE(form->editor(QStringLiteral("group"))->isEnabled());
+}
+
+TEST_F(MainWindowTest, FormatsViewAndParametersShareTheSpec) {
+    openFixture();
+    auto* formats = qobject_cast<views::FormatsView*>(m_window->view(QStringLiteral("formats")));
+    ASSERT_NE(formats, nullptr);
+    auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
+    ASSERT_NE(tabs, nullptr);
+    m_window->show();
+    tabs->setCurrentWidget(formats);
+    m_window->viewContext()->setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
+    ASSERT_TRUE(QTest::qWaitFor(
+        [&] { return !formats->isComparing() && formats->trialModel()->rowCount() > 0; }, 60000));
+    // The shared spec starts as the form's.
+    EXPECT_EQ(m_window->viewContext()->currentSpec().label(), "int4 asym group 32");
+
+    QTableView* table = formats->tableView();
+    const auto selectLabel = [&](const QString& label) {
+        for (int r = 0; r < table->model()->rowCount(); ++r)
+            if (table->model()->index(r, views::FormatTrialModel::Format).data().toString() == label) {
+                table->selectRow(r);
+                return true;
+            }
+        return false;
+    };
+    // Choosing a row in the view moves the Parameters form and the toolbar.
+    auto* form = m_window->specForm();
+    ASSERT_TRUE(selectLabel(QStringLiteral("nf4 sym channel")));
+    EXPECT_EQ(form->values().at("format"), "nf4");
+    EXPECT_EQ(form->values().at("granularity"), "channel");
+    EXPECT_EQ(form->values().at("sym"), true);
+    EXPECT_EQ(form->values().at("group"), 32);
+    EXPECT_EQ(m_window->findChild<QComboBox*>(QStringLiteral("formatCombo"))->currentText(),
+              QStringLiteral("nf4"));
+    // An MX row leaves the form's group size alone.
+    ASSERT_TRUE(selectLabel(QStringLiteral("nvfp4 sym block 16")));
+    EXPECT_EQ(form->values().at("format"), "nvfp4");
+    EXPECT_EQ(form->values().at("granularity"), "block");
+    EXPECT_EQ(form->values().at("group"), 32);
+
+    // Editing the form moves the view.
+    ASSERT_TRUE(selectLabel(QStringLiteral("int8 asym group 32")));
+    form->setValue(QStringLiteral("format"), "int6");
+    EXPECT_EQ(m_window->viewContext()->currentSpec().label(), "int6 asym group 32");
+    EXPECT_EQ(formats->findChild<QComboBox*>(QStringLiteral("formatsFormatCombo"))->currentText(),
+              QStringLiteral("int6"));
+    EXPECT_EQ(table->currentIndex().siblingAtColumn(views::FormatTrialModel::Format).data().toString(),
+              QStringLiteral("int6 asym group 32"));
+    ASSERT_TRUE(QTest::qWaitFor([&] { return formats->isDetailCurrent(); }, 30000));
+    EXPECT_EQ(formats->tickCount(), 64);
+    // A new group size recomputes the table's group rows.
+    form->setValue(QStringLiteral("group"), 64);
+    ASSERT_TRUE(QTest::qWaitFor(
+        [&] { return !formats->isComparing() && formats->trialModel()->rowCount() > 0; }, 60000));
+    EXPECT_GE(formats->trialModel()->rowOf(m_window->viewContext()->currentSpec()), 0);
+    EXPECT_EQ(m_window->viewContext()->currentSpec().label(), "int6 asym group 64");
 }
 
 } // namespace

@@ -24,6 +24,8 @@ TEST(PluginManager, RegistersBuiltins) {
     gui::registerBuiltinViews(pm);
     ASSERT_NE(pm.find(QStringLiteral("layer_table")), nullptr);
     ASSERT_NE(pm.find(QStringLiteral("histogram")), nullptr);
+    ASSERT_NE(pm.find(QStringLiteral("formats")), nullptr);
+    EXPECT_EQ(pm.find(QStringLiteral("formats"))->area(), plugins::ViewArea::Center);
     EXPECT_EQ(pm.find(QStringLiteral("layer_table"))->area(), plugins::ViewArea::Model);
     EXPECT_EQ(pm.find(QStringLiteral("histogram"))->area(), plugins::ViewArea::Center);
     EXPECT_TRUE(pm.errors().isEmpty());

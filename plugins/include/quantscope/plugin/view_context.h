@@ -2,6 +2,7 @@
 #pragma once
 #include "engine/model_jobs.h"
 #include "model/model.h"
+#include "quant/quant_spec.h"
 
 #include <QObject>
 #include <QString>
@@ -13,7 +14,8 @@
 namespace qs::plugins {
 
 /// The state every view shares: the open model, its layer statistics, the latest quantization
-/// result and the one selected layer. Lives in the GUI thread; setters emit only on change.
+/// result, the one selected layer and the chosen weight quantization spec. Lives in the GUI thread;
+/// setters emit only on change.
 class ViewContext : public QObject {
     Q_OBJECT
 public:
@@ -51,6 +53,13 @@ public:
     /// Selects a weight by name (empty clears); emits selectedLayerChanged when it changes.
     void setSelectedLayer(const QString& name);
 
+    /// The weight quantization spec the user has chosen (format, granularity, group, symmetry, scale
+    /// rule). The main window's Parameters form and the views edit this one value; a default
+    /// QuantSpec until someone sets it.
+    const core::QuantSpec& currentSpec() const { return m_currentSpec; }
+    /// Sets the chosen spec; emits currentSpecChanged when any of its fields differs.
+    void setCurrentSpec(const core::QuantSpec& spec);
+
 signals:
     /// A model was opened or closed.
     void modelChanged();
@@ -62,6 +71,8 @@ signals:
     void layerResultAdded(const QString& name);
     /// The one shared selection changed.
     void selectedLayerChanged(const QString& name);
+    /// The chosen quantization spec changed (read it with currentSpec()).
+    void currentSpecChanged();
 
 private:
     void reindexResult();
@@ -73,6 +84,7 @@ private:
     bool m_quantComplete = false;
     std::unordered_map<std::string, std::size_t> m_resultIndex;
     QString m_selectedLayer;
+    core::QuantSpec m_currentSpec;
 };
 
 } // namespace qs::plugins
