@@ -46,9 +46,11 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
                                                 nlohmann::json{{"format", "mxfp4"}}, nlohmann::json{{"format", "nvfp4"}},
                                                 nlohmann::json{{"format", "int3"}, {"group", 32}, {"sym", false}}})
                 jobs.push_back({"rtn", core::QuantSpec::fromJson(extra), nlohmann::json::object()});
-            out << "\nEvaluation data " << data.toStdString() << " (" << source << ", " << tokens.size()
-                << " tokens)\n";
-            out << core::formatRecipeQuality(core::compareRecipes(*model, registries, tokens, {}, jobs, ctx));
+            out << "\nEvaluation data " << data.toStdString() << ": " << tokens.size() << " tokens (" << source
+                << ")\n";
+            core::EvalOptions opts;
+            opts.maxWindows = 64; // a quick first comparison; `quantscope-cli eval` measures all of it
+            out << core::formatRecipeQuality(core::compareRecipes(*model, registries, tokens, opts, jobs, ctx));
             out.flush();
         }
         return 0;
