@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "model/model.h"
 
+#include "model/gguf_model.h"
 #include "model/hf_model.h"
 #include "tensor/error.h"
 
@@ -177,7 +178,7 @@ std::unique_ptr<Model> openModel(const fs::path& path) {
     if (ec || !fs::exists(st)) throw Error(path.string() + ": no such file or directory");
     if (fs::is_directory(st)) return HfModel::open(path);
     const std::string ext = lowerExtension(path);
-    if (ext == ".gguf") throw Error(path.string() + ": GGUF models are not supported yet");
+    if (ext == ".gguf") return GgufModel::open(path);
     if (ext == ".onnx") throw Error(path.string() + ": ONNX models are not supported yet");
     if (ext == ".safetensors")
         throw Error(path.string() +

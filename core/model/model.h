@@ -62,7 +62,8 @@ public:
 };
 
 /// Opens a model of any supported kind: a Hugging Face directory (config.json + *.safetensors,
-/// single or sharded through model.safetensors.index.json). Throws Error naming the path.
+/// single or sharded through model.safetensors.index.json) or a llama GGUF file (.gguf, see GgufModel).
+/// Throws Error naming the path.
 std::unique_ptr<Model> openModel(const std::filesystem::path& path);
 
 /// Classifies a tensor name of `arch` into role, layer index, quantizable, transposed.

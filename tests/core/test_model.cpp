@@ -256,7 +256,7 @@ TEST(ModelTest, DirectoryLayouts) {
     // Missing path, unsupported files.
     expectError([&] { openModel(root / "absent"); }, {"absent", "no such file"});
     writeText(root / "m.gguf", "GGUF");
-    expectError([&] { openModel(root / "m.gguf"); }, {"m.gguf", "not supported yet"});
+    expectError([&] { openModel(root / "m.gguf"); }, {"m.gguf", "truncated"}); // GGUF magic, no header
     writeText(root / "m.onnx", "x");
     expectError([&] { openModel(root / "m.onnx"); }, {"m.onnx", "not supported yet"});
     expectError([&] { openModel(qs::test::tinyLlama() / "model.safetensors"); }, {"config.json"});
