@@ -49,4 +49,13 @@ std::string schemaHelp(const core::ParamSchema& schema) {
     return os.str();
 }
 
+std::string quantizationHelp(const core::Registries& registries) {
+    std::string s = "Spec flags:\n" + schemaHelp(core::quantSpecSchema()) + "\nMethods:\n";
+    for (const auto* q : registries.quantizers.all()) {
+        s += "  " + std::string(q->name()) + ": " + std::string(q->summary()) + "\n";
+        s += schemaHelp(q->params());
+    }
+    return s;
+}
+
 } // namespace qs::cli

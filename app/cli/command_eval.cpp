@@ -38,13 +38,8 @@ std::string evalUsage(const CliContext& ctx) {
         "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n\n"
         "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
         "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
-        "  top-1 agreement.\n\nSpec flags:\n" +
-        schemaHelp(core::quantSpecSchema()) + "\nMethods:\n";
-    for (const auto* q : ctx.registries.quantizers.all()) {
-        s += "  " + std::string(q->name()) + ": " + std::string(q->summary()) + "\n";
-        s += schemaHelp(q->params());
-    }
-    return s;
+        "  top-1 agreement.\n\n";
+    return s + quantizationHelp(ctx.registries);
 }
 
 namespace {

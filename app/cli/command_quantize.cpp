@@ -14,14 +14,8 @@ namespace qs::cli {
 std::string quantizeUsage(const CliContext& ctx) {
     std::string s = "quantscope-cli quantize MODEL --method M [spec flags] [--out DIR [--out-dtype f32|bf16|f16]] "
                     "[--json]\n  Quantizes every decoder Linear weight and reports per-layer error and bits/weight.\n"
-                    "  --out DIR writes a Hugging Face model directory with the dequantized weights.\n\n"
-                    "Spec flags:\n" +
-                    schemaHelp(core::quantSpecSchema()) + "\nMethods:\n";
-    for (const auto* q : ctx.registries.quantizers.all()) {
-        s += "  " + std::string(q->name()) + ": " + std::string(q->summary()) + "\n";
-        s += schemaHelp(q->params());
-    }
-    return s;
+                    "  --out DIR writes a Hugging Face model directory with the dequantized weights.\n\n";
+    return s + quantizationHelp(ctx.registries);
 }
 
 namespace {
