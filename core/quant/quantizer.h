@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "calib/linear_stats.h"
 #include "engine/job.h"
 #include "quant/param_schema.h"
 #include "quant/quant_spec.h"
@@ -16,6 +17,9 @@ struct WeightMatrix {
     std::int64_t rows = 0;
     std::int64_t cols = 0;
     std::string_view name;
+    /// Statistics of this Linear's calibration input; set (non-null) for methods whose
+    /// needsCalibration() is true.
+    const LinearInputStats* input = nullptr;
 };
 
 /// A quantization method (RTN, GPTQ, ...). Declared once in the registry with its parameter
