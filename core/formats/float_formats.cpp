@@ -57,9 +57,7 @@ ScaleParams nvFit(const FormatTraits& f, const RangeStats& run, const RangeStats
     const float global = tensor.amax / (qmax * 448.0f);
     if (!(global > 0.0f)) return {0.0f, 0.0f};
     const float r = (run.amax / qmax) / global; // two float32 operations, in this order
-    float block;
-    roundMiniFloat(&r, &block, 1, minifloat::kE4M3, 1.0f); // the fast path: this runs once per block
-
+    const float block = roundMiniFloatOne(r, minifloat::kE4M3); // once per block: no vector set-up
     return {block * global, 0.0f};
 }
 

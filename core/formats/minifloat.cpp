@@ -29,52 +29,47 @@ float roundMiniFloatRef(float x, const MiniFloatSpec& s) {
 
 namespace {
 
-// Constants of the fast rounding, shared by the vector body and the scalar tail.
-struct RoundConsts {
-    int drop;           // float32 mantissa bits removed
-    std::uint32_t half; // rounding increment below the kept lsb
-    std::uint32_t mask; // keeps sign, exponent and the kept mantissa bits
-    float minNormal, subStep, maxValue;
-    explicit RoundConsts(const MiniFloatSpec& s)
-        : drop(23 - s.mbits), half((1u << (drop - 1)) - 1u), mask(~((1u << drop) - 1u)),
-          minNormal(powerOfTwo(s.minNormalExp())), subStep(powerOfTwo(s.minNormalExp() - s.mbits)),
-          maxValue(s.maxValue) {}
-    // 2^e from the exponent bits (called per block: ldexp is too slow there); ldexp for f32 subnormals.
-    static float powerOfTwo(int e) {
-        return e >= -126 ? std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23) : std::ldexp(1.0f, e);
-    }
-};
-
 // Normal range: round the float32 mantissa to mbits by integer addition (ties to even: the kept
 // lsb is added too). Subnormal range (|x| < min normal): round |x| / step to an integer.
-float roundOne(float x, const RoundConsts& c) {
+float roundOne(float x, const MiniFloatSpec& c) {
     const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
     const std::uint32_t sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
     const float a = std::bit_cast<float>(absBits);
     const float normal = std::bit_cast<float>((absBits + c.half + ((absBits >> c.drop) & 1u)) & c.mask);
-    const float sub = std::nearbyint(a / c.subStep) * c.subStep;
+    const float sub = std::nearbyint(a / c.subStep) * c.subStep; // power of two: same as the vector multiply
     float q = a < c.minNormal ? sub : normal;
     q = q > c.maxValue ? c.maxValue : q; // saturate (inf too)
     q = absBits > 0x7f800000u ? a : q;   // NaN in, NaN out
     return std::bit_cast<float>(std::bit_cast<std::uint32_t>(q) | sign);
 }
 
+// 2^e with -126 <= e <= 126: a normal power of two whose reciprocal is a normal float32 too.
+bool isPowerOfTwoWithReciprocal(float scale) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(scale);
+    const std::uint32_t field = (b >> 23) & 0xffu;
+    return (b & 0x807fffffu) == 0 && field >= 1 && field <= 253;
+}
+
 } // namespace
 
 void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale) {
     using namespace simd;
-    const RoundConsts c(s);
+    const MiniFloatSpec& c = s;
     const F8 vScale = splat(scale), vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep),
-             vMax = splat(c.maxValue);
+             vInvSubStep = splat(c.invSubStep), vMax = splat(c.maxValue);
     const U8 vHalf = splatU(c.half), vMask = splatU(c.mask), vInf = splatU(0x7f800000u);
+    // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
+    // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
+    const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
+    const F8 vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
     std::size_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-        const F8 x = load(in + i) / vScale;
+        const F8 x = exactReciprocal ? load(in + i) * vInvScale : load(in + i) / vScale;
         const U8 b = bits(x);
         const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
         const F8 a = fromBits(absBits);
         const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
-        const F8 sub = roundSmall(a / vSubStep) * vSubStep; // a / step < 2^(mbits+1): small
+        const F8 sub = roundSmall(a * vInvSubStep) * vSubStep; // a / step < 2^(mbits+1): small
         F8 q = select(a < vMinNormal, sub, normal);
         q = select(q > vMax, vMax, q);
         q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);
@@ -82,6 +77,8 @@ void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatS
     }
     for (; i < n; ++i) out[i] = roundOne(in[i] / scale, c) * scale;
 }
+
+float roundMiniFloatOne(float x, const MiniFloatSpec& s) { return roundOne(x, s); }
 
 std::uint32_t encodeMiniFloat(float value, const MiniFloatSpec& s) {
     const std::uint32_t signBit = 1u << (s.ebits + s.mbits);

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace qs::core {
 
 /// A sign + ExMy floating-point element format with subnormals (OCP FP8/FP6/FP4, IEEE binary16).
+/// Build one with makeMiniFloat(): it also fills the rounding constants the fast path needs, so a
+/// block of 16 elements does not pay for deriving them again.
 struct MiniFloatSpec {
     int ebits;       ///< exponent field width
     int mbits;       ///< mantissa field width
@@ -14,11 +18,35 @@ struct MiniFloatSpec {
     bool ieeeSpecials; ///< top exponent reserved for inf/NaN (E5M2, fp16)
     bool nanAllOnes;   ///< only S.1111.111 is NaN, no infinities (OCP E4M3)
 
+    // Derived by makeMiniFloat() for the fast rounding (normal range: integer add on the float32 bits).
+    int drop = 0;            ///< float32 mantissa bits removed (23 - mbits)
+    std::uint32_t half = 0;  ///< rounding increment below the kept lsb
+    std::uint32_t mask = 0;  ///< keeps sign, exponent and the kept mantissa bits
+    float minNormal = 0;     ///< 2^(1 - bias)
+    float subStep = 0;       ///< spacing of the subnormals, 2^(1 - bias - mbits)
+    float invSubStep = 0;    ///< 1 / subStep (exact: a power of two)
+
     /// Smallest normal exponent (1 - bias).
-    int minNormalExp() const { return 1 - bias; }
+    constexpr int minNormalExp() const { return 1 - bias; }
     /// Smallest positive (subnormal) magnitude: 2^(1 - bias - mbits).
     float minSubnormal() const;
 };
+
+/// 2^e for a float32-normal exponent (-126 <= e <= 127), usable in constant expressions.
+constexpr float normalPowerOfTwo(int e) { return std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23); }
+
+/// A spec with its rounding constants. Element formats have subnormal steps far above 2^-126.
+constexpr MiniFloatSpec makeMiniFloat(int ebits, int mbits, int bias, float maxValue, bool ieeeSpecials,
+                                      bool nanAllOnes) {
+    MiniFloatSpec s{ebits, mbits, bias, maxValue, ieeeSpecials, nanAllOnes};
+    s.drop = 23 - mbits;
+    s.half = (1u << (s.drop - 1)) - 1u;
+    s.mask = ~((1u << s.drop) - 1u);
+    s.minNormal = normalPowerOfTwo(1 - bias);
+    s.subStep = normalPowerOfTwo(1 - bias - mbits);
+    s.invSubStep = normalPowerOfTwo(bias + mbits - 1);
+    return s;
+}
 
 /// Reference definition: rounds x to the nearest value of `s`, ties to even, saturating at
 /// ±maxValue (infinities too); NaN stays NaN. Slow and obvious: tests compare the fast path with it.
@@ -26,8 +54,12 @@ float roundMiniFloatRef(float x, const MiniFloatSpec& s);
 
 /// Fast path (bit arithmetic, vectorisable): same result as roundMiniFloatRef for every input.
 /// `scale` divides the input first and multiplies the result: out = round(in / scale) * scale
-/// (pass 1 for a plain cast). Division, not a reciprocal multiply, so results are exact references.
+/// (pass 1 for a plain cast). Always the correctly rounded quotient: a reciprocal multiply is used only
+/// where it is exact (power-of-two scales).
 void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale);
+
+/// One value already divided by its scale, rounded like roundMiniFloat (for per-block scales).
+float roundMiniFloatOne(float x, const MiniFloatSpec& s);
 
 /// Encodes a value that is exactly representable (or NaN) into its bit pattern (sign in the top bit).
 std::uint32_t encodeMiniFloat(float value, const MiniFloatSpec& s);
@@ -38,12 +70,12 @@ std::vector<float> miniFloatValues(const MiniFloatSpec& s);
 
 /// The specs of the table's float formats.
 namespace minifloat {
-inline constexpr MiniFloatSpec kE4M3{4, 3, 7, 448.0f, false, true};
-inline constexpr MiniFloatSpec kE5M2{5, 2, 15, 57344.0f, true, false};
-inline constexpr MiniFloatSpec kE3M2{3, 2, 3, 28.0f, false, false};
-inline constexpr MiniFloatSpec kE2M3{2, 3, 1, 7.5f, false, false};
-inline constexpr MiniFloatSpec kE2M1{2, 1, 1, 6.0f, false, false};
-inline constexpr MiniFloatSpec kFp16{5, 10, 15, 65504.0f, true, false};
+inline constexpr MiniFloatSpec kE4M3 = makeMiniFloat(4, 3, 7, 448.0f, false, true);
+inline constexpr MiniFloatSpec kE5M2 = makeMiniFloat(5, 2, 15, 57344.0f, true, false);
+inline constexpr MiniFloatSpec kE3M2 = makeMiniFloat(3, 2, 3, 28.0f, false, false);
+inline constexpr MiniFloatSpec kE2M3 = makeMiniFloat(2, 3, 1, 7.5f, false, false);
+inline constexpr MiniFloatSpec kE2M1 = makeMiniFloat(2, 1, 1, 6.0f, false, false);
+inline constexpr MiniFloatSpec kFp16 = makeMiniFloat(5, 10, 15, 65504.0f, true, false);
 } // namespace minifloat
 
 } // namespace qs::core

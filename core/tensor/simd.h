@@ -34,16 +34,21 @@ inline F8 roundSmall(F8 x) {
     const F8 magic = splat(12582912.0f);
     return (x + magic) - magic;
 }
-/// Horizontal min / max.
+/// Horizontal min / max: three shuffle steps (halves, quarters, pairs) instead of seven scalar ones.
+inline F8 swapHalves(F8 v) { return __builtin_shuffle(v, I8{4, 5, 6, 7, 0, 1, 2, 3}); }
+inline F8 swapQuarters(F8 v) { return __builtin_shuffle(v, I8{2, 3, 0, 1, 6, 7, 4, 5}); }
+inline F8 swapPairs(F8 v) { return __builtin_shuffle(v, I8{1, 0, 3, 2, 5, 4, 7, 6}); }
 inline float hmin(F8 v) {
-    float m = v[0];
-    for (int i = 1; i < kLanes; ++i) m = v[i] < m ? v[i] : m;
-    return m;
+    v = select(swapHalves(v) < v, swapHalves(v), v);
+    v = select(swapQuarters(v) < v, swapQuarters(v), v);
+    v = select(swapPairs(v) < v, swapPairs(v), v);
+    return v[0];
 }
 inline float hmax(F8 v) {
-    float m = v[0];
-    for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
-    return m;
+    v = select(swapHalves(v) > v, swapHalves(v), v);
+    v = select(swapQuarters(v) > v, swapQuarters(v), v);
+    v = select(swapPairs(v) > v, swapPairs(v), v);
+    return v[0];
 }
 
 } // namespace qs::core::simd
