@@ -33,9 +33,6 @@ std::vector<std::int32_t> readTokenData(const std::filesystem::path& file, const
         source = "token ids (.npy)";
         return ids;
     }
-    if (model.path().extension() == ".gguf")
-        throw Error(model.path().string() + ": reading the tokenizer from GGUF metadata is not supported yet; give "
-                    "the evaluation data as token ids (.npy) instead of text (" + file.string() + ")");
     const std::string text = readWholeFile(file);
     const auto tokenizer = loadTokenizer(model.path());
     source = "text, " + tokenizer->description();

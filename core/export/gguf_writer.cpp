@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "export/gguf_writer.h"
 
+#include "export/gguf_tokenizer_metadata.h"
 #include "model/gguf_model.h"
 #include "tensor/error.h"
 
@@ -98,6 +99,9 @@ void writeGgufModel(const Model& src, const fs::path& path, const GgufExportOpti
                              return p;
                          }});
     }
+    // The tokenizer travels with the weights (llama.cpp refuses a model without one).
+    if (std::filesystem::is_directory(src.path()))
+        for (auto& kv : ggufTokenizerMetadata(src.path())) kvs.push_back(std::move(kv));
     writeGguf(path, kvs, items);
     job.step(total, total, "exported " + path.string());
 }

@@ -22,7 +22,8 @@ struct GgufExportOptions {
 /// Writes a Llama-family model (llama, mistral) as a llama GGUF v3 file: llama.* metadata from the
 /// config, tensors renamed to llama.cpp names, q/k rows permuted to llama.cpp's interleaved RoPE layout,
 /// 1-D weights (norms) in F32, matrices as chosen in `options` (quantized with ggml's reference
-/// quantizers). Written atomically. No tokenizer metadata is written. Throws Error naming `path` for
+/// quantizers), plus the tokenizer as tokenizer.ggml.* metadata (ggufTokenizerMetadata) when the source
+/// directory has a tokenizer.json. Written atomically. Throws Error naming `path` for
 /// another architecture or a weight with no GGUF name. `job` reports one step per tensor and can cancel.
 void writeGgufModel(const Model& src, const std::filesystem::path& path,
                     const GgufExportOptions& options = {}, const JobContext& job = {});

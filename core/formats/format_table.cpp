@@ -16,7 +16,7 @@ namespace {
 
 using namespace minifloat;
 
-constexpr MiniFloatSpec kBf16{8, 7, 127, 3.3895313892515355e38f, true, false};
+constexpr MiniFloatSpec kBf16 = makeMiniFloat(8, 7, 127, 3.3895313892515355e38f, true, false);
 
 constexpr std::string_view kIntText =
     "Uniform integer grid: values are rounded to the nearest multiple of a scale (ties to even) and clamped "

@@ -56,7 +56,7 @@ void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatS
     using namespace simd;
     const MiniFloatSpec& c = s;
     const F8 vScale = splat(scale), vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep),
-             vInvSubStep = splat(c.invSubStep), vMax = splat(c.maxValue);
+             vInvHi = splat(c.invSubStepHi), vInvLo = splat(c.invSubStepLo), vMax = splat(c.maxValue);
     const U8 vHalf = splatU(c.half), vMask = splatU(c.mask), vInf = splatU(0x7f800000u);
     // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
     // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
@@ -69,7 +69,7 @@ void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatS
         const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
         const F8 a = fromBits(absBits);
         const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
-        const F8 sub = roundSmall(a * vInvSubStep) * vSubStep; // a / step < 2^(mbits+1): small
+        const F8 sub = roundSmall(a * vInvHi * vInvLo) * vSubStep; // exact scalings; a / step < 2^(mbits+1)
         F8 q = select(a < vMinNormal, sub, normal);
         q = select(q > vMax, vMax, q);
         q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);

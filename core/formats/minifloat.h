@@ -24,7 +24,8 @@ struct MiniFloatSpec {
     std::uint32_t mask = 0;  ///< keeps sign, exponent and the kept mantissa bits
     float minNormal = 0;     ///< 2^(1 - bias)
     float subStep = 0;       ///< spacing of the subnormals, 2^(1 - bias - mbits)
-    float invSubStep = 0;    ///< 1 / subStep (exact: a power of two)
+    float invSubStepHi = 0;  ///< 1 / subStep = invSubStepHi * invSubStepLo, each a float32 power of two
+    float invSubStepLo = 0;  ///< (bf16's 2^133 needs two factors; other formats have Lo = 1)
 
     /// Smallest normal exponent (1 - bias).
     constexpr int minNormalExp() const { return 1 - bias; }
@@ -32,19 +33,24 @@ struct MiniFloatSpec {
     float minSubnormal() const;
 };
 
-/// 2^e for a float32-normal exponent (-126 <= e <= 127), usable in constant expressions.
-constexpr float normalPowerOfTwo(int e) { return std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23); }
+/// 2^e for -149 <= e <= 127 (float32 subnormals included), usable in constant expressions.
+constexpr float powerOfTwoF32(int e) {
+    if (e >= -126) return std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23);
+    return std::bit_cast<float>(1u << (e + 149)); // subnormal: a single mantissa bit
+}
 
-/// A spec with its rounding constants. Element formats have subnormal steps far above 2^-126.
+/// A spec with its rounding constants.
 constexpr MiniFloatSpec makeMiniFloat(int ebits, int mbits, int bias, float maxValue, bool ieeeSpecials,
                                       bool nanAllOnes) {
     MiniFloatSpec s{ebits, mbits, bias, maxValue, ieeeSpecials, nanAllOnes};
     s.drop = 23 - mbits;
     s.half = (1u << (s.drop - 1)) - 1u;
     s.mask = ~((1u << s.drop) - 1u);
-    s.minNormal = normalPowerOfTwo(1 - bias);
-    s.subStep = normalPowerOfTwo(1 - bias - mbits);
-    s.invSubStep = normalPowerOfTwo(bias + mbits - 1);
+    s.minNormal = powerOfTwoF32(1 - bias);
+    s.subStep = powerOfTwoF32(1 - bias - mbits);
+    const int inv = bias + mbits - 1;
+    s.invSubStepHi = powerOfTwoF32(inv < 127 ? inv : 127);
+    s.invSubStepLo = powerOfTwoF32(inv < 127 ? 0 : inv - 127);
     return s;
 }
 

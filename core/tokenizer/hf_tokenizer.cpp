@@ -767,11 +767,15 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& file
     } catch (const json::exception& e) {
         throw Error(file.string() + ": invalid JSON: " + e.what());
     }
-    auto tok = std::make_unique<HfTokenizer>(file);
+    return loadHfTokenizerJson(root, file);
+}
+
+std::unique_ptr<Tokenizer> loadHfTokenizerJson(const json& root, const std::filesystem::path& origin) {
+    auto tok = std::make_unique<HfTokenizer>(origin);
     try {
         tok->load(root);
     } catch (const json::exception& e) { // a field of an unexpected type deep inside
-        throw Error(file.string() + ": unexpected content: " + e.what());
+        throw Error(origin.string() + ": unexpected content: " + e.what());
     }
     return tok;
 }

@@ -173,6 +173,8 @@ public:
     explicit SentencePieceTokenizer(fs::path file) : m_file(std::move(file)) {}
 
     void load(std::string_view data);
+    /// Builds the tokenizer from pieces and options given directly (GGUF metadata).
+    void loadPieces(std::vector<SentencePieceEntry> pieces, const SentencePieceOptions& options);
 
     std::vector<std::int32_t> encode(std::string_view text) const override;
     std::string decode(std::span<const std::int32_t> ids) const override;
@@ -201,6 +203,8 @@ private:
         if (auto it = m_reserved.find(piece); it != m_reserved.end()) return it->second;
         return -1;
     }
+    /// Validates the pieces and builds the lookup tables (shared by both loaders).
+    void finish(int modelType, bool whitespaceSuffix, std::int64_t bosId, std::int64_t eosId);
     std::size_t userDefinedPrefix(std::string_view s) const;
     std::string normalize(std::string_view text) const;
     void encodeBpe(std::string_view normalized,
@@ -301,6 +305,21 @@ void SentencePieceTokenizer::load(std::string_view data) {
         }
     }
 
+    finish(modelType, whitespaceSuffix, bosId, eosId);
+}
+
+void SentencePieceTokenizer::loadPieces(std::vector<SentencePieceEntry> pieces, const SentencePieceOptions& o) {
+    for (auto& e : pieces) {
+        if (e.type < 1 || e.type > 6) fail("unknown piece type " + std::to_string(e.type) + " of '" + e.text + "'");
+        m_pieces.push_back({std::move(e.text), e.score, static_cast<PieceType>(e.type)});
+    }
+    m_byteFallback = o.byteFallback;
+    m_addDummyPrefix = o.addDummyPrefix;
+    m_removeExtraWhitespaces = o.removeExtraWhitespaces;
+    finish(o.unigram ? 1 : 2, false, o.bos.value_or(-1), o.eos.value_or(-1));
+}
+
+void SentencePieceTokenizer::finish(int modelType, bool whitespaceSuffix, std::int64_t bosId, std::int64_t eosId) {
     if (m_pieces.empty()) fail("no pieces (not a SentencePiece model?)");
     if (modelType == 1)
         m_unigram = true;
@@ -587,6 +606,13 @@ std::string SentencePieceTokenizer::decode(std::span<const std::int32_t> ids) co
 }
 
 } // namespace
+
+std::unique_ptr<Tokenizer> makeSentencePieceTokenizer(const fs::path& origin, std::vector<SentencePieceEntry> pieces,
+                                                      const SentencePieceOptions& options) {
+    auto tok = std::make_unique<SentencePieceTokenizer>(origin);
+    tok->loadPieces(std::move(pieces), options);
+    return tok;
+}
 
 std::unique_ptr<Tokenizer> loadSentencePieceModel(const fs::path& file) {
     const std::string data = readWholeFile(file);

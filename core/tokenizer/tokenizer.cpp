@@ -60,6 +60,7 @@ std::unique_ptr<Tokenizer> loadTokenizer(const fs::path& modelDir) {
     } else {
         throw Error(modelDir.string() + ": no such file or directory");
     }
+    if (file.extension() == ".gguf") return loadGgufTokenizer(file); // BOS/EOS come from its metadata
     const bool json = file.extension() == ".json" || (file.extension() != ".model" && looksLikeJson(file));
     std::unique_ptr<Tokenizer> tok = json ? loadHfTokenizerJson(file) : loadSentencePieceModel(file);
     applyTokenizerConfig(file.parent_path() / "tokenizer_config.json", *tok);

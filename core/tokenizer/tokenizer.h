@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,7 +55,7 @@ private:
 
 /// Loads the tokenizer of a Hugging Face model directory: tokenizer.json when present, else a
 /// SentencePiece tokenizer.model; BOS/EOS come from tokenizer_config.json when it names them.
-/// `modelDir` may also be one of those files itself. Throws Error naming the file and the problem
+/// `modelDir` may also be one of those files itself, or a .gguf file (see loadGgufTokenizer). Throws Error naming the file and the problem
 /// ("<dir>: no tokenizer.json or tokenizer.model", unsupported components, malformed content).
 std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& modelDir);
 
@@ -63,5 +64,35 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& file
 
 /// Loads a SentencePiece tokenizer.model (BPE or Unigram), read without libsentencepiece.
 std::unique_ptr<Tokenizer> loadSentencePieceModel(const std::filesystem::path& file);
+
+/// A tokenizer.json document already parsed; `origin` names it in errors and the description.
+std::unique_ptr<Tokenizer> loadHfTokenizerJson(const nlohmann::json& root, const std::filesystem::path& origin);
+
+/// One SentencePiece vocabulary entry. Types as in sentencepiece_model.proto (and GGUF's
+/// tokenizer.ggml.token_type): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+struct SentencePieceEntry {
+    std::string text;
+    float score = 0.0f;
+    int type = 1;
+};
+
+/// How a SentencePiece vocabulary given as entries is applied (the model proto's trainer/normalizer flags).
+struct SentencePieceOptions {
+    bool unigram = false;               ///< Unigram (Viterbi) instead of score-ordered BPE merges
+    bool byteFallback = false;          ///< unknown characters become <0xAB> byte pieces
+    bool addDummyPrefix = true;         ///< a "▁" before the text
+    bool removeExtraWhitespaces = true; ///< collapse runs of spaces, trim the ends
+    std::optional<std::int32_t> bos, eos;
+};
+
+/// A SentencePiece tokenizer from entries (e.g. GGUF metadata); `origin` names it in errors.
+std::unique_ptr<Tokenizer> makeSentencePieceTokenizer(const std::filesystem::path& origin,
+                                                      std::vector<SentencePieceEntry> pieces,
+                                                      const SentencePieceOptions& options);
+
+/// The tokenizer stored in a GGUF file's metadata (tokenizer.ggml.*): "gpt2" (byte-level BPE with the
+/// pre-tokenizer named by tokenizer.ggml.pre) and "llama" (SentencePiece BPE by scores). Throws Error
+/// naming the file for a missing or malformed key or an unsupported tokenizer model / pre-tokenizer.
+std::unique_ptr<Tokenizer> loadGgufTokenizer(const std::filesystem::path& ggufFile);
 
 } // namespace qs::core

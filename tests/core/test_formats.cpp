@@ -8,9 +8,11 @@
 #include "io/npy.h"
 #include "model/model.h"
 #include "quant/fake_quant.h"
+#include "tensor/half.h"
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -203,4 +205,27 @@ TEST(Formats, PropertyNoNaNFromFiniteInputAndNothingBeyondRange) {
                     }
                 }
             }
+}
+
+// The cast formats go through the minifloat fast path; half.h's conversions are an independent
+// implementation (integer rounding of the float32 bits), so the two must agree on every finite input
+// inside the range — subnormals of bf16 (below 2^-126) and of fp16 included.
+TEST(FormatCasts, Bf16AndFp16EqualTheHalfConversions) {
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<std::uint32_t> bitsDist;
+    std::vector<float> x;
+    while (x.size() < 100000) {
+        const float v = std::bit_cast<float>(bitsDist(rng));
+        if (std::isfinite(v) && std::fabs(v) < 6.0e4f) x.push_back(v);
+        x.push_back(std::ldexp(std::uniform_real_distribution<float>(-2, 2)(rng),
+                               std::uniform_int_distribution<int>(-150, 15)(rng)));
+    }
+    std::vector<float> out(x.size());
+    const auto n = static_cast<std::int64_t>(x.size());
+    fakeQuantize(x.data(), 1, n, {FormatId::Bf16, Granularity::Tensor, 0, true}, out.data());
+    for (std::size_t i = 0; i < x.size(); ++i)
+        ASSERT_EQ(out[i], bf16ToF32(f32ToBf16(x[i]))) << "bf16 x=" << x[i];
+    fakeQuantize(x.data(), 1, n, {FormatId::Fp16, Granularity::Tensor, 0, true}, out.data());
+    for (std::size_t i = 0; i < x.size(); ++i)
+        ASSERT_EQ(out[i], f16ToF32(f32ToF16(x[i]))) << "fp16 x=" << x[i];
 }
