@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "cli_params.h"
+#include "command_eval_classifier.h"
 #include "commands.h"
+#include "calib/calib_data.h"
 #include "eval/token_data.h"
 #include "engine/model_jobs.h"
+#include "engine/recipe.h"
 #include "eval/perplexity.h"
 #include "io/file_util.h"
 #include "io/npy.h"
@@ -23,7 +26,8 @@ namespace qs::cli {
 std::string evalUsage(const CliContext& ctx) {
     std::string s =
         "quantscope-cli eval MODEL --data FILE [--ctx N] [--windows N]\n"
-        "                   [--method M spec flags] [--act-quant Q] [--kv-quant Q] [--kld] [--json]\n"
+        "                   [--method M spec flags [--calib FILE [--calib-windows N]]]\n"
+        "                   [--act-quant Q] [--kv-quant Q] [--recipe R.json] [--kld] [--json]\n"
         "  Perplexity of MODEL on FILE: non-overlapping windows of --ctx tokens, each its own sequence;\n"
         "  the first token of a window is not scored.\n\n"
         "  --data FILE      UTF-8 text (tokenized with the model's tokenizer as one string, no BOS) or a\n"
@@ -35,11 +39,15 @@ std::string evalUsage(const CliContext& ctx) {
         "                   group N: groups of N features of a token)\n"
         "  --kv-quant Q     fake-quantize K (after RoPE) and V, Q as above; token = one scale per token\n"
         "                   and KV head\n"
-        "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n\n"
+        "  --recipe R.json  a recipe file (export --as recipe) instead of the quantization flags\n"
+        "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n"
+        "  --calib FILE     calibration text/.npy for calibrated methods (gptq): its first --calib-windows\n"
+        "                   non-overlapping windows of --ctx tokens, each its own sequence\n"
+        "  --calib-windows N  calibration windows (default 128)\n\n"
         "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
         "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
         "  top-1 agreement.\n\n";
-    return s + quantizationHelp(ctx.registries);
+    return s + evalClassifierUsage() + quantizationHelp(ctx.registries);
 }
 
 namespace {
@@ -91,11 +99,17 @@ std::string fmt(const char* f, double v) {
 } // namespace
 
 nlohmann::json runEval(ArgList& args, CliContext& ctx) {
+    // An .onnx MODEL is an image classifier: accuracy instead of perplexity.
+    if (isClassifierEval(args)) return runEvalClassifier(args, ctx);
     const auto data = args.takeOption("data");
     core::EvalOptions opts;
     if (const auto c = args.takeOption("ctx")) opts.ctx = static_cast<int>(parseCount("ctx", *c, 2));
     if (const auto w = args.takeOption("windows")) opts.maxWindows = parseCount("windows", *w, 1);
     const bool kld = args.takeFlag("kld");
+    const auto calibFile = args.takeOption("calib");
+    const auto calibWindowsFlag = args.takeOption("calib-windows");
+    if (calibWindowsFlag && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
+    const long long calibWindows = calibWindowsFlag ? parseCount("calib-windows", *calibWindowsFlag, 1) : 128;
     core::ForwardHooks hooks;
     if (const auto a = args.takeOption("act-quant")) hooks.activation = parseHookSpec("act-quant", *a);
     if (const auto k = args.takeOption("kv-quant")) hooks.kvCache = parseHookSpec("kv-quant", *k);
@@ -105,8 +119,18 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     job.method = method.value_or("rtn");
     const auto& quantizer = ctx.registries.quantizers.get(job.method, "method");
     job.methodParams = takeSchemaFlags(args, quantizer.params());
-    const bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
+    bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
     if (quantizeWeights) job.spec = core::QuantSpec::fromJson(specFlags);
+    if (const auto recipeFile = args.takeOption("recipe")) {
+        // A recipe file (export --as recipe, QuantJob::toJson shape) stands for all quantization flags.
+        if (quantizeWeights || hooks.activation || hooks.kvCache)
+            throw core::Error("eval: --recipe replaces --method/spec flags/--act-quant/--kv-quant: give one or the other");
+        const core::Recipe r = core::loadRecipeFile(*recipeFile, ctx.registries);
+        quantizeWeights = r.quantizeWeights;
+        if (r.quantizeWeights) job = r.job;
+        hooks.activation = r.activation;
+        hooks.kvCache = r.kvCache;
+    }
     const auto path = args.takePositional();
     if (!path) throw core::Error("eval: missing MODEL");
     if (!data) throw core::Error("eval: missing --data FILE");
@@ -135,7 +159,10 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         std::map<std::string, std::vector<float>> replaced;
         nlohmann::json recipe = nlohmann::json::object();
         if (quantizeWeights) {
-            quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true);
+            std::optional<core::CalibrationData> calib;
+            if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
+            quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true, {}, calib ? &*calib : nullptr);
+            if (!quant->calibration.is_null()) j["calibration"] = quant->calibration;
             replaced = std::move(quant->weights);
             recipe = quant->job.toJson();
             j["bits_per_weight"] = quant->bitsPerWeight;

@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: MIT
+#include "calib/calib_data.h"
 #include "cli_params.h"
 #include "commands.h"
 #include "engine/model_jobs.h"
+#include "engine/recipe.h"
 #include "engine/text_report.h"
 #include "export/hf_writer.h"
 #include "tensor/error.h"
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace qs::cli {
 
 std::string quantizeUsage(const CliContext& ctx) {
-    std::string s = "quantscope-cli quantize MODEL --method M [spec flags] [--out DIR [--out-dtype f32|bf16|f16]] "
-                    "[--json]\n  Quantizes every decoder Linear weight and reports per-layer error and bits/weight.\n"
-                    "  --out DIR writes a Hugging Face model directory with the dequantized weights.\n\n";
+    std::string s = "quantscope-cli quantize MODEL --method M [spec flags] [--calib FILE [--calib-windows N] [--ctx N]]\n"
+                    "                       [--recipe R.json] [--out DIR [--out-dtype f32|bf16|f16]] [--json]\n"
+                    "  Quantizes every decoder Linear weight and reports per-layer error and bits/weight.\n"
+                    "  --out DIR writes a Hugging Face model directory with the dequantized weights.\n"
+                    "  --calib FILE (text or token .npy) feeds calibrated methods (gptq): the first --calib-windows\n"
+                    "  (default 128) non-overlapping windows of --ctx (default 128) tokens, each its own sequence.\n\n";
     return s + quantizationHelp(ctx.registries);
 }
 
@@ -33,6 +39,32 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     const auto& method = ctx.registries.quantizers.get(job.method, "method");
     job.spec = core::QuantSpec::fromJson(takeSchemaFlags(args, core::quantSpecSchema()));
     job.methodParams = takeSchemaFlags(args, method.params());
+    if (const auto recipeFile = args.takeOption("recipe")) {
+        // A recipe file stands for --method and the spec flags (its activation/KV parts apply to eval only).
+        if (!job.methodParams.empty())
+            throw core::Error("quantize: --recipe replaces --method and the spec flags: give one or the other");
+        const core::Recipe r = core::loadRecipeFile(*recipeFile, ctx.registries);
+        if (!r.quantizeWeights) throw core::Error(*recipeFile + ": the recipe quantizes no weights");
+        job = r.job;
+    }
+    const auto calibFile = args.takeOption("calib");
+    const auto calibWindows = args.takeOption("calib-windows");
+    const auto calibCtx = args.takeOption("ctx");
+    if ((calibWindows || calibCtx) && !calibFile) throw core::Error("quantize: --calib-windows/--ctx need --calib FILE");
+    auto count = [](const char* flag, const std::string& v, long long min) {
+        std::size_t used = 0;
+        long long n = 0;
+        try {
+            n = std::stoll(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (v.empty() || used != v.size() || n < min)
+            throw core::Error(std::string("--") + flag + " " + v + ": expected an integer >= " + std::to_string(min));
+        return n;
+    };
+    const long long windows = calibWindows ? count("calib-windows", *calibWindows, 1) : 128;
+    const int ctxTokens = calibCtx ? static_cast<int>(count("ctx", *calibCtx, 2)) : 128;
     const auto out = args.takeOption("out");
     const core::DType outDtype = parseOutDtype(args.takeOption("out-dtype").value_or("f32"));
     const auto path = args.takePositional();
@@ -40,7 +72,10 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     args.expectEmpty();
 
     const auto model = core::openModel(*path);
-    auto result = core::quantizeModel(*model, ctx.registries, job, ctx.job, out.has_value());
+    std::optional<core::CalibrationData> calib;
+    if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, ctxTokens, windows);
+    auto result =
+        core::quantizeModel(*model, ctx.registries, job, ctx.job, out.has_value(), {}, calib ? &*calib : nullptr);
     nlohmann::json j = result.toJson();
     j["model"] = model->path().string();
     if (out) {

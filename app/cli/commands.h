@@ -37,5 +37,13 @@ std::string compareFormatsUsage(const CliContext& ctx);
 nlohmann::json runCompareFormats(ArgList& args, CliContext& ctx);
 std::string evalUsage(const CliContext& ctx);
 nlohmann::json runEval(ArgList& args, CliContext& ctx);
+std::string sweepUsage(const CliContext& ctx);
+nlohmann::json runSweep(ArgList& args, CliContext& ctx);
+std::string runsUsage(const CliContext& ctx);
+nlohmann::json runRuns(ArgList& args, CliContext& ctx);
+std::string exportUsage(const CliContext& ctx);
+nlohmann::json runExport(ArgList& args, CliContext& ctx);
+std::string reportUsage(const CliContext& ctx);
+nlohmann::json runReport(ArgList& args, CliContext& ctx);
 
 } // namespace qs::cli

@@ -25,6 +25,12 @@ constexpr std::array kCommands{
             qs::cli::runCompareFormats},
     Command{"eval", "perplexity of a model (and of its quantized variant, with KL divergence)", qs::cli::evalUsage,
             qs::cli::runEval},
+    Command{"sweep", "evaluate a grid of recipes into a project (resumable)", qs::cli::sweepUsage, qs::cli::runSweep},
+    Command{"runs", "list a project's runs", qs::cli::runsUsage, qs::cli::runRuns},
+    Command{"export", "write a run's recipe as recipe JSON, llama.cpp overrides, safetensors or GGUF",
+            qs::cli::exportUsage, qs::cli::runExport},
+    Command{"report", "write a project's report as HTML or PDF (runs quantscope-report)", qs::cli::reportUsage,
+            qs::cli::runReport},
 };
 
 void printHelp() {

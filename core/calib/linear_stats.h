@@ -25,6 +25,9 @@ struct LinearInputStats {
 
     /// GPTQ's Hessian H = (2 / samples) * xtx, as float32 [features, features] row-major.
     std::vector<float> hessianF32() const;
+    /// The k channels with the largest absMax, largest first (ties: lower index first); k is capped
+    /// at the number of channels.
+    std::vector<std::int64_t> topOutlierChannels(std::size_t k) const;
 };
 
 } // namespace qs::core

@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: MIT
 #include "engine/builtins.h"
 
+#include "quant/awq.h"
+#include "quant/dgq.h"
+#include "quant/gptq.h"
+#include "quant/gptvq.h"
 #include "quant/rtn.h"
 
 namespace qs::core {
 
-void registerBuiltins(Registries& r) { r.quantizers.add(std::make_unique<RtnQuantizer>()); }
+void registerBuiltins(Registries& r) {
+    r.quantizers.add(std::make_unique<RtnQuantizer>());
+    r.quantizers.add(std::make_unique<GptqQuantizer>());
+    r.quantizers.add(std::make_unique<GptvqQuantizer>());
+    r.quantizers.add(std::make_unique<AwqQuantizer>());
+    r.quantizers.add(std::make_unique<DgqQuantizer>());
+}
 
 } // namespace qs::core

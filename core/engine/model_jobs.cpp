@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "engine/model_jobs.h"
 
+#include "calib/collect_stats.h"
+#include "nn/causal_lm.h"
 #include "quant/quantizer.h"
 
 #include <chrono>
@@ -40,13 +42,15 @@ nlohmann::json LayerQuantResult::toJson() const {
 nlohmann::json ModelQuantResult::toJson() const {
     auto layerArr = nlohmann::json::array();
     for (const auto& l : layers) layerArr.push_back(l.toJson());
-    return {{"recipe", job.toJson()},
-            {"bits_per_weight", bitsPerWeight},
-            {"model_bits_per_weight", modelBitsPerWeight},
-            {"quantized_parameters", quantizedParams},
-            {"total_parameters", totalParams},
-            {"seconds", seconds},
-            {"layers", layerArr}};
+    nlohmann::json j{{"recipe", job.toJson()},
+                     {"bits_per_weight", bitsPerWeight},
+                     {"model_bits_per_weight", modelBitsPerWeight},
+                     {"quantized_parameters", quantizedParams},
+                     {"total_parameters", totalParams},
+                     {"seconds", seconds},
+                     {"layers", layerArr}};
+    if (!calibration.is_null()) j["calibration"] = calibration;
+    return j;
 }
 
 namespace {
@@ -61,12 +65,14 @@ std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std
 
 ModelQuantResult quantizeModel(const Model& model, const Registries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
-                               const std::function<void(const LayerQuantResult&)>& onLayer) {
+                               const std::function<void(const LayerQuantResult&)>& onLayer,
+                               const CalibrationData* calibration) {
     const auto start = std::chrono::steady_clock::now();
     const Quantizer& method = registries.quantizers.get(job.method, "method");
     const nlohmann::json params = validateParams(method.params(), job.methodParams, "method " + job.method);
-    if (method.needsCalibration())
-        throw Error("method " + job.method + " needs calibration data, which this build cannot collect yet");
+    const bool calibrated = method.needsCalibration();
+    if (calibrated && (!calibration || calibration->windows.empty()))
+        throw Error("method " + job.method + " needs calibration data: give --calib FILE [--calib-windows N]");
 
     ModelQuantResult result;
     result.job = job;
@@ -79,28 +85,83 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     for (const auto& w : model.weights())
         if (!w.quantizable) otherBits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
 
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-        const WeightInfo& w = *targets[i];
-        ctx.step(static_cast<long long>(i), static_cast<long long>(targets.size()), job.method + " " + w.name);
+    const auto total = static_cast<long long>(targets.size());
+    long long done = 0;
+    // Quantizes one weight; returns it in its stored layout.
+    auto quantizeOne = [&](const WeightInfo& w, const LinearInputStats* input, const std::string& what) {
+        ctx.step(done++, total, what);
         const std::vector<float> original = model.weightAsOutIn(w);
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         std::vector<float> quantized(original.size());
-        method.quantize({original.data(), rows, cols, w.name}, job.spec, params, quantized.data(), ctx);
+        method.quantize({original.data(), rows, cols, w.name, input}, job.spec, params, quantized.data(), ctx);
 
         LayerQuantResult layer;
         layer.name = w.name;
         layer.rows = rows;
         layer.cols = cols;
-        layer.bitsPerWeight = job.spec.bitsPerWeight(rows, cols);
+        // The method's own count: codebooks or extra scales cost more than the spec says.
+        layer.bitsPerWeight = method.bitsPerWeight(job.spec, params, rows, cols);
         layer.error = computeError(original.data(), quantized.data(), rows * cols);
-        quantBits += job.spec.totalBits(rows, cols);
+        quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
         result.quantizedParams += rows * cols;
         if (onLayer) onLayer(layer);
         result.layers.push_back(std::move(layer));
-        if (keepWeights)
-            result.weights[w.name] = w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
+        return w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
+    };
+
+    if (!calibrated) {
+        for (const WeightInfo* w : targets) {
+            auto q = quantizeOne(*w, nullptr, job.method + " " + w->name);
+            if (keepWeights) result.weights[w->name] = std::move(q);
+        }
+    } else {
+        // Layer-sequential: `current` holds the quantized layers < l; xs the inputs of layer l.
+        const JobContext quiet{{}, ctx.cancel};
+        CausalLm current(model, {}, quiet);
+        const int numLayers = current.numLayers();
+        std::vector<RowMatrixF> xs;
+        for (const auto& window : calibration->windows) xs.push_back(current.embed(window));
+        std::vector<bool> covered(targets.size(), false);
+        for (int l = 0; l < numLayers; ++l) {
+            ctx.step(done, total, job.method + " layer " + std::to_string(l + 1) + "/" + std::to_string(numLayers) +
+                                      ": calibration inputs");
+            const std::vector<LinearInputSite> sites = current.layerSites(l);
+            const std::vector<LinearInputStats> stats = collectLayerStats(current, l, xs, true, quiet);
+            std::map<std::string, std::vector<float>> replaced;
+            for (std::size_t t = 0; t < targets.size(); ++t) {
+                const WeightInfo& w = *targets[t];
+                if (w.layerIndex != l) continue;
+                const LinearInputStats* input = nullptr;
+                for (std::size_t s = 0; s < sites.size() && s < stats.size(); ++s)
+                    for (const auto& name : sites[s].weights)
+                        if (name == w.name) input = &stats[s];
+                if (!input)
+                    throw Error("method " + job.method + ": weight '" + w.name +
+                                "' is not a decoder Linear the forward pass runs; it cannot be calibrated");
+                covered[t] = true;
+                auto q = quantizeOne(w, input,
+                                     job.method + " layer " + std::to_string(l + 1) + "/" + std::to_string(numLayers) +
+                                         " " + w.name);
+                if (keepWeights) result.weights[w.name] = q;
+                replaced[w.name] = std::move(q);
+            }
+            // Layer l with its quantized weights produces the inputs of layer l + 1.
+            current = CausalLm(current, std::move(replaced));
+            if (l + 1 < numLayers)
+                for (RowMatrixF& x : xs) {
+                    ctx.checkCancel();
+                    current.runLayer(l, x);
+                }
+        }
+        for (std::size_t t = 0; t < targets.size(); ++t)
+            if (!covered[t])
+                throw Error("method " + job.method + ": weight '" + targets[t]->name +
+                            "' is outside the decoder layers and cannot be calibrated");
+        result.calibration = {{"windows", calibration->windows.size()},
+                              {"ctx", calibration->ctx},
+                              {"tokens", calibration->tokens()}};
     }
-    ctx.step(static_cast<long long>(targets.size()), static_cast<long long>(targets.size()), "quantization done");
+    ctx.step(total, total, "quantization done");
 
     result.totalParams = model.parameterCount();
     result.bitsPerWeight = result.quantizedParams ? quantBits / static_cast<double>(result.quantizedParams) : 0;

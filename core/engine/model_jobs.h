@@ -2,6 +2,7 @@
 #pragma once
 #include "analysis/error_metrics.h"
 #include "analysis/tensor_stats.h"
+#include "calib/calib_data.h"
 #include "engine/builtins.h"
 #include "engine/job.h"
 #include "model/model.h"
@@ -54,14 +55,22 @@ struct ModelQuantResult {
     double seconds = 0;
     /// Dequantized weights in their stored layout, when asked for (for writing a model).
     std::map<std::string, std::vector<float>> weights;
+    /// Calibration used (calibrated methods only): {"windows", "ctx", "tokens"}; null otherwise.
+    nlohmann::json calibration;
 
     nlohmann::json toJson() const;
 };
 
 /// Quantizes every quantizable weight with `job`; `onLayer` sees each result as it is done.
-/// Throws Error for an unknown method or bad parameters, Cancelled when cancelled.
+/// A method that needsCalibration() runs layer-sequentially over `calibration` (the GPTQ protocol of
+/// fixtures/README.md 2.6): for layer l the calibration windows run through layer l of the model whose
+/// layers < l are already quantized, each Linear gets the statistics of its input (WeightMatrix::input),
+/// and layer l's outputs are recomputed with its quantized weights as the inputs of layer l + 1.
+/// Data-free methods ignore `calibration`. Throws Error for an unknown method, bad parameters or a
+/// calibrated method without calibration data; Cancelled when cancelled.
 ModelQuantResult quantizeModel(const Model& model, const Registries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
-                               const std::function<void(const LayerQuantResult&)>& onLayer = {});
+                               const std::function<void(const LayerQuantResult&)>& onLayer = {},
+                               const CalibrationData* calibration = nullptr);
 
 } // namespace qs::core

@@ -3,6 +3,7 @@
 
 #include "model/gguf_model.h"
 #include "model/hf_model.h"
+#include "model/onnx_model.h"
 #include "tensor/error.h"
 
 #include <algorithm>
@@ -179,7 +180,7 @@ std::unique_ptr<Model> openModel(const fs::path& path) {
     if (fs::is_directory(st)) return HfModel::open(path);
     const std::string ext = lowerExtension(path);
     if (ext == ".gguf") return GgufModel::open(path);
-    if (ext == ".onnx") throw Error(path.string() + ": ONNX models are not supported yet");
+    if (ext == ".onnx") return OnnxModel::open(path);
     if (ext == ".safetensors")
         throw Error(path.string() +
                     ": a bare .safetensors file has no config.json; open the Hugging Face model "

@@ -7,7 +7,7 @@
 namespace qs::core {
 
 /// Architectures the engine understands. Persisted: append only.
-enum class Architecture { Llama = 0, Mistral = 1, Qwen2 = 2, Gpt2 = 3 };
+enum class Architecture { Llama = 0, Mistral = 1, Qwen2 = 2, Gpt2 = 3, Onnx = 4 }; ///< Onnx: any ONNX graph (OnnxModel)
 
 /// The fields of a Hugging Face config.json the engine needs, normalised across model types
 /// (GPT-2's n_embd/n_layer/n_head/n_positions map onto the same fields).

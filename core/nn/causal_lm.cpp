@@ -217,7 +217,14 @@ struct CausalLm::Impl {
         if (hooks.activation) fakeQuantize(x.data(), x.rows(), x.cols(), *hooks.activation, x.data());
     }
     RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window) const;
-    void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation) const;
+    std::vector<LinearInputSite> sites(const Layer& l) const;
+    void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
+                      const LinearInputObserver* observer) const;
+    RowMatrixF embedTokens(std::span<const std::int32_t> ids) const;
+    RowMatrixF logits(const RowMatrixF& x) const;
+    bool serialFor(std::int64_t seq) const {
+        return static_cast<double>(seq) * hidden * hidden < kParallelMinWork && omp_get_max_threads() > 1;
+    }
 };
 
 void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx) {
@@ -407,11 +414,34 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
     return out;
 }
 
-void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation) const {
+std::vector<LinearInputSite> CausalLm::Impl::sites(const Layer& l) const {
+    auto site = [](std::initializer_list<const Linear*> ls) {
+        LinearInputSite s;
+        const std::string& first = (*ls.begin())->name;
+        s.name = first.substr(0, first.size() - 7); // drop ".weight"
+        for (const Linear* x : ls) s.weights.push_back(x->name);
+        return s;
+    };
+    std::vector<LinearInputSite> out;
+    out.push_back(l.fusedQkv ? site({&l.qkv}) : site({&l.q, &l.k, &l.v}));
+    out.push_back(site({&l.o}));
+    out.push_back(l.gated ? site({&l.gate, &l.up}) : site({&l.up}));
+    out.push_back(site({&l.down}));
+    return out;
+}
+
+void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
+                                  const LinearInputObserver* observer) const {
     const std::int64_t seq = x.rows();
+    std::vector<LinearInputSite> siteList;
+    if (observer) siteList = sites(l);
+    auto observe = [&](int s, const RowMatrixF& in) {
+        if (observer) (*observer)(index, siteList[static_cast<std::size_t>(s)], in);
+    };
     RowMatrixF h;
     norm(l.attnNorm, x, h);
     quantizeActivation(h);
+    observe(0, h);
     RowMatrixF q, k, v;
     if (l.fusedQkv) {
         const RowMatrixF qkv = linear(l.qkv, h);
@@ -433,10 +463,12 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
     }
     RowMatrixF a = attention(q, k, v, l.slidingWindow);
     quantizeActivation(a);
+    observe(1, a);
     x += linear(l.o, a);
 
     norm(l.mlpNorm, x, h);
     quantizeActivation(h);
+    observe(2, h);
     RowMatrixF m;
     if (l.gated) {
         m = linear(l.gate, h);
@@ -447,6 +479,7 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
         activate(activation, m.data(), m.size());
     }
     quantizeActivation(m);
+    observe(3, m);
     x += linear(l.down, m);
 }
 
@@ -501,39 +534,78 @@ std::size_t CausalLm::weightBytes() const {
     return bytes;
 }
 
-RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowMatrixF>* hiddenStates) const {
-    const Impl& m = *m_impl;
+RowMatrixF CausalLm::Impl::embedTokens(std::span<const std::int32_t> ids) const {
     const auto seq = static_cast<std::int64_t>(ids.size());
     if (seq == 0) throw Error("forward: empty token sequence");
-    if (m.positions && seq > m.maxPositions)
+    if (positions && seq > maxPositions)
         throw Error("forward: " + std::to_string(seq) + " tokens exceed the model's " +
-                    std::to_string(m.maxPositions) + " learned positions");
-    const double work = static_cast<double>(seq) * m.hidden * m.hidden;
-    const SerialScope serial(work < kParallelMinWork && omp_get_max_threads() > 1);
-    RowMatrixF x(seq, m.hidden);
-    const ConstMatrixMap embed(m.embed->data(), m.vocab, m.hidden);
+                    std::to_string(maxPositions) + " learned positions");
+    RowMatrixF x(seq, hidden);
+    const ConstMatrixMap table(embed->data(), vocab, hidden);
     for (std::int64_t i = 0; i < seq; ++i) {
         const std::int32_t id = ids[static_cast<std::size_t>(i)];
-        if (id < 0 || id >= m.vocab)
+        if (id < 0 || id >= vocab)
             throw Error("forward: token id " + std::to_string(id) + " at position " + std::to_string(i) +
-                        " is outside the vocabulary (0.." + std::to_string(m.vocab - 1) + ")");
-        x.row(i) = embed.row(id);
+                        " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+        x.row(i) = table.row(id);
     }
-    if (m.positions) x += ConstMatrixMap(m.positions->data(), m.maxPositions, m.hidden).topRows(seq);
+    if (positions) x += ConstMatrixMap(positions->data(), maxPositions, hidden).topRows(seq);
+    return x;
+}
+
+RowMatrixF CausalLm::Impl::logits(const RowMatrixF& x) const {
+    RowMatrixF h;
+    norm(finalNorm, x, h);
+    RowMatrixF out(x.rows(), vocab);
+    out.noalias() = h * ConstMatrixMap(head->data(), vocab, hidden).transpose();
+    return out;
+}
+
+int CausalLm::numLayers() const {
+    return static_cast<int>(m_impl->layers.size());
+}
+
+std::vector<LinearInputSite> CausalLm::layerSites(int layer) const {
+    if (layer < 0 || layer >= numLayers()) throw Error("layerSites: no decoder layer " + std::to_string(layer));
+    return m_impl->sites(m_impl->layers[static_cast<std::size_t>(layer)]);
+}
+
+RowMatrixF CausalLm::embed(std::span<const std::int32_t> ids) const {
+    const SerialScope serial(m_impl->serialFor(static_cast<std::int64_t>(ids.size())));
+    return m_impl->embedTokens(ids);
+}
+
+void CausalLm::runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer) const {
+    const Impl& m = *m_impl;
+    if (layer < 0 || layer >= numLayers()) throw Error("runLayer: no decoder layer " + std::to_string(layer));
+    if (x.cols() != m.hidden || x.rows() == 0)
+        throw Error("runLayer: input is " + std::to_string(x.rows()) + " x " + std::to_string(x.cols()) +
+                    ", expected [seq > 0, " + std::to_string(m.hidden) + "]");
+    const SerialScope serial(m.serialFor(x.rows()));
+    const Rope::Table rotation = m.useRope ? m.rope.table(x.rows()) : Rope::Table{};
+    m.layerForward(m.layers[static_cast<std::size_t>(layer)], x, rotation, layer, observer);
+}
+
+RowMatrixF CausalLm::logits(const RowMatrixF& x) const {
+    if (x.cols() != m_impl->hidden || x.rows() == 0) throw Error("logits: input has the wrong shape");
+    const SerialScope serial(m_impl->serialFor(x.rows()));
+    return m_impl->logits(x);
+}
+
+RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowMatrixF>* hiddenStates) const {
+    const Impl& m = *m_impl;
+    const SerialScope serial(m.serialFor(static_cast<std::int64_t>(ids.size())));
+    RowMatrixF x = m.embedTokens(ids);
     if (hiddenStates) {
         hiddenStates->clear();
         hiddenStates->push_back(x);
     }
-    const Rope::Table rotation = m.useRope ? m.rope.table(seq) : Rope::Table{};
-    for (const Layer& l : m.layers) {
-        m.layerForward(l, x, rotation);
+    const Rope::Table rotation = m.useRope ? m.rope.table(x.rows()) : Rope::Table{};
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+        m.layerForward(m.layers[i], x, rotation, static_cast<int>(i), nullptr);
         if (hiddenStates) hiddenStates->push_back(x);
     }
-    RowMatrixF h;
-    m.norm(m.finalNorm, x, h);
-    RowMatrixF logits(seq, m.vocab);
-    logits.noalias() = h * ConstMatrixMap(m.head->data(), m.vocab, m.hidden).transpose();
-    return logits;
+    return m.logits(x);
 }
 
 } // namespace qs::core

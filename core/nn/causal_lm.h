@@ -7,6 +7,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,17 @@ struct ForwardHooks {
     std::optional<QuantSpec> kvCache;
 };
 
+/// One distinct input of a decoder layer's Linears: q/k/v (GPT-2: the fused c_attn) share one input,
+/// gate/up share one, o_proj and down_proj have their own.
+struct LinearInputSite {
+    std::string name;                 ///< the first fed weight without ".weight", e.g. "model.layers.0.self_attn.q_proj"
+    std::vector<std::string> weights; ///< full names of every weight this input feeds, in the model's naming
+};
+
+/// Sees the input of each site of a layer as [tokens, in_features] (after activation hooks), in the
+/// order of CausalLm::layerSites(). Called on the thread running the layer.
+using LinearInputObserver = std::function<void(int layer, const LinearInputSite& site, const RowMatrixF& input)>;
+
 /// Float32 causal language model forward pass (batch 1, no KV cache across calls) with Hugging Face
 /// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,
 /// tied or untied head) and GPT-2 (learned positions, LayerNorm, Conv1D weights, fused c_attn,
@@ -45,7 +57,8 @@ public:
     explicit CausalLm(const Model& model, std::map<std::string, std::vector<float>> replaced = {},
                       const JobContext& ctx = {});
     /// A model sharing every weight of `base` except those in `replaced` (same rules as above): a
-    /// quantized variant costs only the memory of its replaced weights.
+    /// quantized variant costs only the memory of its replaced weights. Replacing one layer's Linears
+    /// this way is how the layer-sequential driver reruns that layer with quantized weights.
     CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced);
 
     CausalLm(const CausalLm&) = delete;
@@ -76,6 +89,20 @@ public:
     /// per-product thread wake-ups would cost more than they save on a shared machine.
     RowMatrixF forward(std::span<const std::int32_t> ids,
                        std::vector<RowMatrixF>* hiddenStates = nullptr) const;
+
+    /// Layer-by-layer execution (forward() = embed, runLayer for every layer, logits), for calibration
+    /// and layer-sequential quantization that must not hold every layer's activations.
+    /// Number of decoder layers.
+    int numLayers() const;
+    /// The distinct Linear inputs of decoder layer `layer`, in execution order.
+    std::vector<LinearInputSite> layerSites(int layer) const;
+    /// Embedding output (plus learned positions) [ids.size(), hidden]; throws Error as forward() does.
+    RowMatrixF embed(std::span<const std::int32_t> ids) const;
+    /// Runs decoder layer `layer` on the residual stream x [seq, hidden] in place (positions 0..seq-1);
+    /// `observer` (may be null) sees each site's input. Thread use as in forward().
+    void runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer = nullptr) const;
+    /// Logits [seq, vocab] from the last layer's output (final norm, then the head).
+    RowMatrixF logits(const RowMatrixF& x) const;
 
     /// Bytes of float32 weight data this instance keeps alive (shared weights counted too).
     std::size_t weightBytes() const;

@@ -38,6 +38,13 @@ public:
     /// Quantize-dequantizes one weight into `out` (rows*cols floats). `params` are validated.
     virtual void quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params,
                           float* out, const JobContext& job) const = 0;
+    /// Stored bits per weight of a rows x cols weight quantized with this method (codes, scales, zero
+    /// points, codebooks). Methods that store more than the spec (codebooks, two-level scales) override it.
+    virtual double bitsPerWeight(const QuantSpec& spec, const nlohmann::json& params, std::int64_t rows,
+                                 std::int64_t cols) const {
+        (void)params;
+        return spec.bitsPerWeight(rows, cols);
+    }
 };
 
 } // namespace qs::core

@@ -258,7 +258,7 @@ TEST(ModelTest, DirectoryLayouts) {
     writeText(root / "m.gguf", "GGUF");
     expectError([&] { openModel(root / "m.gguf"); }, {"m.gguf", "truncated"}); // GGUF magic, no header
     writeText(root / "m.onnx", "x");
-    expectError([&] { openModel(root / "m.onnx"); }, {"m.onnx", "not supported yet"});
+    expectError([&] { openModel(root / "m.onnx"); }, {"m.onnx", "not a valid ONNX model"});
     expectError([&] { openModel(qs::test::tinyLlama() / "model.safetensors"); }, {"config.json"});
 }
 

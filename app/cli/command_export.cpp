@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+#include "commands.h"
+#include "export/recipe_export.h"
+#include "store/project.h"
+#include "tensor/error.h"
+
+#include <filesystem>
+#include <iostream>
+
+namespace qs::cli {
+
+std::string exportUsage(const CliContext&) {
+    return "quantscope-cli export P.qsproj --run ID --out PATH --as KIND [--gguf-type f16|q8_0|q4_0] [--json]\n"
+           "quantscope-cli export MODEL --recipe R.json --out PATH --as KIND [--gguf-type ...] [--json]\n"
+           "  Writes a stored run's recipe (or R.json) applied to its model. KIND:\n"
+           "  recipe              the recipe JSON (eval/quantize --recipe re-import it)\n"
+           "  llama-overrides     --tensor-type NAME=TYPE lines for llama-quantize, and which layers do not map\n"
+           "  safetensors         a Hugging Face directory with the dequantized weights (float32)\n"
+           "  safetensors-packed  a directory with integer codes, scales and zero points (INT-k recipes;\n"
+           "                      layout in its quantization_config.json)\n"
+           "  gguf                a llama GGUF file with the dequantized weights as --gguf-type (default f16)\n";
+}
+
+namespace {
+core::GgufType parseGgufType(const std::string& s) {
+    if (s == "f16") return core::GgufType::F16;
+    if (s == "q8_0") return core::GgufType::Q8_0;
+    if (s == "q4_0") return core::GgufType::Q4_0;
+    throw core::Error("--gguf-type " + s + ": expected f16, q8_0 or q4_0");
+}
+} // namespace
+
+nlohmann::json runExport(ArgList& args, CliContext& ctx) {
+    const auto runId = args.takeOption("run");
+    const auto recipePath = args.takeOption("recipe");
+    const auto out = args.takeOption("out");
+    const auto as = args.takeOption("as");
+    core::ExportOptions opts;
+    if (const auto t = args.takeOption("gguf-type")) opts.ggufType = parseGgufType(*t);
+    const auto source = args.takePositional();
+    if (!source) throw core::Error("export: missing P.qsproj or MODEL");
+    if (!out) throw core::Error("export: missing --out PATH");
+    if (!as) throw core::Error("export: missing --as recipe|llama-overrides|safetensors|safetensors-packed|gguf");
+    if (runId.has_value() == recipePath.has_value())
+        throw core::Error("export: give either P.qsproj --run ID or MODEL --recipe R.json");
+    args.expectEmpty();
+    opts.kind = core::parseExportKind(*as);
+
+    core::Recipe recipe;
+    std::filesystem::path modelPath;
+    nlohmann::json j;
+    if (runId) {
+        auto project = core::Project::open(*source, false);
+        const auto run = project->run(std::stoll(*runId));
+        if (!run) throw core::Error(*source + ": no run with id " + *runId);
+        recipe = core::recipeFromJson(nlohmann::json::parse(run->recipe), ctx.registries,
+                                      *source + " run " + *runId);
+        const auto m = project->model(run->modelId);
+        modelPath = m.path;
+        if (core::contentHash(modelPath) != m.hash)
+            throw core::Error(modelPath.string() + ": the model changed since run " + *runId +
+                              " was made (content hash differs)");
+        j["run"] = run->id;
+    } else {
+        recipe = core::loadRecipeFile(*recipePath, ctx.registries);
+        modelPath = *source;
+    }
+    const auto model = core::openModel(modelPath);
+    j.update(core::exportRecipe(*model, recipe, ctx.registries, *out, opts, ctx.job));
+    j["model"] = model->path().string();
+    if (!ctx.json) {
+        std::cout << "wrote " << j["out"].get<std::string>() << " (" << *as << ", " << recipe.label() << ")\n";
+        if (j.contains("unmapped") && !j["unmapped"].empty())
+            std::cout << j["unmapped"].size() << " layers have no GGUF type: " << j["unmapped"][0]["reason"].get<std::string>()
+                      << '\n';
+        if (j.contains("warning")) std::cout << "note: " << j["warning"].get<std::string>() << '\n';
+    }
+    return j;
+}
+
+} // namespace qs::cli

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+#include "commands.h"
+#include "io/file_util.h"
+#include "store/sweep.h"
+#include "tensor/error.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace qs::cli {
+
+std::string sweepUsage(const CliContext& ctx) {
+    std::string keys;
+    for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
+    return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
+           "                    [--ctx N] [--windows N] [--json]\n"
+           "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
+           "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
+           "  settings are skipped, so an interrupted sweep resumes where it stopped. The fp32 reference is\n"
+           "  evaluated once and stored as the run of recipe {}.\n\n"
+           "  --grid FILE   {\"format\": [\"int4\", \"int3\"], \"group\": [32, 128], \"asym\": [true]}; a scalar is a\n"
+           "                one-element list; invalid combinations are reported and skipped. Keys:\n               " +
+           keys +
+           "\n  --jobs N      recipes in parallel threads, each single-threaded (default 1)\n"
+           "  --ctx N, --windows N   as for eval\n";
+}
+
+nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
+    const auto gridPath = args.takeOption("grid");
+    const auto data = args.takeOption("data");
+    const auto projectPath = args.takeOption("project");
+    core::SweepOptions opts;
+    if (const auto c = args.takeOption("ctx")) opts.eval.ctx = std::stoi(*c);
+    if (const auto w = args.takeOption("windows")) opts.eval.maxWindows = std::stoll(*w);
+    if (const auto j = args.takeOption("jobs")) {
+        opts.jobs = std::atoi(j->c_str());
+        if (opts.jobs < 1) throw core::Error("--jobs " + *j + ": expected a positive integer");
+    }
+    const auto model = args.takePositional();
+    if (!model) throw core::Error("sweep: missing MODEL");
+    if (!gridPath) throw core::Error("sweep: missing --grid GRID.json");
+    if (!data) throw core::Error("sweep: missing --data FILE");
+    if (!projectPath) throw core::Error("sweep: missing --project P.qsproj");
+    args.expectEmpty();
+    if (opts.eval.ctx < 2) throw core::Error("--ctx: expected an integer >= 2");
+
+    nlohmann::json grid;
+    try {
+        grid = nlohmann::json::parse(core::readWholeFile(*gridPath));
+    } catch (const nlohmann::json::exception& e) {
+        throw core::Error(*gridPath + ": not valid JSON: " + e.what());
+    }
+    std::vector<core::SweepPoint> points;
+    try {
+        points = core::expandGrid(grid, ctx.registries);
+    } catch (const core::Error& e) {
+        throw core::Error(*gridPath + ": " + e.what());
+    }
+    opts.model = *model;
+    opts.data = *data;
+    opts.commandLine = "quantscope-cli sweep " + *model + " --grid " + *gridPath + " --data " + *data +
+                       " --project " + *projectPath + " --jobs " + std::to_string(opts.jobs) + " --ctx " +
+                       std::to_string(opts.eval.ctx) + " --windows " + std::to_string(opts.eval.maxWindows);
+    for (const auto& p : points)
+        if (!p.recipe) std::fprintf(stderr, "skipping invalid point %s: %s\n", p.values.dump().c_str(), p.invalidReason.c_str());
+
+    auto project = core::Project::open(*projectPath, true);
+    const core::SweepSummary summary = core::runSweep(*project, points, opts, ctx.registries, ctx.job);
+    nlohmann::json j = summary.toJson();
+    j["project"] = project->path().string();
+    if (!ctx.json) {
+        std::printf("fp32 reference: run %lld, perplexity %.6f\n", static_cast<long long>(summary.referenceRunId),
+                    summary.referencePerplexity);
+        for (const auto& o : summary.outcomes) {
+            std::printf("%-10s %-6s %-44s", o.status.c_str(), o.runId ? std::to_string(o.runId).c_str() : "-",
+                        (o.label.empty() ? o.recipe.dump() : o.label).c_str());
+            if (o.perplexity)
+                std::printf(" ppl %.4f (%+.4f) KLD %.5f %.3f b/w", *o.perplexity, o.deltaPerplexity.value_or(0),
+                            o.kldMean.value_or(0), o.bitsPerWeight.value_or(0));
+            if (!o.message.empty()) std::printf(" %s", o.message.c_str());
+            std::printf("\n");
+        }
+        std::printf("done %d, skipped %d, failed %d, invalid %d\n", j["done"].get<int>(), j["skipped"].get<int>(),
+                    j["failed"].get<int>(), j["invalid"].get<int>());
+    }
+    return j;
+}
+
+} // namespace qs::cli

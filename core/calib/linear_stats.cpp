@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+#include "calib/linear_stats.h"
+
+#include "tensor/error.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace qs::core {
+
+std::vector<float> LinearInputStats::hessianF32() const {
+    if (xtx.rows() != features || xtx.cols() != features)
+        throw Error("calibration statistics of '" + site + "' hold no X^T X (" + std::to_string(xtx.rows()) +
+                    " x " + std::to_string(xtx.cols()) + " for " + std::to_string(features) + " features)");
+    if (samples <= 0) throw Error("calibration statistics of '" + site + "' hold no samples");
+    const double f = 2.0 / static_cast<double>(samples);
+    std::vector<float> h(static_cast<std::size_t>(features * features));
+    // xtx is symmetric, so row-major and column-major agree.
+    for (std::int64_t r = 0; r < features; ++r)
+        for (std::int64_t c = 0; c < features; ++c)
+            h[static_cast<std::size_t>(r * features + c)] = static_cast<float>(f * xtx(r, c));
+    return h;
+}
+
+std::vector<std::int64_t> LinearInputStats::topOutlierChannels(std::size_t k) const {
+    std::vector<std::int64_t> idx(absMax.size());
+    std::iota(idx.begin(), idx.end(), std::int64_t{0});
+    k = std::min(k, idx.size());
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+                      [&](std::int64_t a, std::int64_t b) {
+                          const double x = absMax[static_cast<std::size_t>(a)], y = absMax[static_cast<std::size_t>(b)];
+                          return x > y || (x == y && a < b);
+                      });
+    idx.resize(k);
+    return idx;
+}
+
+} // namespace qs::core

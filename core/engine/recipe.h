@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/builtins.h"
+#include "engine/model_jobs.h"
+#include "quant/quant_spec.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace qs::core {
+
+/// A whole recipe: an optional weight quantization (QuantJob) plus optional activation and KV-cache
+/// fake quantization. Its JSON is QuantJob::toJson()'s shape — {method, method_params, format,
+/// granularity, group, sym, scale, percentile, full_range} — plus optional "activation" / "kv_cache"
+/// objects of QuantSpec::toJson()'s shape. `{}` is the unquantized (fp32) model.
+struct Recipe {
+    bool quantizeWeights = false;
+    QuantJob job;
+    std::optional<QuantSpec> activation;
+    std::optional<QuantSpec> kvCache;
+
+    /// True for the fp32 reference (nothing quantized).
+    bool isReference() const { return !quantizeWeights && !activation && !kvCache; }
+    /// Canonical JSON: every key present with defaults filled, fields that do not act on the result
+    /// normalised (group outside group granularity, percentile outside the percentile rule), keys
+    /// sorted — two recipes that quantize the same way give the same text (the store's unique key).
+    nlohmann::json toJson() const;
+    /// toJson().dump(): the text stored and compared.
+    std::string canonical() const { return toJson().dump(); }
+    /// "rtn int4 asym group 32 + act int8 sym token", or "fp32".
+    std::string label() const;
+};
+
+/// Builds and validates a recipe from JSON (see Recipe). Unknown keys, unknown methods or formats and
+/// bad values throw Error prefixed by `owner` (e.g. the file name).
+Recipe recipeFromJson(const nlohmann::json& j, const Registries& registries, const std::string& owner = "recipe");
+
+/// QuantJob from the weight part of a recipe JSON (QuantJob::toJson() shape); method params validated
+/// with defaults filled. Throws Error prefixed by `owner`.
+QuantJob quantJobFromJson(const nlohmann::json& j, const Registries& registries, const std::string& owner = "recipe");
+
+/// Reads a recipe file; errors name the file.
+Recipe loadRecipeFile(const std::filesystem::path& path, const Registries& registries);
+
+/// Writes the canonical recipe (pretty-printed) atomically.
+void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);
+
+/// An activation / KV-cache spec from the command-line form FORMAT[:token|tensor|channel|group|block][:N][:sym|asym]
+/// (granularity defaults to token). Throws Error prefixed by `flag`.
+QuantSpec hookSpecFromString(const std::string& text, const std::string& flag);
+
+/// The spec with fields that do not act on the result set to their defaults (see Recipe::toJson).
+QuantSpec normalizedSpec(QuantSpec spec);
+
+} // namespace qs::core

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+#include "quant/gptq.h"
+
+#include "quant/fake_quant.h"
+#include "tensor/error.h"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <numeric>
+#include <omp.h>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+namespace {
+
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Inverse of an upper-triangular matrix by recursive 2x2 blocking: [A B; 0 C]^-1 =
+// [A^-1, -A^-1 B C^-1; 0, C^-1]. n^3/3 flops, a third of a triangular solve against the identity.
+Eigen::MatrixXf invertUpper(const Eigen::MatrixXf& v) {
+    const Eigen::Index n = v.rows();
+    if (n <= 64) return v.triangularView<Eigen::Upper>().solve(Eigen::MatrixXf::Identity(n, n));
+    const Eigen::Index h = n / 2, m = n - h;
+    const Eigen::MatrixXf ai = invertUpper(v.topLeftCorner(h, h));
+    const Eigen::MatrixXf ci = invertUpper(v.bottomRightCorner(m, m));
+    Eigen::MatrixXf r = Eigen::MatrixXf::Zero(n, n);
+    r.topLeftCorner(h, h) = ai;
+    r.bottomRightCorner(m, m) = ci;
+    const Eigen::MatrixXf t = ai.triangularView<Eigen::Upper>() * v.topRightCorner(h, m);
+    r.topRightCorner(h, m).noalias() = -(t * ci.triangularView<Eigen::Upper>());
+    return r;
+}
+
+// U = upper Cholesky factor of H^-1 (H^-1 = U^T U). With J the reversal, chol(J H J) = L' gives
+// H = V V^T for the upper V = J L' J, so H^-1 = V^-T V^-1 and U = V^-1: one Cholesky and one
+// triangular inverse instead of torch's cholesky + cholesky_inverse + cholesky.
+RowMatrixF upperCholeskyOfInverse(const Eigen::MatrixXf& h, std::string_view name, double damp) {
+    const Eigen::MatrixXf reversed = h.reverse();
+    const Eigen::LLT<Eigen::MatrixXf, Eigen::Lower> llt(reversed);
+    if (llt.info() != Eigen::Success)
+        throw Error("GPTQ: the Hessian of '" + std::string(name) + "' is not positive definite after dampening " +
+                    std::to_string(damp) + " (try a larger --damp or more calibration data)");
+    const Eigen::MatrixXf lower = llt.matrixL();
+    const Eigen::MatrixXf v = lower.reverse();
+    RowMatrixF u = invertUpper(v);
+    if (!u.allFinite())
+        throw Error("GPTQ: the inverse Hessian of '" + std::string(name) + "' is not finite (try a larger --damp)");
+    return u;
+}
+
+} // namespace
+
+GptqOptions GptqOptions::fromJson(const nlohmann::json& p) {
+    GptqOptions o;
+    o.damp = p.value("damp", o.damp);
+    o.block = p.value("block", o.block);
+    o.actOrder = p.value("act_order", o.actOrder);
+    o.staticGroups = p.value("static_groups", o.staticGroups);
+    o.groupParams = p.value("group_params", std::string("current")) == "block_start" ? GptqGroupParams::BlockStart
+                                                                                      : GptqGroupParams::Current;
+    return o;
+}
+
+void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const float* hessian, const QuantSpec& spec,
+                  const GptqOptions& opt, float* out, const JobContext& job, std::string_view name,
+                  std::vector<ScaleParams>* groupParams) {
+    if (rows <= 0 || cols <= 0) return;
+    if (opt.block < 1) throw Error("GPTQ: block must be >= 1");
+    const FormatTraits& f = formatTraits(spec.format);
+    const ElementOptions eo{spec.symmetric, spec.fullRange};
+    const std::int64_t run = spec.runLength(cols);
+    const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
+    const bool needScratch = spec.scaleRule != ScaleRule::MinMax;
+    // The whole original matrix's range: two-level formats (NVFP4) take their tensor scale from it.
+    const RangeStats whole = rangeOf(w, static_cast<std::size_t>(rows * cols));
+
+    RowMatrixF W = Eigen::Map<const RowMatrixF>(w, rows, cols);
+    Eigen::MatrixXf H = Eigen::Map<const RowMatrixF>(hessian, cols, cols);
+    // Dead inputs (never active in the calibration data): nothing to compensate, weights irrelevant.
+    for (std::int64_t i = 0; i < cols; ++i)
+        if (H(i, i) == 0.0f) {
+            H(i, i) = 1.0f;
+            W.col(i).setZero();
+        }
+
+    ScaleParams tensorParams;
+    if (perTensor) {
+        std::vector<float> scratch(needScratch ? static_cast<std::size_t>(rows * cols) : 0);
+        tensorParams = fitRun(f, spec, W.data(), static_cast<std::size_t>(rows * cols), whole, scratch.data());
+    }
+    // Static groups: every group's parameters from the original weights, in the original column order.
+    const std::int64_t groups = (cols + run - 1) / run;
+    std::vector<ScaleParams> staticParams;
+    if (opt.staticGroups && !perTensor) {
+        staticParams.resize(static_cast<std::size_t>(rows * groups));
+        std::vector<float> scratch(needScratch ? static_cast<std::size_t>(run) : 0);
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t g = 0; g < groups; ++g)
+                staticParams[static_cast<std::size_t>(r * groups + g)] =
+                    fitRun(f, spec, &W(r, g * run), static_cast<std::size_t>(std::min(run, cols - g * run)), whole,
+                           scratch.data());
+    }
+
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(cols));
+    std::iota(perm.begin(), perm.end(), std::int64_t{0});
+    if (opt.actOrder) {
+        std::stable_sort(perm.begin(), perm.end(), [&](std::int64_t a, std::int64_t b) { return H(a, a) > H(b, b); });
+        RowMatrixF Wp(rows, cols);
+        Eigen::MatrixXf Hp(cols, cols);
+        for (std::int64_t j = 0; j < cols; ++j) Wp.col(j) = W.col(perm[static_cast<std::size_t>(j)]);
+        for (std::int64_t j = 0; j < cols; ++j)
+            for (std::int64_t i = 0; i < cols; ++i)
+                Hp(i, j) = H(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(j)]);
+        W = std::move(Wp);
+        H = std::move(Hp);
+    }
+    const double meanDiag = H.diagonal().cast<double>().mean();
+    H.diagonal().array() += static_cast<float>(opt.damp * meanDiag);
+    job.checkCancel();
+    const RowMatrixF U = upperCholeskyOfInverse(H, name, opt.damp);
+    H.resize(0, 0);
+    job.checkCancel();
+
+    const std::int64_t B = opt.block;
+    const bool blockStart = opt.groupParams == GptqGroupParams::BlockStart;
+    RowMatrixF Q(rows, cols); // in the (possibly permuted) column order
+    std::atomic<bool> cancelled{false};
+    if (groupParams) groupParams->assign(static_cast<std::size_t>(rows * (perTensor ? 1 : groups)), tensorParams);
+
+    // Every row is independent given U: each thread runs the whole column loop over its own rows, so
+    // the hot loop has no synchronisation at all.
+    auto processRows = [&](std::int64_t r0, std::int64_t nr) {
+        RowMatrixF err(nr, B), start;
+        std::vector<ScaleParams> params(static_cast<std::size_t>(nr));
+        std::vector<float> groupBuf(static_cast<std::size_t>(run)), scratch(needScratch ? static_cast<std::size_t>(run) : 0);
+        for (std::int64_t i1 = 0; i1 < cols; i1 += B) {
+            if (cancelled.load(std::memory_order_relaxed) || (job.cancel && job.cancel->isCancelled())) {
+                cancelled = true;
+                return;
+            }
+            const std::int64_t i2 = std::min(i1 + B, cols), nb = i2 - i1;
+            if (blockStart) start = W.block(r0, i1, nr, nb);
+            for (std::int64_t r = 0; r < nr; ++r) {
+                float* wr = &W(r0 + r, 0);
+                const float* u = U.data();
+                for (std::int64_t i = i1; i < i2; ++i) {
+                    ScaleParams p;
+                    if (perTensor) {
+                        p = tensorParams;
+                    } else if (opt.staticGroups) {
+                        p = staticParams[static_cast<std::size_t>((r0 + r) * groups + perm[static_cast<std::size_t>(i)] / run)];
+                    } else {
+                        if (i % run == 0) {
+                            // The group's current values; columns past this block have not yet received
+                            // this block's updates from columns i1..i-1, so add them here.
+                            const std::int64_t n = std::min(run, cols - i);
+                            for (std::int64_t j = i; j < i + n; ++j) {
+                                float v;
+                                if (j < i2) {
+                                    v = blockStart ? start(r, j - i1) : wr[j];
+                                } else {
+                                    v = wr[j];
+                                    if (!blockStart)
+                                        for (std::int64_t k = i1; k < i; ++k) v -= err(r, k - i1) * u[k * cols + j];
+                                }
+                                groupBuf[static_cast<std::size_t>(j - i)] = v;
+                            }
+                            params[static_cast<std::size_t>(r)] =
+                                fitRun(f, spec, groupBuf.data(), static_cast<std::size_t>(n), whole, scratch.data());
+                        }
+                        p = params[static_cast<std::size_t>(r)];
+                    }
+                    if (groupParams && !perTensor && i % run == 0)
+                        (*groupParams)[static_cast<std::size_t>((r0 + r) * groups + i / run)] = p;
+                    float q;
+                    f.apply(f, &wr[i], &q, 1, p, eo);
+                    Q(r0 + r, i) = q;
+                    const float e = (wr[i] - q) / u[i * cols + i];
+                    err(r, i - i1) = e;
+                    const std::int64_t rest = i2 - i - 1;
+                    Eigen::Map<Eigen::VectorXf>(wr + i + 1, rest) -=
+                        e * Eigen::Map<const Eigen::VectorXf>(u + i * cols + i + 1, rest);
+                }
+            }
+            // Lazy batch update of the columns after the block.
+            if (i2 < cols)
+                W.block(r0, i2, nr, cols - i2).noalias() -= err.leftCols(nb) * U.block(i1, i2, nb, cols - i2);
+        }
+    };
+
+    // Enough rows per thread for an efficient batch update.
+    const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(omp_get_max_threads(), rows / 32));
+    if (threads == 1) {
+        processRows(0, rows); // the batch updates may then use every thread
+    } else {
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static, 1)
+        for (std::int64_t t = 0; t < threads; ++t) {
+            const std::int64_t r0 = rows * t / threads, r1 = rows * (t + 1) / threads;
+            processRows(r0, r1 - r0);
+        }
+    }
+    if (cancelled) throw Cancelled();
+
+    for (std::int64_t j = 0; j < cols; ++j) {
+        const std::int64_t c = perm[static_cast<std::size_t>(j)];
+        for (std::int64_t r = 0; r < rows; ++r) out[r * cols + c] = Q(r, j);
+    }
+}
+
+const ParamSchema& GptqQuantizer::params() const {
+    static const ParamSchema schema{
+        {"damp", ParamType::Float, 0.01, 0.0, 10.0, {}, "dampening: this fraction of mean(diag H) is added to diag H",
+         "Dampening"},
+        {"block", ParamType::Int, 128, 1, 1 << 20, {}, "columns per lazy batch update", "Block"},
+        {"act_order", ParamType::Bool, false, 1, 0, {}, "quantize columns in order of descending diag(H)",
+         "Act order"},
+        {"static_groups", ParamType::Bool, false, 1, 0, {},
+         "group scales from the original weights (before any update), in the original column order",
+         "Static groups"},
+        {"group_params", ParamType::Choice, "current", 1, 0, {"current", "block_start"},
+         "group scales from the current (updated) weights, or from the block start (IST-DASLab code)",
+         "Group params"},
+    };
+    return schema;
+}
+
+void GptqQuantizer::quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params, float* out,
+                             const JobContext& job) const {
+    if (!w.input)
+        throw Error("gptq: '" + std::string(w.name) + "' has no calibration statistics (give --calib FILE)");
+    if (w.input->features != w.cols)
+        throw Error("gptq: calibration statistics of '" + std::string(w.name) + "' have " +
+                    std::to_string(w.input->features) + " features, the weight " + std::to_string(w.cols) + " columns");
+    const std::vector<float> h = w.input->hessianF32();
+    gptqQuantize(w.data, w.rows, w.cols, h.data(), spec, GptqOptions::fromJson(params), out, job, w.name);
+}
+
+} // namespace qs::core

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+#include "store/sweep.h"
+
+#include "analysis/histogram.h"
+#include "engine/model_jobs.h"
+#include "eval/token_data.h"
+#include "nn/causal_lm.h"
+#include "tensor/error.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace qs::core {
+namespace {
+
+std::string flagSpelling(std::string s) {
+    std::replace(s.begin(), s.end(), '_', '-');
+    return s;
+}
+
+const std::vector<std::string> kEvalKeys{"act-quant", "kv-quant", "calib", "calib-windows"};
+
+std::string fmtDuration(double s) {
+    const long long t = std::llround(std::max(0.0, s));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+    return buf;
+}
+
+// Builds the recipe of one point; throws Error (reported as an invalid point) for a bad combination.
+Recipe pointRecipe(const nlohmann::json& values, const Registries& registries) {
+    nlohmann::json r = nlohmann::json::object();
+    std::set<std::string> specKeys;
+    for (const auto& p : quantSpecSchema()) specKeys.insert(p.name);
+    const std::string method = values.contains("method") ? values.at("method").get<std::string>() : "rtn";
+    const Quantizer* q = registries.quantizers.find(method);
+    if (!q) throw Error("unknown method '" + method + "'");
+    nlohmann::json methodParams = nlohmann::json::object();
+    bool weights = false;
+    for (const auto& [key, v] : values.items()) {
+        std::string k = key;
+        std::replace(k.begin(), k.end(), '-', '_');
+        if (k == "method") {
+            r["method"] = v;
+            weights = true;
+        } else if (k == "asym") {
+            if (!v.is_boolean()) throw Error("asym: expected true or false, got " + v.dump());
+            r["sym"] = !v.get<bool>();
+            weights = true;
+        } else if (specKeys.count(k)) {
+            r[k] = v;
+            weights = true;
+        } else if (key == "act-quant" || key == "kv-quant") {
+            if (!v.is_string()) throw Error(key + ": expected a string like \"int8:token\", got " + v.dump());
+            r[key == "act-quant" ? "activation" : "kv_cache"] = hookSpecFromString(v.get<std::string>(), key).toJson();
+        } else if (key == "calib" || key == "calib-windows") {
+            // eval settings, not part of the recipe
+        } else {
+            for (const auto& p : q->params())
+                if (p.name == k) methodParams[k] = v; // keys of other methods do not apply to this point
+        }
+    }
+    if (weights) r["method_params"] = methodParams;
+    Recipe recipe = recipeFromJson(r, registries, "grid point");
+    // QuantSpec quietly turns any granularity of a fixed-block format into its block; in a grid an
+    // explicit other granularity is a combination that does not exist, so say so instead.
+    if (recipe.quantizeWeights && r.contains("granularity") && r["granularity"] != "block") {
+        const auto& f = formatTraits(recipe.job.spec.format);
+        if (f.fixedBlock)
+            throw Error("format " + std::string(f.name) + " has fixed blocks of " + std::to_string(f.fixedBlock) +
+                        ": granularity " + r["granularity"].get<std::string>() + " does not apply");
+    }
+    return recipe;
+}
+
+nlohmann::json optJson(const std::optional<double>& v) {
+    return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+} // namespace
+
+std::vector<std::string> sweepGridKeys(const Registries& registries) {
+    std::vector<std::string> keys{"method", "asym"};
+    for (const auto& p : quantSpecSchema()) keys.push_back(flagSpelling(p.name));
+    for (const auto* q : registries.quantizers.all())
+        for (const auto& p : q->params())
+            if (std::find(keys.begin(), keys.end(), flagSpelling(p.name)) == keys.end())
+                keys.push_back(flagSpelling(p.name));
+    keys.insert(keys.end(), kEvalKeys.begin(), kEvalKeys.end());
+    return keys;
+}
+
+std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries& registries) {
+    if (!grid.is_object() || grid.empty())
+        throw Error("grid: expected a JSON object {\"key\": [values...]} with at least one key");
+    const auto valid = sweepGridKeys(registries);
+    std::vector<std::pair<std::string, std::vector<nlohmann::json>>> axes;
+    for (const auto& [key, v] : grid.items()) {
+        if (std::find(valid.begin(), valid.end(), flagSpelling(key)) == valid.end()) {
+            std::string list;
+            for (const auto& k : valid) list += (list.empty() ? "" : ", ") + k;
+            throw Error("grid: unknown key \"" + key + "\" (valid keys: " + list + ")");
+        }
+        std::vector<nlohmann::json> values;
+        if (v.is_array())
+            values.assign(v.begin(), v.end());
+        else
+            values.push_back(v);
+        if (values.empty()) throw Error("grid: key \"" + key + "\" has an empty list of values");
+        axes.emplace_back(flagSpelling(key), std::move(values));
+    }
+    std::vector<SweepPoint> points;
+    std::vector<std::size_t> idx(axes.size(), 0);
+    while (true) {
+        SweepPoint p;
+        p.values = nlohmann::json::object();
+        for (std::size_t a = 0; a < axes.size(); ++a) p.values[axes[a].first] = axes[a].second[idx[a]];
+        try {
+            if (p.values.contains("calib")) p.calib = p.values["calib"].get<std::string>();
+            if (p.values.contains("calib-windows")) p.calibWindows = p.values["calib-windows"].get<long long>();
+            if (!p.calib.empty() && p.calibWindows == 0) p.calibWindows = 128; // eval's default
+            p.recipe = pointRecipe(p.values, registries);
+        } catch (const std::exception& e) {
+            p.recipe.reset();
+            p.invalidReason = e.what();
+        }
+        points.push_back(std::move(p));
+        std::size_t a = axes.size();
+        while (a > 0) {
+            --a;
+            if (++idx[a] < axes[a].second.size()) break;
+            idx[a] = 0;
+            if (a == 0) return points;
+        }
+        if (axes.empty()) return points;
+    }
+}
+
+std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows) {
+    nlohmann::json j{{"ctx", eval.ctx}, {"windows", eval.maxWindows}};
+    if (!calib.empty()) {
+        j["calib"] = std::filesystem::absolute(calib).lexically_normal().string();
+        j["calib_windows"] = calibWindows;
+    }
+    return j.dump();
+}
+
+nlohmann::json SweepOutcome::toJson() const {
+    nlohmann::json j{{"status", status},
+                     {"recipe", recipe},
+                     {"label", label},
+                     {"perplexity", optJson(perplexity)},
+                     {"delta_perplexity", optJson(deltaPerplexity)},
+                     {"kld", optJson(kldMean)},
+                     {"bits_per_weight", optJson(bitsPerWeight)}};
+    j["run_id"] = runId ? nlohmann::json(runId) : nlohmann::json(nullptr);
+    if (!message.empty()) j["message"] = message;
+    return j;
+}
+
+nlohmann::json SweepSummary::toJson() const {
+    nlohmann::json runs = nlohmann::json::array();
+    std::map<std::string, int> counts{{"done", 0}, {"skipped", 0}, {"failed", 0}, {"invalid", 0}, {"duplicate", 0}};
+    for (const auto& o : outcomes) {
+        runs.push_back(o.toJson());
+        ++counts[o.status];
+    }
+    nlohmann::json j{{"reference", {{"run_id", referenceRunId}, {"perplexity", referencePerplexity}}}, {"runs", runs}};
+    for (const auto& [k, n] : counts) j[k] = n;
+    return j;
+}
+
+namespace {
+
+struct Shared {
+    const Model& model;
+    const Registries& registries;
+    const CausalLm& reference;
+    const std::vector<std::int32_t>& tokens;
+    const SweepOptions& options;
+    Project& project;
+    std::int64_t modelId, datasetId, provenanceId;
+    JobContext inner; // cancel only: a sweep's own progress is one line per run
+    std::map<std::string, CalibrationData> calibration; // by eval settings key, loaded once
+};
+
+// Quantizes, evaluates and stores one recipe; fills `out`.
+void evaluatePoint(const Shared& s, const SweepPoint& p, SweepOutcome& out) {
+    const Recipe& recipe = *p.recipe;
+    NewRun run;
+    run.recipe = recipe.canonical();
+    run.recipeLabel = recipe.label();
+    run.modelId = s.modelId;
+    run.datasetId = s.datasetId;
+    run.provenanceId = s.provenanceId;
+    run.evalSettings = evalSettingsKey(s.options.eval, p.calib, p.calibWindows);
+    run.startedAt = isoTimeNow();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        std::map<std::string, std::vector<float>> replaced;
+        if (recipe.quantizeWeights) {
+            const auto cal = s.calibration.find(run.evalSettings);
+            ModelQuantResult q = quantizeModel(s.model, s.registries, recipe.job, s.inner, true, {},
+                                               cal == s.calibration.end() ? nullptr : &cal->second);
+            for (const auto& l : q.layers) {
+                // Error histogram in the stored layout: both tensors share it, and order does not matter.
+                const std::vector<float> original = s.model.weight(l.name).toFloats();
+                const std::vector<float>& quant = q.weights.at(l.name);
+                std::vector<float> err(original.size());
+                float amax = 0;
+                for (std::size_t i = 0; i < err.size(); ++i) {
+                    err[i] = quant[i] - original[i];
+                    amax = std::max(amax, std::fabs(err[i]));
+                }
+                const double hi = amax > 0 ? amax : 1e-30;
+                LayerArrays a;
+                a.name = l.name;
+                a.errorHistogram =
+                    computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
+                a.bitsPerWeight = l.bitsPerWeight;
+                a.mse = l.error.mse;
+                a.sqnrDb = l.error.sqnrDb;
+                a.maxAbsError = l.error.maxAbs;
+                run.arrays.layers.push_back(std::move(a));
+                run.layers.push_back({l.name, l.rows, l.cols, l.bitsPerWeight, l.error.mse, l.error.maxAbs,
+                                      l.error.sqnrDb, errorHistogramPath(l.name)});
+            }
+            run.metrics.bitsPerWeight = q.bitsPerWeight;
+            run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
+            replaced = std::move(q.weights);
+        }
+        CausalLm candidate(s.reference, std::move(replaced));
+        candidate.setHooks({recipe.activation, recipe.kvCache});
+        const ComparisonResult c = compareWithReference(s.reference, candidate, s.tokens, s.options.eval, s.inner);
+        run.metrics.perplexity = c.candidate.perplexity;
+        run.metrics.referencePerplexity = c.reference.perplexity;
+        run.metrics.kldMean = c.kld.mean;
+        run.metrics.kldP99 = c.kld.p99;
+        run.metrics.top1Agreement = c.kld.top1Agreement;
+        out.perplexity = c.candidate.perplexity;
+        out.deltaPerplexity = c.deltaPerplexity();
+        out.kldMean = c.kld.mean;
+        out.bitsPerWeight = run.metrics.bitsPerWeight;
+        out.status = "done";
+    } catch (const Cancelled&) {
+        throw;
+    } catch (const std::exception& e) {
+        run.status = "failed";
+        run.error = e.what();
+        run.layers.clear();
+        run.arrays.layers.clear();
+        out.status = "failed";
+        out.message = e.what();
+    }
+    run.finishedAt = isoTimeNow();
+    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto id = s.project.storeRun(run);
+    if (!id) {
+        out.status = "skipped";
+        out.message = "stored meanwhile by another process";
+        return;
+    }
+    out.runId = *id;
+}
+
+} // namespace
+
+SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, const SweepOptions& options,
+                      const Registries& registries, const JobContext& ctx) {
+    const auto model = openModel(options.model);
+    std::string source;
+    const std::vector<std::int32_t> tokens = readTokenData(options.data, *model, source);
+    splitWindows(tokens, options.eval); // validates before any work
+
+    ModelRecord mr;
+    mr.path = std::filesystem::absolute(options.model).lexically_normal().string();
+    mr.hash = contentHash(options.model);
+    mr.architecture = model->config().modelType;
+    mr.parameters = model->parameterCount();
+    const std::int64_t modelId = project.ensureModel(mr);
+    DatasetRecord dr{0, std::filesystem::absolute(options.data).lexically_normal().string(), contentHash(options.data),
+                     static_cast<std::int64_t>(tokens.size())};
+    const std::int64_t datasetId = project.ensureDataset(dr);
+    const std::int64_t provenanceId = project.addProvenance(options.commandLine);
+
+    SweepSummary summary;
+    const CausalLm reference(*model, {}, JobContext{nullptr, ctx.cancel});
+    Shared shared{*model, registries, reference, tokens, options, project, modelId, datasetId, provenanceId,
+                  JobContext{nullptr, ctx.cancel}};
+
+    // The fp32 reference: evaluated once per model/data/settings and stored as the run of recipe "{}".
+    const std::string refKey = evalSettingsKey(options.eval, "", 0);
+    auto findReference = [&]() -> std::optional<RunRecord> {
+        for (const auto& r : project.runs())
+            if (r.status == "finished" && r.recipe == "{}" && r.modelId == modelId && r.datasetId == datasetId &&
+                r.evalSettings == refKey)
+                return r;
+        return std::nullopt;
+    };
+    auto ref = findReference();
+    if (!ref) {
+        if (ctx.progress) ctx.progress(0, 1, "fp32 reference");
+        NewRun run;
+        run.recipe = "{}";
+        run.recipeLabel = "fp32";
+        run.modelId = modelId;
+        run.datasetId = datasetId;
+        run.provenanceId = provenanceId;
+        run.evalSettings = refKey;
+        run.startedAt = isoTimeNow();
+        const PerplexityResult pr = evaluatePerplexity(reference, tokens, options.eval, shared.inner);
+        run.finishedAt = isoTimeNow();
+        run.seconds = pr.seconds;
+        run.metrics.perplexity = pr.perplexity;
+        run.metrics.referencePerplexity = pr.perplexity;
+        double bits = 0;
+        for (const auto& w : model->weights()) bits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
+        run.metrics.modelBytes = bits / 8.0;
+        run.metrics.bitsPerWeight = bits / static_cast<double>(model->parameterCount());
+        project.storeRun(run);
+        ref = findReference();
+        if (!ref) throw Error(project.path().string() + ": the fp32 reference run was not stored");
+    }
+    summary.referenceRunId = ref->id;
+    summary.referencePerplexity = ref->metrics.perplexity.value_or(0);
+
+    // Decide what to run: invalid, duplicate and already-finished points are reported, not run.
+    std::map<std::string, std::set<std::string>> finished; // eval key -> canonical recipes
+    std::set<std::string> seen;
+    std::vector<std::size_t> todo;
+    summary.outcomes.resize(points.size());
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        const auto& p = points[i];
+        auto& o = summary.outcomes[i];
+        if (!p.recipe) {
+            o.status = "invalid";
+            o.recipe = p.values;
+            o.message = p.invalidReason;
+            continue;
+        }
+        o.recipe = p.recipe->toJson();
+        o.label = p.recipe->label();
+        const std::string key = evalSettingsKey(options.eval, p.calib, p.calibWindows);
+        if (!finished.count(key)) finished[key] = project.finishedRecipes(modelId, datasetId, key);
+        const std::string id = key + p.recipe->canonical();
+        if (!seen.insert(id).second) {
+            o.status = "duplicate";
+            o.message = "same recipe as an earlier point";
+            continue;
+        }
+        if (finished[key].count(p.recipe->canonical())) {
+            o.status = "skipped";
+            o.message = "already in the project";
+            continue;
+        }
+        todo.push_back(i);
+        if (!p.calib.empty() && !shared.calibration.count(key)) // loaded before the threads start
+            shared.calibration.emplace(key, loadCalibrationData(p.calib, *model, options.eval.ctx, p.calibWindows));
+    }
+
+    std::mutex mutex;
+    std::atomic<std::size_t> next{0};
+    std::size_t done = 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::exception_ptr failure;
+    auto worker = [&](bool singleThreaded) {
+        if (singleThreaded) omp_set_num_threads(1);
+        try {
+            for (std::size_t n; (n = next++) < todo.size();) {
+                ctx.checkCancel();
+                {
+                    std::lock_guard lock(mutex);
+                    if (failure) return;
+                }
+                const std::size_t i = todo[n];
+                SweepOutcome o = summary.outcomes[i];
+                evaluatePoint(shared, points[i], o);
+                std::lock_guard lock(mutex);
+                summary.outcomes[i] = o;
+                ++done;
+                const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                const double eta = elapsed / static_cast<double>(done) * static_cast<double>(todo.size() - done);
+                char buf[160];
+                if (o.perplexity)
+                    std::snprintf(buf, sizeof buf, ": ppl %.4f (%+.4f), KLD %.5f", *o.perplexity,
+                                  o.deltaPerplexity.value_or(0), o.kldMean.value_or(0));
+                else
+                    std::snprintf(buf, sizeof buf, ": %s", o.status.c_str());
+                if (ctx.progress)
+                    ctx.progress(static_cast<long long>(done), static_cast<long long>(todo.size()),
+                                 o.label + buf + " | elapsed " + fmtDuration(elapsed) + ", ETA " + fmtDuration(eta));
+            }
+        } catch (...) {
+            std::lock_guard lock(mutex);
+            if (!failure) failure = std::current_exception();
+        }
+    };
+    const int jobs = std::max(1, options.jobs);
+    if (jobs == 1) {
+        worker(false);
+    } else {
+        std::vector<std::thread> threads;
+        for (int t = 0; t < jobs; ++t) threads.emplace_back(worker, true);
+        for (auto& t : threads) t.join();
+    }
+    if (failure) std::rethrow_exception(failure);
+    return summary;
+}
+
+} // namespace qs::core

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+// The project store: schema migration, corrupt/foreign files, run round trip, HDF5 arrays.
+#include "fixture_paths.h"
+#include "store/project.h"
+#include "store/sqlite.h"
+#include "tensor/error.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+
+using namespace qs::core;
+
+namespace {
+
+std::string errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+NewRun sampleRun(std::int64_t modelId, std::int64_t datasetId, const std::string& recipe) {
+    NewRun r;
+    r.recipe = recipe;
+    r.recipeLabel = "label";
+    r.modelId = modelId;
+    r.datasetId = datasetId;
+    r.evalSettings = R"({"ctx":64,"windows":8})";
+    r.startedAt = r.finishedAt = isoTimeNow();
+    r.metrics.perplexity = 9.5;
+    r.metrics.referencePerplexity = 9.0;
+    r.metrics.kldMean = 0.01;
+    LayerArrays a;
+    a.name = "model.layers.0.mlp.down_proj.weight";
+    a.errorHistogram.lo = -1;
+    a.errorHistogram.hi = 1;
+    a.errorHistogram.counts = {1, 2, 3, 4};
+    a.mse = 0.5;
+    a.sqnrDb = 20;
+    r.arrays.layers.push_back(a);
+    r.layers.push_back({a.name, 4, 8, 4.5, 0.5, 0.25, 20.0, errorHistogramPath(a.name)});
+    return r;
+}
+
+} // namespace
+
+TEST(Store, MigratesAVersion1ProjectAndKeepsItsData) {
+    const auto dir = qs::test::outputDir("store_migrate");
+    const auto path = dir / "old.qsproj";
+    {
+        // Version 1 as it was: no provenance, fewer run/layer columns.
+        sql::Database db(path, true);
+        db.exec(R"sql(
+CREATE TABLE models(id INTEGER PRIMARY KEY, path TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, architecture TEXT, parameters INTEGER);
+CREATE TABLE datasets(id INTEGER PRIMARY KEY, path TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, tokens INTEGER);
+CREATE TABLE recipes(id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE, label TEXT);
+CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, recipe_id INTEGER NOT NULL, model_id INTEGER NOT NULL,
+  dataset_id INTEGER NOT NULL, eval_settings TEXT NOT NULL, status TEXT NOT NULL, error TEXT, started_at TEXT,
+  finished_at TEXT, seconds REAL, perplexity REAL, reference_perplexity REAL, kld_mean REAL, bits_per_weight REAL);
+CREATE TABLE layer_results(run_id INTEGER NOT NULL, name TEXT NOT NULL, rows INTEGER, cols INTEGER,
+  bits_per_weight REAL, mse REAL, sqnr_db REAL, PRIMARY KEY(run_id, name));
+INSERT INTO models VALUES (1, '/m', 'abc', 'llama', 100);
+INSERT INTO datasets VALUES (1, '/d', 'def', 1000);
+INSERT INTO recipes VALUES (1, '{"format":"int4"}', 'int4');
+INSERT INTO runs(recipe_id, model_id, dataset_id, eval_settings, status, perplexity, bits_per_weight)
+  VALUES (1, 1, 1, '{}', 'finished', 12.5, 4.5);
+INSERT INTO runs(recipe_id, model_id, dataset_id, eval_settings, status, perplexity, bits_per_weight)
+  VALUES (1, 1, 1, '{}', 'finished', 12.6, 4.5);
+INSERT INTO layer_results VALUES (1, 'w', 2, 3, 4.5, 0.1, 30.0);
+PRAGMA application_id = 1364414538;
+PRAGMA user_version = 1;
+)sql");
+    }
+    auto p = Project::open(path, false);
+    {
+        sql::Database db(path, false);
+        EXPECT_EQ(db.queryInt("PRAGMA user_version"), Project::kSchemaVersion);
+    }
+    const auto runs = p->runs();
+    ASSERT_EQ(runs.size(), 1u); // the v1 duplicate of the same finished run was dropped, the oldest kept
+    EXPECT_EQ(runs[0].id, 1);
+    EXPECT_DOUBLE_EQ(*runs[0].metrics.perplexity, 12.5);
+    EXPECT_DOUBLE_EQ(*runs[0].metrics.bitsPerWeight, 4.5);
+    EXPECT_FALSE(runs[0].metrics.kldP99.has_value());
+    const auto layers = p->layers(1);
+    ASSERT_EQ(layers.size(), 1u);
+    EXPECT_EQ(layers[0].name, "w");
+    EXPECT_DOUBLE_EQ(*layers[0].sqnrDb, 30.0);
+    EXPECT_EQ(p->model(1).architecture, "llama");
+    // The migrated file takes new runs with the new columns.
+    auto run = sampleRun(1, 1, R"({"format":"int3"})");
+    run.metrics.kldP99 = 0.2;
+    const auto id = p->storeRun(run);
+    ASSERT_TRUE(id);
+    EXPECT_DOUBLE_EQ(*p->run(*id)->metrics.kldP99, 0.2);
+}
+
+TEST(Store, RunRoundTripArraysAndNoDuplicates) {
+    const auto dir = qs::test::outputDir("store_roundtrip");
+    auto p = Project::open(dir / "p.qsproj", true);
+    const auto m = p->ensureModel({0, "/m", "h1", "llama", 10});
+    EXPECT_EQ(p->ensureModel({0, "/moved", "h1", "llama", 10}), m);
+    EXPECT_EQ(p->model(m).path, "/moved");
+    const auto d = p->ensureDataset({0, "/d", "h2", 100});
+    const auto id = p->storeRun(sampleRun(m, d, R"({"format":"int4"})"));
+    ASSERT_TRUE(id);
+    EXPECT_FALSE(p->storeRun(sampleRun(m, d, R"({"format":"int4"})"))); // same recipe/model/data/settings
+    const auto r = p->run(*id);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, "finished");
+    EXPECT_NEAR(r->toJson()["delta_perplexity"].get<double>(), 0.5, 1e-12);
+    const auto arrays = p->runArrays(*id);
+    ASSERT_EQ(arrays.layers.size(), 1u);
+    EXPECT_EQ(arrays.layers[0].errorHistogram.counts, (std::vector<std::int64_t>{1, 2, 3, 4}));
+    EXPECT_DOUBLE_EQ(arrays.layers[0].mse, 0.5);
+    EXPECT_EQ(p->layers(*id).at(0).h5Path, errorHistogramPath("model.layers.0.mlp.down_proj.weight"));
+    EXPECT_EQ(p->finishedRecipes(m, d, R"({"ctx":64,"windows":8})").count(R"({"format":"int4"})"), 1u);
+    EXPECT_NE(errorOf([&] { p->runs("nonsense"); }).find("unknown sort key"), std::string::npos);
+
+    // A damaged arrays file is a clear error naming it; the SQLite data stays usable.
+    std::ofstream(p->arraysDir() / r->arraysFile, std::ios::trunc) << "garbage";
+    const std::string e = errorOf([&] { p->runArrays(*id); });
+    EXPECT_NE(e.find(r->arraysFile), std::string::npos) << e;
+    EXPECT_EQ(p->runs().size(), 1u);
+}
+
+TEST(Store, CorruptAndForeignFilesAreClearErrors) {
+    const auto dir = qs::test::outputDir("store_corrupt");
+    const auto text = dir / "notes.qsproj";
+    std::ofstream(text) << "this is not a database, just some text that is long enough";
+    std::string e = errorOf([&] { Project::open(text, true); });
+    EXPECT_NE(e.find(text.string()), std::string::npos) << e;
+    EXPECT_NE(e.find("not an SQLite database"), std::string::npos) << e;
+
+    const auto foreign = dir / "foreign.qsproj";
+    {
+        sql::Database db(foreign, true);
+        db.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    }
+    e = errorOf([&] { Project::open(foreign, true); });
+    EXPECT_NE(e.find(foreign.string()), std::string::npos) << e;
+    EXPECT_NE(e.find("not a QuantScope project"), std::string::npos) << e;
+
+    const auto ours = dir / "damaged.qsproj";
+    {
+        sql::Database db(ours, true);
+        db.exec("CREATE TABLE runs(x); PRAGMA application_id = 1364414538; PRAGMA user_version = 2;");
+    }
+    e = errorOf([&] { Project::open(ours, false); });
+    EXPECT_NE(e.find("table 'models' is missing"), std::string::npos) << e;
+
+    const auto newer = dir / "newer.qsproj";
+    {
+        sql::Database db(newer, true);
+        db.exec("CREATE TABLE x(y); PRAGMA application_id = 1364414538; PRAGMA user_version = 99;");
+    }
+    e = errorOf([&] { Project::open(newer, false); });
+    EXPECT_NE(e.find("newer QuantScope"), std::string::npos) << e;
+
+    e = errorOf([&] { Project::open(dir / "missing.qsproj", false); });
+    EXPECT_NE(e.find("missing.qsproj"), std::string::npos) << e;
+
+    // Truncating a real project's header is caught as well.
+    const auto cut = dir / "cut.qsproj";
+    { auto p = Project::open(cut, true); }
+    std::filesystem::resize_file(cut, 10);
+    e = errorOf([&] { Project::open(cut, false); });
+    EXPECT_NE(e.find("not an SQLite database"), std::string::npos) << e;
+}

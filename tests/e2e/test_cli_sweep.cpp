@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+// `quantscope-cli sweep` / `runs`: results equal plain evals, resume, SIGKILL safety, two writers.
+#include "../core/fixture_paths.h"
+#include "cli_runner.h"
+
+#include <chrono>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <random>
+#include <set>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace qs::test;
+
+namespace {
+
+const std::string kModel = tinyLlama().string();
+const std::string kTokens = (tinyLlama() / "ref_test_tokens.npy").string();
+const std::string kEval = " --ctx 64 --windows 8";
+
+std::string writeGrid(const std::filesystem::path& dir, const std::string& json) {
+    const auto p = dir / "grid.json";
+    std::ofstream(p) << json;
+    return p.string();
+}
+
+std::string sweepArgs(const std::string& grid, const std::filesystem::path& project, const std::string& extra = "") {
+    return "sweep " + q(kModel) + " --grid " + q(grid) + " --data " + q(kTokens) + " --project " +
+           q(project.string()) + kEval + extra + " --json";
+}
+
+nlohmann::json runs(const std::filesystem::path& project) {
+    const CliRun r = runCli("runs " + q(project.string()) + " --json");
+    EXPECT_EQ(r.exitCode, 0) << r.out;
+    return r.json()["runs"];
+}
+
+// Starts the CLI as a child (not through a shell, so SIGKILL reaches the CLI itself).
+pid_t spawnCli(const std::vector<std::string>& args) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        std::vector<char*> argv;
+        const std::string bin = std::string(QS_BIN_DIR) + "/quantscope-cli";
+        argv.push_back(const_cast<char*>(bin.c_str()));
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(bin.c_str(), argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+std::vector<std::string> sweepArgv(const std::string& grid, const std::filesystem::path& project) {
+    return {"sweep", kModel, "--grid", grid, "--data", kTokens, "--project", project.string(), "--ctx", "64",
+            "--windows", "8", "--threads", "1"};
+}
+
+// Every finished run once per recipe, each with its layers and readable arrays.
+void expectCompleteAndUnique(const std::filesystem::path& project, std::size_t expectedFinished) {
+    const auto all = runs(project);
+    std::set<std::string> recipes;
+    std::size_t finished = 0;
+    for (const auto& r : all) {
+        if (r["status"] != "finished") continue;
+        ++finished;
+        EXPECT_TRUE(recipes.insert(r["recipe"].dump() + r["eval_settings"].dump()).second) << "duplicate " << r.dump();
+        EXPECT_GT(r["perplexity"].get<double>(), 1.0);
+        if (r["recipe"].empty()) continue;
+        const CliRun l = runCli("runs " + q(project.string()) + " --layers " + std::to_string(r["id"].get<int>()) + " --json");
+        ASSERT_EQ(l.exitCode, 0);
+        EXPECT_EQ(l.json()["layers"].size(), 28u); // 4 layers x 7 Linears
+        const auto h5 = std::filesystem::path(project.string() + ".runs") / r["arrays_file"].get<std::string>();
+        EXPECT_TRUE(std::filesystem::exists(h5)) << h5;
+    }
+    EXPECT_EQ(finished, expectedFinished);
+}
+
+} // namespace
+
+TEST(CliSweep, RunsEqualPlainEvalAndResumeSkipsThem) {
+    const auto dir = outputDir("cli_sweep_basic");
+    const auto project = dir / "p.qsproj";
+    const std::string grid = writeGrid(dir, R"({"method": ["rtn"], "format": ["int4", "int3"], "group": [32], "asym": true,
+        "granularity": ["group"]})");
+    const CliRun r = runCli(sweepArgs(grid, project));
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const auto j = r.json();
+    EXPECT_EQ(j["done"], 2);
+    EXPECT_EQ(j["skipped"], 0);
+    const double fp32 = j["reference"]["perplexity"].get<double>();
+    const CliRun plain = runCli("eval " + q(kModel) + " --data " + q(kTokens) + kEval + " --json");
+    EXPECT_NEAR(fp32, plain.json()["perplexity"].get<double>(), 1e-9);
+    for (const auto& run : j["runs"]) {
+        const std::string fmt = run["recipe"]["format"];
+        const CliRun e = runCli("eval " + q(kModel) + " --data " + q(kTokens) + kEval + " --method rtn --format " + fmt +
+                                " --granularity group --group 32 --asym --json");
+        ASSERT_EQ(e.exitCode, 0) << e.out;
+        EXPECT_NEAR(run["perplexity"].get<double>(), e.json()["perplexity"].get<double>(), 1e-9) << fmt;
+        EXPECT_NEAR(run["kld"].get<double>(), e.json()["kld"]["mean"].get<double>(), 1e-9);
+        EXPECT_DOUBLE_EQ(run["bits_per_weight"].get<double>(), e.json()["bits_per_weight"].get<double>());
+        EXPECT_NEAR(run["delta_perplexity"].get<double>(), e.json()["delta_perplexity"].get<double>(), 1e-9);
+    }
+    const CliRun again = runCli(sweepArgs(grid, project));
+    ASSERT_EQ(again.exitCode, 0) << again.out;
+    EXPECT_EQ(again.json()["done"], 0);
+    EXPECT_EQ(again.json()["skipped"], 2);
+    expectCompleteAndUnique(project, 3); // fp32 + 2
+
+    // runs --sort orders by the key.
+    const CliRun sorted = runCli("runs " + q(project.string()) + " --sort perplexity --desc --json");
+    const auto list = sorted.json()["runs"];
+    for (std::size_t i = 1; i < list.size(); ++i)
+        EXPECT_GE(list[i - 1]["perplexity"].get<double>(), list[i]["perplexity"].get<double>());
+}
+
+TEST(CliSweep, InvalidPointsAreSkippedAndUnknownKeysNamed) {
+    const auto dir = outputDir("cli_sweep_invalid");
+    const std::string grid = writeGrid(dir, R"({"format": ["mxfp4", "int8"], "granularity": "group", "group": 32})");
+    const CliRun r = runCli(sweepArgs(grid, dir / "p.qsproj"));
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    EXPECT_EQ(r.json()["invalid"], 1);
+    EXPECT_EQ(r.json()["done"], 1);
+    const std::string bad = writeGrid(dir, R"({"formt": ["int4"]})");
+    const CliRun e = runCli(sweepArgs(bad, dir / "p.qsproj"));
+    EXPECT_EQ(e.exitCode, 1);
+    const std::string msg = e.json()["error"];
+    EXPECT_NE(msg.find("formt"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("granularity"), std::string::npos) << msg; // lists the valid keys
+    EXPECT_NE(msg.find("act-quant"), std::string::npos) << msg;
+}
+
+TEST(CliSweep, SigkillAtRandomMomentsLosesNothingAndResumesWithoutDuplicates) {
+    const auto dir = outputDir("cli_sweep_kill");
+    const auto project = dir / "p.qsproj";
+    const std::string grid = writeGrid(dir, R"({"format": ["int2", "int3", "int4", "int5", "int6", "int8"],
+        "group": [32, 64], "asym": [true]})");
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int> delayMs(50, 1500);
+    for (int k = 0; k < 6; ++k) {
+        const pid_t pid = spawnCli(sweepArgv(grid, project));
+        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs(rng)));
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (std::filesystem::exists(project)) {
+            // Readable after every kill: each finished run intact, none twice.
+            const auto all = runs(project);
+            expectCompleteAndUnique(project, [&] {
+                std::size_t n = 0;
+                for (const auto& r : all) n += r["status"] == "finished";
+                return n;
+            }());
+        }
+    }
+    const CliRun last = runCli(sweepArgs(grid, project));
+    ASSERT_EQ(last.exitCode, 0) << last.out;
+    EXPECT_EQ(last.json()["failed"], 0);
+    expectCompleteAndUnique(project, 13); // fp32 + 12
+}
+
+TEST(CliSweep, TwoProcessesShareOneProject) {
+    const auto dir = outputDir("cli_sweep_two");
+    const auto project = dir / "p.qsproj";
+    const std::string grid = writeGrid(dir, R"({"format": ["int3", "int4", "int8"], "group": [32, 128]})");
+    const pid_t a = spawnCli(sweepArgv(grid, project));
+    const pid_t b = spawnCli(sweepArgv(grid, project));
+    int sa = 0, sb = 0;
+    waitpid(a, &sa, 0);
+    waitpid(b, &sb, 0);
+    EXPECT_TRUE(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
+    EXPECT_TRUE(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+    expectCompleteAndUnique(project, 7);
+}
