@@ -2,7 +2,7 @@
 // GPTQ time per layer (Hessian factorisation + column loop) for Llama-7B-sized weights, int4 asym
 // group 128, 1 and 2 threads: W [4096, 4096] (q/k/v/o) and [11008, 4096] (gate/up), with a
 // synthetic SPD Hessian H = 2/n X^T X from random correlated X [8192, 4096].
-// Peer: bench/peers/gptq_torch.py (the same algorithm in PyTorch CPU).
+// Peer: ../shared/peers/gptq_torch.py (the reference algorithm in PyTorch CPU, same threads).
 #include "quant/gptq.h"
 
 #include <Eigen/Core>
