@@ -4,6 +4,9 @@
 #include "formats_plugin.h"
 #include "histogram_plugin.h"
 #include "layer_table_plugin.h"
+#include "outliers_plugin.h"
+#include "pareto_plugin.h"
+#include "runs_plugin.h"
 
 namespace qs::gui {
 
@@ -11,6 +14,9 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LayerTablePlugin>());
     manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
+    manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
+    manager.addBuiltin(std::make_unique<views::OutliersPlugin>());
+    manager.addBuiltin(std::make_unique<views::RunsPlugin>());
 }
 
 void loadExternalViews(plugins::PluginManager& manager, const QString& exeDir) {

@@ -4,7 +4,8 @@
 
 namespace qs::gui {
 
-/// Registers the views built into the application (layer table, histogram, formats), explicitly.
+/// Registers the views built into the application (layer table, histogram, formats, pareto,
+/// outliers, runs), explicitly.
 void registerBuiltinViews(plugins::PluginManager& manager);
 
 /// Loads external view plugins from PluginManager::defaultDirectories(exeDir).

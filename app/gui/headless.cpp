@@ -5,11 +5,50 @@
 #include "engine/quality_report.h"
 #include "eval/token_data.h"
 #include "engine/text_report.h"
+#include "eval/classifier_eval.h"
+#include "io/array_source.h"
+#include "io/npy.h"
+#include "model/onnx_model.h"
 #include "tensor/error.h"
 
+#include <QFileInfo>
+
+#include <cstdio>
 #include <ostream>
 
 namespace qs::gui {
+
+namespace {
+
+// The demo's ONNX digit classifier: accuracy in fp32 and with INT8 / INT4 per-channel weights.
+void classifierDemo(const QString& demoDir, const core::Registries& registries, std::ostream& out) {
+    const std::string dir = demoDir.toStdString();
+    if (!QFileInfo::exists(demoDir + QStringLiteral("/demo_classifier.onnx"))) return;
+    const auto model = core::OnnxModel::open(dir + "/demo_classifier.onnx");
+    const core::Tensor x = core::readNpy(dir + "/demo_digits_x.npy");
+    const auto labels = core::toLabels(core::readNpy(dir + "/demo_digits_y.npy"), "demo_digits_y.npy");
+    const core::JobContext ctx;
+    out << "\nDemo classifier " << dir << "/demo_classifier.onnx (" << model->parameterCount()
+        << " parameters) on " << labels.size() << " digit images\n";
+    for (const char* format : {"fp32", "int8", "int4"}) {
+        std::map<std::string, std::vector<float>> weights;
+        if (std::string(format) != "fp32") {
+            core::QuantJob job;
+            job.spec = core::QuantSpec::fromJson({{"format", format}, {"granularity", "channel"}});
+            weights = core::quantizeModel(*model, registries, job, ctx, true).weights;
+        }
+        const core::OnnxClassifier classifier(*model, weights);
+        const auto r = classifier.evaluate(x, labels, 256, ctx);
+        char line[96];
+        std::snprintf(line, sizeof line, "  %-22s accuracy %6.2f %% (%lld/%lld)\n",
+                      std::string(format) == "fp32" ? "fp32" : (std::string(format) + " per-channel").c_str(),
+                      100.0 * r.accuracy, static_cast<long long>(r.nCorrect), static_cast<long long>(r.n));
+        out << line;
+    }
+    out.flush();
+}
+
+} // namespace
 
 int runHeadless(const CommandLine& cl, const core::Registries& registries, const QString& exeDir,
                 std::ostream& out, std::ostream& err) {
@@ -53,6 +92,7 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
             out << core::formatRecipeQuality(core::compareRecipes(*model, registries, tokens, opts, jobs, ctx));
             out.flush();
         }
+        if (cl.modelPath.isEmpty()) classifierDemo(path, registries, out);
         return 0;
     } catch (const std::exception& e) {
         err << "quantscope: error: " << e.what() << '\n';

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "main_window.h"
 
+#include "calib/calib_data.h"
 #include "command_line.h"
 #include "engine/model_jobs.h"
 #include "param_form.h"
 #include "quant/quant_spec.h"
+#include "sweep_dialog.h"
 
 #include <QAction>
 #include <QApplication>
@@ -37,6 +39,7 @@
 #include <QTabWidget>
 #include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
 
@@ -103,13 +106,22 @@ MainWindow::MainWindow(const core::Registries& registries, plugins::PluginManage
     m_bitsLabel->setObjectName(QStringLiteral("bitsPerWeightLabel"));
     m_modelLabel = new QLabel(this);
     m_modelLabel->setObjectName(QStringLiteral("modelLabel"));
+    m_projectLabel = new QLabel(this);
+    m_projectLabel->setObjectName(QStringLiteral("projectLabel"));
+    m_evalLabel = new QLabel(this);
+    m_evalLabel->setObjectName(QStringLiteral("evaluationLabel"));
+    statusBar()->addPermanentWidget(m_evalLabel);
+    statusBar()->addPermanentWidget(m_projectLabel);
     statusBar()->addPermanentWidget(m_modelLabel);
     statusBar()->addPermanentWidget(m_bitsLabel);
     updateModelLabel();
     updateBitsLabel();
+    updateProjectLabel();
+    updateEvaluationLabel();
     onMethodChanged();
     updateJobStatus();
     restoreSettings();
+    restoreLastProject();
 
     for (const QString& e : m_plugins.errors())
         appendLog(LogLevel::Warning, tr("view plugin: %1").arg(e));
@@ -124,6 +136,13 @@ MainWindow::~MainWindow() = default;
 // Construction
 
 void MainWindow::createActions() {
+    m_runAction = new QAction(tr("Run ▶"), this);
+    m_runAction->setObjectName(QStringLiteral("runAction"));
+    m_runAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_runAction->setToolTip(
+        tr("Quantize every quantizable weight with the chosen method and format (Ctrl+R)"));
+    connect(m_runAction, &QAction::triggered, this, &MainWindow::runQuantization);
+
     QMenu* file = menuBar()->addMenu(tr("&File"));
     m_openAction = file->addAction(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open model…"));
     m_openAction->setShortcut(QKeySequence::Open);
@@ -131,6 +150,8 @@ void MainWindow::createActions() {
     connect(m_openAction, &QAction::triggered, this, &MainWindow::chooseModel);
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     rebuildRecentMenu();
+    file->addSeparator();
+    createExperimentActions(file);
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"));
     quit->setShortcut(QKeySequence::Quit);
@@ -148,13 +169,6 @@ void MainWindow::createActions() {
                 .arg(QStringLiteral(QS_VERSION)));
     });
     connect(help->addAction(tr("About &Qt")), &QAction::triggered, qApp, &QApplication::aboutQt);
-
-    m_runAction = new QAction(tr("Run ▶"), this);
-    m_runAction->setObjectName(QStringLiteral("runAction"));
-    m_runAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-    m_runAction->setToolTip(
-        tr("Quantize every quantizable weight with the chosen method and format (Ctrl+R)"));
-    connect(m_runAction, &QAction::triggered, this, &MainWindow::runQuantization);
 }
 
 void MainWindow::createToolBar() {
@@ -163,6 +177,14 @@ void MainWindow::createToolBar() {
     bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     bar->setMovable(false);
     bar->addAction(m_openAction);
+    auto* dataButton = new QToolButton(bar);
+    dataButton->setObjectName(QStringLiteral("dataButton"));
+    dataButton->setText(tr("Data"));
+    dataButton->setToolTip(tr("Evaluation and calibration data of the open model"));
+    dataButton->setMenu(m_dataMenu);
+    dataButton->setPopupMode(QToolButton::InstantPopup);
+    dataButton->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    bar->addWidget(dataButton);
     bar->addSeparator();
 
     const auto labelled = [&](const QString& text, QComboBox* combo) {
@@ -178,11 +200,8 @@ void MainWindow::createToolBar() {
         auto* item = new QStandardItem(methodTitle(qstr(q->name())));
         item->setData(qstr(q->name()), Qt::UserRole);
         item->setToolTip(qstr(q->summary()));
-        if (q->needsCalibration()) {
-            item->setEnabled(false);
-            item->setToolTip(qstr(q->summary()) +
-                             tr(" — needs calibration data, which the GUI cannot load yet"));
-        }
+        if (q->needsCalibration())
+            item->setToolTip(qstr(q->summary()) + tr(" — needs calibration data (toolbar ▸ Data)"));
         methodModel->appendRow(item);
     }
     m_methodCombo->setModel(methodModel);
@@ -203,6 +222,9 @@ void MainWindow::createToolBar() {
 
     bar->addSeparator();
     bar->addAction(m_runAction);
+    bar->addAction(m_evaluateAction);
+    bar->addAction(m_sweepAction);
+    bar->addAction(m_reportAction);
 
     connect(m_methodCombo, &QComboBox::currentIndexChanged, this, &MainWindow::onMethodChanged);
     // The toolbar's format and granularity are a second editor of the Parameters form's fields.
@@ -239,6 +261,7 @@ void MainWindow::createDocks() {
     m_explanation->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);
     paramsLayout->addWidget(specBox);
     paramsLayout->addWidget(m_methodBox);
+    createEvalForm(params, paramsLayout);
     paramsLayout->addWidget(m_explanation);
     paramsLayout->addStretch(1);
     auto* scroll = new QScrollArea;
@@ -466,6 +489,7 @@ void MainWindow::openModel(const QString& rawPath) {
                     }
                 setWindowTitle(tr("QuantScope — %1").arg(QFileInfo(path).fileName()));
                 addRecent(path);
+                loadModelData();
             };
         });
 }
@@ -584,7 +608,11 @@ void MainWindow::updateRunEnabled() {
     const bool methodOk =
         m_methodCombo &&
         m_registries.quantizers.find(m_methodCombo->currentData(Qt::UserRole).toString().toStdString());
-    m_runAction->setEnabled(m_context->model() && !m_jobs->isRunning() && methodOk && specError().isEmpty());
+    const bool ready = m_context->model() && !m_jobs->isRunning() && methodOk && specError().isEmpty();
+    m_runAction->setEnabled(ready);
+    // Evaluate and Sweep explain what is missing (data, project) when triggered.
+    if (m_evaluateAction) m_evaluateAction->setEnabled(ready);
+    if (m_sweepAction) m_sweepAction->setEnabled(m_context->model() && !m_jobs->isRunning());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,6 +638,16 @@ bool MainWindow::runQuantization() {
         return false;
     }
     job.methodParams = m_methodForm->values();
+    const bool calibrated = needsCalibration();
+    if (calibrated && m_calibData.isEmpty()) {
+        statusBar()->showMessage(tr("%1 needs calibration data: choose it in the toolbar's Data menu")
+                                     .arg(methodTitle(QString::fromStdString(job.method))),
+                                 8000);
+        return false;
+    }
+    const std::string calibFile = calibrated ? m_calibData.toStdString() : std::string();
+    const core::EvalOptions eval = evalOptions();
+    const long long calibWindows = m_evalForm->values().value("calib_windows", 128LL);
     m_jobKind = JobKind::Quantize;
     m_jobTarget = QStringLiteral("%1 %2").arg(methodTitle(QString::fromStdString(job.method)),
                                               QString::fromStdString(job.spec.label()));
@@ -621,13 +659,17 @@ bool MainWindow::runQuantization() {
     plugins::ViewContext* context = m_context;
     return m_jobs->start(
         methodTitle(QString::fromStdString(job.method)), tr("layer"),
-        [model, &registries, job, context](const core::JobContext& ctx) -> std::function<void()> {
+        [model, &registries, job, context, calibFile, eval,
+         calibWindows](const core::JobContext& ctx) -> std::function<void()> {
             auto onLayer = [context](const core::LayerQuantResult& layer) {
                 QMetaObject::invokeMethod(
                     context, [context, layer] { context->addLayerResult(layer); }, Qt::QueuedConnection);
             };
+            std::optional<core::CalibrationData> calib;
+            if (!calibFile.empty())
+                calib = core::loadCalibrationData(calibFile, *model, eval.ctx, calibWindows);
             auto result = std::make_shared<core::ModelQuantResult>(
-                core::quantizeModel(*model, registries, job, ctx, false, onLayer));
+                core::quantizeModel(*model, registries, job, ctx, false, onLayer, calib ? &*calib : nullptr));
             return [context, result] { context->setQuantResult(std::move(*result)); };
         });
 }
@@ -680,12 +722,15 @@ void MainWindow::onJobFinished(JobState state, const QString& message) {
     const JobKind kind = std::exchange(m_jobKind, JobKind::None);
     const QString seconds = QString::number(m_jobs->elapsedSeconds(), 'f', 1);
     const QString what = kind == JobKind::Open ? tr("Opening %1").arg(m_jobTarget) : m_jobTarget;
+    if (kind == JobKind::Evaluate || kind == JobKind::Sweep) onExperimentJobFinished(kind, state, seconds);
     m_progress->setRange(0, 1);
     m_progress->setValue(state == JobState::Succeeded ? 1 : 0);
 
     switch (state) {
     case JobState::Succeeded:
-        if (kind == JobKind::Open) {
+        if (kind == JobKind::Evaluate || kind == JobKind::Sweep) {
+            // reported by onExperimentJobFinished
+        } else if (kind == JobKind::Open) {
             const auto& layers = m_context->layers();
             appendLog(LogLevel::Info,
                       tr("Opened %1: %2 weights, %3 parameters (%4 s)")

@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "engine/builtins.h"
+#include "evaluate_job.h"
 #include "job_runner.h"
+#include "store/project.h"
+#include "store/sweep.h"
 
 #include <QMainWindow>
 #include <QString>
 #include <QStringList>
+#include <memory>
+#include <optional>
 #include <quantscope/plugin/plugin_manager.h>
 #include <quantscope/plugin/view_context.h>
+#include <vector>
 
 class QComboBox;
 class QDockWidget;
 class QGroupBox;
 class QLabel;
+class QLineEdit;
 class QMenu;
 class QMimeData;
 class QPlainTextEdit;
@@ -25,6 +32,8 @@ class QTimer;
 namespace qs::gui {
 
 class ParamForm;
+class SweepDialog;
+struct SweepSelection;
 
 /// The window a user lives in: the "Model" dock (layer table), central tabs of view plugins, the
 /// "Parameters" dock (forms built from the registries) and the "Jobs" dock (progress, cancel, log).
@@ -48,6 +57,59 @@ public:
     bool runQuantization();
     /// Asks the running job to stop.
     void cancelJob();
+
+    // --- Experiments (main_window_experiments.cpp) ---
+    /// Opens a .qsproj (with `create`, a missing file becomes a new project), shares its path with the
+    /// views (ViewContext::projectPath) and remembers it for the next start. False (logged) on error.
+    bool openProject(const QString& path, bool create);
+    /// Closes the open project (results of Evaluate then stay in the session list).
+    void closeProject();
+    /// The open project, nullptr when none.
+    core::Project* project() const { return m_project.get(); }
+    /// Evaluation data (text or token .npy) of the open model; remembered per model.
+    QString evaluationData() const { return m_evalData; }
+    void setEvaluationData(const QString& path);
+    /// Calibration data (text or token .npy) for calibrated methods; remembered per model.
+    QString calibrationData() const { return m_calibData; }
+    void setCalibrationData(const QString& path);
+    /// The evaluation settings form: ctx, windows (0 = all), calib_windows.
+    ParamForm* evalForm() const { return m_evalForm; }
+    /// Activation / KV-cache fake quantization of the recipe ("int8:token"; empty = none).
+    QLineEdit* actQuantEdit() const { return m_actQuantEdit; }
+    QLineEdit* kvQuantEdit() const { return m_kvQuantEdit; }
+    /// The recipe of the toolbar and the Parameters forms; nullopt with `error` when invalid.
+    std::optional<core::Recipe> currentRecipe(QString* error = nullptr) const;
+    /// The evaluation settings of the Parameters dock.
+    core::EvalOptions evalOptions() const;
+    /// Evaluate: fp32 vs the current recipe on the evaluation data (perplexity, KLD, top-1, bits), on
+    /// the job thread; stored in the open project, else kept in sessionRuns(). False (with a status
+    /// message) when it cannot start.
+    bool evaluate();
+    /// The latest Evaluate result of this session.
+    const std::optional<EvaluateOutcome>& lastEvaluation() const { return m_lastEvaluation; }
+    /// Evaluate results of this session made without a project (not stored anywhere).
+    const std::vector<EvaluateOutcome>& sessionRuns() const { return m_sessionRuns; }
+    /// The sweep dialog's starting ticks: the window's current method, format, granularity, group, sym.
+    SweepSelection currentSweepSelection() const;
+    /// Opens the Sweep… dialog; runs the sweep when accepted.
+    void showSweepDialog();
+    /// Runs core::runSweep over `grid` (core::expandGrid JSON) into the open project on the job
+    /// thread. False (with a status message) when it cannot start.
+    bool runSweep(const nlohmann::json& grid);
+    /// Summary of the last finished sweep.
+    const std::optional<core::SweepSummary>& lastSweep() const { return m_lastSweep; }
+    /// Finished points of `points` the open project already holds for the open model and data.
+    int countExistingRuns(const std::vector<core::SweepPoint>& points) const;
+    /// Writes the open project's report (".html" + PNG folder, or ".pdf") for the selected run;
+    /// false with `error` on failure. Runs on the GUI thread (the report renders widgets).
+    bool exportReport(const QString& out, QString* error = nullptr);
+    /// Actions of the experiment workflow.
+    QAction* evaluateAction() const { return m_evaluateAction; }
+    QAction* sweepAction() const { return m_sweepAction; }
+    QAction* reportAction() const { return m_reportAction; }
+    /// Status-bar labels: the open project, the last evaluation.
+    QLabel* projectLabel() const { return m_projectLabel; }
+    QLabel* evaluationLabel() const { return m_evalLabel; }
 
     /// The shared state of every view.
     plugins::ViewContext* viewContext() const { return m_context; }
@@ -90,7 +152,7 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
-    enum class JobKind { None, Open, Quantize };
+    enum class JobKind { None, Open, Quantize, Evaluate, Sweep };
 
     void createActions();
     void createToolBar();
@@ -114,6 +176,21 @@ private:
     void updateBitsLabel();
     void updateModelLabel();
     QString specError() const;
+    // main_window_experiments.cpp
+    void createExperimentActions(QMenu* file);
+    void createEvalForm(QWidget* params, QLayout* layout);
+    void restoreLastProject();
+    void chooseNewProject();
+    void chooseOpenProject();
+    void chooseExportReport();
+    void chooseData(bool calibration);
+    void loadModelData();
+    void updateDataMenu();
+    void updateProjectLabel();
+    void updateEvaluationLabel();
+    void onExperimentJobFinished(JobKind kind, JobState state, const QString& seconds);
+    bool needsCalibration() const;
+    QString notRunnableReason(bool forSweep) const;
 
     const core::Registries& m_registries;
     plugins::PluginManager& m_plugins;
@@ -154,6 +231,24 @@ private:
 
     QLabel* m_bitsLabel = nullptr;
     QLabel* m_modelLabel = nullptr;
+
+    // Experiments
+    std::shared_ptr<core::Project> m_project; ///< shared with running jobs (thread-safe)
+    QString m_evalData, m_calibData;
+    ParamForm* m_evalForm = nullptr;
+    QLineEdit* m_actQuantEdit = nullptr;
+    QLineEdit* m_kvQuantEdit = nullptr;
+    QAction* m_evaluateAction = nullptr;
+    QAction* m_sweepAction = nullptr;
+    QAction* m_reportAction = nullptr;
+    QAction* m_evalDataAction = nullptr;
+    QAction* m_calibDataAction = nullptr;
+    QMenu* m_dataMenu = nullptr;
+    QLabel* m_projectLabel = nullptr;
+    QLabel* m_evalLabel = nullptr;
+    std::optional<EvaluateOutcome> m_lastEvaluation;
+    std::vector<EvaluateOutcome> m_sessionRuns;
+    std::optional<core::SweepSummary> m_lastSweep;
 };
 
 } // namespace qs::gui

@@ -144,4 +144,10 @@ QuantSpec hookSpecFromString(const std::string& text, const std::string& flag) {
     return specFromJson(j, flag + " " + text);
 }
 
+bool recipeNeedsCalibration(const Recipe& recipe, const Registries& registries) {
+    if (!recipe.quantizeWeights) return false;
+    const Quantizer* method = registries.quantizers.find(recipe.job.method);
+    return method && method->needsCalibration();
+}
+
 } // namespace qs::core

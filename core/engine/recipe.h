@@ -33,6 +33,11 @@ struct Recipe {
     std::string label() const;
 };
 
+/// True when running the recipe uses calibration data (a calibrated weight method; model transforms
+/// that read activation statistics must answer here too). Sweeps and the GUI key runs by it, so a
+/// data-free recipe gets the same key with or without calibration data at hand.
+bool recipeNeedsCalibration(const Recipe& recipe, const Registries& registries);
+
 /// Builds and validates a recipe from JSON (see Recipe). Unknown keys, unknown methods or formats and
 /// bad values throw Error prefixed by `owner` (e.g. the file name).
 Recipe recipeFromJson(const nlohmann::json& j, const Registries& registries, const std::string& owner = "recipe");

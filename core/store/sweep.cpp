@@ -128,6 +128,7 @@ std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries&
             if (p.values.contains("calib-windows")) p.calibWindows = p.values["calib-windows"].get<long long>();
             if (!p.calib.empty() && p.calibWindows == 0) p.calibWindows = 128; // eval's default
             p.recipe = pointRecipe(p.values, registries);
+            if (!recipeNeedsCalibration(*p.recipe, registries)) p.calib.clear(), p.calibWindows = 0;
         } catch (const std::exception& e) {
             p.recipe.reset();
             p.invalidReason = e.what();

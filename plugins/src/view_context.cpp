@@ -73,6 +73,22 @@ void ViewContext::setCurrentSpec(const core::QuantSpec& spec) {
     emit currentSpecChanged();
 }
 
+void ViewContext::setProjectPath(const QString& path) {
+    setSelectedRunId(0);
+    m_projectPath = path;
+    emit projectChanged(m_projectPath);
+}
+
+void ViewContext::notifyProjectRunsChanged() {
+    emit projectRunsChanged();
+}
+
+void ViewContext::setSelectedRunId(qint64 id) {
+    if (id == m_selectedRunId) return;
+    m_selectedRunId = id;
+    emit selectedRunChanged(m_selectedRunId);
+}
+
 void ViewContext::reindexResult() {
     m_resultIndex.clear();
     if (!m_quantResult) return;

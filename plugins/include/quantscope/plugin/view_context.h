@@ -60,6 +60,18 @@ public:
     /// Sets the chosen spec; emits currentSpecChanged when any of its fields differs.
     void setCurrentSpec(const core::QuantSpec& spec);
 
+    /// The open experiment project (a .qsproj file), empty when none.
+    const QString& projectPath() const { return m_projectPath; }
+    /// Opens (or with an empty path closes) a project; clears the selected run; emits projectChanged.
+    void setProjectPath(const QString& path);
+    /// Tells the views that runs were added to the open project (e.g. by a sweep); emits projectRunsChanged.
+    void notifyProjectRunsChanged();
+
+    /// Id of the selected run of the open project, 0 when none (SQLite ids start at 1).
+    qint64 selectedRunId() const { return m_selectedRunId; }
+    /// Selects a run by id (0 clears); emits selectedRunChanged when it changes.
+    void setSelectedRunId(qint64 id);
+
 signals:
     /// A model was opened or closed.
     void modelChanged();
@@ -73,6 +85,12 @@ signals:
     void selectedLayerChanged(const QString& name);
     /// The chosen quantization spec changed (read it with currentSpec()).
     void currentSpecChanged();
+    /// Another project was opened, or the project was closed.
+    void projectChanged(const QString& path);
+    /// Runs were added to (or changed in) the open project.
+    void projectRunsChanged();
+    /// The selected run changed (0: none).
+    void selectedRunChanged(qint64 id);
 
 private:
     void reindexResult();
@@ -85,6 +103,8 @@ private:
     std::unordered_map<std::string, std::size_t> m_resultIndex;
     QString m_selectedLayer;
     core::QuantSpec m_currentSpec;
+    QString m_projectPath;
+    qint64 m_selectedRunId = 0;
 };
 
 } // namespace qs::plugins

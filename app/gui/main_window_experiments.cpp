@@ -1,0 +1,614 @@
+// SPDX-License-Identifier: MIT
+// MainWindow's experiment workflow: projects, evaluation / calibration data, Evaluate, Sweep…, report.
+#include "engine/recipe.h"
+#include "main_window.h"
+#include "param_form.h"
+#include "quant/quant_spec.h"
+#include "report.h"
+#include "sweep_dialog.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QCryptographicHash>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
+#include <QSettings>
+#include <QStatusBar>
+#include <QVBoxLayout>
+#include <filesystem>
+#include <map>
+#include <set>
+
+namespace qs::gui {
+namespace {
+
+const QString kLastProjectKey = QStringLiteral("lastProject");
+const QString kLastProjectDirKey = QStringLiteral("lastProjectDir");
+const QString kLastDataDirKey = QStringLiteral("lastDataDir");
+
+// Per-model QSettings key: the model path's hash keeps slashes out of the key.
+QString modelDataKey(const QString& modelPath, const char* what) {
+    return QStringLiteral("modelData/%1/%2")
+        .arg(QString::fromLatin1(
+                 QCryptographicHash::hash(modelPath.toUtf8(), QCryptographicHash::Md5).toHex()),
+             QLatin1String(what));
+}
+
+core::ParamSpec intParam(const char* name, long long def, double min, double max, const char* label,
+                         const char* help) {
+    core::ParamSpec p;
+    p.name = name;
+    p.type = core::ParamType::Int;
+    p.defaultValue = def;
+    p.min = min;
+    p.max = max;
+    p.label = label;
+    p.help = help;
+    return p;
+}
+
+// The evaluation settings of the Parameters dock (the CLI's eval/sweep --ctx, --windows, --calib-windows).
+const core::ParamSchema& evalSchema() {
+    static const core::ParamSchema schema{
+        intParam("ctx", 128, 2, 1 << 16, "Context", "tokens per evaluation window"),
+        intParam("windows", 0, 0, 1e9, "Windows",
+                 "evaluate at most this many windows; 0 = every full window"),
+        intParam("calib_windows", 128, 1, 1e6, "Calibration windows",
+                 "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each"),
+    };
+    return schema;
+}
+
+QString fileName(const QString& path) {
+    return QFileInfo(path).fileName();
+}
+
+QString signedText(double v, int decimals) {
+    return QString::asprintf("%+.*f", decimals, v);
+}
+
+QString optText(const std::optional<double>& v, int decimals) {
+    return v ? QString::number(*v, 'f', decimals) : QStringLiteral("—");
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+
+void MainWindow::createExperimentActions(QMenu* file) {
+    QAction* newProject = file->addAction(tr("&New Project…"));
+    newProject->setObjectName(QStringLiteral("newProjectAction"));
+    newProject->setToolTip(tr("Create a .qsproj experiment store: Evaluate and Sweep keep their runs there"));
+    connect(newProject, &QAction::triggered, this, &MainWindow::chooseNewProject);
+    QAction* openProject = file->addAction(tr("Open &Project…"));
+    openProject->setObjectName(QStringLiteral("openProjectAction"));
+    connect(openProject, &QAction::triggered, this, &MainWindow::chooseOpenProject);
+    QAction* close = file->addAction(tr("&Close Project"));
+    close->setObjectName(QStringLiteral("closeProjectAction"));
+    connect(close, &QAction::triggered, this, &MainWindow::closeProject);
+    m_reportAction = file->addAction(tr("&Export report…"));
+    m_reportAction->setObjectName(QStringLiteral("reportAction"));
+    m_reportAction->setIconText(tr("Report"));
+    m_reportAction->setToolTip(tr("Write the open project's report (HTML with PNGs, or PDF): Pareto chart, "
+                                  "method comparison, the selected run's layers"));
+    connect(m_reportAction, &QAction::triggered, this, &MainWindow::chooseExportReport);
+
+    m_dataMenu = new QMenu(tr("Data"), this);
+    m_dataMenu->setObjectName(QStringLiteral("dataMenu"));
+    m_evalDataAction = m_dataMenu->addAction(tr("Evaluation data…"));
+    m_evalDataAction->setObjectName(QStringLiteral("evalDataAction"));
+    connect(m_evalDataAction, &QAction::triggered, this, [this] { chooseData(false); });
+    m_calibDataAction = m_dataMenu->addAction(tr("Calibration data…"));
+    m_calibDataAction->setObjectName(QStringLiteral("calibDataAction"));
+    connect(m_calibDataAction, &QAction::triggered, this, [this] { chooseData(true); });
+    m_dataMenu->addSeparator();
+    connect(m_dataMenu->addAction(tr("Clear calibration data")), &QAction::triggered, this,
+            [this] { setCalibrationData({}); });
+
+    m_evaluateAction = new QAction(tr("Evaluate"), this);
+    m_evaluateAction->setObjectName(QStringLiteral("evaluateAction"));
+    m_evaluateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    m_evaluateAction->setToolTip(
+        tr("Perplexity of fp32 and of the chosen recipe on the evaluation data, with "
+           "KLD and top-1 agreement; stored in the open project (Ctrl+E)"));
+    connect(m_evaluateAction, &QAction::triggered, this, &MainWindow::evaluate);
+    m_sweepAction = new QAction(tr("Sweep…"), this);
+    m_sweepAction->setObjectName(QStringLiteral("sweepAction"));
+    m_sweepAction->setToolTip(tr("Evaluate a grid of methods × formats × granularities into the project"));
+    connect(m_sweepAction, &QAction::triggered, this, &MainWindow::showSweepDialog);
+
+    QMenu* run = new QMenu(tr("&Run"), this);
+    run->addAction(m_runAction);
+    run->addAction(m_evaluateAction);
+    run->addAction(m_sweepAction);
+    run->addSeparator();
+    connect(run->addAction(tr("&Cancel job")), &QAction::triggered, this, &MainWindow::cancelJob);
+    menuBar()->addMenu(run);
+    updateDataMenu();
+}
+
+void MainWindow::createEvalForm(QWidget* params, QLayout* layout) {
+    auto* box = new QGroupBox(tr("Evaluation"), params);
+    box->setObjectName(QStringLiteral("evalBox"));
+    auto* boxLayout = new QVBoxLayout(box);
+    m_evalForm = new ParamForm(box);
+    m_evalForm->setObjectName(QStringLiteral("evalForm"));
+    m_evalForm->setSchema(evalSchema());
+    boxLayout->addWidget(m_evalForm);
+    auto* hooks = new QFormLayout;
+    m_actQuantEdit = new QLineEdit(box);
+    m_actQuantEdit->setObjectName(QStringLiteral("actQuantEdit"));
+    m_actQuantEdit->setPlaceholderText(tr("none (e.g. int8:token)"));
+    m_actQuantEdit->setToolTip(tr("Activation fake quantization of every Linear input: "
+                                  "FORMAT[:token|tensor|channel|group|block][:N][:sym|asym]"));
+    m_kvQuantEdit = new QLineEdit(box);
+    m_kvQuantEdit->setObjectName(QStringLiteral("kvQuantEdit"));
+    m_kvQuantEdit->setPlaceholderText(tr("none (e.g. int8:token)"));
+    m_kvQuantEdit->setToolTip(tr("KV-cache fake quantization, same form as activations"));
+    hooks->addRow(tr("Activations"), m_actQuantEdit);
+    hooks->addRow(tr("KV cache"), m_kvQuantEdit);
+    boxLayout->addLayout(hooks);
+    layout->addWidget(box);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projects
+
+bool MainWindow::openProject(const QString& path, bool create) {
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    try {
+        m_project = core::Project::open(abs.toStdString(), create);
+    } catch (const std::exception& e) {
+        appendLog(LogLevel::Error, QString::fromStdString(e.what()));
+        statusBar()->showMessage(QString::fromStdString(e.what()), 10000);
+        return false;
+    }
+    QSettings().setValue(kLastProjectKey, abs);
+    m_context->setProjectPath(abs);
+    appendLog(LogLevel::Info,
+              tr("Project %1 (%n run(s))", nullptr, static_cast<int>(m_project->runs().size())).arg(abs));
+    updateProjectLabel();
+    return true;
+}
+
+void MainWindow::closeProject() {
+    if (!m_project) return;
+    m_project.reset(); // a running job keeps its own reference until it ends
+    QSettings().remove(kLastProjectKey);
+    m_context->setProjectPath({});
+    updateProjectLabel();
+}
+
+void MainWindow::restoreLastProject() {
+    connect(m_context, &plugins::ViewContext::projectRunsChanged, this, &MainWindow::updateProjectLabel);
+    const QString last = QSettings().value(kLastProjectKey).toString();
+    if (last.isEmpty()) return;
+    if (!QFileInfo::exists(last)) {
+        QSettings().remove(kLastProjectKey);
+        return;
+    }
+    openProject(last, false);
+}
+
+void MainWindow::chooseNewProject() {
+    QSettings settings;
+    const QString dir = settings.value(kLastProjectDirKey, QDir::homePath()).toString();
+    QString path =
+        QFileDialog::getSaveFileName(this, tr("New project"), dir + QStringLiteral("/experiments.qsproj"),
+                                     tr("QuantScope projects (*.qsproj)"));
+    if (path.isEmpty()) return;
+    if (!path.endsWith(QLatin1String(".qsproj"))) path += QStringLiteral(".qsproj");
+    settings.setValue(kLastProjectDirKey, QFileInfo(path).absolutePath());
+    openProject(path, true);
+}
+
+void MainWindow::chooseOpenProject() {
+    QSettings settings;
+    const QString dir = settings.value(kLastProjectDirKey, QDir::homePath()).toString();
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Open project"), dir, tr("QuantScope projects (*.qsproj)"));
+    if (path.isEmpty()) return;
+    settings.setValue(kLastProjectDirKey, QFileInfo(path).absolutePath());
+    openProject(path, false);
+}
+
+void MainWindow::chooseExportReport() {
+    if (!m_project) {
+        statusBar()->showMessage(tr("Open a project first (File ▸ Open Project…)"), 8000);
+        return;
+    }
+    QSettings settings;
+    const QString dir = settings.value(kLastProjectDirKey, QDir::homePath()).toString();
+    const QString stem = QFileInfo(QString::fromStdString(m_project->path().string())).completeBaseName();
+    const QString out = QFileDialog::getSaveFileName(
+        this, tr("Export report"), dir + QLatin1Char('/') + stem + QStringLiteral("-report.html"),
+        tr("HTML report (*.html);;PDF report (*.pdf)"));
+    if (out.isEmpty()) return;
+    QString error;
+    if (!exportReport(out, &error)) statusBar()->showMessage(error, 10000);
+}
+
+bool MainWindow::exportReport(const QString& out, QString* error) {
+    QString why;
+    if (!m_project) {
+        why = tr("no project is open");
+    } else {
+        // The report renders its plots with widgets, so it runs here on the GUI thread (seconds at most).
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        const qint64 run = m_context->selectedRunId();
+        const bool ok = report::writeReport(m_project->path(), out.toStdString(),
+                                            run ? std::optional<std::int64_t>(run) : std::nullopt, &why);
+        QApplication::restoreOverrideCursor();
+        if (ok) {
+            appendLog(LogLevel::Info, tr("Report written to %1").arg(out));
+            return true;
+        }
+    }
+    why = tr("Export report: %1").arg(why);
+    appendLog(LogLevel::Error, why);
+    if (error) *error = why;
+    return false;
+}
+
+void MainWindow::updateProjectLabel() {
+    if (!m_projectLabel) return;
+    if (!m_project) {
+        m_projectLabel->setText(tr("No project"));
+        m_projectLabel->setToolTip(tr("File ▸ New Project… keeps Evaluate and Sweep runs; without one, "
+                                      "Evaluate results last for this session only"));
+        return;
+    }
+    const QString path = QString::fromStdString(m_project->path().string());
+    int runs = 0;
+    try {
+        runs = static_cast<int>(m_project->runs().size());
+    } catch (const std::exception&) {
+        // a busy database (another writer) is not worth an error in a label
+    }
+    m_projectLabel->setText(tr("Project: %1 · %n run(s)", nullptr, runs).arg(fileName(path)));
+    m_projectLabel->setToolTip(path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+void MainWindow::setEvaluationData(const QString& path) {
+    m_evalData = path.isEmpty() ? QString() : QFileInfo(path).absoluteFilePath();
+    if (const auto& model = m_context->model())
+        QSettings().setValue(modelDataKey(QString::fromStdString(model->path().string()), "eval"),
+                             m_evalData);
+    updateDataMenu();
+}
+
+void MainWindow::setCalibrationData(const QString& path) {
+    m_calibData = path.isEmpty() ? QString() : QFileInfo(path).absoluteFilePath();
+    if (const auto& model = m_context->model())
+        QSettings().setValue(modelDataKey(QString::fromStdString(model->path().string()), "calib"),
+                             m_calibData);
+    updateDataMenu();
+}
+
+void MainWindow::loadModelData() {
+    const auto& model = m_context->model();
+    if (!model) return;
+    const QString modelPath = QString::fromStdString(model->path().string());
+    QSettings settings;
+    // A model without remembered data keeps the current choice (and remembers it from now on).
+    const QString evalKey = modelDataKey(modelPath, "eval"), calibKey = modelDataKey(modelPath, "calib");
+    if (settings.contains(evalKey))
+        m_evalData = settings.value(evalKey).toString();
+    else if (!m_evalData.isEmpty())
+        settings.setValue(evalKey, m_evalData);
+    if (settings.contains(calibKey))
+        m_calibData = settings.value(calibKey).toString();
+    else if (!m_calibData.isEmpty())
+        settings.setValue(calibKey, m_calibData);
+    updateDataMenu();
+}
+
+void MainWindow::chooseData(bool calibration) {
+    QSettings settings;
+    const QString dir = settings.value(kLastDataDirKey, QDir::homePath()).toString();
+    const QString path =
+        QFileDialog::getOpenFileName(this, calibration ? tr("Calibration data") : tr("Evaluation data"), dir,
+                                     tr("Text or token ids (*.txt *.npy);;All files (*)"));
+    if (path.isEmpty()) return;
+    settings.setValue(kLastDataDirKey, QFileInfo(path).absolutePath());
+    calibration ? setCalibrationData(path) : setEvaluationData(path);
+}
+
+void MainWindow::updateDataMenu() {
+    if (!m_evalDataAction) return;
+    m_evalDataAction->setText(m_evalData.isEmpty() ? tr("Evaluation data…")
+                                                   : tr("Evaluation data: %1…").arg(fileName(m_evalData)));
+    m_evalDataAction->setToolTip(m_evalData.isEmpty() ? tr("Text or token .npy for perplexity") : m_evalData);
+    m_calibDataAction->setText(m_calibData.isEmpty()
+                                   ? tr("Calibration data…")
+                                   : tr("Calibration data: %1…").arg(fileName(m_calibData)));
+    m_calibDataAction->setToolTip(
+        m_calibData.isEmpty() ? tr("Text or token .npy for calibrated methods (GPTQ)") : m_calibData);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recipe and settings
+
+bool MainWindow::needsCalibration() const {
+    const core::Quantizer* q =
+        m_registries.quantizers.find(m_methodCombo->currentData(Qt::UserRole).toString().toStdString());
+    return q && q->needsCalibration();
+}
+
+std::optional<core::Recipe> MainWindow::currentRecipe(QString* error) const {
+    try {
+        core::QuantJob job;
+        job.method = m_methodCombo->currentData(Qt::UserRole).toString().toStdString();
+        job.spec = core::QuantSpec::fromJson(m_specForm->values());
+        job.methodParams = m_methodForm->values();
+        nlohmann::json j = job.toJson();
+        if (const QString a = m_actQuantEdit->text().trimmed(); !a.isEmpty())
+            j["activation"] = core::hookSpecFromString(a.toStdString(), "activations").toJson();
+        if (const QString kv = m_kvQuantEdit->text().trimmed(); !kv.isEmpty())
+            j["kv_cache"] = core::hookSpecFromString(kv.toStdString(), "KV cache").toJson();
+        return core::recipeFromJson(j, m_registries, "recipe");
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromStdString(e.what());
+        return std::nullopt;
+    }
+}
+
+core::EvalOptions MainWindow::evalOptions() const {
+    const nlohmann::json v = m_evalForm->values();
+    core::EvalOptions o;
+    o.ctx = v.value("ctx", 128);
+    o.maxWindows = v.value("windows", 0LL);
+    return o;
+}
+
+QString MainWindow::notRunnableReason(bool forSweep) const {
+    if (!m_context->model()) return tr("Open a model first");
+    if (m_jobs->isRunning()) return tr("A job is running: wait for it or cancel it");
+    if (m_evalData.isEmpty()) return tr("Choose evaluation data (toolbar ▸ Data ▸ Evaluation data…)");
+    if (forSweep && !m_project) return tr("A sweep stores its runs in a project: File ▸ New Project… first");
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluate
+
+bool MainWindow::evaluate() {
+    const auto fail = [this](const QString& why) {
+        statusBar()->showMessage(why, 8000);
+        appendLog(LogLevel::Warning, why);
+        return false;
+    };
+    if (const QString why = notRunnableReason(false); !why.isEmpty()) return fail(why);
+    QString error;
+    const std::optional<core::Recipe> recipe = currentRecipe(&error);
+    if (!recipe) return fail(error);
+    const bool calibrated = needsCalibration();
+    if (calibrated && m_calibData.isEmpty())
+        return fail(tr("%1 needs calibration data: choose it in the toolbar's Data menu")
+                        .arg(QString::fromStdString(recipe->job.method).toUpper()));
+
+    EvaluateRequest req;
+    req.model = m_context->model();
+    req.data = m_evalData.toStdString();
+    req.eval = evalOptions();
+    req.recipe = *recipe;
+    if (calibrated) req.calib = m_calibData.toStdString();
+    req.calibWindows = m_evalForm->values().value("calib_windows", 128LL);
+    const std::shared_ptr<core::Project> project = m_project;
+    if (!project)
+        appendLog(LogLevel::Info, tr("No project is open: this result is kept for the session only "
+                                     "(File ▸ New Project… stores runs)"));
+
+    m_lastEvaluation.reset();
+    m_jobKind = JobKind::Evaluate;
+    m_jobTarget = tr("Evaluate %1").arg(QString::fromStdString(recipe->label()));
+    appendLog(LogLevel::Info,
+              tr("%1 on %2 (ctx %3, %4)")
+                  .arg(m_jobTarget, fileName(m_evalData))
+                  .arg(req.eval.ctx)
+                  .arg(req.eval.maxWindows ? tr("%1 windows").arg(req.eval.maxWindows) : tr("all windows")));
+    const core::Registries& registries = m_registries;
+    return m_jobs->start(
+        tr("Evaluate"), tr("step"),
+        [this, req, project, &registries](const core::JobContext& ctx) -> std::function<void()> {
+            auto out = std::make_shared<EvaluateOutcome>(evaluateRecipe(req, registries, project.get(), ctx));
+            return [this, out, stored = project != nullptr] {
+                m_lastEvaluation = *out;
+                if (!stored) m_sessionRuns.push_back(*out);
+            };
+        });
+}
+
+void MainWindow::updateEvaluationLabel() {
+    if (!m_evalLabel) return;
+    if (!m_lastEvaluation) {
+        m_evalLabel->clear();
+        return;
+    }
+    const EvaluateOutcome& e = *m_lastEvaluation;
+    const auto& m = e.metrics;
+    m_evalLabel->setText(
+        tr("ppl %1 (fp32 %2, Δ %3) · KLD %4 · top-1 %5% · %6 b/w")
+            .arg(optText(m.perplexity, 3), optText(m.referencePerplexity, 3))
+            .arg(signedText(e.deltaPerplexity(), 3))
+            .arg(optText(m.kldMean, 5))
+            .arg(m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 1) : QStringLiteral("—"),
+                 optText(m.bitsPerWeight, 3)));
+    m_evalLabel->setToolTip(QString::fromStdString(e.label));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweep
+
+SweepSelection MainWindow::currentSweepSelection() const {
+    SweepSelection s;
+    s.methods << m_methodCombo->currentData(Qt::UserRole).toString();
+    const nlohmann::json v = m_specForm->values();
+    s.formats << QString::fromStdString(v.value("format", "int4"));
+    s.granularities << QString::fromStdString(v.value("granularity", "group"));
+    s.groups << v.value("group", 128);
+    s.sym = v.value("sym", true);
+    s.asym = !s.sym;
+    s.calib = m_calibData;
+    s.calibWindows = m_evalForm->values().value("calib_windows", 128LL);
+    return s;
+}
+
+int MainWindow::countExistingRuns(const std::vector<core::SweepPoint>& points) const {
+    const auto& model = m_context->model();
+    if (!m_project || !model || m_evalData.isEmpty()) return 0;
+    // Matched by path (what the store recorded) rather than content hash: hashing a large model would
+    // block the GUI; the sweep itself re-checks by hash and skips exactly.
+    const std::string modelPath = std::filesystem::absolute(model->path()).lexically_normal().string();
+    const std::string dataPath =
+        std::filesystem::absolute(m_evalData.toStdString()).lexically_normal().string();
+    std::set<std::string> have;
+    try {
+        std::map<std::int64_t, bool> modelOk, dataOk;
+        for (const auto& r : m_project->runs()) {
+            if (r.status != "finished") continue;
+            if (!modelOk.count(r.modelId)) modelOk[r.modelId] = m_project->model(r.modelId).path == modelPath;
+            if (!dataOk.count(r.datasetId))
+                dataOk[r.datasetId] = m_project->dataset(r.datasetId).path == dataPath;
+            if (modelOk[r.modelId] && dataOk[r.datasetId]) have.insert(r.evalSettings + '\n' + r.recipe);
+        }
+    } catch (const std::exception&) {
+        return 0; // a busy or damaged project: the count is only a hint
+    }
+    const core::EvalOptions eval = evalOptions();
+    std::set<std::string> counted;
+    for (const auto& p : points)
+        if (p.recipe) {
+            const std::string key =
+                core::evalSettingsKey(eval, p.calib, p.calibWindows) + '\n' + p.recipe->canonical();
+            if (have.count(key)) counted.insert(key);
+        }
+    return static_cast<int>(counted.size());
+}
+
+void MainWindow::showSweepDialog() {
+    SweepDialog dialog(m_registries, this);
+    dialog.setSelection(currentSweepSelection());
+    dialog.setProjectInfo([this](const std::vector<core::SweepPoint>& p) { return countExistingRuns(p); },
+                          notRunnableReason(true));
+    if (dialog.exec() == QDialog::Accepted) runSweep(dialog.grid());
+}
+
+bool MainWindow::runSweep(const nlohmann::json& grid) {
+    if (const QString why = notRunnableReason(true); !why.isEmpty()) {
+        statusBar()->showMessage(why, 8000);
+        appendLog(LogLevel::Warning, why);
+        return false;
+    }
+    std::vector<core::SweepPoint> points;
+    try {
+        points = core::expandGrid(grid, m_registries);
+    } catch (const std::exception& e) {
+        appendLog(LogLevel::Error, QString::fromStdString(e.what()));
+        statusBar()->showMessage(QString::fromStdString(e.what()), 8000);
+        return false;
+    }
+    core::SweepOptions options;
+    options.model = m_context->model()->path();
+    options.data = m_evalData.toStdString();
+    options.eval = evalOptions();
+    options.jobs = 1; // one recipe at a time, each using every thread (the machine is shared)
+    options.commandLine = "quantscope (GUI) sweep --grid '" + grid.dump() + "'";
+    const std::shared_ptr<core::Project> project = m_project;
+    plugins::ViewContext* context = m_context;
+    const core::Registries& registries = m_registries;
+
+    m_lastSweep.reset();
+    m_jobKind = JobKind::Sweep;
+    m_jobTarget = tr("Sweep of %n point(s)", nullptr, static_cast<int>(points.size()));
+    appendLog(LogLevel::Info,
+              tr("%1 into %2: %3")
+                  .arg(m_jobTarget, QString::fromStdString(project->path().filename().string()),
+                       QString::fromStdString(grid.dump())));
+    return m_jobs->start(tr("Sweep"), tr("run"),
+                         [this, points, options, project, context,
+                          &registries](const core::JobContext& ctx) -> std::function<void()> {
+                             // Each progress step follows a stored run: let the Runs view show it at once.
+                             const core::JobContext inner{
+                                 [&ctx, context](long long d, long long t, const std::string& m) {
+                                     if (ctx.progress) ctx.progress(d, t, m);
+                                     QMetaObject::invokeMethod(
+                                         context, [context] { context->notifyProjectRunsChanged(); },
+                                         Qt::QueuedConnection);
+                                 },
+                                 ctx.cancel};
+                             auto summary = std::make_shared<core::SweepSummary>(
+                                 core::runSweep(*project, points, options, registries, inner));
+                             return [this, summary] { m_lastSweep = *summary; };
+                         });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job results
+
+void MainWindow::onExperimentJobFinished(JobKind kind, JobState state, const QString& seconds) {
+    if (kind == JobKind::Sweep) m_context->notifyProjectRunsChanged(); // runs stored up to a cancel stay
+    if (state != JobState::Succeeded) return;
+    if (kind == JobKind::Evaluate && m_lastEvaluation) {
+        const EvaluateOutcome& e = *m_lastEvaluation;
+        const auto& m = e.metrics;
+        QString where;
+        if (e.runId && e.reused)
+            where = tr("already in the project as run #%1 (not recomputed)").arg(e.runId);
+        else if (e.runId)
+            where = tr("stored as run #%1 (fp32 run #%2)").arg(e.runId).arg(e.referenceRunId);
+        else
+            where = tr("session only (no project)");
+        appendLog(
+            LogLevel::Info,
+            tr("%1: ppl %2 (fp32 %3, Δ %4), KLD mean %5 p99 %6, top-1 %7%, %8 bits/weight — %9 (%10 s)")
+                .arg(m_jobTarget, optText(m.perplexity, 4), optText(m.referencePerplexity, 4))
+                .arg(signedText(e.deltaPerplexity(), 4))
+                .arg(optText(m.kldMean, 5), optText(m.kldP99, 5),
+                     m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 2) : QStringLiteral("—"),
+                     optText(m.bitsPerWeight, 3), where, seconds));
+        m_jobStatus->setText(tr("%1: ppl %2 (Δ %3)")
+                                 .arg(m_jobTarget, optText(m.perplexity, 4))
+                                 .arg(signedText(e.deltaPerplexity(), 4)));
+        updateEvaluationLabel();
+        if (e.runId) {
+            m_context->notifyProjectRunsChanged();
+            m_context->setSelectedRunId(e.runId);
+        }
+    }
+    if (kind == JobKind::Sweep && m_lastSweep) {
+        const nlohmann::json j = m_lastSweep->toJson();
+        const QString counts = tr("%1 done, %2 already in the project, %3 failed, %4 invalid, %5 duplicate")
+                                   .arg(j.value("done", 0))
+                                   .arg(j.value("skipped", 0))
+                                   .arg(j.value("failed", 0))
+                                   .arg(j.value("invalid", 0))
+                                   .arg(j.value("duplicate", 0));
+        appendLog(LogLevel::Info, tr("%1 finished in %2 s: %3; fp32 ppl %4 (run #%5)")
+                                      .arg(m_jobTarget, seconds, counts)
+                                      .arg(m_lastSweep->referencePerplexity, 0, 'f', 4)
+                                      .arg(m_lastSweep->referenceRunId));
+        for (const auto& o : m_lastSweep->outcomes)
+            if (o.status == "failed" || o.status == "invalid")
+                appendLog(LogLevel::Warning,
+                          QStringLiteral("%1 %2: %3")
+                              .arg(QString::fromStdString(o.status),
+                                   QString::fromStdString(o.label.empty() ? o.recipe.dump() : o.label),
+                                   QString::fromStdString(o.message)));
+        m_jobStatus->setText(tr("%1 finished in %2 s: %3").arg(m_jobTarget, seconds, counts));
+    }
+}
+
+} // namespace qs::gui

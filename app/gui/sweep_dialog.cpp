@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+#include "sweep_dialog.h"
+
+#include "formats/format_traits.h"
+#include "quant/quant_spec.h"
+
+#include <QCheckBox>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QGridLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QVBoxLayout>
+
+namespace qs::gui {
+namespace {
+
+QString qstr(std::string_view s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
+QListWidgetItem* addCheckItem(QListWidget* list, const QString& text, const QVariant& data,
+                              const QString& tip) {
+    auto* item = new QListWidgetItem(text, list);
+    item->setData(Qt::UserRole, data);
+    item->setToolTip(tip);
+    item->setFlags(Qt::ItemIsUserCheckable | Qt::ItemIsEnabled);
+    item->setCheckState(Qt::Unchecked);
+    return item;
+}
+
+QVariantList checkedData(const QListWidget* list) {
+    QVariantList out;
+    for (int i = 0; i < list->count(); ++i)
+        if (list->item(i)->checkState() == Qt::Checked) out.push_back(list->item(i)->data(Qt::UserRole));
+    return out;
+}
+
+void checkOnly(QListWidget* list, const QVariantList& values) {
+    for (int i = 0; i < list->count(); ++i) {
+        QListWidgetItem* item = list->item(i);
+        const bool on = values.contains(item->data(Qt::UserRole)) && (item->flags() & Qt::ItemIsEnabled);
+        item->setCheckState(on ? Qt::Checked : Qt::Unchecked);
+    }
+}
+
+QVariantList toVariants(const QStringList& l) {
+    QVariantList out;
+    for (const auto& s : l)
+        out.push_back(s);
+    return out;
+}
+
+QListWidget* makeList(const QString& name) {
+    auto* list = new QListWidget;
+    list->setObjectName(name);
+    list->setSelectionMode(QAbstractItemView::NoSelection);
+    list->setMinimumWidth(120);
+    return list;
+}
+
+} // namespace
+
+nlohmann::json sweepGridJson(const SweepSelection& s, const core::Registries& registries, QString* error) {
+    const auto fail = [&](const QString& why) {
+        if (error) *error = why;
+        return nlohmann::json();
+    };
+    if (s.methods.isEmpty()) return fail(QObject::tr("Tick at least one method."));
+    if (s.formats.isEmpty()) return fail(QObject::tr("Tick at least one format."));
+    if (s.granularities.isEmpty()) return fail(QObject::tr("Tick at least one granularity."));
+    if (!s.sym && !s.asym) return fail(QObject::tr("Tick symmetric, asymmetric or both."));
+    const bool groups = s.granularities.contains(QStringLiteral("group"));
+    if (groups && s.groups.isEmpty())
+        return fail(QObject::tr("Granularity \"group\" needs at least one group size."));
+
+    nlohmann::json grid = nlohmann::json::object();
+    bool calibrated = false;
+    for (const QString& m : s.methods) {
+        grid["method"].push_back(m.toStdString());
+        if (const core::Quantizer* q = registries.quantizers.find(m.toStdString());
+            q && q->needsCalibration())
+            calibrated = true;
+    }
+    for (const QString& f : s.formats)
+        grid["format"].push_back(f.toStdString());
+    for (const QString& g : s.granularities)
+        grid["granularity"].push_back(g.toStdString());
+    // Group sizes only act on "group" granularity; elsewhere they would only add duplicate points.
+    if (groups)
+        for (int g : s.groups)
+            grid["group"].push_back(g);
+    if (s.sym) grid["asym"].push_back(false);
+    if (s.asym) grid["asym"].push_back(true);
+    if (calibrated) {
+        if (s.calib.isEmpty())
+            return fail(
+                QObject::tr("A ticked method needs calibration data: choose it in the toolbar's Data menu."));
+        grid["calib"] = nlohmann::json::array({QFileInfo(s.calib).absoluteFilePath().toStdString()});
+        grid["calib-windows"] = nlohmann::json::array({s.calibWindows});
+    }
+    if (error) error->clear();
+    return grid;
+}
+
+const QList<int>& SweepDialog::groupSizes() {
+    static const QList<int> sizes{16, 32, 64, 128, 256};
+    return sizes;
+}
+
+SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
+    : QDialog(parent), m_registries(registries) {
+    setObjectName(QStringLiteral("sweepDialog"));
+    setWindowTitle(tr("Sweep"));
+
+    m_methods = makeList(QStringLiteral("sweepMethods"));
+    for (const core::Quantizer* q : registries.quantizers.all())
+        addCheckItem(m_methods, qstr(q->name()).toUpper(), qstr(q->name()), qstr(q->summary()));
+    m_formats = makeList(QStringLiteral("sweepFormats"));
+    for (const auto& f : core::formatTable())
+        addCheckItem(m_formats, qstr(f.name), qstr(f.name), qstr(f.summary));
+    m_granularities = makeList(QStringLiteral("sweepGranularities"));
+    for (const auto& p : core::quantSpecSchema())
+        if (p.name == "granularity")
+            for (const auto& c : p.choices)
+                addCheckItem(m_granularities, qstr(c), qstr(c), {});
+    m_groups = makeList(QStringLiteral("sweepGroups"));
+    for (int g : groupSizes())
+        addCheckItem(m_groups, QString::number(g), g, tr("Weights per scale with granularity \"group\""));
+    m_sym = new QCheckBox(tr("Symmetric"));
+    m_sym->setObjectName(QStringLiteral("sweepSym"));
+    m_asym = new QCheckBox(tr("Asymmetric (zero point)"));
+    m_asym->setObjectName(QStringLiteral("sweepAsym"));
+
+    auto* lists = new QGridLayout;
+    const auto column = [&](int c, const QString& title, QWidget* w) {
+        auto* label = new QLabel(QStringLiteral("<b>%1</b>").arg(title));
+        lists->addWidget(label, 0, c);
+        lists->addWidget(w, 1, c);
+    };
+    column(0, tr("Methods"), m_methods);
+    column(1, tr("Formats"), m_formats);
+    column(2, tr("Granularities"), m_granularities);
+    auto* groupCol = new QWidget;
+    auto* groupLayout = new QVBoxLayout(groupCol);
+    groupLayout->setContentsMargins(0, 0, 0, 0);
+    groupLayout->addWidget(m_groups);
+    groupLayout->addWidget(m_sym);
+    groupLayout->addWidget(m_asym);
+    column(3, tr("Group sizes · symmetry"), groupCol);
+
+    m_summary = new QLabel;
+    m_summary->setObjectName(QStringLiteral("sweepSummary"));
+    m_summary->setWordWrap(true);
+
+    auto* buttons = new QDialogButtonBox;
+    m_run = buttons->addButton(tr("Run sweep"), QDialogButtonBox::AcceptRole);
+    m_run->setObjectName(QStringLiteral("runSweepButton"));
+    m_save = buttons->addButton(tr("Save grid…"), QDialogButtonBox::ActionRole);
+    m_save->setToolTip(tr("Write the grid as JSON for `quantscope-cli sweep --grid`"));
+    buttons->addButton(QDialogButtonBox::Cancel);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(m_save, &QPushButton::clicked, this, &SweepDialog::chooseSaveGrid);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(lists, 1);
+    layout->addWidget(m_summary);
+    layout->addWidget(buttons);
+
+    for (QListWidget* l : {m_methods, m_formats, m_granularities, m_groups})
+        connect(l, &QListWidget::itemChanged, this, &SweepDialog::update);
+    connect(m_sym, &QCheckBox::toggled, this, &SweepDialog::update);
+    connect(m_asym, &QCheckBox::toggled, this, &SweepDialog::update);
+    resize(760, 420);
+    update();
+}
+
+void SweepDialog::setSelection(const SweepSelection& s) {
+    m_updating = true;
+    m_calib = s.calib;
+    m_calibWindows = s.calibWindows;
+    // Calibrated methods can only be ticked when there is calibration data to give them.
+    for (int i = 0; i < m_methods->count(); ++i) {
+        QListWidgetItem* item = m_methods->item(i);
+        const core::Quantizer* q =
+            m_registries.quantizers.find(item->data(Qt::UserRole).toString().toStdString());
+        const bool usable = !(q && q->needsCalibration()) || !m_calib.isEmpty();
+        item->setFlags(usable ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsUserCheckable);
+        if (q && q->needsCalibration())
+            item->setToolTip(qstr(q->summary()) +
+                             (usable ? tr(" — calibrated with %1").arg(QFileInfo(m_calib).fileName())
+                                     : tr(" — needs calibration data (toolbar ▸ Data)")));
+    }
+    checkOnly(m_methods, toVariants(s.methods));
+    checkOnly(m_formats, toVariants(s.formats));
+    checkOnly(m_granularities, toVariants(s.granularities));
+    QVariantList groups;
+    for (int g : s.groups)
+        groups.push_back(g);
+    checkOnly(m_groups, groups);
+    m_sym->setChecked(s.sym);
+    m_asym->setChecked(s.asym);
+    m_updating = false;
+    update();
+}
+
+SweepSelection SweepDialog::selection() const {
+    SweepSelection s;
+    for (const auto& v : checkedData(m_methods))
+        s.methods << v.toString();
+    for (const auto& v : checkedData(m_formats))
+        s.formats << v.toString();
+    for (const auto& v : checkedData(m_granularities))
+        s.granularities << v.toString();
+    for (const auto& v : checkedData(m_groups))
+        s.groups << v.toInt();
+    s.sym = m_sym->isChecked();
+    s.asym = m_asym->isChecked();
+    s.calib = m_calib;
+    s.calibWindows = m_calibWindows;
+    return s;
+}
+
+nlohmann::json SweepDialog::grid() const {
+    return sweepGridJson(selection(), m_registries);
+}
+
+void SweepDialog::setProjectInfo(ExistingCounter counter, const QString& notRunnableReason) {
+    m_counter = std::move(counter);
+    m_notRunnable = notRunnableReason;
+    update();
+}
+
+void SweepDialog::update() {
+    if (m_updating) return;
+    m_groups->setEnabled(checkedData(m_granularities).contains(QStringLiteral("group")));
+    QString error;
+    const nlohmann::json g = sweepGridJson(selection(), m_registries, &error);
+    m_points = m_valid = m_existing = 0;
+    QString text;
+    if (g.is_null()) {
+        text = QStringLiteral("<span style='color:#b00020'>%1</span>").arg(error.toHtmlEscaped());
+    } else {
+        try {
+            const std::vector<core::SweepPoint> points = core::expandGrid(g, m_registries);
+            m_points = static_cast<int>(points.size());
+            for (const auto& p : points)
+                m_valid += p.recipe ? 1 : 0;
+            text = m_points == 1 ? tr("<b>1 point</b>") : tr("<b>%1 points</b>").arg(m_points);
+            if (m_valid < m_points)
+                text += tr(" · %1 invalid combinations skipped (e.g. a group size with a fixed-block format)")
+                            .arg(m_points - m_valid);
+            if (m_counter) {
+                m_existing = m_counter(points);
+                text +=
+                    tr(" · %1 already in the project · %2 to run").arg(m_existing).arg(m_valid - m_existing);
+            }
+        } catch (const std::exception& e) {
+            text = QStringLiteral("<span style='color:#b00020'>%1</span>")
+                       .arg(QString::fromStdString(e.what()).toHtmlEscaped());
+        }
+    }
+    if (!m_notRunnable.isEmpty())
+        text +=
+            QStringLiteral("<br><span style='color:#9a6700'>%1</span>").arg(m_notRunnable.toHtmlEscaped());
+    m_summary->setText(text);
+    m_run->setEnabled(m_valid > 0 && m_notRunnable.isEmpty());
+    m_save->setEnabled(!g.is_null());
+}
+
+bool SweepDialog::saveGrid(const QString& path, QString* error) const {
+    const nlohmann::json g = grid();
+    if (g.is_null()) {
+        if (error) *error = tr("the grid is incomplete");
+        return false;
+    }
+    QSaveFile file(path);
+    const QByteArray text = QByteArray::fromStdString(g.dump(2) + "\n");
+    if (!file.open(QIODevice::WriteOnly) || file.write(text) != text.size() || !file.commit()) {
+        if (error) *error = tr("%1: %2").arg(path, file.errorString());
+        return false;
+    }
+    return true;
+}
+
+void SweepDialog::chooseSaveGrid() {
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Save grid"), QDir::homePath() + QStringLiteral("/grid.json"), tr("Grid JSON (*.json)"));
+    if (path.isEmpty()) return;
+    QString error;
+    if (!saveGrid(path, &error)) QMessageBox::warning(this, tr("Save grid"), error);
+}
+
+} // namespace qs::gui

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/builtins.h"
+#include "store/sweep.h"
+
+#include <QDialog>
+#include <QList>
+#include <QString>
+#include <QStringList>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+class QCheckBox;
+class QDialogButtonBox;
+class QLabel;
+class QListWidget;
+class QPushButton;
+
+namespace qs::gui {
+
+/// What the sweep dialog's check lists hold.
+struct SweepSelection {
+    QStringList methods;       ///< registry names
+    QStringList formats;       ///< format table names
+    QStringList granularities; ///< quantSpecSchema() granularity choices
+    QList<int> groups;         ///< group sizes (used with granularity "group" only)
+    bool sym = true, asym = false;
+    QString calib; ///< calibration data, added when a calibrated method is ticked
+    long long calibWindows = 128;
+};
+
+/// The grid JSON that core::expandGrid and the CLI's `sweep --grid` take: {"method": [...],
+/// "format": [...], "granularity": [...], "group": [...] (only with "group" granularity),
+/// "asym": [false, true], "calib"/"calib-windows" (only with a calibrated method)}. Empty when a
+/// list that must hold something is empty; `error` then says which.
+nlohmann::json sweepGridJson(const SweepSelection& selection, const core::Registries& registries,
+                             QString* error = nullptr);
+
+/// Sweep… : check lists of methods (registry), formats (format table), granularities, group sizes and
+/// symmetry → a grid, its number of points (valid / invalid) and how many the project already has.
+/// "Save grid…" writes the JSON for the CLI; accepting ("Run sweep") leaves running to the caller.
+class SweepDialog : public QDialog {
+    Q_OBJECT
+public:
+    /// Counts the points the open project already holds (finished runs of the same keys).
+    using ExistingCounter = std::function<int(const std::vector<core::SweepPoint>&)>;
+
+    /// A dialog over the methods of `registries` (must outlive it).
+    explicit SweepDialog(const core::Registries& registries, QWidget* parent = nullptr);
+
+    /// Ticks exactly the given items (the window's current choice, or a test's).
+    void setSelection(const SweepSelection& selection);
+    /// The ticked items.
+    SweepSelection selection() const;
+    /// sweepGridJson(selection()); empty when the selection is incomplete.
+    nlohmann::json grid() const;
+    /// Sets how existing runs are counted (none: not shown) and whether running is possible (a reason
+    /// when not, e.g. "no evaluation data").
+    void setProjectInfo(ExistingCounter counter, const QString& notRunnableReason);
+
+    /// Points of the grid, valid points and points already in the project (after the last update).
+    int pointCount() const { return m_points; }
+    int validCount() const { return m_valid; }
+    int existingCount() const { return m_existing; }
+    /// The "N points · ..." line.
+    QLabel* summaryLabel() const { return m_summary; }
+    /// The check lists, for tests and keyboard users.
+    QListWidget* methodList() const { return m_methods; }
+    QListWidget* formatList() const { return m_formats; }
+    QListWidget* granularityList() const { return m_granularities; }
+    QListWidget* groupList() const { return m_groups; }
+    QCheckBox* symBox() const { return m_sym; }
+    QCheckBox* asymBox() const { return m_asym; }
+    /// The "Run sweep" button.
+    QPushButton* runButton() const { return m_run; }
+
+    /// Writes grid() (pretty JSON) to `path`; false with `error` when the grid is empty or the write fails.
+    bool saveGrid(const QString& path, QString* error = nullptr) const;
+
+    /// Group sizes offered.
+    static const QList<int>& groupSizes();
+
+private:
+    void update();
+    void chooseSaveGrid();
+
+    const core::Registries& m_registries;
+    QListWidget* m_methods = nullptr;
+    QListWidget* m_formats = nullptr;
+    QListWidget* m_granularities = nullptr;
+    QListWidget* m_groups = nullptr;
+    QCheckBox* m_sym = nullptr;
+    QCheckBox* m_asym = nullptr;
+    QLabel* m_summary = nullptr;
+    QPushButton* m_run = nullptr;
+    QPushButton* m_save = nullptr;
+    QString m_calib;
+    long long m_calibWindows = 128;
+    ExistingCounter m_counter;
+    QString m_notRunnable;
+    int m_points = 0, m_valid = 0, m_existing = 0;
+    bool m_updating = false;
+};
+
+} // namespace qs::gui

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+// Evaluate from the main window, offscreen: the stored figures equal a direct core evaluation, the runs
+// carry the sweep's keys, cancel stores nothing, no project keeps the result for the session.
+#include "builtin_views.h"
+#include "engine/builtins.h"
+#include "engine/model_jobs.h"
+#include "engine/recipe.h"
+#include "eval/perplexity.h"
+#include "eval/token_data.h"
+#include "gui_test_support.h"
+#include "job_runner.h"
+#include "main_window.h"
+#include "nn/causal_lm.h"
+#include "param_form.h"
+#include "store/project.h"
+#include "store/sweep.h"
+
+#include <QAction>
+#include <QDir>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QSettings>
+#include <QTest>
+#include <atomic>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <thread>
+
+namespace {
+
+using namespace qs;
+
+const QString kTestText = QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt");
+
+// Never finishes on its own: lets a test cancel while the job is certainly inside quantization.
+class BlockingQuantizer final : public core::Quantizer {
+public:
+    static inline std::atomic<bool> entered{false};
+    std::string_view name() const override { return "blocking"; }
+    std::string_view summary() const override { return "test-only: waits until cancelled"; }
+    const core::ParamSchema& params() const override {
+        static const core::ParamSchema none;
+        return none;
+    }
+    bool needsCalibration() const override { return false; }
+    void quantize(const core::WeightMatrix&, const core::QuantSpec&, const nlohmann::json&, float*,
+                  const core::JobContext& job) const override {
+        entered = true;
+        for (;;) {
+            job.checkCancel();
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+};
+
+class EvaluateTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        test::ensureApp();
+        QSettings().clear();
+        core::registerBuiltins(m_registries);
+        m_registries.quantizers.add(std::make_unique<BlockingQuantizer>());
+        gui::registerBuiltinViews(m_plugins);
+        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        m_projectPath =
+            test::outputDir() + QStringLiteral("/evaluate-%1.qsproj").arg(QString::fromLatin1(info->name()));
+        QFile::remove(m_projectPath);
+        for (const char* suffix : {"-wal", "-shm"})
+            QFile::remove(m_projectPath + QLatin1String(suffix));
+        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+    }
+    void TearDown() override {
+        m_window->close();
+        m_window.reset();
+    }
+    bool waitIdle(int ms = 300000) {
+        return QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, ms);
+    }
+    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
+    void openFixture() {
+        m_window->openModel(test::fixtureModel());
+        ASSERT_TRUE(QTest::qWaitFor(
+            [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
+            << log();
+    }
+    // RTN int4 sym group 32 on 4 windows of the test text.
+    void chooseRecipe() {
+        ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
+        m_window->specForm()->setValue(QStringLiteral("format"), "int4");
+        m_window->specForm()->setValue(QStringLiteral("granularity"), "group");
+        m_window->specForm()->setValue(QStringLiteral("group"), 32);
+        m_window->specForm()->setValue(QStringLiteral("sym"), true);
+        m_window->setEvaluationData(kTestText);
+        m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
+    }
+    core::QuantJob expectedJob() const {
+        core::QuantJob job;
+        job.method = "rtn";
+        job.spec = core::QuantSpec::fromJson(
+            {{"format", "int4"}, {"granularity", "group"}, {"group", 32}, {"sym", true}});
+        return job;
+    }
+
+    core::Registries m_registries;
+    plugins::PluginManager m_plugins;
+    std::unique_ptr<gui::MainWindow> m_window;
+    QString m_projectPath;
+};
+
+TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    EXPECT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
+    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("evaluate-")))
+        << m_window->projectLabel()->text().toStdString();
+    chooseRecipe();
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->lastEvaluation());
+    const gui::EvaluateOutcome e = *m_window->lastEvaluation();
+    EXPECT_FALSE(e.reused);
+    EXPECT_GT(e.runId, 0);
+    EXPECT_GT(e.referenceRunId, 0);
+    EXPECT_EQ(m_window->viewContext()->selectedRunId(), e.runId);
+    EXPECT_TRUE(m_window->evaluationLabel()->text().startsWith(QStringLiteral("ppl ")))
+        << m_window->evaluationLabel()->text().toStdString();
+    EXPECT_NE(log().find("stored as run #"), std::string::npos) << log();
+    m_window->resize(1400, 900);
+    m_window->grab().save(test::outputDir() + QStringLiteral("/evaluate-window.png")); // for a human look
+
+    // The independent path: core only, same data and windows.
+    const auto model = core::openModel(test::fixtureModel().toStdString());
+    std::string source;
+    const auto tokens = core::readTokenData(kTestText.toStdString(), *model, source);
+    core::EvalOptions opts;
+    opts.ctx = 128;
+    opts.maxWindows = 4;
+    const core::CausalLm reference(*model);
+    const core::PerplexityResult fp32 = core::evaluatePerplexity(reference, tokens, opts, {});
+    const core::ModelQuantResult q = core::quantizeModel(*model, m_registries, expectedJob(), {}, true);
+    const core::CausalLm candidate(reference, q.weights);
+    const core::PerplexityResult quant = core::evaluatePerplexity(candidate, tokens, opts, {});
+
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    const auto runs = project->runs();
+    ASSERT_EQ(runs.size(), 2u);
+    const auto run = project->run(e.runId);
+    const auto ref = project->run(e.referenceRunId);
+    ASSERT_TRUE(run && ref);
+    EXPECT_EQ(run->status, "finished");
+    EXPECT_DOUBLE_EQ(*run->metrics.perplexity, quant.perplexity);
+    EXPECT_DOUBLE_EQ(*run->metrics.referencePerplexity, fp32.perplexity);
+    EXPECT_DOUBLE_EQ(*ref->metrics.perplexity, fp32.perplexity);
+    EXPECT_DOUBLE_EQ(*run->metrics.bitsPerWeight, q.bitsPerWeight);
+    ASSERT_TRUE(run->metrics.kldMean && run->metrics.kldP99 && run->metrics.top1Agreement);
+    EXPECT_GT(*run->metrics.kldMean, 0.0);
+    EXPECT_GT(*run->metrics.top1Agreement, 0.5);
+    EXPECT_EQ(ref->recipe, "{}");
+    EXPECT_EQ(run->evalSettings, core::evalSettingsKey(opts, "", 0));
+    EXPECT_EQ(run->recipe, core::recipeFromJson(expectedJob().toJson(), m_registries).canonical());
+    EXPECT_EQ(project->layers(e.runId).size(), q.layers.size());
+    EXPECT_EQ(project->runArrays(e.runId).layers.size(), q.layers.size());
+
+    // A sweep over the same point finds it and runs nothing.
+    const auto points = core::expandGrid({{"method", {"rtn"}},
+                                          {"format", {"int4"}},
+                                          {"granularity", {"group"}},
+                                          {"group", {32}},
+                                          {"asym", {false}}},
+                                         m_registries);
+    core::SweepOptions so;
+    so.model = test::fixtureModel().toStdString();
+    so.data = kTestText.toStdString();
+    so.eval = opts;
+    const core::SweepSummary summary = core::runSweep(*project, points, so, m_registries, {});
+    EXPECT_EQ(summary.referenceRunId, e.referenceRunId);
+    ASSERT_EQ(summary.outcomes.size(), 1u);
+    EXPECT_EQ(summary.outcomes[0].status, "skipped") << summary.toJson().dump();
+    EXPECT_EQ(project->runs().size(), 2u);
+
+    // Evaluating the same recipe again reuses the stored run.
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(m_window->lastEvaluation());
+    EXPECT_TRUE(m_window->lastEvaluation()->reused);
+    EXPECT_EQ(m_window->lastEvaluation()->runId, e.runId);
+    EXPECT_EQ(project->runs().size(), 2u);
+}
+
+TEST_F(EvaluateTest, CancelLeavesTheProjectReadableWithoutAHalfRun) {
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    chooseRecipe();
+    ASSERT_TRUE(m_window->setMethod(QStringLiteral("blocking")));
+    BlockingQuantizer::entered = false;
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(QTest::qWaitFor([] { return BlockingQuantizer::entered.load(); }, 60000)) << log();
+    m_window->cancelJob();
+    ASSERT_TRUE(waitIdle()) << log();
+    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Cancelled) << log();
+    EXPECT_FALSE(m_window->lastEvaluation());
+    {
+        auto project = core::Project::open(m_projectPath.toStdString(), false);
+        EXPECT_TRUE(project->runs().empty());
+    }
+    // The project stays usable: the next Evaluate stores normally.
+    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    EXPECT_EQ(project->runs().size(), 2u);
+    for (const auto& r : project->runs())
+        EXPECT_EQ(r.status, "finished");
+}
+
+TEST_F(EvaluateTest, WithoutAProjectTheResultIsKeptForTheSession) {
+    openFixture();
+    chooseRecipe();
+    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_EQ(m_window->sessionRuns().size(), 1u);
+    EXPECT_EQ(m_window->sessionRuns()[0].runId, 0);
+    EXPECT_TRUE(m_window->sessionRuns()[0].metrics.perplexity);
+    EXPECT_NE(log().find("session only"), std::string::npos) << log();
+}
+
+TEST_F(EvaluateTest, RemembersDataPerModelAndTheLastProject) {
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    m_window->setEvaluationData(kTestText);
+    m_window->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    m_window->close();
+    m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+    EXPECT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
+    ASSERT_NE(m_window->project(), nullptr);
+    EXPECT_TRUE(m_window->evaluationData().isEmpty()); // no model yet
+    openFixture();
+    EXPECT_EQ(m_window->evaluationData(), QFileInfo(kTestText).absoluteFilePath());
+    EXPECT_TRUE(m_window->calibrationData().endsWith(QStringLiteral("calib.txt")));
+}
+
+TEST_F(EvaluateTest, CalibratedMethodsUseTheCalibrationData) {
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    chooseRecipe();
+    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
+    m_window->evalForm()->setValue(QStringLiteral("calib_windows"), 2);
+    ASSERT_TRUE(m_window->setMethod(QStringLiteral("gptq")));
+    EXPECT_FALSE(m_window->evaluate()); // no calibration data yet
+    const QString calib = QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt");
+    m_window->setCalibrationData(calib);
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->lastEvaluation());
+    core::EvalOptions opts;
+    opts.ctx = 128;
+    opts.maxWindows = 1;
+    // The sweep's key for a grid with "calib" and "calib-windows": 2.
+    EXPECT_EQ(m_window->lastEvaluation()->evalSettings,
+              core::evalSettingsKey(opts, QFileInfo(calib).absoluteFilePath().toStdString(), 2));
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    const auto run = project->run(m_window->lastEvaluation()->runId);
+    ASSERT_TRUE(run);
+    EXPECT_NE(run->recipe.find("gptq"), std::string::npos);
+}
+
+TEST_F(EvaluateTest, ExportsTheProjectReport) {
+    QString error;
+    EXPECT_FALSE(m_window->exportReport(test::outputDir() + QStringLiteral("/none.html"), &error));
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    chooseRecipe();
+    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    EXPECT_TRUE(m_window->reportAction()->isEnabled());
+    const QString out = test::outputDir() + QStringLiteral("/evaluate-report.html");
+    QFile::remove(out);
+    ASSERT_TRUE(m_window->exportReport(out, &error)) << error.toStdString();
+    QFile html(out);
+    ASSERT_TRUE(html.open(QIODevice::ReadOnly));
+    EXPECT_TRUE(html.readAll().contains("rtn")) << "the report names the evaluated run";
+}
+
+TEST_F(EvaluateTest, ExplainsWhatIsMissing) {
+    EXPECT_FALSE(m_window->evaluate()); // no model
+    openFixture();
+    EXPECT_FALSE(m_window->evaluate()); // no evaluation data
+    EXPECT_NE(log().find("evaluation data"), std::string::npos) << log();
+    m_window->setEvaluationData(kTestText);
+    m_window->actQuantEdit()->setText(QStringLiteral("int8:nonsense"));
+    EXPECT_FALSE(m_window->evaluate());
+    EXPECT_FALSE(m_window->jobRunner()->isRunning());
+}
+
+} // namespace

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// The Outliers view: its arithmetic in closed form, then the view over the fixture model.
+#include "engine/model_jobs.h"
+#include "gui_test_support.h"
+#include "model/model.h"
+#include "outlier_stats.h"
+#include "outliers_view.h"
+
+#include <QSignalSpy>
+#include <gtest/gtest.h>
+#include <qcustomplot.h>
+
+namespace {
+
+using namespace qs;
+
+TEST(OutlierStats, PercentilesInterpolateBetweenOrderStatistics) {
+    const std::vector<double> v{5, 1, 4, 2, 3};
+    EXPECT_DOUBLE_EQ(views::percentile(v, 0), 1);
+    EXPECT_DOUBLE_EQ(views::percentile(v, 50), 3);
+    EXPECT_DOUBLE_EQ(views::percentile(v, 25), 2);
+    EXPECT_DOUBLE_EQ(views::percentile(v, 10), 1.4); // 0.1 * 4 = 0.4 of the way from 1 to 2
+    EXPECT_DOUBLE_EQ(views::percentile(v, 100), 5);
+    EXPECT_DOUBLE_EQ(views::percentile({}, 50), 0);
+}
+
+TEST(OutlierStats, ChannelMagnitudesAndKurtosisOfASmallMatrix) {
+    const float w[] = {1, -5, 0, 2, 0, -1}; // [[1, -5, 0], [2, 0, -1]]
+    const auto s = views::weightChannelStats(w, 2, 3);
+    EXPECT_EQ(s.outAbsMax, (std::vector<double>{5, 2}));
+    EXPECT_EQ(s.inAbsMax, (std::vector<double>{2, 5, 1}));
+    // mean -0.5; squared deviations sum 29.5, fourth powers 454.375.
+    EXPECT_NEAR(s.kurtosis, (454.375 / 6) / ((29.5 / 6) * (29.5 / 6)), 1e-12);
+    EXPECT_DOUBLE_EQ(s.outBands.p50, 3.5);
+    EXPECT_DOUBLE_EQ(s.inBands.p100, 5);
+    EXPECT_EQ(views::topChannels({1, 5, 5, 2}, 2), (std::vector<std::int64_t>{1, 2}));
+    EXPECT_EQ(views::topChannels({1, 5}, 9), (std::vector<std::int64_t>{1, 0}));
+}
+
+TEST(OutliersView, ShowsTheSelectedLayersChannelsAndActivations) {
+    test::ensureApp();
+    std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
+    plugins::ViewContext context;
+    views::OutliersView view(&context);
+    context.setModel(model);
+    context.setLayers(core::inspectModel(*model, {}));
+    const QString layer = QStringLiteral("model.layers.0.mlp.down_proj.weight"); // [192, 512]
+    context.setSelectedLayer(layer);
+    EXPECT_EQ(view.channelStats().outAbsMax.size(), 192u);
+    EXPECT_EQ(view.channelStats().inAbsMax.size(), 512u);
+    EXPECT_EQ(view.topChannelCount(), 8);
+    EXPECT_GT(view.layerPlot()->plottableCount(), 0);
+
+    EXPECT_EQ(view.activationStatsFor(layer), nullptr);
+    core::LinearInputStats act;
+    act.site = "model.layers.0.mlp.down_proj";
+    act.features = 512;
+    act.absMax.assign(512, 1.0);
+    view.setActivationStats({act});
+    ASSERT_NE(view.activationStatsFor(layer), nullptr);
+    EXPECT_EQ(view.activationStatsFor(layer)->features, 512);
+    // A picture of the view for people to look at (not compared).
+    view.resize(1000, 700);
+    EXPECT_TRUE(view.grab().save(test::outputDir() + QStringLiteral("/outliers_view.png")));
+}
+
+TEST(OutliersView, CollectsActivationStatisticsFromCalibrationText) {
+    test::ensureApp();
+    // The calibration cache goes to the test's output, never to the user's ~/.cache.
+    qputenv("XDG_CACHE_HOME", (test::outputDir() + QStringLiteral("/cache")).toLocal8Bit());
+    std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
+    plugins::ViewContext context;
+    views::OutliersView view(&context);
+    context.setModel(model);
+    context.setLayers(core::inspectModel(*model, {}));
+    QSignalSpy spy(&view, &views::OutliersView::activationStatsChanged);
+    view.collectActivationStats(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    ASSERT_TRUE(spy.wait(120000));
+    EXPECT_TRUE(view.activationError().isEmpty()) << view.activationError().toStdString();
+    const auto* down = view.activationStatsFor(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
+    ASSERT_NE(down, nullptr);
+    EXPECT_EQ(down->features, 512);
+    EXPECT_EQ(down->absMax.size(), 512u);
+    EXPECT_EQ(down->samples, 8 * 128); // the view's 8 windows of 128 tokens
+}
+
+} // namespace

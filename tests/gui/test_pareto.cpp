@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// The Pareto view: front and series logic without widgets, then the view over a hand-made project.
+#include "gui_test_support.h"
+#include "pareto_data.h"
+#include "pareto_view.h"
+#include "test_report_project.h"
+
+#include <QApplication>
+#include <gtest/gtest.h>
+#include <qcustomplot.h>
+
+namespace {
+
+using namespace qs;
+using views::paretoFrontIndices;
+
+TEST(ParetoFront, KeepsExactlyTheNonDominatedPoints) {
+    // (bits, ppl), both smaller is better.
+    const std::vector<std::pair<double, double>> xy{
+        {2, 20},   // 0 A: fewest bits -> on the front
+        {3, 12},   // 1 B: front
+        {3, 14},   // 2 C: same bits as B, worse -> dominated
+        {4, 12},   // 3 D: more bits than B, same ppl -> dominated
+        {4, 10},   // 4 E: front
+        {8, 9.5},  // 5 F: front
+        {5, 11},   // 6 G: dominated by E (fewer bits, lower ppl)
+        {8, 9.5},  // 7 H: exact duplicate of F -> kept
+        {9, 30},   // 8 I: dominated by everything cheaper
+    };
+    EXPECT_EQ(paretoFrontIndices(xy, false), (std::vector<std::size_t>{0, 1, 4, 5, 7}));
+}
+
+TEST(ParetoFront, HigherIsBetterFlipsTheYAxis) {
+    // (bits, accuracy): more accuracy is better.
+    const std::vector<std::pair<double, double>> xy{{2, 0.5}, {4, 0.9}, {4, 0.8}, {8, 0.85}, {8, 0.95}, {3, 0.4}};
+    EXPECT_EQ(paretoFrontIndices(xy, true), (std::vector<std::size_t>{0, 1, 4}));
+}
+
+TEST(ParetoFront, NanPointsAreNeverOnTheFront) {
+    const std::vector<std::pair<double, double>> xy{{1, std::nan("")}, {2, 5}, {std::nan(""), 1}};
+    EXPECT_EQ(paretoFrontIndices(xy, false), (std::vector<std::size_t>{1}));
+    EXPECT_TRUE(paretoFrontIndices({}, false).empty());
+}
+
+std::vector<core::RunRecord> handRecords() {
+    const std::filesystem::path path = test::outputDir().toStdString() + "/pareto-data.qsproj";
+    test::makeHandProject(path, QS_FIXTURES_DIR "/tinyllama-bpe512");
+    return core::Project::open(path, false)->runs();
+}
+
+TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
+    const auto runs = handRecords();
+    ASSERT_EQ(runs.size(), 7u);
+    const auto byMethod = views::buildParetoData(runs, views::ParetoX::BitsPerWeight, views::ParetoY::Perplexity,
+                                                 views::ParetoGroup::Method);
+    ASSERT_EQ(byMethod.series.size(), 2u); // reference and failed run are not points
+    EXPECT_EQ(byMethod.series[0].name, "gptq");
+    EXPECT_EQ(byMethod.series[0].points.size(), 2u);
+    EXPECT_EQ(byMethod.series[1].name, "rtn");
+    EXPECT_EQ(byMethod.series[1].points.size(), 3u);
+    ASSERT_TRUE(byMethod.referenceY);
+    EXPECT_DOUBLE_EQ(*byMethod.referenceY, 20.0);
+    EXPECT_EQ(byMethod.referenceRunId, 1);
+    // Front by bits: gptq int3 (3.25, 26), gptq int4 (4.25, 20.8), rtn int8 (8.25, 20.1).
+    std::vector<std::int64_t> front;
+    for (const auto& p : byMethod.front) front.push_back(p.runId);
+    EXPECT_EQ(front, (std::vector<std::int64_t>{6, 5, 2}));
+
+    const auto byFormat = views::buildParetoData(runs, views::ParetoX::ModelBytes, views::ParetoY::DeltaPerplexity,
+                                                 views::ParetoGroup::Format);
+    ASSERT_EQ(byFormat.series.size(), 3u); // int3, int4, int8
+    EXPECT_EQ(byFormat.series[0].name, "int3");
+    EXPECT_DOUBLE_EQ(*byFormat.referenceY, 0.0);
+    for (const auto& p : byFormat.series[2].points) { // int8
+        EXPECT_NEAR(p.y, 0.10, 1e-9);
+        EXPECT_NEAR(p.x, 8.25 * 1771200 / 8.0 / 1e6, 1e-9);
+    }
+    // Top-1: higher is better, so the front changes direction.
+    const auto top1 = views::buildParetoData(runs, views::ParetoX::BitsPerWeight, views::ParetoY::Top1,
+                                             views::ParetoGroup::Method);
+    EXPECT_EQ(top1.front.size(), 3u);
+    EXPECT_EQ(top1.front.back().runId, 2);
+}
+
+TEST(ParetoData, DefaultReportRunIsTheSmallestWithinTolerance) {
+    const auto runs = handRecords();
+    EXPECT_EQ(views::defaultReportRun(runs), 5);       // gptq int4: 20.8 <= 21.0
+    EXPECT_EQ(views::defaultReportRun(runs, 0.01), 2); // within 1%: only rtn int8 (20.1)
+    EXPECT_EQ(views::defaultReportRun({}), 0);
+}
+
+TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
+    test::ensureApp();
+    const std::filesystem::path path = test::outputDir().toStdString() + "/pareto-view.qsproj";
+    test::makeHandProject(path, QS_FIXTURES_DIR "/tinyllama-bpe512");
+    plugins::ViewContext context;
+    views::ParetoView view(&context);
+    view.resize(800, 500);
+    view.show();
+    QApplication::processEvents();
+    EXPECT_TRUE(view.data().series.empty());
+    context.setProjectPath(QString::fromStdString(path.string()));
+    EXPECT_EQ(view.data().front.size(), 3u);
+    EXPECT_TRUE(view.statusText().startsWith(QStringLiteral("5 runs, 3 on the front")));
+    view.plot()->replot();
+
+    // The pixel of gptq int4 (run 5) in the plot's coordinates.
+    const QPointF pixel(view.plot()->xAxis->coordToPixel(4.25), view.plot()->yAxis->coordToPixel(20.8));
+    EXPECT_EQ(view.selectAt(pixel), 5);
+    EXPECT_EQ(context.selectedRunId(), 5);
+    EXPECT_EQ(view.selectAt(QPointF(2, 2)), 0); // far from any point
+    EXPECT_EQ(context.selectedRunId(), 5);
+
+    view.setAxes(views::ParetoX::BitsPerWeight, views::ParetoY::Kld, views::ParetoGroup::Format);
+    EXPECT_EQ(view.data().series.size(), 3u);
+    view.setLogAxes(true, true);
+    EXPECT_EQ(view.plot()->xAxis->scaleType(), QCPAxis::stLogarithmic);
+    // KLD can be zero: no log y.
+    EXPECT_EQ(view.plot()->yAxis->scaleType(), QCPAxis::stLinear);
+
+    const QString png = test::outputDir() + QStringLiteral("/pareto.png");
+    QFile::remove(png);
+    EXPECT_TRUE(view.plot()->savePng(png, 640, 400));
+    EXPECT_GT(QFileInfo(png).size(), 1000);
+}
+
+} // namespace

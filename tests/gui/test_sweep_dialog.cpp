@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+// The Sweep… dialog: check boxes → the CLI's grid JSON, point counts, saving; a 2-point sweep from
+// the main window stores 2 runs plus the fp32 reference.
+#include "builtin_views.h"
+#include "engine/builtins.h"
+#include "gui_test_support.h"
+#include "job_runner.h"
+#include "main_window.h"
+#include "param_form.h"
+#include "store/project.h"
+#include "store/sweep.h"
+#include "sweep_dialog.h"
+
+#include <QCheckBox>
+#include <QDir>
+#include <QFile>
+#include <QLabel>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSettings>
+#include <QTest>
+#include <fstream>
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace qs;
+
+// Ticks the items whose data (Qt::UserRole) is in `values`, as a user would.
+void tick(QListWidget* list, const QVariantList& values) {
+    for (int i = 0; i < list->count(); ++i)
+        if (values.contains(list->item(i)->data(Qt::UserRole))) list->item(i)->setCheckState(Qt::Checked);
+}
+
+class SweepDialogTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        test::ensureApp();
+        QSettings().clear();
+        core::registerBuiltins(m_registries);
+    }
+    core::Registries m_registries;
+};
+
+TEST_F(SweepDialogTest, BuildsTheGridOfItsCheckBoxes) {
+    gui::SweepDialog dialog(m_registries);
+    dialog.setSelection({}); // nothing ticked
+    EXPECT_TRUE(dialog.grid().is_null());
+    EXPECT_FALSE(dialog.runButton()->isEnabled());
+
+    tick(dialog.methodList(), {QStringLiteral("rtn")});
+    tick(dialog.formatList(), {QStringLiteral("int4"), QStringLiteral("int8")});
+    tick(dialog.granularityList(), {QStringLiteral("channel"), QStringLiteral("group")});
+    tick(dialog.groupList(), {32, 128});
+    dialog.symBox()->setChecked(true);
+    dialog.asymBox()->setChecked(true);
+
+    const nlohmann::json expected = nlohmann::json::parse(R"({
+        "method": ["rtn"],
+        "format": ["int4", "int8"],
+        "granularity": ["channel", "group"],
+        "group": [32, 128],
+        "asym": [false, true]
+    })");
+    EXPECT_EQ(dialog.grid(), expected) << dialog.grid().dump();
+    EXPECT_EQ(dialog.pointCount(), 1 * 2 * 2 * 2 * 2);
+    EXPECT_EQ(dialog.validCount(), dialog.pointCount());
+    EXPECT_TRUE(dialog.summaryLabel()->text().contains(QStringLiteral("16 points")))
+        << dialog.summaryLabel()->text().toStdString();
+    EXPECT_TRUE(dialog.runButton()->isEnabled());
+
+    // Without "group" granularity the group sizes do not enter the grid.
+    dialog.granularityList()->item(2)->setCheckState(Qt::Unchecked); // tensor, channel, group, ...
+    EXPECT_FALSE(dialog.grid().contains("group")) << dialog.grid().dump();
+    EXPECT_FALSE(dialog.groupList()->isEnabled());
+
+    // Saved grids are what the CLI reads.
+    const QString file = test::outputDir() + QStringLiteral("/sweep-grid.json");
+    QString error;
+    ASSERT_TRUE(dialog.saveGrid(file, &error)) << error.toStdString();
+    std::ifstream in(file.toStdString());
+    const nlohmann::json saved = nlohmann::json::parse(in);
+    EXPECT_EQ(saved, dialog.grid());
+    EXPECT_EQ(core::expandGrid(saved, m_registries).size(), 4u); // rtn × {int4, int8} × channel × {sym, asym}
+}
+
+TEST_F(SweepDialogTest, FixedBlockFormatsWithOtherGranularitiesAreCountedInvalid) {
+    gui::SweepDialog dialog(m_registries);
+    gui::SweepSelection s;
+    s.methods = {QStringLiteral("rtn")};
+    s.formats = {QStringLiteral("int4"), QStringLiteral("mxfp4")};
+    s.granularities = {QStringLiteral("group")};
+    s.groups = {32};
+    dialog.setSelection(s);
+    EXPECT_EQ(dialog.pointCount(), 2);
+    EXPECT_EQ(dialog.validCount(), 1);
+    EXPECT_TRUE(dialog.summaryLabel()->text().contains(QStringLiteral("1 invalid")))
+        << dialog.summaryLabel()->text().toStdString();
+}
+
+TEST_F(SweepDialogTest, CalibratedMethodsNeedCalibrationDataAndCarryIt) {
+    gui::SweepDialog dialog(m_registries);
+    gui::SweepSelection s;
+    s.methods = {QStringLiteral("gptq")};
+    s.formats = {QStringLiteral("int4")};
+    s.granularities = {QStringLiteral("channel")};
+    dialog.setSelection(s);
+    EXPECT_TRUE(dialog.selection().methods.isEmpty()); // not tickable without data
+    s.calib = QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt");
+    s.calibWindows = 8;
+    dialog.setSelection(s);
+    const nlohmann::json g = dialog.grid();
+    EXPECT_EQ(g.at("method"), nlohmann::json::array({"gptq"}));
+    EXPECT_EQ(g.at("calib"), nlohmann::json::array({QFileInfo(s.calib).absoluteFilePath().toStdString()}));
+    EXPECT_EQ(g.at("calib-windows"), nlohmann::json::array({8}));
+    const auto points = core::expandGrid(g, m_registries);
+    ASSERT_EQ(points.size(), 1u);
+    EXPECT_EQ(points[0].calibWindows, 8);
+}
+
+class SweepWindowTest : public SweepDialogTest {
+protected:
+    void SetUp() override {
+        SweepDialogTest::SetUp();
+        gui::registerBuiltinViews(m_plugins);
+        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+        m_projectPath = test::outputDir() + QStringLiteral("/sweep-window.qsproj");
+        QFile::remove(m_projectPath);
+        for (const char* suffix : {"-wal", "-shm"})
+            QFile::remove(m_projectPath + QLatin1String(suffix));
+        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+    }
+    void TearDown() override {
+        m_window->close();
+        m_window.reset();
+    }
+    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
+
+    plugins::PluginManager m_plugins;
+    std::unique_ptr<gui::MainWindow> m_window;
+    QString m_projectPath;
+};
+
+TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
+    m_window->openModel(test::fixtureModel());
+    ASSERT_TRUE(QTest::qWaitFor(
+        [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
+        << log();
+    EXPECT_FALSE(m_window->runSweep({{"method", {"rtn"}}})); // no project, no data yet
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    m_window->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    m_window->evalForm()->setValue(QStringLiteral("windows"), 2);
+
+    gui::SweepDialog dialog(m_registries);
+    gui::SweepSelection s;
+    s.methods = {QStringLiteral("rtn")};
+    s.formats = {QStringLiteral("int4"), QStringLiteral("int8")};
+    s.granularities = {QStringLiteral("channel")};
+    dialog.setSelection(s);
+    dialog.setProjectInfo(
+        [&](const std::vector<core::SweepPoint>& p) { return m_window->countExistingRuns(p); }, {});
+    EXPECT_EQ(dialog.pointCount(), 2);
+    EXPECT_EQ(dialog.existingCount(), 0);
+
+    int runsSignals = 0;
+    QObject::connect(m_window->viewContext(), &plugins::ViewContext::projectRunsChanged,
+                     [&] { ++runsSignals; });
+    ASSERT_TRUE(m_window->runSweep(dialog.grid()));
+    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 300000)) << log();
+    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->lastSweep());
+    const nlohmann::json summary = m_window->lastSweep()->toJson();
+    EXPECT_EQ(summary.at("done"), 2) << summary.dump();
+    EXPECT_GE(runsSignals, 2);
+
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    const auto runs = project->runs();
+    ASSERT_EQ(runs.size(), 3u);
+    EXPECT_EQ(runs[0].recipe, "{}");
+    for (const auto& r : runs)
+        EXPECT_EQ(r.status, "finished");
+
+    // The dialog now sees both points in the project.
+    dialog.setSelection(s);
+    EXPECT_EQ(dialog.existingCount(), 2);
+    EXPECT_TRUE(dialog.summaryLabel()->text().contains(QStringLiteral("2 already in the project")))
+        << dialog.summaryLabel()->text().toStdString();
+}
+
+} // namespace

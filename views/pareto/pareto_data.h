@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// The Pareto view's pure logic (Qt-free): axes of a run, series grouping, the non-dominated front.
+#pragma once
+#include "store/project.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qs::views {
+
+/// What the x axis shows (less is better: a smaller model).
+enum class ParetoX { BitsPerWeight = 0, ModelBytes = 1 };
+/// What the y axis shows.
+enum class ParetoY { Perplexity = 0, DeltaPerplexity = 1, Kld = 2, Top1 = 3, Accuracy = 4 };
+/// How runs are split into scatter series.
+enum class ParetoGroup { Method = 0, Format = 1 };
+
+/// One run as a point.
+struct ParetoPoint {
+    std::int64_t runId = 0;
+    double x = 0, y = 0;
+    std::string label; ///< the run's recipe label
+    std::string group; ///< its series name
+};
+
+/// One scatter series (runs of one method or one format).
+struct ParetoSeries {
+    std::string name;
+    std::vector<ParetoPoint> points;
+};
+
+/// Everything the plot draws.
+struct ParetoData {
+    std::vector<ParetoSeries> series;   ///< sorted by name
+    std::vector<ParetoPoint> front;     ///< the non-dominated runs, by increasing x
+    std::optional<double> referenceY;   ///< the fp32 reference's y (drawn as a line, not a point)
+    std::int64_t referenceRunId = 0;    ///< 0 when the project has no reference run
+    std::size_t skipped = 0;            ///< finished quantized runs without a value on x or y
+};
+
+/// True when a larger y is better (top-1 agreement, accuracy).
+bool higherIsBetter(ParetoY y);
+/// Axis titles, e.g. "bits / weight", "Δ perplexity vs fp32".
+std::string axisTitle(ParetoX x);
+std::string axisTitle(ParetoY y);
+/// True when the metric can be zero or negative (no log axis).
+bool mayBeNonPositive(ParetoY y);
+
+/// The run's x / y value, nullopt when it lacks the figure.
+std::optional<double> xValue(const core::RunRecord& run, ParetoX x);
+std::optional<double> yValue(const core::RunRecord& run, ParetoY y);
+/// True for the fp32 reference run (recipe "{}").
+bool isReferenceRun(const core::RunRecord& run);
+/// The recipe's weight method ("rtn", "gptq") / format ("int4"); "fp32" for the reference and
+/// "?" for a recipe without the key.
+std::string recipeMethod(const core::RunRecord& run);
+std::string recipeFormat(const core::RunRecord& run);
+
+/// Indices of the non-dominated points of `xy` (x: less is better; y: less is better unless
+/// `yHigherBetter`), ordered by increasing x. A point is dominated when another is at least as good
+/// on both axes and strictly better on one; exact duplicates of a front point are all kept.
+/// Points with a NaN coordinate are never on the front.
+std::vector<std::size_t> paretoFrontIndices(const std::vector<std::pair<double, double>>& xy, bool yHigherBetter);
+
+/// Points of the finished, quantized runs grouped into series, their front, and the reference line.
+ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, ParetoX x, ParetoY y, ParetoGroup group);
+
+/// The run a report shows by default: on the bits/weight vs perplexity front, the one with the fewest
+/// bits whose perplexity is within `tolerance` (relative) of the fp32 reference; without such a run
+/// (or without a reference) the front run with the lowest perplexity. 0 when no run qualifies.
+std::int64_t defaultReportRun(const std::vector<core::RunRecord>& runs, double tolerance = 0.05);
+
+} // namespace qs::views

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+#include "pareto_view.h"
+
+#include "common/plot_export.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+namespace qs::views {
+
+ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget(parent), m_context(context) {
+    setObjectName(QStringLiteral("paretoView"));
+    m_x = new QComboBox(this);
+    m_x->setObjectName(QStringLiteral("paretoX"));
+    m_x->addItem(tr("bits / weight"), int(ParetoX::BitsPerWeight));
+    m_x->addItem(tr("model size"), int(ParetoX::ModelBytes));
+    m_y = new QComboBox(this);
+    m_y->setObjectName(QStringLiteral("paretoY"));
+    m_y->addItem(tr("perplexity"), int(ParetoY::Perplexity));
+    m_y->addItem(tr("Δ perplexity"), int(ParetoY::DeltaPerplexity));
+    m_y->addItem(tr("KL divergence"), int(ParetoY::Kld));
+    m_y->addItem(tr("top-1 agreement"), int(ParetoY::Top1));
+    m_y->addItem(tr("accuracy"), int(ParetoY::Accuracy));
+    m_group = new QComboBox(this);
+    m_group->setObjectName(QStringLiteral("paretoGroup"));
+    m_group->addItem(tr("per method"), int(ParetoGroup::Method));
+    m_group->addItem(tr("per format"), int(ParetoGroup::Format));
+    m_logX = new QCheckBox(tr("log x"), this);
+    m_logY = new QCheckBox(tr("log y"), this);
+    m_logY->setToolTip(tr("Not for Δ perplexity or KLD, which can be zero or negative"));
+    m_status = new QLabel(this);
+    m_status->setObjectName(QStringLiteral("paretoStatus"));
+
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(new QLabel(tr("x"), this));
+    controls->addWidget(m_x);
+    controls->addWidget(new QLabel(tr("y"), this));
+    controls->addWidget(m_y);
+    controls->addWidget(m_group);
+    controls->addWidget(m_logX);
+    controls->addWidget(m_logY);
+    controls->addStretch(1);
+    controls->addWidget(m_status);
+
+    m_plot = new QCustomPlot(this);
+    m_plot->setObjectName(QStringLiteral("paretoPlot"));
+    m_plot->setMinimumSize(320, 240);
+    m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    m_plot->setMouseTracking(true);
+    installPlotExportMenu(m_plot, [] { return QStringLiteral("pareto"); });
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addLayout(controls);
+    layout->addWidget(m_plot, 1);
+
+    for (QComboBox* c : {m_x, m_y, m_group})
+        connect(c, &QComboBox::currentIndexChanged, this, &ParetoView::redraw);
+    for (QCheckBox* c : {m_logX, m_logY})
+        connect(c, &QCheckBox::toggled, this, &ParetoView::redraw);
+    connect(m_plot, &QCustomPlot::mouseMove, this, &ParetoView::onMouseMove);
+    connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) { m_pressPos = e->position(); });
+    connect(m_plot, &QCustomPlot::mouseRelease, this, &ParetoView::onMouseRelease);
+    connect(m_plot, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { redraw(); });
+    connect(context, &plugins::ViewContext::projectChanged, this, &ParetoView::reload);
+    connect(context, &plugins::ViewContext::projectRunsChanged, this, &ParetoView::reload);
+    connect(context, &plugins::ViewContext::selectedRunChanged, this, &ParetoView::redraw);
+    reload();
+}
+
+ParetoStyle ParetoView::style() const {
+    ParetoStyle s;
+    s.x = ParetoX(m_x->currentData().toInt());
+    s.y = ParetoY(m_y->currentData().toInt());
+    s.logX = m_logX->isChecked();
+    s.logY = m_logY->isChecked();
+    s.selectedRunId = m_context->selectedRunId();
+    return s;
+}
+
+void ParetoView::setAxes(ParetoX x, ParetoY y, ParetoGroup group) {
+    m_x->setCurrentIndex(m_x->findData(int(x)));
+    m_y->setCurrentIndex(m_y->findData(int(y)));
+    m_group->setCurrentIndex(m_group->findData(int(group)));
+    redraw();
+}
+
+void ParetoView::setLogAxes(bool logX, bool logY) {
+    m_logX->setChecked(logX);
+    m_logY->setChecked(logY);
+}
+
+void ParetoView::reload() {
+    m_runs.clear();
+    m_loadError.clear();
+    const QString path = m_context->projectPath();
+    if (!path.isEmpty()) {
+        try {
+            m_runs = core::Project::open(path.toStdString(), false)->runs();
+        } catch (const std::exception& e) {
+            m_loadError = QString::fromStdString(e.what());
+        }
+    }
+    redraw();
+}
+
+void ParetoView::redraw() {
+    const ParetoStyle s = style();
+    m_logY->setEnabled(!mayBeNonPositive(s.y));
+    m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()));
+    drawPareto(m_plot, m_data, s);
+    m_status->setText(statusText());
+}
+
+QString ParetoView::statusText() const {
+    if (!m_loadError.isEmpty()) return tr("Cannot read the project: %1").arg(m_loadError);
+    if (m_context->projectPath().isEmpty()) return tr("No project open (File ▸ Open project…)");
+    std::size_t n = 0;
+    for (const auto& s : m_data.series)
+        n += s.points.size();
+    if (n == 0) return tr("No quantized run with these figures yet (run a sweep)");
+    QString text = tr("%1 runs, %2 on the front").arg(n).arg(m_data.front.size());
+    if (m_data.skipped) text += tr(", %1 without this figure").arg(m_data.skipped);
+    return text;
+}
+
+std::int64_t ParetoView::selectAt(QPointF pixel) {
+    const ParetoPoint* p = paretoPointAt(m_plot, m_data, pixel);
+    if (!p) return 0;
+    const std::int64_t id = p->runId;
+    m_context->setSelectedRunId(id);
+    return id;
+}
+
+void ParetoView::onMouseMove(QMouseEvent* event) {
+    const ParetoPoint* p = paretoPointAt(m_plot, m_data, event->position());
+    if (!p) {
+        QToolTip::hideText();
+        return;
+    }
+    bool onFront = false;
+    for (const auto& f : m_data.front)
+        onFront = onFront || f.runId == p->runId;
+    QToolTip::showText(event->globalPosition().toPoint(), paretoTooltip(*p, style(), onFront), m_plot);
+}
+
+void ParetoView::onMouseRelease(QMouseEvent* event) {
+    // A click, not the end of a drag.
+    if (event->button() != Qt::LeftButton || (event->position() - m_pressPos).manhattanLength() > 4) return;
+    selectAt(event->position());
+}
+
+} // namespace qs::views

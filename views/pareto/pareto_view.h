@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "pareto_data.h"
+#include "pareto_plot.h"
+
+#include <QWidget>
+#include <quantscope/plugin/view_context.h>
+#include <vector>
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QMouseEvent;
+
+namespace qs::views {
+
+/// Size against quality of every run of the open project: one scatter series per method or format,
+/// the non-dominated front as a step line, the fp32 reference as a dashed line. Hover shows a run's
+/// recipe and figures, a click selects it in the ViewContext (so every view follows), the wheel
+/// zooms and dragging pans (double-click resets). Export PNG/PDF/SVG from the context menu.
+class ParetoView : public QWidget {
+    Q_OBJECT
+public:
+    /// A view over `context` (which must outlive it).
+    explicit ParetoView(plugins::ViewContext* context, QWidget* parent = nullptr);
+
+    /// The plot (for export and tests).
+    QCustomPlot* plot() const { return m_plot; }
+    /// What is drawn.
+    const ParetoData& data() const { return m_data; }
+    /// The current axes and options.
+    ParetoStyle style() const;
+    /// Chooses the axes and grouping (updates the combo boxes and redraws).
+    void setAxes(ParetoX x, ParetoY y, ParetoGroup group);
+    /// Log axes.
+    void setLogAxes(bool logX, bool logY);
+    /// Re-reads the runs of the open project.
+    void reload();
+    /// Selects the run under `pixel` (plot coordinates) in the context; returns its id, 0 when none.
+    std::int64_t selectAt(QPointF pixel);
+    /// The status line ("12 runs, 4 on the front").
+    QString statusText() const;
+
+private:
+    void redraw();
+    void onMouseMove(QMouseEvent* event);
+    void onMouseRelease(QMouseEvent* event);
+
+    plugins::ViewContext* m_context;
+    QComboBox* m_x;
+    QComboBox* m_y;
+    QComboBox* m_group;
+    QCheckBox* m_logX;
+    QCheckBox* m_logY;
+    QLabel* m_status;
+    QCustomPlot* m_plot;
+    std::vector<core::RunRecord> m_runs;
+    ParetoData m_data;
+    QString m_loadError;
+    QPointF m_pressPos;
+};
+
+} // namespace qs::views

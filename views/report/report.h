@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// Reports of a project: HTML (with a folder of PNGs) or PDF (QTextDocument + QPdfWriter, A4).
+#pragma once
+#include <QImage>
+#include <QString>
+#include <QStringList>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+namespace qs::report {
+
+/// A report before it is written: HTML whose <img src> are the keys of `images`.
+struct ReportContent {
+    QString title;
+    QString html;
+    std::map<QString, QImage> images; ///< "pareto.png" -> the rendered plot
+    QStringList headings;             ///< the section titles, in order
+    std::int64_t runId = 0;           ///< the run whose recipe and layers are shown (0: none)
+    QStringList notes;                ///< what could not be shown and why (e.g. the model moved)
+};
+
+/// Builds the report of a project: title and provenance, model summary, the Pareto chart, a method
+/// comparison (best run per method), the chosen run's recipe and per-layer table (`runId`, or by
+/// default the run views::defaultReportRun picks), outlier plots (when the model can be opened) and
+/// every run. Image keys are prefixed with `imagePrefix` (e.g. "report_files/"); figures are laid out
+/// `figureWidth` CSS pixels wide (less for an A4 page than for a browser).
+/// Needs a QApplication (plots are QCustomPlot widgets rendered offscreen). Throws std::exception
+/// (core::Error naming the file) when the project cannot be read or `runId` does not exist.
+ReportContent buildReport(const std::filesystem::path& project, std::optional<std::int64_t> runId,
+                          const QString& imagePrefix = {}, int figureWidth = 760);
+
+/// Writes the report of `project` to `out`: ".html"/".htm" writes the HTML and a folder
+/// "<stem>_files" of PNGs beside it; ".pdf" writes an A4 PDF with the images embedded. Returns false
+/// with a message in `error` on failure. Needs a QApplication (see buildReport); stable API for the GUI.
+bool writeReport(const std::filesystem::path& project, const std::filesystem::path& out,
+                 std::optional<std::int64_t> runId, QString* error);
+
+/// Prints `content` to an A4 PDF at `path` (images from content.images). Returns false on failure.
+bool writePdf(const ReportContent& content, const QString& path, QString* error);
+
+} // namespace qs::report

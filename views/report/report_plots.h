@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// The report's figures, rendered offscreen with the same drawing code as the views.
+#pragma once
+#include "outlier_stats.h"
+#include "pareto_data.h"
+
+#include <QImage>
+#include <QString>
+#include <map>
+#include <vector>
+
+namespace qs::report {
+
+/// Pixel size of a figure at scale 1 (images are rendered at twice this for print).
+inline constexpr int kFigureWidth = 760;
+inline constexpr int kFigureHeight = 400;
+
+/// The bits/weight vs perplexity chart of `runs` (per method, front, reference), `selected` ringed.
+QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected);
+
+/// One bar of the kurtosis figure.
+struct LayerBar {
+    QString name;
+    double kurtosis = 0;
+    std::optional<double> sqnrDb; ///< of the chosen run ("after"), when stored
+};
+/// Kurtosis per layer as bars, with the chosen run's SQNR per layer as a line on a second axis.
+QImage renderKurtosis(const std::vector<LayerBar>& layers, const QString& runLabel);
+
+/// Per-channel magnitudes (`values`, e.g. max |w| per output channel) as bars with the top 8 channels
+/// highlighted and median / 95th percentile lines; `what` names a bar ("max |w| per output channel"),
+/// `xLabel` the axis.
+QImage renderChannels(const std::vector<double>& values, const QString& what, const QString& xLabel);
+
+} // namespace qs::report
