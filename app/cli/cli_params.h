@@ -2,6 +2,7 @@
 #pragma once
 #include "arg_list.h"
 #include "engine/builtins.h"
+#include "engine/model_jobs.h"
 #include "quant/param_schema.h"
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,11 @@ namespace qs::cli {
 /// Takes the flags a schema declares (--name VALUE; --name / --no-name / --negFlag for booleans)
 /// from `args`; only given keys appear in the result (validateParams fills defaults).
 nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema);
+
+/// Parses --method TEXT = "[TRANSFORM+...+]METHOD" (a transform alone means TRANSFORM+rtn) into
+/// job.method / job.transforms and takes the flags of the method and of every transform (a flag two
+/// of them declare, e.g. --rotation, goes to both) into job.methodParams / each step's params.
+void takeMethodChain(ArgList& args, const std::string& text, const core::Registries& registries, core::QuantJob& job);
 
 /// The "Spec flags" and "Methods" sections of a quantizing command's --help, from the registries.
 std::string quantizationHelp(const core::Registries& registries);

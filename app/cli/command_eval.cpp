@@ -116,9 +116,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     const auto method = args.takeOption("method");
     const nlohmann::json specFlags = takeSchemaFlags(args, core::quantSpecSchema());
     core::QuantJob job;
-    job.method = method.value_or("rtn");
-    const auto& quantizer = ctx.registries.quantizers.get(job.method, "method");
-    job.methodParams = takeSchemaFlags(args, quantizer.params());
+    takeMethodChain(args, method.value_or("rtn"), ctx.registries, job);
     bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
     if (quantizeWeights) job.spec = core::QuantSpec::fromJson(specFlags);
     if (const auto recipeFile = args.takeOption("recipe")) {
@@ -171,7 +169,9 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         if (hooks.kvCache) recipe["kv_cache"] = hooks.kvCache->toJson();
         j["recipe"] = recipe;
         core::CausalLm candidate(reference, std::move(replaced));
-        candidate.setHooks(hooks);
+        // Transforms (rotate, resq) add their online basis changes and subspace-aware quantizers.
+        candidate.setHooks(quant && quant->transformed ? quant->transformed->hooks(hooks) : hooks);
+        if (quant && quant->transformed) j["transforms"] = quant->transformed->applied;
         comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);
         result = comparison->candidate;
         j["reference"] = {{"perplexity", comparison->reference.perplexity},
@@ -191,7 +191,11 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         if (comparison) {
             std::cout << "recipe       ";
             if (quant)
-                std::cout << job.method << " " << job.spec.label()
+                std::cout << [&] {
+                    std::string chain;
+                    for (const auto& t : job.transforms) chain += t.name + "+";
+                    return chain + job.method;
+                }() << " " << job.spec.label()
                           << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
             if (hooks.activation)
                 std::cout << (quant ? ", " : "") << "activations " << hooks.activation->label();

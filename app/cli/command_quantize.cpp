@@ -35,10 +35,9 @@ core::DType parseOutDtype(const std::string& s) {
 
 nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     core::QuantJob job;
-    job.method = args.takeOption("method").value_or("rtn");
-    const auto& method = ctx.registries.quantizers.get(job.method, "method");
+    const std::string methodText = args.takeOption("method").value_or("rtn");
     job.spec = core::QuantSpec::fromJson(takeSchemaFlags(args, core::quantSpecSchema()));
-    job.methodParams = takeSchemaFlags(args, method.params());
+    takeMethodChain(args, methodText, ctx.registries, job);
     if (const auto recipeFile = args.takeOption("recipe")) {
         // A recipe file stands for --method and the spec flags (its activation/KV parts apply to eval only).
         if (!job.methodParams.empty())
@@ -78,6 +77,9 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
         core::quantizeModel(*model, ctx.registries, job, ctx.job, out.has_value(), {}, calib ? &*calib : nullptr);
     nlohmann::json j = result.toJson();
     j["model"] = model->path().string();
+    if (out && result.transformed && result.transformed->online)
+        throw core::Error("quantize --out: the transforms need online rotations in the forward pass, which a plain "
+                          "checkpoint cannot hold (smoothquant folds completely and can be written)");
     if (out) {
         core::writeHfModel(*model, result.weights, *out, outDtype);
         j["out"] = std::filesystem::absolute(*out).string();

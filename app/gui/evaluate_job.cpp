@@ -131,6 +131,7 @@ EvaluateOutcome evaluateRecipe(const EvaluateRequest& req, const core::Registrie
 
     const auto quantStart = core::isoTimeNow();
     std::map<std::string, std::vector<float>> replaced;
+    std::shared_ptr<const core::TransformedModel> transformed; // set when the recipe has transforms
     core::NewRun run;
     if (req.recipe.quantizeWeights) {
         std::optional<core::CalibrationData> calib;
@@ -150,11 +151,13 @@ EvaluateOutcome evaluateRecipe(const EvaluateRequest& req, const core::Registrie
         run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
         out.modelBitsPerWeight = q.modelBitsPerWeight;
         replaced = std::move(q.weights);
+        transformed = q.transformed;
     }
 
     const core::CausalLm reference(model, {}, core::JobContext{nullptr, ctx.cancel});
     core::CausalLm candidate(reference, std::move(replaced));
-    candidate.setHooks({req.recipe.activation, req.recipe.kvCache});
+    const core::ForwardHooks userHooks{req.recipe.activation, req.recipe.kvCache};
+    candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
     const core::JobContext evalCtx{[&](long long d, long long, const std::string& m) {
                                        if (ctx.progress) ctx.progress(layerSteps + d, total, m);
                                    },

@@ -6,6 +6,9 @@
 #include "quant/gptq.h"
 #include "quant/gptvq.h"
 #include "quant/rtn.h"
+#include "transform/resq.h"
+#include "transform/rotate.h"
+#include "transform/smoothquant.h"
 
 namespace qs::core {
 
@@ -15,6 +18,9 @@ void registerBuiltins(Registries& r) {
     r.quantizers.add(std::make_unique<GptvqQuantizer>());
     r.quantizers.add(std::make_unique<AwqQuantizer>());
     r.quantizers.add(std::make_unique<DgqQuantizer>());
+    r.transforms.add(std::make_unique<SmoothQuantTransform>());
+    r.transforms.add(std::make_unique<RotateTransform>());
+    r.transforms.add(std::make_unique<ResqTransform>());
 }
 
 } // namespace qs::core

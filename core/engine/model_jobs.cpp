@@ -4,6 +4,8 @@
 #include "calib/collect_stats.h"
 #include "nn/causal_lm.h"
 #include "quant/quantizer.h"
+#include "transform/mixed_quant.h"
+#include "transform/transform_pipeline.h"
 
 #include <chrono>
 
@@ -26,6 +28,15 @@ nlohmann::json QuantJob::toJson() const {
     nlohmann::json j = spec.toJson();
     j["method"] = method;
     j["method_params"] = methodParams;
+    if (!transforms.empty()) {
+        auto arr = nlohmann::json::array();
+        for (const auto& t : transforms) {
+            nlohmann::json e = t.params;
+            e["name"] = t.name;
+            arr.push_back(e);
+        }
+        j["transforms"] = arr;
+    }
     return j;
 }
 
@@ -50,6 +61,10 @@ nlohmann::json ModelQuantResult::toJson() const {
                      {"seconds", seconds},
                      {"layers", layerArr}};
     if (!calibration.is_null()) j["calibration"] = calibration;
+    if (transformed) {
+        j["transforms"] = transformed->applied;
+        j["online_transform_parameters"] = transformed->onlineParameters;
+    }
     return j;
 }
 
@@ -77,6 +92,16 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     ModelQuantResult result;
     result.job = job;
     result.job.methodParams = params;
+    // Basis changes first: the weight method quantizes the transformed weights.
+    std::shared_ptr<const TransformedModel> transformed;
+    if (!job.transforms.empty()) {
+        for (auto& t : result.job.transforms)
+            t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
+                                      "transform " + t.name);
+        transformed = std::make_shared<const TransformedModel>(
+            applyTransforms(model, registries.transforms, result.job.transforms, calibration, ctx));
+        result.transformed = transformed;
+    }
     std::vector<const WeightInfo*> targets;
     for (const auto& w : model.weights())
         if (w.quantizable) targets.push_back(&w);
@@ -90,17 +115,28 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     // Quantizes one weight; returns it in its stored layout.
     auto quantizeOne = [&](const WeightInfo& w, const LinearInputStats* input, const std::string& what) {
         ctx.step(done++, total, what);
-        const std::vector<float> original = model.weightAsOutIn(w);
+        const std::vector<float> original = transformed ? transformed->weightOutIn(model, w.name) : model.weightAsOutIn(w);
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         std::vector<float> quantized(original.size());
-        method.quantize({original.data(), rows, cols, w.name, input}, job.spec, params, quantized.data(), ctx);
+        std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
+        if (transformed)
+            if (const auto it = transformed->highColumns.find(w.name); it != transformed->highColumns.end())
+                highColumns = it->second;
+        const bool mixed = highColumns >= 0;
+        double mixedBits = 0;
+        if (mixed)
+            mixedBits = quantizeMixedColumns(method, {original.data(), rows, cols, w.name, input}, highColumns,
+                                             highSpec(job.spec, transformed->highBits), job.spec, params,
+                                             quantized.data(), ctx);
+        else
+            method.quantize({original.data(), rows, cols, w.name, input}, job.spec, params, quantized.data(), ctx);
 
         LayerQuantResult layer;
         layer.name = w.name;
         layer.rows = rows;
         layer.cols = cols;
         // The method's own count: codebooks or extra scales cost more than the spec says.
-        layer.bitsPerWeight = method.bitsPerWeight(job.spec, params, rows, cols);
+        layer.bitsPerWeight = mixed ? mixedBits : method.bitsPerWeight(job.spec, params, rows, cols);
         layer.error = computeError(original.data(), quantized.data(), rows * cols);
         quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
         result.quantizedParams += rows * cols;
@@ -117,7 +153,8 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     } else {
         // Layer-sequential: `current` holds the quantized layers < l; xs the inputs of layer l.
         const JobContext quiet{{}, ctx.cancel};
-        CausalLm current(model, {}, quiet);
+        CausalLm current(model, transformed ? transformed->weights : std::map<std::string, std::vector<float>>{}, quiet);
+        if (transformed) current.setHooks(transformed->hooks()); // basis changes only, no quantization
         const int numLayers = current.numLayers();
         std::vector<RowMatrixF> xs;
         for (const auto& window : calibration->windows) xs.push_back(current.embed(window));
@@ -162,6 +199,9 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
                               {"tokens", calibration->tokens()}};
     }
     ctx.step(total, total, "quantization done");
+    if (transformed && keepWeights) // replaced weights no quantizer touches (folded norms)
+        for (const auto& [name, w] : transformed->weights)
+            if (!result.weights.count(name)) result.weights[name] = w;
 
     result.totalParams = model.parameterCount();
     result.bitsPerWeight = result.quantizedParams ? quantBits / static_cast<double>(result.quantizedParams) : 0;

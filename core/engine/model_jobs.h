@@ -7,9 +7,11 @@
 #include "engine/job.h"
 #include "model/model.h"
 #include "quant/quant_spec.h"
+#include "transform/model_transform.h"
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +32,9 @@ struct QuantJob {
     std::string method = "rtn";
     QuantSpec spec;
     nlohmann::json methodParams = nlohmann::json::object();
+    /// Basis changes applied before the weight quantizer, in order (--method rotate+gptq); the
+    /// quantizer then sees the transformed weights (and, calibrated, the transformed inputs).
+    std::vector<TransformStep> transforms;
 
     nlohmann::json toJson() const;
 };
@@ -57,6 +62,9 @@ struct ModelQuantResult {
     std::map<std::string, std::vector<float>> weights;
     /// Calibration used (calibrated methods only): {"windows", "ctx", "tokens"}; null otherwise.
     nlohmann::json calibration;
+    /// The transformed model when job.transforms is not empty: its non-quantized replaced weights
+    /// (norms) are in `weights` too; its hooks() must be installed on the quantized model.
+    std::shared_ptr<const TransformedModel> transformed;
 
     nlohmann::json toJson() const;
 };

@@ -15,7 +15,8 @@ std::vector<RecipeQuality> compareRecipes(const Model& model, const Registries& 
     std::vector<RecipeQuality> rows;
     for (const auto& job : jobs) {
         ModelQuantResult q = quantizeModel(model, registries, job, ctx, true);
-        const CausalLm candidate(reference, std::move(q.weights));
+        CausalLm candidate(reference, std::move(q.weights));
+        if (q.transformed) candidate.setHooks(q.transformed->hooks()); // online rotations of a transformed recipe
         rows.push_back({job, q.bitsPerWeight, compareWithReference(reference, candidate, tokens, opts, ctx)});
     }
     return rows;

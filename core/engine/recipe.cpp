@@ -2,6 +2,7 @@
 #include "engine/recipe.h"
 
 #include "io/file_util.h"
+#include "transform/transform_pipeline.h"
 #include "tensor/error.h"
 
 #include <cctype>
@@ -13,7 +14,7 @@ namespace {
 
 const std::set<std::string>& weightKeys() {
     static const std::set<std::string> keys = [] {
-        std::set<std::string> k{"method", "method_params"};
+        std::set<std::string> k{"method", "method_params", "transforms"};
         for (const auto& p : quantSpecSchema()) k.insert(p.name);
         return k;
     }();
@@ -52,7 +53,10 @@ nlohmann::json Recipe::toJson() const {
 std::string Recipe::label() const {
     if (isReference()) return "fp32";
     std::string s;
-    if (quantizeWeights) s = job.method + " " + job.spec.label();
+    if (quantizeWeights) {
+        for (const auto& t : job.transforms) s += t.name + "+";
+        s += job.method + " " + job.spec.label();
+    }
     if (activation) s += std::string(s.empty() ? "" : " + ") + "act " + activation->label();
     if (kvCache) s += std::string(s.empty() ? "" : " + ") + "kv " + kvCache->label();
     return s;
@@ -69,8 +73,37 @@ QuantJob quantJobFromJson(const nlohmann::json& j, const Registries& registries,
         } else if (k == "method_params") {
             if (!v.is_object()) throw Error(owner + ": \"method_params\" must be an object");
             job.methodParams = v;
+        } else if (k == "transforms") {
+            if (!v.is_array()) throw Error(owner + ": \"transforms\" must be a list of {\"name\": ..., params}");
+            for (const auto& t : v) {
+                if (!t.is_object() || !t.contains("name") || !t["name"].is_string())
+                    throw Error(owner + ": each transform is an object with a \"name\"");
+                nlohmann::json params = t;
+                params.erase("name");
+                job.transforms.push_back({t["name"].get<std::string>(), params});
+            }
         } else if (weightKeys().count(k)) {
             spec[k] = v;
+        }
+    }
+    // "rotate+gptq" (the CLI's chain spelling) = transforms before the weight method.
+    if (job.method.find('+') != std::string::npos || registries.transforms.find(job.method)) {
+        try {
+            const MethodChain chain = parseMethodChain(job.method, registries.transforms);
+            job.method = chain.quantizer;
+            std::vector<TransformStep> steps;
+            for (const auto& name : chain.transforms) steps.push_back({name, nlohmann::json::object()});
+            job.transforms.insert(job.transforms.begin(), steps.begin(), steps.end());
+        } catch (const Error& e) {
+            throw Error(owner + ": " + e.what());
+        }
+    }
+    for (auto& t : job.transforms) {
+        try {
+            t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
+                                      "transform " + t.name);
+        } catch (const Error& e) {
+            throw Error(owner + ": " + e.what());
         }
     }
     const Quantizer* q = registries.quantizers.find(job.method);
@@ -146,6 +179,8 @@ QuantSpec hookSpecFromString(const std::string& text, const std::string& flag) {
 
 bool recipeNeedsCalibration(const Recipe& recipe, const Registries& registries) {
     if (!recipe.quantizeWeights) return false;
+    for (const auto& t : recipe.job.transforms)
+        if (const ModelTransform* m = registries.transforms.find(t.name); m && m->needsCalibration()) return true;
     const Quantizer* method = registries.quantizers.find(recipe.job.method);
     return method && method->needsCalibration();
 }

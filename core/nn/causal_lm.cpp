@@ -435,12 +435,17 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
     const std::int64_t seq = x.rows();
     std::vector<LinearInputSite> siteList;
     if (observer) siteList = sites(l);
-    auto observe = [&](int s, const RowMatrixF& in) {
+    // A site input: basis change, activation quantization, then the observer.
+    auto observe = [&](int s, RowMatrixF& in) {
+        if (hooks.siteTransform) hooks.siteTransform(index, s, in);
+        if (hooks.siteQuantize)
+            hooks.siteQuantize(index, s, in);
+        else
+            quantizeActivation(in);
         if (observer) (*observer)(index, siteList[static_cast<std::size_t>(s)], in);
     };
     RowMatrixF h;
     norm(l.attnNorm, x, h);
-    quantizeActivation(h);
     observe(0, h);
     RowMatrixF q, k, v;
     if (l.fusedQkv) {
@@ -457,17 +462,17 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
         rope.apply(rotation, q.data(), seq, numHeads);
         rope.apply(rotation, k.data(), seq, numKvHeads);
     }
-    if (hooks.kvCache) {
+    if (hooks.kvQuantize) {
+        hooks.kvQuantize(index, k, v);
+    } else if (hooks.kvCache) {
         fakeQuantize(k.data(), seq * numKvHeads, headDim, *hooks.kvCache, k.data());
         fakeQuantize(v.data(), seq * numKvHeads, headDim, *hooks.kvCache, v.data());
     }
     RowMatrixF a = attention(q, k, v, l.slidingWindow);
-    quantizeActivation(a);
     observe(1, a);
     x += linear(l.o, a);
 
     norm(l.mlpNorm, x, h);
-    quantizeActivation(h);
     observe(2, h);
     RowMatrixF m;
     if (l.gated) {
@@ -478,7 +483,6 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
         m = linear(l.up, h);
         activate(activation, m.data(), m.size());
     }
-    quantizeActivation(m);
     observe(3, m);
     x += linear(l.down, m);
 }

@@ -30,6 +30,15 @@ struct ForwardHooks {
     /// Applied to K (after RoPE, as a KV cache stores it) and V of every layer, as a
     /// [tokens * kv_heads, head_dim] matrix: "token" (or "channel") means one scale per token and KV head.
     std::optional<QuantSpec> kvCache;
+    /// Changes the basis of each decoder Linear input x [tokens, in_features] in place (rotations,
+    /// smoothing; `site` indexes layerSites(layer)). Runs first, before the activation quantization
+    /// and the observer, so the site's weights must be stored in the same basis. Must be thread-safe.
+    std::function<void(int layer, int site, RowMatrixF& x)> siteTransform;
+    /// When set, fake-quantizes each site input instead of `activation` (e.g. mixed-precision subspaces).
+    std::function<void(int layer, int site, RowMatrixF& x)> siteQuantize;
+    /// When set, fake-quantizes K (after RoPE) and V [tokens * kv_heads, head_dim] instead of `kvCache`
+    /// (e.g. rotate each head, quantize, rotate back: scores and outputs keep the original basis).
+    std::function<void(int layer, RowMatrixF& k, RowMatrixF& v)> kvQuantize;
 };
 
 /// One distinct input of a decoder layer's Linears: q/k/v (GPT-2: the fused c_attn) share one input,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "store/sweep.h"
 
+#include "transform/transform_pipeline.h"
+
 #include "analysis/histogram.h"
 #include "engine/model_jobs.h"
 #include "eval/token_data.h"
@@ -40,16 +42,20 @@ Recipe pointRecipe(const nlohmann::json& values, const Registries& registries) {
     nlohmann::json r = nlohmann::json::object();
     std::set<std::string> specKeys;
     for (const auto& p : quantSpecSchema()) specKeys.insert(p.name);
-    const std::string method = values.contains("method") ? values.at("method").get<std::string>() : "rtn";
-    const Quantizer* q = registries.quantizers.find(method);
-    if (!q) throw Error("unknown method '" + method + "'");
+    // "rotate+gptq": transforms, then the weight method (the CLI's --method chain).
+    const MethodChain chain = parseMethodChain(
+        values.contains("method") ? values.at("method").get<std::string>() : "rtn", registries.transforms);
+    const Quantizer* q = registries.quantizers.find(chain.quantizer);
+    if (!q) throw Error("unknown method '" + chain.quantizer + "'");
+    nlohmann::json transforms = nlohmann::json::array();
+    for (const auto& name : chain.transforms) transforms.push_back({{"name", name}});
     nlohmann::json methodParams = nlohmann::json::object();
     bool weights = false;
     for (const auto& [key, v] : values.items()) {
         std::string k = key;
         std::replace(k.begin(), k.end(), '-', '_');
         if (k == "method") {
-            r["method"] = v;
+            r["method"] = chain.quantizer;
             weights = true;
         } else if (k == "asym") {
             if (!v.is_boolean()) throw Error("asym: expected true or false, got " + v.dump());
@@ -66,9 +72,13 @@ Recipe pointRecipe(const nlohmann::json& values, const Registries& registries) {
         } else {
             for (const auto& p : q->params())
                 if (p.name == k) methodParams[k] = v; // keys of other methods do not apply to this point
+            for (auto& t : transforms)
+                for (const auto& p : registries.transforms.get(t["name"].get<std::string>(), "transform").params())
+                    if (p.name == k) t[k] = v;
         }
     }
     if (weights) r["method_params"] = methodParams;
+    if (!transforms.empty()) r["transforms"] = transforms;
     Recipe recipe = recipeFromJson(r, registries, "grid point");
     // QuantSpec quietly turns any granularity of a fixed-block format into its block; in a grid an
     // explicit other granularity is a combination that does not exist, so say so instead.
@@ -90,10 +100,13 @@ nlohmann::json optJson(const std::optional<double>& v) {
 std::vector<std::string> sweepGridKeys(const Registries& registries) {
     std::vector<std::string> keys{"method", "asym"};
     for (const auto& p : quantSpecSchema()) keys.push_back(flagSpelling(p.name));
-    for (const auto* q : registries.quantizers.all())
-        for (const auto& p : q->params())
+    const auto addParams = [&keys](const ParamSchema& schema) {
+        for (const auto& p : schema)
             if (std::find(keys.begin(), keys.end(), flagSpelling(p.name)) == keys.end())
                 keys.push_back(flagSpelling(p.name));
+    };
+    for (const auto* q : registries.quantizers.all()) addParams(q->params());
+    for (const auto* t : registries.transforms.all()) addParams(t->params());
     keys.insert(keys.end(), kEvalKeys.begin(), kEvalKeys.end());
     return keys;
 }
@@ -207,6 +220,7 @@ void evaluatePoint(const Shared& s, const SweepPoint& p, SweepOutcome& out) {
     const auto start = std::chrono::steady_clock::now();
     try {
         std::map<std::string, std::vector<float>> replaced;
+        std::shared_ptr<const TransformedModel> transformed; // set when the recipe has transforms
         if (recipe.quantizeWeights) {
             const auto cal = s.calibration.find(run.evalSettings);
             ModelQuantResult q = quantizeModel(s.model, s.registries, recipe.job, s.inner, true, {},
@@ -237,9 +251,11 @@ void evaluatePoint(const Shared& s, const SweepPoint& p, SweepOutcome& out) {
             run.metrics.bitsPerWeight = q.bitsPerWeight;
             run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
             replaced = std::move(q.weights);
+            transformed = q.transformed;
         }
         CausalLm candidate(s.reference, std::move(replaced));
-        candidate.setHooks({recipe.activation, recipe.kvCache});
+        const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
+        candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
         const ComparisonResult c = compareWithReference(s.reference, candidate, s.tokens, s.options.eval, s.inner);
         run.metrics.perplexity = c.candidate.perplexity;
         run.metrics.referencePerplexity = c.reference.perplexity;

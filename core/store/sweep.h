@@ -25,7 +25,7 @@ struct SweepPoint {
 };
 
 /// The keys a grid may use: quantSpecSchema() names (flag spelling, e.g. "full-range"), "asym",
-/// "method", every registered method's parameters, and the eval keys act-quant, kv-quant, calib,
+/// "method" (a chain "rotate+gptq" too), every registered method's and transform's parameters, and the eval keys act-quant, kv-quant, calib,
 /// calib-windows.
 std::vector<std::string> sweepGridKeys(const Registries& registries);
 

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+#include "transform/resq.h"
+
+#include "calib/collect_stats.h"
+#include "tensor/error.h"
+#include "transform/fold.h"
+#include "transform/llama_layout.h"
+#include "transform/rotation.h"
+#include "transform/transform_math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <mutex>
+
+namespace qs::core {
+namespace {
+
+// P diag(R_high, R_low): principal directions first, then a random rotation inside each subspace.
+Eigen::MatrixXf subspaceBasis(const Eigen::MatrixXd& secondMoment, std::int64_t high, RotationKind kind,
+                              std::uint64_t seed) {
+    const std::int64_t n = secondMoment.rows();
+    const Eigen::MatrixXd p = principalBasis(secondMoment);
+    Eigen::MatrixXd r = Eigen::MatrixXd::Zero(n, n);
+    if (high > 0) r.topLeftCorner(high, high) = Rotation::random(kind, high, seed).matrix().cast<double>();
+    if (n - high > 0)
+        r.bottomRightCorner(n - high, n - high) = Rotation::random(kind, n - high, seed + 1).matrix().cast<double>();
+    return (p * r).cast<float>();
+}
+
+std::int64_t highCount(double fraction, std::int64_t n) {
+    return std::clamp<std::int64_t>(std::llround(fraction * static_cast<double>(n)), 0, n);
+}
+
+// Per KV head sum of k k^T (after RoPE) and v v^T, accumulated by a kvQuantize hook that changes nothing.
+struct KvMoments {
+    int kvHeads = 0, headDim = 0;
+    std::vector<Eigen::MatrixXd> k, v; ///< [layer * kvHeads + head]
+    std::vector<std::int64_t> rows;    ///< tokens per layer
+    std::mutex mutex;
+
+    void add(int layer, const RowMatrixF& km, const RowMatrixF& vm) {
+        const std::lock_guard lock(mutex);
+        const std::int64_t tokens = km.rows() / kvHeads;
+        for (int g = 0; g < kvHeads; ++g) {
+            Eigen::MatrixXd kh(tokens, headDim), vh(tokens, headDim);
+            for (std::int64_t t = 0; t < tokens; ++t) {
+                kh.row(t) = km.row(t * kvHeads + g).cast<double>();
+                vh.row(t) = vm.row(t * kvHeads + g).cast<double>();
+            }
+            k[static_cast<std::size_t>(layer * kvHeads + g)].noalias() += kh.transpose() * kh;
+            v[static_cast<std::size_t>(layer * kvHeads + g)].noalias() += vh.transpose() * vh;
+        }
+        rows[static_cast<std::size_t>(layer)] += tokens;
+    }
+};
+
+// Rows g, g + heads, ... of m (one KV head) through `f` as a [tokens, head_dim] matrix.
+template <class F> void perHead(RowMatrixF& m, int heads, F&& f) {
+    const std::int64_t tokens = m.rows() / heads;
+    RowMatrixF h(tokens, m.cols());
+    for (int g = 0; g < heads; ++g) {
+        for (std::int64_t t = 0; t < tokens; ++t) h.row(t) = m.row(t * heads + g);
+        f(g, h);
+        for (std::int64_t t = 0; t < tokens; ++t) m.row(t * heads + g) = h.row(t);
+    }
+}
+
+} // namespace
+
+const ParamSchema& ResqTransform::params() const {
+    static const ParamSchema schema{
+        {"high_fraction", ParamType::Float, 0.125, 0.0, 1.0, {},
+         "share of each input's PCA subspace kept at high precision", "High fraction"},
+        {"high_bits", ParamType::Int, 8, 2, 8, {}, "bits (int) of the high-precision subspace", "High bits"},
+        {"rotation", ParamType::Choice, "hadamard", 1, 0, {"hadamard", "orthogonal"},
+         "random rotation inside each subspace", "Rotation"},
+        {"rotation_seed", ParamType::Int, 0, 0, 2147483647, {}, "seed of the random rotations", "Seed"},
+        {"rotate_kv", ParamType::Bool, true, 1, 0, {}, "mixed-precision PCA basis per K/V head", "Rotate KV"},
+    };
+    return schema;
+}
+
+void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, TransformedModel& model) const {
+    if (model.online || model.activationQuantizer)
+        throw Error("resq: must come before online transforms (its PCA bases are computed after folding the norms)");
+    if (!in.calibration) throw Error("resq needs calibration data: give --calib FILE");
+    const auto layers = llamaLayers(in.lm, in.model, "resq");
+    const ModelConfig& cfg = in.model.config();
+    const double fraction = p.at("high_fraction").get<double>();
+    const int highBits = p.at("high_bits").get<int>();
+    const RotationKind kind = parseRotationKind(p.at("rotation").get<std::string>());
+    const auto seed = static_cast<std::uint64_t>(p.at("rotation_seed").get<int>());
+    const bool kv = p.at("rotate_kv").get<bool>();
+
+    // 1. Fold the norms, so the statistics are those of the inputs the bases will rotate.
+    std::map<std::string, std::vector<float>> folded;
+    for (const auto& n : layers) {
+        foldNormInto(in.model, model, n.attnNorm, n.qkv);
+        foldNormInto(in.model, model, n.mlpNorm, n.gateUp);
+        for (const auto* names : {&n.qkv, &n.gateUp})
+            for (const auto& w : *names) folded[w] = model.weights.at(w);
+        folded[n.attnNorm] = model.weights.at(n.attnNorm);
+        folded[n.mlpNorm] = model.weights.at(n.mlpNorm);
+    }
+    CausalLm lm(in.lm, std::move(folded));
+    // 2. Site second moments and per-head K/V second moments in one calibration pass.
+    auto moments = std::make_shared<KvMoments>();
+    moments->kvHeads = cfg.numKvHeads;
+    moments->headDim = cfg.headDim;
+    const auto nl = static_cast<std::size_t>(lm.numLayers());
+    moments->k.assign(nl * static_cast<std::size_t>(cfg.numKvHeads), Eigen::MatrixXd::Zero(cfg.headDim, cfg.headDim));
+    moments->v = moments->k;
+    moments->rows.assign(nl, 0);
+    ForwardHooks observe = lm.hooks();
+    observe.kvQuantize = [moments](int layer, RowMatrixF& k, RowMatrixF& v) { moments->add(layer, k, v); };
+    lm.setHooks(observe);
+    const std::vector<LinearInputStats> stats = collectModelStats(lm, *in.calibration, true, in.job);
+    if (stats.size() != layers.size() * 4) throw Error("resq: calibration statistics miss some sites");
+
+    // 3. Site bases: weights W U, inputs x U online.
+    auto bases = std::make_shared<std::vector<Rotation>>();
+    auto highs = std::make_shared<std::vector<std::int64_t>>();
+    nlohmann::json kept = nlohmann::json::array();
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+        const auto& n = layers[l];
+        const std::vector<std::string> siteWeights[4] = {n.qkv, {n.o}, n.gateUp, {n.down}};
+        for (int s = 0; s < 4; ++s) {
+            const LinearInputStats& st = stats[l * 4 + static_cast<std::size_t>(s)];
+            if (st.samples == 0 || st.xtx.rows() != st.features) throw Error("resq: no calibration statistics for " + st.site);
+            const std::int64_t high = highCount(fraction, st.features);
+            const Eigen::MatrixXd m = st.xtx / static_cast<double>(st.samples);
+            Rotation u = Rotation::dense(subspaceBasis(m, high, kind, seed * 1000003 + l * 16 + static_cast<std::uint64_t>(s) * 2));
+            for (const auto& w : siteWeights[s]) {
+                rotateInputs(in.model, model, w, u);
+                model.highColumns[w] = high;
+            }
+            Eigen::VectorXd ev;
+            principalBasis(m, &ev);
+            const double total = ev.sum();
+            kept.push_back({{"site", st.site}, {"high", high}, {"features", st.features},
+                            {"energy_high", total > 0 ? ev.head(high).sum() / total : 0.0}});
+            model.onlineParameters += st.features * st.features;
+            bases->push_back(std::move(u));
+            highs->push_back(high);
+        }
+    }
+    model.highBits = highBits;
+    model.online = true;
+    model.siteTransform = [bases](int layer, int site, RowMatrixF& x) {
+        (*bases)[static_cast<std::size_t>(layer * 4 + site)].apply(x.data(), x.rows());
+    };
+    model.activationQuantizer = [highs, highBits](const QuantSpec& spec) -> SiteFn {
+        const QuantSpec hi = highSpec(spec, highBits);
+        return [highs, hi, spec](int layer, int site, RowMatrixF& x) {
+            fakeQuantizeSplit(x.data(), x.rows(), x.cols(), (*highs)[static_cast<std::size_t>(layer * 4 + site)], hi, spec);
+        };
+    };
+
+    // 4. K/V: a per-head basis from the K (after RoPE) / V second moments; quantize there, rotate back.
+    if (kv) {
+        const std::int64_t hd = cfg.headDim, highKv = highCount(fraction, hd);
+        auto kb = std::make_shared<std::vector<Rotation>>(), vb = std::make_shared<std::vector<Rotation>>();
+        for (std::size_t i = 0; i < moments->k.size(); ++i) {
+            const double rows = static_cast<double>(std::max<std::int64_t>(1, moments->rows[i / static_cast<std::size_t>(cfg.numKvHeads)]));
+            kb->push_back(Rotation::dense(subspaceBasis(moments->k[i] / rows, highKv, kind, seed * 7919 + i * 4)));
+            vb->push_back(Rotation::dense(subspaceBasis(moments->v[i] / rows, highKv, kind, seed * 7919 + i * 4 + 2)));
+            model.onlineParameters += 2 * hd * hd;
+        }
+        const int heads = cfg.numKvHeads;
+        model.kvQuantizer = [kb, vb, heads, highKv, highBits](const QuantSpec& spec) -> KvFn {
+            const QuantSpec hi = highSpec(spec, highBits);
+            return [kb, vb, heads, highKv, hi, spec](int layer, RowMatrixF& k, RowMatrixF& v) {
+                for (auto [m, b] : {std::pair{&k, kb.get()}, std::pair{&v, vb.get()}})
+                    perHead(*m, heads, [&](int g, RowMatrixF& h) {
+                        const Rotation& u = (*b)[static_cast<std::size_t>(layer * heads + g)];
+                        u.apply(h.data(), h.rows());
+                        fakeQuantizeSplit(h.data(), h.rows(), h.cols(), highKv, hi, spec);
+                        u.apply(h.data(), h.rows(), true);
+                    });
+            };
+        };
+    }
+    nlohmann::json applied = p;
+    applied["name"] = "resq";
+    applied["notes"] = {{"basis", "eigenvectors of X^T X / n (uncentred), descending"}, {"sites", kept}};
+    model.applied.push_back(applied);
+}
+
+} // namespace qs::core

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#include "transform/transform_pipeline.h"
+
+#include "tensor/error.h"
+
+#include <sstream>
+
+namespace qs::core {
+
+TransformedModel applyTransforms(const Model& model, const Registry<ModelTransform>& transforms,
+                                 const std::vector<TransformStep>& steps, const CalibrationData* calibration,
+                                 const JobContext& job) {
+    TransformedModel result;
+    if (steps.empty()) return result;
+    const JobContext quiet{{}, job.cancel};
+    const CausalLm base(model, {}, quiet);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const ModelTransform& t = transforms.get(steps[i].name, "transform");
+        const nlohmann::json params = validateParams(t.params(), steps[i].params, "transform " + steps[i].name);
+        if (t.needsCalibration() && (!calibration || calibration->windows.empty()))
+            throw Error("transform " + steps[i].name + " needs calibration data: give --calib FILE [--calib-windows N]");
+        job.step(static_cast<long long>(i), static_cast<long long>(steps.size()), "transform " + steps[i].name);
+        // The model so far: replaced weights and online transforms, no quantization.
+        CausalLm current(base, result.weights);
+        current.setHooks(result.hooks());
+        t.apply({model, current, calibration, quiet}, params, result);
+    }
+    job.step(static_cast<long long>(steps.size()), static_cast<long long>(steps.size()), "transforms done");
+    return result;
+}
+
+MethodChain parseMethodChain(const std::string& text, const Registry<ModelTransform>& transforms) {
+    std::vector<std::string> parts;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, '+')) parts.push_back(part);
+    if (!text.empty() && text.back() == '+') parts.emplace_back();
+    MethodChain chain;
+    for (const auto& p : parts)
+        if (p.empty()) throw Error("--method " + text + ": empty part (expected TRANSFORM+...+METHOD)");
+    if (parts.empty()) throw Error("--method: empty");
+    // A chain of transforms only ("--method rotate") quantizes the weights with rtn.
+    const bool lastIsTransform = transforms.find(parts.back()) != nullptr;
+    chain.quantizer = lastIsTransform ? "rtn" : parts.back();
+    const std::size_t n = lastIsTransform ? parts.size() : parts.size() - 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        transforms.get(parts[i], "transform");
+        chain.transforms.push_back(parts[i]);
+    }
+    return chain;
+}
+
+} // namespace qs::core

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "quant/registry.h"
+#include "transform/model_transform.h"
+
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+/// Applies `steps` in order on `model` (each on the result of the ones before; the statistics a
+/// calibrated transform collects come from that result, unquantized). Validates each step's
+/// parameters against its schema (filled with defaults in the returned `applied`). Throws Error for an
+/// unknown transform, bad parameters or a calibrated transform without `calibration`.
+TransformedModel applyTransforms(const Model& model, const Registry<ModelTransform>& transforms,
+                                 const std::vector<TransformStep>& steps, const CalibrationData* calibration,
+                                 const JobContext& job);
+
+/// A method chain "t1+t2+q": the transforms (every part but the last) and the weight quantizer (the
+/// last part, or "rtn" when the chain holds transforms only). Throws Error for an empty part.
+struct MethodChain {
+    std::vector<std::string> transforms;
+    std::string quantizer;
+};
+MethodChain parseMethodChain(const std::string& text, const Registry<ModelTransform>& transforms);
+
+} // namespace qs::core
