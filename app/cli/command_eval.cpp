@@ -13,13 +13,11 @@
 #include "tensor/error.h"
 #include "tokenizer/tokenizer.h"
 
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 namespace qs::cli {
 
@@ -65,31 +63,6 @@ long long parseCount(const std::string& flag, const std::string& value, long lon
     return v;
 }
 
-// "int8", "int4:group:32:asym", "mxfp4:block": format first, then granularity, group size, symmetry.
-core::QuantSpec parseHookSpec(const std::string& flag, const std::string& text) {
-    nlohmann::json j = {{"granularity", "token"}};
-    std::stringstream ss(text);
-    std::string part;
-    bool first = true;
-    while (std::getline(ss, part, ':')) {
-        if (first) {
-            j["format"] = part;
-            first = false;
-        } else if (part == "sym" || part == "asym") {
-            j["sym"] = part == "sym";
-        } else if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) {
-            j["group"] = parseCount(flag, part, 1);
-        } else {
-            j["granularity"] = part;
-        }
-    }
-    try {
-        return core::QuantSpec::fromJson(j);
-    } catch (const std::exception& e) {
-        throw core::Error("--" + flag + " " + text + ": " + e.what());
-    }
-}
-
 std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
@@ -111,8 +84,8 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     if (calibWindowsFlag && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
     const long long calibWindows = calibWindowsFlag ? parseCount("calib-windows", *calibWindowsFlag, 1) : 128;
     core::ForwardHooks hooks;
-    if (const auto a = args.takeOption("act-quant")) hooks.activation = parseHookSpec("act-quant", *a);
-    if (const auto k = args.takeOption("kv-quant")) hooks.kvCache = parseHookSpec("kv-quant", *k);
+    if (const auto a = args.takeOption("act-quant")) hooks.activation = core::hookSpecFromString(*a, "--act-quant");
+    if (const auto k = args.takeOption("kv-quant")) hooks.kvCache = core::hookSpecFromString(*k, "--kv-quant");
     const auto method = args.takeOption("method");
     const nlohmann::json specFlags = takeSchemaFlags(args, core::quantSpecSchema());
     core::QuantJob job;
