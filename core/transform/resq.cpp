@@ -39,15 +39,13 @@ struct KvMoments {
     std::vector<std::int64_t> rows;    ///< tokens per layer
     std::mutex mutex;
 
+    // K and V arrive as [tokens, kv_heads * head_dim]: head g of token t is columns g*hd .. g*hd+hd-1.
     void add(int layer, const RowMatrixF& km, const RowMatrixF& vm) {
         const std::lock_guard lock(mutex);
-        const std::int64_t tokens = km.rows() / kvHeads;
+        const std::int64_t tokens = km.rows();
         for (int g = 0; g < kvHeads; ++g) {
-            Eigen::MatrixXd kh(tokens, headDim), vh(tokens, headDim);
-            for (std::int64_t t = 0; t < tokens; ++t) {
-                kh.row(t) = km.row(t * kvHeads + g).cast<double>();
-                vh.row(t) = vm.row(t * kvHeads + g).cast<double>();
-            }
+            const Eigen::MatrixXd kh = km.middleCols(g * headDim, headDim).cast<double>();
+            const Eigen::MatrixXd vh = vm.middleCols(g * headDim, headDim).cast<double>();
             k[static_cast<std::size_t>(layer * kvHeads + g)].noalias() += kh.transpose() * kh;
             v[static_cast<std::size_t>(layer * kvHeads + g)].noalias() += vh.transpose() * vh;
         }
@@ -55,14 +53,14 @@ struct KvMoments {
     }
 };
 
-// Rows g, g + heads, ... of m (one KV head) through `f` as a [tokens, head_dim] matrix.
+// One KV head of m [tokens, heads * head_dim] (columns g*hd .. g*hd+hd-1) through `f` as [tokens, head_dim].
 template <class F> void perHead(RowMatrixF& m, int heads, F&& f) {
-    const std::int64_t tokens = m.rows() / heads;
-    RowMatrixF h(tokens, m.cols());
+    const std::int64_t hd = m.cols() / heads;
+    RowMatrixF h(m.rows(), hd);
     for (int g = 0; g < heads; ++g) {
-        for (std::int64_t t = 0; t < tokens; ++t) h.row(t) = m.row(t * heads + g);
+        h = m.middleCols(g * hd, hd);
         f(g, h);
-        for (std::int64_t t = 0; t < tokens; ++t) m.row(t * heads + g) = h.row(t);
+        m.middleCols(g * hd, hd) = h;
     }
 }
 

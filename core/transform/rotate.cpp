@@ -65,10 +65,13 @@ void RotateTransform::apply(const TransformInput& in, const nlohmann::json& p, T
         model.kvQuantizer = [rkv](const QuantSpec& spec) -> KvFn {
             return [rkv, spec](int, RowMatrixF& k, RowMatrixF& v) {
                 // Scores q k^T and the attention output are unchanged: quantize K H, V H, rotate back.
+                // K/V [tokens, kv_heads * head_dim] as [tokens * kv_heads, head_dim]: one vector per head,
+                // one scale per token and head, as the unrotated KV quantization.
                 for (RowMatrixF* m : {&k, &v}) {
-                    rkv->apply(m->data(), m->rows());
-                    fakeQuantize(m->data(), m->rows(), m->cols(), spec, m->data());
-                    rkv->apply(m->data(), m->rows(), true);
+                    const std::int64_t vectors = m->size() / rkv->size();
+                    rkv->apply(m->data(), vectors);
+                    fakeQuantize(m->data(), vectors, rkv->size(), spec, m->data());
+                    rkv->apply(m->data(), vectors, true);
                 }
             };
         };

@@ -11,6 +11,8 @@
 
 #include <cmath>
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <omp.h>
 
 using namespace qs::core;
@@ -280,7 +282,9 @@ TEST_P(RopeScaling, MatchesNaive) {
     std::vector<int> ids;
     for (int i = 0; i < 14; ++i)
         ids.push_back((i * 7 + 3) % 40); // longer than max_position_embeddings
-    EXPECT_LT(checkAgainstNaive(s, "rope", {}, ids), 1e-4) << GetParam();
+    // One folder per case: ctest runs the cases in parallel processes.
+    const std::string dir = "rope_" + std::to_string(std::hash<std::string>{}(GetParam()));
+    EXPECT_LT(checkAgainstNaive(s, dir, {}, ids), 1e-4) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(
