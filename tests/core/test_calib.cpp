@@ -4,6 +4,7 @@
 #include "calib/calib_cache.h"
 #include "calib/collect_stats.h"
 #include "calib/stats_accumulator.h"
+#include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "tensor/error.h"
@@ -17,15 +18,8 @@ using namespace qs::core;
 
 namespace {
 
-const Model& fixtureModel() {
-    static const auto model = openModel(qs::test::tinyLlama());
-    return *model;
-}
-
-const CausalLm& fixtureLm() {
-    static const CausalLm lm(fixtureModel());
-    return lm;
-}
+using qs::test::fixtureLm;
+using qs::test::fixtureModel;
 
 CalibrationData smallCalibration(int windows) {
     const Tensor t = readNpy(qs::test::tinyLlama() / "ref_calib_tokens.npy");

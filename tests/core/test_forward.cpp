@@ -3,6 +3,7 @@
 // independent naive float64 implementation on tiny random Llama / Qwen2 / Mistral / GPT-2 models.
 #include "engine/builtins.h"
 #include "engine/model_jobs.h"
+#include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "naive_lm.h"
@@ -50,15 +51,8 @@ double maxAbsDiff(const RowMatrixF& got, const qs::test::NaiveLm::Mat& want) {
     return m;
 }
 
-const Model& fixtureModel() {
-    static const auto model = openModel(qs::test::tinyLlama());
-    return *model;
-}
-
-const CausalLm& fixtureLm() {
-    static const CausalLm lm(fixtureModel());
-    return lm;
-}
+using qs::test::fixtureLm;
+using qs::test::fixtureModel;
 
 std::map<std::string, std::vector<float>> rtnWeights(const QuantSpec& spec) {
     Registries reg;

@@ -6,6 +6,7 @@
 #include "engine/builtins.h"
 #include "engine/model_jobs.h"
 #include "eval/perplexity.h"
+#include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "naive_lm.h"
@@ -21,15 +22,8 @@ using namespace qs::core;
 
 namespace {
 
-const Model& fixtureModel() {
-    static const auto model = openModel(qs::test::tinyLlama());
-    return *model;
-}
-
-const CausalLm& fixtureLm() {
-    static const CausalLm lm(fixtureModel());
-    return lm;
-}
+using qs::test::fixtureLm;
+using qs::test::fixtureModel;
 
 const nlohmann::json& reference() {
     static const nlohmann::json j = nlohmann::json::parse(std::ifstream(qs::test::tinyLlama() / "reference.json"));

@@ -4,6 +4,7 @@
 #include "engine/model_jobs.h"
 #include "eval/perplexity.h"
 #include "eval/token_metrics.h"
+#include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "tensor/error.h"
@@ -18,15 +19,8 @@ using namespace qs::core;
 
 namespace {
 
-const Model& fixtureModel() {
-    static const auto model = openModel(qs::test::tinyLlama());
-    return *model;
-}
-
-const CausalLm& fixtureLm() {
-    static const CausalLm lm(fixtureModel());
-    return lm;
-}
+using qs::test::fixtureLm;
+using qs::test::fixtureModel;
 
 const std::vector<std::int32_t>& testTokens() {
     static const std::vector<std::int32_t> ids = [] {
