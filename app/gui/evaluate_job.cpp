@@ -41,32 +41,6 @@ std::optional<core::RunRecord> findRun(core::Project& project, std::int64_t mode
     return std::nullopt;
 }
 
-// Error histograms and layer rows of a quantized model, as core::runSweep stores them.
-void addLayers(const core::Model& model, const core::ModelQuantResult& q, core::NewRun& run) {
-    for (const auto& l : q.layers) {
-        const std::vector<float> original = model.weight(l.name).toFloats();
-        const std::vector<float>& quant = q.weights.at(l.name);
-        std::vector<float> err(original.size());
-        float amax = 0;
-        for (std::size_t i = 0; i < err.size(); ++i) {
-            err[i] = quant[i] - original[i];
-            amax = std::max(amax, std::fabs(err[i]));
-        }
-        const double hi = amax > 0 ? amax : 1e-30;
-        core::LayerArrays a;
-        a.name = l.name;
-        a.errorHistogram = core::computeHistogram(err.data(), static_cast<std::int64_t>(err.size()),
-                                                  core::kErrorHistogramBins, -hi, hi);
-        a.bitsPerWeight = l.bitsPerWeight;
-        a.mse = l.error.mse;
-        a.sqnrDb = l.error.sqnrDb;
-        a.maxAbsError = l.error.maxAbs;
-        run.arrays.layers.push_back(std::move(a));
-        run.layers.push_back({l.name, l.rows, l.cols, l.bitsPerWeight, l.error.mse, l.error.maxAbs,
-                              l.error.sqnrDb, core::errorHistogramPath(l.name)});
-    }
-}
-
 } // namespace
 
 double EvaluateOutcome::deltaPerplexity() const {
@@ -146,7 +120,7 @@ EvaluateOutcome evaluateRecipe(const EvaluateRequest& req, const core::Registrie
                                         ctx.cancel};
         core::ModelQuantResult q = core::quantizeModel(model, registries, req.recipe.job, quantCtx, true, {},
                                                        calib ? &*calib : nullptr);
-        addLayers(model, q, run);
+        core::addQuantizedLayers(model, q, run);
         run.metrics.bitsPerWeight = q.bitsPerWeight;
         run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
         out.modelBitsPerWeight = q.modelBitsPerWeight;

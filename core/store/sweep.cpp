@@ -225,29 +225,7 @@ void evaluatePoint(const Shared& s, const SweepPoint& p, SweepOutcome& out) {
             const auto cal = s.calibration.find(run.evalSettings);
             ModelQuantResult q = quantizeModel(s.model, s.registries, recipe.job, s.inner, true, {},
                                                cal == s.calibration.end() ? nullptr : &cal->second);
-            for (const auto& l : q.layers) {
-                // Error histogram in the stored layout: both tensors share it, and order does not matter.
-                const std::vector<float> original = s.model.weight(l.name).toFloats();
-                const std::vector<float>& quant = q.weights.at(l.name);
-                std::vector<float> err(original.size());
-                float amax = 0;
-                for (std::size_t i = 0; i < err.size(); ++i) {
-                    err[i] = quant[i] - original[i];
-                    amax = std::max(amax, std::fabs(err[i]));
-                }
-                const double hi = amax > 0 ? amax : 1e-30;
-                LayerArrays a;
-                a.name = l.name;
-                a.errorHistogram =
-                    computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
-                a.bitsPerWeight = l.bitsPerWeight;
-                a.mse = l.error.mse;
-                a.sqnrDb = l.error.sqnrDb;
-                a.maxAbsError = l.error.maxAbs;
-                run.arrays.layers.push_back(std::move(a));
-                run.layers.push_back({l.name, l.rows, l.cols, l.bitsPerWeight, l.error.mse, l.error.maxAbs,
-                                      l.error.sqnrDb, errorHistogramPath(l.name)});
-            }
+            addQuantizedLayers(s.model, q, run);
             run.metrics.bitsPerWeight = q.bitsPerWeight;
             run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
             replaced = std::move(q.weights);
@@ -430,6 +408,32 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     }
     if (failure) std::rethrow_exception(failure);
     return summary;
+}
+
+void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run) {
+    for (const auto& l : q.layers) {
+        // Error histogram in the stored layout: both tensors share it, and order does not matter.
+        const std::vector<float> original = model.weight(l.name).toFloats();
+        const std::vector<float>& quant = q.weights.at(l.name);
+        std::vector<float> err(original.size());
+        float amax = 0;
+        for (std::size_t i = 0; i < err.size(); ++i) {
+            err[i] = quant[i] - original[i];
+            amax = std::max(amax, std::fabs(err[i]));
+        }
+        const double hi = amax > 0 ? amax : 1e-30;
+        LayerArrays a;
+        a.name = l.name;
+        a.errorHistogram =
+            computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
+        a.bitsPerWeight = l.bitsPerWeight;
+        a.mse = l.error.mse;
+        a.sqnrDb = l.error.sqnrDb;
+        a.maxAbsError = l.error.maxAbs;
+        run.arrays.layers.push_back(std::move(a));
+        run.layers.push_back({l.name, l.rows, l.cols, l.bitsPerWeight, l.error.mse, l.error.maxAbs, l.error.sqnrDb,
+                              errorHistogramPath(l.name)});
+    }
 }
 
 } // namespace qs::core

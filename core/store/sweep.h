@@ -66,6 +66,10 @@ struct SweepSummary {
     nlohmann::json toJson() const;
 };
 
+/// The layer rows and error histograms of a quantized model (q.weights kept) added to `run`, as every
+/// stored run has them (sweeps and the GUI's Evaluate).
+void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run);
+
 /// Evaluation settings as the canonical JSON text runs are keyed by.
 std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows);
 
