@@ -7,6 +7,7 @@
 #include <QSettings>
 #include <QStandardPaths>
 #include <cstdlib>
+#include <gtest/gtest.h>
 
 namespace qs::test {
 
@@ -38,7 +39,12 @@ QString fixtureModel() {
 }
 
 QString outputDir() {
-    const QString dir = QStringLiteral(QS_TEST_OUTPUT_DIR "/gui");
+    // One folder per test: ctest runs tests in parallel, and two tests of one suite writing the same
+    // project file read each other's half-written database.
+    QString dir = QStringLiteral(QS_TEST_OUTPUT_DIR "/gui");
+    if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info())
+        dir += QLatin1Char('/') + QString::fromLatin1(info->test_suite_name()) + QLatin1Char('.') +
+               QString::fromLatin1(info->name());
     QDir().mkpath(dir);
     return dir;
 }

@@ -17,7 +17,7 @@ void ensureApp();
 /// QS_FIXTURES_DIR "/tinyllama-bpe512".
 QString fixtureModel();
 
-/// QS_TEST_OUTPUT_DIR "/gui", created when missing.
+/// QS_TEST_OUTPUT_DIR "/gui/<Suite>.<Test>" for the running test, created when missing.
 QString outputDir();
 
 } // namespace qs::test
