@@ -14,7 +14,8 @@
 namespace qs::core {
 namespace {
 
-constexpr int kVersion = 1;
+// 2: per-channel percentiles of |x| (abs_percentiles); a version-1 file is recomputed, not misread.
+constexpr int kVersion = 2;
 
 // FNV-1a 64: a cache key, not a security boundary.
 struct Fnv {
@@ -130,6 +131,9 @@ void saveCalibStats(const std::filesystem::path& file, const std::string& key,
                 writeDoubles(g, "mean", s.mean.data(), s.mean.size() == n ? n : 0, 0);
                 writeDoubles(g, "variance", s.variance.data(), s.variance.size() == n ? n : 0, 0);
                 writeDoubles(g, "kurtosis", s.kurtosis.data(), s.kurtosis.size() == n ? n : 0, 0);
+                const hsize_t levels = LinearInputStats::kAbsPercentileLevels.size();
+                const bool hasPct = s.absPercentiles.size() == n * levels;
+                writeDoubles(g, "abs_percentiles", s.absPercentiles.data(), hasPct ? n : 0, hasPct ? levels : 0);
             }
             h5.flush(H5F_SCOPE_GLOBAL);
         } // closed before the rename: the final name only ever points at a complete file
@@ -178,6 +182,7 @@ std::vector<LinearInputStats> loadCalibStats(const std::filesystem::path& file, 
             s.mean = readDoubles(g, "mean", n);
             s.variance = readDoubles(g, "variance", n);
             s.kurtosis = readDoubles(g, "kurtosis", n);
+            s.absPercentiles = readDoubles(g, "abs_percentiles", n * LinearInputStats::kAbsPercentileLevels.size());
             out.push_back(std::move(s));
         }
         return out;

@@ -22,6 +22,37 @@ std::vector<float> LinearInputStats::hessianF32() const {
     return h;
 }
 
+LinearInputStats LinearInputStats::columns(std::int64_t begin, std::int64_t count) const {
+    if (begin < 0 || count < 0 || begin + count > features)
+        throw Error("calibration statistics of '" + site + "': no channels [" + std::to_string(begin) + ", " +
+                    std::to_string(begin + count) + ") of " + std::to_string(features));
+    LinearInputStats r;
+    r.site = site;
+    r.features = count;
+    r.samples = samples;
+    if (xtx.size() > 0) r.xtx = xtx.block(begin, begin, count, count);
+    auto part = [&](const std::vector<double>& v, std::int64_t per) {
+        return v.empty() ? v : std::vector<double>(v.begin() + begin * per, v.begin() + (begin + count) * per);
+    };
+    r.absMax = part(absMax, 1);
+    r.absMean = part(absMean, 1);
+    r.mean = part(mean, 1);
+    r.variance = part(variance, 1);
+    r.kurtosis = part(kurtosis, 1);
+    r.absPercentiles = part(absPercentiles, static_cast<std::int64_t>(kAbsPercentileLevels.size()));
+    return r;
+}
+
+double LinearInputStats::absPercentile(std::int64_t channel, std::size_t level) const {
+    const std::size_t levels = kAbsPercentileLevels.size();
+    if (absPercentiles.size() != static_cast<std::size_t>(features) * levels)
+        throw Error("calibration statistics of '" + site + "' hold no percentiles of |x|");
+    if (channel < 0 || channel >= features || level >= levels)
+        throw Error("calibration statistics of '" + site + "': no percentile " + std::to_string(level) +
+                    " of channel " + std::to_string(channel));
+    return absPercentiles[static_cast<std::size_t>(channel) * levels + level];
+}
+
 std::vector<std::int64_t> LinearInputStats::topOutlierChannels(std::size_t k) const {
     std::vector<std::int64_t> idx(absMax.size());
     std::iota(idx.begin(), idx.end(), std::int64_t{0});

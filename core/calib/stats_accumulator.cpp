@@ -9,7 +9,7 @@
 namespace qs::core {
 
 LinearStatsAccumulator::LinearStatsAccumulator(std::string site, std::int64_t features, bool withGram)
-    : m_site(std::move(site)), m_features(features), m_gram(withGram) {
+    : m_site(std::move(site)), m_features(features), m_gram(withGram), m_hist(features) {
     const auto n = static_cast<std::size_t>(features);
     if (m_gram) m_xtx = Eigen::MatrixXd::Zero(features, features);
     for (auto* v : {&m_shift, &m_absMax, &m_absSum, &m_s1, &m_s2, &m_s3, &m_s4}) v->assign(n, 0.0);
@@ -29,6 +29,7 @@ void LinearStatsAccumulator::add(const float* x, std::int64_t rows, std::int64_t
         const Eigen::RowVectorXd mean = xd.colwise().mean();
         for (std::int64_t c = 0; c < cols; ++c) m_shift[static_cast<std::size_t>(c)] = mean(c);
     }
+    m_hist.addRows(x, rows);
     for (std::int64_t r = 0; r < rows; ++r) {
         const double* row = xd.data() + r * cols;
         for (std::int64_t c = 0; c < cols; ++c) {
@@ -60,6 +61,11 @@ LinearInputStats LinearStatsAccumulator::result() const {
     s.mean.assign(n, 0.0);
     s.variance.assign(n, 0.0);
     s.kurtosis.assign(n, 0.0);
+    const std::size_t levels = LinearInputStats::kAbsPercentileLevels.size();
+    s.absPercentiles.assign(n * levels, 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+        m_hist.percentiles(static_cast<std::int64_t>(i), LinearInputStats::kAbsPercentileLevels, m_absMax[i],
+                           s.absPercentiles.data() + i * levels);
     if (m_samples == 0) return s;
     const double inv = 1.0 / static_cast<double>(m_samples);
     for (std::size_t i = 0; i < n; ++i) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "calib/abs_histogram.h"
 #include "calib/linear_stats.h"
 
 #include <Eigen/Core>
@@ -12,7 +13,8 @@ namespace qs::core {
 /// Accumulates LinearInputStats of one Linear input over batches of rows [tokens, features] without
 /// keeping them: X^T X as float64 rank-k updates, and per channel max |x|, sum |x| and the sums of the
 /// first four powers of (x - shift) in float64. The shift is the first batch's channel mean, which keeps
-/// the power sums from cancelling when a channel's mean is large against its spread.
+/// the power sums from cancelling when a channel's mean is large against its spread. Percentiles of |x|
+/// come from a per-channel AbsHistogram (about 5.6 KB per channel).
 class LinearStatsAccumulator {
 public:
     /// `withGram` = false skips X^T X (features^2 memory and the O(tokens * features^2) work).
@@ -36,6 +38,7 @@ private:
     std::int64_t m_samples = 0;
     Eigen::MatrixXd m_xtx; ///< lower triangle accumulated
     std::vector<double> m_shift, m_absMax, m_absSum, m_s1, m_s2, m_s3, m_s4;
+    AbsHistogram m_hist;
 };
 
 } // namespace qs::core

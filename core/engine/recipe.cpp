@@ -164,6 +164,20 @@ QuantSpec hookSpecFromString(const std::string& text, const std::string& flag) {
             first = false;
         } else if (part == "sym" || part == "asym") {
             j["sym"] = part == "sym";
+        } else if (part.size() > 1 && part[0] == 'p' &&
+                   (std::isdigit(static_cast<unsigned char>(part[1])) || part[1] == '.')) {
+            // pNN.N: clip each scale's run (a token's row) to the NN.N-th percentile (DGQ's activations).
+            std::size_t used = 0;
+            double p = 0;
+            try {
+                p = std::stod(part.substr(1), &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != part.size() - 1)
+                throw Error(flag + " " + text + ": bad percentile '" + part + "' (e.g. p99.9)");
+            j["scale"] = "percentile";
+            j["percentile"] = p;
         } else if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) {
             try {
                 j["group"] = std::stoi(part);

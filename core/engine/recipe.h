@@ -52,8 +52,9 @@ Recipe loadRecipeFile(const std::filesystem::path& path, const Registries& regis
 /// Writes the canonical recipe (pretty-printed) atomically.
 void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);
 
-/// An activation / KV-cache spec from the command-line form FORMAT[:token|tensor|channel|group|block][:N][:sym|asym]
-/// (granularity defaults to token). Throws Error prefixed by `flag`.
+/// An activation / KV-cache spec from the command-line form
+/// FORMAT[:token|tensor|channel|group|block][:N][:sym|asym][:pNN.N] (granularity defaults to token; pNN.N
+/// clips each scale's run to the NN.N-th percentile, ScaleRule::Percentile). Throws Error prefixed by `flag`.
 QuantSpec hookSpecFromString(const std::string& text, const std::string& flag);
 
 /// The spec with fields that do not act on the result set to their defaults (see Recipe::toJson).

@@ -51,6 +51,30 @@ RowMatrixF upperCholeskyOfInverse(const Eigen::MatrixXf& h, std::string_view nam
     return u;
 }
 
+// What one column block needs in the hot loop: its format, runs and the parameters fitted up front.
+struct BlockPlan {
+    std::int64_t begin = 0, end = 0;   // columns [begin, end), the same in original and permuted order
+    QuantSpec spec;
+    const FormatTraits* f = nullptr;
+    ElementOptions eo;
+    std::int64_t run = 0, groups = 0;  // elements per scale; scales per row (1 per tensor)
+    std::int64_t groupOffset = 0;      // index of the block's first group among a row's groups
+    bool perTensor = false, needScratch = false;
+    RangeStats whole;                  // the block's original range (two-level formats' tensor scale)
+    ScaleParams tensorParams;
+    std::vector<ScaleParams> staticParams; // [rows, groups], static_groups only
+};
+
+// GPTQ's Hessian of `w`'s calibration input; Error naming the weight when there is none that fits.
+std::vector<float> hessianOf(const WeightMatrix& w) {
+    if (!w.input)
+        throw Error("gptq: '" + std::string(w.name) + "' has no calibration statistics (give --calib FILE)");
+    if (w.input->features != w.cols)
+        throw Error("gptq: calibration statistics of '" + std::string(w.name) + "' have " +
+                    std::to_string(w.input->features) + " features, the weight " + std::to_string(w.cols) + " columns");
+    return w.input->hessianF32();
+}
+
 } // namespace
 
 GptqOptions GptqOptions::fromJson(const nlohmann::json& p) {
@@ -67,16 +91,15 @@ GptqOptions GptqOptions::fromJson(const nlohmann::json& p) {
 void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const float* hessian, const QuantSpec& spec,
                   const GptqOptions& opt, float* out, const JobContext& job, std::string_view name,
                   std::vector<ScaleParams>* groupParams) {
+    const GptqColumnBlock whole{cols, spec};
+    gptqQuantizeBlocks(w, rows, cols, hessian, {&whole, 1}, opt, out, job, name, groupParams);
+}
+
+void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, const float* hessian,
+                        std::span<const GptqColumnBlock> blocks, const GptqOptions& opt, float* out,
+                        const JobContext& job, std::string_view name, std::vector<ScaleParams>* groupParams) {
     if (rows <= 0 || cols <= 0) return;
     if (opt.block < 1) throw Error("GPTQ: block must be >= 1");
-    const FormatTraits& f = formatTraits(spec.format);
-    const ElementOptions eo{spec.symmetric, spec.fullRange};
-    const std::int64_t run = spec.runLength(cols);
-    const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
-    const bool needScratch = spec.scaleRule != ScaleRule::MinMax;
-    // The whole original matrix's range: two-level formats (NVFP4) take their tensor scale from it.
-    const RangeStats whole = rangeOf(w, static_cast<std::size_t>(rows * cols));
-
     RowMatrixF W = Eigen::Map<const RowMatrixF>(w, rows, cols);
     Eigen::MatrixXf H = Eigen::Map<const RowMatrixF>(hessian, cols, cols);
     // Dead inputs (never active in the calibration data): nothing to compensate, weights irrelevant.
@@ -86,28 +109,62 @@ void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const fl
             W.col(i).setZero();
         }
 
-    ScaleParams tensorParams;
-    if (perTensor) {
-        std::vector<float> scratch(needScratch ? static_cast<std::size_t>(rows * cols) : 0);
-        tensorParams = fitRun(f, spec, W.data(), static_cast<std::size_t>(rows * cols), whole, scratch.data());
-    }
-    // Static groups: every group's parameters from the original weights, in the original column order.
-    const std::int64_t groups = (cols + run - 1) / run;
-    std::vector<ScaleParams> staticParams;
-    if (opt.staticGroups && !perTensor) {
-        staticParams.resize(static_cast<std::size_t>(rows * groups));
-        std::vector<float> scratch(needScratch ? static_cast<std::size_t>(run) : 0);
+    std::vector<BlockPlan> plans;
+    std::vector<std::uint32_t> blockOf(static_cast<std::size_t>(cols)); // column -> its plan
+    std::int64_t begin = 0, totalGroups = 0;
+    for (const GptqColumnBlock& b : blocks) {
+        if (b.columns < 0 || begin + b.columns > cols)
+            throw Error("GPTQ: column blocks of '" + std::string(name) + "' do not fit its " + std::to_string(cols) +
+                        " columns");
+        if (b.columns == 0) continue;
+        BlockPlan p;
+        p.begin = begin;
+        p.end = begin + b.columns;
+        p.spec = b.spec;
+        p.f = &formatTraits(b.spec.format);
+        p.eo = {b.spec.symmetric, b.spec.fullRange};
+        p.run = b.spec.runLength(b.columns);
+        p.perTensor = b.spec.granularity == Granularity::Tensor && !p.f->fixedBlock;
+        p.groups = p.perTensor ? 1 : (b.columns + p.run - 1) / p.run;
+        p.groupOffset = totalGroups;
+        p.needScratch = b.spec.scaleRule != ScaleRule::MinMax;
+        // The block of the original matrix, contiguous (its range and per-tensor fit see exactly it).
+        RowMatrixF original(rows, b.columns);
         for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t g = 0; g < groups; ++g)
-                staticParams[static_cast<std::size_t>(r * groups + g)] =
-                    fitRun(f, spec, &W(r, g * run), static_cast<std::size_t>(std::min(run, cols - g * run)), whole,
-                           scratch.data());
+            for (std::int64_t c = 0; c < b.columns; ++c) original(r, c) = w[r * cols + begin + c];
+        p.whole = rangeOf(original.data(), static_cast<std::size_t>(original.size()));
+        if (p.perTensor) {
+            const RowMatrixF live = W.middleCols(begin, b.columns); // dead columns zeroed, as GPTQ sees them
+            std::vector<float> scratch(p.needScratch ? static_cast<std::size_t>(live.size()) : 0);
+            p.tensorParams =
+                fitRun(*p.f, p.spec, live.data(), static_cast<std::size_t>(live.size()), p.whole, scratch.data());
+        } else if (opt.staticGroups) {
+            // Static groups: every group's parameters from the original weights, in the original column order.
+            p.staticParams.resize(static_cast<std::size_t>(rows * p.groups));
+            std::vector<float> scratch(p.needScratch ? static_cast<std::size_t>(p.run) : 0);
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t g = 0; g < p.groups; ++g)
+                    p.staticParams[static_cast<std::size_t>(r * p.groups + g)] =
+                        fitRun(*p.f, p.spec, &W(r, begin + g * p.run),
+                               static_cast<std::size_t>(std::min(p.run, p.end - begin - g * p.run)), p.whole,
+                               scratch.data());
+        }
+        std::fill(blockOf.begin() + begin, blockOf.begin() + p.end, static_cast<std::uint32_t>(plans.size()));
+        totalGroups += p.groups;
+        begin = p.end;
+        plans.push_back(std::move(p));
     }
+    if (begin != cols)
+        throw Error("GPTQ: column blocks of '" + std::string(name) + "' cover " + std::to_string(begin) + " of " +
+                    std::to_string(cols) + " columns");
 
+    // act_order within each block: the blocks (and so the split) stay where they are.
     std::vector<std::int64_t> perm(static_cast<std::size_t>(cols));
     std::iota(perm.begin(), perm.end(), std::int64_t{0});
     if (opt.actOrder) {
-        std::stable_sort(perm.begin(), perm.end(), [&](std::int64_t a, std::int64_t b) { return H(a, a) > H(b, b); });
+        for (const BlockPlan& p : plans)
+            std::stable_sort(perm.begin() + p.begin, perm.begin() + p.end,
+                             [&](std::int64_t a, std::int64_t b) { return H(a, a) > H(b, b); });
         RowMatrixF Wp(rows, cols);
         Eigen::MatrixXf Hp(cols, cols);
         for (std::int64_t j = 0; j < cols; ++j) Wp.col(j) = W.col(perm[static_cast<std::size_t>(j)]);
@@ -126,16 +183,18 @@ void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const fl
 
     const std::int64_t B = opt.block;
     const bool blockStart = opt.groupParams == GptqGroupParams::BlockStart;
+    std::int64_t maxRun = 0;
+    for (const BlockPlan& p : plans) maxRun = std::max(maxRun, p.run);
     RowMatrixF Q(rows, cols); // in the (possibly permuted) column order
     std::atomic<bool> cancelled{false};
-    if (groupParams) groupParams->assign(static_cast<std::size_t>(rows * (perTensor ? 1 : groups)), tensorParams);
+    if (groupParams) groupParams->assign(static_cast<std::size_t>(rows * totalGroups), ScaleParams{});
 
     // Every row is independent given U: each thread runs the whole column loop over its own rows, so
     // the hot loop has no synchronisation at all.
     auto processRows = [&](std::int64_t r0, std::int64_t nr) {
         RowMatrixF err(nr, B), start;
         std::vector<ScaleParams> params(static_cast<std::size_t>(nr));
-        std::vector<float> groupBuf(static_cast<std::size_t>(run)), scratch(needScratch ? static_cast<std::size_t>(run) : 0);
+        std::vector<float> groupBuf(static_cast<std::size_t>(maxRun)), scratch(static_cast<std::size_t>(maxRun));
         for (std::int64_t i1 = 0; i1 < cols; i1 += B) {
             if (cancelled.load(std::memory_order_relaxed) || (job.cancel && job.cancel->isCancelled())) {
                 cancelled = true;
@@ -147,16 +206,20 @@ void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const fl
                 float* wr = &W(r0 + r, 0);
                 const float* u = U.data();
                 for (std::int64_t i = i1; i < i2; ++i) {
+                    const BlockPlan& bp = plans[blockOf[static_cast<std::size_t>(i)]];
+                    const std::int64_t local = i - bp.begin;
+                    const bool groupStart = local % bp.run == 0;
                     ScaleParams p;
-                    if (perTensor) {
-                        p = tensorParams;
+                    if (bp.perTensor) {
+                        p = bp.tensorParams;
                     } else if (opt.staticGroups) {
-                        p = staticParams[static_cast<std::size_t>((r0 + r) * groups + perm[static_cast<std::size_t>(i)] / run)];
+                        p = bp.staticParams[static_cast<std::size_t>(
+                            (r0 + r) * bp.groups + (perm[static_cast<std::size_t>(i)] - bp.begin) / bp.run)];
                     } else {
-                        if (i % run == 0) {
+                        if (groupStart) {
                             // The group's current values; columns past this block have not yet received
                             // this block's updates from columns i1..i-1, so add them here.
-                            const std::int64_t n = std::min(run, cols - i);
+                            const std::int64_t n = std::min(bp.run, bp.end - i);
                             for (std::int64_t j = i; j < i + n; ++j) {
                                 float v;
                                 if (j < i2) {
@@ -169,14 +232,17 @@ void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const fl
                                 groupBuf[static_cast<std::size_t>(j - i)] = v;
                             }
                             params[static_cast<std::size_t>(r)] =
-                                fitRun(f, spec, groupBuf.data(), static_cast<std::size_t>(n), whole, scratch.data());
+                                fitRun(*bp.f, bp.spec, groupBuf.data(), static_cast<std::size_t>(n), bp.whole,
+                                       scratch.data());
                         }
                         p = params[static_cast<std::size_t>(r)];
                     }
-                    if (groupParams && !perTensor && i % run == 0)
-                        (*groupParams)[static_cast<std::size_t>((r0 + r) * groups + i / run)] = p;
+                    if (groupParams && groupStart) {
+                        const std::int64_t g = bp.groupOffset + local / bp.run;
+                        (*groupParams)[static_cast<std::size_t>((r0 + r) * totalGroups + g)] = p;
+                    }
                     float q;
-                    f.apply(f, &wr[i], &q, 1, p, eo);
+                    bp.f->apply(*bp.f, &wr[i], &q, 1, p, bp.eo);
                     Q(r0 + r, i) = q;
                     const float e = (wr[i] - q) / u[i * cols + i];
                     err(r, i - i1) = e;
@@ -229,13 +295,17 @@ const ParamSchema& GptqQuantizer::params() const {
 
 void GptqQuantizer::quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params, float* out,
                              const JobContext& job) const {
-    if (!w.input)
-        throw Error("gptq: '" + std::string(w.name) + "' has no calibration statistics (give --calib FILE)");
-    if (w.input->features != w.cols)
-        throw Error("gptq: calibration statistics of '" + std::string(w.name) + "' have " +
-                    std::to_string(w.input->features) + " features, the weight " + std::to_string(w.cols) + " columns");
-    const std::vector<float> h = w.input->hessianF32();
+    const std::vector<float> h = hessianOf(w);
     gptqQuantize(w.data, w.rows, w.cols, h.data(), spec, GptqOptions::fromJson(params), out, job, w.name);
+}
+
+void GptqQuantizer::quantizeColumnBlocks(const WeightMatrix& w, std::int64_t high, const QuantSpec& highSpec,
+                                         const QuantSpec& lowSpec, const nlohmann::json& params, float* out,
+                                         const JobContext& job) const {
+    const std::vector<float> h = hessianOf(w);
+    high = std::clamp<std::int64_t>(high, 0, w.cols);
+    const GptqColumnBlock blocks[2] = {{high, highSpec}, {w.cols - high, lowSpec}};
+    gptqQuantizeBlocks(w.data, w.rows, w.cols, h.data(), blocks, GptqOptions::fromJson(params), out, job, w.name);
 }
 
 } // namespace qs::core

@@ -3,6 +3,7 @@
 #include "quant/quantizer.h"
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace qs::core {
@@ -38,6 +39,23 @@ void gptqQuantize(const float* w, std::int64_t rows, std::int64_t cols, const fl
                   const GptqOptions& options, float* out, const JobContext& job = {}, std::string_view name = {},
                   std::vector<ScaleParams>* groupParams = nullptr);
 
+/// Consecutive input columns quantized with one spec: gptqQuantizeBlocks takes a matrix as a list of them.
+struct GptqColumnBlock {
+    std::int64_t columns = 0;
+    QuantSpec spec;
+};
+
+/// gptqQuantize with mixed precision along the input: the columns are split into consecutive `blocks`
+/// (sizes summing to cols; e.g. ResQ's high-precision subspace first), each with its own spec, groups
+/// and per-tensor scale restarting at the block's first column, as if it were its own matrix. One GPTQ
+/// pass runs over the whole matrix, so the rounding error of every block is compensated in the blocks
+/// after it. With act_order the columns are ordered within each block; the blocks keep their order.
+/// `groupParams`: per row, the groups of each block in turn (one entry per per-tensor block).
+void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, const float* hessian,
+                        std::span<const GptqColumnBlock> blocks, const GptqOptions& options, float* out,
+                        const JobContext& job = {}, std::string_view name = {},
+                        std::vector<ScaleParams>* groupParams = nullptr);
+
 /// The "gptq" quantizer: gptqQuantize with the Hessian of WeightMatrix::input.
 class GptqQuantizer final : public Quantizer {
 public:
@@ -49,6 +67,10 @@ public:
     bool needsCalibration() const override { return true; }
     void quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params, float* out,
                   const JobContext& job) const override;
+    /// One gptqQuantizeBlocks pass: the high columns' error is compensated in the low ones.
+    void quantizeColumnBlocks(const WeightMatrix& w, std::int64_t high, const QuantSpec& highSpec,
+                              const QuantSpec& lowSpec, const nlohmann::json& params, float* out,
+                              const JobContext& job) const override;
 };
 
 } // namespace qs::core

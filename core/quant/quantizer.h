@@ -38,6 +38,14 @@ public:
     /// Quantize-dequantizes one weight into `out` (rows*cols floats). `params` are validated.
     virtual void quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params,
                           float* out, const JobContext& job) const = 0;
+    /// Quantize-dequantizes `w` with its first `high` input columns in `highSpec` and the rest in `lowSpec`
+    /// (mixed precision, e.g. ResQ's subspace) into `out`. `params` are validated; 0 <= high <= cols.
+    /// Default: each block as its own weight through quantize(), a calibrated method getting its block of
+    /// the statistics, so error compensation does not cross the split. Methods that can carry it across
+    /// (GPTQ) override this; the stored bits are those of the two blocks either way.
+    virtual void quantizeColumnBlocks(const WeightMatrix& w, std::int64_t high, const QuantSpec& highSpec,
+                                      const QuantSpec& lowSpec, const nlohmann::json& params, float* out,
+                                      const JobContext& job) const;
     /// Stored bits per weight of a rows x cols weight quantized with this method (codes, scales, zero
     /// points, codebooks). Methods that store more than the spec (codebooks, two-level scales) override it.
     virtual double bitsPerWeight(const QuantSpec& spec, const nlohmann::json& params, std::int64_t rows,

@@ -173,6 +173,9 @@ TEST(CalibCache, RoundTripCorruptionAndKeys) {
         EXPECT_TRUE(loaded[i].xtx == first[i].xtx);
         EXPECT_EQ(loaded[i].kurtosis, first[i].kurtosis);
         EXPECT_EQ(loaded[i].absMean, first[i].absMean);
+        EXPECT_EQ(loaded[i].absPercentiles.size(),
+                  static_cast<std::size_t>(first[i].features) * LinearInputStats::kAbsPercentileLevels.size());
+        EXPECT_EQ(loaded[i].absPercentiles, first[i].absPercentiles);
     }
     // A cache hit computes nothing: no progress steps.
     int steps = 0;
