@@ -13,7 +13,7 @@ std::string sweepUsage(const CliContext& ctx) {
     std::string keys;
     for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
     return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
-           "                    [--ctx N] [--windows N] [--json]\n"
+           "                    [--ctx N] [--windows N] [--labels Y] [--json]\n"
            "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
            "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
            "  settings are skipped, so an interrupted sweep resumes where it stopped. The fp32 reference is\n"
@@ -22,13 +22,16 @@ std::string sweepUsage(const CliContext& ctx) {
            "                one-element list; invalid combinations are reported and skipped. Keys:\n               " +
            keys +
            "\n  --jobs N      recipes in parallel threads, each single-threaded (default 1)\n"
-           "  --ctx N, --windows N   as for eval\n";
+           "  --ctx N, --windows N   as for eval\n"
+           "  --labels Y    MODEL.onnx classifiers: --data holds the images and Y their labels (X.npy or\n"
+           "                FILE.h5:DATASET, as for eval); runs store accuracy instead of perplexity\n";
 }
 
 nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const auto gridPath = args.takeOption("grid");
     const auto data = args.takeOption("data");
     const auto projectPath = args.takeOption("project");
+    const auto labels = args.takeOption("labels");
     core::SweepOptions opts;
     if (const auto c = args.takeOption("ctx")) opts.eval.ctx = std::stoi(*c);
     if (const auto w = args.takeOption("windows")) opts.eval.maxWindows = std::stoll(*w);
@@ -58,9 +61,11 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     }
     opts.model = *model;
     opts.data = *data;
+    if (labels) opts.labels = *labels;
     opts.commandLine = "quantscope-cli sweep " + *model + " --grid " + *gridPath + " --data " + *data +
                        " --project " + *projectPath + " --jobs " + std::to_string(opts.jobs) + " --ctx " +
-                       std::to_string(opts.eval.ctx) + " --windows " + std::to_string(opts.eval.maxWindows);
+                       std::to_string(opts.eval.ctx) + " --windows " + std::to_string(opts.eval.maxWindows) +
+                       (labels ? " --labels " + *labels : std::string());
     for (const auto& p : points)
         if (!p.recipe) std::fprintf(stderr, "skipping invalid point %s: %s\n", p.values.dump().c_str(), p.invalidReason.c_str());
 
@@ -69,14 +74,17 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     nlohmann::json j = summary.toJson();
     j["project"] = project->path().string();
     if (!ctx.json) {
-        std::printf("fp32 reference: run %lld, perplexity %.6f\n", static_cast<long long>(summary.referenceRunId),
-                    summary.referencePerplexity);
+        std::printf("fp32 reference: run %lld", static_cast<long long>(summary.referenceRunId));
+        if (summary.referenceAccuracy) std::printf(", accuracy %.4f\n", *summary.referenceAccuracy);
+        else std::printf(", perplexity %.6f\n", summary.referencePerplexity);
         for (const auto& o : summary.outcomes) {
             std::printf("%-10s %-6s %-44s", o.status.c_str(), o.runId ? std::to_string(o.runId).c_str() : "-",
                         (o.label.empty() ? o.recipe.dump() : o.label).c_str());
             if (o.perplexity)
                 std::printf(" ppl %.4f (%+.4f) KLD %.5f %.3f b/w", *o.perplexity, o.deltaPerplexity.value_or(0),
                             o.kldMean.value_or(0), o.bitsPerWeight.value_or(0));
+            else if (o.accuracy)
+                std::printf(" accuracy %.4f %.3f b/w", *o.accuracy, o.bitsPerWeight.value_or(0));
             if (!o.message.empty()) std::printf(" %s", o.message.c_str());
             std::printf("\n");
         }

@@ -119,6 +119,7 @@ MainWindow::MainWindow(const core::Registries& registries, plugins::PluginManage
     updateProjectLabel();
     updateEvaluationLabel();
     onMethodChanged();
+    onTransformChanged();
     updateJobStatus();
     restoreSettings();
     restoreLastProject();
@@ -146,7 +147,8 @@ void MainWindow::createActions() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     m_openAction = file->addAction(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open model…"));
     m_openAction->setShortcut(QKeySequence::Open);
-    m_openAction->setToolTip(tr("Open a model directory (Hugging Face: config.json + *.safetensors)"));
+    m_openAction->setToolTip(tr("Open a model: a Hugging Face directory (its config.json), a .gguf or an "
+                                "ONNX classifier (.onnx)"));
     connect(m_openAction, &QAction::triggered, this, &MainWindow::chooseModel);
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     rebuildRecentMenu();
@@ -193,6 +195,19 @@ void MainWindow::createToolBar() {
         bar->addWidget(label);
         bar->addWidget(combo);
     };
+    // Transforms change the basis before the method quantizes ("rotate+gptq"): none or one registered.
+    m_transformCombo = new QComboBox(bar);
+    m_transformCombo->setObjectName(QStringLiteral("transformCombo"));
+    m_transformCombo->addItem(tr("none"), QString());
+    m_transformCombo->setItemData(0, tr("Quantize the weights as they are"), Qt::ToolTipRole);
+    for (const core::ModelTransform* t : m_registries.transforms.all()) {
+        QString tip = qstr(t->summary());
+        if (t->needsCalibration()) tip += tr(" — needs calibration data (toolbar ▸ Data)");
+        m_transformCombo->addItem(methodTitle(qstr(t->name())), qstr(t->name()));
+        m_transformCombo->setItemData(m_transformCombo->count() - 1, tip, Qt::ToolTipRole);
+    }
+    labelled(tr("Transform"), m_transformCombo);
+
     m_methodCombo = new QComboBox(bar);
     m_methodCombo->setObjectName(QStringLiteral("methodCombo"));
     auto* methodModel = new QStandardItemModel(m_methodCombo);
@@ -227,6 +242,7 @@ void MainWindow::createToolBar() {
     bar->addAction(m_reportAction);
 
     connect(m_methodCombo, &QComboBox::currentIndexChanged, this, &MainWindow::onMethodChanged);
+    connect(m_transformCombo, &QComboBox::currentIndexChanged, this, &MainWindow::onTransformChanged);
     // The toolbar's format and granularity are a second editor of the Parameters form's fields.
     connect(m_formatCombo, &QComboBox::currentTextChanged, this,
             [this](const QString& v) { m_specForm->setValue(QStringLiteral("format"), v.toStdString()); });
@@ -245,6 +261,15 @@ void MainWindow::createDocks() {
     m_specForm->setObjectName(QStringLiteral("specForm"));
     m_specForm->setSchema(core::quantSpecSchema(), defaultSpecValues());
     specLayout->addWidget(m_specForm);
+    m_transformBox = new QGroupBox(tr("Transform"), params);
+    m_transformBox->setObjectName(QStringLiteral("transformBox"));
+    auto* transformLayout = new QVBoxLayout(m_transformBox);
+    m_transformForm = new ParamForm(m_transformBox);
+    m_transformForm->setObjectName(QStringLiteral("transformForm"));
+    m_transformNote = new QLabel(m_transformBox);
+    m_transformNote->setWordWrap(true);
+    transformLayout->addWidget(m_transformNote);
+    transformLayout->addWidget(m_transformForm);
     m_methodBox = new QGroupBox(tr("Method"), params);
     auto* methodLayout = new QVBoxLayout(m_methodBox);
     m_methodForm = new ParamForm(m_methodBox);
@@ -260,6 +285,7 @@ void MainWindow::createDocks() {
     m_explanation->setAlignment(Qt::AlignTop | Qt::AlignLeft);
     m_explanation->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);
     paramsLayout->addWidget(specBox);
+    paramsLayout->addWidget(m_transformBox);
     paramsLayout->addWidget(m_methodBox);
     createEvalForm(params, paramsLayout);
     paramsLayout->addWidget(m_explanation);
@@ -429,10 +455,14 @@ void MainWindow::rebuildRecentMenu() {
 void MainWindow::chooseModel() {
     QSettings settings;
     const QString start = settings.value(kLastDirKey, QDir::homePath()).toString();
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open model directory"), start);
-    if (dir.isEmpty()) return;
-    settings.setValue(kLastDirKey, QFileInfo(dir).absolutePath());
-    openModel(dir);
+    // A Hugging Face model is a directory: pick its config.json (or a weights file) to open it.
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open model"), start,
+        tr("Models (config.json *.safetensors *.gguf *.onnx);;ONNX classifiers (*.onnx);;GGUF (*.gguf);;"
+           "All files (*)"));
+    if (path.isEmpty()) return;
+    settings.setValue(kLastDirKey, QFileInfo(path).absolutePath());
+    openModel(path);
 }
 
 QString MainWindow::modelPathFromMime(const QMimeData* mime) {
@@ -446,6 +476,8 @@ QString MainWindow::modelPathFromMime(const QMimeData* mime) {
         (name == QLatin1String("config.json") || name.endsWith(QLatin1String(".safetensors")) ||
          name == QLatin1String("model.safetensors.index.json")))
         return info.absolutePath();
+    if (info.isFile() && (name.endsWith(QLatin1String(".onnx")) || name.endsWith(QLatin1String(".gguf"))))
+        return info.absoluteFilePath(); // a model in one file
     return {};
 }
 
@@ -504,6 +536,35 @@ bool MainWindow::setMethod(const QString& name) {
             return true;
         }
     return false;
+}
+
+bool MainWindow::setTransform(const QString& name) {
+    const int i = m_transformCombo->findData(name);
+    if (i < 0) return false;
+    m_transformCombo->setCurrentIndex(i);
+    return true;
+}
+
+QString MainWindow::transform() const {
+    return m_transformCombo->currentData().toString();
+}
+
+void MainWindow::onTransformChanged() {
+    const QString name = transform();
+    const core::ModelTransform* t = m_registries.transforms.find(name.toStdString());
+    if (!t) {
+        m_transformForm->setSchema({});
+        m_transformBox->setTitle(tr("Transform: none"));
+        m_transformNote->setText(tr("The method quantizes the weights in their own basis. A transform "
+                                    "(toolbar ▸ Transform) rotates or rescales them first."));
+    } else {
+        m_transformBox->setTitle(tr("Transform: %1").arg(methodTitle(name)));
+        m_transformForm->setSchema(t->params());
+        QString note = qstr(t->summary());
+        if (t->needsCalibration()) note += tr(" Needs calibration data (toolbar ▸ Data).");
+        m_transformNote->setText(note);
+    }
+    updateRunEnabled();
 }
 
 void MainWindow::onMethodChanged() {
@@ -628,16 +689,14 @@ bool MainWindow::runQuantization() {
         statusBar()->showMessage(tr("A job is running: wait for it or cancel it"), 5000);
         return false;
     }
-    core::QuantJob job;
-    job.method = m_methodCombo->currentData(Qt::UserRole).toString().toStdString();
-    try {
-        job.spec = core::QuantSpec::fromJson(m_specForm->values());
-    } catch (const std::exception& e) {
-        appendLog(LogLevel::Error, QString::fromStdString(e.what()));
-        statusBar()->showMessage(QString::fromStdString(e.what()), 8000);
+    QString recipeError;
+    const std::optional<core::Recipe> recipe = currentRecipe(&recipeError);
+    if (!recipe) {
+        appendLog(LogLevel::Error, recipeError);
+        statusBar()->showMessage(recipeError, 8000);
         return false;
     }
-    job.methodParams = m_methodForm->values();
+    const core::QuantJob job = recipe->job; // with the transform chosen, if any
     const bool calibrated = needsCalibration();
     if (calibrated && m_calibData.isEmpty()) {
         statusBar()->showMessage(tr("%1 needs calibration data: choose it in the toolbar's Data menu")

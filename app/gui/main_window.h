@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "engine/builtins.h"
-#include "evaluate_job.h"
 #include "job_runner.h"
 #include "store/project.h"
+#include "store/recipe_run.h"
 #include "store/sweep.h"
 
 #include <QMainWindow>
@@ -49,8 +49,9 @@ public:
                QWidget* parent = nullptr);
     ~MainWindow() override;
 
-    /// Opens a model directory (a config.json or .safetensors file means its directory) in the
-    /// background: reads it and computes every weight's statistics. A running job is cancelled first.
+    /// Opens a model (a Hugging Face directory — a config.json or .safetensors file means its
+    /// directory —, a .gguf or an .onnx file) in the background: reads it and computes every weight's
+    /// statistics. A running job is cancelled first.
     void openModel(const QString& path);
     /// Starts quantizing the open model with the toolbar's method and the Parameters form.
     /// Returns false (with a status message) when there is no model, a job runs or the spec is invalid.
@@ -66,29 +67,38 @@ public:
     void closeProject();
     /// The open project, nullptr when none.
     core::Project* project() const { return m_project.get(); }
-    /// Evaluation data (text or token .npy) of the open model; remembered per model.
+    /// Evaluation data of the open model; remembered per model. A language model: text or token
+    /// .npy; an .onnx classifier: images, "X.npy" or "FILE.h5:DATASET".
     QString evaluationData() const { return m_evalData; }
     void setEvaluationData(const QString& path);
-    /// Calibration data (text or token .npy) for calibrated methods; remembered per model.
+    /// Calibration data, remembered per model: text or token .npy for calibrated methods and
+    /// transforms; for a classifier the images that fix static activation scales.
     QString calibrationData() const { return m_calibData; }
     void setCalibrationData(const QString& path);
+    /// Labels of a classifier's evaluation images ("Y.npy" or "FILE.h5:DATASET"); remembered per model.
+    QString labelsData() const { return m_labelsData; }
+    void setLabelsData(const QString& path);
+    /// True when the open model is an .onnx image classifier (Evaluate measures accuracy).
+    bool isClassifierOpen() const;
     /// The evaluation settings form: ctx, windows (0 = all), calib_windows.
     ParamForm* evalForm() const { return m_evalForm; }
     /// Activation / KV-cache fake quantization of the recipe ("int8:token"; empty = none).
     QLineEdit* actQuantEdit() const { return m_actQuantEdit; }
     QLineEdit* kvQuantEdit() const { return m_kvQuantEdit; }
-    /// The recipe of the toolbar and the Parameters forms; nullopt with `error` when invalid.
+    /// The recipe of the toolbar (transform + method) and the Parameters forms; nullopt with `error`
+    /// when invalid.
     std::optional<core::Recipe> currentRecipe(QString* error = nullptr) const;
     /// The evaluation settings of the Parameters dock.
     core::EvalOptions evalOptions() const;
-    /// Evaluate: fp32 vs the current recipe on the evaluation data (perplexity, KLD, top-1, bits), on
-    /// the job thread; stored in the open project, else kept in sessionRuns(). False (with a status
-    /// message) when it cannot start.
+    /// Evaluate: fp32 vs the current recipe on the evaluation data (perplexity, KLD, top-1, bits; a
+    /// classifier: accuracy, argmax agreement, bits) through core::evaluateRecipe on the job thread;
+    /// stored in the open project, else kept in sessionRuns(). False (with a status message) when it
+    /// cannot start.
     bool evaluate();
     /// The latest Evaluate result of this session.
-    const std::optional<EvaluateOutcome>& lastEvaluation() const { return m_lastEvaluation; }
+    const std::optional<core::RecipeRunOutcome>& lastEvaluation() const { return m_lastEvaluation; }
     /// Evaluate results of this session made without a project (not stored anywhere).
-    const std::vector<EvaluateOutcome>& sessionRuns() const { return m_sessionRuns; }
+    const std::vector<core::RecipeRunOutcome>& sessionRuns() const { return m_sessionRuns; }
     /// The sweep dialog's starting ticks: the window's current method, format, granularity, group, sym.
     SweepSelection currentSweepSelection() const;
     /// Opens the Sweep… dialog; runs the sweep when accepted.
@@ -121,6 +131,13 @@ public:
     ParamForm* methodForm() const { return m_methodForm; }
     /// Chooses a registered method by name; false when unknown.
     bool setMethod(const QString& name);
+    /// The form of the chosen transform's parameters (empty for none).
+    ParamForm* transformForm() const { return m_transformForm; }
+    /// Chooses the transform applied before the method: a registered transform's name, or empty for
+    /// none; false when unknown.
+    bool setTransform(const QString& name);
+    /// The chosen transform's name, empty for none.
+    QString transform() const;
     /// The view created from a plugin, nullptr when none.
     QWidget* view(const QString& pluginId) const;
     /// Recently opened models, newest first (at most 10, persisted).
@@ -165,6 +182,7 @@ private:
     void addRecent(const QString& path);
     void rebuildRecentMenu();
     void onMethodChanged();
+    void onTransformChanged();
     void onSpecValueChanged(const QString& name);
     void onCurrentSpecChanged();
     void updateExplanation();
@@ -183,7 +201,8 @@ private:
     void chooseNewProject();
     void chooseOpenProject();
     void chooseExportReport();
-    void chooseData(bool calibration);
+    enum class DataKind { Evaluation, Calibration, Labels };
+    void chooseData(DataKind kind);
     void loadModelData();
     void updateDataMenu();
     void updateProjectLabel();
@@ -191,6 +210,7 @@ private:
     void onExperimentJobFinished(JobKind kind, JobState state, const QString& seconds);
     bool needsCalibration() const;
     QString notRunnableReason(bool forSweep) const;
+    core::RecipeRunTarget runTarget() const;
 
     const core::Registries& m_registries;
     plugins::PluginManager& m_plugins;
@@ -211,6 +231,7 @@ private:
     QAction* m_runAction = nullptr;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;
+    QComboBox* m_transformCombo = nullptr;
     QComboBox* m_methodCombo = nullptr;
     QComboBox* m_formatCombo = nullptr;
     QComboBox* m_granularityCombo = nullptr;
@@ -219,6 +240,9 @@ private:
     ParamForm* m_methodForm = nullptr;
     QGroupBox* m_methodBox = nullptr;
     QLabel* m_methodNote = nullptr;
+    ParamForm* m_transformForm = nullptr;
+    QGroupBox* m_transformBox = nullptr;
+    QLabel* m_transformNote = nullptr;
     QLabel* m_explanation = nullptr;
     bool m_applyingSpec = false; ///< the form is being set from ViewContext::currentSpec()
 
@@ -234,7 +258,7 @@ private:
 
     // Experiments
     std::shared_ptr<core::Project> m_project; ///< shared with running jobs (thread-safe)
-    QString m_evalData, m_calibData;
+    QString m_evalData, m_calibData, m_labelsData;
     ParamForm* m_evalForm = nullptr;
     QLineEdit* m_actQuantEdit = nullptr;
     QLineEdit* m_kvQuantEdit = nullptr;
@@ -243,11 +267,12 @@ private:
     QAction* m_reportAction = nullptr;
     QAction* m_evalDataAction = nullptr;
     QAction* m_calibDataAction = nullptr;
+    QAction* m_labelsDataAction = nullptr;
     QMenu* m_dataMenu = nullptr;
     QLabel* m_projectLabel = nullptr;
     QLabel* m_evalLabel = nullptr;
-    std::optional<EvaluateOutcome> m_lastEvaluation;
-    std::vector<EvaluateOutcome> m_sessionRuns;
+    std::optional<core::RecipeRunOutcome> m_lastEvaluation;
+    std::vector<core::RecipeRunOutcome> m_sessionRuns;
     std::optional<core::SweepSummary> m_lastSweep;
 };
 

@@ -16,6 +16,7 @@
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
@@ -106,10 +107,13 @@ void MainWindow::createExperimentActions(QMenu* file) {
     m_dataMenu->setObjectName(QStringLiteral("dataMenu"));
     m_evalDataAction = m_dataMenu->addAction(tr("Evaluation data…"));
     m_evalDataAction->setObjectName(QStringLiteral("evalDataAction"));
-    connect(m_evalDataAction, &QAction::triggered, this, [this] { chooseData(false); });
+    connect(m_evalDataAction, &QAction::triggered, this, [this] { chooseData(DataKind::Evaluation); });
+    m_labelsDataAction = m_dataMenu->addAction(tr("Labels…"));
+    m_labelsDataAction->setObjectName(QStringLiteral("labelsDataAction"));
+    connect(m_labelsDataAction, &QAction::triggered, this, [this] { chooseData(DataKind::Labels); });
     m_calibDataAction = m_dataMenu->addAction(tr("Calibration data…"));
     m_calibDataAction->setObjectName(QStringLiteral("calibDataAction"));
-    connect(m_calibDataAction, &QAction::triggered, this, [this] { chooseData(true); });
+    connect(m_calibDataAction, &QAction::triggered, this, [this] { chooseData(DataKind::Calibration); });
     m_dataMenu->addSeparator();
     connect(m_dataMenu->addAction(tr("Clear calibration data")), &QAction::triggered, this,
             [this] { setCalibrationData({}); });
@@ -118,8 +122,8 @@ void MainWindow::createExperimentActions(QMenu* file) {
     m_evaluateAction->setObjectName(QStringLiteral("evaluateAction"));
     m_evaluateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     m_evaluateAction->setToolTip(
-        tr("Perplexity of fp32 and of the chosen recipe on the evaluation data, with "
-           "KLD and top-1 agreement; stored in the open project (Ctrl+E)"));
+        tr("Perplexity of fp32 and of the chosen recipe on the evaluation data, with KLD and top-1 "
+           "agreement (a classifier: accuracy on the labelled images); stored in the open project (Ctrl+E)"));
     connect(m_evaluateAction, &QAction::triggered, this, &MainWindow::evaluate);
     m_sweepAction = new QAction(tr("Sweep…"), this);
     m_sweepAction->setObjectName(QStringLiteral("sweepAction"));
@@ -149,7 +153,9 @@ void MainWindow::createEvalForm(QWidget* params, QLayout* layout) {
     m_actQuantEdit->setObjectName(QStringLiteral("actQuantEdit"));
     m_actQuantEdit->setPlaceholderText(tr("none (e.g. int8:token)"));
     m_actQuantEdit->setToolTip(tr("Activation fake quantization of every Linear input: "
-                                  "FORMAT[:token|tensor|channel|group|block][:N][:sym|asym]"));
+                                  "FORMAT[:token|tensor|channel|group|block][:N][:sym|asym]. A classifier "
+                                  "(Conv/Gemm inputs): int8:tensor, static scales from the calibration "
+                                  "images when given, else per batch"));
     m_kvQuantEdit = new QLineEdit(box);
     m_kvQuantEdit->setObjectName(QStringLiteral("kvQuantEdit"));
     m_kvQuantEdit->setPlaceholderText(tr("none (e.g. int8:token)"));
@@ -297,6 +303,19 @@ void MainWindow::setCalibrationData(const QString& path) {
     updateDataMenu();
 }
 
+void MainWindow::setLabelsData(const QString& path) {
+    m_labelsData = path.isEmpty() ? QString() : QFileInfo(path).absoluteFilePath();
+    if (const auto& model = m_context->model())
+        QSettings().setValue(modelDataKey(QString::fromStdString(model->path().string()), "labels"),
+                             m_labelsData);
+    updateDataMenu();
+}
+
+bool MainWindow::isClassifierOpen() const {
+    const auto& model = m_context->model();
+    return model && core::isClassifierModel(*model);
+}
+
 void MainWindow::loadModelData() {
     const auto& model = m_context->model();
     if (!model) return;
@@ -312,18 +331,41 @@ void MainWindow::loadModelData() {
         m_calibData = settings.value(calibKey).toString();
     else if (!m_calibData.isEmpty())
         settings.setValue(calibKey, m_calibData);
+    m_labelsData = settings.value(modelDataKey(modelPath, "labels")).toString();
     updateDataMenu();
 }
 
-void MainWindow::chooseData(bool calibration) {
+void MainWindow::chooseData(DataKind kind) {
     QSettings settings;
     const QString dir = settings.value(kLastDataDirKey, QDir::homePath()).toString();
-    const QString path =
-        QFileDialog::getOpenFileName(this, calibration ? tr("Calibration data") : tr("Evaluation data"), dir,
-                                     tr("Text or token ids (*.txt *.npy);;All files (*)"));
+    const bool classifier = isClassifierOpen();
+    const QString title = kind == DataKind::Labels        ? tr("Labels")
+                          : kind == DataKind::Calibration ? tr("Calibration data")
+                                                          : tr("Evaluation data");
+    const QString filter = classifier ? tr("Arrays (*.npy *.h5 *.hdf5);;All files (*)")
+                                      : tr("Text or token ids (*.txt *.npy);;All files (*)");
+    QString path = QFileDialog::getOpenFileName(this, title, dir, filter);
     if (path.isEmpty()) return;
     settings.setValue(kLastDataDirKey, QFileInfo(path).absolutePath());
-    calibration ? setCalibrationData(path) : setEvaluationData(path);
+    // An HDF5 file holds several arrays: the data spec names one, FILE.h5:DATASET.
+    if (path.endsWith(QLatin1String(".h5")) || path.endsWith(QLatin1String(".hdf5"))) {
+        bool ok = false;
+        const QString dataset = QInputDialog::getText(this, title, tr("Dataset in %1:").arg(fileName(path)),
+                                                      QLineEdit::Normal, QString(), &ok);
+        if (!ok || dataset.trimmed().isEmpty()) return;
+        path += QLatin1Char(':') + dataset.trimmed();
+    }
+    switch (kind) {
+    case DataKind::Evaluation:
+        setEvaluationData(path);
+        break;
+    case DataKind::Calibration:
+        setCalibrationData(path);
+        break;
+    case DataKind::Labels:
+        setLabelsData(path);
+        break;
+    }
 }
 
 void MainWindow::updateDataMenu() {
@@ -334,17 +376,23 @@ void MainWindow::updateDataMenu() {
     m_calibDataAction->setText(m_calibData.isEmpty()
                                    ? tr("Calibration data…")
                                    : tr("Calibration data: %1…").arg(fileName(m_calibData)));
-    m_calibDataAction->setToolTip(
-        m_calibData.isEmpty() ? tr("Text or token .npy for calibrated methods (GPTQ)") : m_calibData);
+    m_calibDataAction->setToolTip(m_calibData.isEmpty()
+                                      ? tr("Text or token .npy for calibrated methods (GPTQ) and transforms; "
+                                           "a classifier: images for static activation scales")
+                                      : m_calibData);
+    m_labelsDataAction->setText(m_labelsData.isEmpty() ? tr("Labels…")
+                                                       : tr("Labels: %1…").arg(fileName(m_labelsData)));
+    m_labelsDataAction->setToolTip(
+        tr("A classifier's labels of the evaluation images (Y.npy or FILE.h5:DATASET)"));
+    m_labelsDataAction->setEnabled(isClassifierOpen());
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recipe and settings
 
 bool MainWindow::needsCalibration() const {
-    const core::Quantizer* q =
-        m_registries.quantizers.find(m_methodCombo->currentData(Qt::UserRole).toString().toStdString());
-    return q && q->needsCalibration();
+    const std::optional<core::Recipe> recipe = currentRecipe();
+    return recipe && core::recipeNeedsCalibration(*recipe, m_registries);
 }
 
 std::optional<core::Recipe> MainWindow::currentRecipe(QString* error) const {
@@ -353,6 +401,8 @@ std::optional<core::Recipe> MainWindow::currentRecipe(QString* error) const {
         job.method = m_methodCombo->currentData(Qt::UserRole).toString().toStdString();
         job.spec = core::QuantSpec::fromJson(m_specForm->values());
         job.methodParams = m_methodForm->values();
+        if (const QString t = transform(); !t.isEmpty())
+            job.transforms.push_back({t.toStdString(), m_transformForm->values()});
         nlohmann::json j = job.toJson();
         if (const QString a = m_actQuantEdit->text().trimmed(); !a.isEmpty())
             j["activation"] = core::hookSpecFromString(a.toStdString(), "activations").toJson();
@@ -363,6 +413,15 @@ std::optional<core::Recipe> MainWindow::currentRecipe(QString* error) const {
         if (error) *error = QString::fromStdString(e.what());
         return std::nullopt;
     }
+}
+
+core::RecipeRunTarget MainWindow::runTarget() const {
+    core::RecipeRunTarget t;
+    t.model = m_context->model();
+    t.data = m_evalData.toStdString();
+    if (isClassifierOpen()) t.labels = m_labelsData.toStdString();
+    t.eval = evalOptions();
+    return t;
 }
 
 core::EvalOptions MainWindow::evalOptions() const {
@@ -377,6 +436,8 @@ QString MainWindow::notRunnableReason(bool forSweep) const {
     if (!m_context->model()) return tr("Open a model first");
     if (m_jobs->isRunning()) return tr("A job is running: wait for it or cancel it");
     if (m_evalData.isEmpty()) return tr("Choose evaluation data (toolbar ▸ Data ▸ Evaluation data…)");
+    if (isClassifierOpen() && m_labelsData.isEmpty())
+        return tr("A classifier is scored against labels: choose them (toolbar ▸ Data ▸ Labels…)");
     if (forSweep && !m_project) return tr("A sweep stores its runs in a project: File ▸ New Project… first");
     return {};
 }
@@ -394,18 +455,16 @@ bool MainWindow::evaluate() {
     QString error;
     const std::optional<core::Recipe> recipe = currentRecipe(&error);
     if (!recipe) return fail(error);
-    const bool calibrated = needsCalibration();
-    if (calibrated && m_calibData.isEmpty())
+    if (core::recipeNeedsCalibration(*recipe, m_registries) && m_calibData.isEmpty())
         return fail(tr("%1 needs calibration data: choose it in the toolbar's Data menu")
-                        .arg(QString::fromStdString(recipe->job.method).toUpper()));
+                        .arg(QString::fromStdString(recipe->label())));
 
-    EvaluateRequest req;
-    req.model = m_context->model();
-    req.data = m_evalData.toStdString();
-    req.eval = evalOptions();
-    req.recipe = *recipe;
-    if (calibrated) req.calib = m_calibData.toStdString();
-    req.calibWindows = m_evalForm->values().value("calib_windows", 128LL);
+    core::RecipeRunTarget target = runTarget();
+    target.commandLine = "quantscope (GUI) evaluate";
+    // Calibration goes to the recipe only where it acts (a calibrated method or transform; a
+    // classifier's static activation scales); the core decides, and keys the run by it.
+    const core::RecipeCalibration calib{m_calibData.toStdString(),
+                                        m_evalForm->values().value("calib_windows", 128LL)};
     const std::shared_ptr<core::Project> project = m_project;
     if (!project)
         appendLog(LogLevel::Info, tr("No project is open: this result is kept for the session only "
@@ -414,21 +473,27 @@ bool MainWindow::evaluate() {
     m_lastEvaluation.reset();
     m_jobKind = JobKind::Evaluate;
     m_jobTarget = tr("Evaluate %1").arg(QString::fromStdString(recipe->label()));
-    appendLog(LogLevel::Info,
-              tr("%1 on %2 (ctx %3, %4)")
-                  .arg(m_jobTarget, fileName(m_evalData))
-                  .arg(req.eval.ctx)
-                  .arg(req.eval.maxWindows ? tr("%1 windows").arg(req.eval.maxWindows) : tr("all windows")));
+    if (isClassifierOpen())
+        appendLog(LogLevel::Info,
+                  tr("%1 on %2 (labels %3)").arg(m_jobTarget, fileName(m_evalData), fileName(m_labelsData)));
+    else
+        appendLog(LogLevel::Info,
+                  tr("%1 on %2 (ctx %3, %4)")
+                      .arg(m_jobTarget, fileName(m_evalData))
+                      .arg(target.eval.ctx)
+                      .arg(target.eval.maxWindows ? tr("%1 windows").arg(target.eval.maxWindows)
+                                                  : tr("all windows")));
     const core::Registries& registries = m_registries;
-    return m_jobs->start(
-        tr("Evaluate"), tr("step"),
-        [this, req, project, &registries](const core::JobContext& ctx) -> std::function<void()> {
-            auto out = std::make_shared<EvaluateOutcome>(evaluateRecipe(req, registries, project.get(), ctx));
-            return [this, out, stored = project != nullptr] {
-                m_lastEvaluation = *out;
-                if (!stored) m_sessionRuns.push_back(*out);
-            };
-        });
+    return m_jobs->start(tr("Evaluate"), tr("step"),
+                         [this, target, recipe = *recipe, calib, project,
+                          &registries](const core::JobContext& ctx) -> std::function<void()> {
+                             auto out = std::make_shared<core::RecipeRunOutcome>(
+                                 core::evaluateRecipe(target, recipe, calib, registries, project.get(), ctx));
+                             return [this, out, stored = project != nullptr] {
+                                 m_lastEvaluation = *out;
+                                 if (!stored) m_sessionRuns.push_back(*out);
+                             };
+                         });
 }
 
 void MainWindow::updateEvaluationLabel() {
@@ -437,8 +502,19 @@ void MainWindow::updateEvaluationLabel() {
         m_evalLabel->clear();
         return;
     }
-    const EvaluateOutcome& e = *m_lastEvaluation;
+    const core::RecipeRunOutcome& e = *m_lastEvaluation;
     const auto& m = e.metrics;
+    m_evalLabel->setToolTip(QString::fromStdString(e.label));
+    if (m.accuracy) {
+        m_evalLabel->setText(
+            tr("accuracy %1% (fp32 %2%) · agreement %3% · %4 b/w")
+                .arg(*m.accuracy * 100, 0, 'f', 2)
+                .arg(e.referenceAccuracy ? QString::number(*e.referenceAccuracy * 100, 'f', 2)
+                                         : QStringLiteral("—"))
+                .arg(m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 2) : QStringLiteral("—"),
+                     optText(m.bitsPerWeight, 3)));
+        return;
+    }
     m_evalLabel->setText(
         tr("ppl %1 (fp32 %2, Δ %3) · KLD %4 · top-1 %5% · %6 b/w")
             .arg(optText(m.perplexity, 3), optText(m.referencePerplexity, 3))
@@ -446,7 +522,6 @@ void MainWindow::updateEvaluationLabel() {
             .arg(optText(m.kldMean, 5))
             .arg(m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 1) : QStringLiteral("—"),
                  optText(m.bitsPerWeight, 3)));
-    m_evalLabel->setToolTip(QString::fromStdString(e.label));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +530,8 @@ void MainWindow::updateEvaluationLabel() {
 SweepSelection MainWindow::currentSweepSelection() const {
     SweepSelection s;
     s.methods << m_methodCombo->currentData(Qt::UserRole).toString();
+    s.transforms << transform();
+    s.transformParams = m_transformForm->values();
     const nlohmann::json v = m_specForm->values();
     s.formats << QString::fromStdString(v.value("format", "int4"));
     s.granularities << QString::fromStdString(v.value("granularity", "group"));
@@ -487,12 +564,13 @@ int MainWindow::countExistingRuns(const std::vector<core::SweepPoint>& points) c
     } catch (const std::exception&) {
         return 0; // a busy or damaged project: the count is only a hint
     }
-    const core::EvalOptions eval = evalOptions();
+    const core::RecipeRunTarget target = runTarget();
     std::set<std::string> counted;
     for (const auto& p : points)
         if (p.recipe) {
             const std::string key =
-                core::evalSettingsKey(eval, p.calib, p.calibWindows) + '\n' + p.recipe->canonical();
+                core::recipeRunSettingsKey(target, *p.recipe, {p.calib, p.calibWindows}, m_registries) +
+                '\n' + p.recipe->canonical();
             if (have.count(key)) counted.insert(key);
         }
     return static_cast<int>(counted.size());
@@ -523,6 +601,7 @@ bool MainWindow::runSweep(const nlohmann::json& grid) {
     core::SweepOptions options;
     options.model = m_context->model()->path();
     options.data = m_evalData.toStdString();
+    if (isClassifierOpen()) options.labels = m_labelsData.toStdString();
     options.eval = evalOptions();
     options.jobs = 1; // one recipe at a time, each using every thread (the machine is shared)
     options.commandLine = "quantscope (GUI) sweep --grid '" + grid.dump() + "'";
@@ -562,7 +641,7 @@ void MainWindow::onExperimentJobFinished(JobKind kind, JobState state, const QSt
     if (kind == JobKind::Sweep) m_context->notifyProjectRunsChanged(); // runs stored up to a cancel stay
     if (state != JobState::Succeeded) return;
     if (kind == JobKind::Evaluate && m_lastEvaluation) {
-        const EvaluateOutcome& e = *m_lastEvaluation;
+        const core::RecipeRunOutcome& e = *m_lastEvaluation;
         const auto& m = e.metrics;
         QString where;
         if (e.runId && e.reused)
@@ -571,17 +650,29 @@ void MainWindow::onExperimentJobFinished(JobKind kind, JobState state, const QSt
             where = tr("stored as run #%1 (fp32 run #%2)").arg(e.runId).arg(e.referenceRunId);
         else
             where = tr("session only (no project)");
-        appendLog(
-            LogLevel::Info,
-            tr("%1: ppl %2 (fp32 %3, Δ %4), KLD mean %5 p99 %6, top-1 %7%, %8 bits/weight — %9 (%10 s)")
-                .arg(m_jobTarget, optText(m.perplexity, 4), optText(m.referencePerplexity, 4))
-                .arg(signedText(e.deltaPerplexity(), 4))
-                .arg(optText(m.kldMean, 5), optText(m.kldP99, 5),
-                     m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 2) : QStringLiteral("—"),
-                     optText(m.bitsPerWeight, 3), where, seconds));
-        m_jobStatus->setText(tr("%1: ppl %2 (Δ %3)")
-                                 .arg(m_jobTarget, optText(m.perplexity, 4))
-                                 .arg(signedText(e.deltaPerplexity(), 4)));
+        const QString top1 =
+            m.top1Agreement ? QString::number(*m.top1Agreement * 100, 'f', 2) : QStringLiteral("—");
+        if (m.accuracy) {
+            const QString acc = QString::number(*m.accuracy * 100, 'f', 2);
+            appendLog(LogLevel::Info,
+                      tr("%1: accuracy %2% (fp32 %3%), argmax agreement %4%, %5 bits/weight — %6 (%7 s)")
+                          .arg(m_jobTarget, acc,
+                               e.referenceAccuracy ? QString::number(*e.referenceAccuracy * 100, 'f', 2)
+                                                   : QStringLiteral("—"),
+                               top1, optText(m.bitsPerWeight, 3), where, seconds));
+            m_jobStatus->setText(tr("%1: accuracy %2%").arg(m_jobTarget, acc));
+        } else {
+            appendLog(
+                LogLevel::Info,
+                tr("%1: ppl %2 (fp32 %3, Δ %4), KLD mean %5 p99 %6, top-1 %7%, %8 bits/weight — %9 (%10 s)")
+                    .arg(m_jobTarget, optText(m.perplexity, 4), optText(m.referencePerplexity, 4))
+                    .arg(signedText(e.deltaPerplexity(), 4))
+                    .arg(optText(m.kldMean, 5), optText(m.kldP99, 5), top1, optText(m.bitsPerWeight, 3),
+                         where, seconds));
+            m_jobStatus->setText(tr("%1: ppl %2 (Δ %3)")
+                                     .arg(m_jobTarget, optText(m.perplexity, 4))
+                                     .arg(signedText(e.deltaPerplexity(), 4)));
+        }
         updateEvaluationLabel();
         if (e.runId) {
             m_context->notifyProjectRunsChanged();

@@ -18,6 +18,7 @@
 #include <QPushButton>
 #include <QSaveFile>
 #include <QVBoxLayout>
+#include <algorithm>
 
 namespace qs::gui {
 namespace {
@@ -83,12 +84,27 @@ nlohmann::json sweepGridJson(const SweepSelection& s, const core::Registries& re
 
     nlohmann::json grid = nlohmann::json::object();
     bool calibrated = false;
-    for (const QString& m : s.methods) {
-        grid["method"].push_back(m.toStdString());
+    const QStringList transforms = s.transforms.isEmpty() ? QStringList{QString()} : s.transforms;
+    for (const QString& t : transforms) {
+        const core::ModelTransform* transform = registries.transforms.find(t.toStdString());
+        if (!t.isEmpty() && !transform) return fail(QObject::tr("Unknown transform \"%1\".").arg(t));
+        if (transform) {
+            calibrated = calibrated || transform->needsCalibration();
+            // One value per parameter (the Parameters dock's), spelled as the CLI's flags.
+            for (const auto& p : transform->params()) {
+                std::string key = p.name;
+                std::replace(key.begin(), key.end(), '_', '-');
+                if (!grid.contains(key))
+                    grid[key] = nlohmann::json::array({s.transformParams.value(p.name, p.defaultValue)});
+            }
+        }
+        for (const QString& m : s.methods)
+            grid["method"].push_back((t.isEmpty() ? m : t + QLatin1Char('+') + m).toStdString());
+    }
+    for (const QString& m : s.methods)
         if (const core::Quantizer* q = registries.quantizers.find(m.toStdString());
             q && q->needsCalibration())
             calibrated = true;
-    }
     for (const QString& f : s.formats)
         grid["format"].push_back(f.toStdString());
     for (const QString& g : s.granularities)
@@ -123,6 +139,10 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
     m_methods = makeList(QStringLiteral("sweepMethods"));
     for (const core::Quantizer* q : registries.quantizers.all())
         addCheckItem(m_methods, qstr(q->name()).toUpper(), qstr(q->name()), qstr(q->summary()));
+    m_transforms = makeList(QStringLiteral("sweepTransforms"));
+    addCheckItem(m_transforms, tr("none"), QString(), tr("The method alone"));
+    for (const core::ModelTransform* t : registries.transforms.all())
+        addCheckItem(m_transforms, qstr(t->name()).toUpper(), qstr(t->name()), qstr(t->summary()));
     m_formats = makeList(QStringLiteral("sweepFormats"));
     for (const auto& f : core::formatTable())
         addCheckItem(m_formats, qstr(f.name), qstr(f.name), qstr(f.summary));
@@ -145,16 +165,17 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
         lists->addWidget(label, 0, c);
         lists->addWidget(w, 1, c);
     };
-    column(0, tr("Methods"), m_methods);
-    column(1, tr("Formats"), m_formats);
-    column(2, tr("Granularities"), m_granularities);
+    column(0, tr("Transforms"), m_transforms);
+    column(1, tr("Methods"), m_methods);
+    column(2, tr("Formats"), m_formats);
+    column(3, tr("Granularities"), m_granularities);
     auto* groupCol = new QWidget;
     auto* groupLayout = new QVBoxLayout(groupCol);
     groupLayout->setContentsMargins(0, 0, 0, 0);
     groupLayout->addWidget(m_groups);
     groupLayout->addWidget(m_sym);
     groupLayout->addWidget(m_asym);
-    column(3, tr("Group sizes · symmetry"), groupCol);
+    column(4, tr("Group sizes · symmetry"), groupCol);
 
     m_summary = new QLabel;
     m_summary->setObjectName(QStringLiteral("sweepSummary"));
@@ -175,11 +196,11 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
     layout->addWidget(m_summary);
     layout->addWidget(buttons);
 
-    for (QListWidget* l : {m_methods, m_formats, m_granularities, m_groups})
+    for (QListWidget* l : {m_transforms, m_methods, m_formats, m_granularities, m_groups})
         connect(l, &QListWidget::itemChanged, this, &SweepDialog::update);
     connect(m_sym, &QCheckBox::toggled, this, &SweepDialog::update);
     connect(m_asym, &QCheckBox::toggled, this, &SweepDialog::update);
-    resize(760, 420);
+    resize(900, 420);
     update();
 }
 
@@ -199,6 +220,16 @@ void SweepDialog::setSelection(const SweepSelection& s) {
                              (usable ? tr(" — calibrated with %1").arg(QFileInfo(m_calib).fileName())
                                      : tr(" — needs calibration data (toolbar ▸ Data)")));
     }
+    // Calibrated transforms likewise.
+    for (int i = 1; i < m_transforms->count(); ++i) {
+        QListWidgetItem* item = m_transforms->item(i);
+        const core::ModelTransform* t =
+            m_registries.transforms.find(item->data(Qt::UserRole).toString().toStdString());
+        const bool usable = !(t && t->needsCalibration()) || !m_calib.isEmpty();
+        item->setFlags(usable ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsUserCheckable);
+    }
+    m_transformParams = s.transformParams;
+    checkOnly(m_transforms, toVariants(s.transforms.isEmpty() ? QStringList{QString()} : s.transforms));
     checkOnly(m_methods, toVariants(s.methods));
     checkOnly(m_formats, toVariants(s.formats));
     checkOnly(m_granularities, toVariants(s.granularities));
@@ -216,6 +247,9 @@ SweepSelection SweepDialog::selection() const {
     SweepSelection s;
     for (const auto& v : checkedData(m_methods))
         s.methods << v.toString();
+    for (const auto& v : checkedData(m_transforms))
+        s.transforms << v.toString();
+    s.transformParams = m_transformParams;
     for (const auto& v : checkedData(m_formats))
         s.formats << v.toString();
     for (const auto& v : checkedData(m_granularities))

@@ -21,16 +21,20 @@ namespace qs::gui {
 
 /// What the sweep dialog's check lists hold.
 struct SweepSelection {
-    QStringList methods;       ///< registry names
-    QStringList formats;       ///< format table names
-    QStringList granularities; ///< quantSpecSchema() granularity choices
-    QList<int> groups;         ///< group sizes (used with granularity "group" only)
+    QStringList methods;    ///< registry names
+    QStringList transforms; ///< transform names applied before each method; "" = none (empty list: none)
+    nlohmann::json transformParams = nlohmann::json::object(); ///< transform parameters (the window's form)
+    QStringList formats;                                       ///< format table names
+    QStringList granularities;                                 ///< quantSpecSchema() granularity choices
+    QList<int> groups; ///< group sizes (used with granularity "group" only)
     bool sym = true, asym = false;
     QString calib; ///< calibration data, added when a calibrated method is ticked
     long long calibWindows = 128;
 };
 
-/// The grid JSON that core::expandGrid and the CLI's `sweep --grid` take: {"method": [...],
+/// The grid JSON that core::expandGrid and the CLI's `sweep --grid` take: {"method": [...] (each
+/// ticked transform chained before each method, "rotate+gptq"; the transforms' parameters as one-value
+/// lists),
 /// "format": [...], "granularity": [...], "group": [...] (only with "group" granularity),
 /// "asym": [false, true], "calib"/"calib-windows" (only with a calibrated method)}. Empty when a
 /// list that must hold something is empty; `error` then says which.
@@ -67,6 +71,7 @@ public:
     QLabel* summaryLabel() const { return m_summary; }
     /// The check lists, for tests and keyboard users.
     QListWidget* methodList() const { return m_methods; }
+    QListWidget* transformList() const { return m_transforms; }
     QListWidget* formatList() const { return m_formats; }
     QListWidget* granularityList() const { return m_granularities; }
     QListWidget* groupList() const { return m_groups; }
@@ -87,6 +92,8 @@ private:
 
     const core::Registries& m_registries;
     QListWidget* m_methods = nullptr;
+    QListWidget* m_transforms = nullptr;
+    nlohmann::json m_transformParams = nlohmann::json::object();
     QListWidget* m_formats = nullptr;
     QListWidget* m_granularities = nullptr;
     QListWidget* m_groups = nullptr;

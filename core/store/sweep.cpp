@@ -3,10 +3,6 @@
 
 #include "transform/transform_pipeline.h"
 
-#include "analysis/histogram.h"
-#include "engine/model_jobs.h"
-#include "eval/token_data.h"
-#include "nn/causal_lm.h"
 #include "tensor/error.h"
 
 #include <omp.h>
@@ -158,15 +154,6 @@ std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries&
     }
 }
 
-std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows) {
-    nlohmann::json j{{"ctx", eval.ctx}, {"windows", eval.maxWindows}};
-    if (!calib.empty()) {
-        j["calib"] = std::filesystem::absolute(calib).lexically_normal().string();
-        j["calib_windows"] = calibWindows;
-    }
-    return j.dump();
-}
-
 nlohmann::json SweepOutcome::toJson() const {
     nlohmann::json j{{"status", status},
                      {"recipe", recipe},
@@ -174,6 +161,7 @@ nlohmann::json SweepOutcome::toJson() const {
                      {"perplexity", optJson(perplexity)},
                      {"delta_perplexity", optJson(deltaPerplexity)},
                      {"kld", optJson(kldMean)},
+                     {"accuracy", optJson(accuracy)},
                      {"bits_per_weight", optJson(bitsPerWeight)}};
     j["run_id"] = runId ? nlohmann::json(runId) : nlohmann::json(nullptr);
     if (!message.empty()) j["message"] = message;
@@ -187,151 +175,37 @@ nlohmann::json SweepSummary::toJson() const {
         runs.push_back(o.toJson());
         ++counts[o.status];
     }
-    nlohmann::json j{{"reference", {{"run_id", referenceRunId}, {"perplexity", referencePerplexity}}}, {"runs", runs}};
+    nlohmann::json reference{{"run_id", referenceRunId}, {"perplexity", referencePerplexity}};
+    if (referenceAccuracy) reference["accuracy"] = *referenceAccuracy;
+    nlohmann::json j{{"reference", reference}, {"runs", runs}};
     for (const auto& [k, n] : counts) j[k] = n;
     return j;
 }
 
-namespace {
-
-struct Shared {
-    const Model& model;
-    const Registries& registries;
-    const CausalLm& reference;
-    const std::vector<std::int32_t>& tokens;
-    const SweepOptions& options;
-    Project& project;
-    std::int64_t modelId, datasetId, provenanceId;
-    JobContext inner; // cancel only: a sweep's own progress is one line per run
-    std::map<std::string, CalibrationData> calibration; // by eval settings key, loaded once
-};
-
-// Quantizes, evaluates and stores one recipe; fills `out`.
-void evaluatePoint(const Shared& s, const SweepPoint& p, SweepOutcome& out) {
-    const Recipe& recipe = *p.recipe;
-    NewRun run;
-    run.recipe = recipe.canonical();
-    run.recipeLabel = recipe.label();
-    run.modelId = s.modelId;
-    run.datasetId = s.datasetId;
-    run.provenanceId = s.provenanceId;
-    run.evalSettings = evalSettingsKey(s.options.eval, p.calib, p.calibWindows);
-    run.startedAt = isoTimeNow();
-    const auto start = std::chrono::steady_clock::now();
-    try {
-        std::map<std::string, std::vector<float>> replaced;
-        std::shared_ptr<const TransformedModel> transformed; // set when the recipe has transforms
-        if (recipe.quantizeWeights) {
-            const auto cal = s.calibration.find(run.evalSettings);
-            ModelQuantResult q = quantizeModel(s.model, s.registries, recipe.job, s.inner, true, {},
-                                               cal == s.calibration.end() ? nullptr : &cal->second);
-            addQuantizedLayers(s.model, q, run);
-            run.metrics.bitsPerWeight = q.bitsPerWeight;
-            run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
-            replaced = std::move(q.weights);
-            transformed = q.transformed;
-        }
-        CausalLm candidate(s.reference, std::move(replaced));
-        const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
-        candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
-        const ComparisonResult c = compareWithReference(s.reference, candidate, s.tokens, s.options.eval, s.inner);
-        run.metrics.perplexity = c.candidate.perplexity;
-        run.metrics.referencePerplexity = c.reference.perplexity;
-        run.metrics.kldMean = c.kld.mean;
-        run.metrics.kldP99 = c.kld.p99;
-        run.metrics.top1Agreement = c.kld.top1Agreement;
-        out.perplexity = c.candidate.perplexity;
-        out.deltaPerplexity = c.deltaPerplexity();
-        out.kldMean = c.kld.mean;
-        out.bitsPerWeight = run.metrics.bitsPerWeight;
-        out.status = "done";
-    } catch (const Cancelled&) {
-        throw;
-    } catch (const std::exception& e) {
-        run.status = "failed";
-        run.error = e.what();
-        run.layers.clear();
-        run.arrays.layers.clear();
-        out.status = "failed";
-        out.message = e.what();
-    }
-    run.finishedAt = isoTimeNow();
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const auto id = s.project.storeRun(run);
-    if (!id) {
-        out.status = "skipped";
-        out.message = "stored meanwhile by another process";
-        return;
-    }
-    out.runId = *id;
-}
-
-} // namespace
-
 SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, const SweepOptions& options,
                       const Registries& registries, const JobContext& ctx) {
-    const auto model = openModel(options.model);
-    std::string source;
-    const std::vector<std::int32_t> tokens = readTokenData(options.data, *model, source);
-    splitWindows(tokens, options.eval); // validates before any work
-
-    ModelRecord mr;
-    mr.path = std::filesystem::absolute(options.model).lexically_normal().string();
-    mr.hash = contentHash(options.model);
-    mr.architecture = model->config().modelType;
-    mr.parameters = model->parameterCount();
-    const std::int64_t modelId = project.ensureModel(mr);
-    DatasetRecord dr{0, std::filesystem::absolute(options.data).lexically_normal().string(), contentHash(options.data),
-                     static_cast<std::int64_t>(tokens.size())};
-    const std::int64_t datasetId = project.ensureDataset(dr);
-    const std::int64_t provenanceId = project.addProvenance(options.commandLine);
-
-    SweepSummary summary;
-    const CausalLm reference(*model, {}, JobContext{nullptr, ctx.cancel});
-    Shared shared{*model, registries, reference, tokens, options, project, modelId, datasetId, provenanceId,
-                  JobContext{nullptr, ctx.cancel}};
+    RecipeRunTarget target;
+    target.model = openModel(options.model);
+    target.data = options.data.string();
+    target.labels = options.labels;
+    target.eval = options.eval;
+    target.commandLine = options.commandLine;
+    const JobContext inner{nullptr, ctx.cancel}; // a sweep's own progress is one line per run
+    RecipeRunner runner(std::move(target), registries, &project, inner);
 
     // The fp32 reference: evaluated once per model/data/settings and stored as the run of recipe "{}".
-    const std::string refKey = evalSettingsKey(options.eval, "", 0);
-    auto findReference = [&]() -> std::optional<RunRecord> {
-        for (const auto& r : project.runs())
-            if (r.status == "finished" && r.recipe == "{}" && r.modelId == modelId && r.datasetId == datasetId &&
-                r.evalSettings == refKey)
-                return r;
-        return std::nullopt;
-    };
-    auto ref = findReference();
-    if (!ref) {
-        if (ctx.progress) ctx.progress(0, 1, "fp32 reference");
-        NewRun run;
-        run.recipe = "{}";
-        run.recipeLabel = "fp32";
-        run.modelId = modelId;
-        run.datasetId = datasetId;
-        run.provenanceId = provenanceId;
-        run.evalSettings = refKey;
-        run.startedAt = isoTimeNow();
-        const PerplexityResult pr = evaluatePerplexity(reference, tokens, options.eval, shared.inner);
-        run.finishedAt = isoTimeNow();
-        run.seconds = pr.seconds;
-        run.metrics.perplexity = pr.perplexity;
-        run.metrics.referencePerplexity = pr.perplexity;
-        double bits = 0;
-        for (const auto& w : model->weights()) bits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
-        run.metrics.modelBytes = bits / 8.0;
-        run.metrics.bitsPerWeight = bits / static_cast<double>(model->parameterCount());
-        project.storeRun(run);
-        ref = findReference();
-        if (!ref) throw Error(project.path().string() + ": the fp32 reference run was not stored");
-    }
-    summary.referenceRunId = ref->id;
-    summary.referencePerplexity = ref->metrics.perplexity.value_or(0);
+    SweepSummary summary;
+    const RunRecord ref = runner.ensureReference(ctx);
+    summary.referenceRunId = ref.id;
+    summary.referencePerplexity = ref.metrics.perplexity.value_or(0);
+    summary.referenceAccuracy = ref.metrics.accuracy;
 
     // Decide what to run: invalid, duplicate and already-finished points are reported, not run.
     std::map<std::string, std::set<std::string>> finished; // eval key -> canonical recipes
     std::set<std::string> seen;
     std::vector<std::size_t> todo;
     summary.outcomes.resize(points.size());
+    const std::int64_t modelId = ref.modelId, datasetId = ref.datasetId;
     for (std::size_t i = 0; i < points.size(); ++i) {
         const auto& p = points[i];
         auto& o = summary.outcomes[i];
@@ -343,7 +217,7 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
         }
         o.recipe = p.recipe->toJson();
         o.label = p.recipe->label();
-        const std::string key = evalSettingsKey(options.eval, p.calib, p.calibWindows);
+        const std::string key = runner.settingsKey(*p.recipe, {p.calib, p.calibWindows});
         if (!finished.count(key)) finished[key] = project.finishedRecipes(modelId, datasetId, key);
         const std::string id = key + p.recipe->canonical();
         if (!seen.insert(id).second) {
@@ -357,8 +231,6 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
             continue;
         }
         todo.push_back(i);
-        if (!p.calib.empty() && !shared.calibration.count(key)) // loaded before the threads start
-            shared.calibration.emplace(key, loadCalibrationData(p.calib, *model, options.eval.ctx, p.calibWindows));
     }
 
     std::mutex mutex;
@@ -376,8 +248,24 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
                     if (failure) return;
                 }
                 const std::size_t i = todo[n];
+                const SweepPoint& p = points[i];
+                const RecipeRunOutcome r = runner.run(*p.recipe, {p.calib, p.calibWindows}, inner, true);
                 SweepOutcome o = summary.outcomes[i];
-                evaluatePoint(shared, points[i], o);
+                o.runId = r.runId;
+                if (r.reused) {
+                    o.status = "skipped";
+                    o.message = "stored meanwhile by another process";
+                } else if (r.status == "failed") {
+                    o.status = "failed";
+                    o.message = r.error;
+                } else {
+                    o.status = "done";
+                    o.perplexity = r.metrics.perplexity;
+                    if (r.metrics.perplexity && r.metrics.referencePerplexity) o.deltaPerplexity = r.deltaPerplexity();
+                    o.kldMean = r.metrics.kldMean;
+                    o.accuracy = r.metrics.accuracy;
+                    o.bitsPerWeight = r.metrics.bitsPerWeight;
+                }
                 std::lock_guard lock(mutex);
                 summary.outcomes[i] = o;
                 ++done;
@@ -387,6 +275,8 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
                 if (o.perplexity)
                     std::snprintf(buf, sizeof buf, ": ppl %.4f (%+.4f), KLD %.5f", *o.perplexity,
                                   o.deltaPerplexity.value_or(0), o.kldMean.value_or(0));
+                else if (o.accuracy)
+                    std::snprintf(buf, sizeof buf, ": accuracy %.4f", *o.accuracy);
                 else
                     std::snprintf(buf, sizeof buf, ": %s", o.status.c_str());
                 if (ctx.progress)
@@ -408,32 +298,6 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     }
     if (failure) std::rethrow_exception(failure);
     return summary;
-}
-
-void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run) {
-    for (const auto& l : q.layers) {
-        // Error histogram in the stored layout: both tensors share it, and order does not matter.
-        const std::vector<float> original = model.weight(l.name).toFloats();
-        const std::vector<float>& quant = q.weights.at(l.name);
-        std::vector<float> err(original.size());
-        float amax = 0;
-        for (std::size_t i = 0; i < err.size(); ++i) {
-            err[i] = quant[i] - original[i];
-            amax = std::max(amax, std::fabs(err[i]));
-        }
-        const double hi = amax > 0 ? amax : 1e-30;
-        LayerArrays a;
-        a.name = l.name;
-        a.errorHistogram =
-            computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
-        a.bitsPerWeight = l.bitsPerWeight;
-        a.mse = l.error.mse;
-        a.sqnrDb = l.error.sqnrDb;
-        a.maxAbsError = l.error.maxAbs;
-        run.arrays.layers.push_back(std::move(a));
-        run.layers.push_back({l.name, l.rows, l.cols, l.bitsPerWeight, l.error.mse, l.error.maxAbs, l.error.sqnrDb,
-                              errorHistogramPath(l.name)});
-    }
 }
 
 } // namespace qs::core

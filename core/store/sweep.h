@@ -6,6 +6,7 @@
 #include "engine/recipe.h"
 #include "eval/perplexity.h"
 #include "store/project.h"
+#include "store/recipe_run.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -38,7 +39,8 @@ std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries&
 /// What a sweep evaluates and where it stores it.
 struct SweepOptions {
     std::filesystem::path model;
-    std::filesystem::path data;
+    std::filesystem::path data; ///< LM: text or token .npy; .onnx classifier: images (X.npy | FILE.h5:DATASET)
+    std::string labels;         ///< .onnx classifier only: the images' labels (Y.npy | FILE.h5:DATASET)
     EvalOptions eval;
     int jobs = 1;            ///< recipes in parallel, each single-threaded
     std::string commandLine; ///< for provenance
@@ -51,6 +53,7 @@ struct SweepOutcome {
     nlohmann::json recipe;
     std::string label;
     std::optional<double> perplexity, deltaPerplexity, kldMean, bitsPerWeight;
+    std::optional<double> accuracy; ///< classifiers
     std::string message;
 
     nlohmann::json toJson() const;
@@ -60,23 +63,18 @@ struct SweepOutcome {
 struct SweepSummary {
     std::int64_t referenceRunId = 0;
     double referencePerplexity = 0;
+    std::optional<double> referenceAccuracy; ///< classifiers
     std::vector<SweepOutcome> outcomes;
 
     /// {"project", "reference": {run_id, perplexity}, "done", "skipped", "failed", "invalid", "runs": [...]}.
     nlohmann::json toJson() const;
 };
 
-/// The layer rows and error histograms of a quantized model (q.weights kept) added to `run`, as every
-/// stored run has them (sweeps and the GUI's Evaluate).
-void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run);
-
-/// Evaluation settings as the canonical JSON text runs are keyed by.
-std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows);
-
 /// Runs every point not yet finished in `project` for this model, data and eval settings (the fp32
 /// reference first, evaluated once and stored as the run of recipe "{}"), storing each run in one
-/// transaction as it finishes. Progress: one step per point with an ETA in the message. Failed points
-/// are stored with status "failed" and do not stop the sweep. Cancellable between and inside runs.
+/// transaction as it finishes (each point through RecipeRunner::run, as the GUI's Evaluate). Progress:
+/// one step per point with an ETA in the message. Failed points are stored with status "failed" and do
+/// not stop the sweep. Cancellable between and inside runs.
 SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, const SweepOptions& options,
                       const Registries& registries, const JobContext& ctx);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // eval on the digits CNN (.onnx) through the CLI, against the fixture's reference.json.
+#include "../core/fixture_paths.h"
 #include "cli_runner.h"
 
 #include <gtest/gtest.h>
@@ -84,4 +85,28 @@ TEST(CliClassifier, InspectAndQuantizeWorkOnOnnx) {
     EXPECT_EQ(qz.json()["layers"].size(), 4u);
     const auto cf = runCli("compare-formats " + q(dir() + "/model.onnx") + " --layer fc1.weight --json");
     ASSERT_EQ(cf.exitCode, 0) << cf.out;
+}
+
+TEST(CliClassifier, SweepStoresAccuraciesAndSkipsThemOnResume) {
+    const auto out = qs::test::outputDir("cli_classifier_sweep");
+    const auto grid = out / "grid.json";
+    std::ofstream(grid) << R"({"format": ["int8", "int4"], "granularity": ["channel"]})";
+    const std::string args = "sweep " + q(dir() + "/model.onnx") + " --grid " + q(grid.string()) + " --data " +
+                             q(dir() + "/test_x.npy") + " --labels " + q(dir() + "/test_y.npy") + " --project " +
+                             q((out / "p.qsproj").string()) + " --json";
+    const auto r = runCli(args);
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const auto j = r.json();
+    EXPECT_EQ(j["done"], 2);
+    EXPECT_NEAR(j["reference"]["accuracy"].get<double>(), result("fp32")["n_correct"].get<double>() / 450.0, 1e-12);
+    ASSERT_EQ(j["runs"].size(), 2u);
+    EXPECT_NEAR(j["runs"][0]["accuracy"].get<double>(),
+                result("w8_perchannel_sym")["n_correct"].get<double>() / 450.0, 1e-12);
+    EXPECT_NEAR(j["runs"][1]["accuracy"].get<double>(),
+                result("w4_perchannel_sym")["n_correct"].get<double>() / 450.0, 1e-12);
+
+    const auto again = runCli(args);
+    ASSERT_EQ(again.exitCode, 0) << again.out;
+    EXPECT_EQ(again.json()["skipped"], 2);
+    EXPECT_EQ(again.json()["done"], 0);
 }

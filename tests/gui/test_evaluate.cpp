@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Evaluate from the main window, offscreen: the stored figures equal a direct core evaluation, the runs
 // carry the sweep's keys, cancel stores nothing, no project keeps the result for the session.
+#include "blocking_quantizer.h"
 #include "builtin_views.h"
 #include "engine/builtins.h"
 #include "engine/model_jobs.h"
@@ -23,10 +24,7 @@
 #include <QPlainTextEdit>
 #include <QSettings>
 #include <QTest>
-#include <atomic>
-#include <chrono>
 #include <gtest/gtest.h>
-#include <thread>
 
 namespace {
 
@@ -34,26 +32,7 @@ using namespace qs;
 
 const QString kTestText = QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt");
 
-// Never finishes on its own: lets a test cancel while the job is certainly inside quantization.
-class BlockingQuantizer final : public core::Quantizer {
-public:
-    static inline std::atomic<bool> entered{false};
-    std::string_view name() const override { return "blocking"; }
-    std::string_view summary() const override { return "test-only: waits until cancelled"; }
-    const core::ParamSchema& params() const override {
-        static const core::ParamSchema none;
-        return none;
-    }
-    bool needsCalibration() const override { return false; }
-    void quantize(const core::WeightMatrix&, const core::QuantSpec&, const nlohmann::json&, float*,
-                  const core::JobContext& job) const override {
-        entered = true;
-        for (;;) {
-            job.checkCancel();
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }
-};
+using test::BlockingQuantizer;
 
 class EvaluateTest : public ::testing::Test {
 protected:
@@ -121,7 +100,7 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     ASSERT_TRUE(waitIdle()) << log();
     ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
     ASSERT_TRUE(m_window->lastEvaluation());
-    const gui::EvaluateOutcome e = *m_window->lastEvaluation();
+    const core::RecipeRunOutcome e = *m_window->lastEvaluation();
     EXPECT_FALSE(e.reused);
     EXPECT_GT(e.runId, 0);
     EXPECT_GT(e.referenceRunId, 0);

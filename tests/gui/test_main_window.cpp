@@ -232,6 +232,11 @@ TEST_F(MainWindowTest, DroppedDirectoryOrConfigNamesTheModel) {
     QMimeData text;
     text.setText(QStringLiteral("hello"));
     EXPECT_TRUE(gui::MainWindow::modelPathFromMime(&text).isEmpty());
+    // A model in one file (ONNX classifier, GGUF) is the file itself.
+    const QString onnx = QStringLiteral(QS_FIXTURES_DIR "/digits-cnn/model.onnx");
+    QMimeData file;
+    file.setUrls({QUrl::fromLocalFile(onnx)});
+    EXPECT_EQ(gui::MainWindow::modelPathFromMime(&file), QFileInfo(onnx).absoluteFilePath());
 }
 
 TEST_F(MainWindowTest, SelectionIsSharedAndRowsCopyAsCsv) {

@@ -119,6 +119,40 @@ TEST_F(SweepDialogTest, CalibratedMethodsNeedCalibrationDataAndCarryIt) {
     EXPECT_EQ(points[0].calibWindows, 8);
 }
 
+TEST_F(SweepDialogTest, TransformsChainBeforeEachMethodWithTheirParameters) {
+    gui::SweepDialog dialog(m_registries);
+    gui::SweepSelection s;
+    s.methods = {QStringLiteral("rtn")};
+    s.formats = {QStringLiteral("int4")};
+    s.granularities = {QStringLiteral("channel")};
+    s.transformParams = {{"rotation_seed", 5}};
+    dialog.setSelection(s);
+    ASSERT_EQ(dialog.transformList()->count(), 1 + static_cast<int>(m_registries.transforms.all().size()));
+    EXPECT_EQ(dialog.selection().transforms, QStringList{QString()}); // "none" ticked by default
+    tick(dialog.transformList(), {QStringLiteral("rotate")});
+    const nlohmann::json g = dialog.grid();
+    EXPECT_EQ(g.at("method"), nlohmann::json::array({"rtn", "rotate+rtn"})) << g.dump();
+    EXPECT_EQ(g.at("rotation-seed"), nlohmann::json::array({5})) << g.dump();
+    EXPECT_EQ(dialog.pointCount(), 2);
+    EXPECT_EQ(dialog.validCount(), 2);
+    const auto points = core::expandGrid(g, m_registries);
+    ASSERT_EQ(points.size(), 2u);
+    ASSERT_TRUE(points[1].recipe);
+    ASSERT_EQ(points[1].recipe->job.transforms.size(), 1u);
+    EXPECT_EQ(points[1].recipe->job.transforms[0].name, "rotate");
+    EXPECT_EQ(points[1].recipe->job.transforms[0].params.value("rotation_seed", 0), 5);
+    EXPECT_TRUE(points[0].recipe && points[0].recipe->job.transforms.empty());
+    // A calibrated transform (smoothquant) cannot be ticked without calibration data.
+    s.transforms = {QStringLiteral("smoothquant")};
+    dialog.setSelection(s);
+    EXPECT_TRUE(dialog.selection().transforms.isEmpty());
+    s.calib = QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt");
+    dialog.setSelection(s);
+    EXPECT_EQ(dialog.selection().transforms, QStringList{QStringLiteral("smoothquant")});
+    EXPECT_EQ(dialog.grid().at("method"), nlohmann::json::array({"smoothquant+rtn"})) << dialog.grid().dump();
+    EXPECT_TRUE(dialog.grid().contains("calib")) << dialog.grid().dump();
+}
+
 class SweepWindowTest : public SweepDialogTest {
 protected:
     void SetUp() override {
