@@ -6,6 +6,7 @@
 #include "eval/token_data.h"
 #include "engine/model_jobs.h"
 #include "engine/recipe.h"
+#include "eval/layer_major.h"
 #include "eval/perplexity.h"
 #include "io/file_util.h"
 #include "io/npy.h"
@@ -25,7 +26,8 @@ std::string evalUsage(const CliContext& ctx) {
     std::string s =
         "quantscope-cli eval MODEL --data FILE [--ctx N] [--windows N]\n"
         "                   [--method M spec flags [--calib FILE [--calib-windows N]]]\n"
-        "                   [--act-quant Q] [--kv-quant Q] [--recipe R.json] [--kld] [--json]\n"
+        "                   [--act-quant Q] [--kv-quant Q] [--recipe R.json] [--kld] [--low-memory]\n"
+        "                   [--json]\n"
         "  Perplexity of MODEL on FILE: non-overlapping windows of --ctx tokens, each its own sequence;\n"
         "  the first token of a window is not scored.\n\n"
         "  --data FILE      UTF-8 text (tokenized with the model's tokenizer as one string, no BOS) or a\n"
@@ -33,7 +35,7 @@ std::string evalUsage(const CliContext& ctx) {
         "  --ctx N          tokens per window (default 128)\n"
         "  --windows N      evaluate the first N windows (default: every full window)\n"
         "  --act-quant Q    fake-quantize the input of every decoder Linear per token, Q =\n"
-        "                   FORMAT[:token|tensor|group][:N][:sym|asym] (default token: one scale per token;\n"
+        "                   FORMAT[:token|tensor|group][:N][:sym|asym][:pNN.N] (pNN.N: clip to that percentile; default token: one scale per token;\n"
         "                   group N: groups of N features of a token)\n"
         "  --kv-quant Q     fake-quantize K (after RoPE) and V, Q as above; token = one scale per token\n"
         "                   and KV head\n"
@@ -41,7 +43,13 @@ std::string evalUsage(const CliContext& ctx) {
         "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n"
         "  --calib FILE     calibration text/.npy for calibrated methods (gptq): its first --calib-windows\n"
         "                   non-overlapping windows of --ctx tokens, each its own sequence\n"
-        "  --calib-windows N  calibration windows (default 128)\n\n"
+        "  --calib-windows N  calibration windows (default 128)\n"
+        "  --low-memory     layer by layer: embed every window, then convert (and quantize) one decoder\n"
+        "                   layer's weights at a time, run every window's hidden state through it and free\n"
+        "                   it. Peak memory: one layer plus embedding and head plus the hidden states of\n"
+        "                   all windows (twice when comparing), instead of the whole float32 model (twice\n"
+        "                   with a quantization). Same numbers; data-free recipes only (rtn, no --calib,\n"
+        "                   no transforms)\n\n"
         "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
         "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
         "  top-1 agreement.\n\n";
@@ -79,6 +87,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     if (const auto c = args.takeOption("ctx")) opts.ctx = static_cast<int>(parseCount("ctx", *c, 2));
     if (const auto w = args.takeOption("windows")) opts.maxWindows = parseCount("windows", *w, 1);
     const bool kld = args.takeFlag("kld");
+    const bool lowMemory = args.takeFlag("low-memory");
     const auto calibFile = args.takeOption("calib");
     const auto calibWindowsFlag = args.takeOption("calib-windows");
     if (calibWindowsFlag && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
@@ -110,6 +119,9 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     if (kld && !compare)
         throw core::Error("eval: --kld compares a quantized model with the fp32 one: give --method/--format, "
                           "--act-quant or --kv-quant");
+    if (lowMemory && quantizeWeights) core::checkLayerMajorRecipe(job, ctx.registries);
+    if (lowMemory && calibFile)
+        throw core::Error("eval: --calib is for calibrated methods, which --low-memory does not support");
 
     const auto model = core::openModel(*path);
     std::string source;
@@ -120,38 +132,62 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
                      {"data", std::filesystem::path(*data).string()},
                      {"data_tokens", tokens.size()},
                      {"ctx", opts.ctx}};
-    const core::CausalLm reference(*model, {}, ctx.job);
     core::PerplexityResult result;
     std::optional<core::ComparisonResult> comparison;
     std::optional<core::ModelQuantResult> quant;
-    if (!compare) {
-        result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
+    std::size_t peakWeightBytes = 0;
+    if (lowMemory) {
+        std::optional<core::LayerMajorCandidate> candidate;
+        if (compare) {
+            candidate.emplace();
+            if (quantizeWeights) candidate->weights = job;
+            candidate->hooks = hooks;
+            candidate->registries = &ctx.registries;
+        }
+        core::LayerMajorResult r = core::evaluateLayerMajor(*model, tokens, opts, candidate, ctx.job);
+        result = r.perplexity;
+        comparison = std::move(r.comparison);
+        quant = std::move(r.quant);
+        peakWeightBytes = r.peakWeightBytes;
     } else {
-        std::map<std::string, std::vector<float>> replaced;
+        const core::CausalLm reference(*model, {}, ctx.job);
+        if (!compare) {
+            result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
+        } else {
+            std::map<std::string, std::vector<float>> replaced;
+            if (quantizeWeights) {
+                std::optional<core::CalibrationData> calib;
+                if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
+                quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true, {},
+                                            calib ? &*calib : nullptr);
+                replaced = std::move(quant->weights);
+            }
+            core::CausalLm candidate(reference, std::move(replaced));
+            // Transforms (rotate, resq) add their online basis changes and subspace-aware quantizers.
+            candidate.setHooks(quant && quant->transformed ? quant->transformed->hooks(hooks) : hooks);
+            comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);
+            result = comparison->candidate;
+        }
+        peakWeightBytes = reference.peakWeightBytes(); // the candidate shares the reference's count
+    }
+    if (compare) {
         nlohmann::json recipe = nlohmann::json::object();
-        if (quantizeWeights) {
-            std::optional<core::CalibrationData> calib;
-            if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
-            quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true, {}, calib ? &*calib : nullptr);
+        if (quant) {
             if (!quant->calibration.is_null()) j["calibration"] = quant->calibration;
-            replaced = std::move(quant->weights);
             recipe = quant->job.toJson();
             j["bits_per_weight"] = quant->bitsPerWeight;
+            if (quant->transformed) j["transforms"] = quant->transformed->applied;
         }
         if (hooks.activation) recipe["activation"] = hooks.activation->toJson();
         if (hooks.kvCache) recipe["kv_cache"] = hooks.kvCache->toJson();
         j["recipe"] = recipe;
-        core::CausalLm candidate(reference, std::move(replaced));
-        // Transforms (rotate, resq) add their online basis changes and subspace-aware quantizers.
-        candidate.setHooks(quant && quant->transformed ? quant->transformed->hooks(hooks) : hooks);
-        if (quant && quant->transformed) j["transforms"] = quant->transformed->applied;
-        comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);
-        result = comparison->candidate;
         j["reference"] = {{"perplexity", comparison->reference.perplexity},
                           {"mean_nll", comparison->reference.meanNll}};
         j["delta_perplexity"] = comparison->deltaPerplexity();
         j["kld"] = comparison->kld.toJson();
     }
+    j["low_memory"] = lowMemory;
+    j["peak_weight_bytes"] = peakWeightBytes;
     j.update(result.toJson());
 
     if (!ctx.json) {
@@ -190,6 +226,9 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
             std::cout << "perplexity   " << fmt("%.6f", result.perplexity) << "\nmean NLL     "
                       << fmt("%.6f", result.meanNll) << " nats\n";
         }
+        std::cout << "weights      "
+                  << fmt("peak %.1f MiB float32", static_cast<double>(peakWeightBytes) / (1 << 20))
+                  << (lowMemory ? " (layer by layer)\n" : "\n");
         std::cout << "time         " << fmt("%.2f s", result.seconds)
                   << fmt(" (%.0f tokens/s",
                          result.seconds > 0 ? result.windows * opts.ctx / result.seconds : 0.0)

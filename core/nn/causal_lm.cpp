@@ -5,6 +5,7 @@
 #include "tensor/error.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <numbers>
@@ -33,6 +34,7 @@ struct Norm {
 };
 
 struct Layer {
+    bool loaded = false; ///< false: names and shapes only (a layerByLayer() layer between loads)
     Norm attnNorm, mlpNorm;
     bool fusedQkv = false; ///< GPT-2 c_attn = [q | k | v]
     Linear qkv, q, k, v, o;
@@ -110,11 +112,42 @@ bool optionalBool(const nlohmann::json& raw, const char* key) {
     return it != raw.end() && it->is_boolean() && it->get<bool>();
 }
 
+// Float32 weight bytes alive in a model and the models sharing its weights, and the most at one
+// time: what a layer-by-layer evaluation reports to show it stayed within one layer.
+struct WeightMeter {
+    std::atomic<std::size_t> current{0}, peak{0};
+
+    void add(std::size_t bytes) {
+        const std::size_t now = current.fetch_add(bytes) + bytes;
+        std::size_t seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+        }
+    }
+    void remove(std::size_t bytes) { current.fetch_sub(bytes); }
+};
+
+// Every weight buffer is counted by the meter for as long as it lives.
+Buffer makeBuffer(std::vector<float> data, const std::shared_ptr<WeightMeter>& meter) {
+    const std::size_t bytes = data.size() * sizeof(float);
+    Buffer buffer(new const std::vector<float>(std::move(data)), [meter, bytes](const std::vector<float>* p) {
+        delete p;
+        meter->remove(bytes);
+    });
+    meter->add(bytes);
+    return buffer;
+}
+
 // Reads weights once as float32, taking replaced ones instead of the stored values.
 class Loader {
 public:
-    Loader(const Model& model, std::map<std::string, std::vector<float>>& replaced)
-        : m_model(model), m_replaced(replaced) {}
+    Loader(const Model& model, std::map<std::string, std::vector<float>>& replaced,
+           std::shared_ptr<WeightMeter> meter)
+        : m_model(model), m_replaced(replaced), m_meter(std::move(meter)) {}
+
+    // When false, get() checks a weight's presence and size but converts nothing and returns null
+    // (the decoder layers of a layerByLayer() model until loadLayer()).
+    void setReading(bool read) { m_read = read; }
+    bool reading() const { return m_read; }
 
     bool has(const std::string& name) const { return m_model.find(name) != nullptr; }
 
@@ -130,6 +163,7 @@ public:
         if (numel(w.shape) != expectedNumel)
             throw Error(m_model.path().string() + ": weight '" + name + "' has shape " +
                         shapeToString(w.shape) + ", expected " + std::to_string(expectedNumel) + " elements");
+        if (!m_read) return nullptr;
         std::vector<float> data;
         if (auto it = m_replaced.find(name); it != m_replaced.end()) {
             if (static_cast<std::int64_t>(it->second.size()) != expectedNumel)
@@ -144,7 +178,7 @@ public:
                             std::string(dtypeName(t.dtype())) + " cannot be read as float32");
             data = t.toFloats();
         }
-        auto buffer = std::make_shared<const std::vector<float>>(std::move(data));
+        Buffer buffer = makeBuffer(std::move(data), m_meter);
         m_cache.emplace(name, buffer);
         return buffer;
     }
@@ -177,15 +211,32 @@ public:
 private:
     const Model& m_model;
     std::map<std::string, std::vector<float>>& m_replaced;
+    std::shared_ptr<WeightMeter> m_meter;
     std::map<std::string, Buffer> m_cache;
+    bool m_read = true;
 };
 
-void throwUnused(const std::map<std::string, std::vector<float>>& replaced) {
+// `what` says where the names were looked for, e.g. "by the forward pass".
+void throwUnused(const std::map<std::string, std::vector<float>>& replaced, const std::string& what) {
     if (replaced.empty()) return;
     std::string names;
     for (const auto& [name, v] : replaced)
         names += (names.empty() ? "" : ", ") + name;
-    throw Error("replaced weights not used by the forward pass: " + names);
+    throw Error("replaced weights not used " + what + ": " + names);
+}
+
+using SlotFn = std::function<void(const std::string&, Buffer&)>;
+
+// Calls f(name, buffer) for every non-null weight buffer of a decoder layer.
+void forEachLayerSlot(Layer& l, const SlotFn& f) {
+    auto slot = [&](const std::string& weightName, Buffer& weight, Buffer& bias) {
+        if (weight) f(weightName, weight);
+        if (bias) f(weightName.substr(0, weightName.size() - 7) + ".bias", bias); // ".weight" -> ".bias"
+    };
+    slot(l.attnNorm.name, l.attnNorm.weight, l.attnNorm.bias);
+    slot(l.mlpNorm.name, l.mlpNorm.weight, l.mlpNorm.bias);
+    for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+        slot(x->name, x->weight, x->bias);
 }
 
 } // namespace
@@ -206,10 +257,22 @@ struct CausalLm::Impl {
     Buffer head; ///< [vocab, hidden]; the same buffer as embed when tied
     std::string embedName, positionsName, headName;
     ForwardHooks hooks;
+    /// Counts this model's weight buffers (shared with the models derived from it).
+    std::shared_ptr<WeightMeter> meter = std::make_shared<WeightMeter>();
+    /// layerByLayer(): the model loadLayer() reads from; null when every layer is always loaded.
+    const Model* source = nullptr;
+    std::string gpt2Prefix; ///< "transformer." or ""
+    int mistralWindow = 0;  ///< Mistral sliding window of every layer (0 = none)
+    int qwenWindow = 0;     ///< Qwen2 sliding window of layers >= qwenFirstWindowLayer (0 = none)
+    int qwenFirstWindowLayer = 0;
 
-    void build(const Model& model, Loader& loader, const JobContext& ctx);
-    // Calls f(name, buffer) for every weight slot (the tied head is reported under the embedding).
-    void forEachSlot(const std::function<void(const std::string&, Buffer&)>& f);
+    // Loads the resident weights, and every decoder layer's weights when `readLayers` (else only
+    // checks them).
+    void build(const Model& model, Loader& loader, const JobContext& ctx, bool readLayers);
+    Layer buildLayer(Loader& loader, int index) const;
+    // Calls f(name, buffer) for every non-null weight slot (the tied head is reported under the embedding).
+    void forEachSlot(const SlotFn& f);
+    const Layer& layer(int index, const char* caller) const;
 
     void norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const;
     RowMatrixF linear(const Linear& l, const RowMatrixF& x) const;
@@ -227,7 +290,7 @@ struct CausalLm::Impl {
     }
 };
 
-void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx) {
+void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx, bool readLayers) {
     config = model.config();
     hidden = config.hiddenSize;
     vocab = config.vocabSize;
@@ -236,13 +299,13 @@ void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext&
     headDim = config.headDim;
     eps = static_cast<float>(config.rmsNormEps);
     activation = parseActivation(config.hiddenAct);
-    const int qDim = numHeads * headDim, kvDim = numKvHeads * headDim, inter = config.intermediateSize;
     const long long total = config.numLayers + 1;
 
     if (config.arch == Architecture::Gpt2) {
         useRope = false;
         normKind = NormKind::LayerNorm;
-        const std::string p = loader.has("transformer.wte.weight") ? "transformer." : "";
+        gpt2Prefix = loader.has("transformer.wte.weight") ? "transformer." : "";
+        const std::string& p = gpt2Prefix;
         embedName = p + "wte.weight";
         embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
         const WeightInfo& wpe = loader.info(p + "wpe.weight");
@@ -251,51 +314,28 @@ void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext&
         maxPositions = static_cast<int>(wpe.shape[0]);
         positionsName = p + "wpe.weight";
         positions = loader.get(positionsName, numel(wpe.shape));
-        for (int i = 0; i < config.numLayers; ++i) {
-            ctx.step(i, total, "loading layer " + std::to_string(i));
-            const std::string b = p + "h." + std::to_string(i) + ".";
-            Layer l;
-            l.attnNorm = loader.norm(b + "ln_1", hidden, true);
-            l.mlpNorm = loader.norm(b + "ln_2", hidden, true);
-            l.fusedQkv = true;
-            l.qkv = loader.linear(b + "attn.c_attn", 3 * hidden, hidden);
-            l.o = loader.linear(b + "attn.c_proj", hidden, hidden);
-            l.gated = false;
-            l.up = loader.linear(b + "mlp.c_fc", inter, hidden);
-            l.down = loader.linear(b + "mlp.c_proj", hidden, inter);
-            layers.push_back(std::move(l));
-        }
-        finalNorm = loader.norm(p + "ln_f", hidden, true);
-        head = embed;
-        headName = embedName;
     } else {
         rope = Rope(config);
         normKind = NormKind::Rms;
         embedName = "model.embed_tokens.weight";
         embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
-        int window = 0;
-        if (config.arch == Architecture::Mistral) window = optionalInt(config.raw, "sliding_window");
-        const bool qwenWindow =
-            config.arch == Architecture::Qwen2 && optionalBool(config.raw, "use_sliding_window");
-        const int qwenFirstWindowLayer = optionalInt(config.raw, "max_window_layers");
-        for (int i = 0; i < config.numLayers; ++i) {
-            ctx.step(i, total, "loading layer " + std::to_string(i));
-            const std::string b = "model.layers." + std::to_string(i) + ".";
-            Layer l;
-            l.attnNorm = loader.norm(b + "input_layernorm", hidden, false);
-            l.mlpNorm = loader.norm(b + "post_attention_layernorm", hidden, false);
-            l.q = loader.linear(b + "self_attn.q_proj", qDim, hidden);
-            l.k = loader.linear(b + "self_attn.k_proj", kvDim, hidden);
-            l.v = loader.linear(b + "self_attn.v_proj", kvDim, hidden);
-            l.o = loader.linear(b + "self_attn.o_proj", hidden, qDim);
-            l.gate = loader.linear(b + "mlp.gate_proj", inter, hidden);
-            l.up = loader.linear(b + "mlp.up_proj", inter, hidden);
-            l.down = loader.linear(b + "mlp.down_proj", hidden, inter);
-            l.slidingWindow = window;
-            if (qwenWindow && i >= qwenFirstWindowLayer)
-                l.slidingWindow = optionalInt(config.raw, "sliding_window");
-            layers.push_back(std::move(l));
+        if (config.arch == Architecture::Mistral) mistralWindow = optionalInt(config.raw, "sliding_window");
+        if (config.arch == Architecture::Qwen2 && optionalBool(config.raw, "use_sliding_window")) {
+            qwenWindow = optionalInt(config.raw, "sliding_window");
+            qwenFirstWindowLayer = optionalInt(config.raw, "max_window_layers");
         }
+    }
+    loader.setReading(readLayers);
+    for (int i = 0; i < config.numLayers; ++i) {
+        ctx.step(i, total, "loading layer " + std::to_string(i));
+        layers.push_back(buildLayer(loader, i));
+    }
+    loader.setReading(true);
+    if (config.arch == Architecture::Gpt2) {
+        finalNorm = loader.norm(gpt2Prefix + "ln_f", hidden, true);
+        head = embed;
+        headName = embedName;
+    } else {
         finalNorm = loader.norm("model.norm", hidden, false);
         if (config.tieWordEmbeddings || !loader.has("lm_head.weight")) {
             if (!config.tieWordEmbeddings)
@@ -311,26 +351,51 @@ void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext&
     ctx.step(total, total, "weights loaded");
 }
 
-void CausalLm::Impl::forEachSlot(const std::function<void(const std::string&, Buffer&)>& f) {
+Layer CausalLm::Impl::buildLayer(Loader& loader, int i) const {
+    const int qDim = numHeads * headDim, kvDim = numKvHeads * headDim, inter = config.intermediateSize;
+    Layer l;
+    l.loaded = loader.reading();
+    if (config.arch == Architecture::Gpt2) {
+        const std::string b = gpt2Prefix + "h." + std::to_string(i) + ".";
+        l.attnNorm = loader.norm(b + "ln_1", hidden, true);
+        l.mlpNorm = loader.norm(b + "ln_2", hidden, true);
+        l.fusedQkv = true;
+        l.qkv = loader.linear(b + "attn.c_attn", 3 * hidden, hidden);
+        l.o = loader.linear(b + "attn.c_proj", hidden, hidden);
+        l.gated = false;
+        l.up = loader.linear(b + "mlp.c_fc", inter, hidden);
+        l.down = loader.linear(b + "mlp.c_proj", hidden, inter);
+    } else {
+        const std::string b = "model.layers." + std::to_string(i) + ".";
+        l.attnNorm = loader.norm(b + "input_layernorm", hidden, false);
+        l.mlpNorm = loader.norm(b + "post_attention_layernorm", hidden, false);
+        l.q = loader.linear(b + "self_attn.q_proj", qDim, hidden);
+        l.k = loader.linear(b + "self_attn.k_proj", kvDim, hidden);
+        l.v = loader.linear(b + "self_attn.v_proj", kvDim, hidden);
+        l.o = loader.linear(b + "self_attn.o_proj", hidden, qDim);
+        l.gate = loader.linear(b + "mlp.gate_proj", inter, hidden);
+        l.up = loader.linear(b + "mlp.up_proj", inter, hidden);
+        l.down = loader.linear(b + "mlp.down_proj", hidden, inter);
+        l.slidingWindow = qwenWindow > 0 && i >= qwenFirstWindowLayer ? qwenWindow : mistralWindow;
+    }
+    return l;
+}
+
+void CausalLm::Impl::forEachSlot(const SlotFn& f) {
     f(embedName, embed);
     if (positions) f(positionsName, positions);
-    auto lin = [&](Linear& l) {
-        if (!l.weight) return;
-        f(l.name, l.weight);
-        if (l.bias) f(l.name.substr(0, l.name.size() - 7) + ".bias", l.bias);
-    };
-    auto nrm = [&](Norm& n) {
-        f(n.name, n.weight);
-        if (n.bias) f(n.name.substr(0, n.name.size() - 7) + ".bias", n.bias);
-    };
-    for (auto& l : layers) {
-        nrm(l.attnNorm);
-        nrm(l.mlpNorm);
-        for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
-            lin(*x);
-    }
-    nrm(finalNorm);
+    for (auto& l : layers)
+        forEachLayerSlot(l, f);
+    f(finalNorm.name, finalNorm.weight);
+    if (finalNorm.bias) f(finalNorm.name.substr(0, finalNorm.name.size() - 7) + ".bias", finalNorm.bias);
     if (headName != embedName) f(headName, head);
+}
+
+const Layer& CausalLm::Impl::layer(int index, const char* caller) const {
+    if (index < 0 || index >= static_cast<int>(layers.size()))
+        throw Error(std::string(caller) + ": no decoder layer " + std::to_string(index) + " (the model has " +
+                    std::to_string(layers.size()) + ")");
+    return layers[static_cast<std::size_t>(index)];
 }
 
 void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const {
@@ -490,9 +555,48 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
 CausalLm::CausalLm(const Model& model, std::map<std::string, std::vector<float>> replaced,
                    const JobContext& ctx)
     : m_impl(std::make_unique<Impl>()) {
-    Loader loader(model, replaced);
-    m_impl->build(model, loader, ctx);
-    throwUnused(replaced);
+    Loader loader(model, replaced, m_impl->meter);
+    m_impl->build(model, loader, ctx, true);
+    throwUnused(replaced, "by the forward pass");
+}
+
+CausalLm::CausalLm(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+
+CausalLm CausalLm::layerByLayer(const Model& model) {
+    auto impl = std::make_unique<Impl>();
+    std::map<std::string, std::vector<float>> none;
+    Loader loader(model, none, impl->meter);
+    impl->build(model, loader, {}, false);
+    impl->source = &model;
+    return CausalLm(std::move(impl));
+}
+
+void CausalLm::loadLayer(int layer, std::map<std::string, std::vector<float>> replaced) {
+    Impl& m = *m_impl;
+    if (!m.source)
+        throw Error(
+            "loadLayer: this model holds every layer (only a CausalLm::layerByLayer model loads layers)");
+    m.layer(layer, "loadLayer");
+    releaseLayer(layer); // never two copies of a layer at once
+    Loader loader(*m.source, replaced, m.meter);
+    Layer loaded = m.buildLayer(loader, layer);
+    throwUnused(replaced, "by decoder layer " + std::to_string(layer));
+    m.layers[static_cast<std::size_t>(layer)] = std::move(loaded);
+}
+
+void CausalLm::releaseLayer(int layer) {
+    Impl& m = *m_impl;
+    if (!m.source)
+        throw Error(
+            "releaseLayer: this model holds every layer (only a CausalLm::layerByLayer model releases them)");
+    m.layer(layer, "releaseLayer");
+    Layer& l = m.layers[static_cast<std::size_t>(layer)];
+    forEachLayerSlot(l, [](const std::string&, Buffer& b) { b.reset(); });
+    l.loaded = false;
+}
+
+bool CausalLm::layerLoaded(int layer) const {
+    return m_impl->layer(layer, "layerLoaded").loaded;
 }
 
 CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced)
@@ -504,11 +608,11 @@ CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float
             throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
                         " values, expected " + std::to_string(slot->size()));
         const bool tiedHead = name == m_impl->embedName && m_impl->head == slot;
-        slot = std::make_shared<const std::vector<float>>(std::move(it->second));
+        slot = makeBuffer(std::move(it->second), m_impl->meter);
         if (tiedHead) m_impl->head = slot;
         replaced.erase(it);
     });
-    throwUnused(replaced);
+    throwUnused(replaced, "by the forward pass (or in a layer that is not loaded)");
 }
 
 CausalLm::CausalLm(CausalLm&&) noexcept = default;
@@ -536,6 +640,10 @@ std::size_t CausalLm::weightBytes() const {
     });
     if (m_impl->head && seen.insert(m_impl->head.get()).second) bytes += m_impl->head->size() * sizeof(float);
     return bytes;
+}
+
+std::size_t CausalLm::peakWeightBytes() const {
+    return m_impl->meter->peak.load();
 }
 
 RowMatrixF CausalLm::Impl::embedTokens(std::span<const std::int32_t> ids) const {
@@ -570,8 +678,7 @@ int CausalLm::numLayers() const {
 }
 
 std::vector<LinearInputSite> CausalLm::layerSites(int layer) const {
-    if (layer < 0 || layer >= numLayers()) throw Error("layerSites: no decoder layer " + std::to_string(layer));
-    return m_impl->sites(m_impl->layers[static_cast<std::size_t>(layer)]);
+    return m_impl->sites(m_impl->layer(layer, "layerSites"));
 }
 
 RowMatrixF CausalLm::embed(std::span<const std::int32_t> ids) const {
@@ -581,13 +688,16 @@ RowMatrixF CausalLm::embed(std::span<const std::int32_t> ids) const {
 
 void CausalLm::runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer) const {
     const Impl& m = *m_impl;
-    if (layer < 0 || layer >= numLayers()) throw Error("runLayer: no decoder layer " + std::to_string(layer));
+    const Layer& l = m.layer(layer, "runLayer");
+    if (!l.loaded)
+        throw Error("runLayer: decoder layer " + std::to_string(layer) +
+                    " is not loaded (call loadLayer first)");
     if (x.cols() != m.hidden || x.rows() == 0)
         throw Error("runLayer: input is " + std::to_string(x.rows()) + " x " + std::to_string(x.cols()) +
                     ", expected [seq > 0, " + std::to_string(m.hidden) + "]");
     const SerialScope serial(m.serialFor(x.rows()));
     const Rope::Table rotation = m.useRope ? m.rope.table(x.rows()) : Rope::Table{};
-    m.layerForward(m.layers[static_cast<std::size_t>(layer)], x, rotation, layer, observer);
+    m.layerForward(l, x, rotation, layer, observer);
 }
 
 RowMatrixF CausalLm::logits(const RowMatrixF& x) const {
@@ -598,6 +708,10 @@ RowMatrixF CausalLm::logits(const RowMatrixF& x) const {
 
 RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowMatrixF>* hiddenStates) const {
     const Impl& m = *m_impl;
+    for (std::size_t i = 0; i < m.layers.size(); ++i)
+        if (!m.layers[i].loaded)
+            throw Error("forward: decoder layer " + std::to_string(i) +
+                        " is not loaded (a layerByLayer model runs through loadLayer and runLayer)");
     const SerialScope serial(m.serialFor(static_cast<std::int64_t>(ids.size())));
     RowMatrixF x = m.embedTokens(ids);
     if (hiddenStates) {

@@ -56,7 +56,8 @@ using LinearInputObserver = std::function<void(int layer, const LinearInputSite&
 /// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,
 /// tied or untied head) and GPT-2 (learned positions, LayerNorm, Conv1D weights, fused c_attn,
 /// gelu_new, tied head). Weights are converted to float32 once; a const CausalLm may be used by
-/// several threads at once.
+/// several threads at once. A model made with layerByLayer() holds a decoder layer's float32 weights
+/// only between loadLayer() and releaseLayer(), for models whose float32 size exceeds the memory.
 class CausalLm {
 public:
     /// Loads every weight the forward pass needs from `model` as float32 (progress per layer).
@@ -69,6 +70,12 @@ public:
     /// quantized variant costs only the memory of its replaced weights. Replacing one layer's Linears
     /// this way is how the layer-sequential driver reruns that layer with quantized weights.
     CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced);
+
+    /// A model whose decoder layers hold no float32 weights until loadLayer(): only the embedding,
+    /// learned positions, final norm and head are converted now (every layer's weights are checked
+    /// for presence and shape now, without converting them). `model` must outlive the result; its
+    /// memory-mapped weights are read again at each loadLayer(). Throws Error as the constructor does.
+    static CausalLm layerByLayer(const Model& model);
 
     CausalLm(const CausalLm&) = delete;
     CausalLm& operator=(const CausalLm&) = delete;
@@ -92,7 +99,8 @@ public:
     /// Logits [ids.size(), vocab] of one sequence at positions 0..n-1. With `hiddenStates`, also the
     /// residual stream: the embedding output, then the output of every decoder layer (before the
     /// final norm), numLayers + 1 matrices [n, hidden]. Throws Error for an empty sequence, a token
-    /// id outside the vocabulary or (GPT-2) more tokens than learned positions.
+    /// id outside the vocabulary, (GPT-2) more tokens than learned positions, or a layer that is not
+    /// loaded (layerByLayer()).
     /// Threads: a sequence with seq * hidden^2 >= 2^24 multiply-adds per projection uses the OpenMP
     /// threads (matrix products, attention heads); a smaller one runs on the calling thread, where
     /// per-product thread wake-ups would cost more than they save on a shared machine.
@@ -108,16 +116,31 @@ public:
     /// Embedding output (plus learned positions) [ids.size(), hidden]; throws Error as forward() does.
     RowMatrixF embed(std::span<const std::int32_t> ids) const;
     /// Runs decoder layer `layer` on the residual stream x [seq, hidden] in place (positions 0..seq-1);
-    /// `observer` (may be null) sees each site's input. Thread use as in forward().
+    /// `observer` (may be null) sees each site's input. Thread use as in forward(). Throws Error when
+    /// the layer is not loaded (layerByLayer()).
     void runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer = nullptr) const;
     /// Logits [seq, vocab] from the last layer's output (final norm, then the head).
     RowMatrixF logits(const RowMatrixF& x) const;
 
+    /// Converts decoder layer `layer`'s weights to float32 from the model (layerByLayer() models
+    /// only), `replaced` overriding weights of that layer by name as in the constructor; a loaded
+    /// layer is released first. Throws Error for a model not made with layerByLayer(), a bad layer
+    /// index, or a replaced name outside the layer or of the wrong size.
+    void loadLayer(int layer, std::map<std::string, std::vector<float>> replaced = {});
+    /// Frees decoder layer `layer`'s float32 weights (layerByLayer() models only; no-op when not loaded).
+    void releaseLayer(int layer);
+    /// Whether decoder layer `layer` holds its weights (always true unless made with layerByLayer()).
+    bool layerLoaded(int layer) const;
+
     /// Bytes of float32 weight data this instance keeps alive (shared weights counted too).
     std::size_t weightBytes() const;
+    /// The most float32 weight bytes alive at one time, counted over this model and every model
+    /// sharing its weights (CausalLm(base, replaced) copies and their layers), since construction.
+    std::size_t peakWeightBytes() const;
 
 private:
     struct Impl;
+    explicit CausalLm(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
 

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/builtins.h"
+#include "engine/job.h"
+#include "engine/model_jobs.h"
+#include "eval/perplexity.h"
+#include "model/model.h"
+#include "nn/causal_lm.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+namespace qs::core {
+
+/// What a layer-major evaluation compares with the float32 model.
+struct LayerMajorCandidate {
+    /// A data-free weight recipe (RTN, any format/granularity), applied to one layer at a time; none:
+    /// the candidate keeps the float32 weights.
+    std::optional<QuantJob> weights;
+    /// The candidate's activation / KV-cache hooks (the reference runs without hooks).
+    ForwardHooks hooks;
+    /// Needed with `weights`: where the method is looked up.
+    const Registries* registries = nullptr;
+};
+
+/// A layer-major evaluation: the same numbers as evaluatePerplexity / compareWithReference.
+struct LayerMajorResult {
+    /// The model's perplexity, or the candidate's when compared.
+    PerplexityResult perplexity;
+    /// Reference, candidate and KLD / top-1 agreement when a candidate was given.
+    std::optional<ComparisonResult> comparison;
+    /// The weight quantization (per-layer errors, bits per weight; no weights kept) when the
+    /// candidate has a weight recipe.
+    std::optional<ModelQuantResult> quant;
+    /// The most float32 weight bytes held at once (CausalLm::peakWeightBytes()).
+    std::size_t peakWeightBytes = 0;
+};
+
+/// Throws Error unless `job` can run layer by layer without calibration data: a data-free method
+/// and no transforms (rotations and calibrated methods need the whole model or data propagated
+/// through it). The message names the method or transform.
+void checkLayerMajorRecipe(const QuantJob& job, const Registries& registries);
+
+/// Perplexity of `model` on `tokens` (and, with `candidate`, the comparison compareWithReference
+/// makes) computed layer-major: every window is embedded, then each decoder layer's weights are
+/// converted to float32 (and, for a quantized candidate, quantized with the recipe) for that layer
+/// only, every window's reference (and candidate) hidden state runs through it, and the layer is
+/// released; finally the logits of each window are scored. Memory: the hidden states of all windows
+/// (2 x windows x ctx x hidden floats with a candidate) plus one layer plus the embedding, final norm
+/// and head. Windows run in parallel as in evaluatePerplexity, so the numbers equal the
+/// window-major ones. Progress per layer, cancellable. Throws Error as evaluatePerplexity does, and
+/// for a recipe checkLayerMajorRecipe() rejects.
+LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int32_t> tokens,
+                                    const EvalOptions& opts,
+                                    const std::optional<LayerMajorCandidate>& candidate,
+                                    const JobContext& job);
+
+} // namespace qs::core

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#include "eval/window_scores.h"
+
+#include "eval/token_metrics.h"
+#include "tensor/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <omp.h>
+
+namespace qs::core {
+
+void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
+                   const std::function<void(std::size_t)>& fn) {
+    const auto threads = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
+    job.step(0, static_cast<long long>(count), label);
+    for (std::size_t begin = 0; begin < count; begin += threads) {
+        const std::size_t end = std::min(count, begin + threads);
+        std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast <int>(end - begin))
+        for (std::size_t k = begin; k < end; ++k) {
+            omp_set_num_threads(1); // this thread's nested work (Eigen, fake quant) stays serial
+            try {
+                fn(k);
+            } catch (...) {
+#pragma omp critical(qs_eval_failure)
+                if (!failure) failure = std::current_exception();
+            }
+        }
+        if (failure) std::rethrow_exception(failure);
+        job.step(static_cast<long long>(end), static_cast<long long>(count),
+                 label + " window " + std::to_string(end) + "/" + std::to_string(count));
+    }
+}
+
+void checkTargets(std::span<const std::int32_t> tokens, int vocab) {
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+        if (tokens[i] < 0 || tokens[i] >= vocab)
+            throw Error("token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                        " is outside the model's vocabulary (0.." + std::to_string(vocab - 1) + ")");
+}
+
+double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window) {
+    double sum = 0;
+    const std::int64_t vocab = logits.cols();
+    for (std::size_t p = 0; p + 1 < window.size(); ++p)
+        sum += tokenNll(logits.data() + static_cast<std::int64_t>(p) * vocab, vocab, window[p + 1]);
+    return sum;
+}
+
+PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds) {
+    PerplexityResult r;
+    r.tokensScored = windows * (ctx - 1);
+    r.windows = windows;
+    r.ctx = ctx;
+    r.meanNll = r.tokensScored ? sumNll / static_cast<double>(r.tokensScored) : 0;
+    r.perplexity = std::exp(r.meanNll);
+    r.seconds = seconds;
+    return r;
+}
+
+ComparisonScores::ComparisonScores(std::size_t windows, int ctx)
+    : m_ctx(ctx), m_perWindow(static_cast<std::size_t>(ctx) - 1), m_refNll(windows, 0.0),
+      m_candNll(windows, 0.0), m_kld(windows * m_perWindow, 0.0), m_agree(windows, 0) {}
+
+void ComparisonScores::add(std::size_t k, const RowMatrixF& reference, const RowMatrixF& candidate,
+                           std::span<const std::int32_t> window) {
+    m_refNll[k] = windowNll(reference, window);
+    m_candNll[k] = windowNll(candidate, window);
+    const std::int64_t vocab = reference.cols();
+    long long agree = 0;
+    for (std::size_t p = 0; p < m_perWindow; ++p) {
+        const float* r = reference.data() + static_cast<std::int64_t>(p) * vocab;
+        const float* c = candidate.data() + static_cast<std::int64_t>(p) * vocab;
+        m_kld[k * m_perWindow + p] = klDivergence(r, c, vocab);
+        agree += argmax(r, vocab) == argmax(c, vocab);
+    }
+    m_agree[k] = agree;
+}
+
+ComparisonResult ComparisonScores::finish(double seconds) {
+    double refSum = 0, candSum = 0;
+    long long agreeSum = 0;
+    for (std::size_t k = 0; k < m_refNll.size(); ++k) {
+        refSum += m_refNll[k];
+        candSum += m_candNll[k];
+        agreeSum += m_agree[k];
+    }
+    const auto n = static_cast<long long>(m_refNll.size());
+    const long long scored = n * static_cast<long long>(m_perWindow);
+
+    ComparisonResult r;
+    r.reference = perplexityFromNll(refSum, n, m_ctx, seconds);
+    r.candidate = perplexityFromNll(candSum, n, m_ctx, seconds);
+    KldStats& s = r.kld;
+    s.tokens = scored;
+    double sum = 0, sumSq = 0;
+    for (double v : m_kld) {
+        sum += v;
+        sumSq += v * v;
+    }
+    s.mean = sum / static_cast<double>(scored);
+    if (scored > 1) {
+        const double var = std::max(0.0, (sumSq / static_cast<double>(scored) - s.mean * s.mean) *
+                                             static_cast<double>(scored) / static_cast<double>(scored - 1));
+        s.meanStdError = std::sqrt(var / static_cast<double>(scored));
+    }
+    std::sort(m_kld.begin(), m_kld.end());
+    s.median = percentileOfSorted(m_kld, 0.5);
+    s.p99 = percentileOfSorted(m_kld, 0.99);
+    s.p999 = percentileOfSorted(m_kld, 0.999);
+    s.max = m_kld.back();
+    s.top1Agreement = static_cast<double>(agreeSum) / static_cast<double>(scored);
+    return r;
+}
+
+} // namespace qs::core

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "engine/job.h"
+#include "eval/perplexity.h"
+#include "nn/causal_lm.h"
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+/// Runs fn(k) for every window k: batches of one window per thread, each window single-threaded
+/// inside; progress ("LABEL window i/n") and cancellation between batches, on the calling thread.
+/// The first exception a window throws is rethrown after its batch.
+void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
+                   const std::function<void(std::size_t)>& fn);
+
+/// Throws Error naming the index when a token lies outside the vocabulary 0..vocab-1.
+void checkTargets(std::span<const std::int32_t> tokens, int vocab);
+
+/// NLL summed over one window's scored tokens (positions 1..n-1) from its logits [n, vocab].
+double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window);
+
+/// The result of `windows` windows of `ctx` tokens whose NLLs sum to `sumNll`.
+PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds);
+
+/// Scores of a candidate against a reference, window by window: add() may run for distinct windows
+/// on any threads in any order; finish() sums in window order, so the result does not depend on the
+/// order (or the execution plan) the windows' logits came from.
+class ComparisonScores {
+public:
+    /// Room for `windows` windows of `ctx` tokens.
+    ComparisonScores(std::size_t windows, int ctx);
+    /// Scores window `k` from both models' logits [ctx, vocab]: NLLs, per-position KL(P_ref || P)
+    /// and top-1 agreement.
+    void add(std::size_t k, const RowMatrixF& reference, const RowMatrixF& candidate,
+             std::span<const std::int32_t> window);
+    /// Perplexities, KLD statistics and top-1 agreement over every window (all must have been added).
+    ComparisonResult finish(double seconds);
+
+private:
+    int m_ctx;
+    std::size_t m_perWindow;
+    std::vector<double> m_refNll, m_candNll, m_kld;
+    std::vector<long long> m_agree;
+};
+
+} // namespace qs::core

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// `quantscope-cli eval --low-memory` end to end on the fixture: the layer-major evaluation gives the
+// reference perplexities and the whole-model path's KLD, while holding one layer's float32 weights.
+#include "../core/fixture_paths.h"
+#include "cli_runner.h"
+
+#include <cmath>
+#include <fstream>
+#include <gtest/gtest.h>
+
+using namespace qs::test;
+
+namespace {
+
+const std::string kModel = q(tinyLlama().string());
+const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
+
+double relErr(double got, double want) {
+    return std::fabs(got - want) / want;
+}
+
+// Float32 bytes of the fixture's weights from its config.json (closed forms, not the tool's count).
+struct FixtureBytes {
+    long long resident = 0; ///< embedding, untied head, final norm
+    long long layer = 0;    ///< one decoder layer: two norms and seven Linears
+    long long linears = 0;  ///< the seven Linears of one layer
+    int layers = 0;
+    long long full() const { return resident + layers * layer; }
+};
+
+FixtureBytes fixtureBytes() {
+    const auto c = nlohmann::json::parse(std::ifstream(tinyLlama() / "config.json"));
+    const long long h = c["hidden_size"], inter = c["intermediate_size"], vocab = c["vocab_size"];
+    const long long hd = c["head_dim"], heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
+    FixtureBytes b;
+    b.layers = c["num_hidden_layers"];
+    b.resident = 4 * (2 * vocab * h + h);
+    b.linears = 4 * (2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter);
+    b.layer = b.linears + 4 * 2 * h;
+    return b;
+}
+
+} // namespace
+
+TEST(CliLowMemory, Fp32PerplexityWithOneLayerOfWeights) {
+    const CliRun r = runCli("eval " + kModel + " --data " + kTokens + " --low-memory --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const auto j = r.json();
+    EXPECT_LT(relErr(j["perplexity"].get<double>(), 8.458817407160915), 1e-4) << j.dump();
+    EXPECT_EQ(j["tokens_scored"], 8128);
+    EXPECT_EQ(j["low_memory"], true);
+    const FixtureBytes b = fixtureBytes();
+    EXPECT_EQ(j["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+
+    const CliRun whole = runCli("eval " + kModel + " --data " + kTokens + " --windows 2 --json");
+    ASSERT_EQ(whole.exitCode, 0) << whole.out;
+    EXPECT_EQ(whole.json()["low_memory"], false);
+    EXPECT_EQ(whole.json()["peak_weight_bytes"].get<long long>(), b.full());
+}
+
+TEST(CliLowMemory, RtnInt4Group32EqualsTheWholeModelPath) {
+    const std::string args = "eval " + kModel + " --data " + kTokens +
+                             " --method rtn --format int4 --granularity group --group 32 --asym --kld --json";
+    const CliRun low = runCli(args + " --low-memory");
+    const CliRun whole = runCli(args);
+    ASSERT_EQ(low.exitCode, 0) << low.out;
+    ASSERT_EQ(whole.exitCode, 0) << whole.out;
+    const auto l = low.json(), w = whole.json();
+    EXPECT_LT(relErr(l["perplexity"].get<double>(), 8.494180127176628), 1e-4) << l.dump();
+    EXPECT_LT(relErr(l["reference"]["perplexity"].get<double>(), 8.458817407160915), 1e-4);
+    EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), 4.625);
+    EXPECT_EQ(l["recipe"], w["recipe"]);
+    for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
+        EXPECT_NEAR(l["kld"][key].get<double>(), w["kld"][key].get<double>(), 1e-6) << key;
+    EXPECT_EQ(l["kld"]["tokens"], 8128);
+    // Whole model: fp32 weights plus the quantized copies of every Linear; layer by layer: one layer.
+    const FixtureBytes b = fixtureBytes();
+    EXPECT_EQ(w["peak_weight_bytes"].get<long long>(), b.full() + b.layers * b.linears);
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+}
+
+TEST(CliLowMemory, HumanReadableOutputAndHelp) {
+    const CliRun r =
+        runCli("eval " + kModel + " --data " + kTokens + " --windows 4 --low-memory --kv-quant int4");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    EXPECT_NE(r.out.find("KLD"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(layer by layer)"), std::string::npos) << r.out;
+    const CliRun help = runCli("eval --help");
+    EXPECT_NE(help.out.find("--low-memory"), std::string::npos) << help.out;
+}
+
+TEST(CliLowMemory, CalibratedMethodsGiveAClearError) {
+    const CliRun r = runCli("eval " + kModel + " --data " + kTokens +
+                            " --low-memory --method gptq --format int4 --calib " +
+                            q((tinyLlama() / "ref_calib_tokens.npy").string()) + " --json");
+    EXPECT_EQ(r.exitCode, 1) << r.out;
+    const std::string error = r.json().value("error", "");
+    EXPECT_NE(error.find("--low-memory"), std::string::npos) << error;
+    EXPECT_NE(error.find("data-free"), std::string::npos) << error;
+    EXPECT_NE(error.find("'gptq'"), std::string::npos) << error;
+
+    const CliRun rotated = runCli("eval " + kModel + " --data " + kTokens +
+                                  " --low-memory --method rotate+rtn --format int4 --json");
+    EXPECT_EQ(rotated.exitCode, 1) << rotated.out;
+    EXPECT_NE(rotated.json().value("error", "").find("'rotate'"), std::string::npos) << rotated.out;
+}
