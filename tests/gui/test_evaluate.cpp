@@ -9,6 +9,7 @@
 #include "eval/perplexity.h"
 #include "eval/token_data.h"
 #include "gui_test_support.h"
+#include "window_test.h"
 #include "job_runner.h"
 #include "main_window.h"
 #include "nn/causal_lm.h"
@@ -34,37 +35,14 @@ const QString kTestText = QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt");
 
 using test::BlockingQuantizer;
 
-class EvaluateTest : public ::testing::Test {
+class EvaluateTest : public test::WindowTest {
 protected:
     void SetUp() override {
-        test::ensureApp();
-        QSettings().clear();
-        core::registerBuiltins(m_registries);
-        m_registries.quantizers.add(std::make_unique<BlockingQuantizer>());
-        gui::registerBuiltinViews(m_plugins);
-        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        m_projectPath =
-            test::outputDir() + QStringLiteral("/evaluate-%1.qsproj").arg(QString::fromLatin1(info->name()));
-        QFile::remove(m_projectPath);
-        for (const char* suffix : {"-wal", "-shm"})
-            QFile::remove(m_projectPath + QLatin1String(suffix));
-        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+        WindowTest::SetUp();
+        m_projectPath = freshProject(QStringLiteral("evaluate.qsproj"));
     }
-    void TearDown() override {
-        m_window->close();
-        m_window.reset();
-    }
-    bool waitIdle(int ms = 300000) {
-        return QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, ms);
-    }
-    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
-    void openFixture() {
-        m_window->openModel(test::fixtureModel());
-        ASSERT_TRUE(QTest::qWaitFor(
-            [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
-            << log();
-    }
+    void addQuantizers(core::Registries& r) override { r.quantizers.add(std::make_unique<BlockingQuantizer>()); }
+    void openFixture() { ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel())); }
     // RTN int4 sym group 32 on 4 windows of the test text.
     void chooseRecipe() {
         ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
@@ -83,9 +61,6 @@ protected:
         return job;
     }
 
-    core::Registries m_registries;
-    plugins::PluginManager m_plugins;
-    std::unique_ptr<gui::MainWindow> m_window;
     QString m_projectPath;
 };
 
@@ -93,7 +68,7 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     openFixture();
     ASSERT_TRUE(m_window->openProject(m_projectPath, true));
     EXPECT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
-    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("evaluate-")))
+    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("evaluate.qsproj")))
         << m_window->projectLabel()->text().toStdString();
     chooseRecipe();
     ASSERT_TRUE(m_window->evaluate());

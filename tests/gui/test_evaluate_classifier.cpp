@@ -7,6 +7,7 @@
 #include "builtin_views.h"
 #include "engine/builtins.h"
 #include "gui_test_support.h"
+#include "window_test.h"
 #include "job_runner.h"
 #include "main_window.h"
 #include "param_form.h"
@@ -40,31 +41,17 @@ int referenceCorrect(const std::string& variant) {
     return j.at("results").at(variant).at("n_correct").get<int>();
 }
 
-class EvaluateClassifierTest : public ::testing::Test {
+class EvaluateClassifierTest : public test::WindowTest {
 protected:
     void SetUp() override {
-        test::ensureApp();
-        QSettings().clear();
-        core::registerBuiltins(m_registries);
-        m_registries.quantizers.add(std::make_unique<test::BlockingQuantizer>());
-        gui::registerBuiltinViews(m_plugins);
-        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
-        m_projectPath = test::outputDir() + QStringLiteral("/digits.qsproj");
-        QFile::remove(m_projectPath);
-        for (const char* suffix : {"-wal", "-shm"})
-            QFile::remove(m_projectPath + QLatin1String(suffix));
-        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+        WindowTest::SetUp();
+        m_projectPath = freshProject(QStringLiteral("digits.qsproj"));
     }
-    void TearDown() override {
-        m_window->close();
-        m_window.reset();
+    void addQuantizers(core::Registries& r) override {
+        r.quantizers.add(std::make_unique<test::BlockingQuantizer>());
     }
-    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
     void openDigits() {
-        m_window->openModel(kDigits + QStringLiteral("/model.onnx"));
-        ASSERT_TRUE(QTest::qWaitFor(
-            [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
-            << log();
+        ASSERT_NO_FATAL_FAILURE(openAndWait(kDigits + QStringLiteral("/model.onnx")));
         ASSERT_TRUE(m_window->isClassifierOpen());
     }
     // Weights per output channel, symmetric, `format`; activations as given.
@@ -77,15 +64,12 @@ protected:
     }
     core::RecipeRunOutcome evaluateOk() {
         EXPECT_TRUE(m_window->evaluate()) << log();
-        EXPECT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 120000)) << log();
+        EXPECT_TRUE(waitIdle(120000)) << log();
         EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
         EXPECT_TRUE(m_window->lastEvaluation()) << log();
         return m_window->lastEvaluation().value_or(core::RecipeRunOutcome{});
     }
 
-    core::Registries m_registries;
-    plugins::PluginManager m_plugins;
-    std::unique_ptr<gui::MainWindow> m_window;
     QString m_projectPath;
 };
 
@@ -190,7 +174,7 @@ TEST_F(EvaluateClassifierTest, CancelStoresNothingAndTheNextEvaluateRuns) {
     ASSERT_TRUE(QTest::qWaitFor([] { return test::BlockingQuantizer::entered.load(); }, 60000)) << log();
     EXPECT_TRUE(m_window->findChild<QWidget*>(QStringLiteral("cancelButton"))->isEnabled());
     m_window->cancelJob();
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 60000)) << log();
+    ASSERT_TRUE(waitIdle(60000)) << log();
     EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Cancelled) << log();
     EXPECT_TRUE(core::Project::open(m_projectPath.toStdString(), false)->runs().empty());
     ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
@@ -206,7 +190,7 @@ TEST_F(EvaluateClassifierTest, LanguageModelOnlyRecipesAreRefusedByName) {
     chooseRecipe("int8");
     ASSERT_TRUE(m_window->setTransform(QStringLiteral("rotate")));
     ASSERT_TRUE(m_window->evaluate());
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 60000)) << log();
+    ASSERT_TRUE(waitIdle(60000)) << log();
     EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Failed) << log();
     EXPECT_NE(log().find("classifier"), std::string::npos) << log();
     // Without the transform it runs (no project: kept for the session), from the HDF5 datasets.
@@ -226,7 +210,7 @@ TEST_F(EvaluateClassifierTest, ASweepStoresTheSameRunsThatEvaluateFinds) {
     const nlohmann::json grid = {
         {"method", {"rtn"}}, {"format", {"int8", "int4"}}, {"granularity", {"channel"}}, {"asym", {false}}};
     ASSERT_TRUE(m_window->runSweep(grid)) << log();
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 120000)) << log();
+    ASSERT_TRUE(waitIdle(120000)) << log();
     ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
     ASSERT_TRUE(m_window->lastSweep());
     const core::SweepSummary& sweep = *m_window->lastSweep();

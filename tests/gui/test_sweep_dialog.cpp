@@ -4,6 +4,7 @@
 #include "builtin_views.h"
 #include "engine/builtins.h"
 #include "gui_test_support.h"
+#include "window_test.h"
 #include "job_runner.h"
 #include "main_window.h"
 #include "param_form.h"
@@ -153,34 +154,18 @@ TEST_F(SweepDialogTest, TransformsChainBeforeEachMethodWithTheirParameters) {
     EXPECT_TRUE(dialog.grid().contains("calib")) << dialog.grid().dump();
 }
 
-class SweepWindowTest : public SweepDialogTest {
+class SweepWindowTest : public test::WindowTest {
 protected:
     void SetUp() override {
-        SweepDialogTest::SetUp();
-        gui::registerBuiltinViews(m_plugins);
-        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
-        m_projectPath = test::outputDir() + QStringLiteral("/sweep-window.qsproj");
-        QFile::remove(m_projectPath);
-        for (const char* suffix : {"-wal", "-shm"})
-            QFile::remove(m_projectPath + QLatin1String(suffix));
-        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+        WindowTest::SetUp();
+        m_projectPath = freshProject(QStringLiteral("sweep-window.qsproj"));
     }
-    void TearDown() override {
-        m_window->close();
-        m_window.reset();
-    }
-    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
 
-    plugins::PluginManager m_plugins;
-    std::unique_ptr<gui::MainWindow> m_window;
     QString m_projectPath;
 };
 
 TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
-    m_window->openModel(test::fixtureModel());
-    ASSERT_TRUE(QTest::qWaitFor(
-        [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
-        << log();
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
     EXPECT_FALSE(m_window->runSweep({{"method", {"rtn"}}})); // no project, no data yet
     ASSERT_TRUE(m_window->openProject(m_projectPath, true));
     m_window->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
@@ -201,7 +186,7 @@ TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
     QObject::connect(m_window->viewContext(), &plugins::ViewContext::projectRunsChanged,
                      [&] { ++runsSignals; });
     ASSERT_TRUE(m_window->runSweep(dialog.grid()));
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 300000)) << log();
+    ASSERT_TRUE(waitIdle()) << log();
     ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
     ASSERT_TRUE(m_window->lastSweep());
     const nlohmann::json summary = m_window->lastSweep()->toJson();

@@ -10,6 +10,7 @@
 #include "eval/perplexity.h"
 #include "eval/token_data.h"
 #include "gui_test_support.h"
+#include "window_test.h"
 #include "job_runner.h"
 #include "main_window.h"
 #include "nn/causal_lm.h"
@@ -35,29 +36,13 @@ using namespace qs;
 
 const QString kTestText = QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt");
 
-class TransformPickerTest : public ::testing::Test {
+class TransformPickerTest : public test::WindowTest {
 protected:
     void SetUp() override {
-        test::ensureApp();
-        QSettings().clear();
-        core::registerBuiltins(m_registries);
-        gui::registerBuiltinViews(m_plugins);
-        m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
-        m_projectPath = test::outputDir() + QStringLiteral("/transform.qsproj");
-        QFile::remove(m_projectPath);
-        for (const char* suffix : {"-wal", "-shm"})
-            QFile::remove(m_projectPath + QLatin1String(suffix));
-        QDir(m_projectPath + QStringLiteral(".runs")).removeRecursively();
+        WindowTest::SetUp();
+        m_projectPath = freshProject(QStringLiteral("transform.qsproj"));
     }
-    void TearDown() override {
-        m_window->close();
-        m_window.reset();
-    }
-    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
 
-    core::Registries m_registries;
-    plugins::PluginManager m_plugins;
-    std::unique_ptr<gui::MainWindow> m_window;
     QString m_projectPath;
 };
 
@@ -85,10 +70,7 @@ TEST_F(TransformPickerTest, OffersNoneAndEveryRegisteredTransformWithItsParamete
 }
 
 TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
-    m_window->openModel(test::fixtureModel());
-    ASSERT_TRUE(QTest::qWaitFor(
-        [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
-        << log();
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
     ASSERT_TRUE(m_window->openProject(m_projectPath, true));
     m_window->setEvaluationData(kTestText);
     m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
@@ -99,7 +81,7 @@ TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     m_window->specForm()->setValue(QStringLiteral("sym"), true);
     m_window->actQuantEdit()->setText(QStringLiteral("int4:token"));
     ASSERT_TRUE(m_window->evaluate()) << log();
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 300000)) << log();
+    ASSERT_TRUE(waitIdle()) << log();
     ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
     ASSERT_TRUE(m_window->lastEvaluation());
     const core::RecipeRunOutcome e = *m_window->lastEvaluation();
@@ -141,7 +123,7 @@ TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     // Plain RTN W4A4 is another run with another perplexity: the rotation acted.
     ASSERT_TRUE(m_window->setTransform(QString()));
     ASSERT_TRUE(m_window->evaluate()) << log();
-    ASSERT_TRUE(QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, 300000)) << log();
+    ASSERT_TRUE(waitIdle()) << log();
     ASSERT_TRUE(m_window->lastEvaluation() && m_window->lastEvaluation()->metrics.perplexity);
     EXPECT_NE(m_window->lastEvaluation()->runId, e.runId);
     EXPECT_NE(*m_window->lastEvaluation()->metrics.perplexity, cliPerplexity);
