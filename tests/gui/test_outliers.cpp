@@ -6,7 +6,11 @@
 #include "outlier_stats.h"
 #include "outliers_view.h"
 
+#include <QComboBox>
+#include <QDir>
 #include <QSignalSpy>
+#include <cmath>
+#include <cstdio>
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
@@ -82,6 +86,85 @@ TEST(OutliersView, CollectsActivationStatisticsFromCalibrationText) {
     EXPECT_EQ(down->features, 512);
     EXPECT_EQ(down->absMax.size(), 512u);
     EXPECT_EQ(down->samples, 8 * 128); // the view's 8 windows of 128 tokens
+}
+
+TEST(OutliersView, RotationAfterSideLowersKurtosis) {
+    test::ensureApp();
+    QDir(test::outputDir() + QStringLiteral("/cache"))
+        .removeRecursively(); // computed, not read from a past run
+    qputenv("XDG_CACHE_HOME", (test::outputDir() + QStringLiteral("/cache")).toLocal8Bit());
+    std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
+    plugins::ViewContext context;
+    views::OutliersView view(&context);
+    context.setModel(model);
+    context.setLayers(core::inspectModel(*model, {}));
+    const QString layer = QStringLiteral("model.layers.1.mlp.down_proj.weight");
+    context.setSelectedLayer(layer);
+
+    // SmoothQuant needs the calibration text: a message in the note line, no computation, no crash.
+    QSignalSpy after(&view, &views::OutliersView::afterStatsChanged);
+    view.setMethod(QStringLiteral("smoothquant"));
+    EXPECT_EQ(view.method(), QStringLiteral("smoothquant"));
+    EXPECT_FALSE(view.afterError().isEmpty());
+    EXPECT_EQ(view.afterStats(), nullptr);
+    view.setMethod(QStringLiteral("none"));
+
+    QSignalSpy act(&view, &views::OutliersView::activationStatsChanged);
+    view.collectActivationStats(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    ASSERT_TRUE(act.wait(120000));
+    ASSERT_TRUE(view.activationError().isEmpty()) << view.activationError().toStdString();
+    // k_proj reads the q_proj input: its statistics are found through the site map.
+    ASSERT_NE(view.activationStatsFor(QStringLiteral("model.layers.0.self_attn.k_proj.weight")), nullptr);
+
+    after.clear();
+    view.setMethod(QStringLiteral("rotate"));
+    while (!view.afterStats() && view.afterError().isEmpty())
+        ASSERT_TRUE(after.wait(120000));
+    ASSERT_TRUE(view.afterError().isEmpty()) << view.afterError().toStdString();
+    const auto& k = view.layerKurtosis();
+    ASSERT_EQ(k.names.size(), 28u);
+    int lowerWeights = 0, lowerActs = 0;
+    for (std::size_t i = 0; i < k.names.size(); ++i) {
+        ASSERT_TRUE(std::isfinite(k.weightsAfter[i])) << k.names[i].toStdString();
+        ASSERT_TRUE(std::isfinite(k.actBefore[i]) && std::isfinite(k.actAfter[i]))
+            << k.names[i].toStdString();
+        lowerWeights += k.weightsAfter[i] < k.weightsBefore[i];
+        lowerActs += k.actAfter[i] < k.actBefore[i];
+    }
+    std::printf("[ outliers ] rotate lowers the kurtosis of %d/28 weights and %d/28 layer inputs\n",
+                lowerWeights, lowerActs);
+    EXPECT_GT(lowerWeights, 0);
+    EXPECT_GT(lowerActs, 0);
+    // The plots carry the after series: weight bars in the upper row, activation bars in the lower one.
+    int afterPlottables = 0;
+    for (int i = 0; i < view.layerPlot()->plottableCount(); ++i)
+        afterPlottables += view.layerPlot()->plottable(i)->name().contains(QStringLiteral("after rotate"));
+    EXPECT_EQ(afterPlottables, 2);
+    int afterChannels = 0;
+    for (int i = 0; i < view.channelPlot()->plottableCount(); ++i)
+        afterChannels += view.channelPlot()->plottable(i)->name().contains(QStringLiteral("after rotate"));
+    EXPECT_EQ(afterChannels, 1); // output channels: the weights only
+    // Input channels: the activations before and after join the weights.
+    view.findChild<QComboBox*>(QStringLiteral("outliersAxis"))->setCurrentIndex(1);
+    afterChannels = 0;
+    for (int i = 0; i < view.channelPlot()->plottableCount(); ++i)
+        afterChannels += view.channelPlot()->plottable(i)->name().contains(QStringLiteral("after rotate"));
+    EXPECT_EQ(afterChannels, 2);
+    EXPECT_EQ(view.topChannelCount(), 8);
+
+    view.resize(1200, 860);
+    EXPECT_TRUE(view.grab().save(test::outputDir() + QStringLiteral("/outliers_rotate.png")));
+    EXPECT_TRUE(view.layerPlot()->savePng(test::outputDir() + QStringLiteral("/outliers_rotate_layers.png"),
+                                          900, 500));
+
+    // SmoothQuant now has the calibration text: its after side replaces the rotation's.
+    after.clear();
+    view.setMethod(QStringLiteral("smoothquant"));
+    while (view.afterStats() == nullptr && view.afterError().isEmpty())
+        ASSERT_TRUE(after.wait(120000));
+    ASSERT_TRUE(view.afterError().isEmpty()) << view.afterError().toStdString();
+    EXPECT_EQ(view.afterStats()->applied.at(0).at("name"), "smoothquant");
+    EXPECT_TRUE(view.grab().save(test::outputDir() + QStringLiteral("/outliers_smoothquant.png")));
 }
 
 } // namespace
