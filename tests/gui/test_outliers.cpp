@@ -86,6 +86,23 @@ TEST(OutliersView, CollectsActivationStatisticsFromCalibrationText) {
     EXPECT_EQ(down->features, 512);
     EXPECT_EQ(down->absMax.size(), 512u);
     EXPECT_EQ(down->samples, 8 * 128); // the view's 8 windows of 128 tokens
+
+    // On input channels the channel plot draws each channel's p99 beside its max, never above it.
+    context.setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
+    view.findChild<QComboBox*>(QStringLiteral("outliersAxis"))->setCurrentIndex(1);
+    QCPGraph* p99 = nullptr;
+    for (int i = 0; i < view.channelPlot()->graphCount(); ++i)
+        if (view.channelPlot()->graph(i)->name().contains(QStringLiteral("p99")))
+            p99 = view.channelPlot()->graph(i);
+    ASSERT_NE(p99, nullptr);
+    ASSERT_EQ(p99->data()->size(), 512);
+    int below = 0;
+    for (int c = 0; c < 512; ++c) {
+        const double v = (p99->data()->constBegin() + c)->value;
+        EXPECT_LE(v, down->absMax[static_cast<std::size_t>(c)] * (1 + 1e-12)) << c;
+        below += v < down->absMax[static_cast<std::size_t>(c)];
+    }
+    EXPECT_GT(below, 256); // over 1024 tokens most channels' max is a rarer value than their p99
 }
 
 TEST(OutliersView, RotationAfterSideLowersKurtosis) {

@@ -547,6 +547,20 @@ void OutliersView::drawChannels() {
         g->setData(k, QVector<double>(stats->absMax.begin(), stats->absMax.end()), true);
         aMax = std::max(aMax, *std::max_element(stats->absMax.begin(), stats->absMax.end()));
     }
+    // The p99 of each channel beside its max tells a rare spike (max far above p99) from a channel
+    // that is large on most tokens (p99 close to max), which is what clipping or smoothing can fix.
+    constexpr std::size_t kP99 = 2; // index of 99 in LinearInputStats::kAbsPercentileLevels
+    static_assert(core::LinearInputStats::kAbsPercentileLevels[kP99] == 99.0);
+    const std::size_t levels = core::LinearInputStats::kAbsPercentileLevels.size();
+    if (showAct && act->absPercentiles.size() == values.size() * levels) {
+        QVector<double> p99;
+        for (std::size_t c = 0; c < values.size(); ++c)
+            p99 << act->absPercentiles[c * levels + kP99];
+        auto* g = p->addGraph(p->xAxis, p->yAxis2);
+        g->setName(tr("activations: p99 |x| per channel"));
+        g->setPen(QPen(kActBefore.darker(140), 1.0, Qt::DashLine));
+        g->setData(k, p99, true);
+    }
     if (aMax > 0) {
         p->yAxis2->setLabel(tr("max |x| (calibration)"));
         p->yAxis2->setRange(0, aMax * 1.3);
