@@ -47,9 +47,11 @@ std::string evalUsage(const CliContext& ctx) {
         "  --low-memory     layer by layer: embed every window, then convert (and quantize) one decoder\n"
         "                   layer's weights at a time, run every window's hidden state through it and free\n"
         "                   it. Peak memory: one layer plus embedding and head plus the hidden states of\n"
-        "                   all windows (twice when comparing), instead of the whole float32 model (twice\n"
-        "                   with a quantization). Same numbers; data-free recipes only (rtn, no --calib,\n"
-        "                   no transforms)\n\n"
+        "                   all windows (twice when comparing; calibrated methods add the calibration\n"
+        "                   windows' hidden states, calib-windows x ctx x hidden floats), instead of the\n"
+        "                   whole float32 model (twice with a quantization). Same numbers; any method\n"
+        "                   (gptq & co. quantize each layer from the calibration states entering it, as\n"
+        "                   the normal path does), no transforms\n\n"
         "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
         "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
         "  top-1 agreement.\n\n";
@@ -120,8 +122,6 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         throw core::Error("eval: --kld compares a quantized model with the fp32 one: give --method/--format, "
                           "--act-quant or --kv-quant");
     if (lowMemory && quantizeWeights) core::checkLayerMajorRecipe(job, ctx.registries);
-    if (lowMemory && calibFile)
-        throw core::Error("eval: --calib is for calibrated methods, which --low-memory does not support");
 
     const auto model = core::openModel(*path);
     std::string source;
@@ -136,6 +136,8 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     std::optional<core::ComparisonResult> comparison;
     std::optional<core::ModelQuantResult> quant;
     std::size_t peakWeightBytes = 0;
+    std::optional<core::CalibrationData> calib;
+    if (quantizeWeights && calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
     if (lowMemory) {
         std::optional<core::LayerMajorCandidate> candidate;
         if (compare) {
@@ -143,6 +145,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
             if (quantizeWeights) candidate->weights = job;
             candidate->hooks = hooks;
             candidate->registries = &ctx.registries;
+            candidate->calibration = calib ? &*calib : nullptr;
         }
         core::LayerMajorResult r = core::evaluateLayerMajor(*model, tokens, opts, candidate, ctx.job);
         result = r.perplexity;
@@ -156,8 +159,6 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         } else {
             std::map<std::string, std::vector<float>> replaced;
             if (quantizeWeights) {
-                std::optional<core::CalibrationData> calib;
-                if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
                 quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true, {},
                                             calib ? &*calib : nullptr);
                 replaced = std::move(quant->weights);

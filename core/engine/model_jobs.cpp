@@ -78,77 +78,172 @@ std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std
 }
 } // namespace
 
+ModelQuantizer::ModelQuantizer(const Model& model, const Registries& registries, const QuantJob& job,
+                               const JobContext& ctx, std::shared_ptr<const TransformedModel> transformed,
+                               std::function<void(const LayerQuantResult&)> onLayer)
+    : m_model(model), m_method(registries.quantizers.get(job.method, "method")),
+      m_params(validateParams(m_method.params(), job.methodParams, "method " + job.method)), m_ctx(ctx),
+      m_transformed(std::move(transformed)), m_onLayer(std::move(onLayer)) {
+    m_result.job = job;
+    m_result.job.methodParams = m_params;
+    m_result.transformed = m_transformed;
+    for (const auto& w : model.weights())
+        if (w.quantizable) m_targets.push_back(&w);
+    m_covered.assign(m_targets.size(), false);
+}
+
+bool ModelQuantizer::calibrated() const {
+    return m_method.needsCalibration();
+}
+
+namespace {
+// Adds the time from construction to destruction to `total`.
+class Stopwatch {
+public:
+    explicit Stopwatch(double& total) : m_total(total) {}
+    ~Stopwatch() { m_total += std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count(); }
+    Stopwatch(const Stopwatch&) = delete;
+    Stopwatch& operator=(const Stopwatch&) = delete;
+
+private:
+    double& m_total;
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
+};
+} // namespace
+
+std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const LinearInputStats* input,
+                                                  const std::string& what) {
+    const Stopwatch timed(m_seconds);
+    return quantizeOne(w, input, what);
+}
+
+std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const LinearInputStats* input,
+                                               const std::string& what) {
+    m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
+    for (std::size_t t = 0; t < m_targets.size(); ++t)
+        if (m_targets[t]->name == w.name) m_covered[t] = true;
+    const QuantSpec& spec = m_result.job.spec;
+    const std::vector<float> original =
+        m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
+    const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
+    std::vector<float> quantized(original.size());
+    std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
+    if (m_transformed)
+        if (const auto it = m_transformed->highColumns.find(w.name); it != m_transformed->highColumns.end())
+            highColumns = it->second;
+    const bool mixed = highColumns >= 0;
+    double mixedBits = 0;
+    if (mixed)
+        mixedBits = quantizeMixedColumns(m_method, {original.data(), rows, cols, w.name, input}, highColumns,
+                                         highSpec(spec, m_transformed->highBits), spec, m_params, quantized.data(),
+                                         m_ctx);
+    else
+        m_method.quantize({original.data(), rows, cols, w.name, input}, spec, m_params, quantized.data(), m_ctx);
+
+    LayerQuantResult layer;
+    layer.name = w.name;
+    layer.rows = rows;
+    layer.cols = cols;
+    // The method's own count: codebooks or extra scales cost more than the spec says.
+    layer.bitsPerWeight = mixed ? mixedBits : m_method.bitsPerWeight(spec, m_params, rows, cols);
+    layer.error = computeError(original.data(), quantized.data(), rows * cols);
+    m_quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
+    m_result.quantizedParams += rows * cols;
+    if (m_onLayer) m_onLayer(layer);
+    m_result.layers.push_back(std::move(layer));
+    return w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
+}
+
+std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm& lm, int layer,
+                                                                        std::vector<RowMatrixF>& calib,
+                                                                        bool advance, bool keepWeights) {
+    const Stopwatch timed(m_seconds);
+    const std::string& name = m_result.job.method;
+    const std::string where = name + " layer " + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
+    const auto total = static_cast<long long>(m_targets.size());
+    m_ctx.step(m_done, total, where + ": calibration inputs");
+    const JobContext quiet{{}, m_ctx.cancel};
+    const std::vector<LinearInputSite> sites = lm.layerSites(layer);
+    const std::vector<LinearInputStats> stats = collectLayerStats(lm, layer, calib, true, quiet);
+    // Only the statistics are needed from here on: a layer-by-layer model lets its float32 layer go.
+    if (lm.loadsLayers()) lm.releaseLayer(layer);
+    std::map<std::string, std::vector<float>> replaced, kept;
+    for (const WeightInfo* w : m_targets) {
+        if (w->layerIndex != layer) continue;
+        const LinearInputStats* input = nullptr;
+        for (std::size_t s = 0; s < sites.size() && s < stats.size(); ++s)
+            for (const auto& fed : sites[s].weights)
+                if (fed == w->name) input = &stats[s];
+        if (!input)
+            throw Error("method " + name + ": weight '" + w->name +
+                        "' is not a decoder Linear the forward pass runs; it cannot be calibrated");
+        auto q = quantizeOne(*w, input, where + " " + w->name);
+        if (keepWeights) kept[w->name] = q;
+        replaced[w->name] = std::move(q);
+    }
+    // Layer `layer` with its quantized weights produces the inputs of layer + 1.
+    lm.replaceLayer(layer, std::move(replaced));
+    if (advance)
+        for (RowMatrixF& x : calib) {
+            m_ctx.checkCancel();
+            lm.runLayer(layer, x);
+        }
+    return kept;
+}
+
+ModelQuantResult ModelQuantizer::finish(const CalibrationData* calibration) {
+    if (calibrated()) {
+        for (std::size_t t = 0; t < m_targets.size(); ++t)
+            if (!m_covered[t])
+                throw Error("method " + m_result.job.method + ": weight '" + m_targets[t]->name +
+                            "' is outside the decoder layers and cannot be calibrated");
+        if (calibration)
+            m_result.calibration = {{"windows", calibration->windows.size()},
+                                    {"ctx", calibration->ctx},
+                                    {"tokens", calibration->tokens()}};
+    }
+    const auto total = static_cast<long long>(m_targets.size());
+    m_ctx.step(total, total, "quantization done");
+    double otherBits = 0;
+    for (const auto& w : m_model.weights())
+        if (!w.quantizable) otherBits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
+    ModelQuantResult result = std::move(m_result);
+    result.totalParams = m_model.parameterCount();
+    result.bitsPerWeight =
+        result.quantizedParams ? m_quantBits / static_cast<double>(result.quantizedParams) : 0;
+    result.modelBitsPerWeight =
+        result.totalParams ? (m_quantBits + otherBits) / static_cast<double>(result.totalParams) : 0;
+    result.seconds = m_seconds;
+    return result;
+}
+
 ModelQuantResult quantizeModel(const Model& model, const Registries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer,
                                const CalibrationData* calibration) {
     const auto start = std::chrono::steady_clock::now();
     const Quantizer& method = registries.quantizers.get(job.method, "method");
-    const nlohmann::json params = validateParams(method.params(), job.methodParams, "method " + job.method);
+    validateParams(method.params(), job.methodParams, "method " + job.method);
     const bool calibrated = method.needsCalibration();
     if (calibrated && (!calibration || calibration->windows.empty()))
         throw Error("method " + job.method + " needs calibration data: give --calib FILE [--calib-windows N]");
 
-    ModelQuantResult result;
-    result.job = job;
-    result.job.methodParams = params;
     // Basis changes first: the weight method quantizes the transformed weights.
+    QuantJob validated = job;
     std::shared_ptr<const TransformedModel> transformed;
     if (!job.transforms.empty()) {
-        for (auto& t : result.job.transforms)
+        for (auto& t : validated.transforms)
             t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
                                       "transform " + t.name);
         transformed = std::make_shared<const TransformedModel>(
-            applyTransforms(model, registries.transforms, result.job.transforms, calibration, ctx));
-        result.transformed = transformed;
+            applyTransforms(model, registries.transforms, validated.transforms, calibration, ctx));
     }
-    std::vector<const WeightInfo*> targets;
-    for (const auto& w : model.weights())
-        if (w.quantizable) targets.push_back(&w);
-
-    double quantBits = 0, otherBits = 0;
-    for (const auto& w : model.weights())
-        if (!w.quantizable) otherBits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
-
-    const auto total = static_cast<long long>(targets.size());
-    long long done = 0;
-    // Quantizes one weight; returns it in its stored layout.
-    auto quantizeOne = [&](const WeightInfo& w, const LinearInputStats* input, const std::string& what) {
-        ctx.step(done++, total, what);
-        const std::vector<float> original = transformed ? transformed->weightOutIn(model, w.name) : model.weightAsOutIn(w);
-        const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
-        std::vector<float> quantized(original.size());
-        std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
-        if (transformed)
-            if (const auto it = transformed->highColumns.find(w.name); it != transformed->highColumns.end())
-                highColumns = it->second;
-        const bool mixed = highColumns >= 0;
-        double mixedBits = 0;
-        if (mixed)
-            mixedBits = quantizeMixedColumns(method, {original.data(), rows, cols, w.name, input}, highColumns,
-                                             highSpec(job.spec, transformed->highBits), job.spec, params,
-                                             quantized.data(), ctx);
-        else
-            method.quantize({original.data(), rows, cols, w.name, input}, job.spec, params, quantized.data(), ctx);
-
-        LayerQuantResult layer;
-        layer.name = w.name;
-        layer.rows = rows;
-        layer.cols = cols;
-        // The method's own count: codebooks or extra scales cost more than the spec says.
-        layer.bitsPerWeight = mixed ? mixedBits : method.bitsPerWeight(job.spec, params, rows, cols);
-        layer.error = computeError(original.data(), quantized.data(), rows * cols);
-        quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
-        result.quantizedParams += rows * cols;
-        if (onLayer) onLayer(layer);
-        result.layers.push_back(std::move(layer));
-        return w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
-    };
-
+    ModelQuantizer quantizer(model, registries, validated, ctx, transformed, onLayer);
+    std::map<std::string, std::vector<float>> weights;
     if (!calibrated) {
-        for (const WeightInfo* w : targets) {
-            auto q = quantizeOne(*w, nullptr, job.method + " " + w->name);
-            if (keepWeights) result.weights[w->name] = std::move(q);
+        for (const WeightInfo* w : quantizer.targets()) {
+            auto q = quantizer.quantizeWeight(*w, nullptr, job.method + " " + w->name);
+            if (keepWeights) weights[w->name] = std::move(q);
         }
     } else {
         // Layer-sequential: `current` holds the quantized layers < l; xs the inputs of layer l.
@@ -158,56 +253,15 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
         const int numLayers = current.numLayers();
         std::vector<RowMatrixF> xs;
         for (const auto& window : calibration->windows) xs.push_back(current.embed(window));
-        std::vector<bool> covered(targets.size(), false);
-        for (int l = 0; l < numLayers; ++l) {
-            ctx.step(done, total, job.method + " layer " + std::to_string(l + 1) + "/" + std::to_string(numLayers) +
-                                      ": calibration inputs");
-            const std::vector<LinearInputSite> sites = current.layerSites(l);
-            const std::vector<LinearInputStats> stats = collectLayerStats(current, l, xs, true, quiet);
-            std::map<std::string, std::vector<float>> replaced;
-            for (std::size_t t = 0; t < targets.size(); ++t) {
-                const WeightInfo& w = *targets[t];
-                if (w.layerIndex != l) continue;
-                const LinearInputStats* input = nullptr;
-                for (std::size_t s = 0; s < sites.size() && s < stats.size(); ++s)
-                    for (const auto& name : sites[s].weights)
-                        if (name == w.name) input = &stats[s];
-                if (!input)
-                    throw Error("method " + job.method + ": weight '" + w.name +
-                                "' is not a decoder Linear the forward pass runs; it cannot be calibrated");
-                covered[t] = true;
-                auto q = quantizeOne(w, input,
-                                     job.method + " layer " + std::to_string(l + 1) + "/" + std::to_string(numLayers) +
-                                         " " + w.name);
-                if (keepWeights) result.weights[w.name] = q;
-                replaced[w.name] = std::move(q);
-            }
-            // Layer l with its quantized weights produces the inputs of layer l + 1.
-            current = CausalLm(current, std::move(replaced));
-            if (l + 1 < numLayers)
-                for (RowMatrixF& x : xs) {
-                    ctx.checkCancel();
-                    current.runLayer(l, x);
-                }
-        }
-        for (std::size_t t = 0; t < targets.size(); ++t)
-            if (!covered[t])
-                throw Error("method " + job.method + ": weight '" + targets[t]->name +
-                            "' is outside the decoder layers and cannot be calibrated");
-        result.calibration = {{"windows", calibration->windows.size()},
-                              {"ctx", calibration->ctx},
-                              {"tokens", calibration->tokens()}};
+        for (int l = 0; l < numLayers; ++l)
+            weights.merge(quantizer.quantizeLayer(current, l, xs, l + 1 < numLayers, keepWeights));
     }
-    ctx.step(total, total, "quantization done");
+    ModelQuantResult result = quantizer.finish(calibration);
+    result.weights = std::move(weights);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (transformed && keepWeights) // replaced weights no quantizer touches (folded norms)
         for (const auto& [name, w] : transformed->weights)
             if (!result.weights.count(name)) result.weights[name] = w;
-
-    result.totalParams = model.parameterCount();
-    result.bitsPerWeight = result.quantizedParams ? quantBits / static_cast<double>(result.quantizedParams) : 0;
-    result.modelBitsPerWeight =
-        result.totalParams ? (quantBits + otherBits) / static_cast<double>(result.totalParams) : 0;
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
 }
 

@@ -3,9 +3,11 @@
 #include "analysis/error_metrics.h"
 #include "analysis/tensor_stats.h"
 #include "calib/calib_data.h"
+#include "calib/linear_stats.h"
 #include "engine/builtins.h"
 #include "engine/job.h"
 #include "model/model.h"
+#include "nn/causal_lm.h"
 #include "quant/quant_spec.h"
 #include "transform/model_transform.h"
 
@@ -17,6 +19,8 @@
 #include <vector>
 
 namespace qs::core {
+
+class Quantizer;
 
 /// One row of the layer table: a weight and its distribution.
 struct LayerReport {
@@ -67,6 +71,61 @@ struct ModelQuantResult {
     std::shared_ptr<const TransformedModel> transformed;
 
     nlohmann::json toJson() const;
+};
+
+/// quantizeModel's one implementation of turning weights into quantized ones, step by step, for the
+/// drivers that walk the model themselves: quantizeModel (whole model) and evaluateLayerMajor (one
+/// decoder layer's float32 weights at a time). It owns the accounting (per-weight errors, bits per
+/// weight) and, for a calibrated method, the per-layer step of the GPTQ protocol.
+class ModelQuantizer {
+public:
+    /// Looks the method up and validates its parameters (`job.transforms` must already be validated
+    /// and applied into `transformed`, or be empty). Throws Error for an unknown method or bad
+    /// parameters.
+    /// `onLayer` sees each weight's result as it is done.
+    ModelQuantizer(const Model& model, const Registries& registries, const QuantJob& job, const JobContext& ctx,
+                   std::shared_ptr<const TransformedModel> transformed = nullptr,
+                   std::function<void(const LayerQuantResult&)> onLayer = {});
+
+    /// Whether the method needs calibration data (then use quantizeLayer, not quantizeWeight).
+    bool calibrated() const;
+    /// The quantizable weights, in the model's order.
+    const std::vector<const WeightInfo*>& targets() const { return m_targets; }
+
+    /// Quantizes one weight (transformed when there are transforms) with the statistics of its input
+    /// (null: data-free); returns it in its stored layout and records its LayerQuantResult.
+    std::vector<float> quantizeWeight(const WeightInfo& w, const LinearInputStats* input, const std::string& what);
+
+    /// The calibrated step for decoder layer `layer` (fixtures/README.md 2.6). `lm` holds that layer
+    /// with the weights to quantize (float32, or transformed) and `calib` the calibration windows'
+    /// hidden states entering it. Each of the layer's quantizable weights gets the statistics of its
+    /// input, is quantized and installed in `lm` (CausalLm::replaceLayer: a layerByLayer() model
+    /// drops the float32 layer before quantizing, so the two are never held together); when
+    /// `advance`, `calib` then runs through the quantized layer and holds the inputs of layer + 1.
+    /// Returns the quantized weights (stored layout) when `keepWeights`, else an empty map. Throws
+    /// Error for a quantizable weight of the layer the forward pass does not feed; Cancelled.
+    std::map<std::string, std::vector<float>> quantizeLayer(CausalLm& lm, int layer, std::vector<RowMatrixF>& calib,
+                                                            bool advance, bool keepWeights);
+
+    /// The summed result (no weights); `calibration` is recorded for a calibrated method. Throws
+    /// Error when a calibrated method left a quantizable weight outside the decoder layers.
+    ModelQuantResult finish(const CalibrationData* calibration);
+
+private:
+    const Model& m_model;
+    const Quantizer& m_method;
+    nlohmann::json m_params;
+    const JobContext& m_ctx;
+    std::shared_ptr<const TransformedModel> m_transformed;
+    std::function<void(const LayerQuantResult&)> m_onLayer;
+    std::vector<const WeightInfo*> m_targets;
+    std::vector<bool> m_covered; ///< per target: quantized
+    ModelQuantResult m_result;
+    double m_quantBits = 0;
+    long long m_done = 0;
+    double m_seconds = 0; ///< spent in quantizeWeight / quantizeLayer (a driver's own work excluded)
+
+    std::vector<float> quantizeOne(const WeightInfo& w, const LinearInputStats* input, const std::string& what);
 };
 
 /// Quantizes every quantizable weight with `job`; `onLayer` sees each result as it is done.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "calib/calib_data.h"
 #include "engine/builtins.h"
 #include "engine/job.h"
 #include "engine/model_jobs.h"
@@ -16,13 +17,16 @@ namespace qs::core {
 
 /// What a layer-major evaluation compares with the float32 model.
 struct LayerMajorCandidate {
-    /// A data-free weight recipe (RTN, any format/granularity), applied to one layer at a time; none:
-    /// the candidate keeps the float32 weights.
+    /// A weight recipe applied to one layer at a time (any method, no transforms); none: the
+    /// candidate keeps the float32 weights.
     std::optional<QuantJob> weights;
     /// The candidate's activation / KV-cache hooks (the reference runs without hooks).
     ForwardHooks hooks;
     /// Needed with `weights`: where the method is looked up.
     const Registries* registries = nullptr;
+    /// Needed with a calibrated method (gptq, gptvq, awq, dgq): the windows whose hidden states are
+    /// carried layer by layer through the quantized model, as quantizeModel does. Must outlive the call.
+    const CalibrationData* calibration = nullptr;
 };
 
 /// A layer-major evaluation: the same numbers as evaluatePerplexity / compareWithReference.
@@ -38,20 +42,24 @@ struct LayerMajorResult {
     std::size_t peakWeightBytes = 0;
 };
 
-/// Throws Error unless `job` can run layer by layer without calibration data: a data-free method
-/// and no transforms (rotations and calibrated methods need the whole model or data propagated
-/// through it). The message names the method or transform.
+/// Throws Error unless `job` can run layer by layer: no transforms (rotations and smoothing change
+/// the basis of the residual stream of the whole model). The message names the transform; an
+/// unknown method is an Error too.
 void checkLayerMajorRecipe(const QuantJob& job, const Registries& registries);
 
 /// Perplexity of `model` on `tokens` (and, with `candidate`, the comparison compareWithReference
 /// makes) computed layer-major: every window is embedded, then each decoder layer's weights are
 /// converted to float32 (and, for a quantized candidate, quantized with the recipe) for that layer
 /// only, every window's reference (and candidate) hidden state runs through it, and the layer is
-/// released; finally the logits of each window are scored. Memory: the hidden states of all windows
-/// (2 x windows x ctx x hidden floats with a candidate) plus one layer plus the embedding, final norm
-/// and head. Windows run in parallel as in evaluatePerplexity, so the numbers equal the
-/// window-major ones. Progress per layer, cancellable. Throws Error as evaluatePerplexity does, and
-/// for a recipe checkLayerMajorRecipe() rejects.
+/// released; finally the logits of each window are scored. A calibrated method quantizes layer l
+/// with ModelQuantizer::quantizeLayer, quantizeModel's own step, from the calibration windows'
+/// hidden states entering it, so the weights equal quantizeModel's. Memory: the hidden states of
+/// all windows (2 x windows x ctx x hidden floats with a candidate, plus calibration windows x ctx
+/// x hidden floats with a calibrated method, and that method's input statistics for one layer,
+/// e.g. a Gram matrix per Linear input) plus one layer plus the embedding, final norm and head.
+/// Windows run in parallel as in evaluatePerplexity, so the numbers equal the window-major ones.
+/// Progress per layer, cancellable. Throws Error as evaluatePerplexity does, for a recipe
+/// checkLayerMajorRecipe() rejects, and for a calibrated method without `calibration`.
 LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int32_t> tokens,
                                     const EvalOptions& opts,
                                     const std::optional<LayerMajorCandidate>& candidate,

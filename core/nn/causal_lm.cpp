@@ -595,6 +595,19 @@ void CausalLm::releaseLayer(int layer) {
     l.loaded = false;
 }
 
+void CausalLm::replaceLayer(int layer, std::map<std::string, std::vector<float>> replaced) {
+    if (m_impl->source) {
+        loadLayer(layer, std::move(replaced));
+    } else {
+        m_impl->layer(layer, "replaceLayer");
+        *this = CausalLm(*this, std::move(replaced));
+    }
+}
+
+bool CausalLm::loadsLayers() const {
+    return m_impl->source != nullptr;
+}
+
 bool CausalLm::layerLoaded(int layer) const {
     return m_impl->layer(layer, "layerLoaded").loaded;
 }

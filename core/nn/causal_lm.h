@@ -129,6 +129,12 @@ public:
     void loadLayer(int layer, std::map<std::string, std::vector<float>> replaced = {});
     /// Frees decoder layer `layer`'s float32 weights (layerByLayer() models only; no-op when not loaded).
     void releaseLayer(int layer);
+    /// Installs `replaced` weights of decoder layer `layer` (e.g. its quantized Linears): a
+    /// layerByLayer() model reloads the layer with them (loadLayer), any other becomes
+    /// CausalLm(*this, replaced), sharing every other weight. Throws Error as those do.
+    void replaceLayer(int layer, std::map<std::string, std::vector<float>> replaced);
+    /// Whether made with layerByLayer() (decoder layers come and go with loadLayer / releaseLayer).
+    bool loadsLayers() const;
     /// Whether decoder layer `layer` holds its weights (always true unless made with layerByLayer()).
     bool layerLoaded(int layer) const;
 

@@ -2,6 +2,7 @@
 // Layer-major evaluation over layer-by-layer weights (core/eval/layer_major, CausalLm::layerByLayer)
 // against the fixture's PyTorch perplexities and against the window-major path
 // (evaluatePerplexity / compareWithReference): the same numbers from a different execution order.
+#include "calib/calib_data.h"
 #include "engine/builtins.h"
 #include "engine/model_jobs.h"
 #include "eval/layer_major.h"
@@ -12,6 +13,7 @@
 #include "naive_lm.h"
 #include "tensor/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -294,18 +296,83 @@ TEST(LayerMajor, ProgressPerLayerAndCancellation) {
                  Cancelled);
 }
 
-TEST(LayerMajor, CalibratedMethodsAndTransformsAreRejectedByName) {
+namespace {
+
+// The GPTQ protocol's calibration (fixtures/README.md 2.6): 32 windows of 128 tokens of calib.txt.
+const CalibrationData& calibration() {
+    static const CalibrationData d =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel(), 128, 32);
+    return d;
+}
+
+LayerMajorCandidate calibrated(const QuantJob& job) {
+    LayerMajorCandidate c = quantized(job);
+    c.calibration = &calibration();
+    return c;
+}
+
+} // namespace
+
+TEST(LayerMajor, CalibratedMethodsEqualTheLayerSequentialPath) {
+    const Model& model = fixtureModel();
+    const std::int64_t resident = bytesWhere(model, [](const WeightInfo& w) { return w.layerIndex < 0; });
+    std::int64_t largestLayer = 0;
+    for (int l = 0; l < model.config().numLayers; ++l)
+        largestLayer =
+            std::max(largestLayer, bytesWhere(model, [&](const WeightInfo& w) { return w.layerIndex == l; }));
+    for (const char* method : {"gptq", "awq"}) {
+        QuantJob job = rtn(FormatId::Int4, Granularity::Group, 32, false);
+        job.method = method;
+        const LayerMajorResult r = evaluateLayerMajor(model, testTokens(), {128, 0}, calibrated(job), {});
+        ASSERT_TRUE(r.comparison) << method;
+        ASSERT_TRUE(r.quant) << method;
+
+        // quantizeModel over the whole float32 model, then the window-major comparison.
+        const ModelQuantResult whole = quantizeModel(model, registries(), job, {}, true, {}, &calibration());
+        const CausalLm candidate(fixtureLm(), whole.weights);
+        const ComparisonResult want = compareWithReference(fixtureLm(), candidate, testTokens(), {128, 0}, {});
+        expectSameComparison(*r.comparison, want);
+        EXPECT_GT(r.comparison->kld.mean, 1e-4) << method;
+        ASSERT_EQ(r.quant->layers.size(), whole.layers.size()) << method;
+        for (const LayerQuantResult& l : whole.layers) { // same weights: same per-weight errors
+            const auto it = std::find_if(r.quant->layers.begin(), r.quant->layers.end(),
+                                         [&](const LayerQuantResult& x) { return x.name == l.name; });
+            ASSERT_NE(it, r.quant->layers.end()) << l.name;
+            EXPECT_NEAR(it->error.mse, l.error.mse, 1e-6 * l.error.mse) << method << " " << l.name;
+        }
+        EXPECT_NEAR(r.quant->bitsPerWeight, whole.bitsPerWeight, 1e-12) << method;
+        EXPECT_NEAR(r.quant->modelBitsPerWeight, whole.modelBitsPerWeight, 1e-12) << method;
+        EXPECT_EQ(r.quant->calibration, whole.calibration) << method;
+        EXPECT_EQ(r.quant->calibration["windows"].get<int>(), 32);
+        EXPECT_EQ(r.quant->job.toJson(), whole.job.toJson()) << method;
+        EXPECT_TRUE(r.quant->weights.empty());
+        EXPECT_LT(static_cast<double>(r.peakWeightBytes),
+                  static_cast<double>(resident) + 1.5 * static_cast<double>(largestLayer))
+            << method;
+
+        if (std::string(method) == "gptq") {
+            // PyTorch's GPTQ (reference.json): the perplexity increase over fp32 within 25 %.
+            const double fp32 = reference()["ppl_fp32"].get<double>();
+            const double refPpl = reference()["gptq"]["int4_g32_asym"]["current"]["ppl"].get<double>();
+            const double ppl = r.perplexity.perplexity;
+            EXPECT_LE(std::fabs((ppl - fp32) - (refPpl - fp32)), 0.25 * (refPpl - fp32)) << ppl;
+            EXPECT_LT(ppl, reference()["rtn"]["int4_g32_asym"]["ppl"].get<double>());
+        }
+    }
+}
+
+TEST(LayerMajor, CalibratedMethodNeedsCalibrationAndTransformsAreRejectedByName) {
     QuantJob gptq = rtn(FormatId::Int4, Granularity::Group, 32, false);
     gptq.method = "gptq";
     try {
         evaluateLayerMajor(fixtureModel(), testTokens(), {128, 2}, quantized(gptq), {});
-        FAIL() << "gptq was accepted";
+        FAIL() << "gptq ran without calibration data";
     } catch (const Error& e) {
         const std::string m = e.what();
-        EXPECT_NE(m.find("'gptq'"), std::string::npos) << m;
-        EXPECT_NE(m.find("data-free"), std::string::npos) << m;
-        EXPECT_NE(m.find("rtn"), std::string::npos) << m; // names what does work
+        EXPECT_NE(m.find("gptq"), std::string::npos) << m;
+        EXPECT_NE(m.find("--calib"), std::string::npos) << m;
     }
+    EXPECT_NO_THROW(checkLayerMajorRecipe(gptq, registries()));
     QuantJob rotated = rtn(FormatId::Int4, Granularity::Group, 32, false);
     rotated.transforms.push_back({"rotate", nlohmann::json::object()});
     try {
