@@ -15,9 +15,13 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
       -DQS_CORE_ONLY=ON -DQS_SANITIZE=ON -DQS_BUILD_BENCH=OFF
   fi
   cmake --build build-asan -j "$(nproc)" --target qs_core_tests
-  # The whole-model suites (fixture perplexities through transforms/GPTQ) take minutes each under ASan;
-  # the unit tests exercise the same kernels on small inputs.
+  # The whole-model cases (fixture perplexities over every window, through transforms, GPTQ/AWQ/DGQ)
+  # take 0.5-6 minutes each under ASan; the unit tests and the small whole-model cases left in (layer
+  # by layer, one window) exercise the same code on small inputs.
+  heavy="ResqModel|RotationModel|RotateModel|SmoothQuantModel|GptqModel|GptqFixture|FixtureQuantLogits"
+  heavy+="|RtnPerplexity|Perplexity.Fp32MatchesReference|Kld.QuantizedModelAgainstFp32|ActPercentile.Dgq"
+  heavy+="|LayerMajor.(Calibrated|OtherRtn|RtnInt4|ActivationAndKv|Fp32Perplexity)"
+  heavy+="|TransformedStats.(SmoothQuant|ReadsTheCache|HadamardRotation)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j 2 -L core \
-      -E "ResqModel|RotationModel|SmoothQuantModel|GptqModel|GptqFixture|FixtureQuantLogits"
+    ctest --test-dir build-asan --output-on-failure -j 2 -L core -E "$heavy"
 fi
