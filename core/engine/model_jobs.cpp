@@ -217,6 +217,11 @@ ModelQuantResult ModelQuantizer::finish(const CalibrationData* calibration) {
     return result;
 }
 
+void requireCalibration(const std::string& method, bool calibrated, const CalibrationData* calibration) {
+    if (calibrated && (!calibration || calibration->windows.empty()))
+        throw Error("method " + method + " needs calibration data: give --calib FILE [--calib-windows N]");
+}
+
 ModelQuantResult quantizeModel(const Model& model, const Registries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer,
@@ -225,8 +230,7 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     const Quantizer& method = registries.quantizers.get(job.method, "method");
     validateParams(method.params(), job.methodParams, "method " + job.method);
     const bool calibrated = method.needsCalibration();
-    if (calibrated && (!calibration || calibration->windows.empty()))
-        throw Error("method " + job.method + " needs calibration data: give --calib FILE [--calib-windows N]");
+    requireCalibration(job.method, calibrated, calibration);
 
     // Basis changes first: the weight method quantizes the transformed weights.
     QuantJob validated = job;

@@ -77,6 +77,9 @@ struct ModelQuantResult {
 /// drivers that walk the model themselves: quantizeModel (whole model) and evaluateLayerMajor (one
 /// decoder layer's float32 weights at a time). It owns the accounting (per-weight errors, bits per
 /// weight) and, for a calibrated method, the per-layer step of the GPTQ protocol.
+/// Throws Error naming `method` when it is `calibrated` and `calibration` holds no window.
+void requireCalibration(const std::string& method, bool calibrated, const CalibrationData* calibration);
+
 class ModelQuantizer {
 public:
     /// Looks the method up and validates its parameters (`job.transforms` must already be validated

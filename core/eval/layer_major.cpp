@@ -65,9 +65,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
     const CalibrationData* calibration = candidate ? candidate->calibration : nullptr;
     if (recipe) {
         quantizer.emplace(model, *candidate->registries, *recipe, quiet);
-        if (quantizer->calibrated() && (!calibration || calibration->windows.empty()))
-            throw Error("method " + recipe->method +
-                        " needs calibration data: give --calib FILE [--calib-windows N]");
+        requireCalibration(recipe->method, quantizer->calibrated(), calibration);
         checkWeightsInLayers(model, numLayers);
     }
     const bool calibrated = quantizer && quantizer->calibrated();

@@ -25,10 +25,7 @@ namespace {
 using qs::test::fixtureLm;
 using qs::test::fixtureModel;
 
-const nlohmann::json& reference() {
-    static const nlohmann::json j = nlohmann::json::parse(std::ifstream(qs::test::tinyLlama() / "reference.json"));
-    return j;
-}
+const nlohmann::json& reference() { return qs::test::fixtureReference(); }
 
 std::vector<std::int32_t> npyTokens(const char* file) {
     const Tensor t = readNpy(qs::test::tinyLlama() / file);

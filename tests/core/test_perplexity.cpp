@@ -22,20 +22,8 @@ namespace {
 using qs::test::fixtureLm;
 using qs::test::fixtureModel;
 
-const std::vector<std::int32_t>& testTokens() {
-    static const std::vector<std::int32_t> ids = [] {
-        const Tensor t = readNpy(qs::test::tinyLlama() / "ref_test_tokens.npy");
-        EXPECT_EQ(t.dtype(), DType::I32);
-        return std::vector<std::int32_t>(t.data<std::int32_t>(), t.data<std::int32_t>() + t.numel());
-    }();
-    return ids;
-}
-
-const nlohmann::json& reference() {
-    static const nlohmann::json j =
-        nlohmann::json::parse(std::ifstream(qs::test::tinyLlama() / "reference.json"));
-    return j;
-}
+const std::vector<std::int32_t>& testTokens() { return qs::test::fixtureTestTokens(); }
+const nlohmann::json& reference() { return qs::test::fixtureReference(); }
 
 CausalLm rtnModel(const QuantSpec& spec) {
     Registries reg;
