@@ -64,6 +64,19 @@ std::int64_t bytesWhere(const Model& model, const std::function<bool(const Weigh
     return n;
 }
 
+// Float32 bytes that stay resident (embedding, head, final norm) and of the largest decoder layer.
+struct LayerBytes {
+    std::int64_t resident = 0, largestLayer = 0;
+};
+LayerBytes layerBytes(const Model& model) {
+    LayerBytes b;
+    b.resident = bytesWhere(model, [](const WeightInfo& w) { return w.layerIndex < 0; });
+    for (int l = 0; l < model.config().numLayers; ++l)
+        b.largestLayer =
+            std::max(b.largestLayer, bytesWhere(model, [&](const WeightInfo& w) { return w.layerIndex == l; }));
+    return b;
+}
+
 void expectSameComparison(const ComparisonResult& got, const ComparisonResult& want) {
     EXPECT_LT(relErr(got.reference.perplexity, want.reference.perplexity), 1e-6);
     EXPECT_LT(relErr(got.candidate.perplexity, want.candidate.perplexity), 1e-6);
@@ -169,11 +182,7 @@ TEST(LayerMajor, SameModelHasZeroDivergence) {
 
 TEST(LayerMajor, PeakWeightBytesStayWithinOneLayer) {
     const Model& model = fixtureModel();
-    const std::int64_t resident = bytesWhere(model, [](const WeightInfo& w) { return w.layerIndex < 0; });
-    std::int64_t largestLayer = 0;
-    for (int l = 0; l < model.config().numLayers; ++l)
-        largestLayer =
-            std::max(largestLayer, bytesWhere(model, [&](const WeightInfo& w) { return w.layerIndex == l; }));
+    const auto [resident, largestLayer] = layerBytes(model);
     const std::int64_t full = model.parameterCount() * 4;
     const auto bound = static_cast<double>(resident) + 1.5 * static_cast<double>(largestLayer);
 
@@ -303,11 +312,7 @@ LayerMajorCandidate calibrated(const QuantJob& job) {
 
 TEST(LayerMajor, CalibratedMethodsEqualTheLayerSequentialPath) {
     const Model& model = fixtureModel();
-    const std::int64_t resident = bytesWhere(model, [](const WeightInfo& w) { return w.layerIndex < 0; });
-    std::int64_t largestLayer = 0;
-    for (int l = 0; l < model.config().numLayers; ++l)
-        largestLayer =
-            std::max(largestLayer, bytesWhere(model, [&](const WeightInfo& w) { return w.layerIndex == l; }));
+    const auto [resident, largestLayer] = layerBytes(model);
     for (const char* method : {"gptq", "awq"}) {
         QuantJob job = rtn(FormatId::Int4, Granularity::Group, 32, false);
         job.method = method;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -33,5 +34,8 @@ inline CliRun runCli(const std::string& args) {
 
 /// Quotes a path for the shell.
 inline std::string q(const std::string& s) { return "'" + s + "'"; }
+
+/// |got - want| / |want|.
+inline double relErr(double got, double want) { return std::fabs(got - want) / std::fabs(want); }
 
 } // namespace qs::test

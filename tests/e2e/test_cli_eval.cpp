@@ -13,10 +13,6 @@ namespace {
 const std::string kModel = q(tinyLlama().string());
 const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
 
-double relErr(double got, double want) {
-    return std::fabs(got - want) / want;
-}
-
 } // namespace
 
 TEST(CliEval, Fp32PerplexityOfTheTestTokens) {

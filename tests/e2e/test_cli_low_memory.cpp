@@ -15,10 +15,6 @@ namespace {
 const std::string kModel = q(tinyLlama().string());
 const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
 
-double relErr(double got, double want) {
-    return std::fabs(got - want) / want;
-}
-
 // Float32 bytes of the fixture's weights from its config.json (closed forms, not the tool's count).
 struct FixtureBytes {
     long long resident = 0; ///< embedding, untied head, final norm
