@@ -74,8 +74,49 @@ void takeMethodChain(ArgList& args, const std::string& text, const core::Registr
         job.transforms.push_back({t, pick(registries.transforms.get(t, "transform").params())});
 }
 
+core::Recipe takeRecipe(ArgList& args, const core::Registries& registries, const std::string& command, bool hooks) {
+    // Flat keys for core::recipeFromFlatKeys, the gate sweeps and the GUI use too.
+    nlohmann::json flat = takeSchemaFlags(args, core::quantSpecSchema());
+    const auto method = args.takeOption("method");
+    core::QuantJob chain; // only to take the flags the chain's method and transforms declare
+    takeMethodChain(args, method.value_or("rtn"), registries, chain);
+    const bool params = !chain.methodParams.empty() ||
+                        std::any_of(chain.transforms.begin(), chain.transforms.end(),
+                                    [](const core::TransformStep& t) { return !t.params.empty(); });
+    if (method || params) flat["method"] = method.value_or("rtn");
+    flat.update(chain.methodParams);
+    for (const auto& t : chain.transforms) flat.update(t.params);
+    if (hooks) {
+        if (const auto a = args.takeOption("act-quant")) flat["act_quant"] = *a;
+        if (const auto k = args.takeOption("kv-quant")) flat["kv_quant"] = *k;
+    }
+    nlohmann::json rules = nlohmann::json::array();
+    while (const auto rule = args.takeOption("layer")) rules.push_back(*rule);
+    const auto file = args.takeOption("recipe");
+    if (!file) {
+        if (!rules.empty()) flat["layer"] = rules;
+        return core::recipeFromFlatKeys(flat, registries, command);
+    }
+    if (!flat.empty())
+        throw core::Error(command + ": --recipe replaces --method, the spec flags" +
+                          (hooks ? ", --act-quant and --kv-quant" : "") + ": give one or the other");
+    nlohmann::json j = core::loadRecipeJson(*file, registries);
+    if (!rules.empty()) {
+        if (!j.contains("method") && !j.contains("format"))
+            throw core::Error(command + ": --layer rules refine a weight recipe; " + *file + " quantizes no weights");
+        for (const auto& r : rules) j["layers"].push_back(core::layerRuleJsonFromFlag(r.get<std::string>()));
+    }
+    return core::recipeFromJson(j, registries, *file);
+}
+
 std::string quantizationHelp(const core::Registries& registries) {
-    std::string s = "Spec flags:\n" + schemaHelp(core::quantSpecSchema()) + "\nMethods:\n";
+    std::string s = "Spec flags:\n" + schemaHelp(core::quantSpecSchema()) +
+                    "  --layer GLOB=SPEC         a per-layer rule (repeatable, later rules win): the weights whose\n"
+                    "                            name without .weight matches GLOB get SPEC = keep (unquantized) or\n"
+                    "                            FORMAT[:tensor|channel|group|block][:N][:sym|asym][:pNN.N]; unnamed\n"
+                    "                            fields follow the default, e.g. --layer '*.mlp.down_proj=int8:channel'\n"
+                    "  --recipe R.json           a recipe file (export --as recipe; \"layers\" rules per weight)\n"
+                    "\nMethods:\n";
     for (const auto* q : registries.quantizers.all()) {
         s += "  " + std::string(q->name()) + ": " + std::string(q->summary()) + "\n";
         s += schemaHelp(q->params());

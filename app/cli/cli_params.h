@@ -3,6 +3,7 @@
 #include "arg_list.h"
 #include "engine/builtins.h"
 #include "engine/model_jobs.h"
+#include "engine/recipe.h"
 #include "quant/param_schema.h"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,12 @@ nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema);
 /// job.method / job.transforms and takes the flags of the method and of every transform (a flag two
 /// of them declare, e.g. --rotation, goes to both) into job.methodParams / each step's params.
 void takeMethodChain(ArgList& args, const std::string& text, const core::Registries& registries, core::QuantJob& job);
+
+/// The recipe a quantizing command's flags describe, through core::recipeFromJson (the one gate):
+/// `--recipe R.json`, or `--method` with the spec and method flags, plus any `--layer GLOB=SPEC`
+/// rules (repeatable; appended after the file's rules) and, when `hooks`, `--act-quant` / `--kv-quant`.
+/// `--recipe` with --method/spec/hook flags is an error naming `command`. Nothing given: the fp32 recipe.
+core::Recipe takeRecipe(ArgList& args, const core::Registries& registries, const std::string& command, bool hooks);
 
 /// The "Spec flags" and "Methods" sections of a quantizing command's --help, from the registries.
 std::string quantizationHelp(const core::Registries& registries);

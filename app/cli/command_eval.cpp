@@ -94,25 +94,12 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     const auto calibWindowsFlag = args.takeOption("calib-windows");
     if (calibWindowsFlag && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
     const long long calibWindows = calibWindowsFlag ? parseCount("calib-windows", *calibWindowsFlag, 1) : 128;
+    const core::Recipe recipe = takeRecipe(args, ctx.registries, "eval", true);
+    const bool quantizeWeights = recipe.quantizeWeights;
+    const core::QuantJob& job = recipe.job;
     core::ForwardHooks hooks;
-    if (const auto a = args.takeOption("act-quant")) hooks.activation = core::hookSpecFromString(*a, "--act-quant");
-    if (const auto k = args.takeOption("kv-quant")) hooks.kvCache = core::hookSpecFromString(*k, "--kv-quant");
-    const auto method = args.takeOption("method");
-    const nlohmann::json specFlags = takeSchemaFlags(args, core::quantSpecSchema());
-    core::QuantJob job;
-    takeMethodChain(args, method.value_or("rtn"), ctx.registries, job);
-    bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
-    if (quantizeWeights) job.spec = core::QuantSpec::fromJson(specFlags);
-    if (const auto recipeFile = args.takeOption("recipe")) {
-        // A recipe file (export --as recipe, QuantJob::toJson shape) stands for all quantization flags.
-        if (quantizeWeights || hooks.activation || hooks.kvCache)
-            throw core::Error("eval: --recipe replaces --method/spec flags/--act-quant/--kv-quant: give one or the other");
-        const core::Recipe r = core::loadRecipeFile(*recipeFile, ctx.registries);
-        quantizeWeights = r.quantizeWeights;
-        if (r.quantizeWeights) job = r.job;
-        hooks.activation = r.activation;
-        hooks.kvCache = r.kvCache;
-    }
+    hooks.activation = recipe.activation;
+    hooks.kvCache = recipe.kvCache;
     const auto path = args.takePositional();
     if (!path) throw core::Error("eval: missing MODEL");
     if (!data) throw core::Error("eval: missing --data FILE");
@@ -172,16 +159,16 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         peakWeightBytes = reference.peakWeightBytes(); // the candidate shares the reference's count
     }
     if (compare) {
-        nlohmann::json recipe = nlohmann::json::object();
+        nlohmann::json used = nlohmann::json::object();
         if (quant) {
             if (!quant->calibration.is_null()) j["calibration"] = quant->calibration;
-            recipe = quant->job.toJson();
+            used = quant->job.toJson();
             j["bits_per_weight"] = quant->bitsPerWeight;
             if (quant->transformed) j["transforms"] = quant->transformed->applied;
         }
-        if (hooks.activation) recipe["activation"] = hooks.activation->toJson();
-        if (hooks.kvCache) recipe["kv_cache"] = hooks.kvCache->toJson();
-        j["recipe"] = recipe;
+        if (hooks.activation) used["activation"] = hooks.activation->toJson();
+        if (hooks.kvCache) used["kv_cache"] = hooks.kvCache->toJson();
+        j["recipe"] = used;
         j["reference"] = {{"perplexity", comparison->reference.perplexity},
                           {"mean_nll", comparison->reference.meanNll}};
         j["delta_perplexity"] = comparison->deltaPerplexity();
@@ -201,12 +188,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         if (comparison) {
             std::cout << "recipe       ";
             if (quant)
-                std::cout << [&] {
-                    std::string chain;
-                    for (const auto& t : job.transforms) chain += t.name + "+";
-                    return chain + job.method;
-                }() << " " << job.spec.label()
-                          << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
+                std::cout << core::Recipe{true, job, {}, {}}.label() << fmt(" (%.3f bits/weight)", quant->bitsPerWeight);
             if (hooks.activation)
                 std::cout << (quant ? ", " : "") << "activations " << hooks.activation->label();
             if (hooks.kvCache)

@@ -89,18 +89,13 @@ nlohmann::json runEvalClassifier(ArgList& args, CliContext& ctx) {
     const auto actText = args.takeOption("act-quant");
     const auto batchText = args.takeOption("batch");
     const std::int64_t batch = batchText ? parseBatch(*batchText) : 256;
-    const auto method = args.takeOption("method");
-    const nlohmann::json specFlags = takeSchemaFlags(args, core::quantSpecSchema());
-    core::QuantJob job;
-    job.method = method.value_or("rtn");
-    const auto& quantizer = ctx.registries.quantizers.get(job.method, "method");
-    job.methodParams = takeSchemaFlags(args, quantizer.params());
-    if (quantizer.needsCalibration())
+    const core::Recipe recipe = takeRecipe(args, ctx.registries, "eval", false);
+    const bool quantizeWeights = recipe.quantizeWeights;
+    const core::QuantJob job = recipe.job;
+    if (quantizeWeights && core::recipeNeedsCalibration(recipe, ctx.registries))
         throw core::Error("eval: method " + job.method +
                           " calibrates on a language model's layer inputs; an .onnx classifier takes "
                           "calibration-free methods (rtn)");
-    const bool quantizeWeights = method.has_value() || !specFlags.empty() || !job.methodParams.empty();
-    if (quantizeWeights) job.spec = core::QuantSpec::fromJson(specFlags);
     std::optional<core::QuantSpec> actSpec;
     if (actText) actSpec = parseActSpec(*actText);
     const auto path = args.takePositional();
@@ -125,11 +120,11 @@ nlohmann::json runEvalClassifier(ArgList& args, CliContext& ctx) {
     std::optional<core::ActivationQuant> actQuant;
     if (compare) {
         std::map<std::string, std::vector<float>> replaced;
-        nlohmann::json recipe = nlohmann::json::object();
+        nlohmann::json used = nlohmann::json::object();
         if (quantizeWeights) {
             quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true);
             replaced = std::move(quant->weights);
-            recipe = quant->job.toJson();
+            used = quant->job.toJson();
             j["bits_per_weight"] = quant->bitsPerWeight;
         }
         if (actSpec) {
@@ -142,10 +137,10 @@ nlohmann::json runEvalClassifier(ArgList& args, CliContext& ctx) {
             } else {
                 actQuant = core::ActivationQuant{*actSpec, {}};
             }
-            recipe["activation"] = actSpec->toJson();
-            recipe["activation"]["static"] = calib.has_value();
+            used["activation"] = actSpec->toJson();
+            used["activation"]["static"] = calib.has_value();
         }
-        j["recipe"] = recipe;
+        j["recipe"] = used;
         const core::OnnxClassifier candidate(*model, replaced, actQuant);
         result = candidate.evaluate(x, labels, batch, ctx.job);
         j["reference"] = ref.toJson();
@@ -160,7 +155,7 @@ nlohmann::json runEvalClassifier(ArgList& args, CliContext& ctx) {
                   << "data         " << *data << ": " << labels.size() << " images, " << result.classes << " classes\n";
         if (compare) {
             std::cout << "recipe       ";
-            if (quant) std::cout << job.method << " " << job.spec.label() << " (" << quant->bitsPerWeight << " bits/weight)";
+            if (quant) std::cout << recipe.label() << " (" << quant->bitsPerWeight << " bits/weight)";
             if (actSpec) std::cout << (quant ? ", " : "") << "activations " << actSpec->label() << (calib ? " static" : " dynamic");
             std::cout << "\naccuracy     " << pct(result.accuracy) << " (" << result.nCorrect << "/" << result.n
                       << ")   fp32 " << pct(ref.accuracy) << " (" << ref.nCorrect << "/" << ref.n << ")\n"

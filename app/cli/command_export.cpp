@@ -1,48 +1,59 @@
 // SPDX-License-Identifier: MIT
+#include "cli_params.h"
 #include "commands.h"
 #include "export/recipe_export.h"
 #include "store/project.h"
 #include "tensor/error.h"
 
 #include <filesystem>
+#include <optional>
 #include <iostream>
 
 namespace qs::cli {
 
 std::string exportUsage(const CliContext&) {
-    return "quantscope-cli export P.qsproj --run ID --out PATH --as KIND [--gguf-type f16|q8_0|q4_0] [--json]\n"
-           "quantscope-cli export MODEL --recipe R.json --out PATH --as KIND [--gguf-type ...] [--json]\n"
+    return "quantscope-cli export P.qsproj --run ID --out PATH --as KIND [--gguf-type per-tensor|f16|bf16|q8_0|q4_0|q4_1]\n"
+           "                      [--json]\n"
+           "quantscope-cli export MODEL --recipe R.json|--method M spec flags [--layer GLOB=SPEC ...] --out PATH\n"
+           "                      --as KIND [--gguf-type ...] [--json]\n"
            "  Writes a stored run's recipe (or R.json) applied to its model. KIND:\n"
            "  recipe              the recipe JSON (eval/quantize --recipe re-import it)\n"
            "  llama-overrides     --tensor-type NAME=TYPE lines for llama-quantize, and which layers do not map\n"
            "  safetensors         a Hugging Face directory with the dequantized weights (float32)\n"
            "  safetensors-packed  a directory with integer codes, scales and zero points (INT-k recipes;\n"
            "                      layout in its quantization_config.json)\n"
-           "  gguf                a llama GGUF file with the dequantized weights as --gguf-type (default f16)\n";
+           "  gguf                a llama GGUF file with the dequantized weights as --gguf-type (default f16;\n"
+           "                      a recipe with layer rules: per-tensor, each weight in the type its rule maps\n"
+           "                      to as llama-overrides lists it, kept weights at their stored type, f16 else)\n";
 }
 
 namespace {
-core::GgufType parseGgufType(const std::string& s) {
+std::optional<core::GgufType> parseGgufType(const std::string& s) {
+    if (s == "per-tensor") return std::nullopt;
     if (s == "f16") return core::GgufType::F16;
+    if (s == "bf16") return core::GgufType::BF16;
     if (s == "q8_0") return core::GgufType::Q8_0;
     if (s == "q4_0") return core::GgufType::Q4_0;
-    throw core::Error("--gguf-type " + s + ": expected f16, q8_0 or q4_0");
+    if (s == "q4_1") return core::GgufType::Q4_1;
+    throw core::Error("--gguf-type " + s + ": expected per-tensor, f16, bf16, q8_0, q4_0 or q4_1");
 }
 } // namespace
 
 nlohmann::json runExport(ArgList& args, CliContext& ctx) {
     const auto runId = args.takeOption("run");
-    const auto recipePath = args.takeOption("recipe");
+    // MODEL --recipe R.json, or the quantization flags (--method/--format/--layer ...) directly.
+    const core::Recipe given = takeRecipe(args, ctx.registries, "export", true);
     const auto out = args.takeOption("out");
     const auto as = args.takeOption("as");
     core::ExportOptions opts;
-    if (const auto t = args.takeOption("gguf-type")) opts.ggufType = parseGgufType(*t);
+    const auto ggufType = args.takeOption("gguf-type");
     const auto source = args.takePositional();
     if (!source) throw core::Error("export: missing P.qsproj or MODEL");
     if (!out) throw core::Error("export: missing --out PATH");
     if (!as) throw core::Error("export: missing --as recipe|llama-overrides|safetensors|safetensors-packed|gguf");
-    if (runId.has_value() == recipePath.has_value())
-        throw core::Error("export: give either P.qsproj --run ID or MODEL --recipe R.json");
+    if (runId.has_value() == !given.isReference())
+        throw core::Error("export: give either P.qsproj --run ID or MODEL --recipe R.json (or MODEL with "
+                          "--method/--format/--layer flags)");
     args.expectEmpty();
     opts.kind = core::parseExportKind(*as);
 
@@ -62,9 +73,12 @@ nlohmann::json runExport(ArgList& args, CliContext& ctx) {
                               " was made (content hash differs)");
         j["run"] = run->id;
     } else {
-        recipe = core::loadRecipeFile(*recipePath, ctx.registries);
+        recipe = given;
         modelPath = *source;
     }
+    // Default: per-tensor types for a recipe with layer rules, F16 matrices otherwise (as before rules).
+    opts.ggufType = ggufType ? parseGgufType(*ggufType)
+                             : (recipe.job.layers.empty() ? std::optional(core::GgufType::F16) : std::nullopt);
     const auto model = core::openModel(modelPath);
     j.update(core::exportRecipe(*model, recipe, ctx.registries, *out, opts, ctx.job));
     j["model"] = model->path().string();

@@ -34,18 +34,9 @@ core::DType parseOutDtype(const std::string& s) {
 } // namespace
 
 nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
-    core::QuantJob job;
-    const std::string methodText = args.takeOption("method").value_or("rtn");
-    job.spec = core::QuantSpec::fromJson(takeSchemaFlags(args, core::quantSpecSchema()));
-    takeMethodChain(args, methodText, ctx.registries, job);
-    if (const auto recipeFile = args.takeOption("recipe")) {
-        // A recipe file stands for --method and the spec flags (its activation/KV parts apply to eval only).
-        if (!job.methodParams.empty())
-            throw core::Error("quantize: --recipe replaces --method and the spec flags: give one or the other");
-        const core::Recipe r = core::loadRecipeFile(*recipeFile, ctx.registries);
-        if (!r.quantizeWeights) throw core::Error(*recipeFile + ": the recipe quantizes no weights");
-        job = r.job;
-    }
+    const core::Recipe recipe = takeRecipe(args, ctx.registries, "quantize", false);
+    // Nothing given quantizes with the default spec (rtn int4 group 128 sym), as before.
+    const core::QuantJob job = recipe.quantizeWeights ? recipe.job : core::QuantJob{};
     const auto calibFile = args.takeOption("calib");
     const auto calibWindows = args.takeOption("calib-windows");
     const auto calibCtx = args.takeOption("ctx");

@@ -7,6 +7,7 @@
 #include "transform/mixed_quant.h"
 #include "transform/transform_pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace qs::core {
@@ -24,10 +25,23 @@ std::vector<LayerReport> inspectModel(const Model& model, const JobContext& job)
     return out;
 }
 
+WeightAssignment QuantJob::defaults() const {
+    WeightAssignment a;
+    a.method = method;
+    a.spec = spec;
+    a.methodParams = methodParams;
+    return a;
+}
+
 nlohmann::json QuantJob::toJson() const {
     nlohmann::json j = spec.toJson();
     j["method"] = method;
     j["method_params"] = methodParams;
+    if (const auto live = effectiveRules(defaults(), layers); !live.empty()) {
+        auto arr = nlohmann::json::array();
+        for (const auto& r : live) arr.push_back(layerRuleToJson(r));
+        j["layers"] = arr;
+    }
     if (!transforms.empty()) {
         auto arr = nlohmann::json::array();
         for (const auto& t : transforms) {
@@ -42,6 +56,8 @@ nlohmann::json QuantJob::toJson() const {
 
 nlohmann::json LayerQuantResult::toJson() const {
     return {{"name", name},
+            {"assignment", assignment},
+            {"kept", kept},
             {"rows", rows},
             {"cols", cols},
             {"bits_per_weight", bitsPerWeight},
@@ -57,6 +73,7 @@ nlohmann::json ModelQuantResult::toJson() const {
                      {"bits_per_weight", bitsPerWeight},
                      {"model_bits_per_weight", modelBitsPerWeight},
                      {"quantized_parameters", quantizedParams},
+                     {"kept_parameters", keptParams},
                      {"total_parameters", totalParams},
                      {"seconds", seconds},
                      {"layers", layerArr}};
@@ -81,19 +98,48 @@ std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std
 ModelQuantizer::ModelQuantizer(const Model& model, const Registries& registries, const QuantJob& job,
                                const JobContext& ctx, std::shared_ptr<const TransformedModel> transformed,
                                std::function<void(const LayerQuantResult&)> onLayer)
-    : m_model(model), m_method(registries.quantizers.get(job.method, "method")),
-      m_params(validateParams(m_method.params(), job.methodParams, "method " + job.method)), m_ctx(ctx),
-      m_transformed(std::move(transformed)), m_onLayer(std::move(onLayer)) {
+    : m_model(model), m_ctx(ctx), m_transformed(std::move(transformed)), m_onLayer(std::move(onLayer)) {
     m_result.job = job;
-    m_result.job.methodParams = m_params;
+    m_result.job.methodParams =
+        validateParams(registries.quantizers.get(job.method, "method").params(), job.methodParams, "method " + job.method);
     m_result.transformed = m_transformed;
     for (const auto& w : model.weights())
         if (w.quantizable) m_targets.push_back(&w);
+    std::vector<bool> ruleUsed(job.layers.size(), false);
+    for (const WeightInfo* w : m_targets) {
+        WeightAssignment a = m_result.job.assignmentFor(w->name);
+        if (a.rule >= 0) ruleUsed[static_cast<std::size_t>(a.rule)] = true;
+        const Quantizer* q = nullptr;
+        if (!a.keep) {
+            q = &registries.quantizers.get(a.method, "method");
+            a.methodParams = validateParams(q->params(), a.methodParams, "method " + a.method);
+        }
+        m_assigned.push_back(std::move(a));
+        m_methods.push_back(q);
+    }
+    // A rule shadowed by a later one still matched something; only a rule that names no weight at all
+    // is a mistake (a typo in the glob).
+    for (std::size_t r = 0; r < job.layers.size(); ++r) {
+        if (ruleUsed[r]) continue;
+        const std::string& match = job.layers[r].match;
+        bool any = false;
+        for (const WeightInfo* w : m_targets) any = any || globMatch(match, ruleName(w->name));
+        if (!any)
+            throw Error("recipe rule " + std::to_string(r + 1) + " (match '" + match +
+                        "') matches no quantizable weight of " + model.path().string() +
+                        (m_targets.empty() ? std::string() : " (e.g. '" + ruleName(m_targets.front()->name) + "')"));
+    }
     m_covered.assign(m_targets.size(), false);
 }
 
 bool ModelQuantizer::calibrated() const {
-    return m_method.needsCalibration();
+    return !calibratedMethod().empty();
+}
+
+std::string ModelQuantizer::calibratedMethod() const {
+    for (std::size_t t = 0; t < m_methods.size(); ++t)
+        if (m_methods[t] && m_methods[t]->needsCalibration()) return m_assigned[t].method;
+    return {};
 }
 
 namespace {
@@ -120,32 +166,44 @@ std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const Lin
 std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const LinearInputStats* input,
                                                const std::string& what) {
     m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
-    for (std::size_t t = 0; t < m_targets.size(); ++t)
-        if (m_targets[t]->name == w.name) m_covered[t] = true;
-    const QuantSpec& spec = m_result.job.spec;
+    std::size_t t = 0;
+    while (t < m_targets.size() && m_targets[t]->name != w.name) ++t;
+    if (t == m_targets.size()) throw Error("weight '" + w.name + "' is not a quantizable weight of the model");
+    m_covered[t] = true;
+    const WeightAssignment& a = m_assigned[t];
+    const QuantSpec& spec = a.spec;
     const std::vector<float> original =
         m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
     const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
-    std::vector<float> quantized(original.size());
-    std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
-    if (m_transformed)
-        if (const auto it = m_transformed->highColumns.find(w.name); it != m_transformed->highColumns.end())
-            highColumns = it->second;
-    const bool mixed = highColumns >= 0;
-    double mixedBits = 0;
-    if (mixed)
-        mixedBits = quantizeMixedColumns(m_method, {original.data(), rows, cols, w.name, input}, highColumns,
-                                         highSpec(spec, m_transformed->highBits), spec, m_params, quantized.data(),
-                                         m_ctx);
-    else
-        m_method.quantize({original.data(), rows, cols, w.name, input}, spec, m_params, quantized.data(), m_ctx);
-
     LayerQuantResult layer;
     layer.name = w.name;
     layer.rows = rows;
     layer.cols = cols;
-    // The method's own count: codebooks or extra scales cost more than the spec says.
-    layer.bitsPerWeight = mixed ? mixedBits : m_method.bitsPerWeight(spec, m_params, rows, cols);
+    layer.assignment = a.label();
+    std::vector<float> quantized;
+    if (a.keep) {
+        // Left at its stored value (transformed when there are transforms), counted at its stored width.
+        quantized = original;
+        layer.kept = true;
+        layer.bitsPerWeight = 8.0 * static_cast<double>(dtypeSize(w.dtype));
+        m_result.keptParams += rows * cols;
+    } else {
+        const Quantizer& method = *m_methods[t];
+        quantized.resize(original.size());
+        std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
+        if (m_transformed)
+            if (const auto it = m_transformed->highColumns.find(w.name); it != m_transformed->highColumns.end())
+                highColumns = it->second;
+        if (highColumns >= 0)
+            // The method's own count: codebooks or extra scales cost more than the spec says.
+            layer.bitsPerWeight = quantizeMixedColumns(method, {original.data(), rows, cols, w.name, input}, highColumns,
+                                                       highSpec(spec, m_transformed->highBits), spec, a.methodParams,
+                                                       quantized.data(), m_ctx);
+        else {
+            method.quantize({original.data(), rows, cols, w.name, input}, spec, a.methodParams, quantized.data(), m_ctx);
+            layer.bitsPerWeight = method.bitsPerWeight(spec, a.methodParams, rows, cols);
+        }
+    }
     layer.error = computeError(original.data(), quantized.data(), rows * cols);
     m_quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
     m_result.quantizedParams += rows * cols;
@@ -158,8 +216,7 @@ std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm
                                                                         std::vector<RowMatrixF>& calib,
                                                                         bool advance, bool keepWeights) {
     const Stopwatch timed(m_seconds);
-    const std::string& name = m_result.job.method;
-    const std::string where = name + " layer " + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
+    const std::string where = "layer " + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
     const auto total = static_cast<long long>(m_targets.size());
     m_ctx.step(m_done, total, where + ": calibration inputs");
     const JobContext quiet{{}, m_ctx.cancel};
@@ -174,10 +231,11 @@ std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm
         for (std::size_t s = 0; s < sites.size() && s < stats.size(); ++s)
             for (const auto& fed : sites[s].weights)
                 if (fed == w->name) input = &stats[s];
-        if (!input)
-            throw Error("method " + name + ": weight '" + w->name +
+        const std::size_t t = static_cast<std::size_t>(std::find(m_targets.begin(), m_targets.end(), w) - m_targets.begin());
+        if (!input && m_methods[t] && m_methods[t]->needsCalibration())
+            throw Error("method " + m_assigned[t].method + ": weight '" + w->name +
                         "' is not a decoder Linear the forward pass runs; it cannot be calibrated");
-        auto q = quantizeOne(*w, input, where + " " + w->name);
+        auto q = quantizeOne(*w, input, where + " " + m_assigned[t].label() + " " + w->name);
         if (keepWeights) kept[w->name] = q;
         replaced[w->name] = std::move(q);
     }
@@ -194,8 +252,8 @@ std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm
 ModelQuantResult ModelQuantizer::finish(const CalibrationData* calibration) {
     if (calibrated()) {
         for (std::size_t t = 0; t < m_targets.size(); ++t)
-            if (!m_covered[t])
-                throw Error("method " + m_result.job.method + ": weight '" + m_targets[t]->name +
+            if (!m_covered[t] && m_methods[t] && m_methods[t]->needsCalibration())
+                throw Error("method " + m_assigned[t].method + ": weight '" + m_targets[t]->name +
                             "' is outside the decoder layers and cannot be calibrated");
         if (calibration)
             m_result.calibration = {{"windows", calibration->windows.size()},
@@ -227,10 +285,10 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
                                const std::function<void(const LayerQuantResult&)>& onLayer,
                                const CalibrationData* calibration) {
     const auto start = std::chrono::steady_clock::now();
-    const Quantizer& method = registries.quantizers.get(job.method, "method");
-    validateParams(method.params(), job.methodParams, "method " + job.method);
-    const bool calibrated = method.needsCalibration();
-    requireCalibration(job.method, calibrated, calibration);
+    // Methods, parameters and layer rules are checked (and calibration asked for) before the work.
+    const ModelQuantizer probe(model, registries, job, ctx);
+    const bool calibrated = probe.calibrated();
+    requireCalibration(probe.calibratedMethod(), calibrated, calibration);
 
     // Basis changes first: the weight method quantizes the transformed weights.
     QuantJob validated = job;
@@ -246,7 +304,7 @@ ModelQuantResult quantizeModel(const Model& model, const Registries& registries,
     std::map<std::string, std::vector<float>> weights;
     if (!calibrated) {
         for (const WeightInfo* w : quantizer.targets()) {
-            auto q = quantizer.quantizeWeight(*w, nullptr, job.method + " " + w->name);
+            auto q = quantizer.quantizeWeight(*w, nullptr, w->name);
             if (keepWeights) weights[w->name] = std::move(q);
         }
     } else {

@@ -8,6 +8,7 @@
 #include "engine/job.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
+#include "quant/layer_rules.h"
 #include "quant/quant_spec.h"
 #include "transform/model_transform.h"
 
@@ -39,13 +40,23 @@ struct QuantJob {
     /// Basis changes applied before the weight quantizer, in order (--method rotate+gptq); the
     /// quantizer then sees the transformed weights (and, calibrated, the transformed inputs).
     std::vector<TransformStep> transforms;
+    /// Per-layer exceptions to the default above, in order (later rules win); transforms stay
+    /// whole-model. Validated and resolved against the default by quantJobFromJson.
+    std::vector<LayerRule> layers;
 
+    /// The default assignment (method, spec, method params).
+    WeightAssignment defaults() const;
+    /// What happens to weight `name` (the last matching rule, else the default).
+    WeightAssignment assignmentFor(std::string_view name) const { return qs::core::assignmentFor(defaults(), layers, name); }
+    /// The JSON shape of recipes; "layers" (canonical rules, see effectiveRules) only when a rule acts.
     nlohmann::json toJson() const;
 };
 
 /// Error of one quantized weight.
 struct LayerQuantResult {
     std::string name;
+    std::string assignment; ///< WeightAssignment::label(): "keep" or "rtn int8 sym channel"
+    bool kept = false;      ///< left at its stored value (bits at its stored width)
     std::int64_t rows = 0, cols = 0;
     double bitsPerWeight = 0;
     ErrorMetrics error;
@@ -57,9 +68,11 @@ struct LayerQuantResult {
 struct ModelQuantResult {
     QuantJob job;
     std::vector<LayerQuantResult> layers;
-    double bitsPerWeight = 0;      ///< over the quantized weights, scales and zero points included
+    double bitsPerWeight = 0;      ///< over the quantization scope (kept weights at their stored width),
+                                   ///< scales and zero points included
     double modelBitsPerWeight = 0; ///< over all parameters; unquantized ones at their stored width
-    std::int64_t quantizedParams = 0;
+    std::int64_t quantizedParams = 0; ///< weights of the quantization scope, kept ones included
+    std::int64_t keptParams = 0;      ///< of those, left unquantized by a "keep" rule
     std::int64_t totalParams = 0;
     double seconds = 0;
     /// Dequantized weights in their stored layout, when asked for (for writing a model).
@@ -82,16 +95,21 @@ void requireCalibration(const std::string& method, bool calibrated, const Calibr
 
 class ModelQuantizer {
 public:
-    /// Looks the method up and validates its parameters (`job.transforms` must already be validated
-    /// and applied into `transformed`, or be empty). Throws Error for an unknown method or bad
-    /// parameters.
+    /// Looks the methods up and validates their parameters (`job.transforms` must already be validated
+    /// and applied into `transformed`, or be empty), and resolves every target's assignment from the
+    /// layer rules. Throws Error for an unknown method, bad parameters or a layer rule that matches no
+    /// quantizable weight of the model.
     /// `onLayer` sees each weight's result as it is done.
     ModelQuantizer(const Model& model, const Registries& registries, const QuantJob& job, const JobContext& ctx,
                    std::shared_ptr<const TransformedModel> transformed = nullptr,
                    std::function<void(const LayerQuantResult&)> onLayer = {});
 
-    /// Whether the method needs calibration data (then use quantizeLayer, not quantizeWeight).
+    /// Whether a weight's method needs calibration data (then use quantizeLayer, not quantizeWeight).
     bool calibrated() const;
+    /// The first calibrated method a weight is assigned, or "" (for requireCalibration's message).
+    std::string calibratedMethod() const;
+    /// What the recipe makes of target `index` (see targets()).
+    const WeightAssignment& assignment(std::size_t index) const { return m_assigned[index]; }
     /// The quantizable weights, in the model's order.
     const std::vector<const WeightInfo*>& targets() const { return m_targets; }
 
@@ -116,13 +134,13 @@ public:
 
 private:
     const Model& m_model;
-    const Quantizer& m_method;
-    nlohmann::json m_params;
     const JobContext& m_ctx;
     std::shared_ptr<const TransformedModel> m_transformed;
     std::function<void(const LayerQuantResult&)> m_onLayer;
     std::vector<const WeightInfo*> m_targets;
-    std::vector<bool> m_covered; ///< per target: quantized
+    std::vector<WeightAssignment> m_assigned; ///< per target: what the recipe makes of it
+    std::vector<const Quantizer*> m_methods;  ///< per target: its method (null when kept)
+    std::vector<bool> m_covered;              ///< per target: quantized
     ModelQuantResult m_result;
     double m_quantBits = 0;
     long long m_done = 0;

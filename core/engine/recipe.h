@@ -46,8 +46,20 @@ Recipe recipeFromJson(const nlohmann::json& j, const Registries& registries, con
 /// with defaults filled. Throws Error prefixed by `owner`.
 QuantJob quantJobFromJson(const nlohmann::json& j, const Registries& registries, const std::string& owner = "recipe");
 
+/// The one gate from flat keys to a recipe: grid points, command-line flags and GUI forms give
+/// {"method": "rotate+gptq", "format", "granularity", "group", "sym" | "asym", "scale", "percentile",
+/// "full_range", any method or transform parameter, "act_quant"/"kv_quant": "int8:token",
+/// "layer": "GLOB=SPEC" | rule object | [those...], "calib", "calib_windows" (eval settings, ignored)};
+/// dashes and underscores are the same key. Validated through recipeFromJson; a granularity a
+/// fixed-block format cannot take is an error. Throws Error prefixed by `owner`.
+Recipe recipeFromFlatKeys(const nlohmann::json& values, const Registries& registries, const std::string& owner);
+
 /// Reads a recipe file; errors name the file.
 Recipe loadRecipeFile(const std::filesystem::path& path, const Registries& registries);
+
+/// The JSON of a recipe file as written (rules as given, for adding more before recipeFromJson),
+/// checked to be a valid recipe; errors name the file.
+nlohmann::json loadRecipeJson(const std::filesystem::path& path, const Registries& registries);
 
 /// Writes the canonical recipe (pretty-printed) atomically.
 void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);
@@ -57,7 +69,5 @@ void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);
 /// clips each scale's run to the NN.N-th percentile, ScaleRule::Percentile). Throws Error prefixed by `flag`.
 QuantSpec hookSpecFromString(const std::string& text, const std::string& flag);
 
-/// The spec with fields that do not act on the result set to their defaults (see Recipe::toJson).
-QuantSpec normalizedSpec(QuantSpec spec);
 
 } // namespace qs::core

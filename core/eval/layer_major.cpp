@@ -65,7 +65,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
     const CalibrationData* calibration = candidate ? candidate->calibration : nullptr;
     if (recipe) {
         quantizer.emplace(model, *candidate->registries, *recipe, quiet);
-        requireCalibration(recipe->method, quantizer->calibrated(), calibration);
+        requireCalibration(quantizer->calibratedMethod(), quantizer->calibrated(), calibration);
         checkWeightsInLayers(model, numLayers);
     }
     const bool calibrated = quantizer && quantizer->calibrated();
@@ -91,7 +91,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         runLayer(l, ref);
         if (candidate) {
             if (recipe) {
-                job.step(l, total, layer + ": " + recipe->method + " " + recipe->spec.label());
+                job.step(l, total, layer + ": quantizing");
                 if (calibrated) {
                     // quantizeModel's step: statistics from the float32 layer, which it then drops,
                     // quantizes, installs, and runs the calibration windows through the result.
@@ -102,7 +102,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
                     std::map<std::string, std::vector<float>> weights;
                     for (const WeightInfo* w : quantizer->targets())
                         if (w->layerIndex == l)
-                            weights[w->name] = quantizer->quantizeWeight(*w, nullptr, recipe->method + " " + w->name);
+                            weights[w->name] = quantizer->quantizeWeight(*w, nullptr, w->name);
                     lm.loadLayer(l, std::move(weights));
                 }
             }

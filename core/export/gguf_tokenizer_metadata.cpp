@@ -31,15 +31,30 @@ std::string mergeText(const json& m) {
     throw Error("a merge is neither \"a b\" nor [\"a\", \"b\"]");
 }
 
-// The byte-level pre-tokenizer's regex, as llama.cpp names it.
+// llama.cpp's tokenizer.ggml.pre name for a regex. These must be spellings llama.cpp's
+// src/llama-vocab.cpp accepts: it refuses a GGUF whose name it does not know ("gpt2", which we
+// wrote before, is one of those; its GPT-2 spelling is "gpt-2").
+const char* llamaCppPreName(pretok::RegexKind kind) {
+    switch (kind) {
+    case pretok::RegexKind::Gpt2: return "gpt-2";
+    case pretok::RegexKind::Llama3: return "llama-bpe";
+    case pretok::RegexKind::Qwen2: return "qwen2";
+    }
+    throw Error("unknown pre-tokenizer regex kind");
+}
+
+// The byte-level pre-tokenizer's regex, as llama.cpp names it. An unknown regex is an error rather
+// than "default": llama.cpp would load the file but split text differently from the model's tokenizer.
 std::string preTokenizerName(const json& pre) {
     if (pre.is_null()) return "default";
-    if (pre.value("type", "") == "ByteLevel") return "gpt2";
+    // ByteLevel with use_regex (its default) splits by the GPT-2 regex itself.
+    if (pre.value("type", "") == "ByteLevel" && pre.value("use_regex", true))
+        return llamaCppPreName(pretok::RegexKind::Gpt2);
     if (pre.value("type", "") == "Sequence")
         for (const json& p : pre.value("pretokenizers", json::array()))
             if (p.value("type", "") == "Split" && p.contains("pattern") && p["pattern"].contains("Regex"))
                 if (const auto kind = pretok::recognizeRegex(p["pattern"]["Regex"].get<std::string>()))
-                    return *kind == pretok::RegexKind::Gpt2 ? "gpt2" : *kind == pretok::RegexKind::Llama3 ? "llama-bpe" : "qwen2";
+                    return llamaCppPreName(*kind);
     throw Error("its pre-tokenizer has no llama.cpp name (known: ByteLevel, the GPT-2/Llama-3/Qwen2 regexes)");
 }
 

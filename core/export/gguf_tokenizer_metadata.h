@@ -9,7 +9,7 @@ namespace qs::core {
 
 /// llama.cpp's tokenizer.ggml.* metadata for the tokenizer.json of a Hugging Face model directory, so an
 /// exported GGUF is self-contained: byte-level BPE becomes model "gpt2" (tokens, token types, merges and
-/// the pre-tokenizer name: gpt2 / llama-bpe / qwen2), SentencePiece-style BPE (Metaspace) becomes model
+/// the pre-tokenizer name: gpt-2 / llama-bpe / qwen2), SentencePiece-style BPE (Metaspace) becomes model
 /// "llama" (tokens, scores = minus the rank of the merge that makes a piece, token types). BOS/EOS/UNK
 /// ids come along. Returns no keys when the directory has no tokenizer.json; throws Error naming the
 /// file for a tokenizer GGUF cannot describe.

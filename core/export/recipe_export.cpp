@@ -10,6 +10,7 @@
 #include "quant/fake_quant.h"
 #include "tensor/error.h"
 
+#include <cctype>
 #include <cmath>
 #include <map>
 
@@ -53,25 +54,35 @@ std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std
     return t;
 }
 
+// Whether an assignment packs as integer codes (INT-k per tensor, channel or group).
+bool packable(const WeightAssignment& a) {
+    const QuantSpec& spec = a.spec;
+    return !a.keep && formatTraits(spec.format).kind == FormatKind::Integer &&
+           (spec.granularity == Granularity::Tensor || spec.granularity == Granularity::Channel ||
+            spec.granularity == Granularity::Group);
+}
+
 nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Registries& registries,
                            const std::filesystem::path& out, const JobContext& ctx) {
-    const QuantSpec& spec = recipe.job.spec;
-    const auto& f = formatTraits(spec.format);
-    if (!recipe.quantizeWeights || f.kind != FormatKind::Integer ||
-        !(spec.granularity == Granularity::Tensor || spec.granularity == Granularity::Channel ||
-          spec.granularity == Granularity::Group))
-        throw Error(out.string() + ": safetensors-packed stores INT-k weights per tensor, channel or group; recipe '" +
-                    recipe.label() + "' is not one (use --as safetensors or gguf)");
-    const int k = f.elementBits;
+    if (!recipe.quantizeWeights)
+        throw Error(out.string() + ": safetensors-packed stores quantized weights; the recipe quantizes none");
+    for (const auto& w : model.weights())
+        if (const WeightAssignment a = recipe.job.assignmentFor(w.name); w.quantizable && !a.keep && !packable(a))
+            throw Error(out.string() + ": safetensors-packed stores INT-k weights per tensor, channel or group; weight '" +
+                        w.name + "' is " + a.label() + " (use --as safetensors or gguf)");
     const auto deq = dequantizedWeights(model, recipe, registries, ctx);
     std::vector<std::pair<std::string, Tensor>> tensors;
-    nlohmann::json layerNames = nlohmann::json::array();
+    nlohmann::json layerNames = nlohmann::json::array(), perLayer = nlohmann::json::object();
     for (const auto& w : model.weights()) {
         const auto it = deq.find(w.name);
-        if (it == deq.end()) {
+        const WeightAssignment a = recipe.job.assignmentFor(w.name);
+        if (it == deq.end() || a.keep) {
             tensors.emplace_back(w.name, model.weight(w.name));
             continue;
         }
+        const QuantSpec& spec = a.spec;
+        const auto& f = formatTraits(spec.format);
+        const int k = f.elementBits;
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         const std::vector<float> original = model.weightAsOutIn(w);
         const std::vector<float> values = w.transposed ? transpose(it->second, cols, rows) : it->second;
@@ -108,7 +119,7 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Regis
                     const float stored = spec.symmetric ? code + offset : code;
                     if (p.scale * (code - p.zero) != v || stored < 0 || stored > static_cast<float>((1 << k) - 1))
                         throw Error(out.string() + ": weight '" + w.name + "' row " + std::to_string(r) +
-                                    ": values are not on the RTN grid of " + recipe.label() +
+                                    ": values are not on the RTN grid of " + a.label() +
                                     " (packed export needs the method's own scales)");
                     const auto u = static_cast<std::uint8_t>(stored);
                     if (packed)
@@ -122,7 +133,15 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Regis
         tensors.emplace_back(w.name + ".scales", scales);
         if (!spec.symmetric) tensors.emplace_back(w.name + ".zeros", zeros);
         layerNames.push_back(w.name);
+        perLayer[w.name] = {{"bits", k},
+                            {"granularity", std::string(granularityName(spec.granularity))},
+                            {"group_size", spec.granularity == Granularity::Group ? spec.groupSize : -1},
+                            {"sym", spec.symmetric}};
     }
+    // The top-level fields describe the default; "per_layer" each packed weight (they differ under
+    // layer rules).
+    const QuantSpec& spec = recipe.job.spec;
+    const int k = formatTraits(spec.format).elementBits;
     nlohmann::json config{{"quant_method", "quantscope-packed"},
                           {"bits", k},
                           {"granularity", std::string(granularityName(spec.granularity))},
@@ -133,7 +152,8 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Regis
                                              : "one code per byte"},
                           {"dequantize", spec.symmetric ? "scale * (code - 2^(bits-1))" : "scale * (code - zero)"},
                           {"recipe", recipe.toJson()},
-                          {"layers", layerNames}};
+                          {"layers", layerNames},
+                          {"per_layer", perLayer}};
     std::filesystem::create_directories(out);
     writeSafetensors(out / "model.safetensors", tensors, {{"format", "pt"}, {"quantization_config", config.dump()}});
     writeFileAtomically(out / "quantization_config.json", config.dump(2) + "\n");
@@ -143,15 +163,15 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Regis
 }
 
 nlohmann::json writeOverrides(const Model& model, const Recipe& recipe, const std::filesystem::path& out) {
-    std::string why;
-    const auto type = recipe.quantizeWeights ? ggufTypeForJob(recipe.job, why) : std::optional<std::string>{};
-    if (!recipe.quantizeWeights) why = "the recipe quantizes no weights";
     std::string text = "# llama-quantize --tensor-type overrides for QuantScope recipe: " + recipe.label() + "\n";
     if (recipe.activation || recipe.kvCache)
         text += "# activation / KV-cache quantization has no llama-quantize equivalent and is not listed\n";
     nlohmann::json mapped = nlohmann::json::array(), unmapped = nlohmann::json::array();
     for (const auto& w : model.weights()) {
         if (!w.quantizable) continue;
+        std::string why = "the recipe quantizes no weights";
+        const WeightAssignment a = recipe.job.assignmentFor(w.name);
+        const auto type = recipe.quantizeWeights ? ggufTypeFor(a, w, why) : std::optional<std::string>{};
         const auto gname = hfToGgufName(w.name);
         if (type && gname) {
             text += "--tensor-type " + *gname + "=" + *type + "\n";
@@ -166,6 +186,31 @@ nlohmann::json writeOverrides(const Model& model, const Recipe& recipe, const st
     return {{"mapped", mapped}, {"unmapped", unmapped}};
 }
 
+// GgufType of a llama-quantize type name the writer can produce.
+std::optional<GgufType> writableGgufType(const std::string& name) {
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const GgufType t : {GgufType::F32, GgufType::F16, GgufType::BF16, GgufType::Q8_0, GgufType::Q4_0, GgufType::Q4_1})
+        if (ggufTypeName(static_cast<std::uint32_t>(t)) == upper) return t;
+    return std::nullopt;
+}
+
+// Per-tensor GGUF types of the quantization scope: each weight's mapped type (F16 where none maps or
+// the row length is not a multiple of the type's block).
+std::map<std::string, GgufType> perTensorGgufTypes(const Model& model, const Recipe& recipe) {
+    std::map<std::string, GgufType> types;
+    for (const auto& w : model.weights()) {
+        if (!w.quantizable || !recipe.quantizeWeights) continue;
+        std::string why;
+        const auto name = ggufTypeFor(recipe.job.assignmentFor(w.name), w, why);
+        GgufType t = GgufType::F16;
+        if (const auto writable = name ? writableGgufType(*name) : std::nullopt)
+            if (w.shape.back() % ggufTypeTraits(static_cast<std::uint32_t>(*writable))->blockSize == 0) t = *writable;
+        types[w.name] = t;
+    }
+    return types;
+}
+
 } // namespace
 
 ExportKind parseExportKind(const std::string& name) {
@@ -177,12 +222,18 @@ ExportKind parseExportKind(const std::string& name) {
     throw Error("--as " + name + ": expected recipe, llama-overrides, safetensors, safetensors-packed or gguf");
 }
 
-std::optional<std::string> ggufTypeForJob(const QuantJob& job, std::string& why) {
-    const QuantSpec& s = job.spec;
+std::optional<std::string> ggufTypeFor(const WeightAssignment& a, const WeightInfo& w, std::string& why) {
+    if (a.keep) {
+        if (w.dtype == DType::BF16) return "bf16";
+        if (w.dtype == DType::F16) return "f16";
+        if (w.dtype == DType::F32) return "f32";
+        why = "kept at its stored type " + std::string(dtypeName(w.dtype)) + ", which GGUF does not store";
+        return std::nullopt;
+    }
+    const QuantSpec& s = a.spec;
     const auto& f = formatTraits(s.format);
     if (s.format == FormatId::Fp16) return "f16";
     if (s.format == FormatId::Bf16) return "bf16";
-    const std::string name(f.name);
     const bool g32 = s.granularity == Granularity::Group && s.groupSize == 32;
     if (f.kind == FormatKind::Integer && g32 && s.scaleRule == ScaleRule::MinMax) {
         if (s.format == FormatId::Int8 && s.symmetric) return "q8_0";
@@ -219,10 +270,17 @@ nlohmann::json exportRecipe(const Model& model, const Recipe& recipe, const Regi
     case ExportKind::Gguf: {
         const OverlayModel overlay(model, dequantizedWeights(model, recipe, registries, ctx));
         GgufExportOptions g;
-        g.matrixType = options.ggufType;
+        const bool perTensor = !options.ggufType;
+        g.matrixType = options.ggufType.value_or(GgufType::F16);
+        if (perTensor) g.perTensor = perTensorGgufTypes(model, recipe);
         writeGgufModel(overlay, out, g, ctx);
         j["as"] = "gguf";
-        j["gguf_type"] = ggufTypeName(static_cast<std::uint32_t>(options.ggufType));
+        j["gguf_type"] = perTensor ? "per-tensor" : ggufTypeName(static_cast<std::uint32_t>(g.matrixType));
+        if (perTensor) {
+            nlohmann::json types = nlohmann::json::object();
+            for (const auto& [name, t] : g.perTensor) types[name] = ggufTypeName(static_cast<std::uint32_t>(t));
+            j["tensor_types"] = types;
+        }
         break;
     }
     }

@@ -241,12 +241,33 @@ void quantQ4_0(const float* x, std::byte* y, std::int64_t n) {
     }
 }
 
+// ggml's reference Q4_1: per block of 32 the min m and d = (max - min) / 15 (both stored as fp16),
+// q = min(15, trunc((x - m) / d + 0.5)); value = q * d + m.
+void quantQ4_1(const float* x, std::byte* y, std::int64_t n) {
+    for (std::int64_t b = 0; b < n / kQK; ++b, x += kQK, y += kQ4_1Bytes) {
+        float min = x[0], max = x[0];
+        for (int j = 1; j < kQK; ++j) {
+            min = std::min(min, x[j]);
+            max = std::max(max, x[j]);
+        }
+        const float d = (max - min) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        storeU16(y, f32ToF16(d));
+        storeU16(y + 2, f32ToF16(min));
+        for (int j = 0; j < kQK / 2; ++j) {
+            const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>((x[j] - min) * id + 0.5f)));
+            const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>((x[j + kQK / 2] - min) * id + 0.5f)));
+            y[4 + j] = static_cast<std::byte>(q0 | (q1 << 4));
+        }
+    }
+}
+
 // The table: one row per type this engine knows (append-only ids come from ggml).
 constexpr std::array<GgufTypeTraits, 20> kTypes{{
     {GgufType::F32, "F32", 1, 4, dequantF32, quantF32, 0.0f},
     {GgufType::F16, "F16", 1, 2, dequantF16, quantF16, 1.0f / 1024},
     {GgufType::Q4_0, "Q4_0", kQK, kQ4_0Bytes, dequantQ4_0, quantQ4_0, 0.13f}, // -max clamps to -7/8 max
-    {GgufType::Q4_1, "Q4_1", kQK, kQ4_1Bytes, dequantQ4_1, nullptr, 0.0f},
+    {GgufType::Q4_1, "Q4_1", kQK, kQ4_1Bytes, dequantQ4_1, quantQ4_1, 0.075f}, // d/2 = (max-min)/30 + f16 rounding of d and m
     {GgufType::Q5_0, "Q5_0", kQK, kQ5_0Bytes, dequantQ5_0, nullptr, 0.0f},
     {GgufType::Q5_1, "Q5_1", kQK, kQ5_1Bytes, dequantQ5_1, nullptr, 0.0f},
     {GgufType::Q8_0, "Q8_0", kQK, kQ8_0Bytes, dequantQ8_0, quantQ8_0, 1.0f / 200}, // d/2 + f16 rounding of d

@@ -92,6 +92,13 @@ QuantSpec QuantSpec::fromJson(const nlohmann::json& given) {
     return s;
 }
 
+QuantSpec normalizedSpec(QuantSpec s) {
+    const QuantSpec defaults;
+    if (s.granularity != Granularity::Group && s.granularity != Granularity::Block) s.groupSize = 128;
+    if (s.scaleRule != ScaleRule::Percentile) s.percentile = defaults.percentile;
+    return s;
+}
+
 const ParamSchema& quantSpecSchema() {
     static const ParamSchema schema = [] {
         std::vector<std::string> formats;

@@ -50,6 +50,10 @@ struct QuantSpec {
     static QuantSpec fromJson(const nlohmann::json& j);
 };
 
+/// The spec with fields that do not act on the result set to their defaults (group outside group
+/// granularity, percentile outside the percentile rule): the canonical form recipes are keyed by.
+QuantSpec normalizedSpec(QuantSpec spec);
+
 /// The parameters every weight quantization takes (format, granularity, group, sym), declared once:
 /// CLI flags, the GUI form and recipe keys all come from here. Format choices come from the format table.
 const ParamSchema& quantSpecSchema();

@@ -33,60 +33,6 @@ std::string fmtDuration(double s) {
     return buf;
 }
 
-// Builds the recipe of one point; throws Error (reported as an invalid point) for a bad combination.
-Recipe pointRecipe(const nlohmann::json& values, const Registries& registries) {
-    nlohmann::json r = nlohmann::json::object();
-    std::set<std::string> specKeys;
-    for (const auto& p : quantSpecSchema()) specKeys.insert(p.name);
-    // "rotate+gptq": transforms, then the weight method (the CLI's --method chain).
-    const MethodChain chain = parseMethodChain(
-        values.contains("method") ? values.at("method").get<std::string>() : "rtn", registries.transforms);
-    const Quantizer* q = registries.quantizers.find(chain.quantizer);
-    if (!q) throw Error("unknown method '" + chain.quantizer + "'");
-    nlohmann::json transforms = nlohmann::json::array();
-    for (const auto& name : chain.transforms) transforms.push_back({{"name", name}});
-    nlohmann::json methodParams = nlohmann::json::object();
-    bool weights = false;
-    for (const auto& [key, v] : values.items()) {
-        std::string k = key;
-        std::replace(k.begin(), k.end(), '-', '_');
-        if (k == "method") {
-            r["method"] = chain.quantizer;
-            weights = true;
-        } else if (k == "asym") {
-            if (!v.is_boolean()) throw Error("asym: expected true or false, got " + v.dump());
-            r["sym"] = !v.get<bool>();
-            weights = true;
-        } else if (specKeys.count(k)) {
-            r[k] = v;
-            weights = true;
-        } else if (key == "act-quant" || key == "kv-quant") {
-            if (!v.is_string()) throw Error(key + ": expected a string like \"int8:token\", got " + v.dump());
-            r[key == "act-quant" ? "activation" : "kv_cache"] = hookSpecFromString(v.get<std::string>(), key).toJson();
-        } else if (key == "calib" || key == "calib-windows") {
-            // eval settings, not part of the recipe
-        } else {
-            for (const auto& p : q->params())
-                if (p.name == k) methodParams[k] = v; // keys of other methods do not apply to this point
-            for (auto& t : transforms)
-                for (const auto& p : registries.transforms.get(t["name"].get<std::string>(), "transform").params())
-                    if (p.name == k) t[k] = v;
-        }
-    }
-    if (weights) r["method_params"] = methodParams;
-    if (!transforms.empty()) r["transforms"] = transforms;
-    Recipe recipe = recipeFromJson(r, registries, "grid point");
-    // QuantSpec quietly turns any granularity of a fixed-block format into its block; in a grid an
-    // explicit other granularity is a combination that does not exist, so say so instead.
-    if (recipe.quantizeWeights && r.contains("granularity") && r["granularity"] != "block") {
-        const auto& f = formatTraits(recipe.job.spec.format);
-        if (f.fixedBlock)
-            throw Error("format " + std::string(f.name) + " has fixed blocks of " + std::to_string(f.fixedBlock) +
-                        ": granularity " + r["granularity"].get<std::string>() + " does not apply");
-    }
-    return recipe;
-}
-
 nlohmann::json optJson(const std::optional<double>& v) {
     return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
@@ -94,7 +40,7 @@ nlohmann::json optJson(const std::optional<double>& v) {
 } // namespace
 
 std::vector<std::string> sweepGridKeys(const Registries& registries) {
-    std::vector<std::string> keys{"method", "asym"};
+    std::vector<std::string> keys{"method", "asym", "layer"};
     for (const auto& p : quantSpecSchema()) keys.push_back(flagSpelling(p.name));
     const auto addParams = [&keys](const ParamSchema& schema) {
         for (const auto& p : schema)
@@ -136,7 +82,7 @@ std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries&
             if (p.values.contains("calib")) p.calib = p.values["calib"].get<std::string>();
             if (p.values.contains("calib-windows")) p.calibWindows = p.values["calib-windows"].get<long long>();
             if (!p.calib.empty() && p.calibWindows == 0) p.calibWindows = 128; // eval's default
-            p.recipe = pointRecipe(p.values, registries);
+            p.recipe = recipeFromFlatKeys(p.values, registries, "grid point");
             if (!recipeNeedsCalibration(*p.recipe, registries)) p.calib.clear(), p.calibWindows = 0;
         } catch (const std::exception& e) {
             p.recipe.reset();

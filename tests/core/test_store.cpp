@@ -169,3 +169,25 @@ TEST(Store, CorruptAndForeignFilesAreClearErrors) {
     e = errorOf([&] { Project::open(cut, false); });
     EXPECT_NE(e.find("not an SQLite database"), std::string::npos) << e;
 }
+
+TEST(Store, OpensAProjectOfThePreviousVersionWithEveryRun) {
+    // tests/data/v9_project.qsproj was written by the version before per-layer recipes
+    // (tests/data/README.md); a copy is opened, so the kept file never changes.
+    const auto dir = qs::test::outputDir("store_previous_version");
+    const auto src = std::filesystem::path(QS_SOURCE_DIR) / "tests" / "data";
+    std::filesystem::copy_file(src / "v9_project.qsproj", dir / "p.qsproj");
+    std::filesystem::copy(src / "v9_project.qsproj.runs", dir / "p.qsproj.runs");
+    auto project = Project::open(dir / "p.qsproj", false);
+    const auto runs = project->runs();
+    ASSERT_EQ(runs.size(), 5u);
+    const double want[] = {3.790570610715106, 3.7980053129154556, 3.788673947865298, 3.8124952706337103,
+                           3.7859242143962772};
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        EXPECT_EQ(runs[i].status, "finished");
+        ASSERT_TRUE(runs[i].metrics.perplexity);
+        EXPECT_DOUBLE_EQ(*runs[i].metrics.perplexity, want[i]) << runs[i].recipeLabel;
+    }
+    EXPECT_EQ(runs[0].recipe, "{}");
+    EXPECT_FALSE(project->layers(runs[1].id).empty());
+    EXPECT_EQ(project->runArrays(runs[1].id).layers.size(), project->layers(runs[1].id).size());
+}
