@@ -302,6 +302,13 @@ void MainWindow::createDocks() {
     connect(m_specForm, &ParamForm::valueChanged, this, &MainWindow::onSpecValueChanged);
     // The form edits the one shared spec; a view that picks a format there moves the form.
     connect(m_context, &plugins::ViewContext::currentSpecChanged, this, &MainWindow::onCurrentSpecChanged);
+    // Layer rules set in the layer table are part of the recipe: re-check it and say what changed.
+    connect(m_context, &plugins::ViewContext::layerRulesChanged, this, [this] {
+        updateExplanation();
+        updateRunEnabled();
+        QString error;
+        if (!currentRecipe(&error)) appendLog(LogLevel::Warning, error);
+    });
     onSpecValueChanged(QStringLiteral("format"));
     onSpecValueChanged(QStringLiteral("granularity"));
 
@@ -647,6 +654,10 @@ void MainWindow::updateExplanation() {
                 .arg(qstr(f->name), qstr(f->summary).toHtmlEscaped(), qstr(f->explanation).toHtmlEscaped());
     }
     const QString error = specError();
+    if (const auto n = m_context->layerRules().size(); n > 0)
+        html += tr("<p>%n layer rule(s) override this default for some weights: see the Assignment column "
+                   "of the layer table (right-click rows to change them).</p>",
+                   nullptr, static_cast<int>(n));
     if (!error.isEmpty()) {
         html += QStringLiteral("<p style='color:#b00020'>%1</p>").arg(error.toHtmlEscaped());
     } else if (const core::LayerReport* layer = m_context->findLayer(m_context->selectedLayer());

@@ -404,6 +404,7 @@ std::optional<core::Recipe> MainWindow::currentRecipe(QString* error) const {
         if (const QString t = transform(); !t.isEmpty())
             job.transforms.push_back({t.toStdString(), m_transformForm->values()});
         nlohmann::json j = job.toJson();
+        if (!m_context->layerRules().empty()) j["layers"] = m_context->layerRules(); // set in the layer table
         if (const QString a = m_actQuantEdit->text().trimmed(); !a.isEmpty())
             j["activation"] = core::hookSpecFromString(a.toStdString(), "activations").toJson();
         if (const QString kv = m_kvQuantEdit->text().trimmed(); !kv.isEmpty())
@@ -532,6 +533,7 @@ SweepSelection MainWindow::currentSweepSelection() const {
     s.methods << m_methodCombo->currentData(Qt::UserRole).toString();
     s.transforms << transform();
     s.transformParams = m_transformForm->values();
+    s.layerRules = m_context->layerRules();
     const nlohmann::json v = m_specForm->values();
     s.formats << QString::fromStdString(v.value("format", "int4"));
     s.granularities << QString::fromStdString(v.value("granularity", "group"));

@@ -115,6 +115,8 @@ nlohmann::json sweepGridJson(const SweepSelection& s, const core::Registries& re
             grid["group"].push_back(g);
     if (s.sym) grid["asym"].push_back(false);
     if (s.asym) grid["asym"].push_back(true);
+    // One value: the whole ordered list of rules, the same for every point.
+    if (s.layerRules.is_array() && !s.layerRules.empty()) grid["layer"] = nlohmann::json::array({s.layerRules});
     if (calibrated) {
         if (s.calib.isEmpty())
             return fail(
@@ -229,6 +231,7 @@ void SweepDialog::setSelection(const SweepSelection& s) {
         item->setFlags(usable ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsUserCheckable);
     }
     m_transformParams = s.transformParams;
+    m_layerRules = s.layerRules;
     checkOnly(m_transforms, toVariants(s.transforms.isEmpty() ? QStringList{QString()} : s.transforms));
     checkOnly(m_methods, toVariants(s.methods));
     checkOnly(m_formats, toVariants(s.formats));
@@ -250,6 +253,7 @@ SweepSelection SweepDialog::selection() const {
     for (const auto& v : checkedData(m_transforms))
         s.transforms << v.toString();
     s.transformParams = m_transformParams;
+    s.layerRules = m_layerRules;
     for (const auto& v : checkedData(m_formats))
         s.formats << v.toString();
     for (const auto& v : checkedData(m_granularities))

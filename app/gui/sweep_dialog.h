@@ -28,6 +28,8 @@ struct SweepSelection {
     QStringList granularities;                                 ///< quantSpecSchema() granularity choices
     QList<int> groups; ///< group sizes (used with granularity "group" only)
     bool sym = true, asym = false;
+    /// The current recipe's per-layer rules ("layers" objects); every point of the grid keeps them.
+    nlohmann::json layerRules = nlohmann::json::array();
     QString calib; ///< calibration data, added when a calibrated method is ticked
     long long calibWindows = 128;
 };
@@ -94,6 +96,7 @@ private:
     QListWidget* m_methods = nullptr;
     QListWidget* m_transforms = nullptr;
     nlohmann::json m_transformParams = nlohmann::json::object();
+    nlohmann::json m_layerRules = nlohmann::json::array(); ///< the window's, kept by every point
     QListWidget* m_formats = nullptr;
     QListWidget* m_granularities = nullptr;
     QListWidget* m_groups = nullptr;

@@ -68,6 +68,27 @@ std::vector<LayerRule> effectiveRules(const WeightAssignment& defaults, const st
     return live;
 }
 
+std::string layerRuleSpecText(const nlohmann::json& rule) {
+    if (!rule.is_object()) return {};
+    if (rule.value("keep", false)) return "keep";
+    std::string s = rule.contains("method") && rule["method"].is_string() ? rule["method"].get<std::string>() + "/" : "";
+    s += rule.contains("format") && rule["format"].is_string() ? rule["format"].get<std::string>() : "default";
+    if (rule.contains("granularity") && rule["granularity"].is_string()) s += ":" + rule["granularity"].get<std::string>();
+    if (rule.contains("group") && rule["group"].is_number_integer()) s += ":" + std::to_string(rule["group"].get<int>());
+    if (rule.contains("sym") && rule["sym"].is_boolean()) s += rule["sym"].get<bool>() ? ":sym" : ":asym";
+    return s;
+}
+
+int lastMatchingRule(const nlohmann::json& rules, std::string_view weightName) {
+    if (!rules.is_array()) return -1;
+    const std::string name = ruleName(weightName);
+    for (std::size_t i = rules.size(); i-- > 0;)
+        if (rules[i].is_object() && rules[i].contains("match") && rules[i]["match"].is_string() &&
+            globMatch(rules[i]["match"].get<std::string>(), name))
+            return static_cast<int>(i);
+    return -1;
+}
+
 nlohmann::json specKeysFromString(const std::string& text, const std::string& owner) {
     nlohmann::json j = nlohmann::json::object();
     std::stringstream ss(text);

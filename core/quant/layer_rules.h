@@ -53,6 +53,14 @@ std::vector<LayerRule> effectiveRules(const WeightAssignment& defaults, const st
 /// ({"match", "keep": true} or {"match", and only the keys SPEC names}). Throws Error naming `flag`.
 nlohmann::json layerRuleJsonFromFlag(const std::string& text, const std::string& flag = "--layer");
 
+/// The SPEC of a rule object in --layer's syntax ("keep", "int8:channel:sym", "gptq/int4:group:32" when
+/// it names a method): what a table shows for a weight the rule decides.
+std::string layerRuleSpecText(const nlohmann::json& rule);
+
+/// Index of the last rule object of `rules` (a "layers" array, unresolved) whose glob matches weight
+/// `weightName`, or -1.
+int lastMatchingRule(const nlohmann::json& rules, std::string_view weightName);
+
 /// The keys the spec text FORMAT[:granularity][:N][:sym|asym][:pNN.N] names, as recipe JSON
 /// (format, granularity, group, sym, scale, percentile); the one parser of activation, KV and layer
 /// specs. Throws Error prefixed by `owner`.

@@ -13,6 +13,7 @@ void ViewContext::setModel(std::shared_ptr<const core::Model> model) {
     const bool hadLayers = !m_layers.empty();
     m_layers.clear();
     m_layerIndex.clear();
+    setLayerRules(nlohmann::json::array()); // rules name the weights of one model
     m_model = std::move(model);
     emit modelChanged();
     if (hadLayers) emit layersChanged();
@@ -71,6 +72,13 @@ void ViewContext::setCurrentSpec(const core::QuantSpec& spec) {
     if (spec.toJson() == m_currentSpec.toJson()) return;
     m_currentSpec = spec;
     emit currentSpecChanged();
+}
+
+void ViewContext::setLayerRules(nlohmann::json rules) {
+    if (!rules.is_array()) rules = nlohmann::json::array();
+    if (rules == m_layerRules) return;
+    m_layerRules = std::move(rules);
+    emit layerRulesChanged();
 }
 
 void ViewContext::setProjectPath(const QString& path) {

@@ -6,6 +6,7 @@
 #include "cli_runner.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 
 #include <fstream>
 #include <gtest/gtest.h>

@@ -90,6 +90,9 @@ constexpr ColumnInfo kColumns[Column::ColumnCount] = {
      "Stored bits per weight of the last quantization run, scales and zero points included"},
     {"MSE", "mse", "Mean squared error of the quantized weight"},
     {"SQNR dB", "sqnr_db", "Signal-to-quantization-noise ratio, 10·log10(signal power / noise power)"},
+    {"Assignment", "assignment",
+     "What the current recipe does to the weight: the default, or the last layer rule that matches it "
+     "(right-click selected rows to set a format or keep them unquantized)"},
 };
 
 } // namespace
@@ -106,6 +109,18 @@ LayerTableModel::LayerTableModel(plugins::ViewContext* context, QObject* parent)
         if (rowCount() > 0) emit dataChanged(index(0, BitsPerWeight), index(rowCount() - 1, Sqnr));
     });
     connect(context, &plugins::ViewContext::layerResultAdded, this, &LayerTableModel::onLayerResult);
+    connect(context, &plugins::ViewContext::layerRulesChanged, this, [this] {
+        if (rowCount() > 0) emit dataChanged(index(0, Assignment), index(rowCount() - 1, Assignment));
+    });
+}
+
+QString LayerTableModel::assignmentText(int row) const {
+    if (row < 0 || row >= rowCount()) return {};
+    const auto& info = m_context->layers()[static_cast<std::size_t>(row)].info;
+    if (!info.quantizable) return QStringLiteral("—");
+    const int rule = core::lastMatchingRule(m_context->layerRules(), info.name);
+    if (rule < 0) return tr("default");
+    return QString::fromStdString(core::layerRuleSpecText(m_context->layerRules()[static_cast<std::size_t>(rule)]));
 }
 
 void LayerTableModel::onLayerResult(const QString& name) {
@@ -169,6 +184,8 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
         switch (col) {
         case Name:
             return name;
+        case Assignment:
+            return assignmentText(index.row());
         case Shape:
             return shapeText(layer.info.shape);
         case DType:
@@ -189,11 +206,12 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
     case SortRole: {
         if (col == Name) return name;
         if (col == DType) return dtypeText(layer.info.dtype);
+        if (col == Assignment) return assignmentText(index.row());
         const auto v = cellValue(layer, q, col);
         return v ? QVariant(*v) : QVariant();
     }
     case Qt::TextAlignmentRole:
-        return col == Name || col == DType ? QVariant(Qt::AlignLeft | Qt::AlignVCenter)
+        return col == Name || col == DType || col == Assignment ? QVariant(Qt::AlignLeft | Qt::AlignVCenter)
                                            : QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ToolTipRole:
         if (col == Name) {
@@ -203,6 +221,13 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             tip += layer.info.quantizable ? QStringLiteral("\nquantized by weight quantizers")
                                           : QStringLiteral("\nnot quantized (kept at its stored type)");
             return tip;
+        }
+        if (col == Assignment) {
+            const int rule = core::lastMatchingRule(m_context->layerRules(), layer.info.name);
+            if (rule < 0) return tr("The recipe's default format and method");
+            const auto& r = m_context->layerRules()[static_cast<std::size_t>(rule)];
+            return tr("Layer rule %1: %2 = %3").arg(rule + 1).arg(QString::fromStdString(r.value("match", std::string())),
+                                                       assignmentText(index.row()));
         }
         if (isQuantColumn(col) && q)
             return QStringLiteral("MSE %1 · SQNR %2 dB · max |error| %3")
@@ -247,6 +272,9 @@ QString LayerTableModel::toCsv(const QList<int>& rows) const {
                 break;
             case DType:
                 fields << dtypeText(layer.info.dtype);
+                break;
+            case Assignment:
+                fields << csvField(assignmentText(row));
                 break;
             case Parameters:
                 fields << QString::number(core::numel(layer.info.shape));

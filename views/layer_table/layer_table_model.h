@@ -28,6 +28,7 @@ public:
         BitsPerWeight,
         Mse,
         Sqnr,
+        Assignment, ///< shown next to Name: what the current recipe's layer rules make of the weight
         ColumnCount
     };
     /// Extra item roles.
@@ -48,7 +49,10 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
     /// True for the columns that only have values after a quantization run.
-    static bool isQuantColumn(int column) { return column >= BitsPerWeight && column < ColumnCount; }
+    static bool isQuantColumn(int column) { return column >= BitsPerWeight && column <= Sqnr; }
+    /// The Assignment cell of a weight: "keep", a rule's spec ("int8:channel:sym") or "default"
+    /// ("—" for weights no quantizer touches).
+    QString assignmentText(int row) const;
     /// Row of a weight by name, -1 when absent.
     int rowOf(const QString& name) const;
     /// Name of the weight in `row`.

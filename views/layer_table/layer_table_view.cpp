@@ -8,10 +8,12 @@
 #include <QClipboard>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMessageBox>
 #include <QTableView>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -47,8 +49,11 @@ LayerTableView::LayerTableView(plugins::ViewContext* context, QWidget* parent)
     m_table->horizontalHeader()->setSortIndicatorClearable(true);
     m_table->setSortingEnabled(true);
     m_table->setContextMenuPolicy(Qt::CustomContextMenu);
-    for (int c = LayerTableModel::BitsPerWeight; c < LayerTableModel::ColumnCount; ++c)
+    for (int c = LayerTableModel::BitsPerWeight; c <= LayerTableModel::Sqnr; ++c)
         m_table->setColumnHidden(c, true);
+    // The recipe's per-layer assignment reads best beside the name (the model keeps it last, so CSV
+    // columns stay where scripts expect them).
+    m_table->horizontalHeader()->moveSection(LayerTableModel::Assignment, LayerTableModel::Name + 1);
 
     auto* copy = new QAction(tr("Copy selected rows as CSV"), m_table);
     copy->setShortcut(QKeySequence::Copy);
@@ -93,7 +98,7 @@ void LayerTableView::onQuantResultChanged() {
     const bool show = m_context->quantResult().has_value();
     if (show == m_quantColumnsShown) return;
     m_quantColumnsShown = show;
-    for (int c = LayerTableModel::BitsPerWeight; c < LayerTableModel::ColumnCount; ++c) {
+    for (int c = LayerTableModel::BitsPerWeight; c <= LayerTableModel::Sqnr; ++c) {
         m_table->setColumnHidden(c, !show);
         if (show) {
             const QString title = m_model->headerData(c, Qt::Horizontal).toString();
@@ -159,8 +164,115 @@ void LayerTableView::copyCsv(bool selectedOnly) {
     QApplication::clipboard()->setText(csv(selectedOnly));
 }
 
+QStringList LayerTableView::selectedQuantizableNames() const {
+    QStringList names;
+    for (const QModelIndex& i : m_table->selectionModel()->selectedRows()) {
+        const int row = m_proxy->mapToSource(i).row();
+        if (m_context->layers()[static_cast<std::size_t>(row)].info.quantizable) names << m_model->nameAt(row);
+    }
+    names.sort();
+    return names;
+}
+
+void LayerTableView::setRuleForSelection(const QString& spec) {
+    const QStringList names = selectedQuantizableNames();
+    if (names.isEmpty()) return;
+    nlohmann::json rules = nlohmann::json::array();
+    // A selected weight's own earlier rule is replaced, so the list does not grow with every edit.
+    for (const auto& r : m_context->layerRules()) {
+        const std::string match = r.value("match", std::string());
+        if (!names.contains(QString::fromStdString(match + ".weight")) && !names.contains(QString::fromStdString(match)))
+            rules.push_back(r);
+    }
+    if (!spec.isEmpty())
+        for (const QString& name : names)
+            rules.push_back(core::layerRuleJsonFromFlag(core::ruleName(name.toStdString()) + "=" + spec.toStdString()));
+    m_context->setLayerRules(std::move(rules));
+}
+
+QString LayerTableView::filterGlob() const {
+    const QString f = m_filter->text().trimmed();
+    if (f.isEmpty()) return {};
+    // The filter shows names containing the text; a pattern with wildcards is taken as the glob itself.
+    return f.contains(QLatin1Char('*')) || f.contains(QLatin1Char('?')) ? f : QStringLiteral("*%1*").arg(f);
+}
+
+bool LayerTableView::addRuleForFilter(const QString& spec) {
+    const QString glob = filterGlob();
+    if (glob.isEmpty() || spec.trimmed().isEmpty()) return false;
+    nlohmann::json rule;
+    try {
+        rule = core::layerRuleJsonFromFlag(glob.toStdString() + "=" + spec.trimmed().toStdString());
+        if (!rule.value("keep", false)) core::QuantSpec::fromJson(core::specKeysFromString(spec.trimmed().toStdString(), "format"));
+    } catch (const std::exception&) {
+        return false;
+    }
+    bool matches = false;
+    for (const auto& l : m_context->layers())
+        matches = matches || (l.info.quantizable && core::globMatch(glob.toStdString(), core::ruleName(l.info.name)));
+    if (!matches) return false; // the recipe gate would refuse a rule that names no weight
+    nlohmann::json rules = m_context->layerRules();
+    rules.push_back(rule);
+    m_context->setLayerRules(std::move(rules));
+    return true;
+}
+
+bool LayerTableView::askRuleForSelection() {
+    const QStringList names = selectedQuantizableNames();
+    if (names.isEmpty()) return false;
+    bool ok = false;
+    const QString spec = QInputDialog::getText(
+        this, tr("Quantize selected layers"),
+        tr("Format for the %n selected weight(s), as FORMAT[:tensor|channel|group|block][:N][:sym|asym];\n"
+           "fields left out follow the recipe's default (e.g. int8:channel:sym, int3, nvfp4):",
+           nullptr, static_cast<int>(names.size())),
+        QLineEdit::Normal, QStringLiteral("int8:channel:sym"), &ok);
+    if (!ok || spec.trimmed().isEmpty()) return false;
+    try {
+        // The same checks the recipe gate makes of these fields alone.
+        core::QuantSpec::fromJson(core::specKeysFromString(spec.trimmed().toStdString(), "format"));
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Quantize selected layers"), QString::fromStdString(e.what()));
+        return false;
+    }
+    setRuleForSelection(spec.trimmed());
+    return true;
+}
+
 void LayerTableView::showContextMenu(const QPoint& pos) {
     QMenu menu(this);
+    const bool any = !selectedQuantizableNames().isEmpty();
+    QAction* quantize = menu.addAction(tr("Quantize selected as…"));
+    quantize->setEnabled(any);
+    connect(quantize, &QAction::triggered, this, [this] { askRuleForSelection(); });
+    QAction* keep = menu.addAction(tr("Keep selected unquantized"));
+    keep->setEnabled(any);
+    connect(keep, &QAction::triggered, this, [this] { setRuleForSelection(QStringLiteral("keep")); });
+    QAction* reset = menu.addAction(tr("Selected back to the default"));
+    reset->setEnabled(any);
+    connect(reset, &QAction::triggered, this, [this] { setRuleForSelection({}); });
+    const QString glob = filterGlob();
+    QAction* byFilter = menu.addAction(glob.isEmpty() ? tr("Add a rule for the filter… (type a filter first)")
+                                                      : tr("Add a rule for every weight matching %1…").arg(glob));
+    byFilter->setEnabled(!glob.isEmpty());
+    connect(byFilter, &QAction::triggered, this, [this, glob] {
+        bool ok = false;
+        const QString spec = QInputDialog::getText(
+            this, tr("Layer rule"),
+            tr("SPEC for the weights matching %1: keep, or FORMAT[:tensor|channel|group|block][:N][:sym|asym]")
+                .arg(glob),
+            QLineEdit::Normal, QStringLiteral("int8:channel:sym"), &ok);
+        if (ok && !addRuleForFilter(spec))
+            QMessageBox::warning(this, tr("Layer rule"),
+                                 tr("'%1=%2' is not a valid rule, or it matches no quantizable weight.").arg(glob, spec));
+    });
+    QAction* clear = menu.addAction(tr("Clear all layer rules"));
+    clear->setEnabled(!m_context->layerRules().empty());
+    connect(clear, &QAction::triggered, this, [this] { m_context->setLayerRules(nlohmann::json::array()); });
+    if (!any)
+        for (QAction* a : {quantize, keep, reset})
+            a->setToolTip(tr("Select rows of quantizable weights (decoder Linear layers) first"));
+    menu.addSeparator();
     QAction* selected = menu.addAction(tr("Copy selected rows as CSV"));
     selected->setShortcut(QKeySequence::Copy);
     connect(selected, &QAction::triggered, this, [this] { copyCsv(true); });

@@ -22,6 +22,8 @@ public:
 
     /// The table widget (for tests and the main window's focus handling).
     QTableView* tableView() const { return m_table; }
+    /// The name filter line.
+    QLineEdit* filterEdit() const { return m_filter; }
     /// The source model.
     LayerTableModel* tableModel() const { return m_model; }
     /// The sort/filter proxy the table shows.
@@ -30,6 +32,18 @@ public:
     QString csv(bool selectedOnly) const;
     /// Copies csv(selectedOnly) to the clipboard.
     void copyCsv(bool selectedOnly);
+    /// Gives the selected quantizable weights a layer rule of their own (their earlier own rules are
+    /// replaced): SPEC in --layer's syntax ("int8:channel:sym", "keep"); empty removes their rules.
+    void setRuleForSelection(const QString& spec);
+    /// Asks for a SPEC (checked before it is set) and sets it for the selection; false when cancelled.
+    bool askRuleForSelection();
+    /// The filter as a rule glob: the text itself when it has wildcards, else *TEXT*; empty when none.
+    QString filterGlob() const;
+    /// Appends the rule filterGlob()=SPEC (the CLI's --layer spelling, so the same rules give the same
+    /// recipe key); false (nothing added) for an invalid SPEC or a glob that matches no quantizable weight.
+    bool addRuleForFilter(const QString& spec);
+    /// Names of the selected rows that quantizers touch, sorted.
+    QStringList selectedQuantizableNames() const;
 
 private:
     void onLayersChanged();

@@ -25,7 +25,8 @@ public:
 
     /// The open model, null when none.
     const std::shared_ptr<const core::Model>& model() const { return m_model; }
-    /// Replaces the model; clears layers, quantization result and selection (emitting their signals).
+    /// Replaces the model; clears layers, quantization result, layer rules and selection (emitting
+    /// their signals).
     void setModel(std::shared_ptr<const core::Model> model);
 
     /// Statistics of every weight, in the model's file order (empty until inspected).
@@ -60,6 +61,13 @@ public:
     /// Sets the chosen spec; emits currentSpecChanged when any of its fields differs.
     void setCurrentSpec(const core::QuantSpec& spec);
 
+    /// The per-layer rules of the current recipe: a JSON array of rule objects in the recipe's "layers"
+    /// shape ({"match": glob, "keep": true} or {"match", "format", ...}), in order (later ones win).
+    /// The layer table edits them; the main window puts them into every recipe it runs.
+    const nlohmann::json& layerRules() const { return m_layerRules; }
+    /// Replaces the rules (an array); emits layerRulesChanged when they differ.
+    void setLayerRules(nlohmann::json rules);
+
     /// The open experiment project (a .qsproj file), empty when none.
     const QString& projectPath() const { return m_projectPath; }
     /// Opens (or with an empty path closes) a project; clears the selected run; emits projectChanged.
@@ -85,6 +93,8 @@ signals:
     void selectedLayerChanged(const QString& name);
     /// The chosen quantization spec changed (read it with currentSpec()).
     void currentSpecChanged();
+    /// The per-layer rules changed (read them with layerRules()).
+    void layerRulesChanged();
     /// Another project was opened, or the project was closed.
     void projectChanged(const QString& path);
     /// Runs were added to (or changed in) the open project.
@@ -103,6 +113,7 @@ private:
     std::unordered_map<std::string, std::size_t> m_resultIndex;
     QString m_selectedLayer;
     core::QuantSpec m_currentSpec;
+    nlohmann::json m_layerRules = nlohmann::json::array();
     QString m_projectPath;
     qint64 m_selectedRunId = 0;
 };
