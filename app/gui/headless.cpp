@@ -48,11 +48,24 @@ void classifierDemo(const QString& demoDir, const core::Registries& registries, 
     out.flush();
 }
 
+// Whether this run is on the demo model: no model given (the demo is the default), or a path that
+// names the demo's directory however it is spelled (scripts/setup.sh passes "resources/demo").
+// Either way the run adds the demo's perplexity comparison on sample.txt and its classifier.
+bool isDemoRun(const CommandLine& cl, const QString& exeDir) {
+    if (cl.modelPath.isEmpty()) return true;
+    const QString demo = defaultModelPath(exeDir);
+    if (demo.isEmpty()) return false;
+    // canonicalFilePath() resolves "..", symlinks and a trailing slash; it is empty for a missing path.
+    const QString given = QFileInfo(cl.modelPath).canonicalFilePath();
+    return !given.isEmpty() && given == QFileInfo(demo).canonicalFilePath();
+}
+
 } // namespace
 
 int runHeadless(const CommandLine& cl, const core::Registries& registries, const QString& exeDir,
                 std::ostream& out, std::ostream& err) {
     const QString path = cl.modelPath.isEmpty() ? defaultModelPath(exeDir) : cl.modelPath;
+    const bool demo = isDemoRun(cl, exeDir);
     if (path.isEmpty()) {
         err << "quantscope: no model given and no demo model found (looked in " << exeDir.toStdString()
             << "/../share/quantscope/demo)\n";
@@ -76,7 +89,7 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
 
         // Perplexity of the chosen recipe and a few common ones on evaluation data (the demo ships some).
         QString data = cl.dataPath;
-        if (data.isEmpty() && cl.modelPath.isEmpty()) data = path + QStringLiteral("/sample.txt");
+        if (data.isEmpty() && demo) data = path + QStringLiteral("/sample.txt");
         if (!data.isEmpty()) {
             std::string source;
             const auto tokens = core::readTokenData(data.toStdString(), *model, source);
@@ -92,7 +105,7 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
             out << core::formatRecipeQuality(core::compareRecipes(*model, registries, tokens, opts, jobs, ctx));
             out.flush();
         }
-        if (cl.modelPath.isEmpty()) classifierDemo(path, registries, out);
+        if (demo) classifierDemo(path, registries, out);
         return 0;
     } catch (const std::exception& e) {
         err << "quantscope: error: " << e.what() << '\n';

@@ -69,6 +69,7 @@ private:
 };
 
 // tokenizer.ggml.pre names the pre-tokenizer regex (llama.cpp's LLAMA_VOCAB_PRE_TYPE_* spellings).
+// "gpt2" is no llama.cpp name, but our exporter wrote it before it wrote "gpt-2": keep reading it.
 json byteLevelPreTokenizer(const GgufVocab& g) {
     const GgufValue* v = g.find("tokenizer.ggml.pre");
     const std::string pre = v && v->toString() ? *v->toString() : "default";
@@ -80,7 +81,8 @@ json byteLevelPreTokenizer(const GgufVocab& g) {
     else if (pre == "qwen2")
         kind = pretok::RegexKind::Qwen2;
     else
-        g.fail("tokenizer.ggml.pre '" + pre + "' is not supported (known: default, gpt2, llama-bpe, llama3, qwen2)");
+        g.fail("tokenizer.ggml.pre '" + pre +
+               "' is not supported (known: default, gpt-2, gpt2, llama-bpe, llama3, llama-v3, qwen2)");
     const json split = {{"type", "Split"},
                         {"pattern", {{"Regex", std::string(pretok::regexPattern(*kind))}}},
                         {"behavior", "Isolated"},

@@ -10,12 +10,14 @@
 #include "io/gguf.h"
 #include "model/model.h"
 #include "tensor/error.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 using namespace qs::core;
@@ -63,7 +65,75 @@ fs::path writeSpmGguf(const fs::path& dir, bool withUnknown) {
     return p;
 }
 
+// tokenizer.ggml.pre values llama.cpp accepts, copied from the tokenizer_pre if-chain of
+// llama_vocab::impl::load in llama.cpp's src/llama-vocab.cpp (it refuses any other name with
+// "unknown pre-tokenizer type"; note "gpt2" is not among them, "gpt-2" is).
+const std::set<std::string> kLlamaCppPreNames = {
+    "default",   "llama3",     "llama-v3",  "llama-bpe", "deepseek-llm", "falcon",       "mpt",
+    "starcoder", "gpt-2",      "phi-2",     "jina-es",   "refact",       "command-r",    "qwen2",
+    "stablelm2", "olmo",       "dbrx",      "smaug-bpe", "poro-chat",    "chatglm-bpe",  "viking",
+    "jais",      "tekken",     "smollm",    "codeshell", "bloom",        "gpt3-finnish", "exaone",
+    "chameleon", "minerva-7b", "megrez",    "gpt-4o",    "superbpe",     "trillion",     "bailingmoe",
+    "llama4",    "pixtral",    "seed-coder"};
+
+// The tokenizer.ggml.pre value ggufTokenizerMetadata() gives a model directory.
+std::string exportedPreName(const fs::path& modelDir) {
+    for (const GgufKv& kv : ggufTokenizerMetadata(modelDir))
+        if (kv.key == "tokenizer.ggml.pre") return *kv.value.toString();
+    ADD_FAILURE() << "no tokenizer.ggml.pre for " << modelDir;
+    return {};
+}
+
+// A copy of the fixture's tokenizer with another pre_tokenizer in tokenizer.json.
+fs::path fixtureWithPreTokenizer(const fs::path& dir, const nlohmann::json& pre) {
+    fs::copy_file(qs::test::tinyLlama() / "tokenizer_config.json", dir / "tokenizer_config.json");
+    nlohmann::json root = readJson(qs::test::tinyLlama() / "tokenizer.json");
+    root["pre_tokenizer"] = pre;
+    std::ofstream(dir / "tokenizer.json") << root.dump();
+    return dir;
+}
+
 } // namespace
+
+TEST(GgufTokenizer, PreTokenizerNameIsOneLlamaCppAccepts) {
+    // The fixture's pre_tokenizer is ByteLevel with use_regex: GPT-2's regex, llama.cpp's "gpt-2".
+    const std::string fixtureName = exportedPreName(qs::test::tinyLlama());
+    EXPECT_EQ(fixtureName, "gpt-2");
+    EXPECT_TRUE(kLlamaCppPreNames.count(fixtureName)) << fixtureName;
+
+    // A Split by each known regex followed by a regex-less ByteLevel (how Llama-3 and Qwen2 ship it).
+    const std::vector<std::pair<pretok::RegexKind, std::string>> kinds = {
+        {pretok::RegexKind::Gpt2, "gpt-2"},
+        {pretok::RegexKind::Llama3, "llama-bpe"},
+        {pretok::RegexKind::Qwen2, "qwen2"}};
+    for (const auto& [kind, expected] : kinds) {
+        const nlohmann::json split = {{"type", "Split"},
+                                      {"pattern", {{"Regex", std::string(pretok::regexPattern(kind))}}},
+                                      {"behavior", "Isolated"},
+                                      {"invert", false}};
+        const nlohmann::json byteLevel = {
+            {"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};
+        const fs::path dir =
+            fixtureWithPreTokenizer(qs::test::outputDir("gguf_pre_" + expected),
+                                    {{"type", "Sequence"}, {"pretokenizers", {split, byteLevel}}});
+        const std::string name = exportedPreName(dir);
+        EXPECT_EQ(name, expected);
+        EXPECT_TRUE(kLlamaCppPreNames.count(name)) << name;
+    }
+}
+
+TEST(GgufTokenizer, ReadsTheOldGpt2PreTokenizerName) {
+    // GGUFs exported before the switch to "gpt-2" say "gpt2": they must still load and tokenize the same.
+    const fs::path dir = qs::test::outputDir("gguf_tokenizer_old_pre");
+    std::vector<GgufKv> kvs = ggufTokenizerMetadata(qs::test::tinyLlama());
+    for (GgufKv& kv : kvs)
+        if (kv.key == "tokenizer.ggml.pre") kv.value = GgufValue::ofString("gpt2");
+    writeGguf(dir / "old.gguf", kvs, {});
+    const auto tok = loadTokenizer(dir / "old.gguf");
+    const auto ref = readJson(qs::test::tinyLlama() / "tokenizer_reference.json");
+    for (const auto& c : ref["cases"])
+        EXPECT_EQ(tok->encode(c["text"].get<std::string>()), c["ids"].get<Ids>()) << c["text"];
+}
 
 TEST(GgufTokenizer, ExportedFixtureTokenizerEncodesReferenceStrings) {
     const fs::path dir = qs::test::outputDir("gguf_tokenizer");
@@ -73,7 +143,7 @@ TEST(GgufTokenizer, ExportedFixtureTokenizerEncodesReferenceStrings) {
     const GgufFile file = GgufFile::open(out);
     ASSERT_NE(file.findValue("tokenizer.ggml.model"), nullptr);
     EXPECT_EQ(*file.findValue("tokenizer.ggml.model")->toString(), "gpt2");
-    EXPECT_EQ(*file.findValue("tokenizer.ggml.pre")->toString(), "gpt2");
+    EXPECT_EQ(*file.findValue("tokenizer.ggml.pre")->toString(), "gpt-2"); // ByteLevel = the GPT-2 regex
     EXPECT_EQ(file.findValue("tokenizer.ggml.tokens")->array.size(), 512u);
     EXPECT_EQ(file.findValue("tokenizer.ggml.merges")->array.size(), 255u); // ids 256..510 are merges
     EXPECT_EQ(file.findValue("tokenizer.ggml.token_type")->array[511].toInt(), 3); // <|endoftext|>: control

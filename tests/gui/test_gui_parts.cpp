@@ -10,6 +10,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTest>
@@ -127,6 +128,43 @@ TEST(Headless, PrintsTheLayerTableAndTheQuantResult) {
     EXPECT_TRUE(out.contains(QStringLiteral("model.layers.3.mlp.down_proj"))) << out.toStdString();
     EXPECT_TRUE(out.contains(QStringLiteral("int8"))) << out.toStdString();
     EXPECT_FALSE(err.contains(QStringLiteral("xcb"))) << err.toStdString();
+}
+
+// The first thing a new user sees: scripts/setup.sh on a machine without a display runs
+// `build/bin/quantscope --headless resources/demo` from the source root. Naming the demo directory
+// must give the README's perplexity table (fp32 and five recipes on sample.txt) and the demo
+// classifier, as running with no model does; the absolute path with a trailing slash must too.
+TEST(Headless, TheDemoDirectoryByPathComparesRecipes) {
+    for (const QString& demo :
+         {QStringLiteral("resources/demo"), QStringLiteral(QS_SOURCE_DIR "/resources/demo/")}) {
+        QProcess p;
+        p.setWorkingDirectory(QStringLiteral(QS_SOURCE_DIR));
+        p.start(QStringLiteral(QS_BIN_DIR "/quantscope"), {QStringLiteral("--headless"), demo});
+        ASSERT_TRUE(p.waitForFinished(300000)) << demo.toStdString();
+        const QString out = QString::fromUtf8(p.readAllStandardOutput());
+        ASSERT_EQ(p.exitCode(), 0) << demo.toStdString() << ": " << p.readAllStandardError().toStdString();
+
+        const qsizetype table = out.indexOf(QStringLiteral("Perplexity on "));
+        ASSERT_GE(table, 0) << demo.toStdString() << ":\n" << out.toStdString();
+        const QStringList lines = out.mid(table).split(QLatin1Char('\n'));
+        EXPECT_TRUE(QRegularExpression(QStringLiteral(R"(^Perplexity on \d+ scored tokens \(\d+ windows of \d+\): )"
+                                                      R"(fp32 \d+\.\d{4}$)"))
+                        .match(lines[0])
+                        .hasMatch())
+            << lines[0].toStdString();
+        // One row per recipe: "rtn FORMAT ..." then bits/w, ppl, delta, mean KLD and top-1 %.
+        const QRegularExpression row(QStringLiteral(R"(^rtn (\w+) .* (\d+\.\d{3}) +(\d+\.\d{4}) +[+-]\d+\.\d{4} +)"
+                                                    R"(\d+\.\d{5} +\d+\.\d{2}$)"));
+        QStringList formats;
+        for (const QString& line : lines)
+            if (const auto m = row.match(line); m.hasMatch()) formats << m.captured(1);
+        EXPECT_EQ(formats, (QStringList{QStringLiteral("int4"), QStringLiteral("int8"), QStringLiteral("mxfp4"),
+                                        QStringLiteral("nvfp4"), QStringLiteral("int3")}))
+            << out.mid(table).toStdString();
+        EXPECT_TRUE(out.contains(QStringLiteral("sample.txt"))) << out.toStdString();
+        EXPECT_TRUE(out.contains(QStringLiteral("Demo classifier"))) << out.toStdString();
+        EXPECT_EQ(out.count(QStringLiteral(" accuracy ")), 3) << out.toStdString();
+    }
 }
 
 TEST(Headless, ABadModelExitsNonZeroWithTheReason) {
