@@ -8,10 +8,11 @@
 namespace qs::cli {
 
 std::string runsUsage(const CliContext&) {
+    std::string keys;
+    for (const auto& m : core::runMetricTable()) keys += ", " + std::string(m.key);
     return "quantscope-cli runs P.qsproj [--sort KEY] [--desc] [--layers ID] [--json]\n"
-           "  Lists a project's runs. --sort: id (default), perplexity, delta_perplexity, kld_mean, kld_p99,\n"
-           "  top1_agreement, accuracy, bits_per_weight, model_bytes, seconds, started_at, finished_at,\n"
-           "  status, recipe. --layers ID adds that run's per-layer results.\n";
+           "  Lists a project's runs. --sort: id (default)" + keys +
+           ",\n  seconds, started_at, finished_at, status, recipe. --layers ID adds that run's per-layer results.\n";
 }
 
 nlohmann::json runRuns(ArgList& args, CliContext& ctx) {

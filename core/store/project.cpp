@@ -18,7 +18,8 @@ namespace {
 
 constexpr const char* kTables[] = {"models", "datasets", "recipes", "provenance", "runs", "layer_results"};
 
-// The current layout (version 2). Older versions are brought here by Project::migrate.
+// The current layout (version 2) without the runs table's metric columns, which addMetricColumns adds from
+// the run-metric table. Older versions are brought here by Project::migrate.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE models(id INTEGER PRIMARY KEY, path TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
                     architecture TEXT, parameters INTEGER);
@@ -32,8 +33,6 @@ CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT,
                   eval_settings TEXT NOT NULL,
                   status TEXT NOT NULL CHECK(status IN ('finished', 'failed')),
                   error TEXT, started_at TEXT, finished_at TEXT, seconds REAL,
-                  perplexity REAL, reference_perplexity REAL, kld_mean REAL, kld_p99 REAL,
-                  top1_agreement REAL, accuracy REAL, bits_per_weight REAL, model_bytes REAL,
                   arrays_file TEXT, provenance_id INTEGER REFERENCES provenance(id));
 CREATE TABLE layer_results(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
                            name TEXT NOT NULL, rows INTEGER, cols INTEGER, bits_per_weight REAL,
@@ -65,12 +64,26 @@ CREATE UNIQUE INDEX runs_finished_once ON runs(recipe_id, model_id, dataset_id, 
     WHERE status = 'finished';
 )sql";
 
-constexpr const char* kRunColumns =
-    "r.id, r.recipe_id, r.model_id, r.dataset_id, IFNULL(r.provenance_id, 0), c.json, IFNULL(c.label, ''), "
-    "r.eval_settings, r.status, IFNULL(r.error, ''), IFNULL(r.started_at, ''), IFNULL(r.finished_at, ''), "
-    "IFNULL(r.seconds, 0), r.perplexity, r.reference_perplexity, r.kld_mean, r.kld_p99, r.top1_agreement, "
-    "r.accuracy, r.bits_per_weight, r.model_bytes, IFNULL(r.arrays_file, '') "
-    "FROM runs r JOIN recipes c ON c.id = r.recipe_id";
+// The stored metrics of the table, in its order: one REAL column of runs each (added to older
+// projects by addMetricColumns, so a new metric needs no migration of its own).
+std::vector<const RunMetric*> storedMetrics() {
+    std::vector<const RunMetric*> out;
+    for (const auto& m : runMetricTable())
+        if (m.field) out.push_back(&m);
+    return out;
+}
+
+const std::string& runColumns() {
+    static const std::string cols = [] {
+        std::string s = "r.id, r.recipe_id, r.model_id, r.dataset_id, IFNULL(r.provenance_id, 0), c.json, "
+                        "IFNULL(c.label, ''), r.eval_settings, r.status, IFNULL(r.error, ''), IFNULL(r.started_at, ''), "
+                        "IFNULL(r.finished_at, ''), IFNULL(r.seconds, 0), IFNULL(r.arrays_file, '')";
+        for (const RunMetric* m : storedMetrics()) s += ", r." + std::string(m->key);
+        return s + " FROM runs r JOIN recipes c ON c.id = r.recipe_id";
+    }();
+    return cols;
+}
+constexpr int kFirstMetricColumn = 14;
 
 RunRecord readRun(const sql::Statement& st) {
     RunRecord r;
@@ -87,37 +100,22 @@ RunRecord readRun(const sql::Statement& st) {
     r.startedAt = st.getText(10);
     r.finishedAt = st.getText(11);
     r.seconds = st.getDouble(12);
-    auto& m = r.metrics;
-    m.perplexity = st.getOptDouble(13);
-    m.referencePerplexity = st.getOptDouble(14);
-    m.kldMean = st.getOptDouble(15);
-    m.kldP99 = st.getOptDouble(16);
-    m.top1Agreement = st.getOptDouble(17);
-    m.accuracy = st.getOptDouble(18);
-    m.bitsPerWeight = st.getOptDouble(19);
-    m.modelBytes = st.getOptDouble(20);
-    r.arraysFile = st.getText(21);
+    r.arraysFile = st.getText(13);
+    int column = kFirstMetricColumn;
+    for (const RunMetric* m : storedMetrics()) r.metrics.*(m->field) = st.getOptDouble(column++);
     return r;
 }
 
 // Sort keys map to columns; a fixed list keeps user text out of the SQL.
 const std::vector<std::pair<std::string, std::string>>& sortColumns() {
-    static const std::vector<std::pair<std::string, std::string>> cols{
-        {"id", "r.id"},
-        {"perplexity", "r.perplexity"},
-        {"delta_perplexity", "(r.perplexity - r.reference_perplexity)"},
-        {"kld_mean", "r.kld_mean"},
-        {"kld_p99", "r.kld_p99"},
-        {"top1_agreement", "r.top1_agreement"},
-        {"accuracy", "r.accuracy"},
-        {"bits_per_weight", "r.bits_per_weight"},
-        {"model_bytes", "r.model_bytes"},
-        {"seconds", "r.seconds"},
-        {"started_at", "r.started_at"},
-        {"finished_at", "r.finished_at"},
-        {"status", "r.status"},
-        {"recipe", "c.label"},
-    };
+    static const std::vector<std::pair<std::string, std::string>> cols = [] {
+        std::vector<std::pair<std::string, std::string>> c{{"id", "r.id"}};
+        for (const auto& m : runMetricTable())
+            c.emplace_back(std::string(m.key), m.field ? "r." + std::string(m.key) : std::string(m.sql));
+        for (const char* k : {"seconds", "started_at", "finished_at", "status"}) c.emplace_back(k, "r." + std::string(k));
+        c.emplace_back("recipe", "c.label");
+        return c;
+    }();
     return cols;
 }
 
@@ -138,19 +136,8 @@ nlohmann::json RunRecord::toJson() const {
                      {"started_at", startedAt},
                      {"finished_at", finishedAt},
                      {"seconds", seconds},
-                     {"perplexity", opt(metrics.perplexity)},
-                     {"reference_perplexity", opt(metrics.referencePerplexity)},
-                     {"kld_mean", opt(metrics.kldMean)},
-                     {"kld_p99", opt(metrics.kldP99)},
-                     {"top1_agreement", opt(metrics.top1Agreement)},
-                     {"accuracy", opt(metrics.accuracy)},
-                     {"bits_per_weight", opt(metrics.bitsPerWeight)},
-                     {"model_bytes", opt(metrics.modelBytes)},
                      {"arrays_file", arraysFile}};
-    if (metrics.perplexity && metrics.referencePerplexity)
-        j["delta_perplexity"] = *metrics.perplexity - *metrics.referencePerplexity;
-    else
-        j["delta_perplexity"] = nullptr;
+    for (const auto& m : runMetricTable()) j[std::string(m.key)] = opt(metricValue(m, metrics));
     if (!error.empty()) j["error"] = error;
     return j;
 }
@@ -200,6 +187,8 @@ void Project::initialize(bool create) {
         // Re-check under the write lock: another process may have created the schema meanwhile.
         if (db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 0) {
             db.exec(kSchema);
+            // The metric columns in the same transaction, so no process ever sees runs without them.
+            for (const RunMetric* m : storedMetrics()) db.exec("ALTER TABLE runs ADD COLUMN " + std::string(m->key) + " REAL");
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
             db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
         }
@@ -218,6 +207,7 @@ void Project::initialize(bool create) {
                     " was written by a newer QuantScope (this one reads up to " + std::to_string(kSchemaVersion) + ")");
     if (version < 1) throw Error(m_path.string() + ": project has no schema version (damaged file)");
     if (version < kSchemaVersion) migrate(static_cast<int>(version));
+    addMetricColumns();
     for (const char* t : kTables) {
         sql::Statement st(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
         st.bind(1, t);
@@ -228,6 +218,25 @@ void Project::initialize(bool create) {
     db.exec("PRAGMA synchronous = NORMAL"); // WAL + NORMAL: durable against a killed process
     if (db.queryInt("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 0)
         db.exec("PRAGMA journal_mode = WAL");
+}
+
+void Project::addMetricColumns() {
+    auto& db = *m_db;
+    std::vector<std::string> missing;
+    for (const RunMetric* m : storedMetrics()) {
+        sql::Statement st(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = ?");
+        st.bind(1, std::string(m->key));
+        if (st.step() && st.getInt(0) == 0) missing.emplace_back(m->key);
+    }
+    if (missing.empty()) return;
+    sql::Transaction tx(db);
+    for (const auto& key : missing) {
+        // Another process may have added it between the check and the write lock.
+        sql::Statement st(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = ?");
+        st.bind(1, key);
+        if (st.step() && st.getInt(0) == 0) db.exec("ALTER TABLE runs ADD COLUMN " + key + " REAL");
+    }
+    tx.commit();
 }
 
 void Project::migrate(int from) {
@@ -329,18 +338,17 @@ std::optional<std::int64_t> Project::storeRun(const NewRun& run) {
         dup.bind(1, recipeId).bind(2, run.modelId).bind(3, run.datasetId).bind(4, run.evalSettings);
         if (dup.step()) return std::nullopt; // rolled back by the destructor
     }
-    sql::Statement ins(*m_db,
-                       "INSERT INTO runs(recipe_id, model_id, dataset_id, eval_settings, status, error, started_at, "
-                       "finished_at, seconds, perplexity, reference_perplexity, kld_mean, kld_p99, top1_agreement, "
-                       "accuracy, bits_per_weight, model_bytes, provenance_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    const auto& m = run.metrics;
+    std::string columns = "recipe_id, model_id, dataset_id, eval_settings, status, error, started_at, finished_at, "
+                          "seconds, provenance_id",
+                values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    for (const RunMetric* m : storedMetrics()) columns += ", " + std::string(m->key), values += ", ?";
+    sql::Statement ins(*m_db, "INSERT INTO runs(" + columns + ") VALUES (" + values + ")");
     ins.bind(1, recipeId).bind(2, run.modelId).bind(3, run.datasetId).bind(4, run.evalSettings).bind(5, run.status);
     if (run.error.empty()) ins.bindNull(6); else ins.bind(6, run.error);
     ins.bind(7, run.startedAt).bind(8, run.finishedAt).bind(9, run.seconds);
-    ins.bind(10, m.perplexity).bind(11, m.referencePerplexity).bind(12, m.kldMean).bind(13, m.kldP99);
-    ins.bind(14, m.top1Agreement).bind(15, m.accuracy).bind(16, m.bitsPerWeight).bind(17, m.modelBytes);
-    if (run.provenanceId) ins.bind(18, run.provenanceId); else ins.bindNull(18);
+    if (run.provenanceId) ins.bind(10, run.provenanceId); else ins.bindNull(10);
+    int column = 11;
+    for (const RunMetric* m : storedMetrics()) ins.bind(column++, run.metrics.*(m->field));
     ins.run();
     const std::int64_t id = m_db->lastInsertId();
 
@@ -374,7 +382,7 @@ std::vector<RunRecord> Project::runs(const std::string& sortKey, bool descending
     }
     std::lock_guard lock(m_mutex);
     // NULLs (e.g. failed runs) last either way.
-    sql::Statement st(*m_db, std::string("SELECT ") + kRunColumns + " ORDER BY (" + column + ") IS NULL, " + column +
+    sql::Statement st(*m_db, "SELECT " + runColumns() + " ORDER BY (" + column + ") IS NULL, " + column +
                                  (descending ? " DESC" : " ASC") + ", r.id");
     std::vector<RunRecord> out;
     while (st.step()) out.push_back(readRun(st));
@@ -383,7 +391,7 @@ std::vector<RunRecord> Project::runs(const std::string& sortKey, bool descending
 
 std::optional<RunRecord> Project::run(std::int64_t id) {
     std::lock_guard lock(m_mutex);
-    sql::Statement st(*m_db, std::string("SELECT ") + kRunColumns + " WHERE r.id = ?");
+    sql::Statement st(*m_db, "SELECT " + runColumns() + " WHERE r.id = ?");
     st.bind(1, id);
     if (!st.step()) return std::nullopt;
     return readRun(st);

@@ -2,6 +2,7 @@
 // The experiment store: one SQLite file per project plus a folder of per-run HDF5 array files.
 #pragma once
 #include "store/run_arrays.h"
+#include "store/run_metrics.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -43,10 +44,6 @@ struct ProvenanceRecord {
 };
 
 /// Result figures of a run; NULL in the database when absent (e.g. accuracy of a language model).
-struct RunMetrics {
-    std::optional<double> perplexity, referencePerplexity, kldMean, kldP99, top1Agreement, accuracy,
-        bitsPerWeight, modelBytes;
-};
 
 /// One row of layer_results. sqnrDb is nullopt for an exact layer (infinite SQNR).
 struct LayerResultRecord {
@@ -155,6 +152,8 @@ private:
     explicit Project(const std::filesystem::path& path, bool create);
     void initialize(bool create);
     void migrate(int from);
+    /// Adds a REAL column to runs for each stored run metric the file lacks (older projects).
+    void addMetricColumns();
     std::int64_t ensureRecipe(const std::string& json, const std::string& label);
 
     std::filesystem::path m_path;

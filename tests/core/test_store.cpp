@@ -191,3 +191,28 @@ TEST(Store, OpensAProjectOfThePreviousVersionWithEveryRun) {
     EXPECT_FALSE(project->layers(runs[1].id).empty());
     EXPECT_EQ(project->runArrays(runs[1].id).layers.size(), project->layers(runs[1].id).size());
 }
+
+TEST(Store, AMetricColumnAProjectLacksIsAddedWhenItOpens) {
+    // A run metric added to the table after a project was written becomes a column the next time the
+    // project opens; the runs stay, without a value for it.
+    const auto dir = qs::test::outputDir("store_metric_column");
+    const auto path = dir / "p.qsproj";
+    {
+        auto p = Project::open(path, true);
+        const auto m = p->ensureModel({0, "m", "hash-m", "llama", 1});
+        const auto d = p->ensureDataset({0, "d", "hash-d", 10});
+        NewRun r = sampleRun(m, d, R"({"format":"int4"})");
+        r.metrics.kldP99 = 0.5;
+        ASSERT_TRUE(p->storeRun(r));
+    }
+    {
+        sql::Database db(path, false);
+        db.exec("ALTER TABLE runs DROP COLUMN kld_p99");
+    }
+    auto p = Project::open(path, false);
+    const auto runs = p->runs("kld_p99");
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_FALSE(runs[0].metrics.kldP99);
+    EXPECT_TRUE(runs[0].metrics.perplexity);
+    for (const auto& metric : runMetricTable()) EXPECT_TRUE(runs[0].toJson().contains(std::string(metric.key)));
+}

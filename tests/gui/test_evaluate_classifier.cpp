@@ -144,8 +144,8 @@ TEST_F(EvaluateClassifierTest, StoresAccuraciesThatEqualTheFixtureReference) {
     EXPECT_EQ(project->layers(w8.runId).size(), 4u);
 
     // The Pareto view's data: three points on the accuracy axis (higher is better), fp32 as reference.
-    const auto data = views::buildParetoData(project->runs(), views::ParetoX::BitsPerWeight,
-                                             views::ParetoY::Accuracy, views::ParetoGroup::Format);
+    const auto data = views::buildParetoData(project->runs(), "bits_per_weight",
+                                             "accuracy", views::ParetoGroup::Format);
     EXPECT_EQ(data.referenceRunId, w8.referenceRunId);
     ASSERT_TRUE(data.referenceY);
     EXPECT_EQ(*data.referenceY, referenceCorrect("fp32") / 450.0);
@@ -153,7 +153,7 @@ TEST_F(EvaluateClassifierTest, StoresAccuraciesThatEqualTheFixtureReference) {
     for (const auto& s : data.series)
         points += s.points.size();
     EXPECT_EQ(points, 3u);
-    EXPECT_TRUE(views::higherIsBetter(views::ParetoY::Accuracy));
+    EXPECT_TRUE(views::higherIsBetter("accuracy"));
 
     // Evaluating a stored recipe again shows it without recomputing.
     const core::RecipeRunOutcome again = evaluateOk();

@@ -51,7 +51,7 @@ std::vector<core::RunRecord> handRecords() {
 TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
     const auto runs = handRecords();
     ASSERT_EQ(runs.size(), 7u);
-    const auto byMethod = views::buildParetoData(runs, views::ParetoX::BitsPerWeight, views::ParetoY::Perplexity,
+    const auto byMethod = views::buildParetoData(runs, "bits_per_weight", "perplexity",
                                                  views::ParetoGroup::Method);
     ASSERT_EQ(byMethod.series.size(), 2u); // reference and failed run are not points
     EXPECT_EQ(byMethod.series[0].name, "gptq");
@@ -66,7 +66,7 @@ TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
     for (const auto& p : byMethod.front) front.push_back(p.runId);
     EXPECT_EQ(front, (std::vector<std::int64_t>{6, 5, 2}));
 
-    const auto byFormat = views::buildParetoData(runs, views::ParetoX::ModelBytes, views::ParetoY::DeltaPerplexity,
+    const auto byFormat = views::buildParetoData(runs, "model_bytes", "delta_perplexity",
                                                  views::ParetoGroup::Format);
     ASSERT_EQ(byFormat.series.size(), 3u); // int3, int4, int8
     EXPECT_EQ(byFormat.series[0].name, "int3");
@@ -76,7 +76,7 @@ TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
         EXPECT_NEAR(p.x, 8.25 * 1771200 / 8.0 / 1e6, 1e-9);
     }
     // Top-1: higher is better, so the front changes direction.
-    const auto top1 = views::buildParetoData(runs, views::ParetoX::BitsPerWeight, views::ParetoY::Top1,
+    const auto top1 = views::buildParetoData(runs, "bits_per_weight", "top1_agreement",
                                              views::ParetoGroup::Method);
     EXPECT_EQ(top1.front.size(), 3u);
     EXPECT_EQ(top1.front.back().runId, 2);
@@ -111,7 +111,7 @@ TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
     EXPECT_EQ(view.selectAt(QPointF(2, 2)), 0); // far from any point
     EXPECT_EQ(context.selectedRunId(), 5);
 
-    view.setAxes(views::ParetoX::BitsPerWeight, views::ParetoY::Kld, views::ParetoGroup::Format);
+    view.setAxes("bits_per_weight", "kld_mean", views::ParetoGroup::Format);
     EXPECT_EQ(view.data().series.size(), 3u);
     view.setLogAxes(true, true);
     EXPECT_EQ(view.plot()->xAxis->scaleType(), QCPAxis::stLogarithmic);

@@ -40,9 +40,9 @@ TEST_F(RunsModelTest, ShowsEveryRunWithItsFigures) {
     EXPECT_EQ(m_model.index(0, RunsTableModel::Recipe).data().toString(), QStringLiteral("fp32"));
     EXPECT_EQ(m_model.index(4, RunsTableModel::Method).data().toString(), QStringLiteral("gptq"));
     EXPECT_EQ(m_model.index(4, RunsTableModel::Format).data().toString(), QStringLiteral("int4"));
-    EXPECT_EQ(m_model.index(4, RunsTableModel::DeltaPerplexity).data().toString(), QStringLiteral("+0.800"));
-    EXPECT_EQ(m_model.index(4, RunsTableModel::Top1).data().toString(), QStringLiteral("95.0%"));
-    EXPECT_EQ(m_model.index(6, RunsTableModel::Perplexity).data().toString(), QStringLiteral("—"));
+    EXPECT_EQ(m_model.index(4, RunsTableModel::metricColumn("delta_perplexity")).data().toString(), QStringLiteral("+0.800"));
+    EXPECT_EQ(m_model.index(4, RunsTableModel::metricColumn("top1_agreement")).data().toString(), QStringLiteral("95.0%"));
+    EXPECT_EQ(m_model.index(6, RunsTableModel::metricColumn("perplexity")).data().toString(), QStringLiteral("—"));
     EXPECT_EQ(m_model.index(6, RunsTableModel::Status).data(Qt::ToolTipRole).toString(),
               QStringLiteral("Cholesky factorisation failed"));
 }
@@ -61,10 +61,10 @@ TEST_F(RunsModelTest, FiltersOnLabelAndStatusWithEveryWord) {
 }
 
 TEST_F(RunsModelTest, SortsByValueWithMissingValuesFirst) {
-    m_proxy.sort(RunsTableModel::Perplexity, Qt::AscendingOrder);
+    m_proxy.sort(RunsTableModel::metricColumn("perplexity"), Qt::AscendingOrder);
     // failed (no ppl) first, then 20.0, 20.1, 20.8, 23, 26, 40.
     EXPECT_EQ(idsInProxyOrder(), (std::vector<qint64>{7, 1, 2, 5, 3, 6, 4}));
-    m_proxy.sort(RunsTableModel::BitsPerWeight, Qt::DescendingOrder);
+    m_proxy.sort(RunsTableModel::metricColumn("bits_per_weight"), Qt::DescendingOrder);
     EXPECT_EQ(idsInProxyOrder().front(), 1); // fp32: 16 bits (text "16.000" < "3.250")
     m_proxy.sort(RunsTableModel::Recipe, Qt::AscendingOrder);
     EXPECT_EQ(idsInProxyOrder().front(), 1); // "fp32" < "gptq ..." < "rtn ..."

@@ -20,47 +20,24 @@ std::string recipeKey(const core::RunRecord& run, const char* key) {
 
 } // namespace
 
-bool higherIsBetter(ParetoY y) {
-    return y == ParetoY::Top1 || y == ParetoY::Accuracy;
+bool higherIsBetter(const std::string& metric) {
+    return core::runMetric(metric).higherIsBetter;
 }
 
-bool mayBeNonPositive(ParetoY y) {
-    return y == ParetoY::DeltaPerplexity || y == ParetoY::Kld;
+bool mayBeNonPositive(const std::string& metric) {
+    return core::runMetric(metric).mayBeNonPositive;
 }
 
-std::string axisTitle(ParetoX x) {
-    return x == ParetoX::BitsPerWeight ? "bits / weight" : "model size (MB)";
+std::string axisTitle(const std::string& metric) {
+    return std::string(core::runMetric(metric).label);
 }
 
-std::string axisTitle(ParetoY y) {
-    switch (y) {
-    case ParetoY::Perplexity: return "perplexity";
-    case ParetoY::DeltaPerplexity: return "Δ perplexity vs fp32";
-    case ParetoY::Kld: return "KL divergence to fp32 (mean, nats)";
-    case ParetoY::Top1: return "top-1 agreement with fp32";
-    case ParetoY::Accuracy: return "accuracy";
-    }
-    return {};
-}
-
-std::optional<double> xValue(const core::RunRecord& run, ParetoX x) {
-    if (x == ParetoX::BitsPerWeight) return run.metrics.bitsPerWeight;
-    if (run.metrics.modelBytes) return *run.metrics.modelBytes / 1e6;
-    return std::nullopt;
-}
-
-std::optional<double> yValue(const core::RunRecord& run, ParetoY y) {
-    const auto& m = run.metrics;
-    switch (y) {
-    case ParetoY::Perplexity: return m.perplexity;
-    case ParetoY::DeltaPerplexity:
-        if (m.perplexity && m.referencePerplexity) return *m.perplexity - *m.referencePerplexity;
-        return std::nullopt;
-    case ParetoY::Kld: return m.kldMean;
-    case ParetoY::Top1: return m.top1Agreement;
-    case ParetoY::Accuracy: return m.accuracy;
-    }
-    return std::nullopt;
+std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric) {
+    const core::RunMetric& m = core::runMetric(metric);
+    const auto v = core::metricValue(m, run.metrics);
+    // Plotted in the unit the metric is read in (sizes in MB, not bytes).
+    if (v && m.display == core::MetricDisplay::Megabytes) return *v / 1e6;
+    return v;
 }
 
 bool isReferenceRun(const core::RunRecord& run) {
@@ -97,7 +74,9 @@ std::vector<std::size_t> paretoFrontIndices(const std::vector<std::pair<double, 
     return front;
 }
 
-ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, ParetoX x, ParetoY y, ParetoGroup group) {
+ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
+                           ParetoGroup group) {
+    const core::RunMetric& yMetric = core::runMetric(y);
     ParetoData data;
     std::map<std::string, ParetoSeries> byName;
     std::vector<ParetoPoint> all;
@@ -105,18 +84,13 @@ ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, ParetoX x, 
         if (run.status != "finished") continue;
         if (isReferenceRun(run)) {
             data.referenceRunId = run.id;
-            // The reference's own y: its perplexity, 0 for deltas and KLD, 1 for top-1 agreement.
-            switch (y) {
-            case ParetoY::Perplexity: data.referenceY = run.metrics.perplexity; break;
-            case ParetoY::DeltaPerplexity:
-            case ParetoY::Kld: data.referenceY = 0.0; break;
-            case ParetoY::Top1: data.referenceY = 1.0; break;
-            case ParetoY::Accuracy: data.referenceY = run.metrics.accuracy; break;
-            }
+            // The reference's own y (its perplexity), or the metric's fixed one (0 for deltas and KLD,
+            // 1 for top-1 agreement).
+            data.referenceY = yMetric.referenceValue ? yMetric.referenceValue : axisValue(run, y);
             continue;
         }
-        const auto xv = xValue(run, x);
-        const auto yv = yValue(run, y);
+        const auto xv = axisValue(run, x);
+        const auto yv = axisValue(run, y);
         if (!xv || !yv || std::isnan(*xv) || std::isnan(*yv)) {
             ++data.skipped;
             continue;
@@ -139,7 +113,7 @@ ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, ParetoX x, 
 }
 
 std::int64_t defaultReportRun(const std::vector<core::RunRecord>& runs, double tolerance) {
-    const ParetoData d = buildParetoData(runs, ParetoX::BitsPerWeight, ParetoY::Perplexity, ParetoGroup::Method);
+    const ParetoData d = buildParetoData(runs, "bits_per_weight", "perplexity", ParetoGroup::Method);
     if (d.front.empty()) return 0;
     if (d.referenceY) {
         // The front is ordered by increasing bits: the first within tolerance has the fewest.

@@ -11,10 +11,9 @@
 
 namespace qs::views {
 
-/// What the x axis shows (less is better: a smaller model).
-enum class ParetoX { BitsPerWeight = 0, ModelBytes = 1 };
-/// What the y axis shows.
-enum class ParetoY { Perplexity = 0, DeltaPerplexity = 1, Kld = 2, Top1 = 3, Accuracy = 4 };
+/// The axes are run metrics by key (core/store/run_metrics.h): x a Size metric ("bits_per_weight",
+/// "model_bytes"; less is better), y a Quality one ("perplexity", "kld_mean", "accuracy", ...), so a
+/// metric added to the table is an axis the day it is added.
 /// How runs are split into scatter series.
 enum class ParetoGroup { Method = 0, Format = 1 };
 
@@ -41,17 +40,15 @@ struct ParetoData {
     std::size_t skipped = 0;            ///< finished quantized runs without a value on x or y
 };
 
-/// True when a larger y is better (top-1 agreement, accuracy).
-bool higherIsBetter(ParetoY y);
-/// Axis titles, e.g. "bits / weight", "Δ perplexity vs fp32".
-std::string axisTitle(ParetoX x);
-std::string axisTitle(ParetoY y);
+/// True when a larger value of the metric is better (top-1 agreement, accuracy). Throws for an unknown key.
+bool higherIsBetter(const std::string& metric);
+/// Axis title of the metric, e.g. "bits / weight", "Δ perplexity vs fp32".
+std::string axisTitle(const std::string& metric);
 /// True when the metric can be zero or negative (no log axis).
-bool mayBeNonPositive(ParetoY y);
+bool mayBeNonPositive(const std::string& metric);
 
-/// The run's x / y value, nullopt when it lacks the figure.
-std::optional<double> xValue(const core::RunRecord& run, ParetoX x);
-std::optional<double> yValue(const core::RunRecord& run, ParetoY y);
+/// The run's value of the metric, nullopt when it lacks the figure.
+std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric);
 /// True for the fp32 reference run (recipe "{}").
 bool isReferenceRun(const core::RunRecord& run);
 /// The recipe's weight method ("rtn", "gptq") / format ("int4"); "fp32" for the reference and
@@ -66,7 +63,8 @@ std::string recipeFormat(const core::RunRecord& run);
 std::vector<std::size_t> paretoFrontIndices(const std::vector<std::pair<double, double>>& xy, bool yHigherBetter);
 
 /// Points of the finished, quantized runs grouped into series, their front, and the reference line.
-ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, ParetoX x, ParetoY y, ParetoGroup group);
+ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
+                           ParetoGroup group);
 
 /// The run a report shows by default: on the bits/weight vs perplexity front, the one with the fewest
 /// bits whose perplexity is within `tolerance` (relative) of the fp32 reference; without such a run

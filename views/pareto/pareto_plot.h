@@ -13,8 +13,8 @@ namespace qs::views {
 
 /// How to draw a Pareto chart.
 struct ParetoStyle {
-    ParetoX x = ParetoX::BitsPerWeight;
-    ParetoY y = ParetoY::Perplexity;
+    std::string x = "bits_per_weight"; ///< run metric keys (core/store/run_metrics.h)
+    std::string y = "perplexity";
     bool logX = false;
     bool logY = false;
     std::int64_t selectedRunId = 0; ///< ringed when drawn; 0 = none

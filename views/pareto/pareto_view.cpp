@@ -18,22 +18,24 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     setObjectName(QStringLiteral("paretoView"));
     m_x = new QComboBox(this);
     m_x->setObjectName(QStringLiteral("paretoX"));
-    m_x->addItem(tr("bits / weight"), int(ParetoX::BitsPerWeight));
-    m_x->addItem(tr("model size"), int(ParetoX::ModelBytes));
     m_y = new QComboBox(this);
     m_y->setObjectName(QStringLiteral("paretoY"));
-    m_y->addItem(tr("perplexity"), int(ParetoY::Perplexity));
-    m_y->addItem(tr("Δ perplexity"), int(ParetoY::DeltaPerplexity));
-    m_y->addItem(tr("KL divergence"), int(ParetoY::Kld));
-    m_y->addItem(tr("top-1 agreement"), int(ParetoY::Top1));
-    m_y->addItem(tr("accuracy"), int(ParetoY::Accuracy));
+    // Every size metric is an x, every quality metric a y (core/store/run_metrics.h).
+    for (const auto& m : core::runMetricTable()) {
+        QComboBox* axis = m.role == core::MetricRole::Size ? m_x : m.role == core::MetricRole::Quality ? m_y : nullptr;
+        if (!axis) continue;
+        axis->addItem(QString::fromUtf8(m.label.data(), static_cast<qsizetype>(m.label.size())),
+                      QString::fromLatin1(m.key.data(), static_cast<qsizetype>(m.key.size())));
+        axis->setItemData(axis->count() - 1, QString::fromUtf8(m.help.data(), static_cast<qsizetype>(m.help.size())),
+                          Qt::ToolTipRole);
+    }
     m_group = new QComboBox(this);
     m_group->setObjectName(QStringLiteral("paretoGroup"));
     m_group->addItem(tr("per method"), int(ParetoGroup::Method));
     m_group->addItem(tr("per format"), int(ParetoGroup::Format));
     m_logX = new QCheckBox(tr("log x"), this);
     m_logY = new QCheckBox(tr("log y"), this);
-    m_logY->setToolTip(tr("Not for Δ perplexity or KLD, which can be zero or negative"));
+    m_logY->setToolTip(tr("Not for metrics that can be zero or negative (Δ perplexity, KLD)"));
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("paretoStatus"));
 
@@ -76,17 +78,17 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
 
 ParetoStyle ParetoView::style() const {
     ParetoStyle s;
-    s.x = ParetoX(m_x->currentData().toInt());
-    s.y = ParetoY(m_y->currentData().toInt());
+    s.x = m_x->currentData().toString().toStdString();
+    s.y = m_y->currentData().toString().toStdString();
     s.logX = m_logX->isChecked();
     s.logY = m_logY->isChecked();
     s.selectedRunId = m_context->selectedRunId();
     return s;
 }
 
-void ParetoView::setAxes(ParetoX x, ParetoY y, ParetoGroup group) {
-    m_x->setCurrentIndex(m_x->findData(int(x)));
-    m_y->setCurrentIndex(m_y->findData(int(y)));
+void ParetoView::setAxes(const std::string& x, const std::string& y, ParetoGroup group) {
+    m_x->setCurrentIndex(m_x->findData(QString::fromStdString(x)));
+    m_y->setCurrentIndex(m_y->findData(QString::fromStdString(y)));
     m_group->setCurrentIndex(m_group->findData(int(group)));
     redraw();
 }

@@ -32,7 +32,7 @@ public:
     /// The current axes and options.
     ParetoStyle style() const;
     /// Chooses the axes and grouping (updates the combo boxes and redraws).
-    void setAxes(ParetoX x, ParetoY y, ParetoGroup group);
+    void setAxes(const std::string& x, const std::string& y, ParetoGroup group);
     /// Log axes.
     void setLogAxes(bool logX, bool logY);
     /// Re-reads the runs of the open project.

@@ -26,7 +26,6 @@ namespace qs::report {
 
 namespace {
 
-using views::ParetoY;
 
 QString esc(const std::string& s) {
     return QString::fromStdString(s).toHtmlEscaped();
@@ -256,7 +255,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
 
     // Pareto.
     b.heading(QStringLiteral("Size against quality (Pareto front)"));
-    const auto pareto = views::buildParetoData(runs, views::ParetoX::BitsPerWeight, ParetoY::Perplexity,
+    const auto pareto = views::buildParetoData(runs, "bits_per_weight", "perplexity",
                                                views::ParetoGroup::Method);
     b.para(QStringLiteral("Each point is one recipe: bits per weight (scales included) against perplexity on the "
                           "evaluation data. A run is on the <b>Pareto front</b> (black step line) when no other run is "
@@ -296,7 +295,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
                     const auto& m = r.metrics;
                     t.row({QStringLiteral("<b>%1</b>").arg(esc(method)), QString::number(r.id), esc(r.recipeLabel),
                            num(m.bitsPerWeight, 3), num(m.perplexity, 3),
-                           num(views::yValue(r, ParetoY::DeltaPerplexity), 3, true), sig(m.kldMean),
+                           num(views::axisValue(r, "delta_perplexity"), 3, true), sig(m.kldMean),
                            pct(m.top1Agreement)},
                           r.id == b.out.runId);
                 }
@@ -320,7 +319,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
         b.out.html += facts({{QStringLiteral("Status"), esc(run->status) + (run->error.empty() ? QString() : QStringLiteral(": ") + esc(run->error))},
                              {QStringLiteral("Bits per weight"), num(m.bitsPerWeight, 3)},
                              {QStringLiteral("Model size"), m.modelBytes ? num(*m.modelBytes / 1e6, 2) + QStringLiteral(" MB") : QStringLiteral("—")},
-                             {QStringLiteral("Perplexity"), QStringLiteral("%1 (fp32 %2, Δ %3)").arg(num(m.perplexity, 3), num(m.referencePerplexity, 3), num(views::yValue(*run, ParetoY::DeltaPerplexity), 3, true))},
+                             {QStringLiteral("Perplexity"), QStringLiteral("%1 (fp32 %2, Δ %3)").arg(num(m.perplexity, 3), num(m.referencePerplexity, 3), num(views::axisValue(*run, "delta_perplexity"), 3, true))},
                              {QStringLiteral("KL divergence"), QStringLiteral("mean %1, p99 %2").arg(sig(m.kldMean), sig(m.kldP99))},
                              {QStringLiteral("Top-1 agreement"), pct(m.top1Agreement)},
                              {QStringLiteral("Wall time"), QStringLiteral("%1 s").arg(run->seconds, 0, 'f', 1)}});
@@ -404,7 +403,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
             const auto& m = r.metrics;
             t.row({QString::number(r.id), esc(r.recipeLabel) + (onFront.count(r.id) ? QStringLiteral(" ★") : QString()),
                    esc(r.status), num(m.bitsPerWeight, 3), num(m.perplexity, 3),
-                   num(views::yValue(r, ParetoY::DeltaPerplexity), 3, true), sig(m.kldMean), pct(m.top1Agreement),
+                   num(views::axisValue(r, "delta_perplexity"), 3, true), sig(m.kldMean), pct(m.top1Agreement),
                    QString::number(r.seconds, 'f', 1)},
                   r.id == b.out.runId);
         }

@@ -28,7 +28,38 @@ QString number(double v, int decimals) {
     return QLocale(QLocale::English).toString(v, 'f', decimals);
 }
 
+// The metrics the table shows: all but the reference's own figures.
+const std::vector<const core::RunMetric*>& shownMetrics() {
+    static const std::vector<const core::RunMetric*> shown = [] {
+        std::vector<const core::RunMetric*> v;
+        for (const auto& m : core::runMetricTable())
+            if (m.role != core::MetricRole::Reference) v.push_back(&m);
+        return v;
+    }();
+    return shown;
+}
+
+QString qstr(std::string_view s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
 } // namespace
+
+int RunsTableModel::metricColumn(std::string_view key) {
+    const auto& shown = shownMetrics();
+    for (std::size_t i = 0; i < shown.size(); ++i)
+        if (shown[i]->key == key) return FirstMetric + static_cast<int>(i);
+    return -1;
+}
+
+const core::RunMetric* RunsTableModel::metricAt(int column) {
+    const int i = column - FirstMetric;
+    return i >= 0 && i < static_cast<int>(shownMetrics().size()) ? shownMetrics()[static_cast<std::size_t>(i)] : nullptr;
+}
+
+int RunsTableModel::seconds() { return FirstMetric + static_cast<int>(shownMetrics().size()); }
+int RunsTableModel::finished() { return seconds() + 1; }
+int RunsTableModel::columnTotal() { return finished() + 1; }
 
 RunsTableModel::RunsTableModel(QObject* parent) : QAbstractTableModel(parent) {}
 
@@ -49,26 +80,19 @@ int RunsTableModel::rowCount(const QModelIndex& parent) const {
 }
 
 int RunsTableModel::columnCount(const QModelIndex& parent) const {
-    return parent.isValid() ? 0 : ColumnCount;
+    return parent.isValid() ? 0 : columnTotal();
 }
 
 QVariant RunsTableModel::value(const core::RunRecord& run, int column) const {
-    const auto& m = run.metrics;
+    if (const core::RunMetric* m = metricAt(column)) return opt(core::metricValue(*m, run.metrics));
+    if (column == seconds()) return run.seconds;
+    if (column == finished()) return QString::fromStdString(run.finishedAt);
     switch (column) {
     case Id: return QVariant::fromValue<qint64>(run.id);
     case Recipe: return QString::fromStdString(run.recipeLabel);
     case Method: return QString::fromStdString(recipeMethod(run));
     case Format: return QString::fromStdString(recipeFormat(run));
     case Status: return QString::fromStdString(run.status);
-    case BitsPerWeight: return opt(m.bitsPerWeight);
-    case Perplexity: return opt(m.perplexity);
-    case DeltaPerplexity: return opt(yValue(run, ParetoY::DeltaPerplexity));
-    case Kld: return opt(m.kldMean);
-    case Top1: return opt(m.top1Agreement);
-    case Accuracy: return opt(m.accuracy);
-    case ModelMB: return m.modelBytes ? QVariant(*m.modelBytes / 1e6) : QVariant();
-    case Seconds: return run.seconds;
-    case Finished: return QString::fromStdString(run.finishedAt);
     }
     return {};
 }
@@ -84,47 +108,33 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
         return QString::fromStdString(run.recipe);
     }
     if (role == Qt::TextAlignmentRole) {
-        const bool text = c == Recipe || c == Method || c == Format || c == Status || c == Finished;
+        const bool text = c == Recipe || c == Method || c == Format || c == Status || c == finished();
         return QVariant::fromValue(text ? (Qt::AlignLeft | Qt::AlignVCenter) : (Qt::AlignRight | Qt::AlignVCenter));
     }
     if (role == Qt::ForegroundRole && run.status != "finished") return QBrush(QColor(180, 30, 30));
     if (role != Qt::DisplayRole) return {};
     const QVariant v = value(run, c);
     if (!v.isValid()) return QStringLiteral("—");
-    switch (c) {
-    case BitsPerWeight: return number(v.toDouble(), 3);
-    case Perplexity: return number(v.toDouble(), 3);
-    case DeltaPerplexity: return (v.toDouble() >= 0 ? QStringLiteral("+") : QString()) + number(v.toDouble(), 3);
-    case Kld: return QString::number(v.toDouble(), 'g', 4);
-    case Top1:
-    case Accuracy: return number(100.0 * v.toDouble(), 1) + QLatin1Char('%');
-    case ModelMB: return number(v.toDouble(), 2);
-    case Seconds: return number(v.toDouble(), 1);
-    default: return v;
-    }
+    if (const core::RunMetric* m = metricAt(c)) return QString::fromStdString(core::formatMetric(*m, v.toDouble()));
+    if (c == seconds()) return number(v.toDouble(), 1);
+    return v;
 }
 
 QVariant RunsTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
-    if (orientation != Qt::Horizontal) return {};
-    static const char* titles[] = {"id",  "recipe", "method",   "format",  "status", "bits/w", "ppl",
-                                   "Δppl", "KLD",    "top-1",    "accuracy", "MB",   "s",      "finished"};
-    static const char* tips[] = {"run id in the project",
-                                 "the recipe's label",
-                                 "weight quantization method",
-                                 "weight number format",
-                                 "finished or failed (hover for the error)",
-                                 "bits per quantized weight, scales included",
-                                 "perplexity on the evaluation data",
-                                 "perplexity minus the fp32 reference's",
-                                 "mean KL divergence of the next-token distribution to fp32",
-                                 "share of tokens whose top-1 prediction matches fp32",
-                                 "classifier accuracy",
-                                 "whole model size in MB",
-                                 "wall time of the run",
-                                 "when the run finished (UTC)"};
-    if (section < 0 || section >= ColumnCount) return {};
-    if (role == Qt::DisplayRole) return tr(titles[section]);
-    if (role == Qt::ToolTipRole) return tr(tips[section]);
+    if (orientation != Qt::Horizontal || section < 0 || section >= columnTotal()) return {};
+    if (const core::RunMetric* m = metricAt(section)) {
+        if (role == Qt::DisplayRole) return qstr(m->shortLabel);
+        if (role == Qt::ToolTipRole) return qstr(m->help);
+        return {};
+    }
+    static const char* titles[] = {"id", "recipe", "method", "format", "status"};
+    static const char* tips[] = {"run id in the project", "the recipe's label", "weight quantization method",
+                                 "weight number format", "finished or failed (hover for the error)"};
+    const bool last = section == seconds() || section == finished();
+    if (role == Qt::DisplayRole)
+        return last ? tr(section == seconds() ? "s" : "finished") : tr(titles[section]);
+    if (role == Qt::ToolTipRole)
+        return last ? tr(section == seconds() ? "wall time of the run" : "when the run finished (UTC)") : tr(tips[section]);
     return {};
 }
 

@@ -14,24 +14,17 @@ namespace qs::views {
 class RunsTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    /// Columns, in display order.
-    enum Column {
-        Id,
-        Recipe,
-        Method,
-        Format,
-        Status,
-        BitsPerWeight,
-        Perplexity,
-        DeltaPerplexity,
-        Kld,
-        Top1,
-        Accuracy,
-        ModelMB,
-        Seconds,
-        Finished,
-        ColumnCount
-    };
+    /// The leading columns; the run metrics of core::runMetricTable() (but the reference's own
+    /// figures) follow in the table's order, then seconds() and finished().
+    enum Column { Id, Recipe, Method, Format, Status, FirstMetric };
+    /// Column of a run metric by key (core/store/run_metrics.h), -1 when it has none.
+    static int metricColumn(std::string_view key);
+    /// The metric a column shows, nullptr for the other columns.
+    static const core::RunMetric* metricAt(int column);
+    /// The wall-time and finish-time columns, and the count.
+    static int seconds();
+    static int finished();
+    static int columnTotal();
     /// Extra item roles.
     enum Role {
         SortRole = Qt::UserRole + 1, ///< exact value (number or text) to sort by
