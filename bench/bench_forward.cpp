@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Forward pass and perplexity throughput on the fixture model (tinyllama-bpe512, 64 windows of 128
 // tokens of ref_test_tokens.npy): tokens/s with 1 and 2 threads. Compare with bench/peers/ppl_torch.py.
-#include "engine/threads.h"
+#include "base/threads.h"
 #include "eval/perplexity.h"
 #include "io/npy.h"
 #include "model/model.h"

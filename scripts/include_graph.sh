@@ -9,18 +9,17 @@ cd "$(dirname "$0")/.."
 
 # The floors of core/, lowest first (docs/ARCHITECTURE.md). A folder may include its own floor and
 # the floors below. Names of folders not created yet are fine here; a folder of core/ that is on no
-# floor is an error. Today's analysis/ holds low-level statistics, so it sits on floor 2 until it
-# moves to statistics/ and analysis/ becomes floor 5 (whole-model analyses).
+# floor is an error.
 FLOORS=(
-  "base tensor"                        # 0 base: errors, jobs, threads, registries, parameter schemas
-  "io formats tokenizer"               # 1 readers, number formats, tokenizers
-  "statistics analysis"                # 2 statistics: histograms, tensor stats, error metrics
-  "data calib"                         # 3 data: token data, windows, calibration data
-  "model onnx nn quant transform eval" # 4 models, forward passes, quantizers, transforms, evaluation
-  ""                                   # 5 analysis/: whole-model analyses (to come)
-  "cost"                               # 6 cost/: accelerator cost models (to come)
-  "store export"                       # 7 persistence: SQLite/HDF5, model writers
-  "experiment engine"                  # 8 running recipes and sweeps
+  "base tensor"                              # 0 base: errors, jobs, threads, registries, parameter schemas
+  "io formats tokenizer"                     # 1 readers, number formats, tokenizers
+  "statistics"                               # 2 statistics: histograms, tensor stats, error metrics, X^T X
+  "data"                                     # 3 data: token data, windows, calibration data
+  "model onnx nn quant transform eval calib"  # 4 models, forward passes, quantizers, transforms, evaluation
+  "analysis"                                 # 5 whole-model analyses
+  "cost"                                     # 6 accelerator cost models (to come)
+  "store export"                             # 7 persistence (SQLite/HDF5) and model writers
+  "experiment"                               # 8 running recipes and sweeps; registerBuiltins
 )
 
 dot=0

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "arg_list.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 

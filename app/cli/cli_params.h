@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "arg_list.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
-#include "quant/param_schema.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
+#include "base/param_schema.h"
 
 #include <nlohmann/json.hpp>
 #include <string>

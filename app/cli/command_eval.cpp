@@ -2,16 +2,16 @@
 #include "cli_params.h"
 #include "command_eval_classifier.h"
 #include "commands.h"
-#include "calib/calib_data.h"
-#include "eval/token_data.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
+#include "data/calib_data.h"
+#include "data/token_data.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "eval/layer_major.h"
 #include "eval/perplexity.h"
 #include "io/file_util.h"
 #include "io/npy.h"
 #include "nn/causal_lm.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/tokenizer.h"
 
 #include <cstdio>
@@ -112,7 +112,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
 
     const auto model = core::openModel(*path);
     std::string source;
-    const std::vector<std::int32_t> tokens = core::readTokenData(*data, *model, source);
+    const std::vector<std::int32_t> tokens = core::readTokenData(*data, model->path(), source);
     core::splitWindows(tokens, opts); // validates ctx and the data size before the expensive part
 
     nlohmann::json j{{"model", model->path().string()},
@@ -124,7 +124,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     std::optional<core::ModelQuantResult> quant;
     std::size_t peakWeightBytes = 0;
     std::optional<core::CalibrationData> calib;
-    if (quantizeWeights && calibFile) calib = core::loadCalibrationData(*calibFile, *model, opts.ctx, calibWindows);
+    if (quantizeWeights && calibFile) calib = core::loadCalibrationData(*calibFile, model->path(), opts.ctx, calibWindows);
     if (lowMemory) {
         std::optional<core::LayerMajorCandidate> candidate;
         if (compare) {

@@ -3,11 +3,11 @@
 #include "command_eval_classifier.h"
 
 #include "cli_params.h"
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "eval/classifier_eval.h"
 #include "io/array_source.h"
 #include "model/onnx_model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cctype>

@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "export/recipe_export.h"
 #include "store/project.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <filesystem>
 #include <optional>

@@ -2,10 +2,10 @@
 #include "analysis/format_comparison.h"
 #include "cli_params.h"
 #include "commands.h"
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "formats/format_traits.h"
 #include "model/model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstdio>
 #include <iostream>

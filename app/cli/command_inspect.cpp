@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "commands.h"
-#include "engine/model_jobs.h"
-#include "engine/text_report.h"
-#include "tensor/error.h"
+#include "quant/model_quantizer.h"
+#include "experiment/text_report.h"
+#include "base/error.h"
 
 #include <iostream>
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "calib/calib_data.h"
+#include "data/calib_data.h"
 #include "cli_params.h"
 #include "commands.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
-#include "engine/text_report.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
+#include "experiment/text_report.h"
 #include "export/hf_writer.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <filesystem>
 #include <iostream>
@@ -63,7 +63,7 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
 
     const auto model = core::openModel(*path);
     std::optional<core::CalibrationData> calib;
-    if (calibFile) calib = core::loadCalibrationData(*calibFile, *model, ctxTokens, windows);
+    if (calibFile) calib = core::loadCalibrationData(*calibFile, model->path(), ctxTokens, windows);
     auto result =
         core::quantizeModel(*model, ctx.registries, job, ctx.job, out.has_value(), {}, calib ? &*calib : nullptr);
     nlohmann::json j = result.toJson();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `report`: the CLI stays Qt-free, so it runs the Qt tool quantscope-report installed beside it.
 #include "commands.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "commands.h"
 #include "store/project.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstdio>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "commands.h"
 #include "io/file_util.h"
-#include "store/sweep.h"
-#include "tensor/error.h"
+#include "experiment/sweep.h"
+#include "base/error.h"
 
 #include <cstdio>
 #include <iostream>

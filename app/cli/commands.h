@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "arg_list.h"
-#include "engine/builtins.h"
-#include "engine/job.h"
+#include "experiment/builtins.h"
+#include "base/job.h"
 
 #include <nlohmann/json.hpp>
 #include <string_view>

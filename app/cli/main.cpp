@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // quantscope-cli: one command table; each command parses its own flags (see commands.h).
 #include "commands.h"
-#include "engine/threads.h"
-#include "tensor/error.h"
+#include "base/threads.h"
+#include "base/error.h"
 
 #include <omp.h>
 

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "headless.h"
 
-#include "engine/model_jobs.h"
-#include "engine/quality_report.h"
-#include "eval/token_data.h"
-#include "engine/text_report.h"
+#include "quant/model_quantizer.h"
+#include "experiment/quality_report.h"
+#include "data/token_data.h"
+#include "experiment/text_report.h"
 #include "eval/classifier_eval.h"
 #include "io/array_source.h"
 #include "io/npy.h"
 #include "model/onnx_model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <QFileInfo>
 
@@ -92,7 +92,7 @@ int runHeadless(const CommandLine& cl, const core::Registries& registries, const
         if (data.isEmpty() && demo) data = path + QStringLiteral("/sample.txt");
         if (!data.isEmpty()) {
             std::string source;
-            const auto tokens = core::readTokenData(data.toStdString(), *model, source);
+            const auto tokens = core::readTokenData(data.toStdString(), model->path(), source);
             std::vector<core::QuantJob> jobs{job};
             for (const nlohmann::json& extra : {nlohmann::json{{"format", "int8"}, {"granularity", "channel"}},
                                                 nlohmann::json{{"format", "mxfp4"}}, nlohmann::json{{"format", "nvfp4"}},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "command_line.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 
 #include <iosfwd>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "job_runner.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <QThread>
 #include <cmath>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "main_window.h"
 
-#include "calib/calib_data.h"
+#include "data/calib_data.h"
 #include "command_line.h"
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "param_form.h"
 #include "quant/quant_spec.h"
 #include "sweep_dialog.h"
@@ -737,7 +737,7 @@ bool MainWindow::runQuantization() {
             };
             std::optional<core::CalibrationData> calib;
             if (!calibFile.empty())
-                calib = core::loadCalibrationData(calibFile, *model, eval.ctx, calibWindows);
+                calib = core::loadCalibrationData(calibFile, model->path(), eval.ctx, calibWindows);
             auto result = std::make_shared<core::ModelQuantResult>(
                 core::quantizeModel(*model, registries, job, ctx, false, onLayer, calib ? &*calib : nullptr));
             return [context, result] { context->setQuantResult(std::move(*result)); };

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "job_runner.h"
 #include "store/project.h"
-#include "store/recipe_run.h"
-#include "store/sweep.h"
+#include "experiment/recipe_run.h"
+#include "experiment/sweep.h"
 
 #include <QMainWindow>
 #include <QString>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // MainWindow's experiment workflow: projects, evaluation / calibration data, Evaluate, Sweep…, report.
-#include "engine/recipe.h"
+#include "quant/recipe.h"
 #include "main_window.h"
 #include "param_form.h"
 #include "quant/quant_spec.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "quant/param_schema.h"
+#include "base/param_schema.h"
 
 #include <QWidget>
 #include <nlohmann/json.hpp>

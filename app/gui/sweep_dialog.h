@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/builtins.h"
-#include "store/sweep.h"
+#include "experiment/builtins.h"
+#include "experiment/sweep.h"
 
 #include <QDialog>
 #include <QList>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "analysis/error_metrics.h"
-#include "engine/job.h"
+#include "statistics/error_metrics.h"
+#include "base/job.h"
 #include "quant/quant_spec.h"
 
 #include <cstdint>

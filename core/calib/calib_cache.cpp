@@ -2,7 +2,7 @@
 #include "calib/calib_cache.h"
 
 #include "calib/collect_stats.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <H5Cpp.h>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "calib/calib_data.h"
-#include "calib/linear_stats.h"
-#include "engine/job.h"
+#include "data/calib_data.h"
+#include "statistics/linear_stats.h"
+#include "base/job.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "calib/collect_stats.h"
 
-#include "calib/stats_accumulator.h"
+#include "statistics/stats_accumulator.h"
 
 #include <optional>
 

@@ -3,7 +3,7 @@
 
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

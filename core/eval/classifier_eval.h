@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/job.h"
+#include "base/job.h"
 #include "model/onnx_model.h"
 #include "onnx/onnx_session.h"
 #include "quant/quant_spec.h"

@@ -4,7 +4,7 @@
 #include "eval/window_scores.h"
 #include "io/mapped_file.h"
 #include "quant/quantizer.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <chrono>
 #include <map>
@@ -35,7 +35,7 @@ void dropLayerPages(const Model& model, int layer) {
 
 } // namespace
 
-void checkLayerMajorRecipe(const QuantJob& job, const Registries& registries) {
+void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries) {
     registries.quantizers.get(job.method, "method"); // an unknown method is named here
     if (!job.transforms.empty())
         throw Error("--low-memory (layer-major evaluation) supports recipes without transforms: transform '" +

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "calib/calib_data.h"
-#include "engine/builtins.h"
-#include "engine/job.h"
-#include "engine/model_jobs.h"
+#include "data/calib_data.h"
+#include "quant/method_registries.h"
+#include "base/job.h"
+#include "quant/model_quantizer.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
@@ -23,7 +23,7 @@ struct LayerMajorCandidate {
     /// The candidate's activation / KV-cache hooks (the reference runs without hooks).
     ForwardHooks hooks;
     /// Needed with `weights`: where the method is looked up.
-    const Registries* registries = nullptr;
+    const MethodRegistries* registries = nullptr;
     /// Needed with a calibrated method (gptq, gptvq, awq, dgq): the windows whose hidden states are
     /// carried layer by layer through the quantized model, as quantizeModel does. Must outlive the call.
     const CalibrationData* calibration = nullptr;
@@ -45,7 +45,7 @@ struct LayerMajorResult {
 /// Throws Error unless `job` can run layer by layer: no transforms (rotations and smoothing change
 /// the basis of the residual stream of the whole model). The message names the transform; an
 /// unknown method is an Error too.
-void checkLayerMajorRecipe(const QuantJob& job, const Registries& registries);
+void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries);
 
 /// Perplexity of `model` on `tokens` (and, with `candidate`, the comparison compareWithReference
 /// makes) computed layer-major: every window is embedded, then each decoder layer's weights are

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/job.h"
+#include "base/job.h"
+#include "data/windows.h"
 #include "nn/causal_lm.h"
 
 #include <cstdint>
@@ -9,19 +10,6 @@
 #include <vector>
 
 namespace qs::core {
-
-/// How a token stream is evaluated (the protocol of fixtures/README.md section 2.4): non-overlapping
-/// windows of `ctx` tokens, each an independent sequence (positions 0..ctx-1); the logits at positions
-/// 0..ctx-2 score the tokens at 1..ctx-1, so the first token of every window is not scored.
-struct EvalOptions {
-    int ctx = 128;            ///< tokens per window
-    long long maxWindows = 0; ///< evaluate at most this many windows; 0 = every full window
-};
-
-/// The full windows of `tokens` (a trailing partial window is dropped), at most opts.maxWindows.
-/// Throws Error when ctx < 2 or the stream holds no full window.
-std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int32_t> tokens,
-                                                        const EvalOptions& opts);
 
 /// Perplexity of one model: NLL summed in float64 over every scored token.
 struct PerplexityResult {

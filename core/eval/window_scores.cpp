@@ -2,7 +2,7 @@
 #include "eval/window_scores.h"
 
 #include "eval/token_metrics.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/job.h"
+#include "base/job.h"
 #include "eval/perplexity.h"
 #include "nn/causal_lm.h"
 

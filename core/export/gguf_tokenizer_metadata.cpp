@@ -2,7 +2,7 @@
 #include "export/gguf_tokenizer_metadata.h"
 
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 

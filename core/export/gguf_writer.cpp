@@ -3,7 +3,7 @@
 
 #include "export/gguf_tokenizer_metadata.h"
 #include "model/gguf_model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstring>
 
@@ -34,13 +34,25 @@ std::uint32_t fileType(GgufType t) {
     }
 }
 
+// The model types whose rows name a GGUF architecture, for the refusal message.
+std::string ggufModelTypes() {
+    std::string s;
+    for (const auto& row : architectureTable())
+        if (!row.ggufArch.empty()) s += (s.empty() ? "" : ", ") + std::string(row.modelType);
+    return s;
+}
+
 } // namespace
 
 void writeGgufModel(const Model& src, const fs::path& path, const GgufExportOptions& options,
                     const JobContext& job) {
     const ModelConfig& c = src.config();
-    if (c.arch != Architecture::Llama && c.arch != Architecture::Mistral)
-        fail(path, "GGUF export supports llama-family models only, not '" + c.modelType + "'");
+    const ArchitectureTraits& row = architectureTraits(c.arch);
+    if (row.ggufArch.empty())
+        fail(path, "GGUF export supports llama-family models only (" + ggufModelTypes() + "), not '" +
+                       c.modelType + "'");
+    // Metadata keys are "<architecture>.<key>"; tensor names follow llama's (hfToGgufName).
+    const std::string a(row.ggufArch);
     const auto* mt = ggufTypeTraits(static_cast<std::uint32_t>(options.matrixType));
     if (!mt || !mt->quantize)
         fail(path,
@@ -50,21 +62,21 @@ void writeGgufModel(const Model& src, const fs::path& path, const GgufExportOpti
             fail(path, "type override for '" + name + "', which is not a weight of the model");
 
     std::vector<GgufKv> kvs{
-        {"general.architecture", GgufValue::ofString("llama")},
+        {"general.architecture", GgufValue::ofString(a)},
         {"general.name", GgufValue::ofString(src.path().filename().string())},
         {"general.file_type", GgufValue::ofU32(fileType(options.matrixType))},
-        {"llama.context_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.maxPositions))},
-        {"llama.embedding_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.hiddenSize))},
-        {"llama.block_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.numLayers))},
-        {"llama.feed_forward_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.intermediateSize))},
-        {"llama.rope.dimension_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
-        {"llama.attention.head_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.numHeads))},
-        {"llama.attention.head_count_kv", GgufValue::ofU32(static_cast<std::uint32_t>(c.numKvHeads))},
-        {"llama.attention.key_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
-        {"llama.attention.value_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
-        {"llama.attention.layer_norm_rms_epsilon", GgufValue::ofF32(static_cast<float>(c.rmsNormEps))},
-        {"llama.rope.freq_base", GgufValue::ofF32(static_cast<float>(c.ropeTheta))},
-        {"llama.vocab_size", GgufValue::ofU32(static_cast<std::uint32_t>(c.vocabSize))},
+        {a + ".context_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.maxPositions))},
+        {a + ".embedding_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.hiddenSize))},
+        {a + ".block_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.numLayers))},
+        {a + ".feed_forward_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.intermediateSize))},
+        {a + ".rope.dimension_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
+        {a + ".attention.head_count", GgufValue::ofU32(static_cast<std::uint32_t>(c.numHeads))},
+        {a + ".attention.head_count_kv", GgufValue::ofU32(static_cast<std::uint32_t>(c.numKvHeads))},
+        {a + ".attention.key_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
+        {a + ".attention.value_length", GgufValue::ofU32(static_cast<std::uint32_t>(c.headDim))},
+        {a + ".attention.layer_norm_rms_epsilon", GgufValue::ofF32(static_cast<float>(c.rmsNormEps))},
+        {a + ".rope.freq_base", GgufValue::ofF32(static_cast<float>(c.ropeTheta))},
+        {a + ".vocab_size", GgufValue::ofU32(static_cast<std::uint32_t>(c.vocabSize))},
     };
 
     const auto& weights = src.weights();

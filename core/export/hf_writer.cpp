@@ -3,7 +3,7 @@
 
 #include "io/file_util.h"
 #include "io/safetensors.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <nlohmann/json.hpp>
 

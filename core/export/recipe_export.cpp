@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "export/recipe_export.h"
 
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "export/gguf_writer.h"
 #include "export/hf_writer.h"
 #include "io/file_util.h"
 #include "io/safetensors.h"
 #include "model/gguf_model.h"
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cctype>
 #include <cmath>
@@ -42,7 +42,7 @@ private:
 };
 
 std::map<std::string, std::vector<float>> dequantizedWeights(const Model& model, const Recipe& recipe,
-                                                             const Registries& registries, const JobContext& ctx) {
+                                                             const MethodRegistries& registries, const JobContext& ctx) {
     if (!recipe.quantizeWeights) return {};
     return quantizeModel(model, registries, recipe.job, ctx, true).weights;
 }
@@ -62,7 +62,7 @@ bool packable(const WeightAssignment& a) {
             spec.granularity == Granularity::Group);
 }
 
-nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Registries& registries,
+nlohmann::json writePacked(const Model& model, const Recipe& recipe, const MethodRegistries& registries,
                            const std::filesystem::path& out, const JobContext& ctx) {
     if (!recipe.quantizeWeights)
         throw Error(out.string() + ": safetensors-packed stores quantized weights; the recipe quantizes none");
@@ -245,7 +245,7 @@ std::optional<std::string> ggufTypeFor(const WeightAssignment& a, const WeightIn
     return std::nullopt;
 }
 
-nlohmann::json exportRecipe(const Model& model, const Recipe& recipe, const Registries& registries,
+nlohmann::json exportRecipe(const Model& model, const Recipe& recipe, const MethodRegistries& registries,
                             const std::filesystem::path& out, const ExportOptions& options, const JobContext& ctx) {
     nlohmann::json j{{"out", std::filesystem::absolute(out).string()}, {"recipe", recipe.toJson()}};
     if ((recipe.activation || recipe.kvCache) && options.kind != ExportKind::Recipe)

@@ -2,9 +2,9 @@
 // Exports of one recipe applied to a model: the recipe itself, llama.cpp overrides, Hugging Face
 // safetensors (dequantized or packed integers) and GGUF.
 #pragma once
-#include "engine/builtins.h"
-#include "engine/job.h"
-#include "engine/recipe.h"
+#include "quant/method_registries.h"
+#include "base/job.h"
+#include "quant/recipe.h"
 #include "io/gguf.h"
 #include "model/model.h"
 
@@ -57,7 +57,7 @@ struct ExportOptions {
 ///    (writeGgufModel); the JSON lists "tensor_types".
 /// Returns a JSON description ({"as", "out", ...; for overrides "mapped"/"unmapped"}). Throws Error for
 /// a recipe the export cannot express (e.g. packed integers of a non-INT format).
-nlohmann::json exportRecipe(const Model& model, const Recipe& recipe, const Registries& registries,
+nlohmann::json exportRecipe(const Model& model, const Recipe& recipe, const MethodRegistries& registries,
                             const std::filesystem::path& out, const ExportOptions& options, const JobContext& ctx);
 
 } // namespace qs::core

@@ -52,20 +52,32 @@ constexpr std::string_view kCastText =
     "A 16-bit float cast (round to nearest even): the usual 'unquantized' baseline. bf16 keeps fp32's "
     "range with 8 mantissa bits; fp16 has 11 mantissa bits but a maximum of 65504.";
 
+// Captions of the number line, per family (placeholders: see FormatTraits::scaleCaption).
+constexpr std::string_view kIntCaption = "Ticks: codes × s, s = {s}, the per-tensor fit to this layer's absmax";
+constexpr std::string_view kIntAsymCaption =
+    "Ticks: s × (code − z), s = {s}, z = {z}, the per-tensor fit to this layer's [min, max]";
+constexpr std::string_view kScaledCaption =
+    "Ticks: element grid × s, s = {s}, the per-tensor fit to this layer's absmax";
+constexpr std::string_view kMxCaption =
+    "Ticks: elements × 2^{e} = {s}, the E8M0 scale of the layer's absmax; each block of {block} picks its own";
+constexpr std::string_view kNvCaption = "Ticks: elements × {s} (E4M3 block scale × FP32 tensor scale at the layer's "
+                                        "absmax); each block of {block} picks its own";
+constexpr std::string_view kCastCaption = "{name} stores no scale: every value in the layer's range";
+
 constexpr FormatTraits intRow(FormatId id, std::string_view name, std::string_view summary, int bits) {
-    return {id, name, summary, kIntText, FormatKind::Integer, bits, 0, true, 16, 0, nullptr, intFit, intApply, 1e-6};
+    return {id, name, summary, kIntText, kIntCaption, kIntAsymCaption, FormatKind::Integer, bits, 0, true, 16, 0, nullptr, intFit, intApply, 1e-6};
 }
 constexpr FormatTraits floatRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec& e) {
-    return {id,    name, summary, kFloatText, FormatKind::ScaledFloat, 1 + e.ebits + e.mbits, 0, false, 16, 0, &e,
+    return {id,    name, summary, kFloatText, kScaledCaption, {}, FormatKind::ScaledFloat, 1 + e.ebits + e.mbits, 0, false, 16, 0, &e,
             scaledFloatFit, scaledFloatApply, 1e-6};
 }
 // Element bits are passed explicitly: no pointer tests in constant expressions (UBSan rejects them).
 constexpr FormatTraits mxRow(FormatId id, std::string_view name, std::string_view summary, int bits,
                              const MiniFloatSpec* e) {
-    return {id, name, summary, kMxText, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, mxApply, 1e-6};
+    return {id, name, summary, kMxText, kMxCaption, {}, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, mxApply, 1e-6};
 }
 constexpr FormatTraits nvRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec* e) {
-    return {id, name, summary, kNvText, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, nvApply, 1e-6};
+    return {id, name, summary, kNvText, kNvCaption, {}, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, nvApply, 1e-6};
 }
 
 constexpr std::array kFormats{
@@ -89,15 +101,15 @@ constexpr std::array kFormats{
     mxRow(FormatId::MxInt8, "mxint8", "MX block 32, E8M0 scale, int8 elements (implicit 2^-6)", 8, nullptr),
     nvRow(FormatId::NvFp4, "nvfp4", "NVFP4: block 16, E4M3 block scale, FP32 tensor scale, E2M1", &kE2M1),
     nvRow(FormatId::NvInt4, "nvint4", "NVINT4: block 16, E4M3 block scale, FP32 tensor scale, INT4 -7..7", nullptr),
-    FormatTraits{FormatId::Nf4, "nf4", "NormalFloat-4 code book (QLoRA), absmax scaled", kNf4Text,
+    FormatTraits{FormatId::Nf4, "nf4", "NormalFloat-4 code book (QLoRA), absmax scaled", kNf4Text, kScaledCaption, {},
                  FormatKind::Codebook, 4, 0, false, 16, 0, nullptr, absmaxFit, nf4Apply, 1e-6},
-    FormatTraits{FormatId::Log2, "log2", "4-bit power-of-two grid: sign + 3-bit exponent", kLogText,
+    FormatTraits{FormatId::Log2, "log2", "4-bit power-of-two grid: sign + 3-bit exponent", kLogText, kScaledCaption, {},
                  FormatKind::Logarithmic, 4, 0, false, 16, 0, nullptr, absmaxFit, log2Apply, 1e-5},
-    FormatTraits{FormatId::Sulq, "sulq", "4-bit shift-uniform-log2 (I&S-ViT)", kSulqText, FormatKind::Logarithmic, 4,
+    FormatTraits{FormatId::Sulq, "sulq", "4-bit shift-uniform-log2 (I&S-ViT)", kSulqText, kScaledCaption, {}, FormatKind::Logarithmic, 4,
                  0, false, 16, 0, nullptr, absmaxFit, sulqApply, 1e-5},
-    FormatTraits{FormatId::Bf16, "bf16", "bfloat16 cast", kCastText, FormatKind::Cast, 16, 0, false, 0, 0, &kBf16,
+    FormatTraits{FormatId::Bf16, "bf16", "bfloat16 cast", kCastText, kCastCaption, {}, FormatKind::Cast, 16, 0, false, 0, 0, &kBf16,
                  castFit, castApply, 0},
-    FormatTraits{FormatId::Fp16, "fp16", "IEEE half cast (saturating)", kCastText, FormatKind::Cast, 16, 0, false, 0,
+    FormatTraits{FormatId::Fp16, "fp16", "IEEE half cast (saturating)", kCastText, kCastCaption, {}, FormatKind::Cast, 16, 0, false, 0,
                  0, &kFp16, castFit, castApply, 0},
 };
 

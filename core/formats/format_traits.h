@@ -78,6 +78,11 @@ struct FormatTraits {
     std::string_view name;        ///< CLI / recipe spelling, e.g. "int4"
     std::string_view summary;     ///< one line for --help and tables
     std::string_view explanation; ///< a few sentences for teaching views
+    /// How a drawn grid relates to the fitted scale, for teaching views (the Formats view's number
+    /// line): placeholders {name}, {s} (scale), {z} (zero point), {e} (log2 of a power-of-two scale),
+    /// {block} (the format's block). scaleCaptionAsym is the asymmetric variant (empty: none).
+    std::string_view scaleCaption;
+    std::string_view scaleCaptionAsym;
     FormatKind kind;              ///< element grid family
     int elementBits;              ///< bits of one stored element code
     int fixedBlock;               ///< block size the format prescribes (MX/NV), 0 = free granularity

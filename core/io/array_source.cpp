@@ -3,7 +3,7 @@
 
 #include "io/hdf5_file.h"
 #include "io/npy.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 

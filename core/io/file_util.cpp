@@ -2,7 +2,7 @@
 #include "io/file_util.h"
 
 #include "io/mapped_file.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <atomic>
 #include <cerrno>

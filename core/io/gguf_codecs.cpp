@@ -3,7 +3,7 @@
 // one reference quantizer) per GGUF tensor type, and the type table that ties them to ids and names.
 #include "io/gguf.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <algorithm>

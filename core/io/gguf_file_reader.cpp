@@ -5,7 +5,7 @@
 
 #include "io/gguf_internal.h"
 #include "io/mapped_file.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cstring>

@@ -5,7 +5,7 @@
 
 #include "io/file_util.h"
 #include "io/gguf_internal.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 // Limits and helpers that the GGUF reader (gguf_file_reader.cpp) and writer (gguf_file_writer.cpp) share, so both
 // enforce the same limits and word their errors the same way. Not part of the public API (io/gguf.h).
 #pragma once
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstdint>
 #include <filesystem>

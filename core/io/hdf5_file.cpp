@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "io/hdf5_file.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <hdf5.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "io/mapped_file.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cerrno>

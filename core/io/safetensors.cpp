@@ -3,7 +3,7 @@
 
 #include "io/file_util.h"
 #include "io/mapped_file.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "model/gguf_model.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <array>
 #include <charconv>
@@ -141,26 +141,31 @@ std::unique_ptr<GgufModel> GgufModel::open(const fs::path& path) {
 
     const GgufValue* arch = f.findValue("general.architecture");
     if (!arch || !arch->toString()) fail(path, "metadata key 'general.architecture' (a string) is missing");
-    if (*arch->toString() != "llama")
-        fail(path, "unsupported GGUF architecture '" + *arch->toString() + "' (supported: llama)");
+    const std::string archName = *arch->toString();
+    const ArchitectureTraits* row = findGgufArchitecture(archName);
+    if (!row)
+        fail(path, "unsupported GGUF architecture '" + archName +
+                       "' (supported: " + supportedGgufArchitectures() + ")");
+    // Metadata keys are "<architecture>.<key>"; tensor names follow llama's (kGlobalNames, kBlockNames).
+    const std::string k = archName + ".";
 
     const GgufTensorInfo* embd = f.find("token_embd.weight");
     if (!embd || embd->shape.size() != 2) fail(path, "tensor 'token_embd.weight' (2-D) is missing");
 
     nlohmann::json j;
-    j["architectures"] = {"LlamaForCausalLM"};
-    j["model_type"] = "llama";
-    j["hidden_size"] = metaInt(f, "llama.embedding_length");
-    j["num_hidden_layers"] = metaInt(f, "llama.block_count");
-    j["num_attention_heads"] = metaInt(f, "llama.attention.head_count");
+    j["architectures"] = {std::string(row->hfClass)};
+    j["model_type"] = std::string(row->modelType);
+    j["hidden_size"] = metaInt(f, k + "embedding_length");
+    j["num_hidden_layers"] = metaInt(f, k + "block_count");
+    j["num_attention_heads"] = metaInt(f, k + "attention.head_count");
     j["num_key_value_heads"] =
-        metaInt(f, "llama.attention.head_count_kv", j["num_attention_heads"].get<std::int64_t>());
-    j["intermediate_size"] = metaInt(f, "llama.feed_forward_length");
-    j["max_position_embeddings"] = metaInt(f, "llama.context_length", 2048);
-    if (f.findValue("llama.attention.key_length")) j["head_dim"] = metaInt(f, "llama.attention.key_length");
+        metaInt(f, k + "attention.head_count_kv", j["num_attention_heads"].get<std::int64_t>());
+    j["intermediate_size"] = metaInt(f, k + "feed_forward_length");
+    j["max_position_embeddings"] = metaInt(f, k + "context_length", row->defaultMaxPositions);
+    if (f.findValue(k + "attention.key_length")) j["head_dim"] = metaInt(f, k + "attention.key_length");
     j["vocab_size"] = embd->shape[0];
-    j["rms_norm_eps"] = metaNumber(f, "llama.attention.layer_norm_rms_epsilon").value_or(1e-5);
-    j["rope_theta"] = metaNumber(f, "llama.rope.freq_base").value_or(10000.0);
+    j["rms_norm_eps"] = metaNumber(f, k + "attention.layer_norm_rms_epsilon").value_or(1e-5);
+    j["rope_theta"] = metaNumber(f, k + "rope.freq_base").value_or(10000.0);
     j["tie_word_embeddings"] = f.find("output.weight") == nullptr;
     j["hidden_act"] = "silu";
     j["torch_dtype"] = "float32";
@@ -180,7 +185,7 @@ std::unique_ptr<GgufModel> GgufModel::open(const fs::path& path) {
                 fail(path, "tensor '" + ti.name + "' has shape " + shapeToString(ti.shape) +
                                ", rows must split into " + std::to_string(nHead) + " heads of even size");
         }
-        m->m_weights.push_back(classifyWeight(Architecture::Llama, hf, viewDType(ti.type), ti.shape));
+        m->m_weights.push_back(classifyWeight(c.arch, hf, viewDType(ti.type), ti.shape));
     }
     return m;
 }

@@ -2,7 +2,7 @@
 #include "model/hf_model.h"
 
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>

@@ -4,34 +4,16 @@
 #include "model/gguf_model.h"
 #include "model/hf_model.h"
 #include "model/onnx_model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
+#include <span>
 #include <string_view>
 
 namespace qs::core {
 namespace fs = std::filesystem;
-
-const char* weightRoleName(WeightRole r) {
-    switch (r) {
-    case WeightRole::Linear:
-        return "linear";
-    case WeightRole::Embedding:
-        return "embedding";
-    case WeightRole::Norm:
-        return "norm";
-    case WeightRole::Bias:
-        return "bias";
-    case WeightRole::Head:
-        return "head";
-    case WeightRole::Other:
-        return "other";
-    }
-    return "other";
-}
 
 std::vector<float> Model::weightAsOutIn(const WeightInfo& info) const {
     const Tensor t = weight(info.name);
@@ -87,66 +69,67 @@ bool splitLayer(std::string_view name, std::string_view prefix, int& index, std:
     return true;
 }
 
-template <std::size_t N> bool oneOf(std::string_view s, const std::array<std::string_view, N>& list) {
-    return std::find(list.begin(), list.end(), s) != list.end();
-}
-
-constexpr std::array<std::string_view, 7> kLlamaLinears{
-    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-    "self_attn.o_proj.weight", "mlp.gate_proj.weight",    "mlp.up_proj.weight",
-    "mlp.down_proj.weight",
-};
-constexpr std::array<std::string_view, 4> kGpt2Linears{"attn.c_attn.weight", "attn.c_proj.weight",
-                                                       "mlp.c_fc.weight", "mlp.c_proj.weight"};
-
-void classifyLlama(WeightInfo& w) {
-    const std::string_view n = w.name;
-    std::string_view rest;
-    if (n == "model.embed_tokens.weight") {
-        w.role = WeightRole::Embedding;
-    } else if (n == "lm_head.weight") {
-        w.role = WeightRole::Head;
-    } else if (n == "model.norm.weight") {
-        w.role = WeightRole::Norm;
-    } else if (splitLayer(n, "model.layers.", w.layerIndex, rest)) {
-        if (oneOf(rest, kLlamaLinears))
-            w.role = WeightRole::Linear;
-        else if (rest.ends_with("norm.weight")) // input_layernorm, post_attention_layernorm, q_norm, ...
-            w.role = WeightRole::Norm;
-        else if (rest.ends_with(".bias"))
-            w.role = WeightRole::Bias;
-    } else if (n.ends_with(".bias")) {
-        w.role = WeightRole::Bias;
-    } else if (n.ends_with("norm.weight")) {
-        w.role = WeightRole::Norm;
+// `pattern` with `*` matching any run of characters (NameRule).
+bool globMatch(std::string_view pattern, std::string_view name) {
+    std::size_t p = 0, n = 0, star = std::string_view::npos, resume = 0;
+    while (n < name.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            resume = n;
+        } else if (p < pattern.size() && pattern[p] == name[n]) {
+            ++p;
+            ++n;
+        } else if (star != std::string_view::npos) {
+            p = star + 1; // let the last star take one more character
+            n = ++resume;
+        } else {
+            return false;
+        }
     }
+    while (p < pattern.size() && pattern[p] == '*')
+        ++p;
+    return p == pattern.size();
 }
 
-void classifyGpt2(WeightInfo& w) {
+WeightRole firstMatch(std::span<const NameRule> rules, std::string_view name) {
+    for (const auto& r : rules)
+        if (globMatch(r.pattern, name)) return r.role;
+    return WeightRole::Other;
+}
+
+// "<linear>.weight" for one of the block's Linears.
+bool isBlockLinear(const WeightNames& names, std::string_view rest) {
+    if (!rest.ends_with(".weight")) return false;
+    rest.remove_suffix(7);
+    for (const std::string_view l :
+         {names.qkv, names.q, names.k, names.v, names.o, names.gate, names.up, names.down})
+        if (!l.empty() && l == rest) return true;
+    return false;
+}
+
+// The head is matched on the full name; the rest after removing the optional prefix: the embedding
+// and learned positions, then the block names (Linears, then the block rules), then the other rules.
+void classifyByNames(const ArchitectureTraits& a, WeightInfo& w) {
+    const WeightNames& names = a.names;
     std::string_view n = w.name;
-    if (n == "lm_head.weight") {
+    if (!names.head.empty() && n == names.head) {
         w.role = WeightRole::Head;
         return;
     }
-    if (n.starts_with("transformer.")) n.remove_prefix(12);
+    if (!names.optionalPrefix.empty() && n.starts_with(names.optionalPrefix))
+        n.remove_prefix(names.optionalPrefix.size());
     std::string_view rest;
-    if (n == "wte.weight" || n == "wpe.weight") {
+    if (!names.embed.empty() && (n == names.embed || (!names.positions.empty() && n == names.positions))) {
         w.role = WeightRole::Embedding;
-    } else if (n.starts_with("ln_f.")) {
-        w.role = WeightRole::Norm;
-    } else if (splitLayer(n, "h.", w.layerIndex, rest)) {
-        if (oneOf(rest, kGpt2Linears)) {
+    } else if (!names.layerPrefix.empty() && splitLayer(n, names.layerPrefix, w.layerIndex, rest)) {
+        if (isBlockLinear(names, rest)) {
             w.role = WeightRole::Linear;
-            w.transposed = true; // Conv1D stores [in, out]
-        } else if (rest.starts_with("ln_")) {
-            w.role = WeightRole::Norm;
-        } else if (rest == "attn.bias" || rest == "attn.masked_bias") {
-            w.role = WeightRole::Other; // causal-mask buffers of old checkpoints, not parameters
-        } else if (rest.ends_with(".bias")) {
-            w.role = WeightRole::Bias;
+            w.transposed = a.transposedLinears;
+        } else {
+            w.role = firstMatch(names.layerRules, rest);
         }
-    } else if (n.ends_with(".bias")) {
-        w.role = WeightRole::Bias;
+    } else {
+        w.role = firstMatch(names.otherRules, n);
     }
 }
 
@@ -164,10 +147,7 @@ WeightInfo classifyWeight(Architecture arch, const std::string& name, DType dtyp
     w.name = name;
     w.dtype = dtype;
     w.shape = shape;
-    if (arch == Architecture::Gpt2)
-        classifyGpt2(w);
-    else
-        classifyLlama(w);
+    classifyByNames(architectureTraits(arch), w);
     // Weight quantizers work on matrices; anything else named like a Linear is left alone.
     w.quantizable = w.role == WeightRole::Linear && shape.size() == 2;
     return w;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "model/model_config.h"
+#include "model/weight_role.h"
 #include "tensor/tensor.h"
 
 #include <filesystem>
@@ -10,12 +11,6 @@
 #include <vector>
 
 namespace qs::core {
-
-/// What a weight tensor is for: decides whether weight quantizers touch it.
-enum class WeightRole { Linear = 0, Embedding = 1, Norm = 2, Bias = 3, Head = 4, Other = 5 };
-
-/// std::string name of a role ("linear", ...).
-const char* weightRoleName(WeightRole r);
 
 /// One weight of a model, without its data.
 struct WeightInfo {
@@ -66,7 +61,9 @@ public:
 /// Throws Error naming the path.
 std::unique_ptr<Model> openModel(const std::filesystem::path& path);
 
-/// Classifies a tensor name of `arch` into role, layer index, quantizable, transposed.
+/// Classifies a tensor name of `arch` into role, layer index, quantizable, transposed, from the names
+/// in the architecture's row (architecture.h). An architecture without decoder names (ONNX) gives
+/// WeightRole::Other: OnnxModel classifies its weights from the graph.
 WeightInfo classifyWeight(Architecture arch, const std::string& name, DType dtype, const Shape& shape);
 
 } // namespace qs::core

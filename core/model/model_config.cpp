@@ -2,34 +2,14 @@
 #include "model/model_config.h"
 
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
-#include <array>
 #include <climits>
 #include <cmath>
 #include <optional>
-#include <string_view>
 
 namespace qs::core {
 namespace {
-
-struct ArchRow {
-    std::string_view modelType;
-    Architecture arch;
-};
-constexpr std::array<ArchRow, 4> kArchs{{
-    {"llama", Architecture::Llama},
-    {"mistral", Architecture::Mistral},
-    {"qwen2", Architecture::Qwen2},
-    {"gpt2", Architecture::Gpt2},
-}};
-
-std::string supportedTypes() {
-    std::string s;
-    for (const auto& r : kArchs)
-        s += (s.empty() ? "" : ", ") + std::string(r.modelType);
-    return s;
-}
 
 // Typed, validated access to config keys; every error names the file and the key.
 class Reader {
@@ -69,6 +49,8 @@ public:
         if (!v.is_boolean()) fail(key, "must be true or false, not " + std::string(v.type_name()));
         return v.get<bool>();
     }
+    // An architecture's switch: its key when it has one, else its fixed value.
+    bool flag(const ConfigSwitch& s) const { return s.key ? boolean(s.key, s.value) : s.value; }
     std::string string(const std::string& key, const std::string& def) const {
         if (!has(key)) return def;
         const auto& v = m_j.at(key);
@@ -93,7 +75,7 @@ private:
     const std::string& m_where;
 };
 
-void parseLlamaFamily(const Reader& r, ModelConfig& c) {
+void parseLlamaFamily(const Reader& r, const ArchitectureTraits& t, ModelConfig& c) {
     c.hiddenSize = r.positiveInt("hidden_size");
     c.numLayers = r.positiveInt("num_hidden_layers");
     c.numHeads = r.positiveInt("num_attention_heads");
@@ -109,27 +91,20 @@ void parseLlamaFamily(const Reader& r, ModelConfig& c) {
                                               ") when head_dim is absent");
         c.headDim = c.hiddenSize / c.numHeads;
     }
-    // Defaults are those of the Hugging Face config classes.
-    const int defaultPositions = c.arch == Architecture::Llama     ? 2048
-                                 : c.arch == Architecture::Mistral ? 131072
-                                                                   : 32768;
-    c.maxPositions = r.optPositiveInt("max_position_embeddings").value_or(defaultPositions);
-    c.rmsNormEps = r.number("rms_norm_eps", 1e-6, true);
+    c.maxPositions = r.optPositiveInt("max_position_embeddings").value_or(t.defaultMaxPositions);
+    c.rmsNormEps = r.number("rms_norm_eps", t.defaultNormEps, true);
     c.ropeTheta = r.number("rope_theta", 10000.0, false);
-    c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
-    c.hiddenAct = r.string("hidden_act", "silu");
-    // Qwen2 always has q/k/v biases (its config has no switch); Llama may declare them.
-    c.attentionBias = c.arch == Architecture::Qwen2   ? true
-                      : c.arch == Architecture::Llama ? r.boolean("attention_bias", false)
-                                                      : false;
+    c.tieWordEmbeddings = r.flag(t.tiedEmbeddings);
+    c.hiddenAct = r.string("hidden_act", std::string(t.defaultActivation));
+    c.attentionBias = r.flag(t.attentionBias);
 }
 
-void parseGpt2(const Reader& r, ModelConfig& c) {
+void parseGpt2(const Reader& r, const ArchitectureTraits& t, ModelConfig& c) {
     c.hiddenSize = r.positiveInt("n_embd");
     c.numLayers = r.positiveInt("n_layer");
     c.numHeads = r.positiveInt("n_head");
     c.vocabSize = r.positiveInt("vocab_size");
-    c.maxPositions = r.optPositiveInt("n_positions").value_or(1024);
+    c.maxPositions = r.optPositiveInt("n_positions").value_or(t.defaultMaxPositions);
     if (c.hiddenSize % c.numHeads != 0)
         r.fail("n_head", std::string("(") + std::to_string(c.numHeads) + ") must divide n_embd (" +
                              std::to_string(c.hiddenSize) + ")");
@@ -141,10 +116,10 @@ void parseGpt2(const Reader& r, ModelConfig& c) {
         if (c.hiddenSize > INT_MAX / 4) r.fail("n_embd", "is too large");
         c.intermediateSize = 4 * c.hiddenSize;
     }
-    c.rmsNormEps = r.number("layer_norm_epsilon", 1e-5, true);
-    c.tieWordEmbeddings = true; // GPT-2's lm_head is always wte
-    c.attentionBias = true;     // c_attn / c_proj carry biases
-    c.hiddenAct = r.string("activation_function", "gelu_new");
+    c.rmsNormEps = r.number("layer_norm_epsilon", t.defaultNormEps, true);
+    c.tieWordEmbeddings = r.flag(t.tiedEmbeddings);
+    c.attentionBias = r.flag(t.attentionBias);
+    c.hiddenAct = r.string("activation_function", std::string(t.defaultActivation));
 }
 
 } // namespace
@@ -155,23 +130,25 @@ ModelConfig ModelConfig::fromJson(const nlohmann::json& j, const std::string& wh
     ModelConfig c;
     const auto mt = j.find("model_type");
     if (mt == j.end() || mt->is_null())
-        r.fail("model_type", "is missing (supported: " + supportedTypes() + ")");
+        r.fail("model_type", "is missing (supported: " + supportedModelTypes() + ")");
     if (!mt->is_string()) r.fail("model_type", "must be a string, not " + mt->dump());
     c.modelType = mt->get<std::string>();
-    bool known = false;
-    for (const auto& row : kArchs)
-        if (row.modelType == c.modelType) {
-            c.arch = row.arch;
-            known = true;
-        }
-    if (!known)
-        throw Error(where + ": unsupported model_type '" + c.modelType + "' (supported: " + supportedTypes() +
-                    ")");
+    const ArchitectureTraits* row = findArchitecture(c.modelType);
+    if (!row || row->configKeys == ConfigKeys::None)
+        throw Error(where + ": unsupported model_type '" + c.modelType +
+                    "' (supported: " + supportedModelTypes() + ")");
+    c.arch = row->id;
 
-    if (c.arch == Architecture::Gpt2)
-        parseGpt2(r, c);
-    else
-        parseLlamaFamily(r, c);
+    switch (row->configKeys) {
+    case ConfigKeys::Llama:
+        parseLlamaFamily(r, *row, c);
+        break;
+    case ConfigKeys::Gpt2:
+        parseGpt2(r, *row, c);
+        break;
+    case ConfigKeys::None:
+        break; // refused above
+    }
 
     if (c.numKvHeads > c.numHeads || c.numHeads % c.numKvHeads != 0)
         r.fail("num_key_value_heads", std::string("(") + std::to_string(c.numKvHeads) +

@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "model/architecture.h"
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace qs::core {
 
-/// Architectures the engine understands. Persisted: append only.
-enum class Architecture { Llama = 0, Mistral = 1, Qwen2 = 2, Gpt2 = 3, Onnx = 4 }; ///< Onnx: any ONNX graph (OnnxModel)
-
 /// The fields of a Hugging Face config.json the engine needs, normalised across model types
 /// (GPT-2's n_embd/n_layer/n_head/n_positions map onto the same fields).
 struct ModelConfig {
-    std::string modelType; ///< "llama", "mistral", "qwen2", "gpt2"
+    std::string modelType; ///< the row's modelType: "llama", "mistral", "qwen2", "gpt2" (architecture.h)
     Architecture arch = Architecture::Llama;
     int hiddenSize = 0;
     int numLayers = 0;
@@ -29,7 +28,9 @@ struct ModelConfig {
     std::string hiddenAct = "silu";
     nlohmann::json raw; ///< the whole file, for keys not normalised here (rope_scaling, ...)
 
-    /// Parses and validates config.json; throws Error naming the file and the missing/bad key.
+    /// Parses and validates config.json with the key set and defaults of model_type's row in the
+    /// architecture table; throws Error naming the file and the missing/bad key (an unknown model_type:
+    /// the supported ones).
     static ModelConfig fromFile(const std::filesystem::path& path);
     static ModelConfig fromJson(const nlohmann::json& j, const std::string& where);
 };

@@ -2,7 +2,7 @@
 #include "model/onnx_model.h"
 
 #include "onnx/onnx_session.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <map>
 
@@ -83,8 +83,8 @@ std::unique_ptr<OnnxModel> OnnxModel::fromGraph(OnnxGraph graph) {
     }
 
     ModelConfig& c = m->m_config;
-    c.modelType = "onnx";
     c.arch = Architecture::Onnx;
+    c.modelType = std::string(architectureTraits(c.arch).modelType);
     c.numLayers = linearIndex;
     c.hiddenAct = "";
     c.raw = {{"opset", g.opset}, {"producer", g.producer}, {"nodes", g.nodes.size()}};

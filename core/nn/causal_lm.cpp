@@ -1,59 +1,23 @@
 // SPDX-License-Identifier: MIT
+// The forward pass of CausalLm. Which float32 weights are held (construction, layerByLayer(),
+// loadLayer / releaseLayer) is in causal_lm_weights.cpp.
 #include "nn/causal_lm.h"
 
+#include "nn/causal_lm_internal.h"
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <functional>
 #include <numbers>
 #include <omp.h>
-#include <set>
 
 namespace qs::core {
+using namespace causal_lm_detail;
 namespace {
 
-using Buffer = std::shared_ptr<const std::vector<float>>;
 using ConstMatrixMap = Eigen::Map<const RowMatrixF>;
 using ConstRowMap = Eigen::Map<const Eigen::RowVectorXf>;
-
-struct Linear {
-    std::string name;
-    Buffer weight; ///< [out, in], or [in, out] when inOut
-    Buffer bias;   ///< [out] or null
-    int out = 0, in = 0;
-    bool inOut = false; ///< stored [in, out] (GPT-2 Conv1D)
-};
-
-struct Norm {
-    std::string name;
-    Buffer weight;
-    Buffer bias; ///< LayerNorm only
-};
-
-struct Layer {
-    bool loaded = false; ///< false: names and shapes only (a layerByLayer() layer between loads)
-    Norm attnNorm, mlpNorm;
-    bool fusedQkv = false; ///< GPT-2 c_attn = [q | k | v]
-    Linear qkv, q, k, v, o;
-    bool gated = true; ///< act(gate) * up, else act(up)
-    Linear gate, up, down;
-    int slidingWindow = 0; ///< 0 = full causal attention
-};
-
-enum class NormKind { Rms, LayerNorm };
-enum class Activation { Silu, GeluTanh, GeluErf, Relu };
-
-Activation parseActivation(const std::string& name) {
-    if (name == "silu" || name == "swish") return Activation::Silu;
-    if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
-    if (name == "gelu") return Activation::GeluErf;
-    if (name == "relu") return Activation::Relu;
-    throw Error("activation function '" + name +
-                "' is not supported (silu, gelu_new, gelu_pytorch_tanh, gelu, relu)");
-}
 
 void activate(Activation a, float* data, std::int64_t n) {
     // Eigen's vectorised exp/tanh (float32, about 1 ulp, like PyTorch's vectorised CPU kernels).
@@ -79,17 +43,6 @@ void activate(Activation a, float* data, std::int64_t n) {
     }
 }
 
-int optionalInt(const nlohmann::json& raw, const char* key) {
-    const auto it = raw.is_object() ? raw.find(key) : raw.end();
-    if (it == raw.end() || !it->is_number_integer()) return 0;
-    return std::max(0, it->get<int>());
-}
-
-// Below this many multiply-adds per hidden x hidden projection (seq * hidden^2) a sequence runs on
-// the calling thread: waking threads for every matrix product costs more than it saves, badly so
-// when other processes share the cores. Larger sequences use the OpenMP threads inside each step.
-constexpr double kParallelMinWork = 1 << 24;
-
 // Sets this thread's OpenMP thread count to 1 for a scope (the setting is per thread; restored after).
 class SerialScope {
 public:
@@ -107,289 +60,7 @@ private:
     int m_saved;
 };
 
-bool optionalBool(const nlohmann::json& raw, const char* key) {
-    const auto it = raw.is_object() ? raw.find(key) : raw.end();
-    return it != raw.end() && it->is_boolean() && it->get<bool>();
-}
-
-// Float32 weight bytes alive in a model and the models sharing its weights, and the most at one
-// time: what a layer-by-layer evaluation reports to show it stayed within one layer.
-struct WeightMeter {
-    std::atomic<std::size_t> current{0}, peak{0};
-
-    void add(std::size_t bytes) {
-        const std::size_t now = current.fetch_add(bytes) + bytes;
-        std::size_t seen = peak.load();
-        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
-        }
-    }
-    void remove(std::size_t bytes) { current.fetch_sub(bytes); }
-};
-
-// Every weight buffer is counted by the meter for as long as it lives.
-Buffer makeBuffer(std::vector<float> data, const std::shared_ptr<WeightMeter>& meter) {
-    const std::size_t bytes = data.size() * sizeof(float);
-    Buffer buffer(new const std::vector<float>(std::move(data)), [meter, bytes](const std::vector<float>* p) {
-        delete p;
-        meter->remove(bytes);
-    });
-    meter->add(bytes);
-    return buffer;
-}
-
-// Reads weights once as float32, taking replaced ones instead of the stored values.
-class Loader {
-public:
-    Loader(const Model& model, std::map<std::string, std::vector<float>>& replaced,
-           std::shared_ptr<WeightMeter> meter)
-        : m_model(model), m_replaced(replaced), m_meter(std::move(meter)) {}
-
-    // When false, get() checks a weight's presence and size but converts nothing and returns null
-    // (the decoder layers of a layerByLayer() model until loadLayer()).
-    void setReading(bool read) { m_read = read; }
-    bool reading() const { return m_read; }
-
-    bool has(const std::string& name) const { return m_model.find(name) != nullptr; }
-
-    const WeightInfo& info(const std::string& name) const {
-        const WeightInfo* w = m_model.find(name);
-        if (!w) throw Error(m_model.path().string() + ": weight '" + name + "' is missing");
-        return *w;
-    }
-
-    Buffer get(const std::string& name, std::int64_t expectedNumel) {
-        if (const auto it = m_cache.find(name); it != m_cache.end()) return it->second;
-        const WeightInfo& w = info(name);
-        if (numel(w.shape) != expectedNumel)
-            throw Error(m_model.path().string() + ": weight '" + name + "' has shape " +
-                        shapeToString(w.shape) + ", expected " + std::to_string(expectedNumel) + " elements");
-        if (!m_read) return nullptr;
-        std::vector<float> data;
-        if (auto it = m_replaced.find(name); it != m_replaced.end()) {
-            if (static_cast<std::int64_t>(it->second.size()) != expectedNumel)
-                throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
-                            " values, expected " + std::to_string(expectedNumel));
-            data = std::move(it->second);
-            m_replaced.erase(it);
-        } else {
-            const Tensor t = m_model.weight(name);
-            if (!isFloatConvertible(t.dtype()))
-                throw Error(m_model.path().string() + ": weight '" + name + "' of type " +
-                            std::string(dtypeName(t.dtype())) + " cannot be read as float32");
-            data = t.toFloats();
-        }
-        Buffer buffer = makeBuffer(std::move(data), m_meter);
-        m_cache.emplace(name, buffer);
-        return buffer;
-    }
-
-    // A Linear [out, in] with its optional "<base>.bias".
-    Linear linear(const std::string& base, int out, int in) {
-        Linear l;
-        l.name = base + ".weight";
-        l.out = out;
-        l.in = in;
-        const WeightInfo& w = info(l.name);
-        l.inOut = w.transposed;
-        if (w.shape.size() != 2 || w.matrixRows() != out || w.matrixCols() != in)
-            throw Error(m_model.path().string() + ": weight '" + l.name + "' has shape " +
-                        shapeToString(w.shape) + ", expected " + std::to_string(out) + " x " +
-                        std::to_string(in) + " (out x in)");
-        l.weight = get(l.name, static_cast<std::int64_t>(out) * in);
-        if (has(base + ".bias")) l.bias = get(base + ".bias", out);
-        return l;
-    }
-
-    Norm norm(const std::string& base, int size, bool withBias) {
-        Norm n;
-        n.name = base + ".weight";
-        n.weight = get(n.name, size);
-        if (withBias) n.bias = get(base + ".bias", size);
-        return n;
-    }
-
-private:
-    const Model& m_model;
-    std::map<std::string, std::vector<float>>& m_replaced;
-    std::shared_ptr<WeightMeter> m_meter;
-    std::map<std::string, Buffer> m_cache;
-    bool m_read = true;
-};
-
-// `what` says where the names were looked for, e.g. "by the forward pass".
-void throwUnused(const std::map<std::string, std::vector<float>>& replaced, const std::string& what) {
-    if (replaced.empty()) return;
-    std::string names;
-    for (const auto& [name, v] : replaced)
-        names += (names.empty() ? "" : ", ") + name;
-    throw Error("replaced weights not used " + what + ": " + names);
-}
-
-using SlotFn = std::function<void(const std::string&, Buffer&)>;
-
-// Calls f(name, buffer) for every non-null weight buffer of a decoder layer.
-void forEachLayerSlot(Layer& l, const SlotFn& f) {
-    auto slot = [&](const std::string& weightName, Buffer& weight, Buffer& bias) {
-        if (weight) f(weightName, weight);
-        if (bias) f(weightName.substr(0, weightName.size() - 7) + ".bias", bias); // ".weight" -> ".bias"
-    };
-    slot(l.attnNorm.name, l.attnNorm.weight, l.attnNorm.bias);
-    slot(l.mlpNorm.name, l.mlpNorm.weight, l.mlpNorm.bias);
-    for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
-        slot(x->name, x->weight, x->bias);
-}
-
 } // namespace
-
-struct CausalLm::Impl {
-    ModelConfig config;
-    Rope rope;
-    bool useRope = true;
-    NormKind normKind = NormKind::Rms;
-    Activation activation = Activation::Silu;
-    float eps = 1e-5f;
-    int hidden = 0, vocab = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
-    Buffer embed;     ///< [vocab, hidden]
-    Buffer positions; ///< GPT-2 wpe [maxPositions, hidden]
-    int maxPositions = 0;
-    std::vector<Layer> layers;
-    Norm finalNorm;
-    Buffer head; ///< [vocab, hidden]; the same buffer as embed when tied
-    std::string embedName, positionsName, headName;
-    ForwardHooks hooks;
-    /// Counts this model's weight buffers (shared with the models derived from it).
-    std::shared_ptr<WeightMeter> meter = std::make_shared<WeightMeter>();
-    /// layerByLayer(): the model loadLayer() reads from; null when every layer is always loaded.
-    const Model* source = nullptr;
-    std::string gpt2Prefix; ///< "transformer." or ""
-    int mistralWindow = 0;  ///< Mistral sliding window of every layer (0 = none)
-    int qwenWindow = 0;     ///< Qwen2 sliding window of layers >= qwenFirstWindowLayer (0 = none)
-    int qwenFirstWindowLayer = 0;
-
-    // Loads the resident weights, and every decoder layer's weights when `readLayers` (else only
-    // checks them).
-    void build(const Model& model, Loader& loader, const JobContext& ctx, bool readLayers);
-    Layer buildLayer(Loader& loader, int index) const;
-    // Calls f(name, buffer) for every non-null weight slot (the tied head is reported under the embedding).
-    void forEachSlot(const SlotFn& f);
-    const Layer& layer(int index, const char* caller) const;
-
-    void norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const;
-    RowMatrixF linear(const Linear& l, const RowMatrixF& x) const;
-    void quantizeActivation(RowMatrixF& x) const {
-        if (hooks.activation) fakeQuantize(x.data(), x.rows(), x.cols(), *hooks.activation, x.data());
-    }
-    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window) const;
-    std::vector<LinearInputSite> sites(const Layer& l) const;
-    void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
-                      const LinearInputObserver* observer) const;
-    RowMatrixF embedTokens(std::span<const std::int32_t> ids) const;
-    RowMatrixF logits(const RowMatrixF& x) const;
-    bool serialFor(std::int64_t seq) const {
-        return static_cast<double>(seq) * hidden * hidden < kParallelMinWork && omp_get_max_threads() > 1;
-    }
-};
-
-void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx, bool readLayers) {
-    config = model.config();
-    hidden = config.hiddenSize;
-    vocab = config.vocabSize;
-    numHeads = config.numHeads;
-    numKvHeads = config.numKvHeads;
-    headDim = config.headDim;
-    eps = static_cast<float>(config.rmsNormEps);
-    activation = parseActivation(config.hiddenAct);
-    const long long total = config.numLayers + 1;
-
-    if (config.arch == Architecture::Gpt2) {
-        useRope = false;
-        normKind = NormKind::LayerNorm;
-        gpt2Prefix = loader.has("transformer.wte.weight") ? "transformer." : "";
-        const std::string& p = gpt2Prefix;
-        embedName = p + "wte.weight";
-        embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
-        const WeightInfo& wpe = loader.info(p + "wpe.weight");
-        if (wpe.shape.size() != 2 || wpe.shape[1] != hidden)
-            throw Error(model.path().string() + ": wpe.weight has shape " + shapeToString(wpe.shape));
-        maxPositions = static_cast<int>(wpe.shape[0]);
-        positionsName = p + "wpe.weight";
-        positions = loader.get(positionsName, numel(wpe.shape));
-    } else {
-        rope = Rope(config);
-        normKind = NormKind::Rms;
-        embedName = "model.embed_tokens.weight";
-        embed = loader.get(embedName, static_cast<std::int64_t>(vocab) * hidden);
-        if (config.arch == Architecture::Mistral) mistralWindow = optionalInt(config.raw, "sliding_window");
-        if (config.arch == Architecture::Qwen2 && optionalBool(config.raw, "use_sliding_window")) {
-            qwenWindow = optionalInt(config.raw, "sliding_window");
-            qwenFirstWindowLayer = optionalInt(config.raw, "max_window_layers");
-        }
-    }
-    loader.setReading(readLayers);
-    for (int i = 0; i < config.numLayers; ++i) {
-        ctx.step(i, total, "loading layer " + std::to_string(i));
-        layers.push_back(buildLayer(loader, i));
-    }
-    loader.setReading(true);
-    if (config.arch == Architecture::Gpt2) {
-        finalNorm = loader.norm(gpt2Prefix + "ln_f", hidden, true);
-        head = embed;
-        headName = embedName;
-    } else {
-        finalNorm = loader.norm("model.norm", hidden, false);
-        if (config.tieWordEmbeddings || !loader.has("lm_head.weight")) {
-            if (!config.tieWordEmbeddings)
-                throw Error(model.path().string() +
-                            ": lm_head.weight is missing and tie_word_embeddings is false");
-            head = embed;
-            headName = embedName;
-        } else {
-            headName = "lm_head.weight";
-            head = loader.get(headName, static_cast<std::int64_t>(vocab) * hidden);
-        }
-    }
-    ctx.step(total, total, "weights loaded");
-}
-
-Layer CausalLm::Impl::buildLayer(Loader& loader, int i) const {
-    const int qDim = numHeads * headDim, kvDim = numKvHeads * headDim, inter = config.intermediateSize;
-    Layer l;
-    l.loaded = loader.reading();
-    if (config.arch == Architecture::Gpt2) {
-        const std::string b = gpt2Prefix + "h." + std::to_string(i) + ".";
-        l.attnNorm = loader.norm(b + "ln_1", hidden, true);
-        l.mlpNorm = loader.norm(b + "ln_2", hidden, true);
-        l.fusedQkv = true;
-        l.qkv = loader.linear(b + "attn.c_attn", 3 * hidden, hidden);
-        l.o = loader.linear(b + "attn.c_proj", hidden, hidden);
-        l.gated = false;
-        l.up = loader.linear(b + "mlp.c_fc", inter, hidden);
-        l.down = loader.linear(b + "mlp.c_proj", hidden, inter);
-    } else {
-        const std::string b = "model.layers." + std::to_string(i) + ".";
-        l.attnNorm = loader.norm(b + "input_layernorm", hidden, false);
-        l.mlpNorm = loader.norm(b + "post_attention_layernorm", hidden, false);
-        l.q = loader.linear(b + "self_attn.q_proj", qDim, hidden);
-        l.k = loader.linear(b + "self_attn.k_proj", kvDim, hidden);
-        l.v = loader.linear(b + "self_attn.v_proj", kvDim, hidden);
-        l.o = loader.linear(b + "self_attn.o_proj", hidden, qDim);
-        l.gate = loader.linear(b + "mlp.gate_proj", inter, hidden);
-        l.up = loader.linear(b + "mlp.up_proj", inter, hidden);
-        l.down = loader.linear(b + "mlp.down_proj", hidden, inter);
-        l.slidingWindow = qwenWindow > 0 && i >= qwenFirstWindowLayer ? qwenWindow : mistralWindow;
-    }
-    return l;
-}
-
-void CausalLm::Impl::forEachSlot(const SlotFn& f) {
-    f(embedName, embed);
-    if (positions) f(positionsName, positions);
-    for (auto& l : layers)
-        forEachLayerSlot(l, f);
-    f(finalNorm.name, finalNorm.weight);
-    if (finalNorm.bias) f(finalNorm.name.substr(0, finalNorm.name.size() - 7) + ".bias", finalNorm.bias);
-    if (headName != embedName) f(headName, head);
-}
 
 const Layer& CausalLm::Impl::layer(int index, const char* caller) const {
     if (index < 0 || index >= static_cast<int>(layers.size()))
@@ -514,10 +185,13 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
     observe(0, h);
     RowMatrixF q, k, v;
     if (l.fusedQkv) {
+        // [q | k | v], sized as buildLayer() checked it (GPT-2: hidden each).
         const RowMatrixF qkv = linear(l.qkv, h);
-        q = qkv.leftCols(hidden);
-        k = qkv.middleCols(hidden, hidden);
-        v = qkv.rightCols(hidden);
+        const std::int64_t qDim = static_cast<std::int64_t>(numHeads) * headDim;
+        const std::int64_t kvDim = static_cast<std::int64_t>(numKvHeads) * headDim;
+        q = qkv.leftCols(qDim);
+        k = qkv.middleCols(qDim, kvDim);
+        v = qkv.rightCols(kvDim);
     } else {
         q = linear(l.q, h);
         k = linear(l.k, h);
@@ -552,82 +226,6 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
     x += linear(l.down, m);
 }
 
-CausalLm::CausalLm(const Model& model, std::map<std::string, std::vector<float>> replaced,
-                   const JobContext& ctx)
-    : m_impl(std::make_unique<Impl>()) {
-    Loader loader(model, replaced, m_impl->meter);
-    m_impl->build(model, loader, ctx, true);
-    throwUnused(replaced, "by the forward pass");
-}
-
-CausalLm::CausalLm(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
-
-CausalLm CausalLm::layerByLayer(const Model& model) {
-    auto impl = std::make_unique<Impl>();
-    std::map<std::string, std::vector<float>> none;
-    Loader loader(model, none, impl->meter);
-    impl->build(model, loader, {}, false);
-    impl->source = &model;
-    return CausalLm(std::move(impl));
-}
-
-void CausalLm::loadLayer(int layer, std::map<std::string, std::vector<float>> replaced) {
-    Impl& m = *m_impl;
-    if (!m.source)
-        throw Error(
-            "loadLayer: this model holds every layer (only a CausalLm::layerByLayer model loads layers)");
-    m.layer(layer, "loadLayer");
-    releaseLayer(layer); // never two copies of a layer at once
-    Loader loader(*m.source, replaced, m.meter);
-    Layer loaded = m.buildLayer(loader, layer);
-    throwUnused(replaced, "by decoder layer " + std::to_string(layer));
-    m.layers[static_cast<std::size_t>(layer)] = std::move(loaded);
-}
-
-void CausalLm::releaseLayer(int layer) {
-    Impl& m = *m_impl;
-    if (!m.source)
-        throw Error(
-            "releaseLayer: this model holds every layer (only a CausalLm::layerByLayer model releases them)");
-    m.layer(layer, "releaseLayer");
-    Layer& l = m.layers[static_cast<std::size_t>(layer)];
-    forEachLayerSlot(l, [](const std::string&, Buffer& b) { b.reset(); });
-    l.loaded = false;
-}
-
-void CausalLm::replaceLayer(int layer, std::map<std::string, std::vector<float>> replaced) {
-    if (m_impl->source) {
-        loadLayer(layer, std::move(replaced));
-    } else {
-        m_impl->layer(layer, "replaceLayer");
-        *this = CausalLm(*this, std::move(replaced));
-    }
-}
-
-bool CausalLm::loadsLayers() const {
-    return m_impl->source != nullptr;
-}
-
-bool CausalLm::layerLoaded(int layer) const {
-    return m_impl->layer(layer, "layerLoaded").loaded;
-}
-
-CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced)
-    : m_impl(std::make_unique<Impl>(*base.m_impl)) {
-    m_impl->forEachSlot([&](const std::string& name, Buffer& slot) {
-        const auto it = replaced.find(name);
-        if (it == replaced.end()) return;
-        if (it->second.size() != slot->size())
-            throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
-                        " values, expected " + std::to_string(slot->size()));
-        const bool tiedHead = name == m_impl->embedName && m_impl->head == slot;
-        slot = makeBuffer(std::move(it->second), m_impl->meter);
-        if (tiedHead) m_impl->head = slot;
-        replaced.erase(it);
-    });
-    throwUnused(replaced, "by the forward pass (or in a layer that is not loaded)");
-}
-
 CausalLm::CausalLm(CausalLm&&) noexcept = default;
 CausalLm& CausalLm::operator=(CausalLm&&) noexcept = default;
 CausalLm::~CausalLm() = default;
@@ -643,20 +241,6 @@ void CausalLm::setHooks(const ForwardHooks& hooks) {
 }
 const ForwardHooks& CausalLm::hooks() const {
     return m_impl->hooks;
-}
-
-std::size_t CausalLm::weightBytes() const {
-    std::set<const void*> seen;
-    std::size_t bytes = 0;
-    m_impl->forEachSlot([&](const std::string&, Buffer& b) {
-        if (b && seen.insert(b.get()).second) bytes += b->size() * sizeof(float);
-    });
-    if (m_impl->head && seen.insert(m_impl->head.get()).second) bytes += m_impl->head->size() * sizeof(float);
-    return bytes;
-}
-
-std::size_t CausalLm::peakWeightBytes() const {
-    return m_impl->meter->peak.load();
 }
 
 RowMatrixF CausalLm::Impl::embedTokens(std::span<const std::int32_t> ids) const {

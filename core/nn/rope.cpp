@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "nn/rope.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

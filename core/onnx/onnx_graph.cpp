@@ -3,7 +3,7 @@
 
 #include "io/file_util.h"
 #include "onnx/onnx_ops.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include "onnx/onnx_proto.h"
 

@@ -2,7 +2,7 @@
 // The operator table: one row per supported ONNX op type.
 #include "onnx/onnx_ops.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <map>
 

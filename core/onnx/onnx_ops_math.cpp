@@ -2,7 +2,7 @@
 // Broadcasting arithmetic, activations, Softmax, BatchNormalization and LayerNormalization.
 #include "onnx/onnx_ops.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

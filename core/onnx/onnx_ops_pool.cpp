@@ -3,7 +3,7 @@
 #include "onnx/onnx_ops.h"
 #include "onnx/onnx_window.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <limits>

@@ -2,7 +2,7 @@
 // Operators that move data without arithmetic: Reshape, Transpose, Concat, Gather, ...
 #include "onnx/onnx_ops.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <set>

@@ -2,7 +2,7 @@
 #include "onnx/onnx_session.h"
 
 #include "onnx/onnx_ops.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <unordered_map>
 

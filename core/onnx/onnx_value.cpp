@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "onnx/onnx_value.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace qs::core {
 

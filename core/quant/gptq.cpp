@@ -2,7 +2,7 @@
 #include "quant/gptq.h"
 
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>

@@ -2,7 +2,7 @@
 // GPTVQ's data-aware codebook initialisation: k-means with per-element importance weights.
 #include "quant/gptvq.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <limits>

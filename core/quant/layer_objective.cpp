@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "quant/layer_objective.h"
 
-#include "calib/linear_stats.h"
-#include "tensor/error.h"
+#include "statistics/linear_stats.h"
+#include "base/error.h"
 
 #include <string>
 

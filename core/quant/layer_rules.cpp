@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "quant/layer_rules.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cctype>
 #include <fnmatch.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "quant/quant_spec.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <array>

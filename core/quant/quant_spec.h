@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "formats/format_traits.h"
-#include "quant/param_schema.h"
+#include "base/param_schema.h"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>

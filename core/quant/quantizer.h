@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "calib/linear_stats.h"
-#include "engine/job.h"
-#include "quant/param_schema.h"
+#include "statistics/linear_stats.h"
+#include "base/job.h"
+#include "base/param_schema.h"
 #include "quant/quant_spec.h"
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 #include "store/project.h"
 
 #include "store/sqlite.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "analysis/histogram.h"
+#include "statistics/histogram.h"
 
 #include <filesystem>
 #include <string>

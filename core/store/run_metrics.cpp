@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store/run_metrics.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <array>
 #include <cmath>

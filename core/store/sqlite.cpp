@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store/sqlite.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <sqlite3.h>
 

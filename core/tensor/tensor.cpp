@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "tensor/tensor.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <cmath>

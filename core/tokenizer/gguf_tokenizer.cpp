@@ -3,7 +3,7 @@
 // the two tokenizers the engine already has: "gpt2" becomes a byte-level BPE tokenizer.json document,
 // "llama" a SentencePiece vocabulary merged by scores.
 #include "io/gguf.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 

@@ -3,7 +3,7 @@
 // SentencePiece-style family (Llama-2, Mistral: Metaspace or Prepend/Replace, byte fallback). Each
 // component of the file is read into a small step description; anything else is refused by name.
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"

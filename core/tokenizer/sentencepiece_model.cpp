@@ -3,7 +3,7 @@
 // protobuf clashes with the one ONNX needs. The wire format is decoded by hand; encoding follows
 // sentencepiece's normalizer, its score-ordered BPE and its Viterbi Unigram, with byte fallback.
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"

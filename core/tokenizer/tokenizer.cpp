@@ -2,7 +2,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include "io/file_util.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "transform/fold.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/transform_math.h"
 
 namespace qs::core {

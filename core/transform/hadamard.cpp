@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "transform/hadamard.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 #include <vector>

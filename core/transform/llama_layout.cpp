@@ -1,24 +1,27 @@
 // SPDX-License-Identifier: MIT
 #include "transform/llama_layout.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace qs::core {
 
 std::vector<LlamaLayerNames> llamaLayers(const CausalLm& lm, const Model& model, std::string_view who) {
     const std::string w(who);
-    if (model.config().arch == Architecture::Gpt2)
-        throw Error(w + ": GPT-2 (LayerNorm with mean and bias, fused c_attn) is not supported; "
-                        "the transform needs a Llama-family model (RMSNorm, q/k/v, gated MLP)");
+    const ArchitectureTraits& arch = architectureTraits(model.config().arch);
+    if (!arch.transformsApply())
+        throw Error(
+            w + ": " + std::string(arch.displayName) + " (" + std::string(arch.transformBlocker) +
+            ") is not supported; the transform needs a Llama-family model (RMSNorm, q/k/v, gated MLP)");
+    const WeightNames& names = arch.names;
     std::vector<LlamaLayerNames> out;
     for (int l = 0; l < lm.numLayers(); ++l) {
         const auto sites = lm.layerSites(l);
         if (sites.size() != 4 || sites[0].weights.size() != 3 || sites[2].weights.size() != 2)
             throw Error(w + ": layer " + std::to_string(l) + " is not a Llama-family layer (q/k/v, gated MLP)");
         LlamaLayerNames n;
-        const std::string b = "model.layers." + std::to_string(l) + ".";
-        n.attnNorm = b + "input_layernorm.weight";
-        n.mlpNorm = b + "post_attention_layernorm.weight";
+        const std::string b = std::string(names.layerPrefix) + std::to_string(l) + ".";
+        n.attnNorm = b + std::string(names.attnNorm) + ".weight";
+        n.mlpNorm = b + std::string(names.mlpNorm) + ".weight";
         n.qkv = sites[0].weights;
         n.o = sites[1].weights.at(0);
         n.gateUp = sites[2].weights;

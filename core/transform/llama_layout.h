@@ -20,7 +20,8 @@ struct LlamaLayerNames {
 };
 
 /// Every layer's names; throws Error naming `who` for an architecture these transforms cannot
-/// change exactly (GPT-2: LayerNorm with mean subtraction and bias, fused c_attn, Conv1D layout).
+/// change exactly (a row with a transformBlocker, architecture.h; GPT-2: LayerNorm with mean
+/// subtraction and bias, fused c_attn, Conv1D layout).
 std::vector<LlamaLayerNames> llamaLayers(const CausalLm& lm, const Model& model, std::string_view who);
 
 /// "<base>.bias" when the model has it for the weight "<base>.weight", else empty.

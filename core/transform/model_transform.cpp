@@ -2,7 +2,7 @@
 #include "transform/model_transform.h"
 
 #include "formats/format_traits.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace qs::core {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "calib/calib_data.h"
-#include "engine/job.h"
+#include "data/calib_data.h"
+#include "base/job.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
-#include "quant/param_schema.h"
+#include "base/param_schema.h"
 #include "quant/quant_spec.h"
 
 #include <functional>
@@ -64,7 +64,7 @@ struct TransformInput {
 };
 
 /// A change of basis of Linear inputs (SmoothQuant, rotations, ResQ), composable with any weight
-/// quantizer and activation / KV format. Declared once in Registries::transforms.
+/// quantizer and activation / KV format. Declared once in MethodRegistries::transforms.
 class ModelTransform {
 public:
     virtual ~ModelTransform() = default;

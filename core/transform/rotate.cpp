@@ -2,7 +2,7 @@
 #include "transform/rotate.h"
 
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/fold.h"
 #include "transform/llama_layout.h"
 #include "transform/rotation.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "transform/rotation.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <Eigen/QR>
 #include <cmath>

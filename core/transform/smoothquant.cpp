@@ -2,7 +2,7 @@
 #include "transform/smoothquant.h"
 
 #include "calib/collect_stats.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/llama_layout.h"
 #include "transform/transform_math.h"
 

@@ -2,7 +2,7 @@
 #include "transform/transform_math.h"
 
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <Eigen/Eigenvalues>
 #include <algorithm>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "transform/transform_pipeline.h"
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <sstream>
 

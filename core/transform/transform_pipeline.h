@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "quant/registry.h"
+#include "base/registry.h"
 #include "transform/model_transform.h"
 
 #include <string>

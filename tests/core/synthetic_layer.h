@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A random Linear with random calibration inputs, and its statistics built the plain way (test-only reference).
 #pragma once
-#include "calib/linear_stats.h"
+#include "statistics/linear_stats.h"
 
 #include <Eigen/Core>
 #include <cmath>

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Streaming per-channel percentiles of |x| (AbsHistogram via LinearStatsAccumulator) against exact
 // nearest-rank percentiles of the sorted data, and their trip through the HDF5 cache.
-#include "calib/abs_histogram.h"
+#include "statistics/abs_histogram.h"
 #include "calib/calib_cache.h"
-#include "calib/stats_accumulator.h"
+#include "statistics/stats_accumulator.h"
 #include "fixture_paths.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Percentile clipping of activations (DGQ's A8 side): the --act-quant pNN.N spelling, its recipe round
 // trip, a closed-form per-token clip, and DGQ W4 + A8 p99 on the tiny Llama end to end.
-#include "engine/recipe.h"
+#include "experiment/builtins.h"
+#include "quant/recipe.h"
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "test_rotation_common.h"
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // AWQ on synthetic layers: alpha = 0 is RTN, the search never loses to it, outlier channels are where it wins.
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "quant/awq.h"
 #include "quant/fake_quant.h"
 #include "synthetic_layer.h"

@@ -3,11 +3,11 @@
 // layer-by-layer CausalLm API against forward(), and the HDF5 statistics cache.
 #include "calib/calib_cache.h"
 #include "calib/collect_stats.h"
-#include "calib/stats_accumulator.h"
+#include "statistics/stats_accumulator.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 #include <fstream>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // DGQ on synthetic layers: the two-level scale structure, the search against the naive split, the bit count.
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "quant/dgq.h"
 #include "quant/fake_quant.h"
 #include "synthetic_layer.h"

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The float32 forward pass (core/nn) against the PyTorch references of the fixture and against an
 // independent naive float64 implementation on tiny random Llama / Qwen2 / Mistral / GPT-2 models.
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "naive_lm.h"
 #include "nn/causal_lm.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 #include <gtest/gtest.h>

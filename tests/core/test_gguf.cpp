@@ -8,7 +8,7 @@
 #include "io/npy.h"
 #include "model/gguf_model.h"
 #include "nn/causal_lm.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <cmath>

@@ -3,13 +3,13 @@
 // must encode the reference strings exactly; a SentencePiece vocabulary given as GGUF entries must
 // tokenize like the same vocabulary read from a tokenizer.model; malformed metadata gives clear errors.
 #include "eval/perplexity.h"
-#include "eval/token_data.h"
+#include "data/token_data.h"
 #include "export/gguf_tokenizer_metadata.h"
 #include "export/gguf_writer.h"
 #include "fixture_paths.h"
 #include "io/gguf.h"
 #include "model/model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -167,11 +167,11 @@ TEST(GgufTokenizer, TextEvaluationOfAGgufUsesItsOwnTokenizer) {
     writeGgufModel(*openModel(qs::test::tinyLlama()), out, {GgufType::F32, {}});
     const auto model = openModel(out);
     std::string source;
-    const Ids ids = readTokenData(qs::test::fixtures() / "corpus" / "test.txt", *model, source);
+    const Ids ids = readTokenData(qs::test::fixtures() / "corpus" / "test.txt", model->path(), source);
     // The fixture README: test.txt is 96,641 tokens, the first 8192 are the perplexity windows.
     EXPECT_EQ(ids.size(), 96641u);
     std::string unused;
-    const Ids windows = readTokenData(qs::test::tinyLlama() / "ref_test_tokens.npy", *model, unused);
+    const Ids windows = readTokenData(qs::test::tinyLlama() / "ref_test_tokens.npy", model->path(), unused);
     EXPECT_TRUE(std::equal(windows.begin(), windows.end(), ids.begin()));
 }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // GPTQ (core/quant/gptq): the fixture's PyTorch unit case and closed forms (diagonal Hessian = RTN;
 // the layer objective ||(W - Q) X^T||^2 never above RTN's on random problems).
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "quant/fake_quant.h"
 #include "quant/gptq.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <Eigen/Core>
 #include <cmath>

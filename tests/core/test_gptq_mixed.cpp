@@ -2,11 +2,11 @@
 // GPTQ over mixed-precision column blocks (ResQ's high/low columns in one pass): closed forms (a diagonal
 // Hessian gives RTN per block; equal specs on group-aligned blocks give plain GPTQ), the layer objective
 // against the split pass, and the exact bit count of quantizeMixedColumns.
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "quant/fake_quant.h"
 #include "quant/gptq.h"
 #include "synthetic_layer.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/mixed_quant.h"
 
 #include <cmath>

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Layer-sequential GPTQ on the fixture model (fixtures/README.md 2.6) against PyTorch's numbers:
 // calibration windows, perplexity increase over fp32, logits of the 7-token sequence.
-#include "calib/calib_data.h"
+#include "data/calib_data.h"
 #include "calib/collect_stats.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "eval/perplexity.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "naive_lm.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 #include <fstream>
@@ -39,7 +39,7 @@ std::vector<std::int32_t> npyTokens(const char* file) {
 // The GPTQ protocol's calibration: the first 32 windows of 128 tokens of calib.txt, tokenized here.
 const CalibrationData& calibration() {
     static const CalibrationData d =
-        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel(), 128, 32);
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 32);
     return d;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // GPTVQ on synthetic layers: against RTN, k-means monotonicity, and a hand count of the stored bits.
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "quant/fake_quant.h"
 #include "quant/gptvq.h"
 #include "synthetic_layer.h"

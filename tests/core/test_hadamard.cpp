@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Hadamard / rotation math against explicit matrices built here (independent of the FWHT code).
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/hadamard.h"
 #include "transform/rotation.h"
 #include "transform/transform_math.h"

@@ -3,7 +3,7 @@
 
 #include "io/array_source.h"
 #include "io/hdf5_file.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 

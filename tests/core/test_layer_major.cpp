@@ -2,16 +2,16 @@
 // Layer-major evaluation over layer-by-layer weights (core/eval/layer_major, CausalLm::layerByLayer)
 // against the fixture's PyTorch perplexities and against the window-major path
 // (evaluatePerplexity / compareWithReference): the same numbers from a different execution order.
-#include "calib/calib_data.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "data/calib_data.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "eval/layer_major.h"
 #include "eval/perplexity.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
 #include "naive_lm.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>
@@ -298,7 +298,7 @@ namespace {
 // The GPTQ protocol's calibration (fixtures/README.md 2.6): 32 windows of 128 tokens of calib.txt.
 const CalibrationData& calibration() {
     static const CalibrationData d =
-        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel(), 128, 32);
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 32);
     return d;
 }
 

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Per-layer recipes against shared/fixtures/tinyllama-bpe512/reference_mixed.json (computed
 // independently with PyTorch) and the rules' own contract (glob, later rules win, canonical keys).
-#include "calib/calib_data.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
+#include "experiment/builtins.h"
+#include "data/calib_data.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "eval/layer_major.h"
 #include "eval/perplexity.h"
 #include "fixture_models.h"
 #include "quant/fake_quant.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 
@@ -211,7 +212,7 @@ TEST(LayerRules, ARuleThatMatchesNoWeightNamesTheRuleAndTheModel) {
 TEST(LayerRules, ARuleMayNameItsOwnMethod) {
     // GPTQ int4 on attention, RTN int8 per channel on the MLP. Layer 0's attention sees only the
     // embedding, so its weights equal a whole-model GPTQ run's; the MLP weights are plain RTN.
-    const CalibrationData calib = loadCalibrationData(qs::test::tinyLlama() / "ref_calib_tokens.npy", fixtureModel(), 128, 4);
+    const CalibrationData calib = loadCalibrationData(qs::test::tinyLlama() / "ref_calib_tokens.npy", fixtureModel().path(), 128, 4);
     const Recipe mixed = recipeFromJson({{"method", "rtn"}, {"format", "int8"}, {"granularity", "channel"},
                                          {"layers", {{{"match", "*.self_attn.*"}, {"method", "gptq"}, {"format", "int4"},
                                                       {"granularity", "group"}, {"group", 32}}}}},

@@ -5,7 +5,7 @@
 #include "io/file_util.h"
 #include "io/safetensors.h"
 #include "model/model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstring>
 #include <fstream>

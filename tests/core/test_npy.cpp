@@ -2,7 +2,7 @@
 // .npy reader/writer: round trips, the fixture arrays, and hand-built malformed files.
 #include "fixture_paths.h"
 #include "io/npy.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cstring>
 #include <fstream>

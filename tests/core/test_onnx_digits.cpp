@@ -2,8 +2,8 @@
 // The digits CNN fixture: fp32 / INT8 / INT4 weights and W8A8 against the fixture's references.
 #include "fixture_paths.h"
 
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "eval/classifier_eval.h"
 #include "io/array_source.h"
 #include "io/npy.h"

@@ -4,7 +4,7 @@
 #include "onnx_test_graph.h"
 
 #include "model/onnx_model.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "quant/rtn.h"
 #include "quant/quant_spec.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Perplexity and KL divergence (core/eval) against the fixture's PyTorch reference numbers.
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "eval/perplexity.h"
 #include "eval/token_metrics.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <cmath>
 #include <fstream>

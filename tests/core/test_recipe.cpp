@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include "engine/recipe.h"
+#include "experiment/builtins.h"
+#include "quant/recipe.h"
 #include "fixture_paths.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 

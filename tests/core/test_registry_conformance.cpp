@@ -2,14 +2,14 @@
 // The contract every registered quantizer and transform must keep, checked on the fixture Llama
 // (tinyllama-bpe512: 4 layers, hidden 192). The cases come from the registries themselves, so an entry
 // added to registerBuiltins() is tested the day it is added, with its default parameters.
-#include "calib/calib_data.h"
-#include "engine/builtins.h"
-#include "engine/job.h"
-#include "engine/model_jobs.h"
+#include "data/calib_data.h"
+#include "experiment/builtins.h"
+#include "base/job.h"
+#include "quant/model_quantizer.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "transform/transform_pipeline.h"
 
 #include <algorithm>
@@ -53,7 +53,7 @@ std::string caseName(const ::testing::TestParamInfo<std::string>& info) {
 // 4 windows of 128 tokens: enough statistics for every calibrated method, cheap on the tiny model.
 const CalibrationData& calibration() {
     static const CalibrationData d =
-        loadCalibrationData(qs::test::tinyLlama() / "ref_calib_tokens.npy", fixtureModel(), 128, 4);
+        loadCalibrationData(qs::test::tinyLlama() / "ref_calib_tokens.npy", fixtureModel().path(), 128, 4);
     return d;
 }
 

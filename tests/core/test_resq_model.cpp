@@ -2,6 +2,7 @@
 // ResQ on the tiny Llama: exact without quantization, W4A4KV4 with the 1/8 PCA subspace at 8 bits
 // beats plain W4A4KV4 and rotation-only W4A4KV4; bits/weight counts both precisions
 // (test.txt 64 x 128; fp32 ppl 8.458817).
+#include "experiment/builtins.h"
 #include "test_rotation_common.h"
 #include "formats/format_traits.h"
 #include "quant/gptq.h"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Shared fixture plumbing of the transform tests (rotate / smoothquant / resq) on the tiny Llama.
-#include "calib/calib_data.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
+#include "data/calib_data.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
 #include "eval/perplexity.h"
 #include "fixture_paths.h"
 #include "io/npy.h"
@@ -33,7 +33,7 @@ inline const core::Registries& tfRegistries() {
 /// calib.txt, 32 windows of 128 tokens (the GPTQ protocol).
 inline const core::CalibrationData& tfCalibration() {
     static const core::CalibrationData d =
-        core::loadCalibrationData(fixtures() / "corpus" / "calib.txt", tfModel(), 128, 32);
+        core::loadCalibrationData(fixtures() / "corpus" / "calib.txt", tfModel().path(), 128, 32);
     return d;
 }
 /// The perplexity windows of test.txt (ref_test_tokens.npy, 64 x 128).

@@ -2,7 +2,7 @@
 // Safetensors reader/writer: round trips, the fixture, and one hand-built file per malformed case.
 #include "fixture_paths.h"
 #include "io/safetensors.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <cmath>

@@ -3,7 +3,7 @@
 #include "fixture_paths.h"
 #include "store/project.h"
 #include "store/sqlite.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <fstream>
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Layer statistics and histograms against closed forms.
-#include "analysis/error_metrics.h"
-#include "analysis/histogram.h"
-#include "analysis/tensor_stats.h"
+#include "statistics/error_metrics.h"
+#include "statistics/histogram.h"
+#include "statistics/tensor_stats.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // Tokenizers: the fixture's byte-level BPE against its reference encodings, hand-made SentencePiece-style
 // tokenizer.json files, hand-built SentencePiece tokenizer.model files, and malformed inputs.
 #include "fixture_paths.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"

@@ -5,7 +5,7 @@
 // result is read back from the HDF5 cache.
 #include "calib/collect_stats.h"
 #include "test_rotation_common.h"
-#include "transform/transformed_stats.h"
+#include "analysis/transformed_stats.h"
 
 #include <cmath>
 #include <fstream>

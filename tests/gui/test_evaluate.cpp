@@ -3,11 +3,11 @@
 // carry the sweep's keys, cancel stores nothing, no project keeps the result for the session.
 #include "blocking_quantizer.h"
 #include "builtin_views.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "eval/perplexity.h"
-#include "eval/token_data.h"
+#include "data/token_data.h"
 #include "gui_test_support.h"
 #include "window_test.h"
 #include "job_runner.h"
@@ -15,7 +15,7 @@
 #include "nn/causal_lm.h"
 #include "param_form.h"
 #include "store/project.h"
-#include "store/sweep.h"
+#include "experiment/sweep.h"
 
 #include <QAction>
 #include <QDir>
@@ -89,7 +89,7 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     // The independent path: core only, same data and windows.
     const auto model = core::openModel(test::fixtureModel().toStdString());
     std::string source;
-    const auto tokens = core::readTokenData(kTestText.toStdString(), *model, source);
+    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
     core::EvalOptions opts;
     opts.ctx = 128;
     opts.maxWindows = 4;

@@ -5,7 +5,7 @@
 // show the runs on the accuracy axis.
 #include "blocking_quantizer.h"
 #include "builtin_views.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "gui_test_support.h"
 #include "window_test.h"
 #include "job_runner.h"
@@ -13,8 +13,8 @@
 #include "param_form.h"
 #include "pareto_data.h"
 #include "store/project.h"
-#include "store/recipe_run.h"
-#include "store/sweep.h"
+#include "experiment/recipe_run.h"
+#include "experiment/sweep.h"
 
 #include <QAction>
 #include <QDir>

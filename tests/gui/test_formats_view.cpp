@@ -3,7 +3,7 @@
 // chooses a format), the number line's ticks, the shared spec, a screenshot and plot exports.
 #include "analysis/format_comparison.h"
 #include "common/plot_export.h"
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "format_trial_model.h"
 #include "formats_view.h"
 #include "gui_test_support.h"

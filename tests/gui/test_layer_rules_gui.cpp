@@ -2,10 +2,10 @@
 // Per-layer rules from the layer table, offscreen: the rules the CLI spells as --layer flags, set
 // through the table's filter and selection, give the same recipe key and the same numbers as
 // shared/fixtures/tinyllama-bpe512/recipe_mixed.json evaluated by the core directly.
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "eval/perplexity.h"
-#include "eval/token_data.h"
+#include "data/token_data.h"
 #include "layer_table_model.h"
 #include "layer_table_view.h"
 #include "nn/causal_lm.h"
@@ -83,7 +83,7 @@ TEST_F(LayerRulesGuiTest, FilterRulesGiveTheCliKeyAndTheReferenceNumbers) {
 
     const auto model = core::openModel(test::fixtureModel().toStdString());
     std::string source;
-    const auto tokens = core::readTokenData(kTestText.toStdString(), *model, source);
+    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
     const core::CausalLm reference(*model);
     const core::ModelQuantResult q = core::quantizeModel(*model, m_registries, want.job, {}, true);
     const core::CausalLm candidate(reference, q.weights);

@@ -2,7 +2,7 @@
 // The main window end to end, offscreen: open the fixture, quantize, screenshot, cancel.
 #include "builtin_views.h"
 #include "common/plot_export.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "format_trial_model.h"
 #include "formats_view.h"
 #include "gui_test_support.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The Outliers view: its arithmetic in closed form, then the view over the fixture model.
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "gui_test_support.h"
 #include "model/model.h"
 #include "outlier_stats.h"

@@ -2,14 +2,14 @@
 // The Sweep… dialog: check boxes → the CLI's grid JSON, point counts, saving; a 2-point sweep from
 // the main window stores 2 runs plus the fp32 reference.
 #include "builtin_views.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "gui_test_support.h"
 #include "window_test.h"
 #include "job_runner.h"
 #include "main_window.h"
 #include "param_form.h"
 #include "store/project.h"
-#include "store/sweep.h"
+#include "experiment/sweep.h"
 #include "sweep_dialog.h"
 
 #include <QCheckBox>

@@ -4,11 +4,11 @@
 // `eval --method rotate+rtn` path (method chain parsed by the core, quantized and evaluated directly);
 // the Sweep dialog carries the transform into the grid as the same chain.
 #include "builtin_views.h"
-#include "engine/builtins.h"
-#include "engine/model_jobs.h"
-#include "engine/recipe.h"
+#include "experiment/builtins.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "eval/perplexity.h"
-#include "eval/token_data.h"
+#include "data/token_data.h"
 #include "gui_test_support.h"
 #include "window_test.h"
 #include "job_runner.h"
@@ -16,7 +16,7 @@
 #include "nn/causal_lm.h"
 #include "param_form.h"
 #include "store/project.h"
-#include "store/sweep.h"
+#include "experiment/sweep.h"
 #include "sweep_dialog.h"
 #include "transform/transform_pipeline.h"
 
@@ -90,7 +90,7 @@ TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     // --windows 4`, done as command_eval does it, from the chain text the CLI parses.
     const auto model = core::openModel(test::fixtureModel().toStdString());
     std::string source;
-    const auto tokens = core::readTokenData(kTestText.toStdString(), *model, source);
+    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
     core::EvalOptions opts;
     opts.ctx = 128;
     opts.maxWindows = 4;

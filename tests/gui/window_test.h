@@ -3,7 +3,7 @@
 // default settings, a fresh project file per test, and waits on the job runner.
 #pragma once
 #include "builtin_views.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "gui_test_support.h"
 #include "job_runner.h"
 #include "main_window.h"

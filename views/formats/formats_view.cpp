@@ -594,39 +594,19 @@ QString FormatsView::scaleCaption() const {
     const NumberLine& line = m_shown.line;
     const QString s = number(line.params.scale);
     const QLocale en(QLocale::English);
-    QString text;
-    switch (f.kind) {
-    case core::FormatKind::Cast:
-        return line.tooDense
-                   ? tr("%1 stores no scale: %2 of its values lie in the layer's range, too dense for ticks "
-                        "(shaded band)")
-                         .arg(qstr(f.name), en.toString(static_cast<qlonglong>(line.valuesInRange)))
-                   : tr("%1 stores no scale: every value in the layer's range").arg(qstr(f.name));
-    case core::FormatKind::Integer:
-        text =
-            spec.symmetric
-                ? tr("Ticks: codes × s, s = %1, the per-tensor fit to this layer's absmax").arg(s)
-                : tr("Ticks: s × (code − z), s = %1, z = %2, the per-tensor fit to this layer's [min, max]")
-                      .arg(s, number(line.params.zero));
-        if (spec.symmetric && !spec.fullRange) text += tr(" (the lowest code is unused unless full range)");
-        break;
-    case core::FormatKind::Microscaling:
-        text = tr("Ticks: elements × 2^%1 = %2, the E8M0 scale of the layer's absmax; each block of %3 picks "
-                  "its own")
-                   .arg(std::ilogb(line.params.scale))
-                   .arg(s)
-                   .arg(f.fixedBlock);
-        break;
-    case core::FormatKind::TwoLevel:
-        text = tr("Ticks: elements × %1 (E4M3 block scale × FP32 tensor scale at the layer's absmax); each "
-                  "block of %2 picks its own")
-                   .arg(s)
-                   .arg(f.fixedBlock);
-        break;
-    default:
-        text = tr("Ticks: element grid × s, s = %1, the per-tensor fit to this layer's absmax").arg(s);
-        break;
-    }
+    if (f.kind == core::FormatKind::Cast && line.tooDense) // a fact of the drawing, not of the format
+        return tr("%1 stores no scale: %2 of its values lie in the layer's range, too dense for ticks (shaded band)")
+            .arg(qstr(f.name), en.toString(static_cast<qlonglong>(line.valuesInRange)));
+    // The caption is the format row's (core/formats/format_table.cpp), with its placeholders filled.
+    QString text = qstr(!spec.symmetric && !f.scaleCaptionAsym.empty() ? f.scaleCaptionAsym : f.scaleCaption);
+    text.replace(QStringLiteral("{name}"), qstr(f.name))
+        .replace(QStringLiteral("{s}"), s)
+        .replace(QStringLiteral("{z}"), number(line.params.zero))
+        .replace(QStringLiteral("{e}"), QString::number(line.params.scale > 0 ? std::ilogb(line.params.scale) : 0))
+        .replace(QStringLiteral("{block}"), QString::number(f.fixedBlock));
+    if (f.kind == core::FormatKind::Cast) return text;
+    if (f.kind == core::FormatKind::Integer && spec.symmetric && !spec.fullRange)
+        text += tr(" (the lowest code is unused unless full range)");
     if (spec.scaleRule == core::ScaleRule::Percentile)
         text += tr(", range clipped at the %1th percentile").arg(spec.percentile);
     else if (spec.scaleRule == core::ScaleRule::Mse)

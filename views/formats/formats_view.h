@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "analysis/error_metrics.h"
-#include "analysis/histogram.h"
+#include "statistics/error_metrics.h"
+#include "statistics/histogram.h"
 #include "number_line.h"
 
 #include <QFutureWatcher>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "outlier_stats.h"
 
-#include "transform/transformed_stats.h"
+#include "analysis/transformed_stats.h"
 
 #include <algorithm>
 #include <cmath>

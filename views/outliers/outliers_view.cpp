@@ -3,7 +3,7 @@
 
 #include "calib/calib_cache.h"
 #include "common/plot_export.h"
-#include "engine/builtins.h"
+#include "experiment/builtins.h"
 #include "store/project.h"
 
 #include <QComboBox>
@@ -356,7 +356,7 @@ void OutliersView::collectActivationStats(const QString& file) {
     showNote();
     m_watcher->setFuture(QtConcurrent::run([this, model, file]() -> core::TransformedStats {
         try {
-            const auto data = core::loadCalibrationData(file.toStdString(), *model, kCalibCtx, kCalibWindows);
+            const auto data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
             // The empty chain: the model's inputs through core's calibration cache, plus which site
             // feeds each weight.
             return core::transformedStats(*model, registries().transforms, {}, &data, {}, {});
@@ -409,7 +409,7 @@ void OutliersView::computeAfter() {
         try {
             std::optional<core::CalibrationData> data;
             if (!file.isEmpty())
-                data = core::loadCalibrationData(file.toStdString(), *model, kCalibCtx, kCalibWindows);
+                data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
             core::JobContext job;
             job.cancel = cancel.get();
             job.progress = [this, method](long long, long long, const std::string& message) {

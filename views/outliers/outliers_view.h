@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "calib/linear_stats.h"
+#include "statistics/linear_stats.h"
 #include "outlier_stats.h"
-#include "transform/transformed_stats.h"
+#include "analysis/transformed_stats.h"
 
 #include <QFutureWatcher>
 #include <QWidget>

@@ -4,14 +4,14 @@
 #include "report.h"
 
 #include "calib/calib_cache.h"
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
 #include "outlier_stats.h"
 #include "pareto_data.h"
 #include "report_plots.h"
 #include "store/project.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 #include <QDateTime>
 #include <QFileInfo>
@@ -20,6 +20,7 @@
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 
 namespace qs::report {
@@ -132,7 +133,7 @@ void activationSection(Builder& b, const core::Model& model, const core::RunReco
     try {
         const int ctx = eval.value("ctx", 128);
         const long long windows = eval.value("calib_windows", 8LL);
-        const auto data = core::loadCalibrationData(calib, model, ctx, windows);
+        const auto data = core::loadCalibrationData(calib, model.path(), ctx, windows);
         const core::CausalLm lm(model);
         const auto stats = core::cachedModelStats(model, lm, data, false, {}, {});
         const core::LinearInputStats* peak = nullptr;
@@ -393,19 +394,24 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
     // Every run.
     b.heading(QStringLiteral("All runs"));
     {
-        Table t({QStringLiteral("id"), QStringLiteral("recipe"), QStringLiteral("status"), QStringLiteral("bits/w"),
-                 QStringLiteral("ppl"), QStringLiteral("Δppl"), QStringLiteral("KLD"), QStringLiteral("top-1"),
-                 QStringLiteral("s")},
-                QStringLiteral("rllrrrrrr"));
+        // Every run metric some run has (core/store/run_metrics.h), in the table's order.
+        std::vector<const core::RunMetric*> metrics;
+        for (const auto& m : core::runMetricTable())
+            if (m.role != core::MetricRole::Reference &&
+                std::any_of(runs.begin(), runs.end(), [&](const core::RunRecord& r) { return core::metricValue(m, r.metrics).has_value(); }))
+                metrics.push_back(&m);
+        QStringList header{QStringLiteral("id"), QStringLiteral("recipe"), QStringLiteral("status")};
+        for (const auto* m : metrics) header << QString::fromUtf8(m->shortLabel.data(), static_cast<qsizetype>(m->shortLabel.size()));
+        header << QStringLiteral("s");
+        Table t(header, QStringLiteral("rll") + QString(static_cast<qsizetype>(metrics.size()) + 1, QLatin1Char('r')));
         std::set<std::int64_t> onFront;
         for (const auto& p : pareto.front) onFront.insert(p.runId);
         for (const auto& r : runs) {
-            const auto& m = r.metrics;
-            t.row({QString::number(r.id), esc(r.recipeLabel) + (onFront.count(r.id) ? QStringLiteral(" ★") : QString()),
-                   esc(r.status), num(m.bitsPerWeight, 3), num(m.perplexity, 3),
-                   num(views::axisValue(r, "delta_perplexity"), 3, true), sig(m.kldMean), pct(m.top1Agreement),
-                   QString::number(r.seconds, 'f', 1)},
-                  r.id == b.out.runId);
+            QStringList cells{QString::number(r.id), esc(r.recipeLabel) + (onFront.count(r.id) ? QStringLiteral(" ★") : QString()),
+                              esc(r.status)};
+            for (const auto* m : metrics) cells << QString::fromStdString(core::formatMetric(*m, core::metricValue(*m, r.metrics)));
+            cells << QString::number(r.seconds, 'f', 1);
+            t.row(cells, r.id == b.out.runId);
         }
         b.out.html += t.html();
         b.para(QStringLiteral("<span style=\"font-size: small;\">★ on the Pareto front; highlighted: the chosen run."

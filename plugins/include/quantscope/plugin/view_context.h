@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "engine/model_jobs.h"
+#include "quant/model_quantizer.h"
 #include "model/model.h"
 #include "quant/quant_spec.h"
 

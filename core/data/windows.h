@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// The evaluation protocol's windows: how a token stream is cut into independent sequences.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace qs::core {
+
+/// How a token stream is evaluated (the protocol of fixtures/README.md section 2.4): non-overlapping
+/// windows of `ctx` tokens, each an independent sequence (positions 0..ctx-1); the logits at positions
+/// 0..ctx-2 score the tokens at 1..ctx-1, so the first token of every window is not scored.
+struct EvalOptions {
+    int ctx = 128;            ///< tokens per window
+    long long maxWindows = 0; ///< evaluate at most this many windows; 0 = every full window
+};
+
+/// The full windows of `tokens` (a trailing partial window is dropped), at most opts.maxWindows.
+/// Throws Error when ctx < 2 or the stream holds no full window.
+std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int32_t> tokens,
+                                                        const EvalOptions& opts);
+
+} // namespace qs::core

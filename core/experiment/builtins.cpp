@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+#include "experiment/builtins.h"
+
+#include "quant/awq.h"
+#include "quant/dgq.h"
+#include "quant/gptq.h"
+#include "quant/gptvq.h"
+#include "quant/rtn.h"
+#include "transform/resq.h"
+#include "transform/rotate.h"
+#include "transform/smoothquant.h"
+
+namespace qs::core {
+
+void registerBuiltins(Registries& r) {
+    r.quantizers.add(std::make_unique<RtnQuantizer>());
+    r.quantizers.add(std::make_unique<GptqQuantizer>());
+    r.quantizers.add(std::make_unique<GptvqQuantizer>());
+    r.quantizers.add(std::make_unique<AwqQuantizer>());
+    r.quantizers.add(std::make_unique<DgqQuantizer>());
+    r.transforms.add(std::make_unique<SmoothQuantTransform>());
+    r.transforms.add(std::make_unique<RotateTransform>());
+    r.transforms.add(std::make_unique<ResqTransform>());
+}
+
+} // namespace qs::core

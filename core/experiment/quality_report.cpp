@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+#include "experiment/quality_report.h"
+
+#include "nn/causal_lm.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace qs::core {
+
+std::vector<RecipeQuality> compareRecipes(const Model& model, const Registries& registries,
+                                          std::span<const std::int32_t> tokens, const EvalOptions& opts,
+                                          const std::vector<QuantJob>& jobs, const JobContext& ctx) {
+    const CausalLm reference(model, {}, ctx);
+    std::vector<RecipeQuality> rows;
+    for (const auto& job : jobs) {
+        ModelQuantResult q = quantizeModel(model, registries, job, ctx, true);
+        CausalLm candidate(reference, std::move(q.weights));
+        if (q.transformed) candidate.setHooks(q.transformed->hooks()); // online rotations of a transformed recipe
+        rows.push_back({job, q.bitsPerWeight, compareWithReference(reference, candidate, tokens, opts, ctx)});
+    }
+    return rows;
+}
+
+std::string formatRecipeQuality(const std::vector<RecipeQuality>& rows) {
+    std::ostringstream os;
+    char buf[256];
+    if (rows.empty()) return {};
+    const auto& ref = rows.front().comparison.reference;
+    std::snprintf(buf, sizeof buf, "Perplexity on %lld scored tokens (%lld windows of %d): fp32 %.4f\n\n",
+                  ref.tokensScored, ref.windows, ref.ctx, ref.perplexity);
+    os << buf;
+    std::snprintf(buf, sizeof buf, "%-34s %8s %10s %9s %10s %8s\n", "recipe", "bits/w", "ppl", "delta", "mean KLD",
+                  "top-1 %");
+    os << buf << std::string(84, '-') << '\n';
+    for (const auto& r : rows) {
+        const auto& c = r.comparison;
+        std::snprintf(buf, sizeof buf, "%-34s %8.3f %10.4f %+9.4f %10.5f %8.2f\n",
+                      (r.job.method + " " + r.job.spec.label()).c_str(), r.bitsPerWeight, c.candidate.perplexity,
+                      c.deltaPerplexity(), c.kld.mean, 100.0 * c.kld.top1Agreement);
+        os << buf;
+    }
+    return os.str();
+}
+
+} // namespace qs::core

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+#include "quant/model_quantizer.h"
+
+#include "calib/collect_stats.h"
+#include "nn/causal_lm.h"
+#include "quant/quantizer.h"
+#include "transform/mixed_quant.h"
+#include "transform/transform_pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace qs::core {
+
+std::vector<LayerReport> inspectModel(const Model& model, const JobContext& job) {
+    std::vector<LayerReport> out;
+    const auto& weights = model.weights();
+    out.reserve(weights.size());
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+        job.step(static_cast<long long>(i), static_cast<long long>(weights.size()), "statistics " + weights[i].name);
+        const auto data = model.weightAsOutIn(weights[i]);
+        out.push_back({weights[i], computeTensorStats(data.data(), weights[i].matrixRows(), weights[i].matrixCols())});
+    }
+    job.step(static_cast<long long>(weights.size()), static_cast<long long>(weights.size()), "statistics done");
+    return out;
+}
+
+WeightAssignment QuantJob::defaults() const {
+    WeightAssignment a;
+    a.method = method;
+    a.spec = spec;
+    a.methodParams = methodParams;
+    return a;
+}
+
+nlohmann::json QuantJob::toJson() const {
+    nlohmann::json j = spec.toJson();
+    j["method"] = method;
+    j["method_params"] = methodParams;
+    if (const auto live = effectiveRules(defaults(), layers); !live.empty()) {
+        auto arr = nlohmann::json::array();
+        for (const auto& r : live) arr.push_back(layerRuleToJson(r));
+        j["layers"] = arr;
+    }
+    if (!transforms.empty()) {
+        auto arr = nlohmann::json::array();
+        for (const auto& t : transforms) {
+            nlohmann::json e = t.params;
+            e["name"] = t.name;
+            arr.push_back(e);
+        }
+        j["transforms"] = arr;
+    }
+    return j;
+}
+
+nlohmann::json LayerQuantResult::toJson() const {
+    return {{"name", name},
+            {"assignment", assignment},
+            {"kept", kept},
+            {"rows", rows},
+            {"cols", cols},
+            {"bits_per_weight", bitsPerWeight},
+            {"mse", error.mse},
+            {"sqnr_db", error.sqnrDb},
+            {"max_abs_error", error.maxAbs}};
+}
+
+nlohmann::json ModelQuantResult::toJson() const {
+    auto layerArr = nlohmann::json::array();
+    for (const auto& l : layers) layerArr.push_back(l.toJson());
+    nlohmann::json j{{"recipe", job.toJson()},
+                     {"bits_per_weight", bitsPerWeight},
+                     {"model_bits_per_weight", modelBitsPerWeight},
+                     {"quantized_parameters", quantizedParams},
+                     {"kept_parameters", keptParams},
+                     {"total_parameters", totalParams},
+                     {"seconds", seconds},
+                     {"layers", layerArr}};
+    if (!calibration.is_null()) j["calibration"] = calibration;
+    if (transformed) {
+        j["transforms"] = transformed->applied;
+        j["online_transform_parameters"] = transformed->onlineParameters;
+    }
+    return j;
+}
+
+namespace {
+// [rows, cols] row-major -> [cols, rows].
+std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
+    std::vector<float> t(x.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) t[c * rows + r] = x[r * cols + c];
+    return t;
+}
+} // namespace
+
+ModelQuantizer::ModelQuantizer(const Model& model, const MethodRegistries& registries, const QuantJob& job,
+                               const JobContext& ctx, std::shared_ptr<const TransformedModel> transformed,
+                               std::function<void(const LayerQuantResult&)> onLayer)
+    : m_model(model), m_ctx(ctx), m_transformed(std::move(transformed)), m_onLayer(std::move(onLayer)) {
+    m_result.job = job;
+    m_result.job.methodParams =
+        validateParams(registries.quantizers.get(job.method, "method").params(), job.methodParams, "method " + job.method);
+    m_result.transformed = m_transformed;
+    for (const auto& w : model.weights())
+        if (w.quantizable) m_targets.push_back(&w);
+    std::vector<bool> ruleUsed(job.layers.size(), false);
+    for (const WeightInfo* w : m_targets) {
+        WeightAssignment a = m_result.job.assignmentFor(w->name);
+        if (a.rule >= 0) ruleUsed[static_cast<std::size_t>(a.rule)] = true;
+        const Quantizer* q = nullptr;
+        if (!a.keep) {
+            q = &registries.quantizers.get(a.method, "method");
+            a.methodParams = validateParams(q->params(), a.methodParams, "method " + a.method);
+        }
+        m_assigned.push_back(std::move(a));
+        m_methods.push_back(q);
+    }
+    // A rule shadowed by a later one still matched something; only a rule that names no weight at all
+    // is a mistake (a typo in the glob).
+    for (std::size_t r = 0; r < job.layers.size(); ++r) {
+        if (ruleUsed[r]) continue;
+        const std::string& match = job.layers[r].match;
+        bool any = false;
+        for (const WeightInfo* w : m_targets) any = any || globMatch(match, ruleName(w->name));
+        if (!any)
+            throw Error("recipe rule " + std::to_string(r + 1) + " (match '" + match +
+                        "') matches no quantizable weight of " + model.path().string() +
+                        (m_targets.empty() ? std::string() : " (e.g. '" + ruleName(m_targets.front()->name) + "')"));
+    }
+    m_covered.assign(m_targets.size(), false);
+}
+
+bool ModelQuantizer::calibrated() const {
+    return !calibratedMethod().empty();
+}
+
+std::string ModelQuantizer::calibratedMethod() const {
+    for (std::size_t t = 0; t < m_methods.size(); ++t)
+        if (m_methods[t] && m_methods[t]->needsCalibration()) return m_assigned[t].method;
+    return {};
+}
+
+namespace {
+// Adds the time from construction to destruction to `total`.
+class Stopwatch {
+public:
+    explicit Stopwatch(double& total) : m_total(total) {}
+    ~Stopwatch() { m_total += std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count(); }
+    Stopwatch(const Stopwatch&) = delete;
+    Stopwatch& operator=(const Stopwatch&) = delete;
+
+private:
+    double& m_total;
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
+};
+} // namespace
+
+std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const LinearInputStats* input,
+                                                  const std::string& what) {
+    const Stopwatch timed(m_seconds);
+    return quantizeOne(w, input, what);
+}
+
+std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const LinearInputStats* input,
+                                               const std::string& what) {
+    m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
+    std::size_t t = 0;
+    while (t < m_targets.size() && m_targets[t]->name != w.name) ++t;
+    if (t == m_targets.size()) throw Error("weight '" + w.name + "' is not a quantizable weight of the model");
+    m_covered[t] = true;
+    const WeightAssignment& a = m_assigned[t];
+    const QuantSpec& spec = a.spec;
+    const std::vector<float> original =
+        m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
+    const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
+    LayerQuantResult layer;
+    layer.name = w.name;
+    layer.rows = rows;
+    layer.cols = cols;
+    layer.assignment = a.label();
+    std::vector<float> quantized;
+    if (a.keep) {
+        // Left at its stored value (transformed when there are transforms), counted at its stored width.
+        quantized = original;
+        layer.kept = true;
+        layer.bitsPerWeight = 8.0 * static_cast<double>(dtypeSize(w.dtype));
+        m_result.keptParams += rows * cols;
+    } else {
+        const Quantizer& method = *m_methods[t];
+        quantized.resize(original.size());
+        std::int64_t highColumns = -1; // mixed precision (resq): leading columns at high bits
+        if (m_transformed)
+            if (const auto it = m_transformed->highColumns.find(w.name); it != m_transformed->highColumns.end())
+                highColumns = it->second;
+        if (highColumns >= 0)
+            // The method's own count: codebooks or extra scales cost more than the spec says.
+            layer.bitsPerWeight = quantizeMixedColumns(method, {original.data(), rows, cols, w.name, input}, highColumns,
+                                                       highSpec(spec, m_transformed->highBits), spec, a.methodParams,
+                                                       quantized.data(), m_ctx);
+        else {
+            method.quantize({original.data(), rows, cols, w.name, input}, spec, a.methodParams, quantized.data(), m_ctx);
+            layer.bitsPerWeight = method.bitsPerWeight(spec, a.methodParams, rows, cols);
+        }
+    }
+    layer.error = computeError(original.data(), quantized.data(), rows * cols);
+    m_quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
+    m_result.quantizedParams += rows * cols;
+    if (m_onLayer) m_onLayer(layer);
+    m_result.layers.push_back(std::move(layer));
+    return w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
+}
+
+std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm& lm, int layer,
+                                                                        std::vector<RowMatrixF>& calib,
+                                                                        bool advance, bool keepWeights) {
+    const Stopwatch timed(m_seconds);
+    const std::string where = "layer " + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
+    const auto total = static_cast<long long>(m_targets.size());
+    m_ctx.step(m_done, total, where + ": calibration inputs");
+    const JobContext quiet{{}, m_ctx.cancel};
+    const std::vector<LinearInputSite> sites = lm.layerSites(layer);
+    const std::vector<LinearInputStats> stats = collectLayerStats(lm, layer, calib, true, quiet);
+    // Only the statistics are needed from here on: a layer-by-layer model lets its float32 layer go.
+    if (lm.loadsLayers()) lm.releaseLayer(layer);
+    std::map<std::string, std::vector<float>> replaced, kept;
+    for (const WeightInfo* w : m_targets) {
+        if (w->layerIndex != layer) continue;
+        const LinearInputStats* input = nullptr;
+        for (std::size_t s = 0; s < sites.size() && s < stats.size(); ++s)
+            for (const auto& fed : sites[s].weights)
+                if (fed == w->name) input = &stats[s];
+        const std::size_t t = static_cast<std::size_t>(std::find(m_targets.begin(), m_targets.end(), w) - m_targets.begin());
+        if (!input && m_methods[t] && m_methods[t]->needsCalibration())
+            throw Error("method " + m_assigned[t].method + ": weight '" + w->name +
+                        "' is not a decoder Linear the forward pass runs; it cannot be calibrated");
+        auto q = quantizeOne(*w, input, where + " " + m_assigned[t].label() + " " + w->name);
+        if (keepWeights) kept[w->name] = q;
+        replaced[w->name] = std::move(q);
+    }
+    // Layer `layer` with its quantized weights produces the inputs of layer + 1.
+    lm.replaceLayer(layer, std::move(replaced));
+    if (advance)
+        for (RowMatrixF& x : calib) {
+            m_ctx.checkCancel();
+            lm.runLayer(layer, x);
+        }
+    return kept;
+}
+
+ModelQuantResult ModelQuantizer::finish(const CalibrationData* calibration) {
+    if (calibrated()) {
+        for (std::size_t t = 0; t < m_targets.size(); ++t)
+            if (!m_covered[t] && m_methods[t] && m_methods[t]->needsCalibration())
+                throw Error("method " + m_assigned[t].method + ": weight '" + m_targets[t]->name +
+                            "' is outside the decoder layers and cannot be calibrated");
+        if (calibration)
+            m_result.calibration = {{"windows", calibration->windows.size()},
+                                    {"ctx", calibration->ctx},
+                                    {"tokens", calibration->tokens()}};
+    }
+    const auto total = static_cast<long long>(m_targets.size());
+    m_ctx.step(total, total, "quantization done");
+    double otherBits = 0;
+    for (const auto& w : m_model.weights())
+        if (!w.quantizable) otherBits += static_cast<double>(numel(w.shape)) * 8.0 * dtypeSize(w.dtype);
+    ModelQuantResult result = std::move(m_result);
+    result.totalParams = m_model.parameterCount();
+    result.bitsPerWeight =
+        result.quantizedParams ? m_quantBits / static_cast<double>(result.quantizedParams) : 0;
+    result.modelBitsPerWeight =
+        result.totalParams ? (m_quantBits + otherBits) / static_cast<double>(result.totalParams) : 0;
+    result.seconds = m_seconds;
+    return result;
+}
+
+void requireCalibration(const std::string& method, bool calibrated, const CalibrationData* calibration) {
+    if (calibrated && (!calibration || calibration->windows.empty()))
+        throw Error("method " + method + " needs calibration data: give --calib FILE [--calib-windows N]");
+}
+
+ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& registries, const QuantJob& job,
+                               const JobContext& ctx, bool keepWeights,
+                               const std::function<void(const LayerQuantResult&)>& onLayer,
+                               const CalibrationData* calibration) {
+    const auto start = std::chrono::steady_clock::now();
+    // Methods, parameters and layer rules are checked (and calibration asked for) before the work.
+    const ModelQuantizer probe(model, registries, job, ctx);
+    const bool calibrated = probe.calibrated();
+    requireCalibration(probe.calibratedMethod(), calibrated, calibration);
+
+    // Basis changes first: the weight method quantizes the transformed weights.
+    QuantJob validated = job;
+    std::shared_ptr<const TransformedModel> transformed;
+    if (!job.transforms.empty()) {
+        for (auto& t : validated.transforms)
+            t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
+                                      "transform " + t.name);
+        transformed = std::make_shared<const TransformedModel>(
+            applyTransforms(model, registries.transforms, validated.transforms, calibration, ctx));
+    }
+    ModelQuantizer quantizer(model, registries, validated, ctx, transformed, onLayer);
+    std::map<std::string, std::vector<float>> weights;
+    if (!calibrated) {
+        for (const WeightInfo* w : quantizer.targets()) {
+            auto q = quantizer.quantizeWeight(*w, nullptr, w->name);
+            if (keepWeights) weights[w->name] = std::move(q);
+        }
+    } else {
+        // Layer-sequential: `current` holds the quantized layers < l; xs the inputs of layer l.
+        const JobContext quiet{{}, ctx.cancel};
+        CausalLm current(model, transformed ? transformed->weights : std::map<std::string, std::vector<float>>{}, quiet);
+        if (transformed) current.setHooks(transformed->hooks()); // basis changes only, no quantization
+        const int numLayers = current.numLayers();
+        std::vector<RowMatrixF> xs;
+        for (const auto& window : calibration->windows) xs.push_back(current.embed(window));
+        for (int l = 0; l < numLayers; ++l)
+            weights.merge(quantizer.quantizeLayer(current, l, xs, l + 1 < numLayers, keepWeights));
+    }
+    ModelQuantResult result = quantizer.finish(calibration);
+    result.weights = std::move(weights);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (transformed && keepWeights) // replaced weights no quantizer touches (folded norms)
+        for (const auto& [name, w] : transformed->weights)
+            if (!result.weights.count(name)) result.weights[name] = w;
+    return result;
+}
+
+} // namespace qs::core
