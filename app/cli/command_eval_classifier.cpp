@@ -25,24 +25,6 @@ bool endsWithOnnx(std::string s) {
 }
 
 // "int8", "int8:tensor", "int4:token:asym", "int4:group:32": format, granularity (default tensor), group, symmetry.
-core::QuantSpec parseActSpec(const std::string& text) {
-    nlohmann::json j = {{"granularity", "tensor"}};
-    std::stringstream ss(text);
-    std::string part;
-    bool first = true;
-    while (std::getline(ss, part, ':')) {
-        if (first) j["format"] = part, first = false;
-        else if (part == "sym" || part == "asym") j["sym"] = part == "sym";
-        else if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) j["group"] = std::stoll(part);
-        else j["granularity"] = part;
-    }
-    try {
-        return core::QuantSpec::fromJson(j);
-    } catch (const std::exception& e) {
-        throw core::Error("--act-quant " + text + ": " + e.what());
-    }
-}
-
 std::int64_t parseBatch(const std::string& v) {
     std::size_t used = 0;
     long long b = 0;
@@ -97,7 +79,11 @@ nlohmann::json runEvalClassifier(ArgList& args, CliContext& ctx) {
                           " calibrates on a language model's layer inputs; an .onnx classifier takes "
                           "calibration-free methods (rtn)");
     std::optional<core::QuantSpec> actSpec;
-    if (actText) actSpec = parseActSpec(*actText);
+    if (actText) // the one spec parser; a classifier's activation scales are per tensor unless told otherwise
+        actSpec = core::hookSpecFromString(*actText, "--act-quant", core::Granularity::Tensor);
+    if (actSpec && actSpec->scaleRule != core::ScaleRule::MinMax)
+        throw core::Error("eval: --act-quant " + *actText + ": a classifier's activation scales come from the "
+                          "calibration absmax (min/max); percentile clipping applies to language models");
     const auto path = args.takePositional();
     if (!path) throw core::Error("eval: missing MODEL");
     if (!data) throw core::Error("eval: missing --data X (.npy or FILE.h5:DATASET)");

@@ -30,6 +30,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalBlocker>
 #include <QSplitter>
@@ -295,6 +296,9 @@ void MainWindow::createDocks() {
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
     scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    // Never narrower than the forms themselves (long explanations wrap; fields and labels cannot), so
+    // nothing is cut off at the right edge.
+    scroll->setMinimumWidth(params->minimumSizeHint().width() + scroll->verticalScrollBar()->sizeHint().width());
     m_paramsDock = new QDockWidget(tr("Parameters"), this);
     m_paramsDock->setObjectName(QStringLiteral("parametersDock"));
     m_paramsDock->setWidget(scroll);

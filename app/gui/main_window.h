@@ -63,6 +63,12 @@ public:
     /// Opens a .qsproj (with `create`, a missing file becomes a new project), shares its path with the
     /// views (ViewContext::projectPath) and remembers it for the next start. False (logged) on error.
     bool openProject(const QString& path, bool create);
+    /// The project Evaluate and Sweep store into: the open one, else the default project in the user's
+    /// data folder (defaultProjectPath(), created on first use, named in the status bar). Null when it
+    /// cannot be opened (the log says why; an Evaluate is then kept for the session).
+    std::shared_ptr<core::Project> ensureProject();
+    /// $XDG_DATA_HOME/QuantScope/QuantScope/default.qsproj (QStandardPaths::AppDataLocation).
+    static QString defaultProjectPath();
     /// Closes the open project (results of Evaluate then stay in the session list).
     void closeProject();
     /// The open project, nullptr when none.

@@ -22,6 +22,7 @@
 #include <QMenu>
 #include <QMenuBar>
 #include <QSettings>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QVBoxLayout>
 #include <filesystem>
@@ -186,6 +187,26 @@ bool MainWindow::openProject(const QString& path, bool create) {
     return true;
 }
 
+QString MainWindow::defaultProjectPath() {
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + QStringLiteral("/default.qsproj");
+}
+
+std::shared_ptr<core::Project> MainWindow::ensureProject() {
+    if (m_project) return m_project;
+    const QString path = defaultProjectPath();
+    if (!QDir().mkpath(QFileInfo(path).absolutePath())) {
+        appendLog(LogLevel::Warning, tr("Cannot create the folder of the default project %1").arg(path));
+        return nullptr;
+    }
+    const bool created = !QFileInfo::exists(path);
+    if (!openProject(path, true)) return nullptr;
+    const QString what = created ? tr("Created the default project %1").arg(path)
+                                 : tr("Runs go to the default project %1").arg(path);
+    appendLog(LogLevel::Info, what + tr(" (File ▸ New Project… for another)"));
+    statusBar()->showMessage(what, 8000);
+    return m_project;
+}
+
 void MainWindow::closeProject() {
     if (!m_project) return;
     m_project.reset(); // a running job keeps its own reference until it ends
@@ -269,8 +290,9 @@ void MainWindow::updateProjectLabel() {
     if (!m_projectLabel) return;
     if (!m_project) {
         m_projectLabel->setText(tr("No project"));
-        m_projectLabel->setToolTip(tr("File ▸ New Project… keeps Evaluate and Sweep runs; without one, "
-                                      "Evaluate results last for this session only"));
+        m_projectLabel->setToolTip(tr("Evaluate and Sweep store their runs in the default project %1, created "
+                                      "on first use, unless File ▸ New Project… chooses another")
+                                       .arg(defaultProjectPath()));
         return;
     }
     const QString path = QString::fromStdString(m_project->path().string());
@@ -323,10 +345,18 @@ void MainWindow::loadModelData() {
     QSettings settings;
     // A model without remembered data keeps the current choice (and remembers it from now on).
     const QString evalKey = modelDataKey(modelPath, "eval"), calibKey = modelDataKey(modelPath, "calib");
-    if (settings.contains(evalKey))
+    const QString sample = QFileInfo(modelPath).isDir() ? modelPath + QStringLiteral("/sample.txt") : QString();
+    if (settings.contains(evalKey)) {
         m_evalData = settings.value(evalKey).toString();
-    else if (!m_evalData.isEmpty())
+    } else if (!sample.isEmpty() && QFileInfo::exists(sample)) {
+        // A model that ships its own sample text (the demo does) is evaluated on it until the user
+        // chooses other data, so a first Evaluate works at once.
+        m_evalData = QFileInfo(sample).absoluteFilePath();
         settings.setValue(evalKey, m_evalData);
+        appendLog(LogLevel::Info, tr("Evaluation data: %1, shipped with the model").arg(m_evalData));
+    } else if (!m_evalData.isEmpty()) {
+        settings.setValue(evalKey, m_evalData);
+    }
     if (settings.contains(calibKey))
         m_calibData = settings.value(calibKey).toString();
     else if (!m_calibData.isEmpty())
@@ -439,7 +469,6 @@ QString MainWindow::notRunnableReason(bool forSweep) const {
     if (m_evalData.isEmpty()) return tr("Choose evaluation data (toolbar ▸ Data ▸ Evaluation data…)");
     if (isClassifierOpen() && m_labelsData.isEmpty())
         return tr("A classifier is scored against labels: choose them (toolbar ▸ Data ▸ Labels…)");
-    if (forSweep && !m_project) return tr("A sweep stores its runs in a project: File ▸ New Project… first");
     return {};
 }
 
@@ -466,10 +495,10 @@ bool MainWindow::evaluate() {
     // classifier's static activation scales); the core decides, and keys the run by it.
     const core::RecipeCalibration calib{m_calibData.toStdString(),
                                         m_evalForm->values().value("calib_windows", 128LL)};
-    const std::shared_ptr<core::Project> project = m_project;
+    const std::shared_ptr<core::Project> project = ensureProject();
     if (!project)
-        appendLog(LogLevel::Info, tr("No project is open: this result is kept for the session only "
-                                     "(File ▸ New Project… stores runs)"));
+        appendLog(LogLevel::Warning, tr("No project could be opened: this result is kept for the session only "
+                                        "(File ▸ New Project… stores runs)"));
 
     m_lastEvaluation.reset();
     m_jobKind = JobKind::Evaluate;
@@ -607,7 +636,13 @@ bool MainWindow::runSweep(const nlohmann::json& grid) {
     options.eval = evalOptions();
     options.jobs = 1; // one recipe at a time, each using every thread (the machine is shared)
     options.commandLine = "quantscope (GUI) sweep --grid '" + grid.dump() + "'";
-    const std::shared_ptr<core::Project> project = m_project;
+    const std::shared_ptr<core::Project> project = ensureProject();
+    if (!project) {
+        const QString why = tr("A sweep stores its runs in a project, and none could be opened: File ▸ New Project…");
+        statusBar()->showMessage(why, 8000);
+        appendLog(LogLevel::Warning, why);
+        return false;
+    }
     plugins::ViewContext* context = m_context;
     const core::Registries& registries = m_registries;
 

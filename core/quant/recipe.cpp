@@ -242,9 +242,9 @@ void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe) {
     writeFileAtomically(path, recipe.toJson().dump(2) + "\n");
 }
 
-QuantSpec hookSpecFromString(const std::string& text, const std::string& flag) {
+QuantSpec hookSpecFromString(const std::string& text, const std::string& flag, Granularity defaultGranularity) {
     nlohmann::json j = specKeysFromString(text, flag + " " + text);
-    if (!j.contains("granularity")) j["granularity"] = "token"; // activations: one scale per token
+    if (!j.contains("granularity")) j["granularity"] = std::string(granularityName(defaultGranularity));
     return specFromJson(j, flag + " " + text);
 }
 

@@ -65,9 +65,13 @@ nlohmann::json loadRecipeJson(const std::filesystem::path& path, const MethodReg
 void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);
 
 /// An activation / KV-cache spec from the command-line form
-/// FORMAT[:token|tensor|channel|group|block][:N][:sym|asym][:pNN.N] (granularity defaults to token; pNN.N
-/// clips each scale's run to the NN.N-th percentile, ScaleRule::Percentile). Throws Error prefixed by `flag`.
-QuantSpec hookSpecFromString(const std::string& text, const std::string& flag);
+/// FORMAT[:token|tensor|channel|group|block][:N][:sym|asym][:pNN.N] (specKeysFromString, the one parser
+/// of activation, KV and layer specs). Granularity defaults to `defaultGranularity`: token for a
+/// language model's activations and KV cache (one scale per token), tensor for a classifier's static
+/// activation scales. pNN.N clips each scale's run to the NN.N-th percentile (ScaleRule::Percentile).
+/// Throws Error prefixed by `flag`.
+QuantSpec hookSpecFromString(const std::string& text, const std::string& flag,
+                             Granularity defaultGranularity = Granularity::Token);
 
 
 } // namespace qs::core

@@ -22,6 +22,9 @@ void ensureApp() {
         return dir;
     }();
     qputenv("XDG_RUNTIME_DIR", runtimeDir->toLocal8Bit());
+    // Test mode puts the writable locations (the default project among them) under $HOME/.qttest; a
+    // home of its own keeps parallel test processes from sharing one default project.
+    qputenv("HOME", runtimeDir->toLocal8Bit());
     QStandardPaths::setTestModeEnabled(true);
     QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
                        *runtimeDir + QStringLiteral("/settings"));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Evaluate from the main window, offscreen: the stored figures equal a direct core evaluation, the runs
-// carry the sweep's keys, cancel stores nothing, no project keeps the result for the session.
+// carry the sweep's keys, cancel stores nothing, without a project the runs go to the default project.
 #include "blocking_quantizer.h"
 #include "builtin_views.h"
 #include "experiment/builtins.h"
@@ -172,17 +172,26 @@ TEST_F(EvaluateTest, CancelLeavesTheProjectReadableWithoutAHalfRun) {
         EXPECT_EQ(r.status, "finished");
 }
 
-TEST_F(EvaluateTest, WithoutAProjectTheResultIsKeptForTheSession) {
+TEST_F(EvaluateTest, WithoutAProjectRunsGoToTheDefaultProject) {
     openFixture();
     chooseRecipe();
     m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
+    EXPECT_EQ(m_window->project(), nullptr);
     ASSERT_TRUE(m_window->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
     ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_EQ(m_window->sessionRuns().size(), 1u);
-    EXPECT_EQ(m_window->sessionRuns()[0].runId, 0);
-    EXPECT_TRUE(m_window->sessionRuns()[0].metrics.perplexity);
-    EXPECT_NE(log().find("session only"), std::string::npos) << log();
+    // Created on first use in the user's data folder, named in the status bar.
+    const QString path = gui::MainWindow::defaultProjectPath();
+    ASSERT_NE(m_window->project(), nullptr);
+    EXPECT_EQ(QString::fromStdString(m_window->project()->path().string()), path);
+    EXPECT_TRUE(QFileInfo::exists(path));
+    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("default.qsproj")))
+        << m_window->projectLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->sessionRuns().empty());
+    ASSERT_TRUE(m_window->lastEvaluation());
+    EXPECT_GT(m_window->lastEvaluation()->runId, 0);
+    EXPECT_EQ(m_window->project()->runs().size(), 2u); // fp32 reference + the recipe
+    EXPECT_NE(log().find("default project"), std::string::npos) << log();
 }
 
 TEST_F(EvaluateTest, RemembersDataPerModelAndTheLastProject) {

@@ -193,13 +193,13 @@ TEST_F(EvaluateClassifierTest, LanguageModelOnlyRecipesAreRefusedByName) {
     ASSERT_TRUE(waitIdle(60000)) << log();
     EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Failed) << log();
     EXPECT_NE(log().find("classifier"), std::string::npos) << log();
-    // Without the transform it runs (no project: kept for the session), from the HDF5 datasets.
+    // Without the transform it runs (no project open: stored in the default project), from the HDF5 datasets.
     ASSERT_TRUE(m_window->setTransform(QString()));
     const core::RecipeRunOutcome w8 = evaluateOk();
-    EXPECT_EQ(w8.runId, 0);
+    EXPECT_GT(w8.runId, 0);
     ASSERT_TRUE(w8.metrics.accuracy);
     EXPECT_EQ(*w8.metrics.accuracy, referenceCorrect("w8_perchannel_sym") / 450.0);
-    EXPECT_EQ(m_window->sessionRuns().size(), 1u);
+    EXPECT_TRUE(m_window->sessionRuns().empty());
 }
 
 TEST_F(EvaluateClassifierTest, ASweepStoresTheSameRunsThatEvaluateFinds) {

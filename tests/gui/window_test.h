@@ -24,6 +24,7 @@ protected:
     void SetUp() override {
         ensureApp();
         QSettings().clear(); // every test starts from the default layout
+        removeProject(gui::MainWindow::defaultProjectPath()); // and without runs of an earlier test
         core::registerBuiltins(m_registries);
         addQuantizers(m_registries);
         gui::registerBuiltinViews(m_plugins);
@@ -40,11 +41,15 @@ protected:
     /// previous run of the test.
     static QString freshProject(const QString& fileName) {
         const QString path = outputDir() + QLatin1Char('/') + fileName;
+        removeProject(path);
+        return path;
+    }
+    /// Removes a project file with its WAL, shared memory and run arrays.
+    static void removeProject(const QString& path) {
         QFile::remove(path);
         for (const char* suffix : {"-wal", "-shm"})
             QFile::remove(path + QLatin1String(suffix));
         QDir(path + QStringLiteral(".runs")).removeRecursively();
-        return path;
     }
     /// True when the window's job runner went idle within `ms`.
     bool waitIdle(int ms = 300000) {

@@ -29,6 +29,12 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
         axis->setItemData(axis->count() - 1, QString::fromUtf8(m.help.data(), static_cast<qsizetype>(m.help.size())),
                           Qt::ToolTipRole);
     }
+    // Metric titles are long ("KL divergence to fp32 (mean, nats)"): the combos show what fits and
+    // list the whole titles, so the view does not force a wide window.
+    for (QComboBox* axis : {m_x, m_y}) {
+        axis->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        axis->setMinimumContentsLength(14);
+    }
     m_group = new QComboBox(this);
     m_group->setObjectName(QStringLiteral("paretoGroup"));
     m_group->addItem(tr("per method"), int(ParetoGroup::Method));
@@ -38,6 +44,7 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     m_logY->setToolTip(tr("Not for metrics that can be zero or negative (Δ perplexity, KLD)"));
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("paretoStatus"));
+    m_status->setWordWrap(true); // a long status wraps instead of widening the window
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("x"), this));
