@@ -102,6 +102,8 @@ MainWindow::MainWindow(const core::Registries& registries, plugins::PluginManage
         updateRunEnabled();
     });
     connect(m_context, &plugins::ViewContext::quantResultChanged, this, &MainWindow::updateBitsLabel);
+    // Selecting a run in any view (Pareto point, Runs row) makes it the current result in all of them.
+    connect(m_context, &plugins::ViewContext::selectedRunChanged, this, &MainWindow::showRunResult);
 
     m_bitsLabel = new QLabel(this);
     m_bitsLabel->setObjectName(QStringLiteral("bitsPerWeightLabel"));

@@ -67,6 +67,10 @@ public:
     /// data folder (defaultProjectPath(), created on first use, named in the status bar). Null when it
     /// cannot be opened (the log says why; an Evaluate is then kept for the session).
     std::shared_ptr<core::Project> ensureProject();
+    /// Makes stored run `id` the current result everywhere (layer table columns, histograms, status
+    /// bar): its per-layer figures from the project, when it is a finished run of the open model. The
+    /// fp32 reference clears the result. Called when a view selects a run.
+    void showRunResult(qint64 id);
     /// $XDG_DATA_HOME/QuantScope/QuantScope/default.qsproj (QStandardPaths::AppDataLocation).
     static QString defaultProjectPath();
     /// Closes the open project (results of Evaluate then stay in the session list).

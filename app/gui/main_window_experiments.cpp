@@ -2,6 +2,7 @@
 // MainWindow's experiment workflow: projects, evaluation / calibration data, Evaluate, Sweep…, report.
 #include "quant/recipe.h"
 #include "main_window.h"
+#include "store/stored_result.h"
 #include "param_form.h"
 #include "quant/quant_spec.h"
 #include "report.h"
@@ -205,6 +206,24 @@ std::shared_ptr<core::Project> MainWindow::ensureProject() {
     appendLog(LogLevel::Info, what + tr(" (File ▸ New Project… for another)"));
     statusBar()->showMessage(what, 8000);
     return m_project;
+}
+
+void MainWindow::showRunResult(qint64 id) {
+    const auto& model = m_context->model();
+    if (id == 0 || !m_project || !model || m_jobs->isRunning()) return;
+    try {
+        const auto run = m_project->run(id);
+        if (!run || run->status != "finished") return;
+        // Another model's layers would not match the table: its runs stay in Runs and Pareto only.
+        if (m_project->model(run->modelId).path != model->path().string()) return;
+        if (run->recipe == "{}") {
+            m_context->setQuantResult(std::nullopt); // the fp32 reference quantizes nothing
+            return;
+        }
+        m_context->setQuantResult(core::storedQuantResult(*m_project, id, m_registries));
+    } catch (const std::exception& e) {
+        appendLog(LogLevel::Warning, tr("Run %1: %2").arg(id).arg(QString::fromStdString(e.what())));
+    }
 }
 
 void MainWindow::closeProject() {

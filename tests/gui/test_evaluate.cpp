@@ -266,3 +266,41 @@ TEST_F(EvaluateTest, ExplainsWhatIsMissing) {
 }
 
 } // namespace
+
+namespace {
+
+TEST_F(EvaluateTest, SelectingARunMakesItTheCurrentResultEverywhere) {
+    openFixture();
+    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    chooseRecipe(); // int4 sym group 32
+    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    const std::int64_t int4 = m_window->lastEvaluation()->runId;
+    m_window->specForm()->setValue(QStringLiteral("format"), "int8");
+    m_window->specForm()->setValue(QStringLiteral("granularity"), "channel");
+    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    const std::int64_t int8 = m_window->lastEvaluation()->runId;
+    ASSERT_NE(int4, int8);
+    const QString q = QStringLiteral("model.layers.1.self_attn.q_proj.weight"); // 192 x 192
+    const auto bitsOf = [&] {
+        const auto* r = m_window->viewContext()->layerResult(q);
+        return r ? r->bitsPerWeight : -1.0;
+    };
+    // The Pareto view, the Runs view and the window share one selected run: selecting one shows its
+    // per-layer figures from the project.
+    m_window->viewContext()->setSelectedRunId(int4);
+    EXPECT_DOUBLE_EQ(bitsOf(), 4.0 + 16.0 / 32); // sym group 32: an fp16 scale per group
+    EXPECT_TRUE(m_window->viewContext()->isQuantResultComplete());
+    m_window->viewContext()->setSelectedRunId(int8);
+    EXPECT_DOUBLE_EQ(bitsOf(), 8.0 + 16.0 / 192); // sym per channel
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    for (const auto& l : project->layers(int8))
+        if (l.name == q.toStdString()) EXPECT_DOUBLE_EQ(l.bitsPerWeight, bitsOf());
+    // The fp32 reference quantizes nothing.
+    m_window->viewContext()->setSelectedRunId(m_window->lastEvaluation()->referenceRunId);
+    EXPECT_FALSE(m_window->viewContext()->quantResult());
+}
+
+} // namespace
