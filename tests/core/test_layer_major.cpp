@@ -2,8 +2,8 @@
 // Layer-major evaluation over layer-by-layer weights (core/eval/layer_major, CausalLm::layerByLayer)
 // against the fixture's PyTorch perplexities and against the window-major path
 // (evaluatePerplexity / compareWithReference): the same numbers from a different execution order.
+#include "builtin_registries.h"
 #include "data/calib_data.h"
-#include "experiment/builtins.h"
 #include "quant/model_quantizer.h"
 #include "eval/layer_major.h"
 #include "eval/perplexity.h"
@@ -28,14 +28,7 @@ namespace {
 const std::vector<std::int32_t>& testTokens() { return qs::test::fixtureTestTokens(); }
 const nlohmann::json& reference() { return qs::test::fixtureReference(); }
 
-const Registries& registries() {
-    static const Registries reg = [] {
-        Registries r;
-        registerBuiltins(r);
-        return r;
-    }();
-    return reg;
-}
+const Registries& registries() { return qs::test::builtinRegistries(); }
 
 QuantJob rtn(FormatId format, Granularity granularity, int group, bool symmetric) {
     QuantJob job;

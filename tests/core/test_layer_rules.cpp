@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Per-layer recipes against shared/fixtures/tinyllama-bpe512/reference_mixed.json (computed
 // independently with PyTorch) and the rules' own contract (glob, later rules win, canonical keys).
-#include "experiment/builtins.h"
+#include "builtin_registries.h"
 #include "data/calib_data.h"
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
@@ -18,14 +18,7 @@ using qs::test::fixtureModel;
 
 namespace {
 
-Registries& regs() {
-    static Registries r = [] {
-        Registries x;
-        registerBuiltins(x);
-        return x;
-    }();
-    return r;
-}
+const Registries& regs() { return qs::test::builtinRegistries(); }
 
 const nlohmann::json& mixedReference() {
     static const nlohmann::json j =

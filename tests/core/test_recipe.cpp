@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "experiment/builtins.h"
+#include "builtin_registries.h"
 #include "quant/recipe.h"
 #include "fixture_paths.h"
 #include "base/error.h"
@@ -9,14 +9,7 @@
 using namespace qs::core;
 
 namespace {
-Registries& regs() {
-    static Registries r = [] {
-        Registries x;
-        registerBuiltins(x);
-        return x;
-    }();
-    return r;
-}
+const Registries& regs() { return qs::test::builtinRegistries(); }
 } // namespace
 
 TEST(Recipe, JsonRoundTripIsCanonical) {

@@ -2,8 +2,8 @@
 // The contract every registered quantizer and transform must keep, checked on the fixture Llama
 // (tinyllama-bpe512: 4 layers, hidden 192). The cases come from the registries themselves, so an entry
 // added to registerBuiltins() is tested the day it is added, with its default parameters.
+#include "builtin_registries.h"
 #include "data/calib_data.h"
-#include "experiment/builtins.h"
 #include "base/job.h"
 #include "quant/model_quantizer.h"
 #include "fixture_models.h"
@@ -26,14 +26,7 @@ using qs::test::fixtureModel;
 
 namespace {
 
-const Registries& registries() {
-    static const Registries r = [] {
-        Registries x;
-        registerBuiltins(x);
-        return x;
-    }();
-    return r;
-}
+const Registries& registries() { return qs::test::builtinRegistries(); }
 
 template <class T> std::vector<std::string> namesOf(const Registry<T>& registry) {
     std::vector<std::string> names;
