@@ -517,10 +517,20 @@ void MainWindow::openModel(const QString& rawPath) {
         m_jobs->cancel();
         return;
     }
-    m_jobKind = JobKind::Open;
     m_jobTarget = path;
     appendLog(LogLevel::Info, tr("Opening %1").arg(path));
-    m_jobs->start(
+    startJob(
+        {tr("Opening %1").arg(path),
+         [this, path](JobState state, const QString& seconds) {
+             if (state != JobState::Succeeded) return;
+             appendLog(LogLevel::Info,
+                       tr("Opened %1: %2 weights, %3 parameters (%4 s)")
+                           .arg(path)
+                           .arg(m_context->layers().size())
+                           .arg(formatCount(m_context->model() ? m_context->model()->parameterCount() : 0), seconds));
+             m_jobStatus->setText(tr("Opened %1 in %2 s").arg(QFileInfo(path).fileName(), seconds));
+             emit modelOpened(path);
+         }},
         tr("Inspect"), tr("weight"), [this, path](const core::JobContext& ctx) -> std::function<void()> {
             std::shared_ptr<const core::Model> model = core::openModel(path.toStdString());
             auto layers = std::make_shared<std::vector<core::LayerReport>>(core::inspectModel(*model, ctx));
@@ -724,17 +734,33 @@ bool MainWindow::runQuantization() {
     const std::string calibFile = calibrated ? m_calibData.toStdString() : std::string();
     const core::EvalOptions eval = evalOptions();
     const long long calibWindows = m_evalForm->values().value("calib_windows", 128LL);
-    m_jobKind = JobKind::Quantize;
     m_jobTarget = QStringLiteral("%1 %2").arg(methodTitle(QString::fromStdString(job.method)),
                                               QString::fromStdString(job.spec.label()));
+    const QString target = m_jobTarget;
+    JobEnd end{target, [this, target](JobState state, const QString& seconds) {
+                   if (state != JobState::Succeeded) {
+                       m_context->setQuantResult(std::nullopt); // no half result stays on screen
+                       return;
+                   }
+                   if (const auto& r = m_context->quantResult()) {
+                       appendLog(LogLevel::Info,
+                                 tr("%1: %2 layers in %3 s; %4 bits/weight over quantized layers, %5 over the model")
+                                     .arg(target)
+                                     .arg(r->layers.size())
+                                     .arg(seconds)
+                                     .arg(r->bitsPerWeight, 0, 'f', 3)
+                                     .arg(r->modelBitsPerWeight, 0, 'f', 3));
+                       m_jobStatus->setText(tr("%1 finished in %2 s").arg(target, seconds));
+                   }
+               }};
     m_context->beginQuantResult(job);
     appendLog(
         LogLevel::Info,
         tr("Quantizing %1 with %2").arg(QFileInfo(qstr(model->path().string())).fileName(), m_jobTarget));
     const core::Registries& registries = m_registries;
     plugins::ViewContext* context = m_context;
-    return m_jobs->start(
-        methodTitle(QString::fromStdString(job.method)), tr("layer"),
+    return startJob(
+        std::move(end), methodTitle(QString::fromStdString(job.method)), tr("layer"),
         [model, &registries, job, context, calibFile, eval,
          calibWindows](const core::JobContext& ctx) -> std::function<void()> {
             auto onLayer = [context](const core::LayerQuantResult& layer) {
@@ -792,55 +818,30 @@ void MainWindow::updateJobStatus() {
     }
 }
 
+bool MainWindow::startJob(JobEnd end, const QString& title, const QString& unit, JobRunner::Work work) {
+    m_jobEnd = std::move(end);
+    if (m_jobs->start(title, unit, std::move(work))) return true;
+    m_jobEnd = {};
+    return false;
+}
+
 void MainWindow::onJobFinished(JobState state, const QString& message) {
     m_statusTimer->stop();
     m_cancelButton->setEnabled(false);
-    const JobKind kind = std::exchange(m_jobKind, JobKind::None);
+    const JobEnd end = std::exchange(m_jobEnd, {});
     const QString seconds = QString::number(m_jobs->elapsedSeconds(), 'f', 1);
-    const QString what = kind == JobKind::Open ? tr("Opening %1").arg(m_jobTarget) : m_jobTarget;
-    if (kind == JobKind::Evaluate || kind == JobKind::Sweep) onExperimentJobFinished(kind, state, seconds);
     m_progress->setRange(0, 1);
     m_progress->setValue(state == JobState::Succeeded ? 1 : 0);
-
-    switch (state) {
-    case JobState::Succeeded:
-        if (kind == JobKind::Evaluate || kind == JobKind::Sweep) {
-            // reported by onExperimentJobFinished
-        } else if (kind == JobKind::Open) {
-            const auto& layers = m_context->layers();
-            appendLog(LogLevel::Info,
-                      tr("Opened %1: %2 weights, %3 parameters (%4 s)")
-                          .arg(m_jobTarget)
-                          .arg(layers.size())
-                          .arg(formatCount(m_context->model() ? m_context->model()->parameterCount() : 0),
-                               seconds));
-            m_jobStatus->setText(tr("Opened %1 in %2 s").arg(QFileInfo(m_jobTarget).fileName(), seconds));
-            emit modelOpened(m_jobTarget);
-        } else if (const auto& r = m_context->quantResult()) {
-            appendLog(LogLevel::Info,
-                      tr("%1: %2 layers in %3 s; %4 bits/weight over quantized layers, %5 over the model")
-                          .arg(m_jobTarget)
-                          .arg(r->layers.size())
-                          .arg(seconds)
-                          .arg(r->bitsPerWeight, 0, 'f', 3)
-                          .arg(r->modelBitsPerWeight, 0, 'f', 3));
-            m_jobStatus->setText(tr("%1 finished in %2 s").arg(m_jobTarget, seconds));
-        }
-        break;
-    case JobState::Cancelled:
-        if (kind == JobKind::Quantize) m_context->setQuantResult(std::nullopt);
-        appendLog(LogLevel::Info, tr("%1 cancelled after %2 s").arg(what, seconds));
-        m_jobStatus->setText(tr("%1 cancelled").arg(what));
-        break;
-    case JobState::Failed:
-        if (kind == JobKind::Quantize) m_context->setQuantResult(std::nullopt);
+    // What every job says when it stops short; the job's own handler reports success and cleans up.
+    if (state == JobState::Cancelled) {
+        appendLog(LogLevel::Info, tr("%1 cancelled after %2 s").arg(end.what, seconds));
+        m_jobStatus->setText(tr("%1 cancelled").arg(end.what));
+    } else if (state == JobState::Failed) {
         appendLog(LogLevel::Error, message);
-        m_jobStatus->setText(tr("%1 failed: %2").arg(what, message));
-        statusBar()->showMessage(tr("%1 failed: %2").arg(what, message), 10000);
-        break;
-    default:
-        break;
+        m_jobStatus->setText(tr("%1 failed: %2").arg(end.what, message));
+        statusBar()->showMessage(tr("%1 failed: %2").arg(end.what, message), 10000);
     }
+    if (end.onEnd) end.onEnd(state, seconds);
     updateRunEnabled();
     if (!m_pendingOpen.isEmpty()) {
         const QString next = std::exchange(m_pendingOpen, QString());

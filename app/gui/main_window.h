@@ -179,7 +179,14 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
-    enum class JobKind { None, Open, Quantize, Evaluate, Sweep };
+    /// What a started job does when it ends, set by whoever starts it (no ladder over job kinds):
+    /// `what` names it in cancel/failure messages, `onEnd` reports or cleans up for any end state.
+    struct JobEnd {
+        QString what;
+        std::function<void(JobState state, const QString& seconds)> onEnd;
+    };
+    /// Starts a job through m_jobs with its end handler.
+    bool startJob(JobEnd end, const QString& title, const QString& unit, JobRunner::Work work);
 
     void createActions();
     void createToolBar();
@@ -217,16 +224,17 @@ private:
     void updateDataMenu();
     void updateProjectLabel();
     void updateEvaluationLabel();
-    void onExperimentJobFinished(JobKind kind, JobState state, const QString& seconds);
+    void reportEvaluation(JobState state, const QString& seconds);
+    void reportSweep(JobState state, const QString& seconds);
     bool needsCalibration() const;
-    QString notRunnableReason(bool forSweep) const;
+    QString notRunnableReason() const;
     core::RecipeRunTarget runTarget() const;
 
     const core::Registries& m_registries;
     plugins::PluginManager& m_plugins;
     plugins::ViewContext* m_context;
     JobRunner* m_jobs;
-    JobKind m_jobKind = JobKind::None;
+    JobEnd m_jobEnd; ///< of the running job
     QString m_jobTarget; ///< the path being opened / the spec being run
     QString m_pendingOpen;
 

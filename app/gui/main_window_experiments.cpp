@@ -482,7 +482,7 @@ core::EvalOptions MainWindow::evalOptions() const {
     return o;
 }
 
-QString MainWindow::notRunnableReason(bool forSweep) const {
+QString MainWindow::notRunnableReason() const {
     if (!m_context->model()) return tr("Open a model first");
     if (m_jobs->isRunning()) return tr("A job is running: wait for it or cancel it");
     if (m_evalData.isEmpty()) return tr("Choose evaluation data (toolbar ▸ Data ▸ Evaluation data…)");
@@ -500,7 +500,7 @@ bool MainWindow::evaluate() {
         appendLog(LogLevel::Warning, why);
         return false;
     };
-    if (const QString why = notRunnableReason(false); !why.isEmpty()) return fail(why);
+    if (const QString why = notRunnableReason(); !why.isEmpty()) return fail(why);
     QString error;
     const std::optional<core::Recipe> recipe = currentRecipe(&error);
     if (!recipe) return fail(error);
@@ -520,7 +520,6 @@ bool MainWindow::evaluate() {
                                         "(File ▸ New Project… stores runs)"));
 
     m_lastEvaluation.reset();
-    m_jobKind = JobKind::Evaluate;
     m_jobTarget = tr("Evaluate %1").arg(QString::fromStdString(recipe->label()));
     if (isClassifierOpen())
         appendLog(LogLevel::Info,
@@ -533,7 +532,8 @@ bool MainWindow::evaluate() {
                       .arg(target.eval.maxWindows ? tr("%1 windows").arg(target.eval.maxWindows)
                                                   : tr("all windows")));
     const core::Registries& registries = m_registries;
-    return m_jobs->start(tr("Evaluate"), tr("step"),
+    return startJob({m_jobTarget, [this](JobState state, const QString& seconds) { reportEvaluation(state, seconds); }},
+                    tr("Evaluate"), tr("step"),
                          [this, target, recipe = *recipe, calib, project,
                           &registries](const core::JobContext& ctx) -> std::function<void()> {
                              auto out = std::make_shared<core::RecipeRunOutcome>(
@@ -630,12 +630,12 @@ void MainWindow::showSweepDialog() {
     SweepDialog dialog(m_registries, this);
     dialog.setSelection(currentSweepSelection());
     dialog.setProjectInfo([this](const std::vector<core::SweepPoint>& p) { return countExistingRuns(p); },
-                          notRunnableReason(true));
+                          notRunnableReason());
     if (dialog.exec() == QDialog::Accepted) runSweep(dialog.grid());
 }
 
 bool MainWindow::runSweep(const nlohmann::json& grid) {
-    if (const QString why = notRunnableReason(true); !why.isEmpty()) {
+    if (const QString why = notRunnableReason(); !why.isEmpty()) {
         statusBar()->showMessage(why, 8000);
         appendLog(LogLevel::Warning, why);
         return false;
@@ -666,13 +666,13 @@ bool MainWindow::runSweep(const nlohmann::json& grid) {
     const core::Registries& registries = m_registries;
 
     m_lastSweep.reset();
-    m_jobKind = JobKind::Sweep;
     m_jobTarget = tr("Sweep of %n point(s)", nullptr, static_cast<int>(points.size()));
     appendLog(LogLevel::Info,
               tr("%1 into %2: %3")
                   .arg(m_jobTarget, QString::fromStdString(project->path().filename().string()),
                        QString::fromStdString(grid.dump())));
-    return m_jobs->start(tr("Sweep"), tr("run"),
+    return startJob({m_jobTarget, [this](JobState state, const QString& seconds) { reportSweep(state, seconds); }},
+                    tr("Sweep"), tr("run"),
                          [this, points, options, project, context,
                           &registries](const core::JobContext& ctx) -> std::function<void()> {
                              // Each progress step follows a stored run: let the Runs view show it at once.
@@ -693,10 +693,8 @@ bool MainWindow::runSweep(const nlohmann::json& grid) {
 // ---------------------------------------------------------------------------------------------
 // Job results
 
-void MainWindow::onExperimentJobFinished(JobKind kind, JobState state, const QString& seconds) {
-    if (kind == JobKind::Sweep) m_context->notifyProjectRunsChanged(); // runs stored up to a cancel stay
-    if (state != JobState::Succeeded) return;
-    if (kind == JobKind::Evaluate && m_lastEvaluation) {
+void MainWindow::reportEvaluation(JobState state, const QString& seconds) {
+    if (state == JobState::Succeeded && m_lastEvaluation) {
         const core::RecipeRunOutcome& e = *m_lastEvaluation;
         const auto& m = e.metrics;
         QString where;
@@ -735,7 +733,11 @@ void MainWindow::onExperimentJobFinished(JobKind kind, JobState state, const QSt
             m_context->setSelectedRunId(e.runId);
         }
     }
-    if (kind == JobKind::Sweep && m_lastSweep) {
+}
+
+void MainWindow::reportSweep(JobState state, const QString& seconds) {
+    m_context->notifyProjectRunsChanged(); // runs stored up to a cancel stay
+    if (state == JobState::Succeeded && m_lastSweep) {
         const nlohmann::json j = m_lastSweep->toJson();
         const QString counts = tr("%1 done, %2 already in the project, %3 failed, %4 invalid, %5 duplicate")
                                    .arg(j.value("done", 0))

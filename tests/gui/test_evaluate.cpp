@@ -297,7 +297,9 @@ TEST_F(EvaluateTest, SelectingARunMakesItTheCurrentResultEverywhere) {
     EXPECT_DOUBLE_EQ(bitsOf(), 8.0 + 16.0 / 192); // sym per channel
     auto project = core::Project::open(m_projectPath.toStdString(), false);
     for (const auto& l : project->layers(int8))
-        if (l.name == q.toStdString()) EXPECT_DOUBLE_EQ(l.bitsPerWeight, bitsOf());
+        if (l.name == q.toStdString()) {
+            EXPECT_DOUBLE_EQ(l.bitsPerWeight, bitsOf());
+        }
     // The fp32 reference quantizes nothing.
     m_window->viewContext()->setSelectedRunId(m_window->lastEvaluation()->referenceRunId);
     EXPECT_FALSE(m_window->viewContext()->quantResult());
