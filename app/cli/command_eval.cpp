@@ -60,19 +60,6 @@ std::string evalUsage(const CliContext& ctx) {
 
 namespace {
 
-long long parseCount(const std::string& flag, const std::string& value, long long min) {
-    long long v = 0;
-    std::size_t used = 0;
-    try {
-        v = std::stoll(value, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != value.size() || value.empty() || v < min)
-        throw core::Error("--" + flag + " " + value + ": expected an integer >= " + std::to_string(min));
-    return v;
-}
-
 std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
@@ -85,15 +72,15 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     // An .onnx MODEL is an image classifier: accuracy instead of perplexity.
     if (isClassifierEval(args)) return runEvalClassifier(args, ctx);
     const auto data = args.takeOption("data");
-    core::EvalOptions opts;
-    if (const auto c = args.takeOption("ctx")) opts.ctx = static_cast<int>(parseCount("ctx", *c, 2));
-    if (const auto w = args.takeOption("windows")) opts.maxWindows = parseCount("windows", *w, 1);
+    // --ctx, --windows, --calib-windows: the evaluation schema the GUI's form and sweeps use too.
+    const nlohmann::json evalFlags = takeSchemaFlags(args, core::evalOptionsSchema());
+    const core::EvalOptions opts = core::evalOptionsFromJson(evalFlags, "eval");
     const bool kld = args.takeFlag("kld");
     const bool lowMemory = args.takeFlag("low-memory");
     const auto calibFile = args.takeOption("calib");
-    const auto calibWindowsFlag = args.takeOption("calib-windows");
-    if (calibWindowsFlag && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
-    const long long calibWindows = calibWindowsFlag ? parseCount("calib-windows", *calibWindowsFlag, 1) : 128;
+    if (evalFlags.contains("calib_windows") && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
+    const long long calibWindows =
+        core::validateParams(core::evalOptionsSchema(), evalFlags, "eval").at("calib_windows").get<long long>();
     const core::Recipe recipe = takeRecipe(args, ctx.registries, "eval", true);
     const bool quantizeWeights = recipe.quantizeWeights;
     const core::QuantJob& job = recipe.job;

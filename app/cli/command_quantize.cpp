@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "data/calib_data.h"
 #include "cli_params.h"
+#include "data/windows.h"
 #include "commands.h"
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
@@ -38,23 +39,13 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     // Nothing given quantizes with the default spec (rtn int4 group 128 sym), as before.
     const core::QuantJob job = recipe.quantizeWeights ? recipe.job : core::QuantJob{};
     const auto calibFile = args.takeOption("calib");
-    const auto calibWindows = args.takeOption("calib-windows");
-    const auto calibCtx = args.takeOption("ctx");
-    if ((calibWindows || calibCtx) && !calibFile) throw core::Error("quantize: --calib-windows/--ctx need --calib FILE");
-    auto count = [](const char* flag, const std::string& v, long long min) {
-        std::size_t used = 0;
-        long long n = 0;
-        try {
-            n = std::stoll(v, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (v.empty() || used != v.size() || n < min)
-            throw core::Error(std::string("--") + flag + " " + v + ": expected an integer >= " + std::to_string(min));
-        return n;
-    };
-    const long long windows = calibWindows ? count("calib-windows", *calibWindows, 1) : 128;
-    const int ctxTokens = calibCtx ? static_cast<int>(count("ctx", *calibCtx, 2)) : 128;
+    // --ctx and --calib-windows shape the calibration windows: the evaluation schema's keys.
+    const nlohmann::json evalFlags = takeSchemaFlags(args, core::evalOptionsSchema());
+    if (evalFlags.contains("windows")) throw core::Error("quantize: --windows is an eval setting (calibration: --calib-windows)");
+    if (!evalFlags.empty() && !calibFile) throw core::Error("quantize: --calib-windows/--ctx need --calib FILE");
+    const nlohmann::json e = core::validateParams(core::evalOptionsSchema(), evalFlags, "quantize");
+    const long long windows = e.at("calib_windows").get<long long>();
+    const int ctxTokens = e.at("ctx").get<int>();
     const auto out = args.takeOption("out");
     const core::DType outDtype = parseOutDtype(args.takeOption("out-dtype").value_or("f32"));
     const auto path = args.takePositional();

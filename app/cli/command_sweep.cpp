@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "cli_params.h"
 #include "commands.h"
 #include "io/file_util.h"
 #include "experiment/sweep.h"
@@ -33,8 +34,7 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const auto projectPath = args.takeOption("project");
     const auto labels = args.takeOption("labels");
     core::SweepOptions opts;
-    if (const auto c = args.takeOption("ctx")) opts.eval.ctx = std::stoi(*c);
-    if (const auto w = args.takeOption("windows")) opts.eval.maxWindows = std::stoll(*w);
+    opts.eval = core::evalOptionsFromJson(takeSchemaFlags(args, core::evalOptionsSchema()), "sweep");
     if (const auto j = args.takeOption("jobs")) {
         opts.jobs = std::atoi(j->c_str());
         if (opts.jobs < 1) throw core::Error("--jobs " + *j + ": expected a positive integer");

@@ -45,31 +45,6 @@ QString modelDataKey(const QString& modelPath, const char* what) {
              QLatin1String(what));
 }
 
-core::ParamSpec intParam(const char* name, long long def, double min, double max, const char* label,
-                         const char* help) {
-    core::ParamSpec p;
-    p.name = name;
-    p.type = core::ParamType::Int;
-    p.defaultValue = def;
-    p.min = min;
-    p.max = max;
-    p.label = label;
-    p.help = help;
-    return p;
-}
-
-// The evaluation settings of the Parameters dock (the CLI's eval/sweep --ctx, --windows, --calib-windows).
-const core::ParamSchema& evalSchema() {
-    static const core::ParamSchema schema{
-        intParam("ctx", 128, 2, 1 << 16, "Context", "tokens per evaluation window"),
-        intParam("windows", 0, 0, 1e9, "Windows",
-                 "evaluate at most this many windows; 0 = every full window"),
-        intParam("calib_windows", 128, 1, 1e6, "Calibration windows",
-                 "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each"),
-    };
-    return schema;
-}
-
 QString fileName(const QString& path) {
     return QFileInfo(path).fileName();
 }
@@ -148,7 +123,7 @@ void MainWindow::createEvalForm(QWidget* params, QLayout* layout) {
     auto* boxLayout = new QVBoxLayout(box);
     m_evalForm = new ParamForm(box);
     m_evalForm->setObjectName(QStringLiteral("evalForm"));
-    m_evalForm->setSchema(evalSchema());
+    m_evalForm->setSchema(core::evalOptionsSchema()); // declared once in the core (data/windows.h)
     boxLayout->addWidget(m_evalForm);
     auto* hooks = new QFormLayout;
     m_actQuantEdit = new QLineEdit(box);
@@ -475,11 +450,7 @@ core::RecipeRunTarget MainWindow::runTarget() const {
 }
 
 core::EvalOptions MainWindow::evalOptions() const {
-    const nlohmann::json v = m_evalForm->values();
-    core::EvalOptions o;
-    o.ctx = v.value("ctx", 128);
-    o.maxWindows = v.value("windows", 0LL);
-    return o;
+    return core::evalOptionsFromJson(m_evalForm->values(), "evaluation");
 }
 
 QString MainWindow::notRunnableReason() const {

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The evaluation protocol's windows: how a token stream is cut into independent sequences.
 #pragma once
+#include "base/param_schema.h"
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -19,5 +23,14 @@ struct EvalOptions {
 /// Throws Error when ctx < 2 or the stream holds no full window.
 std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int32_t> tokens,
                                                         const EvalOptions& opts);
+
+/// The evaluation settings, declared once (the CLI's --ctx, --windows, --calib-windows; the GUI's
+/// Evaluation form; sweep eval keys): ctx (tokens per window, default 128), windows (at most this
+/// many, 0 = every full window), calib_windows (calibration windows a calibrated method sees, 128).
+const ParamSchema& evalOptionsSchema();
+
+/// EvalOptions from validated values of evalOptionsSchema() (missing keys take their defaults).
+/// Throws Error prefixed by `owner` for a value out of range.
+EvalOptions evalOptionsFromJson(const nlohmann::json& values, const std::string& owner);
 
 } // namespace qs::core
