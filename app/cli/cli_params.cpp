@@ -7,26 +7,16 @@
 #include <sstream>
 
 namespace qs::cli {
-namespace {
-// Recipe keys are snake_case; their flags use dashes (full_range -> --full-range).
-std::string flagName(const std::string& key) {
-    std::string s = key;
-    for (char& c : s)
-        if (c == '_') c = '-';
-    return s;
-}
-} // namespace
-
 nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
     nlohmann::json given = nlohmann::json::object();
     for (const auto& p : schema) {
         if (p.type == core::ParamType::Bool) {
-            if (args.takeFlag(flagName(p.name))) given[p.name] = true;
-            if (args.takeFlag("no-" + flagName(p.name)) || (!p.negFlag.empty() && args.takeFlag(p.negFlag)))
+            if (args.takeFlag(core::flagSpelling(p.name))) given[p.name] = true;
+            if (args.takeFlag("no-" + core::flagSpelling(p.name)) || (!p.negFlag.empty() && args.takeFlag(p.negFlag)))
                 given[p.name] = false;
             continue;
         }
-        if (auto v = args.takeOption(flagName(p.name))) given[p.name] = core::parseParamValue(p, *v);
+        if (auto v = args.takeOption(core::flagSpelling(p.name))) given[p.name] = core::parseParamValue(p, *v);
     }
     return given;
 }
@@ -34,9 +24,9 @@ nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
 std::string schemaHelp(const core::ParamSchema& schema) {
     std::ostringstream os;
     for (const auto& p : schema) {
-        std::string flag = "--" + flagName(p.name);
+        std::string flag = "--" + core::flagSpelling(p.name);
         if (p.type == core::ParamType::Bool)
-            flag += p.negFlag.empty() ? " | --no-" + flagName(p.name) : " | --" + p.negFlag;
+            flag += p.negFlag.empty() ? " | --no-" + core::flagSpelling(p.name) : " | --" + p.negFlag;
         else if (p.type == core::ParamType::Choice)
             flag += " NAME";
         else
@@ -100,7 +90,7 @@ core::Recipe takeRecipe(ArgList& args, const core::Registries& registries, const
     if (!flat.empty())
         throw core::Error(command + ": --recipe replaces --method, the spec flags" +
                           (hooks ? ", --act-quant and --kv-quant" : "") + ": give one or the other");
-    nlohmann::json j = core::loadRecipeJson(*file, registries);
+    nlohmann::json j = core::loadRecipeJson(*file);
     if (!rules.empty()) {
         if (!j.contains("method") && !j.contains("format"))
             throw core::Error(command + ": --layer rules refine a weight recipe; " + *file + " quantizes no weights");

@@ -103,4 +103,9 @@ nlohmann::json schemaToJson(const ParamSchema& schema) {
     return arr;
 }
 
+std::string flagSpelling(std::string key) {
+    std::replace(key.begin(), key.end(), '_', '-');
+    return key;
+}
+
 } // namespace qs::core

@@ -31,6 +31,10 @@ nlohmann::json validateParams(const ParamSchema& schema, const nlohmann::json& g
 /// Parses a command-line string value into the parameter's JSON type; throws Error.
 nlohmann::json parseParamValue(const ParamSpec& spec, const std::string& text);
 
+/// The command-line spelling of a key: snake_case keys take dashes on the command line
+/// (full_range -> full-range); the one rule for CLI flags and sweep grid keys.
+std::string flagSpelling(std::string key);
+
 /// The schema as JSON (for `--json` listings and GUI forms).
 nlohmann::json schemaToJson(const ParamSchema& schema);
 

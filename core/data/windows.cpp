@@ -27,26 +27,13 @@ std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int
 }
 
 const ParamSchema& evalOptionsSchema() {
-    static const ParamSchema schema = [] {
-        const auto count = [](const char* name, long long def, double min, double max, const char* label,
-                              const char* help) {
-            ParamSpec p;
-            p.name = name;
-            p.type = ParamType::Int;
-            p.defaultValue = def;
-            p.min = min;
-            p.max = max;
-            p.label = label;
-            p.help = help;
-            return p;
-        };
-        return ParamSchema{
-            count("ctx", 128, 2, 1 << 16, "Context", "tokens per evaluation window"),
-            count("windows", 0, 0, 1e9, "Windows", "evaluate at most this many windows; 0 = every full window"),
-            count("calib_windows", 128, 1, 1e6, "Calibration windows",
-                  "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each"),
-        };
-    }();
+    static const ParamSchema schema{
+        {"ctx", ParamType::Int, 128, 2, 1 << 16, {}, "tokens per evaluation window", "Context"},
+        {"windows", ParamType::Int, 0, 0, 1e9, {}, "evaluate at most this many windows; 0 = every full window",
+         "Windows"},
+        {"calib_windows", ParamType::Int, 128, 1, 1e6, {},
+         "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each", "Calibration windows"},
+    };
     return schema;
 }
 

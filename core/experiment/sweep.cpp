@@ -19,11 +19,6 @@
 namespace qs::core {
 namespace {
 
-std::string flagSpelling(std::string s) {
-    std::replace(s.begin(), s.end(), '_', '-');
-    return s;
-}
-
 const std::vector<std::string> kEvalKeys{"act-quant", "kv-quant", "calib", "calib-windows"};
 
 std::string fmtDuration(double s) {

@@ -110,10 +110,8 @@ ModelQuantizer::ModelQuantizer(const Model& model, const MethodRegistries& regis
         WeightAssignment a = m_result.job.assignmentFor(w->name);
         if (a.rule >= 0) ruleUsed[static_cast<std::size_t>(a.rule)] = true;
         const Quantizer* q = nullptr;
-        if (!a.keep) {
-            q = &registries.quantizers.get(a.method, "method");
-            a.methodParams = validateParams(q->params(), a.methodParams, "method " + a.method);
-        }
+        // Rules' parameters were validated by the recipe gate; the default's just above.
+        if (!a.keep) q = &registries.quantizers.get(a.method, "method");
         m_assigned.push_back(std::move(a));
         m_methods.push_back(q);
     }
@@ -130,6 +128,11 @@ ModelQuantizer::ModelQuantizer(const Model& model, const MethodRegistries& regis
                         (m_targets.empty() ? std::string() : " (e.g. '" + ruleName(m_targets.front()->name) + "')"));
     }
     m_covered.assign(m_targets.size(), false);
+}
+
+void ModelQuantizer::setTransformed(std::shared_ptr<const TransformedModel> transformed) {
+    m_transformed = std::move(transformed);
+    m_result.transformed = m_transformed;
 }
 
 bool ModelQuantizer::calibrated() const {
@@ -216,7 +219,7 @@ std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm
                                                                         std::vector<RowMatrixF>& calib,
                                                                         bool advance, bool keepWeights) {
     const Stopwatch timed(m_seconds);
-    const std::string where = "layer " + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
+    const std::string where = std::string("layer ") + std::to_string(layer + 1) + "/" + std::to_string(lm.numLayers());
     const auto total = static_cast<long long>(m_targets.size());
     m_ctx.step(m_done, total, where + ": calibration inputs");
     const JobContext quiet{{}, m_ctx.cancel};
@@ -285,22 +288,22 @@ ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& regis
                                const std::function<void(const LayerQuantResult&)>& onLayer,
                                const CalibrationData* calibration) {
     const auto start = std::chrono::steady_clock::now();
+    QuantJob validated = job;
+    for (auto& t : validated.transforms)
+        t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
+                                  "transform " + t.name);
     // Methods, parameters and layer rules are checked (and calibration asked for) before the work.
-    const ModelQuantizer probe(model, registries, job, ctx);
-    const bool calibrated = probe.calibrated();
-    requireCalibration(probe.calibratedMethod(), calibrated, calibration);
+    ModelQuantizer quantizer(model, registries, validated, ctx, nullptr, onLayer);
+    const bool calibrated = quantizer.calibrated();
+    requireCalibration(quantizer.calibratedMethod(), calibrated, calibration);
 
     // Basis changes first: the weight method quantizes the transformed weights.
-    QuantJob validated = job;
     std::shared_ptr<const TransformedModel> transformed;
-    if (!job.transforms.empty()) {
-        for (auto& t : validated.transforms)
-            t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
-                                      "transform " + t.name);
+    if (!validated.transforms.empty()) {
         transformed = std::make_shared<const TransformedModel>(
             applyTransforms(model, registries.transforms, validated.transforms, calibration, ctx));
+        quantizer.setTransformed(transformed);
     }
-    ModelQuantizer quantizer(model, registries, validated, ctx, transformed, onLayer);
     std::map<std::string, std::vector<float>> weights;
     if (!calibrated) {
         for (const WeightInfo* w : quantizer.targets()) {

@@ -104,6 +104,9 @@ public:
                    std::shared_ptr<const TransformedModel> transformed = nullptr,
                    std::function<void(const LayerQuantResult&)> onLayer = {});
 
+    /// The transformed model the weights are taken from, once the transforms ran (before any weight
+    /// is quantized): the driver checks the recipe and its calibration needs before that expensive step.
+    void setTransformed(std::shared_ptr<const TransformedModel> transformed);
     /// Whether a weight's method needs calibration data (then use quantizeLayer, not quantizeWeight).
     bool calibrated() const;
     /// The first calibrated method a weight is assigned, or "" (for requireCalibration's message).

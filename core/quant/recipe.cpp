@@ -22,11 +22,6 @@ const std::set<std::string>& weightKeys() {
     return keys;
 }
 
-std::string flagSpelling(std::string s) {
-    std::replace(s.begin(), s.end(), '_', '-');
-    return s;
-}
-
 // Whether `key` is a parameter of some registered method or transform.
 bool isRegisteredParam(const std::string& key, const MethodRegistries& registries) {
     for (const auto* q : registries.quantizers.all())
@@ -64,8 +59,7 @@ LayerRule layerRuleFromJson(const nlohmann::json& r, const QuantJob& job, const 
             rule.assignment.keep = v.get<bool>();
         } else if (k == "transforms") {
             throw Error(where + ": transforms act on the whole model; name them in the recipe's default, not in a rule");
-        } else if (k == "method" || k == "method_params" || quantSpecSchema().end() !=
-                   std::find_if(quantSpecSchema().begin(), quantSpecSchema().end(), [&](const ParamSpec& p) { return p.name == k; })) {
+        } else if (weightKeys().count(k) && k != "layers") { // method, method_params and the spec keys
             named[k] = v;
         } else {
             throw Error(where + ": unknown key \"" + k + "\" (valid: match, keep, method, method_params, format, "
@@ -223,19 +217,18 @@ Recipe recipeFromJson(const nlohmann::json& j, const MethodRegistries& registrie
     return r;
 }
 
-nlohmann::json loadRecipeJson(const std::filesystem::path& path, const MethodRegistries& registries) {
+nlohmann::json loadRecipeJson(const std::filesystem::path& path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(readWholeFile(path));
     } catch (const nlohmann::json::exception& e) {
         throw Error(path.string() + ": not valid JSON: " + e.what());
     }
-    recipeFromJson(j, registries, path.string());
     return j;
 }
 
 Recipe loadRecipeFile(const std::filesystem::path& path, const MethodRegistries& registries) {
-    return recipeFromJson(loadRecipeJson(path, registries), registries, path.string());
+    return recipeFromJson(loadRecipeJson(path), registries, path.string());
 }
 
 void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe) {

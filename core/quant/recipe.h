@@ -57,9 +57,9 @@ Recipe recipeFromFlatKeys(const nlohmann::json& values, const MethodRegistries& 
 /// Reads a recipe file; errors name the file.
 Recipe loadRecipeFile(const std::filesystem::path& path, const MethodRegistries& registries);
 
-/// The JSON of a recipe file as written (rules as given, for adding more before recipeFromJson),
-/// checked to be a valid recipe; errors name the file.
-nlohmann::json loadRecipeJson(const std::filesystem::path& path, const MethodRegistries& registries);
+/// The JSON of a recipe file as written (rules as given, so more can be added before recipeFromJson,
+/// which validates it; pass the file name as its owner). Errors name the file.
+nlohmann::json loadRecipeJson(const std::filesystem::path& path);
 
 /// Writes the canonical recipe (pretty-printed) atomically.
 void saveRecipeFile(const std::filesystem::path& path, const Recipe& recipe);

@@ -12,6 +12,7 @@
 #include "nn/causal_lm.h"
 #include "transform/llama_layout.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -356,5 +357,28 @@ TEST(ArchitectureTable, TheForwardPassAndTransformsReadTheRowsNames) {
                       std::string::npos)
                 << msg;
         }
+    }
+}
+
+TEST(ArchitectureTable, DefaultsAreTheHuggingFaceConfigDefaults) {
+    // Written down independently from transformers' configuration classes (LlamaConfig, MistralConfig,
+    // Qwen2Config, GPT2Config), so a wrong row fails here even though parsing reads the row.
+    struct Hf {
+        const char* type;
+        int maxPositions;
+        double normEps;
+        const char* activation;
+    };
+    for (const Hf& hf : {Hf{"llama", 2048, 1e-6, "silu"}, Hf{"mistral", 4096 * 32, 1e-6, "silu"},
+                         Hf{"qwen2", 32768, 1e-6, "silu"}, Hf{"gpt2", 1024, 1e-5, "gelu_new"}}) {
+        SCOPED_TRACE(hf.type);
+        const fs::path dir = qs::test::outputDir(std::string("architecture_hf_defaults_") + hf.type);
+        const auto table = architectureTable();
+        const auto row = std::find_if(table.begin(), table.end(), [&](const auto& a) { return a.modelType == hf.type; });
+        ASSERT_NE(row, table.end());
+        const ModelConfig c = parseFile(dir, minimalConfig(*row));
+        EXPECT_EQ(c.maxPositions, hf.maxPositions);
+        EXPECT_DOUBLE_EQ(c.rmsNormEps, hf.normEps);
+        EXPECT_EQ(c.hiddenAct, hf.activation);
     }
 }

@@ -197,16 +197,26 @@ QString LayerTableView::filterGlob() const {
     return f.contains(QLatin1Char('*')) || f.contains(QLatin1Char('?')) ? f : QStringLiteral("*%1*").arg(f);
 }
 
+namespace {
+// Why a --layer SPEC cannot be a rule ("" when it can): the checks the recipe gate makes of its fields
+// alone (the fields it leaves out follow the recipe's default).
+QString ruleSpecError(const QString& spec) {
+    const std::string text = spec.trimmed().toStdString();
+    if (text.empty()) return QStringLiteral("empty format");
+    if (text == "keep") return {};
+    try {
+        core::QuantSpec::fromJson(core::specKeysFromString(text, "format"));
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+} // namespace
+
 bool LayerTableView::addRuleForFilter(const QString& spec) {
     const QString glob = filterGlob();
-    if (glob.isEmpty() || spec.trimmed().isEmpty()) return false;
-    nlohmann::json rule;
-    try {
-        rule = core::layerRuleJsonFromFlag(glob.toStdString() + "=" + spec.trimmed().toStdString());
-        if (!rule.value("keep", false)) core::QuantSpec::fromJson(core::specKeysFromString(spec.trimmed().toStdString(), "format"));
-    } catch (const std::exception&) {
-        return false;
-    }
+    if (glob.isEmpty() || !ruleSpecError(spec).isEmpty()) return false;
+    const nlohmann::json rule = core::layerRuleJsonFromFlag(glob.toStdString() + "=" + spec.trimmed().toStdString());
     bool matches = false;
     for (const auto& l : m_context->layers())
         matches = matches || (l.info.quantizable && core::globMatch(glob.toStdString(), core::ruleName(l.info.name)));
@@ -228,11 +238,8 @@ bool LayerTableView::askRuleForSelection() {
            nullptr, static_cast<int>(names.size())),
         QLineEdit::Normal, QStringLiteral("int8:channel:sym"), &ok);
     if (!ok || spec.trimmed().isEmpty()) return false;
-    try {
-        // The same checks the recipe gate makes of these fields alone.
-        core::QuantSpec::fromJson(core::specKeysFromString(spec.trimmed().toStdString(), "format"));
-    } catch (const std::exception& e) {
-        QMessageBox::warning(this, tr("Quantize selected layers"), QString::fromStdString(e.what()));
+    if (const QString why = ruleSpecError(spec); !why.isEmpty()) {
+        QMessageBox::warning(this, tr("Quantize selected layers"), why);
         return false;
     }
     setRuleForSelection(spec.trimmed());
