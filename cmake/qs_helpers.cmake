@@ -8,6 +8,8 @@ function(qs_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE GTest::gtest_main GTest::gmock ${ARG_LIBS})
+  # Helpers every test binary may use (e.g. the built-in registries, built once).
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/common)
   target_compile_definitions(${name} PRIVATE
     QS_FIXTURES_DIR="${QS_FIXTURES_DIR}"
     QS_TEST_OUTPUT_DIR="${CMAKE_BINARY_DIR}/test-output"

@@ -5,6 +5,7 @@
 #include "headless.h"
 #include "main_window.h"
 #include "param_form.h"
+#include "parameters_panel.h"
 
 #include <QApplication>
 #include <QStringList>
@@ -45,17 +46,16 @@ int main(int argc, char** argv) {
 
     qs::gui::MainWindow window(registries, plugins);
     for (const auto& [key, value] : cl.spec.items())
-        window.specForm()->setValue(QString::fromStdString(key), value);
-    if (!window.setMethod(cl.method))
-        window.appendLog(qs::gui::MainWindow::LogLevel::Error,
-                         QStringLiteral("unknown method '%1'").arg(cl.method));
+        window.parameters()->specForm()->setValue(QString::fromStdString(key), value);
+    if (!window.parameters()->setMethod(cl.method))
+        window.jobs()->log(qs::plugins::LogLevel::Error, QStringLiteral("unknown method '%1'").arg(cl.method));
     window.show();
 
     const QString model = cl.modelPath.isEmpty() ? qs::gui::defaultModelPath(exeDir) : cl.modelPath;
     if (!model.isEmpty())
         window.openModel(model);
     else
-        window.appendLog(qs::gui::MainWindow::LogLevel::Warning,
-                         QStringLiteral("No demo model found; open one with File ▸ Open model…"));
+        window.jobs()->log(qs::plugins::LogLevel::Warning,
+                           QStringLiteral("No demo model found; open one with File ▸ Open model…"));
     return QApplication::exec();
 }

@@ -5,6 +5,7 @@
 #include "transform/transform_pipeline.h"
 #include "base/error.h"
 
+#include <charconv>
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -239,6 +240,19 @@ QuantSpec hookSpecFromString(const std::string& text, const std::string& flag, G
     nlohmann::json j = specKeysFromString(text, flag + " " + text);
     if (!j.contains("granularity")) j["granularity"] = std::string(granularityName(defaultGranularity));
     return specFromJson(j, flag + " " + text);
+}
+
+std::string hookSpecText(const QuantSpec& spec) {
+    std::string s(formatTraits(spec.format).name);
+    s += ":" + std::string(granularityName(spec.granularity));
+    if (spec.granularity == Granularity::Group) s += ":" + std::to_string(spec.groupSize);
+    s += spec.symmetric ? ":sym" : ":asym";
+    if (spec.scaleRule == ScaleRule::Percentile) {
+        char buf[32];
+        const auto end = std::to_chars(buf, buf + sizeof buf, spec.percentile).ptr; // shortest round trip
+        s += ":p" + std::string(buf, end);
+    }
+    return s;
 }
 
 Recipe recipeFromFlatKeys(const nlohmann::json& values, const MethodRegistries& registries, const std::string& owner) {

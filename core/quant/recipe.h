@@ -74,4 +74,9 @@ QuantSpec hookSpecFromString(const std::string& text, const std::string& flag,
                              Granularity defaultGranularity = Granularity::Token);
 
 
+/// The text of `spec` in hookSpecFromString's syntax ("int8:token:sym", "int4:group:32:asym:p99.9"): what the
+/// GUI's activation / KV fields show for a stored recipe. The MSE scale rule and full-range INT have no
+/// spelling there and are left out (a caller that must be exact compares the parsed result).
+std::string hookSpecText(const QuantSpec& spec);
+
 } // namespace qs::core

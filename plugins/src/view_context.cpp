@@ -1,9 +1,18 @@
 // SPDX-License-Identifier: MIT
 #include "quantscope/plugin/view_context.h"
 
+#include "quantscope/plugin/job_service.h"
+
 namespace qs::plugins {
 
-ViewContext::ViewContext(QObject* parent) : QObject(parent) {}
+ViewContext::ViewContext(const core::Registries& registries, QObject* parent)
+    : QObject(parent), m_registries(registries), m_jobs(new JobService(this)) {}
+
+void ViewContext::setData(const ChosenData& data) {
+    if (data == m_data) return;
+    m_data = data;
+    emit dataChanged();
+}
 
 ViewContext::~ViewContext() = default;
 

@@ -10,7 +10,10 @@
 #include "data/token_data.h"
 #include "gui_test_support.h"
 #include "window_test.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include "nn/causal_lm.h"
 #include "param_form.h"
@@ -45,13 +48,13 @@ protected:
     void openFixture() { ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel())); }
     // RTN int4 sym group 32 on 4 windows of the test text.
     void chooseRecipe() {
-        ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-        m_window->specForm()->setValue(QStringLiteral("format"), "int4");
-        m_window->specForm()->setValue(QStringLiteral("granularity"), "group");
-        m_window->specForm()->setValue(QStringLiteral("group"), 32);
-        m_window->specForm()->setValue(QStringLiteral("sym"), true);
-        m_window->setEvaluationData(kTestText);
-        m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
+        ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+        m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int4");
+        m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "group");
+        m_window->parameters()->specForm()->setValue(QStringLiteral("group"), 32);
+        m_window->parameters()->specForm()->setValue(QStringLiteral("sym"), true);
+        m_window->experiments()->setEvaluationData(kTestText);
+        m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 4);
     }
     core::QuantJob expectedJob() const {
         core::QuantJob job;
@@ -66,22 +69,22 @@ protected:
 
 TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
     EXPECT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
-    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("evaluate.qsproj")))
-        << m_window->projectLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->experiments()->projectLabel()->text().contains(QStringLiteral("evaluate.qsproj")))
+        << m_window->experiments()->projectLabel()->text().toStdString();
     chooseRecipe();
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_TRUE(m_window->lastEvaluation());
-    const core::RecipeRunOutcome e = *m_window->lastEvaluation();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation());
+    const core::RecipeRunOutcome e = *m_window->experiments()->lastEvaluation();
     EXPECT_FALSE(e.reused);
     EXPECT_GT(e.runId, 0);
     EXPECT_GT(e.referenceRunId, 0);
     EXPECT_EQ(m_window->viewContext()->selectedRunId(), e.runId);
-    EXPECT_TRUE(m_window->evaluationLabel()->text().startsWith(QStringLiteral("ppl ")))
-        << m_window->evaluationLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->experiments()->evaluationLabel()->text().startsWith(QStringLiteral("ppl ")))
+        << m_window->experiments()->evaluationLabel()->text().toStdString();
     EXPECT_NE(log().find("stored as run #"), std::string::npos) << log();
     m_window->resize(1400, 900);
     m_window->grab().save(test::outputDir() + QStringLiteral("/evaluate-window.png")); // for a human look
@@ -137,35 +140,35 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     EXPECT_EQ(project->runs().size(), 2u);
 
     // Evaluating the same recipe again reuses the stored run.
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_TRUE(m_window->lastEvaluation());
-    EXPECT_TRUE(m_window->lastEvaluation()->reused);
-    EXPECT_EQ(m_window->lastEvaluation()->runId, e.runId);
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation());
+    EXPECT_TRUE(m_window->experiments()->lastEvaluation()->reused);
+    EXPECT_EQ(m_window->experiments()->lastEvaluation()->runId, e.runId);
     EXPECT_EQ(project->runs().size(), 2u);
 }
 
 TEST_F(EvaluateTest, CancelLeavesTheProjectReadableWithoutAHalfRun) {
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
     chooseRecipe();
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("blocking")));
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("blocking")));
     BlockingQuantizer::entered = false;
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(QTest::qWaitFor([] { return BlockingQuantizer::entered.load(); }, 60000)) << log();
     m_window->cancelJob();
     ASSERT_TRUE(waitIdle()) << log();
-    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Cancelled) << log();
-    EXPECT_FALSE(m_window->lastEvaluation());
+    EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Cancelled) << log();
+    EXPECT_FALSE(m_window->experiments()->lastEvaluation());
     {
         auto project = core::Project::open(m_projectPath.toStdString(), false);
         EXPECT_TRUE(project->runs().empty());
     }
     // The project stays usable: the next Evaluate stores normally.
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
     auto project = core::Project::open(m_projectPath.toStdString(), false);
     EXPECT_EQ(project->runs().size(), 2u);
     for (const auto& r : project->runs())
@@ -175,94 +178,94 @@ TEST_F(EvaluateTest, CancelLeavesTheProjectReadableWithoutAHalfRun) {
 TEST_F(EvaluateTest, WithoutAProjectRunsGoToTheDefaultProject) {
     openFixture();
     chooseRecipe();
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
-    EXPECT_EQ(m_window->project(), nullptr);
-    ASSERT_TRUE(m_window->evaluate());
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    EXPECT_EQ(m_window->experiments()->project(), nullptr);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
     // Created on first use in the user's data folder, named in the status bar.
-    const QString path = gui::MainWindow::defaultProjectPath();
-    ASSERT_NE(m_window->project(), nullptr);
-    EXPECT_EQ(QString::fromStdString(m_window->project()->path().string()), path);
+    const QString path = gui::ExperimentController::defaultProjectPath();
+    ASSERT_NE(m_window->experiments()->project(), nullptr);
+    EXPECT_EQ(QString::fromStdString(m_window->experiments()->project()->path().string()), path);
     EXPECT_TRUE(QFileInfo::exists(path));
-    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("default.qsproj")))
-        << m_window->projectLabel()->text().toStdString();
-    EXPECT_TRUE(m_window->sessionRuns().empty());
-    ASSERT_TRUE(m_window->lastEvaluation());
-    EXPECT_GT(m_window->lastEvaluation()->runId, 0);
-    EXPECT_EQ(m_window->project()->runs().size(), 2u); // fp32 reference + the recipe
+    EXPECT_TRUE(m_window->experiments()->projectLabel()->text().contains(QStringLiteral("default.qsproj")))
+        << m_window->experiments()->projectLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->experiments()->sessionRuns().empty());
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation());
+    EXPECT_GT(m_window->experiments()->lastEvaluation()->runId, 0);
+    EXPECT_EQ(m_window->experiments()->project()->runs().size(), 2u); // fp32 reference + the recipe
     EXPECT_NE(log().find("default project"), std::string::npos) << log();
 }
 
 TEST_F(EvaluateTest, RemembersDataPerModelAndTheLastProject) {
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(kTestText);
-    m_window->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(kTestText);
+    m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
     m_window->close();
     m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
     EXPECT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
-    ASSERT_NE(m_window->project(), nullptr);
-    EXPECT_TRUE(m_window->evaluationData().isEmpty()); // no model yet
+    ASSERT_NE(m_window->experiments()->project(), nullptr);
+    EXPECT_TRUE(m_window->experiments()->evaluationData().isEmpty()); // no model yet
     openFixture();
-    EXPECT_EQ(m_window->evaluationData(), QFileInfo(kTestText).absoluteFilePath());
-    EXPECT_TRUE(m_window->calibrationData().endsWith(QStringLiteral("calib.txt")));
+    EXPECT_EQ(m_window->experiments()->evaluationData(), QFileInfo(kTestText).absoluteFilePath());
+    EXPECT_TRUE(m_window->experiments()->calibrationData().endsWith(QStringLiteral("calib.txt")));
 }
 
 TEST_F(EvaluateTest, CalibratedMethodsUseTheCalibrationData) {
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
     chooseRecipe();
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
-    m_window->evalForm()->setValue(QStringLiteral("calib_windows"), 2);
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("gptq")));
-    EXPECT_FALSE(m_window->evaluate()); // no calibration data yet
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("calib_windows"), 2);
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("gptq")));
+    EXPECT_FALSE(m_window->experiments()->evaluate()); // no calibration data yet
     const QString calib = QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt");
-    m_window->setCalibrationData(calib);
-    ASSERT_TRUE(m_window->evaluate());
+    m_window->experiments()->setCalibrationData(calib);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_TRUE(m_window->lastEvaluation());
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation());
     core::EvalOptions opts;
     opts.ctx = 128;
     opts.maxWindows = 1;
     // The sweep's key for a grid with "calib" and "calib-windows": 2.
-    EXPECT_EQ(m_window->lastEvaluation()->evalSettings,
+    EXPECT_EQ(m_window->experiments()->lastEvaluation()->evalSettings,
               core::evalSettingsKey(opts, QFileInfo(calib).absoluteFilePath().toStdString(), 2));
     auto project = core::Project::open(m_projectPath.toStdString(), false);
-    const auto run = project->run(m_window->lastEvaluation()->runId);
+    const auto run = project->run(m_window->experiments()->lastEvaluation()->runId);
     ASSERT_TRUE(run);
     EXPECT_NE(run->recipe.find("gptq"), std::string::npos);
 }
 
 TEST_F(EvaluateTest, ExportsTheProjectReport) {
     QString error;
-    EXPECT_FALSE(m_window->exportReport(test::outputDir() + QStringLiteral("/none.html"), &error));
+    EXPECT_FALSE(m_window->experiments()->exportReport(test::outputDir() + QStringLiteral("/none.html"), &error));
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
     chooseRecipe();
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
-    ASSERT_TRUE(m_window->evaluate());
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    EXPECT_TRUE(m_window->reportAction()->isEnabled());
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    EXPECT_TRUE(m_window->experiments()->reportAction()->isEnabled());
     const QString out = test::outputDir() + QStringLiteral("/evaluate-report.html");
     QFile::remove(out);
-    ASSERT_TRUE(m_window->exportReport(out, &error)) << error.toStdString();
+    ASSERT_TRUE(m_window->experiments()->exportReport(out, &error)) << error.toStdString();
     QFile html(out);
     ASSERT_TRUE(html.open(QIODevice::ReadOnly));
     EXPECT_TRUE(html.readAll().contains("rtn")) << "the report names the evaluated run";
 }
 
 TEST_F(EvaluateTest, ExplainsWhatIsMissing) {
-    EXPECT_FALSE(m_window->evaluate()); // no model
+    EXPECT_FALSE(m_window->experiments()->evaluate()); // no model
     openFixture();
-    EXPECT_FALSE(m_window->evaluate()); // no evaluation data
+    EXPECT_FALSE(m_window->experiments()->evaluate()); // no evaluation data
     EXPECT_NE(log().find("evaluation data"), std::string::npos) << log();
-    m_window->setEvaluationData(kTestText);
-    m_window->actQuantEdit()->setText(QStringLiteral("int8:nonsense"));
-    EXPECT_FALSE(m_window->evaluate());
-    EXPECT_FALSE(m_window->jobRunner()->isRunning());
+    m_window->experiments()->setEvaluationData(kTestText);
+    m_window->parameters()->actQuantEdit()->setText(QStringLiteral("int8:nonsense"));
+    EXPECT_FALSE(m_window->experiments()->evaluate());
+    EXPECT_FALSE(m_window->jobs()->isRunning());
 }
 
 } // namespace
@@ -271,17 +274,17 @@ namespace {
 
 TEST_F(EvaluateTest, SelectingARunMakesItTheCurrentResultEverywhere) {
     openFixture();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
     chooseRecipe(); // int4 sym group 32
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 1);
-    ASSERT_TRUE(m_window->evaluate());
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    const std::int64_t int4 = m_window->lastEvaluation()->runId;
-    m_window->specForm()->setValue(QStringLiteral("format"), "int8");
-    m_window->specForm()->setValue(QStringLiteral("granularity"), "channel");
-    ASSERT_TRUE(m_window->evaluate());
+    const std::int64_t int4 = m_window->experiments()->lastEvaluation()->runId;
+    m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int8");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "channel");
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    const std::int64_t int8 = m_window->lastEvaluation()->runId;
+    const std::int64_t int8 = m_window->experiments()->lastEvaluation()->runId;
     ASSERT_NE(int4, int8);
     const QString q = QStringLiteral("model.layers.1.self_attn.q_proj.weight"); // 192 x 192
     const auto bitsOf = [&] {
@@ -301,7 +304,7 @@ TEST_F(EvaluateTest, SelectingARunMakesItTheCurrentResultEverywhere) {
             EXPECT_DOUBLE_EQ(l.bitsPerWeight, bitsOf());
         }
     // The fp32 reference quantizes nothing.
-    m_window->viewContext()->setSelectedRunId(m_window->lastEvaluation()->referenceRunId);
+    m_window->viewContext()->setSelectedRunId(m_window->experiments()->lastEvaluation()->referenceRunId);
     EXPECT_FALSE(m_window->viewContext()->quantResult());
 }
 

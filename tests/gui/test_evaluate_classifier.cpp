@@ -8,7 +8,10 @@
 #include "experiment/builtins.h"
 #include "gui_test_support.h"
 #include "window_test.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include "param_form.h"
 #include "pareto_data.h"
@@ -52,22 +55,22 @@ protected:
     }
     void openDigits() {
         ASSERT_NO_FATAL_FAILURE(openAndWait(kDigits + QStringLiteral("/model.onnx")));
-        ASSERT_TRUE(m_window->isClassifierOpen());
+        ASSERT_TRUE(m_window->experiments()->isClassifierOpen());
     }
     // Weights per output channel, symmetric, `format`; activations as given.
     void chooseRecipe(const char* format, const QString& act = {}) {
-        ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-        m_window->specForm()->setValue(QStringLiteral("format"), format);
-        m_window->specForm()->setValue(QStringLiteral("granularity"), "channel");
-        m_window->specForm()->setValue(QStringLiteral("sym"), true);
-        m_window->actQuantEdit()->setText(act);
+        ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+        m_window->parameters()->specForm()->setValue(QStringLiteral("format"), format);
+        m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "channel");
+        m_window->parameters()->specForm()->setValue(QStringLiteral("sym"), true);
+        m_window->parameters()->actQuantEdit()->setText(act);
     }
     core::RecipeRunOutcome evaluateOk() {
-        EXPECT_TRUE(m_window->evaluate()) << log();
+        EXPECT_TRUE(m_window->experiments()->evaluate()) << log();
         EXPECT_TRUE(waitIdle(120000)) << log();
-        EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-        EXPECT_TRUE(m_window->lastEvaluation()) << log();
-        return m_window->lastEvaluation().value_or(core::RecipeRunOutcome{});
+        EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+        EXPECT_TRUE(m_window->experiments()->lastEvaluation()) << log();
+        return m_window->experiments()->lastEvaluation().value_or(core::RecipeRunOutcome{});
     }
 
     QString m_projectPath;
@@ -91,19 +94,19 @@ TEST_F(EvaluateClassifierTest, OpensTheOnnxModelWithItsLayerTable) {
 
 TEST_F(EvaluateClassifierTest, StoresAccuraciesThatEqualTheFixtureReference) {
     openDigits();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
     chooseRecipe("int8");
-    EXPECT_FALSE(m_window->evaluate()); // a classifier needs labels
+    EXPECT_FALSE(m_window->experiments()->evaluate()); // a classifier needs labels
     EXPECT_NE(log().find("Labels"), std::string::npos) << log();
-    m_window->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
+    m_window->experiments()->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
 
     const core::RecipeRunOutcome w8 = evaluateOk();
     EXPECT_FALSE(w8.reused);
     ASSERT_GT(w8.runId, 0);
     ASSERT_GT(w8.referenceRunId, 0);
-    EXPECT_TRUE(m_window->evaluationLabel()->text().startsWith(QStringLiteral("accuracy ")))
-        << m_window->evaluationLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->experiments()->evaluationLabel()->text().startsWith(QStringLiteral("accuracy ")))
+        << m_window->experiments()->evaluationLabel()->text().toStdString();
     m_window->resize(1400, 900);
     m_window->grab().save(test::outputDir() + QStringLiteral("/classifier-window.png")); // for a human look
 
@@ -112,7 +115,7 @@ TEST_F(EvaluateClassifierTest, StoresAccuraciesThatEqualTheFixtureReference) {
     chooseRecipe("int4");
     const core::RecipeRunOutcome w4 = evaluateOk();
     chooseRecipe("int8", QStringLiteral("int8:tensor"));
-    m_window->setCalibrationData(kDigits + QStringLiteral("/digits.h5:calib_x"));
+    m_window->experiments()->setCalibrationData(kDigits + QStringLiteral("/digits.h5:calib_x"));
     const core::RecipeRunOutcome w8a8 = evaluateOk();
 
     auto project = core::Project::open(m_projectPath.toStdString(), false);
@@ -164,20 +167,20 @@ TEST_F(EvaluateClassifierTest, StoresAccuraciesThatEqualTheFixtureReference) {
 
 TEST_F(EvaluateClassifierTest, CancelStoresNothingAndTheNextEvaluateRuns) {
     openDigits();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
-    m_window->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
+    m_window->experiments()->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
     chooseRecipe("int8");
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("blocking")));
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("blocking")));
     test::BlockingQuantizer::entered = false;
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(QTest::qWaitFor([] { return test::BlockingQuantizer::entered.load(); }, 60000)) << log();
     EXPECT_TRUE(m_window->findChild<QWidget*>(QStringLiteral("cancelButton"))->isEnabled());
     m_window->cancelJob();
     ASSERT_TRUE(waitIdle(60000)) << log();
-    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Cancelled) << log();
+    EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Cancelled) << log();
     EXPECT_TRUE(core::Project::open(m_projectPath.toStdString(), false)->runs().empty());
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
     const core::RecipeRunOutcome w8 = evaluateOk();
     ASSERT_TRUE(w8.metrics.accuracy);
     EXPECT_EQ(*w8.metrics.accuracy, referenceCorrect("w8_perchannel_sym") / 450.0);
@@ -185,35 +188,35 @@ TEST_F(EvaluateClassifierTest, CancelStoresNothingAndTheNextEvaluateRuns) {
 
 TEST_F(EvaluateClassifierTest, LanguageModelOnlyRecipesAreRefusedByName) {
     openDigits();
-    m_window->setEvaluationData(kDigits + QStringLiteral("/digits.h5:test_x"));
-    m_window->setLabelsData(kDigits + QStringLiteral("/digits.h5:test_y"));
+    m_window->experiments()->setEvaluationData(kDigits + QStringLiteral("/digits.h5:test_x"));
+    m_window->experiments()->setLabelsData(kDigits + QStringLiteral("/digits.h5:test_y"));
     chooseRecipe("int8");
-    ASSERT_TRUE(m_window->setTransform(QStringLiteral("rotate")));
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->parameters()->setTransform(QStringLiteral("rotate")));
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle(60000)) << log();
-    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Failed) << log();
+    EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Failed) << log();
     EXPECT_NE(log().find("classifier"), std::string::npos) << log();
     // Without the transform it runs (no project open: stored in the default project), from the HDF5 datasets.
-    ASSERT_TRUE(m_window->setTransform(QString()));
+    ASSERT_TRUE(m_window->parameters()->setTransform(QString()));
     const core::RecipeRunOutcome w8 = evaluateOk();
     EXPECT_GT(w8.runId, 0);
     ASSERT_TRUE(w8.metrics.accuracy);
     EXPECT_EQ(*w8.metrics.accuracy, referenceCorrect("w8_perchannel_sym") / 450.0);
-    EXPECT_TRUE(m_window->sessionRuns().empty());
+    EXPECT_TRUE(m_window->experiments()->sessionRuns().empty());
 }
 
 TEST_F(EvaluateClassifierTest, ASweepStoresTheSameRunsThatEvaluateFinds) {
     openDigits();
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
-    m_window->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(kDigits + QStringLiteral("/test_x.npy"));
+    m_window->experiments()->setLabelsData(kDigits + QStringLiteral("/test_y.npy"));
     const nlohmann::json grid = {
         {"method", {"rtn"}}, {"format", {"int8", "int4"}}, {"granularity", {"channel"}}, {"asym", {false}}};
-    ASSERT_TRUE(m_window->runSweep(grid)) << log();
+    ASSERT_TRUE(m_window->experiments()->runSweep(grid)) << log();
     ASSERT_TRUE(waitIdle(120000)) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_TRUE(m_window->lastSweep());
-    const core::SweepSummary& sweep = *m_window->lastSweep();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->experiments()->lastSweep());
+    const core::SweepSummary& sweep = *m_window->experiments()->lastSweep();
     ASSERT_EQ(sweep.outcomes.size(), 2u);
     auto project = core::Project::open(m_projectPath.toStdString(), false);
     ASSERT_EQ(project->runs().size(), 3u);

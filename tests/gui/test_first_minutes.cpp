@@ -22,15 +22,15 @@ TEST_F(FirstMinutesTest, OpenTheDemoEvaluateAndSeeAPointOnTheParetoView) {
     m_window->show();
     ASSERT_NO_FATAL_FAILURE(openAndWait(demo));
     // The demo ships sample.txt: it is the evaluation data without a dialog.
-    EXPECT_TRUE(m_window->evaluationData().endsWith(QStringLiteral("resources/demo/sample.txt")))
-        << m_window->evaluationData().toStdString();
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
-    ASSERT_TRUE(m_window->evaluate()) << log();
+    EXPECT_TRUE(m_window->experiments()->evaluationData().endsWith(QStringLiteral("resources/demo/sample.txt")))
+        << m_window->experiments()->evaluationData().toStdString();
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 4);
+    ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
     // Stored in the default project, named in the status bar.
-    EXPECT_TRUE(m_window->projectLabel()->text().contains(QStringLiteral("default.qsproj")))
-        << m_window->projectLabel()->text().toStdString();
+    EXPECT_TRUE(m_window->experiments()->projectLabel()->text().contains(QStringLiteral("default.qsproj")))
+        << m_window->experiments()->projectLabel()->text().toStdString();
     auto* pareto = qobject_cast<views::ParetoView*>(m_window->view(QStringLiteral("pareto")));
     ASSERT_NE(pareto, nullptr);
     QTest::qWait(50); // the views reload on the project's signals

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The Formats view offscreen: the comparison table (one row per FormatTrial, numeric sort, a click
 // chooses a format), the number line's ticks, the shared spec, a screenshot and plot exports.
+#include "builtin_registries.h"
 #include "analysis/format_comparison.h"
 #include "common/plot_export.h"
 #include "quant/model_quantizer.h"
@@ -77,7 +78,7 @@ protected:
 
     static inline std::shared_ptr<const core::Model> s_model;
     static inline std::vector<core::LayerReport> s_layers;
-    plugins::ViewContext m_context;
+    plugins::ViewContext m_context{test::builtinRegistries()};
     std::unique_ptr<views::FormatsView> m_view;
 };
 
@@ -257,7 +258,7 @@ TEST_F(FormatsViewTest, ScreenshotAndPlotExports) {
 
 TEST(FormatsViewEmpty, ShowsWhatToDoWithoutAModel) {
     test::ensureApp();
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::FormatsView view(&context);
     view.show();
     EXPECT_EQ(view.numberLineTitle(), QStringLiteral("No model open"));
@@ -302,7 +303,7 @@ TEST(NumberLine, WithFormatKeepsTheSpecValid) {
 
 TEST(ViewContextSpec, EmitsOnlyOnChange) {
     test::ensureApp();
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     QSignalSpy spy(&context, &plugins::ViewContext::currentSpecChanged);
     context.setCurrentSpec(context.currentSpec());
     EXPECT_EQ(spy.count(), 0);

@@ -2,7 +2,10 @@
 // Small parts of the GUI: command line, job status text, the generic parameter form, headless run.
 #include "command_line.h"
 #include "gui_test_support.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "param_form.h"
 #include "quant/quant_spec.h"
 
@@ -46,37 +49,48 @@ TEST(CommandLine, DefaultSpecIsRtnInt4AsymGroup32) {
 }
 
 TEST(JobStatus, ReadsLikeTheDesign) {
-    EXPECT_EQ(gui::formatJobStatus(QStringLiteral("RTN"), QStringLiteral("layer"), 11, 28, 41.2),
+    EXPECT_EQ(plugins::formatJobStatus(QStringLiteral("RTN"), QStringLiteral("layer"), 11, 28, 41.2),
               QStringLiteral("RTN layer 12/28 · 00:41 left"));
-    EXPECT_EQ(gui::formatJobStatus(QStringLiteral("RTN"), QStringLiteral("layer"), 28, 28, std::nullopt),
+    EXPECT_EQ(plugins::formatJobStatus(QStringLiteral("RTN"), QStringLiteral("layer"), 28, 28, std::nullopt),
               QStringLiteral("RTN layer 28/28"));
-    EXPECT_EQ(gui::formatJobStatus(QStringLiteral("GPTQ"), QStringLiteral("layer"), 3, 32, 125.0),
+    EXPECT_EQ(plugins::formatJobStatus(QStringLiteral("GPTQ"), QStringLiteral("layer"), 3, 32, 125.0),
               QStringLiteral("GPTQ layer 4/32 · 02:05 left"));
 }
 
-TEST(JobRunner, ReportsFailureAndSuccessWithoutThrowing) {
+TEST(JobService, ReportsFailureAndSuccessWithoutThrowing) {
     test::ensureApp();
-    gui::JobRunner runner;
-    QSignalSpy finished(&runner, &gui::JobRunner::finished);
-    ASSERT_TRUE(runner.start(QStringLiteral("T"), QStringLiteral("step"),
-                             [](const core::JobContext&) -> std::function<void()> {
-                                 throw core::Error("model.safetensors: truncated");
-                             }));
+    plugins::JobService jobs;
+    QSignalSpy finished(&jobs, &plugins::JobService::finished);
+    QSignalSpy logged(&jobs, &plugins::JobService::logged);
+    std::vector<plugins::JobState> ends;
+    const auto onEnd = [&ends](plugins::JobState state, const QString&) { ends.push_back(state); };
+    ASSERT_TRUE(jobs.start({QStringLiteral("Opening m"), QStringLiteral("T"), QStringLiteral("step"),
+                            [](const core::JobContext&) -> std::function<void()> {
+                                throw core::Error("model.safetensors: truncated");
+                            },
+                            onEnd}));
     ASSERT_TRUE(finished.wait(10000));
-    EXPECT_EQ(runner.state(), gui::JobState::Failed);
+    EXPECT_EQ(jobs.state(), plugins::JobState::Failed);
     EXPECT_EQ(finished.at(0).at(1).toString(), QStringLiteral("model.safetensors: truncated"));
+    // What every job says when it fails is said once, by the service, naming the job.
+    ASSERT_EQ(logged.size(), 1);
+    EXPECT_EQ(logged.at(0).at(1).toString(), QStringLiteral("Opening m failed: model.safetensors: truncated"));
 
     bool applied = false;
-    ASSERT_TRUE(
-        runner.start(QStringLiteral("T"), QStringLiteral("step"), [&applied](const core::JobContext& ctx) {
-            for (int i = 0; i < 3; ++i)
-                ctx.step(i, 3, "x");
-            return std::function<void()>([&applied] { applied = true; });
-        }));
-    EXPECT_FALSE(runner.start(QStringLiteral("again"), QStringLiteral("step"), {})); // one at a time
+    ASSERT_TRUE(jobs.start({QStringLiteral("T"), QStringLiteral("T"), QStringLiteral("step"),
+                            [&applied](const core::JobContext& ctx) {
+                                for (int i = 0; i < 3; ++i)
+                                    ctx.step(i, 3, "x");
+                                return std::function<void()>([&applied] { applied = true; });
+                            },
+                            onEnd}));
+    EXPECT_FALSE(jobs.start({QStringLiteral("again"), QStringLiteral("again"), QStringLiteral("step"), {}, {}}))
+        << "one at a time";
     ASSERT_TRUE(finished.wait(10000));
-    EXPECT_EQ(runner.state(), gui::JobState::Succeeded);
+    EXPECT_EQ(jobs.state(), plugins::JobState::Succeeded);
     EXPECT_TRUE(applied);
+    // Each job's own end handler ran once, before finished().
+    EXPECT_EQ(ends, (std::vector<plugins::JobState>{plugins::JobState::Failed, plugins::JobState::Succeeded}));
 }
 
 TEST(ParamForm, BuildsOneEditorPerParameterType) {

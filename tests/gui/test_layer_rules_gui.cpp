@@ -31,11 +31,11 @@ protected:
     }
     // The recipe's default as the Parameters dock sets it: RTN int4 asym group 32.
     void chooseDefault() {
-        ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-        m_window->specForm()->setValue(QStringLiteral("format"), "int4");
-        m_window->specForm()->setValue(QStringLiteral("granularity"), "group");
-        m_window->specForm()->setValue(QStringLiteral("group"), 32);
-        m_window->specForm()->setValue(QStringLiteral("sym"), false);
+        ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+        m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int4");
+        m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "group");
+        m_window->parameters()->specForm()->setValue(QStringLiteral("group"), 32);
+        m_window->parameters()->specForm()->setValue(QStringLiteral("sym"), false);
     }
     // Adds GLOB=SPEC through the table's filter, as a user types it.
     bool addRule(const QString& glob, const QString& spec) {
@@ -64,20 +64,20 @@ TEST_F(LayerRulesGuiTest, FilterRulesGiveTheCliKeyAndTheReferenceNumbers) {
 
     const nlohmann::json file = nlohmann::json::parse(std::ifstream(QS_FIXTURES_DIR "/tinyllama-bpe512/recipe_mixed.json"));
     const core::Recipe want = core::recipeFromJson(file, m_registries, "recipe_mixed.json");
-    const std::optional<core::Recipe> got = m_window->currentRecipe();
+    const std::optional<core::Recipe> got = m_window->parameters()->currentRecipe();
     ASSERT_TRUE(got);
     EXPECT_EQ(got->canonical(), want.canonical());
 
     // Evaluate stores the run under that key with the numbers of a direct core evaluation.
     const QString project = freshProject(QStringLiteral("layer_rules.qsproj"));
-    ASSERT_TRUE(m_window->openProject(project, true));
-    m_window->setEvaluationData(kTestText);
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
-    ASSERT_TRUE(m_window->evaluate());
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    m_window->experiments()->setEvaluationData(kTestText);
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 4);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_TRUE(m_window->lastEvaluation()) << log();
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation()) << log();
     auto store = core::Project::open(project.toStdString(), false);
-    const auto run = store->run(m_window->lastEvaluation()->runId);
+    const auto run = store->run(m_window->experiments()->lastEvaluation()->runId);
     ASSERT_TRUE(run);
     EXPECT_EQ(run->recipe, want.canonical());
 
@@ -115,7 +115,7 @@ TEST_F(LayerRulesGuiTest, SelectedRowsGetTheirOwnRulesAndRunShowsTheirBits) {
     ASSERT_EQ(m_window->viewContext()->layerRules().size(), 2u);
     EXPECT_EQ(assignmentOf(q0), QStringLiteral("int8:channel"));
 
-    ASSERT_TRUE(m_window->runQuantization());
+    ASSERT_TRUE(m_window->experiments()->runQuantization());
     ASSERT_TRUE(waitIdle()) << log();
     const auto* r = m_window->viewContext()->layerResult(q0);
     ASSERT_TRUE(r);

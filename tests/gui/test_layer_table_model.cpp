@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The layer table's model and proxy without widgets: numeric sorting, natural names, CSV.
+#include "builtin_registries.h"
 #include "gui_test_support.h"
 #include "layer_table_model.h"
 
@@ -46,7 +47,7 @@ protected:
         return names;
     }
 
-    plugins::ViewContext m_context;
+    plugins::ViewContext m_context{test::builtinRegistries()};
     LayerTableModel m_model{&m_context};
     views::LayerTableProxy m_proxy;
 };

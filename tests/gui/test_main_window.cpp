@@ -7,7 +7,10 @@
 #include "formats_view.h"
 #include "gui_test_support.h"
 #include "histogram_view.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "layer_table_model.h"
 #include "layer_table_view.h"
 #include "main_window.h"
@@ -75,15 +78,15 @@ protected:
         return qobject_cast<views::LayerTableView*>(m_window->view(QStringLiteral("layer_table")));
     }
     bool waitIdle(int ms) {
-        return QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, ms);
+        return QTest::qWaitFor([&] { return !m_window->jobs()->isRunning(); }, ms);
     }
     void openFixture() {
         m_window->openModel(test::fixtureModel());
         ASSERT_TRUE(QTest::qWaitFor(
-            [&] { return table()->tableModel()->rowCount() == 39 && !m_window->jobRunner()->isRunning(); },
+            [&] { return table()->tableModel()->rowCount() == 39 && !m_window->jobs()->isRunning(); },
             60000))
-            << m_window->logView()->toPlainText().toStdString();
-        EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded);
+            << m_window->jobsDock()->logView()->toPlainText().toStdString();
+        EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded);
     }
     int rowsWithValue(int column) const {
         auto* model = table()->tableModel();
@@ -113,23 +116,23 @@ TEST_F(MainWindowTest, OpensTheFixtureOffTheGuiThread) {
 TEST_F(MainWindowTest, ABadModelIsAnErrorInTheLogNotACrash) {
     m_window->openModel(QStringLiteral(QS_FIXTURES_DIR "/no-such-model"));
     ASSERT_TRUE(waitIdle(30000));
-    EXPECT_EQ(m_window->jobRunner()->state(), gui::JobState::Failed);
-    EXPECT_TRUE(m_window->logView()->toPlainText().contains(QStringLiteral("no-such-model")))
-        << m_window->logView()->toPlainText().toStdString();
+    EXPECT_EQ(m_window->jobs()->state(), plugins::JobState::Failed);
+    EXPECT_TRUE(m_window->jobsDock()->logView()->toPlainText().contains(QStringLiteral("no-such-model")))
+        << m_window->jobsDock()->logView()->toPlainText().toStdString();
     EXPECT_EQ(m_window->viewContext()->model(), nullptr);
 }
 
 TEST_F(MainWindowTest, RtnInt4AsymG32FillsTheErrorColumns) {
     openFixture();
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-    m_window->specForm()->setValue(QStringLiteral("format"), "int4");
-    m_window->specForm()->setValue(QStringLiteral("granularity"), "group");
-    m_window->specForm()->setValue(QStringLiteral("group"), 32);
-    m_window->specForm()->setValue(QStringLiteral("sym"), false);
-    ASSERT_TRUE(m_window->runQuantization());
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+    m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int4");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "group");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("group"), 32);
+    m_window->parameters()->specForm()->setValue(QStringLiteral("sym"), false);
+    ASSERT_TRUE(m_window->experiments()->runQuantization());
     ASSERT_TRUE(waitIdle(120000));
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded)
-        << m_window->logView()->toPlainText().toStdString();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded)
+        << m_window->jobsDock()->logView()->toPlainText().toStdString();
 
     ASSERT_TRUE(m_window->viewContext()->isQuantResultComplete());
     EXPECT_EQ(m_window->viewContext()->quantResult()->layers.size(), 28u);
@@ -148,7 +151,7 @@ TEST_F(MainWindowTest, RtnInt4AsymG32FillsTheErrorColumns) {
 
 TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
     openFixture();
-    ASSERT_TRUE(m_window->runQuantization());
+    ASSERT_TRUE(m_window->experiments()->runQuantization());
     ASSERT_TRUE(waitIdle(120000));
     m_window->viewContext()->setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
     auto* histogram = qobject_cast<views::HistogramView*>(m_window->view(QStringLiteral("histogram")));
@@ -195,10 +198,10 @@ TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
 
 TEST_F(MainWindowTest, CancelEndsTheJobWithinOneSecond) {
     openFixture();
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("slow")));
-    const QString logBefore = m_window->logView()->toPlainText();
-    ASSERT_TRUE(m_window->runQuantization());
-    gui::JobRunner* jobs = m_window->jobRunner();
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("slow")));
+    const QString logBefore = m_window->jobsDock()->logView()->toPlainText();
+    ASSERT_TRUE(m_window->experiments()->runQuantization());
+    plugins::JobService* jobs = m_window->jobs();
     ASSERT_TRUE(QTest::qWaitFor([&] { return jobs->done() >= 2 || !jobs->isRunning(); }, 30000));
     ASSERT_TRUE(jobs->isRunning()) << "the slow job ended before it could be cancelled";
 
@@ -209,10 +212,10 @@ TEST_F(MainWindowTest, CancelEndsTheJobWithinOneSecond) {
     const qint64 ms = clock.elapsed();
     ASSERT_FALSE(jobs->isRunning()) << "still running " << ms << " ms after cancel";
     EXPECT_LE(ms, 1000);
-    EXPECT_EQ(jobs->state(), gui::JobState::Cancelled);
-    EXPECT_TRUE(m_window->jobStatusLabel()->text().contains(QStringLiteral("cancelled")))
-        << m_window->jobStatusLabel()->text().toStdString();
-    const QString newLog = m_window->logView()->toPlainText().mid(logBefore.size());
+    EXPECT_EQ(jobs->state(), plugins::JobState::Cancelled);
+    EXPECT_TRUE(m_window->jobsDock()->statusLabel()->text().contains(QStringLiteral("cancelled")))
+        << m_window->jobsDock()->statusLabel()->text().toStdString();
+    const QString newLog = m_window->jobsDock()->logView()->toPlainText().mid(logBefore.size());
     EXPECT_FALSE(newLog.contains(QStringLiteral("error"))) << newLog.toStdString();
     EXPECT_FALSE(m_window->viewContext()->quantResult().has_value());
     EXPECT_EQ(table()->tableModel()->rowCount(), 39); // the model stays open
@@ -269,7 +272,7 @@ TEST_F(MainWindowTest, LayoutAndRecentModelsPersist) {
 }
 
 TEST_F(MainWindowTest, ToolbarAndFormShareTheSpec) {
-    auto* form = m_window->specForm();
+    auto* form = m_window->parameters()->specForm();
     EXPECT_EQ(form->values().at("format"), "int4");
     EXPECT_EQ(form->values().at("group"), 32);
     EXPECT_EQ(form->values().at("sym"), false);
@@ -307,7 +310,7 @@ TEST_F(MainWindowTest, FormatsViewAndParametersShareTheSpec) {
         return false;
     };
     // Choosing a row in the view moves the Parameters form and the toolbar.
-    auto* form = m_window->specForm();
+    auto* form = m_window->parameters()->specForm();
     ASSERT_TRUE(selectLabel(QStringLiteral("nf4 sym channel")));
     EXPECT_EQ(form->values().at("format"), "nf4");
     EXPECT_EQ(form->values().at("granularity"), "channel");

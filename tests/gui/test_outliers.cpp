@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The Outliers view: its arithmetic in closed form, then the view over the fixture model.
+#include "builtin_registries.h"
 #include "quant/model_quantizer.h"
 #include "gui_test_support.h"
 #include "model/model.h"
@@ -44,7 +45,7 @@ TEST(OutlierStats, ChannelMagnitudesAndKurtosisOfASmallMatrix) {
 TEST(OutliersView, ShowsTheSelectedLayersChannelsAndActivations) {
     test::ensureApp();
     std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::OutliersView view(&context);
     context.setModel(model);
     context.setLayers(core::inspectModel(*model, {}));
@@ -73,7 +74,7 @@ TEST(OutliersView, CollectsActivationStatisticsFromCalibrationText) {
     // The calibration cache goes to the test's output, never to the user's ~/.cache.
     qputenv("XDG_CACHE_HOME", (test::outputDir() + QStringLiteral("/cache")).toLocal8Bit());
     std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::OutliersView view(&context);
     context.setModel(model);
     context.setLayers(core::inspectModel(*model, {}));
@@ -111,7 +112,7 @@ TEST(OutliersView, RotationAfterSideLowersKurtosis) {
         .removeRecursively(); // computed, not read from a past run
     qputenv("XDG_CACHE_HOME", (test::outputDir() + QStringLiteral("/cache")).toLocal8Bit());
     std::shared_ptr<const core::Model> model = core::openModel(test::fixtureModel().toStdString());
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::OutliersView view(&context);
     context.setModel(model);
     context.setLayers(core::inspectModel(*model, {}));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The Pareto view: front and series logic without widgets, then the view over a hand-made project.
+#include "builtin_registries.h"
 #include "gui_test_support.h"
 #include "pareto_data.h"
 #include "pareto_view.h"
@@ -93,7 +94,7 @@ TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
     test::ensureApp();
     const std::filesystem::path path = test::outputDir().toStdString() + "/pareto-view.qsproj";
     test::makeHandProject(path, QS_FIXTURES_DIR "/tinyllama-bpe512");
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::ParetoView view(&context);
     view.resize(800, 500);
     view.show();

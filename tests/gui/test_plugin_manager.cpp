@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // PluginManager: built-ins, the example external .so, and clear errors for files that are not plugins.
+#include "builtin_registries.h"
 #include "builtin_views.h"
 #include "gui_test_support.h"
 
@@ -30,7 +31,7 @@ TEST(PluginManager, RegistersBuiltins) {
     EXPECT_EQ(pm.find(QStringLiteral("histogram"))->area(), plugins::ViewArea::Center);
     EXPECT_TRUE(pm.errors().isEmpty());
     // Every built-in makes a view.
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     QWidget parent;
     for (auto* p : pm.plugins())
         EXPECT_NE(p->createView(&context, &parent), nullptr) << p->id().toStdString();
@@ -46,7 +47,7 @@ TEST(PluginManager, LoadsTheExampleExternalPlugin) {
     EXPECT_EQ(plugin->title(), QStringLiteral("Layer summary"));
     EXPECT_EQ(pm.entries().front().source, QFileInfo(kExample).absoluteFilePath());
 
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     QWidget parent;
     QWidget* view = plugin->createView(&context, &parent);
     ASSERT_NE(view, nullptr);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The Runs view: filtering, numeric sorting, the two-run layer comparison and selection sync.
+#include "builtin_registries.h"
 #include "gui_test_support.h"
 #include "runs_model.h"
 #include "runs_view.h"
@@ -84,7 +85,7 @@ TEST_F(RunsModelTest, ComparesTwoRunsLayerByLayer) {
 }
 
 TEST_F(RunsModelTest, ViewSelectsRunsAndComparesTwo) {
-    plugins::ViewContext context;
+    plugins::ViewContext context{test::builtinRegistries()};
     views::RunsView view(&context);
     context.setProjectPath(QString::fromStdString(m_path.string()));
     ASSERT_EQ(view.model()->rowCount(), 7);

@@ -5,7 +5,10 @@
 #include "experiment/builtins.h"
 #include "gui_test_support.h"
 #include "window_test.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include "param_form.h"
 #include "store/project.h"
@@ -166,10 +169,10 @@ protected:
 
 TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
     ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
-    EXPECT_FALSE(m_window->runSweep({{"method", {"rtn"}}})); // no project, no data yet
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 2);
+    EXPECT_FALSE(m_window->experiments()->runSweep({{"method", {"rtn"}}})); // no project, no data yet
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 2);
 
     gui::SweepDialog dialog(m_registries);
     gui::SweepSelection s;
@@ -178,18 +181,18 @@ TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
     s.granularities = {QStringLiteral("channel")};
     dialog.setSelection(s);
     dialog.setProjectInfo(
-        [&](const std::vector<core::SweepPoint>& p) { return m_window->countExistingRuns(p); }, {});
+        [&](const std::vector<core::SweepPoint>& p) { return m_window->experiments()->countExistingRuns(p); }, {});
     EXPECT_EQ(dialog.pointCount(), 2);
     EXPECT_EQ(dialog.existingCount(), 0);
 
     int runsSignals = 0;
     QObject::connect(m_window->viewContext(), &plugins::ViewContext::projectRunsChanged,
                      [&] { ++runsSignals; });
-    ASSERT_TRUE(m_window->runSweep(dialog.grid()));
+    ASSERT_TRUE(m_window->experiments()->runSweep(dialog.grid()));
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_TRUE(m_window->lastSweep());
-    const nlohmann::json summary = m_window->lastSweep()->toJson();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->experiments()->lastSweep());
+    const nlohmann::json summary = m_window->experiments()->lastSweep()->toJson();
     EXPECT_EQ(summary.at("done"), 2) << summary.dump();
     EXPECT_GE(runsSignals, 2);
 

@@ -11,7 +11,10 @@
 #include "data/token_data.h"
 #include "gui_test_support.h"
 #include "window_test.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include "nn/causal_lm.h"
 #include "param_form.h"
@@ -50,19 +53,19 @@ TEST_F(TransformPickerTest, OffersNoneAndEveryRegisteredTransformWithItsParamete
     auto* combo = m_window->findChild<QComboBox*>(QStringLiteral("transformCombo"));
     ASSERT_NE(combo, nullptr);
     ASSERT_EQ(combo->count(), 1 + static_cast<int>(m_registries.transforms.all().size()));
-    EXPECT_TRUE(m_window->transform().isEmpty());
-    EXPECT_TRUE(m_window->transformForm()->isEmpty());
+    EXPECT_TRUE(m_window->parameters()->transform().isEmpty());
+    EXPECT_TRUE(m_window->parameters()->transformForm()->isEmpty());
     for (const core::ModelTransform* t : m_registries.transforms.all()) {
-        ASSERT_TRUE(m_window->setTransform(QString::fromUtf8(t->name().data(), t->name().size())));
+        ASSERT_TRUE(m_window->parameters()->setTransform(QString::fromUtf8(t->name().data(), t->name().size())));
         // The form is the registry's schema, field for field.
-        ASSERT_EQ(m_window->transformForm()->schema().size(), t->params().size()) << t->name();
+        ASSERT_EQ(m_window->parameters()->transformForm()->schema().size(), t->params().size()) << t->name();
         for (const auto& p : t->params())
-            EXPECT_NE(m_window->transformForm()->editor(QString::fromStdString(p.name)), nullptr) << p.name;
+            EXPECT_NE(m_window->parameters()->transformForm()->editor(QString::fromStdString(p.name)), nullptr) << p.name;
     }
-    EXPECT_FALSE(m_window->setTransform(QStringLiteral("spin")));
-    ASSERT_TRUE(m_window->setTransform(QStringLiteral("rotate")));
-    m_window->transformForm()->setValue(QStringLiteral("rotation_seed"), 7);
-    const auto recipe = m_window->currentRecipe();
+    EXPECT_FALSE(m_window->parameters()->setTransform(QStringLiteral("spin")));
+    ASSERT_TRUE(m_window->parameters()->setTransform(QStringLiteral("rotate")));
+    m_window->parameters()->transformForm()->setValue(QStringLiteral("rotation_seed"), 7);
+    const auto recipe = m_window->parameters()->currentRecipe();
     ASSERT_TRUE(recipe);
     ASSERT_EQ(recipe->job.transforms.size(), 1u);
     EXPECT_EQ(recipe->job.transforms[0].name, "rotate");
@@ -71,20 +74,20 @@ TEST_F(TransformPickerTest, OffersNoneAndEveryRegisteredTransformWithItsParamete
 
 TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
-    ASSERT_TRUE(m_window->openProject(m_projectPath, true));
-    m_window->setEvaluationData(kTestText);
-    m_window->evalForm()->setValue(QStringLiteral("windows"), 4);
-    ASSERT_TRUE(m_window->setTransform(QStringLiteral("rotate")));
-    ASSERT_TRUE(m_window->setMethod(QStringLiteral("rtn")));
-    m_window->specForm()->setValue(QStringLiteral("format"), "int4");
-    m_window->specForm()->setValue(QStringLiteral("granularity"), "channel");
-    m_window->specForm()->setValue(QStringLiteral("sym"), true);
-    m_window->actQuantEdit()->setText(QStringLiteral("int4:token"));
-    ASSERT_TRUE(m_window->evaluate()) << log();
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    m_window->experiments()->setEvaluationData(kTestText);
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 4);
+    ASSERT_TRUE(m_window->parameters()->setTransform(QStringLiteral("rotate")));
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+    m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int4");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "channel");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("sym"), true);
+    m_window->parameters()->actQuantEdit()->setText(QStringLiteral("int4:token"));
+    ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_EQ(m_window->jobRunner()->state(), gui::JobState::Succeeded) << log();
-    ASSERT_TRUE(m_window->lastEvaluation());
-    const core::RecipeRunOutcome e = *m_window->lastEvaluation();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation());
+    const core::RecipeRunOutcome e = *m_window->experiments()->lastEvaluation();
 
     // `eval MODEL --method rotate+rtn --format int4 --granularity channel --act-quant int4:token
     // --windows 4`, done as command_eval does it, from the chain text the CLI parses.
@@ -121,18 +124,18 @@ TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     EXPECT_EQ(recipe["activation"]["format"], "int4") << run->recipe;
 
     // Plain RTN W4A4 is another run with another perplexity: the rotation acted.
-    ASSERT_TRUE(m_window->setTransform(QString()));
-    ASSERT_TRUE(m_window->evaluate()) << log();
+    ASSERT_TRUE(m_window->parameters()->setTransform(QString()));
+    ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
     ASSERT_TRUE(waitIdle()) << log();
-    ASSERT_TRUE(m_window->lastEvaluation() && m_window->lastEvaluation()->metrics.perplexity);
-    EXPECT_NE(m_window->lastEvaluation()->runId, e.runId);
-    EXPECT_NE(*m_window->lastEvaluation()->metrics.perplexity, cliPerplexity);
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation() && m_window->experiments()->lastEvaluation()->metrics.perplexity);
+    EXPECT_NE(m_window->experiments()->lastEvaluation()->runId, e.runId);
+    EXPECT_NE(*m_window->experiments()->lastEvaluation()->metrics.perplexity, cliPerplexity);
     std::cerr << "W4A4 perplexity: rotate+rtn " << cliPerplexity << ", rtn "
-              << *m_window->lastEvaluation()->metrics.perplexity << '\n';
+              << *m_window->experiments()->lastEvaluation()->metrics.perplexity << '\n';
 
     // The Sweep dialog's grid chains the transform before the method; its point is the stored run.
-    ASSERT_TRUE(m_window->setTransform(QStringLiteral("rotate")));
-    gui::SweepSelection s = m_window->currentSweepSelection();
+    ASSERT_TRUE(m_window->parameters()->setTransform(QStringLiteral("rotate")));
+    gui::SweepSelection s = m_window->experiments()->currentSweepSelection();
     ASSERT_EQ(s.transforms, QStringList{QStringLiteral("rotate")});
     gui::SweepDialog dialog(m_registries);
     dialog.setSelection(s);
@@ -142,7 +145,7 @@ TEST_F(TransformPickerTest, RotateRtnW4A4EqualsTheCliChainAndTheSweepFindsIt) {
     EXPECT_TRUE(grid.contains("rotation-seed")) << grid.dump();
     grid["act-quant"] = {"int4:token"};
     const auto points = core::expandGrid(grid, m_registries);
-    EXPECT_EQ(m_window->countExistingRuns(points), 1) << grid.dump();
+    EXPECT_EQ(m_window->experiments()->countExistingRuns(points), 1) << grid.dump();
 }
 
 } // namespace

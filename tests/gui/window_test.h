@@ -5,7 +5,10 @@
 #include "builtin_views.h"
 #include "experiment/builtins.h"
 #include "gui_test_support.h"
-#include "job_runner.h"
+#include "experiment_controller.h"
+#include "jobs_dock.h"
+#include "parameters_panel.h"
+#include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include <quantscope/plugin/plugin_manager.h>
 
@@ -24,7 +27,7 @@ protected:
     void SetUp() override {
         ensureApp();
         QSettings().clear(); // every test starts from the default layout
-        removeProject(gui::MainWindow::defaultProjectPath()); // and without runs of an earlier test
+        removeProject(gui::ExperimentController::defaultProjectPath()); // and without runs of an earlier test
         core::registerBuiltins(m_registries);
         addQuantizers(m_registries);
         gui::registerBuiltinViews(m_plugins);
@@ -53,16 +56,16 @@ protected:
     }
     /// True when the window's job runner went idle within `ms`.
     bool waitIdle(int ms = 300000) {
-        return QTest::qWaitFor([&] { return !m_window->jobRunner()->isRunning(); }, ms);
+        return QTest::qWaitFor([&] { return !m_window->jobs()->isRunning(); }, ms);
     }
     /// Opens a model and waits until it is loaded and its inspection job finished.
     void openAndWait(const QString& path) {
         m_window->openModel(path);
         ASSERT_TRUE(QTest::qWaitFor(
-            [&] { return m_window->viewContext()->model() && !m_window->jobRunner()->isRunning(); }, 60000))
+            [&] { return m_window->viewContext()->model() && !m_window->jobs()->isRunning(); }, 60000))
             << log();
     }
-    std::string log() const { return m_window->logView()->toPlainText().toStdString(); }
+    std::string log() const { return m_window->jobsDock()->logView()->toPlainText().toStdString(); }
 
     core::Registries m_registries;
     plugins::PluginManager m_plugins;

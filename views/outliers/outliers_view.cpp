@@ -3,7 +3,6 @@
 
 #include "calib/calib_cache.h"
 #include "common/plot_export.h"
-#include "experiment/builtins.h"
 #include "store/project.h"
 
 #include <QComboBox>
@@ -33,16 +32,6 @@ const QString kNone = QStringLiteral("none");
 // Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 const QColor kBefore(0, 114, 178), kAfter(213, 94, 0), kTop(204, 121, 167), kActBefore(0, 158, 115),
     kActAfter(230, 159, 0);
-
-// The views get no registry from the window; the built-in transforms are the same in every process.
-const core::Registries& registries() {
-    static const core::Registries r = [] {
-        core::Registries reg;
-        core::registerBuiltins(reg);
-        return reg;
-    }();
-    return r;
-}
 
 // "model.layers.3.self_attn.q_proj.weight" -> "3.q_proj": short enough for a tick label.
 QString shortName(const QString& name) {
@@ -170,7 +159,7 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     m_method->setItemData(
         0, tr("No transform: the layer plot shows the selected run's per-layer SQNR beside the kurtosis"),
         Qt::ToolTipRole);
-    for (const core::ModelTransform* t : registries().transforms.all()) {
+    for (const core::ModelTransform* t : m_context->registries().transforms.all()) {
         const QString name = QString::fromStdString(std::string(t->name()));
         m_method->addItem(name, name);
         m_method->setItemData(m_method->count() - 1, QString::fromStdString(std::string(t->summary())),
@@ -359,7 +348,7 @@ void OutliersView::collectActivationStats(const QString& file) {
             const auto data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
             // The empty chain: the model's inputs through core's calibration cache, plus which site
             // feeds each weight.
-            return core::transformedStats(*model, registries().transforms, {}, &data, {}, {});
+            return core::transformedStats(*model, m_context->registries().transforms, {}, &data, {}, {});
         } catch (const std::exception& e) {
             // Read in the GUI thread after finished(); the view waits for the worker in its destructor.
             m_actError = QString::fromStdString(e.what());
@@ -383,7 +372,7 @@ void OutliersView::computeAfter() {
     m_afterError.clear();
     const QString method = this->method();
     const auto model = m_context->model();
-    const core::ModelTransform* t = registries().transforms.find(method.toStdString());
+    const core::ModelTransform* t = m_context->registries().transforms.find(method.toStdString());
     if (method == kNone || !model || !t) {
         showNote();
         drawLayers();
@@ -424,7 +413,7 @@ void OutliersView::computeAfter() {
                     },
                     Qt::QueuedConnection);
             };
-            out.stats = core::transformedStats(*model, registries().transforms, {{method.toStdString(), {}}},
+            out.stats = core::transformedStats(*model, m_context->registries().transforms, {{method.toStdString(), {}}},
                                                data ? &*data : nullptr, {}, job);
         } catch (const core::Cancelled&) {
             out.error = tr("cancelled");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "experiment/builtins.h"
 #include "quant/model_quantizer.h"
 #include "model/model.h"
 #include "quant/quant_spec.h"
@@ -13,15 +14,38 @@
 
 namespace qs::plugins {
 
-/// The state every view shares: the open model, its layer statistics, the latest quantization
-/// result, the one selected layer and the chosen weight quantization spec. Lives in the GUI thread;
-/// setters emit only on change.
+class JobService;
+
+/// The data the user chose for the open model (absolute paths, empty when none): text or token .npy
+/// for a language model; for a classifier images, "X.npy" or "FILE.h5:DATASET", and their labels.
+struct ChosenData {
+    QString evaluation;
+    QString calibration;
+    QString labels;
+    bool operator==(const ChosenData&) const = default;
+};
+
+/// What every view shares: the services (the engine's registries, the job service the Jobs dock
+/// shows, the chosen data) and the state — the open model, its layer statistics, the current
+/// quantization result, the current recipe's spec and layer rules, the open project, and one
+/// selection (layer, run, format) that every view follows. Lives in the GUI thread; setters emit only
+/// on change.
 class ViewContext : public QObject {
     Q_OBJECT
 public:
-    /// An empty context (no model).
-    explicit ViewContext(QObject* parent = nullptr);
+    /// An empty context (no model) over `registries`, which must outlive it.
+    explicit ViewContext(const core::Registries& registries, QObject* parent = nullptr);
     ~ViewContext() override;
+
+    /// The engine's methods, transforms and formats (the window's, extensions included).
+    const core::Registries& registries() const { return m_registries; }
+    /// Where views start long work: one job at a time, shown in the Jobs dock with progress and cancel.
+    JobService* jobs() const { return m_jobs; }
+
+    /// The evaluation, calibration and label data chosen for the open model.
+    const ChosenData& data() const { return m_data; }
+    /// Sets the chosen data; emits dataChanged when it differs.
+    void setData(const ChosenData& data);
 
     /// The open model, null when none.
     const std::shared_ptr<const core::Model>& model() const { return m_model; }
@@ -79,8 +103,13 @@ public:
     qint64 selectedRunId() const { return m_selectedRunId; }
     /// Selects a run by id (0 clears); emits selectedRunChanged when it changes.
     void setSelectedRunId(qint64 id);
+    /// Asks the window to put stored run `id`'s recipe into its Parameters panel ("Load into form");
+    /// emits recipeLoadRequested.
+    void requestRecipeLoad(qint64 id) { emit recipeLoadRequested(id); }
 
 signals:
+    /// The chosen data changed (read it with data()).
+    void dataChanged();
     /// A model was opened or closed.
     void modelChanged();
     /// The layer statistics were replaced.
@@ -101,10 +130,15 @@ signals:
     void projectRunsChanged();
     /// The selected run changed (0: none).
     void selectedRunChanged(qint64 id);
+    /// A view asked for run `id`'s recipe in the Parameters panel.
+    void recipeLoadRequested(qint64 id);
 
 private:
     void reindexResult();
 
+    const core::Registries& m_registries;
+    JobService* m_jobs;
+    ChosenData m_data;
     std::shared_ptr<const core::Model> m_model;
     std::vector<core::LayerReport> m_layers;
     std::unordered_map<std::string, std::size_t> m_layerIndex;

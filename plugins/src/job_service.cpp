@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
-#include "job_runner.h"
+#include "quantscope/plugin/job_service.h"
 
 #include "base/error.h"
 
 #include <QThread>
 #include <cmath>
 #include <exception>
+#include <utility>
 
-namespace qs::gui {
+namespace qs::plugins {
 
 QString jobStateName(JobState state) {
     switch (state) {
@@ -39,11 +40,12 @@ QString formatJobStatus(const QString& title, const QString& unit, long long don
     return s;
 }
 
-JobRunner::JobRunner(QObject* parent) : QObject(parent) {
+JobService::JobService(QObject* parent) : QObject(parent) {
     qRegisterMetaType<JobState>();
+    qRegisterMetaType<LogLevel>();
 }
 
-JobRunner::~JobRunner() {
+JobService::~JobService() {
     if (m_cancel) m_cancel->cancel();
     if (m_thread) {
         m_thread->wait();
@@ -51,7 +53,7 @@ JobRunner::~JobRunner() {
     }
 }
 
-bool JobRunner::start(const QString& title, const QString& unit, Work work) {
+bool JobService::start(Job job) {
     if (isRunning()) return false;
     if (m_thread) { // the previous job's thread has ended (finished() was delivered)
         m_thread->wait();
@@ -59,8 +61,10 @@ bool JobRunner::start(const QString& title, const QString& unit, Work work) {
         m_thread = nullptr;
     }
     m_state = JobState::Running;
-    m_title = title;
-    m_unit = unit;
+    m_what = job.what.isEmpty() ? job.title : job.what;
+    m_title = job.title;
+    m_unit = job.unit;
+    m_onEnd = std::move(job.onEnd);
     m_done = 0;
     m_total = 0;
     m_endedMs = -1;
@@ -70,7 +74,7 @@ bool JobRunner::start(const QString& title, const QString& unit, Work work) {
     // The destructor waits for the thread, so `this` outlives it; events queued to a destroyed
     // runner are dropped by Qt.
     auto cancel = m_cancel;
-    m_thread = QThread::create([this, cancel, work = std::move(work)] {
+    m_thread = QThread::create([this, cancel, work = std::move(job.work)] {
         core::JobContext ctx;
         ctx.cancel = cancel.get();
         ctx.progress = [this](long long done, long long total, const std::string& message) {
@@ -98,45 +102,45 @@ bool JobRunner::start(const QString& title, const QString& unit, Work work) {
     });
     m_thread->setObjectName(QStringLiteral("qs-job"));
     m_thread->start(QThread::LowPriority);
-    emit started(title);
+    emit started(m_title);
     return true;
 }
 
-void JobRunner::cancel() {
+void JobService::cancel() {
     if (isRunning() && m_cancel) m_cancel->cancel();
 }
 
-bool JobRunner::isCancelRequested() const {
+bool JobService::isCancelRequested() const {
     return isRunning() && m_cancel && m_cancel->isCancelled();
 }
 
-double JobRunner::elapsedSeconds() const {
+double JobService::elapsedSeconds() const {
     if (!m_clock.isValid()) return 0;
     return static_cast<double>(m_endedMs >= 0 ? m_endedMs : m_clock.elapsed()) / 1000.0;
 }
 
-std::optional<double> JobRunner::secondsLeft() const {
+std::optional<double> JobService::secondsLeft() const {
     const double elapsed = elapsedSeconds();
     if (!isRunning() || m_done <= 0 || m_total <= 0 || elapsed < 0.5) return std::nullopt;
     return elapsed * static_cast<double>(m_total - m_done) / static_cast<double>(m_done);
 }
 
-QString JobRunner::statusText() const {
+QString JobService::statusText() const {
     return formatJobStatus(m_title, m_unit, m_done, m_total, secondsLeft());
 }
 
-bool JobRunner::waitForThread(int msecs) {
+bool JobService::waitForThread(int msecs) {
     return !m_thread || m_thread->wait(QDeadlineTimer(msecs));
 }
 
-void JobRunner::onProgress(long long done, long long total, const QString& message) {
+void JobService::onProgress(long long done, long long total, const QString& message) {
     if (!isRunning()) return;
     m_done = done;
     m_total = total;
     emit progress(done, total, message);
 }
 
-void JobRunner::onDone(JobState state, QString message, const std::function<void()>& apply) {
+void JobService::onDone(JobState state, QString message, const std::function<void()>& apply) {
     m_endedMs = m_clock.elapsed();
     if (state == JobState::Succeeded && apply) {
         try {
@@ -147,7 +151,22 @@ void JobRunner::onDone(JobState state, QString message, const std::function<void
         }
     }
     m_state = state;
+    const QString seconds = QString::number(elapsedSeconds(), 'f', 1);
+    if (state == JobState::Cancelled)
+        log(LogLevel::Info, tr("%1 cancelled after %2 s").arg(m_what, seconds));
+    else if (state == JobState::Failed)
+        log(LogLevel::Error, tr("%1 failed: %2").arg(m_what, message));
+    if (const OnEnd onEnd = std::exchange(m_onEnd, {})) onEnd(state, seconds);
     emit finished(state, message);
 }
 
-} // namespace qs::gui
+void JobService::log(LogLevel level, const QString& text) {
+    emit logged(level, text);
+}
+
+void JobService::report(const QString& summary) {
+    log(LogLevel::Info, summary);
+    emit reported(summary);
+}
+
+} // namespace qs::plugins

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "experiment/recipe_run.h"
+#include "experiment/sweep.h"
+#include "store/project.h"
+
+#include <QObject>
+#include <QString>
+#include <memory>
+#include <optional>
+#include <quantscope/plugin/job_service.h>
+#include <quantscope/plugin/view_context.h>
+#include <vector>
+
+class QAction;
+class QLabel;
+class QMainWindow;
+class QMenu;
+
+namespace qs::gui {
+
+class ParametersPanel;
+struct SweepSelection;
+
+/// The experiment workflow of the window: the open project, the data chosen per model, and the jobs
+/// that run the Parameters panel's recipe — Run ▶ (quantize and show per-layer errors), Evaluate,
+/// Sweep…, the report — through the context's job service. Owns the workflow's actions, menus and
+/// status-bar labels; the window only places them.
+class ExperimentController : public QObject {
+    Q_OBJECT
+public:
+    /// A controller of `window`'s workflow over `context` and `panel` (both outlive it).
+    ExperimentController(QMainWindow* window, plugins::ViewContext* context, ParametersPanel* panel);
+    ~ExperimentController() override;
+
+    // --- Projects ---
+    /// Opens a .qsproj (with `create`, a missing file becomes a new project), shares its path with the
+    /// views (ViewContext::projectPath) and remembers it for the next start. False (logged) on error.
+    bool openProject(const QString& path, bool create);
+    /// The project Evaluate and Sweep store into: the open one, else the default project in the user's
+    /// data folder (defaultProjectPath(), created on first use, named in the status bar). Null when it
+    /// cannot be opened (the log says why; an Evaluate is then kept for the session).
+    std::shared_ptr<core::Project> ensureProject();
+    /// Reopens the project of the last session, if it still exists.
+    void restoreLastProject();
+    /// Closes the open project (results of Evaluate then stay in the session list).
+    void closeProject();
+    /// The open project, nullptr when none.
+    core::Project* project() const { return m_project.get(); }
+    /// $XDG_DATA_HOME/QuantScope/QuantScope/default.qsproj (QStandardPaths::AppDataLocation).
+    static QString defaultProjectPath();
+    /// Makes stored run `id` the current result everywhere (layer table columns, histograms, status
+    /// bar): its per-layer figures from the project, when it is a finished run of the open model. The
+    /// fp32 reference clears the result. Called when a view selects a run.
+    void showRunResult(qint64 id);
+    /// Puts stored run `id`'s recipe into the Parameters panel (and its rules into the layer table).
+    /// False with `error` when the run is unknown or its recipe no longer validates.
+    bool loadRunIntoForm(qint64 id, QString* error = nullptr);
+
+    // --- Data (remembered per model; see ViewContext::data) ---
+    QString evaluationData() const { return m_context->data().evaluation; }
+    void setEvaluationData(const QString& path);
+    QString calibrationData() const { return m_context->data().calibration; }
+    void setCalibrationData(const QString& path);
+    QString labelsData() const { return m_context->data().labels; }
+    void setLabelsData(const QString& path);
+    /// Restores the data remembered for the model just opened (the demo: its sample text).
+    void loadModelData();
+    /// True when the open model is an .onnx image classifier (Evaluate measures accuracy).
+    bool isClassifierOpen() const;
+
+    // --- Jobs ---
+    /// Run ▶: quantizes the open model with the panel's recipe; the layer table fills as layers finish.
+    /// False (with a status message) when there is no model, a job runs or the recipe is invalid.
+    bool runQuantization();
+    /// Evaluate: fp32 vs the current recipe on the evaluation data (perplexity, KLD, top-1, bits; a
+    /// classifier: accuracy, argmax agreement, bits) through core::evaluateRecipe on the job thread;
+    /// stored in the open project, else kept in sessionRuns(). False (with a status message) when it
+    /// cannot start.
+    bool evaluate();
+    /// The latest Evaluate result of this session.
+    const std::optional<core::RecipeRunOutcome>& lastEvaluation() const { return m_lastEvaluation; }
+    /// Evaluate results of this session made without a project (not stored anywhere).
+    const std::vector<core::RecipeRunOutcome>& sessionRuns() const { return m_sessionRuns; }
+    /// The sweep dialog's starting ticks: the panel's method, format, granularity, group, sym.
+    SweepSelection currentSweepSelection() const;
+    /// Opens the Sweep… dialog; runs the sweep when accepted.
+    void showSweepDialog();
+    /// Runs core::runSweep over `grid` (core::expandGrid JSON) into the project on the job thread.
+    /// False (with a status message) when it cannot start.
+    bool runSweep(const nlohmann::json& grid);
+    /// Summary of the last finished sweep.
+    const std::optional<core::SweepSummary>& lastSweep() const { return m_lastSweep; }
+    /// Finished points of `points` the open project already holds for the open model and data.
+    int countExistingRuns(const std::vector<core::SweepPoint>& points) const;
+    /// Writes the open project's report (".html" + PNG folder, or ".pdf") for the selected run;
+    /// false with `error` on failure. Runs on the GUI thread (the report renders widgets).
+    bool exportReport(const QString& out, QString* error = nullptr);
+
+    // --- What the window places ---
+    QAction* runAction() const { return m_runAction; }
+    QAction* evaluateAction() const { return m_evaluateAction; }
+    QAction* sweepAction() const { return m_sweepAction; }
+    QAction* reportAction() const { return m_reportAction; }
+    /// New/Open/Close Project and Export report, for the File menu.
+    QList<QAction*> projectActions() const { return m_projectActions; }
+    /// The toolbar's Data menu (evaluation, labels, calibration data).
+    QMenu* dataMenu() const { return m_dataMenu; }
+    /// The Run menu (Run ▶, Evaluate, Sweep…, Cancel job).
+    QMenu* runMenu() const { return m_runMenu; }
+    /// Status-bar labels: the open project, the last evaluation.
+    QLabel* projectLabel() const { return m_projectLabel; }
+    QLabel* evaluationLabel() const { return m_evalLabel; }
+
+private:
+    enum class DataKind { Evaluation, Calibration, Labels };
+    void createActions();
+    void setData(DataKind kind, const QString& path);
+    void chooseNewProject();
+    void chooseOpenProject();
+    void chooseExportReport();
+    void chooseData(DataKind kind);
+    void updateDataMenu();
+    void updateProjectLabel();
+    void updateEvaluationLabel();
+    void updateRunEnabled();
+    void reportEvaluation(plugins::JobState state, const QString& seconds);
+    void reportSweep(plugins::JobState state, const QString& seconds);
+    /// Logs `why` as a warning and shows it in the status bar; returns false.
+    bool refuse(const QString& why);
+    QString notRunnableReason() const;
+    core::RecipeRunTarget runTarget() const;
+
+    QMainWindow* m_window;
+    plugins::ViewContext* m_context;
+    ParametersPanel* m_panel;
+    plugins::JobService* m_jobs;
+    std::shared_ptr<core::Project> m_project; ///< shared with running jobs (thread-safe)
+
+    QAction* m_runAction = nullptr;
+    QAction* m_evaluateAction = nullptr;
+    QAction* m_sweepAction = nullptr;
+    QAction* m_reportAction = nullptr;
+    QList<QAction*> m_projectActions;
+    QAction* m_evalDataAction = nullptr;
+    QAction* m_calibDataAction = nullptr;
+    QAction* m_labelsDataAction = nullptr;
+    QMenu* m_dataMenu = nullptr;
+    QMenu* m_runMenu = nullptr;
+    QLabel* m_projectLabel = nullptr;
+    QLabel* m_evalLabel = nullptr;
+
+    QString m_jobTarget; ///< what the running Evaluate / Sweep is called in its report
+    std::optional<core::RecipeRunOutcome> m_lastEvaluation;
+    std::vector<core::RecipeRunOutcome> m_sessionRuns;
+    std::optional<core::SweepSummary> m_lastSweep;
+};
+
+} // namespace qs::gui
