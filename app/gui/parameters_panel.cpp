@@ -213,16 +213,18 @@ void ParametersPanel::loadRecipe(const core::Recipe& recipe) {
         for (const auto& [key, value] : job.methodParams.items())
             m_methodForm->setValue(QString::fromStdString(key), value);
         // Every field, the group too: the spec's own group is what the recipe ran with.
+        const nlohmann::json spec = job.spec.toJson();
         m_applyingSpec = true;
-        for (const auto& [key, value] : job.spec.toJson().items())
+        for (const auto& [key, value] : spec.items())
             m_specForm->setValue(QString::fromStdString(key), value);
         m_applyingSpec = false;
         onSpecValueChanged(QStringLiteral("format"));
         onSpecValueChanged(QStringLiteral("granularity"));
-        nlohmann::json rules = nlohmann::json::array();
-        const nlohmann::json j = job.toJson();
-        if (j.contains("layers")) rules = j["layers"];
-        m_context->setLayerRules(std::move(rules));
+        // The stored rules are canonical (every field filled): the table shows what each one changes.
+        nlohmann::json j = job.toJson();
+        const nlohmann::json rules = j.contains("layers") ? j["layers"] : nlohmann::json::array();
+        j.erase("layers");
+        m_context->setLayerRules(core::conciseRules(rules, j));
     } else {
         m_context->setLayerRules(nlohmann::json::array());
     }

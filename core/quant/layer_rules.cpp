@@ -79,6 +79,26 @@ std::string layerRuleSpecText(const nlohmann::json& rule) {
     return s;
 }
 
+nlohmann::json conciseRules(const nlohmann::json& rules, const nlohmann::json& defaults) {
+    nlohmann::json out = nlohmann::json::array();
+    if (!rules.is_array()) return out;
+    for (const auto& rule : rules) {
+        if (!rule.is_object()) continue;
+        nlohmann::json r = {{"match", rule.value("match", "")}};
+        if (rule.value("keep", false)) {
+            r["keep"] = true;
+        } else {
+            const bool grouped = rule.value("granularity", defaults.value("granularity", "")) == "group";
+            for (const auto& [key, value] : rule.items()) {
+                if (key == "match" || key == "keep" || (key == "group" && !grouped)) continue;
+                if (!defaults.contains(key) || defaults[key] != value) r[key] = value;
+            }
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 int lastMatchingRule(const nlohmann::json& rules, std::string_view weightName) {
     if (!rules.is_array()) return -1;
     const std::string name = ruleName(weightName);

@@ -57,6 +57,13 @@ nlohmann::json layerRuleJsonFromFlag(const std::string& text, const std::string&
 /// it names a method): what a table shows for a weight the rule decides.
 std::string layerRuleSpecText(const nlohmann::json& rule);
 
+/// `rules` (canonical rule objects, every field filled, as a stored recipe holds them) with only what each
+/// rule changes from `defaults` (the recipe's default: method, method_params, format, granularity, group,
+/// sym, ...): the rules a user would have written, e.g. {"match": "*.down_proj", "format": "int8",
+/// "granularity": "channel"}. A group outside group granularity is left out (it does not act). The result
+/// resolves to the same assignments as `rules`.
+nlohmann::json conciseRules(const nlohmann::json& rules, const nlohmann::json& defaults);
+
 /// Index of the last rule object of `rules` (a "layers" array, unresolved) whose glob matches weight
 /// `weightName`, or -1.
 int lastMatchingRule(const nlohmann::json& rules, std::string_view weightName);

@@ -152,6 +152,19 @@ TEST(LayerRules, FlagsFileAndJsonSpellingsShareOneKey) {
     EXPECT_FALSE(recipeFromJson({{"format", "int4"}}, regs()).toJson().contains("layers"));
 }
 
+// A stored key holds canonical rules (every field filled); conciseRules gives back the rules as the fixture
+// file writes them, and they resolve to the same key.
+TEST(LayerRules, ConciseRulesAreTheRulesAsWritten) {
+    nlohmann::json canonical = mixedRecipe().toJson();
+    const nlohmann::json rules = canonical["layers"];
+    ASSERT_TRUE(rules[0].contains("method")) << "canonical rules carry every field";
+    canonical.erase("layers");
+    const nlohmann::json concise = conciseRules(rules, canonical);
+    EXPECT_EQ(concise, mixedReference()["recipe"]["layers"]) << concise.dump();
+    canonical["layers"] = concise;
+    EXPECT_EQ(recipeFromJson(canonical, regs()).canonical(), mixedRecipe().canonical());
+}
+
 TEST(LayerRules, UnnamedFieldsInheritAndFormatsFixTheirOwn) {
     const Recipe r = recipeFromJson({{"method", "rtn"}, {"format", "int4"}, {"group", 32}, {"sym", false},
                                      {"layers", {{{"match", "*.mlp.*"}, {"format", "mxfp4"}},

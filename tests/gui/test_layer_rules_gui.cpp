@@ -10,11 +10,14 @@
 #include "layer_table_view.h"
 #include "nn/causal_lm.h"
 #include "param_form.h"
+#include "runs_model.h"
+#include "runs_view.h"
 #include "store/project.h"
 #include "window_test.h"
 
 #include <QItemSelectionModel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QTableView>
 #include <fstream>
 
@@ -125,6 +128,56 @@ TEST_F(LayerRulesGuiTest, SelectedRowsGetTheirOwnRulesAndRunShowsTheirBits) {
     view->setRuleForSelection({}); // back to the default
     EXPECT_EQ(m_window->viewContext()->layerRules().size(), 1u);
     EXPECT_EQ(assignmentOf(k0), QStringLiteral("default"));
+}
+
+// "Load into form" on a Runs row puts the stored recipe back into the Parameters panel and the layer
+// table: the form then gives the very key the run was stored under (default, rules, activation/KV specs).
+TEST_F(LayerRulesGuiTest, LoadIntoFormRoundTripsAStoredRunsRecipe) {
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    chooseDefault();
+    ASSERT_TRUE(addRule(QStringLiteral("*.mlp.down_proj"), QStringLiteral("int8:channel:sym")));
+    ASSERT_TRUE(addRule(QStringLiteral("model.layers.0.*"), QStringLiteral("keep")));
+    m_window->parameters()->actQuantEdit()->setText(QStringLiteral("int8:token:sym:p99.9"));
+    m_window->parameters()->kvQuantEdit()->setText(QStringLiteral("int4:group:16:asym"));
+    ASSERT_TRUE(m_window->experiments()->openProject(freshProject(QStringLiteral("load_into_form.qsproj")), true));
+    m_window->experiments()->setEvaluationData(kTestText);
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    ASSERT_TRUE(m_window->experiments()->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(m_window->experiments()->lastEvaluation()) << log();
+    const qint64 id = m_window->experiments()->lastEvaluation()->runId;
+    const auto stored = m_window->experiments()->project()->run(id);
+    ASSERT_TRUE(stored);
+
+    // Change everything the run set.
+    ASSERT_TRUE(m_window->parameters()->setMethod(QStringLiteral("rtn")));
+    m_window->parameters()->specForm()->setValue(QStringLiteral("format"), "int8");
+    m_window->parameters()->specForm()->setValue(QStringLiteral("granularity"), "channel");
+    m_window->viewContext()->setLayerRules(nlohmann::json::array());
+    m_window->parameters()->actQuantEdit()->clear();
+    m_window->parameters()->kvQuantEdit()->clear();
+    ASSERT_NE(m_window->parameters()->currentRecipe()->canonical(), stored->recipe);
+
+    auto* runs = qobject_cast<views::RunsView*>(m_window->view(QStringLiteral("runs")));
+    ASSERT_TRUE(runs);
+    const auto proxyRow = [&](qint64 run) {
+        return runs->proxy()->mapFromSource(runs->model()->index(runs->model()->rowOf(run), 0));
+    };
+    QMenu menu;
+    QAction* load = runs->loadIntoFormAction(&menu, proxyRow(id));
+    ASSERT_TRUE(load->isEnabled());
+    load->trigger();
+    const auto loaded = m_window->parameters()->currentRecipe();
+    ASSERT_TRUE(loaded);
+    EXPECT_EQ(loaded->canonical(), stored->recipe);
+    EXPECT_EQ(m_window->viewContext()->layerRules().size(), 2u);
+    EXPECT_EQ(assignmentOf(QStringLiteral("model.layers.2.mlp.down_proj.weight")), QStringLiteral("int8:channel:sym"));
+
+    // The fp32 reference has no recipe the form could hold: the action says so instead of acting.
+    QMenu other;
+    QAction* reference = runs->loadIntoFormAction(&other, proxyRow(m_window->experiments()->lastEvaluation()->referenceRunId));
+    EXPECT_FALSE(reference->isEnabled());
+    EXPECT_TRUE(reference->text().contains(QStringLiteral("fp32")));
 }
 
 } // namespace

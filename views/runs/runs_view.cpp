@@ -6,6 +6,7 @@
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QTableView>
@@ -44,7 +45,9 @@ RunsView::RunsView(plugins::ViewContext* context, QWidget* parent)
     m_table->setModel(m_proxy);
     m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_table->sortByColumn(RunsTableModel::Id, Qt::AscendingOrder);
-    m_table->setToolTip(tr("Select a run to show it everywhere; select two (Ctrl+click) to compare their layers"));
+    m_table->setToolTip(tr("Select a run to show it everywhere; select two (Ctrl+click) to compare their layers; "
+                           "right-click to load a run's recipe into the Parameters panel"));
+    m_table->setContextMenuPolicy(Qt::CustomContextMenu);
 
     auto* compareProxy = new QSortFilterProxyModel(this);
     compareProxy->setSourceModel(m_compare);
@@ -78,6 +81,7 @@ RunsView::RunsView(plugins::ViewContext* context, QWidget* parent)
     layout->addWidget(split);
 
     connect(m_filter, &QLineEdit::textChanged, m_proxy, &RunsProxy::setTextFilter);
+    connect(m_table, &QWidget::customContextMenuRequested, this, &RunsView::showContextMenu);
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunsView::onSelectionChanged);
     connect(context, &plugins::ViewContext::projectChanged, this, &RunsView::reload);
     connect(context, &plugins::ViewContext::projectRunsChanged, this, &RunsView::reload);
@@ -139,6 +143,36 @@ void RunsView::onSelectionChanged() {
         if (a.row() > b.row()) std::swap(a, b);
         compare(a.data(RunsTableModel::RunIdRole).toLongLong(), b.data(RunsTableModel::RunIdRole).toLongLong());
     }
+}
+
+QAction* RunsView::loadIntoFormAction(QMenu* menu, const QModelIndex& row) {
+    QAction* load = menu->addAction(tr("Load into form"));
+    load->setObjectName(QStringLiteral("loadIntoFormAction"));
+    const int source = row.isValid() ? m_model->rowOf(row.data(RunsTableModel::RunIdRole).toLongLong()) : -1;
+    if (source < 0) {
+        load->setEnabled(false);
+        return load;
+    }
+    const core::RunRecord& run = m_model->runs()[static_cast<std::size_t>(source)];
+    if (run.recipe == "{}") {
+        // The Parameters panel always quantizes the weights: the reference has nothing to put there.
+        load->setEnabled(false);
+        load->setText(tr("Load into form (the fp32 reference has no recipe)"));
+        return load;
+    }
+    load->setToolTip(tr("Put run %1's recipe (%2) into the Parameters panel and its layer rules into the "
+                        "layer table, to change it and run again")
+                         .arg(run.id)
+                         .arg(QString::fromStdString(run.recipeLabel)));
+    const qint64 id = run.id;
+    connect(load, &QAction::triggered, this, [this, id] { m_context->requestRecipeLoad(id); });
+    return load;
+}
+
+void RunsView::showContextMenu(const QPoint& pos) {
+    QMenu menu(this);
+    loadIntoFormAction(&menu, m_table->indexAt(pos));
+    menu.exec(m_table->viewport()->mapToGlobal(pos));
 }
 
 void RunsView::followContext(qint64 id) {

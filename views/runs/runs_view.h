@@ -5,7 +5,11 @@
 #include <QWidget>
 #include <quantscope/plugin/view_context.h>
 
+class QAction;
 class QLabel;
+class QMenu;
+class QModelIndex;
+class QPoint;
 class QLineEdit;
 class QTableView;
 
@@ -29,8 +33,13 @@ public:
     void reload();
     /// Compares the layers of two runs (B − A); shows a message when either has none.
     void compare(qint64 a, qint64 b);
+    /// Adds the "Load into form" action for the run at `row` (a proxy index) to `menu`: it asks the window
+    /// (ViewContext::requestRecipeLoad) to put the run's recipe into the Parameters panel; disabled, with
+    /// the reason, for the fp32 reference or no run.
+    QAction* loadIntoFormAction(QMenu* menu, const QModelIndex& row);
 
 private:
+    void showContextMenu(const QPoint& pos);
     void onSelectionChanged();
     void followContext(qint64 id);
 
