@@ -9,7 +9,9 @@
 
 #include <QComboBox>
 #include <QDir>
+#include <QLabel>
 #include <QSignalSpy>
+#include <quantscope/plugin/job_service.h>
 #include <cmath>
 #include <cstdio>
 #include <gtest/gtest.h>
@@ -79,9 +81,18 @@ TEST(OutliersView, CollectsActivationStatisticsFromCalibrationText) {
     context.setModel(model);
     context.setLayers(core::inspectModel(*model, {}));
     QSignalSpy spy(&view, &views::OutliersView::activationStatsChanged);
-    view.collectActivationStats(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    QSignalSpy started(context.jobs(), &plugins::JobService::started);
+    ASSERT_TRUE(view.collectActivationStats(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt")));
+    // A job of the shared service, so the Jobs dock shows it with progress and Cancel; one at a time.
+    EXPECT_EQ(started.size(), 1);
+    EXPECT_TRUE(context.jobs()->isRunning());
+    EXPECT_FALSE(view.collectActivationStats(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt")));
     ASSERT_TRUE(spy.wait(120000));
+    EXPECT_EQ(context.jobs()->state(), plugins::JobState::Succeeded);
+    EXPECT_EQ(context.jobs()->what(), QStringLiteral("Collecting activation statistics"));
     EXPECT_TRUE(view.activationError().isEmpty()) << view.activationError().toStdString();
+    EXPECT_FALSE(view.findChild<QLabel*>(QStringLiteral("outliersNote"))->text().contains(QStringLiteral("Collecting")))
+        << "the progress line clears when the job is done";
     const auto* down = view.activationStatsFor(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
     ASSERT_NE(down, nullptr);
     EXPECT_EQ(down->features, 512);

@@ -14,7 +14,8 @@
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
+#include <QPointer>
+#include <quantscope/plugin/job_service.h>
 #include <cmath>
 #include <limits>
 #include <qcustomplot.h>
@@ -142,9 +143,7 @@ QString channelCell(std::int64_t channel, double value, double median) {
 } // namespace
 
 OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
-    : QWidget(parent), m_context(context),
-      m_watcher(std::make_unique<QFutureWatcher<core::TransformedStats>>()),
-      m_afterWatcher(std::make_unique<QFutureWatcher<AfterOutcome>>()) {
+    : QWidget(parent), m_context(context) {
     setObjectName(QStringLiteral("outliersView"));
     m_axis = new QComboBox(this);
     m_axis->setObjectName(QStringLiteral("outliersAxis"));
@@ -168,12 +167,8 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     m_method->setToolTip(
         tr("The \"after\" side: the model's weights and activations after this transform (default "
            "parameters; activations from the calibration text)"));
-    m_activations = new QPushButton(tr("Activation statistics…"), this);
-    m_activations->setToolTip(
-        tr("Run the first %1 windows of %2 tokens of a text through the model and collect "
-           "each Linear input's per-channel statistics (cached)")
-            .arg(kCalibWindows)
-            .arg(kCalibCtx));
+    m_activations = new QPushButton(tr("Activation statistics"), this);
+    m_activations->setObjectName(QStringLiteral("outliersActivations"));
     m_note = new QLabel(this);
     m_note->setObjectName(QStringLiteral("outliersNote"));
     m_note->setWordWrap(true);
@@ -237,30 +232,15 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     connect(m_axis, &QComboBox::currentIndexChanged, this, &OutliersView::drawChannels);
     connect(m_method, &QComboBox::currentIndexChanged, this, &OutliersView::computeAfter);
     connect(m_activations, &QPushButton::clicked, this, &OutliersView::loadActivations);
-    connect(m_watcher.get(), &QFutureWatcherBase::finished, this, [this] {
-        m_activations->setEnabled(true);
-        core::TransformedStats before = m_watcher->result();
-        m_siteOf.clear();
-        for (const auto& l : before.linears)
-            m_siteOf.emplace(l.weight, l.site);
-        if (!m_actError.isEmpty()) m_calibFile.clear();
-        setActivationStats(std::move(before.inputs));
-        if (method() != kNone) computeAfter(); // the after side gains the same text's activations
+    plugins::JobService* jobs = m_context->jobs();
+    connect(jobs, &plugins::JobService::finished, this, &OutliersView::onJobFinished);
+    connect(jobs, &plugins::JobService::started, this, &OutliersView::updateActivationsButton);
+    connect(jobs, &plugins::JobService::progress, this, [this, jobs](long long, long long, const QString& message) {
+        if (m_ownJob == OwnJob::None) return;
+        m_progress = jobs->what() + QStringLiteral(": ") + message;
+        showNote();
     });
-    connect(m_afterWatcher.get(), &QFutureWatcherBase::finished, this, [this] {
-        AfterOutcome out = m_afterWatcher->result();
-        m_progress.clear();
-        if (m_afterRestart) {
-            m_afterRestart = false;
-            computeAfter();
-            return;
-        }
-        m_after = std::move(out.stats);
-        m_afterError = out.error;
-        drawLayers();
-        drawChannels();
-        emit afterStatsChanged();
-    });
+    connect(context, &plugins::ViewContext::dataChanged, this, &OutliersView::updateActivationsButton);
     connect(m_layerPlot, &QCustomPlot::plottableClick, this,
             [this](QCPAbstractPlottable* p, int index, QMouseEvent*) {
                 if (!p->interface1D() || index < 0 || index >= p->interface1D()->dataCount()) return;
@@ -288,13 +268,7 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     drawLayers();
 }
 
-OutliersView::~OutliersView() {
-    m_watcher->disconnect(this);
-    m_afterWatcher->disconnect(this);
-    if (m_afterCancel) m_afterCancel->cancel();
-    m_watcher->waitForFinished();
-    m_afterWatcher->waitForFinished();
-}
+OutliersView::~OutliersView() = default;
 
 int OutliersView::topChannelCount() const {
     return m_top->rowCount();
@@ -327,101 +301,161 @@ QString OutliersView::method() const {
     return m_method->currentData().toString();
 }
 
+// The data the user chose for the model (toolbar ▸ Data): calibration text, else the evaluation text.
+static QString chosenText(const plugins::ChosenData& data) {
+    return !data.calibration.isEmpty() ? data.calibration : data.evaluation;
+}
+
+void OutliersView::updateActivationsButton() {
+    const QString file = chosenText(m_context->data());
+    const QString what = tr("Run the first %1 windows of %2 tokens of a text through the model and collect each "
+                            "Linear input's per-channel statistics (cached)")
+                             .arg(kCalibWindows)
+                             .arg(kCalibCtx);
+    m_activations->setText(file.isEmpty() ? tr("Activation statistics…") : tr("Activation statistics"));
+    m_activations->setToolTip(file.isEmpty() ? what + tr(": choose the text (or choose calibration data in the "
+                                                        "toolbar's Data menu)")
+                                             : what + tr(" from %1").arg(file));
+    m_activations->setEnabled(m_context->model() && !m_context->jobs()->isRunning());
+}
+
 void OutliersView::loadActivations() {
-    const auto model = m_context->model();
-    if (!model || m_watcher->isRunning()) return;
-    const QString file = QFileDialog::getOpenFileName(this, tr("Calibration text"), QString(),
-                                                      tr("Text or tokens (*.txt *.npy);;All (*)"));
+    if (!m_context->model()) return;
+    QString file = chosenText(m_context->data());
+    if (file.isEmpty())
+        file = QFileDialog::getOpenFileName(this, tr("Calibration text"), QString(),
+                                            tr("Text or tokens (*.txt *.npy);;All (*)"));
     if (!file.isEmpty()) collectActivationStats(file);
 }
 
-void OutliersView::collectActivationStats(const QString& file) {
+bool OutliersView::collectActivationStats(const QString& file) {
     const auto model = m_context->model();
-    if (!model || m_watcher->isRunning()) return;
-    m_activations->setEnabled(false);
+    plugins::JobService* jobs = m_context->jobs();
+    if (!model) return false;
+    if (jobs->isRunning()) {
+        m_actError = tr("a job is running (Jobs dock): wait for it or cancel it");
+        showNote();
+        return false;
+    }
     m_actError.clear();
     m_calibFile = file;
-    m_progress = tr("Collecting activation statistics…");
+    m_progress = tr("Collecting activation statistics… (Jobs dock)");
     showNote();
-    m_watcher->setFuture(QtConcurrent::run([this, model, file]() -> core::TransformedStats {
+    const core::Registries& registries = m_context->registries();
+    // The result goes to the view only if it still exists when the job ends.
+    QPointer<OutliersView> self(this);
+    auto error = std::make_shared<QString>();
+    auto work = [self, model, file, &registries, error](const core::JobContext& ctx) -> std::function<void()> {
         try {
             const auto data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
-            // The empty chain: the model's inputs through core's calibration cache, plus which site
-            // feeds each weight.
-            return core::transformedStats(*model, m_context->registries().transforms, {}, &data, {}, {});
+            // The empty chain: the model's inputs through core's calibration cache, plus which site feeds
+            // each weight.
+            auto before = std::make_shared<core::TransformedStats>(
+                core::transformedStats(*model, registries.transforms, {}, &data, {}, ctx));
+            return [self, before] {
+                if (!self) return;
+                self->m_siteOf.clear();
+                for (const auto& l : before->linears)
+                    self->m_siteOf.emplace(l.weight, l.site);
+                self->setActivationStats(std::move(before->inputs));
+            };
+        } catch (const core::Cancelled&) {
+            throw;
         } catch (const std::exception& e) {
-            // Read in the GUI thread after finished(); the view waits for the worker in its destructor.
-            m_actError = QString::fromStdString(e.what());
-            return {};
+            *error = QString::fromStdString(e.what()); // for the note line; the job fails with it too
+            throw;
         }
-    }));
+    };
+    auto onEnd = [self, error](plugins::JobState state, const QString&) {
+        if (!self) return;
+        self->m_ownJob = OwnJob::None;
+        self->m_progress.clear();
+        self->m_actError.clear(); // a refusal while it ran is old news
+        if (state != plugins::JobState::Succeeded) {
+            self->m_actError = state == plugins::JobState::Cancelled ? tr("cancelled") : *error;
+            self->m_calibFile.clear();
+            self->setActivationStats({});
+        }
+        // The after side gains the same text's activations once the job service is free.
+        if (self->method() != kNone) self->m_afterPending = true;
+        self->showNote();
+    };
+    m_ownJob = OwnJob::Collect;
+    if (jobs->start({tr("Collecting activation statistics"), tr("Activation statistics"), tr("step"), work, onEnd}))
+        return true;
+    m_ownJob = OwnJob::None;
+    return false;
 }
 
-void OutliersView::cancelAfter() {
-    if (m_afterCancel) m_afterCancel->cancel();
+void OutliersView::onJobFinished() {
+    updateActivationsButton();
+    if (m_afterPending) computeAfter(); // a job started by a later finished() handler keeps it pending
 }
 
 void OutliersView::computeAfter() {
-    if (m_afterWatcher->isRunning()) {
-        // Finish (or cancel) the running one first; its finished() starts this request.
-        m_afterRestart = true;
-        cancelAfter();
-        return;
-    }
-    m_after.reset();
-    m_afterError.clear();
+    plugins::JobService* jobs = m_context->jobs();
     const QString method = this->method();
     const auto model = m_context->model();
     const core::ModelTransform* t = m_context->registries().transforms.find(method.toStdString());
-    if (method == kNone || !model || !t) {
+    const bool wanted = method != kNone && model && t && !(t->needsCalibration() && m_calibFile.isEmpty());
+    if (wanted && jobs->isRunning()) {
+        // One job at a time: an earlier "after" of this view is cancelled, anything else is waited for.
+        m_afterPending = true;
+        if (m_ownJob == OwnJob::After) jobs->cancel();
+        m_progress = tr("After %1: waits for the running job (Jobs dock)").arg(method);
+        showNote();
+        return;
+    }
+    m_afterPending = false;
+    m_after.reset();
+    m_afterError.clear();
+    if (!wanted) {
+        if (method != kNone && t && model)
+            m_afterError = tr("%1 needs calibration data: collect activation statistics first.").arg(method);
+        m_progress.clear();
         showNote();
         drawLayers();
         drawChannels();
         emit afterStatsChanged();
         return;
     }
-    if (t->needsCalibration() && m_calibFile.isEmpty()) {
-        m_afterError = tr("%1 needs calibration data: collect activation statistics first.").arg(method);
-        showNote();
-        drawLayers();
-        drawChannels();
-        emit afterStatsChanged();
-        return;
-    }
-    m_afterCancel = std::make_shared<core::CancelToken>();
-    const auto cancel = m_afterCancel;
     const QString file = m_calibFile;
-    m_progress = tr("%1: applying the transform…").arg(method);
-    showNote();
-    m_afterWatcher->setFuture(QtConcurrent::run([this, model, method, file, cancel]() -> AfterOutcome {
-        AfterOutcome out;
+    const core::Registries& registries = m_context->registries();
+    QPointer<OutliersView> self(this);
+    auto error = std::make_shared<QString>();
+    auto work = [self, model, method, file, &registries, error](const core::JobContext& ctx) -> std::function<void()> {
         try {
             std::optional<core::CalibrationData> data;
             if (!file.isEmpty())
                 data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
-            core::JobContext job;
-            job.cancel = cancel.get();
-            job.progress = [this, method](long long, long long, const std::string& message) {
-                const QString text = tr("%1: %2").arg(method, QString::fromStdString(message));
-                // Queued to the GUI thread; dropped if the view is gone (it waits for this worker anyway).
-                QMetaObject::invokeMethod(
-                    this,
-                    [this, text] {
-                        if (!m_afterWatcher->isRunning()) return; // a late message after finished()
-                        m_progress = text;
-                        showNote();
-                    },
-                    Qt::QueuedConnection);
+            auto stats = std::make_shared<core::TransformedStats>(core::transformedStats(
+                *model, registries.transforms, {{method.toStdString(), {}}}, data ? &*data : nullptr, {}, ctx));
+            return [self, stats] {
+                if (self) self->m_after = std::move(*stats);
             };
-            out.stats = core::transformedStats(*model, m_context->registries().transforms, {{method.toStdString(), {}}},
-                                               data ? &*data : nullptr, {}, job);
         } catch (const core::Cancelled&) {
-            out.error = tr("cancelled");
+            throw;
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            *error = QString::fromStdString(e.what());
+            throw;
         }
-        return out;
-    }));
+    };
+    auto onEnd = [self, error](plugins::JobState state, const QString&) {
+        if (!self) return;
+        self->m_ownJob = OwnJob::None;
+        self->m_progress.clear();
+        if (self->m_afterPending) return; // another method was chosen meanwhile: computed next
+        if (state == plugins::JobState::Cancelled) self->m_afterError = tr("cancelled");
+        if (state == plugins::JobState::Failed) self->m_afterError = *error;
+        self->showNote();
+        self->drawLayers();
+        self->drawChannels();
+        emit self->afterStatsChanged();
+    };
+    m_progress = tr("%1: applying the transform… (Jobs dock)").arg(method);
+    showNote();
+    m_ownJob = OwnJob::After;
+    if (!jobs->start({tr("Outliers after %1").arg(method), method, tr("step"), work, onEnd})) m_ownJob = OwnJob::None;
 }
 
 void OutliersView::showNote() {

@@ -4,7 +4,6 @@
 #include "outlier_stats.h"
 #include "analysis/transformed_stats.h"
 
-#include <QFutureWatcher>
 #include <QWidget>
 #include <map>
 #include <memory>
@@ -21,10 +20,6 @@ class QCPLegend;
 class QLabel;
 class QPushButton;
 class QTableWidget;
-
-namespace qs::core {
-class CancelToken;
-}
 
 namespace qs::views {
 
@@ -60,9 +55,10 @@ public:
     /// Number of rows of the top-outlier table.
     int topChannelCount() const;
     /// Collects activation statistics of the open model over the first windows of `file` (text or
-    /// token .npy) off the GUI thread, through core's calibration cache; emits activationStatsChanged.
-    /// The same text then feeds the "after" side.
-    void collectActivationStats(const QString& file);
+    /// token .npy) as a job of the context's job service (shown in the Jobs dock, cancellable), through
+    /// core's calibration cache; emits activationStatsChanged when it ends. The same text then feeds the
+    /// "after" side. False (with the reason in the note line) when no model is open or a job runs.
+    bool collectActivationStats(const QString& file);
     /// Why the last collection failed, empty when it did not.
     const QString& activationError() const { return m_actError; }
 
@@ -84,10 +80,8 @@ signals:
     void afterStatsChanged();
 
 private:
-    struct AfterOutcome {
-        std::optional<core::TransformedStats> stats;
-        QString error;
-    };
+    /// Which of the view's computations the job service is running for it.
+    enum class OwnJob { None, Collect, After };
 
     void updateChannels();
     void drawChannels();
@@ -95,7 +89,8 @@ private:
     void drawRunSqnr(QCPAxisRect* rect);
     void loadActivations();
     void computeAfter();
-    void cancelAfter();
+    void onJobFinished();
+    void updateActivationsButton();
     void showNote();
 
     plugins::ViewContext* m_context;
@@ -117,13 +112,11 @@ private:
     std::vector<QString> m_layerNames; ///< bars of the layer plot, in order
     LayerKurtosis m_kurtosis;
     std::map<std::string, std::string> m_siteOf; ///< weight -> input site, known once collected here
-    std::unique_ptr<QFutureWatcher<core::TransformedStats>> m_watcher;
     QString m_actError;
     QString m_calibFile; ///< the text the activation statistics came from (feeds the "after" side)
 
-    std::unique_ptr<QFutureWatcher<AfterOutcome>> m_afterWatcher;
-    std::shared_ptr<core::CancelToken> m_afterCancel;
-    bool m_afterRestart = false; ///< the method or data changed while computing: start again when done
+    OwnJob m_ownJob = OwnJob::None;
+    bool m_afterPending = false; ///< the after side waits for the running job to end
     std::optional<core::TransformedStats> m_after;
     QString m_afterError;
     QString m_progress; ///< the running computation's last progress message
