@@ -18,7 +18,10 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
+#include <QFrame>
+#include <QHBoxLayout>
 #include <QMainWindow>
+#include <QPushButton>
 #include <QMenu>
 #include <QMenuBar>
 #include <QSettings>
@@ -68,6 +71,23 @@ ExperimentController::ExperimentController(QMainWindow* window, plugins::ViewCon
     m_projectLabel->setObjectName(QStringLiteral("projectLabel"));
     m_evalLabel = new QLabel(window);
     m_evalLabel->setObjectName(QStringLiteral("evaluationLabel"));
+    m_banner = new QFrame(window);
+    m_banner->setObjectName(QStringLiteral("refusalBanner"));
+    static_cast<QFrame*>(m_banner)->setFrameShape(QFrame::StyledPanel);
+    m_banner->setStyleSheet(QStringLiteral("#refusalBanner { background: #fff4ce; border: 1px solid #e0c060; }"));
+    m_bannerText = new QLabel(m_banner);
+    m_bannerText->setObjectName(QStringLiteral("refusalText"));
+    m_bannerText->setWordWrap(true);
+    m_bannerFix = new QPushButton(m_banner);
+    m_bannerFix->setObjectName(QStringLiteral("refusalFix"));
+    auto* bannerLayout = new QHBoxLayout(m_banner);
+    bannerLayout->setContentsMargins(6, 4, 6, 4);
+    bannerLayout->addWidget(m_bannerText, 1);
+    bannerLayout->addWidget(m_bannerFix);
+    connect(m_bannerFix, &QPushButton::clicked, this, [this] {
+        if (m_bannerFixKind) chooseData(*m_bannerFixKind);
+    });
+    connect(m_context, &plugins::ViewContext::dataChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_panel, &ParametersPanel::recipeChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_context, &plugins::ViewContext::modelChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_context, &plugins::ViewContext::dataChanged, this, &ExperimentController::updateDataMenu);
@@ -103,15 +123,10 @@ void ExperimentController::createActions() {
     };
     m_runAction = action(tr("Run ▶"), "runAction", &ExperimentController::runQuantization);
     m_runAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-    m_runAction->setToolTip(
-        tr("Quantize every quantizable weight with the chosen method and format (Ctrl+R)"));
     m_evaluateAction = action(tr("Evaluate"), "evaluateAction", &ExperimentController::evaluate);
     m_evaluateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    m_evaluateAction->setToolTip(
-        tr("Perplexity of fp32 and of the chosen recipe on the evaluation data, with KLD and top-1 "
-           "agreement (a classifier: accuracy on the labelled images); stored in the open project (Ctrl+E)"));
     m_sweepAction = action(tr("Sweep…"), "sweepAction", &ExperimentController::showSweepDialog);
-    m_sweepAction->setToolTip(tr("Evaluate a grid of methods × formats × granularities into the project"));
+    // Their tooltips say what they do, or why they are off (updateRunEnabled).
 
     QAction* newProject = action(tr("&New Project…"), "newProjectAction", &ExperimentController::chooseNewProject);
     newProject->setToolTip(tr("Create a .qsproj experiment store: Evaluate and Sweep keep their runs there"));
@@ -153,11 +168,30 @@ bool ExperimentController::refuse(const QString& why) {
 }
 
 void ExperimentController::updateRunEnabled() {
-    const bool ready = m_context->model() && !m_jobs->isRunning() && m_panel->isRunnable();
-    m_runAction->setEnabled(ready);
-    // Evaluate and Sweep explain what is missing (data, project) when triggered.
-    m_evaluateAction->setEnabled(ready);
-    m_sweepAction->setEnabled(m_context->model() && !m_jobs->isRunning());
+    const std::optional<Refusal> run = refusal(Job::Run), eval = refusal(Job::Evaluate), sweep = refusal(Job::Sweep);
+    // Each action says why it is off where the eye is: its tooltip, and the banner above the Parameters.
+    const auto say = [](QAction* a, const QString& what, const std::optional<Refusal>& no) {
+        a->setEnabled(!no);
+        a->setToolTip(no ? tr("%1 — unavailable: %2").arg(what, no->why) : what);
+    };
+    say(m_runAction, tr("Quantize every quantizable weight with the chosen method and format (Ctrl+R)"), run);
+    say(m_evaluateAction,
+        tr("Perplexity of fp32 and of the chosen recipe on the evaluation data, with KLD and top-1 agreement (a "
+           "classifier: accuracy on the labelled images); stored in the open project (Ctrl+E)"),
+        eval);
+    say(m_sweepAction, tr("Evaluate a grid of methods × formats × granularities into the project"), sweep);
+    // A running job is not a refusal worth a banner; the first thing to fix is.
+    const std::optional<Refusal> shown = m_jobs->isRunning() ? std::nullopt : run ? run : eval;
+    m_banner->setVisible(shown.has_value());
+    if (!shown) return;
+    m_bannerText->setText(run ? tr("Run ▶ and Evaluate are off: %1.").arg(shown->why)
+                              : tr("Evaluate is off: %1.").arg(shown->why));
+    m_bannerFixKind = shown->fix;
+    m_bannerFix->setVisible(shown->fix.has_value());
+    if (shown->fix)
+        m_bannerFix->setText(*shown->fix == DataKind::Calibration ? tr("Choose calibration data…")
+                             : *shown->fix == DataKind::Labels    ? tr("Choose labels…")
+                                                                  : tr("Choose evaluation data…"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,30 +500,40 @@ core::RecipeRunTarget ExperimentController::runTarget() const {
     return t;
 }
 
-QString ExperimentController::notRunnableReason() const {
-    if (!m_context->model()) return tr("Open a model first");
-    if (m_jobs->isRunning()) return tr("A job is running: wait for it or cancel it");
-    if (evaluationData().isEmpty()) return tr("Choose evaluation data (toolbar ▸ Data ▸ Evaluation data…)");
-    if (isClassifierOpen() && labelsData().isEmpty())
-        return tr("A classifier is scored against labels: choose them (toolbar ▸ Data ▸ Labels…)");
-    return {};
+std::optional<ExperimentController::Refusal> ExperimentController::refusal(Job job) const {
+    if (!m_context->model()) return Refusal{tr("Open a model first (File ▸ Open model…)"), {}};
+    if (m_jobs->isRunning()) return Refusal{tr("A job is running: wait for it or press Cancel in the Jobs dock"), {}};
+    if (job != Job::Sweep) {
+        QString error;
+        const std::optional<core::Recipe> recipe = m_panel->currentRecipe(&error);
+        if (!recipe) return Refusal{error, {}};
+        if (core::recipeNeedsCalibration(*recipe, m_context->registries()) && calibrationData().isEmpty())
+            return Refusal{tr("%1 needs calibration data (toolbar ▸ Data ▸ Calibration data…)")
+                               .arg(QString::fromStdString(recipe->label())),
+                           DataKind::Calibration};
+    }
+    if (job != Job::Run) {
+        if (evaluationData().isEmpty()) {
+            const QString what = job == Job::Sweep ? tr("Sweep") : tr("Evaluate");
+            return Refusal{tr("%1 needs evaluation data (toolbar ▸ Data ▸ Evaluation data…)").arg(what),
+                           DataKind::Evaluation};
+        }
+        if (isClassifierOpen() && labelsData().isEmpty())
+            return Refusal{tr("A classifier is scored against labels: choose them (toolbar ▸ Data ▸ Labels…)"),
+                           DataKind::Labels};
+    }
+    return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Evaluate
 
 bool ExperimentController::runQuantization() {
+    if (const auto no = refusal(Job::Run)) return refuse(no->why);
     const auto model = m_context->model();
-    if (!model) return refuse(tr("Open a model first"));
-    if (m_jobs->isRunning()) return refuse(tr("A job is running: wait for it or cancel it"));
-    QString recipeError;
-    const std::optional<core::Recipe> recipe = m_panel->currentRecipe(&recipeError);
-    if (!recipe) return refuse(recipeError);
+    const std::optional<core::Recipe> recipe = m_panel->currentRecipe();
     const core::QuantJob job = recipe->job; // with the transform chosen, if any
     const bool calibrated = core::recipeNeedsCalibration(*recipe, m_context->registries());
-    if (calibrated && calibrationData().isEmpty())
-        return refuse(tr("%1 needs calibration data: choose it in the toolbar's Data menu")
-                          .arg(QString::fromStdString(job.method).toUpper()));
     const std::string calibFile = calibrated ? calibrationData().toStdString() : std::string();
     const core::EvalOptions eval = m_panel->evalOptions();
     const long long calibWindows = m_panel->calibWindows();
@@ -532,14 +576,9 @@ bool ExperimentController::runQuantization() {
 }
 
 bool ExperimentController::evaluate() {
-    if (const QString why = notRunnableReason(); !why.isEmpty()) return refuse(why);
-    QString error;
-    const std::optional<core::Recipe> recipe = m_panel->currentRecipe(&error);
-    if (!recipe) return refuse(error);
+    if (const auto no = refusal(Job::Evaluate)) return refuse(no->why);
+    const std::optional<core::Recipe> recipe = m_panel->currentRecipe();
     const core::Registries& registries = m_context->registries();
-    if (core::recipeNeedsCalibration(*recipe, registries) && calibrationData().isEmpty())
-        return refuse(tr("%1 needs calibration data: choose it in the toolbar's Data menu")
-                          .arg(QString::fromStdString(recipe->label())));
 
     core::RecipeRunTarget target = runTarget();
     target.commandLine = "quantscope (GUI) evaluate";
@@ -657,16 +696,37 @@ int ExperimentController::countExistingRuns(const std::vector<core::SweepPoint>&
     return static_cast<int>(counted.size());
 }
 
+// QSettings key of the Sweep dialog's ticks for a project (hashed: keys keep no slashes).
+static QString sweepTicksKey(const QString& projectPath) {
+    return QStringLiteral("sweepTicks/") +
+           QString::fromLatin1(QCryptographicHash::hash(projectPath.toUtf8(), QCryptographicHash::Md5).toHex());
+}
+
+SweepSelection ExperimentController::sweepDialogStart() const {
+    const SweepSelection current = currentSweepSelection();
+    const QString saved = QSettings().value(sweepTicksKey(m_context->projectPath())).toString();
+    if (saved.isEmpty()) return current;
+    const nlohmann::json ticks = nlohmann::json::parse(saved.toStdString(), nullptr, false);
+    return withSweepTicks(current, ticks);
+}
+
+void ExperimentController::rememberSweepTicks(const SweepSelection& selection) {
+    QSettings().setValue(sweepTicksKey(m_context->projectPath()), QString::fromStdString(sweepTicksJson(selection).dump()));
+}
+
 void ExperimentController::showSweepDialog() {
     SweepDialog dialog(m_context->registries(), m_window);
-    dialog.setSelection(currentSweepSelection());
+    dialog.setSelection(sweepDialogStart());
+    const auto no = refusal(Job::Sweep);
     dialog.setProjectInfo([this](const std::vector<core::SweepPoint>& p) { return countExistingRuns(p); },
-                          notRunnableReason());
-    if (dialog.exec() == QDialog::Accepted) runSweep(dialog.grid());
+                          no ? no->why : QString());
+    const bool accepted = dialog.exec() == QDialog::Accepted;
+    rememberSweepTicks(dialog.selection());
+    if (accepted) runSweep(dialog.grid());
 }
 
 bool ExperimentController::runSweep(const nlohmann::json& grid) {
-    if (const QString why = notRunnableReason(); !why.isEmpty()) return refuse(why);
+    if (const auto no = refusal(Job::Sweep)) return refuse(no->why);
     const core::Registries& registries = m_context->registries();
     std::vector<core::SweepPoint> points;
     try {
@@ -764,13 +824,20 @@ void ExperimentController::reportSweep(plugins::JobState state, const QString& s
                                       .arg(m_jobTarget, seconds, counts)
                                       .arg(m_lastSweep->referencePerplexity, 0, 'f', 4)
                                       .arg(m_lastSweep->referenceRunId));
+        // One line per distinct reason, not one per point: "invalid ×12: <why> (mxfp4 asym …, …)".
+        std::map<std::pair<std::string, std::string>, QStringList> why;
         for (const auto& o : m_lastSweep->outcomes)
             if (o.status == "failed" || o.status == "invalid")
-                m_jobs->log(plugins::LogLevel::Warning,
-                          QStringLiteral("%1 %2: %3")
-                              .arg(QString::fromStdString(o.status),
-                                   QString::fromStdString(o.label.empty() ? o.recipe.dump() : o.label),
-                                   QString::fromStdString(o.message)));
+                why[{o.status, o.message}] << QString::fromStdString(o.label.empty() ? o.recipe.dump() : o.label);
+        for (const auto& [key, labels] : why) {
+            const QStringList shown = labels.mid(0, 3);
+            m_jobs->log(plugins::LogLevel::Warning,
+                        tr("%1 ×%2: %3 (%4%5)")
+                            .arg(QString::fromStdString(key.first))
+                            .arg(labels.size())
+                            .arg(QString::fromStdString(key.second), shown.join(QStringLiteral("; ")),
+                                 labels.size() > shown.size() ? tr("; …") : QString()));
+        }
     }
 }
 

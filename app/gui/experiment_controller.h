@@ -16,6 +16,7 @@ class QAction;
 class QLabel;
 class QMainWindow;
 class QMenu;
+class QPushButton;
 
 namespace qs::gui {
 
@@ -84,7 +85,12 @@ public:
     const std::vector<core::RecipeRunOutcome>& sessionRuns() const { return m_sessionRuns; }
     /// The sweep dialog's starting ticks: the panel's method, format, granularity, group, sym.
     SweepSelection currentSweepSelection() const;
-    /// Opens the Sweep… dialog; runs the sweep when accepted.
+    /// What the Sweep… dialog opens with: the ticks it had when last closed (accepted or not) for the open
+    /// project, else the panel's current choice; the recipe's rules and calibration are always the current ones.
+    SweepSelection sweepDialogStart() const;
+    /// Remembers the dialog's ticks for the open project (QSettings, keyed by the project's path).
+    void rememberSweepTicks(const SweepSelection& selection);
+    /// Opens the Sweep… dialog; runs the sweep when accepted. Its ticks are kept after Cancel too.
     void showSweepDialog();
     /// Runs core::runSweep over `grid` (core::expandGrid JSON) into the project on the job thread.
     /// False (with a status message) when it cannot start.
@@ -108,12 +114,25 @@ public:
     QMenu* dataMenu() const { return m_dataMenu; }
     /// The Run menu (Run ▶, Evaluate, Sweep…, Cancel job).
     QMenu* runMenu() const { return m_runMenu; }
+    /// The line above the Parameters dock that says why Run ▶ / Evaluate are off, with the one click
+    /// that fixes it ("GPTQ needs calibration data" [Choose calibration data…]); hidden when they can run.
+    QWidget* refusalBanner() const { return m_banner; }
+    QLabel* refusalText() const { return m_bannerText; }
+    QPushButton* refusalFix() const { return m_bannerFix; }
     /// Status-bar labels: the open project, the last evaluation.
     QLabel* projectLabel() const { return m_projectLabel; }
     QLabel* evaluationLabel() const { return m_evalLabel; }
 
 private:
     enum class DataKind { Evaluation, Calibration, Labels };
+    /// Why a job cannot start, in the window's words, and the data choice that fixes it (if one does).
+    struct Refusal {
+        QString why;
+        std::optional<DataKind> fix;
+    };
+    enum class Job { Run, Evaluate, Sweep };
+    /// Why `job` cannot start now; nullopt when it can.
+    std::optional<Refusal> refusal(Job job) const;
     void createActions();
     void setData(DataKind kind, const QString& path);
     void chooseNewProject();
@@ -128,7 +147,6 @@ private:
     void reportSweep(plugins::JobState state, const QString& seconds);
     /// Logs `why` as a warning and shows it in the status bar; returns false.
     bool refuse(const QString& why);
-    QString notRunnableReason() const;
     core::RecipeRunTarget runTarget() const;
 
     QMainWindow* m_window;
@@ -149,6 +167,10 @@ private:
     QMenu* m_runMenu = nullptr;
     QLabel* m_projectLabel = nullptr;
     QLabel* m_evalLabel = nullptr;
+    QWidget* m_banner = nullptr;
+    QLabel* m_bannerText = nullptr;
+    QPushButton* m_bannerFix = nullptr;
+    std::optional<DataKind> m_bannerFixKind;
 
     QString m_jobTarget; ///< what the running Evaluate / Sweep is called in its report
     std::optional<core::RecipeRunOutcome> m_lastEvaluation;

@@ -30,6 +30,7 @@
 #include <QToolBar>
 #include <QToolButton>
 #include <QUrl>
+#include <QVBoxLayout>
 
 namespace qs::gui {
 namespace {
@@ -163,9 +164,15 @@ void MainWindow::createDocks() {
     // nothing is cut off at the right edge.
     scroll->setMinimumWidth(m_parameters->minimumSizeHint().width() +
                             scroll->verticalScrollBar()->sizeHint().width());
+    // Above the forms, where the eye goes when Run ▶ is greyed: why, and the click that fixes it.
+    auto* params = new QWidget;
+    auto* paramsLayout = new QVBoxLayout(params);
+    paramsLayout->setContentsMargins(0, 0, 0, 0);
+    paramsLayout->addWidget(m_experiments->refusalBanner());
+    paramsLayout->addWidget(scroll, 1);
     m_paramsDock = new QDockWidget(tr("Parameters"), this);
     m_paramsDock->setObjectName(QStringLiteral("parametersDock"));
-    m_paramsDock->setWidget(scroll);
+    m_paramsDock->setWidget(params);
     addDockWidget(Qt::RightDockWidgetArea, m_paramsDock);
 
     m_jobsDock = new JobsDock(jobs(), this);

@@ -327,21 +327,62 @@ void ParametersPanel::onMethodChanged() {
 // ---------------------------------------------------------------------------------------------
 // The weight spec
 
+void ParametersPanel::applyFormatRules() {
+    const nlohmann::json v = m_specForm->values();
+    const core::FormatTraits* f = core::findFormat(v.value("format", ""));
+    if (!f) return;
+    const QString name = qstr(f->name);
+    const bool fixed = f->fixedBlock != 0;
+    m_applyingSpec = true;
+    // A format that fixes a field sets it (and locks it) rather than refusing the recipe.
+    if (!f->allowsAsymmetric) m_specForm->setValue(QStringLiteral("sym"), true);
+    if (f->kind != core::FormatKind::Integer) m_specForm->setValue(QStringLiteral("full_range"), false);
+    if (fixed) {
+        m_specForm->setValue(QStringLiteral("granularity"), "block");
+        m_specForm->setValue(QStringLiteral("group"), f->fixedBlock);
+    } else if (v.value("granularity", "") == "block") { // left by a fixed-block format: the user's own back
+        m_specForm->setValue(QStringLiteral("granularity"), m_freeGranularity);
+        m_specForm->setValue(QStringLiteral("group"), m_freeGroup);
+    }
+    m_applyingSpec = false;
+    m_blockLocked = fixed;
+    const auto lock = [this](const char* field, bool locked, const QString& why) {
+        if (QWidget* e = m_specForm->editor(QLatin1String(field))) {
+            e->setEnabled(!locked);
+            e->setToolTip(locked ? why : QString());
+        }
+    };
+    lock("sym", !f->allowsAsymmetric, tr("%1 has no zero point: its elements are symmetric (set by the format)").arg(name));
+    lock("full_range", f->kind != core::FormatKind::Integer, tr("Full range applies to INT formats only"));
+    const QString block = tr("%1 shares one scale per block of %2 elements (set by the format)").arg(name).arg(f->fixedBlock);
+    lock("granularity", fixed, block);
+    m_granularityCombo->setEnabled(!fixed);
+    m_granularityCombo->setToolTip(fixed ? block : QString());
+    if (fixed) lock("group", true, block);
+}
+
 void ParametersPanel::onSpecValueChanged(const QString& name) {
     if (m_applyingSpec) return; // onCurrentSpecChanged / loadRecipe update once all fields are set
+    if (name == QLatin1String("format")) applyFormatRules();
     const nlohmann::json v = m_specForm->values();
     if (name == QLatin1String("format")) {
         const QSignalBlocker block(m_formatCombo);
         m_formatCombo->setCurrentText(QString::fromStdString(v.value("format", "")));
     }
-    if (name == QLatin1String("granularity")) {
+    if (name == QLatin1String("granularity") || name == QLatin1String("format")) {
         const QString g = QString::fromStdString(v.value("granularity", ""));
         {
             const QSignalBlocker block(m_granularityCombo);
             m_granularityCombo->setCurrentText(g);
         }
-        if (QWidget* group = m_specForm->editor(QStringLiteral("group")))
+        if (QWidget* group = m_specForm->editor(QStringLiteral("group")); group && !m_blockLocked) {
             group->setEnabled(g == QLatin1String("group"));
+            group->setToolTip(g == QLatin1String("group") ? QString() : tr("Only group granularity has a group size"));
+        }
+    }
+    if (!m_blockLocked && v.value("granularity", "") != "block") {
+        m_freeGranularity = v.value("granularity", "group");
+        m_freeGroup = v.value("group", 128);
     }
     try {
         m_context->setCurrentSpec(core::QuantSpec::fromJson(v));

@@ -80,6 +80,7 @@ private:
     void onTransformChanged();
     void onSpecValueChanged(const QString& name);
     void onCurrentSpecChanged();
+    void applyFormatRules();
     void updateExplanation();
 
     plugins::ViewContext* m_context;
@@ -100,6 +101,11 @@ private:
     QLineEdit* m_kvQuantEdit = nullptr;
     QLabel* m_explanation = nullptr;
     bool m_applyingSpec = false; ///< the form is being set from ViewContext::currentSpec()
+    /// Granularity and group the user had before a fixed-block format (MX/NV) locked them: restored when
+    /// a free format is chosen again.
+    std::string m_freeGranularity = "group";
+    int m_freeGroup = 128;
+    bool m_blockLocked = false;
 };
 
 } // namespace qs::gui

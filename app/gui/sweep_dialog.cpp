@@ -19,6 +19,7 @@
 #include <QSaveFile>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <set>
 
 namespace qs::gui {
 namespace {
@@ -179,6 +180,10 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
     groupLayout->addWidget(m_asym);
     column(4, tr("Group sizes · symmetry"), groupCol);
 
+    m_calibNote = new QLabel;
+    m_calibNote->setObjectName(QStringLiteral("sweepCalibrationNote"));
+    m_calibNote->setWordWrap(true);
+    m_calibNote->hide();
     m_summary = new QLabel;
     m_summary->setObjectName(QStringLiteral("sweepSummary"));
     m_summary->setWordWrap(true);
@@ -195,6 +200,7 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
 
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(lists, 1);
+    layout->addWidget(m_calibNote);
     layout->addWidget(m_summary);
     layout->addWidget(buttons);
 
@@ -210,13 +216,16 @@ void SweepDialog::setSelection(const SweepSelection& s) {
     m_updating = true;
     m_calib = s.calib;
     m_calibWindows = s.calibWindows;
-    // Calibrated methods can only be ticked when there is calibration data to give them.
+    // Calibrated methods can only be ticked when there is calibration data to give them; the greyed ones
+    // are named in a line under the lists, not only in their tooltips.
+    QStringList greyed;
     for (int i = 0; i < m_methods->count(); ++i) {
         QListWidgetItem* item = m_methods->item(i);
         const core::Quantizer* q =
             m_registries.quantizers.find(item->data(Qt::UserRole).toString().toStdString());
         const bool usable = !(q && q->needsCalibration()) || !m_calib.isEmpty();
         item->setFlags(usable ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsUserCheckable);
+        if (!usable) greyed << item->text();
         if (q && q->needsCalibration())
             item->setToolTip(qstr(q->summary()) +
                              (usable ? tr(" — calibrated with %1").arg(QFileInfo(m_calib).fileName())
@@ -229,7 +238,12 @@ void SweepDialog::setSelection(const SweepSelection& s) {
             m_registries.transforms.find(item->data(Qt::UserRole).toString().toStdString());
         const bool usable = !(t && t->needsCalibration()) || !m_calib.isEmpty();
         item->setFlags(usable ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsUserCheckable);
+        if (!usable) greyed << item->text();
     }
+    m_calibNote->setVisible(!greyed.isEmpty());
+    m_calibNote->setText(tr("<span style='color:#9a6700'>%1 need calibration data: choose it in the toolbar's "
+                            "Data ▸ Calibration data…, then open Sweep… again.</span>")
+                             .arg(greyed.join(QStringLiteral(", ")).toHtmlEscaped()));
     m_transformParams = s.transformParams;
     m_layerRules = s.layerRules;
     checkOnly(m_transforms, toVariants(s.transforms.isEmpty() ? QStringList{QString()} : s.transforms));
@@ -267,6 +281,43 @@ SweepSelection SweepDialog::selection() const {
     return s;
 }
 
+nlohmann::json sweepTicksJson(const SweepSelection& s) {
+    const auto list = [](const QStringList& l) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const QString& x : l) a.push_back(x.toStdString());
+        return a;
+    };
+    nlohmann::json groups = nlohmann::json::array();
+    for (int g : s.groups) groups.push_back(g);
+    return {{"methods", list(s.methods)},     {"transforms", list(s.transforms)},
+            {"formats", list(s.formats)},     {"granularities", list(s.granularities)},
+            {"groups", groups},               {"sym", s.sym},
+            {"asym", s.asym}};
+}
+
+SweepSelection withSweepTicks(SweepSelection s, const nlohmann::json& j) {
+    if (!j.is_object()) return s;
+    const auto list = [&j](const char* key, QStringList& out) {
+        if (!j.contains(key) || !j[key].is_array()) return;
+        QStringList l;
+        for (const auto& x : j[key])
+            if (x.is_string()) l << QString::fromStdString(x.get<std::string>());
+        out = l;
+    };
+    list("methods", s.methods);
+    list("transforms", s.transforms);
+    list("formats", s.formats);
+    list("granularities", s.granularities);
+    if (j.contains("groups") && j["groups"].is_array()) {
+        s.groups.clear();
+        for (const auto& g : j["groups"])
+            if (g.is_number_integer()) s.groups << g.get<int>();
+    }
+    if (j.contains("sym") && j["sym"].is_boolean()) s.sym = j["sym"].get<bool>();
+    if (j.contains("asym") && j["asym"].is_boolean()) s.asym = j["asym"].get<bool>();
+    return s;
+}
+
 nlohmann::json SweepDialog::grid() const {
     return sweepGridJson(selection(), m_registries);
 }
@@ -282,7 +333,7 @@ void SweepDialog::update() {
     m_groups->setEnabled(checkedData(m_granularities).contains(QStringLiteral("group")));
     QString error;
     const nlohmann::json g = sweepGridJson(selection(), m_registries, &error);
-    m_points = m_valid = m_existing = 0;
+    m_points = m_valid = m_unique = m_existing = 0;
     QString text;
     if (g.is_null()) {
         text = QStringLiteral("<span style='color:#b00020'>%1</span>").arg(error.toHtmlEscaped());
@@ -290,17 +341,24 @@ void SweepDialog::update() {
         try {
             const std::vector<core::SweepPoint> points = core::expandGrid(g, m_registries);
             m_points = static_cast<int>(points.size());
+            std::set<std::string> keys;
             for (const auto& p : points)
-                m_valid += p.recipe ? 1 : 0;
+                if (p.recipe) {
+                    ++m_valid;
+                    keys.insert(p.recipe->canonical());
+                }
+            m_unique = static_cast<int>(keys.size());
             text = m_points == 1 ? tr("<b>1 point</b>") : tr("<b>%1 points</b>").arg(m_points);
             if (m_valid < m_points)
-                text += tr(" · %1 invalid combinations skipped (e.g. a group size with a fixed-block format)")
+                text += tr(" · %1 invalid combinations skipped (e.g. asymmetric with a format that has no zero "
+                           "point)")
                             .arg(m_points - m_valid);
-            if (m_counter) {
-                m_existing = m_counter(points);
-                text +=
-                    tr(" · %1 already in the project · %2 to run").arg(m_existing).arg(m_valid - m_existing);
-            }
+            if (m_unique < m_valid)
+                text += tr(" · %1 the same recipe as another point (e.g. a group size outside group granularity)")
+                            .arg(m_valid - m_unique);
+            m_existing = m_counter ? m_counter(points) : 0;
+            if (m_counter) text += tr(" · %1 already in the project").arg(m_existing);
+            text += tr(" · <b>%1 to run</b>").arg(m_unique - m_existing);
         } catch (const std::exception& e) {
             text = QStringLiteral("<span style='color:#b00020'>%1</span>")
                        .arg(QString::fromStdString(e.what()).toHtmlEscaped());
@@ -310,7 +368,7 @@ void SweepDialog::update() {
         text +=
             QStringLiteral("<br><span style='color:#9a6700'>%1</span>").arg(m_notRunnable.toHtmlEscaped());
     m_summary->setText(text);
-    m_run->setEnabled(m_valid > 0 && m_notRunnable.isEmpty());
+    m_run->setEnabled(m_unique > 0 && m_notRunnable.isEmpty());
     m_save->setEnabled(!g.is_null());
 }
 

@@ -34,6 +34,13 @@ struct SweepSelection {
     long long calibWindows = 128;
 };
 
+/// The ticks of a selection as JSON (methods, transforms, formats, granularities, groups, sym, asym), to
+/// remember them between dialogs; the recipe's own state (rules, transform parameters, calibration) is
+/// not part of it.
+nlohmann::json sweepTicksJson(const SweepSelection& selection);
+/// `base` with the ticks of `ticks` (sweepTicksJson's shape; unknown or ill-typed fields are ignored).
+SweepSelection withSweepTicks(SweepSelection base, const nlohmann::json& ticks);
+
 /// The grid JSON that core::expandGrid and the CLI's `sweep --grid` take: {"method": [...] (each
 /// ticked transform chained before each method, "rotate+gptq"; the transforms' parameters as one-value
 /// lists),
@@ -68,9 +75,14 @@ public:
     /// Points of the grid, valid points and points already in the project (after the last update).
     int pointCount() const { return m_points; }
     int validCount() const { return m_valid; }
+    /// Distinct recipes among the valid points (two points can quantize the same way, e.g. a group size
+    /// with channel granularity): what would run.
+    int uniqueCount() const { return m_unique; }
     int existingCount() const { return m_existing; }
     /// The "N points · ..." line.
     QLabel* summaryLabel() const { return m_summary; }
+    /// The line naming the methods and transforms greyed for want of calibration data (hidden when none).
+    QLabel* calibrationNote() const { return m_calibNote; }
     /// The check lists, for tests and keyboard users.
     QListWidget* methodList() const { return m_methods; }
     QListWidget* transformList() const { return m_transforms; }
@@ -102,6 +114,7 @@ private:
     QListWidget* m_groups = nullptr;
     QCheckBox* m_sym = nullptr;
     QCheckBox* m_asym = nullptr;
+    QLabel* m_calibNote = nullptr;
     QLabel* m_summary = nullptr;
     QPushButton* m_run = nullptr;
     QPushButton* m_save = nullptr;
@@ -109,7 +122,7 @@ private:
     long long m_calibWindows = 128;
     ExistingCounter m_counter;
     QString m_notRunnable;
-    int m_points = 0, m_valid = 0, m_existing = 0;
+    int m_points = 0, m_valid = 0, m_unique = 0, m_existing = 0;
     bool m_updating = false;
 };
 

@@ -42,7 +42,7 @@ TEST_F(FirstMinutesTest, OpenTheDemoEvaluateAndSeeAPointOnTheParetoView) {
     // The Parameters dock is not narrower than its forms: nothing cut off at the right edge.
     auto* dock = m_window->findChild<QDockWidget*>(QStringLiteral("parametersDock"));
     ASSERT_NE(dock, nullptr);
-    auto* scroll = qobject_cast<QScrollArea*>(dock->widget());
+    auto* scroll = dock->findChild<QScrollArea*>();
     ASSERT_NE(scroll, nullptr);
     EXPECT_GE(scroll->viewport()->width(), scroll->widget()->minimumSizeHint().width());
     // A laptop screen of 1366 pixels holds the whole window.

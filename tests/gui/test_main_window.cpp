@@ -318,10 +318,14 @@ TEST_F(MainWindowTest, FormatsViewAndParametersShareTheSpec) {
     EXPECT_EQ(form->values().at("group"), 32);
     EXPECT_EQ(m_window->findChild<QComboBox*>(QStringLiteral("formatCombo"))->currentText(),
               QStringLiteral("nf4"));
-    // An MX row leaves the form's group size alone.
+    // An NV row shows the block the engine runs (locked), and the group size comes back with a free format.
     ASSERT_TRUE(selectLabel(QStringLiteral("nvfp4 sym block 16")));
     EXPECT_EQ(form->values().at("format"), "nvfp4");
     EXPECT_EQ(form->values().at("granularity"), "block");
+    EXPECT_EQ(form->values().at("group"), 16);
+    EXPECT_FALSE(form->editor(QStringLiteral("group"))->isEnabled());
+    form->setValue(QStringLiteral("format"), "int4");
+    EXPECT_EQ(form->values().at("granularity"), "channel");
     EXPECT_EQ(form->values().at("group"), 32);
 
     // Editing the form moves the view.

@@ -18,6 +18,7 @@
 #include <QCheckBox>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QLabel>
 #include <QListWidget>
 #include <QPlainTextEdit>
@@ -103,6 +104,24 @@ TEST_F(SweepDialogTest, FixedBlockFormatsWithOtherGranularitiesAreCountedInvalid
         << dialog.summaryLabel()->text().toStdString();
 }
 
+// "To run" counts recipes, not points: a group size outside group granularity changes nothing.
+TEST_F(SweepDialogTest, ToRunCountsDistinctRecipes) {
+    gui::SweepDialog dialog(m_registries);
+    gui::SweepSelection s;
+    s.methods = {QStringLiteral("rtn")};
+    s.formats = {QStringLiteral("int4"), QStringLiteral("int8")};
+    s.granularities = {QStringLiteral("channel"), QStringLiteral("group")};
+    s.groups = {32, 128};
+    dialog.setSelection(s);
+    // Points: 2 formats x (channel x 2 groups + group x 2 groups) = 8; channel's two groups are one recipe.
+    EXPECT_EQ(dialog.pointCount(), 8);
+    EXPECT_EQ(dialog.validCount(), 8);
+    EXPECT_EQ(dialog.uniqueCount(), 6);
+    EXPECT_TRUE(dialog.summaryLabel()->text().contains(QStringLiteral("6 to run")))
+        << dialog.summaryLabel()->text().toStdString();
+    EXPECT_TRUE(dialog.summaryLabel()->text().contains(QStringLiteral("2 the same recipe as another point")));
+}
+
 TEST_F(SweepDialogTest, CalibratedMethodsNeedCalibrationDataAndCarryIt) {
     gui::SweepDialog dialog(m_registries);
     gui::SweepSelection s;
@@ -111,6 +130,11 @@ TEST_F(SweepDialogTest, CalibratedMethodsNeedCalibrationDataAndCarryIt) {
     s.granularities = {QStringLiteral("channel")};
     dialog.setSelection(s);
     EXPECT_TRUE(dialog.selection().methods.isEmpty()); // not tickable without data
+    // Why, in a line of the dialog, not only in a tooltip.
+    EXPECT_FALSE(dialog.calibrationNote()->isHidden());
+    EXPECT_TRUE(dialog.calibrationNote()->text().contains(QStringLiteral("GPTQ")))
+        << dialog.calibrationNote()->text().toStdString();
+    EXPECT_TRUE(dialog.calibrationNote()->text().contains(QStringLiteral("Calibration data")));
     s.calib = QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt");
     s.calibWindows = 8;
     dialog.setSelection(s);
@@ -166,6 +190,31 @@ protected:
 
     QString m_projectPath;
 };
+
+// The dialog's ticks survive Cancel and a new window: they are remembered per project.
+TEST_F(SweepWindowTest, TicksAreKeptAfterCancelPerProject) {
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    gui::SweepSelection ticks = m_window->experiments()->sweepDialogStart();
+    EXPECT_EQ(ticks.methods, QStringList{QStringLiteral("rtn")}); // first time: the panel's choice
+    ticks.methods = {QStringLiteral("rtn"), QStringLiteral("dgq")};
+    ticks.formats = {QStringLiteral("int3"), QStringLiteral("int8")};
+    ticks.groups = {64};
+    ticks.asym = true;
+    m_window->experiments()->rememberSweepTicks(ticks); // what closing the dialog does, Cancel included
+    m_window->close();
+    m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_EQ(m_window->viewContext()->projectPath(), QFileInfo(m_projectPath).absoluteFilePath());
+    const gui::SweepSelection again = m_window->experiments()->sweepDialogStart();
+    EXPECT_EQ(again.methods, ticks.methods);
+    EXPECT_EQ(again.formats, ticks.formats);
+    EXPECT_EQ(again.groups, ticks.groups);
+    EXPECT_TRUE(again.asym);
+    // Another project starts from the panel again.
+    ASSERT_TRUE(m_window->experiments()->openProject(freshProject(QStringLiteral("other_ticks.qsproj")), true));
+    EXPECT_EQ(m_window->experiments()->sweepDialogStart().methods, QStringList{QStringLiteral("rtn")});
+}
 
 TEST_F(SweepWindowTest, ATwoPointSweepStoresTwoRunsAndTheReference) {
     ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
