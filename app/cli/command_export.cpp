@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli_params.h"
 #include "commands.h"
+#include "experiment/run_export.h"
 #include "export/recipe_export.h"
 #include "store/project.h"
 #include "base/error.h"
@@ -27,17 +28,6 @@ std::string exportUsage(const CliContext&) {
            "                      to as llama-overrides lists it, kept weights at their stored type, f16 else)\n";
 }
 
-namespace {
-std::optional<core::GgufType> parseGgufType(const std::string& s) {
-    if (s == "per-tensor") return std::nullopt;
-    if (s == "f16") return core::GgufType::F16;
-    if (s == "bf16") return core::GgufType::BF16;
-    if (s == "q8_0") return core::GgufType::Q8_0;
-    if (s == "q4_0") return core::GgufType::Q4_0;
-    if (s == "q4_1") return core::GgufType::Q4_1;
-    throw core::Error("--gguf-type " + s + ": expected per-tensor, f16, bf16, q8_0, q4_0 or q4_1");
-}
-} // namespace
 
 nlohmann::json runExport(ArgList& args, CliContext& ctx) {
     const auto runId = args.takeOption("run");
@@ -45,7 +35,6 @@ nlohmann::json runExport(ArgList& args, CliContext& ctx) {
     const core::Recipe given = takeRecipe(args, ctx.registries, "export", true);
     const auto out = args.takeOption("out");
     const auto as = args.takeOption("as");
-    core::ExportOptions opts;
     const auto ggufType = args.takeOption("gguf-type");
     const auto source = args.takePositional();
     if (!source) throw core::Error("export: missing P.qsproj or MODEL");
@@ -55,35 +44,22 @@ nlohmann::json runExport(ArgList& args, CliContext& ctx) {
         throw core::Error("export: give either P.qsproj --run ID or MODEL --recipe R.json (or MODEL with "
                           "--method/--format/--layer flags)");
     args.expectEmpty();
+    core::ExportOptions opts;
     opts.kind = core::parseExportKind(*as);
 
-    core::Recipe recipe;
-    std::filesystem::path modelPath;
     nlohmann::json j;
     if (runId) {
         auto project = core::Project::open(*source, false);
-        const auto run = project->run(std::stoll(*runId));
-        if (!run) throw core::Error(*source + ": no run with id " + *runId);
-        recipe = core::recipeFromJson(nlohmann::json::parse(run->recipe), ctx.registries,
-                                      *source + " run " + *runId);
-        const auto m = project->model(run->modelId);
-        modelPath = m.path;
-        if (core::contentHash(modelPath) != m.hash)
-            throw core::Error(modelPath.string() + ": the model changed since run " + *runId +
-                              " was made (content hash differs)");
-        j["run"] = run->id;
+        j = core::exportStoredRun(*project, std::stoll(*runId), *as, ggufType.value_or(""), ctx.registries, *out, ctx.job);
     } else {
-        recipe = given;
-        modelPath = *source;
+        opts.ggufType = core::ggufTypeFromName(ggufType.value_or(""), given);
+        const auto model = core::openModel(*source);
+        j = core::exportRecipe(*model, given, ctx.registries, *out, opts, ctx.job);
+        j["model"] = model->path().string();
+        j["label"] = given.label();
     }
-    // Default: per-tensor types for a recipe with layer rules, F16 matrices otherwise (as before rules).
-    opts.ggufType = ggufType ? parseGgufType(*ggufType)
-                             : (recipe.job.layers.empty() ? std::optional(core::GgufType::F16) : std::nullopt);
-    const auto model = core::openModel(modelPath);
-    j.update(core::exportRecipe(*model, recipe, ctx.registries, *out, opts, ctx.job));
-    j["model"] = model->path().string();
     if (!ctx.json) {
-        std::cout << "wrote " << j["out"].get<std::string>() << " (" << *as << ", " << recipe.label() << ")\n";
+        std::cout << "wrote " << j["out"].get<std::string>() << " (" << *as << ", " << j["label"].get<std::string>() << ")\n";
         if (j.contains("unmapped") && !j["unmapped"].empty())
             std::cout << j["unmapped"].size() << " layers have no GGUF type: " << j["unmapped"][0]["reason"].get<std::string>()
                       << '\n';

@@ -2,6 +2,7 @@
 #include "experiment_controller.h"
 
 #include "data/calib_data.h"
+#include "experiment/run_export.h"
 #include "param_form.h"
 #include "parameters_panel.h"
 #include "quant/recipe.h"
@@ -88,6 +89,8 @@ ExperimentController::ExperimentController(QMainWindow* window, plugins::ViewCon
         if (m_bannerFixKind) chooseData(*m_bannerFixKind);
     });
     connect(m_context, &plugins::ViewContext::dataChanged, this, &ExperimentController::updateRunEnabled);
+    connect(m_context, &plugins::ViewContext::selectedRunChanged, this, &ExperimentController::updateRunEnabled);
+    connect(m_context, &plugins::ViewContext::projectChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_panel, &ParametersPanel::recipeChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_context, &plugins::ViewContext::modelChanged, this, &ExperimentController::updateRunEnabled);
     connect(m_context, &plugins::ViewContext::dataChanged, this, &ExperimentController::updateDataMenu);
@@ -136,7 +139,10 @@ void ExperimentController::createActions() {
     m_reportAction->setIconText(tr("Report"));
     m_reportAction->setToolTip(tr("Write the open project's report (HTML with PNGs, or PDF): Pareto chart, "
                                   "method comparison, the selected run's layers"));
-    m_projectActions = {newProject, openProject, close, m_reportAction};
+    m_exportRunAction = action(tr("Export &run…"), "exportRunAction", &ExperimentController::chooseExportRun);
+    m_exportRunAction->setToolTip(tr("Write the selected run as a recipe, llama.cpp tensor types, safetensors or "
+                                     "GGUF (what quantscope-cli export --run writes)"));
+    m_projectActions = {newProject, openProject, close, m_exportRunAction, m_reportAction};
 
     m_dataMenu = new QMenu(tr("Data"), m_window);
     m_dataMenu->setObjectName(QStringLiteral("dataMenu"));
@@ -180,6 +186,8 @@ void ExperimentController::updateRunEnabled() {
            "classifier: accuracy on the labelled images); stored in the open project (Ctrl+E)"),
         eval);
     say(m_sweepAction, tr("Evaluate a grid of methods × formats × granularities into the project"), sweep);
+    const qint64 selected = m_context->selectedRunId();
+    m_exportRunAction->setEnabled(m_project && selected != 0 && !m_jobs->isRunning());
     // A running job is not a refusal worth a banner; the first thing to fix is.
     const std::optional<Refusal> shown = m_jobs->isRunning() ? std::nullopt : run ? run : eval;
     m_banner->setVisible(shown.has_value());
@@ -331,6 +339,55 @@ void ExperimentController::chooseExportReport() {
     if (out.isEmpty()) return;
     QString error;
     if (!exportReport(out, &error)) m_window->statusBar()->showMessage(error, 10000);
+}
+
+void ExperimentController::chooseExportRun() {
+    const qint64 id = m_context->selectedRunId();
+    if (!m_project || id == 0) {
+        refuse(tr("Select a run in Runs or on the Pareto chart first"));
+        return;
+    }
+    QStringList kinds;
+    for (const auto& k : core::exportKindNames()) kinds << QString::fromStdString(k);
+    bool ok = false;
+    const QString kind = QInputDialog::getItem(m_window, tr("Export run %1").arg(id), tr("Write the run as:"), kinds, 0,
+                                               false, &ok);
+    if (!ok) return;
+    // Beside the project, named after the run.
+    const QString dir = QFileInfo(QString::fromStdString(m_project->path().string())).absolutePath();
+    const QString stem = QStringLiteral("%1/run-%2").arg(dir).arg(id);
+    const QString suggested = kind == QLatin1String("recipe")            ? stem + QStringLiteral(".recipe.json")
+                              : kind == QLatin1String("llama-overrides") ? stem + QStringLiteral(".tensor-types.txt")
+                              : kind == QLatin1String("gguf")            ? stem + QStringLiteral(".gguf")
+                                                                         : stem + QLatin1Char('-') + kind;
+    const QString out = QFileDialog::getSaveFileName(m_window, tr("Export run %1 as %2").arg(id).arg(kind), suggested);
+    if (!out.isEmpty()) exportRun(id, out, kind);
+}
+
+bool ExperimentController::exportRun(qint64 id, const QString& out, const QString& kind, const QString& ggufType) {
+    if (!m_project) return refuse(tr("Open a project first (File ▸ Open Project…)"));
+    if (m_jobs->isRunning()) return refuse(tr("A job is running: wait for it or press Cancel in the Jobs dock"));
+    const std::shared_ptr<core::Project> project = m_project;
+    const core::Registries& registries = m_context->registries();
+    const std::string path = out.toStdString(), as = kind.toStdString(), type = ggufType.toStdString();
+    auto result = std::make_shared<nlohmann::json>();
+    auto work = [project, id, path, as, type, &registries, result](const core::JobContext& ctx) -> std::function<void()> {
+        *result = core::exportStoredRun(*project, id, as, type, registries, path, ctx);
+        return {};
+    };
+    plugins::JobService* jobs = m_jobs;
+    auto onEnd = [jobs, result, id, kind](plugins::JobState state, const QString& seconds) {
+        if (state != plugins::JobState::Succeeded) return;
+        QString text = tr("Exported run %1 (%2) as %3 to %4 in %5 s")
+                           .arg(id)
+                           .arg(QString::fromStdString(result->value("label", "")), kind,
+                                QString::fromStdString(result->value("out", "")), seconds);
+        if (result->contains("unmapped") && !(*result)["unmapped"].empty())
+            text += tr("; %n layer(s) have no GGUF type (see the tensor-types file)", nullptr,
+                       static_cast<int>((*result)["unmapped"].size()));
+        jobs->report(text);
+    };
+    return m_jobs->start({tr("Export run %1 as %2").arg(id).arg(kind), tr("Export"), tr("step"), work, onEnd});
 }
 
 bool ExperimentController::exportReport(const QString& out, QString* error) {

@@ -99,6 +99,11 @@ public:
     const std::optional<core::SweepSummary>& lastSweep() const { return m_lastSweep; }
     /// Finished points of `points` the open project already holds for the open model and data.
     int countExistingRuns(const std::vector<core::SweepPoint>& points) const;
+    /// File ▸ Export run…: writes stored run `id` (its recipe applied to its model) to `out` as `kind`
+    /// (core::exportKindNames(); GGUF matrices in `ggufType`, "" = the recipe's default) on the job
+    /// thread, through the same core function as `quantscope-cli export P --run ID`. False (with a status
+    /// message) when it cannot start.
+    bool exportRun(qint64 id, const QString& out, const QString& kind, const QString& ggufType = {});
     /// Writes the open project's report (".html" + PNG folder, or ".pdf") for the selected run;
     /// false with `error` on failure. Runs on the GUI thread (the report renders widgets).
     bool exportReport(const QString& out, QString* error = nullptr);
@@ -108,6 +113,7 @@ public:
     QAction* evaluateAction() const { return m_evaluateAction; }
     QAction* sweepAction() const { return m_sweepAction; }
     QAction* reportAction() const { return m_reportAction; }
+    QAction* exportRunAction() const { return m_exportRunAction; }
     /// New/Open/Close Project and Export report, for the File menu.
     QList<QAction*> projectActions() const { return m_projectActions; }
     /// The toolbar's Data menu (evaluation, labels, calibration data).
@@ -138,6 +144,7 @@ private:
     void chooseNewProject();
     void chooseOpenProject();
     void chooseExportReport();
+    void chooseExportRun();
     void chooseData(DataKind kind);
     void updateDataMenu();
     void updateProjectLabel();
@@ -159,6 +166,7 @@ private:
     QAction* m_evaluateAction = nullptr;
     QAction* m_sweepAction = nullptr;
     QAction* m_reportAction = nullptr;
+    QAction* m_exportRunAction = nullptr;
     QList<QAction*> m_projectActions;
     QAction* m_evalDataAction = nullptr;
     QAction* m_calibDataAction = nullptr;

@@ -213,6 +213,24 @@ std::map<std::string, GgufType> perTensorGgufTypes(const Model& model, const Rec
 
 } // namespace
 
+const std::vector<std::string>& exportKindNames() {
+    static const std::vector<std::string> names{"recipe", "llama-overrides", "safetensors", "safetensors-packed",
+                                                "gguf"};
+    return names;
+}
+
+std::optional<GgufType> ggufTypeFromName(const std::string& name, const Recipe& recipe) {
+    if (name.empty()) // rules map weight by weight; one type for the whole model otherwise (as before rules)
+        return recipe.job.layers.empty() ? std::optional(GgufType::F16) : std::nullopt;
+    if (name == "per-tensor") return std::nullopt;
+    if (name == "f16") return GgufType::F16;
+    if (name == "bf16") return GgufType::BF16;
+    if (name == "q8_0") return GgufType::Q8_0;
+    if (name == "q4_0") return GgufType::Q4_0;
+    if (name == "q4_1") return GgufType::Q4_1;
+    throw Error("--gguf-type " + name + ": expected per-tensor, f16, bf16, q8_0, q4_0 or q4_1");
+}
+
 ExportKind parseExportKind(const std::string& name) {
     if (name == "recipe") return ExportKind::Recipe;
     if (name == "llama-overrides") return ExportKind::LlamaOverrides;

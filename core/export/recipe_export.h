@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace qs::core {
 
@@ -20,6 +21,14 @@ enum class ExportKind { Recipe, LlamaOverrides, Safetensors, SafetensorsPacked, 
 
 /// "recipe", "llama-overrides", "safetensors", "safetensors-packed", "gguf" -> kind; throws Error.
 ExportKind parseExportKind(const std::string& name);
+
+/// The export kinds' names, in parseExportKind's spelling (for menus and usage text).
+const std::vector<std::string>& exportKindNames();
+
+/// A GGUF export's matrix type from its name: "per-tensor" (nullopt: each weight in the type its
+/// assignment maps to), "f16", "bf16", "q8_0", "q4_0", "q4_1"; an empty name is the default for `recipe`:
+/// per-tensor when it has layer rules, F16 otherwise. Throws Error naming --gguf-type.
+std::optional<GgufType> ggufTypeFromName(const std::string& name, const Recipe& recipe);
 
 /// The GGUF type a weight assigned `a` maps to exactly, as llama-quantize spells it ("q8_0", "q4_0",
 /// "q4_1", "q5_0", "q5_1", "f16", "bf16"; a kept weight its stored type "bf16", "f16" or "f32"), or
