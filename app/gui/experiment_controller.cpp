@@ -19,7 +19,9 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
+#include <QFontMetrics>
 #include <QFrame>
+#include <QToolButton>
 #include <QHBoxLayout>
 #include <QMainWindow>
 #include <QPushButton>
@@ -158,6 +160,12 @@ void ExperimentController::createActions() {
     m_dataMenu->addSeparator();
     connect(m_dataMenu->addAction(tr("Clear calibration data")), &QAction::triggered, this,
             [this] { setCalibrationData({}); });
+
+    m_dataButton = new QToolButton(m_window);
+    m_dataButton->setObjectName(QStringLiteral("dataButton"));
+    m_dataButton->setMenu(m_dataMenu);
+    m_dataButton->setPopupMode(QToolButton::InstantPopup);
+    m_dataButton->setToolButtonStyle(Qt::ToolButtonTextOnly);
 
     m_runMenu = new QMenu(tr("&Run"), m_window);
     m_runMenu->addAction(m_runAction);
@@ -503,9 +511,17 @@ void ExperimentController::loadModelData() {
     updateDataMenu(); // the Labels entry follows the kind of model even when the data stays
 }
 
+QString ExperimentController::dataDialogStart() const {
+    if (const auto& model = m_context->model()) {
+        const QFileInfo info(QString::fromStdString(model->path().string()));
+        return info.isDir() ? info.absoluteFilePath() : info.absolutePath();
+    }
+    return QSettings().value(kLastDataDirKey, QDir::homePath()).toString();
+}
+
 void ExperimentController::chooseData(DataKind kind) {
     QSettings settings;
-    const QString dir = settings.value(kLastDataDirKey, QDir::homePath()).toString();
+    const QString dir = dataDialogStart();
     const bool classifier = isClassifierOpen();
     const QString title = kind == DataKind::Labels        ? tr("Labels")
                           : kind == DataKind::Calibration ? tr("Calibration data")
@@ -543,6 +559,17 @@ void ExperimentController::updateDataMenu() {
     m_labelsDataAction->setToolTip(
         tr("A classifier's labels of the evaluation images (Y.npy or FILE.h5:DATASET)"));
     m_labelsDataAction->setEnabled(isClassifierOpen());
+    // The button says what runs: the evaluation file, and the calibration file when one is chosen.
+    const auto shortName = [](const QString& path) {
+        return QFontMetrics(QFont()).elidedText(fileName(path), Qt::ElideMiddle, 180);
+    };
+    QString text = eval.isEmpty() ? tr("Data: none") : tr("Data: %1").arg(shortName(eval));
+    if (!calib.isEmpty()) text += tr(" · calib %1").arg(shortName(calib));
+    m_dataButton->setText(text);
+    QStringList tip{tr("Evaluation: %1").arg(eval.isEmpty() ? tr("none (Evaluate and Sweep need it)") : eval),
+                    tr("Calibration: %1").arg(calib.isEmpty() ? tr("none (GPTQ, AWQ, DGQ, SmoothQuant need it)") : calib)};
+    if (isClassifierOpen()) tip << tr("Labels: %1").arg(labels.isEmpty() ? tr("none") : labels);
+    m_dataButton->setToolTip(tip.join(QLatin1Char('\n')));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ class QLabel;
 class QMainWindow;
 class QMenu;
 class QPushButton;
+class QToolButton;
 
 namespace qs::gui {
 
@@ -116,8 +117,12 @@ public:
     QAction* exportRunAction() const { return m_exportRunAction; }
     /// New/Open/Close Project and Export report, for the File menu.
     QList<QAction*> projectActions() const { return m_projectActions; }
-    /// The toolbar's Data menu (evaluation, labels, calibration data).
+    /// The toolbar's Data button and its menu (evaluation, labels, calibration data); the button names
+    /// the chosen files ("Data: sample.txt · calib.txt") so what runs is always in sight.
+    QToolButton* dataButton() const { return m_dataButton; }
     QMenu* dataMenu() const { return m_dataMenu; }
+    /// Where the data file dialogs start: beside the open model, else where data was last chosen.
+    QString dataDialogStart() const;
     /// The Run menu (Run ▶, Evaluate, Sweep…, Cancel job).
     QMenu* runMenu() const { return m_runMenu; }
     /// The line above the Parameters dock that says why Run ▶ / Evaluate are off, with the one click
@@ -172,6 +177,7 @@ private:
     QAction* m_calibDataAction = nullptr;
     QAction* m_labelsDataAction = nullptr;
     QMenu* m_dataMenu = nullptr;
+    QToolButton* m_dataButton = nullptr;
     QMenu* m_runMenu = nullptr;
     QLabel* m_projectLabel = nullptr;
     QLabel* m_evalLabel = nullptr;

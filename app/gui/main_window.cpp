@@ -8,6 +8,8 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
@@ -120,6 +122,10 @@ void MainWindow::createMenus() {
     menuBar()->addMenu(m_experiments->runMenu());
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* start = help->addAction(tr("&Getting started"));
+    start->setObjectName(QStringLiteral("gettingStartedAction"));
+    start->setShortcut(QKeySequence::HelpContents);
+    connect(start, &QAction::triggered, this, &MainWindow::showGettingStarted);
     connect(help->addAction(tr("&About QuantScope")), &QAction::triggered, this, [this] {
         QMessageBox::about(
             this, tr("About QuantScope"),
@@ -137,14 +143,7 @@ void MainWindow::createToolBar() {
     bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     bar->setMovable(false);
     bar->addAction(m_openAction);
-    auto* dataButton = new QToolButton(bar);
-    dataButton->setObjectName(QStringLiteral("dataButton"));
-    dataButton->setText(tr("Data"));
-    dataButton->setToolTip(tr("Evaluation and calibration data of the open model"));
-    dataButton->setMenu(m_experiments->dataMenu());
-    dataButton->setPopupMode(QToolButton::InstantPopup);
-    dataButton->setToolButtonStyle(Qt::ToolButtonTextOnly);
-    bar->addWidget(dataButton);
+    bar->addWidget(m_experiments->dataButton());
     bar->addSeparator();
     m_parameters->addToolBarControls(bar);
     bar->addSeparator();
@@ -216,6 +215,43 @@ void MainWindow::createViews() {
         toggle->setText(tr("Toolbar"));
         m_viewMenu->addAction(toggle);
     }
+}
+
+void MainWindow::showGettingStarted() {
+    if (auto* open = findChild<QDialog*>(QStringLiteral("gettingStarted"))) {
+        open->raise();
+        return;
+    }
+    auto* dialog = new QDialog(this);
+    dialog->setObjectName(QStringLiteral("gettingStarted"));
+    dialog->setWindowTitle(tr("Getting started"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    auto* text = new QLabel(dialog);
+    text->setObjectName(QStringLiteral("gettingStartedText"));
+    text->setWordWrap(true);
+    text->setTextFormat(Qt::RichText);
+    text->setText(tr(
+        "<h3>Five steps from a model to a recipe you can defend</h3><ol>"
+        "<li><b>Open a model</b>: File ▸ Open model… — a Hugging Face folder, a .gguf or an .onnx classifier "
+        "(or drop it on the window). The demo opens at start.</li>"
+        "<li><b>Choose data</b>: toolbar ▸ Data — evaluation text (a model's own sample.txt is chosen for you) and, "
+        "for GPTQ, AWQ, DGQ and SmoothQuant, calibration text. The button shows what is chosen.</li>"
+        "<li><b>Pick a recipe</b>: the toolbar's Transform, Method, Format and Granularity, with every detail in the "
+        "Parameters dock. Right-click rows of the layer table to give layers their own format or keep them.</li>"
+        "<li><b>Run ▶</b> quantizes and fills the layer table's error columns and the Histogram; "
+        "<b>Evaluate</b> measures perplexity, KLD and bits against fp32 and stores the run in the project named "
+        "in the status bar.</li>"
+        "<li><b>Compare</b>: Runs and Pareto show every stored run — click one to see it in every view, "
+        "right-click ▸ Load into form to start from it. Sweep… runs a grid; File ▸ Export run… and Export "
+        "report… take the results out.</li></ol>"
+        "<p>When an action is greyed, its tooltip and the line above the Parameters dock say why.</p>"));
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+    connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+    auto* layout = new QVBoxLayout(dialog);
+    layout->addWidget(text);
+    layout->addWidget(buttons);
+    dialog->resize(560, dialog->sizeHint().height());
+    dialog->show();
 }
 
 // ---------------------------------------------------------------------------------------------

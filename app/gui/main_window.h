@@ -40,6 +40,8 @@ public:
     void openModel(const QString& path);
     /// Asks the running job to stop (and forgets a model waiting to open).
     void cancelJob();
+    /// Help ▸ Getting started: the five steps from a model to a compared recipe (non-modal).
+    void showGettingStarted();
 
     /// The shared state and services of every view.
     plugins::ViewContext* viewContext() const { return m_context; }

@@ -2,11 +2,15 @@
 // The first five minutes, offscreen, as a new user meets the window: open the demo, Evaluate, and the
 // result lands somewhere visible (a point on the Pareto view, a row in Runs) without choosing data or
 // creating a project first.
+#include "experiment_controller.h"
 #include "param_form.h"
 #include "pareto_view.h"
 #include "window_test.h"
 
+#include <QAction>
+#include <QDir>
 #include <QLabel>
+#include <QToolButton>
 #include <QDockWidget>
 #include <QScrollArea>
 
@@ -48,6 +52,27 @@ TEST_F(FirstMinutesTest, OpenTheDemoEvaluateAndSeeAPointOnTheParetoView) {
     // A laptop screen of 1366 pixels holds the whole window.
     EXPECT_LE(m_window->minimumSizeHint().width(), 1366);
     m_window->grab().save(test::outputDir() + QStringLiteral("/first-minutes.png")); // for a human look
+}
+
+// Help ▸ Getting started walks the path; the Data button names the chosen files; data dialogs start
+// beside the model.
+TEST_F(FirstMinutesTest, GettingStartedAndTheChosenDataAreInSight) {
+    const QString demo = QStringLiteral(QS_SOURCE_DIR "/resources/demo");
+    ASSERT_NO_FATAL_FAILURE(openAndWait(demo));
+    auto* help = m_window->findChild<QAction*>(QStringLiteral("gettingStartedAction"));
+    ASSERT_NE(help, nullptr);
+    help->trigger();
+    auto* text = m_window->findChild<QLabel*>(QStringLiteral("gettingStartedText"));
+    ASSERT_NE(text, nullptr);
+    for (const char* step : {"Open a model", "Choose data", "Run ▶", "Evaluate", "Load into form"})
+        EXPECT_TRUE(text->text().contains(QString::fromUtf8(step))) << step;
+
+    auto* data = m_window->experiments()->dataButton();
+    EXPECT_EQ(data->text(), QStringLiteral("Data: sample.txt"));
+    EXPECT_TRUE(data->toolTip().contains(QStringLiteral("resources/demo/sample.txt")));
+    m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    EXPECT_EQ(data->text(), QStringLiteral("Data: sample.txt · calib calib.txt"));
+    EXPECT_EQ(QDir(m_window->experiments()->dataDialogStart()).canonicalPath(), QDir(demo).canonicalPath());
 }
 
 } // namespace
