@@ -597,11 +597,8 @@ std::optional<ExperimentController::Refusal> ExperimentController::refusal(Job j
                            DataKind::Calibration};
     }
     if (job != Job::Run) {
-        if (evaluationData().isEmpty()) {
-            const QString what = job == Job::Sweep ? tr("Sweep") : tr("Evaluate");
-            return Refusal{tr("%1 needs evaluation data (toolbar ▸ Data ▸ Evaluation data…)").arg(what),
-                           DataKind::Evaluation};
-        }
+        if (evaluationData().isEmpty())
+            return Refusal{tr("no evaluation data is chosen (toolbar ▸ Data ▸ Evaluation data…)"), DataKind::Evaluation};
         if (isClassifierOpen() && labelsData().isEmpty())
             return Refusal{tr("A classifier is scored against labels: choose them (toolbar ▸ Data ▸ Labels…)"),
                            DataKind::Labels};

@@ -199,8 +199,15 @@ void MainWindow::createViews() {
                 m_modelDock->setObjectName(QStringLiteral("modelDock"));
             }
         } else {
-            view = plugin->createView(m_context, m_tabs);
-            m_tabs->addTab(view, plugin->title());
+            // In a scroll area, so a view's minimum width (a row of controls) never fixes the centre's:
+            // widening the Model dock takes space from the centre, which scrolls if it must.
+            auto* page = new QScrollArea(m_tabs);
+            page->setWidgetResizable(true);
+            page->setFrameShape(QFrame::NoFrame);
+            view = plugin->createView(m_context, page);
+            page->setWidget(view);
+            page->setProperty("qsPluginId", plugin->id());
+            m_tabs->addTab(page, plugin->title());
         }
         if (view) {
             view->setProperty("qsPluginId", plugin->id());
@@ -270,9 +277,14 @@ void MainWindow::restoreSettings() {
         if (m_tabs->widget(i)->property("qsPluginId").toString() == tab) m_tabs->setCurrentIndex(i);
     if (!restored) {
         resize(1440, 900);
-        // Dock sizes need a laid-out window: apply them once the event loop runs.
-        QTimer::singleShot(0, this, &MainWindow::applyDefaultLayout);
+        // Dock sizes need a shown, laid-out window: applied on the first show.
+        m_defaultLayoutPending = true;
     }
+}
+
+void MainWindow::showEvent(QShowEvent* event) {
+    QMainWindow::showEvent(event);
+    if (std::exchange(m_defaultLayoutPending, false)) QTimer::singleShot(0, this, &MainWindow::applyDefaultLayout);
 }
 
 void MainWindow::applyDefaultLayout() {
@@ -453,6 +465,20 @@ QWidget* MainWindow::view(const QString& pluginId) const {
     for (const auto& [id, w] : m_views)
         if (id == pluginId) return w;
     return nullptr;
+}
+
+bool MainWindow::showView(const QString& pluginId) {
+    for (int i = 0; i < m_tabs->count(); ++i)
+        if (m_tabs->widget(i)->property("qsPluginId").toString() == pluginId) {
+            m_tabs->setCurrentIndex(i);
+            return true;
+        }
+    QWidget* w = view(pluginId);
+    auto* dock = w ? qobject_cast<QDockWidget*>(w->parentWidget()) : nullptr;
+    if (!dock) return false;
+    dock->show();
+    dock->raise();
+    return true;
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

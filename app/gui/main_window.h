@@ -53,6 +53,8 @@ public:
     ExperimentController* experiments() const { return m_experiments; }
     /// The view created from a plugin, nullptr when none.
     QWidget* view(const QString& pluginId) const;
+    /// Brings a plugin's view to the front (its tab, or its dock); false when there is none.
+    bool showView(const QString& pluginId);
     /// Recently opened models, newest first (at most 10, persisted).
     QStringList recentModels() const;
     /// The status-bar label with the current result's bits per weight.
@@ -70,6 +72,8 @@ signals:
 protected:
     /// Cancels a running job, waits for it and saves the window's layout.
     void closeEvent(QCloseEvent* event) override;
+    /// Applies the default dock sizes on the first show when no saved layout was restored.
+    void showEvent(QShowEvent* event) override;
     /// Accepts a dragged model directory or config.json.
     void dragEnterEvent(QDragEnterEvent* event) override;
     /// Opens a dropped model directory or config.json.
@@ -95,6 +99,7 @@ private:
     ExperimentController* m_experiments;
     JobsDock* m_jobsDock = nullptr;
     QString m_pendingOpen;
+    bool m_defaultLayoutPending = false;
 
     QTabWidget* m_tabs = nullptr;
     std::vector<std::pair<QString, QWidget*>> m_views;

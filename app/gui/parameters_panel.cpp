@@ -69,8 +69,6 @@ ParametersPanel::ParametersPanel(plugins::ViewContext* context, QWidget* parent)
     }
     m_granularityCombo->setObjectName(QStringLiteral("granularityCombo"));
     fillChoices(m_granularityCombo, core::quantSpecSchema(), "granularity");
-    for (QComboBox* c : {m_transformCombo, m_methodCombo, m_formatCombo, m_granularityCombo})
-        c->hide(); // shown where addToolBarControls puts them
 
     auto* layout = new QVBoxLayout(this);
     auto* specBox = new QGroupBox(tr("Weight format"), this);
@@ -169,8 +167,7 @@ void ParametersPanel::addToolBarControls(QToolBar* bar) {
         auto* label = new QLabel(text, bar);
         label->setContentsMargins(6, 0, 2, 0);
         bar->addWidget(label);
-        bar->addWidget(combo);
-        combo->show();
+        bar->addWidget(combo); // the toolbar takes the combo from the panel (its parent until then)
     };
     labelled(tr("Transform"), m_transformCombo);
     labelled(tr("Method"), m_methodCombo);

@@ -16,6 +16,10 @@ ModelQuantResult storedQuantResult(Project& project, std::int64_t runId, const M
     ModelQuantResult r;
     r.job = recipe.job;
     r.bitsPerWeight = run->metrics.bitsPerWeight.value_or(0);
+    // The whole model's bits (kept and unquantizable tensors at their stored width) from its stored size.
+    r.totalParams = project.model(run->modelId).parameters;
+    if (run->metrics.modelBytes && r.totalParams > 0)
+        r.modelBitsPerWeight = *run->metrics.modelBytes * 8.0 / static_cast<double>(r.totalParams);
     for (const auto& l : project.layers(runId)) {
         LayerQuantResult q;
         q.name = l.name;

@@ -11,7 +11,8 @@
 namespace qs::core {
 
 /// The ModelQuantResult of stored run `runId`: its recipe (job), per-layer rows (bits, MSE, SQNR, max
-/// error; each layer's assignment from the recipe's rules) and bits per weight. No weights. The fp32
+/// error; each layer's assignment from the recipe's rules), bits per weight over the quantized layers and
+/// over the whole model (from the stored model size and parameter count). No weights. The fp32
 /// reference gives an empty result. Throws Error for an unknown run or a recipe that no longer parses.
 ModelQuantResult storedQuantResult(Project& project, std::int64_t runId, const MethodRegistries& registries);
 

@@ -303,6 +303,13 @@ TEST_F(EvaluateTest, SelectingARunMakesItTheCurrentResultEverywhere) {
         if (l.name == q.toStdString()) {
             EXPECT_DOUBLE_EQ(l.bitsPerWeight, bitsOf());
         }
+    // The status bar's whole-model bits are the run's, as a direct quantization counts them.
+    const core::Recipe recipe = core::recipeFromJson(nlohmann::json::parse(project->run(int8)->recipe), m_registries);
+    const core::ModelQuantResult direct =
+        core::quantizeModel(*m_window->viewContext()->model(), m_registries, recipe.job, {}, false);
+    EXPECT_NEAR(m_window->viewContext()->quantResult()->modelBitsPerWeight, direct.modelBitsPerWeight, 1e-9);
+    EXPECT_TRUE(m_window->bitsLabel()->text().contains(QString::number(direct.modelBitsPerWeight, 'f', 3)))
+        << m_window->bitsLabel()->text().toStdString();
     // The fp32 reference quantizes nothing.
     m_window->viewContext()->setSelectedRunId(m_window->experiments()->lastEvaluation()->referenceRunId);
     EXPECT_FALSE(m_window->viewContext()->quantResult());

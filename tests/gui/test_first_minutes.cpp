@@ -8,6 +8,7 @@
 #include "window_test.h"
 
 #include <QAction>
+#include <QComboBox>
 #include <QDir>
 #include <QLabel>
 #include <QToolButton>
@@ -49,6 +50,9 @@ TEST_F(FirstMinutesTest, OpenTheDemoEvaluateAndSeeAPointOnTheParetoView) {
     auto* scroll = dock->findChild<QScrollArea*>();
     ASSERT_NE(scroll, nullptr);
     EXPECT_GE(scroll->viewport()->width(), scroll->widget()->minimumSizeHint().width());
+    // The toolbar's recipe combos are on screen, a second face of the Parameters dock.
+    for (const char* combo : {"transformCombo", "methodCombo", "formatCombo", "granularityCombo"})
+        EXPECT_TRUE(m_window->findChild<QComboBox*>(QLatin1String(combo))->isVisible()) << combo;
     // A laptop screen of 1366 pixels holds the whole window.
     EXPECT_LE(m_window->minimumSizeHint().width(), 1366);
     m_window->grab().save(test::outputDir() + QStringLiteral("/first-minutes.png")); // for a human look

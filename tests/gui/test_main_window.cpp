@@ -26,6 +26,7 @@
 #include <QRegularExpression>
 #include <QSettings>
 #include <QTabWidget>
+#include <QHeaderView>
 #include <QTableView>
 #include <QTest>
 #include <QUrl>
@@ -171,8 +172,18 @@ TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
     ASSERT_TRUE(shot.save(png));
     EXPECT_GT(QFileInfo(png).size(), 10000);
 
-    // The table scrolled to its error columns.
+    // The error columns sit next to the names, in sight without a horizontal scroll at 1600 pixels.
     QTableView* tableView = table()->tableView();
+    m_window->resize(1600, 1000);
+    QTest::qWait(100);
+    QHeaderView* header = tableView->horizontalHeader();
+    for (int c : {int(views::LayerTableModel::Assignment), int(views::LayerTableModel::BitsPerWeight),
+                  int(views::LayerTableModel::Mse), int(views::LayerTableModel::Sqnr)})
+        EXPECT_LE(header->visualIndex(c), 4) << c;
+    EXPECT_LE(header->sectionViewportPosition(views::LayerTableModel::Sqnr) +
+                  header->sectionSize(views::LayerTableModel::Sqnr),
+              tableView->viewport()->width())
+        << "SQNR is past the right edge of the layer table (" << table()->width() << " px wide)";
     tableView->scrollTo(tableView->model()->index(0, views::LayerTableModel::Sqnr));
     ASSERT_TRUE(
         table()->grab().toImage().save(test::outputDir() + QStringLiteral("/layer_table_results.png")));
@@ -182,10 +193,11 @@ TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
     ASSERT_NE(tabs, nullptr);
     QWidget* summary = m_window->view(QStringLiteral("layer_summary"));
     ASSERT_NE(summary, nullptr);
-    tabs->setCurrentWidget(summary);
+    ASSERT_TRUE(m_window->showView(QStringLiteral("layer_summary")));
+    EXPECT_TRUE(summary->isVisible());
     const QString summaryPng = test::outputDir() + QStringLiteral("/main_window_layer_summary.png");
     ASSERT_TRUE(m_window->grab().toImage().save(summaryPng));
-    tabs->setCurrentWidget(histogram);
+    ASSERT_TRUE(m_window->showView(QStringLiteral("histogram")));
 
     for (const char* ext : {"png", "pdf", "svg"}) {
         const QString path = test::outputDir() + QStringLiteral("/histogram.") + QLatin1String(ext);
@@ -293,7 +305,7 @@ TEST_F(MainWindowTest, FormatsViewAndParametersShareTheSpec) {
     auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
     ASSERT_NE(tabs, nullptr);
     m_window->show();
-    tabs->setCurrentWidget(formats);
+    ASSERT_TRUE(m_window->showView(QStringLiteral("formats")));
     m_window->viewContext()->setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
     ASSERT_TRUE(QTest::qWaitFor(
         [&] { return !formats->isComparing() && formats->trialModel()->rowCount() > 0; }, 60000));

@@ -51,9 +51,14 @@ LayerTableView::LayerTableView(plugins::ViewContext* context, QWidget* parent)
     m_table->setContextMenuPolicy(Qt::CustomContextMenu);
     for (int c = LayerTableModel::BitsPerWeight; c <= LayerTableModel::Sqnr; ++c)
         m_table->setColumnHidden(c, true);
-    // The recipe's per-layer assignment reads best beside the name (the model keeps it last, so CSV
-    // columns stay where scripts expect them).
-    m_table->horizontalHeader()->moveSection(LayerTableModel::Assignment, LayerTableModel::Name + 1);
+    // The recipe's per-layer assignment and what it did (bits, error, SQNR) read best beside the name, not
+    // past a horizontal scroll; the model keeps its column order, so CSV columns stay where scripts
+    // expect them.
+    QHeaderView* header = m_table->horizontalHeader();
+    int next = header->visualIndex(LayerTableModel::Name) + 1;
+    for (int c : {int(LayerTableModel::Assignment), int(LayerTableModel::BitsPerWeight), int(LayerTableModel::Mse),
+                  int(LayerTableModel::Sqnr)})
+        header->moveSection(header->visualIndex(c), next++);
 
     auto* copy = new QAction(tr("Copy selected rows as CSV"), m_table);
     copy->setShortcut(QKeySequence::Copy);
@@ -88,9 +93,10 @@ void LayerTableView::onLayersChanged() {
     updateSummary();
     if (m_model->rowCount() == 0) return;
     m_table->resizeColumnsToContents();
-    // A long name should not push every number out of sight: it is elided in the middle instead.
+    // A long name should not push the results out of sight: its start is elided instead (the end tells
+    // rows apart; the tooltip has it whole).
     m_table->setColumnWidth(LayerTableModel::Name, std::min(m_table->columnWidth(LayerTableModel::Name),
-                                                            m_table->fontMetrics().averageCharWidth() * 44));
+                                                            m_table->fontMetrics().averageCharWidth() * 36));
     onContextSelection(m_context->selectedLayer());
 }
 
