@@ -3,6 +3,7 @@
 
 #include "formats_plugin.h"
 #include "histogram_plugin.h"
+#include "layer_errors_plugin.h"
 #include "layer_table_plugin.h"
 #include "outliers_plugin.h"
 #include "pareto_plugin.h"
@@ -13,6 +14,7 @@ namespace qs::gui {
 void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LayerTablePlugin>());
     manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
+    manager.addBuiltin(std::make_unique<views::LayerErrorsPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());

@@ -2,6 +2,7 @@
 #include "outliers_view.h"
 
 #include "calib/calib_cache.h"
+#include "common/layer_names.h"
 #include "common/plot_export.h"
 #include "store/project.h"
 
@@ -33,17 +34,6 @@ const QString kNone = QStringLiteral("none");
 // Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 const QColor kBefore(0, 114, 178), kAfter(213, 94, 0), kTop(204, 121, 167), kActBefore(0, 158, 115),
     kActAfter(230, 159, 0);
-
-// "model.layers.3.self_attn.q_proj.weight" -> "3.q_proj": short enough for a tick label.
-QString shortName(const QString& name) {
-    QStringList parts = name.split(QLatin1Char('.'));
-    if (!parts.isEmpty() && parts.last() == QLatin1String("weight")) parts.removeLast();
-    QString layer;
-    for (int i = 0; i + 1 < parts.size(); ++i)
-        if (parts[i] == QLatin1String("layers") || parts[i] == QLatin1String("h"))
-            layer = parts[i + 1] + QLatin1Char('.');
-    return layer + (parts.isEmpty() ? name : parts.last());
-}
 
 QString siteOfWeight(const QString& weightName) {
     QString site = weightName;
@@ -630,7 +620,7 @@ void OutliersView::drawLayers() {
     for (const auto& l : m_context->layers()) {
         if (!l.info.quantizable) continue;
         const QString name = QString::fromStdString(l.info.name);
-        ticker->addTick(static_cast<double>(m_layerNames.size()), shortName(name));
+        ticker->addTick(static_cast<double>(m_layerNames.size()), shortLayerName(name));
         m_layerNames.push_back(name);
         m_kurtosis.names.push_back(name);
         m_kurtosis.weightsBefore.push_back(l.stats.kurtosis);
