@@ -407,7 +407,8 @@ bool ExperimentController::exportReport(const QString& out, QString* error) {
         QApplication::setOverrideCursor(Qt::WaitCursor);
         const qint64 run = m_context->selectedRunId();
         const bool ok = report::writeReport(m_project->path(), out.toStdString(),
-                                            run ? std::optional<std::int64_t>(run) : std::nullopt, &why);
+                                            run ? std::optional<std::int64_t>(run) : std::nullopt, &why,
+                                            QStringLiteral("in the GUI (selected in Runs or on the Pareto chart)"));
         QApplication::restoreOverrideCursor();
         if (ok) {
             m_jobs->log(plugins::LogLevel::Info, tr("Report written to %1").arg(out));

@@ -254,7 +254,11 @@ TEST_F(EvaluateTest, ExportsTheProjectReport) {
     ASSERT_TRUE(m_window->experiments()->exportReport(out, &error)) << error.toStdString();
     QFile html(out);
     ASSERT_TRUE(html.open(QIODevice::ReadOnly));
-    EXPECT_TRUE(html.readAll().contains("rtn")) << "the report names the evaluated run";
+    const QByteArray text = html.readAll();
+    EXPECT_TRUE(text.contains("rtn")) << "the report names the evaluated run";
+    // The evaluated run is the selected one, and the report says where it was chosen: here, not a command line.
+    EXPECT_TRUE(text.contains("chosen in the GUI")) << "the report's provenance of the chosen run";
+    EXPECT_FALSE(text.contains("chosen on the command line"));
 }
 
 TEST_F(EvaluateTest, ExplainsWhatIsMissing) {

@@ -3,10 +3,12 @@
 #include "builtin_registries.h"
 #include "gui_test_support.h"
 #include "pareto_data.h"
+#include "pareto_plot.h"
 #include "pareto_view.h"
 #include "test_report_project.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
@@ -90,6 +92,37 @@ TEST(ParetoData, DefaultReportRunIsTheSmallestWithinTolerance) {
     EXPECT_EQ(views::defaultReportRun({}), 0);
 }
 
+// Robust y range: an int2-like outlier does not flatten the rest; "fit all" shows it, "fit front" only the
+// front and the reference.
+TEST(ParetoRange, AnOutlierDoesNotFlattenTheRest) {
+    views::ParetoData d;
+    views::ParetoSeries s;
+    s.name = "rtn";
+    const std::vector<std::pair<double, double>> xy{{2, 3000}, {3, 14}, {4, 10}, {4, 11}, {5, 9.6}, {8, 9.1}, {16, 9.05}, {6, 25}};
+    std::int64_t id = 1;
+    for (const auto& [x, y] : xy) s.points.push_back({id++, x, y, "r", "rtn"});
+    d.series.push_back(s);
+    for (std::size_t i : views::paretoFrontIndices(xy, false)) d.front.push_back(s.points[i]);
+    d.referenceY = 9.0;
+    views::ParetoStyle style;
+    // The int2 point is on the front (fewest bits) and 300x off: left out of the robust range, and counted.
+    const views::ParetoYRange robust = views::paretoYRange(d, style);
+    EXPECT_LT(robust.hi, 100.0);
+    EXPECT_GE(robust.hi, 25.0); // a dominated but ordinary point stays
+    EXPECT_LE(robust.lo, 9.0); // the reference is in view
+    EXPECT_EQ(robust.outside, 1);
+    d.front.erase(d.front.begin()); // the front below without it
+    style.range = views::ParetoRange::All;
+    const views::ParetoYRange all = views::paretoYRange(d, style);
+    EXPECT_GE(all.hi, 3000.0);
+    EXPECT_EQ(all.outside, 0);
+    style.range = views::ParetoRange::Front;
+    const views::ParetoYRange front = views::paretoYRange(d, style);
+    EXPECT_GE(front.hi, 14.0);
+    EXPECT_LT(front.hi, 25.0); // only the front (up to 14) and the reference
+    EXPECT_EQ(front.outside, 2);
+}
+
 TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
     test::ensureApp();
     const std::filesystem::path path = test::outputDir().toStdString() + "/pareto-view.qsproj";
@@ -116,8 +149,23 @@ TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
     EXPECT_EQ(view.data().series.size(), 3u);
     view.setLogAxes(true, true);
     EXPECT_EQ(view.plot()->xAxis->scaleType(), QCPAxis::stLogarithmic);
-    // KLD can be zero: no log y.
+    // KLD can be zero: no log y, and the box says so instead of staying ticked.
     EXPECT_EQ(view.plot()->yAxis->scaleType(), QCPAxis::stLinear);
+    auto* logY = view.findChildren<QCheckBox*>().at(1);
+    EXPECT_EQ(logY->text(), QStringLiteral("log y"));
+    EXPECT_FALSE(logY->isChecked());
+    EXPECT_FALSE(logY->isEnabled());
+    EXPECT_TRUE(logY->toolTip().contains(QStringLiteral("zero or negative")));
+
+    // Selecting a run keeps the user's zoom.
+    view.plot()->xAxis->setRange(3.9, 4.6);
+    view.plot()->yAxis->setRange(0.001, 0.002);
+    context.setSelectedRunId(3);
+    EXPECT_DOUBLE_EQ(view.plot()->xAxis->range().lower, 3.9);
+    EXPECT_DOUBLE_EQ(view.plot()->yAxis->range().upper, 0.002);
+    // The legend sits under the plot, never over the data.
+    view.plot()->replot();
+    EXPECT_FALSE(view.plot()->legend->outerRect().intersects(view.plot()->axisRect()->rect()));
 
     const QString png = test::outputDir() + QStringLiteral("/pareto.png");
     QFile::remove(png);

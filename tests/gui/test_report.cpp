@@ -47,6 +47,7 @@ TEST_F(ReportTest, ContentHasTheSectionsAndFigures) {
 
     const auto chosen = report::buildReport(m_project, 3);
     EXPECT_EQ(chosen.runId, 3);
+    EXPECT_TRUE(chosen.html.contains(QStringLiteral("Run 3, chosen on the command line.")));
     EXPECT_THROW(report::buildReport(m_project, 99), std::exception);
 }
 

@@ -40,6 +40,29 @@ QCPRange paddedRange(std::vector<double> values, bool log) {
     return QCPRange(a - pad, b + pad);
 }
 
+// The q-th quantile (0..1) of sorted values, linear between order statistics.
+double quantile(const std::vector<double>& sorted, double q) {
+    const double pos = q * static_cast<double>(sorted.size() - 1);
+    const auto i = static_cast<std::size_t>(pos);
+    const double f = pos - static_cast<double>(i);
+    return i + 1 < sorted.size() ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
+}
+
+// Moves the legend out of the axis rect into a row of its own at the bottom of the layout (once).
+void legendBelow(QCustomPlot* plot) {
+    if (plot->legend->layout() == plot->plotLayout()) return;
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    plot->axisRect()->insetLayout()->simplify();
+    const int row = plot->plotLayout()->rowCount();
+    plot->plotLayout()->addElement(row, 0, plot->legend);
+    plot->plotLayout()->setRowStretchFactor(row, 0.001);
+    plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot->legend->setWrap(4);
+    plot->legend->setMargins(QMargins(6, 3, 6, 3));
+    plot->legend->setIconSize(32, 20); // the selected-run ring fits its icon
+    plot->plotLayout()->setMargins(QMargins(0, 0, 0, 3)); // the legend's frame off the widget's edge
+}
+
 const QCPScatterStyle::ScatterShape kShapes[] = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare,
                                                  QCPScatterStyle::ssDiamond, QCPScatterStyle::ssTriangle,
                                                  QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCross};
@@ -52,6 +75,36 @@ QColor seriesColor(std::size_t i) {
                                     QColor(204, 121, 167), QColor(230, 159, 0), QColor(86, 180, 233),
                                     QColor(120, 120, 120)};
     return colors[i % (sizeof(colors) / sizeof(colors[0]))];
+}
+
+ParetoYRange paretoYRange(const ParetoData& data, const ParetoStyle& style) {
+    const bool log = style.logY && !mayBeNonPositive(style.y);
+    const bool up = higherIsBetter(style.y);
+    // On a log axis the quartiles are taken of log values; non-positive values cannot be drawn there.
+    const auto t = [log](double v) { return log ? std::log(v) : v; };
+    const auto usable = [log](double v) { return std::isfinite(v) && (!log || v > 0); };
+    std::vector<double> all, shown;
+    for (const auto& s : data.series)
+        for (const auto& p : s.points)
+            if (usable(p.y)) all.push_back(p.y);
+    if (data.referenceY && usable(*data.referenceY)) shown.push_back(*data.referenceY); // always in view
+    if (style.range == ParetoRange::All || all.size() < 4) {
+        shown.insert(shown.end(), all.begin(), all.end());
+    } else if (style.range == ParetoRange::Front) {
+        for (const auto& p : data.front)
+            if (usable(p.y)) shown.push_back(p.y);
+    } else {
+        std::vector<double> sorted;
+        for (double v : all) sorted.push_back(t(v));
+        std::sort(sorted.begin(), sorted.end());
+        const double q1 = quantile(sorted, 0.25), q3 = quantile(sorted, 0.75), fence = 3 * (q3 - q1);
+        for (double v : all)
+            if (up ? t(v) >= q1 - fence : t(v) <= q3 + fence) shown.push_back(v);
+    }
+    const QCPRange r = paddedRange(shown, log);
+    ParetoYRange out{r.lower, r.upper, 0};
+    for (double v : all) out.outside += (v < r.lower || v > r.upper) ? 1 : 0;
+    return out;
 }
 
 void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& style) {
@@ -81,7 +134,7 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
     setScale(plot->xAxis, style.logX);
     setScale(plot->yAxis, logY);
 
-    std::vector<double> xs, ys;
+    std::vector<double> xs;
     for (std::size_t i = 0; i < data.series.size(); ++i) {
         const auto& s = data.series[i];
         auto* g = plot->addGraph();
@@ -96,7 +149,6 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
             k << p.x;
             v << p.y;
             xs.push_back(p.x);
-            ys.push_back(p.y);
         }
         g->setData(k, v);
     }
@@ -114,9 +166,23 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
         }
         f->setData(k, v, true);
     }
-    if (data.referenceY) ys.push_back(*data.referenceY);
     plot->xAxis->setRange(paddedRange(xs, style.logX));
-    plot->yAxis->setRange(paddedRange(ys, logY));
+    const ParetoYRange yRange = paretoYRange(data, style);
+    plot->yAxis->setRange(yRange.lo, yRange.hi);
+    if (style.labels)
+        for (const auto& s : data.series)
+            for (const auto& p : s.points) {
+                auto* label = new QCPItemText(plot);
+                label->setClipToAxisRect(true);
+                label->position->setCoords(p.x, p.y);
+                label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+                label->setPadding(QMargins(5, 0, 0, 2));
+                QFont f = plot->font();
+                f.setPointSizeF(f.pointSizeF() * 0.8);
+                label->setFont(f);
+                label->setColor(QColor(60, 60, 60));
+                label->setText(QString::fromStdString(p.label));
+            }
     if (data.referenceY && (!logY || *data.referenceY > 0)) {
         auto* line = new QCPItemStraightLine(plot);
         // x as a ratio of the axis rect: plot coordinate 0 does not exist on a log axis.
@@ -147,8 +213,7 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
     }
     plot->legend->setVisible(true);
     plot->legend->setFont(plot->font());
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, higherIsBetter(style.y) ? (Qt::AlignRight | Qt::AlignBottom)
-                                                                               : (Qt::AlignRight | Qt::AlignTop));
+    legendBelow(plot);
     plot->replot();
 }
 

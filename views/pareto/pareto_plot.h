@@ -11,6 +11,13 @@ class QCustomPlot;
 
 namespace qs::views {
 
+/// Which points the y range is fitted to.
+enum class ParetoRange {
+    Robust, ///< all points but far outliers on the bad side (an int2 run must not flatten the rest)
+    Front,  ///< the front and the fp32 reference
+    All,    ///< every point
+};
+
 /// How to draw a Pareto chart.
 struct ParetoStyle {
     std::string x = "bits_per_weight"; ///< run metric keys (core/store/run_metrics.h)
@@ -19,13 +26,27 @@ struct ParetoStyle {
     bool logY = false;
     std::int64_t selectedRunId = 0; ///< ringed when drawn; 0 = none
     QString title;                  ///< empty: no title row
+    ParetoRange range = ParetoRange::Robust;
+    bool labels = false; ///< each point's recipe label beside it
 };
+
+/// The y range drawPareto uses and how many points fall outside it.
+struct ParetoYRange {
+    double lo = 0, hi = 1;
+    int outside = 0;
+};
+
+/// The y range of `data` under `style` (range mode, log axis), padded, the fp32 reference always in view:
+/// Robust leaves out points beyond three interquartile ranges past the quartile on the bad side (above
+/// for lower-is-better metrics, below for higher-is-better ones) — an int2 run on the front included.
+ParetoYRange paretoYRange(const ParetoData& data, const ParetoStyle& style);
 
 /// The colour of the i-th series (a fixed, colour-blind friendly cycle).
 QColor seriesColor(std::size_t i);
 
 /// Clears `plot` and draws one scatter series per data.series, the front as a step line, the fp32
-/// reference as a dashed horizontal line, a legend, and the selected run ringed. Replots.
+/// reference as a dashed horizontal line, the legend in a row under the plot (never over the data), the
+/// selected run ringed and, with style.labels, each point's label. Replots.
 void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& style);
 
 /// The point nearest to `pixel` (widget coordinates) within `radius` pixels, nullptr when none.

@@ -7,6 +7,7 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QMouseEvent>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -41,7 +42,16 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     m_group->addItem(tr("per format"), int(ParetoGroup::Format));
     m_logX = new QCheckBox(tr("log x"), this);
     m_logY = new QCheckBox(tr("log y"), this);
-    m_logY->setToolTip(tr("Not for metrics that can be zero or negative (Δ perplexity, KLD)"));
+    m_range = new QComboBox(this);
+    m_range->setObjectName(QStringLiteral("paretoRange"));
+    m_range->addItem(tr("fit robust"), int(ParetoRange::Robust));
+    m_range->addItem(tr("fit front"), int(ParetoRange::Front));
+    m_range->addItem(tr("fit all"), int(ParetoRange::All));
+    m_range->setToolTip(tr("The y range: every point but far outliers (robust), the front and fp32 only, or "
+                           "every point (double-click the plot to refit)"));
+    m_labels = new QCheckBox(tr("labels"), this);
+    m_labels->setObjectName(QStringLiteral("paretoLabels"));
+    m_labels->setToolTip(tr("Write each run's recipe beside its point"));
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("paretoStatus"));
     m_status->setWordWrap(true); // a long status wraps instead of widening the window
@@ -54,6 +64,8 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     controls->addWidget(m_group);
     controls->addWidget(m_logX);
     controls->addWidget(m_logY);
+    controls->addWidget(m_range);
+    controls->addWidget(m_labels);
     controls->addStretch(1);
     controls->addWidget(m_status);
 
@@ -69,17 +81,18 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     layout->addLayout(controls);
     layout->addWidget(m_plot, 1);
 
-    for (QComboBox* c : {m_x, m_y, m_group})
+    for (QComboBox* c : {m_x, m_y, m_group, m_range})
         connect(c, &QComboBox::currentIndexChanged, this, &ParetoView::redraw);
     for (QCheckBox* c : {m_logX, m_logY})
         connect(c, &QCheckBox::toggled, this, &ParetoView::redraw);
+    connect(m_labels, &QCheckBox::toggled, this, &ParetoView::redrawKeepingZoom);
     connect(m_plot, &QCustomPlot::mouseMove, this, &ParetoView::onMouseMove);
     connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) { m_pressPos = e->position(); });
     connect(m_plot, &QCustomPlot::mouseRelease, this, &ParetoView::onMouseRelease);
     connect(m_plot, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { redraw(); });
     connect(context, &plugins::ViewContext::projectChanged, this, &ParetoView::reload);
     connect(context, &plugins::ViewContext::projectRunsChanged, this, &ParetoView::reload);
-    connect(context, &plugins::ViewContext::selectedRunChanged, this, &ParetoView::redraw);
+    connect(context, &plugins::ViewContext::selectedRunChanged, this, &ParetoView::redrawKeepingZoom);
     reload();
 }
 
@@ -89,6 +102,8 @@ ParetoStyle ParetoView::style() const {
     s.y = m_y->currentData().toString().toStdString();
     s.logX = m_logX->isChecked();
     s.logY = m_logY->isChecked();
+    s.range = ParetoRange(m_range->currentData().toInt());
+    s.labels = m_labels->isChecked();
     s.selectedRunId = m_context->selectedRunId();
     return s;
 }
@@ -103,6 +118,22 @@ void ParetoView::setAxes(const std::string& x, const std::string& y, ParetoGroup
 void ParetoView::setLogAxes(bool logX, bool logY) {
     m_logX->setChecked(logX);
     m_logY->setChecked(logY);
+}
+
+void ParetoView::setRange(ParetoRange range) {
+    m_range->setCurrentIndex(m_range->findData(int(range)));
+}
+
+void ParetoView::setLabels(bool on) {
+    m_labels->setChecked(on);
+}
+
+void ParetoView::redrawKeepingZoom() {
+    const QCPRange x = m_plot->xAxis->range(), y = m_plot->yAxis->range();
+    drawPareto(m_plot, m_data, style());
+    m_plot->xAxis->setRange(x);
+    m_plot->yAxis->setRange(y);
+    m_plot->replot();
 }
 
 void ParetoView::reload() {
@@ -120,10 +151,19 @@ void ParetoView::reload() {
 }
 
 void ParetoView::redraw() {
+    // A metric that can be zero or negative has no log axis: the box is unticked and says why.
+    const bool logPossible = !mayBeNonPositive(m_y->currentData().toString().toStdString());
+    {
+        const QSignalBlocker block(m_logY);
+        if (!logPossible) m_logY->setChecked(false);
+    }
+    m_logY->setEnabled(logPossible);
+    m_logY->setToolTip(logPossible ? tr("Logarithmic y axis")
+                                   : tr("No log axis for %1: it can be zero or negative").arg(m_y->currentText()));
     const ParetoStyle s = style();
-    m_logY->setEnabled(!mayBeNonPositive(s.y));
     m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()));
     drawPareto(m_plot, m_data, s);
+    m_yRange = paretoYRange(m_data, s);
     m_status->setText(statusText());
 }
 
@@ -136,6 +176,7 @@ QString ParetoView::statusText() const {
     if (n == 0) return tr("No quantized run with these figures yet (run a sweep)");
     QString text = tr("%1 runs, %2 on the front").arg(n).arg(m_data.front.size());
     if (m_data.skipped) text += tr(", %1 without this figure").arg(m_data.skipped);
+    if (m_yRange.outside) text += tr(", %n outside the y range (fit all)", nullptr, m_yRange.outside);
     return text;
 }
 

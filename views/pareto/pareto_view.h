@@ -33,8 +33,11 @@ public:
     ParetoStyle style() const;
     /// Chooses the axes and grouping (updates the combo boxes and redraws).
     void setAxes(const std::string& x, const std::string& y, ParetoGroup group);
-    /// Log axes.
+    /// Log axes (a y metric that can be zero or negative leaves log y off).
     void setLogAxes(bool logX, bool logY);
+    /// How the y range is fitted (robust, front, all) and whether points carry their labels.
+    void setRange(ParetoRange range);
+    void setLabels(bool on);
     /// Re-reads the runs of the open project.
     void reload();
     /// Selects the run under `pixel` (plot coordinates) in the context; returns its id, 0 when none.
@@ -44,6 +47,8 @@ public:
 
 private:
     void redraw();
+    /// Redraws for a new selection, keeping the user's zoom and pan.
+    void redrawKeepingZoom();
     void onMouseMove(QMouseEvent* event);
     void onMouseRelease(QMouseEvent* event);
 
@@ -53,6 +58,9 @@ private:
     QComboBox* m_group;
     QCheckBox* m_logX;
     QCheckBox* m_logY;
+    QComboBox* m_range;
+    QCheckBox* m_labels;
+    ParetoYRange m_yRange;
     QLabel* m_status;
     QCustomPlot* m_plot;
     std::vector<core::RunRecord> m_runs;

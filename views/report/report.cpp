@@ -169,7 +169,7 @@ void activationSection(Builder& b, const core::Model& model, const core::RunReco
 } // namespace
 
 ReportContent buildReport(const std::filesystem::path& projectPath, std::optional<std::int64_t> runId,
-                          const QString& imagePrefix, int figureWidth) {
+                          const QString& imagePrefix, int figureWidth, const QString& chosenBy) {
     auto project = core::Project::open(projectPath, false);
     const auto runs = project->runs();
     Builder b;
@@ -312,7 +312,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
     if (!run) {
         b.note(QStringLiteral("No run to show."));
     } else {
-        b.para(runId ? QStringLiteral("Run %1, chosen on the command line.").arg(run->id)
+        b.para(runId ? QStringLiteral("Run %1, chosen %2.").arg(run->id).arg(chosenBy.toHtmlEscaped())
                      : QStringLiteral("Run %1: on the Pareto front, the run with the fewest bits per weight whose "
                                       "perplexity is within 5% of fp32 (or the best run on the front when none is).")
                            .arg(run->id));
