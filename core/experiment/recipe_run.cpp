@@ -70,6 +70,33 @@ std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, l
     return j.dump();
 }
 
+std::string evalSettingsText(const std::string& key) {
+    const nlohmann::json j = nlohmann::json::parse(key, nullptr, false);
+    if (!j.is_object()) return key;
+    const auto file = [](const nlohmann::json& v) {
+        return v.is_string() ? std::filesystem::path(v.get<std::string>()).filename().string() : v.dump();
+    };
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : j.items()) {
+        if (k == "ctx" && v.is_number_integer())
+            parts.push_back("context " + std::to_string(v.get<long long>()) + " tokens");
+        else if (k == "windows" && v.is_number_integer())
+            parts.push_back(v.get<long long>() == 0 ? "all windows" : "first " + std::to_string(v.get<long long>()) + " windows");
+        else if (k == "calib")
+            parts.push_back("calibration " + file(v) +
+                            (j.contains("calib_windows") && j["calib_windows"].is_number_integer()
+                                 ? ", " + std::to_string(j["calib_windows"].get<long long>()) + " windows"
+                                 : std::string()));
+        else if (k == "labels")
+            parts.push_back(v.is_string() && v.get<std::string>().empty() ? "no labels" : "labels " + file(v));
+        else if (k != "calib_windows")
+            parts.push_back(k + " " + (v.is_string() ? v.get<std::string>() : v.dump()));
+    }
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : " · ") + p;
+    return out;
+}
+
 bool isClassifierModel(const Model& model) {
     return dynamic_cast<const OnnxModel*>(&model) != nullptr;
 }

@@ -69,6 +69,11 @@ struct RecipeRunOutcome {
 /// Evaluation settings as the canonical JSON text language-model runs are keyed by.
 std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows);
 
+/// An eval-settings key (evalSettingsKey, recipeRunSettingsKey) in words, for reports and tables:
+/// "context 128 tokens · all windows · calibration calib.txt, 128 windows"; a key it cannot read is
+/// returned as it is.
+std::string evalSettingsText(const std::string& key);
+
 /// True when `model` is evaluated as an image classifier (an .onnx graph) rather than a language model.
 bool isClassifierModel(const Model& model);
 

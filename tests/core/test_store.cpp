@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The project store: schema migration, corrupt/foreign files, run round trip, HDF5 arrays.
+#include "experiment/recipe_run.h"
 #include "fixture_paths.h"
 #include "store/project.h"
 #include "store/sqlite.h"
@@ -215,4 +216,13 @@ TEST(Store, AMetricColumnAProjectLacksIsAddedWhenItOpens) {
     EXPECT_FALSE(runs[0].metrics.kldP99);
     EXPECT_TRUE(runs[0].metrics.perplexity);
     for (const auto& metric : runMetricTable()) EXPECT_TRUE(runs[0].toJson().contains(std::string(metric.key)));
+}
+
+// The stored eval-settings key in words, as reports show it: a window count of 0 is "all windows".
+TEST(EvalSettingsText, SaysTheKeyInWords) {
+    EXPECT_EQ(qs::core::evalSettingsText(R"({"ctx":128,"windows":0})"), "context 128 tokens · all windows");
+    EXPECT_EQ(qs::core::evalSettingsText(R"({"calib":"/data/calib.txt","calib_windows":16,"ctx":512,"windows":8})"),
+              "calibration calib.txt, 16 windows · context 512 tokens · first 8 windows");
+    EXPECT_EQ(qs::core::evalSettingsText(R"({"labels":"/d/test_y.npy"})"), "labels test_y.npy");
+    EXPECT_EQ(qs::core::evalSettingsText("not json"), "not json");
 }

@@ -45,6 +45,8 @@ TEST_F(ReportTest, ContentHasTheSectionsAndFigures) {
     EXPECT_TRUE(content.html.contains(QStringLiteral("model.layers.0.mlp.down_proj.weight")));
     EXPECT_TRUE(content.html.contains(QStringLiteral("quantscope-cli sweep tiny --grid G.json")));
 
+    // Settings in words, not the stored key.
+    EXPECT_FALSE(content.html.contains(QStringLiteral("{&quot;ctx&quot;")));
     const auto chosen = report::buildReport(m_project, 3);
     EXPECT_EQ(chosen.runId, 3);
     EXPECT_TRUE(chosen.html.contains(QStringLiteral("Run 3, chosen on the command line.")));

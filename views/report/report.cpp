@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include "calib/calib_cache.h"
+#include "experiment/recipe_run.h"
 #include "quant/model_quantizer.h"
 #include "model/model.h"
 #include "nn/causal_lm.h"
@@ -227,7 +228,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
             {QStringLiteral("Parameters"), QLocale(QLocale::English).toString(static_cast<qlonglong>(m.parameters))},
             {QStringLiteral("Content hash"), QStringLiteral("<tt>%1</tt>").arg(esc(m.hash))},
             {QStringLiteral("Evaluation data"), QStringLiteral("<tt>%1</tt> (%2 tokens)").arg(esc(d.path)).arg(d.tokens)},
-            {QStringLiteral("Evaluation settings"), QStringLiteral("<tt>%1</tt>").arg(esc(anyRun->evalSettings))}};
+            {QStringLiteral("Evaluation settings"), esc(core::evalSettingsText(anyRun->evalSettings))}};
         if (reference)
             rows.push_back({QStringLiteral("fp32 perplexity"), num(reference->metrics.perplexity, 3)});
         try {
