@@ -21,6 +21,8 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QGuiApplication>
+#include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSettings>
@@ -269,6 +271,7 @@ void MainWindow::restoreSettings() {
     const bool restored =
         restoreGeometry(settings.value(QStringLiteral("mainWindow/geometry")).toByteArray()) &&
         restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray());
+    if (restored) ensureOnScreen();
     if (!m_jobsDock->splitter()->restoreState(
             settings.value(QStringLiteral("mainWindow/jobsSplitter")).toByteArray()))
         m_jobsDock->splitter()->setSizes({520, 880});
@@ -280,6 +283,18 @@ void MainWindow::restoreSettings() {
         // Dock sizes need a shown, laid-out window: applied on the first show.
         m_defaultLayoutPending = true;
     }
+}
+
+void MainWindow::ensureOnScreen() {
+    // A layout saved on a screen that is gone (a disconnected monitor): onto the primary screen, no larger
+    // than it, centred. A window whose centre is on a screen stays where the user put it.
+    if (QGuiApplication::screenAt(geometry().center()) || isMaximized() || isFullScreen()) return;
+    QScreen* screen = QGuiApplication::primaryScreen();
+    if (!screen) return;
+    const QRect avail = screen->availableGeometry();
+    const QSize size = geometry().size().boundedTo(avail.size() * 9 / 10);
+    resize(size);
+    move(avail.center() - QPoint(size.width() / 2, size.height() / 2));
 }
 
 void MainWindow::showEvent(QShowEvent* event) {

@@ -87,6 +87,8 @@ private:
     void restoreSettings();
     void saveSettings() const;
     void applyDefaultLayout();
+    /// Moves a restored window whose screen is gone onto the primary screen, no larger than it.
+    void ensureOnScreen();
     void chooseModel();
     void addRecent(const QString& path);
     void rebuildRecentMenu();

@@ -26,7 +26,9 @@
 #include <QRegularExpression>
 #include <QSettings>
 #include <QTabWidget>
+#include <QGuiApplication>
 #include <QHeaderView>
+#include <QScreen>
 #include <QTableView>
 #include <QTest>
 #include <QUrl>
@@ -356,6 +358,20 @@ TEST_F(MainWindowTest, FormatsViewAndParametersShareTheSpec) {
         [&] { return !formats->isComparing() && formats->trialModel()->rowCount() > 0; }, 60000));
     EXPECT_GE(formats->trialModel()->rowOf(m_window->viewContext()->currentSpec()), 0);
     EXPECT_EQ(m_window->viewContext()->currentSpec().label(), "int6 asym group 64");
+}
+
+// A layout saved on a bigger or another screen reopens on the screen there is.
+TEST_F(MainWindowTest, ReopensOnScreen) {
+    m_window->show();
+    m_window->setGeometry(9000, 7000, 3000, 2000); // on a screen that is gone, larger than this one
+    m_window->close();
+    m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+    m_window->show();
+    QScreen* screen = QGuiApplication::primaryScreen();
+    ASSERT_NE(screen, nullptr);
+    EXPECT_TRUE(screen->availableGeometry().contains(m_window->frameGeometry()))
+        << m_window->frameGeometry().x() << "," << m_window->frameGeometry().y() << " "
+        << m_window->frameGeometry().width() << "x" << m_window->frameGeometry().height();
 }
 
 } // namespace
