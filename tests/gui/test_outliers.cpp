@@ -9,6 +9,7 @@
 
 #include <QComboBox>
 #include <QDir>
+#include <QApplication>
 #include <QLabel>
 #include <QSignalSpy>
 #include <quantscope/plugin/job_service.h>
@@ -182,6 +183,19 @@ TEST(OutliersView, RotationAfterSideLowersKurtosis) {
     EXPECT_EQ(view.topChannelCount(), 8);
 
     view.resize(1200, 860);
+    view.show();
+    QApplication::processEvents();
+    // No legend covers plotted data: each sits in its own layout row.
+    for (QCustomPlot* plot : {view.channelPlot(), view.layerPlot()}) {
+        plot->replot();
+        for (QCPLayoutElement* e : plot->plotLayout()->elements(true))
+            if (auto* legend = qobject_cast<QCPLegend*>(e))
+                for (QCPAxisRect* rect : plot->axisRects())
+                    EXPECT_FALSE(legend->visible() && legend->outerRect().intersects(rect->rect()))
+                        << plot->objectName().toStdString() << " legend " << legend->outerRect().y() << "+"
+                        << legend->outerRect().height() << " rect " << rect->rect().y() << "+" << rect->rect().height()
+                        << " plot " << plot->height();
+    }
     EXPECT_TRUE(view.grab().save(test::outputDir() + QStringLiteral("/outliers_rotate.png")));
     EXPECT_TRUE(view.layerPlot()->savePng(test::outputDir() + QStringLiteral("/outliers_rotate_layers.png"),
                                           900, 500));

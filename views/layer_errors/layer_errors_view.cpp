@@ -3,6 +3,7 @@
 
 #include "common/layer_names.h"
 #include "common/plot_export.h"
+#include "common/plot_layout.h"
 
 #include <QLabel>
 #include <QVBoxLayout>
@@ -41,13 +42,10 @@ LayerErrorsView::LayerErrorsView(plugins::ViewContext* context, QWidget* parent)
     m_plot->yAxis2->setVisible(true);
     m_plot->yAxis2->setLabel(tr("bits per weight"));
     m_plot->xAxis->setTickLabelRotation(60);
-    // The legend in a row of its own above the bars, never over them.
-    m_plot->plotLayout()->insertRow(0);
-    m_plot->plotLayout()->addElement(0, 0, m_plot->legend);
+    // The legend in a row of its own under the bars, never over them; two entries a row, so a narrow
+    // view wraps it instead of clipping it.
     m_plot->legend->setVisible(true);
-    m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
-    m_plot->legend->setWrap(2); // two entries a row: a narrow view wraps its legend instead of clipping it
-    m_plot->plotLayout()->setRowStretchFactor(0, 0.001);
+    placeLegendBelow(m_plot->legend, m_plot->axisRect(), 2);
     installPlotExportMenu(m_plot, [] { return QStringLiteral("layer_errors"); });
 
     auto* layout = new QVBoxLayout(this);

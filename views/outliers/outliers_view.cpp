@@ -4,6 +4,7 @@
 #include "calib/calib_cache.h"
 #include "common/layer_names.h"
 #include "common/plot_export.h"
+#include "common/plot_layout.h"
 #include "store/project.h"
 
 #include <QComboBox>
@@ -183,6 +184,10 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     m_actLegend = new QCPLegend;
     m_actRect->insetLayout()->addElement(m_actLegend, Qt::AlignTop | Qt::AlignRight);
     m_actLegend->setLayer(QStringLiteral("legend"));
+    // Each legend in a row under its bars, never over them (the 384-channel plot had no room to spare).
+    placeLegendBelow(m_actLegend, m_actRect);
+    placeLegendBelow(m_layerPlot->legend, m_layerPlot->axisRect());
+    placeLegendBelow(m_channelPlot->legend, m_channelPlot->axisRect(), 3); // long names: 3 a row
     // Before and after bars side by side at each layer (groups outlive the bars redrawn in them).
     m_weightGroup = new QCPBarsGroup(m_layerPlot);
     m_actGroup = new QCPBarsGroup(m_layerPlot);
@@ -544,7 +549,7 @@ void OutliersView::drawChannels() {
     bandLine(p->axisRect(), bands.p50, tr("median %1").arg(bands.p50, 0, 'g', 3), QColor(60, 60, 60));
     bandLine(p->axisRect(), bands.p95, tr("95th pct %1").arg(bands.p95, 0, 'g', 3), QColor(120, 120, 120));
     p->xAxis->setRange(-0.5, values.size() - 0.5);
-    p->yAxis->setRange(0, yMax * 1.3); // headroom for the legend
+    p->yAxis->setRange(0, yMax * 1.05);
 
     const bool showAct = input && act && act->absMax.size() == values.size();
     const bool showActAfter = input && actAfter && actAfter->absMax.size() == values.size();
@@ -576,7 +581,7 @@ void OutliersView::drawChannels() {
     }
     if (aMax > 0) {
         p->yAxis2->setLabel(tr("max |x| (calibration)"));
-        p->yAxis2->setRange(0, aMax * 1.3);
+        p->yAxis2->setRange(0, aMax * 1.05);
     }
     p->legend->setVisible(true);
     p->replot();
@@ -650,8 +655,7 @@ void OutliersView::drawLayers() {
     } else {
         bandLine(wRect, 3.0, tr("Gaussian"), QColor(90, 90, 90));
         const double top = std::max(wHi, 3.5), bottom = std::min(wLo, 2.5);
-        p->yAxis->setRange(bottom - 0.08 * (top - bottom),
-                           top + 0.45 * (top - bottom)); // room for the legend
+        p->yAxis->setRange(bottom - 0.08 * (top - bottom), top + 0.08 * (top - bottom));
     }
     p->xAxis->setRange(-0.7, n - 0.3);
     drawRunSqnr(wRect);
@@ -683,7 +687,7 @@ void OutliersView::drawLayers() {
         text->setColor(QColor(90, 90, 90));
     } else {
         bandLine(aRect, 3.0, tr("Gaussian"), QColor(90, 90, 90));
-        aY->setRange(std::min(aLo, 2.0) * 0.8, std::max(aHi, 4.0) * 6); // log headroom for the legend
+        aY->setRange(std::min(aLo, 2.0) * 0.8, std::max(aHi, 4.0) * 1.5);
     }
     aLegend->setVisible(!std::isnan(aLo));
     p->replot();

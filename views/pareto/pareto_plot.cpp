@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pareto_plot.h"
 
+#include "common/plot_layout.h"
+
 #include <algorithm>
 #include <cmath>
 #include <qcustomplot.h>
@@ -46,21 +48,6 @@ double quantile(const std::vector<double>& sorted, double q) {
     const auto i = static_cast<std::size_t>(pos);
     const double f = pos - static_cast<double>(i);
     return i + 1 < sorted.size() ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
-}
-
-// Moves the legend out of the axis rect into a row of its own at the bottom of the layout (once).
-void legendBelow(QCustomPlot* plot) {
-    if (plot->legend->layout() == plot->plotLayout()) return;
-    plot->axisRect()->insetLayout()->take(plot->legend);
-    plot->axisRect()->insetLayout()->simplify();
-    const int row = plot->plotLayout()->rowCount();
-    plot->plotLayout()->addElement(row, 0, plot->legend);
-    plot->plotLayout()->setRowStretchFactor(row, 0.001);
-    plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
-    plot->legend->setWrap(4);
-    plot->legend->setMargins(QMargins(6, 3, 6, 3));
-    plot->legend->setIconSize(32, 20); // the selected-run ring fits its icon
-    plot->plotLayout()->setMargins(QMargins(0, 0, 0, 3)); // the legend's frame off the widget's edge
 }
 
 const QCPScatterStyle::ScatterShape kShapes[] = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare,
@@ -213,7 +200,8 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
     }
     plot->legend->setVisible(true);
     plot->legend->setFont(plot->font());
-    legendBelow(plot);
+    placeLegendBelow(plot->legend, plot->axisRect());
+    plot->plotLayout()->setMargins(QMargins(0, 0, 0, 3)); // the legend's frame off the widget's edge
     plot->replot();
 }
 
