@@ -8,7 +8,7 @@
 #include "format_trial_model.h"
 #include "formats_view.h"
 #include "gui_test_support.h"
-#include "number_line.h"
+#include "common/number_line.h"
 
 #include <QFile>
 #include <QFileInfo>

@@ -166,6 +166,14 @@ TEST_F(MainWindowTest, ScreenshotAndPlotExports) {
     QTest::qWait(200); // let the docks settle into their default sizes
     EXPECT_FALSE(histogram->histogram().counts.empty());
     EXPECT_TRUE(histogram->titleText().contains(QStringLiteral("down_proj")));
+    // The run's grid over the histogram: int4 asym has 16 levels one scale apart, scale = range / 15, the
+    // lowest within half a scale of the tensor's minimum (the zero point is rounded).
+    const std::vector<double>& grid = histogram->gridValues();
+    ASSERT_EQ(grid.size(), 16u) << histogram->gridCaption().toStdString();
+    const double lo = histogram->histogram().lo, hi = histogram->histogram().hi, scale = (hi - lo) / 15;
+    for (std::size_t i = 1; i < grid.size(); ++i) EXPECT_NEAR(grid[i] - grid[i - 1], scale, scale * 1e-3);
+    EXPECT_LE(std::abs(grid.front() - lo), scale / 2 + 1e-9);
+    EXPECT_TRUE(histogram->gridCaption().contains(QStringLiteral("whole tensor")));
 
     const QString png = test::outputDir() + QStringLiteral("/main_window.png");
     QFile::remove(png);

@@ -2,7 +2,7 @@
 #pragma once
 #include "statistics/error_metrics.h"
 #include "statistics/histogram.h"
-#include "number_line.h"
+#include "common/number_line.h"
 
 #include <QFutureWatcher>
 #include <QWidget>

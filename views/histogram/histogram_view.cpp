@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "histogram_view.h"
 
+#include "common/number_line.h"
+
 #include "common/plot_export.h"
 
 #include <QCheckBox>
@@ -68,6 +70,11 @@ HistogramView::HistogramView(plugins::ViewContext* context, QWidget* parent)
     m_bars->setPen(QPen(QColor(40, 90, 160), 0.5));
     m_bars->setBrush(QColor(70, 130, 200, 200));
     m_bars->setName(tr("weights"));
+    // The format's grid as thin vertical lines: where the quantized values can land.
+    m_gridLines = new QCPGraph(m_plot->xAxis, m_plot->yAxis);
+    m_gridLines->setName(tr("quantization grid"));
+    m_gridLines->setLineStyle(QCPGraph::lsImpulse);
+    m_gridLines->setPen(QPen(QColor(213, 94, 0, 170), 1.0));
     m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
 
     auto* layout = new QVBoxLayout(this);
@@ -79,6 +86,7 @@ HistogramView::HistogramView(plugins::ViewContext* context, QWidget* parent)
     connect(m_bins, &QSpinBox::valueChanged, this, &HistogramView::requestUpdate);
     connect(m_log, &QCheckBox::toggled, this, [this] {
         applyScale();
+        drawGrid(); // the lines reach the top of either scale
         m_plot->replot();
     });
     connect(m_plot, &QWidget::customContextMenuRequested, this, &HistogramView::showContextMenu);
@@ -91,6 +99,12 @@ HistogramView::HistogramView(plugins::ViewContext* context, QWidget* parent)
     connect(context, &plugins::ViewContext::layersChanged, this, &HistogramView::requestUpdate);
     connect(context, &plugins::ViewContext::selectedLayerChanged, this, &HistogramView::requestUpdate);
     connect(context, &plugins::ViewContext::quantResultChanged, this, [this] {
+        drawGrid();
+        updateTitle();
+        m_plot->replot();
+    });
+    connect(context, &plugins::ViewContext::currentSpecChanged, this, [this] {
+        drawGrid();
         updateTitle();
         m_plot->replot();
     });
@@ -192,10 +206,48 @@ void HistogramView::draw() {
     } else {
         m_plot->xAxis->setRange(-1, 1);
     }
+    drawGrid();
     updateTitle();
     applyScale();
     m_plot->replot();
     emit histogramUpdated();
+}
+
+void HistogramView::drawGrid() {
+    m_grid.clear();
+    m_gridCaption.clear();
+    m_gridLines->data()->clear();
+    const bool shown = m_cacheData && m_cacheLayer == m_shownLayer && !m_shownLayer.isEmpty();
+    if (!shown || m_histogram.counts.empty()) return;
+    // The spec this layer ran with in the current result (layer rules included), else the chosen one.
+    core::QuantSpec spec = m_context->currentSpec();
+    if (const auto& result = m_context->quantResult()) {
+        const core::WeightAssignment a = result->job.assignmentFor(m_shownLayer.toStdString());
+        if (a.keep) {
+            m_gridCaption = tr("kept at its stored type: no quantization grid");
+            return;
+        }
+        spec = a.spec;
+    }
+    const NumberLine line = numberLine(spec, m_cacheData->data(), m_cacheData->size(), 256);
+    QString label = QString::fromStdString(spec.label());
+    if (line.tooDense || line.values.size() > 64) {
+        m_gridCaption = tr("%1: %2 levels in range, too dense to draw").arg(label).arg(line.valuesInRange);
+        return;
+    }
+    m_grid = line.values;
+    double top = 1;
+    for (const auto c : m_histogram.counts) top = std::max(top, static_cast<double>(c));
+    QVector<double> k, v;
+    for (double x : m_grid) {
+        k << x;
+        v << top * (m_log->isChecked() ? 2.0 : 1.05);
+    }
+    m_gridLines->setData(k, v, true);
+    // Short enough for the title: each group/channel/block rescales this per-tensor grid to its own range.
+    m_gridCaption = spec.granularity == core::Granularity::Tensor
+                        ? tr("grid: %1, %2 levels").arg(label).arg(m_grid.size())
+                        : tr("grid: %1, %2 levels, fitted to the whole tensor").arg(label).arg(m_grid.size());
 }
 
 void HistogramView::applyScale() {
@@ -254,6 +306,7 @@ void HistogramView::updateTitle() {
     } else if (m_context->isQuantResultComplete()) {
         text += QLatin1Char('\n') + tr("not quantized (kept at its stored type)");
     }
+    if (!m_gridCaption.isEmpty()) text += QLatin1Char('\n') + m_gridCaption;
     m_subtitle->setText(text);
 }
 

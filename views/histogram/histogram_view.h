@@ -10,6 +10,7 @@
 
 class QCheckBox;
 class QCPBars;
+class QCPGraph;
 class QCPTextElement;
 class QCustomPlot;
 class QSpinBox;
@@ -42,6 +43,12 @@ public:
     const core::Histogram& histogram() const { return m_histogram; }
     /// The first line of the plot's title.
     QString titleText() const;
+    /// The quantization grid drawn over the histogram: the values the shown layer's spec (its
+    /// assignment in the current result, else the Parameters' spec) represents, fitted to the whole
+    /// tensor; empty when there is none or it is too dense to draw.
+    const std::vector<double>& gridValues() const { return m_grid; }
+    /// What the grid line says ("int4 asym group 32: 16 levels, fitted to the whole tensor; ...").
+    QString gridCaption() const { return m_gridCaption; }
 
 signals:
     /// A new histogram was drawn (or the plot was cleared).
@@ -54,11 +61,15 @@ private:
     void draw();
     void updateTitle();
     void applyScale();
+    void drawGrid();
     void showContextMenu(const QPoint& pos);
 
     plugins::ViewContext* m_context;
     QCustomPlot* m_plot;
     QCPBars* m_bars;
+    QCPGraph* m_gridLines;
+    std::vector<double> m_grid;
+    QString m_gridCaption;
     QCPTextElement* m_title;
     QCPTextElement* m_subtitle;
     QSpinBox* m_bins;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "number_line.h"
+#include "common/number_line.h"
 
 #include "formats/minifloat.h"
 #include "quant/fake_quant.h"
