@@ -19,7 +19,12 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QFontMetrics>
+#include <QFormLayout>
 #include <QFrame>
 #include <QToolButton>
 #include <QHBoxLayout>
@@ -335,18 +340,55 @@ void ExperimentController::chooseOpenProject() {
 
 void ExperimentController::chooseExportReport() {
     if (!m_project) {
-        m_window->statusBar()->showMessage(tr("Open a project first (File ▸ Open Project…)"), 8000);
+        refuse(tr("Open a project first (File ▸ Open Project…)"));
         return;
     }
-    QSettings settings;
-    const QString dir = settings.value(kLastProjectDirKey, QDir::homePath()).toString();
+    // Which run to feature and which sections, then where.
+    QDialog dialog(m_window);
+    dialog.setWindowTitle(tr("Export report"));
+    auto* form = new QFormLayout(&dialog);
+    auto* runs = new QComboBox(&dialog);
+    runs->setObjectName(QStringLiteral("reportRunCombo"));
+    runs->addItem(tr("picked by the report (fewest bits within 5% of fp32)"), 0);
+    try {
+        for (const auto& r : m_project->runs())
+            if (r.status == "finished" && r.recipe != "{}")
+                runs->addItem(tr("run %1: %2").arg(r.id).arg(QString::fromStdString(r.recipeLabel)), qint64(r.id));
+    } catch (const std::exception&) {
+        // an unreadable project fails below with its reason
+    }
+    runs->setCurrentIndex(std::max(0, runs->findData(m_context->selectedRunId())));
+    form->addRow(tr("Featured run"), runs);
+    std::vector<std::pair<std::string, QCheckBox*>> boxes;
+    for (const auto& [key, title] : report::reportSections()) {
+        auto* box = new QCheckBox(title, &dialog);
+        box->setChecked(true);
+        boxes.emplace_back(key, box);
+        form->addRow(boxes.size() == 1 ? tr("Sections") : QString(), box);
+    }
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    form->addRow(buttons);
+    if (dialog.exec() != QDialog::Accepted) return;
+    std::set<std::string> sections;
+    for (const auto& [key, box] : boxes)
+        if (box->isChecked()) sections.insert(key);
+    if (sections.empty()) {
+        refuse(tr("Export report: tick at least one section"));
+        return;
+    }
+    if (sections.size() == boxes.size()) sections.clear(); // all
+    const QString dir = QFileInfo(QString::fromStdString(m_project->path().string())).absolutePath();
     const QString stem = QFileInfo(QString::fromStdString(m_project->path().string())).completeBaseName();
-    const QString out = QFileDialog::getSaveFileName(
-        m_window, tr("Export report"), dir + QLatin1Char('/') + stem + QStringLiteral("-report.html"),
-        tr("HTML report (*.html);;PDF report (*.pdf)"));
+    const QString out = QFileDialog::getSaveFileName(m_window, tr("Export report"),
+                                                     dir + QLatin1Char('/') + stem + QStringLiteral("-report.html"),
+                                                     tr("HTML report (*.html);;PDF report (*.pdf)"));
     if (out.isEmpty()) return;
     QString error;
-    if (!exportReport(out, &error)) m_window->statusBar()->showMessage(error, 10000);
+    const qint64 run = runs->currentData().toLongLong();
+    if (!exportReport(out, &error, run ? std::optional<qint64>(run) : std::optional<qint64>(0), sections))
+        m_window->statusBar()->showMessage(error, 10000);
 }
 
 void ExperimentController::chooseExportRun() {
@@ -398,17 +440,20 @@ bool ExperimentController::exportRun(qint64 id, const QString& out, const QStrin
     return m_jobs->start({tr("Export run %1 as %2").arg(id).arg(kind), tr("Export"), tr("step"), work, onEnd});
 }
 
-bool ExperimentController::exportReport(const QString& out, QString* error) {
+bool ExperimentController::exportReport(const QString& out, QString* error, std::optional<qint64> run,
+                                        const std::set<std::string>& sections) {
     QString why;
     if (!m_project) {
         why = tr("no project is open");
     } else {
         // The report renders its plots with widgets, so it runs here on the GUI thread (seconds at most).
         QApplication::setOverrideCursor(Qt::WaitCursor);
-        const qint64 run = m_context->selectedRunId();
-        const bool ok = report::writeReport(m_project->path(), out.toStdString(),
-                                            run ? std::optional<std::int64_t>(run) : std::nullopt, &why,
-                                            QStringLiteral("in the GUI (selected in Runs or on the Pareto chart)"));
+        report::ReportOptions options;
+        const qint64 featured = run.value_or(m_context->selectedRunId());
+        if (featured) options.runId = featured;
+        options.chosenBy = QStringLiteral("in the GUI");
+        options.sections = sections;
+        const bool ok = report::writeReport(m_project->path(), out.toStdString(), options, &why);
         QApplication::restoreOverrideCursor();
         if (ok) {
             m_jobs->log(plugins::LogLevel::Info, tr("Report written to %1").arg(out));

@@ -8,6 +8,8 @@
 #include <QString>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <quantscope/plugin/job_service.h>
 #include <quantscope/plugin/view_context.h>
 #include <vector>
@@ -105,9 +107,11 @@ public:
     /// thread, through the same core function as `quantscope-cli export P --run ID`. False (with a status
     /// message) when it cannot start.
     bool exportRun(qint64 id, const QString& out, const QString& kind, const QString& ggufType = {});
-    /// Writes the open project's report (".html" + PNG folder, or ".pdf") for the selected run;
+    /// Writes the open project's report (".html" + PNG folder, or ".pdf") featuring `run` (default: the
+    /// selected run; 0: the report's own pick) with `sections` (report::reportSections() keys; empty: all);
     /// false with `error` on failure. Runs on the GUI thread (the report renders widgets).
-    bool exportReport(const QString& out, QString* error = nullptr);
+    bool exportReport(const QString& out, QString* error = nullptr, std::optional<qint64> run = std::nullopt,
+                      const std::set<std::string>& sections = {});
 
     // --- What the window places ---
     QAction* runAction() const { return m_runAction; }

@@ -259,6 +259,15 @@ TEST_F(EvaluateTest, ExportsTheProjectReport) {
     // The evaluated run is the selected one, and the report says where it was chosen: here, not a command line.
     EXPECT_TRUE(text.contains("chosen in the GUI")) << "the report's provenance of the chosen run";
     EXPECT_FALSE(text.contains("chosen on the command line"));
+    // The report dialog's choices: another featured run (the fp32 reference is not one) and fewer sections.
+    const QString part = test::outputDir() + QStringLiteral("/evaluate-report-part.html");
+    ASSERT_TRUE(m_window->experiments()->exportReport(part, &error, 0, {"pareto", "runs"})) << error.toStdString();
+    QFile partFile(part);
+    ASSERT_TRUE(partFile.open(QIODevice::ReadOnly));
+    const QByteArray partText = partFile.readAll();
+    EXPECT_TRUE(partText.contains("Pareto front"));
+    EXPECT_TRUE(partText.contains("All runs"));
+    EXPECT_FALSE(partText.contains("Method comparison"));
 }
 
 TEST_F(EvaluateTest, ExplainsWhatIsMissing) {

@@ -51,6 +51,14 @@ TEST_F(ReportTest, ContentHasTheSectionsAndFigures) {
     EXPECT_EQ(chosen.runId, 3);
     EXPECT_TRUE(chosen.html.contains(QStringLiteral("Run 3, chosen on the command line.")));
     EXPECT_THROW(report::buildReport(m_project, 99), std::exception);
+    // Only the sections asked for, in the report's order; an unknown one is an error.
+    report::ReportOptions some(3);
+    some.sections = {"provenance", "pareto"};
+    const auto part = report::buildReport(m_project, some);
+    EXPECT_EQ(part.headings, (QStringList{QStringLiteral("Size against quality (Pareto front)"), QStringLiteral("Provenance")}));
+    EXPECT_EQ(part.images.size(), 1u); // the Pareto chart only
+    some.sections = {"pareto", "appendix"};
+    EXPECT_THROW(report::buildReport(m_project, some), std::exception);
 }
 
 TEST_F(ReportTest, HtmlWritesAFolderOfImages) {

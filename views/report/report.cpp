@@ -93,18 +93,31 @@ struct Builder {
     ReportContent out;
     QString prefix;
     int figureWidth = kFigureWidth;
+    std::set<std::string> wanted; ///< empty: every section
+    bool muted = false;           ///< the current section was not asked for
 
+    /// Starts section `key`; what follows is left out unless it was asked for.
+    bool section(const std::string& key) {
+        muted = !wanted.empty() && !wanted.count(key);
+        return !muted;
+    }
+    void raw(const QString& html) {
+        if (!muted) out.html += html;
+    }
     void heading(const QString& text, bool pageBreak = false) {
+        if (muted) return;
         out.headings << text;
         out.html += pageBreak ? QStringLiteral("<h2 style=\"page-break-before: always;\">%1</h2>").arg(text.toHtmlEscaped())
                               : QStringLiteral("<h2>%1</h2>").arg(text.toHtmlEscaped());
     }
-    void para(const QString& html) { out.html += QStringLiteral("<p>%1</p>").arg(html); }
+    void para(const QString& html) { raw(QStringLiteral("<p>%1</p>").arg(html)); }
     void note(const QString& text) {
+        if (muted) return;
         out.notes << text;
         out.html += QStringLiteral("<p><i>%1</i></p>").arg(text.toHtmlEscaped());
     }
     void image(const QString& name, const QImage& img, const QString& caption) {
+        if (muted) return;
         out.images[prefix + name] = img;
         // Width in CSS pixels of the figure (the image has twice as many for print).
         out.html += QStringLiteral("<p align=\"center\"><img src=\"%1\" width=\"%2\"><br>"
@@ -169,13 +182,31 @@ void activationSection(Builder& b, const core::Model& model, const core::RunReco
 
 } // namespace
 
-ReportContent buildReport(const std::filesystem::path& projectPath, std::optional<std::int64_t> runId,
-                          const QString& imagePrefix, int figureWidth, const QString& chosenBy) {
+const std::vector<std::pair<std::string, QString>>& reportSections() {
+    static const std::vector<std::pair<std::string, QString>> sections{
+        {"model", QStringLiteral("Model and data")},
+        {"pareto", QStringLiteral("Size against quality (Pareto front)")},
+        {"methods", QStringLiteral("Method comparison")},
+        {"run", QStringLiteral("Chosen run")},
+        {"outliers", QStringLiteral("Outliers")},
+        {"runs", QStringLiteral("All runs")},
+        {"provenance", QStringLiteral("Provenance")}};
+    return sections;
+}
+
+ReportContent buildReport(const std::filesystem::path& projectPath, const ReportOptions& options,
+                          const QString& imagePrefix, int figureWidth) {
+    const std::optional<std::int64_t>& runId = options.runId;
+    const QString& chosenBy = options.chosenBy;
     auto project = core::Project::open(projectPath, false);
     const auto runs = project->runs();
     Builder b;
     b.prefix = imagePrefix;
     b.figureWidth = figureWidth;
+    for (const auto& key : options.sections)
+        if (std::none_of(reportSections().begin(), reportSections().end(), [&](const auto& s) { return s.first == key; }))
+            throw core::Error("report: unknown section '" + key + "'");
+    b.wanted = options.sections;
     const QString projectName = QFileInfo(QString::fromStdString(projectPath.string())).completeBaseName();
     b.out.title = QStringLiteral("QuantScope report: %1").arg(projectName);
 
@@ -200,17 +231,18 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
     b.out.html = QStringLiteral("<html><head><meta charset=\"utf-8\"><title>%1</title></head>"
                                 "<body style=\"font-family: 'DejaVu Sans', sans-serif;\">")
                      .arg(b.out.title.toHtmlEscaped());
-    b.out.html += QStringLiteral("<h1>%1</h1>").arg(b.out.title.toHtmlEscaped());
-    b.out.html += QStringLiteral("<p style=\"color: #444;\">Generated %1 by QuantScope %2 on %3 from <tt>%4</tt>: "
+    b.raw(QStringLiteral("<h1>%1</h1>").arg(b.out.title.toHtmlEscaped()));
+    b.raw(QStringLiteral("<p style=\"color: #444;\">Generated %1 by QuantScope %2 on %3 from <tt>%4</tt>: "
                                  "%5 runs (%6 finished, %7 failed).</p>")
                       .arg(QDateTime::currentDateTimeUtc().toString(Qt::ISODate), QStringLiteral(QS_VERSION),
                            QSysInfo::machineHostName().toHtmlEscaped(),
                            QString::fromStdString(projectPath.string()).toHtmlEscaped())
                       .arg(runs.size())
                       .arg(finished)
-                      .arg(failed);
+                      .arg(failed));
 
     // Model and data.
+    b.section("model");
     b.heading(QStringLiteral("Model and data"));
     std::unique_ptr<core::Model> model;
     if (anyRun) {
@@ -248,7 +280,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
         } catch (const std::exception& e) {
             b.out.notes << QStringLiteral("model not opened: %1").arg(e.what());
         }
-        b.out.html += facts(rows);
+        b.raw(facts(rows));
         if (!model) b.note(QStringLiteral("The model could not be opened at its recorded path, so the outlier "
                                           "section is left out."));
     } else {
@@ -256,6 +288,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
     }
 
     // Pareto.
+    b.section("pareto");
     b.heading(QStringLiteral("Size against quality (Pareto front)"));
     const auto pareto = views::buildParetoData(runs, "bits_per_weight", "perplexity",
                                                views::ParetoGroup::Method);
@@ -274,6 +307,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
                 : QStringLiteral("Runs per method."));
 
     // Method comparison: each method's own pick by the same rule as the chosen run.
+    b.section("methods");
     b.heading(QStringLiteral("Method comparison"));
     std::map<std::string, std::vector<core::RunRecord>> byMethod;
     for (const auto& r : runs)
@@ -302,10 +336,11 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
                           r.id == b.out.runId);
                 }
         }
-        b.out.html += t.html();
+        b.raw(t.html());
     }
 
     // The chosen run.
+    b.section("run");
     b.heading(run ? QStringLiteral("Chosen run: %1").arg(QString::fromStdString(run->recipeLabel))
                   : QStringLiteral("Chosen run"),
               true);
@@ -318,18 +353,18 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
                                       "perplexity is within 5% of fp32 (or the best run on the front when none is).")
                            .arg(run->id));
         const auto& m = run->metrics;
-        b.out.html += facts({{QStringLiteral("Status"), esc(run->status) + (run->error.empty() ? QString() : QStringLiteral(": ") + esc(run->error))},
+        b.raw(facts({{QStringLiteral("Status"), esc(run->status) + (run->error.empty() ? QString() : QStringLiteral(": ") + esc(run->error))},
                              {QStringLiteral("Bits per weight"), num(m.bitsPerWeight, 3)},
                              {QStringLiteral("Model size"), m.modelBytes ? num(*m.modelBytes / 1e6, 2) + QStringLiteral(" MB") : QStringLiteral("—")},
                              {QStringLiteral("Perplexity"), QStringLiteral("%1 (fp32 %2, Δ %3)").arg(num(m.perplexity, 3), num(m.referencePerplexity, 3), num(views::axisValue(*run, "delta_perplexity"), 3, true))},
                              {QStringLiteral("KL divergence"), QStringLiteral("mean %1, p99 %2").arg(sig(m.kldMean), sig(m.kldP99))},
                              {QStringLiteral("Top-1 agreement"), pct(m.top1Agreement)},
-                             {QStringLiteral("Wall time"), QStringLiteral("%1 s").arg(run->seconds, 0, 'f', 1)}});
+                             {QStringLiteral("Wall time"), QStringLiteral("%1 s").arg(run->seconds, 0, 'f', 1)}}));
         const auto recipe = nlohmann::json::parse(run->recipe, nullptr, false);
-        b.out.html += QStringLiteral("<h3>Recipe</h3><pre style=\"background-color: #f4f4f4;\">%1</pre>")
-                          .arg(esc(recipe.is_discarded() ? run->recipe : recipe.dump(2)));
+        b.raw(QStringLiteral("<h3>Recipe</h3><pre style=\"background-color: #f4f4f4;\">%1</pre>")
+                          .arg(esc(recipe.is_discarded() ? run->recipe : recipe.dump(2))));
         layers = project->layers(run->id);
-        b.out.html += QStringLiteral("<h3>Per-layer error</h3>");
+        b.raw(QStringLiteral("<h3>Per-layer error</h3>"));
         if (layers.empty()) {
             b.note(QStringLiteral("This run stores no per-layer results."));
         } else {
@@ -344,15 +379,15 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
                        num(l.bitsPerWeight, 3), QString::number(l.mse, 'e', 2),
                        l.sqnrDb ? num(l.sqnrDb, 2) : QStringLiteral("∞"), QString::number(l.maxAbsError, 'g', 3)},
                       l.sqnrDb && *l.sqnrDb == worst);
-            b.out.html += t.html();
+            b.raw(t.html());
             b.para(QStringLiteral("<span style=\"font-size: small;\">SQNR = 10·log10(Σw² / Σ(w−q)²); every 6 dB is "
                                   "about one bit of precision. The highlighted row is the layer with the lowest "
                                   "SQNR.</span>"));
         }
     }
 
-    // Outliers.
-    if (model) {
+    // Outliers (the costliest section: computed only when asked for).
+    if (b.section("outliers") && model) {
         b.heading(QStringLiteral("Outliers"), true);
         const auto reports = core::inspectModel(*model, {});
         std::map<std::string, double> sqnr;
@@ -393,6 +428,7 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
     }
 
     // Every run.
+    b.section("runs");
     b.heading(QStringLiteral("All runs"));
     {
         // Every run metric some run has (core/store/run_metrics.h), in the table's order.
@@ -414,12 +450,13 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
             cells << QString::number(r.seconds, 'f', 1);
             t.row(cells, r.id == b.out.runId);
         }
-        b.out.html += t.html();
+        b.raw(t.html());
         b.para(QStringLiteral("<span style=\"font-size: small;\">★ on the Pareto front; highlighted: the chosen run."
                               "</span>"));
     }
 
     // Provenance of the runs.
+    b.section("provenance");
     b.heading(QStringLiteral("Provenance"));
     std::set<std::int64_t> provenanceIds;
     for (const auto& r : runs)
@@ -437,9 +474,10 @@ ReportContent buildReport(const std::filesystem::path& projectPath, std::optiona
             } catch (const std::exception&) {
             }
         }
-        b.out.html += t.html();
+        b.raw(t.html());
     }
-    b.out.html += QStringLiteral("</body></html>");
+    b.muted = false;
+    b.raw(QStringLiteral("</body></html>"));
     return b.out;
 }
 

@@ -8,8 +8,28 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace qs::report {
+
+/// The report's sections, in the order they appear: key ("pareto") and title.
+const std::vector<std::pair<std::string, QString>>& reportSections();
+
+/// What a report shows: the run it features (nullopt: views::defaultReportRun picks), where that run was
+/// chosen (the report says so), and which sections (reportSections() keys; empty: all).
+struct ReportOptions {
+    std::optional<std::int64_t> runId;
+    QString chosenBy = QStringLiteral("on the command line");
+    std::set<std::string> sections;
+
+    ReportOptions() = default;
+    ReportOptions(std::nullopt_t) {}
+    ReportOptions(std::optional<std::int64_t> run) : runId(run) {}
+    ReportOptions(std::int64_t run) : runId(run) {}
+};
 
 /// A report before it is written: HTML whose <img src> are the keys of `images`.
 struct ReportContent {
@@ -28,17 +48,14 @@ struct ReportContent {
 /// `figureWidth` CSS pixels wide (less for an A4 page than for a browser).
 /// Needs a QApplication (plots are QCustomPlot widgets rendered offscreen). Throws std::exception
 /// (core::Error naming the file) when the project cannot be read or `runId` does not exist.
-/// `chosenBy` says where `runId` was chosen, as the report words it ("on the command line", "in the GUI").
-ReportContent buildReport(const std::filesystem::path& project, std::optional<std::int64_t> runId,
-                          const QString& imagePrefix = {}, int figureWidth = 760,
-                          const QString& chosenBy = QStringLiteral("on the command line"));
+ReportContent buildReport(const std::filesystem::path& project, const ReportOptions& options,
+                          const QString& imagePrefix = {}, int figureWidth = 760);
 
 /// Writes the report of `project` to `out`: ".html"/".htm" writes the HTML and a folder
 /// "<stem>_files" of PNGs beside it; ".pdf" writes an A4 PDF with the images embedded. Returns false
 /// with a message in `error` on failure. Needs a QApplication (see buildReport); stable API for the GUI.
 bool writeReport(const std::filesystem::path& project, const std::filesystem::path& out,
-                 std::optional<std::int64_t> runId, QString* error,
-                 const QString& chosenBy = QStringLiteral("on the command line"));
+                 const ReportOptions& options, QString* error);
 
 /// Prints `content` to an A4 PDF at `path` (images from content.images). Returns false on failure.
 bool writePdf(const ReportContent& content, const QString& path, QString* error);

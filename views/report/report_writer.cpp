@@ -50,20 +50,20 @@ bool writePdf(const ReportContent& content, const QString& path, QString* error)
 }
 
 bool writeReport(const std::filesystem::path& project, const std::filesystem::path& out,
-                 std::optional<std::int64_t> runId, QString* error, const QString& chosenBy) {
+                 const ReportOptions& options, QString* error) {
     const QString outPath = QString::fromStdString(out.string());
     const QFileInfo info(outPath);
     const QString suffix = info.suffix().toLower();
     try {
         if (suffix == QLatin1String("pdf")) {
-            const ReportContent content = buildReport(project, runId, QString(), kPdfFigureWidth, chosenBy);
+            const ReportContent content = buildReport(project, options, QString(), kPdfFigureWidth);
             return writePdf(content, outPath, error);
         }
         if (suffix != QLatin1String("html") && suffix != QLatin1String("htm"))
             return fail(error, QStringLiteral("%1: unknown report format '%2' (use .html or .pdf)").arg(outPath, suffix));
         // Images go to "<stem>_files/" beside the HTML, referenced relatively so the pair can be moved.
         const QString folder = info.completeBaseName() + QStringLiteral("_files");
-        const ReportContent content = buildReport(project, runId, folder + QLatin1Char('/'), 760, chosenBy);
+        const ReportContent content = buildReport(project, options, folder + QLatin1Char('/'));
         QDir dir = info.absoluteDir();
         if (!dir.mkpath(folder)) return fail(error, QStringLiteral("%1: cannot create the folder").arg(dir.filePath(folder)));
         for (const auto& [name, image] : content.images)
