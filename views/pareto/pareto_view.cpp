@@ -56,18 +56,23 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     m_status->setObjectName(QStringLiteral("paretoStatus"));
     m_status->setWordWrap(true); // a long status wraps instead of widening the window
 
-    auto* controls = new QHBoxLayout;
-    controls->addWidget(new QLabel(tr("x"), this));
-    controls->addWidget(m_x);
-    controls->addWidget(new QLabel(tr("y"), this));
-    controls->addWidget(m_y);
-    controls->addWidget(m_group);
-    controls->addWidget(m_logX);
-    controls->addWidget(m_logY);
-    controls->addWidget(m_range);
-    controls->addWidget(m_labels);
-    controls->addStretch(1);
-    controls->addWidget(m_status);
+    // Two rows, so the view stays usable in a narrow centre: what is plotted, then how.
+    auto* axes = new QHBoxLayout;
+    axes->addWidget(new QLabel(tr("x"), this));
+    axes->addWidget(m_x);
+    axes->addWidget(new QLabel(tr("y"), this));
+    axes->addWidget(m_y);
+    axes->addWidget(m_group);
+    axes->addStretch(1);
+    auto* options = new QHBoxLayout;
+    options->addWidget(m_logX);
+    options->addWidget(m_logY);
+    options->addWidget(m_range);
+    options->addWidget(m_labels);
+    options->addWidget(m_status, 1);
+    auto* controls = new QVBoxLayout;
+    controls->addLayout(axes);
+    controls->addLayout(options);
 
     m_plot = new QCustomPlot(this);
     m_plot->setObjectName(QStringLiteral("paretoPlot"));

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// Every view as a new user sees it, offscreen at 1600x1000 and 1280x800 with a model, a run and a small
+// project: each is written to a PNG under the build folder, and no plot's legend covers its plotted data.
+#include "experiment_controller.h"
+#include "param_form.h"
+#include "parameters_panel.h"
+#include "window_test.h"
+
+#include <QTabWidget>
+#include <qcustomplot.h>
+
+namespace {
+
+using namespace qs;
+
+class ViewsRenderTest : public test::WindowTest {};
+
+TEST_F(ViewsRenderTest, NoLegendCoversDataAtEitherScreenSize) {
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_TRUE(m_window->experiments()->openProject(freshProject(QStringLiteral("render.qsproj")), true));
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+    for (const char* format : {"int4", "int8"}) {
+        m_window->parameters()->specForm()->setValue(QStringLiteral("format"), format);
+        ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
+        ASSERT_TRUE(waitIdle()) << log();
+    }
+    ASSERT_TRUE(m_window->experiments()->runQuantization());
+    ASSERT_TRUE(waitIdle()) << log();
+    m_window->show();
+    auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
+    ASSERT_NE(tabs, nullptr);
+    for (const QSize size : {QSize(1600, 1000), QSize(1280, 800)}) {
+        m_window->resize(size);
+        for (int t = 0; t < tabs->count(); ++t) {
+            const QString id = tabs->widget(t)->property("qsPluginId").toString();
+            ASSERT_TRUE(m_window->showView(id));
+            QTest::qWait(150); // background work of the view (histograms, format trials) lands
+            for (QCustomPlot* plot : tabs->widget(t)->findChildren<QCustomPlot*>()) {
+                plot->replot();
+                for (QCPLayoutElement* e : plot->plotLayout()->elements(true)) {
+                    auto* legend = qobject_cast<QCPLegend*>(e);
+                    if (!legend || !legend->visible() || legend->itemCount() == 0) continue;
+                    for (QCPAxisRect* rect : plot->axisRects())
+                        EXPECT_FALSE(legend->outerRect().intersects(rect->rect()))
+                            << id.toStdString() << " " << plot->objectName().toStdString() << " at " << size.width();
+                }
+                // The main legend may also sit in an axis rect's inset (inside the data): it must not.
+                for (QCPAxisRect* rect : plot->axisRects())
+                    for (QCPLayoutElement* e : rect->insetLayout()->elements(false))
+                        if (auto* legend = qobject_cast<QCPLegend*>(e); legend && legend->visible() && legend->itemCount() > 0)
+                            ADD_FAILURE() << id.toStdString() << " " << plot->objectName().toStdString()
+                                          << ": a legend inside the data at " << size.width();
+            }
+            EXPECT_TRUE(m_window->grab().save(
+                test::outputDir() + QStringLiteral("/%1-%2x%3.png").arg(id).arg(size.width()).arg(size.height())));
+        }
+    }
+}
+
+} // namespace
