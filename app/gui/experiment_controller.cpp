@@ -366,6 +366,10 @@ void ExperimentController::chooseExportReport() {
         boxes.emplace_back(key, box);
         form->addRow(boxes.size() == 1 ? tr("Sections") : QString(), box);
     }
+    auto* paretoBy = new QComboBox(&dialog);
+    paretoBy->addItem(tr("per method"));
+    paretoBy->addItem(tr("per format"));
+    form->addRow(tr("Pareto colours"), paretoBy);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
     connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
@@ -387,7 +391,8 @@ void ExperimentController::chooseExportReport() {
     if (out.isEmpty()) return;
     QString error;
     const qint64 run = runs->currentData().toLongLong();
-    if (!exportReport(out, &error, run ? std::optional<qint64>(run) : std::optional<qint64>(0), sections))
+    if (!exportReport(out, &error, run ? std::optional<qint64>(run) : std::optional<qint64>(0), sections,
+                      paretoBy->currentIndex() == 1))
         m_window->statusBar()->showMessage(error, 10000);
 }
 
@@ -441,7 +446,7 @@ bool ExperimentController::exportRun(qint64 id, const QString& out, const QStrin
 }
 
 bool ExperimentController::exportReport(const QString& out, QString* error, std::optional<qint64> run,
-                                        const std::set<std::string>& sections) {
+                                        const std::set<std::string>& sections, bool paretoByFormat) {
     QString why;
     if (!m_project) {
         why = tr("no project is open");
@@ -453,6 +458,7 @@ bool ExperimentController::exportReport(const QString& out, QString* error, std:
         if (featured) options.runId = featured;
         options.chosenBy = QStringLiteral("in the GUI");
         options.sections = sections;
+        options.paretoByFormat = paretoByFormat;
         const bool ok = report::writeReport(m_project->path(), out.toStdString(), options, &why);
         QApplication::restoreOverrideCursor();
         if (ok) {

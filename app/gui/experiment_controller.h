@@ -108,10 +108,11 @@ public:
     /// message) when it cannot start.
     bool exportRun(qint64 id, const QString& out, const QString& kind, const QString& ggufType = {});
     /// Writes the open project's report (".html" + PNG folder, or ".pdf") featuring `run` (default: the
-    /// selected run; 0: the report's own pick) with `sections` (report::reportSections() keys; empty: all);
-    /// false with `error` on failure. Runs on the GUI thread (the report renders widgets).
+    /// selected run; 0: the report's own pick) with `sections` (report::reportSections() keys; empty: all),
+    /// its Pareto chart per method or per format; false with `error` on failure. Runs on the GUI thread
+    /// (the report renders widgets).
     bool exportReport(const QString& out, QString* error = nullptr, std::optional<qint64> run = std::nullopt,
-                      const std::set<std::string>& sections = {});
+                      const std::set<std::string>& sections = {}, bool paretoByFormat = false);
 
     // --- What the window places ---
     QAction* runAction() const { return m_runAction; }

@@ -57,6 +57,8 @@ TEST_F(ReportTest, ContentHasTheSectionsAndFigures) {
     const auto part = report::buildReport(m_project, some);
     EXPECT_EQ(part.headings, (QStringList{QStringLiteral("Size against quality (Pareto front)"), QStringLiteral("Provenance")}));
     EXPECT_EQ(part.images.size(), 1u); // the Pareto chart only
+    some.paretoByFormat = true; // the chart's series per format
+    EXPECT_TRUE(report::buildReport(m_project, some).html.contains(QStringLiteral("Runs per format")));
     some.sections = {"pareto", "appendix"};
     EXPECT_THROW(report::buildReport(m_project, some), std::exception);
 }

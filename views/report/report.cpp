@@ -302,9 +302,11 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                    for (const auto& s : pareto.series) n += s.points.size();
                    return n;
                }()));
-    b.image(QStringLiteral("pareto.png"), renderPareto(runs, b.out.runId),
-            run ? QStringLiteral("Runs per method; the chosen run (%1) is ringed in red.").arg(esc(run->recipeLabel))
-                : QStringLiteral("Runs per method."));
+    const QString per = options.paretoByFormat ? QStringLiteral("format") : QStringLiteral("method");
+    b.image(QStringLiteral("pareto.png"),
+            renderPareto(runs, b.out.runId, options.paretoByFormat ? views::ParetoGroup::Format : views::ParetoGroup::Method),
+            run ? QStringLiteral("Runs per %1; the chosen run (%2) is ringed in red.").arg(per, esc(run->recipeLabel))
+                : QStringLiteral("Runs per %1.").arg(per));
 
     // Method comparison: each method's own pick by the same rule as the chosen run.
     b.section("methods");

@@ -19,11 +19,13 @@ namespace qs::report {
 const std::vector<std::pair<std::string, QString>>& reportSections();
 
 /// What a report shows: the run it features (nullopt: views::defaultReportRun picks), where that run was
-/// chosen (the report says so), and which sections (reportSections() keys; empty: all).
+/// chosen (the report says so), which sections (reportSections() keys; empty: all), and how the Pareto
+/// chart groups its runs.
 struct ReportOptions {
     std::optional<std::int64_t> runId;
     QString chosenBy = QStringLiteral("on the command line");
     std::set<std::string> sections;
+    bool paretoByFormat = false; ///< the Pareto chart's series (and colours) per format instead of per method
 
     ReportOptions() = default;
     ReportOptions(std::nullopt_t) {}

@@ -15,11 +15,13 @@ namespace {
 int usage(int code) {
     std::fprintf(code ? stderr : stdout,
                  "usage: quantscope-report P.qsproj --out report.html|report.pdf [--run ID] [--sections S,...]\n"
+                 "                         [--pareto-by-format]\n"
                  "  Writes a report of a project: model, Pareto chart, method comparison, the chosen run's\n"
                  "  recipe and per-layer table (--run ID, default: the smallest run on the front within 5%%\n"
                  "  of fp32 perplexity), weight outliers, every run and their provenance.\n"
                  "  .html writes a folder <name>_files of PNGs beside it; .pdf an A4 document.\n"
-                 "  --sections keeps only some of: model, pareto, methods, run, outliers, runs, provenance.\n");
+                 "  --sections keeps only some of: model, pareto, methods, run, outliers, runs, provenance.\n"
+                 "  --pareto-by-format colours the Pareto chart per format instead of per method.\n");
     return code;
 }
 
@@ -31,6 +33,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") return usage(0);
+        if (a == "--pareto-by-format") {
+            options.paretoByFormat = true;
+            continue;
+        }
         if ((a == "--out" || a == "--run" || a == "--sections") && i + 1 < argc) {
             const std::string v = argv[++i];
             if (a == "--out") {

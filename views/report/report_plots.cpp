@@ -45,11 +45,11 @@ void dashedLine(QCustomPlot* plot, double y, const QString& text) {
 
 } // namespace
 
-QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected) {
+QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected, views::ParetoGroup group) {
     auto plot = makePlot();
     views::ParetoStyle style;
     style.selectedRunId = selected;
-    const auto data = views::buildParetoData(runs, style.x, style.y, views::ParetoGroup::Method);
+    const auto data = views::buildParetoData(runs, style.x, style.y, group);
     views::drawPareto(plot.get(), data, style);
     return grab(plot.get());
 }

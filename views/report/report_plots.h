@@ -15,8 +15,10 @@ namespace qs::report {
 inline constexpr int kFigureWidth = 760;
 inline constexpr int kFigureHeight = 400;
 
-/// The bits/weight vs perplexity chart of `runs` (per method, front, reference), `selected` ringed.
-QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected);
+/// The bits/weight vs perplexity chart of `runs` (a series per method or per format, front, reference),
+/// `selected` ringed.
+QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected,
+                    views::ParetoGroup group = views::ParetoGroup::Method);
 
 /// One bar of the kurtosis figure.
 struct LayerBar {
