@@ -45,15 +45,20 @@ int runChild(const std::vector<std::string>& argv) {
 } // namespace
 
 std::string reportUsage(const CliContext&) {
-    return "quantscope-cli report P.qsproj --out report.html|report.pdf [--run ID] [--json]\n"
+    return "quantscope-cli report P.qsproj --out report.html|report.pdf [--run ID] [--sections S,...]\n"
+           "                      [--pareto-by-format] [--json]\n"
            "  Writes a project's report (model, Pareto chart, method comparison, the chosen run's recipe and\n"
            "  layers, weight outliers, provenance) by running quantscope-report from this program's folder.\n"
-           "  Default run: the smallest run on the bits/perplexity front within 5% of fp32 perplexity.\n";
+           "  Default run: the smallest run on the bits/perplexity front within 5% of fp32 perplexity.\n"
+           "  --sections keeps only some of: model, pareto, methods, run, outliers, runs, provenance;\n"
+           "  --pareto-by-format colours the Pareto chart per format instead of per method.\n";
 }
 
 nlohmann::json runReport(ArgList& args, CliContext& ctx) {
     const auto out = args.takeOption("out");
     const auto run = args.takeOption("run");
+    const auto sections = args.takeOption("sections");
+    const bool byFormat = args.takeFlag("pareto-by-format");
     const auto project = args.takePositional();
     if (!project) throw core::Error("report: missing P.qsproj");
     if (!out) throw core::Error("report: missing --out FILE (.html or .pdf)");
@@ -64,6 +69,8 @@ nlohmann::json runReport(ArgList& args, CliContext& ctx) {
         throw core::Error("report: " + tool.string() + " not found (install the GUI package, which provides it)");
     std::vector<std::string> argv{tool.string(), *project, "--out", *out};
     if (run) argv.insert(argv.end(), {"--run", *run});
+    if (sections) argv.insert(argv.end(), {"--sections", *sections});
+    if (byFormat) argv.push_back("--pareto-by-format");
     const int status = runChild(argv);
     if (status != 0) throw core::Error("report: quantscope-report failed (exit " + std::to_string(status) + ")");
     if (!ctx.json) std::printf("wrote %s\n", out->c_str());

@@ -103,4 +103,22 @@ TEST_F(ReportTest, PdfIsAnA4DocumentPopplerRenders) {
     EXPECT_NEAR(page.height(), 351, 2);
 }
 
+// The command line asks what the GUI's dialog asks: sections and Pareto colours reach the report.
+TEST_F(ReportTest, CliSectionsAndParetoColours) {
+    const QString out = m_dir + QStringLiteral("/cli-part.html");
+    QProcess p;
+    p.start(QStringLiteral(QS_BIN_DIR "/quantscope-cli"),
+            {QStringLiteral("report"), QString::fromStdString(m_project.string()), QStringLiteral("--out"), out,
+             QStringLiteral("--sections"), QStringLiteral("pareto,runs"), QStringLiteral("--pareto-by-format")});
+    ASSERT_TRUE(p.waitForFinished(120000));
+    ASSERT_EQ(p.exitCode(), 0) << p.readAllStandardError().toStdString();
+    QFile f(out);
+    ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+    const QByteArray html = f.readAll();
+    EXPECT_TRUE(html.contains("Runs per format"));
+    EXPECT_TRUE(html.contains("All runs"));
+    EXPECT_FALSE(html.contains("Provenance"));
+    EXPECT_FALSE(html.contains("Method comparison"));
+}
+
 } // namespace
