@@ -279,7 +279,11 @@ void MainWindow::restoreSettings() {
     for (int i = 0; i < m_tabs->count(); ++i)
         if (m_tabs->widget(i)->property("qsPluginId").toString() == tab) m_tabs->setCurrentIndex(i);
     if (!restored) {
-        resize(1440, 900);
+        // 1440 x 900, or what fits a smaller screen.
+        QSize size(1440, 900);
+        if (const QScreen* screen = QGuiApplication::primaryScreen())
+            size = size.boundedTo(screen->availableGeometry().size() * 95 / 100);
+        resize(size);
         // Dock sizes need a shown, laid-out window: applied on the first show.
         m_defaultLayoutPending = true;
     }

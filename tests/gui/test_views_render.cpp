@@ -6,6 +6,7 @@
 #include "parameters_panel.h"
 #include "window_test.h"
 
+#include <QSettings>
 #include <QTabWidget>
 #include <qcustomplot.h>
 
@@ -16,22 +17,30 @@ using namespace qs;
 class ViewsRenderTest : public test::WindowTest {};
 
 TEST_F(ViewsRenderTest, NoLegendCoversDataAtEitherScreenSize) {
-    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
-    ASSERT_TRUE(m_window->experiments()->openProject(freshProject(QStringLiteral("render.qsproj")), true));
-    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
-    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
-    for (const char* format : {"int4", "int8"}) {
-        m_window->parameters()->specForm()->setValue(QStringLiteral("format"), format);
-        ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
-        ASSERT_TRUE(waitIdle()) << log();
-    }
-    ASSERT_TRUE(m_window->experiments()->runQuantization());
-    ASSERT_TRUE(waitIdle()) << log();
-    m_window->show();
-    auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
-    ASSERT_NE(tabs, nullptr);
+    const QString project = freshProject(QStringLiteral("render.qsproj"));
     for (const QSize size : {QSize(1600, 1000), QSize(1280, 800)}) {
+        // A new window at each size, as a user on that screen gets it (the default layout for its width).
+        if (size.width() != 1600) {
+            m_window->close();
+            QSettings().clear();
+            m_window = std::make_unique<gui::MainWindow>(m_registries, m_plugins);
+        }
         m_window->resize(size);
+        ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+        ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+        m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+        m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 1);
+        for (const char* format : {"int4", "int8"}) { // stored once, found again at the second size
+            m_window->parameters()->specForm()->setValue(QStringLiteral("format"), format);
+            ASSERT_TRUE(m_window->experiments()->evaluate()) << log();
+            ASSERT_TRUE(waitIdle()) << log();
+        }
+        ASSERT_TRUE(m_window->experiments()->runQuantization());
+        ASSERT_TRUE(waitIdle()) << log();
+        m_window->show();
+        QTest::qWait(100); // the default dock sizes apply once shown
+        auto* tabs = m_window->findChild<QTabWidget*>(QStringLiteral("viewTabs"));
+        ASSERT_NE(tabs, nullptr);
         for (int t = 0; t < tabs->count(); ++t) {
             const QString id = tabs->widget(t)->property("qsPluginId").toString();
             ASSERT_TRUE(m_window->showView(id));

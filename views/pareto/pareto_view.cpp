@@ -34,7 +34,7 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     // list the whole titles, so the view does not force a wide window.
     for (QComboBox* axis : {m_x, m_y}) {
         axis->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-        axis->setMinimumContentsLength(14);
+        axis->setMinimumContentsLength(10);
     }
     m_group = new QComboBox(this);
     m_group->setObjectName(QStringLiteral("paretoGroup"));
