@@ -53,6 +53,8 @@ public:
     core::Project* project() const { return m_project.get(); }
     /// $XDG_DATA_HOME/QuantScope/QuantScope/default.qsproj (QStandardPaths::AppDataLocation).
     static QString defaultProjectPath();
+    /// The QSettings key of something remembered per file ("modelData/<hash of path>").
+    static QString pathSettingsKey(const QString& group, const QString& path);
     /// Makes stored run `id` the current result everywhere (layer table columns, histograms, status
     /// bar): its per-layer figures from the project, when it is a finished run of the open model. The
     /// fp32 reference clears the result. Called when a view selects a run.
