@@ -93,7 +93,8 @@ public:
     /// What the Sweep… dialog opens with: the ticks it had when last closed (accepted or not) for the open
     /// project, else the panel's current choice; the recipe's rules and calibration are always the current ones.
     SweepSelection sweepDialogStart() const;
-    /// Remembers the dialog's ticks for the open project (QSettings, keyed by the project's path).
+    /// Remembers the dialog's ticks in the open project (a project setting, so they travel with it; without
+    /// a project, for the session).
     void rememberSweepTicks(const SweepSelection& selection);
     /// Opens the Sweep… dialog; runs the sweep when accepted. Its ticks are kept after Cancel too.
     void showSweepDialog();
@@ -197,6 +198,7 @@ private:
     std::optional<core::RecipeRunOutcome> m_lastEvaluation;
     std::vector<core::RecipeRunOutcome> m_sessionRuns;
     std::optional<core::SweepSummary> m_lastSweep;
+    std::string m_sessionTicks; ///< the Sweep dialog's last ticks (JSON) when no project is open
 };
 
 } // namespace qs::gui

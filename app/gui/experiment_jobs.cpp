@@ -11,13 +11,15 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QMainWindow>
-#include <QSettings>
 #include <filesystem>
 #include <map>
 #include <set>
 
 namespace qs::gui {
 namespace {
+
+// The project setting that keeps the Sweep dialog's ticks.
+const std::string kSweepTicksKey = "gui.sweep_ticks";
 
 QString signedText(double v, int decimals) {
     return QString::asprintf("%+.*f", decimals, v);
@@ -206,14 +208,24 @@ int ExperimentController::countExistingRuns(const std::vector<core::SweepPoint>&
 
 SweepSelection ExperimentController::sweepDialogStart() const {
     const SweepSelection current = currentSweepSelection();
-    const QString saved = QSettings().value(pathSettingsKey(QStringLiteral("sweepTicks"), m_context->projectPath())).toString();
-    if (saved.isEmpty()) return current;
-    const nlohmann::json ticks = nlohmann::json::parse(saved.toStdString(), nullptr, false);
-    return withSweepTicks(current, ticks);
+    std::string saved = m_sessionTicks;
+    try {
+        if (m_project) saved = m_project->setting(kSweepTicksKey).value_or(std::string());
+    } catch (const std::exception&) {
+        // a busy or damaged project: start from the panel
+    }
+    if (saved.empty()) return current;
+    return withSweepTicks(current, nlohmann::json::parse(saved, nullptr, false));
 }
 
 void ExperimentController::rememberSweepTicks(const SweepSelection& selection) {
-    QSettings().setValue(pathSettingsKey(QStringLiteral("sweepTicks"), m_context->projectPath()), QString::fromStdString(sweepTicksJson(selection).dump()));
+    // Kept in the project, so the ticks travel with it; without one, for the session.
+    m_sessionTicks = sweepTicksJson(selection).dump();
+    try {
+        if (m_project) m_project->setSetting(kSweepTicksKey, m_sessionTicks);
+    } catch (const std::exception& e) {
+        m_jobs->log(plugins::LogLevel::Warning, tr("Sweep ticks not kept: %1").arg(QString::fromStdString(e.what())));
+    }
 }
 
 void ExperimentController::showSweepDialog() {

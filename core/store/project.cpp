@@ -208,6 +208,7 @@ void Project::initialize(bool create) {
     if (version < 1) throw Error(m_path.string() + ": project has no schema version (damaged file)");
     if (version < kSchemaVersion) migrate(static_cast<int>(version));
     addMetricColumns();
+    addSettingsTable();
     for (const char* t : kTables) {
         sql::Statement st(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
         st.bind(1, t);
@@ -237,6 +238,30 @@ void Project::addMetricColumns() {
         if (st.step() && st.getInt(0) == 0) db.exec("ALTER TABLE runs ADD COLUMN " + key + " REAL");
     }
     tx.commit();
+}
+
+void Project::addSettingsTable() {
+    auto& db = *m_db;
+    if (db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settings'") > 0) return;
+    sql::Transaction tx(db);
+    db.exec("CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    tx.commit();
+}
+
+std::optional<std::string> Project::setting(const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    sql::Statement st(*m_db, "SELECT value FROM settings WHERE key = ?");
+    st.bind(1, key);
+    if (!st.step()) return std::nullopt;
+    return st.getText(0);
+}
+
+void Project::setSetting(const std::string& key, const std::string& value) {
+    std::lock_guard lock(m_mutex);
+    sql::Statement(*m_db, "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(1, key)
+        .bind(2, value)
+        .run();
 }
 
 void Project::migrate(int from) {

@@ -144,6 +144,11 @@ public:
     ModelRecord model(std::int64_t id);
     DatasetRecord dataset(std::int64_t id);
     ProvenanceRecord provenance(std::int64_t id);
+    /// A value the tools keep with the project (e.g. the GUI's Sweep dialog ticks, "gui.sweep_ticks");
+    /// nullopt when never set.
+    std::optional<std::string> setting(const std::string& key);
+    /// Sets (replaces) a kept value.
+    void setSetting(const std::string& key, const std::string& value);
     /// A run's HDF5 arrays; throws Error naming the file when it is missing or unreadable (the SQLite
     /// data stays usable).
     RunArrays runArrays(std::int64_t runId);
@@ -154,6 +159,8 @@ private:
     void migrate(int from);
     /// Adds a REAL column to runs for each stored run metric the file lacks (older projects).
     void addMetricColumns();
+    /// Adds the settings table to a project that lacks it (older projects; older versions ignore it).
+    void addSettingsTable();
     std::int64_t ensureRecipe(const std::string& json, const std::string& label);
 
     std::filesystem::path m_path;

@@ -226,3 +226,24 @@ TEST(EvalSettingsText, SaysTheKeyInWords) {
     EXPECT_EQ(qs::core::evalSettingsText(R"({"labels":"/d/test_y.npy"})"), "labels test_y.npy");
     EXPECT_EQ(qs::core::evalSettingsText("not json"), "not json");
 }
+
+// Values the tools keep with a project (the GUI's sweep ticks) survive reopening, also in a project written by
+// the version before the settings table existed.
+TEST(Store, SettingsTravelWithTheProject) {
+    const auto dir = qs::test::outputDir("store_settings");
+    const auto src = std::filesystem::path(QS_SOURCE_DIR) / "tests" / "data";
+    std::filesystem::remove(dir / "old.qsproj");
+    std::filesystem::copy_file(src / "v9_project.qsproj", dir / "old.qsproj");
+    for (const auto& path : {dir / "old.qsproj", dir / "new.qsproj"}) {
+        std::filesystem::remove(dir / "new.qsproj");
+        {
+            auto project = qs::core::Project::open(path, true);
+            EXPECT_FALSE(project->setting("gui.sweep_ticks"));
+            project->setSetting("gui.sweep_ticks", R"({"methods":["rtn"]})");
+            project->setSetting("gui.sweep_ticks", R"({"methods":["gptq"]})"); // replaced, not added
+        }
+        auto again = qs::core::Project::open(path, false);
+        EXPECT_EQ(again->setting("gui.sweep_ticks").value_or(""), R"({"methods":["gptq"]})") << path;
+    }
+    EXPECT_EQ(qs::core::Project::open(dir / "old.qsproj", false)->runs().size(), 5u);
+}
