@@ -7,6 +7,9 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QAbstractTextDocumentLayout>
+#include <QTextBlock>
+#include <QTextFrame>
 #include <QProcess>
 #include <QStandardPaths>
 #include <gtest/gtest.h>
@@ -119,6 +122,90 @@ TEST_F(ReportTest, CliSectionsAndParetoColours) {
     EXPECT_TRUE(html.contains("All runs"));
     EXPECT_FALSE(html.contains("Provenance"));
     EXPECT_FALSE(html.contains("Method comparison"));
+}
+
+// The PDF's pages as a reader turns them: no heading alone at the foot of a page (its text follows on the
+// next), and no page but the last left near-empty by a forced break. Read from the PDF itself with poppler.
+TEST_F(ReportTest, PdfPagesHaveNoOrphanedHeadingsOrNearEmptyPages) {
+    const QString out = m_dir + QStringLiteral("/pages.pdf");
+    QString error;
+    ASSERT_TRUE(report::writeReport(m_project, out.toStdString(), 3, &error)) << error.toStdString();
+    const QString pdftotext = QStandardPaths::findExecutable(QStringLiteral("pdftotext"));
+    const QString pdftoppm = QStandardPaths::findExecutable(QStringLiteral("pdftoppm"));
+    ASSERT_FALSE(pdftotext.isEmpty() || pdftoppm.isEmpty()) << "poppler-utils is installed by scripts/install-deps.sh";
+    QProcess text;
+    text.start(pdftotext, {QStringLiteral("-layout"), out, QStringLiteral("-")});
+    ASSERT_TRUE(text.waitForFinished(60000));
+    const QStringList pages = QString::fromUtf8(text.readAllStandardOutput()).split(QLatin1Char('\f'));
+    const auto content = report::buildReport(m_project, 3);
+    QStringList headings = content.headings;
+    headings << QStringLiteral("Recipe") << QStringLiteral("Per-layer error");
+    int printed = 0;
+    for (int i = 0; i < pages.size(); ++i) {
+        QStringList lines;
+        for (const QString& l : pages[i].split(QLatin1Char('\n')))
+            if (!l.trimmed().isEmpty()) lines << l.trimmed();
+        if (lines.isEmpty()) continue; // pdftotext ends with a form feed
+        ++printed;
+        if (i + 1 < pages.size() && !pages[i + 1].trimmed().isEmpty())
+            EXPECT_FALSE(headings.contains(lines.last())) << "page " << i + 1 << " ends with the heading "
+                                                         << lines.last().toStdString();
+    }
+    ASSERT_GE(printed, 2);
+    QProcess png;
+    png.start(pdftoppm, {QStringLiteral("-png"), QStringLiteral("-r"), QStringLiteral("20"), out, m_dir + QStringLiteral("/pg")});
+    ASSERT_TRUE(png.waitForFinished(60000));
+    QStringList files = QDir(m_dir).entryList({QStringLiteral("pg*.png")}, QDir::Files, QDir::Name);
+    ASSERT_EQ(files.size(), printed);
+    for (int i = 0; i + 1 < files.size(); ++i) {
+        const QImage page = QImage(m_dir + QLatin1Char('/') + files[i]).convertToFormat(QImage::Format_Grayscale8);
+        int lowestInk = 0;
+        for (int y = 0; y < page.height(); ++y)
+            for (int x = 0; x < page.width(); ++x)
+                if (qGray(page.pixel(x, y)) < 200) lowestInk = y;
+        EXPECT_GT(lowestInk, page.height() * 0.3) << files[i].toStdString() << " is near-empty";
+    }
+}
+
+// keepHeadingsWithText on documents made to need it: a heading that lands in a page's last lines moves to
+// the next page; a forced break after a page's first lines is dropped.
+TEST(ReportPagination, HeadingsKeepWithTheirTextAndNoPageIsLeftNearEmpty) {
+    test::ensureApp();
+    const auto headingTop = [](QTextDocument& doc) {
+        for (QTextBlock b = doc.begin(); b.isValid(); b = b.next())
+            if (b.blockFormat().headingLevel() == 2) return doc.documentLayout()->blockBoundingRect(b).top();
+        return -1.0;
+    };
+    const auto makeDoc = [](QTextDocument& doc, const QString& html) {
+        doc.setPageSize(QSizeF(400, 300));
+        QTextFrameFormat f = doc.rootFrame()->frameFormat();
+        f.setMargin(0);
+        doc.rootFrame()->setFrameFormat(f);
+        doc.setHtml(html);
+    };
+    // Lines until the heading sits in the last tenth of the first page.
+    QString lines;
+    double top = 0;
+    for (int n = 0; n < 200; ++n) {
+        lines += QStringLiteral("<p>line %1</p>").arg(n);
+        QTextDocument probe;
+        makeDoc(probe, lines + QStringLiteral("<h2>Heading</h2><p>its text</p>"));
+        top = headingTop(probe);
+        if (top > 0.9 * 300) break;
+    }
+    ASSERT_GT(top, 0.9 * 300);
+    ASSERT_LT(top, 300.0);
+    QTextDocument orphan;
+    makeDoc(orphan, lines + QStringLiteral("<h2>Heading</h2><p>its text</p>"));
+    report::keepHeadingsWithText(orphan);
+    EXPECT_GE(headingTop(orphan), 300.0) << "the heading opens page 2";
+    EXPECT_LT(headingTop(orphan), 330.0);
+
+    QTextDocument forced;
+    makeDoc(forced, QStringLiteral("<p>one line</p><h2 style=\"page-break-before: always;\">Heading</h2><p>text</p>"));
+    ASSERT_GE(headingTop(forced), 300.0); // the break put it on page 2
+    report::keepHeadingsWithText(forced);
+    EXPECT_LT(headingTop(forced), 300.0) << "page 1 would have held one line: the break is dropped";
 }
 
 } // namespace

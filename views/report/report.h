@@ -2,6 +2,7 @@
 // Reports of a project: HTML (with a folder of PNGs) or PDF (QTextDocument + QPdfWriter, A4).
 #pragma once
 #include <QImage>
+#include <QTextDocument>
 #include <QString>
 #include <QStringList>
 #include <cstdint>
@@ -59,7 +60,14 @@ ReportContent buildReport(const std::filesystem::path& project, const ReportOpti
 bool writeReport(const std::filesystem::path& project, const std::filesystem::path& out,
                  const ReportOptions& options, QString* error);
 
-/// Prints `content` to an A4 PDF at `path` (images from content.images). Returns false on failure.
+/// Prints `content` to an A4 PDF at `path` (images from content.images), its page breaks mended by
+/// keepHeadingsWithText. Returns false on failure.
 bool writePdf(const ReportContent& content, const QString& path, QString* error);
+
+/// Mends the page breaks of a paginated document (page size and root-frame margin set): a heading in the
+/// last 18% of a page's text area moves to the next page (no heading stands alone at a page's foot), and a
+/// forced break ("page-break-before") is dropped when the page before it would hold less than 20% (no
+/// near-empty pages).
+void keepHeadingsWithText(QTextDocument& doc);
 
 } // namespace qs::report
