@@ -3,6 +3,7 @@
 
 #include "analysis/format_comparison.h"
 #include "common/plot_export.h"
+#include "common/plot_layout.h"
 #include "format_trial_model.h"
 #include "quant/fake_quant.h"
 
@@ -154,6 +155,7 @@ FormatsView::FormatsView(plugins::ViewContext* context, QWidget* parent)
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("formatsStatus"));
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_status->setWordWrap(true); // a long status wraps instead of widening the view
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("Format"), this));
@@ -689,8 +691,8 @@ void FormatsView::drawNumberLine() {
                 ? tr("%1 values (%2 in range, shaded)")
                       .arg(qstr(shownFormat.name), en.toString(static_cast<qlonglong>(s.line.valuesInRange)))
                 : tr("%1 representable values (%2 ticks)").arg(qstr(shownFormat.name)).arg(tk.size()));
-        m_lineTitle->setText(tr("%1 number line on %2").arg(qstr(shownFormat.name), m_shownLayer));
-        m_lineSubtitle->setText(scaleCaption());
+        setWrappedText(m_lineTitle, tr("%1 number line  ·  %2").arg(qstr(shownFormat.name), m_shownLayer));
+        setWrappedText(m_lineSubtitle, scaleCaption());
     } else {
         m_tickGraph->setName(tr("%1 representable values").arg(qstr(f.name)));
         if (!m_context->model()) {
@@ -705,11 +707,18 @@ void FormatsView::drawNumberLine() {
             m_lineSubtitle->setText(
                 tr("Cannot show it: %1").arg(m_loadError.isEmpty() ? s.failure : m_loadError));
         } else {
-            m_lineTitle->setText(tr("%1 number line on %2").arg(qstr(f.name), m_shownLayer));
+            setWrappedText(m_lineTitle, tr("%1 number line  ·  %2").arg(qstr(f.name), m_shownLayer));
             m_lineSubtitle->setText(tr("Computing…"));
         }
     }
     m_linePlot->replot();
+}
+
+void FormatsView::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    // The subtitles wrap to the plots' new width.
+    drawNumberLine();
+    drawError();
 }
 
 void FormatsView::drawError() {
@@ -732,15 +741,15 @@ void FormatsView::drawError() {
     m_errorPlot->yAxis->setRange(0, top * 1.08);
     const QLocale en(QLocale::English);
     if (s.valid) {
-        m_errorTitle->setText(
+        setWrappedText(m_errorTitle,
             tr("Error of %1:  MSE %2  ·  SQNR %3 dB")
                 .arg(qstr(s.spec.label()), QString::number(s.error.mse, 'e', 3), sqnrText(s.error.sqnrDb)));
-        m_errorSubtitle->setText(
-            tr("%1 bits/weight (scales and zero points included)  ·  max |x − x′| %2  ·  "
-               "%3 weights")
-                .arg(s.bitsPerWeight, 0, 'f', 3)
-                .arg(number(s.error.maxAbs, 3),
-                     en.toString(static_cast<qlonglong>(m_data ? m_data->size() : 0))));
+        setWrappedText(m_errorSubtitle,
+                       tr("%1 bits/weight (scales and zero points included)  ·  max |x − x′| %2  ·  "
+                          "%3 weights")
+                           .arg(s.bitsPerWeight, 0, 'f', 3)
+                           .arg(number(s.error.maxAbs, 3),
+                                en.toString(static_cast<qlonglong>(m_data ? m_data->size() : 0))));
     } else {
         m_errorTitle->setText(tr("Quantization error x − x′"));
         m_errorSubtitle->setText(m_shownLayer.isEmpty()

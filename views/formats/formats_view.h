@@ -90,6 +90,7 @@ signals:
 protected:
     /// Starts the work that waited for the view to be shown.
     void showEvent(QShowEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
 
 private:
     struct Loaded;

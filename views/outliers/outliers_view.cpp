@@ -158,6 +158,11 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     m_method->setToolTip(
         tr("The \"after\" side: the model's weights and activations after this transform (default "
            "parameters; activations from the calibration text)"));
+    // Long item texts: the combos show what fits and list the whole texts, so the view stays narrow.
+    for (QComboBox* c : {m_axis, m_method}) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(12);
+    }
     m_activations = new QPushButton(tr("Activation statistics"), this);
     m_activations->setObjectName(QStringLiteral("outliersActivations"));
     m_note = new QLabel(this);
@@ -187,7 +192,7 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     // Each legend in a row under its bars, never over them (the 384-channel plot had no room to spare).
     placeLegendBelow(m_actLegend, m_actRect);
     placeLegendBelow(m_layerPlot->legend, m_layerPlot->axisRect());
-    placeLegendBelow(m_channelPlot->legend, m_channelPlot->axisRect(), 3); // long names: 3 a row
+    placeLegendBelow(m_channelPlot->legend, m_channelPlot->axisRect(), 2); // long names in a narrow plot
     // Before and after bars side by side at each layer (groups outlive the bars redrawn in them).
     m_weightGroup = new QCPBarsGroup(m_layerPlot);
     m_actGroup = new QCPBarsGroup(m_layerPlot);
@@ -208,6 +213,7 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
     m_top->horizontalHeader()->setStretchLastSection(true);
     m_top->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_top->setMaximumWidth(560);
+    m_top->setMinimumWidth(260); // the channel plot beside it keeps most of a narrow view
 
     auto* upper = new QWidget(this);
     auto* upperLayout = new QHBoxLayout(upper);
@@ -611,7 +617,7 @@ void OutliersView::drawChannels() {
     int width = 2 * m_top->frameWidth() + 4; // wide enough for every column, up to the maximum width
     for (int c = 0; c < m_top->columnCount(); ++c)
         width += m_top->columnWidth(c);
-    m_top->setMinimumWidth(std::min(width, m_top->maximumWidth()));
+    m_top->setMinimumWidth(std::min(width, 300)); // wider columns scroll inside the table
 }
 
 void OutliersView::drawLayers() {
