@@ -151,7 +151,7 @@ OutliersView::OutliersView(plugins::ViewContext* context, QWidget* parent)
         Qt::ToolTipRole);
     for (const core::ModelTransform* t : m_context->registries().transforms.all()) {
         const QString name = QString::fromStdString(std::string(t->name()));
-        m_method->addItem(name, name);
+        m_method->addItem(name.toUpper(), name); // the toolbar and Sweep dialog spell transforms so too
         m_method->setItemData(m_method->count() - 1, QString::fromStdString(std::string(t->summary())),
                               Qt::ToolTipRole);
     }
