@@ -87,16 +87,14 @@ void JobsDock::onProgress(long long done, long long total, const QString& messag
     updateStatus();
 }
 
-void JobsDock::onFinished(JobState state, const QString& message) {
+void JobsDock::onFinished(JobState state) {
     m_timer->stop();
     m_cancel->setEnabled(false);
     m_progress->setRange(0, 1);
     m_progress->setValue(state == JobState::Succeeded ? 1 : 0);
     const QString seconds = QString::number(m_jobs->elapsedSeconds(), 'f', 1);
-    if (state == JobState::Cancelled)
-        m_status->setText(tr("%1 cancelled").arg(m_jobs->what()));
-    else if (state == JobState::Failed)
-        m_status->setText(tr("%1 failed: %2").arg(m_jobs->what(), message));
+    if (state != JobState::Succeeded)
+        m_status->setText(m_jobs->stopText());
     else if (!m_reported)
         m_status->setText(tr("%1 finished in %2 s").arg(m_jobs->what(), seconds));
 }

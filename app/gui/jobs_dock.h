@@ -30,7 +30,7 @@ public:
 private:
     void onStarted();
     void onProgress(long long done, long long total, const QString& message);
-    void onFinished(plugins::JobState state, const QString& message);
+    void onFinished(plugins::JobState state);
     void appendLog(plugins::LogLevel level, const QString& text);
     void updateStatus();
 

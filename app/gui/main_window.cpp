@@ -72,9 +72,8 @@ MainWindow::MainWindow(const core::Registries& registries, plugins::PluginManage
 
     connect(m_context, &plugins::ViewContext::modelChanged, this, &MainWindow::updateModelLabel);
     connect(m_context, &plugins::ViewContext::quantResultChanged, this, &MainWindow::updateBitsLabel);
-    connect(jobs(), &plugins::JobService::finished, this, [this](plugins::JobState state, const QString& message) {
-        if (state == plugins::JobState::Failed)
-            statusBar()->showMessage(tr("%1 failed: %2").arg(jobs()->what(), message), 10000);
+    connect(jobs(), &plugins::JobService::finished, this, [this](plugins::JobState state) {
+        if (state == plugins::JobState::Failed) statusBar()->showMessage(jobs()->stopText(), 10000);
         if (!m_pendingOpen.isEmpty()) openModel(std::exchange(m_pendingOpen, QString()));
     });
 

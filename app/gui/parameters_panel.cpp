@@ -209,14 +209,7 @@ void ParametersPanel::loadRecipe(const core::Recipe& recipe) {
                 m_transformForm->setValue(QString::fromStdString(key), value);
         for (const auto& [key, value] : job.methodParams.items())
             m_methodForm->setValue(QString::fromStdString(key), value);
-        // Every field, the group too: the spec's own group is what the recipe ran with.
-        const nlohmann::json spec = job.spec.toJson();
-        m_applyingSpec = true;
-        for (const auto& [key, value] : spec.items())
-            m_specForm->setValue(QString::fromStdString(key), value);
-        m_applyingSpec = false;
-        onSpecValueChanged(QStringLiteral("format"));
-        onSpecValueChanged(QStringLiteral("granularity"));
+        applySpec(job.spec.toJson());
         // The stored rules are canonical (every field filled): the table shows what each one changes.
         nlohmann::json j = job.toJson();
         const nlohmann::json rules = j.contains("layers") ? j["layers"] : nlohmann::json::array();
@@ -398,11 +391,15 @@ void ParametersPanel::onCurrentSpecChanged() {
     } catch (const std::exception&) {
         // The form holds an invalid combination: overwrite it.
     }
-    // An MX/NV spec carries its fixed block as group size: keep the form's group for INT groups.
-    const bool fixedBlock = core::formatTraits(m_context->currentSpec().format).fixedBlock != 0;
+    applySpec(wanted);
+}
+
+void ParametersPanel::applySpec(const nlohmann::json& spec) {
+    // Every field at once, then what follows from them (format rules, toolbar, shared spec) once. An MX/NV
+    // spec's group is its block; the user's own group comes back with a free format (applyFormatRules).
     m_applyingSpec = true;
-    for (const auto& [key, value] : wanted.items())
-        if (!(fixedBlock && key == "group")) m_specForm->setValue(QString::fromStdString(key), value);
+    for (const auto& [key, value] : spec.items())
+        m_specForm->setValue(QString::fromStdString(key), value);
     m_applyingSpec = false;
     onSpecValueChanged(QStringLiteral("format"));
     onSpecValueChanged(QStringLiteral("granularity"));

@@ -80,6 +80,8 @@ private:
     void onTransformChanged();
     void onSpecValueChanged(const QString& name);
     void onCurrentSpecChanged();
+    /// Sets the weight-spec form to `spec` (QuantSpec::toJson() keys).
+    void applySpec(const nlohmann::json& spec);
     void applyFormatRules();
     void updateExplanation();
 

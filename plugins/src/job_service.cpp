@@ -151,13 +151,20 @@ void JobService::onDone(JobState state, QString message, const std::function<voi
         }
     }
     m_state = state;
+    m_error = state == JobState::Failed ? message : QString();
     const QString seconds = QString::number(elapsedSeconds(), 'f', 1);
     if (state == JobState::Cancelled)
         log(LogLevel::Info, tr("%1 cancelled after %2 s").arg(m_what, seconds));
     else if (state == JobState::Failed)
-        log(LogLevel::Error, tr("%1 failed: %2").arg(m_what, message));
+        log(LogLevel::Error, stopText());
     if (const OnEnd onEnd = std::exchange(m_onEnd, {})) onEnd(state, seconds);
     emit finished(state, message);
+}
+
+QString JobService::stopText() const {
+    if (m_state == JobState::Cancelled) return tr("%1 cancelled").arg(m_what);
+    if (m_state == JobState::Failed) return tr("%1 failed: %2").arg(m_what, m_error);
+    return {};
 }
 
 void JobService::log(LogLevel level, const QString& text) {

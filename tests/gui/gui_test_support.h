@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include <QByteArray>
 #include <QString>
 #include <ostream>
 
@@ -19,5 +20,8 @@ QString fixtureModel();
 
 /// QS_TEST_OUTPUT_DIR "/gui/<Suite>.<Test>" for the running test, created when missing.
 QString outputDir();
+
+/// The bytes of a file, empty when it cannot be read.
+QByteArray readFile(const QString& path);
 
 } // namespace qs::test

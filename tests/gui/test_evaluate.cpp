@@ -252,9 +252,8 @@ TEST_F(EvaluateTest, ExportsTheProjectReport) {
     const QString out = test::outputDir() + QStringLiteral("/evaluate-report.html");
     QFile::remove(out);
     ASSERT_TRUE(m_window->experiments()->exportReport(out, &error)) << error.toStdString();
-    QFile html(out);
-    ASSERT_TRUE(html.open(QIODevice::ReadOnly));
-    const QByteArray text = html.readAll();
+    const QByteArray text = test::readFile(out);
+    ASSERT_FALSE(text.isEmpty());
     EXPECT_TRUE(text.contains("rtn")) << "the report names the evaluated run";
     // The evaluated run is the selected one, and the report says where it was chosen: here, not a command line.
     EXPECT_TRUE(text.contains("chosen in the GUI")) << "the report's provenance of the chosen run";
@@ -262,9 +261,8 @@ TEST_F(EvaluateTest, ExportsTheProjectReport) {
     // The report dialog's choices: another featured run (the fp32 reference is not one) and fewer sections.
     const QString part = test::outputDir() + QStringLiteral("/evaluate-report-part.html");
     ASSERT_TRUE(m_window->experiments()->exportReport(part, &error, 0, {"pareto", "runs"})) << error.toStdString();
-    QFile partFile(part);
-    ASSERT_TRUE(partFile.open(QIODevice::ReadOnly));
-    const QByteArray partText = partFile.readAll();
+    const QByteArray partText = test::readFile(part);
+    ASSERT_FALSE(partText.isEmpty());
     EXPECT_TRUE(partText.contains("Pareto front"));
     EXPECT_TRUE(partText.contains("All runs"));
     EXPECT_FALSE(partText.contains("Method comparison"));

@@ -7,7 +7,6 @@
 #include "window_test.h"
 
 #include <QDir>
-#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
@@ -15,11 +14,6 @@
 namespace {
 
 using namespace qs;
-
-QByteArray readAll(const QString& path) {
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
 
 class ExportRunTest : public test::WindowTest {};
 
@@ -57,11 +51,11 @@ TEST_F(ExportRunTest, WritesTheSameFilesAsTheCli) {
                  cli, QStringLiteral("--as"), k});
         ASSERT_TRUE(p.waitForFinished(120000));
         ASSERT_EQ(p.exitCode(), 0) << p.readAllStandardError().toStdString();
-        const QByteArray a = readAll(gui), b = readAll(cli);
+        const QByteArray a = test::readFile(gui), b = test::readFile(cli);
         ASSERT_FALSE(a.isEmpty()) << kind;
         EXPECT_TRUE(a == b) << kind << ": the GUI's export differs from the CLI's";
     }
-    EXPECT_TRUE(readAll(dir + QStringLiteral("/gui.llama-overrides")).contains("q8_0"));
+    EXPECT_TRUE(test::readFile(dir + QStringLiteral("/gui.llama-overrides")).contains("q8_0"));
     EXPECT_TRUE(m_window->jobsDock()->statusLabel()->text().contains(QStringLiteral("Exported run")));
 }
 

@@ -115,9 +115,8 @@ TEST_F(ReportTest, CliSectionsAndParetoColours) {
              QStringLiteral("--sections"), QStringLiteral("pareto,runs"), QStringLiteral("--pareto-by-format")});
     ASSERT_TRUE(p.waitForFinished(120000));
     ASSERT_EQ(p.exitCode(), 0) << p.readAllStandardError().toStdString();
-    QFile f(out);
-    ASSERT_TRUE(f.open(QIODevice::ReadOnly));
-    const QByteArray html = f.readAll();
+    const QByteArray html = test::readFile(out);
+    ASSERT_FALSE(html.isEmpty());
     EXPECT_TRUE(html.contains("Runs per format"));
     EXPECT_TRUE(html.contains("All runs"));
     EXPECT_FALSE(html.contains("Provenance"));

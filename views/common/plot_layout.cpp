@@ -37,6 +37,7 @@ void placeLegendBelow(QCPLegend* legend, QCPAxisRect* rect, int wrap) {
     legend->setWrap(wrap);
     legend->setMargins(QMargins(6, 3, 6, 3));
     legend->setIconSize(32, 20);
+    grid->setMargins(QMargins(0, 0, 0, 3)); // a legend's frame off the widget's bottom edge
 }
 
 void setWrappedText(QCPTextElement* element, const QString& text) {

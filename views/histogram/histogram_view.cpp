@@ -18,6 +18,16 @@
 #include <qcustomplot.h>
 
 namespace qs::views {
+namespace {
+
+// The tallest bin's count (at least 1): the top of the count axis and of the grid lines.
+double tallestBin(const core::Histogram& h) {
+    double top = 1;
+    for (const auto c : h.counts) top = std::max(top, static_cast<double>(c));
+    return top;
+}
+
+} // namespace
 
 struct HistogramView::Computed {
     QString layer;
@@ -236,8 +246,7 @@ void HistogramView::drawGrid() {
         return;
     }
     m_grid = line.values;
-    double top = 1;
-    for (const auto c : m_histogram.counts) top = std::max(top, static_cast<double>(c));
+    const double top = tallestBin(m_histogram);
     QVector<double> k, v;
     for (double x : m_grid) {
         k << x;
@@ -251,9 +260,7 @@ void HistogramView::drawGrid() {
 }
 
 void HistogramView::applyScale() {
-    double top = 1;
-    for (const auto c : m_histogram.counts)
-        top = std::max(top, static_cast<double>(c));
+    const double top = tallestBin(m_histogram);
     if (m_log->isChecked()) {
         m_plot->yAxis->setScaleType(QCPAxis::stLogarithmic);
         m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));

@@ -345,35 +345,27 @@ bool OutliersView::collectActivationStats(const QString& file) {
     const core::Registries& registries = m_context->registries();
     // The result goes to the view only if it still exists when the job ends.
     QPointer<OutliersView> self(this);
-    auto error = std::make_shared<QString>();
-    auto work = [self, model, file, &registries, error](const core::JobContext& ctx) -> std::function<void()> {
-        try {
-            const auto data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
-            // The empty chain: the model's inputs through core's calibration cache, plus which site feeds
-            // each weight.
-            auto before = std::make_shared<core::TransformedStats>(
-                core::transformedStats(*model, registries.transforms, {}, &data, {}, ctx));
-            return [self, before] {
-                if (!self) return;
-                self->m_siteOf.clear();
-                for (const auto& l : before->linears)
-                    self->m_siteOf.emplace(l.weight, l.site);
-                self->setActivationStats(std::move(before->inputs));
-            };
-        } catch (const core::Cancelled&) {
-            throw;
-        } catch (const std::exception& e) {
-            *error = QString::fromStdString(e.what()); // for the note line; the job fails with it too
-            throw;
-        }
+    auto work = [self, model, file, &registries](const core::JobContext& ctx) -> std::function<void()> {
+        const auto data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
+        // The empty chain: the model's inputs through core's calibration cache, plus which site feeds each
+        // weight.
+        auto before = std::make_shared<core::TransformedStats>(
+            core::transformedStats(*model, registries.transforms, {}, &data, {}, ctx));
+        return [self, before] {
+            if (!self) return;
+            self->m_siteOf.clear();
+            for (const auto& l : before->linears)
+                self->m_siteOf.emplace(l.weight, l.site);
+            self->setActivationStats(std::move(before->inputs));
+        };
     };
-    auto onEnd = [self, error](plugins::JobState state, const QString&) {
+    auto onEnd = [self, jobs](plugins::JobState state, const QString&) {
         if (!self) return;
         self->m_ownJob = OwnJob::None;
         self->m_progress.clear();
         self->m_actError.clear(); // a refusal while it ran is old news
         if (state != plugins::JobState::Succeeded) {
-            self->m_actError = state == plugins::JobState::Cancelled ? tr("cancelled") : *error;
+            self->m_actError = state == plugins::JobState::Cancelled ? tr("cancelled") : jobs->error();
             self->m_calibFile.clear();
             self->setActivationStats({});
         }
@@ -423,31 +415,22 @@ void OutliersView::computeAfter() {
     const QString file = m_calibFile;
     const core::Registries& registries = m_context->registries();
     QPointer<OutliersView> self(this);
-    auto error = std::make_shared<QString>();
-    auto work = [self, model, method, file, &registries, error](const core::JobContext& ctx) -> std::function<void()> {
-        try {
-            std::optional<core::CalibrationData> data;
-            if (!file.isEmpty())
-                data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
-            auto stats = std::make_shared<core::TransformedStats>(core::transformedStats(
-                *model, registries.transforms, {{method.toStdString(), {}}}, data ? &*data : nullptr, {}, ctx));
-            return [self, stats] {
-                if (self) self->m_after = std::move(*stats);
-            };
-        } catch (const core::Cancelled&) {
-            throw;
-        } catch (const std::exception& e) {
-            *error = QString::fromStdString(e.what());
-            throw;
-        }
+    auto work = [self, model, method, file, &registries](const core::JobContext& ctx) -> std::function<void()> {
+        std::optional<core::CalibrationData> data;
+        if (!file.isEmpty()) data = core::loadCalibrationData(file.toStdString(), model->path(), kCalibCtx, kCalibWindows);
+        auto stats = std::make_shared<core::TransformedStats>(core::transformedStats(
+            *model, registries.transforms, {{method.toStdString(), {}}}, data ? &*data : nullptr, {}, ctx));
+        return [self, stats] {
+            if (self) self->m_after = std::move(*stats);
+        };
     };
-    auto onEnd = [self, error](plugins::JobState state, const QString&) {
+    auto onEnd = [self, jobs](plugins::JobState state, const QString&) {
         if (!self) return;
         self->m_ownJob = OwnJob::None;
         self->m_progress.clear();
         if (self->m_afterPending) return; // another method was chosen meanwhile: computed next
         if (state == plugins::JobState::Cancelled) self->m_afterError = tr("cancelled");
-        if (state == plugins::JobState::Failed) self->m_afterError = *error;
+        if (state == plugins::JobState::Failed) self->m_afterError = jobs->error();
         self->showNote();
         self->drawLayers();
         self->drawChannels();

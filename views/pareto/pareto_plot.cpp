@@ -201,7 +201,6 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
     plot->legend->setVisible(true);
     plot->legend->setFont(plot->font());
     placeLegendBelow(plot->legend, plot->axisRect());
-    plot->plotLayout()->setMargins(QMargins(0, 0, 0, 3)); // the legend's frame off the widget's edge
     plot->replot();
 }
 

@@ -69,6 +69,12 @@ public:
     /// `what` and `title` of the current or last job.
     const QString& what() const { return m_what; }
     const QString& title() const { return m_title; }
+    /// Why the last job failed (the exception's message), empty unless it ended as Failed; set before its
+    /// OnEnd runs, so an end handler can show it where its view wants it.
+    const QString& error() const { return m_error; }
+    /// How the last job stopped short, in one line ("Evaluate … cancelled", "Evaluate … failed: why"); empty
+    /// when it succeeded or runs.
+    QString stopText() const;
     /// Steps done / total of the current or last job.
     long long done() const { return m_done; }
     long long total() const { return m_total; }
@@ -104,7 +110,7 @@ private:
     void onDone(JobState state, QString message, const std::function<void()>& apply);
 
     JobState m_state = JobState::Idle;
-    QString m_what, m_title, m_unit;
+    QString m_what, m_title, m_unit, m_error;
     OnEnd m_onEnd;
     long long m_done = 0, m_total = 0;
     QElapsedTimer m_clock;
