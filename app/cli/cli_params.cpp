@@ -29,6 +29,8 @@ std::string schemaHelp(const core::ParamSchema& schema) {
             flag += p.negFlag.empty() ? " | --no-" + core::flagSpelling(p.name) : " | --" + p.negFlag;
         else if (p.type == core::ParamType::Choice)
             flag += " NAME";
+        else if (p.type == core::ParamType::Text)
+            flag += " TEXT";
         else
             flag += p.type == core::ParamType::Int ? " N" : " X";
         os << "  " << flag << std::string(flag.size() < 26 ? 26 - flag.size() : 1, ' ') << p.help

@@ -15,6 +15,7 @@ struct CliContext {
     const core::Registries& registries;
     bool json = false;
     core::JobContext job;
+    std::string commandLine; ///< as typed (provenance of what a command stores)
 };
 
 /// One CLI command, declared once in the command table of main.cpp.
@@ -45,5 +46,9 @@ std::string exportUsage(const CliContext& ctx);
 nlohmann::json runExport(ArgList& args, CliContext& ctx);
 std::string reportUsage(const CliContext& ctx);
 nlohmann::json runReport(ArgList& args, CliContext& ctx);
+std::string sensitivityUsage(const CliContext& ctx);
+nlohmann::json runSensitivity(ArgList& args, CliContext& ctx);
+std::string mixedPrecisionUsage(const CliContext& ctx);
+nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx);
 
 } // namespace qs::cli

@@ -31,6 +31,10 @@ constexpr std::array kCommands{
             qs::cli::exportUsage, qs::cli::runExport},
     Command{"report", "write a project's report as HTML or PDF (runs quantscope-report)", qs::cli::reportUsage,
             qs::cli::runReport},
+    Command{"sensitivity", "per-group sensitivity to each candidate format, proxies, CLADO pair terms",
+            qs::cli::sensitivityUsage, qs::cli::runSensitivity},
+    Command{"mixed-precision", "per-group formats under budgets: CLADO, ILP, additive, greedy, uniform",
+            qs::cli::mixedPrecisionUsage, qs::cli::runMixedPrecision},
 };
 
 void printHelp() {
@@ -70,6 +74,7 @@ int main(int argc, char** argv) {
     qs::cli::ArgList rest(std::vector<std::string>(args.begin() + 1, args.end()));
     qs::cli::CliContext ctx{registries};
     ctx.json = rest.takeFlag("json");
+    for (int i = 0; i < argc; ++i) ctx.commandLine += (i ? " " : "") + std::string(i ? argv[i] : "quantscope-cli");
     try {
         const Command* cmd = nullptr;
         for (const auto& c : kCommands)
@@ -86,11 +91,13 @@ int main(int argc, char** argv) {
         }
         ctx.job.progress = printProgress;
         const nlohmann::json result = cmd->run(rest, ctx);
-        if (ctx.json) std::cout << result.dump(1) << '\n';
+        // Replace, not throw: a message may quote invalid UTF-8 from a user's file.
+        if (ctx.json) std::cout << result.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return 0;
     } catch (const std::exception& e) {
         if (ctx.json)
-            std::cout << nlohmann::json{{"error", e.what()}}.dump() << '\n';
+            std::cout << nlohmann::json{{"error", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                      << '\n';
         else
             std::cerr << "quantscope-cli: error: " << e.what() << '\n';
         return 1;

@@ -6,6 +6,7 @@
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QSignalBlocker>
 #include <QSpinBox>
 #include <climits>
@@ -92,6 +93,12 @@ QWidget* ParamForm::createEditor(const core::ParamSpec& spec) {
         editor = box;
         break;
     }
+    case core::ParamType::Text: {
+        auto* line = new QLineEdit(this);
+        connect(line, &QLineEdit::editingFinished, this, [this, name] { emit valueChanged(name); });
+        editor = line;
+        break;
+    }
     }
     editor->setObjectName(QStringLiteral("param_") + name);
     editor->setToolTip(tooltipFor(spec));
@@ -136,6 +143,9 @@ nlohmann::json ParamForm::values() const {
         case core::ParamType::Choice:
             out[spec.name] = static_cast<QComboBox*>(w)->currentText().toStdString();
             break;
+        case core::ParamType::Text:
+            out[spec.name] = static_cast<QLineEdit*>(w)->text().toStdString();
+            break;
         }
     }
     return out;
@@ -162,6 +172,9 @@ void ParamForm::setValue(const QString& name, const nlohmann::json& value) {
                 const int idx = box->findText(QString::fromStdString(value.get<std::string>()));
                 if (idx >= 0) box->setCurrentIndex(idx);
             }
+            break;
+        case core::ParamType::Text:
+            if (value.is_string()) static_cast<QLineEdit*>(w)->setText(QString::fromStdString(value.get<std::string>()));
             break;
         }
         return;

@@ -54,6 +54,9 @@ nlohmann::json validateParams(const ParamSchema& schema, const nlohmann::json& g
                 std::find(p.choices.begin(), p.choices.end(), v.get<std::string>()) == p.choices.end())
                 throw Error(owner + ": parameter '" + p.name + "' = " + v.dump() + " must be one of: " + join(p.choices));
             break;
+        case ParamType::Text:
+            if (!v.is_string()) throw Error(owner + ": parameter '" + p.name + "' must be text");
+            break;
         }
         out[p.name] = v;
     }
@@ -79,14 +82,15 @@ nlohmann::json parseParamValue(const ParamSpec& p, const std::string& text) {
         if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
         if (text == "false" || text == "0" || text == "no" || text == "off") return false;
         throw Error(where + ": expected true or false");
-    case ParamType::Choice: return text;
+    case ParamType::Choice:
+    case ParamType::Text: return text;
     }
     return text;
 }
 
 nlohmann::json schemaToJson(const ParamSchema& schema) {
     auto arr = nlohmann::json::array();
-    static const char* kTypes[] = {"int", "float", "bool", "choice"};
+    static const char* kTypes[] = {"int", "float", "bool", "choice", "text"};
     for (const auto& p : schema) {
         nlohmann::json j{{"name", p.name},
                          {"type", kTypes[static_cast<int>(p.type)]},

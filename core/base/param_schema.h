@@ -7,7 +7,7 @@
 namespace qs::core {
 
 /// Type of one declared parameter.
-enum class ParamType { Int, Float, Bool, Choice };
+enum class ParamType { Int, Float, Bool, Choice, Text };
 
 /// One parameter of a registry entry, declared once: the CLI flag (--name), the GUI form field,
 /// the recipe key and the stored config all come from this.
@@ -16,7 +16,7 @@ struct ParamSpec {
     ParamType type = ParamType::Int;
     nlohmann::json defaultValue;    ///< default (matching type)
     double min = 0, max = 0;        ///< inclusive range for Int/Float (ignored when min > max)
-    std::vector<std::string> choices; ///< allowed values for Choice
+    std::vector<std::string> choices; ///< allowed values for Choice (Text: any string, e.g. a list the owner parses)
     std::string help;               ///< one line for --help and tooltips
     std::string label;              ///< short human label for forms
     std::string negFlag;            ///< Bool only: a flag that sets it false (e.g. "asym" for "sym")

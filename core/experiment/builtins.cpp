@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "experiment/builtins.h"
 
+#include "analysis/sensitivity_analysis.h"
 #include "quant/awq.h"
 #include "quant/dgq.h"
 #include "quant/gptq.h"
@@ -21,6 +22,7 @@ void registerBuiltins(Registries& r) {
     r.transforms.add(std::make_unique<SmoothQuantTransform>());
     r.transforms.add(std::make_unique<RotateTransform>());
     r.transforms.add(std::make_unique<ResqTransform>());
+    r.analyses.add(std::make_unique<SensitivityAnalysis>());
 }
 
 } // namespace qs::core

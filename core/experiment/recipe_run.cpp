@@ -24,24 +24,6 @@ double secondsSince(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string absolutePath(const std::filesystem::path& p) {
-    return std::filesystem::absolute(p).lexically_normal().string();
-}
-
-// "X.npy" or "FILE.h5:DATASET" with the file part made absolute: the text runs and datasets are keyed by.
-std::string absoluteSpec(const std::string& spec) {
-    if (!isHdf5Spec(spec)) return absolutePath(spec);
-    const auto [file, dataset] = splitHdf5Spec(spec);
-    return absolutePath(file) + ":" + dataset;
-}
-
-// The content hash of a data spec; an HDF5 dataset is its file's hash plus its name (two datasets of
-// one file are two data sets).
-std::string specHash(const std::string& spec) {
-    if (!isHdf5Spec(spec)) return contentHash(spec);
-    const auto [file, dataset] = splitHdf5Spec(spec);
-    return contentHash(file) + ":" + dataset;
-}
 
 const OnnxModel& onnxOf(const Model& model) {
     return dynamic_cast<const OnnxModel&>(model);

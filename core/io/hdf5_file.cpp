@@ -170,6 +170,21 @@ Tensor Hdf5File::read(const std::string& dataset, bool asInt) const {
 }
 
 Tensor Hdf5File::readF32(const std::string& dataset) const { return read(dataset, false); }
+
+std::vector<double> Hdf5File::readF64(const std::string& dataset, Shape* shapeOut) const {
+    const Shape s = shape(dataset);
+    if (shapeOut) *shapeOut = s;
+    Handle ds(H5Dopen2(m_file, normalise(dataset).c_str(), H5P_DEFAULT));
+    Handle type(H5Dget_type(ds.get()));
+    const H5T_class_t cls = H5Tget_class(type.get());
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        throw Error(where(dataset) + " is not numeric (only integer and float datasets can be read)");
+    std::vector<double> values(static_cast<std::size_t>(numel(s)));
+    if (!values.empty() &&
+        H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
+        throw Error(where(dataset) + ": read failed (corrupt file?)");
+    return values;
+}
 Tensor Hdf5File::readI64(const std::string& dataset) const { return read(dataset, true); }
 
 Tensor Hdf5File::readF32(const std::string& dataset, std::size_t rank) const {

@@ -49,6 +49,9 @@ public:
     Tensor readF32(const std::string& dataset) const;
     /// Reads a dataset as an owning int64 tensor (floats are truncated toward zero).
     Tensor readI64(const std::string& dataset) const;
+    /// Reads a float or integer dataset as float64 values (row-major) with its shape, without rounding
+    /// through float32 (stored analysis results must come back bit-identical).
+    std::vector<double> readF64(const std::string& dataset, Shape* shape = nullptr) const;
     /// Reads with a rank check: throws Error ("expected rank 2, found [3]") when it differs.
     Tensor readF32(const std::string& dataset, std::size_t rank) const;
 

@@ -3,6 +3,7 @@
 
 #include "store/sqlite.h"
 #include "base/error.h"
+#include "io/hdf5_file.h"
 
 #include <algorithm>
 #include <array>
@@ -209,6 +210,7 @@ void Project::initialize(bool create) {
     if (version < kSchemaVersion) migrate(static_cast<int>(version));
     addMetricColumns();
     addSettingsTable();
+    addAnalysisTables();
     for (const char* t : kTables) {
         sql::Statement st(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
         st.bind(1, t);
@@ -513,6 +515,22 @@ std::string contentHash(const std::filesystem::path& path) {
     char out[17];
     std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
     return out;
+}
+
+std::string absolutePath(const std::filesystem::path& p) {
+    return std::filesystem::absolute(p).lexically_normal().string();
+}
+
+std::string absoluteSpec(const std::string& spec) {
+    if (!isHdf5Spec(spec)) return absolutePath(spec);
+    const auto [file, dataset] = splitHdf5Spec(spec);
+    return absolutePath(file) + ":" + dataset;
+}
+
+std::string specHash(const std::string& spec) {
+    if (!isHdf5Spec(spec)) return contentHash(spec);
+    const auto [file, dataset] = splitHdf5Spec(spec);
+    return contentHash(file) + ":" + dataset;
 }
 
 std::string isoTimeNow() {

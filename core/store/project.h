@@ -4,14 +4,17 @@
 #include "store/run_arrays.h"
 #include "store/run_metrics.h"
 
+#include <Eigen/Core>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qs::core {
@@ -70,6 +73,42 @@ struct RunRecord {
 
     /// Everything above as JSON (recipe and eval settings parsed).
     nlohmann::json toJson() const;
+};
+
+/// A stored analysis (sensitivity, ...): what produced it and what it found. JSON fields are texts.
+struct AnalysisRecord {
+    std::int64_t id = 0;
+    std::string kind;                  ///< the analysis's registry name
+    std::int64_t modelId = 0, datasetId = 0, provenanceId = 0;
+    std::string settings;              ///< canonical JSON: the validated parameters and the data windows
+    std::string manifest;              ///< JSON: model and data hashes, token counts, seed, program version
+    std::string summary;               ///< JSON: the analysis's summary
+    std::string startedAt, finishedAt; ///< ISO 8601 UTC
+    double seconds = 0;
+    std::string arraysFile; ///< file name inside Project::arraysDir(); empty when none
+
+    /// Everything above as JSON (settings, manifest and summary parsed).
+    nlohmann::json toJson() const;
+};
+
+/// What a finished analysis hands to the store.
+struct NewAnalysis {
+    std::string kind;
+    std::int64_t modelId = 0, datasetId = 0, provenanceId = 0;
+    std::string settings, manifest, summary;
+    std::string startedAt, finishedAt;
+    double seconds = 0;
+    std::vector<std::pair<std::string, std::string>> rows; ///< (label, JSON values): one per layer or group
+    std::map<std::string, Eigen::MatrixXd> arrays;         ///< written to the analysis's HDF5 file
+};
+
+/// A mixed-precision plan chosen from an analysis and the run that evaluated it.
+struct PlanRecord {
+    std::int64_t id = 0, analysisId = 0, runId = 0;
+    std::string method; ///< the solver: clado, ilp, additive, greedy, uniform
+    double budget = 0;
+    std::string unit;   ///< bpw or bytes
+    std::string plan;   ///< JSON: the plan (choices, predicted loss change, solver figures)
 };
 
 /// What a finished (or failed) run hands to the store.
@@ -149,6 +188,25 @@ public:
     std::optional<std::string> setting(const std::string& key);
     /// Sets (replaces) a kept value.
     void setSetting(const std::string& key, const std::string& value);
+    /// Stores an analysis in one transaction (its arrays file renamed into place first). Returns nullopt
+    /// without storing when one of the same kind, model, dataset and settings exists.
+    std::optional<std::int64_t> storeAnalysis(const NewAnalysis& analysis);
+    /// The analysis of this kind, model, dataset and settings; nullopt when none.
+    std::optional<AnalysisRecord> findAnalysis(const std::string& kind, std::int64_t modelId, std::int64_t datasetId,
+                                               const std::string& settings);
+    /// Every stored analysis, oldest first.
+    std::vector<AnalysisRecord> analyses();
+    /// One analysis; nullopt when absent.
+    std::optional<AnalysisRecord> analysis(std::int64_t id);
+    /// An analysis's rows (label, JSON values) in stored order.
+    std::vector<std::pair<std::string, std::string>> analysisRows(std::int64_t id);
+    /// An analysis's HDF5 arrays (empty when it has none); throws Error naming a missing or bad file.
+    std::map<std::string, Eigen::MatrixXd> analysisArrays(std::int64_t id);
+    /// Records that `method` chose the recipe of run `runId` from analysis `analysisId` under a budget
+    /// (the same plan recorded again replaces the earlier row). Returns its id.
+    std::int64_t storePlan(const PlanRecord& plan);
+    /// Every plan, in the order stored.
+    std::vector<PlanRecord> plans();
     /// A run's HDF5 arrays; throws Error naming the file when it is missing or unreadable (the SQLite
     /// data stays usable).
     RunArrays runArrays(std::int64_t runId);
@@ -161,6 +219,8 @@ private:
     void addMetricColumns();
     /// Adds the settings table to a project that lacks it (older projects; older versions ignore it).
     void addSettingsTable();
+    /// Adds the analyses tables to a project that lacks them (older versions ignore them).
+    void addAnalysisTables();
     std::int64_t ensureRecipe(const std::string& json, const std::string& label);
 
     std::filesystem::path m_path;
@@ -171,6 +231,14 @@ private:
 /// Content hash of a model or data path (a directory: its config, weights and tokenizer files; a file:
 /// its bytes) as 16 hex digits. Throws Error naming an unreadable file.
 std::string contentHash(const std::filesystem::path& path);
+
+/// `p` absolute and lexically normal: the text models and data are recorded by.
+std::string absolutePath(const std::filesystem::path& p);
+/// A data spec ("X.npy", text, or "FILE.h5:DATASET") with the file part made absolute.
+std::string absoluteSpec(const std::string& spec);
+/// The content hash of a data spec; an HDF5 dataset is its file's hash plus its name (two datasets of
+/// one file are two data sets).
+std::string specHash(const std::string& spec);
 
 /// Current UTC time as ISO 8601 ("2024-05-01T12:00:00Z").
 std::string isoTimeNow();

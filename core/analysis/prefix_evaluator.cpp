@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+#include "analysis/prefix_evaluator.h"
+
+#include "base/error.h"
+#include "eval/window_scores.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace qs::core {
+
+PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
+                                 std::vector<std::vector<std::int32_t>> windows, const Options& options,
+                                 const JobContext& job)
+    : m_model(model), m_lm(lm), m_options(options), m_windows(std::move(windows)) {
+    if (m_windows.empty()) throw Error("sensitivity set: no windows");
+    for (const auto& w : m_windows) {
+        if (w.size() < 2 || w.size() != m_windows.front().size())
+            throw Error("sensitivity set: windows must hold the same number (>= 2) of tokens");
+        checkTargets(w, lm.vocabSize());
+    }
+    for (const WeightInfo& w : model.weights()) m_layerOf[w.name] = w.layerIndex;
+    const int layers = lm.numLayers();
+    const std::size_t n = m_windows.size();
+    const JobContext quiet{{}, job.cancel};
+    m_hidden.assign(static_cast<std::size_t>(layers) + 1, std::vector<RowMatrixF>(n));
+    job.step(0, layers + 1, "reference: embedding " + std::to_string(n) + " windows");
+    forEachWindow(n, quiet, "embed", [&](std::size_t k) { m_hidden[0][k] = lm.embed(m_windows[k]); });
+    for (int l = 0; l < layers; ++l) {
+        job.step(l, layers + 1, "reference: layer " + std::to_string(l + 1) + "/" + std::to_string(layers));
+        forEachWindow(n, quiet, "layer", [&](std::size_t k) {
+            m_hidden[l + 1][k] = m_hidden[l][k];
+            lm.runLayer(l, m_hidden[l + 1][k]);
+        });
+    }
+    const double logitBytes = double(n) * double(m_windows.front().size()) * lm.vocabSize() * sizeof(float);
+    if (logitBytes <= double(m_options.logitBytesLimit)) {
+        m_referenceLogits.resize(n);
+        forEachWindow(n, quiet, "logits", [&](std::size_t k) { m_referenceLogits[k] = lm.logits(m_hidden[layers][k]); });
+    }
+    // The reference scored against itself: the same code path as every evaluation.
+    const long long before = m_layerRuns;
+    m_reference = evaluate({}, quiet);
+    m_evaluations = 0;
+    m_layerRuns = before;
+    job.step(layers + 1, layers + 1, "reference done");
+}
+
+const std::vector<RowMatrixF>& PrefixEvaluator::layerInputs(int layer) const {
+    if (layer < 0 || layer > numLayers()) throw Error("layerInputs: bad layer " + std::to_string(layer));
+    return m_hidden[static_cast<std::size_t>(layer)];
+}
+
+std::int64_t PrefixEvaluator::scoredTokens() const {
+    return static_cast<std::int64_t>(m_windows.size()) * static_cast<std::int64_t>(m_windows.front().size() - 1);
+}
+
+int PrefixEvaluator::firstLayer(const std::map<std::string, std::vector<float>>& replaced) const {
+    int first = numLayers();
+    for (const auto& [name, values] : replaced) {
+        const auto it = m_layerOf.find(name);
+        if (it == m_layerOf.end()) throw Error("evaluate: the model has no weight '" + name + "'");
+        // A weight outside the decoder layers (embedding, final norm, head) changes everything.
+        first = std::min(first, it->second < 0 ? 0 : it->second);
+    }
+    return m_options.prefixCache ? first : (replaced.empty() ? numLayers() : 0);
+}
+
+PerturbedScores PrefixEvaluator::evaluate(std::map<std::string, std::vector<float>> replaced,
+                                          const JobContext& job) {
+    const int start = firstLayer(replaced);
+    const bool touchesOutside = std::any_of(replaced.begin(), replaced.end(), [&](const auto& r) {
+        return m_layerOf.at(r.first) < 0;
+    });
+    const CausalLm variant(m_lm, std::move(replaced)); // shares every weight it does not replace
+    const int layers = numLayers();
+    const std::size_t n = m_windows.size();
+    const int ctx = static_cast<int>(m_windows.front().size());
+    ComparisonScores scores(n, ctx);
+    forEachWindow(n, job, "evaluate", [&](std::size_t k) {
+        RowMatrixF x = touchesOutside ? variant.embed(m_windows[k]) : m_hidden[static_cast<std::size_t>(start)][k];
+        for (int l = start; l < layers; ++l) variant.runLayer(l, x);
+        const RowMatrixF reference =
+            m_referenceLogits.empty() ? m_lm.logits(m_hidden[static_cast<std::size_t>(layers)][k]) : RowMatrixF();
+        scores.add(k, m_referenceLogits.empty() ? reference : m_referenceLogits[k], variant.logits(x), m_windows[k]);
+    });
+    ++m_evaluations;
+    m_layerRuns += static_cast<long long>(layers - start) * static_cast<long long>(n);
+    const ComparisonResult r = scores.finish(0);
+    return {r.candidate.meanNll, r.kld.mean, r.kld.top1Agreement};
+}
+
+} // namespace qs::core

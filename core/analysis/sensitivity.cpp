@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+#include "analysis/sensitivity.h"
+
+#include "base/error.h"
+#include "calib/collect_stats.h"
+#include "quant/quantizer.h"
+#include "statistics/rank_correlation.h"
+#include "tensor/dtype.h"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+
+namespace qs::core {
+namespace {
+
+using WeightSet = std::map<std::string, std::vector<float>>;
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// tr(E H E^T) for the error E [out, in] of a weight stored as [out, in], or as [in, out] (GPT-2 Conv1D).
+// Row by row with matrix-vector products: Eigen threads its matrix products, which would make the sum
+// depend on the thread count.
+double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx) {
+    using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const Eigen::Index out = w.matrixRows(), in = w.matrixCols();
+    const Eigen::MatrixXd e = w.transposed ? Eigen::MatrixXd(Eigen::Map<const Rows>(delta.data(), in, out).cast<double>().transpose())
+                                           : Eigen::MatrixXd(Eigen::Map<const Rows>(delta.data(), out, in).cast<double>());
+    double sum = 0;
+    for (Eigen::Index r = 0; r < e.rows(); ++r) {
+        const Eigen::VectorXd row = e.row(r).transpose();
+        sum += row.dot(xtx * row);
+    }
+    return sum;
+}
+
+double squaredNorm(const std::vector<float>& v) {
+    double s = 0;
+    for (float x : v) s += double(x) * double(x);
+    return s;
+}
+
+// One weight set from several cached ones (a pair's two groups).
+WeightSet merged(const WeightSet& a, const WeightSet& b) {
+    WeightSet out = a;
+    for (const auto& [name, values] : b) out[name] = values;
+    return out;
+}
+
+class Measurement {
+public:
+    Measurement(const Model& model, const CalibrationData& set, const MethodRegistries& registries,
+                const SensitivityOptions& options, const JobContext& job)
+        : m_model(model), m_registries(registries), m_options(options), m_job(job), m_quiet{{}, job.cancel},
+          m_lm(model, {}, m_quiet) {
+        if (options.candidates.empty()) throw Error("sensitivity: no candidate formats");
+        if (set.windows.empty()) throw Error("sensitivity: the sensitivity set holds no window");
+        for (const WeightInfo& w : model.weights()) m_info[w.name] = &w;
+        r.groups = decisionGroups(model, m_lm, options.grouping);
+        for (const auto& c : options.candidates) r.candidates.push_back(c.text);
+        const std::size_t G = r.groups.size(), C = r.candidates.size();
+        const auto table = [&] { return std::vector<std::vector<double>>(G, std::vector<double>(C, 0.0)); };
+        r.deltaLoss = r.kld = r.localError = r.bitsPerWeight = table();
+        r.top1 = std::vector<std::vector<double>>(G, std::vector<double>(C, 1.0));
+        m_sqNorm = table();
+        m_weights.assign(G * C, {});
+        m_total = static_cast<long long>(G * (1 + C + 2 * std::size_t(std::max(0, options.hawqProbes)))) +
+                  (options.pairs ? pairCount() : 0);
+        m_evaluator = std::make_unique<PrefixEvaluator>(
+            model, m_lm, set.windows, PrefixEvaluator::Options{options.prefixCache, 512u << 20}, m_quiet);
+        r.reference = m_evaluator->reference();
+        r.scoredTokens = m_evaluator->scoredTokens();
+    }
+
+    SensitivityResult run() {
+        const auto start = Clock::now();
+        quantizeAll();
+        singles();
+        if (m_options.hawqProbes > 0) hawq();
+        if (m_options.pairs) pairs();
+        r.evaluations = m_evaluator->evaluations();
+        r.layerRuns = m_evaluator->layerRuns();
+        r.layerRunsWithoutCache = m_evaluator->layerRunsWithoutCache();
+        r.seconds = secondsSince(start);
+        m_job.step(m_total, m_total, "done");
+        return std::move(r);
+    }
+
+private:
+    bool paired(std::size_t g, std::size_t h) const {
+        return m_options.pairDistance <= 0 || std::abs(r.groups[g].layer - r.groups[h].layer) <= m_options.pairDistance;
+    }
+    long long pairCount() const {
+        long long n = 0;
+        const std::size_t C = r.candidates.size();
+        for (std::size_t g = 0; g < r.groups.size(); ++g)
+            for (std::size_t h = g + 1; h < r.groups.size(); ++h)
+                if (paired(g, h))
+                    for (std::size_t c = 0; c < C; ++c)
+                        for (std::size_t d = 0; d < C; ++d)
+                            if (!m_options.candidates[c].keep && !m_options.candidates[d].keep) ++n;
+        return n;
+    }
+    void step(const std::string& what) { m_job.step(m_done++, m_total, what); }
+    PerturbedScores evaluate(WeightSet weights) {
+        const auto t = Clock::now();
+        const PerturbedScores s = m_evaluator->evaluate(std::move(weights), m_quiet);
+        r.evaluateSeconds += secondsSince(t);
+        return s;
+    }
+
+    // Every group at every candidate, with the local objective from the group's inputs on the set.
+    void quantizeAll() {
+        const std::size_t C = r.candidates.size();
+        std::vector<std::unique_ptr<ModelQuantizer>> quantizers(C);
+        std::map<std::string, double> bits; // weight -> bits per weight of the last quantization
+        for (std::size_t c = 0; c < C; ++c)
+            if (!m_options.candidates[c].keep)
+                quantizers[c] = std::make_unique<ModelQuantizer>(
+                    m_model, m_registries, m_options.candidates[c].job, m_quiet, nullptr,
+                    [&bits](const LayerQuantResult& q) { bits[q.name] = q.bitsPerWeight; });
+        for (int l = 0; l < m_lm.numLayers(); ++l) {
+            std::map<std::string, LinearInputStats> statsOf; // weight -> its input's statistics
+            std::map<std::string, std::string> siteOf;
+            for (const LinearInputSite& site : m_lm.layerSites(l))
+                for (const std::string& w : site.weights) siteOf[w] = site.name;
+            std::map<std::string, LinearInputStats> siteStats;
+            for (LinearInputStats& s : collectLayerStats(m_lm, l, m_evaluator->layerInputs(l), true, m_quiet))
+                siteStats[s.site] = std::move(s);
+            for (std::size_t g = 0; g < r.groups.size(); ++g) {
+                const DecisionGroup& group = r.groups[g];
+                if (group.layer != l) continue;
+                step("quantizing " + group.name);
+                for (std::size_t c = 0; c < C; ++c) {
+                    double groupBits = 0;
+                    for (const std::string& name : group.weights) {
+                        const WeightInfo& w = *m_info.at(name);
+                        const double n = double(numel(w.shape));
+                        if (!quantizers[c]) { // keep: the stored weights at their stored width
+                            groupBits += n * 8.0 * double(dtypeSize(w.dtype));
+                            continue;
+                        }
+                        const LinearInputStats& input = siteStats.at(siteOf.at(name));
+                        std::vector<float> q = quantizers[c]->quantizeWeight(
+                            w, quantizers[c]->calibrated() ? &input : nullptr, name);
+                        const std::vector<float> original = m_model.weight(name).toFloats();
+                        std::vector<float> delta(q.size());
+                        for (std::size_t i = 0; i < q.size(); ++i) delta[i] = q[i] - original[i];
+                        r.localError[g][c] += localObjective(delta, w, input.xtx) / double(input.samples);
+                        m_sqNorm[g][c] += squaredNorm(delta);
+                        groupBits += n * bits.at(name);
+                        m_weights[r.index(g, c)][name] = std::move(q);
+                    }
+                    r.bitsPerWeight[g][c] = groupBits / double(group.params);
+                }
+            }
+        }
+    }
+
+    void singles() {
+        const double l0 = r.reference.nll;
+        for (std::size_t g = 0; g < r.groups.size(); ++g)
+            for (std::size_t c = 0; c < r.candidates.size(); ++c) {
+                step("single " + r.groups[g].name + " at " + r.candidates[c]);
+                if (m_options.candidates[c].keep) continue; // exactly the reference: nothing replaced
+                const PerturbedScores s = evaluate(m_weights[r.index(g, c)]);
+                r.deltaLoss[g][c] = s.nll - l0;
+                r.kld[g][c] = s.kld;
+                r.top1[g][c] = s.top1;
+            }
+    }
+
+    // HAWQ's tr(H_gg) by Hutchinson with second differences: v Rademacher over the group's weights,
+    // v^T H v ~ (L(W + e v) + L(W - e v) - 2 L(W)) / e^2, e = 5% of the group's weight RMS (about the
+    // size of a 4-bit rounding error, where the score is used).
+    void hawq() {
+        const std::size_t C = r.candidates.size();
+        r.hessianTrace.assign(r.groups.size(), 0.0);
+        r.hawqScore.assign(r.groups.size(), std::vector<double>(C, 0.0));
+        const double l0 = r.reference.nll;
+        for (std::size_t g = 0; g < r.groups.size(); ++g) {
+            const DecisionGroup& group = r.groups[g];
+            WeightSet original;
+            double sq = 0;
+            for (const std::string& name : group.weights) {
+                original[name] = m_model.weight(name).toFloats();
+                sq += squaredNorm(original[name]);
+            }
+            const double eps = 0.05 * std::sqrt(sq / double(group.params));
+            double sum = 0;
+            for (int p = 0; p < m_options.hawqProbes; ++p) {
+                std::mt19937_64 rng(m_options.seed * 0x9E3779B97F4A7C15ull + g * 1000003ull + std::uint64_t(p));
+                WeightSet plus = original, minus = original;
+                for (auto& [name, values] : plus) {
+                    std::vector<float>& m = minus[name];
+                    for (std::size_t i = 0; i < values.size(); ++i) {
+                        const float delta = float((rng() >> 63) ? eps : -eps);
+                        values[i] += delta;
+                        m[i] -= delta;
+                    }
+                }
+                step("curvature " + group.name + " probe " + std::to_string(p + 1));
+                const double lp = evaluate(std::move(plus)).nll;
+                step("curvature " + group.name + " probe " + std::to_string(p + 1));
+                const double lm = evaluate(std::move(minus)).nll;
+                sum += (lp + lm - 2 * l0) / (eps * eps);
+            }
+            r.hessianTrace[g] = sum / m_options.hawqProbes;
+            for (std::size_t c = 0; c < C; ++c)
+                r.hawqScore[g][c] = r.hessianTrace[g] / double(group.params) * m_sqNorm[g][c];
+        }
+    }
+
+    void pairs() {
+        const std::size_t G = r.groups.size(), C = r.candidates.size();
+        r.interaction = Eigen::MatrixXd::Zero(Eigen::Index(G * C), Eigen::Index(G * C));
+        r.interactionKld = r.interaction;
+        const double l0 = r.reference.nll;
+        for (std::size_t g = 0; g < G; ++g)
+            for (std::size_t h = g + 1; h < G; ++h) {
+                if (!paired(g, h)) continue;
+                for (std::size_t c = 0; c < C; ++c)
+                    for (std::size_t d = 0; d < C; ++d) {
+                        if (m_options.candidates[c].keep || m_options.candidates[d].keep) continue; // exactly 0
+                        step("pair " + r.groups[g].name + " x " + r.groups[h].name);
+                        const PerturbedScores s = evaluate(merged(m_weights[r.index(g, c)], m_weights[r.index(h, d)]));
+                        const auto i = Eigen::Index(r.index(g, c)), j = Eigen::Index(r.index(h, d));
+                        r.interaction(i, j) = r.interaction(j, i) = s.nll - l0 - r.deltaLoss[g][c] - r.deltaLoss[h][d];
+                        r.interactionKld(i, j) = r.interactionKld(j, i) = s.kld - r.kld[g][c] - r.kld[h][d];
+                        ++r.pairsMeasured;
+                    }
+            }
+    }
+
+    const Model& m_model;
+    const MethodRegistries& m_registries;
+    const SensitivityOptions& m_options;
+    const JobContext& m_job;
+    const JobContext m_quiet;
+    const CausalLm m_lm;
+    std::unique_ptr<PrefixEvaluator> m_evaluator;
+    std::map<std::string, const WeightInfo*> m_info;
+    std::vector<WeightSet> m_weights; // [g * C + c]: the group's quantized weights (stored layout)
+    std::vector<std::vector<double>> m_sqNorm;
+    long long m_done = 0, m_total = 0;
+    SensitivityResult r;
+};
+
+std::vector<double> flatWithoutKeep(const SensitivityResult& r, const std::vector<std::vector<double>>& table) {
+    std::vector<double> out;
+    for (std::size_t g = 0; g < table.size(); ++g)
+        for (std::size_t c = 0; c < table[g].size(); ++c)
+            if (r.candidates[c] != "keep") out.push_back(table[g][c]);
+    return out;
+}
+
+nlohmann::json finiteOrNull(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+} // namespace
+
+nlohmann::json SensitivityResult::correlations() const {
+    nlohmann::json j = nlohmann::json::object();
+    const auto add = [&](const std::string& key, const std::vector<std::vector<double>>& proxy) {
+        if (proxy.empty()) return;
+        const std::vector<double> p = flatWithoutKeep(*this, proxy);
+        j[key] = {{"delta_loss", finiteOrNull(spearmanRho(p, flatWithoutKeep(*this, deltaLoss)))},
+                  {"kld", finiteOrNull(spearmanRho(p, flatWithoutKeep(*this, kld)))}};
+    };
+    add("local_error", localError);
+    add("hawq", hawqScore);
+    return j;
+}
+
+nlohmann::json SensitivityResult::toJson() const {
+    nlohmann::json groupsJson = nlohmann::json::array();
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        nlohmann::json cands = nlohmann::json::array();
+        for (std::size_t c = 0; c < candidates.size(); ++c) {
+            nlohmann::json row = {{"format", candidates[c]},
+                                  {"bits_per_weight", bitsPerWeight[g][c]},
+                                  {"delta_loss", deltaLoss[g][c]},
+                                  {"kld", kld[g][c]},
+                                  {"top1", top1[g][c]},
+                                  {"local_error", localError[g][c]}};
+            if (!hawqScore.empty()) row["hawq"] = hawqScore[g][c];
+            cands.push_back(std::move(row));
+        }
+        nlohmann::json gj = {{"name", groups[g].name}, {"layer", groups[g].layer}, {"params", groups[g].params},
+                             {"weights", groups[g].weights}, {"candidates", std::move(cands)}};
+        if (!hessianTrace.empty()) gj["hessian_trace"] = hessianTrace[g];
+        groupsJson.push_back(std::move(gj));
+    }
+    nlohmann::json j = {{"reference", {{"nll", reference.nll}, {"perplexity", std::exp(reference.nll)}}},
+                        {"scored_tokens", scoredTokens},
+                        {"candidates", candidates},
+                        {"groups", std::move(groupsJson)},
+                        {"correlations", correlations()},
+                        {"evaluations", evaluations},
+                        {"layer_runs", layerRuns},
+                        {"layer_runs_without_cache", layerRunsWithoutCache},
+                        {"seconds", seconds},
+                        {"evaluate_seconds", evaluateSeconds}};
+    if (interaction.size() > 0)
+        j["interaction"] = {{"size", interaction.rows()},
+                            {"pairs_measured", pairsMeasured},
+                            {"max_abs", interaction.cwiseAbs().maxCoeff()}};
+    return j;
+}
+
+SensitivityResult measureSensitivity(const Model& model, const CalibrationData& set,
+                                     const MethodRegistries& registries, const SensitivityOptions& options,
+                                     const JobContext& job) {
+    return Measurement(model, set, registries, options, job).run();
+}
+
+} // namespace qs::core

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Per-group sensitivity (every decision group x candidate format, measured on the sensitivity set),
+// cheap proxies beside it, and CLADO's pairwise interaction terms (../shared/specs/analysis.md 1.1, 6).
+#pragma once
+#include "analysis/candidate_formats.h"
+#include "analysis/decision_groups.h"
+#include "analysis/prefix_evaluator.h"
+#include "data/calib_data.h"
+#include "quant/method_registries.h"
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+struct SensitivityOptions {
+    std::vector<CandidateFormat> candidates;
+    GroupMode grouping = GroupMode::Fused;
+    bool pairs = false;    ///< measure CLADO's pairwise terms
+    int pairDistance = 0;  ///< > 0: only pairs of groups at most this many decoder layers apart (others 0)
+    int hawqProbes = 4;    ///< Rademacher probes per group for the Hessian-trace score; 0 skips it
+    std::uint64_t seed = 1;
+    bool prefixCache = true;
+};
+
+/// Per decision group g and candidate c ([g][c]); the interaction matrix over i = g * C + c.
+struct SensitivityResult {
+    std::vector<DecisionGroup> groups;
+    std::vector<std::string> candidates; ///< candidate texts, in the order given
+    PerturbedScores reference;           ///< the float32 model on the sensitivity set
+    std::int64_t scoredTokens = 0;
+    /// Measured with only group g at candidate c: mean NLL minus the reference's, mean KL, top-1 agreement.
+    std::vector<std::vector<double>> deltaLoss, kld, top1;
+    /// Local objective tr(dW H dW^T) / tokens, H = X^T X of the group's inputs on the sensitivity set.
+    std::vector<std::vector<double>> localError;
+    /// HAWQ's score tr(H_gg) / n_g * ||dW||^2 (tr(H_gg) of the global loss by finite-difference
+    /// Hutchinson); empty when not asked.
+    std::vector<std::vector<double>> hawqScore;
+    std::vector<double> hessianTrace; ///< per group: the estimated tr(H_gg) (empty when not asked)
+    /// Bits per weight of the group's weights at candidate c (scales and zero points included).
+    std::vector<std::vector<double>> bitsPerWeight;
+    /// CLADO's c_gh(b, b') = L(g at b, h at b') - L(g at b) - L(h at b') + L0 (symmetric, zero within a
+    /// group and for pairs not measured); 0 x 0 without pairs.
+    Eigen::MatrixXd interaction;
+    /// The same decomposition of the mean KL (label-free, and less noisy on a small set).
+    Eigen::MatrixXd interactionKld;
+    long long pairsMeasured = 0;
+    long long evaluations = 0, layerRuns = 0, layerRunsWithoutCache = 0;
+    double seconds = 0;         ///< whole analysis
+    double evaluateSeconds = 0; ///< in forward evaluations
+
+    std::size_t index(std::size_t group, std::size_t candidate) const { return group * candidates.size() + candidate; }
+    /// Spearman's rho of each proxy against the measured change of loss and KL, over every (group,
+    /// candidate) that is not "keep": {"local_error": {"delta_loss": r, "kld": r}, "hawq": {...}}.
+    nlohmann::json correlations() const;
+    /// Everything above as JSON (the interaction matrix summarised: its size, the largest |c| and the
+    /// pair count; the full matrix goes to the HDF5 arrays).
+    nlohmann::json toJson() const;
+};
+
+/// Measures sensitivities of `model` on the windows of `set` (the sensitivity set). Progress per
+/// evaluation, cancellable. Deterministic: the same inputs and seed give bit-identical figures at any
+/// thread count. Throws Error for unusable inputs (no candidates, an empty set, a method the model
+/// cannot run), Cancelled.
+SensitivityResult measureSensitivity(const Model& model, const CalibrationData& set,
+                                     const MethodRegistries& registries, const SensitivityOptions& options,
+                                     const JobContext& job);
+
+} // namespace qs::core

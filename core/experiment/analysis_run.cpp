@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+#include "experiment/analysis_run.h"
+
+#include "base/error.h"
+#include <omp.h>
+
+#include <chrono>
+
+namespace qs::core {
+
+nlohmann::json AnalysisOutcome::toJson() const {
+    return {{"analysis", settings.value("analysis", "")},
+            {"id", id},
+            {"reused", reused},
+            {"seconds", seconds},
+            {"settings", settings},
+            {"manifest", manifest},
+            {"result", output.summary}};
+}
+
+AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& registries, Project* project,
+                            const JobContext& job) {
+    const Analysis& analysis = registries.analyses.get(request.name, "analysis");
+    if (!request.model) throw Error(request.name + ": no model");
+    const Model& model = *request.model;
+    AnalysisOutcome out;
+    const nlohmann::json params = validateParams(analysis.params(), request.params, std::string(request.name));
+    // The key: everything that changes the result (the data set by its content hash, in the dataset row).
+    out.settings = {{"analysis", request.name}, {"params", params}, {"ctx", request.ctx}, {"windows", request.windows}};
+    job.step(0, 0, "reading " + request.setPath);
+    const CalibrationData set = loadCalibrationData(request.setPath, model.path(), request.ctx, request.windows);
+    const std::string modelHash = contentHash(model.path()), dataHash = specHash(request.setPath);
+    out.manifest = {{"model", {{"path", absolutePath(model.path())}, {"hash", modelHash}}},
+                    {"data", {{"path", absoluteSpec(request.setPath)}, {"hash", dataHash}}},
+                    {"set", {{"windows", set.windows.size()}, {"ctx", set.ctx}, {"tokens", set.tokens()},
+                             {"source", set.source}}},
+                    {"params", params},
+                    {"program_version", QS_VERSION},
+                    {"command_line", request.commandLine}};
+    std::int64_t modelId = 0, datasetId = 0;
+    if (project) {
+        modelId = project->ensureModel({0, absolutePath(model.path()), modelHash, model.config().modelType,
+                                        model.parameterCount()});
+        datasetId = project->ensureDataset({0, absoluteSpec(request.setPath), dataHash, set.tokens()});
+        if (const auto stored = project->findAnalysis(request.name, modelId, datasetId, out.settings.dump())) {
+            AnalysisOutcome reopened = openAnalysis(*project, stored->id);
+            reopened.reused = true;
+            return reopened;
+        }
+    }
+    const std::string startedAt = isoTimeNow();
+    const auto start = std::chrono::steady_clock::now();
+    out.output = analysis.run({model, set, registries}, params, job);
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.manifest["threads"] = omp_get_max_threads(); // recorded, not keyed: results do not depend on it
+    if (!project) return out;
+    NewAnalysis a;
+    a.kind = request.name;
+    a.modelId = modelId;
+    a.datasetId = datasetId;
+    a.provenanceId = project->addProvenance(request.commandLine);
+    a.settings = out.settings.dump();
+    a.manifest = out.manifest.dump();
+    a.summary = out.output.summary.dump();
+    a.startedAt = startedAt;
+    a.finishedAt = isoTimeNow();
+    a.seconds = out.seconds;
+    for (const auto& [label, values] : out.output.rows) a.rows.emplace_back(label, values.dump());
+    a.arrays = out.output.arrays;
+    if (const auto id = project->storeAnalysis(a)) {
+        out.id = *id;
+    } else if (const auto other = project->findAnalysis(request.name, modelId, datasetId, a.settings)) {
+        out.id = other->id; // another process stored the same analysis first
+    }
+    return out;
+}
+
+AnalysisOutcome openAnalysis(Project& project, std::int64_t id) {
+    const auto record = project.analysis(id);
+    if (!record) throw Error(project.path().string() + ": no analysis " + std::to_string(id));
+    AnalysisOutcome out;
+    out.id = id;
+    out.reused = true;
+    out.seconds = record->seconds;
+    out.settings = nlohmann::json::parse(record->settings);
+    out.manifest = nlohmann::json::parse(record->manifest);
+    out.output.summary = nlohmann::json::parse(record->summary);
+    for (const auto& [label, values] : project.analysisRows(id))
+        out.output.rows.emplace_back(label, nlohmann::json::parse(values));
+    out.output.arrays = project.analysisArrays(id);
+    return out;
+}
+
+} // namespace qs::core

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// Sensitivity and CLADO's pair terms on the fixture: exact zeros where nothing changes, the prefix
+// cache equal to full reruns, the evaluator equal to the plain comparison path, thread independence.
+#include "analysis/candidate_formats.h"
+#include "analysis/decision_groups.h"
+#include "analysis/prefix_evaluator.h"
+#include "analysis/sensitivity.h"
+#include "builtin_registries.h"
+#include "eval/perplexity.h"
+#include "fixture_models.h"
+#include "quant/model_quantizer.h"
+#include "statistics/rank_correlation.h"
+#include "base/error.h"
+
+#include <cmath>
+#include <gtest/gtest.h>
+#include <omp.h>
+
+using namespace qs::core;
+using qs::test::builtinRegistries;
+using qs::test::fixtureLm;
+using qs::test::fixtureModel;
+using qs::test::fixtureTestTokens;
+
+namespace {
+
+CalibrationData smallSet(int ctx = 32, long long windows = 3) {
+    return calibrationWindows(fixtureTestTokens(), ctx, windows, "fixture test tokens");
+}
+
+SensitivityOptions options(const std::string& formats, bool pairs, int probes = 1) {
+    SensitivityOptions o;
+    o.candidates = parseCandidateFormats(formats, builtinRegistries(), "test");
+    o.pairs = pairs;
+    o.hawqProbes = probes;
+    return o;
+}
+
+} // namespace
+
+TEST(RankCorrelation, SpearmanWithTiesMatchesHandComputed) {
+    // x ranks 1, 2.5, 2.5, 4; y ranks 1, 2, 3, 4: Pearson of the ranks = 0.9486832980505138.
+    EXPECT_NEAR(spearmanRho({1, 2, 2, 5}, {10, 20, 30, 40}), 0.9486832980505138, 1e-15);
+    EXPECT_DOUBLE_EQ(spearmanRho({1, 2, 3}, {3, 2, 1}), -1.0);
+    EXPECT_TRUE(std::isnan(spearmanRho({1, 1, 1}, {1, 2, 3})));
+    EXPECT_EQ(averageRanks({3, 1, 3}), (std::vector<double>{2.5, 1, 2.5}));
+}
+
+TEST(DecisionGroups, FusedFollowsSharedInputsAndEachSplitsThem) {
+    const auto fused = decisionGroups(fixtureModel(), fixtureLm(), GroupMode::Fused);
+    const auto each = decisionGroups(fixtureModel(), fixtureLm(), GroupMode::Each);
+    ASSERT_EQ(fused.size(), 16u); // 4 layers x (q/k/v, o, gate/up, down)
+    ASSERT_EQ(each.size(), 28u);  // 4 layers x 7 Linears
+    EXPECT_EQ(fused[0].name, "model.layers.0.self_attn.q_proj+k_proj+v_proj");
+    EXPECT_EQ(fused[0].weights.size(), 3u);
+    EXPECT_EQ(fused[0].params, 192 * 192 + 2 * 64 * 192);
+    EXPECT_EQ(fused[2].name, "model.layers.0.mlp.gate_proj+up_proj");
+    std::int64_t a = 0, b = 0, quantizable = 0;
+    for (const auto& g : fused) a += g.params;
+    for (const auto& g : each) b += g.params;
+    for (const auto& w : fixtureModel().weights())
+        if (w.quantizable) quantizable += numel(w.shape);
+    EXPECT_EQ(a, quantizable);
+    EXPECT_EQ(b, quantizable);
+}
+
+TEST(CandidateFormats, ParsesMethodsKeepAndRefusesRepeatsAndTransforms) {
+    const auto c = parseCandidateFormats("keep,int4:group:32:asym,gptq/int3:group:128", builtinRegistries(), "t");
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_TRUE(c[0].keep);
+    EXPECT_EQ(c[1].job.method, "rtn");
+    EXPECT_EQ(c[1].job.spec.groupSize, 32);
+    EXPECT_FALSE(c[1].job.spec.symmetric);
+    EXPECT_EQ(c[2].job.method, "gptq");
+    EXPECT_THROW(parseCandidateFormats("int4:group:32,int4:group:32", builtinRegistries(), "t"), Error);
+    EXPECT_THROW(parseCandidateFormats("rotate+gptq/int4", builtinRegistries(), "t"), Error);
+    EXPECT_THROW(parseCandidateFormats("", builtinRegistries(), "t"), Error);
+    EXPECT_THROW(parseCandidateFormats("int99", builtinRegistries(), "t"), Error);
+}
+
+// The evaluator's scores for a whole-model replacement equal compareWithReference's, an independent
+// path (window-major, whole forward passes).
+TEST(PrefixEvaluator, EqualsThePlainComparison) {
+    const CalibrationData set = smallSet();
+    PrefixEvaluator ev(fixtureModel(), fixtureLm(), set.windows, {}, {});
+    QuantJob job;
+    job.spec.format = FormatId::Int4;
+    job.spec.granularity = Granularity::Group;
+    job.spec.groupSize = 32;
+    ModelQuantResult q = quantizeModel(fixtureModel(), builtinRegistries(), job, {}, true);
+    const CausalLm quantized(fixtureModel(), q.weights);
+    std::vector<std::int32_t> tokens;
+    for (const auto& w : set.windows) tokens.insert(tokens.end(), w.begin(), w.end());
+    const ComparisonResult want = compareWithReference(fixtureLm(), quantized, tokens, {set.ctx, 0}, {});
+    const PerturbedScores got = ev.evaluate(q.weights, {});
+    EXPECT_DOUBLE_EQ(ev.reference().nll, want.reference.meanNll);
+    EXPECT_DOUBLE_EQ(got.nll, want.candidate.meanNll);
+    EXPECT_DOUBLE_EQ(got.kld, want.kld.mean);
+    EXPECT_DOUBLE_EQ(got.top1, want.kld.top1Agreement);
+    EXPECT_EQ(ev.evaluate({}, {}).nll, ev.reference().nll); // nothing replaced: the reference exactly
+}
+
+TEST(Sensitivity, KeepIsExactlyZeroAndPairTermsAreWellFormed) {
+    const SensitivityOptions o = options("keep,int4:group:32:asym", true);
+    const SensitivityResult r = measureSensitivity(fixtureModel(), smallSet(), builtinRegistries(), o, {});
+    const std::size_t G = r.groups.size(), C = 2;
+    ASSERT_EQ(G, 16u);
+    for (std::size_t g = 0; g < G; ++g) {
+        EXPECT_EQ(r.deltaLoss[g][0], 0.0);
+        EXPECT_EQ(r.kld[g][0], 0.0);
+        EXPECT_EQ(r.top1[g][0], 1.0);
+        EXPECT_EQ(r.localError[g][0], 0.0);
+        EXPECT_EQ(r.bitsPerWeight[g][0], 16.0); // bf16 weights kept
+        EXPECT_GT(r.kld[g][1], 0.0);
+        EXPECT_GT(r.localError[g][1], 0.0);
+        const QuantSpec int4{FormatId::Int4, Granularity::Group, 32, false};
+        EXPECT_DOUBLE_EQ(r.bitsPerWeight[g][1], int4.bitsPerWeight(64, 192)); // codes + a scale and zero per 32
+    }
+    // Evaluations: non-keep singles, 2 per HAWQ probe, one per pair of non-keep options.
+    EXPECT_EQ(r.evaluations, static_cast<long long>(G + 2 * G + G * (G - 1) / 2));
+    EXPECT_EQ(r.pairsMeasured, static_cast<long long>(G * (G - 1) / 2));
+    ASSERT_EQ(r.interaction.rows(), Eigen::Index(G * C));
+    EXPECT_EQ((r.interaction - r.interaction.transpose()).cwiseAbs().maxCoeff(), 0.0);
+    for (std::size_t g = 0; g < G; ++g)
+        for (std::size_t h = 0; h < G; ++h) {
+            EXPECT_EQ(r.interaction(Eigen::Index(r.index(g, 0)), Eigen::Index(r.index(h, 1))), 0.0); // keep
+            if (g == h) {
+                EXPECT_EQ(r.interaction(Eigen::Index(r.index(g, 1)), Eigen::Index(r.index(h, 1))), 0.0);
+            }
+        }
+    EXPECT_GT(r.layerRunsWithoutCache, r.layerRuns);
+}
+
+// The same figures with the prefix cache off (every layer rerun) and at 1 and 2 threads.
+TEST(Sensitivity, PrefixCacheAndThreadCountChangeNoBit) {
+    SensitivityOptions o = options("int3:group:32:asym,int8:channel:sym", true, 1);
+    o.pairDistance = 1;
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const SensitivityResult one = measureSensitivity(fixtureModel(), smallSet(), builtinRegistries(), o, {});
+    omp_set_num_threads(2);
+    o.prefixCache = false;
+    const SensitivityResult two = measureSensitivity(fixtureModel(), smallSet(), builtinRegistries(), o, {});
+    omp_set_num_threads(threads);
+    EXPECT_EQ(one.deltaLoss, two.deltaLoss);
+    EXPECT_EQ(one.kld, two.kld);
+    EXPECT_EQ(one.hawqScore, two.hawqScore);
+    EXPECT_EQ(one.localError, two.localError);
+    EXPECT_TRUE(one.interaction == two.interaction);
+    EXPECT_TRUE(one.interactionKld == two.interactionKld);
+    EXPECT_EQ(two.layerRuns, two.layerRunsWithoutCache);
+    EXPECT_LT(one.layerRuns, one.layerRunsWithoutCache);
+    // Pairs more than one layer apart are not measured (and read 0).
+    const auto far = [&](const SensitivityResult& r) {
+        return r.interaction(Eigen::Index(r.index(0, 0)), Eigen::Index(r.index(15, 0)));
+    };
+    EXPECT_EQ(far(one), 0.0);
+}
