@@ -115,13 +115,24 @@ private:
     // Every group at every candidate, with the local objective from the group's inputs on the set.
     void quantizeAll() {
         const std::size_t C = r.candidates.size();
-        std::vector<std::unique_ptr<ModelQuantizer>> quantizers(C);
-        std::map<std::string, double> bits; // weight -> bits per weight of the last quantization
+        std::vector<std::unique_ptr<ModelQuantizer>>& quantizers = m_quantizers;
+        quantizers.resize(C);
+        std::map<std::string, double>& bits = m_bits;
+        bool calibrated = false;
+        std::int64_t quantizedCandidates = 0, params = 0;
         for (std::size_t c = 0; c < C; ++c)
-            if (!m_options.candidates[c].keep)
+            if (!m_options.candidates[c].keep) {
                 quantizers[c] = std::make_unique<ModelQuantizer>(
                     m_model, m_registries, m_options.candidates[c].job, m_quiet, nullptr,
                     [&bits](const LayerQuantResult& q) { bits[q.name] = q.bitsPerWeight; });
+                calibrated = calibrated || quantizers[c]->calibrated();
+                ++quantizedCandidates;
+            }
+        for (const auto& g : r.groups) params += g.params;
+        // Data-free candidates are quantized again at each use when keeping them all would pass the
+        // limit (a 7B model at three candidates: 84 GB); calibrated ones need their statistics, so stay.
+        m_cacheAll = calibrated || double(quantizedCandidates) * double(params) * sizeof(float) <=
+                                       double(m_options.weightCacheBytes);
         for (int l = 0; l < m_lm.numLayers(); ++l) {
             std::map<std::string, LinearInputStats> statsOf; // weight -> its input's statistics
             std::map<std::string, std::string> siteOf;
@@ -152,12 +163,21 @@ private:
                         r.localError[g][c] += localObjective(delta, w, input.xtx) / double(input.samples);
                         m_sqNorm[g][c] += squaredNorm(delta);
                         groupBits += n * bits.at(name);
-                        m_weights[r.index(g, c)][name] = std::move(q);
+                        if (m_cacheAll) m_weights[r.index(g, c)][name] = std::move(q);
                     }
                     r.bitsPerWeight[g][c] = groupBits / double(group.params);
                 }
             }
         }
+    }
+
+    // Group g's weights at candidate c (stored layout): cached, or quantized again (data-free only).
+    WeightSet weights(std::size_t g, std::size_t c) {
+        if (m_cacheAll) return m_weights[r.index(g, c)];
+        WeightSet out;
+        for (const std::string& name : r.groups[g].weights)
+            out[name] = m_quantizers[c]->quantizeWeight(*m_info.at(name), nullptr, name);
+        return out;
     }
 
     void singles() {
@@ -166,7 +186,7 @@ private:
             for (std::size_t c = 0; c < r.candidates.size(); ++c) {
                 step("single " + r.groups[g].name + " at " + r.candidates[c]);
                 if (m_options.candidates[c].keep) continue; // exactly the reference: nothing replaced
-                const PerturbedScores s = evaluate(m_weights[r.index(g, c)]);
+                const PerturbedScores s = evaluate(weights(g, c));
                 r.deltaLoss[g][c] = s.nll - l0;
                 r.kld[g][c] = s.kld;
                 r.top1[g][c] = s.top1;
@@ -226,7 +246,7 @@ private:
                     for (std::size_t d = 0; d < C; ++d) {
                         if (m_options.candidates[c].keep || m_options.candidates[d].keep) continue; // exactly 0
                         step("pair " + r.groups[g].name + " x " + r.groups[h].name);
-                        const PerturbedScores s = evaluate(merged(m_weights[r.index(g, c)], m_weights[r.index(h, d)]));
+                        const PerturbedScores s = evaluate(merged(weights(g, c), weights(h, d)));
                         const auto i = Eigen::Index(r.index(g, c)), j = Eigen::Index(r.index(h, d));
                         r.interaction(i, j) = r.interaction(j, i) = s.nll - l0 - r.deltaLoss[g][c] - r.deltaLoss[h][d];
                         r.interactionKld(i, j) = r.interactionKld(j, i) = s.kld - r.kld[g][c] - r.kld[h][d];
@@ -244,6 +264,9 @@ private:
     std::unique_ptr<PrefixEvaluator> m_evaluator;
     std::map<std::string, const WeightInfo*> m_info;
     std::vector<WeightSet> m_weights; // [g * C + c]: the group's quantized weights (stored layout)
+    std::vector<std::unique_ptr<ModelQuantizer>> m_quantizers; // per candidate, null for keep
+    std::map<std::string, double> m_bits;
+    bool m_cacheAll = true;
     std::vector<std::vector<double>> m_sqNorm;
     long long m_done = 0, m_total = 0;
     SensitivityResult r;

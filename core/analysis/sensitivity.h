@@ -24,6 +24,9 @@ struct SensitivityOptions {
     int hawqProbes = 4;    ///< Rademacher probes per group for the Hessian-trace score; 0 skips it
     std::uint64_t seed = 1;
     bool prefixCache = true;
+    /// Quantized weights kept for reuse up to this many bytes (all candidates of all groups); past
+    /// it, data-free candidates are quantized again at each use (results are the same).
+    std::size_t weightCacheBytes = std::size_t(4) << 30;
 };
 
 /// Per decision group g and candidate c ([g][c]); the interaction matrix over i = g * C + c.

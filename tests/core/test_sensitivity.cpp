@@ -8,10 +8,12 @@
 #include "builtin_registries.h"
 #include "eval/perplexity.h"
 #include "fixture_models.h"
+#include "naive_lm.h"
 #include "quant/model_quantizer.h"
 #include "statistics/rank_correlation.h"
 #include "base/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -155,4 +157,71 @@ TEST(Sensitivity, PrefixCacheAndThreadCountChangeNoBit) {
         return r.interaction(Eigen::Index(r.index(0, 0)), Eigen::Index(r.index(15, 0)));
     };
     EXPECT_EQ(far(one), 0.0);
+}
+
+// GPT-2 (transposed Conv1D, fused c_attn, biases), Qwen2 (q/k/v biases) and Mistral (sliding window):
+// fused groups follow the shared inputs, keep is exactly 0, the local objective equals sum ||E x||^2
+// over the captured inputs, and re-quantizing at each use (no weight cache) changes no figure.
+TEST(Sensitivity, EveryArchitectureAndTheLocalObjectiveByHand) {
+    for (const char* type : {"gpt2", "qwen2", "mistral"}) {
+        qs::test::TinySpec s;
+        s.modelType = type;
+        s.slidingWindow = std::string(type) == "mistral" ? 5 : 0;
+        const auto dir = qs::test::outputDir(std::string("sensitivity_") + type);
+        qs::test::writeTinyModel(dir, s);
+        const auto model = openModel(dir);
+        const CausalLm lm(*model);
+        CalibrationData set;
+        set.ctx = 16;
+        for (int w = 0; w < 3; ++w) {
+            std::vector<std::int32_t> ids(16);
+            for (int i = 0; i < 16; ++i) ids[std::size_t(i)] = std::int32_t((w * 16 + i) * 7 % 40);
+            set.windows.push_back(ids);
+        }
+        SensitivityOptions o;
+        o.candidates = parseCandidateFormats("keep,int4:group:16:asym", builtinRegistries(), "test");
+        o.hawqProbes = 0;
+        const SensitivityResult r = measureSensitivity(*model, set, builtinRegistries(), o, {});
+        o.weightCacheBytes = 0;
+        const SensitivityResult uncached = measureSensitivity(*model, set, builtinRegistries(), o, {});
+        ASSERT_EQ(r.groups.size(), 8u) << type; // 2 layers x 4 input sites
+        EXPECT_EQ(r.deltaLoss, uncached.deltaLoss) << type;
+        EXPECT_EQ(r.kld, uncached.kld) << type;
+        for (std::size_t g = 0; g < r.groups.size(); ++g) {
+            EXPECT_EQ(r.kld[g][0], 0.0) << type;
+            EXPECT_GT(r.kld[g][1], 0.0) << type;
+        }
+        // The first group by hand: its input rows x (captured through the layer observer) and
+        // E = Q(W) - W as [out, in], whatever the stored layout.
+        const DecisionGroup& first = r.groups[0];
+        std::vector<Eigen::VectorXd> rows;
+        const LinearInputObserver observer = [&](int, const LinearInputSite& site, const RowMatrixF& x) {
+            if (std::find(site.weights.begin(), site.weights.end(), first.weights[0]) == site.weights.end()) return;
+            for (Eigen::Index t = 0; t < x.rows(); ++t) rows.push_back(x.row(t).transpose().cast<double>());
+        };
+        for (const auto& w : set.windows) {
+            RowMatrixF x = lm.embed(w);
+            lm.runLayer(0, x, &observer);
+        }
+        QuantJob job;
+        job.spec = {FormatId::Int4, Granularity::Group, 16, false};
+        const ModelQuantResult q = quantizeModel(*model, builtinRegistries(), job, {}, true);
+        double local = 0;
+        for (const std::string& name : first.weights) {
+            const WeightInfo* info = nullptr;
+            for (const auto& w : model->weights())
+                if (w.name == name) info = &w;
+            ASSERT_NE(info, nullptr);
+            const std::vector<float> quantized = q.weights.at(name), original = model->weight(name).toFloats();
+            const Eigen::Index out = info->matrixRows(), in = info->matrixCols();
+            Eigen::MatrixXd e(out, in);
+            for (Eigen::Index i = 0; i < out; ++i)
+                for (Eigen::Index k = 0; k < in; ++k) {
+                    const std::size_t at = info->transposed ? std::size_t(k * out + i) : std::size_t(i * in + k);
+                    e(i, k) = double(quantized[at]) - double(original[at]);
+                }
+            for (const auto& x : rows) local += (e * x).squaredNorm();
+        }
+        EXPECT_NEAR(r.localError[0][1], local / double(rows.size()), 1e-9 * local / double(rows.size())) << type;
+    }
 }
