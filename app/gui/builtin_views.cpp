@@ -4,6 +4,7 @@
 #include "formats_plugin.h"
 #include "histogram_plugin.h"
 #include "layer_errors_plugin.h"
+#include "sensitivity_plugin.h"
 #include "layer_table_plugin.h"
 #include "outliers_plugin.h"
 #include "pareto_plugin.h"
@@ -15,6 +16,7 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LayerTablePlugin>());
     manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
     manager.addBuiltin(std::make_unique<views::LayerErrorsPlugin>());
+    manager.addBuiltin(std::make_unique<views::SensitivityPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());

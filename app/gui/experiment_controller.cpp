@@ -4,7 +4,7 @@
 
 #include "data/calib_data.h"
 #include "experiment/run_export.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "quant/recipe.h"
 #include "report.h"

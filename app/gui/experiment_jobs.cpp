@@ -3,7 +3,7 @@
 #include "experiment_controller.h"
 
 #include "data/calib_data.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "quant/recipe.h"
 #include "sweep_dialog.h"

@@ -4,7 +4,7 @@
 #include "command_line.h"
 #include "headless.h"
 #include "main_window.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 
 #include <QApplication>

@@ -2,7 +2,7 @@
 #include "parameters_panel.h"
 
 #include "command_line.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "quant/quant_spec.h"
 
 #include <QComboBox>
@@ -73,14 +73,14 @@ ParametersPanel::ParametersPanel(plugins::ViewContext* context, QWidget* parent)
     auto* layout = new QVBoxLayout(this);
     auto* specBox = new QGroupBox(tr("Weight format"), this);
     auto* specLayout = new QVBoxLayout(specBox);
-    m_specForm = new ParamForm(specBox);
+    m_specForm = new views::ParamForm(specBox);
     m_specForm->setObjectName(QStringLiteral("specForm"));
     m_specForm->setSchema(core::quantSpecSchema(), defaultSpecValues());
     specLayout->addWidget(m_specForm);
     m_transformBox = new QGroupBox(tr("Transform"), this);
     m_transformBox->setObjectName(QStringLiteral("transformBox"));
     auto* transformLayout = new QVBoxLayout(m_transformBox);
-    m_transformForm = new ParamForm(m_transformBox);
+    m_transformForm = new views::ParamForm(m_transformBox);
     m_transformForm->setObjectName(QStringLiteral("transformForm"));
     m_transformNote = new QLabel(m_transformBox);
     m_transformNote->setWordWrap(true);
@@ -88,7 +88,7 @@ ParametersPanel::ParametersPanel(plugins::ViewContext* context, QWidget* parent)
     transformLayout->addWidget(m_transformForm);
     m_methodBox = new QGroupBox(tr("Method"), this);
     auto* methodLayout = new QVBoxLayout(m_methodBox);
-    m_methodForm = new ParamForm(m_methodBox);
+    m_methodForm = new views::ParamForm(m_methodBox);
     m_methodForm->setObjectName(QStringLiteral("methodForm"));
     m_methodNote = new QLabel(m_methodBox);
     m_methodNote->setWordWrap(true);
@@ -115,9 +115,9 @@ ParametersPanel::ParametersPanel(plugins::ViewContext* context, QWidget* parent)
     connect(m_granularityCombo, &QComboBox::currentTextChanged, this, [this](const QString& v) {
         m_specForm->setValue(QStringLiteral("granularity"), v.toStdString());
     });
-    connect(m_specForm, &ParamForm::valueChanged, this, &ParametersPanel::onSpecValueChanged);
-    for (ParamForm* f : {m_methodForm, m_transformForm, m_evalForm})
-        connect(f, &ParamForm::valueChanged, this, &ParametersPanel::recipeChanged);
+    connect(m_specForm, &views::ParamForm::valueChanged, this, &ParametersPanel::onSpecValueChanged);
+    for (views::ParamForm* f : {m_methodForm, m_transformForm, m_evalForm})
+        connect(f, &views::ParamForm::valueChanged, this, &ParametersPanel::recipeChanged);
     for (QLineEdit* e : {m_actQuantEdit, m_kvQuantEdit})
         connect(e, &QLineEdit::textChanged, this, &ParametersPanel::recipeChanged);
     // The form edits the one shared spec; a view that picks a format there moves the form.
@@ -140,7 +140,7 @@ QWidget* ParametersPanel::createEvalBox() {
     auto* box = new QGroupBox(tr("Evaluation"), this);
     box->setObjectName(QStringLiteral("evalBox"));
     auto* boxLayout = new QVBoxLayout(box);
-    m_evalForm = new ParamForm(box);
+    m_evalForm = new views::ParamForm(box);
     m_evalForm->setObjectName(QStringLiteral("evalForm"));
     m_evalForm->setSchema(core::evalOptionsSchema()); // declared once in the core (data/windows.h)
     boxLayout->addWidget(m_evalForm);

@@ -13,9 +13,11 @@ class QLabel;
 class QLineEdit;
 class QToolBar;
 
-namespace qs::gui {
-
+namespace qs::views {
 class ParamForm;
+}
+
+namespace qs::gui {
 
 /// The one editor of the current recipe: the weight format (into ViewContext::currentSpec, which views
 /// may also set), the transform and the method with their own parameters, activation/KV fake
@@ -62,10 +64,10 @@ public:
     QString transform() const;
 
     /// The forms: weight spec (format, granularity, group, sym), method, transform, evaluation.
-    ParamForm* specForm() const { return m_specForm; }
-    ParamForm* methodForm() const { return m_methodForm; }
-    ParamForm* transformForm() const { return m_transformForm; }
-    ParamForm* evalForm() const { return m_evalForm; }
+    views::ParamForm* specForm() const { return m_specForm; }
+    views::ParamForm* methodForm() const { return m_methodForm; }
+    views::ParamForm* transformForm() const { return m_transformForm; }
+    views::ParamForm* evalForm() const { return m_evalForm; }
     /// Activation / KV-cache fake quantization of the recipe ("int8:token"; empty = none).
     QLineEdit* actQuantEdit() const { return m_actQuantEdit; }
     QLineEdit* kvQuantEdit() const { return m_kvQuantEdit; }
@@ -91,14 +93,14 @@ private:
     QComboBox* m_methodCombo;
     QComboBox* m_formatCombo;
     QComboBox* m_granularityCombo;
-    ParamForm* m_specForm = nullptr;
-    ParamForm* m_methodForm = nullptr;
+    views::ParamForm* m_specForm = nullptr;
+    views::ParamForm* m_methodForm = nullptr;
     QGroupBox* m_methodBox = nullptr;
     QLabel* m_methodNote = nullptr;
-    ParamForm* m_transformForm = nullptr;
+    views::ParamForm* m_transformForm = nullptr;
     QGroupBox* m_transformBox = nullptr;
     QLabel* m_transformNote = nullptr;
-    ParamForm* m_evalForm = nullptr;
+    views::ParamForm* m_evalForm = nullptr;
     QLineEdit* m_actQuantEdit = nullptr;
     QLineEdit* m_kvQuantEdit = nullptr;
     QLabel* m_explanation = nullptr;

@@ -16,7 +16,7 @@
 #include <quantscope/plugin/job_service.h>
 #include "main_window.h"
 #include "nn/causal_lm.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "store/project.h"
 #include "experiment/sweep.h"
 

@@ -13,7 +13,7 @@
 #include "parameters_panel.h"
 #include <quantscope/plugin/job_service.h>
 #include "main_window.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "pareto_data.h"
 #include "store/project.h"
 #include "experiment/recipe_run.h"

@@ -2,7 +2,7 @@
 // File ▸ Export run… writes what `quantscope-cli export P.qsproj --run ID --as KIND` writes, byte for byte.
 #include "experiment_controller.h"
 #include "jobs_dock.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "window_test.h"
 

@@ -3,7 +3,7 @@
 // result lands somewhere visible (a point on the Pareto view, a row in Runs) without choosing data or
 // creating a project first.
 #include "experiment_controller.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "pareto_view.h"
 #include "window_test.h"
 

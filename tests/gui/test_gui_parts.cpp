@@ -6,7 +6,7 @@
 #include "jobs_dock.h"
 #include "parameters_panel.h"
 #include <quantscope/plugin/job_service.h>
-#include "param_form.h"
+#include "common/param_form.h"
 #include "quant/quant_spec.h"
 
 #include <QCheckBox>
@@ -101,7 +101,7 @@ TEST(ParamForm, BuildsOneEditorPerParameterType) {
         {"act_order", core::ParamType::Bool, true, 1, 0, {}, "order by activation", "Act order"},
         {"mode", core::ParamType::Choice, "a", 1, 0, {"a", "b"}, "mode", "Mode"},
     };
-    gui::ParamForm form;
+    views::ParamForm form;
     form.setSchema(schema, {{"bits", 3}});
     auto* bits = qobject_cast<QSpinBox*>(form.editor(QStringLiteral("bits")));
     ASSERT_NE(bits, nullptr);
@@ -118,7 +118,7 @@ TEST(ParamForm, BuildsOneEditorPerParameterType) {
     EXPECT_EQ(v.at("mode"), "a");
     // What the form produces passes the engine's own validation.
     EXPECT_NO_THROW(core::validateParams(schema, v, "test"));
-    QSignalSpy changed(&form, &gui::ParamForm::valueChanged);
+    QSignalSpy changed(&form, &views::ParamForm::valueChanged);
     form.setValue(QStringLiteral("mode"), "b");
     EXPECT_EQ(changed.count(), 1);
     EXPECT_EQ(form.values().at("mode"), "b");

@@ -4,7 +4,7 @@
 #include "layer_errors_view.h"
 #include "layer_table_model.h"
 #include "layer_table_view.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "window_test.h"
 

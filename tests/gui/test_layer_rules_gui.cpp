@@ -9,7 +9,7 @@
 #include "layer_table_model.h"
 #include "layer_table_view.h"
 #include "nn/causal_lm.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "runs_model.h"
 #include "runs_view.h"
 #include "store/project.h"

@@ -14,7 +14,7 @@
 #include "layer_table_model.h"
 #include "layer_table_view.h"
 #include "main_window.h"
-#include "param_form.h"
+#include "common/param_form.h"
 
 #include <QComboBox>
 #include <QElapsedTimer>

@@ -3,7 +3,7 @@
 // the Parameters dock, in the window's words, with the click that fixes it; a format that fixes a field
 // sets and locks it instead of refusing the recipe.
 #include "experiment_controller.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "window_test.h"
 
@@ -65,7 +65,7 @@ TEST_F(RefusalsTest, EvaluateWithoutDataNamesTheDataMenu) {
 TEST_F(RefusalsTest, FixedBlockFormatsSetAndLockTheirFields) {
     ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
     experiments()->setEvaluationData(kTest);
-    gui::ParamForm* spec = panel()->specForm();
+    views::ParamForm* spec = panel()->specForm();
     spec->setValue(QStringLiteral("granularity"), "group");
     spec->setValue(QStringLiteral("group"), 64);
     spec->setValue(QStringLiteral("sym"), false);

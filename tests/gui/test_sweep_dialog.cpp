@@ -10,7 +10,7 @@
 #include "parameters_panel.h"
 #include <quantscope/plugin/job_service.h>
 #include "main_window.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "store/project.h"
 #include "experiment/sweep.h"
 #include "sweep_dialog.h"

@@ -2,7 +2,7 @@
 // Every view as a new user sees it, offscreen at 1600x1000 and 1280x800 with a model, a run and a small
 // project: each is written to a PNG under the build folder, and no plot's legend covers its plotted data.
 #include "experiment_controller.h"
-#include "param_form.h"
+#include "common/param_form.h"
 #include "parameters_panel.h"
 #include "window_test.h"
 

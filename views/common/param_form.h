@@ -8,7 +8,7 @@
 
 class QFormLayout;
 
-namespace qs::gui {
+namespace qs::views {
 
 /// A form built generically from a ParamSchema: a QSpinBox per Int, a QDoubleSpinBox per Float,
 /// a QCheckBox per Bool and a QComboBox per Choice, ranges from min/max, tooltips from help.
@@ -44,4 +44,4 @@ private:
     QFormLayout* m_layout;
 };
 
-} // namespace qs::gui
+} // namespace qs::views

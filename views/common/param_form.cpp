@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "param_form.h"
+#include "common/param_form.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -12,7 +12,7 @@
 #include <climits>
 #include <cmath>
 
-namespace qs::gui {
+namespace qs::views {
 namespace {
 
 QString tooltipFor(const core::ParamSpec& spec) {
@@ -187,4 +187,4 @@ QWidget* ParamForm::editor(const QString& name) const {
     return nullptr;
 }
 
-} // namespace qs::gui
+} // namespace qs::views

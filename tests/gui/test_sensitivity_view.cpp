@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// The Sensitivity view and the Mixed-precision dialog as a user drives them: Measure stores an analysis
+// in the project, the heatmap and pair matrix show it, a cell selects its layer, the plan follows the
+// budget and respects it, Evaluate stores a run with its plan and selects it.
+#include "experiment_controller.h"
+#include "mixed_precision_dialog.h"
+#include "sensitivity_view.h"
+#include "window_test.h"
+
+#include "common/param_form.h"
+#include "store/project.h"
+
+#include <qcustomplot.h>
+
+namespace {
+
+using namespace qs;
+
+class SensitivityViewTest : public test::WindowTest {};
+
+QCPColorMap* colourMapOf(QCustomPlot* plot) {
+    return plot->plottableCount() ? qobject_cast<QCPColorMap*>(plot->plottable(0)) : nullptr;
+}
+
+TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
+    const QString project = freshProject(QStringLiteral("sensitivity.qsproj"));
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    ASSERT_TRUE(m_window->showView(QStringLiteral("sensitivity")));
+    auto* view = m_window->findChild<views::SensitivityView*>();
+    ASSERT_NE(view, nullptr);
+    EXPECT_FALSE(view->measure()); // no calibration data yet: refused, and said
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("calibration data")));
+
+    m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    view->setSetWindows(2);
+    view->form()->setValue(QStringLiteral("formats"), "int3:group:32:asym,int8:channel:sym");
+    view->form()->setValue(QStringLiteral("pairs"), true);
+    view->form()->setValue(QStringLiteral("pair_distance"), 1);
+    view->form()->setValue(QStringLiteral("hawq_probes"), 0);
+    ASSERT_TRUE(view->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(view->result().has_value()) << view->noteText().toStdString();
+    EXPECT_GT(view->analysisId(), 0);
+    EXPECT_EQ(view->result()->groups.size(), 16u);
+    QCPColorMap* heat = colourMapOf(view->heatmap());
+    ASSERT_NE(heat, nullptr);
+    EXPECT_EQ(heat->data()->keySize(), 2);
+    EXPECT_EQ(heat->data()->valueSize(), 16);
+    ASSERT_NE(colourMapOf(view->pairPlot()), nullptr);
+    EXPECT_EQ(colourMapOf(view->pairPlot())->data()->keySize(), 32);
+    m_window->resize(1600, 1000);
+    m_window->show();
+    QTest::qWait(100);
+    EXPECT_TRUE(m_window->grab().save(test::outputDir() + QStringLiteral("/sensitivity-view.png")));
+    // A cell selects its group's first weight everywhere.
+    ASSERT_TRUE(view->selectGroup(2));
+    EXPECT_EQ(m_window->viewContext()->selectedLayer(), QStringLiteral("model.layers.0.mlp.gate_proj.weight"));
+    // The same parameters again: re-opened from the project, not measured again.
+    ASSERT_TRUE(view->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("had this analysis"))) << view->noteText().toStdString();
+
+    views::MixedPrecisionDialog dialog(m_window->viewContext(), *view->result(), view->analysisSettings(),
+                                       view->analysisId());
+    EXPECT_NEAR(dialog.minimumBudget(), view->result()->bitsPerWeight[0][0], 0.05); // int3 everywhere
+    dialog.setSolver(QStringLiteral("clado"));
+    ASSERT_EQ(dialog.solver(), QStringLiteral("clado"));
+    for (double budget : {dialog.minimumBudget(), 4.0, 6.0, dialog.maximumBudget()}) {
+        dialog.setBudget(budget);
+        ASSERT_TRUE(dialog.plan().has_value()) << dialog.summaryText().toStdString();
+        EXPECT_LE(dialog.plan()->bitsPerWeight, dialog.budget() + 1e-6);
+    }
+    dialog.setBudget(4.0);
+    const auto plan = *dialog.plan();
+    ASSERT_TRUE(dialog.evaluate({dialog.budget()}));
+    ASSERT_TRUE(waitIdle()) << log();
+    auto stored = core::Project::open(project.toStdString(), false);
+    const auto plans = stored->plans();
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_EQ(plans[0].method, "clado");
+    EXPECT_EQ(plans[0].analysisId, view->analysisId());
+    EXPECT_EQ(m_window->viewContext()->selectedRunId(), plans[0].runId); // the frontier point opens its run
+    const auto run = stored->run(plans[0].runId);
+    ASSERT_TRUE(run.has_value());
+    EXPECT_NEAR(run->metrics.bitsPerWeight.value_or(0), plan.bitsPerWeight, 1e-9);
+}
+
+} // namespace
