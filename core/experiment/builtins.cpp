@@ -4,6 +4,7 @@
 #include "analysis/sensitivity_analysis.h"
 #include "quant/awq.h"
 #include "quant/dgq.h"
+#include "quant/dynbits.h"
 #include "quant/gptq.h"
 #include "quant/gptvq.h"
 #include "quant/rtn.h"
@@ -19,6 +20,7 @@ void registerBuiltins(Registries& r) {
     r.quantizers.add(std::make_unique<GptvqQuantizer>());
     r.quantizers.add(std::make_unique<AwqQuantizer>());
     r.quantizers.add(std::make_unique<DgqQuantizer>());
+    r.quantizers.add(std::make_unique<DynBitsQuantizer>());
     r.transforms.add(std::make_unique<SmoothQuantTransform>());
     r.transforms.add(std::make_unique<RotateTransform>());
     r.transforms.add(std::make_unique<ResqTransform>());
