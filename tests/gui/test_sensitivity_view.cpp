@@ -4,6 +4,7 @@
 // budget and respects it, Evaluate stores a run with its plan and selects it.
 #include "experiment_controller.h"
 #include "mixed_precision_dialog.h"
+#include "pareto_data.h"
 #include "sensitivity_view.h"
 #include "window_test.h"
 
@@ -85,6 +86,14 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     const auto run = stored->run(plans[0].runId);
     ASSERT_TRUE(run.has_value());
     EXPECT_NEAR(run->metrics.bitsPerWeight.value_or(0), plan.bitsPerWeight, 1e-9);
+    // On the Pareto chart the plan is its solver's own series.
+    const auto data = views::buildParetoData(stored->runs(), "bits_per_weight", "perplexity", views::ParetoGroup::Method,
+                                             views::planSolvers(plans));
+    bool found = false;
+    for (const auto& s : data.series)
+        for (const auto& p : s.points)
+            found = found || (p.runId == plans[0].runId && s.name == "plan: clado" && p.label == "plan: clado");
+    EXPECT_TRUE(found);
 }
 
 } // namespace

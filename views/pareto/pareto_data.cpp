@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -74,8 +75,20 @@ std::vector<std::size_t> paretoFrontIndices(const std::vector<std::pair<double, 
     return front;
 }
 
+std::map<std::int64_t, std::string> planSolvers(const std::vector<core::PlanRecord>& plans) {
+    std::map<std::int64_t, std::set<std::string>> byRun;
+    for (const auto& p : plans) byRun[p.runId].insert(p.method);
+    std::map<std::int64_t, std::string> out;
+    for (const auto& [run, methods] : byRun) {
+        std::string s;
+        for (const auto& m : methods) s += (s.empty() ? "" : "+") + m;
+        out[run] = s;
+    }
+    return out;
+}
+
 ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
-                           ParetoGroup group) {
+                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans) {
     const core::RunMetric& yMetric = core::runMetric(y);
     ParetoData data;
     std::map<std::string, ParetoSeries> byName;
@@ -97,6 +110,10 @@ ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::
         }
         ParetoPoint p{run.id, *xv, *yv, run.recipeLabel,
                       group == ParetoGroup::Method ? recipeMethod(run) : recipeFormat(run)};
+        if (const auto plan = plans.find(run.id); plan != plans.end()) {
+            p.label = "plan: " + plan->second; // a mixed plan's recipe label lists every rule
+            if (group == ParetoGroup::Method) p.group = p.label;
+        }
         auto& s = byName[p.group];
         s.name = p.group;
         s.points.push_back(p);

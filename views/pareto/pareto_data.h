@@ -4,6 +4,7 @@
 #include "store/project.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -62,9 +63,14 @@ std::string recipeFormat(const core::RunRecord& run);
 /// Points with a NaN coordinate are never on the front.
 std::vector<std::size_t> paretoFrontIndices(const std::vector<std::pair<double, double>>& xy, bool yHigherBetter);
 
+/// Which mixed-precision solvers chose each run (from Project::plans()): run id -> "clado+ilp".
+std::map<std::int64_t, std::string> planSolvers(const std::vector<core::PlanRecord>& plans);
+
 /// Points of the finished, quantized runs grouped into series, their front, and the reference line.
+/// Per method, a run a mixed-precision plan chose (`plans`, from planSolvers) is in the series
+/// "plan: SOLVERS" and labelled so, so every solver's frontier is its own series.
 ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
-                           ParetoGroup group);
+                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans = {});
 
 /// The run a report shows by default: on the bits/weight vs perplexity front, the one with the fewest
 /// bits whose perplexity is within `tolerance` (relative) of the fp32 reference; without such a run

@@ -143,11 +143,14 @@ void ParetoView::redrawKeepingZoom() {
 
 void ParetoView::reload() {
     m_runs.clear();
+    m_plans.clear();
     m_loadError.clear();
     const QString path = m_context->projectPath();
     if (!path.isEmpty()) {
         try {
-            m_runs = core::Project::open(path.toStdString(), false)->runs();
+            auto project = core::Project::open(path.toStdString(), false);
+            m_runs = project->runs();
+            m_plans = planSolvers(project->plans());
         } catch (const std::exception& e) {
             m_loadError = QString::fromStdString(e.what());
         }
@@ -166,7 +169,7 @@ void ParetoView::redraw() {
     m_logY->setToolTip(logPossible ? tr("Logarithmic y axis")
                                    : tr("No log axis for %1: it can be zero or negative").arg(m_y->currentText()));
     const ParetoStyle s = style();
-    m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()));
+    m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()), m_plans);
     drawPareto(m_plot, m_data, s);
     m_yRange = paretoYRange(m_data, s);
     m_status->setText(statusText());

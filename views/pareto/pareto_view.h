@@ -64,6 +64,7 @@ private:
     QLabel* m_status;
     QCustomPlot* m_plot;
     std::vector<core::RunRecord> m_runs;
+    std::map<std::int64_t, std::string> m_plans; ///< runs chosen by mixed-precision plans: their solvers
     ParetoData m_data;
     QString m_loadError;
     QPointF m_pressPos;
