@@ -117,8 +117,10 @@ nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx) {
                         signedText(p["delta_perplexity"].get<double>(), 4).c_str(), p["frontier_perplexity"].get<double>());
         else
             std::printf("%10s %10s %9s ", "-", "-", "-");
-        std::printf("%7.3f %s\n", p["solve_seconds"].get<double>(),
-                    p["optimal"].get<bool>() ? "optimal" : ("gap " + p["gap"].dump()).c_str());
+        const std::string status = p["optimal"].get<bool>() ? "optimal"
+                                   : p["gap"].is_number() ? "gap " + p["gap"].dump()
+                                                          : "heuristic (no bound)";
+        std::printf("%7.3f %s\n", p["solve_seconds"].get<double>(), status.c_str());
     }
     return j;
 }
