@@ -79,6 +79,7 @@ public:
         r.top1 = std::vector<std::vector<double>>(G, std::vector<double>(C, 1.0));
         m_sqNorm = table();
         m_weights.assign(G * C, {});
+        if (options.pairs) choosePairs();
         m_total = static_cast<long long>(G * (1 + C + 2 * std::size_t(std::max(0, options.hawqProbes)))) +
                   (options.pairs ? pairCount() : 0);
         m_evaluator = std::make_unique<PrefixEvaluator>(
@@ -102,19 +103,26 @@ public:
     }
 
 private:
-    bool paired(std::size_t g, std::size_t h) const {
+    bool near(std::size_t g, std::size_t h) const {
         return m_options.pairDistance <= 0 || std::abs(r.groups[g].layer - r.groups[h].layer) <= m_options.pairDistance;
     }
-    long long pairCount() const {
-        long long n = 0;
-        const std::size_t C = r.candidates.size();
+    // The group pairs to measure: every near one, then a seeded sample of the farther ones.
+    void choosePairs() {
+        std::vector<std::pair<std::size_t, std::size_t>> far;
         for (std::size_t g = 0; g < r.groups.size(); ++g)
-            for (std::size_t h = g + 1; h < r.groups.size(); ++h)
-                if (paired(g, h))
-                    for (std::size_t c = 0; c < C; ++c)
-                        for (std::size_t d = 0; d < C; ++d)
-                            if (!m_options.candidates[c].keep && !m_options.candidates[d].keep) ++n;
-        return n;
+            for (std::size_t h = g + 1; h < r.groups.size(); ++h) (near(g, h) ? m_pairList : far).emplace_back(g, h);
+        std::mt19937_64 rng(m_options.seed ^ 0xC1AD0ull);
+        for (std::size_t k = far.size(); k > 1; --k) std::swap(far[k - 1], far[rng() % k]); // Fisher-Yates
+        const std::size_t take = std::min(far.size(), std::size_t(std::max(0, m_options.farPairSample)));
+        m_farFrom = m_pairList.size();
+        m_pairList.insert(m_pairList.end(), far.begin(), far.begin() + std::ptrdiff_t(take));
+        r.farPairsSampled = static_cast<long long>(take);
+        r.farPairsUnmeasured = static_cast<long long>(far.size() - take);
+    }
+    long long pairCount() const {
+        long long quantized = 0;
+        for (const auto& c : m_options.candidates) quantized += c.keep ? 0 : 1;
+        return static_cast<long long>(m_pairList.size()) * quantized * quantized;
     }
     void step(const std::string& what) { m_job.step(m_done++, m_total, what); }
     PerturbedScores evaluate(WeightSet weights) {
@@ -251,9 +259,10 @@ private:
         r.interaction = Eigen::MatrixXd::Zero(Eigen::Index(G * C), Eigen::Index(G * C));
         r.interactionKld = r.interaction;
         const double l0 = r.reference.nll;
-        for (std::size_t g = 0; g < G; ++g)
-            for (std::size_t h = g + 1; h < G; ++h) {
-                if (!paired(g, h)) continue;
+        long long farTerms = 0;
+        for (std::size_t k = 0; k < m_pairList.size(); ++k) {
+            const auto [g, h] = m_pairList[k];
+            {
                 for (std::size_t c = 0; c < C; ++c)
                     for (std::size_t d = 0; d < C; ++d) {
                         if (m_options.candidates[c].keep || m_options.candidates[d].keep) continue; // exactly 0
@@ -263,8 +272,19 @@ private:
                         r.interaction(i, j) = r.interaction(j, i) = s.nll - l0 - r.deltaLoss[g][c] - r.deltaLoss[h][d];
                         r.interactionKld(i, j) = r.interactionKld(j, i) = s.kld - r.kld[g][c] - r.kld[h][d];
                         ++r.pairsMeasured;
+                        if (k >= m_farFrom) { // a sampled far pair: what the unmeasured ones may hold
+                            ++farTerms;
+                            r.farMeanAbsKld += std::abs(r.interactionKld(i, j));
+                            r.farMaxAbsKld = std::max(r.farMaxAbsKld, std::abs(r.interactionKld(i, j)));
+                            r.farMeanAbsLoss += std::abs(r.interaction(i, j));
+                        }
                     }
             }
+        }
+        if (farTerms) {
+            r.farMeanAbsKld /= double(farTerms);
+            r.farMeanAbsLoss /= double(farTerms);
+        }
     }
 
     const Model& m_model;
@@ -275,6 +295,8 @@ private:
     const CausalLm m_lm;
     std::unique_ptr<PrefixEvaluator> m_evaluator;
     std::map<std::string, const WeightInfo*> m_info;
+    std::vector<std::pair<std::size_t, std::size_t>> m_pairList; // group pairs to measure, near ones first
+    std::size_t m_farFrom = 0;                                  // index of the first sampled far pair
     std::vector<WeightSet> m_weights; // [g * C + c]: the group's quantized weights (stored layout)
     std::vector<std::unique_ptr<ModelQuantizer>> m_quantizers; // per candidate, null for keep
     std::map<std::string, double> m_bits;
@@ -341,7 +363,13 @@ nlohmann::json SensitivityResult::toJson() const {
     if (interaction.size() > 0)
         j["interaction"] = {{"size", interaction.rows()},
                             {"pairs_measured", pairsMeasured},
-                            {"max_abs", interaction.cwiseAbs().maxCoeff()}};
+                            {"max_abs", interaction.cwiseAbs().maxCoeff()},
+                            {"far_pairs_sampled", farPairsSampled},
+                            {"far_pairs_unmeasured", farPairsUnmeasured},
+                            {"far_mean_abs_kld", farMeanAbsKld},
+                            {"far_max_abs_kld", farMaxAbsKld},
+                            {"far_mean_abs_loss", farMeanAbsLoss},
+                            {"unmeasured_error_estimate_kld", farMeanAbsKld * double(farPairsUnmeasured)}};
     return j;
 }
 

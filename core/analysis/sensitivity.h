@@ -21,6 +21,7 @@ struct SensitivityOptions {
     GroupMode grouping = GroupMode::Fused;
     bool pairs = false;    ///< measure CLADO's pairwise terms
     int pairDistance = 0;  ///< > 0: only pairs of groups at most this many decoder layers apart (others 0)
+    int farPairSample = 0; ///< with pairDistance: also this many random farther pairs (seeded), to estimate the rest
     int hawqProbes = 4;    ///< Rademacher probes per group for the Hessian-trace score; 0 skips it
     std::uint64_t seed = 1;
     bool prefixCache = true;
@@ -51,6 +52,11 @@ struct SensitivityResult {
     /// The same decomposition of the mean KL (label-free, and less noisy on a small set).
     Eigen::MatrixXd interactionKld;
     long long pairsMeasured = 0;
+    /// With a pair distance: group pairs beyond it that were sampled and measured, those left at 0, and
+    /// the sampled terms' mean and largest |c| (KL and loss). A plan's prediction leaves out one term per
+    /// unmeasured group pair, so unmeasured x mean |c| estimates what it misses.
+    long long farPairsSampled = 0, farPairsUnmeasured = 0;
+    double farMeanAbsKld = 0, farMaxAbsKld = 0, farMeanAbsLoss = 0;
     long long evaluations = 0, layerRuns = 0, layerRunsWithoutCache = 0;
     double seconds = 0;         ///< whole analysis
     double evaluateSeconds = 0; ///< in forward evaluations

@@ -33,6 +33,9 @@ const ParamSchema& SensitivityAnalysis::params() const {
         {"pairs", ParamType::Bool, false, 0, -1, {}, "measure CLADO's pairwise interaction terms", "Pairs"},
         {"pair_distance", ParamType::Int, 0, 0, 1 << 20, {},
          "pairs only between groups at most this many layers apart (0 = all pairs)", "Pair distance"},
+        {"far_pair_sample", ParamType::Int, 0, 0, 1 << 20, {},
+         "with pair_distance: also measure this many random farther group pairs, to estimate the unmeasured rest",
+         "Far pairs sampled"},
         {"hawq_probes", ParamType::Int, 4, 0, 1000, {},
          "Rademacher probes per group for the Hessian-trace (HAWQ) score; 0 skips it", "HAWQ probes"},
         {"seed", ParamType::Int, 1, 0, 1e15, {}, "seed of the HAWQ probes", "Seed"},
@@ -48,6 +51,7 @@ SensitivityOptions sensitivityOptionsFromParams(const nlohmann::json& p, const M
     o.grouping = groupModeFromName(p.at("groups").get<std::string>(), "sensitivity --groups");
     o.pairs = p.at("pairs").get<bool>();
     o.pairDistance = p.at("pair_distance").get<int>();
+    o.farPairSample = p.at("far_pair_sample").get<int>();
     o.hawqProbes = p.at("hawq_probes").get<int>();
     o.seed = p.at("seed").get<std::uint64_t>();
     o.prefixCache = p.at("prefix_cache").get<bool>();

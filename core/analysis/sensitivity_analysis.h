@@ -7,7 +7,7 @@ namespace qs::core {
 
 /// "sensitivity": measureSensitivity as a registered analysis. Parameters: formats (the candidates,
 /// comma-separated [METHOD/]SPEC or keep), groups (fused | each), pairs (CLADO's pairwise terms),
-/// pair_distance, hawq_probes, seed, prefix_cache. Arrays: delta_loss, kld, top1, local_error, hawq,
+/// pair_distance, far_pair_sample, hawq_probes, seed, prefix_cache. Arrays: delta_loss, kld, top1, local_error, hawq,
 /// bits_per_weight [groups x candidates], hessian_trace [groups x 1], interaction and
 /// interaction_kld [n x n].
 class SensitivityAnalysis : public Analysis {

@@ -225,3 +225,28 @@ TEST(Sensitivity, EveryArchitectureAndTheLocalObjectiveByHand) {
         EXPECT_NEAR(r.localError[0][1], local / double(rows.size()), 1e-9 * local / double(rows.size())) << type;
     }
 }
+
+// Pairs within one layer, plus a seeded sample of farther ones whose terms estimate the rest.
+TEST(Sensitivity, SampledFarPairsEstimateTheUnmeasuredOnes) {
+    SensitivityOptions o = options("int3:group:32:asym", true, 0);
+    o.pairDistance = 1;
+    o.farPairSample = 3;
+    const SensitivityResult r = measureSensitivity(fixtureModel(), smallSet(32, 2), builtinRegistries(), o, {});
+    long long near = 0, far = 0;
+    for (std::size_t g = 0; g < r.groups.size(); ++g)
+        for (std::size_t h = g + 1; h < r.groups.size(); ++h)
+            (std::abs(r.groups[g].layer - r.groups[h].layer) <= 1 ? near : far) += 1;
+    EXPECT_EQ(r.farPairsSampled, 3);
+    EXPECT_EQ(r.farPairsUnmeasured, far - 3);
+    EXPECT_EQ(r.pairsMeasured, near + 3);
+    EXPECT_GT(r.farMeanAbsKld, 0.0);
+    EXPECT_GE(r.farMaxAbsKld, r.farMeanAbsKld);
+    // Exactly 3 far pairs have a term: the others read 0.
+    long long farTerms = 0;
+    for (std::size_t g = 0; g < r.groups.size(); ++g)
+        for (std::size_t h = g + 1; h < r.groups.size(); ++h)
+            if (std::abs(r.groups[g].layer - r.groups[h].layer) > 1 && r.interactionKld(Eigen::Index(g), Eigen::Index(h)) != 0)
+                ++farTerms;
+    EXPECT_EQ(farTerms, 3);
+    EXPECT_EQ(r.toJson()["interaction"]["far_pairs_sampled"], 3);
+}
