@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "cli_params.h"
+#include "data/windows.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,8 +28,7 @@ core::AnalysisRequest takeAnalysisFlags(ArgList& args, const CliContext& ctx, co
     const auto calib = args.takeOption("calib");
     if (!calib) throw core::Error(command + ": missing --calib FILE (the sensitivity set: text or token .npy)");
     r.setPath = *calib;
-    if (const auto v = args.takeOption("ctx")) r.ctx = int(positive("--ctx", *v));
-    if (r.ctx < 2) throw core::Error("--ctx: expected an integer >= 2");
+    r.ctx = core::evalOptionsFromJson(takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"ctx"})), command).ctx;
     if (const auto v = args.takeOption("sens-windows")) r.windows = positive("--sens-windows", *v);
     r.params = takeSchemaFlags(args, ctx.registries.analyses.get(analysis, "analysis").params());
     return r;

@@ -21,6 +21,13 @@ nlohmann::json takeSchemaFlags(ArgList& args, const core::ParamSchema& schema) {
     return given;
 }
 
+core::ParamSchema schemaSubset(const core::ParamSchema& schema, const std::vector<std::string>& names) {
+    core::ParamSchema out;
+    for (const auto& p : schema)
+        if (std::find(names.begin(), names.end(), p.name) != names.end()) out.push_back(p);
+    return out;
+}
+
 std::string schemaHelp(const core::ParamSchema& schema) {
     std::ostringstream os;
     for (const auto& p : schema) {

@@ -8,8 +8,13 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace qs::cli {
+
+/// The parameters of `schema` named in `names`, in the schema's order (a command that takes only some
+/// of a shared schema's flags, e.g. --ctx of the evaluation settings).
+core::ParamSchema schemaSubset(const core::ParamSchema& schema, const std::vector<std::string>& names);
 
 /// Takes the flags a schema declares (--name VALUE; --name / --no-name / --negFlag for booleans)
 /// from `args`; only given keys appear in the result (validateParams fills defaults).

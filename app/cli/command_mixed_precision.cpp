@@ -67,8 +67,7 @@ nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx) {
     const auto objective = args.takeOption("objective");
     const auto projectPath = args.takeOption("project");
     request.evaluate = !args.takeFlag("no-eval");
-    nlohmann::json evalFlags = nlohmann::json::object();
-    if (const auto w = args.takeOption("windows")) evalFlags["windows"] = core::parseParamValue(core::evalOptionsSchema()[1], *w);
+    nlohmann::json evalFlags = takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"windows"}));
     const auto path = args.takePositional();
     if (!path) throw core::Error("mixed-precision: missing MODEL");
     if (!budget) throw core::Error("mixed-precision: missing --budget B1,B2,... (e.g. 3.6,4.0,4.4 bits per weight)");

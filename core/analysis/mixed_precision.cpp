@@ -125,6 +125,15 @@ BudgetUnit budgetUnitFromName(const std::string& name, const std::string& owner)
     throw Error(owner + ": unknown budget unit '" + name + "' (known: bpw, bytes)");
 }
 
+std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit) {
+    double smallest = 0, largest = 0;
+    for (const auto& c : costs(r)) {
+        smallest += *std::min_element(c.begin(), c.end());
+        largest += *std::max_element(c.begin(), c.end());
+    }
+    return {fromBits(r, smallest, unit), fromBits(r, largest, unit)};
+}
+
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit) {
     return unit == BudgetUnit::Bytes ? budget * 8.0 : budget * double(totalParams(r));
 }
@@ -159,11 +168,9 @@ MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<Candidat
     MpProblem p;
     p.cost = costs(r);
     p.budget = budgetBits(r, budget, unit);
-    double smallest = 0;
-    for (const auto& c : p.cost) smallest += *std::min_element(c.begin(), c.end());
-    if (smallest > p.budget * (1 + 1e-9))
-        throw Error("budget " + amount(budget, unit) + " is below the smallest plan, " +
-                    amount(fromBits(r, smallest, unit), unit));
+    const double smallest = planRange(r, unit).first;
+    if (budgetBits(r, smallest, unit) > p.budget * (1 + 1e-9))
+        throw Error("budget " + amount(budget, unit) + " is below the smallest plan, " + amount(smallest, unit));
     switch (method) {
     case MpMethod::Clado:
         if (r.interaction.size() == 0)

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qs::core {
@@ -60,6 +61,9 @@ struct MpPlan {
     ///  "objective", "bound", "gap", "optimal", "solve_seconds", "nodes", "choices": {group: candidate}, "recipe"}.
     nlohmann::json toJson(const SensitivityResult& r) const;
 };
+
+/// The smallest and largest plan (every group at its cheapest / dearest candidate), in `unit`.
+std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit);
 
 /// The budget in the cost unit of the problem (total bits of the decision groups).
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit);

@@ -42,6 +42,21 @@ nlohmann::json FrontierResult::toJson() const {
             {"seconds", seconds}};
 }
 
+RecipeRunOutcome evaluatePlan(RecipeRunner& runner, const MpPlan& plan, const SensitivityResult& r,
+                              const RecipeCalibration& calibration, const Registries& registries, Project* project,
+                              std::int64_t analysisId, const JobContext& job) {
+    RecipeRunOutcome run = runner.run(recipeFromJson(plan.recipe, registries, "mixed-precision plan"), calibration, job);
+    recordPlan(project, analysisId, run.runId, plan, r);
+    return run;
+}
+
+void recordPlan(Project* project, std::int64_t analysisId, std::int64_t runId, const MpPlan& plan,
+                const SensitivityResult& r) {
+    if (project && runId && analysisId)
+        project->storePlan({0, analysisId, runId, plan.method, plan.budget, budgetUnitName(plan.unit),
+                            plan.toJson(r).dump()});
+}
+
 FrontierResult runMixedPrecision(const FrontierRequest& request, const Registries& registries, Project* project,
                                  const JobContext& job) {
     const auto start = std::chrono::steady_clock::now();
@@ -70,22 +85,21 @@ FrontierResult runMixedPrecision(const FrontierRequest& request, const Registrie
         }
     if (!request.evaluate) return out;
 
-    std::unique_ptr<RecipeRunner> runner;
-    runner = std::make_unique<RecipeRunner>(request.heldOut, registries, project, job);
-    std::map<std::string, RecipeRunOutcome> byRecipe; // each distinct recipe evaluated once
+    RecipeRunner runner(request.heldOut, registries, project, job);
     const RecipeCalibration calibration{request.sensitivity.setPath, request.sensitivity.windows};
+    std::map<std::string, RecipeRunOutcome> byRecipe; // a recipe several methods chose is evaluated once
     for (FrontierPoint& p : out.points) {
         if (!p.plan) continue;
-        const Recipe recipe = recipeFromJson(p.plan->recipe, registries, "mixed-precision plan");
-        const std::string key = recipe.canonical();
-        if (!byRecipe.count(key)) byRecipe.emplace(key, runner->run(recipe, calibration, job));
-        p.run = byRecipe.at(key);
-        if (project && p.run->runId && out.sensitivity.id)
-            project->storePlan({0, out.sensitivity.id, p.run->runId, p.method, p.budget, budgetUnitName(request.unit),
-                                p.plan->toJson(r).dump()});
+        const std::string key = p.plan->recipe.dump();
+        if (const auto it = byRecipe.find(key); it != byRecipe.end()) {
+            p.run = it->second;
+            recordPlan(project, out.sensitivity.id, p.run->runId, *p.plan, r);
+        } else {
+            p.run = byRecipe[key] =
+                evaluatePlan(runner, *p.plan, r, calibration, registries, project, out.sensitivity.id, job);
+        }
+        if (p.run->metrics.referencePerplexity) out.referencePerplexity = *p.run->metrics.referencePerplexity;
     }
-    for (const auto& [key, o] : byRecipe)
-        if (o.metrics.referencePerplexity) out.referencePerplexity = *o.metrics.referencePerplexity;
     // Each method's frontier: its best measured plan within each budget (budgets ascend per method).
     std::map<std::string, std::pair<double, std::int64_t>> best;
     for (FrontierPoint& p : out.points) {

@@ -50,6 +50,16 @@ struct FrontierResult {
     nlohmann::json toJson() const;
 };
 
+/// With a project and a stored analysis: records that `plan.method` chose run `runId` under `plan.budget`.
+void recordPlan(Project* project, std::int64_t analysisId, std::int64_t runId, const MpPlan& plan,
+                const SensitivityResult& r);
+
+/// Evaluates `plan` with `runner` (a finished run of the same recipe comes back as it is) and, with a
+/// project and a stored analysis, records which method chose that run under `budget`.
+RecipeRunOutcome evaluatePlan(RecipeRunner& runner, const MpPlan& plan, const SensitivityResult& r,
+                              const RecipeCalibration& calibration, const Registries& registries, Project* project,
+                              std::int64_t analysisId, const JobContext& job);
+
 /// Runs (or re-opens) the sensitivity analysis, plans every method at every budget, evaluates each
 /// distinct recipe once on the held-out data (stored as runs with the plan recorded against them when
 /// there is a project). Throws Error for unusable inputs; a budget that cannot be met is reported in its

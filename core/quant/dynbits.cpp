@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
+#include "transform/model_transform.h"
 
 #include <algorithm>
 #include <cmath>
@@ -29,11 +30,6 @@ std::vector<int> parseWidths(const nlohmann::json& params) {
     widths.erase(std::unique(widths.begin(), widths.end()), widths.end());
     if (widths.empty()) throw Error("dynbits: widths: give at least one width (e.g. 3,4,8)");
     return widths;
-}
-
-QuantSpec specAt(QuantSpec spec, int width) {
-    spec.format = static_cast<FormatId>(static_cast<int>(FormatId::Int2) + width - 2);
-    return spec;
 }
 
 void checkSpec(const QuantSpec& spec) {
@@ -142,10 +138,10 @@ void DynBitsQuantizer::quantize(const WeightMatrix& w, const QuantSpec& spec, co
     std::vector<std::vector<float>> q(W, std::vector<float>(n));
     for (std::size_t k = 0; k < W; ++k) {
         job.checkCancel();
-        fakeQuantize(w.data, w.rows, w.cols, specAt(spec, widths[k]), q[k].data());
+        fakeQuantize(w.data, w.rows, w.cols, highSpec(spec, widths[k]), q[k].data());
     }
     std::vector<double> error(groups * W), cost(groups * W);
-    const auto& traits = formatTraits(specAt(spec, widths.front()).format);
+    const auto& traits = formatTraits(highSpec(spec, widths.front()).format);
     const double perGroup = traits.scaleBits + indexBits(W); // the same whatever the width
     for (std::int64_t r = 0; r < w.rows; ++r)
         for (std::int64_t b = 0; b < perRow; ++b) {

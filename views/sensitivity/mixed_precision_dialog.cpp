@@ -2,7 +2,7 @@
 #include "mixed_precision_dialog.h"
 
 #include "common/layer_names.h"
-#include "experiment/recipe_run.h"
+#include "experiment/mixed_precision_run.h"
 #include "quant/recipe.h"
 #include "store/project.h"
 
@@ -18,6 +18,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <tuple>
 #include <quantscope/plugin/job_service.h>
 
 namespace qs::views {
@@ -39,17 +40,7 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
     setWindowTitle(tr("Mixed precision"));
     m_candidates = core::parseCandidateFormats(settings.at("params").at("formats").get<std::string>(),
                                                context->registries(), "mixed precision");
-    // The budget range: every group at its cheapest candidate .. at its dearest.
-    for (std::size_t g = 0; g < m_result.groups.size(); ++g) {
-        const auto& bits = m_result.bitsPerWeight[g];
-        const double n = double(m_result.groups[g].params);
-        m_min += n * *std::min_element(bits.begin(), bits.end());
-        m_max += n * *std::max_element(bits.begin(), bits.end());
-    }
-    std::int64_t params = 0;
-    for (const auto& g : m_result.groups) params += g.params;
-    m_min /= double(params);
-    m_max /= double(params);
+    std::tie(m_min, m_max) = core::planRange(m_result, core::BudgetUnit::BitsPerWeight);
     m_slider->setObjectName(QStringLiteral("mixedPrecisionBudget"));
     m_slider->setRange(0, kSteps);
     m_slider->setValue(kSteps / 3);
@@ -171,10 +162,11 @@ bool MixedPrecisionDialog::evaluate(const std::vector<double>& budgets) {
         replan();
         return false;
     }
-    std::vector<std::pair<double, core::MpPlan>> plans;
+    std::vector<core::MpPlan> plans;
     for (double b : budgets) {
         try {
-            plans.emplace_back(b, planAt(b + 1e-9));
+            plans.push_back(planAt(b + 1e-9));
+            plans.back().budget = b;
         } catch (const std::exception&) { // a budget below the smallest plan: nothing to evaluate there
         }
     }
@@ -196,12 +188,8 @@ bool MixedPrecisionDialog::evaluate(const std::vector<double>& budgets) {
         if (!projectPath.empty()) project = core::Project::open(projectPath, false);
         core::RecipeRunner runner(target, registries, project.get(), ctx);
         std::vector<core::RecipeRunOutcome> outcomes;
-        for (const auto& [budget, plan] : plans) {
-            outcomes.push_back(runner.run(core::recipeFromJson(plan.recipe, registries, "plan"), calibration, ctx));
-            if (project && analysisId && outcomes.back().runId)
-                project->storePlan({0, analysisId, outcomes.back().runId, plan.method, budget, "bpw",
-                                    plan.toJson(result).dump()});
-        }
+        for (const core::MpPlan& plan : plans)
+            outcomes.push_back(core::evaluatePlan(runner, plan, result, calibration, registries, project.get(), analysisId, ctx));
         return [self, context, outcomes] {
             if (context && !outcomes.empty()) {
                 context->notifyProjectRunsChanged();
