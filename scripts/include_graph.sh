@@ -17,7 +17,7 @@ FLOORS=(
   "data"                                     # 3 data: token data, windows, calibration data
   "model onnx nn quant transform eval calib"  # 4 models, forward passes, quantizers, transforms, evaluation
   "analysis"                                 # 5 whole-model analyses
-  "cost"                                     # 6 accelerator cost models (to come)
+  "cost"                                     # 6 accelerator cost models, value codes, layer capture
   "store export"                             # 7 persistence (SQLite/HDF5) and model writers
   "experiment"                               # 8 running recipes and sweeps; registerBuiltins
 )
