@@ -30,6 +30,26 @@ void checkImages(const Tensor& x, const OnnxModel& model) {
 
 ElementOptions optionsOf(const QuantSpec& spec) { return {spec.symmetric, spec.fullRange}; }
 
+// The fake-quantized activation input of linear node k (nullopt: leave it as it is).
+std::optional<OnnxValue> quantizedInput(const ActivationQuant& act, std::size_t k, const OnnxNode& node,
+                                        const OnnxValue& v) {
+    if (v.isInt) return std::nullopt;
+    OnnxValue q = v;
+    const auto n = static_cast<std::int64_t>(v.f.size());
+    if (n == 0) return q;
+    if (act.isStatic()) {
+        const FormatTraits& f = formatTraits(act.spec.format);
+        f.apply(f, v.f.data(), q.f.data(), static_cast<std::size_t>(n), act.staticParams[k], optionsOf(act.spec));
+        return q;
+    }
+    // Dynamic: rows share nothing; per tensor = one row over the whole batch.
+    std::int64_t rows = 1;
+    if (act.spec.granularity != Granularity::Tensor && !v.shape.empty())
+        rows = node.opType == "Conv" ? v.shape[0] : n / std::max<std::int64_t>(v.shape.back(), 1);
+    fakeQuantize(v.f.data(), rows, n / rows, act.spec, q.f.data());
+    return q;
+}
+
 } // namespace
 
 std::vector<RangeStats> calibrateActivationRanges(const OnnxModel& model, const Tensor& x, std::int64_t batch,
@@ -76,23 +96,10 @@ OnnxClassifier::OnnxClassifier(const OnnxModel& model, const std::map<std::strin
     if (m_act && m_act->isStatic() && m_act->staticParams.size() != m_session.linearNodes().size())
         throw Error(model.path().string() + ": " + std::to_string(m_act->staticParams.size()) +
                     " activation scales for " + std::to_string(m_session.linearNodes().size()) + " linear nodes");
-    if (!m_act) return;
-    const ActivationQuant act = *m_act;
-    m_session.setLinearInputHook([act](std::size_t k, const OnnxNode& node, const OnnxValue& v) -> std::optional<OnnxValue> {
-        if (v.isInt) return std::nullopt;
-        OnnxValue q = v;
-        const auto n = static_cast<std::int64_t>(v.f.size());
-        if (n == 0) return q;
-        if (act.isStatic()) {
-            const FormatTraits& f = formatTraits(act.spec.format);
-            f.apply(f, v.f.data(), q.f.data(), static_cast<std::size_t>(n), act.staticParams[k], optionsOf(act.spec));
-            return q;
-        }
-        // Dynamic: rows share nothing; per tensor = one row over the whole batch.
-        std::int64_t rows = 1;
-        if (act.spec.granularity != Granularity::Tensor && !v.shape.empty())
-            rows = node.opType == "Conv" ? v.shape[0] : n / std::max<std::int64_t>(v.shape.back(), 1);
-        fakeQuantize(v.f.data(), rows, n / rows, act.spec, q.f.data());
+    // One hook: quantize the input (when asked), then show it to the observer (when set).
+    m_session.setLinearInputHook([this](std::size_t k, const OnnxNode& node, const OnnxValue& v) -> std::optional<OnnxValue> {
+        std::optional<OnnxValue> q = m_act ? quantizedInput(*m_act, k, node, v) : std::nullopt;
+        if (m_observer) m_observer(k, node, q ? *q : v);
         return q;
     });
 }

@@ -6,6 +6,7 @@
 #include "quant/quant_spec.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -44,6 +45,12 @@ public:
     /// `replaced`: initializer name -> values in the stored layout (e.g. ModelQuantResult::weights).
     explicit OnnxClassifier(const OnnxModel& model, const std::map<std::string, std::vector<float>>& replaced = {},
                             std::optional<ActivationQuant> activations = std::nullopt);
+    /// Sees the activation input of every Conv/Gemm/MatMul as the node reads it (after activation
+    /// quantization), with the node's index among linear nodes; called on the thread running the graph.
+    OnnxClassifier(const OnnxClassifier&) = delete; // its session's hook points at this object
+    OnnxClassifier& operator=(const OnnxClassifier&) = delete;
+    using LinearInputObserver = std::function<void(std::size_t linearIndex, const OnnxNode& node, const OnnxValue& x)>;
+    void setObserver(LinearInputObserver observer) { m_observer = std::move(observer); }
 
     /// Logits of every image of `x` (float32, images along dim 0), `batch` images at a time.
     /// Returns row-major [N, classes] and sets `classes`. Throws Error naming the model file.
@@ -56,6 +63,7 @@ private:
     const OnnxModel& m_model;
     OnnxSession m_session;
     std::optional<ActivationQuant> m_act;
+    LinearInputObserver m_observer;
 };
 
 /// Accuracy of logits against labels.
