@@ -50,5 +50,7 @@ std::string sensitivityUsage(const CliContext& ctx);
 nlohmann::json runSensitivity(ArgList& args, CliContext& ctx);
 std::string mixedPrecisionUsage(const CliContext& ctx);
 nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx);
+std::string costUsage(const CliContext& ctx);
+nlohmann::json runCost(ArgList& args, CliContext& ctx);
 
 } // namespace qs::cli

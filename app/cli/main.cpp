@@ -35,6 +35,8 @@ constexpr std::array kCommands{
             qs::cli::sensitivityUsage, qs::cli::runSensitivity},
     Command{"mixed-precision", "per-group formats under budgets: CLADO, ILP, additive, greedy, uniform",
             qs::cli::mixedPrecisionUsage, qs::cli::runMixedPrecision},
+    Command{"cost", "a recipe's cycles, speedup and energy on an accelerator cost model", qs::cli::costUsage,
+            qs::cli::runCost},
 };
 
 void printHelp() {

@@ -54,11 +54,18 @@ AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& re
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out.manifest["threads"] = omp_get_max_threads(); // recorded, not keyed: results do not depend on it
     if (!project) return out;
+    out.id = storeAnalysisOutcome(*project, request.name, modelId, datasetId, out, startedAt, request.commandLine);
+    return out;
+}
+
+std::int64_t storeAnalysisOutcome(Project& project, const std::string& kind, std::int64_t modelId,
+                                  std::int64_t datasetId, const AnalysisOutcome& out, const std::string& startedAt,
+                                  const std::string& commandLine) {
     NewAnalysis a;
-    a.kind = request.name;
+    a.kind = kind;
     a.modelId = modelId;
     a.datasetId = datasetId;
-    a.provenanceId = project->addProvenance(request.commandLine);
+    a.provenanceId = project.addProvenance(commandLine);
     a.settings = out.settings.dump();
     a.manifest = out.manifest.dump();
     a.summary = out.output.summary.dump();
@@ -67,12 +74,10 @@ AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& re
     a.seconds = out.seconds;
     for (const auto& [label, values] : out.output.rows) a.rows.emplace_back(label, values.dump());
     a.arrays = out.output.arrays;
-    if (const auto id = project->storeAnalysis(a)) {
-        out.id = *id;
-    } else if (const auto other = project->findAnalysis(request.name, modelId, datasetId, a.settings)) {
-        out.id = other->id; // another process stored the same analysis first
-    }
-    return out;
+    if (const auto id = project.storeAnalysis(a)) return *id;
+    if (const auto other = project.findAnalysis(kind, modelId, datasetId, a.settings))
+        return other->id; // another process stored the same analysis first
+    return 0;
 }
 
 AnalysisOutcome openAnalysis(Project& project, std::int64_t id) {

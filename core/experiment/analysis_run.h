@@ -42,6 +42,12 @@ struct AnalysisOutcome {
 AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& registries, Project* project,
                             const JobContext& job);
 
+/// Stores a computed outcome as an analysis of `kind` in one transaction; returns its id (the other's
+/// when another process stored the same analysis first).
+std::int64_t storeAnalysisOutcome(Project& project, const std::string& kind, std::int64_t modelId,
+                                  std::int64_t datasetId, const AnalysisOutcome& out, const std::string& startedAt,
+                                  const std::string& commandLine);
+
 /// A stored analysis re-opened (summary, rows and arrays). Throws Error when absent.
 AnalysisOutcome openAnalysis(Project& project, std::int64_t id);
 

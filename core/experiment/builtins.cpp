@@ -2,6 +2,10 @@
 #include "experiment/builtins.h"
 
 #include "analysis/sensitivity_analysis.h"
+#include "cost/bitparallel.h"
+#include "cost/dpred.h"
+#include "cost/loom.h"
+#include "cost/stripes.h"
 #include "quant/awq.h"
 #include "quant/dgq.h"
 #include "quant/dynbits.h"
@@ -25,6 +29,10 @@ void registerBuiltins(Registries& r) {
     r.transforms.add(std::make_unique<RotateTransform>());
     r.transforms.add(std::make_unique<ResqTransform>());
     r.analyses.add(std::make_unique<SensitivityAnalysis>());
+    r.costModels.add(makeBitParallelCostModel());
+    r.costModels.add(makeStripesCostModel());
+    r.costModels.add(makeDpredCostModel());
+    r.costModels.add(makeLoomCostModel());
 }
 
 } // namespace qs::core

@@ -6,11 +6,22 @@
 #include "store/project.h"
 
 #include <cstdint>
+#include <memory>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace qs::core {
+
+/// A recipe stored as run `runId` of `project`, with its model (checked against the run's content hash,
+/// so a recipe is never silently paired with another model). Throws Error naming the project and run.
+struct StoredRecipe {
+    std::shared_ptr<const Model> model;
+    Recipe recipe;
+};
+StoredRecipe storedRunRecipe(Project& project, std::int64_t runId, const MethodRegistries& registries);
+
+
 
 /// Writes run `runId` of `project` (its stored recipe applied to its model) to `out` as `kind`
 /// (exportKindNames()), GGUF matrices as `ggufType` (ggufTypeFromName; "" = the recipe's default). The
