@@ -32,7 +32,7 @@ std::vector<double> budgetList(const std::string& text) {
 } // namespace
 
 std::string mixedPrecisionUsage(const CliContext& ctx) {
-    return "quantscope-cli mixed-precision MODEL --data FILE --calib FILE --budget B1,B2,... [--unit bpw|bytes]\n"
+    return "quantscope-cli mixed-precision MODEL --data FILE --calib FILE --budget B1,B2,... [--unit bpw|bytes|cost]\n"
            "                              [--solver clado|ilp|additive|greedy|uniform|all] [--project P] [--json]\n"
            "  Chooses a candidate format per decision group under each budget, by each solver, from the\n"
            "  sensitivity analysis (run now, or re-opened from the project when stored with the same inputs):\n"
@@ -46,7 +46,12 @@ std::string mixedPrecisionUsage(const CliContext& ctx) {
            "  --data FILE        held-out evaluation data\n"
            "  --windows N        held-out windows (default: all)\n"
            "  --budget LIST      budgets, comma-separated, in --unit (bits per weight by default)\n"
-           "  --unit bpw|bytes   bits per weight of the decision groups, or their total bytes\n"
+           "  --unit bpw|bytes|cost  bits per weight of the decision groups, their total bytes, or their cost on\n"
+           "                     --cost-model (e.g. the best plan for Loom at <= N cycles)\n"
+           "  --cost-model NAME  the cost model of --unit cost (see 'cost --help'); its activations are\n"
+           "                     captured on the sensitivity set at 16 bits\n"
+           "  --cost-metric cycles|energy  what --unit cost counts (default cycles)\n"
+           "  --cost-params JSON the cost model's parameters, e.g. '{\"pe_serial_bits\": 2}'\n"
            "  --solver LIST      comma-separated solvers or all (default all); clado turns --pairs on\n"
            "  --objective kld|loss  what clado, greedy and uniform minimise: the mean KL to the fp32 model\n"
            "                     (default; label-free and steadier on a small set) or the change of mean NLL\n"
@@ -66,6 +71,9 @@ nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx) {
     const auto timeLimit = args.takeOption("time-limit");
     const auto objective = args.takeOption("objective");
     const auto projectPath = args.takeOption("project");
+    const auto costModel = args.takeOption("cost-model");
+    const auto costMetric = args.takeOption("cost-metric");
+    const auto costParams = args.takeOption("cost-params");
     request.evaluate = !args.takeFlag("no-eval");
     nlohmann::json evalFlags = takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"windows"}));
     const auto path = args.takePositional();
@@ -75,6 +83,18 @@ nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx) {
     args.expectEmpty();
     request.budgets = budgetList(*budget);
     request.unit = core::budgetUnitFromName(unit.value_or("bpw"), "--unit");
+    if (costModel) {
+        core::CostBudget cost;
+        cost.model = *costModel;
+        cost.metric = costMetric.value_or("cycles");
+        if (costParams) {
+            cost.params = nlohmann::json::parse(*costParams, nullptr, false);
+            if (!cost.params.is_object()) throw core::Error("--cost-params: '" + *costParams + "' is not a JSON object");
+        }
+        request.cost = cost;
+    } else if (request.unit == core::BudgetUnit::Cost) {
+        throw core::Error("mixed-precision: --unit cost needs --cost-model NAME");
+    }
     request.objective = core::mpObjectiveFromName(objective.value_or("kld"), "--objective");
     request.methods = core::mpMethodsFromList(solver.value_or("all"), "--solver");
     if (timeLimit) {

@@ -25,20 +25,28 @@ std::int64_t totalParams(const SensitivityResult& r) {
     return n;
 }
 
-std::vector<std::vector<double>> costs(const SensitivityResult& r) {
-    std::vector<std::vector<double>> c = r.bitsPerWeight;
+GroupCosts costs(const SensitivityResult& r, BudgetUnit unit, const GroupCosts* custom) {
+    if (unit == BudgetUnit::Cost) {
+        if (!custom) throw Error("a cost budget needs the groups' costs (a cost model)");
+        if (custom->size() != r.groups.size() ||
+            std::any_of(custom->begin(), custom->end(), [&](const auto& g) { return g.size() != r.candidates.size(); }))
+            throw Error("the custom costs do not match the sensitivity result's groups and candidates");
+        return *custom;
+    }
+    GroupCosts c = r.bitsPerWeight;
     for (std::size_t g = 0; g < c.size(); ++g)
         for (double& v : c[g]) v *= double(r.groups[g].params);
     return c;
 }
 
 double fromBits(const SensitivityResult& r, double bits, BudgetUnit unit) {
+    if (unit == BudgetUnit::Cost) return bits;
     return unit == BudgetUnit::Bytes ? bits / 8.0 : bits / double(totalParams(r));
 }
 
 std::string amount(double v, BudgetUnit unit) {
     std::ostringstream os;
-    os.precision(unit == BudgetUnit::Bytes ? 10 : 4);
+    os.precision(unit == BudgetUnit::BitsPerWeight ? 4 : 10);
     os << v << ' ' << budgetUnitName(unit);
     return os.str();
 }
@@ -117,17 +125,20 @@ MpObjective mpObjectiveFromName(const std::string& name, const std::string& owne
     throw Error(owner + ": unknown objective '" + name + "' (known: kld, loss)");
 }
 
-std::string budgetUnitName(BudgetUnit u) { return u == BudgetUnit::Bytes ? "bytes" : "bpw"; }
+std::string budgetUnitName(BudgetUnit u) {
+    return u == BudgetUnit::Bytes ? "bytes" : u == BudgetUnit::Cost ? "cost" : "bpw";
+}
 
 BudgetUnit budgetUnitFromName(const std::string& name, const std::string& owner) {
     if (name == "bpw") return BudgetUnit::BitsPerWeight;
     if (name == "bytes") return BudgetUnit::Bytes;
-    throw Error(owner + ": unknown budget unit '" + name + "' (known: bpw, bytes)");
+    if (name == "cost") return BudgetUnit::Cost;
+    throw Error(owner + ": unknown budget unit '" + name + "' (known: bpw, bytes, cost)");
 }
 
-std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit) {
+std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit, const GroupCosts* custom) {
     double smallest = 0, largest = 0;
-    for (const auto& c : costs(r)) {
+    for (const auto& c : costs(r, unit, custom)) {
         smallest += *std::min_element(c.begin(), c.end());
         largest += *std::max_element(c.begin(), c.end());
     }
@@ -135,6 +146,7 @@ std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit)
 }
 
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit) {
+    if (unit == BudgetUnit::Cost) return budget;
     return unit == BudgetUnit::Bytes ? budget * 8.0 : budget * double(totalParams(r));
 }
 
@@ -162,13 +174,14 @@ nlohmann::json planRecipe(const SensitivityResult& r, const std::vector<Candidat
 
 MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<CandidateFormat>& candidates,
                           const MethodRegistries& registries, MpMethod method, double budget, BudgetUnit unit,
-                          MpObjective objective, const MpSolveOptions& options, const JobContext& job) {
+                          MpObjective objective, const MpSolveOptions& options, const JobContext& job,
+                          const GroupCosts* custom) {
     if (candidates.size() != r.candidates.size())
         throw Error("mixed precision: the candidates do not match the sensitivity result's");
     MpProblem p;
-    p.cost = costs(r);
+    p.cost = costs(r, unit, custom);
     p.budget = budgetBits(r, budget, unit);
-    const double smallest = planRange(r, unit).first;
+    const double smallest = planRange(r, unit, custom).first;
     if (budgetBits(r, smallest, unit) > p.budget * (1 + 1e-9))
         throw Error("budget " + amount(budget, unit) + " is below the smallest plan, " + amount(smallest, unit));
     switch (method) {
@@ -217,7 +230,10 @@ MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<Candidat
     measured.single = r.kld;
     measured.interaction = r.interactionKld;
     plan.predictedKld = mpObjective(measured, plan.choice);
-    plan.bitsPerWeight = mpCost(p, plan.choice) / double(totalParams(r));
+    plan.cost = fromBits(r, mpCost(p, plan.choice), unit);
+    MpProblem bits = p;
+    bits.cost = costs(r, BudgetUnit::BitsPerWeight, nullptr);
+    plan.bitsPerWeight = mpCost(bits, plan.choice) / double(totalParams(r));
     plan.recipe = planRecipe(r, candidates, plan.choice, registries);
     return plan;
 }
@@ -230,6 +246,7 @@ nlohmann::json MpPlan::toJson(const SensitivityResult& r) const {
             {"budget", budget},
             {"unit", budgetUnitName(unit)},
             {"bits_per_weight", bitsPerWeight},
+            {"cost", cost},
             {"predicted_delta_loss", predictedDeltaLoss},
             {"additive_delta_loss", additiveDeltaLoss},
             {"predicted_kld", predictedKld},

@@ -39,8 +39,13 @@ MpObjective mpObjectiveFromName(const std::string& name, const std::string& owne
 enum class BudgetUnit {
     BitsPerWeight, ///< average bits per weight over the decision groups (scales and zero points included)
     Bytes,         ///< total bytes of the decision groups' weights
+    Cost,          ///< a custom per-group figure (an accelerator cost model's cycles or energy): GroupCosts
 };
-/// "bpw" / "bytes".
+
+/// cost[g][c] of a custom budget: what group g costs with candidate c (e.g. cycles on Loom), summed
+/// over the groups the same way bits are. Needed whenever the unit is BudgetUnit::Cost.
+using GroupCosts = std::vector<std::vector<double>>;
+/// "bpw" / "bytes" / "cost".
 std::string budgetUnitName(BudgetUnit u);
 BudgetUnit budgetUnitFromName(const std::string& name, const std::string& owner);
 
@@ -51,6 +56,7 @@ struct MpPlan {
     BudgetUnit unit = BudgetUnit::BitsPerWeight;
     std::vector<int> choice;
     double bitsPerWeight = 0;      ///< of the plan, over the decision groups
+    double cost = 0;               ///< of the plan in the budget's unit (BudgetUnit::Cost: the custom figure)
     double predictedDeltaLoss = 0; ///< CLADO's model (singles + measured pairs) of the plan: comparable across methods
     double additiveDeltaLoss = 0;  ///< the sum of the measured singles alone
     double predictedKld = 0;       ///< CLADO's model of the plan's mean KL (0 without pair terms: singles only)
@@ -68,13 +74,13 @@ std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit)
 /// The budget in the cost unit of the problem (total bits of the decision groups).
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit);
 
-/// Plans `method` under `budget`. Throws Error when the method lacks what it needs (CLADO without pair
+/// Plans `method` under `budget` (`custom` holds the costs when the unit is BudgetUnit::Cost). Throws Error when the method lacks what it needs (CLADO without pair
 /// terms, ILP without HAWQ scores) or the budget cannot be met ("budget 2.5 bpw is below the smallest
 /// plan, 3.5 bpw").
 MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<CandidateFormat>& candidates,
                           const MethodRegistries& registries, MpMethod method, double budget, BudgetUnit unit,
                           MpObjective objective = MpObjective::Kld, const MpSolveOptions& options = {},
-                          const JobContext& job = {});
+                          const JobContext& job = {}, const GroupCosts* custom = nullptr);
 
 /// The recipe of a choice: the default is the candidate covering the most parameters (not "keep"),
 /// every weight of a group choosing another candidate gets a rule. Validated against `registries`.

@@ -68,6 +68,13 @@ FrontierResult runMixedPrecision(const FrontierRequest& request, const Registrie
     const SensitivityResult r = sensitivityFromOutput(out.sensitivity.output);
     const std::vector<CandidateFormat> candidates = parseCandidateFormats(
         out.sensitivity.settings.at("params").at("formats").get<std::string>(), registries, "mixed-precision");
+    std::optional<GroupCosts> custom;
+    if (request.unit == BudgetUnit::Cost) {
+        if (!request.cost) throw Error("mixed-precision: a cost budget needs a cost model (--cost-model NAME)");
+        const AnalysisRequest& set = request.sensitivity;
+        custom = groupCosts(*set.model, r, candidates, *request.cost,
+                            loadCalibrationData(set.setPath, set.model->path(), set.ctx, set.windows), registries, job);
+    }
     std::vector<double> budgets = request.budgets;
     std::sort(budgets.begin(), budgets.end());
     for (MpMethod method : request.methods)
@@ -77,7 +84,7 @@ FrontierResult runMixedPrecision(const FrontierRequest& request, const Registrie
             p.budget = budget;
             try {
                 p.plan = planMixedPrecision(r, candidates, registries, method, budget, request.unit, request.objective,
-                                            request.solve, job);
+                                            request.solve, job, custom ? &*custom : nullptr);
             } catch (const Error& e) {
                 p.error = e.what();
             }

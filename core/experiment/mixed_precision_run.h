@@ -4,6 +4,7 @@
 #pragma once
 #include "analysis/mixed_precision.h"
 #include "experiment/analysis_run.h"
+#include "experiment/cost_budget.h"
 #include "experiment/recipe_run.h"
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,9 @@ struct FrontierRequest {
     MpSolveOptions solve;
     RecipeRunTarget heldOut; ///< where chosen recipes are evaluated (data the plans never saw)
     bool evaluate = true;    ///< false: plan only
+    /// The cost model a BudgetUnit::Cost budget counts in (its activations are captured on the
+    /// sensitivity set).
+    std::optional<CostBudget> cost;
 };
 
 /// One method at one budget.
