@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Small conv / FC layers with generated codes for the accelerator cost-model tests, and pricing with validated params.
+// Small conv / FC layers with generated codes for the accelerator cost-model tests, and pricing with
+// validated params.
 #pragma once
 #include "base/param_schema.h"
 #include "cost/cost_model.h"
@@ -36,14 +37,16 @@ inline core::CostLayer makeConvLayer(const ConvSpec& s, const CodeFn& activation
     l.activations.bits = s.activationBits, l.activations.isSigned = s.activationsSigned;
     l.weights.bits = s.weightBits, l.weights.isSigned = s.weightsSigned;
     l.activations.codes.resize(static_cast<std::size_t>(s.M * s.C * s.NY * s.NX));
-    for (std::size_t i = 0; i < l.activations.codes.size(); ++i) l.activations.codes[i] = activation(static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < l.activations.codes.size(); ++i)
+        l.activations.codes[i] = activation(static_cast<std::int64_t>(i));
     l.weights.codes.resize(static_cast<std::size_t>(s.F * (s.C / s.groups) * s.KY * s.KX));
-    for (std::size_t i = 0; i < l.weights.codes.size(); ++i) l.weights.codes[i] = weight(static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < l.weights.codes.size(); ++i)
+        l.weights.codes[i] = weight(static_cast<std::int64_t>(i));
     return l;
 }
 
-inline core::CostLayer makeFcLayer(std::int64_t C, std::int64_t F, std::int64_t M, int activationBits, int weightBits,
-                                   const CodeFn& activation, const CodeFn& weight) {
+inline core::CostLayer makeFcLayer(std::int64_t C, std::int64_t F, std::int64_t M, int activationBits,
+                                   int weightBits, const CodeFn& activation, const CodeFn& weight) {
     core::CostLayer l;
     l.name = "fc";
     l.shape = core::LayerShape::FullyConnected;
@@ -51,9 +54,11 @@ inline core::CostLayer makeFcLayer(std::int64_t C, std::int64_t F, std::int64_t 
     l.activations.bits = activationBits, l.activations.isSigned = false;
     l.weights.bits = weightBits;
     l.activations.codes.resize(static_cast<std::size_t>(M * C));
-    for (std::size_t i = 0; i < l.activations.codes.size(); ++i) l.activations.codes[i] = activation(static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < l.activations.codes.size(); ++i)
+        l.activations.codes[i] = activation(static_cast<std::int64_t>(i));
     l.weights.codes.resize(static_cast<std::size_t>(F * C));
-    for (std::size_t i = 0; i < l.weights.codes.size(); ++i) l.weights.codes[i] = weight(static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < l.weights.codes.size(); ++i)
+        l.weights.codes[i] = weight(static_cast<std::int64_t>(i));
     return l;
 }
 
