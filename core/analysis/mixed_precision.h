@@ -68,15 +68,16 @@ struct MpPlan {
     nlohmann::json toJson(const SensitivityResult& r) const;
 };
 
-/// The smallest and largest plan (every group at its cheapest / dearest candidate), in `unit`.
-std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit);
+/// The smallest and largest plan (every group at its cheapest / dearest candidate), in `unit`
+/// (`custom`: the costs of BudgetUnit::Cost).
+std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit, const GroupCosts* custom = nullptr);
 
-/// The budget in the cost unit of the problem (total bits of the decision groups).
+/// The budget in the cost unit of the problem (total bits of the decision groups; BudgetUnit::Cost: as given).
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit);
 
-/// Plans `method` under `budget` (`custom` holds the costs when the unit is BudgetUnit::Cost). Throws Error when the method lacks what it needs (CLADO without pair
-/// terms, ILP without HAWQ scores) or the budget cannot be met ("budget 2.5 bpw is below the smallest
-/// plan, 3.5 bpw").
+/// Plans `method` under `budget` (`custom`: the costs of BudgetUnit::Cost). Throws Error when the method
+/// lacks what it needs (CLADO without pair terms, ILP without HAWQ scores) or the budget cannot be met
+/// ("budget 2.5 bpw is below the smallest plan, 3.5 bpw").
 MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<CandidateFormat>& candidates,
                           const MethodRegistries& registries, MpMethod method, double budget, BudgetUnit unit,
                           MpObjective objective = MpObjective::Kld, const MpSolveOptions& options = {},

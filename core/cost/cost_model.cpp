@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "cost/cost_model.h"
 
+#include <cmath>
+
 namespace qs::core {
 
 nlohmann::json LayerCost::toJson() const {
@@ -18,7 +20,12 @@ nlohmann::json LayerCost::toJson() const {
 nlohmann::json totalCost(const std::vector<LayerCost>& layers) {
     double base = 0, cycles = 0, energy = 0, baseEnergy = 0, idealCycles = 0;
     bool potentials = !layers.empty();
+    int unpriced = 0;
     for (const auto& l : layers) {
+        if (!std::isfinite(l.cycles)) { // a layer the model could not price (e.g. an unset MAC-cost entry)
+            ++unpriced;
+            continue;
+        }
         base += l.baselineCycles;
         cycles += l.cycles;
         energy += l.energy;
@@ -33,7 +40,8 @@ nlohmann::json totalCost(const std::vector<LayerCost>& layers) {
             {"potential_speedup", potentials && idealCycles > 0 ? base / idealCycles : 0.0},
             {"energy", energy},
             {"baseline_energy", baseEnergy},
-            {"energy_efficiency", energy > 0 ? baseEnergy / energy : 0.0}};
+            {"energy_efficiency", energy > 0 ? baseEnergy / energy : 0.0},
+            {"unpriced_layers", unpriced}};
 }
 
 } // namespace qs::core

@@ -65,7 +65,8 @@ public:
 };
 
 /// Sums per-layer costs: {"baseline_cycles", "cycles", "speedup" (= sum of baselines / sum of cycles,
-/// not a mean of ratios), "potential_speedup" (work-weighted), "energy", "baseline_energy"}.
+/// not a mean of ratios), "potential_speedup" (work-weighted), "energy", "baseline_energy",
+/// "energy_efficiency", "unpriced_layers" (layers whose cycles are not finite, left out of the sums)}.
 nlohmann::json totalCost(const std::vector<LayerCost>& layers);
 
 } // namespace qs::core

@@ -58,6 +58,14 @@ void fillWeightCodes(CostLayer& layer, const WeightValues& w, const CaptureOptio
     s.offGridRuns += off;
 }
 
+/// The activation operand's format and width without its codes (models that read no values).
+OperandCodes activationFormat(const std::optional<QuantSpec>& spec, const CaptureOptions& o) {
+    OperandCodes c;
+    c.bits = spec ? fixedPointBits(formatTraits(spec->format), spec->symmetric) : o.nativeBits;
+    c.format = spec ? std::string(formatTraits(spec->format).name) : "native";
+    return c;
+}
+
 /// Codes of one captured input [rows, cols] read through `spec` (nullopt: at the native width).
 OperandCodes inputCodes(const std::vector<float>& x, std::int64_t rows, const std::optional<QuantSpec>& spec,
                         const CaptureOptions& o, CaptureSummary& s) {
@@ -125,7 +133,8 @@ CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, co
                 layer.M = s.rows;
                 fillWeightCodes(layer, weightValues(model, *info, quantized), options, s);
                 layer.activationStoredBits = recipe.activation ? recipe.activation->bitsPerWeight(1, layer.C) : options.nativeBits;
-                if (options.activations) layer.activations = inputCodes(inputs[i], s.rows, recipe.activation, options, s);
+                layer.activations = options.activations ? inputCodes(inputs[i], s.rows, recipe.activation, options, s)
+                                                        : activationFormat(recipe.activation, options);
                 sink(std::move(layer));
             }
     }
@@ -208,6 +217,7 @@ CaptureSummary captureClassifier(const OnnxModel& model, const ModelQuantResult*
         }
         fillWeightCodes(layer, weightValues(model, *info, quantized), options, s);
         layer.activationStoredBits = actSpec ? actSpec->bitsPerWeight(1, layer.C) : options.nativeBits;
+        layer.activations = activationFormat(actSpec, options);
         if (options.activations) {
             // Static scales: one scale for the whole tensor; dynamic: per image (conv) or per row (FC).
             const bool oneScale = !actSpec || staticScales || actSpec->granularity == Granularity::Tensor;

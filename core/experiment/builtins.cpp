@@ -3,9 +3,15 @@
 
 #include "analysis/sensitivity_analysis.h"
 #include "cost/bitparallel.h"
+#include "cost/decode_roofline.h"
 #include "cost/dpred.h"
+#include "cost/laconic.h"
 #include "cost/loom.h"
+#include "cost/mac_cost.h"
+#include "cost/mapping.h"
+#include "cost/pragmatic.h"
 #include "cost/stripes.h"
+#include "cost/tactical.h"
 #include "quant/awq.h"
 #include "quant/dgq.h"
 #include "quant/dynbits.h"
@@ -33,6 +39,12 @@ void registerBuiltins(Registries& r) {
     r.costModels.add(makeStripesCostModel());
     r.costModels.add(makeDpredCostModel());
     r.costModels.add(makeLoomCostModel());
+    r.costModels.add(makePragmaticCostModel());
+    r.costModels.add(makeLaconicCostModel());
+    r.costModels.add(makeTacticalCostModel());
+    r.costModels.add(makeMacCostModel());
+    r.costModels.add(makeDecodeCostModel());
+    r.costModels.add(makeMappingCostModel());
 }
 
 } // namespace qs::core

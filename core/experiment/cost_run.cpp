@@ -8,6 +8,7 @@
 #include "io/array_source.h"
 
 #include <chrono>
+#include <map>
 #include <omp.h>
 
 namespace qs::core {
@@ -115,6 +116,30 @@ nlohmann::json costJson(const AnalysisOutcome& outcome) {
     j["settings"] = outcome.settings;
     j["manifest"] = outcome.manifest;
     return j;
+}
+
+std::vector<CostPoint> storedCostPoints(Project& project, const std::string& costModel) {
+    std::map<std::int64_t, CostPoint> byRun;
+    for (const AnalysisRecord& a : project.analyses()) { // oldest first: a newer pricing replaces an older one
+        if (a.kind != "cost") continue;
+        const nlohmann::json settings = nlohmann::json::parse(a.settings, nullptr, false);
+        if (!settings.is_object() || settings.value("cost_model", "") != costModel || !settings.contains("run")) continue;
+        const auto run = project.run(settings["run"].get<std::int64_t>());
+        if (!run || run->status != "finished") continue;
+        const nlohmann::json summary = nlohmann::json::parse(a.summary, nullptr, false);
+        if (!summary.is_object() || !summary.contains("total")) continue;
+        CostPoint p;
+        p.runId = run->id;
+        p.analysisId = a.id;
+        p.label = run->recipeLabel;
+        p.speedup = summary["total"].value("speedup", 0.0);
+        p.energyEfficiency = summary["total"].value("energy_efficiency", 0.0);
+        p.metrics = run->metrics;
+        byRun[run->id] = p;
+    }
+    std::vector<CostPoint> out;
+    for (auto& [id, p] : byRun) out.push_back(std::move(p));
+    return out;
 }
 
 } // namespace qs::core

@@ -43,4 +43,17 @@ AnalysisOutcome runCost(const CostRequest& request, const Registries& registries
 /// "capture", "id", "reused", "settings", "manifest"}.
 nlohmann::json costJson(const AnalysisOutcome& outcome);
 
+/// A stored run priced on a cost model: one point of accuracy against hardware cost.
+struct CostPoint {
+    std::int64_t runId = 0, analysisId = 0;
+    std::string label;            ///< the run's recipe label
+    double speedup = 0;           ///< whole-model, over the design's baseline
+    double energyEfficiency = 0;  ///< baseline energy / energy
+    RunMetrics metrics;           ///< the run's quality and size figures
+};
+
+/// The newest pricing of every stored run of `project` on `costModel` (analyses of kind "cost" made
+/// with --run), in run order.
+std::vector<CostPoint> storedCostPoints(Project& project, const std::string& costModel);
+
 } // namespace qs::core
