@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "builtin_views.h"
 
+#include "cost_plugin.h"
 #include "formats_plugin.h"
 #include "histogram_plugin.h"
 #include "layer_errors_plugin.h"
@@ -17,6 +18,7 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::HistogramPlugin>());
     manager.addBuiltin(std::make_unique<views::LayerErrorsPlugin>());
     manager.addBuiltin(std::make_unique<views::SensitivityPlugin>());
+    manager.addBuiltin(std::make_unique<views::CostPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());
