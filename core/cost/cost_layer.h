@@ -27,7 +27,7 @@ struct OperandCodes {
 /// output [M][F][OY][OX] with OX = (NX + 2*pad - KX) / stride + 1.
 /// A fully-connected layer: input [M][C], weights [F][C]; KX = KY = NX = NY = OX = OY = 1.
 struct CostLayer {
-    std::string name;
+    std::string name; ///< the weight's name without ".weight"
     LayerShape shape = LayerShape::FullyConnected;
     std::int64_t C = 0; ///< input channels / features
     std::int64_t F = 0; ///< filters / output features

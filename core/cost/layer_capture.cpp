@@ -126,7 +126,7 @@ CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, co
                 const WeightInfo* info = model.find(name);
                 if (!info || !info->quantizable) continue;
                 CostLayer layer;
-                layer.name = name.size() > 7 && name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
+                layer.name = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
                 layer.shape = LayerShape::FullyConnected;
                 layer.F = info->matrixRows();
                 layer.C = info->matrixCols();
@@ -180,7 +180,7 @@ CaptureSummary captureClassifier(const OnnxModel& model, const ModelQuantResult*
         if (!info) throw Error(file + ": node '" + node.name + "' has no initializer weight: it cannot be priced");
         const Shape& xs = shapes[k];
         CostLayer layer;
-        layer.name = node.name;
+        layer.name = wname.ends_with(".weight") ? wname.substr(0, wname.size() - 7) : wname; // as the LM path names it
         if (node.opType == "Conv") {
             if (xs.size() != 4 || info->shape.size() != 4)
                 throw Error(file + ": node '" + node.name + "': only 2-D convolutions can be priced");

@@ -27,12 +27,14 @@ namespace {
 
 struct Figure {
     const char* key;
-    const char* label;
+    const char* label; ///< the combo and the axis
+    const char* shortLabel; ///< the legend
 };
-const Figure kFigures[] = {{"speedup", QT_TRANSLATE_NOOP("CostView", "speedup over the baseline")},
-                           {"potential_speedup", QT_TRANSLATE_NOOP("CostView", "ideal (potential) speedup")},
-                           {"cycles", QT_TRANSLATE_NOOP("CostView", "cycles")},
-                           {"energy", QT_TRANSLATE_NOOP("CostView", "energy (pJ)")}};
+const Figure kFigures[] = {
+    {"speedup", QT_TRANSLATE_NOOP("CostView", "speedup over the baseline"), QT_TRANSLATE_NOOP("CostView", "speedup")},
+    {"potential_speedup", QT_TRANSLATE_NOOP("CostView", "ideal (potential) speedup"), QT_TRANSLATE_NOOP("CostView", "ideal")},
+    {"cycles", QT_TRANSLATE_NOOP("CostView", "cycles"), QT_TRANSLATE_NOOP("CostView", "cycles")},
+    {"energy", QT_TRANSLATE_NOOP("CostView", "energy (pJ)"), QT_TRANSLATE_NOOP("CostView", "energy")}};
 
 // Okabe-Ito colours, as the other views.
 const QColor kBars(0, 114, 178), kSelected(213, 94, 0), kIdeal(150, 150, 150);
@@ -51,6 +53,7 @@ CostView::CostView(plugins::ViewContext* context, QWidget* parent)
                           QString::fromUtf8(m->summary().data(), static_cast<int>(m->summary().size())));
     m_figure->setObjectName(QStringLiteral("costFigure"));
     for (const Figure& f : kFigures) m_figure->addItem(tr(f.label), QString::fromLatin1(f.key));
+    for (int i = 0; i < m_figure->count(); ++i) m_figure->setItemData(i, tr(kFigures[i].shortLabel), Qt::ToolTipRole);
     m_price->setObjectName(QStringLiteral("costPrice"));
     m_price->setToolTip(tr("Price the selected run (or, with none, the current spec and layer rules with RTN) on the "
                            "calibration data: weights as quantized, activations as captured"));
@@ -68,7 +71,7 @@ CostView::CostView(plugins::ViewContext* context, QWidget* parent)
     m_bars->axisRect()->setRangeDrag(Qt::Horizontal);
     m_bars->legend->setVisible(true);
     placeLegendBelow(m_bars->legend, m_bars->axisRect(), 2);
-    m_pareto->xAxis->setLabel(tr("speedup over the design's baseline (higher is cheaper)"));
+    m_pareto->xAxis->setLabel(tr("speedup on the design (higher: cheaper)"));
     installPlotExportMenu(m_bars, [this] { return QStringLiteral("cost_") + design(); });
     installPlotExportMenu(m_pareto, [this] { return QStringLiteral("cost_pareto_") + design(); });
 
@@ -137,7 +140,11 @@ QString CostView::noteText() const { return m_note->text(); }
 
 bool CostView::selectBar(int index) {
     if (!m_outcome || index < 0 || index >= static_cast<int>(m_outcome->output.rows.size())) return false;
-    m_context->setSelectedLayer(QString::fromStdString(m_outcome->output.rows[std::size_t(index)].first + ".weight"));
+    // A layer is named by its weight without ".weight" (a weight of another name keeps it whole).
+    const std::string& name = m_outcome->output.rows[std::size_t(index)].first;
+    const auto& model = m_context->model();
+    const bool suffixed = !model || model->find(name + ".weight");
+    m_context->setSelectedLayer(QString::fromStdString(suffixed ? name + ".weight" : name));
     return true;
 }
 
@@ -268,15 +275,15 @@ void CostView::redraw() {
                    .arg(t.value("potential_speedup", 0.0), 0, 'f', 3)
                    .arg(t.value("energy_efficiency", 0.0), 0, 'f', 3);
         auto* bars = new QCPBars(m_bars->xAxis, m_bars->yAxis);
-        bars->setName(m_figure->currentText());
+        bars->setName(m_figure->currentData(Qt::ToolTipRole).toString());
         bars->setPen(Qt::NoPen);
         bars->setBrush(kBars);
         auto* selected = new QCPBars(m_bars->xAxis, m_bars->yAxis);
-        selected->setName(tr("selected layer"));
+        selected->setName(tr("selected"));
         selected->setPen(Qt::NoPen);
         selected->setBrush(kSelected);
         auto* ideal = new QCPGraph(m_bars->xAxis, m_bars->yAxis);
-        ideal->setName(tr("ideal speedup"));
+        ideal->setName(tr("ideal"));
         ideal->setLineStyle(QCPGraph::lsNone);
         ideal->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssPlus, kIdeal, kIdeal, 7));
         QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
