@@ -151,6 +151,16 @@ ParamSpec trimLsbParam() {
             "Trim LSBs"};
 }
 
+ParamSpec groupSizeParam(const std::string& help) {
+    return {"precision_group", ParamType::Int, 16, 1, 65536, {}, "activations per precision group (L lanes x group/L windows" + help + ")",
+            "Group size"};
+}
+
+ParamSpec columnRegistersParam() {
+    return {"column_registers", ParamType::Int, 0, 0, 64, {},
+            "steps a column (group) may run ahead of the slowest (CR; 0 = lock step)", "Column registers"};
+}
+
 PrecisionRule precisionRuleFromParams(const nlohmann::json& params, bool tensorSigned) {
     PrecisionRule r;
     r.twosComplement = params.value("precision_form", std::string("twos_complement")) != "sign_magnitude";

@@ -141,6 +141,10 @@ struct PrecisionRule {
 ParamSpec precisionFormParam();
 /// "trim_lsb": trim trailing zero bits of a group as well as leading ones.
 ParamSpec trimLsbParam();
+/// "precision_group": activations per dynamic-precision group (L lanes x group/L windows); `help` says what else.
+ParamSpec groupSizeParam(const std::string& help);
+/// "column_registers": steps a column (group) may run ahead of the slowest (CR; 0 = lock step).
+ParamSpec columnRegistersParam();
 /// The rule a validated parameter object names, for a tensor that is signed or not.
 PrecisionRule precisionRuleFromParams(const nlohmann::json& params, bool tensorSigned);
 /// Precision of each group of `rowsPerGroup` consecutive rows of a gathered [row][lane] block (rows = windows of

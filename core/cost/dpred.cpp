@@ -96,22 +96,8 @@ const ParamSchema& DpredCostModel::params() const {
            "activations: dynamic activation precision on the Stripes grid; weights_activations: both bit-serial, "
            "per-group weight precision too",
            "Variant"},
-          {"group_size",
-           ParamType::Int,
-           16,
-           1,
-           65536,
-           {},
-           "values per precision group (L lanes x group/L windows; 256 = DNNsim 2019's unset default)",
-           "Group size"},
-          {"column_registers",
-           ParamType::Int,
-           0,
-           0,
-           64,
-           {},
-           "steps a column group may run ahead of the slowest (CR; 0 = lock step)",
-           "Column registers"},
+          groupSizeParam("; 256 = DNNsim 2019's unset default"),
+          columnRegistersParam(),
           precisionFormParam(),
           trimLsbParam()},
          tileGridSchema(),
@@ -125,7 +111,7 @@ LayerCost DpredCostModel::layer(const CostLayer& layer, const nlohmann::json& pa
     const TileGrid& g = layout.grid;
     const double b = g.baselineBits;
     const bool bothOperands = params.value("variant", std::string("activations")) == "weights_activations";
-    const int groupSize = params.value("group_size", 16);
+    const int groupSize = params.value("precision_group", 16);
     const bool dnnsim = dnnsimMode(params);
     const PrecisionRule actRule = precisionRuleFromParams(params, layer.activations.isSigned);
     const PrecisionRule wgtRule = precisionRuleFromParams(params, layer.weights.isSigned);

@@ -9,15 +9,15 @@
 namespace qs::core {
 
 /// variant "activations" (Dynamic Stripes / ShapeShifter / DPRed's activations-only engine): the Stripes grid with
-/// a leading-1 detector per group of group_size activations (L lanes x group_size/L windows); per step each group
+/// a leading-1 detector per group of precision_group activations (L lanes x precision_group/L windows); per step each group
 /// takes its precision p_g, groups lock-step to the slowest (column_registers = 0) or run ahead by up to CR steps
 /// (§4.2); C = FS * sum over images of the slowest group's finish. FC with M < W: the issue queue with block time
 /// p(block) (§4.3). Baseline bitparallel; potential (§10): per-value width x B, or DNNsim 2019's layer Pa x B in
 /// dnnsim mode with the sign-magnitude form (it has no dynamic gain).
-/// variant "weights_activations" (DPRed's second engine): weights bit-serial too, each group of group_size weights
+/// variant "weights_activations" (DPRed's second engine): weights bit-serial too, each group of precision_group weights
 /// at its own precision chosen offline (the codes' group precision) - Loom's loop (serialPairCycles) against the
 /// equal-peak baseline; potential width(a) x width(w).
-/// Footprint: groups of group_size values along channels, each stored as a ceil(log2 B)-bit width header plus its
+/// Footprint: groups of precision_group values along channels, each stored as a ceil(log2 B)-bit width header plus its
 /// values at the group's leading-bit precision: bytes = (h + G*p_g)/8; the design's DRAM energy reads the
 /// compressed bytes, the baseline's B bits per value. Energy otherwise as stripes (loom for the second variant).
 /// Extra: "variant", "activation_precision" (mean step precision), "stall_cycles", "stall_fraction",

@@ -24,8 +24,7 @@ ParamSchema pragmaticSchema() {
     return {{"first_stage_bits", ParamType::Int, 2, 0, 6, {},
              "bits of the per-lane first-stage shifter (F; >= log2 B: every lane consumes a term each cycle)",
              "First-stage bits"},
-            {"column_registers", ParamType::Int, 0, 0, 64, {},
-             "steps a column may run ahead of the slowest (CR; 0 = lock step)", "Column registers"},
+            columnRegistersParam(),
             termEncodingParam()};
 }
 // clang-format on

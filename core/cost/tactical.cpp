@@ -211,8 +211,7 @@ const ParamSchema& TacticalCostModel::params() const {
           {"search_shape", ParamType::Choice, "l_shape", 0, 0, {"l_shape", "t_shape"},
            "promotion window: L (H ahead, D aside one row down) or T (DNNsim's, H ahead and diagonals)",
            "Search shape"},
-          {"group_size", ParamType::Int, 16, 1, 65536, {},
-           "tclp: activations per precision group (L lanes x group/L windows, all slots of a kept row)", "Group size"},
+          groupSizeParam("; tclp: all slots of a kept row"),
           precisionFormParam(),
           trimLsbParam()},
          pragmaticSchema(),
@@ -269,7 +268,7 @@ LayerCost TacticalCostModel::layer(const CostLayer& layer, const nlohmann::json&
     } else {
         const std::vector<SetFeeds> feeds = setFeeds(schedule, dnnsim);
         BackEndStep step(layer, layout, feeds, shifter, rule);
-        const int windowsPerGroup = std::max(1, params.value("group_size", 16) / g.lanes);
+        const int windowsPerGroup = std::max(1, params.value("precision_group", 16) / g.lanes);
         const TileCycles r =
             layout.fcQueue ? queueCycles(layout, feeds, backend, step)
                            : columnCycles(layout, feeds, backend, step, windowsPerGroup, columnRegisters);

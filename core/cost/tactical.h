@@ -12,7 +12,7 @@ namespace qs::core {
 /// Filters per set min(R, ceil((F/groups) / T)), scheduled with lookahead H, lookaside D and the L or T
 /// search shape; set s runs on tile s mod T, tiles accumulate independently and the layer costs the slowest
 /// tile (§8.3). backend "frontend" (DaDianNao with tactical on): one cycle per kept row and window, C = M *
-/// NW * max over tiles of the tile's kept rows. "tclp": per kept row and window group (group_size / L
+/// NW * max over tiles of the tile's kept rows. "tclp": per kept row and window group (precision_group / L
 /// windows) the precision of every activation its slots fetch (§2 rule from precision_form / trim_lsb);
 /// groups lock-step or run ahead by CR. "tcle": per kept row and window the Pragmatic PE cycles of each
 /// filter's L slot activations, the slowest filter; columns sync as in §6. FC with M < W: the same schedule

@@ -161,7 +161,7 @@ TEST(CostBitSerial, DpredTrimAndGroupSize) {
         s, [](std::int64_t i) { return static_cast<std::int32_t>(8 << ((i % 16) % 2)); }, constant(1));
     EXPECT_DOUBLE_EQ(price(*dp, l).cycles, 5);                                           // leading bit only: 16 -> 5
     EXPECT_DOUBLE_EQ(price(*dp, l, {{"trim_lsb", true}}).cycles, 1);                     // per window {8} or {16}: 1
-    EXPECT_DOUBLE_EQ(price(*dp, l, {{"trim_lsb", true}, {"group_size", 32}}).cycles, 2); // {8, 16} -> 2
+    EXPECT_DOUBLE_EQ(price(*dp, l, {{"trim_lsb", true}, {"precision_group", 32}}).cycles, 2); // {8, 16} -> 2
 }
 
 TEST(CostBitSerial, ColumnRegistersLetGroupsRunAhead) {
