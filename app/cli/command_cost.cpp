@@ -6,6 +6,7 @@
 #include "experiment/cost_run.h"
 #include "model/model.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace qs::cli {
@@ -44,6 +45,12 @@ nlohmann::json runCost(ArgList& args, CliContext& ctx) {
     request.costModel = *modelName;
     const core::CostModel& costModel = ctx.registries.costModels.get(*modelName, "cost model");
     request.params = takeSchemaFlags(args, costModel.params());
+    // A design with one reading (no "mode" parameter) prices the same in both modes: --mode is accepted.
+    const bool hasMode = std::any_of(costModel.params().begin(), costModel.params().end(),
+                                     [](const core::ParamSpec& p) { return p.name == "mode"; });
+    if (!hasMode)
+        if (const auto mode = args.takeOption("mode"); mode && *mode != "paper" && *mode != "dnnsim")
+            throw core::Error("cost: --mode " + *mode + ": expected paper or dnnsim");
     const auto runId = args.takeOption("run");
     const auto projectPath = args.takeOption("project");
     const auto calib = args.takeOption("calib");

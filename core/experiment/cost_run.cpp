@@ -94,7 +94,7 @@ AnalysisOutcome runCost(const CostRequest& request, const Registries& registries
 
     const nlohmann::json figures = model.modelFigures(layers, captured.context, params);
     out.output.summary = {{"cost_model", request.costModel},
-                          {"mode", params.value("mode", "paper")},
+                          {"mode", params.value("mode", "one reading")}, // a design without both readings
                           {"label", request.recipe.label()},
                           {"recipe", nlohmann::json::parse(request.recipe.canonical())},
                           {"total", totalCost(layers)},

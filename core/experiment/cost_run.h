@@ -32,7 +32,8 @@ struct CostRequest {
     std::string commandLine; ///< provenance
 };
 
-/// Prices the request. The outcome's summary is {"cost_model", "mode", "label", "recipe", "total",
+/// Prices the request. The outcome's summary is {"cost_model", "mode" ("paper", "dnnsim", or "one
+/// reading" for a design the two modes price alike), "label", "recipe", "total",
 /// "figures" (the model's own whole-model figures, or null), "capture"}; its rows are the layers'
 /// LayerCost::toJson(). With a project, the same model, data and settings re-open the stored result.
 /// Throws Error for an unknown cost model, bad parameters, unreadable data; Cancelled.

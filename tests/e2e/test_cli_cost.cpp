@@ -79,10 +79,11 @@ TEST(CliCost, LoomFollowsBothPrecisions) {
 }
 
 // The designs in the papers' order on digits-cnn with its calibration images (int8 weights and
-// static int8 activations): DaDianNao 1 < Stripes < Dynamic Stripes / DPRed <= Loom.
+// static int8 activations): DaDianNao 1 < Stripes < Dynamic Stripes / DPRed < Pragmatic, Bit-Tactical
+// (TCLp) above the dynamic-precision design it extends, Loom above Stripes' one-operand gain.
 TEST(CliCost, DesignsOrderOnDigitsCnn) {
     std::map<std::string, double> speedup;
-    for (const std::string m : {"bitparallel", "stripes", "dpred", "loom"}) {
+    for (const std::string m : {"bitparallel", "stripes", "dpred", "pragmatic", "tactical", "loom"}) {
         const nlohmann::json j = cost(q(kCnn) + " --model " + m + " --calib " + q(kImages) +
                                       " --format int8 --granularity channel --act-quant int8:tensor");
         ASSERT_EQ(j["layers"].size(), 4u) << m;
@@ -92,7 +93,9 @@ TEST(CliCost, DesignsOrderOnDigitsCnn) {
     EXPECT_EQ(speedup["bitparallel"], 1.0);
     EXPECT_GT(speedup["stripes"], 1.0);
     EXPECT_GT(speedup["dpred"], speedup["stripes"]);
-    EXPECT_GE(speedup["loom"], speedup["dpred"]);
+    EXPECT_GT(speedup["pragmatic"], speedup["dpred"]);
+    EXPECT_GT(speedup["tactical"], speedup["dpred"]);
+    EXPECT_GT(speedup["loom"], 2 * speedup["stripes"] * 0.99);
 }
 
 TEST(CliCost, StoredOnceAndStoredRunsPriced) {
@@ -130,6 +133,10 @@ TEST(CliCost, RefusesWithClearErrors) {
     r = runCli("cost " + lm("loom", kW8A8) + " --lanes 0 --json");
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.out.find("lanes"), std::string::npos) << r.out;
+    r = runCli("cost " + lm("stripes", kW8A8) + " --mode fast --json");
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.out.find("--mode fast"), std::string::npos) << r.out;
+    EXPECT_EQ(cost(lm("stripes", kW8A8) + " --mode dnnsim")["mode"], "one reading");
     r = runCli("cost " + q(kModel) + " --model loom --run 1 --json");
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.out.find("--project"), std::string::npos) << r.out;
