@@ -2,13 +2,15 @@
 // The Hardware cost view as a user drives it on digits-cnn: Price refuses without calibration data and
 // says why, prices the current spec as a job (bars per layer, a bar selects its layer), re-opens a stored
 // pricing, and Price all runs puts every run of a sweep at (speedup, accuracy), int4 weights cheaper
-// than int8 on Loom.
+// than int8 on Loom, and the report lists every pricing.
 #include "cost_view.h"
 #include "experiment_controller.h"
+#include "report.h"
 #include "window_test.h"
 
 #include "common/param_form.h"
 
+#include <QRegularExpression>
 #include <qcustomplot.h>
 
 namespace {
@@ -63,6 +65,11 @@ TEST_F(CostViewTest, PriceBarsAndAccuracyAgainstSpeedup) {
     }
     EXPECT_GT(speedup["int4"], speedup["int8"]);
     EXPECT_GT(speedup["int8"], speedup["fp32"]);
+    // The pricings enter the project's report.
+    const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
+    EXPECT_TRUE(content.headings.contains(QStringLiteral("Hardware cost")));
+    // One row per pricing: the current spec once (re-opened, not stored twice) and the three runs.
+    EXPECT_EQ(content.html.count(QRegularExpression(QStringLiteral("<td[^>]*>loom</td>"))), 4);
     m_window->resize(1600, 1000);
     m_window->show();
     QTest::qWait(100);

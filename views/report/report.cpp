@@ -187,6 +187,7 @@ const std::vector<std::pair<std::string, QString>>& reportSections() {
         {"model", QStringLiteral("Model and data")},
         {"pareto", QStringLiteral("Size against quality (Pareto front)")},
         {"methods", QStringLiteral("Method comparison")},
+        {"cost", QStringLiteral("Hardware cost")},
         {"run", QStringLiteral("Chosen run")},
         {"outliers", QStringLiteral("Outliers")},
         {"runs", QStringLiteral("All runs")},
@@ -339,6 +340,42 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                 }
         }
         b.raw(t.html());
+    }
+
+    // What the runs cost on accelerator models (docs/cost-models.md).
+    b.section("cost");
+    b.heading(QStringLiteral("Hardware cost"));
+    {
+        Table t({QStringLiteral("design"), QStringLiteral("mode"), QStringLiteral("run"), QStringLiteral("recipe"),
+                 QStringLiteral("speedup"), QStringLiteral("ideal"), QStringLiteral("energy eff."),
+                 QStringLiteral("unpriced")},
+                QStringLiteral("llrlrrrr"));
+        int priced = 0;
+        for (const core::AnalysisRecord& a : project->analyses()) {
+            if (a.kind != "cost") continue;
+            const nlohmann::json s = nlohmann::json::parse(a.summary, nullptr, false);
+            const nlohmann::json settings = nlohmann::json::parse(a.settings, nullptr, false);
+            if (!s.is_object() || !s.contains("total") || !settings.is_object()) continue;
+            const nlohmann::json& total = s["total"];
+            const std::int64_t run = settings.value("run", std::int64_t{0});
+            t.row({esc(s.value("cost_model", "")), esc(s.value("mode", "")), run ? QString::number(run) : QStringLiteral("—"),
+                   esc(s.value("label", "")), QString::number(total.value("speedup", 0.0), 'f', 2),
+                   QString::number(total.value("potential_speedup", 0.0), 'f', 2),
+                   QString::number(total.value("energy_efficiency", 0.0), 'f', 2),
+                   QString::number(total.value("unpriced_layers", 0))},
+                  run && run == b.out.runId);
+            ++priced;
+        }
+        if (priced == 0) {
+            b.note(QStringLiteral("No run has been priced on an accelerator model yet (<tt>quantscope-cli cost --run ID "
+                                  "--project P --model loom --calib FILE</tt>, or Hardware cost ▸ Price all runs)."));
+        } else {
+            b.para(QStringLiteral("Each pricing quantizes the run's recipe, captures its layers' input codes on "
+                                  "calibration data and prices every layer on the design: speedup over the design's "
+                                  "baseline (a ratio of summed cycles), the ideal speedup of its value reduction, and "
+                                  "the energy efficiency of our event model (docs/cost-models.md)."));
+            b.raw(t.html());
+        }
     }
 
     // The chosen run.
