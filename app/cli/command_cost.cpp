@@ -100,6 +100,10 @@ nlohmann::json runCost(ArgList& args, CliContext& ctx) {
     for (const auto& l : j["layers"]) row(l["name"].get<std::string>(), l);
     row("total", j["total"]);
     if (!j["figures"].is_null()) std::printf("%s\n", j["figures"].dump(2).c_str());
+    for (const auto& l : j["layers"]) // a design that chooses a loop nest per layer prints it
+        if (l.contains("nest") && l["nest"].is_string())
+            std::printf("\n%s: %s\n%s", l["name"].get<std::string>().c_str(),
+                        l.value("summary", std::string()).c_str(), l["nest"].get<std::string>().c_str());
     if (j["capture"]["off_grid_runs"].get<long long>() > 0)
         std::printf("note: %lld runs of values lay on no grid of their format and were rounded to it\n",
                     j["capture"]["off_grid_runs"].get<long long>());

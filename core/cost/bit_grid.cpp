@@ -14,10 +14,6 @@ std::int64_t ceilDiv(std::int64_t a, std::int64_t b) {
     return (a + b - 1) / b;
 }
 
-bool isFullyConnected(const GridLayout& layout) {
-    return layout.fcQueue || layout.rowsAsWindows;
-}
-
 std::int64_t activationCount(const CostLayer& l) {
     return l.M * l.C * l.NY * l.NX;
 }
@@ -90,29 +86,23 @@ void requireWeights(const CostLayer& layer) {
                     " weight codes, expected " + std::to_string(weightCount(layer)));
 }
 
-std::int32_t windowCode(const CostLayer& layer, const GridLayout& layout, std::int64_t image, std::int64_t window,
-                        std::int64_t channel, int ky, int kx) {
-    if (isFullyConnected(layout)) return layer.activation(layout.rowsAsWindows ? window : image, channel);
-    const auto oy = static_cast<int>(window / layout.outWidth);
-    const auto ox = static_cast<int>(window % layout.outWidth);
-    return layer.windowActivation(image, channel, oy, ox, ky, kx);
-}
-
-std::int32_t pairedWeight(const CostLayer& layer, const GridLayout& layout, std::int64_t v, std::int64_t channel,
-                          int ky, int kx) {
-    const std::int64_t channelsPerGroup = layer.C / std::max(1, layer.groups);
-    const std::int64_t filter = (channel / channelsPerGroup) * layout.virtualFilters + v;
-    return layer.weight(filter, channel % channelsPerGroup, ky, kx);
-}
-
 void gatherStepActivations(const CostLayer& layer, const GridLayout& layout, const GridStep& step,
                            std::vector<std::int32_t>& out) {
     out.resize(static_cast<std::size_t>(step.windowCount) * static_cast<std::size_t>(step.laneCount));
-    std::size_t i = 0;
-    for (int w = 0; w < step.windowCount; ++w)
+    const std::int64_t channelStride = static_cast<std::int64_t>(layer.NY) * layer.NX;
+    const std::int32_t* codes = layer.activations.codes.data();
+    std::int32_t* row = out.data();
+    for (int w = 0; w < step.windowCount; ++w, row += step.laneCount) {
+        // The padding depends on the window and kernel position only: a whole row of zeros or of codes.
+        const std::int64_t first = windowActivationIndex(layer, layout, step.image, step.firstWindow + w,
+                                                         step.firstChannel, step.ky, step.kx);
+        if (first < 0) {
+            std::fill(row, row + step.laneCount, 0);
+            continue;
+        }
         for (int lane = 0; lane < step.laneCount; ++lane)
-            out[i++] =
-                windowCode(layer, layout, step.image, step.firstWindow + w, step.firstChannel + lane, step.ky, step.kx);
+            row[lane] = codes[first + lane * channelStride];
+    }
 }
 
 void gatherStepWeights(const CostLayer& layer, const GridLayout& layout, const GridStep& step, std::int64_t firstFilter,
@@ -154,6 +144,12 @@ ParamSpec trimLsbParam() {
 ParamSpec groupSizeParam(const std::string& help) {
     return {"precision_group", ParamType::Int, 16, 1, 65536, {}, "activations per precision group (L lanes x group/L windows" + help + ")",
             "Group size"};
+}
+
+ParamSpec precisionSourceParam() {
+    return {"precision_source", ParamType::Choice, "quantizer", 0, 0, {"quantizer", "observed"},
+            "static layer precisions: the quantizer's bits, or the minimal bits covering the observed codes",
+            "Precision source"};
 }
 
 ParamSpec columnRegistersParam() {

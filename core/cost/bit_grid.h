@@ -26,9 +26,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace qs::core {
@@ -106,12 +108,60 @@ template <class Visit> void forEachStep(const GridLayout& layout, std::int64_t i
     }
 }
 
+/// Prices the steps of one image in parallel and combines them in forEachStep's order, so the outcome is a serial
+/// run's whatever the thread count. makePricer() gives each worker its pricer (with its own scratch), called as
+/// pricer(step, out) to write `width` ints (zero-filled) per step; combine(step, priced) then runs serially in order.
+template <class MakePricer, class Combine>
+void priceSteps(const GridLayout& layout, std::int64_t image, int width, MakePricer&& makePricer, Combine&& combine);
+
+/// Where window `window` of image `image` reads its activations, its position worked out once (the hot loops read
+/// many channels and kernel positions per window): index(c, ky, kx) in layer.activations.codes, -1 in the padding.
+/// Consecutive channels lie NY * NX apart.
+class WindowReader {
+public:
+    WindowReader() = default;
+    WindowReader(const CostLayer& layer, const GridLayout& layout, std::int64_t image, std::int64_t window)
+        : layer_(&layer), image_(layout.rowsAsWindows ? window : image), conv_(!layout.fcQueue && !layout.rowsAsWindows) {
+        if (!conv_) return; // FC: row image_ at (0, 0)
+        y0_ = window / layout.outWidth * layer.stride - layer.pad;
+        x0_ = window % layout.outWidth * layer.stride - layer.pad;
+    }
+    std::int64_t index(std::int64_t channel, int ky, int kx) const {
+        std::int64_t y = 0, x = 0;
+        if (conv_) {
+            y = y0_ + ky, x = x0_ + kx;
+            if (y < 0 || x < 0 || y >= layer_->NY || x >= layer_->NX) return -1;
+        }
+        return ((image_ * layer_->C + channel) * layer_->NY + y) * layer_->NX + x;
+    }
+    std::int32_t code(std::int64_t channel, int ky, int kx) const {
+        const std::int64_t i = index(channel, ky, kx);
+        return i < 0 ? 0 : layer_->activations.codes[static_cast<std::size_t>(i)];
+    }
+
+private:
+    const CostLayer* layer_ = nullptr;
+    std::int64_t image_ = 0, y0_ = 0, x0_ = 0;
+    bool conv_ = false;
+};
+/// WindowReader(layer, layout, image, window).index(channel, ky, kx).
+inline std::int64_t windowActivationIndex(const CostLayer& layer, const GridLayout& layout, std::int64_t image,
+                                          std::int64_t window, std::int64_t channel, int ky, int kx) {
+    return WindowReader(layer, layout, image, window).index(channel, ky, kx);
+}
 /// Activation code of window `window` of image `image`, channel c, kernel position (ky, kx); 0 in the padding.
-std::int32_t windowCode(const CostLayer& layer, const GridLayout& layout, std::int64_t image, std::int64_t window,
-                        std::int64_t channel, int ky, int kx);
+inline std::int32_t windowCode(const CostLayer& layer, const GridLayout& layout, std::int64_t image,
+                               std::int64_t window, std::int64_t channel, int ky, int kx) {
+    return WindowReader(layer, layout, image, window).code(channel, ky, kx);
+}
 /// Weight code pairing virtual filter v (< F/groups) with input channel c: the filter of c's group.
-std::int32_t pairedWeight(const CostLayer& layer, const GridLayout& layout, std::int64_t v, std::int64_t channel,
-                          int ky, int kx);
+inline std::int32_t pairedWeight(const CostLayer& layer, const GridLayout& layout, std::int64_t v,
+                                 std::int64_t channel, int ky, int kx) {
+    if (layer.groups <= 1 && channel < layer.C) return layer.weight(v, channel, ky, kx); // one group: no division
+    const std::int64_t channelsPerGroup = layer.C / std::max(1, layer.groups);
+    const std::int64_t filter = (channel / channelsPerGroup) * layout.virtualFilters + v;
+    return layer.weight(filter, channel % channelsPerGroup, ky, kx);
+}
 
 /// The step's activations, window-major: out[w * laneCount + lane] (resized to windowCount * laneCount).
 void gatherStepActivations(const CostLayer& layer, const GridLayout& layout, const GridStep& step,
@@ -143,6 +193,8 @@ ParamSpec precisionFormParam();
 ParamSpec trimLsbParam();
 /// "precision_group": activations per dynamic-precision group (L lanes x group/L windows); `help` says what else.
 ParamSpec groupSizeParam(const std::string& help);
+/// "precision_source": a layer's static precision is its quantizer's bits, or the fewest covering its observed codes.
+ParamSpec precisionSourceParam();
 /// "column_registers": steps a column (group) may run ahead of the slowest (CR; 0 = lock step).
 ParamSpec columnRegistersParam();
 /// The rule a validated parameter object names, for a tensor that is signed or not.
@@ -213,6 +265,27 @@ private:
     std::int64_t time_ = 0, stall_ = 0;
 };
 
+/// Runs body(begin, end) over [0, count) in chunks of `chunk` indices on the OpenMP threads. Each body writes only
+/// its own indices' results and the caller combines them in index order, so the outcome is a serial run's whatever
+/// the thread count. An exception thrown by a body is rethrown once all have finished.
+template <class Body> void parallelChunks(std::int64_t count, std::int64_t chunk, Body&& body);
+
+/// f(code) of an operand's codes (and of 0, the padding), tabulated over their range when that range is no larger
+/// than the operand; else f itself per call. For the per-pair sums, whose f are pure functions of the code.
+template <class F> class CodeMemo {
+public:
+    using Value = std::invoke_result_t<F&, std::int32_t>;
+    CodeMemo(const std::vector<std::int32_t>& codes, F& f);
+    Value operator()(std::int32_t v) const {
+        return table_.empty() ? f_(v) : table_[static_cast<std::size_t>(static_cast<std::int64_t>(v) - lo_)];
+    }
+
+private:
+    F& f_;
+    std::int64_t lo_ = 0;
+    std::vector<Value> table_;
+};
+
 /// Sum over every multiply pair (activation a, weight w) of the layer of fa(a) * gw(w), padding zeros included;
 /// pairs = layer.macs(). Linear in the activations plus the weights (per channel and kernel position the weight
 /// side is summed once), so "potentials" (§10) of product-form bits stay cheap. Needs both codes.
@@ -249,38 +322,94 @@ GridEvents bitSerialEvents(const CostLayer& layer, const GridLayout& layout, dou
 
 // ---- template definitions ----
 
+template <class Body> void parallelChunks(std::int64_t count, std::int64_t chunk, Body&& body) {
+    chunk = std::max<std::int64_t>(1, chunk);
+    const std::int64_t chunks = (count + chunk - 1) / chunk;
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+    for (std::int64_t k = 0; k < chunks; ++k) {
+        try {
+            body(k * chunk, std::min(count, (k + 1) * chunk));
+        } catch (...) {
+#pragma omp critical(qs_cost_parallel_chunks)
+            if (!failure) failure = std::current_exception();
+        }
+    }
+    if (failure) std::rethrow_exception(failure);
+}
+
+template <class MakePricer, class Combine>
+void priceSteps(const GridLayout& layout, std::int64_t image, int width, MakePricer&& makePricer, Combine&& combine) {
+    constexpr std::size_t kBlock = 4096; // steps priced per parallel pass: bounded memory on large layers
+    const auto w = static_cast<std::size_t>(std::max(0, width));
+    std::vector<GridStep> steps;
+    std::vector<int> priced;
+    const auto flush = [&] {
+        priced.assign(steps.size() * w, 0);
+        parallelChunks(static_cast<std::int64_t>(steps.size()), 64, [&](std::int64_t begin, std::int64_t end) {
+            auto pricer = makePricer();
+            for (std::int64_t i = begin; i < end; ++i)
+                pricer(steps[static_cast<std::size_t>(i)], priced.data() + static_cast<std::size_t>(i) * w);
+        });
+        for (std::size_t i = 0; i < steps.size(); ++i)
+            combine(steps[i], static_cast<const int*>(priced.data() + i * w));
+        steps.clear();
+    };
+    forEachStep(layout, image, [&](const GridStep& step) {
+        steps.push_back(step);
+        if (steps.size() == kBlock) flush();
+    });
+    if (!steps.empty()) flush();
+}
+
+template <class F> CodeMemo<F>::CodeMemo(const std::vector<std::int32_t>& codes, F& f) : f_(f) {
+    if (codes.empty()) return;
+    const auto [lo, hi] = std::minmax_element(codes.begin(), codes.end());
+    lo_ = std::min<std::int64_t>(0, *lo);
+    const std::int64_t span = std::max<std::int64_t>(0, *hi) - lo_ + 1;
+    if (span > static_cast<std::int64_t>(codes.size())) return;
+    table_.resize(static_cast<std::size_t>(span));
+    for (std::int64_t i = 0; i < span; ++i)
+        table_[static_cast<std::size_t>(i)] = f_(static_cast<std::int32_t>(lo_ + i));
+}
+
 template <class FA> double sumActivationPairs(const CostLayer& layer, FA&& fa) {
     const GridLayout layout = gridLayout(layer, TileGrid{});
+    const CodeMemo memo(layer.activations.codes, fa);
     double total = 0;
     for (std::int64_t image = 0; image < layout.images; ++image)
         for (std::int64_t w = 0; w < layout.windows; ++w)
             for (std::int64_t c = 0; c < layout.channels; ++c)
                 for (int ky = 0; ky < layout.kernelY; ++ky)
                     for (int kx = 0; kx < layout.kernelX; ++kx)
-                        total += fa(windowCode(layer, layout, image, w, c, ky, kx));
+                        total += memo(windowCode(layer, layout, image, w, c, ky, kx));
     return total * static_cast<double>(layout.virtualFilters);
 }
 
 template <class FA, class GW> double sumPairs(const CostLayer& layer, FA&& fa, GW&& gw) {
     const GridLayout layout = gridLayout(layer, TileGrid{});
     const std::int64_t C = layout.channels;
-    // Weight side: per (channel, ky, kx) the sum over the virtual filters it meets.
-    std::vector<double> weightSide(static_cast<std::size_t>(C * layout.kernelY * layout.kernelX), 0.0);
-    for (std::int64_t c = 0; c < C; ++c)
-        for (int ky = 0; ky < layout.kernelY; ++ky)
-            for (int kx = 0; kx < layout.kernelX; ++kx) {
-                double s = 0;
-                for (std::int64_t v = 0; v < layout.virtualFilters; ++v)
-                    s += gw(pairedWeight(layer, layout, v, c, ky, kx));
-                weightSide[static_cast<std::size_t>((c * layout.kernelY + ky) * layout.kernelX + kx)] = s;
-            }
+    const int kernels = layout.kernelY * layout.kernelX;
+    const CodeMemo faMemo(layer.activations.codes, fa);
+    const CodeMemo gwMemo(layer.weights.codes, gw);
+    // Weight side: per (channel, ky, kx) the sum over the virtual filters it meets, each entry summed in filter
+    // order; filters outermost walk the weights in memory order. Channel ranges run in parallel.
+    std::vector<double> weightSide(static_cast<std::size_t>(C * kernels), 0.0);
+    parallelChunks(C, std::max<std::int64_t>(1, (C + 63) / 64), [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t v = 0; v < layout.virtualFilters; ++v)
+            for (std::int64_t c = begin; c < end; ++c)
+                for (int ky = 0; ky < layout.kernelY; ++ky)
+                    for (int kx = 0; kx < layout.kernelX; ++kx)
+                        weightSide[static_cast<std::size_t>((c * layout.kernelY + ky) * layout.kernelX + kx)] +=
+                            gwMemo(pairedWeight(layer, layout, v, c, ky, kx));
+    });
     double total = 0;
     for (std::int64_t image = 0; image < layout.images; ++image)
         for (std::int64_t w = 0; w < layout.windows; ++w)
             for (std::int64_t c = 0; c < C; ++c)
                 for (int ky = 0; ky < layout.kernelY; ++ky)
                     for (int kx = 0; kx < layout.kernelX; ++kx)
-                        total += fa(windowCode(layer, layout, image, w, c, ky, kx)) *
+                        total += faMemo(windowCode(layer, layout, image, w, c, ky, kx)) *
                                  weightSide[static_cast<std::size_t>((c * layout.kernelY + ky) * layout.kernelX + kx)];
     return total;
 }

@@ -21,10 +21,13 @@ public:
           table_(static_cast<std::size_t>(sets_ * tiles_ * layout.kernelX * layout.kernelY * layout.channelBlocks), 0) {
         if (o.dynamicWeights) requireWeights(layer);
         const int filtersPerGroup = std::max(1, o.weightGroup / layout.grid.lanes);
-        std::vector<std::int32_t> codes;
-        std::vector<int> groups;
-        for (std::int64_t set = 0; set < sets_; ++set) {
-            for (int tile = 0; tile < tiles_; ++tile) {
+        // (set, tile) pairs fill their own entries, in parallel.
+        parallelChunks(sets_ * tiles_, 1, [&](std::int64_t begin, std::int64_t end) {
+            std::vector<std::int32_t> codes;
+            std::vector<int> groups;
+            for (std::int64_t item = begin; item < end; ++item) {
+                const std::int64_t set = item / tiles_;
+                const auto tile = static_cast<int>(item % tiles_);
                 const FilterRange filters = tileFilters(layout, set, tile);
                 if (filters.count() == 0) continue;
                 GridStep step;
@@ -44,7 +47,7 @@ public:
                             at(set, tile, step.kx, step.ky, step.channelBlock) = pw;
                         }
             }
-        }
+        });
     }
     int& at(std::int64_t set, int tile, int kx, int ky, std::int64_t block) {
         return table_[index(set, tile, kx, ky, block)];
@@ -72,6 +75,17 @@ private:
     std::vector<int> table_;
 };
 
+// A step's slowest activation group (groups of windowsPerGroup windows), for priceSteps; own buffers.
+auto activationPricer(const CostLayer& layer, const GridLayout& layout, const PrecisionRule& rule,
+                      int windowsPerGroup) {
+    return [&layer, &layout, &rule, windowsPerGroup, codes = std::vector<std::int32_t>(),
+            groups = std::vector<int>()](const GridStep& step, int* slowest) mutable {
+        gatherStepActivations(layer, layout, step, codes);
+        blockGroupPrecisions(codes, step.windowCount, step.laneCount, windowsPerGroup, rule, groups);
+        *slowest = *std::max_element(groups.begin(), groups.end());
+    };
+}
+
 SerialPairCycles fcQueueCycles(const CostLayer& layer, const GridLayout& layout, const SerialPairOptions& o,
                                const WeightPrecisionTable& pw) {
     // A block's weights span every filter set and tile: it holds its column for the slowest of them.
@@ -82,16 +96,14 @@ SerialPairCycles fcQueueCycles(const CostLayer& layer, const GridLayout& layout,
                 blockPw[static_cast<std::size_t>(b)] =
                     std::max(blockPw[static_cast<std::size_t>(b)], pw.at(set, tile, 0, 0, b));
     FcIssueQueue queue(layout.grid.columns);
-    std::vector<std::int32_t> codes;
     double paSum = 0, steps = 0;
     for (std::int64_t row = 0; row < layout.images; ++row) {
-        forEachStep(layout, row, [&](const GridStep& step) {
-            gatherStepActivations(layer, layout, step, codes);
-            const int pa = o.activationRule.of(codes);
-            paSum += pa, ++steps;
-            queue.issue(static_cast<std::int64_t>(blockPw[static_cast<std::size_t>(step.channelBlock)]) *
-                        ceilDiv(pa, o.serialBits));
-        });
+        priceSteps(layout, row, 1, [&] { return activationPricer(layer, layout, o.activationRule, 1); },
+                   [&](const GridStep& step, const int* pa) {
+                       paSum += *pa, ++steps;
+                       queue.issue(static_cast<std::int64_t>(blockPw[static_cast<std::size_t>(step.channelBlock)]) *
+                                   ceilDiv(*pa, o.serialBits));
+                   });
     }
     SerialPairCycles r;
     r.cycles = queue.cycles(layout.filterSets());
@@ -111,28 +123,26 @@ SerialPairCycles serialPairCycles(const CostLayer& layer, const GridLayout& layo
 
     const int windowsPerGroup = std::max(1, o.activationGroup / layout.grid.lanes);
     std::vector<TileSync> sets(static_cast<std::size_t>(pw.sets()), TileSync(pw.tiles()));
-    std::vector<std::int32_t> codes;
-    std::vector<int> groups;
     double paSum = 0, steps = 0;
     bool open = false;
     for (std::int64_t image = 0; image < layout.images; ++image) {
-        forEachStep(layout, image, [&](const GridStep& step) {
-            if (step.firstOfWindowSet && open)
-                for (auto& s : sets)
-                    s.closeWindowSet();
-            open = true;
-            gatherStepActivations(layer, layout, step, codes);
-            blockGroupPrecisions(codes, step.windowCount, step.laneCount, windowsPerGroup, o.activationRule, groups);
-            const int pa = *std::max_element(groups.begin(), groups.end());
-            paSum += pa, ++steps;
-            const int activationCycles = ceilDiv(pa, o.serialBits);
-            for (std::int64_t set = 0; set < pw.sets(); ++set)
-                for (int tile = 0; tile < pw.tiles(); ++tile) {
-                    const int p = pw.at(set, tile, step.kx, step.ky, step.channelBlock);
-                    if (p > 0)
-                        sets[static_cast<std::size_t>(set)].add(tile, static_cast<std::int64_t>(p) * activationCycles);
-                }
-        });
+        priceSteps(layout, image, 1, [&] { return activationPricer(layer, layout, o.activationRule, windowsPerGroup); },
+                   [&](const GridStep& step, const int* slowestGroup) {
+                       if (step.firstOfWindowSet && open)
+                           for (auto& s : sets)
+                               s.closeWindowSet();
+                       open = true;
+                       const int pa = *slowestGroup;
+                       paSum += pa, ++steps;
+                       const int activationCycles = ceilDiv(pa, o.serialBits);
+                       for (std::int64_t set = 0; set < pw.sets(); ++set)
+                           for (int tile = 0; tile < pw.tiles(); ++tile) {
+                               const int p = pw.at(set, tile, step.kx, step.ky, step.channelBlock);
+                               if (p > 0)
+                                   sets[static_cast<std::size_t>(set)].add(
+                                       tile, static_cast<std::int64_t>(p) * activationCycles);
+                           }
+                   });
     }
     for (auto& s : sets)
         s.closeWindowSet();
@@ -198,14 +208,7 @@ const ParamSchema& LoomCostModel::params() const {
                        {},
                        "weights per precision group (L lanes x group/L filters)",
                        "Weight group"},
-                      {"precision_source",
-                       ParamType::Choice,
-                       "quantizer",
-                       0,
-                       0,
-                       {"quantizer", "observed"},
-                       "static layer precisions: the quantizer's bits, or the minimal bits covering the observed codes",
-                       "Precision source"},
+                      precisionSourceParam(),
                       precisionFormParam(),
                       trimLsbParam()},
                      tileGridSchema(),

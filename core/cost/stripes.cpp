@@ -9,14 +9,7 @@ namespace qs::core {
 
 const ParamSchema& StripesCostModel::params() const {
     static const ParamSchema schema = joinSchemas(
-        {{{"pa_source",
-           ParamType::Choice,
-           "quantizer",
-           0,
-           0,
-           {"quantizer", "observed"},
-           "activation precision: the quantizer's bits, or the minimal bits covering the layer's observed codes",
-           "Pa source"},
+        {{precisionSourceParam(),
           {"pe_width",
            ParamType::Int,
            16,
@@ -34,7 +27,7 @@ LayerCost StripesCostModel::layer(const CostLayer& layer, const nlohmann::json& 
     const GridLayout layout = gridLayout(layer, TileGrid::fromParams(params));
     const TileGrid& g = layout.grid;
     const int peWidth = params.value("pe_width", 16);
-    const std::string source = params.value("pa_source", std::string("quantizer"));
+    const std::string source = params.value("precision_source", std::string("quantizer"));
     int precision = layer.activations.bits;
     if (source == "observed") {
         requireActivations(layer);
@@ -70,7 +63,7 @@ LayerCost StripesCostModel::layer(const CostLayer& layer, const nlohmann::json& 
     cost.extra["activation_precision"] = pa;
     cost.extra["weight_precision"] = layer.weights.bits;
     cost.extra["rows_per_filter"] = rowsPerFilter;
-    cost.extra["pa_source"] = source;
+    cost.extra["precision_source"] = source;
     cost.extra["fc_rule"] = fcRule;
     cost.extra["stall_cycles"] = static_cast<double>(stall);
     // Busy lane cycles: every MAC streams Pa activation bits, each on one lane for a cycle.

@@ -11,10 +11,10 @@ namespace qs::core {
 /// Conv: C = M * WS * KX * KY * CB * Pa * FS' with Pa = min(precision, pe_width) and FS' counting ceil(Pw /
 /// pe_width) rows per filter; all groups lock-stepped to Pa. FC with M < W rows: DNNsim's issue queue, each block
 /// holding its column Pa cycles (~1x). Baseline: bitparallel's C_BP. Potential (§10): B / Pa.
-/// Parameters: pa_source (quantizer = the activations' bits; observed = minimal bits covering the layer's codes),
+/// Parameters: precision_source (quantizer = the activations' bits; observed = minimal bits covering the layer's codes),
 /// pe_width, the tile grid, energy constants. Energy (§11): lane cycles of the whole grid (busy and idle) x e_lane,
 /// buffer rows and accumulator updates per step and tile, weights and activations off chip at B bits; the
-/// baseline is bitparallel's. Extra: "activation_precision", "weight_precision", "rows_per_filter", "pa_source",
+/// baseline is bitparallel's. Extra: "activation_precision", "weight_precision", "rows_per_filter", "precision_source",
 /// "fc_rule" (conv | conv_1x1 | dnnsim_issue_queue), "stall_cycles", "utilisation", "events".
 class StripesCostModel final : public CostModel {
 public:

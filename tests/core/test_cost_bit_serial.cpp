@@ -106,7 +106,7 @@ TEST(CostBitSerial, StripesPrecisionSourcesAndPeWidth) {
     const CostLayer l = makeConv(
         s, [](std::int64_t i) { return static_cast<std::int32_t>(i % 101); }, constant(1));
     // Observed: max code 100 needs 7 bits.
-    LayerCost c = price(*str, l, {{"pa_source", "observed"}});
+    LayerCost c = price(*str, l, {{"precision_source", "observed"}});
     EXPECT_EQ(c.extra["activation_precision"], 7);
     EXPECT_DOUBLE_EQ(c.cycles, 9 * 7);
     // 16-bit weights on an 8-bit PE take two rows per filter: twice the filter sets.
