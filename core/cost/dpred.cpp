@@ -22,34 +22,36 @@ ActivationCycles activationOnlyCycles(const CostLayer& layer, const GridLayout& 
                                       int columnRegisters, const PrecisionRule& rule) {
     requireActivations(layer);
     const std::int64_t filterSets = layout.filterSets();
-    std::vector<std::int32_t> codes;
-    std::vector<int> groups;
     double precisionSum = 0, steps = 0;
     ActivationCycles r;
+    const int windowsPerGroup = layout.fcQueue ? 1 : std::max(1, groupSize / layout.grid.lanes);
+    // Steps are priced in parallel (each worker its own buffers), then combined in order: a step's group
+    // precisions, groups without windows this step 0.
+    const auto makePricer = [&] {
+        return [&, codes = std::vector<std::int32_t>(), groups = std::vector<int>()](const GridStep& step,
+                                                                                    int* out) mutable {
+            gatherStepActivations(layer, layout, step, codes);
+            blockGroupPrecisions(codes, step.windowCount, step.laneCount, windowsPerGroup, rule, groups);
+            std::copy(groups.begin(), groups.end(), out);
+        };
+    };
     if (layout.fcQueue) {
         FcIssueQueue queue(layout.grid.columns);
         for (std::int64_t row = 0; row < layout.images; ++row)
-            forEachStep(layout, row, [&](const GridStep& step) {
-                gatherStepActivations(layer, layout, step, codes);
-                const int p = rule.of(codes);
-                precisionSum += p, ++steps;
-                queue.issue(p);
+            priceSteps(layout, row, 1, makePricer, [&](const GridStep&, const int* p) {
+                precisionSum += *p, ++steps;
+                queue.issue(*p);
             });
         r.cycles = queue.cycles(filterSets);
         r.stall = static_cast<double>(queue.stallCycles() * filterSets);
     } else {
-        const int windowsPerGroup = std::max(1, groupSize / layout.grid.lanes);
         r.groups = (layout.grid.columns + windowsPerGroup - 1) / windowsPerGroup;
-        std::vector<int> stepCycles(static_cast<std::size_t>(r.groups));
         for (std::int64_t image = 0; image < layout.images; ++image) {
             ColumnSync sync(r.groups, columnRegisters); // DNNsim restarts the columns per image
-            forEachStep(layout, image, [&](const GridStep& step) {
-                gatherStepActivations(layer, layout, step, codes);
-                blockGroupPrecisions(codes, step.windowCount, step.laneCount, windowsPerGroup, rule, groups);
-                std::fill(stepCycles.begin(), stepCycles.end(), 0); // groups without windows this step
-                std::copy(groups.begin(), groups.end(), stepCycles.begin());
-                precisionSum += *std::max_element(groups.begin(), groups.end()), ++steps;
-                sync.step(stepCycles);
+            priceSteps(layout, image, r.groups, makePricer, [&](const GridStep& step, const int* p) {
+                const int used = (step.windowCount + windowsPerGroup - 1) / windowsPerGroup;
+                precisionSum += *std::max_element(p, p + used), ++steps;
+                sync.step(std::span<const int>(p, static_cast<std::size_t>(r.groups)));
             });
             r.cycles += static_cast<double>(sync.cycles() * filterSets);
             r.stall += static_cast<double>(sync.stallCycles() * filterSets);
@@ -72,16 +74,26 @@ double compressedBytes(const OperandCodes& operand, std::int64_t channels, std::
     const auto size = static_cast<std::int64_t>(operand.codes.size());
     const std::int64_t outer = size / (channels * inner);
     const int h = headerBits(baselineBits);
-    std::vector<std::int32_t> group;
+    // Integer bits per outer index, summed in parallel; their total is exact, as the serial sum of doubles was.
+    std::vector<std::int64_t> outerBits(static_cast<std::size_t>(std::max<std::int64_t>(0, outer)), 0);
+    parallelChunks(outer, std::max<std::int64_t>(1, 65536 / (channels * inner)), [&](std::int64_t begin,
+                                                                                      std::int64_t end) {
+        std::vector<std::int32_t> group;
+        for (std::int64_t o = begin; o < end; ++o) {
+            std::int64_t sum = 0;
+            for (std::int64_t i = 0; i < inner; ++i)
+                for (std::int64_t c0 = 0; c0 < channels; c0 += groupSize) {
+                    group.clear();
+                    for (std::int64_t c = c0; c < std::min(channels, c0 + groupSize); ++c)
+                        group.push_back(operand.codes[static_cast<std::size_t>((o * channels + c) * inner + i)]);
+                    sum += h + static_cast<std::int64_t>(group.size()) * rule.of(group);
+                }
+            outerBits[static_cast<std::size_t>(o)] = sum;
+        }
+    });
     double bits = 0;
-    for (std::int64_t o = 0; o < outer; ++o)
-        for (std::int64_t i = 0; i < inner; ++i)
-            for (std::int64_t c0 = 0; c0 < channels; c0 += groupSize) {
-                group.clear();
-                for (std::int64_t c = c0; c < std::min(channels, c0 + groupSize); ++c)
-                    group.push_back(operand.codes[static_cast<std::size_t>((o * channels + c) * inner + i)]);
-                bits += h + static_cast<double>(group.size()) * rule.of(group);
-            }
+    for (const std::int64_t b : outerBits)
+        bits += static_cast<double>(b);
     return bits / 8.0;
 }
 

@@ -39,22 +39,27 @@ public:
         const std::int64_t sets = layout.filterSets(rowsPerFilter_);
         maxima_.assign(
             static_cast<std::size_t>(sets * layout.grid.tiles * kernels_ * layout.channelBlocks * lanes_), 0);
-        for (std::int64_t s = 0; s < sets; ++s)
-            for (int t = 0; t < layout.grid.tiles; ++t) {
+        const auto termsOf = [&setup](std::int32_t w) { return setup.weightTerms.of(w); };
+        const CodeMemo terms(layer.weights.codes, termsOf);
+        // (set, tile) pairs fill their own entries, in parallel; filters outermost read the weights in order.
+        parallelChunks(sets * layout.grid.tiles, 1, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t item = begin; item < end; ++item) {
+                const std::int64_t s = item / layout.grid.tiles;
+                const auto t = static_cast<int>(item % layout.grid.tiles);
                 const FilterRange filters = tileFilters(layout, s, t, rowsPerFilter_);
                 for (int kx = 0; kx < layout.kernelX; ++kx)
                     for (int ky = 0; ky < layout.kernelY; ++ky)
                         for (std::int64_t cb = 0; cb < layout.channelBlocks; ++cb) {
                             int* out = maxima_.data() + index(s, t, kx * layout.kernelY + ky, cb);
-                            for (int lane = 0; lane < lanes_; ++lane) {
-                                const std::int64_t c = cb * lanes_ + lane;
-                                if (c >= layout.channels) break;
-                                for (std::int64_t v = filters.begin; v < filters.end; ++v)
-                                    out[lane] = std::max(out[lane], setup.weightTerms.of(pairedWeight(
-                                                                        layer, layout, v, c, ky, kx)));
-                            }
+                            const int lanes = static_cast<int>(
+                                std::min<std::int64_t>(lanes_, layout.channels - cb * lanes_));
+                            for (std::int64_t v = filters.begin; v < filters.end; ++v)
+                                for (int lane = 0; lane < lanes; ++lane)
+                                    out[lane] = std::max(
+                                        out[lane], terms(pairedWeight(layer, layout, v, cb * lanes_ + lane, ky, kx)));
                         }
             }
+        });
     }
     /// Lane maxima of tile `tile` in filter set `set` at kernel position kx * KY + ky and channel block
     /// `block`.
@@ -92,42 +97,61 @@ LaconicCycles convCycles(const CostLayer& layer, const GridLayout& layout, const
     const std::int64_t sets = layout.filterSets(setup.rowsPerFilter);
     const int kernels = layout.kernelX * layout.kernelY;
     std::vector<int> activationMax(static_cast<std::size_t>(layout.stepsPerImage() * g.lanes));
-    std::vector<std::int32_t> codes;
-    TileSync tiles(g.tiles);
+    // Per filter set its tiles' window-set sums (TileSync keeps integer totals, so sets add up in any order).
+    struct SetCycles {
+        std::int64_t cycles = 0, stall = 0, stepCycles = 0, steps = 0;
+    };
+    std::vector<SetCycles> perSet(static_cast<std::size_t>(sets));
     LaconicCycles r;
     for (std::int64_t image = 0; image < layout.images; ++image) {
         // The activation side of every step of this image: the most terms any window brings to each lane.
-        std::fill(activationMax.begin(), activationMax.end(), 0);
         std::int64_t index = 0;
-        forEachStep(layout, image, [&](const GridStep& step) {
-            gatherStepActivations(layer, layout, step, codes);
-            int* out = activationMax.data() + index++ * g.lanes;
-            for (int w = 0; w < step.windowCount; ++w)
-                for (int lane = 0; lane < step.laneCount; ++lane)
-                    out[lane] = std::max(
-                        out[lane],
-                        setup.activationTerms.of(codes[static_cast<std::size_t>(w * step.laneCount + lane)]));
-        });
-        for (std::int64_t s = 0; s < sets; ++s)
-            for (std::int64_t ws = 0; ws < layout.windowSets; ++ws) {
-                for (int t = 0; t < g.tiles; ++t) {
-                    if (tileFilters(layout, s, t, setup.rowsPerFilter).count() == 0) continue;
-                    std::int64_t sum = 0;
-                    for (int k = 0; k < kernels; ++k)
-                        for (std::int64_t cb = 0; cb < layout.channelBlocks; ++cb) {
-                            const std::int64_t step = (ws * kernels + k) * layout.channelBlocks + cb;
-                            const int c = tileStepCycles(activationMax.data() + step * g.lanes,
-                                                         weights.at(s, t, k, cb), g.lanes, setup.minCycles);
-                            sum += c;
-                            r.stepCycles += c, ++r.steps;
-                        }
-                    tiles.add(t, sum);
+        priceSteps(
+            layout, image, g.lanes,
+            [&] {
+                return [&, codes = std::vector<std::int32_t>()](const GridStep& step, int* out) mutable {
+                    gatherStepActivations(layer, layout, step, codes);
+                    for (int w = 0; w < step.windowCount; ++w)
+                        for (int lane = 0; lane < step.laneCount; ++lane)
+                            out[lane] = std::max(out[lane], setup.activationTerms.of(codes[static_cast<std::size_t>(
+                                                                w * step.laneCount + lane)]));
+                };
+            },
+            [&](const GridStep&, const int* lanes) {
+                std::copy(lanes, lanes + g.lanes, activationMax.data() + index++ * g.lanes);
+            });
+        parallelChunks(sets, 1, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t s = begin; s < end; ++s) {
+                SetCycles& out = perSet[static_cast<std::size_t>(s)];
+                TileSync tiles(g.tiles);
+                for (std::int64_t ws = 0; ws < layout.windowSets; ++ws) {
+                    for (int t = 0; t < g.tiles; ++t) {
+                        if (tileFilters(layout, s, t, setup.rowsPerFilter).count() == 0) continue;
+                        std::int64_t sum = 0;
+                        for (int k = 0; k < kernels; ++k)
+                            for (std::int64_t cb = 0; cb < layout.channelBlocks; ++cb) {
+                                const std::int64_t step = (ws * kernels + k) * layout.channelBlocks + cb;
+                                const int c = tileStepCycles(activationMax.data() + step * g.lanes,
+                                                             weights.at(s, t, k, cb), g.lanes, setup.minCycles);
+                                sum += c;
+                                out.stepCycles += c, ++out.steps;
+                            }
+                        tiles.add(t, sum);
+                    }
+                    tiles.closeWindowSet();
                 }
-                tiles.closeWindowSet();
+                out.cycles += tiles.cycles();
+                out.stall += tiles.stallCycles();
             }
+        });
     }
-    r.cycles = static_cast<double>(tiles.cycles());
-    r.stall = static_cast<double>(tiles.stallCycles());
+    std::int64_t cycles = 0, stall = 0;
+    for (const SetCycles& s : perSet) {
+        cycles += s.cycles, stall += s.stall;
+        r.stepCycles += static_cast<double>(s.stepCycles), r.steps += static_cast<double>(s.steps);
+    }
+    r.cycles = static_cast<double>(cycles);
+    r.stall = static_cast<double>(stall);
     return r;
 }
 

@@ -5,6 +5,7 @@
 #include "cost/term_params.h"
 
 #include <algorithm>
+#include <array>
 
 namespace qs::core {
 
@@ -46,34 +47,44 @@ LayerCost PragmaticCostModel::layer(const CostLayer& layer, const nlohmann::json
     LayerCost cost;
     cost.name = layer.name;
     cost.baselineCycles = layout.bitParallelCycles();
-    std::vector<std::int32_t> codes;
     double stall = 0, stepCycles = 0, steps = 0;
+    // Steps are priced in parallel (each worker its own buffers), then combined in order. A step's columns
+    // (windows) run their PEs side by side: PragmaticShifter::cycles of each window's L activations.
+    const auto makePricer = [&] {
+        return [&, codes = std::vector<std::int32_t>(), masks = std::vector<std::uint64_t>()](const GridStep& step,
+                                                                                             int* columns) mutable {
+            gatherStepActivations(layer, layout, step, codes);
+            const auto lanes = static_cast<std::size_t>(step.laneCount);
+            std::array<int, kShifterBatch> cycles{};
+            for (int first = 0; first < step.windowCount; first += kShifterBatch) {
+                const int count = std::min(kShifterBatch, step.windowCount - first);
+                masks.assign(lanes * kShifterBatch, 0); // [lane][window]; windows past count idle
+                for (int w = 0; w < count; ++w)
+                    for (std::size_t lane = 0; lane < lanes; ++lane)
+                        masks[lane * kShifterBatch + static_cast<std::size_t>(w)] = termPositions(
+                            codes[static_cast<std::size_t>(first + w) * lanes + lane], shifter.encoding());
+                twoStageCyclesBatch(masks, shifter.firstStageBits(), cycles);
+                std::copy_n(cycles.begin(), count, columns + first);
+            }
+        };
+    };
     if (layout.fcQueue) {
         // §6.3: one window per row; blocks round-robin over the columns, each held for its PE cycles.
         FcIssueQueue queue(g.columns);
         for (std::int64_t row = 0; row < layout.images; ++row)
-            forEachStep(layout, row, [&](const GridStep& step) {
-                gatherStepActivations(layer, layout, step, codes);
-                const int pe = shifter.cycles(codes);
-                stepCycles += pe, ++steps;
-                queue.issue(pe);
+            priceSteps(layout, row, 1, makePricer, [&](const GridStep&, const int* pe) {
+                stepCycles += *pe, ++steps;
+                queue.issue(*pe);
             });
         cost.cycles = queue.cycles(filterSets);
         stall = static_cast<double>(queue.stallCycles() * filterSets);
     } else {
         // §6.2: per step each column (window) runs its PE over its L activations; all rows and tiles share
-        // them.
-        std::vector<int> columnCycles(static_cast<std::size_t>(g.columns));
+        // them. Columns without a window this step price 0.
         for (std::int64_t image = 0; image < layout.images; ++image) {
             ColumnSync sync(g.columns, columnRegisters); // DNNsim restarts the columns per image
-            forEachStep(layout, image, [&](const GridStep& step) {
-                gatherStepActivations(layer, layout, step, codes);
-                std::fill(columnCycles.begin(), columnCycles.end(), 0); // columns without a window this step
-                for (int w = 0; w < step.windowCount; ++w)
-                    columnCycles[static_cast<std::size_t>(w)] =
-                        shifter.cycles(std::span<const std::int32_t>(codes).subspan(
-                            static_cast<std::size_t>(w) * step.laneCount,
-                            static_cast<std::size_t>(step.laneCount)));
+            priceSteps(layout, image, g.columns, makePricer, [&](const GridStep&, const int* columns) {
+                const std::span<const int> columnCycles(columns, static_cast<std::size_t>(g.columns));
                 stepCycles += *std::max_element(columnCycles.begin(), columnCycles.end()), ++steps;
                 sync.step(columnCycles);
             });

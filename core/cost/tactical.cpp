@@ -9,6 +9,7 @@
 #include "cost/value_bits.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 namespace qs::core {
@@ -35,130 +36,187 @@ struct ActivationSource {
 /// ahead): each is read once per window and shared by the slots naming it.
 struct SetFeeds {
     int keptRows = 0, width = 0;
-    std::vector<int> slotSource; ///< [keptRow][column]: index into the row's sources, -1 = none
     std::vector<std::vector<ActivationSource>> sources; ///< per kept row, its distinct activations
+    /// Per kept row, the distinct source sets of its filters (TCLe), each as its size then its sorted source
+    /// indices. A filter's Pragmatic PE depends only on that set: lanes fetching the same activation move in step,
+    /// a lane fetching nothing never moves, and the two-stage shifter does not depend on lane order (§6).
+    std::vector<std::vector<int>> filterSourceSets;
 };
 
 // A slot fetches nothing when it is channel padding or (paper mode) holds a zero weight.
-std::vector<SetFeeds> setFeeds(const TacticalLayerSchedule& schedule, bool zeroWeightsFetch) {
-    std::vector<SetFeeds> out;
+SetFeeds setFeedsOf(const TacticalLayerSchedule& schedule, std::size_t s, bool zeroWeightsFetch) {
+    const WeightSetSchedule& set = schedule.sets[s];
+    const int lanes = schedule.lanes;
+    SetFeeds feeds;
+    feeds.keptRows = set.keptRows();
+    feeds.width = set.width;
+    feeds.sources.resize(static_cast<std::size_t>(feeds.keptRows));
+    feeds.filterSourceSets.resize(static_cast<std::size_t>(feeds.keptRows));
     std::vector<std::pair<std::int64_t, int>> keys; // (original row * L + lane, column)
-    for (std::size_t s = 0; s < schedule.sets.size(); ++s) {
-        const WeightSetSchedule& set = schedule.sets[s];
-        SetFeeds feeds;
-        feeds.keptRows = set.keptRows();
-        feeds.width = set.width;
-        feeds.slotSource.assign(static_cast<std::size_t>(feeds.keptRows) * set.width, -1);
-        feeds.sources.resize(static_cast<std::size_t>(feeds.keptRows));
-        for (int r = 0; r < feeds.keptRows; ++r) {
-            keys.clear();
-            for (int c = 0; c < set.width; ++c) {
-                const WeightSlot slot = schedule.scheduledSlot(s, r, c);
-                if (slot.padding || (!zeroWeightsFetch && set.weight(r, c) == 0)) continue;
-                keys.emplace_back(static_cast<std::int64_t>(set.originRow(r, c)) * schedule.lanes +
-                                      set.originColumn(r, c) % schedule.lanes,
-                                  c);
-            }
-            std::sort(keys.begin(), keys.end());
-            auto& sources = feeds.sources[static_cast<std::size_t>(r)];
-            for (std::size_t i = 0; i < keys.size(); ++i) {
-                if (i == 0 || keys[i].first != keys[i - 1].first) {
-                    const WeightSlot slot = schedule.scheduledSlot(s, r, keys[i].second);
-                    sources.push_back({slot.channel, slot.ky, slot.kx});
-                }
-                feeds.slotSource[static_cast<std::size_t>(r) * set.width + keys[i].second] =
-                    static_cast<int>(sources.size()) - 1;
-            }
+    std::vector<int> slotSource(static_cast<std::size_t>(set.width));
+    std::vector<std::vector<int>> filterSets(static_cast<std::size_t>(set.width / lanes));
+    for (int r = 0; r < feeds.keptRows; ++r) {
+        keys.clear();
+        std::fill(slotSource.begin(), slotSource.end(), -1);
+        for (int c = 0; c < set.width; ++c) {
+            const WeightSlot slot = schedule.scheduledSlot(s, r, c);
+            if (slot.padding || (!zeroWeightsFetch && set.weight(r, c) == 0)) continue;
+            keys.emplace_back(static_cast<std::int64_t>(set.originRow(r, c)) * lanes + set.originColumn(r, c) % lanes,
+                              c);
         }
-        out.push_back(std::move(feeds));
+        std::sort(keys.begin(), keys.end());
+        auto& sources = feeds.sources[static_cast<std::size_t>(r)];
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (i == 0 || keys[i].first != keys[i - 1].first) {
+                const WeightSlot slot = schedule.scheduledSlot(s, r, keys[i].second);
+                sources.push_back({slot.channel, slot.ky, slot.kx});
+            }
+            slotSource[static_cast<std::size_t>(keys[i].second)] = static_cast<int>(sources.size()) - 1;
+        }
+        for (std::size_t f = 0; f < filterSets.size(); ++f) {
+            auto& sourceSet = filterSets[f];
+            sourceSet.clear();
+            for (int lane = 0; lane < lanes; ++lane)
+                if (const int k = slotSource[f * static_cast<std::size_t>(lanes) + static_cast<std::size_t>(lane)]; k >= 0)
+                    sourceSet.push_back(k);
+            std::sort(sourceSet.begin(), sourceSet.end());
+            sourceSet.erase(std::unique(sourceSet.begin(), sourceSet.end()), sourceSet.end());
+        }
+        std::sort(filterSets.begin(), filterSets.end());
+        auto& packed = feeds.filterSourceSets[static_cast<std::size_t>(r)];
+        for (std::size_t f = 0; f < filterSets.size(); ++f) {
+            if (filterSets[f].empty() || (f > 0 && filterSets[f] == filterSets[f - 1])) continue; // empty: 1 cycle
+            packed.push_back(static_cast<int>(filterSets[f].size()));
+            packed.insert(packed.end(), filterSets[f].begin(), filterSets[f].end());
+        }
     }
+    return feeds;
+}
+
+std::vector<SetFeeds> setFeeds(const TacticalLayerSchedule& schedule, bool zeroWeightsFetch) {
+    std::vector<SetFeeds> out(schedule.sets.size());
+    parallelChunks(static_cast<std::int64_t>(out.size()), 1, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t s = begin; s < end; ++s)
+            out[static_cast<std::size_t>(s)] = setFeedsOf(schedule, static_cast<std::size_t>(s), zeroWeightsFetch);
+    });
     return out;
 }
 
-/// Step costs of the TCLe and TCLp back ends (§8.3).
+/// Step costs of the TCLe and TCLp back ends (§8.3). Holds scratch buffers: one per thread.
 class BackEndStep {
 public:
+    /// `activationTerms`: term positions of every activation code (TCLe; may be empty for TCLp).
     BackEndStep(const CostLayer& layer, const GridLayout& layout, const std::vector<SetFeeds>& feeds,
-                const PragmaticShifter& shifter, PrecisionRule rule)
-        : layer_(layer), layout_(layout), feeds_(feeds), encoding_(shifter.encoding()),
-          firstStageBits_(shifter.firstStageBits()), rule_(rule) {}
+                const std::vector<std::uint64_t>& activationTerms, int firstStageBits, PrecisionRule rule)
+        : layer_(layer), layout_(layout), feeds_(feeds), activationTerms_(activationTerms),
+          firstStageBits_(firstStageBits), rule_(rule) {}
 
-    /// TCLe: one window's column on kept row `row` of set `set` - the slowest filter row's Pragmatic PE (§6).
-    int tcleColumn(std::int64_t image, std::int64_t window, std::size_t set, int row) {
+    /// TCLe: the columns of windows [first, first + count) (count <= kShifterBatch) on kept row `row` of set `set`,
+    /// each the slowest filter row's Pragmatic PE (§6), into columns[0, count). The windows go side by side through
+    /// twoStageCyclesBatch, one filter source set at a time.
+    void tcleColumns(std::int64_t image, std::int64_t firstWindow, int count, std::size_t set, int row, int* columns) {
         const SetFeeds& f = feeds_[set];
         const auto& sources = f.sources[static_cast<std::size_t>(row)];
-        sourceMasks_.resize(sources.size());
+        constexpr auto kBatch = static_cast<std::size_t>(kShifterBatch);
+        for (int w = 0; w < count; ++w)
+            readers_[static_cast<std::size_t>(w)] = WindowReader(layer_, layout_, image, firstWindow + w);
+        sourceMasks_.assign(sources.size() * kBatch, 0); // [source][window]; windows past count stay idle
         for (std::size_t k = 0; k < sources.size(); ++k)
-            sourceMasks_[k] = termPositions(fetch(image, window, sources[k]), encoding_);
-        const int lanes = layout_.grid.lanes;
-        const int* slots = f.slotSource.data() + static_cast<std::size_t>(row) * f.width;
-        int cycles = 1;
-        laneMasks_.resize(static_cast<std::size_t>(lanes));
-        for (int first = 0; first < f.width; first += lanes) {
-            for (int lane = 0; lane < lanes; ++lane) {
-                const int k = slots[first + lane];
-                laneMasks_[static_cast<std::size_t>(lane)] =
-                    k < 0 ? 0 : sourceMasks_[static_cast<std::size_t>(k)];
+            for (int w = 0; w < count; ++w) {
+                const std::int64_t i = readers_[static_cast<std::size_t>(w)].index(sources[k].channel, sources[k].ky,
+                                                                                   sources[k].kx);
+                if (i >= 0) sourceMasks_[k * kBatch + static_cast<std::size_t>(w)] = activationTerms_[static_cast<std::size_t>(i)];
             }
-            cycles = std::max(cycles, twoStageCyclesOfTerms(laneMasks_, firstStageBits_));
+        std::fill(columns, columns + count, 1); // a filter fetching nothing still takes a cycle
+        const auto& sets = f.filterSourceSets[static_cast<std::size_t>(row)];
+        std::array<int, kShifterBatch> cycles{};
+        for (std::size_t i = 0; i < sets.size(); i += 1 + static_cast<std::size_t>(sets[i])) {
+            const auto n = static_cast<std::size_t>(sets[i]);
+            laneMasks_.resize(n * kBatch);
+            for (std::size_t lane = 0; lane < n; ++lane)
+                std::copy_n(sourceMasks_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(sets[i + 1 + lane]) * kBatch),
+                            kBatch, laneMasks_.begin() + static_cast<std::ptrdiff_t>(lane * kBatch));
+            twoStageCyclesBatch(laneMasks_, firstStageBits_, cycles);
+            for (int w = 0; w < count; ++w)
+                columns[w] = std::max(columns[w], cycles[static_cast<std::size_t>(w)]);
         }
-        return cycles;
     }
 
     /// TCLp: the precision of every activation the kept row's slots fetch for windows [first, first + count).
     int tclpGroup(std::int64_t image, std::int64_t firstWindow, int count, std::size_t set, int row) {
         const auto& sources = feeds_[set].sources[static_cast<std::size_t>(row)];
         codes_.clear();
-        for (std::int64_t w = firstWindow; w < firstWindow + count; ++w)
+        for (std::int64_t w = firstWindow; w < firstWindow + count; ++w) {
+            const WindowReader reader(layer_, layout_, image, w);
             for (const ActivationSource& source : sources)
-                codes_.push_back(fetch(image, w, source));
+                codes_.push_back(reader.code(source.channel, source.ky, source.kx));
+        }
         return rule_.of(codes_);
     }
 
 private:
-    std::int32_t fetch(std::int64_t image, std::int64_t window, const ActivationSource& s) const {
-        return windowCode(layer_, layout_, image, window, s.channel, s.ky, s.kx);
-    }
-
     const CostLayer& layer_;
     const GridLayout& layout_;
     const std::vector<SetFeeds>& feeds_;
-    TermEncoding encoding_;
+    const std::vector<std::uint64_t>& activationTerms_;
     int firstStageBits_;
     PrecisionRule rule_;
     std::vector<std::int32_t> codes_;
     std::vector<std::uint64_t> sourceMasks_, laneMasks_;
+    std::array<WindowReader, kShifterBatch> readers_;
+};
+
+/// What BackEndStep needs besides a layer's feeds; each worker makes its own step from it.
+struct BackEnd {
+    Backend kind;
+    std::vector<std::uint64_t> activationTerms; ///< TCLe: termPositions of every activation code
+    int firstStageBits = 2;
+    PrecisionRule rule;
+    BackEndStep step(const CostLayer& layer, const GridLayout& layout, const std::vector<SetFeeds>& feeds) const {
+        return {layer, layout, feeds, activationTerms, firstStageBits, rule};
+    }
 };
 
 struct TileCycles {
     double cycles = 0, stall = 0;
 };
 
+// The slowest tile, the first of equals (tiles in order).
+TileCycles slowestOf(const std::vector<TileCycles>& tiles) {
+    TileCycles slowest;
+    for (const TileCycles& tile : tiles)
+        if (tile.cycles > slowest.cycles) slowest = tile;
+    return slowest;
+}
+
 // §8.3: set s on tile s mod T; a tile's column groups sync over its kept rows (per image, as DNNsim restarts
-// them); tiles run independently, the layer costs the slowest.
-TileCycles columnCycles(const GridLayout& layout, const std::vector<SetFeeds>& feeds, Backend backend,
-                        BackEndStep& step, int windowsPerGroup, int columnRegisters) {
+// them); tiles run independently, the layer costs the slowest. (Tile, image) pairs run in parallel.
+TileCycles columnCycles(const CostLayer& layer, const GridLayout& layout, const std::vector<SetFeeds>& feeds,
+                        const BackEnd& backEnd, int windowsPerGroup, int columnRegisters) {
     const TileGrid& g = layout.grid;
+    const Backend backend = backEnd.kind;
     const int groups =
         backend == Backend::Tcle ? g.columns : (g.columns + windowsPerGroup - 1) / windowsPerGroup;
-    std::vector<int> groupCycles(static_cast<std::size_t>(groups));
-    TileCycles slowest;
-    for (int t = 0; t < g.tiles && static_cast<std::size_t>(t) < feeds.size(); ++t) {
-        TileCycles tile;
-        for (std::int64_t image = 0; image < layout.images; ++image) {
+    const auto tiles = static_cast<std::int64_t>(std::min<std::size_t>(static_cast<std::size_t>(g.tiles), feeds.size()));
+    std::vector<std::int64_t> imageCycles(static_cast<std::size_t>(tiles * layout.images));
+    std::vector<std::int64_t> imageStall(imageCycles.size());
+    parallelChunks(tiles * layout.images, 1, [&](std::int64_t begin, std::int64_t end) {
+        BackEndStep step = backEnd.step(layer, layout, feeds);
+        std::vector<int> groupCycles(static_cast<std::size_t>(groups));
+        for (std::int64_t item = begin; item < end; ++item) {
+            const auto t = static_cast<std::size_t>(item / layout.images);
+            const std::int64_t image = item % layout.images;
             ColumnSync sync(groups, columnRegisters);
             for (std::int64_t ws = 0; ws < layout.windowSets; ++ws) {
                 const std::int64_t first = ws * g.columns;
                 const int count = static_cast<int>(std::min<std::int64_t>(g.columns, layout.windows - first));
-                for (std::size_t s = static_cast<std::size_t>(t); s < feeds.size();
-                     s += static_cast<std::size_t>(g.tiles))
+                for (std::size_t s = t; s < feeds.size(); s += static_cast<std::size_t>(g.tiles))
                     for (int r = 0; r < feeds[s].keptRows; ++r) {
-                        std::fill(groupCycles.begin(), groupCycles.end(),
-                                  0); // groups without a window this step
+                        std::fill(groupCycles.begin(), groupCycles.end(), 0); // groups without a window this step
                         if (backend == Backend::Tcle) {
-                            for (int w = 0; w < count; ++w)
-                                groupCycles[static_cast<std::size_t>(w)] =
-                                    step.tcleColumn(image, first + w, s, r);
+                            for (int w = 0; w < count; w += kShifterBatch)
+                                step.tcleColumns(image, first + w, std::min(kShifterBatch, count - w), s, r,
+                                                 groupCycles.data() + w);
                         } else {
                             for (int gi = 0; gi * windowsPerGroup < count; ++gi) {
                                 const int n = std::min(windowsPerGroup, count - gi * windowsPerGroup);
@@ -169,32 +227,44 @@ TileCycles columnCycles(const GridLayout& layout, const std::vector<SetFeeds>& f
                         sync.step(groupCycles);
                     }
             }
-            tile.cycles += static_cast<double>(sync.cycles());
-            tile.stall += static_cast<double>(sync.stallCycles());
+            imageCycles[static_cast<std::size_t>(item)] = sync.cycles();
+            imageStall[static_cast<std::size_t>(item)] = sync.stallCycles();
         }
-        if (tile.cycles > slowest.cycles) slowest = tile;
+    });
+    std::vector<TileCycles> perTile(static_cast<std::size_t>(tiles));
+    for (std::int64_t item = 0; item < tiles * layout.images; ++item) {
+        TileCycles& tile = perTile[static_cast<std::size_t>(item / layout.images)];
+        tile.cycles += static_cast<double>(imageCycles[static_cast<std::size_t>(item)]);
+        tile.stall += static_cast<double>(imageStall[static_cast<std::size_t>(item)]);
     }
-    return slowest;
+    return slowestOf(perTile);
 }
 
 // FC with M < W (§8.3 "issue-queue back end"): per tile, its kept rows for each input row issue round-robin
-// over the columns, each holding its column for its back-end cycles.
-TileCycles queueCycles(const GridLayout& layout, const std::vector<SetFeeds>& feeds, Backend backend,
-                       BackEndStep& step) {
+// over the columns, each holding its column for its back-end cycles. Tiles run in parallel.
+TileCycles queueCycles(const CostLayer& layer, const GridLayout& layout, const std::vector<SetFeeds>& feeds,
+                       const BackEnd& backEnd) {
     const TileGrid& g = layout.grid;
-    TileCycles slowest;
-    for (int t = 0; t < g.tiles && static_cast<std::size_t>(t) < feeds.size(); ++t) {
-        FcIssueQueue queue(g.columns);
-        for (std::int64_t row = 0; row < layout.images; ++row)
-            for (std::size_t s = static_cast<std::size_t>(t); s < feeds.size();
-                 s += static_cast<std::size_t>(g.tiles))
-                for (int r = 0; r < feeds[s].keptRows; ++r)
-                    queue.issue(backend == Backend::Tcle ? step.tcleColumn(row, 0, s, r)
-                                                         : step.tclpGroup(row, 0, 1, s, r));
-        if (queue.cycles(1) > slowest.cycles)
-            slowest = {queue.cycles(1), static_cast<double>(queue.stallCycles())};
-    }
-    return slowest;
+    const auto tiles = static_cast<std::int64_t>(std::min<std::size_t>(static_cast<std::size_t>(g.tiles), feeds.size()));
+    std::vector<TileCycles> perTile(static_cast<std::size_t>(tiles));
+    parallelChunks(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
+        BackEndStep step = backEnd.step(layer, layout, feeds);
+        for (std::int64_t t = begin; t < end; ++t) {
+            FcIssueQueue queue(g.columns);
+            for (std::int64_t row = 0; row < layout.images; ++row)
+                for (auto s = static_cast<std::size_t>(t); s < feeds.size(); s += static_cast<std::size_t>(g.tiles))
+                    for (int r = 0; r < feeds[s].keptRows; ++r) {
+                        int cycles = 0;
+                        if (backEnd.kind == Backend::Tcle)
+                            step.tcleColumns(row, 0, 1, s, r, &cycles);
+                        else
+                            cycles = step.tclpGroup(row, 0, 1, s, r);
+                        queue.issue(cycles);
+                    }
+            perTile[static_cast<std::size_t>(t)] = {queue.cycles(1), static_cast<double>(queue.stallCycles())};
+        }
+    });
+    return slowestOf(perTile);
 }
 
 } // namespace
@@ -267,11 +337,21 @@ LayerCost TacticalCostModel::layer(const CostLayer& layer, const nlohmann::json&
                       tileKept[slowestTile]; // one window per cycle
     } else {
         const std::vector<SetFeeds> feeds = setFeeds(schedule, dnnsim);
-        BackEndStep step(layer, layout, feeds, shifter, rule);
+        BackEnd backEnd{backend, {}, shifter.firstStageBits(), rule};
+        if (backend == Backend::Tcle) {
+            // Each activation code is fetched by many kept rows and windows: its terms once.
+            const auto& codes = layer.activations.codes;
+            backEnd.activationTerms.resize(codes.size());
+            parallelChunks(static_cast<std::int64_t>(codes.size()), 1 << 16, [&](std::int64_t begin, std::int64_t end) {
+                for (std::int64_t i = begin; i < end; ++i)
+                    backEnd.activationTerms[static_cast<std::size_t>(i)] =
+                        termPositions(codes[static_cast<std::size_t>(i)], shifter.encoding());
+            });
+        }
         const int windowsPerGroup = std::max(1, params.value("precision_group", 16) / g.lanes);
         const TileCycles r =
-            layout.fcQueue ? queueCycles(layout, feeds, backend, step)
-                           : columnCycles(layout, feeds, backend, step, windowsPerGroup, columnRegisters);
+            layout.fcQueue ? queueCycles(layer, layout, feeds, backEnd)
+                           : columnCycles(layer, layout, feeds, backEnd, windowsPerGroup, columnRegisters);
         cost.cycles = r.cycles;
         stall = r.stall;
     }

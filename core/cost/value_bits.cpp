@@ -79,17 +79,101 @@ std::uint64_t nafMask(std::uint64_t m) {
     return mask;
 }
 
-// Term counts for 16-bit magnitudes, built once (the cost models ask for them per value).
-const std::vector<std::uint8_t>& termTable(TermEncoding e) {
-    static const auto build = [](auto maskOf) {
-        std::vector<std::uint8_t> t(kTableSize);
-        for (std::uint32_t m = 0; m < kTableSize; ++m)
-            t[m] = static_cast<std::uint8_t>(std::popcount(maskOf(m)));
-        return t;
-    };
-    static const std::vector<std::uint8_t> booth = build(dnnsimBoothMask);
-    static const std::vector<std::uint8_t> naf = build(nafMask);
-    return e == TermEncoding::Naf ? naf : booth;
+// Term positions of every 16-bit magnitude, built once per encoding on first use (the cost models ask per value).
+using MaskTable = std::vector<std::uint64_t>;
+MaskTable buildMaskTable(std::uint64_t (*maskOf)(std::uint64_t)) {
+    MaskTable t(kTableSize);
+    for (std::uint32_t m = 0; m < kTableSize; ++m)
+        t[m] = maskOf(m);
+    return t;
+}
+const MaskTable& boothTable() {
+    static const MaskTable t = buildMaskTable(dnnsimBoothMask);
+    return t;
+}
+const MaskTable& nafTable() {
+    static const MaskTable t = buildMaskTable(nafMask);
+    return t;
+}
+
+// The two-stage shifter over pending term masks, consuming them (see twoStageCyclesOfTerms). Per cycle the base is
+// the lowest pending term of any lane (the lowest bit of their OR); a lane goes when its lowest term lies below
+// base + reach, i.e. (lowest bit & bits below base + reach) != 0. Once every pending term lies within one reach of
+// the base, each cycle every lane with terms left consumes one: the most pending terms finish it.
+int twoStageCyclesPending(std::span<std::uint64_t> pending, int reach) {
+    std::uint64_t any = 0;
+    for (const std::uint64_t m : pending)
+        any |= m;
+    int cycles = 0;
+    while (any != 0 && msb64(any) - std::countr_zero(any) >= reach) {
+        const int top = std::countr_zero(any) + reach; // < 64 here
+        const std::uint64_t below = (std::uint64_t{1} << top) - 1;
+        std::uint64_t next = 0;
+        for (std::uint64_t& m : pending) {
+            m &= ~(m & (0 - m) & below);
+            next |= m;
+        }
+        any = next;
+        ++cycles;
+    }
+    int most = 0;
+    for (const std::uint64_t m : pending)
+        most = std::max(most, std::popcount(m));
+    return cycles + most;
+}
+
+// Offsets reachable past the shared base shift; a first stage of >= 6 bits reaches every position.
+int firstStageReach(int firstStageBits) {
+    return firstStageBits >= 6 ? 64 : (1 << std::max(0, firstStageBits));
+}
+
+// Copies lane masks to a scratch buffer (on the stack for up to 64 lanes) and runs the shifter over them.
+template <class MaskOf> int twoStageCyclesCopy(std::size_t lanes, int firstStageBits, MaskOf&& maskOf) {
+    const int reach = firstStageReach(firstStageBits);
+    constexpr std::size_t kStackLanes = 64;
+    std::uint64_t stack[kStackLanes];
+    std::vector<std::uint64_t> heap;
+    std::uint64_t* pending = stack;
+    if (lanes > kStackLanes) {
+        heap.resize(lanes);
+        pending = heap.data();
+    }
+    for (std::size_t i = 0; i < lanes; ++i)
+        pending[i] = maskOf(i);
+    return std::max(1, twoStageCyclesPending(std::span<std::uint64_t>(pending, lanes), reach));
+}
+
+// twoStageCyclesBatch on 16-bit lanes, PE-minor (pending[lane * kShifterBatch + pe]), consumed. Branch-free per PE, so the compiler
+// runs the PEs as vector elements: the bits below base + reach are (lowest bit of the PE's OR << reach) - 1, all
+// ones once that passes bit 15 (or for an idle PE: its lanes are empty, nothing moves); a PE counts a cycle while
+// it has terms. The loop ends when every PE is done.
+void twoStageBatch16(std::uint16_t* pending, std::size_t lanes, int reach, std::span<int, kShifterBatch> cycles) {
+    using Lane = std::uint16_t;
+    const int shift = std::min(reach, 16);
+    Lane any[kShifterBatch] = {}, count[kShifterBatch] = {};
+    for (std::size_t l = 0; l < lanes; ++l)
+        for (int pe = 0; pe < kShifterBatch; ++pe)
+            any[pe] |= pending[l * kShifterBatch + pe];
+    for (;;) {
+        Lane busy = 0, below[kShifterBatch];
+        for (int pe = 0; pe < kShifterBatch; ++pe) {
+            const Lane low = any[pe] & static_cast<Lane>(0u - any[pe]);
+            below[pe] = static_cast<Lane>((static_cast<std::uint32_t>(low) << shift) - 1u);
+            count[pe] = static_cast<Lane>(count[pe] + (any[pe] != 0 ? 1 : 0));
+            busy |= any[pe];
+            any[pe] = 0;
+        }
+        if (busy == 0) break;
+        for (std::size_t l = 0; l < lanes; ++l)
+            for (int pe = 0; pe < kShifterBatch; ++pe) {
+                const Lane m = pending[l * kShifterBatch + pe];
+                const Lane next = m & static_cast<Lane>(~(m & static_cast<Lane>(0u - m) & below[pe]));
+                pending[l * kShifterBatch + pe] = next;
+                any[pe] |= next;
+            }
+    }
+    for (int pe = 0; pe < kShifterBatch; ++pe)
+        cycles[static_cast<std::size_t>(pe)] = std::max(1, static_cast<int>(count[pe]));
 }
 
 } // namespace
@@ -102,28 +186,26 @@ int lsbPosition(std::uint32_t v) {
 }
 
 int groupPrecisionSignMagnitude(std::span<const std::int32_t> group, bool trimLsb) {
-    int hi = 0, lo = kDnnsimZeroLsb;
-    for (const std::int32_t v : group) {
-        const std::uint64_t m = magnitude(v);
-        hi = std::max(hi, msb64(m) + (v < 0 ? 1 : 0)); // the sign bit sits above the magnitude
-        lo = std::min(lo, lsb64(m));
-    }
+    // hi = max(msb(|v|) + (v < 0)), lo = min(lsb(|v|)): the msb / lsb of the ORed magnitudes, negatives apart.
+    std::uint64_t positive = 0, negative = 0;
+    for (const std::int32_t v : group)
+        (v < 0 ? negative : positive) |= magnitude(v);
+    const int hi = std::max(msb64(positive), negative != 0 ? msb64(negative) + 1 : 0); // sign bit above |v|
+    const int lo = std::min(kDnnsimZeroLsb, lsb64(positive | negative));
     if (!trimLsb) return hi + 1;
     return lo > hi ? 1 : hi - lo + 1; // all-zero group: one cycle
 }
 
 int groupPrecisionTwosComplement(std::span<const std::int32_t> group, bool tensorSigned, bool trimLsb) {
     const int sign = tensorSigned ? 1 : 0;
-    int hi = sign, lo = kDnnsimZeroLsb;
-    bool anyBits = false;
-    for (const std::int32_t v : group) {
-        // Inverting a negative code trims its leading 1s exactly as leading 0s of a positive one.
-        const auto inverted = static_cast<std::uint32_t>(v < 0 ? ~v : v);
-        hi = std::max(hi, msb64(inverted) + sign);
-        lo = std::min(lo, lsb64(inverted));
-        anyBits = anyBits || inverted != 0;
-    }
-    if (!anyBits) return 1 + sign;
+    // Inverting a negative code trims its leading 1s exactly as leading 0s of a positive one; the group's
+    // hi / lo are the msb / lsb of the ORed codes.
+    std::uint32_t bits = 0;
+    for (const std::int32_t v : group)
+        bits |= static_cast<std::uint32_t>(v < 0 ? ~v : v);
+    if (bits == 0) return 1 + sign;
+    const int hi = msb64(bits) + sign;
+    const int lo = std::min(kDnnsimZeroLsb, lsb64(bits));
     return trimLsb ? std::max(1, hi - lo + 1) : hi + 1;
 }
 
@@ -151,44 +233,52 @@ std::uint64_t termPositions(std::int32_t v, TermEncoding encoding) {
     case TermEncoding::Binary:
         return m;
     case TermEncoding::DnnsimBooth:
-        return dnnsimBoothMask(m);
+        return m < kTableSize ? boothTable()[m] : dnnsimBoothMask(m);
     case TermEncoding::Naf:
-        return nafMask(m);
+        return m < kTableSize ? nafTable()[m] : nafMask(m);
     }
     return m;
 }
 
 int effectualTerms(std::int32_t v, TermEncoding encoding) {
-    const std::uint64_t m = magnitude(v);
-    if (encoding == TermEncoding::Binary) return std::popcount(m);
-    if (m < kTableSize) return termTable(encoding)[m];
     return std::popcount(termPositions(v, encoding));
 }
 
 int twoStageCyclesOfTerms(std::span<const std::uint64_t> termMasks, int firstStageBits) {
-    std::vector<std::uint64_t> pending(termMasks.begin(), termMasks.end());
-    // Offsets reachable past the shared base shift; a first stage of >= 6 bits reaches every position.
-    const int reach = firstStageBits >= 6 ? 64 : (1 << std::max(0, firstStageBits));
-    int cycles = 0;
-    for (;;) {
-        int base = 64;
-        for (const std::uint64_t m : pending)
-            if (m != 0) base = std::min(base, std::countr_zero(m));
-        if (base == 64) break;
-        ++cycles;
-        for (std::uint64_t& m : pending) {
-            if (m != 0 && std::countr_zero(m) - base < reach) m &= m - 1; // consume the next offset
+    return twoStageCyclesCopy(termMasks.size(), firstStageBits, [&](std::size_t i) { return termMasks[i]; });
+}
+
+void twoStageCyclesBatch(std::span<const std::uint64_t> termMasks, int firstStageBits,
+                         std::span<int, kShifterBatch> cycles) {
+    const std::size_t lanes = termMasks.size() / kShifterBatch;
+    std::uint64_t any = 0;
+    for (const std::uint64_t m : termMasks)
+        any |= m;
+    if (any >> 16 != 0) { // a term at bit 16 or above: one PE at a time
+        std::vector<std::uint64_t> pe(lanes);
+        for (std::size_t p = 0; p < kShifterBatch; ++p) {
+            for (std::size_t l = 0; l < lanes; ++l)
+                pe[l] = termMasks[l * kShifterBatch + p];
+            cycles[p] = twoStageCyclesOfTerms(pe, firstStageBits);
         }
+        return;
     }
-    return std::max(1, cycles);
+    constexpr std::size_t kStackLanes = 64;
+    std::uint16_t stack[kStackLanes * kShifterBatch];
+    std::vector<std::uint16_t> heap;
+    std::uint16_t* pending = stack;
+    if (lanes > kStackLanes) {
+        heap.resize(lanes * kShifterBatch);
+        pending = heap.data();
+    }
+    for (std::size_t i = 0; i < lanes * kShifterBatch; ++i)
+        pending[i] = static_cast<std::uint16_t>(termMasks[i]);
+    twoStageBatch16(pending, lanes, firstStageReach(firstStageBits), cycles);
 }
 
 int twoStageCycles(std::span<const std::int32_t> lanes, int firstStageBits) {
-    std::vector<std::uint64_t> masks;
-    masks.reserve(lanes.size());
-    for (const std::int32_t v : lanes)
-        masks.push_back(termPositions(v, TermEncoding::Binary));
-    return twoStageCyclesOfTerms(masks, firstStageBits);
+    return twoStageCyclesCopy(lanes.size(), firstStageBits,
+                              [&](std::size_t i) { return termPositions(lanes[i], TermEncoding::Binary); });
 }
 
 } // namespace qs::core

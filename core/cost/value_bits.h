@@ -39,4 +39,12 @@ int twoStageCycles(std::span<const std::int32_t> lanes, int firstStageBits);
 /// The same shifter over the lanes' term positions (termPositions masks), e.g. booth-recoded activations.
 int twoStageCyclesOfTerms(std::span<const std::uint64_t> termMasks, int firstStageBits);
 
+/// PEs priced at once by twoStageCyclesBatch.
+inline constexpr int kShifterBatch = 16;
+/// twoStageCyclesOfTerms of kShifterBatch PEs with the same lane count side by side (e.g. a step's columns):
+/// termMasks[lane * kShifterBatch + pe]; cycles[pe] gets each PE's cycles (a PE with all-zero masks: 1). The same
+/// figures, several times faster: the PEs advance together on 16-bit lanes when every term lies below bit 16.
+void twoStageCyclesBatch(std::span<const std::uint64_t> termMasks, int firstStageBits,
+                         std::span<int, kShifterBatch> cycles);
+
 } // namespace qs::core
