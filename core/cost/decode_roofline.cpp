@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "cost/decode_roofline.h"
 
+#include "cost/gemv_kernels.h"
+
 #include "base/error.h"
 
 #include <algorithm>
@@ -214,9 +216,14 @@ DecodeHardware decodeHardwareFromParams(const nlohmann::json& p) {
 }
 
 nlohmann::json defaultDecodeEfficiency(std::string_view profile) {
-    // cpu-2core: the GEMV benchmark's measured fractions (1 and 2 threads) belong here; the generic table until then.
-    (void)profile;
-    return genericEfficiency();
+    nlohmann::json table = genericEfficiency();
+    if (profile == "cpu-2core") { // this machine: the GEMV benchmark's measured fractions (gemv_kernels.h)
+        const nlohmann::json measured = measuredDecodeEfficiency();
+        table["fp16"] = measured.at("fp16");
+        table["int4"] = measured.at("int4_g128");
+        table["vq"] = measured.at("vq_d2_b3");
+    }
+    return table;
 }
 
 std::string decodeEfficiencyFamily(const CostFormat& f) {
