@@ -37,78 +37,57 @@ struct ActivationSource {
 struct SetFeeds {
     int keptRows = 0, width = 0;
     std::vector<std::vector<ActivationSource>> sources; ///< per kept row, its distinct activations
-    /// Per kept row, the source sets of its filters that decide its TCLe cycles, each as its size then its sorted
-    /// source indices. A filter's Pragmatic PE depends only on that set: lanes fetching the same activation move in
-    /// step, a lane fetching nothing never moves, and the two-stage shifter does not depend on lane order (§6).
+    /// Per kept row, the distinct source sets of its filters (TCLe), each as its size then its sorted source
+    /// indices. A filter's Pragmatic PE depends only on that set: lanes fetching the same activation move in step,
+    /// a lane fetching nothing never moves, and the two-stage shifter does not depend on lane order (§6).
     std::vector<std::vector<int>> filterSourceSets;
 };
 
 // A slot fetches nothing when it is channel padding or (paper mode) holds a zero weight.
 SetFeeds setFeedsOf(const TacticalLayerSchedule& schedule, std::size_t s, bool zeroWeightsFetch) {
     const WeightSetSchedule& set = schedule.sets[s];
-    const int lanes = schedule.lanes, width = set.width;
+    const int lanes = schedule.lanes;
     SetFeeds feeds;
     feeds.keptRows = set.keptRows();
-    feeds.width = width;
+    feeds.width = set.width;
     feeds.sources.resize(static_cast<std::size_t>(feeds.keptRows));
     feeds.filterSourceSets.resize(static_cast<std::size_t>(feeds.keptRows));
-    // Lanes of each original row that hold channels (the rest is the last channel block's padding).
-    std::vector<int> realLanes(static_cast<std::size_t>(set.originalRows));
-    for (int row = 0; row < set.originalRows; ++row)
-        realLanes[static_cast<std::size_t>(row)] = static_cast<int>(
-            std::min<std::int64_t>(lanes, schedule.channels - (row % schedule.channelBlocks) * lanes));
-    // A slot's activation: key = original row * L + lane. Each row's distinct keys in ascending order number its
-    // sources; keyIndex maps a key to its source while the row is built (-1 elsewhere).
-    std::vector<int> keyIndex(static_cast<std::size_t>(set.originalRows) * static_cast<std::size_t>(lanes), -1);
-    std::vector<std::int64_t> slotKey(static_cast<std::size_t>(width));
-    std::vector<std::pair<std::int64_t, int>> distinct; // (key, first column)
-    std::vector<std::vector<int>> filterSets;
+    std::vector<std::pair<std::int64_t, int>> keys; // (original row * L + lane, column)
+    std::vector<int> slotSource(static_cast<std::size_t>(set.width));
+    std::vector<std::vector<int>> filterSets(static_cast<std::size_t>(set.width / lanes));
     for (int r = 0; r < feeds.keptRows; ++r) {
-        distinct.clear();
-        filterSets.resize(static_cast<std::size_t>(width / lanes)); // the previous row's pruning shrank it
-        for (int c = 0; c < width; ++c) {
-            const std::int32_t origin = set.origins[static_cast<std::size_t>(r) * width + c];
-            const int originRow = origin / width, lane = origin % width % lanes;
-            std::int64_t& key = slotKey[static_cast<std::size_t>(c)];
-            key = -1;
-            if (lane >= realLanes[static_cast<std::size_t>(originRow)] || (!zeroWeightsFetch && set.weight(r, c) == 0))
-                continue;
-            key = static_cast<std::int64_t>(originRow) * lanes + lane;
-            if (keyIndex[static_cast<std::size_t>(key)] == -1) {
-                keyIndex[static_cast<std::size_t>(key)] = 0;
-                distinct.emplace_back(key, c);
-            }
+        keys.clear();
+        std::fill(slotSource.begin(), slotSource.end(), -1);
+        for (int c = 0; c < set.width; ++c) {
+            const WeightSlot slot = schedule.scheduledSlot(s, r, c);
+            if (slot.padding || (!zeroWeightsFetch && set.weight(r, c) == 0)) continue;
+            keys.emplace_back(static_cast<std::int64_t>(set.originRow(r, c)) * lanes + set.originColumn(r, c) % lanes,
+                              c);
         }
-        std::sort(distinct.begin(), distinct.end());
+        std::sort(keys.begin(), keys.end());
         auto& sources = feeds.sources[static_cast<std::size_t>(r)];
-        for (const auto& [key, column] : distinct) {
-            keyIndex[static_cast<std::size_t>(key)] = static_cast<int>(sources.size());
-            const WeightSlot slot = schedule.scheduledSlot(s, r, column);
-            sources.push_back({slot.channel, slot.ky, slot.kx});
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (i == 0 || keys[i].first != keys[i - 1].first) {
+                const WeightSlot slot = schedule.scheduledSlot(s, r, keys[i].second);
+                sources.push_back({slot.channel, slot.ky, slot.kx});
+            }
+            slotSource[static_cast<std::size_t>(keys[i].second)] = static_cast<int>(sources.size()) - 1;
         }
         for (std::size_t f = 0; f < filterSets.size(); ++f) {
             auto& sourceSet = filterSets[f];
             sourceSet.clear();
-            for (std::size_t c = f * static_cast<std::size_t>(lanes); c < (f + 1) * static_cast<std::size_t>(lanes); ++c)
-                if (slotKey[c] >= 0) sourceSet.push_back(keyIndex[static_cast<std::size_t>(slotKey[c])]);
+            for (int lane = 0; lane < lanes; ++lane)
+                if (const int k = slotSource[f * static_cast<std::size_t>(lanes) + static_cast<std::size_t>(lane)]; k >= 0)
+                    sourceSet.push_back(k);
             std::sort(sourceSet.begin(), sourceSet.end());
             sourceSet.erase(std::unique(sourceSet.begin(), sourceSet.end()), sourceSet.end());
         }
-        for (const auto& [key, column] : distinct)
-            keyIndex[static_cast<std::size_t>(key)] = -1;
-        // The shifter never runs faster with more lanes, so a set inside another one cannot be the slowest: only
-        // the distinct sets no other set contains are kept (an empty set takes the minimum cycle).
         std::sort(filterSets.begin(), filterSets.end());
-        filterSets.erase(std::unique(filterSets.begin(), filterSets.end()), filterSets.end());
         auto& packed = feeds.filterSourceSets[static_cast<std::size_t>(r)];
         for (std::size_t f = 0; f < filterSets.size(); ++f) {
-            const auto& a = filterSets[f];
-            const auto contains = [&a](const std::vector<int>& b) {
-                return &b != &a && b.size() > a.size() && std::includes(b.begin(), b.end(), a.begin(), a.end());
-            };
-            if (a.empty() || std::any_of(filterSets.begin(), filterSets.end(), contains)) continue;
-            packed.push_back(static_cast<int>(a.size()));
-            packed.insert(packed.end(), a.begin(), a.end());
+            if (filterSets[f].empty() || (f > 0 && filterSets[f] == filterSets[f - 1])) continue; // empty: 1 cycle
+            packed.push_back(static_cast<int>(filterSets[f].size()));
+            packed.insert(packed.end(), filterSets[f].begin(), filterSets[f].end());
         }
     }
     return feeds;

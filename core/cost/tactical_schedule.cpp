@@ -67,12 +67,13 @@ public:
             }
     }
 
-    /// Runs the pass; the working copy becomes the schedule (call once).
     WeightSetSchedule run() {
         WeightSetSchedule out;
         out.originalRows = rows_;
         out.width = width_;
-        int skipped = 0, kept = 0;
+        out.weights.reserve(codes_.size());
+        out.origins.reserve(codes_.size());
+        int skipped = 0;
         for (int t = 0; t < rows_; ++t) {
             // Rows emptied by earlier promotions vanish too, but never more than H in a row: the
             // hardware's window reaches only H rows ahead.
@@ -83,17 +84,9 @@ public:
             skipped = 0;
             for (int f = 0; f < width_ / opt_.lanes; ++f)
                 fillFilterRow(t, f);
-            keepRow(kept++, t);
-            out.keptRowIndex.push_back(t);
+            appendRow(out, t);
         }
-        if (kept == 0 && opt_.keepOneRow && rows_ > 0) { // row 0, still in place
-            kept = 1;
-            out.keptRowIndex.push_back(0);
-        }
-        codes_.resize(at(kept, 0));
-        origins_.resize(at(kept, 0));
-        out.weights = std::move(codes_);
-        out.origins = std::move(origins_);
+        if (out.keptRows() == 0 && opt_.keepOneRow && rows_ > 0) appendRow(out, 0);
         out.promotions = promotions_;
         return out;
     }
@@ -140,8 +133,7 @@ private:
                 if (count_[static_cast<std::size_t>(zeroLanes_[z])] < count_[static_cast<std::size_t>(zeroLanes_[best])])
                     best = z;
             const auto lane = static_cast<std::size_t>(zeroLanes_[best]);
-            const auto entry = static_cast<std::size_t>(first_[lane]);
-            const std::size_t taken = candidates_[lane * W + entry];
+            const std::size_t taken = candidates_[lane * W + static_cast<std::size_t>(first_[lane])];
             const std::size_t slot = at(t, first + zeroLanes_[best]);
             std::swap(codes_[slot], codes_[taken]);
             std::swap(origins_[slot], origins_[taken]);
@@ -149,8 +141,8 @@ private:
             pending_[lane] = false;
             ++promotions_;
             // `taken` is zero now: each still-zero slot whose window entry k holds it counts one fewer.
-            const int rowsAhead = window_[entry].rows;
-            const auto takenLane = static_cast<std::size_t>(windowLane_[lane * W + entry]);
+            const int rowsAhead = static_cast<int>(taken / static_cast<std::size_t>(width_)) - t;
+            const auto takenLane = static_cast<std::size_t>(static_cast<int>(taken % static_cast<std::size_t>(width_)) - first);
             for (std::size_t k = 0; k < W; ++k) {
                 if (window_[k].rows != rowsAhead) continue;
                 const auto owner = static_cast<std::size_t>(ownerLane_[takenLane * W + k]);
@@ -173,13 +165,11 @@ private:
         }
     }
 
-    /// Packs kept row t into kept position k <= t of the working copy: the pass reads only rows t and below it.
-    void keepRow(int k, int t) {
-        if (k == t) return;
-        std::copy_n(codes_.begin() + static_cast<std::ptrdiff_t>(at(t, 0)), width_,
-                    codes_.begin() + static_cast<std::ptrdiff_t>(at(k, 0)));
-        std::copy_n(origins_.begin() + static_cast<std::ptrdiff_t>(at(t, 0)), width_,
-                    origins_.begin() + static_cast<std::ptrdiff_t>(at(k, 0)));
+    void appendRow(WeightSetSchedule& out, int t) const {
+        out.weights.insert(out.weights.end(), codes_.begin() + at(t, 0), codes_.begin() + at(t, 0) + width_);
+        out.origins.insert(out.origins.end(), origins_.begin() + at(t, 0),
+                           origins_.begin() + at(t, 0) + width_);
+        out.keptRowIndex.push_back(t);
     }
 
     const TacticalScheduleOptions& opt_;
@@ -247,7 +237,6 @@ TacticalLayerSchedule scheduleLayerWeights(const CostLayer& layer, const GridLay
     out.channels = layout.channels;
     out.channelBlocks = layout.channelBlocks;
     const int Tf = static_cast<int>(out.originalRows());
-    const PairedWeights paired(layer, layout);
     // Sets are independent: each is laid out and scheduled on its own, in parallel, into its own entry.
     out.sets.resize(static_cast<std::size_t>((layout.virtualFilters + filtersPerSet - 1) / filtersPerSet));
     parallelChunks(static_cast<std::int64_t>(out.sets.size()), 1, [&](std::int64_t begin, std::int64_t end) {
@@ -259,13 +248,11 @@ TacticalLayerSchedule scheduleLayerWeights(const CostLayer& layer, const GridLay
             for (int r = 0; r < Tf; ++r) {
                 const WeightSlot row = out.slot(static_cast<std::size_t>(set), r, 0); // kernel position, first channel
                 std::int32_t* codes = rows.data() + static_cast<std::size_t>(r) * width;
-                for (int lane = 0; lane < options.lanes && row.channel + lane < layout.channels; ++lane) {
-                    // (past the last channel: padding, zero)
-                    const std::int32_t* w = paired.codes + paired.base(row.channel + lane, row.ky, row.kx) +
-                                            first * paired.filterStride;
-                    for (int f = 0; f < filters; ++f)
-                        codes[f * options.lanes + lane] = w[f * paired.filterStride];
-                }
+                for (int f = 0; f < filters; ++f)
+                    for (int lane = 0; lane < options.lanes; ++lane)
+                        if (row.channel + lane < layout.channels) // else channel padding: zero
+                            codes[f * options.lanes + lane] =
+                                pairedWeight(layer, layout, first + f, row.channel + lane, row.ky, row.kx);
             }
             out.sets[static_cast<std::size_t>(set)] = scheduleSet(std::move(rows), width, options);
         }

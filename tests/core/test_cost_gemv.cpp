@@ -244,11 +244,12 @@ TEST(CostGemv, VqRejectsShapesTheLayoutCannotHold) {
     EXPECT_THROW(packVq(8, 100, shape, books.data(), assign.data()), Error);
 }
 
-TEST(CostGemv, DISABLED_MeasuredEfficienciesCoverEveryBenchedLayout) {
+// The decode model's cpu-2core profile reads these layouts; each a fraction of the read bandwidth.
+TEST(CostGemv, MeasuredEfficienciesCoverTheLayoutsDecodeReads) {
     const auto e = measuredDecodeEfficiency();
-    for (const char* key : {"fp32", "fp16", "int4_g32", "int4_g128", "vq_d1_b3", "vq_d2_b2", "vq_d4_b2"}) {
+    for (const char* key : {"fp16", "int4_g128", "vq_d2_b3"}) {
         ASSERT_TRUE(e.contains(key)) << key;
         EXPECT_GT(e[key].get<double>(), 0.0) << key;
-        EXPECT_LT(e[key].get<double>(), 2.0) << key;
+        EXPECT_LE(e[key].get<double>(), 1.0) << key;
     }
 }
