@@ -11,3 +11,9 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends 
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler xvfb xauth libgl1-mesa-dri fonts-dejavu-core \
   poppler-utils
+# llama.cpp's own runtime for the export checks (tests/e2e/test_llamacpp.cpp): node-llama-cpp, pinned
+# in tests/llamacpp's lock file, CPU build only (no CUDA/Vulkan downloads, no compile), on the
+# machine's Node.js (Debian's, where it has none).
+command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends nodejs npm
+(cd "$(dirname "$0")/../tests/llamacpp" &&
+  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --no-audit --no-fund --ignore-scripts)

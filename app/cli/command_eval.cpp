@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "cli_params.h"
 #include "command_eval_classifier.h"
+#include "command_eval_llama.h"
 #include "commands.h"
 #include "data/calib_data.h"
+#include "data/llama_cpp_chunks.h"
+#include "eval/llama_kld.h"
 #include "data/token_data.h"
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
@@ -27,9 +30,19 @@ std::string evalUsage(const CliContext& ctx) {
         "quantscope-cli eval MODEL --data FILE [--ctx N] [--windows N]\n"
         "                   [--method M spec flags [--calib FILE [--calib-windows N]]]\n"
         "                   [--act-quant Q] [--kv-quant Q] [--recipe R.json] [--kld] [--low-memory]\n"
-        "                   [--json]\n"
+        "                   [--scoring quantscope|llama.cpp] [--kl-divergence-base FILE] [--json]\n"
         "  Perplexity of MODEL on FILE: non-overlapping windows of --ctx tokens, each its own sequence;\n"
         "  the first token of a window is not scored.\n\n"
+        "  --scoring llama.cpp  llama-perplexity's protocol instead: the text with one trailing newline\n"
+        "                   removed, BOS first when the tokenizer adds one; --windows counts chunks of --ctx\n"
+        "                   tokens, each its own sequence starting with BOS (when added); only the second\n"
+        "                   half of each chunk is scored; at least 2 x ctx tokens. Our figures then sit\n"
+        "                   beside llama-perplexity's for the same file (e.g. an exported GGUF)\n"
+        "  --kl-divergence-base FILE  llama-perplexity's log-probability file. With --kld: KL divergence of\n"
+        "                   MODEL (with the quantization flags, if any) against it, with llama.cpp's\n"
+        "                   statistics (no --data: the file holds the tokens). Without --kld: writes FILE\n"
+        "                   from MODEL on --data (llama.cpp scoring), as llama-perplexity\n"
+        "                   --kl-divergence-base FILE does\n"
         "  --data FILE      UTF-8 text (tokenized with the model's tokenizer as one string, no BOS) or a\n"
         "                   token-id .npy (int32/int64, any shape, read in C order)\n"
         "  --ctx N          tokens per window (default 128)\n"
@@ -74,9 +87,13 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     const auto data = args.takeOption("data");
     // --ctx, --windows, --calib-windows: the evaluation schema the GUI's form and sweeps use too.
     const nlohmann::json evalFlags = takeSchemaFlags(args, core::evalOptionsSchema());
-    const core::EvalOptions opts = core::evalOptionsFromJson(evalFlags, "eval");
+    const core::EvalOptions evalOpts = core::evalOptionsFromJson(evalFlags, "eval");
     const bool kld = args.takeFlag("kld");
     const bool lowMemory = args.takeFlag("low-memory");
+    const std::string scoring = args.takeOption("scoring").value_or("quantscope");
+    if (scoring != "quantscope" && scoring != "llama.cpp")
+        throw core::Error("--scoring " + scoring + ": expected quantscope or llama.cpp");
+    const auto klBase = args.takeOption("kl-divergence-base");
     const auto calibFile = args.takeOption("calib");
     if (evalFlags.contains("calib_windows") && !calibFile) throw core::Error("eval: --calib-windows needs --calib FILE");
     const long long calibWindows =
@@ -89,9 +106,17 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     hooks.kvCache = recipe.kvCache;
     const auto path = args.takePositional();
     if (!path) throw core::Error("eval: missing MODEL");
+    if (klBase && kld) {
+        args.expectEmpty();
+        if (lowMemory) throw core::Error("eval: --kl-divergence-base runs the whole model (no --low-memory)");
+        return evalAgainstLlamaLogits(*path, *klBase, recipe, evalOpts, calibFile, calibWindows, ctx);
+    }
     if (!data) throw core::Error("eval: missing --data FILE");
     args.expectEmpty();
     const bool compare = quantizeWeights || hooks.activation || hooks.kvCache;
+    if (klBase && (compare || lowMemory))
+        throw core::Error("eval: --kl-divergence-base FILE without --kld writes FILE from the unquantized model; "
+                          "compare a quantized one against it with --kld");
     if (kld && !compare)
         throw core::Error("eval: --kld compares a quantized model with the fp32 one: give --method/--format, "
                           "--act-quant or --kv-quant");
@@ -99,13 +124,38 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
 
     const auto model = core::openModel(*path);
     std::string source;
-    const std::vector<std::int32_t> tokens = core::readTokenData(*data, model->path(), source);
+    std::vector<std::int32_t> tokens;
+    std::vector<std::int32_t> stream; // llama.cpp scoring: the tokens before BOS replaced each chunk's first
+    core::EvalOptions opts = evalOpts;
+    if (scoring == "llama.cpp" || klBase) {
+        std::optional<std::int32_t> bos;
+        stream = core::readLlamaCppTokens(*data, model->path(), source, bos);
+        core::LlamaCppChunks chunks = core::llamaCppChunks(stream, bos, opts);
+        tokens = std::move(chunks.tokens);
+        opts = chunks.opts;
+        if (klBase) {
+            const core::CausalLm lm(*model, {}, ctx.job);
+            core::LlamaCppChunks again{tokens, opts};
+            const core::PerplexityResult r = core::saveLlamaLogits(lm, again, stream, *klBase, ctx.job);
+            if (!ctx.json)
+                std::printf("wrote %s: %lld chunks of %d tokens (llama-perplexity's log-probabilities), "
+                            "perplexity %.6f\n", klBase->c_str(), r.windows, r.ctx, r.perplexity);
+            nlohmann::json out = r.toJson();
+            out["model"] = model->path().string();
+            out["kl_divergence_base"] = *klBase;
+            out["scoring"] = scoring;
+            return out;
+        }
+    } else {
+        tokens = core::readTokenData(*data, model->path(), source);
+    }
     core::splitWindows(tokens, opts); // validates ctx and the data size before the expensive part
 
     nlohmann::json j{{"model", model->path().string()},
                      {"data", std::filesystem::path(*data).string()},
                      {"data_tokens", tokens.size()},
-                     {"ctx", opts.ctx}};
+                     {"ctx", opts.ctx},
+                     {"scoring", scoring}};
     core::PerplexityResult result;
     std::optional<core::ComparisonResult> comparison;
     std::optional<core::ModelQuantResult> quant;

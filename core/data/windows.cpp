@@ -13,6 +13,9 @@ std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int
     if (opts.ctx < 2)
         throw Error("evaluation context must be at least 2 tokens, got " + std::to_string(opts.ctx));
     if (opts.maxWindows < 0) throw Error("number of windows must not be negative");
+    if (opts.scoreFrom < 1 || opts.scoreFrom >= opts.ctx)
+        throw Error("the first scored position must lie in 1.." + std::to_string(opts.ctx - 1) + ", got " +
+                    std::to_string(opts.scoreFrom));
     const auto ctx = static_cast<std::size_t>(opts.ctx);
     std::size_t n = tokens.size() / ctx;
     if (opts.maxWindows > 0) n = std::min(n, static_cast<std::size_t>(opts.maxWindows));

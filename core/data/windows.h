@@ -17,6 +17,12 @@ namespace qs::core {
 struct EvalOptions {
     int ctx = 128;            ///< tokens per window
     long long maxWindows = 0; ///< evaluate at most this many windows; 0 = every full window
+    /// First position of a window whose token is scored (1: all but the first; llama-perplexity
+    /// scores only the second half, ctx/2 + 1 on). Not a sweep key: the protocols set it.
+    int scoreFrom = 1;
+
+    /// Scored tokens per window.
+    int scoredPerWindow() const { return ctx - scoreFrom; }
 };
 
 /// The full windows of `tokens` (a trailing partial window is dropped), at most opts.maxWindows.

@@ -120,7 +120,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
     if (candidate) {
-        ComparisonScores scores(windows.size(), opts.ctx);
+        ComparisonScores scores(windows.size(), opts.ctx, opts.scoreFrom);
         forEachWindow(windows.size(), quiet, "logits", [&](std::size_t k) {
             scores.add(k, lm.logits(ref[k]), lm.logits(cand[k]), windows[k]);
             ref[k] = RowMatrixF();
@@ -132,14 +132,14 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
     } else {
         std::vector<double> nll(windows.size(), 0.0);
         forEachWindow(windows.size(), quiet, "logits", [&](std::size_t k) {
-            nll[k] = windowNll(lm.logits(ref[k]), windows[k]);
+            nll[k] = windowNll(lm.logits(ref[k]), windows[k], opts.scoreFrom);
             ref[k] = RowMatrixF();
         });
         double sum = 0;
         for (double v : nll)
             sum += v; // window order, as evaluatePerplexity sums
         result.perplexity =
-            perplexityFromNll(sum, static_cast<long long>(windows.size()), opts.ctx, seconds());
+            perplexityFromNll(sum, static_cast<long long>(windows.size()), opts.ctx, seconds(), opts.scoreFrom);
     }
     result.peakWeightBytes = lm.peakWeightBytes();
     job.step(total, total, "done");

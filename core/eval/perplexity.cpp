@@ -48,11 +48,11 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), lm.vocabSize());
     std::vector<double> nll(windows.size(), 0.0);
     forEachWindow(windows.size(), job, "perplexity",
-                  [&](std::size_t k) { nll[k] = windowNll(lm.forward(windows[k]), windows[k]); });
+                  [&](std::size_t k) { nll[k] = windowNll(lm.forward(windows[k]), windows[k], opts.scoreFrom); });
     double sum = 0;
     for (double v : nll)
         sum += v; // fixed order: independent of the thread count
-    return perplexityFromNll(sum, static_cast<long long>(windows.size()), opts.ctx, secondsSince(start));
+    return perplexityFromNll(sum, static_cast<long long>(windows.size()), opts.ctx, secondsSince(start), opts.scoreFrom);
 }
 
 ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
@@ -65,7 +65,7 @@ ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm&
                     ")");
     const auto windows = splitWindows(tokens, opts);
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), reference.vocabSize());
-    ComparisonScores scores(windows.size(), opts.ctx);
+    ComparisonScores scores(windows.size(), opts.ctx, opts.scoreFrom);
     forEachWindow(windows.size(), job, "perplexity + KLD", [&](std::size_t k) {
         scores.add(k, reference.forward(windows[k]), candidate.forward(windows[k]), windows[k]);
     });

@@ -41,17 +41,17 @@ void checkTargets(std::span<const std::int32_t> tokens, int vocab) {
                         " is outside the model's vocabulary (0.." + std::to_string(vocab - 1) + ")");
 }
 
-double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window) {
+double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window, int scoreFrom) {
     double sum = 0;
     const std::int64_t vocab = logits.cols();
-    for (std::size_t p = 0; p + 1 < window.size(); ++p)
+    for (std::size_t p = static_cast<std::size_t>(scoreFrom) - 1; p + 1 < window.size(); ++p)
         sum += tokenNll(logits.data() + static_cast<std::int64_t>(p) * vocab, vocab, window[p + 1]);
     return sum;
 }
 
-PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds) {
+PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds, int scoreFrom) {
     PerplexityResult r;
-    r.tokensScored = windows * (ctx - 1);
+    r.tokensScored = windows * (ctx - scoreFrom);
     r.windows = windows;
     r.ctx = ctx;
     r.meanNll = r.tokensScored ? sumNll / static_cast<double>(r.tokensScored) : 0;
@@ -60,20 +60,21 @@ PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, do
     return r;
 }
 
-ComparisonScores::ComparisonScores(std::size_t windows, int ctx)
-    : m_ctx(ctx), m_perWindow(static_cast<std::size_t>(ctx) - 1), m_refNll(windows, 0.0),
+ComparisonScores::ComparisonScores(std::size_t windows, int ctx, int scoreFrom)
+    : m_ctx(ctx), m_scoreFrom(scoreFrom), m_perWindow(static_cast<std::size_t>(ctx - scoreFrom)), m_refNll(windows, 0.0),
       m_candNll(windows, 0.0), m_kld(windows * m_perWindow, 0.0), m_agree(windows, 0) {}
 
 void ComparisonScores::add(std::size_t k, const RowMatrixF& reference, const RowMatrixF& candidate,
                            std::span<const std::int32_t> window) {
-    m_refNll[k] = windowNll(reference, window);
-    m_candNll[k] = windowNll(candidate, window);
+    m_refNll[k] = windowNll(reference, window, m_scoreFrom);
+    m_candNll[k] = windowNll(candidate, window, m_scoreFrom);
     const std::int64_t vocab = reference.cols();
     long long agree = 0;
-    for (std::size_t p = 0; p < m_perWindow; ++p) {
-        const float* r = reference.data() + static_cast<std::int64_t>(p) * vocab;
-        const float* c = candidate.data() + static_cast<std::int64_t>(p) * vocab;
-        m_kld[k * m_perWindow + p] = klDivergence(r, c, vocab);
+    for (std::size_t i = 0; i < m_perWindow; ++i) {
+        const auto p = static_cast<std::int64_t>(i) + m_scoreFrom - 1; // the logits that score token p + 1
+        const float* r = reference.data() + p * vocab;
+        const float* c = candidate.data() + p * vocab;
+        m_kld[k * m_perWindow + i] = klDivergence(r, c, vocab);
         agree += argmax(r, vocab) == argmax(c, vocab);
     }
     m_agree[k] = agree;
@@ -91,8 +92,8 @@ ComparisonResult ComparisonScores::finish(double seconds) {
     const long long scored = n * static_cast<long long>(m_perWindow);
 
     ComparisonResult r;
-    r.reference = perplexityFromNll(refSum, n, m_ctx, seconds);
-    r.candidate = perplexityFromNll(candSum, n, m_ctx, seconds);
+    r.reference = perplexityFromNll(refSum, n, m_ctx, seconds, m_scoreFrom);
+    r.candidate = perplexityFromNll(candSum, n, m_ctx, seconds, m_scoreFrom);
     KldStats& s = r.kld;
     s.tokens = scored;
     double sum = 0, sumSq = 0;

@@ -21,19 +21,21 @@ void forEachWindow(std::size_t count, const JobContext& job, const std::string& 
 /// Throws Error naming the index when a token lies outside the vocabulary 0..vocab-1.
 void checkTargets(std::span<const std::int32_t> tokens, int vocab);
 
-/// NLL summed over one window's scored tokens (positions 1..n-1) from its logits [n, vocab].
-double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window);
+/// NLL summed over one window's scored tokens (positions scoreFrom..n-1, each from the logits of the
+/// position before) from its logits [n, vocab].
+double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> window, int scoreFrom = 1);
 
-/// The result of `windows` windows of `ctx` tokens whose NLLs sum to `sumNll`.
-PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds);
+/// The result of `windows` windows of `ctx` tokens, scored from position `scoreFrom` on, whose NLLs
+/// sum to `sumNll`.
+PerplexityResult perplexityFromNll(double sumNll, long long windows, int ctx, double seconds, int scoreFrom = 1);
 
 /// Scores of a candidate against a reference, window by window: add() may run for distinct windows
 /// on any threads in any order; finish() sums in window order, so the result does not depend on the
 /// order (or the execution plan) the windows' logits came from.
 class ComparisonScores {
 public:
-    /// Room for `windows` windows of `ctx` tokens.
-    ComparisonScores(std::size_t windows, int ctx);
+    /// Room for `windows` windows of `ctx` tokens, scored from position `scoreFrom` on.
+    ComparisonScores(std::size_t windows, int ctx, int scoreFrom = 1);
     /// Scores window `k` from both models' logits [ctx, vocab]: NLLs, per-position KL(P_ref || P)
     /// and top-1 agreement.
     void add(std::size_t k, const RowMatrixF& reference, const RowMatrixF& candidate,
@@ -43,6 +45,7 @@ public:
 
 private:
     int m_ctx;
+    int m_scoreFrom;
     std::size_t m_perWindow;
     std::vector<double> m_refNll, m_candNll, m_kld;
     std::vector<long long> m_agree;

@@ -116,7 +116,7 @@ std::vector<GgufKv> ggufTokenizerMetadata(const fs::path& modelDir) {
         if (tok->bosId()) kvs.push_back({"tokenizer.ggml.bos_token_id", GgufValue::ofU32(static_cast<std::uint32_t>(*tok->bosId()))});
         if (tok->eosId()) kvs.push_back({"tokenizer.ggml.eos_token_id", GgufValue::ofU32(static_cast<std::uint32_t>(*tok->eosId()))});
         if (unkId) kvs.push_back({"tokenizer.ggml.unknown_token_id", GgufValue::ofU32(static_cast<std::uint32_t>(*unkId))});
-        kvs.push_back({"tokenizer.ggml.add_bos_token", GgufValue::ofBool(false)});
+        kvs.push_back({"tokenizer.ggml.add_bos_token", GgufValue::ofBool(tok->addsBos())});
         return kvs;
     } catch (const json::exception& e) {
         throw Error(file.string() + ": cannot describe it as GGUF tokenizer metadata: " + e.what());

@@ -155,6 +155,8 @@ std::unique_ptr<Tokenizer> loadGgufTokenizer(const std::filesystem::path& ggufFi
         g.fail("tokenizer.ggml.model '" + model + "' is not supported (known: gpt2, llama)");
     tok->setBosId(g.tokenId("tokenizer.ggml.bos_token_id", tokens.size()));
     tok->setEosId(g.tokenId("tokenizer.ggml.eos_token_id", tokens.size()));
+    // llama.cpp's default when the key is absent: SentencePiece vocabularies add BOS, BPE ones do not.
+    tok->setAddsBos(g.flag("tokenizer.ggml.add_bos_token", model == "llama"));
     return tok;
 }
 

@@ -47,14 +47,22 @@ public:
     void setBosId(std::optional<std::int32_t> id) { m_bos = id; }
     /// Sets the EOS id.
     void setEosId(std::optional<std::int32_t> id) { m_eos = id; }
+    /// Whether the model's own tokenizer puts BOS before a text (Hugging Face's add_bos_token, GGUF's
+    /// tokenizer.ggml.add_bos_token). Our evaluation protocol adds none; llama.cpp's tools do when set.
+    bool addsBos() const { return m_addBos && m_bos.has_value(); }
+    /// Sets whether BOS is added (the loaders take it from tokenizer_config.json or the model file).
+    void setAddsBos(bool add) { m_addBos = add; }
 
 private:
     std::optional<std::int32_t> m_bos;
     std::optional<std::int32_t> m_eos;
+    bool m_addBos = false;
 };
 
 /// Loads the tokenizer of a Hugging Face model directory: tokenizer.json when present, else a
-/// SentencePiece tokenizer.model; BOS/EOS come from tokenizer_config.json when it names them.
+/// SentencePiece tokenizer.model; BOS/EOS come from tokenizer_config.json when it names them, and
+/// whether BOS is added from its add_bos_token, else from tokenizer.json's TemplateProcessing
+/// post-processor, else true for a SentencePiece tokenizer.model (LlamaTokenizer's default).
 /// `modelDir` may also be one of those files itself, or a .gguf file (see loadGgufTokenizer). Throws Error naming the file and the problem
 /// ("<dir>: no tokenizer.json or tokenizer.model", unsupported components, malformed content).
 std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& modelDir);
