@@ -17,5 +17,9 @@ set(CPACK_PACKAGE_CONTACT "QuantScope developers <quantscope@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Workbench for exploring neural-network quantization trade-offs")
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Beside the libraries dpkg-shlibdeps finds: Qt's platform plugins (xcb for the desktop, offscreen for
+# --headless) are loaded at run time, so no library dependency names them.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "qt6-qpa-plugins")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-dejavu-core")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 include(CPack)

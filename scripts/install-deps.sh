@@ -10,7 +10,7 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends 
   qt6-tools-dev libqcustomplot-dev libqcustomplot2.1-qt6 libeigen3-dev libhdf5-dev \
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler xvfb xauth libgl1-mesa-dri fonts-dejavu-core \
-  poppler-utils
+  poppler-utils desktop-file-utils
 # llama.cpp's own runtime for the export checks (tests/e2e/test_llamacpp.cpp): node-llama-cpp, pinned
 # in tests/llamacpp's lock file, CPU build only (no CUDA/Vulkan downloads, no compile), on the
 # machine's Node.js (Debian's, where it has none).

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j 2
+# The .deb: built by cpack, validated, installed with apt-get and run on the demo (scripts/deb-test.sh).
+[ "${QS_SKIP_DEB:-0}" = "1" ] || scripts/deb-test.sh
 if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   if [ ! -f build-asan/build.ninja ]; then
     # -O1 without debug info keeps the second build short on 2 cores; ASan still names functions.
