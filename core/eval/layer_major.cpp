@@ -4,6 +4,7 @@
 #include "eval/window_scores.h"
 #include "io/mapped_file.h"
 #include "quant/quantizer.h"
+#include "transform/transform_pipeline.h"
 #include "base/error.h"
 
 #include <chrono>
@@ -37,11 +38,7 @@ void dropLayerPages(const Model& model, int layer) {
 
 void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries) {
     registries.quantizers.get(job.method, "method"); // an unknown method is named here
-    if (!job.transforms.empty())
-        throw Error("--low-memory (layer-major evaluation) supports recipes without transforms: transform '" +
-                    job.transforms.front().name +
-                    "' changes the basis of the residual stream of the whole model (give --method alone, "
-                    "data-free or calibrated)");
+    requirePerLayerTransforms(registries.transforms, job.transforms);
 }
 
 LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int32_t> tokens,
@@ -90,9 +87,24 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         lm.setHooks(none);
         runLayer(l, ref);
         if (candidate) {
+            ForwardHooks hooks = candidate->hooks;
             if (recipe) {
                 job.step(l, total, layer + ": quantizing");
+                // Layer-local transforms (rotate): this layer's weights in the new basis, and the
+                // online basis changes the candidate's forward pass makes at every layer.
+                std::shared_ptr<const TransformedModel> transformed;
+                if (!recipe->transforms.empty()) {
+                    transformed = std::make_shared<const TransformedModel>(applyTransformsToLayer(
+                        model, lm, candidate->registries->transforms, recipe->transforms, l, quiet));
+                    quantizer->setTransformed(transformed);
+                    hooks = transformed->hooks(candidate->hooks);
+                }
                 if (calibrated) {
+                    if (transformed) { // statistics of the transformed layer, as quantizeModel takes them
+                        lm.releaseLayer(l);
+                        lm.loadLayer(l, transformed->weights);
+                        lm.setHooks(transformed->hooks());
+                    }
                     // quantizeModel's step: statistics from the float32 layer, which it then drops,
                     // quantizes, installs, and runs the calibration windows through the result.
                     quantizer->quantizeLayer(lm, l, calib, l + 1 < numLayers, false);
@@ -100,6 +112,8 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
                     // Released before quantizing: the float32 and the quantized layer are never held together.
                     lm.releaseLayer(l);
                     std::map<std::string, std::vector<float>> weights;
+                    if (transformed)
+                        for (const auto& [name, values] : transformed->weights) weights[name] = values; // e.g. folded norms
                     for (const WeightInfo* w : quantizer->targets())
                         if (w->layerIndex == l)
                             weights[w->name] = quantizer->quantizeWeight(*w, nullptr, w->name);
@@ -107,7 +121,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
                 }
             }
             job.step(l, total, layer + ": candidate");
-            lm.setHooks(candidate->hooks);
+            lm.setHooks(hooks);
             runLayer(l, cand);
         }
         lm.releaseLayer(l);

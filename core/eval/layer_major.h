@@ -17,8 +17,8 @@ namespace qs::core {
 
 /// What a layer-major evaluation compares with the float32 model.
 struct LayerMajorCandidate {
-    /// A weight recipe applied to one layer at a time (any method, no transforms); none: the
-    /// candidate keeps the float32 weights.
+    /// A weight recipe applied to one layer at a time (any method; layer-local transforms such as
+    /// rotate, applied per layer); none: the candidate keeps the float32 weights.
     std::optional<QuantJob> weights;
     /// The candidate's activation / KV-cache hooks (the reference runs without hooks).
     ForwardHooks hooks;
@@ -42,8 +42,8 @@ struct LayerMajorResult {
     std::size_t peakWeightBytes = 0;
 };
 
-/// Throws Error unless `job` can run layer by layer: no transforms (rotations and smoothing change
-/// the basis of the residual stream of the whole model). The message names the transform; an
+/// Throws Error unless `job` can run layer by layer: only perLayer() transforms (rotate; smoothing
+/// and ResQ need the whole model's calibration statistics). The message names the transform; an
 /// unknown method is an Error too.
 void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries);
 

@@ -61,6 +61,9 @@ struct TransformInput {
     const CausalLm& lm;
     const CalibrationData* calibration = nullptr; ///< non-null when needsCalibration()
     JobContext job;
+    /// >= 0: produce only this decoder layer's weights (with everything global: online transforms,
+    /// notes), for drivers that hold one layer at a time; only for a perLayer() transform.
+    int onlyLayer = -1;
 };
 
 /// A change of basis of Linear inputs (SmoothQuant, rotations, ResQ), composable with any weight
@@ -76,6 +79,10 @@ public:
     virtual const ParamSchema& params() const = 0;
     /// True when calibration statistics are needed.
     virtual bool needsCalibration() const = 0;
+    /// True when each decoder layer's weights depend on that layer alone (data-free, nothing carried
+    /// between layers): apply() with TransformInput::onlyLayer then makes one layer, and layer-major
+    /// evaluation (--low-memory) can transform a model it never holds whole.
+    virtual bool perLayer() const { return false; }
     /// Applies the transform on top of `model` (validated `params`). Throws Error for an
     /// architecture it cannot transform.
     virtual void apply(const TransformInput& in, const nlohmann::json& params, TransformedModel& model) const = 0;

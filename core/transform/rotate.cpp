@@ -42,6 +42,7 @@ void RotateTransform::apply(const TransformInput& in, const nlohmann::json& p, T
     auto rkv = std::make_shared<const Rotation>(Rotation::random(kind, cfg.headDim, seed * 4 + 4));
 
     for (std::size_t l = 0; l < layers.size(); ++l) {
+        if (in.onlyLayer >= 0 && static_cast<int>(l) != in.onlyLayer) continue;
         in.job.step(static_cast<long long>(l), static_cast<long long>(layers.size()), "rotate layer " + std::to_string(l));
         const auto& n = layers[l];
         foldNormInto(in.model, model, n.attnNorm, n.qkv);

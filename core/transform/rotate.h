@@ -18,6 +18,7 @@ public:
     }
     const ParamSchema& params() const override;
     bool needsCalibration() const override { return false; }
+    bool perLayer() const override { return true; }
     void apply(const TransformInput& in, const nlohmann::json& params, TransformedModel& model) const override;
 };
 

@@ -29,6 +29,28 @@ TransformedModel applyTransforms(const Model& model, const Registry<ModelTransfo
     return result;
 }
 
+void requirePerLayerTransforms(const Registry<ModelTransform>& transforms, const std::vector<TransformStep>& steps) {
+    for (const TransformStep& step : steps)
+        if (!transforms.get(step.name, "transform").perLayer())
+            throw Error("transform '" + step.name +
+                        "' needs the whole model or its calibration statistics, not one layer at a time: "
+                        "--low-memory (layer-major evaluation) applies only layer-local transforms (rotate)");
+}
+
+TransformedModel applyTransformsToLayer(const Model& model, const CausalLm& lm, const Registry<ModelTransform>& transforms,
+                                        const std::vector<TransformStep>& steps, int layer, const JobContext& job) {
+    requirePerLayerTransforms(transforms, steps);
+    TransformedModel result;
+    for (const TransformStep& step : steps) {
+        const ModelTransform& t = transforms.get(step.name, "transform");
+        const nlohmann::json params = validateParams(t.params(), step.params, "transform " + step.name);
+        TransformInput in{model, lm, nullptr, JobContext{{}, job.cancel}};
+        in.onlyLayer = layer;
+        t.apply(in, params, result);
+    }
+    return result;
+}
+
 MethodChain parseMethodChain(const std::string& text, const Registry<ModelTransform>& transforms) {
     std::vector<std::string> parts;
     std::stringstream ss(text);

@@ -16,6 +16,15 @@ TransformedModel applyTransforms(const Model& model, const Registry<ModelTransfo
                                  const std::vector<TransformStep>& steps, const CalibrationData* calibration,
                                  const JobContext& job);
 
+/// Decoder layer `layer`'s part of applyTransforms (its weights, and every online transform), for
+/// layer-major drivers: `lm` gives the model's structure (a layerByLayer() model will do). Throws
+/// Error naming a transform that is not perLayer() (it needs the whole model or its calibration data).
+TransformedModel applyTransformsToLayer(const Model& model, const CausalLm& lm, const Registry<ModelTransform>& transforms,
+                                        const std::vector<TransformStep>& steps, int layer, const JobContext& job);
+
+/// Throws Error unless every step names a perLayer() transform (what --low-memory can apply).
+void requirePerLayerTransforms(const Registry<ModelTransform>& transforms, const std::vector<TransformStep>& steps);
+
 /// A method chain "t1+t2+q": the transforms (every part but the last) and the weight quantizer (the
 /// last part, or "rtn" when the chain holds transforms only). Throws Error for an empty part.
 struct MethodChain {

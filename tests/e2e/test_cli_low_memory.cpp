@@ -115,8 +115,32 @@ TEST(CliLowMemory, MissingCalibrationAndTransformsGiveAClearError) {
     EXPECT_NE(error.find("gptq"), std::string::npos) << error;
     EXPECT_NE(error.find("--calib"), std::string::npos) << error;
 
-    const CliRun rotated = runCli("eval " + kModel + " --data " + kTokens +
-                                  " --low-memory --method rotate+rtn --format int4 --json");
-    EXPECT_EQ(rotated.exitCode, 1) << rotated.out;
-    EXPECT_NE(rotated.json().value("error", "").find("'rotate'"), std::string::npos) << rotated.out;
+    // SmoothQuant's scales come from the whole model's calibration statistics: not one layer at a time.
+    const CliRun smoothed = runCli("eval " + kModel + " --data " + kTokens +
+                                   " --low-memory --method smoothquant+rtn --format int4 --json");
+    EXPECT_EQ(smoothed.exitCode, 1) << smoothed.out;
+    EXPECT_NE(smoothed.json().value("error", "").find("'smoothquant'"), std::string::npos) << smoothed.out;
+}
+
+// Rotations (QuaRot) are layer-local: --low-memory folds them one layer at a time, data-free or under
+// GPTQ, and gets the whole-model path's numbers while holding one layer.
+TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
+    const std::string calib = " --calib " + q((fixtures() / "corpus" / "calib.txt").string()) + " --calib-windows 16";
+    for (const std::string& method : std::vector<std::string>{"rotate+rtn --act-quant int8 --kv-quant int4", "rotate+gptq" + calib}) {
+        SCOPED_TRACE(method);
+        const std::string args = "eval " + kModel + " --data " + kTokens + " --windows 16 --method " + method +
+                                 " --format int4 --granularity group --group 32 --asym --kld --json";
+        const CliRun low = runCli(args + " --low-memory");
+        const CliRun whole = runCli(args);
+        ASSERT_EQ(low.exitCode, 0) << low.out;
+        ASSERT_EQ(whole.exitCode, 0) << whole.out;
+        const auto l = low.json(), w = whole.json();
+        EXPECT_LT(relErr(l["perplexity"].get<double>(), w["perplexity"].get<double>()), 1e-6) << l.dump();
+        EXPECT_EQ(l["transforms"], w["transforms"]);
+        EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), w["bits_per_weight"].get<double>());
+        for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
+            EXPECT_NEAR(l["kld"][key].get<double>(), w["kld"][key].get<double>(), 1e-6) << key;
+        const FixtureBytes b = fixtureBytes();
+        EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+    }
 }
