@@ -11,6 +11,9 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends 
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler xvfb xauth libgl1-mesa-dri fonts-dejavu-core \
   poppler-utils desktop-file-utils
+# A throwaway single-node Slurm for scripts/slurm-test.sh (its daemons are started by hand, not as
+# services) and jq for that test's comparisons.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends slurm-wlm munge jq
 # llama.cpp's own runtime for the export checks (tests/e2e/test_llamacpp.cpp): node-llama-cpp, pinned
 # in tests/llamacpp's lock file, CPU build only (no CUDA/Vulkan downloads, no compile), on the
 # machine's Node.js (Debian's, where it has none).

@@ -10,6 +10,9 @@ scripts/build.sh
 ctest --test-dir build --output-on-failure -j 2
 # The .deb: built by cpack, validated, installed with apt-get and run on the demo (scripts/deb-test.sh).
 [ "${QS_SKIP_DEB:-0}" = "1" ] || scripts/deb-test.sh
+# A real single-node Slurm runs a 4-task sweep array and its merge (packaging/slurm), compared with one
+# process run for run (about a minute); QS_SKIP_SLURM=1 leaves it out.
+[ "${QS_SKIP_SLURM:-0}" = "1" ] || scripts/slurm-test.sh build
 if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   if [ ! -f build-asan/build.ninja ]; then
     # -O1 without debug info keeps the second build short on 2 cores; ASan still names functions.

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "io/file_util.h"
 #include "experiment/sweep.h"
+#include "experiment/sweep_shard.h"
 #include "base/error.h"
 
 #include <cstdio>
@@ -14,7 +15,7 @@ std::string sweepUsage(const CliContext& ctx) {
     std::string keys;
     for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
     return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
-           "                    [--ctx N] [--windows N] [--labels Y] [--json]\n"
+           "                    [--ctx N] [--windows N] [--labels Y] [--shard I/N] [--json]\n"
            "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
            "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
            "  settings are skipped, so an interrupted sweep resumes where it stopped. The fp32 reference is\n"
@@ -23,6 +24,11 @@ std::string sweepUsage(const CliContext& ctx) {
            "                one-element list; invalid combinations are reported and skipped. Keys:\n               " +
            keys +
            "\n  --jobs N      recipes in parallel threads, each single-threaded (default 1)\n"
+           "  --shard I/N   run only shard I of N (1 <= I <= N, as Slurm's --array=1-N numbers tasks): the\n"
+           "                grid's distinct recipes sorted by canonical recipe JSON, every N-th from the I-th, so\n"
+           "                the slice does not depend on the grid's order and the N shards are disjoint and\n"
+           "                cover the grid. Each shard also stores the fp32 reference; give each its own\n"
+           "                --project and join them with 'quantscope-cli merge' (packaging/slurm/README.md)\n"
            "  --ctx N, --windows N   as for eval\n"
            "  --labels Y    MODEL.onnx classifiers: --data holds the images and Y their labels (X.npy or\n"
            "                FILE.h5:DATASET, as for eval); runs store accuracy instead of perplexity\n";
@@ -33,6 +39,9 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const auto data = args.takeOption("data");
     const auto projectPath = args.takeOption("project");
     const auto labels = args.takeOption("labels");
+    const auto shardText = args.takeOption("shard");
+    const std::optional<core::SweepShard> shard =
+        shardText ? std::optional(core::parseSweepShard(*shardText)) : std::nullopt;
     core::SweepOptions opts;
     opts.eval = core::evalOptionsFromJson(takeSchemaFlags(args, core::evalOptionsSchema()), "sweep");
     if (const auto j = args.takeOption("jobs")) {
@@ -65,7 +74,9 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     opts.commandLine = "quantscope-cli sweep " + *model + " --grid " + *gridPath + " --data " + *data +
                        " --project " + *projectPath + " --jobs " + std::to_string(opts.jobs) + " --ctx " +
                        std::to_string(opts.eval.ctx) + " --windows " + std::to_string(opts.eval.maxWindows) +
-                       (labels ? " --labels " + *labels : std::string());
+                       (labels ? " --labels " + *labels : std::string()) +
+                       (shard ? " --shard " + shard->text() : std::string());
+    if (shard) points = core::selectSweepShard(points, *shard);
     for (const auto& p : points)
         if (!p.recipe) std::fprintf(stderr, "skipping invalid point %s: %s\n", p.values.dump().c_str(), p.invalidReason.c_str());
 
@@ -73,6 +84,7 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const core::SweepSummary summary = core::runSweep(*project, points, opts, ctx.registries, ctx.job);
     nlohmann::json j = summary.toJson();
     j["project"] = project->path().string();
+    if (shard) j["shard"] = {{"index", shard->index}, {"count", shard->count}, {"points", points.size()}};
     if (!ctx.json) {
         std::printf("fp32 reference: run %lld", static_cast<long long>(summary.referenceRunId));
         if (summary.referenceAccuracy) std::printf(", accuracy %.4f\n", *summary.referenceAccuracy);

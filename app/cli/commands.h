@@ -40,6 +40,8 @@ std::string evalUsage(const CliContext& ctx);
 nlohmann::json runEval(ArgList& args, CliContext& ctx);
 std::string sweepUsage(const CliContext& ctx);
 nlohmann::json runSweep(ArgList& args, CliContext& ctx);
+std::string mergeUsage(const CliContext& ctx);
+nlohmann::json runMerge(ArgList& args, CliContext& ctx);
 std::string runsUsage(const CliContext& ctx);
 nlohmann::json runRuns(ArgList& args, CliContext& ctx);
 std::string exportUsage(const CliContext& ctx);

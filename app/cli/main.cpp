@@ -26,6 +26,8 @@ constexpr std::array kCommands{
     Command{"eval", "perplexity of a model (and of its quantized variant, with KL divergence)", qs::cli::evalUsage,
             qs::cli::runEval},
     Command{"sweep", "evaluate a grid of recipes into a project (resumable)", qs::cli::sweepUsage, qs::cli::runSweep},
+    Command{"merge", "merge projects (sweep shards) into one, dropping duplicates", qs::cli::mergeUsage,
+            qs::cli::runMerge},
     Command{"runs", "list a project's runs", qs::cli::runsUsage, qs::cli::runRuns},
     Command{"export", "write a run's recipe as recipe JSON, llama.cpp overrides, safetensors or GGUF",
             qs::cli::exportUsage, qs::cli::runExport},

@@ -3,6 +3,7 @@
 
 #include "store/sqlite.h"
 #include "base/error.h"
+#include "io/file_util.h"
 #include "io/hdf5_file.h"
 
 #include <algorithm>
@@ -336,6 +337,24 @@ std::int64_t Project::addProvenance(const std::string& commandLine) {
     return m_db->lastInsertId();
 }
 
+std::int64_t Project::ensureProvenance(const ProvenanceRecord& p) {
+    std::lock_guard lock(m_mutex);
+    sql::Transaction tx(*m_db);
+    sql::Statement find(*m_db, "SELECT id FROM provenance WHERE IFNULL(program_version, '') = ? AND IFNULL(host, '') = ? "
+                               "AND IFNULL(date, '') = ? AND IFNULL(command_line, '') = ? ORDER BY id LIMIT 1");
+    find.bind(1, p.programVersion).bind(2, p.host).bind(3, p.date).bind(4, p.commandLine);
+    if (find.step()) return find.getInt(0); // rolled back (nothing written) by the destructor
+    sql::Statement(*m_db, "INSERT INTO provenance(program_version, host, date, command_line) VALUES (?, ?, ?, ?)")
+        .bind(1, p.programVersion)
+        .bind(2, p.host)
+        .bind(3, p.date)
+        .bind(4, p.commandLine)
+        .run();
+    const std::int64_t id = m_db->lastInsertId();
+    tx.commit();
+    return id;
+}
+
 std::set<std::string> Project::finishedRecipes(std::int64_t modelId, std::int64_t datasetId,
                                                const std::string& evalSettings) {
     std::lock_guard lock(m_mutex);
@@ -379,11 +398,14 @@ std::optional<std::int64_t> Project::storeRun(const NewRun& run) {
     ins.run();
     const std::int64_t id = m_db->lastInsertId();
 
-    if (!run.arrays.layers.empty()) {
+    if (!run.arrays.layers.empty() || !run.arraysFrom.empty()) {
         // Written and renamed into place before COMMIT: a committed row never points at a missing file.
         const std::string file = "run-" + std::to_string(id) + ".h5";
         std::filesystem::create_directories(arraysDir());
-        writeRunArrays(arraysDir() / file, run.arrays);
+        if (!run.arraysFrom.empty())
+            copyFileAtomically(run.arraysFrom, arraysDir() / file);
+        else
+            writeRunArrays(arraysDir() / file, run.arrays);
         sql::Statement(*m_db, "UPDATE runs SET arrays_file = ? WHERE id = ?").bind(1, file).bind(2, id).run();
     }
     sql::Statement lay(*m_db, "INSERT INTO layer_results(run_id, name, rows, cols, bits_per_weight, mse, sqnr_db, "

@@ -100,6 +100,8 @@ struct NewAnalysis {
     double seconds = 0;
     std::vector<std::pair<std::string, std::string>> rows; ///< (label, JSON values): one per layer or group
     std::map<std::string, Eigen::MatrixXd> arrays;         ///< written to the analysis's HDF5 file
+    /// When set, this analysis file (of another project) is copied byte for byte instead of `arrays`.
+    std::filesystem::path arraysFrom;
 };
 
 /// A mixed-precision plan chosen from an analysis and the run that evaluated it.
@@ -125,6 +127,8 @@ struct NewRun {
     std::vector<LayerResultRecord> layers;
     /// Written to the run's own HDF5 file when it has layers.
     RunArrays arrays;
+    /// When set, this run file (of another project) is copied byte for byte instead of `arrays`.
+    std::filesystem::path arraysFrom;
 };
 
 /// A QuantScope project: `P.qsproj` (SQLite, WAL, foreign keys, application_id 'QSPJ', schema version
@@ -163,6 +167,9 @@ public:
     std::int64_t ensureDataset(const DatasetRecord& d);
     /// Records who/where/when; returns its id (runs point to it).
     std::int64_t addProvenance(const std::string& commandLine);
+    /// Id of a provenance row with exactly these fields (all but id), inserting it when absent: what
+    /// merging projects uses to keep who/where/when of each copied run.
+    std::int64_t ensureProvenance(const ProvenanceRecord& p);
 
     /// Canonical recipes that already have a finished run for this model, dataset and eval settings.
     std::set<std::string> finishedRecipes(std::int64_t modelId, std::int64_t datasetId,

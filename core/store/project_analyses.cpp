@@ -6,6 +6,7 @@
 #include "store/sqlite.h"
 
 #include "base/error.h"
+#include "io/file_util.h"
 
 namespace qs::core {
 namespace {
@@ -97,11 +98,14 @@ std::optional<std::int64_t> Project::storeAnalysis(const NewAnalysis& a) {
     ins.bind(10, a.seconds);
     ins.run();
     const std::int64_t id = m_db->lastInsertId();
-    if (!a.arrays.empty()) {
+    if (!a.arrays.empty() || !a.arraysFrom.empty()) {
         // Renamed into place before COMMIT: a committed row never points at a missing file.
         const std::string file = "analysis-" + std::to_string(id) + ".h5";
         std::filesystem::create_directories(arraysDir());
-        writeAnalysisArrays(arraysDir() / file, a.arrays);
+        if (!a.arraysFrom.empty())
+            copyFileAtomically(a.arraysFrom, arraysDir() / file);
+        else
+            writeAnalysisArrays(arraysDir() / file, a.arrays);
         sql::Statement(*m_db, "UPDATE analyses SET arrays_file = ? WHERE id = ?").bind(1, file).bind(2, id).run();
     }
     sql::Statement row(*m_db, "INSERT INTO analysis_rows(analysis_id, row, label, value_json) VALUES (?, ?, ?, ?)");
