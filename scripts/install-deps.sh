@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages QuantScope builds, tests and runs with (../shared/STACK.md).
+# clang 14 (its sanitizer/libFuzzer runtimes, OpenMP, llvm-symbolizer) builds the ASan + fuzz build.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -10,7 +11,7 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends 
   qt6-tools-dev libqcustomplot-dev libqcustomplot2.1-qt6 libeigen3-dev libhdf5-dev \
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler xvfb xauth libgl1-mesa-dri fonts-dejavu-core \
-  poppler-utils desktop-file-utils
+  poppler-utils desktop-file-utils clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 # A throwaway single-node Slurm for scripts/slurm-test.sh (its daemons are started by hand, not as
 # services) and jq for that test's comparisons.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends slurm-wlm munge jq

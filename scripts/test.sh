@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The one test command: builds what changed and runs every test with ctest; then builds the Qt-free
-# core and its unit tests under AddressSanitizer + UBSan and runs those too (the end-to-end tests drive
-# the same code through the CLI; under ASan they would double the CI time for little extra coverage).
+# core and its unit tests under AddressSanitizer + UBSan (clang) and runs those too (the end-to-end tests
+# drive the same code through the CLI; under ASan they would double the CI time for little extra
+# coverage), then fuzzes every file reader for a minute in that same build (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -14,11 +15,7 @@ ctest --test-dir build --output-on-failure -j 2
 # process run for run (about a minute); QS_SKIP_SLURM=1 leaves it out.
 [ "${QS_SKIP_SLURM:-0}" = "1" ] || scripts/slurm-test.sh build
 if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
-  if [ ! -f build-asan/build.ninja ]; then
-    # -O1 without debug info keeps the second build short on 2 cores; ASan still names functions.
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
-      -DQS_CORE_ONLY=ON -DQS_SANITIZE=ON -DQS_BUILD_BENCH=OFF
-  fi
+  scripts/configure-asan.sh
   cmake --build build-asan -j "$(nproc)" --target qs_core_tests
   # The whole-model cases (fixture perplexities over every window, through transforms, GPTQ/AWQ/DGQ)
   # take 0.5-6 minutes each under ASan; the unit tests and the small whole-model cases left in (layer
@@ -30,4 +27,6 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   heavy+="|Sensitivity.PrefixCacheAndThreadCountChangeNoBit|LayerRulesModel.FixtureRecipePerplexity|QuantizerConformance.QuantizesEveryWeightOfTheFixture/(gptvq|awq)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j 2 -L core -E "$heavy"
+  # The same build runs the file readers' fuzz harnesses (issue 11): a minute each.
+  scripts/fuzz.sh 60
 fi

@@ -27,7 +27,9 @@ nlohmann::json validateParams(const ParamSchema& schema, const nlohmann::json& g
     if (!given.is_null() && !given.is_object()) throw Error(owner + ": parameters must be a JSON object");
     nlohmann::json out = nlohmann::json::object();
     if (given.is_object())
-        for (const auto& [key, value] : given.items()) {
+        for (const auto& item : given.items()) {
+            // A named copy, not a structured binding: lambdas cannot capture those before clang 16.
+            const std::string& key = item.key();
             auto it = std::find_if(schema.begin(), schema.end(), [&](const ParamSpec& p) { return p.name == key; });
             if (it == schema.end()) {
                 std::vector<std::string> names;

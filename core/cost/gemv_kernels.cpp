@@ -197,9 +197,9 @@ simd::I8 indexLanes(const std::uint8_t* p) {
 template <int K>
 F8 lookUpLanes(const float* book, simd::I8 idx) {
     if constexpr (K <= 3) {
-        return __builtin_shuffle(load(book), idx);
+        return simd::permute(load(book), idx);
     } else if constexpr (K == 4) {
-        return simd::select(idx > 7, __builtin_shuffle(load(book + 8), idx), __builtin_shuffle(load(book), idx));
+        return simd::select(idx > 7, simd::permute(load(book + 8), idx), simd::permute(load(book), idx));
     } else { // eight loads (AVX2's gather gained under 20 % here)
         return F8{book[idx[0]], book[idx[1]], book[idx[2]], book[idx[3]],
                   book[idx[4]], book[idx[5]], book[idx[6]], book[idx[7]]};

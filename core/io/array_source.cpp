@@ -35,6 +35,8 @@ std::vector<std::int64_t> toLabels(const Tensor& t, const std::string& where) {
     for (std::size_t k = 0; k < n; ++k) {
         if (f[k] != std::floor(f[k]) || !std::isfinite(f[k]))
             throw Error(where + ": label " + std::to_string(k) + " is " + std::to_string(f[k]) + ", not an integer");
+        if (std::fabs(f[k]) >= 9.2e18f) // int64 holds up to ~9.22e18
+            throw Error(where + ": label " + std::to_string(k) + " is " + std::to_string(f[k]) + ", out of range");
         r[k] = static_cast<std::int64_t>(f[k]);
     }
     return r;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <mutex>
 
 namespace qs::core {
@@ -64,6 +65,27 @@ herr_t collectDataset(hid_t group, const char* name, const H5L_info_t*, void* ou
     if (H5Oget_info_by_name(group, name, &info, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_DATASET)
         static_cast<std::vector<std::string>*>(out)->push_back(name);
     return 0;
+}
+
+// Deflate packs at most ~1032 bytes into one, so a genuine dataset holds at most this many bytes per
+// byte of its file; the slack admits datasets left at their fill value (stored as nothing at all).
+constexpr std::uint64_t kMaxExpansion = 1100;
+constexpr std::uint64_t kFillSlack = std::uint64_t(64) << 20;
+
+// Refuses a dataset whose dims claim more data than its file could hold, before allocating for it
+// (a damaged or hostile header would otherwise ask for terabytes).
+void checkClaimedSize(hid_t file, const std::string& where, const Shape& s, std::uint64_t elementBytes) {
+    hsize_t fileBytes = 0;
+    if (H5Fget_filesize(file, &fileBytes) < 0) throw Error(where + ": cannot read the file size");
+    std::uint64_t n = elementBytes;
+    for (auto d : s)
+        if (d < 0 || __builtin_mul_overflow(n, static_cast<std::uint64_t>(d), &n)) {
+            n = UINT64_MAX;
+            break;
+        }
+    if (n > fileBytes * kMaxExpansion + kFillSlack)
+        throw Error(where + ": shape " + shapeToString(s) + " claims more data than a file of " +
+                    std::to_string(fileBytes) + " bytes can hold (damaged file?)");
 }
 
 } // namespace
@@ -161,6 +183,7 @@ Tensor Hdf5File::read(const std::string& dataset, bool asInt) const {
     const H5T_class_t cls = H5Tget_class(type.get());
     if (cls != H5T_INTEGER && cls != H5T_FLOAT)
         throw Error(where(dataset) + " is not numeric (only integer and float datasets can be read)");
+    checkClaimedSize(m_file, where(dataset), s, asInt ? 8 : 4);
     Tensor t = Tensor::zeros(asInt ? DType::I64 : DType::F32, s);
     if (t.numel() > 0 &&
         H5Dread(ds.get(), asInt ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
@@ -179,6 +202,7 @@ std::vector<double> Hdf5File::readF64(const std::string& dataset, Shape* shapeOu
     const H5T_class_t cls = H5Tget_class(type.get());
     if (cls != H5T_INTEGER && cls != H5T_FLOAT)
         throw Error(where(dataset) + " is not numeric (only integer and float datasets can be read)");
+    checkClaimedSize(m_file, where(dataset), s, 8);
     std::vector<double> values(static_cast<std::size_t>(numel(s)));
     if (!values.empty() &&
         H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)

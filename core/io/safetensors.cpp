@@ -157,7 +157,10 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     f.m_dataStart = 8 + headerLen;
     const std::uint64_t dataSize = fileSize - f.m_dataStart;
 
-    for (const auto& [name, v] : j.items()) {
+    for (const auto& item : j.items()) {
+        // Named references, not structured bindings: lambdas cannot capture those before clang 16.
+        const std::string& name = item.key();
+        const nlohmann::json& v = item.value();
         if (name == kMetadataKey) {
             if (!v.is_object()) fail(path, "__metadata__ is not a JSON object");
             for (const auto& [k, mv] : v.items()) {
@@ -314,8 +317,10 @@ void writeSafetensors(const std::filesystem::path& path,
                       const std::map<std::string, std::string>& metadata) {
     std::vector<SafetensorsWriteItem> items;
     items.reserve(tensors.size());
-    for (const auto& [name, t] : tensors)
-        items.push_back({name, t.dtype(), t.shape(), [&t] { return t; }});
+    for (const auto& nt : tensors) {
+        const Tensor& t = nt.second;
+        items.push_back({nt.first, t.dtype(), t.shape(), [&t] { return t; }});
+    }
     writeSafetensorsStreaming(path, items, metadata);
 }
 

@@ -76,20 +76,23 @@ Tensor tensorFromProto(const onnx::TensorProto& p, const std::string& file) {
     const auto dt = dtypeOf(p.data_type());
     if (!dt) throw Error(file + ": " + name + " has unsupported element type " + std::to_string(p.data_type()));
     Shape shape(p.dims().begin(), p.dims().end());
-    for (auto d : shape)
+    std::uint64_t n = 1;
+    for (auto d : shape) {
         if (d < 0) throw Error(file + ": " + name + " has a negative dimension " + shapeToString(shape));
-    Tensor t = Tensor::zeros(*dt, shape);
-    const auto n = static_cast<std::size_t>(t.numel());
-    std::size_t given = 0;
+        if (__builtin_mul_overflow(n, static_cast<std::uint64_t>(d), &n) || n > (std::uint64_t(1) << 60))
+            throw Error(file + ": " + name + " " + shapeToString(shape) + " has more elements than a tensor can hold");
+    }
+    // The data must match the shape before anything is allocated for it: the dims come from the file.
     if (p.has_raw_data()) {
-        given = p.raw_data().size() / dtypeSize(*dt);
-        if (p.raw_data().size() != t.byteSize())
+        const std::uint64_t expected = n * dtypeSize(*dt);
+        if (p.raw_data().size() != expected)
             throw Error(file + ": " + name + " " + shapeToString(shape) + " has " +
-                        std::to_string(p.raw_data().size()) + " bytes of data, expected " +
-                        std::to_string(t.byteSize()));
-        std::memcpy(t.mutableBytes(), p.raw_data().data(), t.byteSize());
+                        std::to_string(p.raw_data().size()) + " bytes of data, expected " + std::to_string(expected));
+        Tensor t = Tensor::zeros(*dt, shape);
+        if (expected > 0) std::memcpy(t.mutableBytes(), p.raw_data().data(), t.byteSize());
         return t;
     }
+    std::size_t given = 0;
     switch (p.data_type()) {
     case onnx::TensorProto::FLOAT: given = p.float_data_size(); break;
     case onnx::TensorProto::DOUBLE: given = p.double_data_size(); break;
@@ -101,6 +104,7 @@ Tensor tensorFromProto(const onnx::TensorProto& p, const std::string& file) {
     if (given != n)
         throw Error(file + ": " + name + " " + shapeToString(shape) + " has " + std::to_string(given) +
                     " values, expected " + std::to_string(n));
+    Tensor t = Tensor::zeros(*dt, shape);
     switch (p.data_type()) {
     case onnx::TensorProto::FLOAT: packTyped(p.float_data(), t); break;
     case onnx::TensorProto::DOUBLE: packTyped(p.double_data(), t); break;

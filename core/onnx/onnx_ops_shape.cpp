@@ -91,7 +91,8 @@ std::vector<OnnxValue> reshape(const OpArgs& a) {
         } else {
             s[d] = req[d];
         }
-        known *= s[d];
+        if (__builtin_mul_overflow(known, s[d], &known))
+            throw Error("Reshape shape " + shapeToString(req) + " has more elements than a tensor can hold");
     }
     if (inferred >= 0) {
         if (known == 0 || x.numel() % known)

@@ -5,6 +5,9 @@
 // reductions, bit tricks with selects); every kernel keeps a scalar twin that tests compare with.
 #include <cstdint>
 #include <cstring>
+#if defined(__clang__) && defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace qs::core::simd {
 
@@ -34,10 +37,30 @@ inline F8 roundSmall(F8 x) {
     const F8 magic = splat(12582912.0f);
     return (x + magic) - magic;
 }
+/// Lane permutations. GCC spells them __builtin_shuffle; clang has only __builtin_shufflevector
+/// (constant lanes) and, for lanes known at run time, the AVX2 permute.
+#if defined(__clang__)
+#define QS_SIMD_SWAP(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define QS_SIMD_SWAP(v, ...) __builtin_shuffle(v, I8{__VA_ARGS__})
+#endif
 /// Horizontal min / max: three shuffle steps (halves, quarters, pairs) instead of seven scalar ones.
-inline F8 swapHalves(F8 v) { return __builtin_shuffle(v, I8{4, 5, 6, 7, 0, 1, 2, 3}); }
-inline F8 swapQuarters(F8 v) { return __builtin_shuffle(v, I8{2, 3, 0, 1, 6, 7, 4, 5}); }
-inline F8 swapPairs(F8 v) { return __builtin_shuffle(v, I8{1, 0, 3, 2, 5, 4, 7, 6}); }
+inline F8 swapHalves(F8 v) { return QS_SIMD_SWAP(v, 4, 5, 6, 7, 0, 1, 2, 3); }
+inline F8 swapQuarters(F8 v) { return QS_SIMD_SWAP(v, 2, 3, 0, 1, 6, 7, 4, 5); }
+inline F8 swapPairs(F8 v) { return QS_SIMD_SWAP(v, 1, 0, 3, 2, 5, 4, 7, 6); }
+#undef QS_SIMD_SWAP
+/// Lane k of the result is v[idx[k] % 8].
+inline F8 permute(F8 v, I8 idx) {
+#if !defined(__clang__)
+    return __builtin_shuffle(v, idx);
+#elif defined(__AVX2__)
+    return (F8)_mm256_permutevar8x32_ps((__m256)v, (__m256i)idx);
+#else
+    F8 r;
+    for (int k = 0; k < kLanes; ++k) r[k] = v[idx[k] & 7];
+    return r;
+#endif
+}
 inline float hmin(F8 v) {
     v = select(swapHalves(v) < v, swapHalves(v), v);
     v = select(swapQuarters(v) < v, swapQuarters(v), v);

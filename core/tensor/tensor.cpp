@@ -93,6 +93,7 @@ float decodeE5M2(std::uint8_t b) { return f16ToF32(static_cast<std::uint16_t>(b)
 
 void Tensor::toFloats(float* out) const {
     const std::int64_t n = numel();
+    if (n == 0) return; // an empty tensor may have no data pointer at all (memcpy wants one)
     switch (m_dtype) {
     case DType::F32: std::memcpy(out, m_data, static_cast<std::size_t>(n) * 4); break;
     case DType::F16: convert16(m_data, out, n, f16ToF32); break;

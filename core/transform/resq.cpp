@@ -169,13 +169,16 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
         model.kvQuantizer = [kb, vb, heads, highKv, highBits](const QuantSpec& spec) -> KvFn {
             const QuantSpec hi = highSpec(spec, highBits);
             return [kb, vb, heads, highKv, hi, spec](int layer, RowMatrixF& k, RowMatrixF& v) {
-                for (auto [m, b] : {std::pair{&k, kb.get()}, std::pair{&v, vb.get()}})
-                    perHead(*m, heads, [&](int g, RowMatrixF& h) {
+                for (auto mb : {std::pair{&k, kb.get()}, std::pair{&v, vb.get()}}) {
+                    // Not a structured binding: lambdas cannot capture those before clang 16.
+                    const std::vector<Rotation>* b = mb.second;
+                    perHead(*mb.first, heads, [&](int g, RowMatrixF& h) {
                         const Rotation& u = (*b)[static_cast<std::size_t>(layer * heads + g)];
                         u.apply(h.data(), h.rows());
                         fakeQuantizeSplit(h.data(), h.rows(), h.cols(), highKv, hi, spec);
                         u.apply(h.data(), h.rows(), true);
                     });
+                }
             };
         };
     }
