@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // "macs": the FP-vs-INT MAC table of ../shared/specs/cost-models.md §12 and the equal-area layer cost.
+#include "error_text.h"
 #include "base/error.h"
 #include "base/param_schema.h"
 #include "cost/mac_cost.h"
@@ -13,6 +14,8 @@
 
 using namespace qs::core;
 using ::testing::HasSubstr;
+
+using qs::test::errorOf;
 
 namespace {
 
@@ -34,15 +37,6 @@ CostLayer fcLayer(const std::string& weightFormat, int weightBits, const std::st
 
 nlohmann::json paramsOf(const CostModel& m, const nlohmann::json& given = nlohmann::json::object()) {
     return validateParams(m.params(), given, std::string(m.name()));
-}
-
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 // A layer whose traffic is negligible: the compute term alone sets cycles.

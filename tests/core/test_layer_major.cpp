@@ -359,13 +359,17 @@ TEST(LayerMajor, CalibratedMethodNeedsCalibrationAndTransformsAreRejectedByName)
         EXPECT_NE(m.find("--calib"), std::string::npos) << m;
     }
     EXPECT_NO_THROW(checkLayerMajorRecipe(gptq, registries()));
+    // Rotations are layer-local (applied one layer at a time); SmoothQuant's scales need the whole model.
     QuantJob rotated = rtn(FormatId::Int4, Granularity::Group, 32, false);
     rotated.transforms.push_back({"rotate", nlohmann::json::object()});
+    EXPECT_NO_THROW(checkLayerMajorRecipe(rotated, registries()));
+    QuantJob smoothed = rtn(FormatId::Int4, Granularity::Group, 32, false);
+    smoothed.transforms.push_back({"smoothquant", nlohmann::json::object()});
     try {
-        checkLayerMajorRecipe(rotated, registries());
-        FAIL() << "rotate was accepted";
+        checkLayerMajorRecipe(smoothed, registries());
+        FAIL() << "smoothquant was accepted";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("'rotate'"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("'smoothquant'"), std::string::npos) << e.what();
     }
     EXPECT_NO_THROW(checkLayerMajorRecipe(rtn(FormatId::Int4, Granularity::Group, 32, false), registries()));
     // Bad data is still an error, not garbage.

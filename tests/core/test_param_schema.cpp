@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "error_text.h"
 #include "experiment/builtins.h"
 #include "quant/rtn.h"
 #include "quant/quant_spec.h"
@@ -10,15 +11,9 @@
 using namespace qs::core;
 using ::testing::HasSubstr;
 
+using qs::test::errorOf;
+
 namespace {
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 } // namespace
 
 TEST(ParamSchema, DefaultsFillAndRoundTrip) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Merging projects: duplicates dropped, provenance and arrays kept, other models refused before writing.
+#include "error_text.h"
 #include "fixture_paths.h"
 #include "store/project_merge.h"
 #include "base/error.h"
@@ -8,6 +9,8 @@
 #include <gtest/gtest.h>
 
 using namespace qs::core;
+
+using qs::test::errorOf;
 
 namespace {
 
@@ -50,15 +53,6 @@ std::filesystem::path makeShard(const std::filesystem::path& path, const std::st
     p->storeRun(makeRun(m, d, prov, "{}", 9.0, settings));
     for (const auto& [recipe, ppl] : recipes) p->storeRun(makeRun(m, d, prov, recipe, ppl, settings));
     return path;
-}
-
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 } // namespace

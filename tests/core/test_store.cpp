@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The project store: schema migration, corrupt/foreign files, run round trip, HDF5 arrays.
+#include "error_text.h"
 #include "experiment/recipe_run.h"
 #include "fixture_paths.h"
 #include "store/project.h"
@@ -11,16 +12,9 @@
 
 using namespace qs::core;
 
-namespace {
+using qs::test::errorOf;
 
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+namespace {
 
 NewRun sampleRun(std::int64_t modelId, std::int64_t datasetId, const std::string& recipe) {
     NewRun r;

@@ -18,9 +18,8 @@ struct CliRun {
     nlohmann::json json() const { return nlohmann::json::parse(out); }
 };
 
-/// Runs `quantscope-cli ARGS` from the build tree; stderr (progress) is discarded.
-inline CliRun runCli(const std::string& args) {
-    const std::string cmd = std::string(QS_BIN_DIR) + "/quantscope-cli " + args + " 2>/dev/null";
+/// Runs a shell command line; its stdout and exit code (stderr goes where the test's goes).
+inline CliRun runCommand(const std::string& cmd) {
     CliRun r;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;
@@ -30,6 +29,11 @@ inline CliRun runCli(const std::string& args) {
     const int status = pclose(p);
     r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+/// Runs `quantscope-cli ARGS` from the build tree; stderr (progress) is discarded.
+inline CliRun runCli(const std::string& args) {
+    return runCommand(std::string(QS_BIN_DIR) + "/quantscope-cli " + args + " 2>/dev/null");
 }
 
 /// Quotes a path for the shell.

@@ -8,7 +8,6 @@
 #include "../core/fixture_paths.h"
 #include "cli_runner.h"
 
-#include <array>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -23,24 +22,11 @@ const std::string kText = (fixtures() / "corpus" / "test.txt").string();
 const std::string kWindows = "--ctx 128 --windows 8";
 const std::string kQ8Activations = "--act-quant int8:group:32:sym"; // llama.cpp's Q8_0 activation blocks
 
-// Runs a shell command, returns its stdout (stderr goes to the test log) and exit code.
-CliRun runShell(const std::string& cmd) {
-    CliRun r;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf;
-    std::size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int status = pclose(p);
-    r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
 std::filesystem::path llamaDir() { return std::filesystem::path(QS_SOURCE_DIR) / "tests" / "llamacpp"; }
 
 // llama.cpp's figures for a GGUF file (tests/llamacpp/perplexity.mjs).
 nlohmann::json llamaCpp(const std::string& gguf, const std::string& extra = "") {
-    const auto r = runShell("node " + q((llamaDir() / "perplexity.mjs").string()) + " " + q(gguf) + " " + q(kText) +
+    const auto r = runCommand("node " + q((llamaDir() / "perplexity.mjs").string()) + " " + q(gguf) + " " + q(kText) +
                             " --ctx 128 --chunks 8 " + extra);
     EXPECT_EQ(r.exitCode, 0) << r.out;
     return r.json();
