@@ -25,7 +25,8 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   heavy+="|LayerMajor.(Calibrated|OtherRtn|RtnInt4|ActivationAndKv|Fp32Perplexity)"
   heavy+="|TransformedStats.(SmoothQuant|ReadsTheCache|HadamardRotation)"
   heavy+="|Sensitivity.PrefixCacheAndThreadCountChangeNoBit|LayerRulesModel.FixtureRecipePerplexity|QuantizerConformance.QuantizesEveryWeightOfTheFixture/(gptvq|awq)"
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j 2 -L core -E "$heavy"
   # The same build runs the file readers' fuzz harnesses (issue 11): a minute each.
   scripts/fuzz.sh 60
