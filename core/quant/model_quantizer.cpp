@@ -2,6 +2,7 @@
 #include "quant/model_quantizer.h"
 
 #include "calib/collect_stats.h"
+#include "io/mapped_file.h"
 #include "nn/causal_lm.h"
 #include "quant/quantizer.h"
 #include "transform/mixed_quant.h"
@@ -20,6 +21,10 @@ std::vector<LayerReport> inspectModel(const Model& model, const JobContext& job)
         job.step(static_cast<long long>(i), static_cast<long long>(weights.size()), "statistics " + weights[i].name);
         const auto data = model.weightAsOutIn(weights[i]);
         out.push_back({weights[i], computeTensorStats(data.data(), weights[i].matrixRows(), weights[i].matrixCols())});
+        // Its file pages leave the resident set once read: otherwise a memory-mapped model ends up
+        // wholly resident (a 7B model's 12.6 GiB).
+        const Tensor stored = model.weight(weights[i].name);
+        MappedFile::adviseNotNeeded(stored.bytes(), stored.byteSize());
     }
     job.step(static_cast<long long>(weights.size()), static_cast<long long>(weights.size()), "statistics done");
     return out;
