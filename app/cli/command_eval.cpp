@@ -132,12 +132,9 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         std::optional<std::int32_t> bos;
         stream = core::readLlamaCppTokens(*data, model->path(), source, bos);
         core::LlamaCppChunks chunks = core::llamaCppChunks(stream, bos, opts);
-        tokens = std::move(chunks.tokens);
-        opts = chunks.opts;
         if (klBase) {
             const core::CausalLm lm(*model, {}, ctx.job);
-            core::LlamaCppChunks again{tokens, opts};
-            const core::PerplexityResult r = core::saveLlamaLogits(lm, again, stream, *klBase, ctx.job);
+            const core::PerplexityResult r = core::saveLlamaLogits(lm, chunks, stream, *klBase, ctx.job);
             if (!ctx.json)
                 std::printf("wrote %s: %lld chunks of %d tokens (llama-perplexity's log-probabilities), "
                             "perplexity %.6f\n", klBase->c_str(), r.windows, r.ctx, r.perplexity);
@@ -147,6 +144,8 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
             out["scoring"] = scoring;
             return out;
         }
+        tokens = std::move(chunks.tokens);
+        opts = chunks.opts;
     } else {
         tokens = core::readTokenData(*data, model->path(), source);
     }
@@ -190,7 +189,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
             }
             core::CausalLm candidate(reference, std::move(replaced));
             // Transforms (rotate, resq) add their online basis changes and subspace-aware quantizers.
-            candidate.setHooks(quant && quant->transformed ? quant->transformed->hooks(hooks) : hooks);
+            candidate.setHooks(quant ? quant->hooks(hooks) : hooks);
             comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);
             result = comparison->candidate;
         }

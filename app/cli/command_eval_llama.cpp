@@ -32,7 +32,7 @@ nlohmann::json evalAgainstLlamaLogits(const std::string& modelPath, const std::s
     core::ForwardHooks hooks;
     hooks.activation = recipe.activation;
     hooks.kvCache = recipe.kvCache;
-    lm.setHooks(quant && quant->transformed ? quant->transformed->hooks(hooks) : hooks);
+    lm.setHooks(quant ? quant->hooks(hooks) : hooks);
     // As llama-perplexity: the chunk's first token becomes BOS when this model's tokenizer adds one.
     std::optional<std::int32_t> bos;
     try {

@@ -99,7 +99,7 @@ CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, co
     if (quantized) replaced = quantized->weights; // the forward pass takes its own copy
     CausalLm lm(model, std::move(replaced), JobContext{nullptr, job.cancel});
     const ForwardHooks user{recipe.activation, recipe.kvCache};
-    lm.setHooks(quantized && quantized->transformed ? quantized->transformed->hooks(user) : user);
+    lm.setHooks(quantized ? quantized->hooks(user) : user);
 
     std::vector<RowMatrixF> stream;
     if (options.activations) {

@@ -44,7 +44,7 @@ std::pair<double, double> meanAndError(double sum, double sum2, double count) {
     return {f, var > 0 && count > 10 ? std::sqrt(var / (count - 1)) : 0.0};
 }
 
-// Windows in groups of a few per thread, so a writer can append in chunk order as groups finish.
+// Windows in groups of a few per thread, so the writer appends in chunk order as groups finish.
 void forEachGroup(std::size_t count, const JobContext& job, const std::string& label,
                   const std::function<void(std::size_t)>& window, const std::function<void(std::size_t, std::size_t)>& done) {
     const auto group = static_cast<std::size_t>(std::max(1, omp_get_max_threads())) * 4;
@@ -55,10 +55,6 @@ void forEachGroup(std::size_t count, const JobContext& job, const std::string& l
         job.step(static_cast<long long>(end), static_cast<long long>(count),
                  label + " chunk " + std::to_string(end) + "/" + std::to_string(count));
     }
-}
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 } // namespace
@@ -79,7 +75,7 @@ LlamaKldResult compareWithLlamaLogits(const CausalLm& lm, const LlamaLogitsFile&
     const int chunks = maxChunks > 0 ? static_cast<int>(std::min<long long>(maxChunks, base.chunks)) : base.chunks;
     const int ctx = base.ctx, first = ctx / 2, rows = base.rowsPerChunk();
     std::vector<PositionScores> scores(static_cast<std::size_t>(chunks) * rows);
-    forEachGroup(static_cast<std::size_t>(chunks), job, "KLD vs llama.cpp base", [&](std::size_t c) {
+    forEachWindow(static_cast<std::size_t>(chunks), job, "KLD vs llama.cpp base", [&](std::size_t c) {
         const std::span<const std::int32_t> stored(base.tokens.data() + c * ctx, static_cast<std::size_t>(ctx));
         std::vector<std::int32_t> input(stored.begin(), stored.end());
         if (bos) input[0] = *bos;
@@ -87,14 +83,14 @@ LlamaKldResult compareWithLlamaLogits(const CausalLm& lm, const LlamaLogitsFile&
         for (int r = 0; r < rows; ++r)
             scores[c * rows + r] = scorePosition(logits.data() + static_cast<std::int64_t>(first + r) * logits.cols(),
                                                  base.vocab, base.row(static_cast<int>(c), r), stored[first + r + 1]);
-    }, [](std::size_t, std::size_t) {});
+    });
 
-    double nll = 0, nll2 = 0, nllBase = 0, nllBase2 = 0, kld = 0, kld2 = 0, pDiff2 = 0, pDiff4 = 0;
+    double nll = 0, nllBase = 0, kld = 0, kld2 = 0, pDiff2 = 0, pDiff4 = 0;
     long long same = 0;
     std::vector<double> klds;
     klds.reserve(scores.size());
     for (const PositionScores& s : scores) { // fixed order: independent of the thread count
-        nll += s.nll, nll2 += s.nll * s.nll, nllBase += s.nllBase, nllBase2 += s.nllBase * s.nllBase;
+        nll += s.nll, nllBase += s.nllBase;
         kld += s.kld, kld2 += s.kld * s.kld, pDiff2 += s.pDiff * s.pDiff, pDiff4 += s.pDiff * s.pDiff * s.pDiff * s.pDiff;
         same += s.sameTop;
         klds.push_back(s.kld);

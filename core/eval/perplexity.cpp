@@ -10,14 +10,6 @@
 
 namespace qs::core {
 
-namespace {
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-} // namespace
-
 nlohmann::json PerplexityResult::toJson() const {
     return {{"perplexity", perplexity},
             {"mean_nll", meanNll},

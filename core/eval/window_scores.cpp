@@ -34,6 +34,10 @@ void forEachWindow(std::size_t count, const JobContext& job, const std::string& 
     }
 }
 
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void checkTargets(std::span<const std::int32_t> tokens, int vocab) {
     for (std::size_t i = 0; i < tokens.size(); ++i)
         if (tokens[i] < 0 || tokens[i] >= vocab)

@@ -4,6 +4,7 @@
 #include "eval/perplexity.h"
 #include "nn/causal_lm.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -17,6 +18,9 @@ namespace qs::core {
 /// The first exception a window throws is rethrown after its batch.
 void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
                    const std::function<void(std::size_t)>& fn);
+
+/// Wall seconds since `start` (the evaluations' reported time).
+double secondsSince(std::chrono::steady_clock::time_point start);
 
 /// Throws Error naming the index when a token lies outside the vocabulary 0..vocab-1.
 void checkTargets(std::span<const std::int32_t> tokens, int vocab);

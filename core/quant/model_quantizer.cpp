@@ -247,9 +247,9 @@ std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm
         if (keepWeights) kept[w->name] = q;
         replaced[w->name] = std::move(q);
     }
-    // A layer-by-layer model reloads the layer from the file: the weights a transform changed beside
-    // the quantized ones (folded norms) come along, or the layer would mix two bases.
-    if (m_transformed && lm.loadsLayers())
+    // The weights a transform changed beside the quantized ones (folded norms) come along: a
+    // layer-by-layer model reloads the layer from the file, which would mix two bases.
+    if (m_transformed)
         for (const auto& [name, values] : m_transformed->weights)
             if (const WeightInfo* w = m_model.find(name); w && w->layerIndex == layer && !replaced.count(name))
                 replaced[name] = values;

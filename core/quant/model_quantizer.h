@@ -83,6 +83,10 @@ struct ModelQuantResult {
     /// (norms) are in `weights` too; its hooks() must be installed on the quantized model.
     std::shared_ptr<const TransformedModel> transformed;
 
+    /// The hooks of the quantized model's forward pass: `user`'s activation / KV quantization plus
+    /// the transforms' online basis changes, when there are any.
+    ForwardHooks hooks(const ForwardHooks& user) const { return transformed ? transformed->hooks(user) : user; }
+
     nlohmann::json toJson() const;
 };
 

@@ -324,17 +324,26 @@ std::int64_t Project::ensureDataset(const DatasetRecord& d) {
     return id;
 }
 
+std::int64_t Project::insertProvenance(const ProvenanceRecord& p) {
+    sql::Statement(*m_db, "INSERT INTO provenance(program_version, host, date, command_line) VALUES (?, ?, ?, ?)")
+        .bind(1, p.programVersion)
+        .bind(2, p.host)
+        .bind(3, p.date)
+        .bind(4, p.commandLine)
+        .run();
+    return m_db->lastInsertId();
+}
+
 std::int64_t Project::addProvenance(const std::string& commandLine) {
     std::lock_guard lock(m_mutex);
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    sql::Statement(*m_db, "INSERT INTO provenance(program_version, host, date, command_line) VALUES (?, ?, ?, ?)")
-        .bind(1, QS_VERSION)
-        .bind(2, host)
-        .bind(3, isoTimeNow())
-        .bind(4, commandLine)
-        .run();
-    return m_db->lastInsertId();
+    ProvenanceRecord p;
+    p.programVersion = QS_VERSION;
+    p.host = host;
+    p.date = isoTimeNow();
+    p.commandLine = commandLine;
+    return insertProvenance(p);
 }
 
 std::int64_t Project::ensureProvenance(const ProvenanceRecord& p) {
@@ -344,13 +353,7 @@ std::int64_t Project::ensureProvenance(const ProvenanceRecord& p) {
                                "AND IFNULL(date, '') = ? AND IFNULL(command_line, '') = ? ORDER BY id LIMIT 1");
     find.bind(1, p.programVersion).bind(2, p.host).bind(3, p.date).bind(4, p.commandLine);
     if (find.step()) return find.getInt(0); // rolled back (nothing written) by the destructor
-    sql::Statement(*m_db, "INSERT INTO provenance(program_version, host, date, command_line) VALUES (?, ?, ?, ?)")
-        .bind(1, p.programVersion)
-        .bind(2, p.host)
-        .bind(3, p.date)
-        .bind(4, p.commandLine)
-        .run();
-    const std::int64_t id = m_db->lastInsertId();
+    const std::int64_t id = insertProvenance(p);
     tx.commit();
     return id;
 }

@@ -219,6 +219,8 @@ public:
     RunArrays runArrays(std::int64_t runId);
 
 private:
+    /// Inserts one provenance row (the caller holds m_mutex) and returns its id.
+    std::int64_t insertProvenance(const ProvenanceRecord& p);
     explicit Project(const std::filesystem::path& path, bool create);
     void initialize(bool create);
     void migrate(int from);

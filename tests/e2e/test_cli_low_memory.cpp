@@ -36,6 +36,12 @@ FixtureBytes fixtureBytes() {
     return b;
 }
 
+// The layer-major KLD statistics equal the whole-model path's.
+void expectSameKld(const nlohmann::json& low, const nlohmann::json& whole) {
+    for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
+        EXPECT_NEAR(low["kld"][key].get<double>(), whole["kld"][key].get<double>(), 1e-6) << key;
+}
+
 } // namespace
 
 TEST(CliLowMemory, Fp32PerplexityWithOneLayerOfWeights) {
@@ -66,8 +72,7 @@ TEST(CliLowMemory, RtnInt4Group32EqualsTheWholeModelPath) {
     EXPECT_LT(relErr(l["reference"]["perplexity"].get<double>(), 8.458817407160915), 1e-4);
     EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), 4.625);
     EXPECT_EQ(l["recipe"], w["recipe"]);
-    for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
-        EXPECT_NEAR(l["kld"][key].get<double>(), w["kld"][key].get<double>(), 1e-6) << key;
+    expectSameKld(l, w);
     EXPECT_EQ(l["kld"]["tokens"], 8128);
     // Whole model: fp32 weights plus the quantized copies of every Linear; layer by layer: one layer.
     const FixtureBytes b = fixtureBytes();
@@ -100,8 +105,7 @@ TEST(CliLowMemory, GptqWithCalibrationEqualsTheWholeModelPath) {
     EXPECT_EQ(l["recipe"], w["recipe"]);
     EXPECT_EQ(l["calibration"], w["calibration"]);
     EXPECT_EQ(l["calibration"]["tokens"], 32 * 128);
-    for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
-        EXPECT_NEAR(l["kld"][key].get<double>(), w["kld"][key].get<double>(), 1e-6) << key;
+    expectSameKld(l, w);
     // The float32 layer is dropped once its calibration statistics are taken: one layer at a time.
     const FixtureBytes b = fixtureBytes();
     EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
@@ -138,8 +142,7 @@ TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
         EXPECT_LT(relErr(l["perplexity"].get<double>(), w["perplexity"].get<double>()), 1e-6) << l.dump();
         EXPECT_EQ(l["transforms"], w["transforms"]);
         EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), w["bits_per_weight"].get<double>());
-        for (const char* key : {"mean", "median", "p99", "max", "top1_agreement"})
-            EXPECT_NEAR(l["kld"][key].get<double>(), w["kld"][key].get<double>(), 1e-6) << key;
+        expectSameKld(l, w);
         const FixtureBytes b = fixtureBytes();
         EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
     }
