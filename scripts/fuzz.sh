@@ -6,6 +6,8 @@
 # exception; the input is then in build-asan/fuzz/<reader>/artifacts/ (keep it under
 # tests/fuzz/regressions/<reader>/ once the reader is fixed).
 #   scripts/fuzz.sh [SECONDS] [READER...]     (READER: gguf, npy, ...; default all)
+# QS_FUZZ_SEED=N fixes libFuzzer's seed (CI does, so that a run explores the same inputs on every machine
+# and a finding reproduces with the same command; a faster machine only gets further). Default: random.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
@@ -54,7 +56,7 @@ run_one() {
   local dirs=("$work/corpus")
   [ -d "tests/fuzz/regressions/$reader" ] && dirs+=("tests/fuzz/regressions/$reader")
   if ASAN_OPTIONS="$(asan_options "$reader")" LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 OMP_NUM_THREADS=1 \
-    "build-asan/bin/fuzz_$reader" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    "build-asan/bin/fuzz_$reader" -max_total_time="$secs" -seed="${QS_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb="$(malloc_limit_mb "$reader")" \
     -max_len="$(max_len "$reader")" -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
     "${dirs[@]}" >"$work/log" 2>&1; then

@@ -29,5 +29,5 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j 2 -L core -E "$heavy"
   # The same build runs the file readers' fuzz harnesses (issue 11): a minute each.
-  scripts/fuzz.sh 60
+  QS_FUZZ_SEED="${QS_FUZZ_SEED:-1}" scripts/fuzz.sh 60
 fi

@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <queue>
 #include <unordered_map>
@@ -347,11 +347,11 @@ void SentencePieceTokenizer::finish(int modelType, bool whitespaceSuffix, std::i
         }
         if (p.type == PieceType::Byte) {
             const std::string& t = p.text;
-            unsigned v = 0;
-            if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>' ||
-                std::sscanf(t.c_str() + 3, "%2X", &v) != 1)
+            // Two hex digits exactly: sscanf's %X would also take a sign or a space ("<0x-1>").
+            const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+            if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>' || !hex(t[3]) || !hex(t[4]))
                 fail("byte piece '" + t + "' is not of the form <0xAB>");
-            m_bytePiece[v] = id;
+            m_bytePiece[std::stoul(t.substr(3, 2), nullptr, 16)] = id;
         }
         if (p.type == PieceType::Normal) {
             m_minScore = std::min(m_minScore, p.score);

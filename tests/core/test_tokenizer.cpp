@@ -726,4 +726,9 @@ TEST(TokenizerSentencePieceModel, MalformedFiles) {
     dup.push_back({"a", 0, 1});
     expectLoadError(write("dup", modelProto(dup, 2, false)), {"'a'", "twice"});
     expectLoadError(write("badtype", lenField(1, lenField(1, "x") + intField(3, 9))), {"piece type 9"});
+    for (const char* name : {"<0x-1>", "<0x 1>", "<0xG1>", "<0x1>"}) { // sign, space, not hex, short
+        auto bytes = bpePieces();
+        bytes.push_back({name, 0, 6});
+        expectLoadError(write("byte", modelProto(bytes, 2, false)), {name, "<0xAB>"});
+    }
 }
