@@ -7,7 +7,7 @@
 // Slow models take seconds per layer: run with --benchmark_repetitions=5 for medians, or filter
 // (--benchmark_filter=cost/conv/) to time a few.
 #include "base/param_schema.h"
-#include "base/threads.h"
+#include "base/process.h"
 #include "cost/bitparallel.h"
 #include "cost/dpred.h"
 #include "cost/laconic.h"
@@ -93,7 +93,7 @@ void priceBench(benchmark::State& state, const Design& design, const CostLayer* 
 } // namespace
 
 int main(int argc, char** argv) {
-    ensurePassiveOpenMpWait(argv); // as quantscope-cli: no busy-waiting threads on shared cores
+    configureProcess(argv); // as quantscope-cli: no busy-waiting threads on shared cores
     const std::vector<Design> designs = {
         {"bitparallel", makeBitParallelCostModel},
         {"stripes", makeStripesCostModel},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Forward pass and perplexity throughput on the fixture model (tinyllama-bpe512, 64 windows of 128
 // tokens of ref_test_tokens.npy): tokens/s with 1 and 2 threads. Compare with bench/peers/ppl_torch.py.
-#include "base/threads.h"
+#include "base/process.h"
 #include "eval/perplexity.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -71,7 +71,7 @@ void BM_PerplexityWithKld(benchmark::State& state) {
 } // namespace
 
 int main(int argc, char** argv) {
-    ensurePassiveOpenMpWait(argv); // as quantscope-cli: no busy-waiting threads on shared cores
+    configureProcess(argv); // as quantscope-cli: no busy-waiting threads on shared cores
     for (auto* b : {benchmark::RegisterBenchmark("BM_Perplexity", BM_Perplexity),
                     benchmark::RegisterBenchmark("BM_ForwardWindow", BM_ForwardWindow),
                     benchmark::RegisterBenchmark("BM_PerplexityWithKld", BM_PerplexityWithKld)})

@@ -3,6 +3,7 @@
 // group 128, 1 and 2 threads: W [4096, 4096] (q/k/v/o) and [11008, 4096] (gate/up), with a
 // synthetic SPD Hessian H = 2/n X^T X from random correlated X [8192, 4096].
 // Peer: ../shared/peers/gptq_torch.py (the reference algorithm in PyTorch CPU, same threads).
+#include "base/process.h"
 #include "quant/gptq.h"
 
 #include <Eigen/Core>
@@ -71,4 +72,10 @@ BENCHMARK(gptqBench)
     ->ReportAggregatesOnly(false)
     ->UseRealTime();
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    configureProcess(argv); // as quantscope-cli: passive OpenMP threads, freed memory kept
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+}

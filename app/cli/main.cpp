@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // quantscope-cli: one command table; each command parses its own flags (see commands.h).
 #include "commands.h"
-#include "base/threads.h"
+#include "base/process.h"
 #include "base/error.h"
 
 #include <omp.h>
@@ -61,7 +61,7 @@ void printProgress(long long done, long long total, const std::string& message) 
 } // namespace
 
 int main(int argc, char** argv) {
-    qs::core::ensurePassiveOpenMpWait(argv);
+    qs::core::configureProcess(argv);
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         printHelp();

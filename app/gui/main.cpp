@@ -6,12 +6,14 @@
 #include "main_window.h"
 #include "common/param_form.h"
 #include "parameters_panel.h"
+#include "base/process.h"
 
 #include <QApplication>
 #include <QStringList>
 #include <iostream>
 
 int main(int argc, char** argv) {
+    qs::core::configureProcess(argv);
     QStringList args;
     for (int i = 0; i < argc; ++i)
         args << QString::fromLocal8Bit(argv[i]);

@@ -5,6 +5,7 @@
 
 #include "nn/causal_lm_internal.h"
 #include "quant/fake_quant.h"
+#include "tensor/gemm.h"
 #include "base/error.h"
 
 #include <algorithm>
@@ -17,7 +18,20 @@ using namespace causal_lm_detail;
 namespace {
 
 using ConstMatrixMap = Eigen::Map<const RowMatrixF>;
-using ConstRowMap = Eigen::Map<const Eigen::RowVectorXf>;
+
+ConstMatrixView view(const RowMatrixF& m) {
+    return {m.data(), m.rows(), m.cols(), m.cols()};
+}
+MatrixView view(RowMatrixF& m) {
+    return {m.data(), m.rows(), m.cols(), m.cols()};
+}
+// Columns [first, first + count) of m (an attention head).
+ConstMatrixView columns(const RowMatrixF& m, std::int64_t first, std::int64_t count) {
+    return {m.data() + first, m.rows(), count, m.cols()};
+}
+MatrixView columns(RowMatrixF& m, std::int64_t first, std::int64_t count) {
+    return {m.data() + first, m.rows(), count, m.cols()};
+}
 
 void activate(Activation a, float* data, std::int64_t n) {
     // Eigen's vectorised exp/tanh (float32, about 1 ulp, like PyTorch's vectorised CPU kernels).
@@ -105,11 +119,11 @@ void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) con
 
 RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
     RowMatrixF y(x.rows(), l.out);
+    const float* bias = l.bias ? l.bias->data() : nullptr;
     if (l.inOut)
-        y.noalias() = x * ConstMatrixMap(l.weight->data(), l.in, l.out);
+        gemmNN(view(x), {l.weight->data(), l.in, l.out, l.out}, view(y), bias);
     else
-        y.noalias() = x * ConstMatrixMap(l.weight->data(), l.out, l.in).transpose();
-    if (l.bias) y.rowwise() += ConstRowMap(l.bias->data(), l.out);
+        gemmNT(view(x), {l.weight->data(), l.out, l.in, l.in}, view(y), bias);
     return y;
 }
 
@@ -130,9 +144,8 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
         for (int h = 0; h < numHeads; ++h) {
             const int g = h / group;
             // Only the causal (lower) triangle is computed and used.
-            scores.triangularView<Eigen::Lower>() =
-                q.middleCols(static_cast<std::int64_t>(h) * hd, hd) *
-                k.middleCols(static_cast<std::int64_t>(g) * hd, hd).transpose();
+            gemmNT(columns(q, static_cast<std::int64_t>(h) * hd, hd), columns(k, static_cast<std::int64_t>(g) * hd, hd),
+                   view(scores), nullptr, GemmShape::Lower);
             // Causal (and sliding-window) softmax in float32; masked keys get probability 0.
             for (std::int64_t i = 0; i < seq; ++i) {
                 float* row = scores.data() + i * seq;
@@ -143,8 +156,8 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
                 live *= 1.0f / live.sum();
                 std::fill(row, row + lo, 0.0f);
             }
-            out.middleCols(static_cast<std::int64_t>(h) * hd, hd).noalias() =
-                scores.triangularView<Eigen::Lower>() * v.middleCols(static_cast<std::int64_t>(g) * hd, hd);
+            gemmNN(view(scores), columns(v, static_cast<std::int64_t>(g) * hd, hd),
+                   columns(out, static_cast<std::int64_t>(h) * hd, hd), nullptr, GemmShape::Lower);
         }
     }
     return out;
@@ -266,7 +279,7 @@ RowMatrixF CausalLm::Impl::logits(const RowMatrixF& x) const {
     RowMatrixF h;
     norm(finalNorm, x, h);
     RowMatrixF out(x.rows(), vocab);
-    out.noalias() = h * ConstMatrixMap(head->data(), vocab, hidden).transpose();
+    gemmNT(view(h), {head->data(), vocab, hidden, hidden}, view(out));
     return out;
 }
 

@@ -6,6 +6,8 @@
 
 #include "nn/causal_lm_internal.h"
 #include "base/error.h"
+#include "base/process.h"
+#include "io/mapped_file.h"
 
 #include <algorithm>
 #include <set>
@@ -90,6 +92,9 @@ public:
                 throw Error(m_model.path().string() + ": weight '" + name + "' of type " +
                             std::string(dtypeName(t.dtype())) + " cannot be read as float32");
             data = t.toFloats();
+            // The stored bytes were read once: drop their file pages, so that the resident set is the
+            // float32 weights, not those plus the whole mapped checkpoint.
+            MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
         }
         Buffer buffer = makeBuffer(std::move(data), m_meter);
         m_cache.emplace(name, buffer);
@@ -157,6 +162,7 @@ void forEachLayerSlot(Layer& l, const SlotFn& f) {
 } // namespace
 
 void CausalLm::Impl::build(const Model& model, Loader& loader, const JobContext& ctx, bool readLayers) {
+    retainFreedMemory(); // the forward pass's matrices come and go: keep their pages
     config = model.config();
     const ArchitectureTraits& arch = architectureTraits(config.arch);
     if (!arch.decoderOnly)

@@ -3,6 +3,7 @@
 
 #include "quant/fake_quant.h"
 #include "base/error.h"
+#include "base/process.h"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
@@ -100,6 +101,7 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
                         const JobContext& job, std::string_view name, std::vector<ScaleParams>* groupParams) {
     if (rows <= 0 || cols <= 0) return;
     if (opt.block < 1) throw Error("GPTQ: block must be >= 1");
+    retainFreedMemory(); // the batch updates' temporaries come and go: keep their pages
     RowMatrixF W = Eigen::Map<const RowMatrixF>(w, rows, cols);
     Eigen::MatrixXf H = Eigen::Map<const RowMatrixF>(hessian, cols, cols);
     // Dead inputs (never active in the calibration data): nothing to compensate, weights irrelevant.

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h) beside Eigen's GEMM on the same operands:
+// GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
+// Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, 1 and 2 threads.
+// The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
+#include "base/process.h"
+#include "tensor/gemm.h"
+
+#include <Eigen/Dense>
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <random>
+#include <vector>
+
+using namespace qs::core;
+
+namespace {
+
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+RowMatrixF random(std::int64_t rows, std::int64_t cols, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    RowMatrixF m(rows, cols);
+    for (std::int64_t i = 0; i < m.size(); ++i) m.data()[i] = d(rng);
+    return m;
+}
+
+// range: threads, m, n, k.
+void BM_GemmNT(benchmark::State& state) {
+    omp_set_num_threads(static_cast<int>(state.range(0)));
+    const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+    const RowMatrixF x = random(m, k, 1), w = random(n, k, 2);
+    RowMatrixF y(m, n);
+    for (auto _ : state) {
+        gemmNT({x.data(), m, k, k}, {w.data(), n, k, k}, {y.data(), m, n, n});
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.SetItemsProcessed(state.iterations() * 2 * m * n * k);
+}
+
+void BM_EigenGemm(benchmark::State& state) {
+    omp_set_num_threads(static_cast<int>(state.range(0)));
+    const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+    const RowMatrixF x = random(m, k, 1), w = random(n, k, 2);
+    RowMatrixF y(m, n);
+    for (auto _ : state) {
+        y.noalias() = x * w.transpose();
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.SetItemsProcessed(state.iterations() * 2 * m * n * k);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    configureProcess(argv);
+    for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT),
+                    benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
+        for (int threads : {1, 2})
+            b->Args({threads, 128, 192, 192})
+                ->Args({threads, 128, 512, 192})
+                ->Args({threads, 128, 192, 512})
+                ->Args({threads, 128, 2048, 2048})
+                ->Args({threads, 1024, 2048, 2048})
+                ->Args({threads, 128, 5632, 2048})
+                ->Args({threads, 128, 2048, 5632})
+                ->ArgNames({"threads", "m", "n", "k"})
+                ->UseRealTime();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+}

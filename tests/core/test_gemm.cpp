@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+// The forward pass's matrix products against a double-precision reference, and the invariances the
+// evaluation relies on: the same bits for a row whether it is computed alone or in a batch, in any
+// tile position, at 1 or 2 threads; the triangular shapes equal the full products where defined.
+#include "tensor/gemm.h"
+#include "base/error.h"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace qs::core;
+
+namespace {
+
+struct Mat {
+    std::int64_t rows, cols;
+    std::vector<float> v;
+    Mat(std::int64_t r, std::int64_t c, unsigned seed = 0) : rows(r), cols(c), v(static_cast<std::size_t>(r * c)) {
+        std::mt19937 rng(seed);
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        if (seed)
+            for (auto& e : v) e = d(rng);
+    }
+    float& at(std::int64_t r, std::int64_t c) { return v[static_cast<std::size_t>(r * cols + c)]; }
+    ConstMatrixView view() const { return {v.data(), rows, cols, cols}; }
+    MatrixView out() { return {v.data(), rows, cols, cols}; }
+    ConstMatrixView rowsView(std::int64_t r0, std::int64_t n) const { return {v.data() + r0 * cols, n, cols, cols}; }
+};
+
+// |got - exact| within a few float32 roundings of the sum of |terms| (k up to a few thousand).
+void expectClose(double got, double exact, double absSum, std::int64_t k) {
+    EXPECT_NEAR(got, exact, 4.0 * static_cast<double>(k) * 6e-8 * absSum + 1e-30);
+}
+
+void checkNT(std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
+    const Mat a(m, k, 1), b(n, k, 2), bv(1, n, 3);
+    Mat c(m, n);
+    gemmNT(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+            double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
+            for (std::int64_t q = 0; q < k; ++q) {
+                const double t = double(a.v[i * k + q]) * b.v[j * k + q];
+                s += t;
+                abs += std::abs(t);
+            }
+            expectClose(c.at(i, j), s, abs, k);
+        }
+}
+
+void checkNN(std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
+    const Mat a(m, k, 4), b(k, n, 5), bv(1, n, 6);
+    Mat c(m, n);
+    gemmNN(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+            double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
+            for (std::int64_t q = 0; q < k; ++q) {
+                const double t = double(a.v[i * k + q]) * b.v[q * n + j];
+                s += t;
+                abs += std::abs(t);
+            }
+            expectClose(c.at(i, j), s, abs, k);
+        }
+}
+
+} // namespace
+
+TEST(Gemm, NTAgainstDoubleReference) {
+    // Edges of every tile (3 x 4 micro-tiles, 96 x 128 blocks), k tails (not a multiple of 8) and
+    // several k blocks (512).
+    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 4, 8}, {5, 7, 13}, {97, 130, 64}, {7, 9, 1100}, {2, 3, 0}})
+        for (bool bias : {false, true}) {
+            SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+            checkNT(m, n, k, bias);
+        }
+}
+
+TEST(Gemm, NNAgainstDoubleReference) {
+    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {97, 130, 64}, {5, 40, 700}, {2, 3, 0}})
+        for (bool bias : {false, true}) {
+            SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+            checkNN(m, n, k, bias);
+        }
+}
+
+TEST(Gemm, RowsAreTheSameAloneInABatchAndAtAnyThreadCount) {
+    const std::int64_t m = 200, n = 150, k = 600;
+    const Mat a(m, k, 7), b(n, k, 8), bn(k, n, 9);
+    const int saved = omp_get_max_threads();
+    auto run = [&](int threads, bool nn) {
+        omp_set_num_threads(threads);
+        Mat c(m, n);
+        if (nn)
+            gemmNN(a.view(), bn.view(), c.out());
+        else
+            gemmNT(a.view(), b.view(), c.out());
+        return c.v;
+    };
+    for (bool nn : {false, true}) {
+        const auto one = run(1, nn), two = run(2, nn);
+        EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << "nn " << nn;
+        // Rows 37..41 alone: other tile positions, the same bits.
+        omp_set_num_threads(1);
+        Mat part(5, n);
+        if (nn)
+            gemmNN(a.rowsView(37, 5), bn.view(), part.out());
+        else
+            gemmNT(a.rowsView(37, 5), b.view(), part.out());
+        EXPECT_EQ(0, std::memcmp(part.v.data(), one.data() + 37 * n, part.v.size() * sizeof(float))) << "nn " << nn;
+    }
+    omp_set_num_threads(saved);
+}
+
+TEST(Gemm, LowerShapesEqualTheFullProducts) {
+    const std::int64_t s = 131, d = 32;
+    const Mat q(s, d, 10), kmat(s, d, 11), v(s, d, 12);
+    Mat full(s, s), lower(s, s);
+    gemmNT(q.view(), kmat.view(), full.out());
+    gemmNT(q.view(), kmat.view(), lower.out(), nullptr, GemmShape::Lower);
+    for (std::int64_t i = 0; i < s; ++i)
+        for (std::int64_t j = 0; j <= i; ++j) ASSERT_EQ(full.at(i, j), lower.at(i, j)) << i << "," << j;
+    // A triangular A: what lies above its diagonal is not read.
+    Mat zeroed = full, garbage = full;
+    for (std::int64_t i = 0; i < s; ++i)
+        for (std::int64_t j = i + 1; j < s; ++j) {
+            zeroed.at(i, j) = 0;
+            garbage.at(i, j) = std::nanf("");
+        }
+    Mat plain(s, d), tri(s, d);
+    gemmNN(zeroed.view(), v.view(), plain.out());
+    gemmNN(garbage.view(), v.view(), tri.out(), nullptr, GemmShape::Lower);
+    EXPECT_EQ(0, std::memcmp(plain.v.data(), tri.v.data(), plain.v.size() * sizeof(float)));
+}
+
+TEST(Gemm, StridedOperands) {
+    // Column slices of wider matrices (attention heads): the stride is honoured.
+    const Mat wide(9, 40, 13), other(11, 40, 14);
+    Mat c(9, 11), ref(9, 11);
+    const Mat a(9, 8, 0), b(11, 8, 0);
+    Mat ac = a, bc = b;
+    for (int i = 0; i < 9; ++i)
+        for (int q = 0; q < 8; ++q) ac.at(i, q) = wide.v[i * 40 + 16 + q];
+    for (int j = 0; j < 11; ++j)
+        for (int q = 0; q < 8; ++q) bc.at(j, q) = other.v[j * 40 + 16 + q];
+    gemmNT({wide.v.data() + 16, 9, 8, 40}, {other.v.data() + 16, 11, 8, 40}, c.out());
+    gemmNT(ac.view(), bc.view(), ref.out());
+    EXPECT_EQ(c.v, ref.v);
+}
+
+TEST(Gemm, ShapeMismatchIsAnError) {
+    const Mat a(2, 3, 1), b(4, 5, 2);
+    Mat c(2, 4);
+    EXPECT_THROW(gemmNT(a.view(), b.view(), c.out()), Error);
+    EXPECT_THROW(gemmNN(a.view(), b.view(), c.out()), Error);
+}
