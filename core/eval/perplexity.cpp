@@ -49,7 +49,7 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
 
 ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
                                       std::span<const std::int32_t> tokens, const EvalOptions& opts,
-                                      const JobContext& job) {
+                                      const JobContext& job, std::span<const RowMatrixF> referenceLogits) {
     const auto start = std::chrono::steady_clock::now();
     if (reference.vocabSize() != candidate.vocabSize())
         throw Error("reference and candidate models have different vocabularies (" +
@@ -57,11 +57,31 @@ ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm&
                     ")");
     const auto windows = splitWindows(tokens, opts);
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), reference.vocabSize());
+    if (!referenceLogits.empty() && (referenceLogits.size() != windows.size() ||
+                                     referenceLogits.front().rows() != opts.ctx ||
+                                     referenceLogits.front().cols() != reference.vocabSize()))
+        throw Error("compareWithReference: the kept reference logits are not of these windows");
     ComparisonScores scores(windows.size(), opts.ctx, opts.scoreFrom);
     forEachWindow(windows.size(), job, "perplexity + KLD", [&](std::size_t k) {
-        scores.add(k, reference.forward(windows[k]), candidate.forward(windows[k]), windows[k]);
+        const RowMatrixF logits = candidate.forward(windows[k]);
+        if (referenceLogits.empty())
+            scores.add(k, reference.forward(windows[k]), logits, windows[k]);
+        else
+            scores.add(k, referenceLogits[k], logits, windows[k]);
     });
     return scores.finish(secondsSince(start));
+}
+
+std::vector<RowMatrixF> referenceLogits(const CausalLm& reference, std::span<const std::int32_t> tokens,
+                                        const EvalOptions& opts, std::size_t byteLimit, const JobContext& job) {
+    const auto windows = splitWindows(tokens, opts);
+    const double bytes = static_cast<double>(windows.size()) * opts.ctx * reference.vocabSize() * sizeof(float);
+    if (bytes > static_cast<double>(byteLimit)) return {};
+    checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), reference.vocabSize());
+    std::vector<RowMatrixF> logits(windows.size());
+    forEachWindow(windows.size(), job, "reference logits",
+                  [&](std::size_t k) { logits[k] = reference.forward(windows[k]); });
+    return logits;
 }
 
 } // namespace qs::core

@@ -60,8 +60,16 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
 
 /// Perplexity of both models and the KL divergence / top-1 agreement of `candidate` against
 /// `reference`, window by window (logits are never stored beyond one window per thread).
+/// `referenceLogits`, when not empty, holds the reference's logits of every window (from
+/// referenceLogits() on the same tokens and options): the reference's forward passes are skipped and
+/// the result is the same bit for bit.
 ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
                                       std::span<const std::int32_t> tokens, const EvalOptions& opts,
-                                      const JobContext& job);
+                                      const JobContext& job, std::span<const RowMatrixF> referenceLogits = {});
+
+/// The logits [ctx, vocab] of `reference` on every window of `tokens`, for the comparisons of many
+/// candidates with one reference (a sweep): empty when they would take more than `byteLimit`.
+std::vector<RowMatrixF> referenceLogits(const CausalLm& reference, std::span<const std::int32_t> tokens,
+                                        const EvalOptions& opts, std::size_t byteLimit, const JobContext& job);
 
 } // namespace qs::core

@@ -350,8 +350,15 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     CausalLm candidate(*m_reference, std::move(replaced));
     const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
     candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
+    if (m_referenceLogitsLimit > 0)
+        std::call_once(m_referenceLogitsOnce, [&] {
+            const auto start = Clock::now();
+            m_referenceLogits = referenceLogits(*m_reference, m_tokens, m_target.eval, m_referenceLogitsLimit,
+                                                JobContext{nullptr, ctx.cancel});
+            m_referenceLogitsSeconds = secondsSince(start);
+        });
     const ComparisonResult c =
-        compareWithReference(*m_reference, candidate, m_tokens, m_target.eval, evalCtx);
+        compareWithReference(*m_reference, candidate, m_tokens, m_target.eval, evalCtx, m_referenceLogits);
     run.metrics.perplexity = c.candidate.perplexity;
     run.metrics.referencePerplexity = c.reference.perplexity;
     run.metrics.kldMean = c.kld.mean;
@@ -360,7 +367,7 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     // The fp32 figures of the comparison are evaluatePerplexity's (same windows, same summation).
     f.reference.perplexity = c.reference.perplexity;
     f.reference.referencePerplexity = c.reference.perplexity;
-    f.referenceSeconds = c.reference.seconds;
+    f.referenceSeconds = m_referenceLogits.empty() ? c.reference.seconds : m_referenceLogitsSeconds;
     return f;
 }
 

@@ -113,6 +113,10 @@ public:
     /// as a "failed" run and returned. Progress: quantized layers, then evaluation steps, one scale.
     RecipeRunOutcome run(const Recipe& recipe, const RecipeCalibration& calib, const JobContext& ctx,
                          bool storeFailures = false);
+    /// Computes the fp32 model's logits of every window once, on the first evaluation, and compares
+    /// every later recipe with them instead of rerunning fp32 (half the forward passes of a sweep),
+    /// while they take at most `byteLimit`. Results are the same bit for bit.
+    void keepReferenceLogits(std::size_t byteLimit) { m_referenceLogitsLimit = byteLimit; }
 
 private:
     struct Figures;
@@ -134,6 +138,10 @@ private:
     std::vector<std::int32_t> m_tokens;
     std::unique_ptr<const CausalLm> m_reference;
     std::map<std::string, CalibrationData> m_lmCalibration; // by path + windows, loaded once
+    std::size_t m_referenceLogitsLimit = 0;
+    std::once_flag m_referenceLogitsOnce;
+    std::vector<RowMatrixF> m_referenceLogits; // per window, when kept
+    double m_referenceLogitsSeconds = 0;
     // Classifier
     std::optional<Tensor> m_images;
     std::vector<std::int64_t> m_labels;

@@ -19,6 +19,10 @@
 namespace qs::core {
 namespace {
 
+// The most fp32 logits a sweep keeps to compare every recipe with: the fixture's 64 windows of 128 take
+// 16 MiB, a 32k-vocabulary Llama 16 MiB per 128-token window. Beyond, each recipe reruns fp32.
+constexpr std::size_t kSweepReferenceLogitsBytes = std::size_t{1} << 30;
+
 const std::vector<std::string> kEvalKeys{"act-quant", "kv-quant", "calib", "calib-windows"};
 
 std::string fmtDuration(double s) {
@@ -133,6 +137,7 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     target.commandLine = options.commandLine;
     const JobContext inner{nullptr, ctx.cancel}; // a sweep's own progress is one line per run
     RecipeRunner runner(std::move(target), registries, &project, inner);
+    runner.keepReferenceLogits(kSweepReferenceLogitsBytes); // every recipe is compared with the same fp32 logits
 
     // The fp32 reference: evaluated once per model/data/settings and stored as the run of recipe "{}".
     SweepSummary summary;

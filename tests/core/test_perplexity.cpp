@@ -179,6 +179,26 @@ TEST(Kld, QuantizedModelAgainstFp32) {
         EXPECT_TRUE(j["kld"].contains(key)) << key;
 }
 
+TEST(Kld, KeptReferenceLogitsGiveTheSameComparison) {
+    // A sweep computes the fp32 logits once and compares every recipe with them: the numbers must be
+    // those of rerunning fp32 for each, bit for bit.
+    const CausalLm q = rtnModel({FormatId::Int4, Granularity::Group, 32, false});
+    const EvalOptions opts{128, 8};
+    const ComparisonResult plain = compareWithReference(fixtureLm(), q, testTokens(), opts, {});
+    const auto kept = referenceLogits(fixtureLm(), testTokens(), opts, 8u << 20, {});
+    ASSERT_EQ(kept.size(), 8u);
+    const ComparisonResult cached = compareWithReference(fixtureLm(), q, testTokens(), opts, {}, kept);
+    EXPECT_EQ(cached.reference.perplexity, plain.reference.perplexity);
+    EXPECT_EQ(cached.candidate.perplexity, plain.candidate.perplexity);
+    EXPECT_EQ(cached.kld.mean, plain.kld.mean);
+    EXPECT_EQ(cached.kld.p999, plain.kld.p999);
+    EXPECT_EQ(cached.kld.top1Agreement, plain.kld.top1Agreement);
+    // Over the byte limit nothing is kept (8 windows x 128 x 512 floats = 2 MiB).
+    EXPECT_TRUE(referenceLogits(fixtureLm(), testTokens(), opts, (2u << 20) - 1, {}).empty());
+    // Logits of other windows are refused.
+    EXPECT_THROW(compareWithReference(fixtureLm(), q, testTokens(), {128, 4}, {}, kept), Error);
+}
+
 TEST(TokenMetrics, HandComputedValues) {
     const float a[3] = {0.0f, std::log(2.0f), std::log(5.0f)}; // softmax = 1/8, 2/8, 5/8
     EXPECT_NEAR(logSumExp(a, 3), std::log(8.0), 1e-7);
