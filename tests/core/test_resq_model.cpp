@@ -74,6 +74,9 @@ private:
     GptqQuantizer m_gptq;
 };
 
+// ResQ + GPTQ weights (1/8 of the columns at 8 bits, the rest at 4) evaluated weight-only: the
+// activation and KV quantization of the W4A4KV4 tests would add noise of the size of the difference
+// this compares (a reordering of float sums in the forward pass once moved it by 0.03).
 double resqGptqPerplexity(const std::string& method, double* bits) {
     static const Registries reg = [] {
         Registries r;
@@ -88,27 +91,27 @@ double resqGptqPerplexity(const std::string& method, double* bits) {
     auto q = quantizeModel(tfModel(), reg, job, {}, true, {}, &tfCalibration());
     *bits = q.bitsPerWeight;
     CausalLm lm(tfLm(), std::move(q.weights));
-    ForwardHooks user;
-    user.activation = tfSpec(FormatId::Int4, Granularity::Token);
-    user.kvCache = tfSpec(FormatId::Int4, Granularity::Token);
-    lm.setHooks(q.transformed->hooks(user));
+    lm.setHooks(q.transformed->hooks({}));
     EvalOptions opts;
     opts.maxWindows = kTfWindows;
     const double p = evaluatePerplexity(lm, tfTestTokens(), opts, {}).perplexity;
-    std::printf("[ ppl      ] W4A4KV4 resq+%-31s ppl %9.4f  dppl %+9.4f  (%.3f bits/weight)\n", method.c_str(), p,
+    std::printf("[ ppl      ] W4 resq+%-35s ppl %9.4f  dppl %+9.4f  (%.3f bits/weight)\n", method.c_str(), p,
                 p - 8.458817, *bits);
     return p;
 }
 
 TEST(ResqModel, GptqOnePassAcrossTheSplit) {
-    // GPTQ quantizes the 8-bit and 4-bit columns in one pass (the high block's error is compensated in
-    // the low one): same bits as the split pass, and no worse perplexity.
+    // GPTQ quantizes the 8-bit and 4-bit columns of every ResQ layer in one pass: the same bits as the
+    // split pass, and on the model a perplexity as close to fp32 (measured: 8.5126 and 8.5099, fp32
+    // 8.4588). That the one pass lowers each layer's objective is GptqMixed.OnePassIsNoWorseThanTheSplitPass;
+    // perplexity here cannot rank them (RTN measured 8.5047 on these rotated weights).
     double bitsJoint = 0, bitsSplit = 0;
     const double joint = resqGptqPerplexity("gptq", &bitsJoint);
     const double split = resqGptqPerplexity("gptq-split", &bitsSplit);
     EXPECT_DOUBLE_EQ(bitsJoint, bitsSplit);
     ASSERT_TRUE(std::isfinite(joint));
-    EXPECT_LT(joint, split + 0.02);
+    EXPECT_LT(joint - 8.458817, 0.1);
+    EXPECT_LT(joint, split + 0.01);
 }
 
 } // namespace
