@@ -5,6 +5,9 @@ in plain PyTorch (no transformers): HF LlamaForCausalLM eager semantics, float32
 time (batch 1), like `quantscope-cli eval`.
 
 usage: ppl_torch.py [--threads N] [--repeat R] [--batch B] [--fixtures DIR]
+                   [--model DIR --tokens NPY] [--windows W] [--ctx C]
+--model takes any Llama directory with float32/BF16 model.safetensors (e.g. bench/make_synthetic_llama.py's,
+whose tokens.npy is the data); the default is the fixture and its ref_test_tokens.npy.
 Prints ppl and tokens/s; run under `/usr/bin/time -v` for the peak RSS.
 """
 import argparse
@@ -79,7 +82,8 @@ class Llama:
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])
             g = torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)
             x = x + g @ w[p + "mlp.down_proj.weight"].T
-        return self.rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+        head = w.get("lm_head.weight", w["model.embed_tokens.weight"])  # tied when absent
+        return self.rms(x, w["model.norm.weight"]) @ head.T
 
 
 def main():
@@ -89,17 +93,23 @@ def main():
     ap.add_argument("--batch", type=int, default=1, help="windows per forward call")
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--fixtures", default=os.path.join(here, "..", "..", "..", "shared", "fixtures"))
+    ap.add_argument("--model", help="a Llama directory (default: the fixture)")
+    ap.add_argument("--tokens", help=".npy of token ids (default: the fixture's ref_test_tokens.npy)")
+    ap.add_argument("--windows", type=int, default=64)
+    ap.add_argument("--ctx", type=int, default=128)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    d = os.path.join(a.fixtures, "tinyllama-bpe512")
+    d = a.model or os.path.join(a.fixtures, "tinyllama-bpe512")
     m = Llama(d)
-    ids = torch.from_numpy(np.load(os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)).view(64, 128)
+    tokens = np.load(a.tokens or os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)
+    W, C = a.windows, a.ctx
+    ids = torch.from_numpy(tokens[:W * C]).view(W, C)
     best = None
     with torch.no_grad():
         for _ in range(a.repeat):
             t0 = time.perf_counter()
             total = 0.0
-            for b in range(0, 64, a.batch):
+            for b in range(0, W, a.batch):
                 win = ids[b:b + a.batch]
                 logits = m.forward(win)
                 lp = torch.log_softmax(logits[:, :-1], dim=-1)
@@ -107,9 +117,9 @@ def main():
                 total += nll.double().sum().item()
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
-    ppl = math.exp(total / (64 * 127))
+    ppl = math.exp(total / (W * (C - 1)))
     print(json.dumps({"threads": a.threads, "batch": a.batch, "ppl": ppl, "seconds_best": best,
-                      "tokens_per_second": 64 * 128 / best, "torch": torch.__version__}))
+                      "tokens_per_second": W * C / best, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

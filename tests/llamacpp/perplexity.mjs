@@ -2,7 +2,11 @@
 // llama.cpp's own perplexity of a GGUF file, through node-llama-cpp's prebuilt CPU runtime:
 // llama-perplexity's protocol (tools/perplexity), so tests can hold our figures against llama.cpp's.
 //   node perplexity.mjs MODEL.gguf TEXT --ctx N [--chunks K] [--save-logits FILE] [--kld-base OTHER.gguf]
+//   node perplexity.mjs MODEL.gguf TEXT --ctx N [--chunks K] --speed THREADS
 // Prints one JSON object: {"perplexity", "mean_nll", "chunks", "ctx", "tokens_scored", "add_bos", ...}.
+// --speed (scripts/bench.sh's peer) instead times llama.cpp's forward pass over the chunks on THREADS
+// threads, best of 3: {"tokens_per_second", ...}. It asks for the last position's logits only, so the
+// LM head runs for one row of each chunk, not all of them as in llama-perplexity: a bound on its speed.
 // Probabilities come from controlledEvaluate at temperature 0, which returns the whole distribution;
 // at any other temperature the sampler's top-k/top-p cut it first and the figures go silently wrong.
 import {getLlama} from "node-llama-cpp";
@@ -58,6 +62,26 @@ const tokens = [...(addBos ? [bos] : []), ...tokenizerModel.tokenize(text, false
 await tokenizerModel.dispose();
 if (tokens.length < 2 * ctx) throw new Error(`${textPath}: ${tokens.length} tokens, fewer than 2 x ctx`);
 const chunks = Math.min(Math.floor(tokens.length / ctx), Number(args.chunks ?? Infinity));
+
+if (args.speed) {
+    const model = await llama.loadModel({modelPath});
+    const threads = Number(args.speed);
+    const context = await model.createContext({contextSize: ctx, batchSize: ctx, sequences: 1, threads});
+    const sequence = context.getSequence();
+    let best = Infinity;
+    for (let rep = 0; rep < 3; ++rep) {
+        const start = process.hrtime.bigint();
+        for (let c = 0; c < chunks; ++c) {
+            const input = tokens.slice(c * ctx, (c + 1) * ctx);
+            if (bos !== null) input[0] = bos;
+            await sequence.clearHistory();
+            await sequence.evaluateWithoutGeneratingNewTokens(input);
+        }
+        best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+    console.log(JSON.stringify({tokens_per_second: chunks * ctx / best, seconds_best: best, chunks, ctx, threads}));
+    process.exit(0);
+}
 
 const {rows, vocab} = await chunkDistributions(llama, modelPath, tokens, ctx, chunks, bos);
 let nll = 0;
