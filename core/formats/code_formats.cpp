@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "formats/code_formats.h"
 
+#include "tensor/simd.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -35,21 +37,40 @@ ScaleParams absmaxFit(const FormatTraits&, const RangeStats& run, const RangeSta
     return {run.amax > 0.0f ? run.amax : 0.0f, 0.0f};
 }
 
+namespace {
+
+// Decision thresholds: the midpoints between neighbouring codes; a tie goes to the upper code.
+constexpr std::array<float, 15> kNf4Mid = [] {
+    std::array<float, 15> m{};
+    for (std::size_t i = 0; i < m.size(); ++i) m[i] = 0.5f * (kNf4[i] + kNf4[i + 1]);
+    return m;
+}();
+
+// One value (the vector path's scalar twin): binary search over the thresholds.
+float nf4One(float x, float scale) {
+    const float t = x / scale;
+    if (std::isnan(t)) return t;
+    return kNf4[static_cast<std::size_t>(std::upper_bound(kNf4Mid.begin(), kNf4Mid.end(), t) - kNf4Mid.begin())] * scale;
+}
+
+} // namespace
+
 void nf4Apply(const FormatTraits&, const float* in, float* out, std::size_t n, const ScaleParams& p,
               const ElementOptions&) {
+    using namespace simd;
     if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    // Decision thresholds are the midpoints between neighbouring codes; a tie goes to the upper code.
-    std::array<float, 15> mid;
-    for (std::size_t i = 0; i < mid.size(); ++i) mid[i] = 0.5f * (kNf4[i] + kNf4[i + 1]);
-    for (std::size_t i = 0; i < n; ++i) {
-        const float t = in[i] / p.scale;
-        if (std::isnan(t)) {
-            out[i] = t;
-            continue;
-        }
-        const auto idx = static_cast<std::size_t>(std::upper_bound(mid.begin(), mid.end(), t) - mid.begin());
-        out[i] = kNf4[idx] * p.scale;
+    // Branch-free nearest code: the code index is the number of thresholds at or below t (what the
+    // binary search finds), counted in all lanes at once; two 8-lane permutes then fetch the code.
+    const F8 lowCodes = load(kNf4.data()), highCodes = load(kNf4.data() + kLanes), vScale = splat(p.scale);
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const F8 t = load(in + i) / vScale;
+        I8 idx{};
+        for (float m : kNf4Mid) idx -= t >= m; // a true comparison is -1
+        const F8 code = select(idx < kLanes, permute(lowCodes, idx), permute(highCodes, idx));
+        store(out + i, select(t == t, code * vScale, t)); // NaN stays NaN
     }
+    for (; i < n; ++i) out[i] = nf4One(in[i], p.scale);
 }
 
 void log2Apply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,

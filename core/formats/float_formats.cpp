@@ -13,11 +13,18 @@ namespace qs::core {
 namespace {
 
 // Largest exponent of a normal element value (E2M1: 2, E4M3: 8, E5M2: 15, E3M2: 4, E2M3: 2; int8: 0).
+// maxValue is a normal float32, so its exponent field says it (no libm call per block).
 int elementEmax(const FormatTraits& f) {
-    if (!f.element) return 0;
-    int e;
-    std::frexp(f.element->maxValue, &e);
-    return e - 1;
+    return f.element ? static_cast<int>(std::bit_cast<std::uint32_t>(f.element->maxValue) >> 23) - 127 : 0;
+}
+
+// Elements of MX/NV blocks: a minifloat grid, or integer codes lo..hi where the format has no element spec.
+void blockElementRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                      const ScaleParams* params, float lo, float hi) {
+    if (f.element)
+        roundMiniFloatRuns(in, out, n, run, *f.element, params);
+    else
+        intGridRuns(in, out, n, run, params, lo, hi);
 }
 
 } // namespace
@@ -26,10 +33,9 @@ ScaleParams scaledFloatFit(const FormatTraits& f, const RangeStats& run, const R
     return {run.amax > 0.0f ? run.amax / f.element->maxValue : 1.0f, 0.0f};
 }
 
-void scaledFloatApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-                      const ElementOptions&) {
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    roundMiniFloat(in, out, n, *f.element, p.scale);
+void scaledFloatApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                          const ScaleParams* params, const ElementOptions&) {
+    roundMiniFloatRuns(in, out, n, run, *f.element, params);
 }
 
 ScaleParams mxFit(const FormatTraits& f, const RangeStats& run, const RangeStats&, const ElementOptions&) {
@@ -43,13 +49,9 @@ ScaleParams mxFit(const FormatTraits& f, const RangeStats& run, const RangeStats
             0.0f};
 }
 
-void mxApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-             const ElementOptions&) {
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    if (f.element)
-        roundMiniFloat(in, out, n, *f.element, p.scale);
-    else
-        intApplyRange(in, out, n, p.scale, 0.0f, -128.0f, 127.0f);
+void mxApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                 const ScaleParams* params, const ElementOptions&) {
+    blockElementRuns(f, in, out, n, run, params, -128.0f, 127.0f);
 }
 
 ScaleParams nvFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions&) {
@@ -61,13 +63,9 @@ ScaleParams nvFit(const FormatTraits& f, const RangeStats& run, const RangeStats
     return {block * global, 0.0f};
 }
 
-void nvApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-             const ElementOptions&) {
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    if (f.element)
-        roundMiniFloat(in, out, n, *f.element, p.scale);
-    else
-        intApplyRange(in, out, n, p.scale, 0.0f, -7.0f, 7.0f);
+void nvApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                 const ScaleParams* params, const ElementOptions&) {
+    blockElementRuns(f, in, out, n, run, params, -7.0f, 7.0f);
 }
 
 ScaleParams castFit(const FormatTraits&, const RangeStats&, const RangeStats&, const ElementOptions&) {

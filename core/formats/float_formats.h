@@ -8,23 +8,23 @@ namespace qs::core {
 ScaleParams scaledFloatFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor,
                            const ElementOptions& o);
 /// x' = ExMy(x / scale) * scale, ties to even, saturating.
-void scaledFloatApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-                      const ElementOptions& o);
+void scaledFloatApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                          const ScaleParams* params, const ElementOptions& o);
 
 /// OCP Microscaling v1.0: shared E8M0 scale X = 2^(floor(log2(amax)) - emax_elem), floor(log2) taken
 /// exactly from the float32 exponent, clamped to [-127, 127]; amax == 0 gives an all-zero block.
 /// MXINT8 elements are int8 with an implicit 2^-6, so its fitted scale is X * 2^-6.
 ScaleParams mxFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions& o);
 /// Elements of an MX block: ExMy(P) * X for float elements, clamp(rhe(x / s), -128, 127) * s for MXINT8.
-void mxApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-             const ElementOptions& o);
+void mxApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                 const ScaleParams* params, const ElementOptions& o);
 
 /// NVFP4 / NVINT4: per-tensor fp32 scale s_g = amax_tensor / (qmax * 448), per-block E4M3 scale
 /// s_b = E4M3((amax_b / qmax) / s_g), effective scale s_b * s_g (qmax = 6 for E2M1, 7 for INT4).
 ScaleParams nvFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions& o);
 /// Elements of an NV block: E2M1(x / se) * se, or clamp(rhe(x / se), -7, 7) * se.
-void nvApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-             const ElementOptions& o);
+void nvApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                 const ScaleParams* params, const ElementOptions& o);
 
 /// bf16 / fp16: a plain cast, round to nearest even, saturating at the largest finite value.
 ScaleParams castFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions& o);

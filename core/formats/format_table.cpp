@@ -65,19 +65,22 @@ constexpr std::string_view kNvCaption = "Ticks: elements × {s} (E4M3 block scal
 constexpr std::string_view kCastCaption = "{name} stores no scale: every value in the layer's range";
 
 constexpr FormatTraits intRow(FormatId id, std::string_view name, std::string_view summary, int bits) {
-    return {id, name, summary, kIntText, kIntCaption, kIntAsymCaption, FormatKind::Integer, bits, 0, true, 16, 0, nullptr, intFit, intApply, 1e-6};
+    return {id, name, summary, kIntText, kIntCaption, kIntAsymCaption, FormatKind::Integer, bits, 0, true, 16, 0, nullptr, intFit,
+            applyOneRun<intApplyRuns>, 1e-6, intApplyRuns};
 }
 constexpr FormatTraits floatRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec& e) {
     return {id,    name, summary, kFloatText, kScaledCaption, {}, FormatKind::ScaledFloat, 1 + e.ebits + e.mbits, 0, false, 16, 0, &e,
-            scaledFloatFit, scaledFloatApply, 1e-6};
+            scaledFloatFit, applyOneRun<scaledFloatApplyRuns>, 1e-6, scaledFloatApplyRuns};
 }
 // Element bits are passed explicitly: no pointer tests in constant expressions (UBSan rejects them).
 constexpr FormatTraits mxRow(FormatId id, std::string_view name, std::string_view summary, int bits,
                              const MiniFloatSpec* e) {
-    return {id, name, summary, kMxText, kMxCaption, {}, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, mxApply, 1e-6};
+    return {id, name, summary, kMxText, kMxCaption, {}, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, applyOneRun<mxApplyRuns>, 1e-6,
+            mxApplyRuns};
 }
 constexpr FormatTraits nvRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec* e) {
-    return {id, name, summary, kNvText, kNvCaption, {}, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, nvApply, 1e-6};
+    return {id, name, summary, kNvText, kNvCaption, {}, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, applyOneRun<nvApplyRuns>, 1e-6,
+            nvApplyRuns};
 }
 
 constexpr std::array kFormats{

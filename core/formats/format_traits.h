@@ -65,11 +65,23 @@ struct ElementOptions {
 struct FormatTraits;
 
 /// Fits scale parameters to a run's range (`tensor` is the whole tensor's range, for two-level formats).
+/// A symmetric fit (o.symmetric, or a format without asymmetric grids) reads only run.amax.
 using FitFn = ScaleParams (*)(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor,
                               const ElementOptions& o);
 /// Quantize-dequantizes n values with the given parameters.
 using ApplyFn = void (*)(const FormatTraits& f, const float* in, float* out, std::size_t n,
                          const ScaleParams& p, const ElementOptions& o);
+/// Quantize-dequantizes n values in runs of `run` (the last may be shorter), run k with params[k]:
+/// apply() run by run, without paying a call and the kernel's set-up for every run of 16 or 32.
+using ApplyRunsFn = void (*)(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                             const ScaleParams* params, const ElementOptions& o);
+
+/// apply() of a format whose kernel is an ApplyRunsFn: one run of n values.
+template <ApplyRunsFn runs>
+void applyOneRun(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
+                 const ElementOptions& o) {
+    if (n > 0) runs(f, in, out, n, n, &p, o);
+}
 
 /// One row of the format table: everything that belongs to a number format (accelerator cost
 /// traits live elsewhere). Generic code never switches on the id.
@@ -93,6 +105,7 @@ struct FormatTraits {
     FitFn fit;                    ///< range -> scale parameters
     ApplyFn apply;                ///< fake quantization of a run
     double testRelTolerance;      ///< what tests allow against an independent float64 re-implementation
+    ApplyRunsFn applyRuns = nullptr; ///< apply over many runs at once, where the format has it
 };
 
 /// The whole table, in id order.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "formats/int_format.h"
 
+#include "formats/format_simd.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -28,30 +30,57 @@ ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStat
     return {scale, zero};
 }
 
-void intApplyRange(const float* in, float* out, std::size_t n, float scale, float zero, float lo, float hi) {
-    if (scale == 0.0f) {
-        std::fill(out, out + n, 0.0f);
-        return;
-    }
-    // Division (not a reciprocal multiply) keeps the result bit-exact with the reference definition.
-    // The final clamp only binds for ranges near FLT_MAX, where a rounded zero point could overflow.
+namespace {
+
+// The definition, one value at a time (the vector path's scalar twin). Division, not a reciprocal
+// multiply, keeps it bit-exact with the reference. The final clamp only binds for ranges near
+// FLT_MAX, where a rounded zero point could overflow.
+float intOne(float x, float scale, float zero, float lo, float hi) {
     constexpr float big = std::numeric_limits<float>::max();
-    for (std::size_t i = 0; i < n; ++i) {
-        float q = std::nearbyint(in[i] / scale) + zero;
-        q = std::min(std::max(q, lo), hi);
-        out[i] = std::min(std::max(scale * (q - zero), -big), big);
+    float q = std::nearbyint(x / scale) + zero;
+    q = std::min(std::max(q, lo), hi);
+    return std::min(std::max(scale * (q - zero), -big), big);
+}
+
+} // namespace
+
+void intGridRuns(const float* in, float* out, std::size_t n, std::size_t run, const ScaleParams* params, float lo,
+                 float hi) {
+    using namespace simd;
+    const F8 vLo = splat(lo), vHi = splat(hi);
+    for (std::size_t start = 0; start < n; start += run, ++params) {
+        const std::size_t end = std::min(n, start + run);
+        const float scale = params->scale, zero = params->zero;
+        if (scale == 0.0f) {
+            std::fill(out + start, out + end, 0.0f);
+            continue;
+        }
+        // intOne's operations lane-wise (std::max(a, b) is a < b ? b : a). Its final clamp can only
+        // bind when scale * (q - zero) may overflow; the scalar twin handles those ranges.
+        std::size_t i = start;
+        const float reach = std::max(std::fabs(lo - zero), std::fabs(hi - zero));
+        if (scale * reach <= std::numeric_limits<float>::max()) {
+            const F8 vScale = splat(scale), vZero = splat(zero);
+            for (; i + kLanes <= end; i += kLanes) {
+                F8 q = roundNearest(load(in + i) / vScale) + vZero;
+                q = select(q < vLo, vLo, q);
+                q = select(vHi < q, vHi, q);
+                store(out + i, vScale * (q - vZero));
+            }
+        }
+        for (; i < end; ++i) out[i] = intOne(in[i], scale, zero, lo, hi);
     }
 }
 
-void intApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-              const ElementOptions& o) {
+void intApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                  const ScaleParams* params, const ElementOptions& o) {
     const int k = f.elementBits;
     const float half = static_cast<float>(1 << (k - 1));
     // Restricted symmetric grids use the codes -(2^(k-1)-1)..2^(k-1)-1 (finite inputs never reach
     // -2^(k-1), so infinities saturate onto the symmetric grid); full-range ones add -2^(k-1).
     const float hi = o.symmetric ? half - 1.0f : 2.0f * half - 1.0f;
     const float lo = o.symmetric ? (o.fullRange ? -half : -hi) : 0.0f;
-    intApplyRange(in, out, n, p.scale, p.zero, lo, hi);
+    intGridRuns(in, out, n, run, params, lo, hi);
 }
 
 } // namespace qs::core

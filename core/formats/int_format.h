@@ -10,10 +10,12 @@ namespace qs::core {
 /// asymmetric: range widened to include 0, scale = (max-min)/(2^k-1), zero = rhe(-min/scale),
 /// q = clamp(rhe(x/scale) + zero, 0, 2^k-1). rhe = round half to even. x' = scale * (q - zero).
 ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions& o);
-/// Applies the INT-k grid of `f` to n values.
-void intApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-              const ElementOptions& o);
-/// The INT-k grid with an explicit code range [lo, hi] (shared by MXINT8 and NVINT4).
-void intApplyRange(const float* in, float* out, std::size_t n, float scale, float zero, float lo, float hi);
+/// Applies the INT-k grid of `f` to runs of values (ApplyRunsFn).
+void intApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                  const ScaleParams* params, const ElementOptions& o);
+/// The INT grid with an explicit code range [lo, hi] over runs of `run` values, run k with params[k]
+/// (shared by INT-k, MXINT8 and NVINT4); a zero scale gives zeros.
+void intGridRuns(const float* in, float* out, std::size_t n, std::size_t run, const ScaleParams* params, float lo,
+                 float hi);
 
 } // namespace qs::core

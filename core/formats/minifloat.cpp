@@ -36,7 +36,9 @@ float roundOne(float x, const MiniFloatSpec& c) {
     const std::uint32_t sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
     const float a = std::bit_cast<float>(absBits);
     const float normal = std::bit_cast<float>((absBits + c.half + ((absBits >> c.drop) & 1u)) & c.mask);
-    const float sub = std::nearbyint(a / c.subStep) * c.subStep; // power of two: same as the vector multiply
+    // Scaling by the power of two 1 / subStep is exact where sub is used: the vector path's multiply,
+    // without a division on the block-scale path of NVFP4.
+    const float sub = std::nearbyint(a * c.invSubStepHi * c.invSubStepLo) * c.subStep;
     float q = a < c.minNormal ? sub : normal;
     q = q > c.maxValue ? c.maxValue : q; // saturate (inf too)
     q = absBits > 0x7f800000u ? a : q;   // NaN in, NaN out
@@ -52,30 +54,44 @@ bool isPowerOfTwoWithReciprocal(float scale) {
 
 } // namespace
 
-void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale) {
+void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
+                        const ScaleParams* params) {
     using namespace simd;
     const MiniFloatSpec& c = s;
-    const F8 vScale = splat(scale), vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep),
-             vInvHi = splat(c.invSubStepHi), vInvLo = splat(c.invSubStepLo), vMax = splat(c.maxValue);
+    const F8 vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep), vInvHi = splat(c.invSubStepHi),
+             vInvLo = splat(c.invSubStepLo), vMax = splat(c.maxValue);
     const U8 vHalf = splatU(c.half), vMask = splatU(c.mask), vInf = splatU(0x7f800000u);
-    // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
-    // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
-    const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
-    const F8 vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
-    std::size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        const F8 x = exactReciprocal ? load(in + i) * vInvScale : load(in + i) / vScale;
-        const U8 b = bits(x);
-        const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
-        const F8 a = fromBits(absBits);
-        const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
-        const F8 sub = roundSmall(a * vInvHi * vInvLo) * vSubStep; // exact scalings; a / step < 2^(mbits+1)
-        F8 q = select(a < vMinNormal, sub, normal);
-        q = select(q > vMax, vMax, q);
-        q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);
-        store(out + i, fromBits(bits(q) | sign) * vScale);
+    for (std::size_t start = 0; start < n; start += run, ++params) {
+        const std::size_t end = std::min(n, start + run);
+        const float scale = params->scale;
+        if (scale == 0.0f) {
+            std::fill(out + start, out + end, 0.0f);
+            continue;
+        }
+        // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
+        // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
+        const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
+        const F8 vScale = splat(scale), vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
+        std::size_t i = start;
+        for (; i + kLanes <= end; i += kLanes) {
+            const F8 x = exactReciprocal ? load(in + i) * vInvScale : load(in + i) / vScale;
+            const U8 b = bits(x);
+            const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
+            const F8 a = fromBits(absBits);
+            const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
+            const F8 sub = roundSmall(a * vInvHi * vInvLo) * vSubStep; // exact scalings; a / step < 2^(mbits+1)
+            F8 q = select(a < vMinNormal, sub, normal);
+            q = select(q > vMax, vMax, q);
+            q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);
+            store(out + i, fromBits(bits(q) | sign) * vScale);
+        }
+        for (; i < end; ++i) out[i] = roundOne(in[i] / scale, c) * scale;
     }
-    for (; i < n; ++i) out[i] = roundOne(in[i] / scale, c) * scale;
+}
+
+void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale) {
+    const ScaleParams p{scale, 0.0f};
+    if (n > 0) roundMiniFloatRuns(in, out, n, n, s, &p);
 }
 
 float roundMiniFloatOne(float x, const MiniFloatSpec& s) { return roundOne(x, s); }

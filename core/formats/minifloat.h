@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include "formats/format_traits.h"
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +64,11 @@ float roundMiniFloatRef(float x, const MiniFloatSpec& s);
 /// `scale` divides the input first and multiplies the result: out = round(in / scale) * scale
 /// (pass 1 for a plain cast). Always the correctly rounded quotient: a reciprocal multiply is used only
 /// where it is exact (power-of-two scales).
+/// A zero scale gives zeros (a run that was all zeros).
 void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale);
+/// roundMiniFloat over runs of `run` values (the last may be shorter), run k with params[k].scale.
+void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
+                        const ScaleParams* params);
 
 /// One value already divided by its scale, rounded like roundMiniFloat (for per-block scales).
 float roundMiniFloatOne(float x, const MiniFloatSpec& s);

@@ -10,6 +10,37 @@
 
 namespace qs::core {
 
+namespace {
+
+// Largest finite |x|, 0 when there is none: the same amax as rangeOf at half the work (comparing
+// the magnitudes' bits as integers also sorts out inf and NaN).
+float finiteAbsMax(const float* x, std::size_t n) {
+    using namespace simd;
+    const I8 vInf = I8{} + 0x7f800000;
+    F8 acc{};
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const U8 a = bits(load(x + i)) & 0x7fffffffu;
+        const F8 w = fromBits(reinterpret_cast<const I8&>(a) < vInf ? a : U8{});
+        acc = select(w > acc, w, acc);
+    }
+    float m = hmax(acc);
+    for (; i < n; ++i)
+        if (std::isfinite(x[i])) m = std::max(m, std::fabs(x[i]));
+    return m;
+}
+
+// The whole tensor's amax, rows in parallel (a maximum is exact, so the split cannot change it).
+// Only two-level formats read it, and they are symmetric: the symmetric range is all they need.
+RangeStats tensorRange(const float* x, std::int64_t rows, std::int64_t cols) {
+    float amax = 0.0f;
+#pragma omp parallel for reduction(max : amax) schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) amax = std::max(amax, finiteAbsMax(x + r * cols, static_cast<std::size_t>(cols)));
+    return {-amax, amax, amax};
+}
+
+} // namespace
+
 RangeStats rangeOf(const float* x, std::size_t n) {
     using namespace simd;
     // Non-finite values are replaced by the first finite one, which never widens the range.
@@ -68,7 +99,12 @@ ScaleParams fitRun(const FormatTraits& f, const QuantSpec& spec, const float* x,
                    const RangeStats& tensor, float* scratch) {
     const ElementOptions o = optionsOf(spec);
     switch (spec.scaleRule) {
-    case ScaleRule::MinMax: return f.fit(f, rangeOf(x, n), tensor, o);
+    case ScaleRule::MinMax: {
+        // Symmetric fits read only amax (format_traits.h): they get the symmetric range around it.
+        if (!o.symmetric && f.allowsAsymmetric) return f.fit(f, rangeOf(x, n), tensor, o);
+        const float amax = finiteAbsMax(x, n);
+        return f.fit(f, {-amax, amax, amax}, tensor, o);
+    }
     case ScaleRule::Percentile: return f.fit(f, percentileRange(x, n, spec.percentile, scratch), tensor, o);
     case ScaleRule::Mse: {
         // Shrink the range by p = 1, 0.99, ..., 0.21 (the GPTQ reference's grid) and keep the best.
@@ -93,7 +129,9 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     const FormatTraits& f = formatTraits(spec.format);
     const ElementOptions o = optionsOf(spec);
     const auto total = static_cast<std::size_t>(rows * cols);
-    const RangeStats whole = rangeOf(in, total);
+    // Only two-level formats (a per-tensor scale) read the whole tensor's range: a pass over all
+    // of memory that the other formats need not pay for.
+    const RangeStats whole = f.tensorScaleBits ? tensorRange(in, rows, cols) : RangeStats{};
     const std::int64_t run = spec.runLength(cols);
     const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
     ScaleParams tensorParams;
@@ -105,15 +143,23 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
 #pragma omp parallel
     {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : static_cast<std::size_t>(run));
+        std::vector<ScaleParams> params(static_cast<std::size_t>((cols + run - 1) / run), tensorParams);
 #pragma omp for schedule(static)
         for (std::int64_t r = 0; r < rows; ++r) {
             const float* src = in + r * cols;
             float* dst = out + r * cols;
-            for (std::int64_t c = 0; c < cols; c += run) {
-                const auto n = static_cast<std::size_t>(std::min(run, cols - c));
-                const ScaleParams p = perTensor ? tensorParams : fitRun(f, spec, src + c, n, whole, scratch.data());
-                f.apply(f, src + c, dst + c, n, p, o);
-            }
+            auto runLength = [&](std::int64_t c) { return static_cast<std::size_t>(std::min(run, cols - c)); };
+            // Fit every run of the row, then apply: the fits do not wait on each other, so the CPU
+            // overlaps them, where fitting and applying run by run chains each run's range to its
+            // quantization. (With out == in, the fits still read the original row.)
+            if (!perTensor)
+                for (std::int64_t c = 0; c < cols; c += run)
+                    params[static_cast<std::size_t>(c / run)] = fitRun(f, spec, src + c, runLength(c), whole, scratch.data());
+            if (f.applyRuns)
+                f.applyRuns(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o);
+            else
+                for (std::int64_t c = 0; c < cols; c += run)
+                    f.apply(f, src + c, dst + c, runLength(c), params[static_cast<std::size_t>(c / run)], o);
         }
     }
 }
