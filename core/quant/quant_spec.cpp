@@ -23,8 +23,12 @@ std::int64_t QuantSpec::runLength(std::int64_t cols) const {
     const auto& f = formatTraits(format);
     if (f.fixedBlock) return std::min<std::int64_t>(f.fixedBlock, cols); // MX/NV: always their block
     switch (granularity) {
-    case Granularity::Group: return std::min<std::int64_t>(groupSize, cols);
-    case Granularity::Block: return std::min<std::int64_t>(formatTraits(format).fixedBlock, cols);
+    case Granularity::Group:
+        // A spec built in code skips fromJson's checks; a run of 0 would never advance.
+        if (groupSize < 1) throw Error("group size " + std::to_string(groupSize) + " must be at least 1");
+        return std::min<std::int64_t>(groupSize, cols);
+    case Granularity::Block:
+        throw Error("format " + std::string(f.name) + " has no fixed block: use tensor, channel or group");
     default: return cols;
     }
 }

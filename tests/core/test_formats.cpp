@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The format table: MX/NV against the fixture references, bit accounting, clipping rules and a
 // property test over every format and granularity.
+#include "base/error.h"
 #include "fixture_paths.h"
 #include "formats/code_formats.h"
 #include "formats/format_traits.h"
@@ -82,6 +83,17 @@ TEST(Formats, BitAccountingOfEachFormat) {
     EXPECT_DOUBLE_EQ(bpw("log2", Granularity::Channel), 4.0 + 16.0 / cols);
     // MX ignores a requested group: its block is part of the format.
     EXPECT_DOUBLE_EQ(bpw("mxfp4", Granularity::Group, 128), 4.25);
+}
+
+TEST(Formats, SpecsWithoutARunLengthAreErrorsNotHangs) {
+    // Specs built in code skip fromJson's checks: a run of 0 values would never advance.
+    const std::vector<float> x(64, 1.0f);
+    std::vector<float> y(64);
+    for (const QuantSpec& bad : {QuantSpec{FormatId::Int4, Granularity::Block, 32, true},
+                                 QuantSpec{FormatId::Nf4, Granularity::Group, 0, true}}) {
+        EXPECT_THROW(fakeQuantize(x.data(), 2, 32, bad, y.data()), Error);
+        EXPECT_THROW(bad.bitsPerWeight(2, 32), Error);
+    }
 }
 
 TEST(Formats, MxSharedScaleUsesTheExactExponent) {
