@@ -22,9 +22,20 @@ void retainFreedMemory() {
 }
 
 void configureProcess(char** argv) {
+    bool changed = false;
     if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        execv("/proc/self/exe", argv); // only returns on failure: then run with the default policy
+        changed = true;
+    }
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (!tunables) {
+        setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
+        changed = true;
+    }
+    // Once only, whatever the environment does with these values.
+    if (changed && !std::getenv("QS_PROCESS_CONFIGURED")) {
+        setenv("QS_PROCESS_CONFIGURED", "1", 1);
+        execv("/proc/self/exe", argv); // only returns on failure: then run with the defaults
     }
     retainFreedMemory();
 }

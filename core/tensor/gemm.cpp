@@ -82,8 +82,8 @@ void ntTile(const float* const a[kNtRows], const float* const b[kNtCols], std::i
     for (int r = 0; r < kNtRows; ++r) out[r] = sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
 }
 
-void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, std::int64_t m0,
-             std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
+             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     const std::int64_t k = a.cols;
     for (std::int64_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKBlock) {
         const std::int64_t k1 = std::min(k, k0 + kGemmKBlock);
@@ -92,7 +92,9 @@ void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bi
             const std::int64_t rows = std::min<std::int64_t>(kNtRows, m1 - i);
             const float* ar[kNtRows];
             for (int r = 0; r < kNtRows; ++r) ar[r] = a.data + (i + std::min<std::int64_t>(r, rows - 1)) * a.stride;
-            for (std::int64_t j = n0; j < n1; j += kNtCols) {
+            // Lower: the tiles right of the last row's diagonal hold nothing wanted.
+            const std::int64_t jEnd = shape == GemmShape::Lower ? std::min(n1, i + rows) : n1;
+            for (std::int64_t j = n0; j < jEnd; j += kNtCols) {
                 const std::int64_t cols = std::min<std::int64_t>(kNtCols, n1 - j);
                 const float* br[kNtCols];
                 for (int q = 0; q < kNtCols; ++q) br[q] = b.data + (j + std::min<std::int64_t>(q, cols - 1)) * b.stride;
@@ -168,10 +170,10 @@ void nnBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bi
 
 #else // portable twins: the same element order is not promised here, only the invariances
 
-void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, std::int64_t m0,
-             std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
+             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t i = m0; i < m1; ++i)
-        for (std::int64_t j = n0; j < n1; ++j) {
+        for (std::int64_t j = n0; j < (shape == GemmShape::Lower ? std::min(n1, i + 1) : n1); ++j) {
             float s = 0;
             for (std::int64_t q = 0; q < a.cols; ++q) s += a.data[i * a.stride + q] * b.data[j * b.stride + q];
             c.data[i * c.stride + j] = bias ? s + bias[j] : s;
@@ -204,7 +206,7 @@ void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
         throw Error("gemmNT: shapes do not agree (" + shapeText(a) + " times the transpose of " + shapeText(b) +
                     " into " + shapeText(c) + ")");
     forEachBlock(a.rows, b.rows, a.cols, shape, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-        ntBlock(a, b, c, bias, m0, m1, n0, n1);
+        ntBlock(a, b, c, bias, shape, m0, m1, n0, n1);
     });
 }
 
