@@ -27,29 +27,29 @@ RowMatrixF random(std::int64_t rows, std::int64_t cols, unsigned seed) {
     return m;
 }
 
-// range: threads, m, n, k.
-void BM_GemmNT(benchmark::State& state) {
+// range: threads, m, n, k. `product(x, w, y)` computes y = x·wᵀ.
+template <class Product>
+void timeProduct(benchmark::State& state, const Product& product) {
     omp_set_num_threads(static_cast<int>(state.range(0)));
     const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
     const RowMatrixF x = random(m, k, 1), w = random(n, k, 2);
     RowMatrixF y(m, n);
     for (auto _ : state) {
-        gemmNT({x.data(), m, k, k}, {w.data(), n, k, k}, {y.data(), m, n, n});
+        product(x, w, y);
         benchmark::DoNotOptimize(y.data());
     }
     state.SetItemsProcessed(state.iterations() * 2 * m * n * k);
 }
 
+void BM_GemmNT(benchmark::State& state) {
+    timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, {w.data(), w.rows(), w.cols(), w.cols()},
+               {y.data(), y.rows(), y.cols(), y.cols()});
+    });
+}
+
 void BM_EigenGemm(benchmark::State& state) {
-    omp_set_num_threads(static_cast<int>(state.range(0)));
-    const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
-    const RowMatrixF x = random(m, k, 1), w = random(n, k, 2);
-    RowMatrixF y(m, n);
-    for (auto _ : state) {
-        y.noalias() = x * w.transpose();
-        benchmark::DoNotOptimize(y.data());
-    }
-    state.SetItemsProcessed(state.iterations() * 2 * m * n * k);
+    timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
 
 } // namespace

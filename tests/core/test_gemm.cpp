@@ -37,31 +37,19 @@ void expectClose(double got, double exact, double absSum, std::int64_t k) {
     EXPECT_NEAR(got, exact, 4.0 * static_cast<double>(k) * 6e-8 * absSum + 1e-30);
 }
 
-void checkNT(std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
-    const Mat a(m, k, 1), b(n, k, 2), bv(1, n, 3);
+// C = A·Bᵀ (nt) or A·B against sums in double; b is [n, k] for nt, [k, n] otherwise.
+void checkProduct(bool nt, std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
+    const Mat a(m, k, 1), b = nt ? Mat(n, k, 2) : Mat(k, n, 2), bv(1, n, 3);
     Mat c(m, n);
-    gemmNT(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+    if (nt)
+        gemmNT(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+    else
+        gemmNN(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
     for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t j = 0; j < n; ++j) {
             double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
             for (std::int64_t q = 0; q < k; ++q) {
-                const double t = double(a.v[i * k + q]) * b.v[j * k + q];
-                s += t;
-                abs += std::abs(t);
-            }
-            expectClose(c.at(i, j), s, abs, k);
-        }
-}
-
-void checkNN(std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
-    const Mat a(m, k, 4), b(k, n, 5), bv(1, n, 6);
-    Mat c(m, n);
-    gemmNN(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
-    for (std::int64_t i = 0; i < m; ++i)
-        for (std::int64_t j = 0; j < n; ++j) {
-            double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
-            for (std::int64_t q = 0; q < k; ++q) {
-                const double t = double(a.v[i * k + q]) * b.v[q * n + j];
+                const double t = double(a.v[i * k + q]) * (nt ? b.v[j * k + q] : b.v[q * n + j]);
                 s += t;
                 abs += std::abs(t);
             }
@@ -77,7 +65,7 @@ TEST(Gemm, NTAgainstDoubleReference) {
     for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 4, 8}, {5, 7, 13}, {97, 130, 64}, {7, 9, 1100}, {2, 3, 0}})
         for (bool bias : {false, true}) {
             SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
-            checkNT(m, n, k, bias);
+            checkProduct(true, m, n, k, bias);
         }
 }
 
@@ -85,7 +73,7 @@ TEST(Gemm, NNAgainstDoubleReference) {
     for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {97, 130, 64}, {5, 40, 700}, {2, 3, 0}})
         for (bool bias : {false, true}) {
             SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
-            checkNN(m, n, k, bias);
+            checkProduct(false, m, n, k, bias);
         }
 }
 
