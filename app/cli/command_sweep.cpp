@@ -100,8 +100,8 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
             if (!o.message.empty()) std::printf(" %s", o.message.c_str());
             std::printf("\n");
         }
-        std::printf("done %d, skipped %d, failed %d, invalid %d\n", j["done"].get<int>(), j["skipped"].get<int>(),
-                    j["failed"].get<int>(), j["invalid"].get<int>());
+        std::printf("done %d, skipped %d, failed %d, invalid %d in %.1f s\n", j["done"].get<int>(),
+                    j["skipped"].get<int>(), j["failed"].get<int>(), j["invalid"].get<int>(), j["seconds"].get<double>());
     }
     return j;
 }

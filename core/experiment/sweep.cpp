@@ -122,7 +122,7 @@ nlohmann::json SweepSummary::toJson() const {
     }
     nlohmann::json reference{{"run_id", referenceRunId}, {"perplexity", referencePerplexity}};
     if (referenceAccuracy) reference["accuracy"] = *referenceAccuracy;
-    nlohmann::json j{{"reference", reference}, {"runs", runs}};
+    nlohmann::json j{{"reference", reference}, {"runs", runs}, {"seconds", seconds}};
     for (const auto& [k, n] : counts) j[k] = n;
     return j;
 }
@@ -135,6 +135,7 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     target.labels = options.labels;
     target.eval = options.eval;
     target.commandLine = options.commandLine;
+    const auto sweepStart = std::chrono::steady_clock::now();
     const JobContext inner{nullptr, ctx.cancel}; // a sweep's own progress is one line per run
     RecipeRunner runner(std::move(target), registries, &project, inner);
     runner.keepReferenceLogits(kSweepReferenceLogitsBytes); // every recipe is compared with the same fp32 logits
@@ -243,6 +244,7 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
         for (auto& t : threads) t.join();
     }
     if (failure) std::rethrow_exception(failure);
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweepStart).count();
     return summary;
 }
 

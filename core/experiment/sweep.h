@@ -65,8 +65,9 @@ struct SweepSummary {
     double referencePerplexity = 0;
     std::optional<double> referenceAccuracy; ///< classifiers
     std::vector<SweepOutcome> outcomes;
+    double seconds = 0; ///< wall time of the whole sweep, the fp32 reference included
 
-    /// {"project", "reference": {run_id, perplexity}, "done", "skipped", "failed", "invalid", "runs": [...]}.
+    /// {"project", "reference": {run_id, perplexity}, "done", "skipped", "failed", "invalid", "seconds", "runs": [...]}.
     nlohmann::json toJson() const;
 };
 
