@@ -176,16 +176,24 @@ void Project::initialize(bool create) {
     auto& db = *m_db;
     std::int64_t appId = 0, version = 0, tables = 0;
     try {
-        appId = db.queryInt("PRAGMA application_id");
-        version = db.queryInt("PRAGMA user_version");
-        tables = db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+        // One read transaction: another process may be creating the schema right now, and three separate
+        // reads could see its tables but not yet its application id.
+        db.exec("BEGIN");
+        try {
+            appId = db.queryInt("PRAGMA application_id");
+            version = db.queryInt("PRAGMA user_version");
+            tables = db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+        } catch (...) {
+            db.exec("ROLLBACK");
+            throw;
+        }
+        db.exec("COMMIT");
     } catch (const Error& e) {
         throw Error(m_path.string() + ": not a readable QuantScope project (" + e.what() + ")");
     }
     if (appId == 0 && tables == 0) {
         if (!create) throw Error(m_path.string() + ": an empty database, not a QuantScope project");
-        db.exec("PRAGMA journal_mode = WAL");
-        sql::Transaction tx(db);
+        sql::Transaction tx(db); // WAL comes after: a journal mode cannot change inside a transaction
         // Re-check under the write lock: another process may have created the schema meanwhile.
         if (db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 0) {
             db.exec(kSchema);

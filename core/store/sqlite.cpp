@@ -32,7 +32,7 @@ void Database::exec(std::string_view sql) {
     if (sqlite3_exec(m_db, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         const std::string msg = err ? err : sqlite3_errmsg(m_db);
         sqlite3_free(err);
-        throw Error(m_path.string() + ": " + msg);
+        throw Error(m_path.string() + ": " + msg + " (in '" + s.substr(0, 60) + "')");
     }
 }
 
