@@ -27,8 +27,7 @@ void configureProcess(char** argv) {
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
         changed = true;
     }
-    const char* tunables = std::getenv("GLIBC_TUNABLES");
-    if (!tunables) {
+    if (!std::getenv("GLIBC_TUNABLES")) {
         setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
         changed = true;
     }
