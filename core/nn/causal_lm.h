@@ -146,6 +146,7 @@ public:
 
 private:
     struct Impl;
+    friend struct CausalLmAccess; // the backward pass (nn/causal_lm_grad.cpp) reads the weights
     explicit CausalLm(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };

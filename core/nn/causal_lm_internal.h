@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Private to nn/causal_lm.cpp (the forward pass) and nn/causal_lm_weights.cpp (which float32 weights
-// are held, and when): the state both work on. No other file includes it.
+// Private to nn/causal_lm.cpp (the forward pass), nn/causal_lm_weights.cpp (which float32 weights
+// are held, and when) and nn/causal_lm_grad.cpp (the backward pass): the state they work on. No
+// other file includes it.
 #include "nn/causal_lm.h"
 #include "quant/fake_quant.h"
 
@@ -125,6 +126,12 @@ struct CausalLm::Impl {
         return static_cast<double>(seq) * hidden * hidden < causal_lm_detail::kParallelMinWork &&
                omp_get_max_threads() > 1;
     }
+};
+
+/// The backward pass's way in to a model's weights and settings.
+struct CausalLmAccess {
+    using Impl = CausalLm::Impl;
+    static const Impl& impl(const CausalLm& lm) { return *lm.m_impl; }
 };
 
 } // namespace qs::core

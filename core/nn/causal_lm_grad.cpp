@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: MIT
+// The backward pass of CausalLm, written once over the scalar type: float for gradients,
+// Dual<float> for gradients with their derivative along a direction (Hessian-vector products).
+// The forward half mirrors nn/causal_lm.cpp operation by operation and keeps what the backward
+// half needs (or only each layer's input, with GradOptions::recompute).
+#include "nn/causal_lm_grad.h"
+
+#include "base/error.h"
+#include "nn/causal_lm_internal.h"
+#include "nn/grad_kernels.h"
+#include "quant/fake_quant.h"
+
+#include <chrono>
+#include <cmath>
+#include <omp.h>
+#include <unordered_map>
+
+namespace qs::core {
+using namespace causal_lm_detail;
+using grad::Mat;
+using grad::Product;
+using grad::View;
+using Impl = CausalLmAccess::Impl;
+
+namespace {
+
+// ---- which weights, where ------------------------------------------------------------------------
+
+struct LinearRef {
+    int w = -1, b = -1; // slot indices (b = -1: no bias)
+    int out = 0, in = 0;
+    bool inOut = false;
+};
+struct NormRef {
+    int w = -1, b = -1;
+};
+struct LayerRef {
+    NormRef attnNorm, mlpNorm;
+    bool fused = false, gated = true;
+    LinearRef qkv, q, k, v, o, gate, up, down;
+    int window = 0;
+};
+struct Slot {
+    std::string name;
+    const std::vector<float>* buffer = nullptr;
+};
+
+// The model's weights as numbered slots, each buffer once (a tied head is the embedding's slot).
+struct ModelRef {
+    std::vector<Slot> slots;
+    int embed = -1, positions = -1, head = -1;
+    std::vector<LayerRef> layers;
+    NormRef finalNorm;
+
+    explicit ModelRef(const Impl& m) {
+        embed = slot(m.embedName, m.embed);
+        if (m.positions) positions = slot(m.positionsName, m.positions);
+        for (std::size_t i = 0; i < m.layers.size(); ++i) {
+            const Layer& l = m.layers[i];
+            if (!l.loaded)
+                throw Error("gradient: decoder layer " + std::to_string(i) +
+                            " is not loaded (a layer-by-layer model cannot be differentiated whole)");
+            LayerRef r;
+            r.attnNorm = norm(l.attnNorm);
+            r.fused = l.fusedQkv;
+            if (l.fusedQkv) {
+                r.qkv = linear(l.qkv);
+            } else {
+                r.q = linear(l.q);
+                r.k = linear(l.k);
+                r.v = linear(l.v);
+            }
+            r.o = linear(l.o);
+            r.mlpNorm = norm(l.mlpNorm);
+            r.gated = l.gated;
+            if (l.gated) r.gate = linear(l.gate);
+            r.up = linear(l.up);
+            r.down = linear(l.down);
+            r.window = l.slidingWindow;
+            layers.push_back(r);
+        }
+        finalNorm = norm(m.finalNorm);
+        head = slot(m.headName, m.head);
+    }
+
+private:
+    std::unordered_map<const void*, int> m_byBuffer;
+
+    int slot(const std::string& name, const Buffer& b) {
+        if (const auto it = m_byBuffer.find(b.get()); it != m_byBuffer.end()) return it->second;
+        slots.push_back({name, b.get()});
+        return m_byBuffer[b.get()] = static_cast<int>(slots.size()) - 1;
+    }
+    static std::string biasName(const std::string& weightName) {
+        return weightName.substr(0, weightName.size() - 7) + ".bias"; // ".weight" -> ".bias"
+    }
+    LinearRef linear(const Linear& l) {
+        LinearRef r;
+        r.w = slot(l.name, l.weight);
+        if (l.bias) r.b = slot(biasName(l.name), l.bias);
+        r.out = l.out;
+        r.in = l.in;
+        r.inOut = l.inOut;
+        return r;
+    }
+    NormRef norm(const Norm& n) {
+        NormRef r;
+        r.w = slot(n.name, n.weight);
+        if (n.bias) r.b = slot(biasName(n.name), n.bias);
+        return r;
+    }
+};
+
+grad::Act gradAct(Activation a) {
+    switch (a) {
+    case Activation::Silu: return grad::Act::Silu;
+    case Activation::GeluTanh: return grad::Act::GeluTanh;
+    case Activation::GeluErf: return grad::Act::GeluErf;
+    case Activation::Relu: return grad::Act::Relu;
+    }
+    return grad::Act::Silu;
+}
+
+// Fake quantization with a straight-through derivative: values quantized, derivatives untouched.
+template <class S>
+void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, const QuantSpec& spec) {
+    if constexpr (std::is_same_v<S, float>) {
+        fakeQuantize(x.data(), rows, cols, spec, x.data());
+    } else {
+        std::vector<float> v(x.a.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+            v[i] = x.a[i].v;
+        fakeQuantize(v.data(), rows, cols, spec, v.data());
+        for (std::size_t i = 0; i < v.size(); ++i)
+            x.a[i].v = v[i];
+    }
+}
+
+template <class S>
+std::size_t bytesOf(const Mat<S>& m) {
+    return m.a.size() * sizeof(S);
+}
+
+// Sets this thread's OpenMP thread count to 1 inside parallel regions' bodies (products there run
+// single-threaded), restored after.
+class SerialInside {
+public:
+    SerialInside() : m_saved(omp_get_max_threads()) { omp_set_num_threads(1); }
+    ~SerialInside() { omp_set_num_threads(m_saved); }
+    SerialInside(const SerialInside&) = delete;
+    SerialInside& operator=(const SerialInside&) = delete;
+
+private:
+    int m_saved;
+};
+
+// ---- the engine ---------------------------------------------------------------------------------
+
+// What one decoder layer's backward step needs from its forward step.
+template <class S>
+struct LayerCache {
+    Mat<S> x;                   // the layer's input (residual stream)
+    grad::NormCache<S> n1, n2;  // attention and MLP norms
+    Mat<S> h1;                  // input of q/k/v (normed, activation-quantized)
+    Mat<S> q, k, v;             // q, k after RoPE; k, v after KV quantization
+    Mat<S> p;                   // attention probabilities, [windows * heads * L, L]
+    Mat<S> a;                   // input of o (attention output, activation-quantized)
+    Mat<S> xMid;                // residual stream after attention
+    Mat<S> h2;                  // input of gate/up
+    Mat<S> g, u;                // gate (ungated: up) and up pre-activations
+    Mat<S> m;                   // input of down
+    bool inside = false;        // whether everything but x is held
+
+    std::size_t bytes() const {
+        return bytesOf(x) + bytesOf(h1) + bytesOf(q) + bytesOf(k) + bytesOf(v) + bytesOf(p) + bytesOf(a) +
+               bytesOf(xMid) + bytesOf(h2) + bytesOf(g) + bytesOf(u) + bytesOf(m) +
+               (n1.inv.size() + n1.mean.size() + n2.inv.size() + n2.mean.size()) * sizeof(S);
+    }
+    void dropInside() {
+        Mat<S> keep = std::move(x);
+        *this = LayerCache{};
+        x = std::move(keep);
+    }
+};
+
+template <class S>
+class Engine {
+public:
+    Engine(const Impl& m, const ModelRef& ref, const WeightDirection* direction)
+        : m_m(m), m_ref(ref), m_layerNorm(m.normKind == NormKind::LayerNorm), m_act(gradAct(m.activation)) {
+        const std::size_t n = ref.slots.size();
+        m_value.resize(n);
+        m_grad.resize(n);
+        if constexpr (!std::is_same_v<S, float>) m_owned.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::vector<float>& w = *ref.slots[i].buffer;
+            m_grad[i].assign(w.size(), S{});
+            if constexpr (std::is_same_v<S, float>) {
+                m_value[i] = w.data();
+            } else {
+                const std::vector<float>* v = nullptr;
+                if (direction)
+                    if (const auto it = direction->find(ref.slots[i].name); it != direction->end()) v = &it->second;
+                m_owned[i].resize(w.size());
+                for (std::size_t j = 0; j < w.size(); ++j)
+                    m_owned[i][j] = S(w[j], v ? (*v)[j] : 0.0f);
+                m_value[i] = m_owned[i].data();
+            }
+        }
+    }
+
+    // Forward and backward over one batch of windows of equal length: adds the gradient of `scale`
+    // times the batch's summed NLL into the gradients and returns that (unscaled) sum.
+    Wide<S> batch(std::span<const std::span<const std::int32_t>> windows, int scoreFrom, float scale,
+                  bool recompute, std::size_t& peakBytes) {
+        const auto L = static_cast<std::int64_t>(windows[0].size());
+        const auto B = static_cast<std::int64_t>(windows.size());
+        Mat<S> x = embed(windows);
+        std::vector<LayerCache<S>> caches(m_ref.layers.size());
+        for (std::size_t l = 0; l < m_ref.layers.size(); ++l) {
+            caches[l].x = x;
+            x = layerForward(m_ref.layers[l], caches[l], B, L);
+            if (recompute) caches[l].dropInside();
+        }
+        // Head and loss, window by window (logits of one window at a time).
+        grad::NormCache<S> nf;
+        Mat<S> hf;
+        grad::normForward(m_layerNorm, x, value(m_ref.finalNorm.w), value(m_ref.finalNorm.b), m_m.eps, hf, nf);
+        std::size_t held = bytesOf(x) + bytesOf(hf);
+        for (const auto& c : caches)
+            held += c.bytes();
+        Mat<S> dhf(hf.rows, hf.cols);
+        Wide<S> nll{};
+        const std::int64_t vocab = m_m.vocab, hidden = m_m.hidden;
+        Mat<S> logits(L, vocab), dlogits(L, vocab), dHead(vocab, hidden);
+        held += 2 * bytesOf(logits) + bytesOf(dHead);
+        peakBytes = std::max(peakBytes, held);
+        const S* head = value(m_ref.head);
+        const View<const S> headView{head, vocab, hidden, hidden};
+        for (std::int64_t b = 0; b < B; ++b) {
+            const View<const S> hb{hf.row(b * L), L, hidden, hidden};
+            grad::product<S>(Product::NT, hb, headView, grad::viewOf(logits));
+            const auto& ids = windows[static_cast<std::size_t>(b)];
+            for (std::int64_t i = 0; i < L; ++i) {
+                S* g = dlogits.row(i);
+                if (i + 1 < L && i + 1 >= scoreFrom) {
+                    nll += grad::crossEntropyRow<S>(logits.row(i), vocab, ids[static_cast<std::size_t>(i + 1)], g,
+                                                    S(scale));
+                } else {
+                    std::fill(g, g + vocab, S{});
+                }
+            }
+            // dHead += dlogitsᵀ·h, dh = dlogits·Head.
+            grad::productTN<S>(grad::viewOf(std::as_const(dlogits)), hb, grad::viewOf(dHead));
+            addTo(m_ref.head, dHead.a);
+            grad::product<S>(Product::NN, grad::viewOf(std::as_const(dlogits)), headView,
+                             {dhf.row(b * L), L, hidden, hidden});
+        }
+        Mat<S> dx(x.rows, x.cols);
+        grad::normBackward(m_layerNorm, x, value(m_ref.finalNorm.w), nf, dhf, dx, grad(m_ref.finalNorm.w),
+                           grad(m_ref.finalNorm.b));
+        for (std::size_t l = m_ref.layers.size(); l-- > 0;) {
+            if (!caches[l].inside) {
+                layerForward(m_ref.layers[l], caches[l], B, L);
+                std::size_t now = bytesOf(dx);
+                for (const auto& c : caches)
+                    now += c.bytes();
+                peakBytes = std::max(peakBytes, now);
+            }
+            layerBackward(m_ref.layers[l], caches[l], B, L, dx);
+            caches[l] = LayerCache<S>{};
+        }
+        embedBackward(windows, dx);
+        return nll;
+    }
+
+    const std::vector<std::vector<S>>& gradients() const { return m_grad; }
+
+private:
+    const Impl& m_m;
+    const ModelRef& m_ref;
+    bool m_layerNorm;
+    grad::Act m_act;
+    std::vector<const S*> m_value;
+    std::vector<std::vector<S>> m_grad;
+    std::vector<std::vector<S>> m_owned; // values of a non-float scalar type
+
+    const S* value(int slot) const { return slot < 0 ? nullptr : m_value[static_cast<std::size_t>(slot)]; }
+    S* grad(int slot) { return slot < 0 ? nullptr : m_grad[static_cast<std::size_t>(slot)].data(); }
+    void addTo(int slot, const std::vector<S>& g) {
+        std::vector<S>& dst = m_grad[static_cast<std::size_t>(slot)];
+        for (std::size_t i = 0; i < g.size(); ++i)
+            dst[i] += g[i];
+    }
+
+    Mat<S> embed(std::span<const std::span<const std::int32_t>> windows) const {
+        const auto L = static_cast<std::int64_t>(windows[0].size());
+        const std::int64_t hidden = m_m.hidden;
+        Mat<S> x(static_cast<std::int64_t>(windows.size()) * L, hidden);
+        const S* table = value(m_ref.embed);
+        const S* pos = value(m_ref.positions);
+        for (std::size_t b = 0; b < windows.size(); ++b)
+            for (std::int64_t i = 0; i < L; ++i) {
+                const std::int32_t id = windows[b][static_cast<std::size_t>(i)];
+                S* row = x.row(static_cast<std::int64_t>(b) * L + i);
+                const S* e = table + static_cast<std::int64_t>(id) * hidden;
+                for (std::int64_t c = 0; c < hidden; ++c)
+                    row[c] = pos ? e[c] + pos[i * hidden + c] : e[c];
+            }
+        return x;
+    }
+
+    void embedBackward(std::span<const std::span<const std::int32_t>> windows, const Mat<S>& dx) {
+        const auto L = static_cast<std::int64_t>(windows[0].size());
+        const std::int64_t hidden = m_m.hidden;
+        S* ge = grad(m_ref.embed);
+        S* gp = grad(m_ref.positions);
+        for (std::size_t b = 0; b < windows.size(); ++b)
+            for (std::int64_t i = 0; i < L; ++i) {
+                const S* d = dx.row(static_cast<std::int64_t>(b) * L + i);
+                S* e = ge + static_cast<std::int64_t>(windows[b][static_cast<std::size_t>(i)]) * hidden;
+                for (std::int64_t c = 0; c < hidden; ++c) {
+                    e[c] += d[c];
+                    if (gp) gp[i * hidden + c] += d[c];
+                }
+            }
+    }
+
+    Mat<S> linear(const LinearRef& l, const Mat<S>& x) const {
+        Mat<S> y(x.rows, l.out);
+        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out}
+                                        : View<const S>{value(l.w), l.out, l.in, l.in};
+        grad::product<S>(l.inOut ? Product::NN : Product::NT, grad::viewOf(x), w, grad::viewOf(y));
+        if (const S* b = value(l.b))
+            for (std::int64_t r = 0; r < y.rows; ++r) {
+                S* row = y.row(r);
+                for (std::int64_t c = 0; c < y.cols; ++c)
+                    row[c] += b[c];
+            }
+        return y;
+    }
+
+    // dx += dy·W (the input's gradient), dW += dyᵀ·x, db += Σ dy.
+    void linearBackward(const LinearRef& l, const Mat<S>& x, const Mat<S>& dy, Mat<S>& dx) {
+        Mat<S> t(x.rows, l.in);
+        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out}
+                                        : View<const S>{value(l.w), l.out, l.in, l.in};
+        grad::product<S>(l.inOut ? Product::NT : Product::NN, grad::viewOf(dy), w, grad::viewOf(t));
+        for (std::size_t i = 0; i < t.a.size(); ++i)
+            dx.a[i] += t.a[i];
+        Mat<S> gw = l.inOut ? Mat<S>(l.in, l.out) : Mat<S>(l.out, l.in);
+        if (l.inOut)
+            grad::productTN<S>(grad::viewOf(x), grad::viewOf(dy), grad::viewOf(gw));
+        else
+            grad::productTN<S>(grad::viewOf(dy), grad::viewOf(x), grad::viewOf(gw));
+        addTo(l.w, gw.a);
+        if (S* gb = grad(l.b)) {
+            std::vector<Wide<S>> acc(static_cast<std::size_t>(dy.cols));
+            for (std::int64_t r = 0; r < dy.rows; ++r)
+                for (std::int64_t c = 0; c < dy.cols; ++c)
+                    acc[static_cast<std::size_t>(c)] += convertScalar<Wide<S>>(dy.row(r)[c]);
+            for (std::int64_t c = 0; c < dy.cols; ++c)
+                gb[c] += convertScalar<S>(acc[static_cast<std::size_t>(c)]);
+        }
+    }
+
+    void quantizeSite(Mat<S>& x) const {
+        if (m_m.hooks.activation) quantizeStraightThrough(x, x.rows, x.cols, *m_m.hooks.activation);
+    }
+
+    // Runs decoder layer l on c.x, filling the cache; returns the layer's output.
+    Mat<S> layerForward(const LayerRef& l, LayerCache<S>& c, std::int64_t B, std::int64_t L) {
+        const Impl& m = m_m;
+        grad::normForward(m_layerNorm, c.x, value(l.attnNorm.w), value(l.attnNorm.b), m.eps, c.h1, c.n1);
+        quantizeSite(c.h1);
+        const std::int64_t qDim = static_cast<std::int64_t>(m.numHeads) * m.headDim;
+        const std::int64_t kvDim = static_cast<std::int64_t>(m.numKvHeads) * m.headDim;
+        if (l.fused) {
+            const Mat<S> qkv = linear(l.qkv, c.h1);
+            c.q = Mat<S>(qkv.rows, qDim);
+            c.k = Mat<S>(qkv.rows, kvDim);
+            c.v = Mat<S>(qkv.rows, kvDim);
+            for (std::int64_t r = 0; r < qkv.rows; ++r) {
+                const S* src = qkv.row(r);
+                std::copy(src, src + qDim, c.q.row(r));
+                std::copy(src + qDim, src + qDim + kvDim, c.k.row(r));
+                std::copy(src + qDim + kvDim, src + qDim + 2 * kvDim, c.v.row(r));
+            }
+        } else {
+            c.q = linear(l.q, c.h1);
+            c.k = linear(l.k, c.h1);
+            c.v = linear(l.v, c.h1);
+        }
+        if (m.useRope) {
+            const Rope::Table t = m.rope.table(L);
+            for (std::int64_t b = 0; b < B; ++b) {
+                grad::rotate(grad::rowsOf(grad::viewOf(c.q), b * L, L), m.numHeads, m.headDim, t.cos, t.sin, false);
+                grad::rotate(grad::rowsOf(grad::viewOf(c.k), b * L, L), m.numKvHeads, m.headDim, t.cos, t.sin, false);
+            }
+        }
+        if (m.hooks.kvCache) {
+            quantizeStraightThrough(c.k, c.k.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache);
+            quantizeStraightThrough(c.v, c.v.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache);
+        }
+        attentionForward(c, B, L, l.window);
+        quantizeSite(c.a);
+        c.xMid = c.x;
+        {
+            const Mat<S> o = linear(l.o, c.a);
+            for (std::size_t i = 0; i < o.a.size(); ++i)
+                c.xMid.a[i] += o.a[i];
+        }
+        grad::normForward(m_layerNorm, c.xMid, value(l.mlpNorm.w), value(l.mlpNorm.b), m.eps, c.h2, c.n2);
+        quantizeSite(c.h2);
+        c.u = linear(l.up, c.h2);
+        if (l.gated) {
+            c.g = linear(l.gate, c.h2);
+            c.m = Mat<S>(c.g.rows, c.g.cols);
+            for (std::size_t i = 0; i < c.g.a.size(); ++i)
+                c.m.a[i] = grad::activation(m_act, c.g.a[i]) * c.u.a[i];
+        } else {
+            c.m = Mat<S>(c.u.rows, c.u.cols);
+            for (std::size_t i = 0; i < c.u.a.size(); ++i)
+                c.m.a[i] = grad::activation(m_act, c.u.a[i]);
+        }
+        quantizeSite(c.m);
+        Mat<S> out = c.xMid;
+        const Mat<S> d = linear(l.down, c.m);
+        for (std::size_t i = 0; i < d.a.size(); ++i)
+            out.a[i] += d.a[i];
+        c.inside = true;
+        return out;
+    }
+
+    void attentionForward(LayerCache<S>& c, std::int64_t B, std::int64_t L, int window) const {
+        const int H = m_m.numHeads, hd = m_m.headDim, group = m_m.numHeads / m_m.numKvHeads;
+        const float scaleDiv = static_cast<float>(std::sqrt(static_cast<double>(hd)));
+        c.p = Mat<S>(B * H * L, L);
+        c.a = Mat<S>(B * L, static_cast<std::int64_t>(H) * hd);
+#pragma omp parallel
+        {
+            const SerialInside serial;
+#pragma omp for schedule(static)
+            for (std::int64_t bh = 0; bh < B * H; ++bh) {
+                const std::int64_t b = bh / H;
+                const int h = static_cast<int>(bh % H), g = h / group;
+                const View<S> p{c.p.row(bh * L), L, L, L};
+                grad::product<S>(Product::NT, grad::rowsOf(grad::columnsOf(std::as_const(c.q), h * hd, hd), b * L, L),
+                                 grad::rowsOf(grad::columnsOf(std::as_const(c.k), g * hd, hd), b * L, L), p,
+                                 GemmShape::Lower);
+                grad::causalSoftmax(p, scaleDiv, window);
+                grad::product<S>(Product::NN, View<const S>{p.data, L, L, L},
+                                 grad::rowsOf(grad::columnsOf(std::as_const(c.v), g * hd, hd), b * L, L),
+                                 grad::rowsOf(grad::columnsOf(c.a, h * hd, hd), b * L, L), GemmShape::Lower);
+            }
+        }
+    }
+
+    // dq, dk, dv from do (the gradient of the attention output), per window and KV head; a KV head's
+    // query heads add their parts in order.
+    void attentionBackward(const LayerCache<S>& c, const Mat<S>& dOut, std::int64_t B, std::int64_t L, Mat<S>& dq,
+                           Mat<S>& dk, Mat<S>& dv) const {
+        const int H = m_m.numHeads, KV = m_m.numKvHeads, hd = m_m.headDim, group = H / KV;
+        const float scaleDiv = static_cast<float>(std::sqrt(static_cast<double>(hd)));
+#pragma omp parallel
+        {
+            const SerialInside serial;
+            Mat<S> dp(L, L), t(L, hd);
+#pragma omp for schedule(static)
+            for (std::int64_t bg = 0; bg < B * KV; ++bg) {
+                const std::int64_t b = bg / KV;
+                const int g = static_cast<int>(bg % KV);
+                const auto kG = grad::rowsOf(grad::columnsOf(c.k, g * hd, hd), b * L, L);
+                const auto vG = grad::rowsOf(grad::columnsOf(c.v, g * hd, hd), b * L, L);
+                const auto dkG = grad::rowsOf(grad::columnsOf(dk, g * hd, hd), b * L, L);
+                const auto dvG = grad::rowsOf(grad::columnsOf(dv, g * hd, hd), b * L, L);
+                for (int h = g * group; h < (g + 1) * group; ++h) {
+                    const std::int64_t bh = b * H + h;
+                    const View<const S> p{c.p.row(bh * L), L, L, L};
+                    const auto dO = grad::rowsOf(grad::columnsOf(dOut, h * hd, hd), b * L, L);
+                    // dV += Pᵀ·dO; dP = dO·Vᵀ; dS = softmax backward; dQ = dS·K; dK += dSᵀ·Q.
+                    grad::productTN<S>(p, dO, grad::viewOf(t));
+                    addView(dvG, t);
+                    grad::product<S>(Product::NT, dO, vG, grad::viewOf(dp), GemmShape::Lower);
+                    grad::causalSoftmaxBackward(p, grad::viewOf(dp), scaleDiv);
+                    grad::product<S>(Product::NN, grad::viewOf(std::as_const(dp)), kG,
+                                     grad::rowsOf(grad::columnsOf(dq, h * hd, hd), b * L, L), GemmShape::Lower);
+                    grad::productTN<S>(grad::viewOf(std::as_const(dp)),
+                                       grad::rowsOf(grad::columnsOf(c.q, h * hd, hd), b * L, L), grad::viewOf(t));
+                    addView(dkG, t);
+                }
+            }
+        }
+    }
+
+    static void addView(View<S> dst, const Mat<S>& src) {
+        for (std::int64_t r = 0; r < dst.rows; ++r)
+            for (std::int64_t k = 0; k < dst.cols; ++k)
+                dst.at(r, k) += src.row(r)[k];
+    }
+
+    // dx: the gradient of the layer's output on entry, of its input on return.
+    void layerBackward(const LayerRef& l, const LayerCache<S>& c, std::int64_t B, std::int64_t L, Mat<S>& dx) {
+        const Impl& m = m_m;
+        // MLP: out = xMid + down(m), m = act(g)·u (ungated: act(u)).
+        Mat<S> dm(c.m.rows, c.m.cols);
+        linearBackward(l.down, c.m, dx, dm);
+        Mat<S> dh2(c.h2.rows, c.h2.cols);
+        if (l.gated) {
+            Mat<S> dg(c.g.rows, c.g.cols), du(c.u.rows, c.u.cols);
+            for (std::size_t i = 0; i < dm.a.size(); ++i) {
+                dg.a[i] = dm.a[i] * c.u.a[i] * grad::activationDerivative(m_act, c.g.a[i]);
+                du.a[i] = dm.a[i] * grad::activation(m_act, c.g.a[i]);
+            }
+            linearBackward(l.gate, c.h2, dg, dh2);
+            linearBackward(l.up, c.h2, du, dh2);
+        } else {
+            Mat<S> du(c.u.rows, c.u.cols);
+            for (std::size_t i = 0; i < dm.a.size(); ++i)
+                du.a[i] = dm.a[i] * grad::activationDerivative(m_act, c.u.a[i]);
+            linearBackward(l.up, c.h2, du, dh2);
+        }
+        grad::normBackward(m_layerNorm, c.xMid, value(l.mlpNorm.w), c.n2, dh2, dx, grad(l.mlpNorm.w),
+                           grad(l.mlpNorm.b));
+        // Attention: xMid = x + o(a).
+        Mat<S> da(c.a.rows, c.a.cols);
+        linearBackward(l.o, c.a, dx, da);
+        Mat<S> dq(c.q.rows, c.q.cols), dk(c.k.rows, c.k.cols), dv(c.v.rows, c.v.cols);
+        attentionBackward(c, da, B, L, dq, dk, dv);
+        if (m.useRope) {
+            const Rope::Table t = m.rope.table(L);
+            for (std::int64_t b = 0; b < B; ++b) {
+                grad::rotate(grad::rowsOf(grad::viewOf(dq), b * L, L), m.numHeads, m.headDim, t.cos, t.sin, true);
+                grad::rotate(grad::rowsOf(grad::viewOf(dk), b * L, L), m.numKvHeads, m.headDim, t.cos, t.sin, true);
+            }
+        }
+        Mat<S> dh1(c.h1.rows, c.h1.cols);
+        if (l.fused) {
+            Mat<S> dqkv(dq.rows, dq.cols + dk.cols + dv.cols);
+            for (std::int64_t r = 0; r < dq.rows; ++r) {
+                S* dst = dqkv.row(r);
+                dst = std::copy(dq.row(r), dq.row(r) + dq.cols, dst);
+                dst = std::copy(dk.row(r), dk.row(r) + dk.cols, dst);
+                std::copy(dv.row(r), dv.row(r) + dv.cols, dst);
+            }
+            linearBackward(l.qkv, c.h1, dqkv, dh1);
+        } else {
+            linearBackward(l.q, c.h1, dq, dh1);
+            linearBackward(l.k, c.h1, dk, dh1);
+            linearBackward(l.v, c.h1, dv, dh1);
+        }
+        grad::normBackward(m_layerNorm, c.x, value(l.attnNorm.w), c.n1, dh1, dx, grad(l.attnNorm.w),
+                           grad(l.attnNorm.b));
+    }
+};
+
+void checkHooks(const ForwardHooks& h) {
+    if (h.siteTransform || h.siteQuantize || h.kvQuantize)
+        throw Error("gradient: the model changes activations by a transform's own function (rotations, ResQ "
+                    "subspaces); the backward pass differentiates plain fake quantization only");
+}
+
+void checkWindows(const Impl& m, std::span<const std::span<const std::int32_t>> windows, int scoreFrom) {
+    if (windows.empty()) throw Error("gradient: no windows");
+    const std::size_t L = windows[0].size();
+    if (scoreFrom < 1 || L < static_cast<std::size_t>(scoreFrom) + 1)
+        throw Error("gradient: windows of " + std::to_string(L) + " tokens score nothing from position " +
+                    std::to_string(scoreFrom));
+    if (m.positions && static_cast<long long>(L) > m.maxPositions)
+        throw Error("gradient: " + std::to_string(L) + " tokens exceed the model's " +
+                    std::to_string(m.maxPositions) + " learned positions");
+    for (std::size_t w = 0; w < windows.size(); ++w) {
+        if (windows[w].size() != L) throw Error("gradient: windows differ in length");
+        for (std::size_t i = 0; i < L; ++i)
+            if (windows[w][i] < 0 || windows[w][i] >= m.vocab)
+                throw Error("gradient: token id " + std::to_string(windows[w][i]) + " at position " +
+                            std::to_string(i) + " of window " + std::to_string(w) +
+                            " is outside the vocabulary (0.." + std::to_string(m.vocab - 1) + ")");
+    }
+}
+
+// Runs the engine over every batch; returns the summed NLL.
+template <class S>
+Wide<S> runBatches(Engine<S>& engine, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                   long long tokensScored, const GradOptions& options, const JobContext& job,
+                   std::size_t& peakBytes) {
+    const std::size_t L = windows[0].size();
+    const std::size_t perBatch =
+        std::max<std::size_t>(1, static_cast<std::size_t>(std::max(1LL, options.batchTokens)) / L);
+    const float scale = static_cast<float>(1.0 / static_cast<double>(tokensScored));
+    Wide<S> nll{};
+    for (std::size_t first = 0; first < windows.size(); first += perBatch) {
+        job.step(static_cast<long long>(first), static_cast<long long>(windows.size()), "backward pass");
+        const std::size_t count = std::min(perBatch, windows.size() - first);
+        nll += engine.batch(windows.subspan(first, count), scoreFrom, scale, options.recompute, peakBytes);
+    }
+    job.step(static_cast<long long>(windows.size()), static_cast<long long>(windows.size()), "backward pass");
+    return nll;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+const std::vector<float>& LossGradient::gradient(const std::string& name) const {
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name) return gradients[i];
+    throw Error("gradient: the model has no differentiable weight '" + name + "'");
+}
+
+std::vector<DifferentiableWeight> differentiableWeights(const CausalLm& lm) {
+    const ModelRef ref(CausalLmAccess::impl(lm));
+    std::vector<DifferentiableWeight> out;
+    for (const Slot& s : ref.slots)
+        out.push_back({s.name, static_cast<std::int64_t>(s.buffer->size())});
+    return out;
+}
+
+LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                          const GradOptions& options, const JobContext& job) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Impl& m = CausalLmAccess::impl(lm);
+    checkHooks(m.hooks);
+    checkWindows(m, windows, scoreFrom);
+    const ModelRef ref(m);
+    Engine<float> engine(m, ref, nullptr);
+    LossGradient out;
+    out.tokensScored = static_cast<long long>(windows.size()) * (static_cast<long long>(windows[0].size()) - scoreFrom);
+    const double nll = runBatches(engine, windows, scoreFrom, out.tokensScored, options, job, out.peakActivationBytes);
+    out.loss = nll / static_cast<double>(out.tokensScored);
+    for (std::size_t i = 0; i < ref.slots.size(); ++i) {
+        out.names.push_back(ref.slots[i].name);
+        out.gradients.push_back(engine.gradients()[i]);
+    }
+    out.seconds = secondsSince(t0);
+    return out;
+}
+
+DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
+                                    int scoreFrom, const WeightDirection& v, bool keepHessianVector,
+                                    const GradOptions& options, const JobContext& job) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Impl& m = CausalLmAccess::impl(lm);
+    checkHooks(m.hooks);
+    checkWindows(m, windows, scoreFrom);
+    const ModelRef ref(m);
+    for (const auto& [name, values] : v) {
+        const auto it = std::find_if(ref.slots.begin(), ref.slots.end(), [&](const Slot& s) { return s.name == name; });
+        if (it == ref.slots.end())
+            throw Error("curvature: the direction names '" + name + "', not a weight the model differentiates");
+        if (values.size() != it->buffer->size())
+            throw Error("curvature: the direction's '" + name + "' has " + std::to_string(values.size()) +
+                        " values, the weight " + std::to_string(it->buffer->size()));
+    }
+    using D = Dual<float>;
+    Engine<D> engine(m, ref, &v);
+    DirectionalCurvature out;
+    out.tokensScored = static_cast<long long>(windows.size()) * (static_cast<long long>(windows[0].size()) - scoreFrom);
+    std::size_t peak = 0;
+    const Dual<double> nll = runBatches(engine, windows, scoreFrom, out.tokensScored, options, job, peak);
+    out.loss = nll.v / static_cast<double>(out.tokensScored);
+    out.dirDeriv = nll.d / static_cast<double>(out.tokensScored);
+    // vᵀ(Hv): the derivative parts of the gradient are H·v.
+    double curvature = 0;
+    for (std::size_t i = 0; i < ref.slots.size(); ++i) {
+        const std::vector<D>& g = engine.gradients()[i];
+        if (const auto it = v.find(ref.slots[i].name); it != v.end())
+            for (std::size_t j = 0; j < g.size(); ++j)
+                curvature += static_cast<double>(it->second[j]) * g[j].d;
+        if (keepHessianVector) {
+            out.names.push_back(ref.slots[i].name);
+            std::vector<float> hv(g.size());
+            for (std::size_t j = 0; j < g.size(); ++j)
+                hv[j] = g[j].d;
+            out.hessianVector.push_back(std::move(hv));
+        }
+    }
+    out.curvature = curvature;
+    out.seconds = secondsSince(t0);
+    return out;
+}
+
+} // namespace qs::core

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The backward pass of CausalLm: the gradient of the evaluation protocol's loss with respect to
+// every floating-point weight, and the loss's first and second derivatives along a direction.
+#include "base/job.h"
+#include "nn/causal_lm.h"
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace qs::core {
+
+/// How the backward pass runs (never what it computes: the numbers depend only on the inputs).
+struct GradOptions {
+    /// Windows are processed in batches of at most this many tokens (at least one window each);
+    /// the activations of one batch are held at a time. Fixed, never derived from the thread count,
+    /// so that results are identical at any thread count.
+    long long batchTokens = 2048;
+    /// Checkpointing: keep only each decoder layer's input during the forward pass and recompute the
+    /// layer's inside before its backward step (about one more forward pass; activation memory drops
+    /// to the residual stream of every layer plus one layer's inside).
+    bool recompute = false;
+};
+
+/// One floating-point weight the forward pass reads: its stored name and number of values. A tied
+/// head is the embedding (one entry).
+struct DifferentiableWeight {
+    std::string name;
+    std::int64_t size = 0;
+};
+
+/// The weights lossGradient differentiates, in model order (embedding, positions, each layer's norms
+/// and Linears with their biases, final norm, untied head).
+std::vector<DifferentiableWeight> differentiableWeights(const CausalLm& lm);
+
+/// The loss L = mean next-token NLL over the scored tokens of `windows` (each its own sequence,
+/// positions 0..n-1; the token at position i is scored when i >= scoreFrom, from the logits at i-1),
+/// and dL/dW for every differentiable weight, in its stored layout (GPT-2 Conv1D [in, out]).
+struct LossGradient {
+    double loss = 0;
+    long long tokensScored = 0;
+    std::vector<std::string> names;             ///< differentiableWeights order
+    std::vector<std::vector<float>> gradients;  ///< one per name
+    std::size_t peakActivationBytes = 0;        ///< activations held at once (one batch)
+    double seconds = 0;
+
+    /// The gradient of `name`; throws Error when it has none.
+    const std::vector<float>& gradient(const std::string& name) const;
+};
+
+/// The backward pass through `lm` as it stands: its weights (a quantized model's are the quantized
+/// ones, so this is dL/dŴ, the straight-through gradient) and its activation / KV-cache fake
+/// quantization hooks, which pass gradients straight through. Throws Error for windows of unequal
+/// length or shorter than scoreFrom + 1, a token outside the vocabulary, a layer not loaded, or
+/// hooks that change activations by a function it cannot differentiate (site transforms, custom
+/// site or KV quantizers: rotations and ResQ). Progress per batch; cancellable.
+LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                          const GradOptions& options = {}, const JobContext& job = {});
+
+/// A direction in weight space: values by weight name, in the stored layout; weights not named are 0.
+using WeightDirection = std::map<std::string, std::vector<float>>;
+
+/// The loss along W + t·v at t = 0: its value, first derivative g·v and second derivative vᵀHv.
+struct DirectionalCurvature {
+    double loss = 0;
+    double dirDeriv = 0;  ///< g·v
+    double curvature = 0; ///< vᵀHv
+    long long tokensScored = 0;
+    /// H·v per differentiable weight (differentiableWeights order) when asked for, else empty.
+    std::vector<std::string> names;
+    std::vector<std::vector<float>> hessianVector;
+    double seconds = 0;
+};
+
+/// g·v and vᵀHv exactly, by forward-over-reverse differentiation: the backward pass runs on dual
+/// numbers W + ε·v, so every quantity carries its derivative along v, and the gradient's is H·v
+/// (Pearlmutter's R-operator). One pass costs about three float passes; no step size, no
+/// cancellation error. Same rules and errors as lossGradient, plus Error for a direction naming a
+/// weight the model does not differentiate or of the wrong size.
+DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
+                                    int scoreFrom, const WeightDirection& v, bool keepHessianVector = false,
+                                    const GradOptions& options = {}, const JobContext& job = {});
+
+} // namespace qs::core
