@@ -129,10 +129,14 @@ void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, co
     } else {
         std::vector<float> v(x.a.size());
         for (std::size_t i = 0; i < v.size(); ++i)
-            v[i] = x.a[i].v;
+            v[i] = static_cast<float>(valueOf(x.a[i]));
         fakeQuantize(v.data(), rows, cols, spec, v.data());
-        for (std::size_t i = 0; i < v.size(); ++i)
-            x.a[i].v = v[i];
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if constexpr (IsDual<S>::value)
+                x.a[i].v = v[i];
+            else
+                x.a[i] = v[i];
+        }
     }
 }
 
@@ -186,33 +190,39 @@ struct LayerCache {
 template <class S>
 class Engine {
 public:
-    Engine(const Impl& m, const ModelRef& ref, const WeightDirection* direction)
+    // Weights W, or W + t·v with a direction (dual numbers: W + ε·v, t unused).
+    Engine(const Impl& m, const ModelRef& ref, const WeightDirection* direction, double t = 0)
         : m_m(m), m_ref(ref), m_layerNorm(m.normKind == NormKind::LayerNorm), m_act(gradAct(m.activation)) {
         const std::size_t n = ref.slots.size();
         m_value.resize(n);
         m_grad.resize(n);
-        if constexpr (!std::is_same_v<S, float>) m_owned.resize(n);
+        m_owned.resize(n);
         for (std::size_t i = 0; i < n; ++i) {
             const std::vector<float>& w = *ref.slots[i].buffer;
             m_grad[i].assign(w.size(), S{});
-            if constexpr (std::is_same_v<S, float>) {
-                m_value[i] = w.data();
-            } else {
-                const std::vector<float>* v = nullptr;
-                if (direction)
-                    if (const auto it = direction->find(ref.slots[i].name); it != direction->end()) v = &it->second;
-                m_owned[i].resize(w.size());
-                for (std::size_t j = 0; j < w.size(); ++j)
-                    m_owned[i][j] = S(w[j], v ? (*v)[j] : 0.0f);
-                m_value[i] = m_owned[i].data();
+            const std::vector<float>* v = nullptr;
+            if (direction)
+                if (const auto it = direction->find(ref.slots[i].name); it != direction->end()) v = &it->second;
+            if (std::is_same_v<S, float> && !v) {
+                m_value[i] = reinterpret_cast<const S*>(w.data()); // read in place
+                continue;
             }
+            m_owned[i].resize(w.size());
+            for (std::size_t j = 0; j < w.size(); ++j) {
+                if constexpr (IsDual<S>::value)
+                    m_owned[i][j] = S(w[j], v ? (*v)[j] : 0.0f);
+                else
+                    m_owned[i][j] = v ? S(w[j]) + S(t) * S((*v)[j]) : S(w[j]);
+            }
+            m_value[i] = m_owned[i].data();
         }
     }
 
     // Forward and backward over one batch of windows of equal length: adds the gradient of `scale`
     // times the batch's summed NLL into the gradients and returns that (unscaled) sum.
+    // Without `backward` only the loss is computed.
     Wide<S> batch(std::span<const std::span<const std::int32_t>> windows, int scoreFrom, float scale,
-                  bool recompute, std::size_t& peakBytes) {
+                  bool recompute, bool backward, std::size_t& peakBytes) {
         const auto L = static_cast<std::int64_t>(windows[0].size());
         const auto B = static_cast<std::int64_t>(windows.size());
         Mat<S> x = embed(windows);
@@ -220,7 +230,10 @@ public:
         for (std::size_t l = 0; l < m_ref.layers.size(); ++l) {
             caches[l].x = x;
             x = layerForward(m_ref.layers[l], caches[l], B, L);
-            if (recompute) caches[l].dropInside();
+            if (!backward)
+                caches[l] = LayerCache<S>{};
+            else if (recompute)
+                caches[l].dropInside();
         }
         // Head and loss, window by window (logits of one window at a time).
         grad::NormCache<S> nf;
@@ -244,18 +257,20 @@ public:
             for (std::int64_t i = 0; i < L; ++i) {
                 S* g = dlogits.row(i);
                 if (i + 1 < L && i + 1 >= scoreFrom) {
-                    nll += grad::crossEntropyRow<S>(logits.row(i), vocab, ids[static_cast<std::size_t>(i + 1)], g,
-                                                    S(scale));
+                    nll += grad::crossEntropyRow<S>(logits.row(i), vocab, ids[static_cast<std::size_t>(i + 1)],
+                                                    backward ? g : nullptr, S(scale));
                 } else {
                     std::fill(g, g + vocab, S{});
                 }
             }
+            if (!backward) continue;
             // dHead += dlogitsᵀ·h, dh = dlogits·Head.
             grad::productTN<S>(grad::viewOf(std::as_const(dlogits)), hb, grad::viewOf(dHead));
             addTo(m_ref.head, dHead.a);
             grad::product<S>(Product::NN, grad::viewOf(std::as_const(dlogits)), headView,
                              {dhf.row(b * L), L, hidden, hidden});
         }
+        if (!backward) return nll;
         Mat<S> dx(x.rows, x.cols);
         grad::normBackward(m_layerNorm, x, value(m_ref.finalNorm.w), nf, dhf, dx, grad(m_ref.finalNorm.w),
                            grad(m_ref.finalNorm.b));
@@ -583,7 +598,7 @@ void checkWindows(const Impl& m, std::span<const std::span<const std::int32_t>> 
 template <class S>
 Wide<S> runBatches(Engine<S>& engine, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
                    long long tokensScored, const GradOptions& options, const JobContext& job,
-                   std::size_t& peakBytes) {
+                   std::size_t& peakBytes, bool backward = true) {
     const std::size_t L = windows[0].size();
     const std::size_t perBatch =
         std::max<std::size_t>(1, static_cast<std::size_t>(std::max(1LL, options.batchTokens)) / L);
@@ -592,7 +607,7 @@ Wide<S> runBatches(Engine<S>& engine, std::span<const std::span<const std::int32
     for (std::size_t first = 0; first < windows.size(); first += perBatch) {
         job.step(static_cast<long long>(first), static_cast<long long>(windows.size()), "backward pass");
         const std::size_t count = std::min(perBatch, windows.size() - first);
-        nll += engine.batch(windows.subspan(first, count), scoreFrom, scale, options.recompute, peakBytes);
+        nll += engine.batch(windows.subspan(first, count), scoreFrom, scale, options.recompute, backward, peakBytes);
     }
     job.step(static_cast<long long>(windows.size()), static_cast<long long>(windows.size()), "backward pass");
     return nll;
@@ -618,46 +633,56 @@ std::vector<DifferentiableWeight> differentiableWeights(const CausalLm& lm) {
     return out;
 }
 
-LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
-                          const GradOptions& options, const JobContext& job) {
+namespace {
+
+void checkDirection(const ModelRef& ref, const WeightDirection& v, const char* what) {
+    for (const auto& [name, values] : v) {
+        const auto it = std::find_if(ref.slots.begin(), ref.slots.end(), [&](const Slot& s) { return s.name == name; });
+        if (it == ref.slots.end())
+            throw Error(std::string(what) + ": the direction names '" + name +
+                        "', not a weight the model differentiates");
+        if (values.size() != it->buffer->size())
+            throw Error(std::string(what) + ": the direction's '" + name + "' has " + std::to_string(values.size()) +
+                        " values, the weight " + std::to_string(it->buffer->size()));
+    }
+}
+
+long long scoredTokens(std::span<const std::span<const std::int32_t>> windows, int scoreFrom) {
+    return static_cast<long long>(windows.size()) * (static_cast<long long>(windows[0].size()) - scoreFrom);
+}
+
+template <class S>
+LossGradient gradientIn(const Impl& m, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                        const GradOptions& options, const JobContext& job) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Impl& m = CausalLmAccess::impl(lm);
-    checkHooks(m.hooks);
-    checkWindows(m, windows, scoreFrom);
     const ModelRef ref(m);
-    Engine<float> engine(m, ref, nullptr);
+    Engine<S> engine(m, ref, nullptr);
     LossGradient out;
-    out.tokensScored = static_cast<long long>(windows.size()) * (static_cast<long long>(windows[0].size()) - scoreFrom);
+    out.tokensScored = scoredTokens(windows, scoreFrom);
     const double nll = runBatches(engine, windows, scoreFrom, out.tokensScored, options, job, out.peakActivationBytes);
     out.loss = nll / static_cast<double>(out.tokensScored);
     for (std::size_t i = 0; i < ref.slots.size(); ++i) {
         out.names.push_back(ref.slots[i].name);
-        out.gradients.push_back(engine.gradients()[i]);
+        const std::vector<S>& g = engine.gradients()[i];
+        out.gradients.emplace_back(g.size());
+        for (std::size_t j = 0; j < g.size(); ++j)
+            out.gradients.back()[j] = static_cast<float>(g[j]);
     }
     out.seconds = secondsSince(t0);
     return out;
 }
 
-DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
-                                    int scoreFrom, const WeightDirection& v, bool keepHessianVector,
-                                    const GradOptions& options, const JobContext& job) {
+template <class T>
+DirectionalCurvature curvatureIn(const Impl& m, std::span<const std::span<const std::int32_t>> windows,
+                                 int scoreFrom, const WeightDirection& v, bool keepHessianVector,
+                                 const GradOptions& options, const JobContext& job) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Impl& m = CausalLmAccess::impl(lm);
-    checkHooks(m.hooks);
-    checkWindows(m, windows, scoreFrom);
     const ModelRef ref(m);
-    for (const auto& [name, values] : v) {
-        const auto it = std::find_if(ref.slots.begin(), ref.slots.end(), [&](const Slot& s) { return s.name == name; });
-        if (it == ref.slots.end())
-            throw Error("curvature: the direction names '" + name + "', not a weight the model differentiates");
-        if (values.size() != it->buffer->size())
-            throw Error("curvature: the direction's '" + name + "' has " + std::to_string(values.size()) +
-                        " values, the weight " + std::to_string(it->buffer->size()));
-    }
-    using D = Dual<float>;
+    checkDirection(ref, v, "curvature");
+    using D = Dual<T>;
     Engine<D> engine(m, ref, &v);
     DirectionalCurvature out;
-    out.tokensScored = static_cast<long long>(windows.size()) * (static_cast<long long>(windows[0].size()) - scoreFrom);
+    out.tokensScored = scoredTokens(windows, scoreFrom);
     std::size_t peak = 0;
     const Dual<double> nll = runBatches(engine, windows, scoreFrom, out.tokensScored, options, job, peak);
     out.loss = nll.v / static_cast<double>(out.tokensScored);
@@ -668,18 +693,61 @@ DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::spa
         const std::vector<D>& g = engine.gradients()[i];
         if (const auto it = v.find(ref.slots[i].name); it != v.end())
             for (std::size_t j = 0; j < g.size(); ++j)
-                curvature += static_cast<double>(it->second[j]) * g[j].d;
+                curvature += static_cast<double>(it->second[j]) * static_cast<double>(g[j].d);
         if (keepHessianVector) {
             out.names.push_back(ref.slots[i].name);
             std::vector<float> hv(g.size());
             for (std::size_t j = 0; j < g.size(); ++j)
-                hv[j] = g[j].d;
+                hv[j] = static_cast<float>(g[j].d);
             out.hessianVector.push_back(std::move(hv));
         }
     }
     out.curvature = curvature;
     out.seconds = secondsSince(t0);
     return out;
+}
+
+template <class S>
+double lossIn(const Impl& m, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+              const WeightDirection& v, double t, const GradOptions& options, const JobContext& job) {
+    const ModelRef ref(m);
+    checkDirection(ref, v, "loss along a direction");
+    Engine<S> engine(m, ref, &v, t);
+    const long long n = scoredTokens(windows, scoreFrom);
+    std::size_t peak = 0;
+    return static_cast<double>(runBatches(engine, windows, scoreFrom, n, options, job, peak, false)) /
+           static_cast<double>(n);
+}
+
+const Impl& checkedImpl(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom) {
+    const Impl& m = CausalLmAccess::impl(lm);
+    checkHooks(m.hooks);
+    checkWindows(m, windows, scoreFrom);
+    return m;
+}
+
+} // namespace
+
+LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                          const GradOptions& options, const JobContext& job) {
+    const Impl& m = checkedImpl(lm, windows, scoreFrom);
+    return options.float64 ? gradientIn<double>(m, windows, scoreFrom, options, job)
+                           : gradientIn<float>(m, windows, scoreFrom, options, job);
+}
+
+DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
+                                    int scoreFrom, const WeightDirection& v, bool keepHessianVector,
+                                    const GradOptions& options, const JobContext& job) {
+    const Impl& m = checkedImpl(lm, windows, scoreFrom);
+    return options.float64 ? curvatureIn<double>(m, windows, scoreFrom, v, keepHessianVector, options, job)
+                           : curvatureIn<float>(m, windows, scoreFrom, v, keepHessianVector, options, job);
+}
+
+double lossAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                 const WeightDirection& v, double t, const GradOptions& options, const JobContext& job) {
+    const Impl& m = checkedImpl(lm, windows, scoreFrom);
+    return options.float64 ? lossIn<double>(m, windows, scoreFrom, v, t, options, job)
+                           : lossIn<float>(m, windows, scoreFrom, v, t, options, job);
 }
 
 } // namespace qs::core

@@ -23,6 +23,9 @@ struct GradOptions {
     /// layer's inside before its backward step (about one more forward pass; activation memory drops
     /// to the residual stream of every layer plus one layer's inside).
     bool recompute = false;
+    /// Every operation in float64 (weights upcast exactly; Eigen's products, several times slower):
+    /// reference-grade figures and finite-difference checks. Default: float32, as the forward pass.
+    bool float64 = false;
 };
 
 /// One floating-point weight the forward pass reads: its stored name and number of values. A tied
@@ -83,5 +86,10 @@ struct DirectionalCurvature {
 DirectionalCurvature curvatureAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
                                     int scoreFrom, const WeightDirection& v, bool keepHessianVector = false,
                                     const GradOptions& options = {}, const JobContext& job = {});
+
+/// L(W + t·v): the loss with every weight moved along `v` (the backward pass's forward half, so in
+/// float64 with options.float64: slices and finite differences). Same errors as curvatureAlong.
+double lossAlong(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                 const WeightDirection& v, double t, const GradOptions& options = {}, const JobContext& job = {});
 
 } // namespace qs::core

@@ -60,6 +60,14 @@ template <class To, class From> To convertScalar(const From& x) {
     }
 }
 
+/// A constant at the precision of S's plain type (a float32 constant for float and Dual<float>).
+template <class S> S constantOf(double x) {
+    if constexpr (IsDual<S>::value)
+        return S(static_cast<decltype(S{}.v)>(x));
+    else
+        return static_cast<S>(x);
+}
+
 // The elementary functions the model uses, for plain and dual scalars alike (plain ones are the std
 // overloads; dual ones carry the chain rule).
 template <class T> Dual<T> exp(const Dual<T>& x) {

@@ -65,9 +65,10 @@ template <class T>
 using EigenStrided = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
                                 Eigen::OuterStride<>>;
 
-// Value or derivative plane of a dual view, as a dense float matrix.
-inline Mat<float> plane(View<const Dual<float>> v, bool derivative) {
-    Mat<float> m(v.rows, v.cols);
+// Value or derivative plane of a dual view, as a dense matrix.
+template <class T>
+Mat<T> plane(View<const Dual<T>> v, bool derivative) {
+    Mat<T> m(v.rows, v.cols);
     for (std::int64_t r = 0; r < v.rows; ++r)
         for (std::int64_t c = 0; c < v.cols; ++c)
             m.a[static_cast<std::size_t>(r * v.cols + c)] = derivative ? v.at(r, c).d : v.at(r, c).v;
@@ -85,33 +86,42 @@ inline void floatProduct(Product p, View<const float> a, View<const float> b, Vi
 
 } // namespace detail
 
-/// C = A·Bᵀ or A·B (C overwritten). GemmShape::Lower: for NT only C's lower triangle is computed
-/// (the rest is unspecified); for NN, A is lower triangular. float uses the forward pass's
-/// products; Dual<float> three of them ((a + a'ε)(b + b'ε) = ab + (a'b + ab')ε); double Eigen's.
-template <class S>
-void product(Product p, View<const S> a, View<const S> b, View<S> c, GemmShape shape = GemmShape::Full) {
-    if constexpr (std::is_same_v<S, float>) {
+/// C = A·Bᵀ or A·B (C overwritten) on plain scalars: float by the forward pass's products, double by Eigen's.
+template <class T>
+void plainProduct(Product p, View<const T> a, View<const T> b, View<T> c, GemmShape shape) {
+    if constexpr (std::is_same_v<T, float>) {
         detail::floatProduct(p, a, b, c, shape);
-    } else if constexpr (std::is_same_v<S, Dual<float>>) {
-        const Mat<float> av = detail::plane(a, false), ad = detail::plane(a, true);
-        const Mat<float> bv = detail::plane(b, false), bd = detail::plane(b, true);
-        Mat<float> cv(c.rows, c.cols), t1(c.rows, c.cols), t2(c.rows, c.cols);
-        detail::floatProduct(p, viewOf(av), viewOf(bv), viewOf(cv), shape);
-        detail::floatProduct(p, viewOf(ad), viewOf(bv), viewOf(t1), shape);
-        detail::floatProduct(p, viewOf(av), viewOf(bd), viewOf(t2), shape);
-        for (std::int64_t r = 0; r < c.rows; ++r)
-            for (std::int64_t k = 0; k < c.cols; ++k) {
-                const std::size_t i = static_cast<std::size_t>(r * c.cols + k);
-                c.at(r, k) = Dual<float>(cv.a[i], t1.a[i] + t2.a[i]);
-            }
     } else {
-        const detail::EigenStrided<S> A(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.stride));
-        const detail::EigenStrided<S> B(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.stride));
-        Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> C =
+        const detail::EigenStrided<T> A(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.stride));
+        const detail::EigenStrided<T> B(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.stride));
+        Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> C =
             p == Product::NT ? (A * B.transpose()).eval() : (A * B).eval();
         for (std::int64_t r = 0; r < c.rows; ++r)
             for (std::int64_t k = 0; k < c.cols; ++k)
                 c.at(r, k) = C(r, k);
+    }
+}
+
+/// C = A·Bᵀ or A·B (C overwritten). GemmShape::Lower: for NT only C's lower triangle is computed
+/// (the rest is unspecified); for NN, A is lower triangular (its upper part must hold zeros). Dual
+/// scalars take three plain products: (a + a'ε)(b + b'ε) = ab + (a'b + ab')ε.
+template <class S>
+void product(Product p, View<const S> a, View<const S> b, View<S> c, GemmShape shape = GemmShape::Full) {
+    if constexpr (IsDual<S>::value) {
+        using T = decltype(S{}.v);
+        const Mat<T> av = detail::plane(a, false), ad = detail::plane(a, true);
+        const Mat<T> bv = detail::plane(b, false), bd = detail::plane(b, true);
+        Mat<T> cv(c.rows, c.cols), t1(c.rows, c.cols), t2(c.rows, c.cols);
+        plainProduct<T>(p, viewOf(av), viewOf(bv), viewOf(cv), shape);
+        plainProduct<T>(p, viewOf(ad), viewOf(bv), viewOf(t1), shape);
+        plainProduct<T>(p, viewOf(av), viewOf(bd), viewOf(t2), shape);
+        for (std::int64_t r = 0; r < c.rows; ++r)
+            for (std::int64_t k = 0; k < c.cols; ++k) {
+                const std::size_t i = static_cast<std::size_t>(r * c.cols + k);
+                c.at(r, k) = S(cv.a[i], t1.a[i] + t2.a[i]);
+            }
+    } else {
+        plainProduct<S>(p, a, b, c, shape);
     }
 }
 
@@ -272,8 +282,10 @@ S activationDerivative(Act a, S z) {
         return S(0.5f) * (S(1.0f) + t) + S(0.5f) * z * (S(1.0f) - t * t) * c * (S(1.0f) + S(3.0f) * k * z * z);
     }
     case Act::GeluErf: {
-        const S phi = exp(S(-0.5f) * z * z) * S(static_cast<float>(1.0 / std::sqrt(2.0 * std::numbers::pi)));
-        return S(0.5f) * (S(1.0f) + erf(z * S(static_cast<float>(1.0 / std::numbers::sqrt2)))) + z * phi;
+        // d/dz of 0.5·z·(1 + erf(r·z)) with the forward pass's float32 r ≈ 1/√2.
+        const S r(static_cast<float>(1.0 / std::numbers::sqrt2));
+        const S rz = r * z;
+        return S(0.5f) * (S(1.0f) + erf(rz)) + z * r * exp(-rz * rz) * constantOf<S>(std::numbers::inv_sqrtpi);
     }
     case Act::Relu:
         return valueOf(z) > 0 ? S(1.0f) : S{};

@@ -123,3 +123,23 @@ TEST(GradFixture, CurvatureAlongTheRtnErrorIsExact) {
     }
     EXPECT_LE(std::abs(gv - dd), std::max(1e-4 * std::abs(dd), 1e-7));
 }
+
+TEST(GradFixture, Float64ModeMatchesTheReferenceToItsOwnPrecision) {
+    // The same model in float64 agrees with float64 autograd far inside the float32 tolerances.
+    GradFixture f;
+    GradOptions f64;
+    f64.float64 = true;
+    const LossGradient g = lossGradient(f.lm, f.windows, 1, f64);
+    EXPECT_LE(relative(g.loss, f.ref["loss"].get<double>()), 1e-10);
+    for (const auto& [name, norm] : f.ref["grad_norms"].items()) {
+        double sq = 0;
+        for (float x : g.gradient(name)) sq += double(x) * x;
+        EXPECT_LE(relative(std::sqrt(sq), norm.get<double>()), 1e-6) << name;
+    }
+    const WeightDirection v = f.rtnDirection();
+    const DirectionalCurvature c = curvatureAlong(f.lm, f.windows, 1, v, false, f64);
+    EXPECT_LE(relative(c.dirDeriv, f.ref["dir_deriv"].get<double>()), 1e-7);
+    EXPECT_LE(relative(c.curvature, f.ref["curvature"].get<double>()), 1e-7);
+    for (const auto& [t, loss] : f.ref["slice"].items())
+        EXPECT_LE(relative(lossAlong(f.lm, f.windows, 1, v, std::stod(t), f64), loss.get<double>()), 1e-10) << t;
+}
