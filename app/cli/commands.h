@@ -54,5 +54,9 @@ std::string mixedPrecisionUsage(const CliContext& ctx);
 nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx);
 std::string costUsage(const CliContext& ctx);
 nlohmann::json runCost(ArgList& args, CliContext& ctx);
+std::string gradUsage(const CliContext& ctx);
+nlohmann::json runGrad(ArgList& args, CliContext& ctx);
+std::string curvatureUsage(const CliContext& ctx);
+nlohmann::json runCurvature(ArgList& args, CliContext& ctx);
 
 } // namespace qs::cli

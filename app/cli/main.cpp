@@ -39,6 +39,10 @@ constexpr std::array kCommands{
             qs::cli::mixedPrecisionUsage, qs::cli::runMixedPrecision},
     Command{"cost", "a recipe's cycles, speedup and energy on an accelerator cost model", qs::cli::costUsage,
             qs::cli::runCost},
+    Command{"grad", "the loss and its gradient for every weight (through a recipe, straight-through)",
+            qs::cli::gradUsage, qs::cli::runGrad},
+    Command{"curvature", "slope, exact curvature and slice along a direction; per-layer Hessian trace/eigenvalue",
+            qs::cli::curvatureUsage, qs::cli::runCurvature},
 };
 
 void printHelp() {

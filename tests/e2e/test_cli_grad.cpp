@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// `quantscope-cli grad` and `curvature` on the fixture against reference_grad.json (float64 PyTorch
+// autograd), with the fixtures README's float32 tolerances; the gradient file; refusals.
+#include "../core/fixture_paths.h"
+#include "cli_runner.h"
+#include "io/safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+using namespace qs::test;
+
+namespace {
+
+const std::string kModel = tinyLlama().string();
+const std::string kTokens = (tinyLlama() / "ref_test_tokens.npy").string();
+
+nlohmann::json reference() {
+    return nlohmann::json::parse(std::ifstream(tinyLlama() / "reference_grad.json"));
+}
+
+std::string rtnRecipe() {
+    const auto path = outputDir("cli_grad_recipe") / "rtn_int4_g32.json";
+    std::ofstream(path) << R"({"method": "rtn", "format": "int4", "granularity": "group", "group": 32, "sym": false})";
+    return path.string();
+}
+
+} // namespace
+
+TEST(CliGrad, LossAndGradientNormsMatchTheReferenceAndTheFileHoldsTheGradients) {
+    const auto out = outputDir("cli_grad") / "grad.safetensors";
+    const CliRun r = runCli("grad " + q(kModel) + " --data " + q(kTokens) + " --windows 8 --out " + q(out.string()) +
+                            " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const nlohmann::json j = r.json();
+    const nlohmann::json ref = reference();
+    EXPECT_EQ(j["tokens_scored"], ref["tokens_scored"]);
+    EXPECT_LE(relErr(j["loss"].get<double>(), ref["loss"].get<double>()), 1e-5);
+    EXPECT_LE(relErr(j["perplexity"].get<double>(), ref["perplexity"].get<double>()), 1e-5);
+    ASSERT_EQ(j["grad_norms"].size(), ref["grad_norms"].size());
+    for (const auto& [name, norm] : ref["grad_norms"].items())
+        EXPECT_LE(relErr(j["grad_norms"][name].get<double>(), norm.get<double>()), 1e-4) << name;
+    const auto file = qs::core::SafetensorsFile::open(out);
+    EXPECT_EQ(file.entries().size(), 39u);
+    const auto g = file.tensor("model.layers.1.mlp.down_proj.weight");
+    EXPECT_EQ(g.shape(), (qs::core::Shape{192, 512}));
+    double sq = 0;
+    for (float x : g.toFloats()) sq += double(x) * x;
+    EXPECT_LE(relErr(std::sqrt(sq), ref["grad_files"]["ref_grad_down1.npy"]["l2_norm_float64"].get<double>()), 1e-4);
+}
+
+TEST(CliGrad, ThroughARecipeTheLossIsTheQuantizedModels) {
+    const CliRun r = runCli("grad " + q(kModel) + " --data " + q(kTokens) + " --windows 8 --recipe " + q(rtnRecipe()) +
+                            " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    // The README's float32 loss of the RTN int4_g32_asym model on the same windows.
+    EXPECT_LE(relErr(r.json()["loss"].get<double>(), 2.18551208), 1e-6);
+}
+
+TEST(CliCurvature, SlopeCurvatureAndSliceAlongTheRtnErrorMatchTheReference) {
+    const CliRun r = runCli("curvature " + q(kModel) + " --data " + q(kTokens) + " --windows 8 --direction recipe:" +
+                            q(rtnRecipe()) + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const nlohmann::json j = r.json();
+    const nlohmann::json ref = reference();
+    EXPECT_LE(relErr(j["loss"].get<double>(), ref["loss"].get<double>()), 1e-5);
+    const double dd = ref["dir_deriv"].get<double>();
+    EXPECT_LE(std::fabs(j["dir_deriv"].get<double>() - dd), std::max(1e-4 * std::fabs(dd), 1e-7));
+    EXPECT_LE(relErr(j["curvature"].get<double>(), ref["curvature"].get<double>()), 1e-4);
+    EXPECT_NEAR(j["direction"]["l2_norm"].get<double>(), ref["direction"]["v_l2_norm"].get<double>(), 1e-4);
+    for (const auto& [t, loss] : ref["slice"].items())
+        EXPECT_LE(relErr(j["slice"][t].get<double>(), loss.get<double>()), 1e-5) << t;
+    EXPECT_LE(relErr(j["slice"]["1"].get<double>(), 2.18551208), 1e-6);
+}
+
+TEST(CliCurvature, RandomDirectionsAndLayerEstimatesAreSeededAndReproducible) {
+    const std::string args = "curvature " + q(kModel) + " --data " + q(kTokens) +
+                             " --windows 2 --direction random:7 --t 0.1 --trace --samples 2 --eigen --iterations 2 --seed 3 --json";
+    const CliRun a = runCli(args), b = runCli(args + " --threads 1");
+    ASSERT_EQ(a.exitCode, 0) << a.out;
+    ASSERT_EQ(b.exitCode, 0) << b.out;
+    const nlohmann::json ja = a.json(), jb = b.json();
+    EXPECT_EQ(ja["curvature"], jb["curvature"]);
+    EXPECT_EQ(ja["trace"], jb["trace"]);
+    EXPECT_EQ(ja["eigen"], jb["eigen"]);
+    EXPECT_EQ(ja["trace"].size(), 5u); // 4 decoder layers + embedding/norm/head
+    for (const auto& [layer, e] : ja["trace"].items()) EXPECT_GT(e["value"].get<double>(), 0) << layer;
+    EXPECT_TRUE(ja["slice"].contains("0.1"));
+}
+
+TEST(CliCurvature, BadDirectionsAreClearErrors) {
+    const std::string base = "curvature " + q(kModel) + " --data " + q(kTokens) + " --windows 1 ";
+    for (const std::string& bad : {std::string("--direction sideways:1"), std::string("--direction random:x"),
+                                   std::string("--direction file:/nonexistent.safetensors"), std::string("--t 1,a"),
+                                   std::string("")}) {
+        const CliRun r = runCli(base + bad + " --json");
+        EXPECT_EQ(r.exitCode, 1) << bad;
+        EXPECT_TRUE(r.json().contains("error")) << bad;
+    }
+}
