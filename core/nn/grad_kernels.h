@@ -129,9 +129,14 @@ void product(Product p, View<const S> a, View<const S> b, View<S> c, GemmShape s
 template <class S>
 Mat<std::remove_const_t<S>> transposed(View<S> v) {
     Mat<std::remove_const_t<S>> t(v.cols, v.rows);
-    for (std::int64_t r = 0; r < v.rows; ++r)
-        for (std::int64_t c = 0; c < v.cols; ++c)
-            t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
+    constexpr std::int64_t kTile = 8; // 8 rows: power-of-two strides alias in L1 beyond its 8 ways
+    for (std::int64_t r0 = 0; r0 < v.rows; r0 += kTile)
+        for (std::int64_t c0 = 0; c0 < v.cols; c0 += kTile) {
+            const std::int64_t r1 = std::min(v.rows, r0 + kTile), c1 = std::min(v.cols, c0 + kTile);
+            for (std::int64_t r = r0; r < r1; ++r)
+                for (std::int64_t c = c0; c < c1; ++c)
+                    t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
+        }
     return t;
 }
 
