@@ -16,6 +16,7 @@
 #include "quant/dgq.h"
 #include "quant/dynbits.h"
 #include "quant/gptq.h"
+#include "quant/qat.h"
 #include "quant/gptvq.h"
 #include "quant/rtn.h"
 #include "transform/resq.h"
@@ -31,6 +32,7 @@ void registerBuiltins(Registries& r) {
     r.quantizers.add(std::make_unique<AwqQuantizer>());
     r.quantizers.add(std::make_unique<DgqQuantizer>());
     r.quantizers.add(std::make_unique<DynBitsQuantizer>());
+    r.quantizers.add(std::make_unique<QatQuantizer>());
     r.transforms.add(std::make_unique<SmoothQuantTransform>());
     r.transforms.add(std::make_unique<RotateTransform>());
     r.transforms.add(std::make_unique<ResqTransform>());

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "quant/model_quantizer.h"
+#include "quant/qat.h"
 
 #include "calib/collect_stats.h"
 #include "io/mapped_file.h"
@@ -299,6 +300,10 @@ ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& regis
                                const std::function<void(const LayerQuantResult&)>& onLayer,
                                const CalibrationData* calibration) {
     const auto start = std::chrono::steady_clock::now();
+    if (registries.quantizers.get(job.method, "method").trainsModel()) {
+        requireCalibration(job.method, true, calibration);
+        return trainQuantized(model, registries, job, ctx, keepWeights, onLayer, *calibration);
+    }
     QuantJob validated = job;
     for (auto& t : validated.transforms)
         t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,

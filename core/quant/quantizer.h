@@ -35,6 +35,9 @@ public:
     virtual const ParamSchema& params() const = 0;
     /// True when the method needs calibration data.
     virtual bool needsCalibration() const = 0;
+    /// True for a method that trains the whole model at once (qat): quantizeModel hands it the model
+    /// instead of calling quantize() weight by weight.
+    virtual bool trainsModel() const { return false; }
     /// Quantize-dequantizes one weight into `out` (rows*cols floats). `params` are validated.
     virtual void quantize(const WeightMatrix& w, const QuantSpec& spec, const nlohmann::json& params,
                           float* out, const JobContext& job) const = 0;

@@ -154,6 +154,8 @@ protected:
         QuantJob j;
         j.method = GetParam();
         j.spec = conformanceSpec();
+        // A method that trains the model (qat) runs a few steps here, not its default hundreds.
+        if (method().trainsModel()) j.methodParams = {{"steps", 2}, {"batch", 2}, {"holdout", 0.25}, {"eval_every", 1}};
         return j;
     }
     const CalibrationData* calib() const { return method().needsCalibration() ? &calibration() : nullptr; }

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+#include "quant/qat.h"
+
+#include "base/error.h"
+#include "nn/causal_lm_grad.h"
+#include "quant/fake_quant.h"
+#include "transform/model_transform.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numbers>
+#include <random>
+
+namespace qs::core {
+
+QatOptions QatOptions::fromJson(const nlohmann::json& p) {
+    QatOptions o;
+    o.steps = p.at("steps").get<int>();
+    o.lr = p.at("lr").get<double>();
+    o.batch = p.at("batch").get<int>();
+    o.seed = p.at("seed").get<std::uint64_t>();
+    o.init = p.at("init").get<std::string>();
+    o.holdout = p.at("holdout").get<double>();
+    o.evalEvery = p.at("eval_every").get<int>();
+    return o;
+}
+
+const ParamSchema& QatQuantizer::params() const {
+    static const ParamSchema schema{
+        {"steps", ParamType::Int, 300, 1, 1000000, {}, "Adam steps", "Steps"},
+        {"lr", ParamType::Float, 1e-4, 0.0, 1.0, {}, "peak learning rate, cosine decay to 0 over the steps",
+         "Learning rate"},
+        {"batch", ParamType::Int, 8, 1, 4096, {}, "calibration windows per step, drawn at random", "Batch"},
+        {"seed", ParamType::Int, 0, 0, 2147483647, {}, "seed of the batch draws", "Seed"},
+        {"init", ParamType::Choice, "rtn", 1, 0, {"rtn", "gptq"},
+         "start from the float weights (rtn) or from GPTQ's on the same data (gptq)", "Start"},
+        {"holdout", ParamType::Float, 0.05, 0.0, 0.5, {},
+         "share of the calibration windows held out to keep the best weights (0: keep the last)", "Held out"},
+        {"eval_every", ParamType::Int, 25, 1, 1000000, {}, "steps between held-out evaluations", "Eval every"},
+    };
+    return schema;
+}
+
+void QatQuantizer::quantize(const WeightMatrix& w, const QuantSpec&, const nlohmann::json&, float*,
+                            const JobContext&) const {
+    throw Error("qat trains the whole model at once, not weight '" + std::string(w.name) +
+                "' alone: run it through a whole-model quantization (quantize, eval, sweep; not --low-memory)");
+}
+
+namespace {
+
+// Fake quantization of a weight in its stored layout (GPT-2 Conv1D [in, out] is quantized as [out, in]).
+std::vector<float> fakeQuantStored(const std::vector<float>& w, const WeightInfo& info, const QuantSpec& spec) {
+    const std::int64_t rows = info.matrixRows(), cols = info.matrixCols();
+    std::vector<float> out(w.size());
+    if (!info.transposed) {
+        fakeQuantize(w.data(), rows, cols, spec, out.data());
+        return out;
+    }
+    std::vector<float> outIn(w.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c)
+            outIn[static_cast<std::size_t>(r * cols + c)] = w[static_cast<std::size_t>(c * rows + r)];
+    fakeQuantize(outIn.data(), rows, cols, spec, outIn.data());
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c)
+            out[static_cast<std::size_t>(c * rows + r)] = outIn[static_cast<std::size_t>(r * cols + c)];
+    return out;
+}
+
+// Adam (Kingma & Ba) with bias correction, float32 state, element by element (thread-count invariant).
+struct Adam {
+    static constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kEps = 1e-8f;
+    std::vector<std::vector<float>> m, v;
+
+    void step(std::vector<std::vector<float>*>& params, const std::vector<std::vector<float>>& grads, int t, double lr) {
+        if (m.empty())
+            for (const auto* p : params) {
+                m.emplace_back(p->size(), 0.0f);
+                v.emplace_back(p->size(), 0.0f);
+            }
+        const float c1 = static_cast<float>(1.0 - std::pow(kBeta1, t));
+        const float c2 = static_cast<float>(1.0 - std::pow(kBeta2, t));
+        const float rate = static_cast<float>(lr);
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            float* w = params[i]->data();
+            float* mi = m[i].data();
+            float* vi = v[i].data();
+            const float* g = grads[i].data();
+            const auto n = static_cast<std::int64_t>(params[i]->size());
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+            for (std::int64_t j = 0; j < n; ++j) {
+                mi[j] = kBeta1 * mi[j] + (1.0f - kBeta1) * g[j];
+                vi[j] = kBeta2 * vi[j] + (1.0f - kBeta2) * g[j] * g[j];
+                w[j] -= rate * (mi[j] / c1) / (std::sqrt(vi[j] / c2) + kEps);
+            }
+        }
+    }
+};
+
+} // namespace
+
+ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& registries, const QuantJob& job,
+                                const JobContext& ctx, bool keepWeights,
+                                const std::function<void(const LayerQuantResult&)>& onLayer,
+                                const CalibrationData& calibration) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!job.transforms.empty())
+        throw Error("qat: transforms before qat are not trained with it; quantize with qat alone");
+    const nlohmann::json params =
+        validateParams(registries.quantizers.get(job.method, "method").params(), job.methodParams, "qat");
+    const QatOptions o = QatOptions::fromJson(params);
+
+    // The recipe with RTN in place of qat: its specs are the training's fake quantization and its
+    // final pass quantizes the trained weights exactly as the training's forward pass did.
+    QuantJob rtnJob = job;
+    rtnJob.method = "rtn";
+    rtnJob.methodParams = nlohmann::json::object();
+    for (LayerRule& r : rtnJob.layers) {
+        if (r.assignment.keep) continue;
+        if (r.assignment.method != "qat")
+            throw Error("qat: layer rule '" + r.match + "' names method " + r.assignment.method +
+                        "; qat trains every quantized weight together (rules may change a format or keep a weight)");
+        r.assignment.method = "rtn";
+        r.assignment.methodParams = nlohmann::json::object();
+    }
+
+    // Training and held-out windows.
+    const std::size_t n = calibration.windows.size();
+    const std::size_t held = o.holdout > 0 ? std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(o.holdout * n))) : 0;
+    if (n < held + 1)
+        throw Error("qat: " + std::to_string(n) + " calibration windows leave none to train on after holding out " +
+                    std::to_string(held));
+    // Held-out windows spread evenly over the text (its tail alone may be another kind of text).
+    std::vector<std::span<const std::int32_t>> train, heldOut;
+    for (std::size_t i = 0, taken = 0; i < n; ++i) {
+        const bool hold = taken < held && (i + 1) * held >= (taken + 1) * n;
+        (hold ? heldOut : train).emplace_back(calibration.windows[i]);
+        taken += hold ? 1 : 0;
+    }
+
+    const JobContext quiet{{}, ctx.cancel};
+    const CausalLm base(model, {}, quiet);
+    // Latent weights: every differentiable weight, in its stored layout.
+    std::vector<std::string> names;
+    std::map<std::string, std::vector<float>> latent;
+    for (const DifferentiableWeight& d : differentiableWeights(base)) {
+        names.push_back(d.name);
+        latent[d.name] = model.weight(d.name).toFloats();
+    }
+    if (o.init == "gptq") {
+        QuantJob gptqJob = rtnJob;
+        gptqJob.method = "gptq";
+        gptqJob.methodParams = validateParams(registries.quantizers.get("gptq", "method").params(), {}, "gptq");
+        for (LayerRule& r : gptqJob.layers)
+            if (!r.assignment.keep) {
+                r.assignment.method = "gptq";
+                r.assignment.methodParams = gptqJob.methodParams;
+            }
+        ModelQuantResult g = quantizeModel(model, registries, gptqJob, quiet, true, {}, &calibration);
+        for (auto& [name, w] : g.weights) latent[name] = std::move(w);
+    }
+    // Which latent weights are fake-quantized, with what.
+    struct Target {
+        const WeightInfo* info;
+        QuantSpec spec;
+    };
+    std::map<std::string, Target> targets;
+    {
+        const ModelQuantizer plan(model, registries, rtnJob, quiet);
+        for (std::size_t i = 0; i < plan.targets().size(); ++i)
+            if (!plan.assignment(i).keep) targets[plan.targets()[i]->name] = {plan.targets()[i], plan.assignment(i).spec};
+    }
+    auto forwardModel = [&](const std::map<std::string, std::vector<float>>& w) {
+        std::map<std::string, std::vector<float>> replaced;
+        for (const auto& [name, values] : w) {
+            const auto t = targets.find(name);
+            replaced[name] = t == targets.end() ? values : fakeQuantStored(values, *t->second.info, t->second.spec);
+        }
+        return CausalLm(base, std::move(replaced));
+    };
+    GradOptions gradOptions;
+    gradOptions.batchTokens = static_cast<long long>(o.batch) * calibration.ctx; // one batch per step
+    auto heldLoss = [&](const std::map<std::string, std::vector<float>>& w) {
+        return lossAlong(forwardModel(w), heldOut, 1, {}, 0.0, gradOptions);
+    };
+
+    std::mt19937_64 rng(o.seed);
+    Adam adam;
+    std::vector<std::vector<float>*> trainable;
+    for (const std::string& name : names) trainable.push_back(&latent.at(name));
+    const double initHeld = held ? heldLoss(latent) : std::numeric_limits<double>::quiet_NaN();
+    double bestHeld = initHeld, running = 0, lastHeld = initHeld, firstLoss = 0;
+    int bestStep = 0;
+    std::map<std::string, std::vector<float>> best = latent;
+    for (int step = 1; step <= o.steps; ++step) {
+        std::vector<std::span<const std::int32_t>> batch;
+        for (int b = 0; b < o.batch; ++b) batch.push_back(train[static_cast<std::size_t>(rng() % train.size())]);
+        const LossGradient g = lossGradient(forwardModel(latent), batch, 1, gradOptions);
+        if (step == 1) firstLoss = running = g.loss;
+        running = 0.9 * running + 0.1 * g.loss;
+        const double lr = o.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * (step - 1) / o.steps));
+        adam.step(trainable, g.gradients, step, lr);
+        if (held && (step % o.evalEvery == 0 || step == o.steps)) {
+            lastHeld = heldLoss(latent);
+            if (lastHeld < bestHeld) {
+                bestHeld = lastHeld;
+                bestStep = step;
+                best = latent;
+            }
+        }
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "QAT step %d/%d: loss %.4f (held-out %.4f, best %.4f at step %d)", step, o.steps,
+                      running, lastHeld, bestHeld, bestStep);
+        ctx.step(step, o.steps, msg);
+    }
+    if (!held) {
+        best = std::move(latent);
+        bestStep = o.steps;
+    }
+
+    // The result: the best latent weights, quantized by the recipe's specs, plus the trained rest.
+    auto trained = std::make_shared<TransformedModel>();
+    trained->weights = best;
+    ModelQuantizer final(model, registries, rtnJob, quiet, trained, onLayer);
+    std::map<std::string, std::vector<float>> weights;
+    for (const WeightInfo* w : final.targets()) {
+        auto q = final.quantizeWeight(*w, nullptr, w->name);
+        if (keepWeights) weights[w->name] = std::move(q);
+    }
+    ModelQuantResult result = final.finish(nullptr);
+    result.job = job;
+    result.job.methodParams = params;
+    if (keepWeights)
+        for (auto& [name, w] : best)
+            if (!weights.count(name)) weights[name] = std::move(w);
+    result.weights = std::move(weights);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+    result.calibration = {{"windows", n},
+                          {"ctx", calibration.ctx},
+                          {"tokens", calibration.tokens()},
+                          {"qat",
+                           {{"train_windows", train.size()},
+                            {"held_out_windows", held},
+                            {"steps", o.steps},
+                            {"first_loss", firstLoss},
+                            {"final_running_loss", running},
+                            {"held_out_loss_start", number(initHeld)},
+                            {"held_out_loss_best", number(bestHeld)},
+                            {"best_step", bestStep},
+                            {"seconds", seconds}}}};
+    result.seconds = seconds;
+    return result;
+}
+
+} // namespace qs::core
