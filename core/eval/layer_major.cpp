@@ -37,7 +37,8 @@ void dropLayerPages(const Model& model, int layer) {
 } // namespace
 
 void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries) {
-    registries.quantizers.get(job.method, "method"); // an unknown method is named here
+    if (registries.quantizers.get(job.method, "method").trainsModel()) // an unknown method is named here too
+        throw Error("--low-memory runs one layer at a time; " + job.method + " trains the whole model at once");
     requirePerLayerTransforms(registries.transforms, job.transforms);
 }
 

@@ -99,3 +99,22 @@ TEST(CliCurvature, BadDirectionsAreClearErrors) {
         EXPECT_TRUE(r.json().contains("error")) << bad;
     }
 }
+
+TEST(CliQat, EvalWithQatTrainsOnTheCalibrationWindowsAndReportsTheTraining) {
+    const std::string calib = (fixtures() / "corpus" / "calib.txt").string();
+    const std::string args = "eval " + q(kModel) + " --data " + q(kTokens) +
+                             " --windows 4 --method qat --format int3 --granularity group --group 32 --asym --calib " +
+                             q(calib) + " --calib-windows 8 --steps 3 --batch 2 --lr 0.001 --json";
+    const CliRun r = runCli(args);
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const nlohmann::json j = r.json();
+    EXPECT_EQ(j["recipe"]["method"], "qat");
+    EXPECT_EQ(j["recipe"]["method_params"]["steps"], 3);
+    EXPECT_EQ(j["calibration"]["qat"]["steps"], 3);
+    EXPECT_TRUE(j["calibration"]["qat"].contains("held_out_loss_best"));
+    EXPECT_GT(j["delta_perplexity"].get<double>(), 0.0);
+    // One layer at a time cannot train the whole model.
+    const CliRun low = runCli(args + " --low-memory");
+    EXPECT_EQ(low.exitCode, 1);
+    EXPECT_NE(low.json()["error"].get<std::string>().find("trains the whole model"), std::string::npos);
+}
