@@ -86,11 +86,32 @@ inline void floatProduct(Product p, View<const float> a, View<const float> b, Vi
 
 } // namespace detail
 
+/// The transpose of a view, dense.
+template <class S>
+Mat<std::remove_const_t<S>> transposed(View<S> v) {
+    Mat<std::remove_const_t<S>> t(v.cols, v.rows);
+    constexpr std::int64_t kTile = 8; // 8 rows: power-of-two strides alias in L1 beyond its 8 ways
+    for (std::int64_t r0 = 0; r0 < v.rows; r0 += kTile)
+        for (std::int64_t c0 = 0; c0 < v.cols; c0 += kTile) {
+            const std::int64_t r1 = std::min(v.rows, r0 + kTile), c1 = std::min(v.cols, c0 + kTile);
+            for (std::int64_t r = r0; r < r1; ++r)
+                for (std::int64_t c = c0; c < c1; ++c)
+                    t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
+        }
+    return t;
+}
+
 /// C = A·Bᵀ or A·B (C overwritten) on plain scalars: float by the forward pass's products, double by Eigen's.
 template <class T>
 void plainProduct(Product p, View<const T> a, View<const T> b, View<T> c, GemmShape shape) {
     if constexpr (std::is_same_v<T, float>) {
-        detail::floatProduct(p, a, b, c, shape);
+        if (p == Product::NN && shape == GemmShape::Full) {
+            // The NT kernel runs about twice as fast as the NN one; B's transpose costs k·n, not m·k·n.
+            const Mat<float> bt = transposed(b);
+            detail::floatProduct(Product::NT, a, viewOf(bt), c, shape);
+        } else {
+            detail::floatProduct(p, a, b, c, shape);
+        }
     } else {
         const detail::EigenStrided<T> A(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.stride));
         const detail::EigenStrided<T> B(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.stride));
@@ -125,26 +146,16 @@ void product(Product p, View<const S> a, View<const S> b, View<S> c, GemmShape s
     }
 }
 
-/// The transpose of a view, dense.
-template <class S>
-Mat<std::remove_const_t<S>> transposed(View<S> v) {
-    Mat<std::remove_const_t<S>> t(v.cols, v.rows);
-    constexpr std::int64_t kTile = 8; // 8 rows: power-of-two strides alias in L1 beyond its 8 ways
-    for (std::int64_t r0 = 0; r0 < v.rows; r0 += kTile)
-        for (std::int64_t c0 = 0; c0 < v.cols; c0 += kTile) {
-            const std::int64_t r1 = std::min(v.rows, r0 + kTile), c1 = std::min(v.cols, c0 + kTile);
-            for (std::int64_t r = r0; r < r1; ++r)
-                for (std::int64_t c = c0; c < c1; ++c)
-                    t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
-        }
-    return t;
-}
-
 /// C = Aᵀ·B: A [k, m], B [k, n] (a weight's gradient dYᵀ·X from activations [tokens, features]).
 template <class S>
 void productTN(View<const S> a, View<const S> b, View<S> c) {
     const Mat<S> at = transposed(a);
-    product<S>(Product::NN, viewOf(at), b, c);
+    if constexpr (std::is_same_v<S, float>) {
+        const Mat<S> bt = transposed(b); // the NT kernel: see plainProduct
+        product<S>(Product::NT, viewOf(at), viewOf(bt), c);
+    } else {
+        product<S>(Product::NN, viewOf(at), b, c);
+    }
 }
 
 // ---- norms --------------------------------------------------------------------------------------

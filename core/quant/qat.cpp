@@ -134,12 +134,33 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
         throw Error("qat: " + std::to_string(n) + " calibration windows leave none to train on after holding out " +
                     std::to_string(held));
     // Held-out windows spread evenly over the text (its tail alone may be another kind of text).
+    // Training draws a window at any token offset inside a run of consecutive training windows (the
+    // calibration text between held-out windows), so batches rarely repeat a sequence.
     std::vector<std::span<const std::int32_t>> train, heldOut;
+    std::vector<std::vector<std::int32_t>> runs(1);
     for (std::size_t i = 0, taken = 0; i < n; ++i) {
         const bool hold = taken < held && (i + 1) * held >= (taken + 1) * n;
         (hold ? heldOut : train).emplace_back(calibration.windows[i]);
         taken += hold ? 1 : 0;
+        if (hold) {
+            if (!runs.back().empty()) runs.emplace_back();
+        } else {
+            runs.back().insert(runs.back().end(), calibration.windows[i].begin(), calibration.windows[i].end());
+        }
     }
+    if (runs.back().empty()) runs.pop_back();
+    const auto ctxTokens = static_cast<std::size_t>(calibration.ctx);
+    std::size_t starts = 0; // every offset at which a whole window fits inside a run
+    for (const auto& r : runs) starts += r.size() - ctxTokens + 1;
+    auto drawWindow = [&](std::mt19937_64& rng) {
+        std::size_t k = static_cast<std::size_t>(rng() % starts);
+        for (const auto& r : runs) {
+            const std::size_t here = r.size() - ctxTokens + 1;
+            if (k < here) return std::span<const std::int32_t>(r.data() + k, ctxTokens);
+            k -= here;
+        }
+        return std::span<const std::int32_t>(runs.back().data(), ctxTokens); // not reached
+    };
 
     const JobContext quiet{{}, ctx.cancel};
     const CausalLm base(model, {}, quiet);
@@ -197,7 +218,7 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     std::map<std::string, std::vector<float>> best = latent;
     for (int step = 1; step <= o.steps; ++step) {
         std::vector<std::span<const std::int32_t>> batch;
-        for (int b = 0; b < o.batch; ++b) batch.push_back(train[static_cast<std::size_t>(rng() % train.size())]);
+        for (int b = 0; b < o.batch; ++b) batch.push_back(drawWindow(rng));
         const LossGradient g = lossGradient(forwardModel(latent), batch, 1, gradOptions);
         if (step == 1) firstLoss = running = g.loss;
         running = 0.9 * running + 0.1 * g.loss;

@@ -40,7 +40,8 @@ public:
 
 /// Runs QAT for `job` (method "qat", parameters validated; layer rules may change a weight's format
 /// or keep it, not its method): latent weights start from the model's (or GPTQ's), each step draws
-/// `batch` training windows, computes the loss of the model whose quantized weights are Q(latent) and
+/// `batch` windows of ctx tokens at random offsets of the training text (the calibration windows not
+/// held out), computes the loss of the model whose quantized weights are Q(latent) and
 /// whose other weights are the latent ones, and moves every latent weight by Adam along dL/dQ(latent)
 /// (straight-through) or dL/dW. Every evalEvery steps the held-out windows' loss is measured and the
 /// best latent weights kept. The result quantizes the best latent weights with the recipe's specs
