@@ -9,6 +9,7 @@
 #include "tensor/gemm.h"
 
 #include <Eigen/Core>
+#include <immintrin.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -86,18 +87,52 @@ inline void floatProduct(Product p, View<const float> a, View<const float> b, Vi
 
 } // namespace detail
 
-/// The transpose of a view, dense.
+namespace detail {
+
+// 8x8 float block transpose in AVX registers: rows of `src` (stride `ss`) to columns of `dst` (stride `ds`).
+inline void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss), r2 = _mm256_loadu_ps(src + 2 * ss),
+           r3 = _mm256_loadu_ps(src + 3 * ss), r4 = _mm256_loadu_ps(src + 4 * ss), r5 = _mm256_loadu_ps(src + 5 * ss),
+           r6 = _mm256_loadu_ps(src + 6 * ss), r7 = _mm256_loadu_ps(src + 7 * ss);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+                 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+} // namespace detail
+
+/// The transpose of a view, dense (float: 8x8 register blocks; the rest element by element).
 template <class S>
 Mat<std::remove_const_t<S>> transposed(View<S> v) {
-    Mat<std::remove_const_t<S>> t(v.cols, v.rows);
-    constexpr std::int64_t kTile = 8; // 8 rows: power-of-two strides alias in L1 beyond its 8 ways
-    for (std::int64_t r0 = 0; r0 < v.rows; r0 += kTile)
-        for (std::int64_t c0 = 0; c0 < v.cols; c0 += kTile) {
-            const std::int64_t r1 = std::min(v.rows, r0 + kTile), c1 = std::min(v.cols, c0 + kTile);
-            for (std::int64_t r = r0; r < r1; ++r)
-                for (std::int64_t c = c0; c < c1; ++c)
-                    t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
-        }
+    using T = std::remove_const_t<S>;
+    Mat<T> t(v.cols, v.rows);
+    std::int64_t r8 = 0, c8 = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        r8 = v.rows / 8 * 8;
+        c8 = v.cols / 8 * 8;
+        for (std::int64_t r = 0; r < r8; r += 8)
+            for (std::int64_t c = 0; c < c8; c += 8)
+                detail::transpose8x8(&v.at(r, c), v.stride, t.data() + c * v.rows + r, v.rows);
+    }
+    // Whatever the blocks left: the last rows, then the last columns of the blocked rows.
+    for (std::int64_t r = r8; r < v.rows; ++r)
+        for (std::int64_t c = 0; c < v.cols; ++c)
+            t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
+    for (std::int64_t r = 0; r < r8; ++r)
+        for (std::int64_t c = c8; c < v.cols; ++c)
+            t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
     return t;
 }
 

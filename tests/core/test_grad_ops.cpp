@@ -172,3 +172,18 @@ TEST(GradOps, DualProductsCarryTheProductRule) {
             EXPECT_NEAR(c.row(i)[j].d, d, 1e-5);
         }
 }
+
+TEST(GradOps, TransposeOfEveryShapeAndStride) {
+    for (const std::int64_t rows : {1, 7, 8, 9, 16, 23})
+        for (const std::int64_t cols : {1, 8, 13, 24}) {
+            const std::int64_t stride = cols + 3;
+            std::vector<float> data(static_cast<std::size_t>(rows * stride));
+            for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i);
+            const Mat<float> t = transposed(View<const float>{data.data(), rows, cols, stride});
+            ASSERT_EQ(t.rows, cols);
+            ASSERT_EQ(t.cols, rows);
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t c = 0; c < cols; ++c)
+                    ASSERT_EQ(t.row(c)[r], data[static_cast<std::size_t>(r * stride + c)]) << rows << "x" << cols;
+        }
+}
