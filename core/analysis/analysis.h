@@ -42,6 +42,9 @@ public:
     virtual std::string_view summary() const = 0;
     /// Its parameters (validated with validateParams before run()).
     virtual const ParamSchema& params() const = 0;
+    /// Raised when the same parameters come to mean other numbers (a better algorithm): a stored
+    /// result of an older revision is then recomputed, not re-opened. Revision 1 is not keyed.
+    virtual int revision() const { return 1; }
     /// Runs it (progress and cancel through `job`); deterministic for the same input and parameters.
     /// Throws Error for inputs it cannot use, Cancelled.
     virtual AnalysisOutput run(const AnalysisInput& input, const nlohmann::json& params, const JobContext& job) const = 0;

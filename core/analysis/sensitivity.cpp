@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "calib/collect_stats.h"
+#include "nn/hessian_estimates.h"
 #include "quant/quantizer.h"
 #include "statistics/rank_correlation.h"
 #include "tensor/dtype.h"
@@ -80,7 +81,8 @@ public:
         m_sqNorm = table();
         m_weights.assign(G * C, {});
         if (options.pairs) choosePairs();
-        m_total = static_cast<long long>(G * (1 + C + 2 * std::size_t(std::max(0, options.hawqProbes)))) +
+        for (const auto& w : set.windows) m_windows.emplace_back(w);
+        m_total = static_cast<long long>(G * (1 + C) + std::size_t(std::max(0, options.hawqProbes))) +
                   (options.pairs ? pairCount() : 0);
         m_evaluator = std::make_unique<PrefixEvaluator>(
             model, m_lm, set.windows, PrefixEvaluator::Options{options.prefixCache, 512u << 20}, m_quiet);
@@ -213,44 +215,28 @@ private:
             }
     }
 
-    // HAWQ's tr(H_gg) by Hutchinson with second differences: v Rademacher over the group's weights,
-    // v^T H v ~ (L(W + e v) + L(W - e v) - 2 L(W)) / e^2, e = 5% of the group's weight RMS (about the
-    // size of a 4-bit rounding error, where the score is used).
+    // HAWQ's tr(H_gg) by Hutchinson with exact Hessian-vector products (forward-over-reverse,
+    // nn/hessian_estimates.h): each probe is one Rademacher vector over every group's weights, and
+    // z_gᵀ(Hz)_g estimates each group's trace (cross-group terms have mean 0).
     void hawq() {
         const std::size_t C = r.candidates.size();
+        WeightBlocks blocks;
+        for (std::size_t g = 0; g < r.groups.size(); ++g) {
+            blocks.labels.push_back(r.groups[g].name);
+            for (const std::string& name : r.groups[g].weights) blocks.blockOfWeight[name] = static_cast<int>(g);
+        }
+        const long long base = m_done;
+        const JobContext probes{[&](long long done, long long, const std::string& what) { m_job.step(base + done, m_total, what); },
+                                m_job.cancel};
+        const std::vector<BlockEstimate> traces =
+            hutchinsonTraces(m_lm, m_windows, 1, blocks, m_options.hawqProbes, m_options.seed, {}, probes);
+        m_done = base + m_options.hawqProbes;
         r.hessianTrace.assign(r.groups.size(), 0.0);
         r.hawqScore.assign(r.groups.size(), std::vector<double>(C, 0.0));
-        const double l0 = r.reference.nll;
         for (std::size_t g = 0; g < r.groups.size(); ++g) {
-            const DecisionGroup& group = r.groups[g];
-            WeightSet original;
-            double sq = 0;
-            for (const std::string& name : group.weights) {
-                original[name] = m_model.weight(name).toFloats();
-                sq += squaredNorm(original[name]);
-            }
-            const double eps = 0.05 * std::sqrt(sq / double(group.params));
-            double sum = 0;
-            for (int p = 0; p < m_options.hawqProbes; ++p) {
-                std::mt19937_64 rng(m_options.seed * 0x9E3779B97F4A7C15ull + g * 1000003ull + std::uint64_t(p));
-                WeightSet plus = original, minus = original;
-                for (auto& [name, values] : plus) {
-                    std::vector<float>& m = minus[name];
-                    for (std::size_t i = 0; i < values.size(); ++i) {
-                        const float delta = float((rng() >> 63) ? eps : -eps);
-                        values[i] += delta;
-                        m[i] -= delta;
-                    }
-                }
-                step("curvature " + group.name + " probe " + std::to_string(p + 1));
-                const double lp = evaluate(std::move(plus)).nll;
-                step("curvature " + group.name + " probe " + std::to_string(p + 1));
-                const double lm = evaluate(std::move(minus)).nll;
-                sum += (lp + lm - 2 * l0) / (eps * eps);
-            }
-            r.hessianTrace[g] = sum / m_options.hawqProbes;
+            r.hessianTrace[g] = traces[g].value;
             for (std::size_t c = 0; c < C; ++c)
-                r.hawqScore[g][c] = r.hessianTrace[g] / double(group.params) * m_sqNorm[g][c];
+                r.hawqScore[g][c] = r.hessianTrace[g] / double(r.groups[g].params) * m_sqNorm[g][c];
         }
     }
 
@@ -293,6 +279,7 @@ private:
     const JobContext& m_job;
     const JobContext m_quiet;
     const CausalLm m_lm;
+    std::vector<std::span<const std::int32_t>> m_windows; // the sensitivity set
     std::unique_ptr<PrefixEvaluator> m_evaluator;
     std::map<std::string, const WeightInfo*> m_info;
     std::vector<std::pair<std::size_t, std::size_t>> m_pairList; // group pairs to measure, near ones first

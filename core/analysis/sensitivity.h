@@ -22,7 +22,7 @@ struct SensitivityOptions {
     bool pairs = false;    ///< measure CLADO's pairwise terms
     int pairDistance = 0;  ///< > 0: only pairs of groups at most this many decoder layers apart (others 0)
     int farPairSample = 0; ///< with pairDistance: also this many random farther pairs (seeded), to estimate the rest
-    int hawqProbes = 4;    ///< Rademacher probes per group for the Hessian-trace score; 0 skips it
+    int hawqProbes = 4;    ///< Rademacher probes (exact Hessian-vector products) for the Hessian-trace score; 0 skips it
     std::uint64_t seed = 1;
     bool prefixCache = true;
     /// Quantized weights kept for reuse up to this many bytes (all candidates of all groups); past
@@ -40,8 +40,8 @@ struct SensitivityResult {
     std::vector<std::vector<double>> deltaLoss, kld, top1;
     /// Local objective tr(dW H dW^T) / tokens, H = X^T X of the group's inputs on the sensitivity set.
     std::vector<std::vector<double>> localError;
-    /// HAWQ's score tr(H_gg) / n_g * ||dW||^2 (tr(H_gg) of the global loss by finite-difference
-    /// Hutchinson); empty when not asked.
+    /// HAWQ's score tr(H_gg) / n_g * ||dW||^2 (tr(H_gg) of the global loss by Hutchinson with exact
+    /// Hessian-vector products); empty when not asked.
     std::vector<std::vector<double>> hawqScore;
     std::vector<double> hessianTrace; ///< per group: the estimated tr(H_gg) (empty when not asked)
     /// Bits per weight of the group's weights at candidate c (scales and zero points included).

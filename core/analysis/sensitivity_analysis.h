@@ -17,6 +17,8 @@ public:
         return "per-group loss/KL change for each candidate format, proxies, CLADO pair terms";
     }
     const ParamSchema& params() const override;
+    /// 2: HAWQ's traces by exact Hessian-vector products (revision 1: second differences).
+    int revision() const override { return 2; }
     AnalysisOutput run(const AnalysisInput& input, const nlohmann::json& params, const JobContext& job) const override;
 };
 

@@ -197,6 +197,7 @@ public:
         m_value.resize(n);
         m_grad.resize(n);
         m_owned.resize(n);
+        m_transposed.resize(n);
         for (std::size_t i = 0; i < n; ++i) {
             const std::vector<float>& w = *ref.slots[i].buffer;
             m_grad[i].assign(w.size(), S{});
@@ -235,40 +236,47 @@ public:
             else if (recompute)
                 caches[l].dropInside();
         }
-        // Head and loss, window by window (logits of one window at a time).
+        // Head and loss, a chunk of windows at a time (at most 2^24 logits held, at least one window).
         grad::NormCache<S> nf;
         Mat<S> hf;
         grad::normForward(m_layerNorm, x, value(m_ref.finalNorm.w), value(m_ref.finalNorm.b), m_m.eps, hf, nf);
-        std::size_t held = bytesOf(x) + bytesOf(hf);
-        for (const auto& c : caches)
-            held += c.bytes();
         Mat<S> dhf(hf.rows, hf.cols);
         Wide<S> nll{};
         const std::int64_t vocab = m_m.vocab, hidden = m_m.hidden;
-        Mat<S> logits(L, vocab), dlogits(L, vocab), dHead(vocab, hidden);
-        held += 2 * bytesOf(logits) + bytesOf(dHead);
+        const std::int64_t chunk = std::clamp<std::int64_t>((std::int64_t(1) << 24) / (L * vocab), 1, B);
+        // Kept across batches: buffers this size would otherwise be fresh pages (a page fault each) every batch.
+        if (m_logits.rows != chunk * L) m_logits = m_dlogits = Mat<S>(chunk * L, vocab);
+        if (backward && m_dHead.rows == 0) m_dHead = Mat<S>(vocab, hidden);
+        Mat<S>&logits = m_logits, &dlogits = m_dlogits, &dHead = m_dHead;
+        std::size_t held = bytesOf(x) + bytesOf(hf) + bytesOf(dhf) + 2 * bytesOf(logits) + bytesOf(dHead);
+        for (const auto& c : caches)
+            held += c.bytes();
         peakBytes = std::max(peakBytes, held);
-        const S* head = value(m_ref.head);
-        const View<const S> headView{head, vocab, hidden, hidden};
-        for (std::int64_t b = 0; b < B; ++b) {
-            const View<const S> hb{hf.row(b * L), L, hidden, hidden};
-            grad::product<S>(Product::NT, hb, headView, grad::viewOf(logits));
-            const auto& ids = windows[static_cast<std::size_t>(b)];
-            for (std::int64_t i = 0; i < L; ++i) {
-                S* g = dlogits.row(i);
-                if (i + 1 < L && i + 1 >= scoreFrom) {
-                    nll += grad::crossEntropyRow<S>(logits.row(i), vocab, ids[static_cast<std::size_t>(i + 1)],
-                                                    backward ? g : nullptr, S(scale));
-                } else {
-                    std::fill(g, g + vocab, S{});
+        const View<const S> headView{value(m_ref.head), vocab, hidden, hidden};
+        for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
+            const std::int64_t cw = std::min(chunk, B - b0), rows = cw * L;
+            const View<const S> hb{hf.row(b0 * L), rows, hidden, hidden};
+            const View<S> lv{logits.data(), rows, vocab, vocab}, dv{dlogits.data(), rows, vocab, vocab};
+            grad::product<S>(Product::NT, hb, headView, lv);
+            for (std::int64_t b = b0; b < b0 + cw; ++b) {
+                const auto& ids = windows[static_cast<std::size_t>(b)];
+                for (std::int64_t i = 0; i < L; ++i) {
+                    const std::int64_t r = (b - b0) * L + i;
+                    S* g = dlogits.row(r);
+                    if (i + 1 < L && i + 1 >= scoreFrom) {
+                        nll += grad::crossEntropyRow<S>(logits.row(r), vocab, ids[static_cast<std::size_t>(i + 1)],
+                                                        backward ? g : nullptr, S(scale));
+                    } else {
+                        std::fill(g, g + vocab, S{});
+                    }
                 }
             }
             if (!backward) continue;
             // dHead += dlogitsᵀ·h, dh = dlogits·Head.
-            grad::productTN<S>(grad::viewOf(std::as_const(dlogits)), hb, grad::viewOf(dHead));
+            grad::productTN<S>(View<const S>{dv.data, rows, vocab, vocab}, hb, grad::viewOf(dHead));
             addTo(m_ref.head, dHead.a);
-            grad::product<S>(Product::NN, grad::viewOf(std::as_const(dlogits)), headView,
-                             {dhf.row(b * L), L, hidden, hidden});
+            grad::product<S>(Product::NT, View<const S>{dv.data, rows, vocab, vocab},
+                             transposedWeight(m_ref.head, vocab, hidden), {dhf.row(b0 * L), rows, hidden, hidden});
         }
         if (!backward) return nll;
         Mat<S> dx(x.rows, x.cols);
@@ -300,7 +308,16 @@ private:
     std::vector<std::vector<S>> m_grad;
     std::vector<std::vector<S>> m_owned; // values of a non-float scalar type
 
+    std::vector<Mat<S>> m_transposed; // weights transposed on first use, for the NT kernel
+    Mat<S> m_logits, m_dlogits, m_dHead;  // the head's buffers, reused by every batch
+
     const S* value(int slot) const { return slot < 0 ? nullptr : m_value[static_cast<std::size_t>(slot)]; }
+    // Weight `slot` ([rows, cols] as stored) transposed to [cols, rows], once per engine.
+    View<const S> transposedWeight(int slot, std::int64_t rows, std::int64_t cols) {
+        Mat<S>& t = m_transposed[static_cast<std::size_t>(slot)];
+        if (t.rows == 0) t = grad::transposed(View<const S>{value(slot), rows, cols, cols});
+        return grad::viewOf(std::as_const(t));
+    }
     S* grad(int slot) { return slot < 0 ? nullptr : m_grad[static_cast<std::size_t>(slot)].data(); }
     void addTo(int slot, const std::vector<S>& g) {
         std::vector<S>& dst = m_grad[static_cast<std::size_t>(slot)];
@@ -341,11 +358,11 @@ private:
             }
     }
 
-    Mat<S> linear(const LinearRef& l, const Mat<S>& x) const {
+    Mat<S> linear(const LinearRef& l, const Mat<S>& x) {
         Mat<S> y(x.rows, l.out);
-        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out}
-                                        : View<const S>{value(l.w), l.out, l.in, l.in};
-        grad::product<S>(l.inOut ? Product::NN : Product::NT, grad::viewOf(x), w, grad::viewOf(y));
+        // x·Wᵀ from [out, in]; a Conv1D [in, out] through its transpose (the NT kernel either way).
+        const View<const S> w = l.inOut ? transposedWeight(l.w, l.in, l.out) : View<const S>{value(l.w), l.out, l.in, l.in};
+        grad::product<S>(Product::NT, grad::viewOf(x), w, grad::viewOf(y));
         if (const S* b = value(l.b))
             for (std::int64_t r = 0; r < y.rows; ++r) {
                 S* row = y.row(r);
@@ -358,9 +375,9 @@ private:
     // dx += dy·W (the input's gradient), dW += dyᵀ·x, db += Σ dy.
     void linearBackward(const LinearRef& l, const Mat<S>& x, const Mat<S>& dy, Mat<S>& dx) {
         Mat<S> t(x.rows, l.in);
-        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out}
-                                        : View<const S>{value(l.w), l.out, l.in, l.in};
-        grad::product<S>(l.inOut ? Product::NT : Product::NN, grad::viewOf(dy), w, grad::viewOf(t));
+        // dy·W: W [out, in] through its transpose; a Conv1D [in, out] as it lies.
+        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out} : transposedWeight(l.w, l.out, l.in);
+        grad::product<S>(Product::NT, grad::viewOf(dy), w, grad::viewOf(t));
         for (std::size_t i = 0; i < t.a.size(); ++i)
             dx.a[i] += t.a[i];
         Mat<S> gw = l.inOut ? Mat<S>(l.in, l.out) : Mat<S>(l.out, l.in);
