@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "calib/collect_stats.h"
 #include "nn/hessian_estimates.h"
+#include "tensor/gemm.h"
 #include "quant/quantizer.h"
 #include "statistics/rank_correlation.h"
 #include "tensor/dtype.h"
@@ -82,7 +83,8 @@ public:
         m_weights.assign(G * C, {});
         if (options.pairs) choosePairs();
         for (const auto& w : set.windows) m_windows.emplace_back(w);
-        m_total = static_cast<long long>(G * (1 + C) + std::size_t(std::max(0, options.hawqProbes))) +
+        m_total = static_cast<long long>(G * (1 + C) + std::size_t(std::max(0, options.hawqProbes)) +
+                                         (options.gradientScore ? 1 : 0)) +
                   (options.pairs ? pairCount() : 0);
         m_evaluator = std::make_unique<PrefixEvaluator>(
             model, m_lm, set.windows, PrefixEvaluator::Options{options.prefixCache, 512u << 20}, m_quiet);
@@ -94,6 +96,7 @@ public:
         const auto start = Clock::now();
         quantizeAll();
         singles();
+        if (m_options.gradientScore) gradientScores();
         if (m_options.hawqProbes > 0) hawq();
         if (m_options.pairs) pairs();
         r.evaluations = m_evaluator->evaluations();
@@ -215,6 +218,54 @@ private:
             }
     }
 
+    // ModelOpt auto_quantize's gradient score (analysis.md 1.5): Σ (∂L/∂Y)²·(ΔY)² over every output
+    // element of the group's Linears, ΔY = X·ΔWᵀ the change candidate c makes to Y (a Taylor expansion
+    // in the output with the Fisher diagonal for the Hessian). One backward pass of the float model;
+    // each Linear's input and output gradient meet each candidate's ΔW there.
+    void gradientScores() {
+        const std::size_t C = r.candidates.size();
+        r.gradientScore.assign(r.groups.size(), std::vector<double>(C, 0.0));
+        std::map<std::string, std::size_t> groupOf;
+        for (std::size_t g = 0; g < r.groups.size(); ++g)
+            for (const std::string& name : r.groups[g].weights) groupOf[name] = g;
+        GradOptions o;
+        o.linearObserver = [&](const std::string& name, const float* x, std::int64_t rows, std::int64_t in,
+                               const float* dy, std::int64_t out) {
+            const auto it = groupOf.find(name);
+            if (it == groupOf.end()) return;
+            const std::size_t g = it->second;
+            const WeightInfo& info = *m_info.at(name);
+            const std::vector<float> original = m_model.weightAsOutIn(info);
+            RowMatrixF deltaY(rows, out);
+            for (std::size_t c = 0; c < C; ++c) {
+                if (m_options.candidates[c].keep) continue;
+                const WeightSet q = weights(g, c);
+                std::vector<float> delta = outIn(q.at(name), info);
+                for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= original[i];
+                gemmNT({x, rows, in, in}, {delta.data(), out, in, in}, {deltaY.data(), rows, out, out});
+                double sum = 0;
+                for (std::int64_t i = 0; i < rows * out; ++i) {
+                    const double a = double(dy[i]) * double(deltaY.data()[i]);
+                    sum += a * a;
+                }
+                r.gradientScore[g][c] += sum;
+            }
+        };
+        step("gradient score (one backward pass)");
+        lossGradient(m_lm, m_windows, 1, o, m_quiet);
+    }
+
+    // A stored-layout weight as [out, in] (GPT-2 Conv1D is stored [in, out]).
+    static std::vector<float> outIn(const std::vector<float>& stored, const WeightInfo& info) {
+        if (!info.transposed) return stored;
+        const std::int64_t rows = info.matrixRows(), cols = info.matrixCols();
+        std::vector<float> t(stored.size());
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c)
+                t[static_cast<std::size_t>(r * cols + c)] = stored[static_cast<std::size_t>(c * rows + r)];
+        return t;
+    }
+
     // HAWQ's tr(H_gg) by Hutchinson with exact Hessian-vector products (forward-over-reverse,
     // nn/hessian_estimates.h): each probe is one Rademacher vector over every group's weights, and
     // z_gᵀ(Hz)_g estimates each group's trace (cross-group terms have mean 0).
@@ -315,6 +366,7 @@ nlohmann::json SensitivityResult::correlations() const {
     };
     add("local_error", localError);
     add("hawq", hawqScore);
+    add("gradient", gradientScore);
     return j;
 }
 
@@ -330,6 +382,7 @@ nlohmann::json SensitivityResult::toJson() const {
                                   {"top1", top1[g][c]},
                                   {"local_error", localError[g][c]}};
             if (!hawqScore.empty()) row["hawq"] = hawqScore[g][c];
+            if (!gradientScore.empty()) row["gradient"] = gradientScore[g][c];
             cands.push_back(std::move(row));
         }
         nlohmann::json gj = {{"name", groups[g].name}, {"layer", groups[g].layer}, {"params", groups[g].params},

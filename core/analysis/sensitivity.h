@@ -22,6 +22,7 @@ struct SensitivityOptions {
     bool pairs = false;    ///< measure CLADO's pairwise terms
     int pairDistance = 0;  ///< > 0: only pairs of groups at most this many decoder layers apart (others 0)
     int farPairSample = 0; ///< with pairDistance: also this many random farther pairs (seeded), to estimate the rest
+    bool gradientScore = true; ///< ModelOpt's output-gradient score (one backward pass)
     int hawqProbes = 4;    ///< Rademacher probes (exact Hessian-vector products) for the Hessian-trace score; 0 skips it
     std::uint64_t seed = 1;
     bool prefixCache = true;
@@ -44,6 +45,9 @@ struct SensitivityResult {
     /// Hessian-vector products); empty when not asked.
     std::vector<std::vector<double>> hawqScore;
     std::vector<double> hessianTrace; ///< per group: the estimated tr(H_gg) (empty when not asked)
+    /// ModelOpt auto_quantize's gradient score Σ (∂L/∂Y)²·(ΔY)² over the outputs Y of the group's
+    /// Linears on the sensitivity set, ΔY = X·ΔWᵀ; empty when not asked.
+    std::vector<std::vector<double>> gradientScore;
     /// Bits per weight of the group's weights at candidate c (scales and zero points included).
     std::vector<std::vector<double>> bitsPerWeight;
     /// CLADO's c_gh(b, b') = L(g at b, h at b') - L(g at b) - L(h at b') + L0 (symmetric, zero within a
@@ -63,7 +67,7 @@ struct SensitivityResult {
 
     std::size_t index(std::size_t group, std::size_t candidate) const { return group * candidates.size() + candidate; }
     /// Spearman's rho of each proxy against the measured change of loss and KL, over every (group,
-    /// candidate) that is not "keep": {"local_error": {"delta_loss": r, "kld": r}, "hawq": {...}}.
+    /// candidate) that is not "keep": {"local_error": {"delta_loss": r, "kld": r}, "hawq": {...}, "gradient": {...}}.
     nlohmann::json correlations() const;
     /// Everything above as JSON (the interaction matrix summarised: its size, the largest |c| and the
     /// pair count; the full matrix goes to the HDF5 arrays).

@@ -37,7 +37,10 @@ const ParamSchema& SensitivityAnalysis::params() const {
          "with pair_distance: also measure this many random farther group pairs, to estimate the unmeasured rest",
          "Far pairs sampled"},
         {"hawq_probes", ParamType::Int, 4, 0, 1000, {},
-         "Rademacher probes per group for the Hessian-trace (HAWQ) score; 0 skips it", "HAWQ probes"},
+         "Rademacher probes (exact Hessian-vector products) for the Hessian-trace (HAWQ) score; 0 skips it",
+         "HAWQ probes"},
+        {"gradient_score", ParamType::Bool, true, 0, -1, {},
+         "ModelOpt's output-gradient score sum (dL/dY)^2 (dY)^2 from one backward pass", "Gradient score"},
         {"seed", ParamType::Int, 1, 0, 1e15, {}, "seed of the HAWQ probes", "Seed"},
         {"prefix_cache", ParamType::Bool, true, 0, -1, {},
          "start each evaluation at the first layer it changes (off: rerun every layer, for timing)", "Prefix cache"},
@@ -53,6 +56,7 @@ SensitivityOptions sensitivityOptionsFromParams(const nlohmann::json& p, const M
     o.pairDistance = p.at("pair_distance").get<int>();
     o.farPairSample = p.at("far_pair_sample").get<int>();
     o.hawqProbes = p.at("hawq_probes").get<int>();
+    o.gradientScore = p.at("gradient_score").get<bool>();
     o.seed = p.at("seed").get<std::uint64_t>();
     o.prefixCache = p.at("prefix_cache").get<bool>();
     return o;
@@ -74,6 +78,7 @@ AnalysisOutput SensitivityAnalysis::run(const AnalysisInput& input, const nlohma
         out.arrays["hawq"] = toMatrix(r.hawqScore);
         out.arrays["hessian_trace"] = Eigen::Map<const Eigen::VectorXd>(r.hessianTrace.data(), Eigen::Index(r.hessianTrace.size()));
     }
+    if (!r.gradientScore.empty()) out.arrays["gradient"] = toMatrix(r.gradientScore);
     if (r.interaction.size() > 0) {
         out.arrays["interaction"] = r.interaction;
         out.arrays["interaction_kld"] = r.interactionKld;
@@ -120,6 +125,7 @@ SensitivityResult sensitivityFromOutput(const AnalysisOutput& output) {
         const Eigen::MatrixXd& t = array("hessian_trace");
         r.hessianTrace.assign(t.data(), t.data() + t.size());
     }
+    if (output.arrays.count("gradient")) r.gradientScore = toTable(array("gradient"));
     if (output.arrays.count("interaction")) {
         r.interaction = array("interaction");
         r.interactionKld = array("interaction_kld");

@@ -311,6 +311,12 @@ private:
     std::vector<Mat<S>> m_transposed; // weights transposed on first use, for the NT kernel
     Mat<S> m_logits, m_dlogits, m_dHead;  // the head's buffers, reused by every batch
 
+public:
+    /// GradOptions::linearObserver (float32 only).
+    std::function<void(const std::string&, const float*, std::int64_t, std::int64_t, const float*, std::int64_t)> m_observer;
+
+private:
+
     const S* value(int slot) const { return slot < 0 ? nullptr : m_value[static_cast<std::size_t>(slot)]; }
     // Weight `slot` ([rows, cols] as stored) transposed to [cols, rows], once per engine.
     View<const S> transposedWeight(int slot, std::int64_t rows, std::int64_t cols) {
@@ -374,6 +380,8 @@ private:
 
     // dx += dy·W (the input's gradient), dW += dyᵀ·x, db += Σ dy.
     void linearBackward(const LinearRef& l, const Mat<S>& x, const Mat<S>& dy, Mat<S>& dx) {
+        if constexpr (std::is_same_v<S, float>)
+            if (m_observer) m_observer(m_ref.slots[static_cast<std::size_t>(l.w)].name, x.data(), x.rows, x.cols, dy.data(), dy.cols);
         Mat<S> t(x.rows, l.in);
         // dy·W: W [out, in] through its transpose; a Conv1D [in, out] as it lies.
         const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out} : transposedWeight(l.w, l.out, l.in);
@@ -674,6 +682,7 @@ LossGradient gradientIn(const Impl& m, std::span<const std::span<const std::int3
     const auto t0 = std::chrono::steady_clock::now();
     const ModelRef ref(m);
     Engine<S> engine(m, ref, nullptr);
+    engine.m_observer = options.linearObserver;
     LossGradient out;
     out.tokensScored = scoredTokens(windows, scoreFrom);
     const double nll = runBatches(engine, windows, scoreFrom, out.tokensScored, options, job, out.peakActivationBytes);

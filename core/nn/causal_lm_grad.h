@@ -6,6 +6,7 @@
 #include "nn/causal_lm.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -26,6 +27,12 @@ struct GradOptions {
     /// Every operation in float64 (weights upcast exactly; Eigen's products, several times slower):
     /// reference-grade figures and finite-difference checks. Default: float32, as the forward pass.
     bool float64 = false;
+    /// Sees, in the float32 backward pass, each decoder Linear's input x [rows, in] and the loss's
+    /// gradient with respect to its output dy [rows, out] (one call per Linear per batch, rows = the
+    /// batch's tokens), by the weight's stored name: output-gradient scores such as ModelOpt's.
+    std::function<void(const std::string& weight, const float* x, std::int64_t rows, std::int64_t in, const float* dy,
+                       std::int64_t out)>
+        linearObserver;
 };
 
 /// One floating-point weight the forward pass reads: its stored name and number of values. A tied

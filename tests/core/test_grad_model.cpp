@@ -215,3 +215,39 @@ TEST(GradModel, BadInputIsAnErrorNamingIt) {
     t.lm->setHooks(h);
     EXPECT_THROW(lossGradient(*t.lm, t.windows, 1), Error);
 }
+
+TEST(GradModel, LinearObserverSeesEachLinearsInputAndOutputGradient) {
+    // Σ dy·(x·Vᵀ) over a Linear's outputs is the directional derivative g_W·V: checks the observer's
+    // x and dy (layout, batching, GPT-2's fused Conv1D) against the weight gradient.
+    for (const Case& c : {cases()[0], cases()[4]}) {
+        SCOPED_TRACE(c.label);
+        Tiny t(c, 4, 10);
+        const WeightDirection v = t.randomDirection(9);
+        std::map<std::string, double> viaObserver;
+        GradOptions o;
+        o.batchTokens = 20; // two windows per batch: the observer is called per batch
+        o.linearObserver = [&](const std::string& name, const float* x, std::int64_t rows, std::int64_t in,
+                               const float* dy, std::int64_t out) {
+            const WeightInfo* info = t.model->find(name);
+            ASSERT_NE(info, nullptr);
+            const std::vector<float>& vs = v.at(name);
+            double sum = 0;
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t k = 0; k < out; ++k) {
+                    double y = 0; // (x·Vᵀ)[r, k] with V as [out, in]
+                    for (std::int64_t i = 0; i < in; ++i)
+                        y += double(x[r * in + i]) * vs[static_cast<std::size_t>(info->transposed ? i * out + k : k * in + i)];
+                    sum += double(dy[r * out + k]) * y;
+                }
+            viaObserver[name] += sum;
+        };
+        const LossGradient g = lossGradient(*t.lm, t.windows, 1, o);
+        EXPECT_FALSE(viaObserver.empty());
+        for (const auto& [name, sum] : viaObserver) {
+            double gv = 0;
+            const std::vector<float>& gr = g.gradient(name);
+            for (std::size_t i = 0; i < gr.size(); ++i) gv += double(gr[i]) * v.at(name)[i];
+            EXPECT_NEAR(sum, gv, 1e-4 * std::abs(gv) + 1e-7) << name;
+        }
+    }
+}

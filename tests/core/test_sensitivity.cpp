@@ -118,8 +118,9 @@ TEST(Sensitivity, KeepIsExactlyZeroAndPairTermsAreWellFormed) {
         const QuantSpec int4{FormatId::Int4, Granularity::Group, 32, false};
         EXPECT_DOUBLE_EQ(r.bitsPerWeight[g][1], int4.bitsPerWeight(64, 192)); // codes + a scale and zero per 32
     }
-    // Evaluations: non-keep singles, 2 per HAWQ probe, one per pair of non-keep options.
-    EXPECT_EQ(r.evaluations, static_cast<long long>(G + 2 * G + G * (G - 1) / 2));
+    // Evaluations: non-keep singles and one per pair of non-keep options (HAWQ's probes are
+    // Hessian-vector products, not evaluations).
+    EXPECT_EQ(r.evaluations, static_cast<long long>(G + G * (G - 1) / 2));
     EXPECT_EQ(r.pairsMeasured, static_cast<long long>(G * (G - 1) / 2));
     ASSERT_EQ(r.interaction.rows(), Eigen::Index(G * C));
     EXPECT_EQ((r.interaction - r.interaction.transpose()).cwiseAbs().maxCoeff(), 0.0);
@@ -249,4 +250,19 @@ TEST(Sensitivity, SampledFarPairsEstimateTheUnmeasuredOnes) {
                 ++farTerms;
     EXPECT_EQ(farTerms, 3);
     EXPECT_EQ(r.toJson()["interaction"]["far_pairs_sampled"], 3);
+}
+
+TEST(Sensitivity, GradientScoreIsZeroForKeepAndRanksLikeTheMeasuredKl) {
+    const CalibrationData set = smallSet(64, 4);
+    const SensitivityResult r = measureSensitivity(
+        fixtureModel(), set, builtinRegistries(),
+        options("keep,int3:group:32:asym,int4:group:32:asym,int8:channel:sym", false, 0), {});
+    ASSERT_EQ(r.gradientScore.size(), r.groups.size());
+    for (std::size_t g = 0; g < r.groups.size(); ++g) {
+        EXPECT_EQ(r.gradientScore[g][0], 0.0) << r.groups[g].name;
+        for (std::size_t c = 1; c < 4; ++c) EXPECT_GT(r.gradientScore[g][c], 0.0) << r.groups[g].name;
+        EXPECT_GT(r.gradientScore[g][1], r.gradientScore[g][3]) << r.groups[g].name; // int3 hurts more than int8
+    }
+    // ModelOpt's premise: the score orders (group, format) pairs as the measured KL does.
+    EXPECT_GT(r.correlations().at("gradient").at("kld").get<double>(), 0.9);
 }

@@ -38,7 +38,8 @@ const Metric kMetrics[] = {{"kld", QT_TRANSLATE_NOOP("SensitivityView", "KL to f
                            {"delta_loss", QT_TRANSLATE_NOOP("SensitivityView", "change of loss (nats)"), false, true},
                            {"top1", QT_TRANSLATE_NOOP("SensitivityView", "top-1 disagreement"), false, false},
                            {"local_error", QT_TRANSLATE_NOOP("SensitivityView", "local error tr(dW XtX dWᵀ) (log10)"), true, false},
-                           {"hawq", QT_TRANSLATE_NOOP("SensitivityView", "HAWQ score (log10)"), true, false}};
+                           {"hawq", QT_TRANSLATE_NOOP("SensitivityView", "HAWQ score (log10)"), true, false},
+                           {"gradient", QT_TRANSLATE_NOOP("SensitivityView", "gradient score Σ(∂L/∂Y·ΔY)² (log10)"), true, false}};
 
 const std::vector<std::vector<double>>* table(const core::SensitivityResult& r, const QString& key) {
     if (key == QLatin1String("kld")) return &r.kld;
@@ -46,6 +47,7 @@ const std::vector<std::vector<double>>* table(const core::SensitivityResult& r, 
     if (key == QLatin1String("top1")) return &r.top1;
     if (key == QLatin1String("local_error")) return &r.localError;
     if (key == QLatin1String("hawq") && !r.hawqScore.empty()) return &r.hawqScore;
+    if (key == QLatin1String("gradient") && !r.gradientScore.empty()) return &r.gradientScore;
     return nullptr;
 }
 
@@ -328,7 +330,8 @@ void SensitivityView::redraw() {
     for (const Metric& k : kMetrics)
         if (metric() == QLatin1String(k.key)) m = &k;
     if (!values) {
-        note << tr("This analysis has no HAWQ scores (measured with hawq_probes 0).");
+        note << (metric() == QLatin1String("gradient") ? tr("This analysis has no gradient scores (measured with gradient_score off).")
+                                                       : tr("This analysis has no HAWQ scores (measured with hawq_probes 0)."));
         values = &r.kld;
         m = &kMetrics[0];
     }
