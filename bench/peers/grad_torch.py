@@ -16,7 +16,6 @@ whose tokens.npy is the data); the default is the fixture and its ref_test_token
 Check: --windows 8 on the fixture gives loss 2.1827512, |dL/d lm_head| 0.62768764, |dL/d embed| 0.32416424.
 """
 import argparse
-import ctypes
 import json
 import math
 import os
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ppl_torch import Llama, load_safetensors  # noqa: E402
+from ppl_torch import Llama, load_safetensors, set_blas_threads  # noqa: E402
 
 
 class LlamaGrad(Llama):
@@ -91,19 +90,6 @@ class LlamaGrad(Llama):
             g = torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)
             x = x + g @ w[p + "mlp.down_proj.weight"].T
         return self.rms(x, w["model.norm.weight"]) @ self.head().T
-
-
-def set_blas_threads(n):
-    """torch.set_num_threads sets the OpenMP pool only; a pthread OpenBLAS (Debian's torch links
-    libblas.so.3 -> openblas-pthread) keeps one thread per core unless told. Returns its count, or None."""
-    for lib in ("libopenblas.so.0", "libopenblas.so", "libblas.so.3"):
-        try:
-            h = ctypes.CDLL(lib)
-            h.openblas_set_num_threads(ctypes.c_int(n))
-            return int(h.openblas_get_num_threads())
-        except (OSError, AttributeError):
-            continue
-    return None
 
 
 def grad_pass(m, ids, batch):

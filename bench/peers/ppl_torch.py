@@ -11,6 +11,7 @@ whose tokens.npy is the data); the default is the fixture and its ref_test_token
 Prints ppl and tokens/s; run under `/usr/bin/time -v` for the peak RSS.
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -86,6 +87,19 @@ class Llama:
         return self.rms(x, w["model.norm.weight"]) @ head.T
 
 
+def set_blas_threads(n):
+    """torch.set_num_threads sets the OpenMP pool only; a pthread OpenBLAS (Debian's torch links
+    libblas.so.3 -> openblas-pthread) keeps one thread per core unless told. Returns its count, or None."""
+    for lib in ("libopenblas.so.0", "libopenblas.so", "libblas.so.3"):
+        try:
+            h = ctypes.CDLL(lib)
+            h.openblas_set_num_threads(ctypes.c_int(n))
+            return int(h.openblas_get_num_threads())
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -99,6 +113,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=128)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    blas_threads = set_blas_threads(a.threads)
     d = a.model or os.path.join(a.fixtures, "tinyllama-bpe512")
     m = Llama(d)
     tokens = np.load(a.tokens or os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)
@@ -118,7 +133,7 @@ def main():
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
     ppl = math.exp(total / (W * (C - 1)))
-    print(json.dumps({"threads": a.threads, "batch": a.batch, "ppl": ppl, "seconds_best": best,
+    print(json.dumps({"threads": a.threads, "openblas_threads": blas_threads, "batch": a.batch, "ppl": ppl, "seconds_best": best,
                       "tokens_per_second": W * C / best, "torch": torch.__version__}))
 
 
