@@ -19,7 +19,7 @@ QatOptions QatOptions::fromJson(const nlohmann::json& p) {
     QatOptions o;
     o.steps = p.at("steps").get<int>();
     o.lr = p.at("lr").get<double>();
-    o.batch = p.at("batch").get<int>();
+    o.batch = p.at("train_batch").get<int>();
     o.seed = p.at("seed").get<std::uint64_t>();
     o.init = p.at("init").get<std::string>();
     o.holdout = p.at("holdout").get<double>();
@@ -32,7 +32,7 @@ const ParamSchema& QatQuantizer::params() const {
         {"steps", ParamType::Int, 300, 1, 1000000, {}, "Adam steps", "Steps"},
         {"lr", ParamType::Float, 1e-4, 0.0, 1.0, {}, "peak learning rate, cosine decay to 0 over the steps",
          "Learning rate"},
-        {"batch", ParamType::Int, 8, 1, 4096, {}, "calibration windows per step, drawn at random", "Batch"},
+        {"train_batch", ParamType::Int, 8, 1, 4096, {}, "windows of ctx tokens per step, drawn at random offsets", "Batch"},
         {"seed", ParamType::Int, 0, 0, 2147483647, {}, "seed of the batch draws", "Seed"},
         {"init", ParamType::Choice, "rtn", 1, 0, {"rtn", "gptq"},
          "start from the float weights (rtn) or from GPTQ's on the same data (gptq)", "Start"},

@@ -13,7 +13,7 @@ namespace qs::core {
 struct QatOptions {
     int steps = 300;        ///< Adam steps
     double lr = 1e-4;       ///< peak learning rate (cosine decay to 0 over the steps)
-    int batch = 8;          ///< calibration windows per step, drawn at random
+    int batch = 8;          ///< windows of ctx tokens per step ("train_batch"), drawn at random offsets
     std::uint64_t seed = 0; ///< batch draws
     std::string init = "rtn"; ///< "rtn": start from the float weights; "gptq": from GPTQ's (same data)
     double holdout = 0.05;  ///< share of calibration windows held out for early stopping (0: none)

@@ -75,7 +75,7 @@ TEST(QatFixture, Int2BeatsGptqGivenTheSameCalibrationText) {
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 747);
     const Outcome rtn = quantizeAndEvaluate(job("rtn", 2), nullptr);
     const Outcome gptq = quantizeAndEvaluate(job("gptq", 2), &calib);
-    const Outcome qat = quantizeAndEvaluate(job("qat", 2, {{"steps", 300}, {"lr", 1e-4}, {"batch", 8}}), &calib);
+    const Outcome qat = quantizeAndEvaluate(job("qat", 2, {{"steps", 300}, {"lr", 1e-4}, {"train_batch", 8}}), &calib);
     std::printf("int2 g32 asym, test perplexity: RTN %.4f (%.1f s), GPTQ-747 %.4f (%.1f s), QAT %.4f (%.1f s)\n",
                 rtn.perplexity, rtn.seconds, gptq.perplexity, gptq.seconds, qat.perplexity, qat.seconds);
     std::printf("QAT training: %s\n", qat.quant.calibration.at("qat").dump().c_str());
@@ -90,7 +90,7 @@ TEST(Qat, ZeroLearningRateIsRtnAndTrainedWeightsReplaceTheRest) {
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 4);
     const ModelQuantResult rtn = quantizeModel(fixtureModel(), registries(), job("rtn", 3), {}, true, {}, nullptr);
     const ModelQuantResult still = quantizeModel(fixtureModel(), registries(),
-                                                 job("qat", 3, {{"steps", 2}, {"lr", 0.0}, {"batch", 2}}), {}, true, {}, &calib);
+                                                 job("qat", 3, {{"steps", 2}, {"lr", 0.0}, {"train_batch", 2}}), {}, true, {}, &calib);
     for (const auto& [name, w] : rtn.weights) EXPECT_EQ(still.weights.at(name), w) << name;
     // Every other weight is there too (trained, here unchanged), so the result is the whole model.
     EXPECT_EQ(still.weights.at("model.norm.weight"), fixtureModel().weight("model.norm.weight").toFloats());
@@ -102,7 +102,7 @@ TEST(Qat, ZeroLearningRateIsRtnAndTrainedWeightsReplaceTheRest) {
 TEST(Qat, SameSeedSameWeightsAtAnyThreadCount) {
     const CalibrationData calib =
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 8);
-    const QuantJob j = job("qat", 3, {{"steps", 4}, {"lr", 1e-3}, {"batch", 3}, {"seed", 5}, {"eval_every", 2}});
+    const QuantJob j = job("qat", 3, {{"steps", 4}, {"lr", 1e-3}, {"train_batch", 3}, {"seed", 5}, {"eval_every", 2}});
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     const ModelQuantResult one = quantizeModel(fixtureModel(), registries(), j, {}, true, {}, &calib);

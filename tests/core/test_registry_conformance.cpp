@@ -155,7 +155,7 @@ protected:
         j.method = GetParam();
         j.spec = conformanceSpec();
         // A method that trains the model (qat) runs a few steps here, not its default hundreds.
-        if (method().trainsModel()) j.methodParams = {{"steps", 2}, {"batch", 2}, {"holdout", 0.25}, {"eval_every", 1}};
+        if (method().trainsModel()) j.methodParams = {{"steps", 2}, {"train_batch", 2}, {"holdout", 0.25}, {"eval_every", 1}};
         return j;
     }
     const CalibrationData* calib() const { return method().needsCalibration() ? &calibration() : nullptr; }

@@ -104,7 +104,7 @@ TEST(CliQat, EvalWithQatTrainsOnTheCalibrationWindowsAndReportsTheTraining) {
     const std::string calib = (fixtures() / "corpus" / "calib.txt").string();
     const std::string args = "eval " + q(kModel) + " --data " + q(kTokens) +
                              " --windows 4 --method qat --format int3 --granularity group --group 32 --asym --calib " +
-                             q(calib) + " --calib-windows 8 --steps 3 --batch 2 --lr 0.001 --json";
+                             q(calib) + " --calib-windows 8 --steps 3 --train-batch 2 --lr 0.001 --json";
     const CliRun r = runCli(args);
     ASSERT_EQ(r.exitCode, 0) << r.out;
     const nlohmann::json j = r.json();
