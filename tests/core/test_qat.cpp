@@ -2,11 +2,10 @@
 // Quantization-aware training ("qat") on the fixture: at int2 group 32 it must beat GPTQ given the same
 // calibration text (the PyTorch study: RTN 10.05, GPTQ-747 9.37, QAT 9.17); with a zero
 // learning rate it is RTN exactly; it is deterministic for a seed at any thread count.
-#include "fixture_paths.h"
+#include "builtin_registries.h"
+#include "fixture_models.h"
 #include "data/calib_data.h"
 #include "eval/perplexity.h"
-#include "experiment/builtins.h"
-#include "io/npy.h"
 #include "model/model.h"
 #include "quant/model_quantizer.h"
 
@@ -20,28 +19,9 @@ using namespace qs::core;
 
 namespace {
 
-const Model& fixtureModel() {
-    static const auto m = openModel(qs::test::tinyLlama());
-    return *m;
-}
-
-const Registries& registries() {
-    static const Registries r = [] {
-        Registries x;
-        registerBuiltins(x);
-        return x;
-    }();
-    return r;
-}
-
-std::vector<std::int32_t> testTokens() {
-    const Tensor t = readNpy(qs::test::tinyLlama() / "ref_test_tokens.npy");
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(t.numel()));
-    for (std::int64_t i = 0; i < t.numel(); ++i)
-        ids[static_cast<std::size_t>(i)] = t.dtype() == DType::I64 ? static_cast<std::int32_t>(t.data<std::int64_t>()[i])
-                                                                   : t.data<std::int32_t>()[i];
-    return ids;
-}
+using qs::test::builtinRegistries;
+using qs::test::fixtureModel;
+using qs::test::fixtureTestTokens;
 
 QuantJob job(const std::string& method, int bits, nlohmann::json params = nlohmann::json::object()) {
     QuantJob j;
@@ -60,10 +40,10 @@ struct Outcome {
 Outcome quantizeAndEvaluate(const QuantJob& j, const CalibrationData* calib) {
     const auto t0 = std::chrono::steady_clock::now();
     Outcome o;
-    o.quant = quantizeModel(fixtureModel(), registries(), j, {}, true, {}, calib);
+    o.quant = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, calib);
     o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const CausalLm lm(fixtureModel(), o.quant.weights);
-    o.perplexity = evaluatePerplexity(lm, testTokens(), {128, 64}, {}).perplexity;
+    o.perplexity = evaluatePerplexity(lm, fixtureTestTokens(), {128, 64}, {}).perplexity;
     return o;
 }
 
@@ -88,8 +68,8 @@ TEST(QatFixture, Int2BeatsGptqGivenTheSameCalibrationText) {
 TEST(Qat, ZeroLearningRateIsRtnAndTrainedWeightsReplaceTheRest) {
     const CalibrationData calib =
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 4);
-    const ModelQuantResult rtn = quantizeModel(fixtureModel(), registries(), job("rtn", 3), {}, true, {}, nullptr);
-    const ModelQuantResult still = quantizeModel(fixtureModel(), registries(),
+    const ModelQuantResult rtn = quantizeModel(fixtureModel(), builtinRegistries(), job("rtn", 3), {}, true, {}, nullptr);
+    const ModelQuantResult still = quantizeModel(fixtureModel(), builtinRegistries(),
                                                  job("qat", 3, {{"steps", 2}, {"lr", 0.0}, {"train_batch", 2}}), {}, true, {}, &calib);
     for (const auto& [name, w] : rtn.weights) EXPECT_EQ(still.weights.at(name), w) << name;
     // Every other weight is there too (trained, here unchanged), so the result is the whole model.
@@ -105,23 +85,23 @@ TEST(Qat, SameSeedSameWeightsAtAnyThreadCount) {
     const QuantJob j = job("qat", 3, {{"steps", 4}, {"lr", 1e-3}, {"train_batch", 3}, {"seed", 5}, {"eval_every", 2}});
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    const ModelQuantResult one = quantizeModel(fixtureModel(), registries(), j, {}, true, {}, &calib);
+    const ModelQuantResult one = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
     omp_set_num_threads(2);
-    const ModelQuantResult two = quantizeModel(fixtureModel(), registries(), j, {}, true, {}, &calib);
+    const ModelQuantResult two = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
     omp_set_num_threads(saved);
     EXPECT_EQ(one.weights, two.weights);
     EXPECT_EQ(one.calibration.at("qat").at("final_running_loss"), two.calibration.at("qat").at("final_running_loss"));
     // A different seed draws other batches.
     QuantJob other = j;
     other.methodParams["seed"] = 6;
-    const ModelQuantResult three = quantizeModel(fixtureModel(), registries(), other, {}, true, {}, &calib);
+    const ModelQuantResult three = quantizeModel(fixtureModel(), builtinRegistries(), other, {}, true, {}, &calib);
     EXPECT_NE(one.weights, three.weights);
 }
 
 TEST(Qat, RulesMayChangeFormatsButNotMethodsAndItNeedsData) {
-    EXPECT_THROW(quantizeModel(fixtureModel(), registries(), job("qat", 3), {}, true, {}, nullptr), Error);
+    EXPECT_THROW(quantizeModel(fixtureModel(), builtinRegistries(), job("qat", 3), {}, true, {}, nullptr), Error);
     const CalibrationData calib =
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 1);
     // One window cannot be split into training and held-out windows.
-    EXPECT_THROW(quantizeModel(fixtureModel(), registries(), job("qat", 3, {{"steps", 1}}), {}, true, {}, &calib), Error);
+    EXPECT_THROW(quantizeModel(fixtureModel(), builtinRegistries(), job("qat", 3, {{"steps", 1}}), {}, true, {}, &calib), Error);
 }
