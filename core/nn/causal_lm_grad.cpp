@@ -661,7 +661,9 @@ std::vector<DifferentiableWeight> differentiableWeights(const CausalLm& lm) {
 namespace {
 
 void checkDirection(const ModelRef& ref, const WeightDirection& v, const char* what) {
-    for (const auto& [name, values] : v) {
+    for (const auto& entry : v) {
+        const std::string& name = entry.first;
+        const std::vector<float>& values = entry.second;
         const auto it = std::find_if(ref.slots.begin(), ref.slots.end(), [&](const Slot& s) { return s.name == name; });
         if (it == ref.slots.end())
             throw Error(std::string(what) + ": the direction names '" + name +
