@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -79,7 +80,16 @@ std::vector<SweepPoint> expandGrid(const nlohmann::json& grid, const Registries&
         for (std::size_t a = 0; a < axes.size(); ++a) p.values[axes[a].first] = axes[a].second[idx[a]];
         try {
             if (p.values.contains("calib")) p.calib = p.values["calib"].get<std::string>();
-            if (p.values.contains("calib-windows")) p.calibWindows = p.values["calib-windows"].get<long long>();
+            if (p.values.contains("calib-windows")) {
+                // Read as an integer only when it is one in range: 5e105 or -1 must not reach a conversion.
+                const nlohmann::json& w = p.values["calib-windows"];
+                constexpr long long kMaxWindows = 1000000000;
+                const bool ok = w.is_number_unsigned() ? w.get<std::uint64_t>() <= std::uint64_t(kMaxWindows)
+                                                       : w.is_number_integer() && w.get<long long>() >= 0 &&
+                                                             w.get<long long>() <= kMaxWindows;
+                if (!ok) throw Error("calib-windows must be a whole number from 0 to 1000000000");
+                p.calibWindows = w.get<long long>();
+            }
             if (!p.calib.empty() && p.calibWindows == 0) p.calibWindows = 128; // eval's default
             p.recipe = recipeFromFlatKeys(p.values, registries, "grid point");
             if (!recipeNeedsCalibration(*p.recipe, registries)) p.calib.clear(), p.calibWindows = 0;

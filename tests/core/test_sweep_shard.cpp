@@ -98,3 +98,17 @@ TEST(SweepShard, CalibrationFilesSplitKeysOnlyForRecipesThatCalibrate) {
     for (const auto& p : points) keys.insert(sweepPointKey(p));
     EXPECT_EQ(keys.size(), 3u); // rtn once, gptq per calibration file
 }
+
+TEST(SweepGrid, CalibrationWindowsOutOfRangeMakeThePointInvalidNotUndefined) {
+    // A fuzzer's input: 5e105 once reached a double-to-integer conversion (undefined behaviour).
+    for (const char* json : {R"({"method": "gptq", "format": "int4", "calib-windows": 5e105})",
+                             R"({"method": "gptq", "format": "int4", "calib-windows": -3})",
+                             R"({"method": "gptq", "format": "int4", "calib-windows": 2.5})",
+                             R"({"method": "gptq", "format": "int4", "calib-windows": 18446744073709551615})"}) {
+        const std::vector<SweepPoint> points = grid(json);
+        ASSERT_EQ(points.size(), 1u) << json;
+        EXPECT_FALSE(points[0].recipe) << json;
+        EXPECT_NE(points[0].invalidReason.find("calib-windows"), std::string::npos) << json;
+    }
+    EXPECT_TRUE(grid(R"({"method": "gptq", "format": "int4", "calib-windows": 16})")[0].recipe);
+}
