@@ -7,6 +7,7 @@
 #include "grad_inputs.h"
 #include "io/safetensors.h"
 #include "quant/model_quantizer.h"
+#include "tensor/transpose.h"
 
 #include <cmath>
 #include <cstdio>
@@ -108,12 +109,7 @@ core::WeightDirection randomDirection(const core::Model& model, const core::Caus
                     static_cast<float>(outIn[static_cast<std::size_t>(r * cols + c)] * scale);
         }
         // Back to the stored layout ([in, out] for GPT-2 Conv1D).
-        std::vector<float> stored(outIn.size());
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < cols; ++c)
-                stored[static_cast<std::size_t>(info->transposed ? c * rows + r : r * cols + c)] =
-                    outIn[static_cast<std::size_t>(r * cols + c)];
-        v[d.name] = std::move(stored);
+        v[d.name] = info->transposed ? core::transposeMatrix(outIn, rows, cols) : std::move(outIn);
     }
     return v;
 }

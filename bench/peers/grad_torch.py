@@ -15,7 +15,6 @@ each). --threads N sets both torch's OpenMP pool and OpenBLAS's own thread count
 whose tokens.npy is the data); the default is the fixture and its ref_test_tokens.npy.
 Check: --windows 8 on the fixture gives loss 2.1827512, |dL/d lm_head| 0.62768764, |dL/d embed| 0.32416424.
 """
-import argparse
 import json
 import math
 import os
@@ -23,11 +22,10 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ppl_torch import Llama, load_safetensors, set_blas_threads  # noqa: E402
+from ppl_torch import Llama, load_safetensors, peer_setup  # noqa: E402
 
 
 class LlamaGrad(Llama):
@@ -109,26 +107,8 @@ def grad_pass(m, ids, batch):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=8, help="windows per forward/backward call")
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--fixtures", default=os.path.join(here, "..", "..", "..", "shared", "fixtures"))
-    ap.add_argument("--model", help="a Llama directory (default: the fixture)")
-    ap.add_argument("--tokens", help=".npy of token ids (default: the fixture's ref_test_tokens.npy)")
-    ap.add_argument("--windows", type=int, default=64)
-    ap.add_argument("--ctx", type=int, default=128)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    blas_threads = set_blas_threads(a.threads)
-    d = a.model or os.path.join(a.fixtures, "tinyllama-bpe512")
-    m = LlamaGrad(d)
-    tokens = np.load(a.tokens or os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)
+    a, m, ids, blas_threads = peer_setup(LlamaGrad, 5, 8, "windows per forward/backward call")
     W, C = a.windows, a.ctx
-    if tokens.size < W * C:
-        sys.exit(f"need {W * C} tokens, have {tokens.size}")
-    ids = torch.from_numpy(tokens[:W * C]).view(W, C)
     params = m.params()
 
     def zero():

@@ -15,6 +15,7 @@ import ctypes
 import json
 import math
 import os
+import sys
 import struct
 import time
 
@@ -100,11 +101,13 @@ def set_blas_threads(n):
     return None
 
 
-def main():
+def peer_setup(model_class, repeat, batch, batch_help):
+    """The peers' common command line (threads, repeat, batch, model, tokens, windows, ctx): parses it, sets
+    torch's and OpenBLAS's threads, loads the model. Returns (args, model, ids [windows, ctx], blas_threads)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=1, help="windows per forward call")
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--batch", type=int, default=batch, help=batch_help)
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--fixtures", default=os.path.join(here, "..", "..", "..", "shared", "fixtures"))
     ap.add_argument("--model", help="a Llama directory (default: the fixture)")
@@ -115,10 +118,17 @@ def main():
     torch.set_num_threads(a.threads)
     blas_threads = set_blas_threads(a.threads)
     d = a.model or os.path.join(a.fixtures, "tinyllama-bpe512")
-    m = Llama(d)
+    m = model_class(d)
     tokens = np.load(a.tokens or os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)
     W, C = a.windows, a.ctx
-    ids = torch.from_numpy(tokens[:W * C]).view(W, C)
+    if tokens.size < W * C:
+        sys.exit(f"need {W * C} tokens, have {tokens.size}")
+    return a, m, torch.from_numpy(tokens[:W * C]).view(W, C), blas_threads
+
+
+def main():
+    a, m, ids, blas_threads = peer_setup(Llama, 3, 1, "windows per forward call")
+    W, C = a.windows, a.ctx
     best = None
     with torch.no_grad():
         for _ in range(a.repeat):

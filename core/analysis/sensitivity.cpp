@@ -5,6 +5,7 @@
 #include "calib/collect_stats.h"
 #include "nn/hessian_estimates.h"
 #include "tensor/gemm.h"
+#include "tensor/transpose.h"
 #include "quant/quantizer.h"
 #include "statistics/rank_correlation.h"
 #include "tensor/dtype.h"
@@ -257,13 +258,7 @@ private:
 
     // A stored-layout weight as [out, in] (GPT-2 Conv1D is stored [in, out]).
     static std::vector<float> outIn(const std::vector<float>& stored, const WeightInfo& info) {
-        if (!info.transposed) return stored;
-        const std::int64_t rows = info.matrixRows(), cols = info.matrixCols();
-        std::vector<float> t(stored.size());
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < cols; ++c)
-                t[static_cast<std::size_t>(r * cols + c)] = stored[static_cast<std::size_t>(c * rows + r)];
-        return t;
+        return info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
     }
 
     // HAWQ's tr(H_gg) by Hutchinson with exact Hessian-vector products (forward-over-reverse,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cost/layer_capture.h"
+#include "tensor/transpose.h"
 
 #include "base/error.h"
 #include "cost/value_codes.h"
@@ -11,14 +12,6 @@
 
 namespace qs::core {
 namespace {
-
-/// Transposes a row-major [rows, cols] matrix.
-std::vector<float> transposed(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
-    std::vector<float> t(x.size());
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) t[static_cast<std::size_t>(c * rows + r)] = x[static_cast<std::size_t>(r * cols + c)];
-    return t;
-}
 
 /// What the recipe made of one weight: its [out, in] values, the spec its codes lie on (nullopt:
 /// unquantized, read at the native width) and its stored bits per weight.
@@ -41,7 +34,7 @@ WeightValues weightValues(const Model& model, const WeightInfo& info, const Mode
             }
     }
     if (!stored) w.outIn = model.weightAsOutIn(info);
-    else w.outIn = info.transposed ? transposed(*stored, info.matrixCols(), info.matrixRows()) : *stored;
+    else w.outIn = info.transposed ? transposeMatrix(*stored, info.matrixCols(), info.matrixRows()) : *stored;
     return w;
 }
 

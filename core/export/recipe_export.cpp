@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "export/recipe_export.h"
+#include "tensor/transpose.h"
 
 #include "quant/model_quantizer.h"
 #include "export/gguf_writer.h"
@@ -47,13 +48,6 @@ std::map<std::string, std::vector<float>> dequantizedWeights(const Model& model,
     return quantizeModel(model, registries, recipe.job, ctx, true).weights;
 }
 
-std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
-    std::vector<float> t(x.size());
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) t[c * rows + r] = x[r * cols + c];
-    return t;
-}
-
 // Whether an assignment packs as integer codes (INT-k per tensor, channel or group).
 bool packable(const WeightAssignment& a) {
     const QuantSpec& spec = a.spec;
@@ -85,7 +79,7 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Metho
         const int k = f.elementBits;
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         const std::vector<float> original = model.weightAsOutIn(w);
-        const std::vector<float> values = w.transposed ? transpose(it->second, cols, rows) : it->second;
+        const std::vector<float> values = w.transposed ? transposeMatrix(it->second, cols, rows) : it->second;
         const std::int64_t len = spec.runLength(cols);
         const std::int64_t groups = (cols + len - 1) / len;
         const bool packed = k <= 4;

@@ -6,6 +6,7 @@
 #include "nn/causal_lm_grad.h"
 
 #include "base/error.h"
+#include "eval/window_scores.h"
 #include "nn/causal_lm_internal.h"
 #include "nn/grad_kernels.h"
 #include "quant/fake_quant.h"
@@ -636,10 +637,6 @@ Wide<S> runBatches(Engine<S>& engine, std::span<const std::span<const std::int32
     }
     job.step(static_cast<long long>(windows.size()), static_cast<long long>(windows.size()), "backward pass");
     return nll;
-}
-
-double secondsSince(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "quant/model_quantizer.h"
+#include "tensor/transpose.h"
 #include "quant/qat.h"
 
 #include "calib/collect_stats.h"
@@ -90,16 +91,6 @@ nlohmann::json ModelQuantResult::toJson() const {
     }
     return j;
 }
-
-namespace {
-// [rows, cols] row-major -> [cols, rows].
-std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
-    std::vector<float> t(x.size());
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) t[c * rows + r] = x[r * cols + c];
-    return t;
-}
-} // namespace
 
 ModelQuantizer::ModelQuantizer(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                const JobContext& ctx, std::shared_ptr<const TransformedModel> transformed,
@@ -218,7 +209,7 @@ std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const Linear
     m_result.quantizedParams += rows * cols;
     if (m_onLayer) m_onLayer(layer);
     m_result.layers.push_back(std::move(layer));
-    return w.transposed ? transpose(quantized, rows, cols) : std::move(quantized);
+    return w.transposed ? transposeMatrix(quantized, rows, cols) : std::move(quantized);
 }
 
 std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm& lm, int layer,

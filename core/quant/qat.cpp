@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "nn/causal_lm_grad.h"
 #include "quant/fake_quant.h"
+#include "tensor/transpose.h"
 #include "transform/model_transform.h"
 
 #include <chrono>
@@ -54,20 +55,9 @@ namespace {
 // Fake quantization of a weight in its stored layout (GPT-2 Conv1D [in, out] is quantized as [out, in]).
 std::vector<float> fakeQuantStored(const std::vector<float>& w, const WeightInfo& info, const QuantSpec& spec) {
     const std::int64_t rows = info.matrixRows(), cols = info.matrixCols();
-    std::vector<float> out(w.size());
-    if (!info.transposed) {
-        fakeQuantize(w.data(), rows, cols, spec, out.data());
-        return out;
-    }
-    std::vector<float> outIn(w.size());
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c)
-            outIn[static_cast<std::size_t>(r * cols + c)] = w[static_cast<std::size_t>(c * rows + r)];
+    std::vector<float> outIn = info.transposed ? transposeMatrix(w, cols, rows) : w;
     fakeQuantize(outIn.data(), rows, cols, spec, outIn.data());
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c)
-            out[static_cast<std::size_t>(c * rows + r)] = outIn[static_cast<std::size_t>(r * cols + c)];
-    return out;
+    return info.transposed ? transposeMatrix(outIn, rows, cols) : outIn;
 }
 
 // Adam (Kingma & Ba) with bias correction, float32 state, element by element (thread-count invariant).
