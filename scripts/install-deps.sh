@@ -9,7 +9,7 @@ $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake ninja-build pkg-config qt6-base-dev qt6-base-dev-tools qt6-svg-dev \
   qt6-tools-dev libqcustomplot-dev libqcustomplot2.1-qt6 libeigen3-dev libhdf5-dev \
-  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
+  libsqlite3-dev libxgboost-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler xvfb xauth libgl1-mesa-dri fonts-dejavu-core \
   poppler-utils desktop-file-utils clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 # A throwaway single-node Slurm for scripts/slurm-test.sh (its daemons are started by hand, not as

@@ -5,6 +5,8 @@
 #include "commands.h"
 #include "experiment/analysis_run.h"
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace qs::cli {
@@ -13,6 +15,26 @@ namespace qs::cli {
 /// request (model left empty: the command opens it). Throws Error naming the command.
 core::AnalysisRequest takeAnalysisFlags(ArgList& args, const CliContext& ctx, const std::string& analysis,
                                         const std::string& command);
+
+/// For analyses of one data set, as `eval` takes it: --data FILE (required; the analysis set), --ctx N,
+/// --windows N (default `windows`), optional --calib FILE and --calib-windows N (calibration for
+/// calibrated methods), then the analysis's schema flags. Throws Error naming the command.
+core::AnalysisRequest takeDataAnalysisFlags(ArgList& args, const CliContext& ctx, const std::string& analysis,
+                                            long long windows);
+/// Help lines for those flags (not the schema's).
+std::string dataAnalysisFlagsHelp(long long windows);
+
+/// What an analysis command returns: the outcome, and its JSON ("project" added when stored).
+struct AnalysisCommandResult {
+    core::AnalysisOutcome outcome;
+    nlohmann::json json;
+};
+/// Opens MODEL (the positional argument) and --project P (when given), checks no argument is left,
+/// and runs the analysis (or re-opens the stored one).
+AnalysisCommandResult runAnalysisCommand(ArgList& args, CliContext& ctx, core::AnalysisRequest request);
+
+/// How a human line names an outcome: "measured", "measured, stored as #3" or "stored #3".
+std::string outcomeTag(const core::AnalysisOutcome& out);
 
 /// Help lines for those flags.
 std::string analysisFlagsHelp(const CliContext& ctx, const std::string& analysis);

@@ -6,15 +6,12 @@
 #include "data/calib_data.h"
 #include "grad_inputs.h"
 #include "io/safetensors.h"
-#include "quant/model_quantizer.h"
-#include "tensor/transpose.h"
+#include "analysis/weight_directions.h"
 
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <numbers>
 #include <optional>
-#include <random>
 #include <sstream>
 
 namespace qs::cli {
@@ -71,68 +68,12 @@ std::vector<double> parseTs(const std::string& text) {
     return ts;
 }
 
-// Standard normal numbers from a 64-bit Mersenne Twister by Box–Muller: the same on every platform
-// (std::normal_distribution is not).
-class Gaussian {
-public:
-    explicit Gaussian(std::uint64_t seed) : m_rng(seed) {}
-    double operator()() {
-        const double u1 = (static_cast<double>(m_rng() >> 11) + 0.5) * 0x1.0p-53;
-        const double u2 = static_cast<double>(m_rng() >> 11) * 0x1.0p-53;
-        return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-    }
-
-private:
-    std::mt19937_64 m_rng;
-};
-
-core::WeightDirection randomDirection(const core::Model& model, const core::CausalLm& lm, std::uint64_t seed) {
-    Gaussian normal(seed);
-    core::WeightDirection v;
-    for (const core::DifferentiableWeight& d : core::differentiableWeights(lm)) {
-        const core::WeightInfo* info = model.find(d.name);
-        if (!info || info->shape.size() < 2) continue; // norms and biases: 0
-        const std::vector<float> w = model.weightAsOutIn(*info);
-        const std::int64_t rows = info->matrixRows(), cols = info->matrixCols();
-        std::vector<float> outIn(w.size());
-        for (std::int64_t r = 0; r < rows; ++r) {
-            double wn = 0, dn = 0;
-            for (std::int64_t c = 0; c < cols; ++c) {
-                const double x = normal();
-                outIn[static_cast<std::size_t>(r * cols + c)] = static_cast<float>(x);
-                wn += static_cast<double>(w[static_cast<std::size_t>(r * cols + c)]) * w[static_cast<std::size_t>(r * cols + c)];
-                dn += x * x;
-            }
-            const double scale = dn > 0 ? std::sqrt(wn / dn) : 0.0;
-            for (std::int64_t c = 0; c < cols; ++c)
-                outIn[static_cast<std::size_t>(r * cols + c)] =
-                    static_cast<float>(outIn[static_cast<std::size_t>(r * cols + c)] * scale);
-        }
-        // Back to the stored layout ([in, out] for GPT-2 Conv1D).
-        v[d.name] = info->transposed ? core::transposeMatrix(outIn, rows, cols) : std::move(outIn);
-    }
-    return v;
-}
-
 core::WeightDirection recipeDirection(const core::Model& model, const std::string& file, CliContext& ctx,
                                       const std::optional<std::string>& calibFile, int calibWindows, int evalCtx) {
     const core::Recipe recipe = core::loadRecipeFile(file, ctx.registries);
-    if (!recipe.quantizeWeights) throw core::Error("curvature: " + file + " quantizes no weights: no direction");
     std::optional<core::CalibrationData> calib;
     if (calibFile) calib = core::loadCalibrationData(*calibFile, model.path(), evalCtx, calibWindows);
-    core::ModelQuantResult q =
-        core::quantizeModel(model, ctx.registries, recipe.job, ctx.job, true, {}, calib ? &*calib : nullptr);
-    if (q.transformed)
-        throw core::Error("curvature: " + file + " changes the model's basis (" + q.transformed->applied.dump() +
-                          "): Q(W) − W is not a direction in the model's own weights");
-    core::WeightDirection v;
-    for (auto& [name, quantized] : q.weights) {
-        const std::vector<float> w = model.weight(name).toFloats();
-        for (std::size_t i = 0; i < quantized.size(); ++i)
-            quantized[i] -= w[i];
-        v[name] = std::move(quantized);
-    }
-    return v;
+    return core::recipeDirection(model, recipe, ctx.registries, calib ? &*calib : nullptr, "curvature: " + file, ctx.job);
 }
 
 core::WeightDirection fileDirection(const std::string& file) {
@@ -196,7 +137,7 @@ nlohmann::json runCurvature(ArgList& args, CliContext& ctx) {
             v = fileDirection(arg);
         } else if (kind == "random" && !arg.empty()) {
             try {
-                v = randomDirection(*in.model, lm, std::stoull(arg));
+                v = core::randomDirection(*in.model, lm, std::stoull(arg));
             } catch (const std::logic_error&) {
                 throw core::Error("curvature: --direction random:" + arg + ": the seed must be a whole number");
             }
@@ -229,7 +170,7 @@ nlohmann::json runCurvature(ArgList& args, CliContext& ctx) {
         }
     }
     if (trace || eigen) {
-        const core::WeightBlocks blocks = layerBlocks(*in.model, lm);
+        const core::WeightBlocks blocks = core::layerBlocks(*in.model, lm);
         if (trace) {
             const auto es = core::hutchinsonTraces(lm, in.windows, in.eval.scoreFrom, blocks, samples, seed, in.grad, ctx.job);
             j["trace"] = estimatesJson(es, "std_error");

@@ -30,21 +30,12 @@ std::string sensitivityUsage(const CliContext& ctx) {
 nlohmann::json runSensitivity(ArgList& args, CliContext& ctx) {
     core::AnalysisRequest request = takeAnalysisFlags(args, ctx, "sensitivity", "sensitivity");
     args.takeOption("data");
-    const auto projectPath = args.takeOption("project");
-    const auto path = args.takePositional();
-    if (!path) throw core::Error("sensitivity: missing MODEL");
-    args.expectEmpty();
-    request.model = core::openModel(*path);
-    std::unique_ptr<core::Project> project;
-    if (projectPath) project = core::Project::open(*projectPath, true);
-    const core::AnalysisOutcome out = core::runAnalysis(request, ctx.registries, project.get(), ctx.job);
-    nlohmann::json j = out.toJson();
-    if (project) j["project"] = project->path().string();
-    if (ctx.json) return j;
+    const AnalysisCommandResult result = runAnalysisCommand(args, ctx, std::move(request));
+    const core::AnalysisOutcome& out = result.outcome;
+    if (ctx.json) return result.json;
 
     const core::SensitivityResult r = core::sensitivityFromOutput(out.output);
-    std::printf("%s sensitivity %s: reference NLL %.5f (ppl %.4f) on %lld tokens\n",
-                out.reused ? "stored" : "measured", out.id ? ("#" + std::to_string(out.id)).c_str() : "",
+    std::printf("sensitivity (%s): reference NLL %.5f (ppl %.4f) on %lld tokens\n", outcomeTag(out).c_str(),
                 r.reference.nll, std::exp(r.reference.nll), static_cast<long long>(r.scoredTokens));
     std::printf("%-46s %9s", "group", "params");
     for (const auto& c : r.candidates) std::printf("  %22s", c.c_str());
@@ -67,7 +58,7 @@ nlohmann::json runSensitivity(ArgList& args, CliContext& ctx) {
                     r.interaction.cwiseAbs().maxCoeff());
     std::printf("%lld evaluations, %lld layer runs (%lld without the prefix cache), %.1f s\n", r.evaluations,
                 r.layerRuns, r.layerRunsWithoutCache, r.seconds);
-    return j;
+    return result.json;
 }
 
 } // namespace qs::cli

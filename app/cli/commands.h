@@ -58,5 +58,13 @@ std::string gradUsage(const CliContext& ctx);
 nlohmann::json runGrad(ArgList& args, CliContext& ctx);
 std::string curvatureUsage(const CliContext& ctx);
 nlohmann::json runCurvature(ArgList& args, CliContext& ctx);
+std::string landscapeUsage(const CliContext& ctx);
+nlohmann::json runLandscape(ArgList& args, CliContext& ctx);
+std::string spansUsage(const CliContext& ctx);
+nlohmann::json runSpans(ArgList& args, CliContext& ctx);
+std::string predictUsage(const CliContext& ctx);
+nlohmann::json runPredict(ArgList& args, CliContext& ctx);
+std::string misalignmentUsage(const CliContext& ctx);
+nlohmann::json runMisalignment(ArgList& args, CliContext& ctx);
 
 } // namespace qs::cli

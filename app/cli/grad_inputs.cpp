@@ -58,11 +58,4 @@ nlohmann::json gradInputsJson(const GradInputs& in) {
             {"windows", in.windows.size()}};
 }
 
-core::WeightBlocks layerBlocks(const core::Model& model, const core::CausalLm& lm) {
-    return core::blocksByLayer(lm, [&](const std::string& name) {
-        const core::WeightInfo* w = model.find(name);
-        return w ? w->layerIndex : -1;
-    });
-}
-
 } // namespace qs::cli

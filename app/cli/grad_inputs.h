@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// What `grad` and `curvature` share: the model, the evaluation windows of --data, the backward
-// pass's flags, and the per-layer weight blocks.
+// What `grad` and `curvature` share: the model, the evaluation windows of --data and the backward
+// pass's flags.
 #include "arg_list.h"
 #include "commands.h"
 #include "data/windows.h"
 #include "model/model.h"
 #include "nn/causal_lm_grad.h"
-#include "nn/hessian_estimates.h"
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -34,7 +33,5 @@ void openGradInputs(GradInputs& in, ArgList& args, const std::string& command);
 std::string gradFlagsHelp();
 /// {"model", "data", "data_tokens", "ctx", "windows"} of the inputs.
 nlohmann::json gradInputsJson(const GradInputs& in);
-/// Blocks of `lm`'s weights by decoder layer, from the model's weight table.
-core::WeightBlocks layerBlocks(const core::Model& model, const core::CausalLm& lm);
 
 } // namespace qs::cli

@@ -43,6 +43,14 @@ constexpr std::array kCommands{
             qs::cli::gradUsage, qs::cli::runGrad},
     Command{"curvature", "slope, exact curvature and slice along a direction; per-layer Hessian trace/eigenvalue",
             qs::cli::curvatureUsage, qs::cli::runCurvature},
+    Command{"landscape", "loss slices and 2-D grids along recipe / random / eigen directions, exact curvature (stored)",
+            qs::cli::landscapeUsage, qs::cli::runLandscape},
+    Command{"spans", "per-head attention spans and sparse attention's perplexity (stored)", qs::cli::spansUsage,
+            qs::cli::runSpans},
+    Command{"predict", "predicts recipes' quality from a project's evaluated runs (random forest, ridge; stored)",
+            qs::cli::predictUsage, qs::cli::runPredict},
+    Command{"misalignment", "one weight's candidate quantizations: local objective against global loss (stored)",
+            qs::cli::misalignmentUsage, qs::cli::runMisalignment},
 };
 
 void printHelp() {

@@ -4,12 +4,14 @@
 #include "cost_plugin.h"
 #include "formats_plugin.h"
 #include "histogram_plugin.h"
+#include "landscape_plugin.h"
 #include "layer_errors_plugin.h"
 #include "sensitivity_plugin.h"
 #include "layer_table_plugin.h"
 #include "outliers_plugin.h"
 #include "pareto_plugin.h"
 #include "runs_plugin.h"
+#include "spans_plugin.h"
 
 namespace qs::gui {
 
@@ -19,6 +21,8 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LayerErrorsPlugin>());
     manager.addBuiltin(std::make_unique<views::SensitivityPlugin>());
     manager.addBuiltin(std::make_unique<views::CostPlugin>());
+    manager.addBuiltin(std::make_unique<views::LandscapePlugin>());
+    manager.addBuiltin(std::make_unique<views::SpansPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());

@@ -121,6 +121,19 @@ void MainWindow::createMenus() {
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
     menuBar()->addMenu(m_experiments->runMenu());
+    // The analyses' views, by what they answer.
+    QMenu* analyze = menuBar()->addMenu(tr("&Analyze"));
+    analyze->setObjectName(QStringLiteral("analyzeMenu"));
+    const std::pair<const char*, QString> analyses[] = {
+        {"sensitivity", tr("&Sensitivity and mixed precision")},
+        {"landscape", tr("Loss &landscape and curvature")},
+        {"spans", tr("&Attention spans")},
+        {"cost", tr("&Hardware cost")}};
+    for (const auto& [id, text] : analyses) {
+        QAction* a = analyze->addAction(text);
+        a->setObjectName(QStringLiteral("analyze_") + QLatin1String(id));
+        connect(a, &QAction::triggered, this, [this, id = QString::fromLatin1(id)] { showView(id); });
+    }
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* start = help->addAction(tr("&Getting started"));

@@ -23,6 +23,9 @@ struct AnalysisInput {
     const Model& model;
     const CalibrationData& set; ///< the fixed windows every evaluation of the analysis uses
     const MethodRegistries& registries;
+    /// Calibration data for calibrated methods the analysis runs (e.g. a GPTQ recipe's direction),
+    /// when the request names one; null otherwise.
+    const CalibrationData* calibration = nullptr;
 };
 
 /// What an analysis found, in the three shapes the store keeps: a JSON summary (the CLI's --json and

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <optional>
 
 namespace qs::core {
 
@@ -38,6 +39,15 @@ AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& re
                     {"params", params},
                     {"program_version", QS_VERSION},
                     {"command_line", request.commandLine}};
+    std::optional<CalibrationData> calibration;
+    if (!request.calibPath.empty()) {
+        job.step(0, 0, "reading " + request.calibPath);
+        calibration = loadCalibrationData(request.calibPath, model.path(), request.ctx, request.calibWindows);
+        const std::string calibHash = specHash(request.calibPath);
+        out.settings["calibration"] = {{"hash", calibHash}, {"windows", request.calibWindows}};
+        out.manifest["calibration"] = {{"path", absoluteSpec(request.calibPath)}, {"hash", calibHash},
+                                       {"windows", calibration->windows.size()}, {"tokens", calibration->tokens()}};
+    }
     std::int64_t modelId = 0, datasetId = 0;
     if (project) {
         modelId = project->ensureModel({0, absolutePath(model.path()), modelHash, model.config().modelType,
@@ -51,7 +61,7 @@ AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& re
     }
     const std::string startedAt = isoTimeNow();
     const auto start = std::chrono::steady_clock::now();
-    out.output = analysis.run({model, set, registries}, params, job);
+    out.output = analysis.run({model, set, registries, calibration ? &*calibration : nullptr}, params, job);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out.manifest["threads"] = omp_get_max_threads(); // recorded, not keyed: results do not depend on it
     if (!project) return out;

@@ -20,6 +20,8 @@ struct AnalysisRequest {
     int ctx = 128;          ///< tokens per window
     long long windows = 16; ///< windows taken from the start of the set
     nlohmann::json params = nlohmann::json::object(); ///< given values; defaults fill the rest
+    std::string calibPath;       ///< optional calibration data (text or token .npy) for calibrated methods
+    long long calibWindows = 128; ///< its windows of ctx tokens
     std::string commandLine;                          ///< provenance
 };
 

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "experiment/builtins.h"
 
+#include "analysis/attention_spans.h"
+#include "analysis/landscape.h"
+#include "analysis/misalignment.h"
+#include "analysis/quality_prediction.h"
 #include "analysis/sensitivity_analysis.h"
 #include "cost/bitparallel.h"
 #include "cost/decode_roofline.h"
@@ -37,6 +41,10 @@ void registerBuiltins(Registries& r) {
     r.transforms.add(std::make_unique<RotateTransform>());
     r.transforms.add(std::make_unique<ResqTransform>());
     r.analyses.add(std::make_unique<SensitivityAnalysis>());
+    r.analyses.add(std::make_unique<LandscapeAnalysis>());
+    r.analyses.add(std::make_unique<SpansAnalysis>());
+    r.analyses.add(std::make_unique<PredictAnalysis>());
+    r.analyses.add(std::make_unique<MisalignmentAnalysis>());
     r.costModels.add(makeBitParallelCostModel());
     r.costModels.add(makeStripesCostModel());
     r.costModels.add(makeDpredCostModel());

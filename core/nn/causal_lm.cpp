@@ -127,12 +127,44 @@ RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
     return y;
 }
 
-RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v,
-                                     int window) const {
+namespace {
+
+// Softmax in place over row[lo..hi] (inclusive) after dividing by scaleDiv.
+void softmaxRange(float* row, std::int64_t lo, std::int64_t hi, float scaleDiv) {
+    Eigen::Map<Eigen::ArrayXf> live(row + lo, hi - lo + 1);
+    live /= scaleDiv;
+    live = (live - live.maxCoeff()).exp();
+    live *= 1.0f / live.sum();
+}
+
+// Softmax over two key ranges [lo, sinkEnd) and [recentLo, i] of one query's row (sinks, then the
+// most recent keys), every other key 0. The ranges are disjoint and both non-empty.
+void softmaxTwoRanges(float* row, std::int64_t lo, std::int64_t sinkEnd, std::int64_t recentLo, std::int64_t i,
+                      float scaleDiv) {
+    Eigen::Map<Eigen::ArrayXf> sinks(row + lo, sinkEnd - lo), recent(row + recentLo, i - recentLo + 1);
+    sinks /= scaleDiv;
+    recent /= scaleDiv;
+    const float m = std::max(sinks.maxCoeff(), recent.maxCoeff());
+    sinks = (sinks - m).exp();
+    recent = (recent - m).exp();
+    const float inv = 1.0f / (sinks.sum() + recent.sum());
+    sinks *= inv;
+    recent *= inv;
+    std::fill(row + sinkEnd, row + recentLo, 0.0f);
+}
+
+} // namespace
+
+RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window,
+                                     int layer) const {
     const std::int64_t seq = q.rows();
     const int hd = headDim, group = numHeads / numKvHeads;
     // PyTorch divides the scores by a float32 sqrt(head_dim).
     const float scaleDiv = static_cast<float>(std::sqrt(static_cast<double>(hd)));
+    const std::vector<int>* spans =
+        layer < static_cast<int>(hooks.attentionSpans.size()) ? &hooks.attentionSpans[static_cast<std::size_t>(layer)]
+                                                             : nullptr;
+    const std::int64_t sinks = hooks.attentionSinks;
     RowMatrixF out(seq, static_cast<std::int64_t>(numHeads) * hd);
 #pragma omp parallel
     {
@@ -143,6 +175,8 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
 #pragma omp for schedule(static)
         for (int h = 0; h < numHeads; ++h) {
             const int g = h / group;
+            const std::int64_t span =
+                spans && h < static_cast<int>(spans->size()) ? (*spans)[static_cast<std::size_t>(h)] : 0;
             // Only the causal (lower) triangle is computed and used.
             gemmNT(columns(q, static_cast<std::int64_t>(h) * hd, hd), columns(k, static_cast<std::int64_t>(g) * hd, hd),
                    view(scores), nullptr, GemmShape::Lower);
@@ -150,12 +184,18 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
             for (std::int64_t i = 0; i < seq; ++i) {
                 float* row = scores.data() + i * seq;
                 const std::int64_t lo = window > 0 ? std::max<std::int64_t>(0, i - window + 1) : 0;
-                Eigen::Map<Eigen::ArrayXf> live(row + lo, i - lo + 1);
-                live /= scaleDiv;
-                live = (live - live.maxCoeff()).exp();
-                live *= 1.0f / live.sum();
+                const std::int64_t recentLo = span > 0 ? std::max(lo, i - span + 1) : lo;
+                const std::int64_t sinkEnd = std::min(sinks, recentLo);
+                if (recentLo == lo) // the span covers every key the query sees: full attention
+                    softmaxRange(row, lo, i, scaleDiv);
+                else if (sinkEnd <= lo) {
+                    softmaxRange(row, recentLo, i, scaleDiv);
+                    std::fill(row + lo, row + recentLo, 0.0f);
+                } else
+                    softmaxTwoRanges(row, lo, sinkEnd, recentLo, i, scaleDiv);
                 std::fill(row, row + lo, 0.0f);
             }
+            if (hooks.attentionObserver) hooks.attentionObserver(layer, h, scores);
             gemmNN(view(scores), columns(v, static_cast<std::int64_t>(g) * hd, hd),
                    columns(out, static_cast<std::int64_t>(h) * hd, hd), nullptr, GemmShape::Lower);
         }
@@ -220,7 +260,7 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
         fakeQuantize(k.data(), seq * numKvHeads, headDim, *hooks.kvCache, k.data());
         fakeQuantize(v.data(), seq * numKvHeads, headDim, *hooks.kvCache, v.data());
     }
-    RowMatrixF a = attention(q, k, v, l.slidingWindow);
+    RowMatrixF a = attention(q, k, v, l.slidingWindow, index);
     observe(1, a);
     x += linear(l.o, a);
 

@@ -39,6 +39,15 @@ struct ForwardHooks {
     /// When set, fake-quantizes K (after RoPE) and V [tokens * kv_heads, head_dim] instead of `kvCache`
     /// (e.g. rotate each head, quantize, rotate back: scores and outputs keep the original basis).
     std::function<void(int layer, RowMatrixF& k, RowMatrixF& v)> kvQuantize;
+    /// Sees each attention head's probabilities [seq, seq] after the softmax (row i: query i over keys
+    /// 0..i, masked keys 0; entries above the diagonal are unspecified), by layer and query head. Called from the threads running the heads: must
+    /// be thread-safe across heads.
+    std::function<void(int layer, int head, const RowMatrixF& probabilities)> attentionObserver;
+    /// Sparse attention by spans: when not empty, attentionSpans[layer][head] = s > 0 lets each query
+    /// of that head see only the first `attentionSinks` keys and its s most recent keys (itself
+    /// included); 0 (or a span covering the context) keeps full attention, computed exactly as without.
+    std::vector<std::vector<int>> attentionSpans;
+    int attentionSinks = 0;
 };
 
 /// One distinct input of a decoder layer's Linears: q/k/v (GPT-2: the fused c_attn) share one input,

@@ -599,6 +599,9 @@ void checkHooks(const ForwardHooks& h) {
     if (h.siteTransform || h.siteQuantize || h.kvQuantize)
         throw Error("gradient: the model changes activations by a transform's own function (rotations, ResQ "
                     "subspaces); the backward pass differentiates plain fake quantization only");
+    if (h.attentionObserver || !h.attentionSpans.empty())
+        throw Error("gradient: the model's attention is observed or masked to spans; the backward pass runs full "
+                    "causal attention only");
 }
 
 void checkWindows(const Impl& m, std::span<const std::span<const std::int32_t>> windows, int scoreFrom) {

@@ -116,7 +116,7 @@ struct CausalLm::Impl {
     void quantizeActivation(RowMatrixF& x) const {
         if (hooks.activation) fakeQuantize(x.data(), x.rows(), x.cols(), *hooks.activation, x.data());
     }
-    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window) const;
+    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window, int layer) const;
     std::vector<LinearInputSite> sites(const Layer& l) const;
     void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
                       const LinearInputObserver* observer) const;

@@ -70,6 +70,45 @@ std::vector<BlockEstimate> hutchinsonTraces(const CausalLm& lm, std::span<const 
     return out;
 }
 
+namespace {
+
+void normalise(WeightDirection& d) {
+    double sq = 0;
+    for (const auto& [name, x] : d)
+        for (float e : x) sq += static_cast<double>(e) * e;
+    const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
+    for (auto& [name, x] : d)
+        for (float& e : x) e = static_cast<float>(e * inv);
+}
+
+// Power iteration from v (normalised here); progress steps first..first+iterations of `total`.
+EigenPair powerIteration(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                         WeightDirection v, const std::string& label, int iterations, double tolerance,
+                         const GradOptions& options, const JobContext& job, long long first, long long total) {
+    normalise(v);
+    EigenPair p{{label, 0, 0, 0}, {}};
+    BlockEstimate& e = p.estimate;
+    for (int it = 0; it < iterations; ++it) {
+        job.step(first + it, total, "Hessian top eigenvalue, " + label);
+        const DirectionalCurvature c = curvatureAlong(lm, windows, scoreFrom, v, true, options);
+        const double lambda = c.curvature; // vᵀ H_bb v with |v| = 1
+        WeightDirection next;
+        for (std::size_t i = 0; i < c.names.size(); ++i)
+            if (v.count(c.names[i])) next[c.names[i]] = c.hessianVector[i];
+        normalise(next);
+        const double change = std::abs(lambda - e.value);
+        e.stdError = change;
+        e.value = lambda;
+        e.steps = it + 1;
+        p.vector = std::move(v);
+        v = std::move(next);
+        if (it > 0 && change <= tolerance * std::abs(lambda)) break;
+    }
+    return p;
+}
+
+} // namespace
+
 std::vector<BlockEstimate> topEigenvalues(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
                                           int scoreFrom, const WeightBlocks& blocks, int iterations,
                                           double tolerance, std::uint64_t seed, const GradOptions& options,
@@ -78,38 +117,26 @@ std::vector<BlockEstimate> topEigenvalues(const CausalLm& lm, std::span<const st
     std::mt19937_64 rng(seed);
     std::vector<BlockEstimate> out;
     const int n = static_cast<int>(blocks.labels.size());
-    for (int b = 0; b < n; ++b) {
-        WeightDirection v = rademacher(lm, blocks, b, rng);
-        auto normalise = [](WeightDirection& d) {
-            double sq = 0;
-            for (const auto& [name, x] : d)
-                for (float e : x) sq += static_cast<double>(e) * e;
-            const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
-            for (auto& [name, x] : d)
-                for (float& e : x) e = static_cast<float>(e * inv);
-        };
-        normalise(v);
-        BlockEstimate e{blocks.labels[static_cast<std::size_t>(b)], 0, 0, 0};
-        for (int it = 0; it < iterations; ++it) {
-            job.step(static_cast<long long>(b) * iterations + it, static_cast<long long>(n) * iterations,
-                     "Hessian top eigenvalue, " + e.label);
-            const DirectionalCurvature c = curvatureAlong(lm, windows, scoreFrom, v, true, options);
-            const double lambda = c.curvature; // vᵀ H_bb v with |v| = 1
-            WeightDirection next;
-            for (std::size_t i = 0; i < c.names.size(); ++i)
-                if (v.count(c.names[i])) next[c.names[i]] = c.hessianVector[i];
-            normalise(next);
-            const double change = std::abs(lambda - e.value);
-            e.stdError = change;
-            e.value = lambda;
-            e.steps = it + 1;
-            v = std::move(next);
-            if (it > 0 && change <= tolerance * std::abs(lambda)) break;
-        }
-        out.push_back(e);
-    }
+    for (int b = 0; b < n; ++b)
+        out.push_back(powerIteration(lm, windows, scoreFrom, rademacher(lm, blocks, b, rng),
+                                     blocks.labels[static_cast<std::size_t>(b)], iterations, tolerance, options, job,
+                                     static_cast<long long>(b) * iterations, static_cast<long long>(n) * iterations)
+                          .estimate);
     job.step(1, 1, "Hessian top eigenvalue");
     return out;
+}
+
+EigenPair topEigenvector(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                         const WeightBlocks& blocks, int block, int iterations, double tolerance, std::uint64_t seed,
+                         const GradOptions& options, const JobContext& job) {
+    if (iterations < 1) throw Error("Hessian eigenvector: iterations must be at least 1");
+    if (block >= static_cast<int>(blocks.labels.size())) throw Error("Hessian eigenvector: no block " + std::to_string(block));
+    std::mt19937_64 rng(seed);
+    const std::string label = block < 0 ? "all weights" : blocks.labels[static_cast<std::size_t>(block)];
+    EigenPair p = powerIteration(lm, windows, scoreFrom, rademacher(lm, blocks, block, rng), label, iterations,
+                                 tolerance, options, job, 0, iterations);
+    job.step(1, 1, "Hessian top eigenvector");
+    return p;
 }
 
 WeightBlocks blocksByLayer(const CausalLm& lm, const std::function<int(const std::string&)>& layerOf) {

@@ -43,6 +43,17 @@ std::vector<BlockEstimate> topEigenvalues(const CausalLm& lm, std::span<const st
                                           double tolerance, std::uint64_t seed, const GradOptions& options = {},
                                           const JobContext& job = {});
 
+/// The top eigenpair of H_bb (block `block`; -1: every blocked weight, the whole H) by the same power
+/// iteration as topEigenvalues: `value` the eigenvalue of largest magnitude, `vector` its unit
+/// eigenvector (weights outside the block absent).
+struct EigenPair {
+    BlockEstimate estimate;
+    WeightDirection vector;
+};
+EigenPair topEigenvector(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                         const WeightBlocks& blocks, int block, int iterations, double tolerance, std::uint64_t seed,
+                         const GradOptions& options = {}, const JobContext& job = {});
+
 /// Blocks by decoder layer ("layer N") from each differentiable weight's name, given a function that
 /// returns a weight's decoder layer index or -1; weights outside layers form the block "other".
 WeightBlocks blocksByLayer(const CausalLm& lm, const std::function<int(const std::string&)>& layerOf);

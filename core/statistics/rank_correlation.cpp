@@ -44,4 +44,25 @@ double spearmanRho(const std::vector<double>& x, const std::vector<double>& y) {
     return pearsonR(averageRanks(x), averageRanks(y));
 }
 
+double kendallTau(const std::vector<double>& x, const std::vector<double>& y) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (x.size() != y.size() || x.size() < 2) return nan;
+    long long concordant = 0, discordant = 0, tiedX = 0, tiedY = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+        for (std::size_t j = i + 1; j < x.size(); ++j) {
+            const double dx = x[i] - x[j], dy = y[i] - y[j];
+            if (dx == 0 && dy == 0) continue; // tied in both: in neither count
+            if (dx == 0)
+                ++tiedX;
+            else if (dy == 0)
+                ++tiedY;
+            else
+                (dx * dy > 0 ? concordant : discordant)++;
+        }
+    // tau-b = (C − D) / sqrt(n_x n_y): n_x pairs not tied in x (C + D + pairs tied only in y), n_y alike.
+    const double nx = double(concordant + discordant + tiedY), ny = double(concordant + discordant + tiedX);
+    if (nx == 0 || ny == 0) return nan;
+    return double(concordant - discordant) / std::sqrt(nx * ny);
+}
+
 } // namespace qs::core

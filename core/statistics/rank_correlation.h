@@ -14,4 +14,13 @@ double spearmanRho(const std::vector<double>& x, const std::vector<double>& y);
 /// Pearson's correlation; NaN as spearmanRho.
 double pearsonR(const std::vector<double>& x, const std::vector<double>& y);
 
+/// Kendall's tau-b (ties in either vector corrected for); NaN as spearmanRho. O(n²): for the tens to
+/// hundreds of candidates an analysis compares.
+double kendallTau(const std::vector<double>& x, const std::vector<double>& y);
+
+/// The share of pairs the two orderings disagree on, (1 − tau-b) / 2.
+inline double misrankingRate(const std::vector<double>& x, const std::vector<double>& y) {
+    return (1.0 - kendallTau(x, y)) / 2.0;
+}
+
 } // namespace qs::core

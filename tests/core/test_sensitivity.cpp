@@ -48,6 +48,15 @@ TEST(RankCorrelation, SpearmanWithTiesMatchesHandComputed) {
     EXPECT_EQ(averageRanks({3, 1, 3}), (std::vector<double>{2.5, 1, 2.5}));
 }
 
+TEST(RankCorrelation, KendallTauBMatchesHandCountedPairs) {
+    // 6 concordant, 4 discordant pairs of 10: (6 − 4) / 10.
+    EXPECT_DOUBLE_EQ(kendallTau({1, 2, 3, 4, 5}, {3, 4, 1, 2, 5}), 0.2);
+    // C = 4, D = 0, one pair tied only in x, one only in y: 4 / sqrt(5 · 5).
+    EXPECT_DOUBLE_EQ(kendallTau({1, 1, 2, 3}, {1, 2, 2, 3}), 0.8);
+    EXPECT_DOUBLE_EQ(misrankingRate({1, 2, 3}, {3, 2, 1}), 1.0);
+    EXPECT_TRUE(std::isnan(kendallTau({1, 1}, {1, 2})));
+}
+
 TEST(DecisionGroups, FusedFollowsSharedInputsAndEachSplitsThem) {
     const auto fused = decisionGroups(fixtureModel(), fixtureLm(), GroupMode::Fused);
     const auto each = decisionGroups(fixtureModel(), fixtureLm(), GroupMode::Each);

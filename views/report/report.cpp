@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace qs::report {
 
@@ -65,6 +66,7 @@ public:
         m_html += QStringLiteral("</tr>");
     }
     void row(const QStringList& cells, bool highlight = false) {
+        ++m_rows;
         m_html += highlight ? QStringLiteral("<tr style=\"background-color: #fff2d6;\">") : QStringLiteral("<tr>");
         for (int i = 0; i < cells.size(); ++i) {
             const QChar a = i < m_align.size() ? m_align[i] : QLatin1Char('l');
@@ -75,10 +77,12 @@ public:
         m_html += QStringLiteral("</tr>");
     }
     QString html() const { return m_html + QStringLiteral("</table>"); }
+    bool empty() const { return m_rows == 0; }
 
 private:
     QString m_align;
     QString m_html;
+    int m_rows = 0;
 };
 
 // Key/value rows without a header.
@@ -188,6 +192,7 @@ const std::vector<std::pair<std::string, QString>>& reportSections() {
         {"pareto", QStringLiteral("Size against quality (Pareto front)")},
         {"methods", QStringLiteral("Method comparison")},
         {"cost", QStringLiteral("Hardware cost")},
+        {"landscape", QStringLiteral("Why it is as good as it is: landscape, prediction, misalignment, spans")},
         {"run", QStringLiteral("Chosen run")},
         {"outliers", QStringLiteral("Outliers")},
         {"runs", QStringLiteral("All runs")},
@@ -376,6 +381,82 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                                   "the energy efficiency of our event model (docs/cost-models.md)."));
             b.raw(t.html());
         }
+    }
+
+    // Why the quality is what it is: the stored landscape, prediction, misalignment and span analyses.
+    b.section("landscape");
+    b.heading(QStringLiteral("Why it is as good as it is"));
+    {
+        auto value = [](const nlohmann::json& j, const char* key, int digits) {
+            return j.contains(key) && j[key].is_number() ? QString::number(j[key].get<double>(), 'g', digits)
+                                                         : QStringLiteral("—");
+        };
+        Table landscape({QStringLiteral("#"), QStringLiteral("direction"), QStringLiteral("loss at W"), QStringLiteral("g·v"),
+                         QStringLiteral("vᵀHv"), QStringLiteral("sharpness"), QStringLiteral("basin radius"),
+                         QStringLiteral("L(t = 1)")},
+                        QStringLiteral("rlrrrrrr"));
+        Table predict({QStringLiteral("#"), QStringLiteral("target"), QStringLiteral("runs"), QStringLiteral("forest LOO MAE"),
+                       QStringLiteral("linear LOO MAE"), QStringLiteral("mean LOO MAE"), QStringLiteral("forest LOFO MAE"),
+                       QStringLiteral("best predicted")},
+                      QStringLiteral("rlrrrrrl"));
+        Table misalignment({QStringLiteral("#"), QStringLiteral("weight"), QStringLiteral("format"),
+                            QStringLiteral("Spearman(local, Δloss)"), QStringLiteral("misranked pairs")},
+                           QStringLiteral("rllrr"));
+        Table spans({QStringLiteral("#"), QStringLiteral("mass"), QStringLiteral("ppl masked"), QStringLiteral("ppl full"),
+                     QStringLiteral("KL"), QStringLiteral("work saved"), QStringLiteral("KV kept")},
+                    QStringLiteral("rrrrrrr"));
+        int count = 0;
+        for (const core::AnalysisRecord& a : project->analyses()) {
+            const nlohmann::json s = nlohmann::json::parse(a.summary, nullptr, false);
+            if (!s.is_object()) continue;
+            const QString id = QString::number(a.id);
+            if (a.kind == "landscape") {
+                for (const auto& d : s.value("directions", nlohmann::json::array()))
+                    landscape.row({id, esc(d.value("source", "")).left(60), value(s, "loss", 6), value(d, "dir_deriv", 4),
+                                   value(d, "curvature", 4), value(d, "sharpness", 4), value(d, "basin_radius", 3),
+                                   d.contains("slice") ? value(d["slice"], "1", 6) : QStringLiteral("—")});
+            } else if (a.kind == "predict") {
+                const auto& l = s.value("learners", nlohmann::json::object());
+                const auto& p = s.value("predictions", nlohmann::json::array());
+                predict.row({id, esc(s.value("target", "")), QString::number(s.value("training_runs", 0)),
+                             l.contains("forest") ? value(l["forest"]["loo"], "mae", 4) : QStringLiteral("—"),
+                             l.contains("linear") ? value(l["linear"]["loo"], "mae", 4) : QStringLiteral("—"),
+                             value(s, "baseline_error", 4), value(s, "lofo_error", 4),
+                             p.empty() ? QStringLiteral("—") : esc(p[0].value("label", ""))});
+            } else if (a.kind == "misalignment") {
+                for (const auto& [format, c] : s.value("per_format", nlohmann::json::object()).items())
+                    misalignment.row({id, QStringLiteral("<tt>%1</tt>").arg(esc(s.value("layer", ""))), esc(format),
+                                      value(c, "spearman_delta_loss", 3), value(c, "misranking_delta_loss", 3)});
+            } else if (a.kind == "spans") {
+                spans.row({id, value(s, "mass", 4), value(s, "perplexity", 6), value(s, "reference_perplexity", 6),
+                           value(s, "kld", 3), value(s, "attention_work_saved", 3), value(s, "kv_kept_fraction", 3)});
+            } else {
+                continue;
+            }
+            ++count;
+        }
+        if (count == 0)
+            b.note(QStringLiteral("No landscape, prediction, misalignment or attention-span analysis is stored yet "
+                                  "(<tt>quantscope-cli landscape|predict|misalignment|spans ... --project P</tt>, or the "
+                                  "Analyze menu)."));
+        for (const auto& [table, title, text] :
+             {std::tuple{&landscape, QStringLiteral("Loss landscape"),
+                         QStringLiteral("The loss along each direction v around the weights W: slope g·v and exact curvature "
+                                        "vᵀHv at W, sharpness vᵀHv/|v|², the first t where the loss rose by the basin's "
+                                        "delta, and L at t = 1 (a recipe's quantized model).")},
+              std::tuple{&predict, QStringLiteral("Predicted quality"),
+                         QStringLiteral("Learners fitted on the evaluated runs; leave-one-out (LOO) and leave-one-format-out "
+                                        "(LOFO) mean absolute errors beside predicting the mean.")},
+              std::tuple{&misalignment, QStringLiteral("Local against global objective"),
+                         QStringLiteral("Rank agreement between the layer-local objective and the global change of loss "
+                                        "over one weight's candidate quantizations, per format.")},
+              std::tuple{&spans, QStringLiteral("Attention spans"),
+                         QStringLiteral("Attention masked to per-head spans holding the given share of attention mass.")}})
+            if (!table->empty()) {
+                b.raw(QStringLiteral("<h3>%1</h3>").arg(title));
+                b.para(text);
+                b.raw(table->html());
+            }
     }
 
     // The chosen run.

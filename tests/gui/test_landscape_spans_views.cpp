@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// The Landscape and Attention spans views as a user drives them from the Analyze menu on the fixture:
+// Measure refuses without evaluation data and says why, then runs as a job and stores the analysis;
+// the landscape's slice ends are the fp32 and the current recipe's quantized losses, its bars select a
+// layer; the spans heatmap is layers × heads; a re-opened project shows the stored analyses.
+#include "experiment_controller.h"
+#include "landscape_view.h"
+#include "report.h"
+#include "spans_view.h"
+#include "window_test.h"
+
+#include "common/analysis_panel.h"
+#include "common/param_form.h"
+
+#include <QMenuBar>
+#include <qcustomplot.h>
+
+namespace {
+
+using namespace qs;
+
+class LandscapeSpansViewTest : public test::WindowTest {};
+
+QAction* analyzeAction(QMainWindow* window, const QString& id) {
+    auto* menu = window->menuBar()->findChild<QMenu*>(QStringLiteral("analyzeMenu"));
+    return menu ? menu->findChild<QAction*>(QStringLiteral("analyze_") + id) : nullptr;
+}
+
+TEST_F(LandscapeSpansViewTest, MeasureShowSelectAndReopen) {
+    const QString project = freshProject(QStringLiteral("landscape.qsproj"));
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    QAction* showLandscape = analyzeAction(m_window.get(), QStringLiteral("landscape"));
+    ASSERT_NE(showLandscape, nullptr);
+    showLandscape->trigger();
+    auto* landscape = m_window->findChild<views::LandscapeView*>();
+    ASSERT_NE(landscape, nullptr);
+    EXPECT_FALSE(landscape->panel()->measure());
+    EXPECT_TRUE(landscape->panel()->status().contains(QStringLiteral("evaluation data")));
+
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    landscape->panel()->setWindows(1);
+    landscape->panel()->form()->setValue(QStringLiteral("t"), "-0.5,0,0.5,1");
+    ASSERT_TRUE(landscape->panel()->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    const auto& out = landscape->panel()->outcome();
+    ASSERT_TRUE(out.has_value()) << landscape->noteText().toStdString();
+    EXPECT_GT(out->id, 0);
+    const nlohmann::json& dir = out->output.summary["directions"][0];
+    EXPECT_EQ(dir["source"].get<std::string>().rfind("recipe: ", 0), 0u) << dir["source"];
+    ASSERT_TRUE(dir.contains("quantized_point")); // t = 1: the panel's recipe, quantized
+    EXPECT_EQ(dir["quantized_point"]["loss"], dir["slice"]["1"]);
+    // Slices: the direction's curve and the quantized point.
+    ASSERT_GE(landscape->slices()->graphCount(), 2);
+    EXPECT_EQ(landscape->slices()->graph(0)->dataCount(), 4);
+    ASSERT_TRUE(landscape->selectLayer(2));
+    const core::WeightInfo* chosen = m_window->viewContext()->model()->find(
+        m_window->viewContext()->selectedLayer().toStdString());
+    ASSERT_NE(chosen, nullptr);
+    EXPECT_EQ(chosen->layerIndex, 2);
+
+    QAction* showSpans = analyzeAction(m_window.get(), QStringLiteral("spans"));
+    ASSERT_NE(showSpans, nullptr);
+    showSpans->trigger();
+    auto* spans = m_window->findChild<views::SpansView*>();
+    ASSERT_NE(spans, nullptr);
+    spans->panel()->setWindows(2);
+    spans->panel()->form()->setValue(QStringLiteral("mass"), 0.9);
+    ASSERT_TRUE(spans->panel()->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(spans->panel()->outcome().has_value()) << spans->noteText().toStdString();
+    auto* map = spans->heatmap()->plottableCount() ? qobject_cast<QCPColorMap*>(spans->heatmap()->plottable(0)) : nullptr;
+    ASSERT_NE(map, nullptr);
+    EXPECT_EQ(map->data()->keySize(), 4); // layers
+    EXPECT_TRUE(spans->noteText().contains(QStringLiteral("attention work saved"))) << spans->noteText().toStdString();
+    m_window->resize(1600, 1000);
+    m_window->show();
+    QTest::qWait(100);
+    EXPECT_TRUE(m_window->grab().save(test::outputDir() + QStringLiteral("/spans-view.png")));
+    ASSERT_TRUE(m_window->showView(QStringLiteral("landscape")));
+    QTest::qWait(50);
+    EXPECT_TRUE(m_window->grab().save(test::outputDir() + QStringLiteral("/landscape-view.png")));
+
+    // Both analyses enter the project's report.
+    const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
+    EXPECT_TRUE(content.headings.contains(QStringLiteral("Why it is as good as it is")));
+    EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Loss landscape</h3>")));
+    EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Attention spans</h3>")));
+
+    // A project opened again shows its newest stored analyses.
+    const qint64 landscapeId = out->id, spansId = spans->panel()->outcome()->id;
+    ASSERT_TRUE(m_window->experiments()->openProject(project, false));
+    ASSERT_TRUE(landscape->panel()->outcome().has_value());
+    EXPECT_EQ(landscape->panel()->outcome()->id, landscapeId);
+    EXPECT_EQ(spans->panel()->outcome()->id, spansId);
+}
+
+} // namespace

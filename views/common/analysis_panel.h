@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include "experiment/analysis_run.h"
+
+#include <QWidget>
+#include <functional>
+#include <optional>
+#include <quantscope/plugin/view_context.h>
+
+class QComboBox;
+class QLabel;
+class QPushButton;
+class QSpinBox;
+
+namespace qs::views {
+
+class ParamForm;
+
+/// The controls every registered-analysis view shares: the project's stored analyses of one kind (the
+/// newest is shown when a project opens), the analysis's parameter form (from its schema), the windows
+/// of the chosen data it runs on, Measure (a job with progress and cancel; stored in the open project,
+/// or shown unstored without one) and a status line. The view draws outcome() on changed().
+class AnalysisPanel : public QWidget {
+    Q_OBJECT
+public:
+    /// Which chosen data the analysis reads.
+    enum class Data { Evaluation, Calibration };
+
+    /// A panel for analysis `kind` over `context` (which must outlive it); `windows`: the default
+    /// windows of 128 tokens taken from the data.
+    AnalysisPanel(plugins::ViewContext* context, const std::string& kind, Data data, int windows,
+                  QWidget* parent = nullptr);
+
+    /// Adjusts the request (the form's parameters in it) before Measure runs it, e.g. puts in the
+    /// selected run's recipe and the calibration data it needs; may throw std::exception, whose message
+    /// becomes the status.
+    void setRequestHook(std::function<void(core::AnalysisRequest&)> hook) { m_hook = std::move(hook); }
+    ParamForm* form() const { return m_form; }
+    void setWindows(int windows);
+    /// The shown analysis (none before the first).
+    const std::optional<core::AnalysisOutcome>& outcome() const { return m_outcome; }
+    /// The status line (why Measure cannot run, or how the analysis was obtained).
+    QString status() const;
+    /// Starts the analysis as a job; false (with the reason in the status) when no model or data is
+    /// there or a job is running.
+    bool measure();
+    /// Shows stored analysis `id` of the open project; false when it is not of this kind.
+    bool showAnalysis(qint64 id);
+
+signals:
+    /// outcome() or status() changed.
+    void changed();
+
+private:
+    void reloadList();
+    void setStatus(const QString& text);
+
+    plugins::ViewContext* m_context;
+    std::string m_kind;
+    Data m_data;
+    QComboBox* m_stored;
+    ParamForm* m_form;
+    QSpinBox* m_windows;
+    QPushButton* m_measure;
+    QLabel* m_status;
+    std::function<void(core::AnalysisRequest&)> m_hook;
+    std::optional<core::AnalysisOutcome> m_outcome;
+};
+
+} // namespace qs::views

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#include "spans_view.h"
+
+#include "common/analysis_panel.h"
+#include "common/plot_export.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QVBoxLayout>
+#include <cmath>
+#include <qcustomplot.h>
+
+namespace qs::views {
+
+SpansView::SpansView(plugins::ViewContext* context, QWidget* parent)
+    : QWidget(parent), m_context(context),
+      m_panel(new AnalysisPanel(context, "spans", AnalysisPanel::Data::Evaluation, 8, this)),
+      m_figure(new QComboBox(this)), m_note(new QLabel(this)), m_heatmap(new QCustomPlot(this)) {
+    setObjectName(QStringLiteral("spansView"));
+    m_figure->setObjectName(QStringLiteral("spansFigure"));
+    m_figure->addItem(tr("span (the head's, at the quantile)"), QStringLiteral("span"));
+    m_figure->addItem(tr("median span of its queries"), QStringLiteral("median"));
+    m_figure->addItem(tr("95th percentile of its queries"), QStringLiteral("p95"));
+    m_note->setObjectName(QStringLiteral("spansNote"));
+    m_note->setWordWrap(true);
+    m_heatmap->setObjectName(QStringLiteral("spansHeatmap"));
+    m_heatmap->setMinimumSize(300, 240);
+    m_heatmap->xAxis->setLabel(tr("decoder layer"));
+    m_heatmap->yAxis->setLabel(tr("attention head"));
+    installPlotExportMenu(m_heatmap, [this] { return QStringLiteral("spans_") + m_figure->currentData().toString(); });
+
+    auto* figureRow = new QHBoxLayout;
+    figureRow->addWidget(new QLabel(tr("Colour:"), this));
+    figureRow->addWidget(m_figure, 1);
+    auto* right = new QVBoxLayout;
+    right->addLayout(figureRow);
+    right->addWidget(m_heatmap, 1);
+    auto* body = new QHBoxLayout;
+    body->addWidget(m_panel);
+    body->addLayout(right, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_note);
+    layout->addLayout(body, 1);
+
+    connect(m_panel, &AnalysisPanel::changed, this, &SpansView::redraw);
+    connect(m_figure, &QComboBox::currentIndexChanged, this, &SpansView::redraw);
+    connect(m_heatmap, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        selectLayer(static_cast<int>(std::lround(m_heatmap->xAxis->pixelToCoord(e->position().x()))));
+    });
+    redraw();
+}
+
+void SpansView::setFigure(const QString& key) { m_figure->setCurrentIndex(m_figure->findData(key)); }
+
+QString SpansView::noteText() const { return m_note->text(); }
+
+bool SpansView::selectLayer(int layer) {
+    const auto& model = m_context->model();
+    if (!model || !m_panel->outcome()) return false;
+    for (const core::WeightInfo& w : model->weights())
+        if (w.layerIndex == layer && w.shape.size() == 2) {
+            m_context->setSelectedLayer(QString::fromStdString(w.name));
+            return true;
+        }
+    return false;
+}
+
+void SpansView::redraw() {
+    m_heatmap->clearPlottables();
+    if (auto* scale = m_heatmap->findChild<QCPColorScale*>()) m_heatmap->plotLayout()->remove(scale);
+    const auto& outcome = m_panel->outcome();
+    QString note;
+    if (!outcome || !outcome->output.arrays.count("span")) {
+        note = tr("Measure ▸ for every head, the recent keys (with a few sink keys) holding the chosen share of each "
+                  "query's attention on the evaluation data, and the perplexity with attention masked to them.");
+    } else {
+        const nlohmann::json& s = outcome->output.summary;
+        note = tr("Spans at mass %1 (%2 sink keys, quantile %3), %4-token windows: perplexity %5 masked against %6 "
+                  "full (KL %7, top-1 %8 %); attention work saved %9 %, KV cache kept %10 %.")
+                   .arg(s.value("mass", 0.0))
+                   .arg(s.value("sinks", 0))
+                   .arg(s.value("quantile", 0.0))
+                   .arg(s.value("ctx", 0))
+                   .arg(s.value("perplexity", 0.0), 0, 'f', 4)
+                   .arg(s.value("reference_perplexity", 0.0), 0, 'f', 4)
+                   .arg(s.value("kld", 0.0), 0, 'g', 3)
+                   .arg(100 * s.value("top1_agreement", 0.0), 0, 'f', 2)
+                   .arg(100 * s.value("attention_work_saved", 0.0), 0, 'f', 1)
+                   .arg(100 * s.value("kv_kept_fraction", 0.0), 0, 'f', 1);
+        const Eigen::MatrixXd& m = outcome->output.arrays.at(m_figure->currentData().toString().toStdString());
+        auto* map = new QCPColorMap(m_heatmap->xAxis, m_heatmap->yAxis);
+        map->data()->setSize(int(m.rows()), int(m.cols()));
+        map->data()->setRange(QCPRange(0, double(m.rows()) - 1), QCPRange(0, double(m.cols()) - 1));
+        for (Eigen::Index l = 0; l < m.rows(); ++l)
+            for (Eigen::Index h = 0; h < m.cols(); ++h) map->data()->setCell(int(l), int(h), m(l, h));
+        auto* scale = new QCPColorScale(m_heatmap);
+        m_heatmap->plotLayout()->addElement(0, 1, scale);
+        scale->axis()->setLabel(tr("keys"));
+        map->setColorScale(scale);
+        map->setGradient(QCPColorGradient::gpThermal);
+        map->setDataRange(QCPRange(0, std::max(1, s.value("ctx", 1))));
+        m_heatmap->xAxis->setRange(-0.5, double(m.rows()) - 0.5);
+        m_heatmap->yAxis->setRange(-0.5, double(m.cols()) - 0.5);
+    }
+    if (!m_panel->status().isEmpty()) note += QStringLiteral("<br>") + m_panel->status().toHtmlEscaped();
+    m_note->setText(note);
+    m_heatmap->replot();
+}
+
+} // namespace qs::views
