@@ -6,6 +6,7 @@
 #include "data/calib_data.h"
 #include "grad_inputs.h"
 #include "io/safetensors.h"
+#include "analysis/landscape.h"
 #include "analysis/weight_directions.h"
 
 #include <cmath>
@@ -51,23 +52,6 @@ int positiveInt(const std::optional<std::string>& text, int def, const char* fla
     throw core::Error(std::string("curvature: --") + flag + " " + *text + ": expected a whole number >= 1");
 }
 
-std::vector<double> parseTs(const std::string& text) {
-    std::vector<double> ts;
-    std::stringstream s(text);
-    std::string item;
-    while (std::getline(s, item, ',')) {
-        try {
-            std::size_t used = 0;
-            ts.push_back(std::stod(item, &used));
-            if (used != item.size() || !std::isfinite(ts.back())) throw std::invalid_argument(item);
-        } catch (const std::exception&) {
-            throw core::Error("curvature: --t " + text + ": '" + item + "' is not a number");
-        }
-    }
-    if (ts.empty()) throw core::Error("curvature: --t needs at least one value");
-    return ts;
-}
-
 core::WeightDirection recipeDirection(const core::Model& model, const std::string& file, CliContext& ctx,
                                       const std::optional<std::string>& calibFile, int calibWindows, int evalCtx) {
     const core::Recipe recipe = core::loadRecipeFile(file, ctx.registries);
@@ -87,12 +71,6 @@ core::WeightDirection fileDirection(const std::string& file) {
     return v;
 }
 
-nlohmann::json estimatesJson(const std::vector<core::BlockEstimate>& es, const char* spread) {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& e : es) j[e.label] = {{"value", e.value}, {spread, e.stdError}, {"steps", e.steps}};
-    return j;
-}
-
 std::string tKey(double t) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", t);
@@ -104,7 +82,7 @@ std::string tKey(double t) {
 nlohmann::json runCurvature(ArgList& args, CliContext& ctx) {
     GradInputs in = takeGradFlags(args, "curvature");
     const auto direction = args.takeOption("direction");
-    const std::vector<double> ts = parseTs(args.takeOption("t").value_or("-1,-0.5,0.5,1,2"));
+    const std::vector<double> ts = core::parseNumberList(args.takeOption("t").value_or("-1,-0.5,0.5,1,2"), "curvature --t");
     const bool trace = args.takeFlag("trace");
     const bool eigen = args.takeFlag("eigen");
     const int samples = positiveInt(args.takeOption("samples"), 16, "samples");
@@ -173,7 +151,7 @@ nlohmann::json runCurvature(ArgList& args, CliContext& ctx) {
         const core::WeightBlocks blocks = core::layerBlocks(*in.model, lm);
         if (trace) {
             const auto es = core::hutchinsonTraces(lm, in.windows, in.eval.scoreFrom, blocks, samples, seed, in.grad, ctx.job);
-            j["trace"] = estimatesJson(es, "std_error");
+            j["trace"] = core::blockEstimatesJson(es, "std_error");
             if (!ctx.json)
                 for (const auto& e : es)
                     std::printf("tr(H) %-10s %.6g ± %.2g (%d samples)\n", e.label.c_str(), e.value, e.stdError, e.steps);
@@ -181,7 +159,7 @@ nlohmann::json runCurvature(ArgList& args, CliContext& ctx) {
         if (eigen) {
             const auto es =
                 core::topEigenvalues(lm, in.windows, in.eval.scoreFrom, blocks, iterations, 1e-3, seed, in.grad, ctx.job);
-            j["eigen"] = estimatesJson(es, "change");
+            j["eigen"] = core::blockEstimatesJson(es, "change");
             if (!ctx.json)
                 for (const auto& e : es)
                     std::printf("λmax %-11s %.6g (last change %.2g, %d iterations)\n", e.label.c_str(), e.value,

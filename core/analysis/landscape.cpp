@@ -110,12 +110,6 @@ double lossAt(const Setting& s, const Direction& d, double t) {
     return lossAlong(s.lm, s.windows, s.scoreFrom, d.v, t, s.grad, s.quiet);
 }
 
-nlohmann::json estimatesJson(const std::vector<BlockEstimate>& es, const char* spread) {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& e : es) j[e.label] = {{"value", e.value}, {spread, e.stdError}, {"steps", e.steps}};
-    return j;
-}
-
 } // namespace
 
 std::vector<double> parseNumberList(const std::string& text, const std::string& owner) {
@@ -133,6 +127,12 @@ std::vector<double> parseNumberList(const std::string& text, const std::string& 
     }
     if (out.empty()) throw Error(owner + ": needs at least one value");
     return out;
+}
+
+nlohmann::json blockEstimatesJson(const std::vector<BlockEstimate>& estimates, const char* spread) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& e : estimates) j[e.label] = {{"value", e.value}, {spread, e.stdError}, {"steps", e.steps}};
+    return j;
 }
 
 double basinRadius(const std::vector<double>& ts, const std::vector<double>& losses, double delta) {
@@ -322,12 +322,12 @@ AnalysisOutput LandscapeAnalysis::run(const AnalysisInput& input, const nlohmann
     if (p.at("trace").get<bool>()) {
         traces = hutchinsonTraces(lm, s.windows, s.scoreFrom, blocks, p.at("samples").get<int>(),
                                   p.at("seed").get<std::uint64_t>(), s.grad, job);
-        out.summary["trace"] = estimatesJson(traces, "std_error");
+        out.summary["trace"] = blockEstimatesJson(traces, "std_error");
     }
     if (p.at("eigen").get<bool>()) {
         eigens = topEigenvalues(lm, s.windows, s.scoreFrom, blocks, p.at("iterations").get<int>(), 1e-3,
                                 p.at("seed").get<std::uint64_t>(), s.grad, job);
-        out.summary["eigen"] = estimatesJson(eigens, "change");
+        out.summary["eigen"] = blockEstimatesJson(eigens, "change");
     }
     auto estimatesMatrix = [](const std::vector<BlockEstimate>& es) {
         Eigen::MatrixXd m(Eigen::Index(es.size()), 2);

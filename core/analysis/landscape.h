@@ -6,6 +6,7 @@
 // curvature along each direction, per-layer curvature along it, the basin radius, and per-layer
 // Hessian traces and top eigenvalues.
 #include "analysis/analysis.h"
+#include "nn/hessian_estimates.h"
 
 #include <vector>
 
@@ -29,6 +30,10 @@ public:
 
 /// A comma-separated list of finite numbers (e.g. "-1,-0.5,0,0.5,1"). Throws Error naming `owner`.
 std::vector<double> parseNumberList(const std::string& text, const std::string& owner);
+
+/// {label: {"value", spread: error, "steps"}} of per-block trace or eigenvalue estimates (`spread`:
+/// "std_error" for Hutchinson traces, "change" for power iteration).
+nlohmann::json blockEstimatesJson(const std::vector<BlockEstimate>& estimates, const char* spread);
 
 /// The basin radius along a slice (Xu et al. 2024): the smallest t > 0 at which L(t) − L(0) exceeds
 /// `delta`, linearly interpolated between the slice's points (ts ascending, 0 among them); a negative
