@@ -46,7 +46,7 @@ int layerOfRow(const std::string& label) {
 LandscapeView::LandscapeView(plugins::ViewContext* context, QWidget* parent)
     : QWidget(parent), m_context(context),
       m_panel(new AnalysisPanel(context, "landscape", AnalysisPanel::Data::Evaluation, 8, this)),
-      m_useRecipe(new QCheckBox(tr("First direction: the current recipe's error"), this)),
+      m_useRecipe(new QCheckBox(tr("Along the recipe's error"), this)),
       m_barFigure(new QComboBox(this)), m_note(new QLabel(this)), m_slices(new QCustomPlot(this)),
       m_grid(new QCustomPlot(this)), m_bars(new QCustomPlot(this)) {
     setObjectName(QStringLiteral("landscapeView"));
@@ -56,12 +56,15 @@ LandscapeView::LandscapeView(plugins::ViewContext* context, QWidget* parent)
                                "spec and layer rules with RTN; off: the form's direction (random:SEED, eigen)"));
     m_barFigure->setObjectName(QStringLiteral("landscapeBarFigure"));
     for (const BarFigure& f : kBarFigures) m_barFigure->addItem(tr(f.label), QString::fromLatin1(f.key));
+    // Sized by a short text, not the longest figure's (the view must fit beside the docks).
+    m_barFigure->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_barFigure->setMinimumContentsLength(16);
     m_note->setObjectName(QStringLiteral("landscapeNote"));
     m_note->setWordWrap(true);
     m_slices->setObjectName(QStringLiteral("landscapeSlices"));
     m_grid->setObjectName(QStringLiteral("landscapeGrid"));
     m_bars->setObjectName(QStringLiteral("landscapeBars"));
-    for (QCustomPlot* p : {m_slices, m_grid, m_bars}) p->setMinimumSize(260, 180);
+    for (QCustomPlot* p : {m_slices, m_grid, m_bars}) p->setMinimumSize(220, 180);
     m_slices->xAxis->setLabel(tr("t (W + t·v)"));
     m_slices->yAxis->setLabel(tr("loss (mean NLL, nats)"));
     m_slices->legend->setVisible(true);

@@ -23,10 +23,12 @@ SpansView::SpansView(plugins::ViewContext* context, QWidget* parent)
     m_figure->addItem(tr("span (the head's, at the quantile)"), QStringLiteral("span"));
     m_figure->addItem(tr("median span of its queries"), QStringLiteral("median"));
     m_figure->addItem(tr("95th percentile of its queries"), QStringLiteral("p95"));
+    m_figure->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_figure->setMinimumContentsLength(16);
     m_note->setObjectName(QStringLiteral("spansNote"));
     m_note->setWordWrap(true);
     m_heatmap->setObjectName(QStringLiteral("spansHeatmap"));
-    m_heatmap->setMinimumSize(300, 240);
+    m_heatmap->setMinimumSize(260, 240);
     m_heatmap->xAxis->setLabel(tr("decoder layer"));
     m_heatmap->yAxis->setLabel(tr("attention head"));
     installPlotExportMenu(m_heatmap, [this] { return QStringLiteral("spans_") + m_figure->currentData().toString(); });
