@@ -97,7 +97,8 @@ nlohmann::json perStep(double seconds, double batch) {
 }
 
 // The KV cache of one decode step (spec §13): per transformer layer and sequence, K and V of `context` tokens read
-// and the new token's K and V stored; QK^T and SV cost 2 * heads * headDim * context OPs each.
+// and the new token's K and V stored; QK^T and SV cost 2 * heads * headDim * context OPs each. With attention
+// spans only `kept` of the context is read and attended (the fp16 baseline reads all of it).
 struct Attention {
     bool counted = false;
     int layers = 0, heads = 0, kvHeads = 0, headDim = 0;
@@ -106,7 +107,7 @@ struct Attention {
 };
 
 Attention attention(const CostModelContext& c, const DecodeHardware& hw, const nlohmann::json& efficiencies,
-                    double batch, double context, int activationBits) {
+                    double batch, double context, double kept, int activationBits) {
     Attention a;
     a.layers = c.layers;
     a.heads = c.heads > 0 ? c.heads : c.kvHeads;
@@ -118,20 +119,20 @@ Attention attention(const CostModelContext& c, const DecodeHardware& hw, const n
     }
     a.counted = true;
     const double bw = hw.bandwidthGBs * 1e9;
-    auto timeAt = [&](double kvBits, int actBits) {
+    auto timeAt = [&](double kvBits, int actBits, double share) {
         const double perToken = 2.0 * a.kvHeads * a.headDim * kvBits / 8;
-        const double bytes = batch * (context + 1) * perToken; // context tokens read + the new one stored
-        const double ops = batch * 4.0 * a.heads * a.headDim * context;
+        const double bytes = batch * (share * context + 1) * perToken; // context tokens read + the new one stored
+        const double ops = batch * 4.0 * a.heads * a.headDim * share * context;
         const std::string family = decodeEfficiencyFamilyForBits(kvBits);
         const Efficiency eff = efficiencyOf(efficiencies, family, family);
         const bool int8 = kvBits <= 8 && actBits <= 8;
         return std::pair{bytes, a.layers * opTime(ops, peakOps(hw, int8), bytes, eff.value, 0, bw).seconds};
     };
-    const auto [bytes, seconds] = timeAt(c.kvBits, activationBits);
+    const auto [bytes, seconds] = timeAt(c.kvBits, activationBits, kept);
     a.bytes = a.layers * bytes;
-    a.ops = a.layers * batch * 4.0 * a.heads * a.headDim * context;
+    a.ops = a.layers * batch * 4.0 * a.heads * a.headDim * kept * context;
     a.seconds = seconds;
-    a.baselineSeconds = timeAt(16, 16).second;
+    a.baselineSeconds = timeAt(16, 16, 1.0).second;
     return a;
 }
 
@@ -267,6 +268,9 @@ const ParamSchema& DecodeCostModel::params() const {
             {"batch", ParamType::Int, 1, 1, 1 << 20, {}, "sequences decoding together (one token each per step)",
              "Batch"},
             {"context", ParamType::Int, 2048, 0, 1 << 30, {}, "tokens already in each sequence's KV cache", "Context"},
+            {"kv_kept", ParamType::Float, 1.0, 1e-9, 1.0, {},
+             "share of the context each step reads and attends (attention spans: `spans`' kv_kept_fraction)",
+             "KV kept"},
             {"efficiency", ParamType::Text, "", 0, 0, {},
              "JSON {family or format: fraction of bandwidth its GEMV reaches}, merged over the profile's defaults "
              "(families fp16, fp8, fp6, fp4, int8, int4, lut, vq)",
@@ -350,7 +354,8 @@ nlohmann::json DecodeCostModel::modelFigures(const std::vector<LayerCost>& layer
     }
     if (layers.empty()) activationBits = 16;
 
-    const Attention att = attention(context, hw, efficiencies, batch, tokens, activationBits);
+    const double kept = params.at("kv_kept").get<double>();
+    const Attention att = attention(context, hw, efficiencies, batch, tokens, kept, activationBits);
     const OtherWeights other = otherWeights(context, layers, costedParams, hw, efficiencies, batch);
     const double step = linear + att.seconds + other.seconds;
     const double stepBase = linearBase + att.baselineSeconds + other.baselineSeconds;
@@ -362,7 +367,8 @@ nlohmann::json DecodeCostModel::modelFigures(const std::vector<LayerCost>& layer
 
     nlohmann::json attentionJson = {{"counted", att.counted}, {"layers", att.layers},     {"heads", att.heads},
                                     {"kv_heads", att.kvHeads}, {"head_dim", att.headDim}, {"kv_bits", context.kvBits},
-                                    {"context", tokens},       {"kv_bytes", att.bytes},   {"ops", att.ops},
+                                    {"context", tokens},       {"kv_kept", kept},         {"kv_bytes", att.bytes},
+                                    {"ops", att.ops},
                                     {"time_s", att.seconds}};
     if (!att.note.empty()) attentionJson["note"] = att.note;
     nlohmann::json j = perStep(step, batch);

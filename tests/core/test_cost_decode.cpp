@@ -148,6 +148,14 @@ TEST(CostDecode, KvCacheReadsAtTheContextLength) {
     EXPECT_DOUBLE_EQ(f8["attention"]["kv_bytes"].get<double>(), kv / 2);
     EXPECT_DOUBLE_EQ(f8["step_time_s"].get<double>(), kv / 2 / (1e12 * 0.5));
     EXPECT_DOUBLE_EQ(f8["fp16"]["step_time_s"].get<double>(), kv / 1e12);
+    // Attention spans keeping a quarter of the context read a quarter of it (and the new token's K, V);
+    // the fp16 baseline still reads all of it.
+    ctx.kvBits = 16;
+    const nlohmann::json pk = paramsOf(*m, closedForm({{"context", 1000}, {"batch", 2}, {"kv_kept", 0.25}}));
+    const nlohmann::json fk = m->modelFigures({}, ctx, pk);
+    EXPECT_DOUBLE_EQ(fk["attention"]["kv_bytes"].get<double>(), 32.0 * 2 * 251 * 2 * 8 * 128 * 2);
+    EXPECT_DOUBLE_EQ(fk["attention"]["kv_kept"].get<double>(), 0.25);
+    EXPECT_DOUBLE_EQ(fk["fp16"]["step_time_s"].get<double>(), kv / 1e12);
     // No layer count: not counted, and said so.
     const nlohmann::json none = m->modelFigures({}, CostModelContext{}, p);
     EXPECT_FALSE(none["attention"]["counted"].get<bool>());

@@ -222,6 +222,7 @@ void LandscapeView::redraw() {
             scale->axis()->setLabel(tr("loss"));
             map->setColorScale(scale);
             map->setGradient(QCPColorGradient::gpThermal);
+            map->setInterpolate(false); // one cell per grid point
             map->rescaleDataRange();
             QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText), yt(new QCPAxisTickerText);
             for (std::size_t i = 0; i < ts.size(); ++i) xt->addTick(double(i), QString::number(ts[i].get<double>()));

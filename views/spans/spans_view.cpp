@@ -103,6 +103,7 @@ void SpansView::redraw() {
         scale->axis()->setLabel(tr("keys"));
         map->setColorScale(scale);
         map->setGradient(QCPColorGradient::gpThermal);
+        map->setInterpolate(false); // one cell per layer and head
         map->setDataRange(QCPRange(0, std::max(1, s.value("ctx", 1))));
         m_heatmap->xAxis->setRange(-0.5, double(m.rows()) - 0.5);
         m_heatmap->yAxis->setRange(-0.5, double(m.cols()) - 0.5);
