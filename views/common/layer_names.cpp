@@ -2,6 +2,7 @@
 #include "common/layer_names.h"
 
 #include <QStringList>
+#include <quantscope/plugin/view_context.h>
 
 namespace qs::views {
 
@@ -13,6 +14,17 @@ QString shortLayerName(const QString& name) {
         if (parts[i] == QLatin1String("layers") || parts[i] == QLatin1String("h"))
             layer = parts[i + 1] + QLatin1Char('.');
     return layer + (parts.isEmpty() ? name : parts.last());
+}
+
+bool selectDecoderLayer(plugins::ViewContext& context, int layer) {
+    const auto& model = context.model();
+    if (!model) return false;
+    for (const core::WeightInfo& w : model->weights())
+        if (w.layerIndex == layer && w.shape.size() == 2) {
+            context.setSelectedLayer(QString::fromStdString(w.name));
+            return true;
+        }
+    return false;
 }
 
 } // namespace qs::views

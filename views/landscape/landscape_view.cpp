@@ -2,6 +2,7 @@
 #include "landscape_view.h"
 
 #include "common/analysis_panel.h"
+#include "common/layer_names.h"
 #include "common/param_form.h"
 #include "common/plot_export.h"
 #include "common/plot_layout.h"
@@ -139,16 +140,7 @@ void LandscapeView::setBarFigure(const QString& key) { m_barFigure->setCurrentIn
 
 QString LandscapeView::noteText() const { return m_note->text(); }
 
-bool LandscapeView::selectLayer(int layer) {
-    const auto& model = m_context->model();
-    if (!model) return false;
-    for (const core::WeightInfo& w : model->weights())
-        if (w.layerIndex == layer && w.shape.size() == 2) {
-            m_context->setSelectedLayer(QString::fromStdString(w.name));
-            return true;
-        }
-    return false;
-}
+bool LandscapeView::selectLayer(int layer) { return selectDecoderLayer(*m_context, layer); }
 
 void LandscapeView::redraw() {
     for (QCustomPlot* p : {m_slices, m_grid, m_bars}) {

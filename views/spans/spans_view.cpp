@@ -2,6 +2,7 @@
 #include "spans_view.h"
 
 #include "common/analysis_panel.h"
+#include "common/layer_names.h"
 #include "common/plot_export.h"
 
 #include <QComboBox>
@@ -59,16 +60,7 @@ void SpansView::setFigure(const QString& key) { m_figure->setCurrentIndex(m_figu
 
 QString SpansView::noteText() const { return m_note->text(); }
 
-bool SpansView::selectLayer(int layer) {
-    const auto& model = m_context->model();
-    if (!model || !m_panel->outcome()) return false;
-    for (const core::WeightInfo& w : model->weights())
-        if (w.layerIndex == layer && w.shape.size() == 2) {
-            m_context->setSelectedLayer(QString::fromStdString(w.name));
-            return true;
-        }
-    return false;
-}
+bool SpansView::selectLayer(int layer) { return m_panel->outcome() && selectDecoderLayer(*m_context, layer); }
 
 void SpansView::redraw() {
     m_heatmap->clearPlottables();
