@@ -8,9 +8,8 @@
 
 #include "base/error.h"
 #include "experiment/analysis_run.h"
-#include "experiment/sweep.h"
-#include "model/model.h"
-#include "quant/recipe.h"
+#include "data/windows.h"
+#include "experiment/predict_run.h"
 #include "store/project.h"
 
 #include <cmath>
@@ -18,8 +17,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <set>
 
 namespace qs::cli {
 
@@ -65,78 +62,18 @@ nlohmann::json runPredict(ArgList& args, CliContext& ctx) {
     if (!std::filesystem::exists(*projectPath)) throw core::Error("predict: " + *projectPath + ": no such project");
     auto project = core::Project::open(*projectPath, true);
     const std::string target = request.params.value("target", "delta_nll");
-
-    // The model: the one named, else the one with the most finished runs.
-    const std::vector<core::RunRecord> runs = project->runs();
-    std::map<std::int64_t, int> runsOf;
-    for (const auto& r : runs)
-        if (r.status == "finished") ++runsOf[r.modelId];
-    std::int64_t modelId = 0;
-    for (const auto& [id, count] : runsOf)
-        if (modelPath ? std::filesystem::equivalent(project->model(id).path, *modelPath)
-                      : (!modelId || count > runsOf[modelId]))
-            modelId = id;
-    if (!modelId) throw core::Error("predict: " + *projectPath + " holds no finished run" + (modelPath ? " of " + *modelPath : ""));
-    request.model = core::openModel(project->model(modelId).path);
-
-    // Training rows: the newest finished run of each recipe, with its target.
-    std::map<std::string, const core::RunRecord*> newest;
-    std::map<std::int64_t, int> datasetUse;
-    double referencePerplexity = 0;
-    for (const auto& r : runs) {
-        if (r.status != "finished" || r.modelId != modelId) continue;
-        ++datasetUse[r.datasetId];
-        if (r.metrics.referencePerplexity) referencePerplexity = *r.metrics.referencePerplexity;
-        if (r.recipe == "{}") continue;
-        newest[r.recipe] = &r;
-    }
-    nlohmann::json training = nlohmann::json::array();
-    std::set<std::string> evaluated;
-    for (const auto& [recipe, r] : newest) {
-        std::optional<double> y;
-        if (target == "kld")
-            y = r->metrics.kldMean;
-        else if (r->metrics.perplexity && r->metrics.referencePerplexity)
-            y = std::log(*r->metrics.perplexity / *r->metrics.referencePerplexity);
-        if (!y) continue;
-        const nlohmann::json j = nlohmann::json::parse(recipe);
-        if (!core::recipeFromJson(j, ctx.registries, "run " + std::to_string(r->id)).quantizeWeights)
-            continue; // activation/KV-only recipes: no weight error to describe
-        training.push_back({{"recipe", j}, {"target", *y}, {"label", r->recipeLabel}});
-        evaluated.insert(recipe);
-    }
-    // Candidates: the grid's valid recipes not evaluated yet.
-    nlohmann::json candidates = nlohmann::json::array();
-    long long skipped = 0;
+    std::optional<nlohmann::json> grid;
     if (gridPath) {
         std::ifstream in(*gridPath);
         if (!in) throw core::Error("predict: cannot read " + *gridPath);
-        nlohmann::json grid;
         try {
             grid = nlohmann::json::parse(in);
         } catch (const nlohmann::json::exception& e) {
             throw core::Error("predict: " + *gridPath + ": not JSON (" + e.what() + ")");
         }
-        for (const core::SweepPoint& point : core::expandGrid(grid, ctx.registries)) {
-            if (!point.recipe || !point.recipe->quantizeWeights) continue;
-            if (evaluated.count(point.recipe->canonical())) {
-                ++skipped;
-                continue;
-            }
-            candidates.push_back(point.recipe->toJson());
-        }
     }
-    request.params["training"] = training.dump();
-    request.params["candidates"] = candidates.dump();
-    request.params["reference_perplexity"] = referencePerplexity;
-    if (dataPath) {
-        request.setPath = *dataPath;
-    } else {
-        std::int64_t datasetId = 0;
-        for (const auto& [id, count] : datasetUse)
-            if (!datasetId || count > datasetUse[datasetId]) datasetId = id;
-        request.setPath = project->dataset(datasetId).path;
-    }
+    const long long skipped = core::fillPredictRequest(request, *project, ctx.registries, modelPath.value_or(""),
+                                                       grid ? &*grid : nullptr, dataPath.value_or(""));
     const core::AnalysisOutcome out = core::runAnalysis(request, ctx.registries, project.get(), ctx.job);
     nlohmann::json j = out.toJson();
     const nlohmann::json& r = out.output.summary;
@@ -146,8 +83,8 @@ nlohmann::json runPredict(ArgList& args, CliContext& ctx) {
     j["project"] = project->path().string();
     if (ctx.json) return j;
 
-    std::printf("prediction (%s) of %s from %zu evaluated recipes (features: %zu)\n", outcomeTag(out).c_str(),
-                target.c_str(), training.size(), r["features"].size());
+    std::printf("prediction (%s) of %s from %d evaluated recipes (features: %zu)\n", outcomeTag(out).c_str(),
+                target.c_str(), r["training_runs"].get<int>(), r["features"].size());
     for (const char* learner : {"forest", "linear"}) {
         const auto& l = r["learners"][learner];
         std::printf("%-6s leave-one-out MAE %.5f (R² %.3f), leave-one-format-out MAE %.5f\n", learner,

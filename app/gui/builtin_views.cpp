@@ -10,6 +10,7 @@
 #include "layer_table_plugin.h"
 #include "outliers_plugin.h"
 #include "pareto_plugin.h"
+#include "predict_plugin.h"
 #include "runs_plugin.h"
 #include "spans_plugin.h"
 
@@ -23,6 +24,7 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::CostPlugin>());
     manager.addBuiltin(std::make_unique<views::LandscapePlugin>());
     manager.addBuiltin(std::make_unique<views::SpansPlugin>());
+    manager.addBuiltin(std::make_unique<views::PredictPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());

@@ -128,6 +128,7 @@ void MainWindow::createMenus() {
         {"sensitivity", tr("&Sensitivity and mixed precision")},
         {"landscape", tr("Loss &landscape and curvature")},
         {"spans", tr("&Attention spans")},
+        {"predict", tr("&Predicted quality")},
         {"cost", tr("&Hardware cost")}};
     for (const auto& [id, text] : analyses) {
         QAction* a = analyze->addAction(text);

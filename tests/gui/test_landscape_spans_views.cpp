@@ -4,7 +4,9 @@
 // the landscape's slice ends are the fp32 and the current recipe's quantized losses, its bars select a
 // layer; the spans heatmap is layers × heads; a re-opened project shows the stored analyses.
 #include "experiment_controller.h"
+#include "parameters_panel.h"
 #include "landscape_view.h"
+#include "predict_view.h"
 #include "report.h"
 #include "spans_view.h"
 #include "window_test.h"
@@ -93,6 +95,42 @@ TEST_F(LandscapeSpansViewTest, MeasureShowSelectAndReopen) {
     ASSERT_TRUE(landscape->panel()->outcome().has_value());
     EXPECT_EQ(landscape->panel()->outcome()->id, landscapeId);
     EXPECT_EQ(spans->panel()->outcome()->id, spansId);
+}
+
+TEST_F(LandscapeSpansViewTest, PredictionLearnsFromTheProjectsSweep) {
+    const QString project = freshProject(QStringLiteral("predict.qsproj"));
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    analyzeAction(m_window.get(), QStringLiteral("predict"))->trigger();
+    auto* view = m_window->findChild<views::PredictView*>();
+    ASSERT_NE(view, nullptr);
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    EXPECT_FALSE(view->panel()->measure()); // no project: refused, and said why
+    EXPECT_TRUE(view->panel()->status().contains(QStringLiteral("open a project"))) << view->panel()->status().toStdString();
+
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 2);
+    const nlohmann::json grid = {{"method", {"rtn"}},
+                                 {"format", {"int2", "int3", "int4", "int6", "int8"}},
+                                 {"granularity", {"channel", "group"}},
+                                 {"group", {32}},
+                                 {"asym", {false, true}}};
+    ASSERT_TRUE(m_window->experiments()->runSweep(grid)) << log();
+    ASSERT_TRUE(waitIdle(120000)) << log();
+    view->panel()->setWindows(1);
+    view->panel()->form()->setValue(QStringLiteral("trace_samples"), 0);
+    ASSERT_TRUE(view->panel()->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    const auto& out = view->panel()->outcome();
+    ASSERT_TRUE(out.has_value()) << view->noteText().toStdString();
+    const int runs = out->output.summary["training_runs"].get<int>();
+    EXPECT_EQ(runs, 20);
+    ASSERT_EQ(view->scatter()->graphCount(), 1);
+    EXPECT_EQ(view->scatter()->graph(0)->dataCount(), runs);
+    ASSERT_EQ(view->importance()->plottableCount(), 1);
+    EXPECT_GT(view->importance()->plottable(0)->interface1D()->dataCount(), 3);
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("Leave-one-out MAE"))) << view->noteText().toStdString();
+    const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
+    EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Predicted quality</h3>")));
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <quantscope/plugin/job_service.h>
 
 namespace qs::views {
@@ -66,6 +67,13 @@ AnalysisPanel::AnalysisPanel(plugins::ViewContext* context, const std::string& k
 }
 
 void AnalysisPanel::setWindows(int windows) { m_windows->setValue(windows); }
+
+void AnalysisPanel::showOnly(const std::vector<std::string>& names) {
+    core::ParamSchema shown;
+    for (const core::ParamSpec& p : m_context->registries().analyses.get(m_kind, "analysis").params())
+        if (std::find(names.begin(), names.end(), p.name) != names.end()) shown.push_back(p);
+    m_form->setSchema(shown);
+}
 
 QString AnalysisPanel::status() const { return m_status->text(); }
 

@@ -36,6 +36,8 @@ public:
     /// becomes the status.
     void setRequestHook(std::function<void(core::AnalysisRequest&)> hook) { m_hook = std::move(hook); }
     ParamForm* form() const { return m_form; }
+    /// Shows only these parameters in the form (the request hook fills the others; defaults the rest).
+    void showOnly(const std::vector<std::string>& names);
     void setWindows(int windows);
     /// The shown analysis (none before the first).
     const std::optional<core::AnalysisOutcome>& outcome() const { return m_outcome; }

@@ -424,7 +424,8 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                              value(s, "baseline_error", 4), value(s, "lofo_error", 4),
                              p.empty() ? QStringLiteral("—") : esc(p[0].value("label", ""))});
             } else if (a.kind == "misalignment") {
-                for (const auto& [format, c] : s.value("per_format", nlohmann::json::object()).items())
+                const nlohmann::json perFormat = s.value("per_format", nlohmann::json::object()); // items() needs it alive
+                for (const auto& [format, c] : perFormat.items())
                     misalignment.row({id, QStringLiteral("<tt>%1</tt>").arg(esc(s.value("layer", ""))), esc(format),
                                       value(c, "spearman_delta_loss", 3), value(c, "misranking_delta_loss", 3)});
             } else if (a.kind == "spans") {
