@@ -22,6 +22,11 @@ long long positive(const std::string& flag, const std::string& text) {
 
 } // namespace
 
+void takeSetSize(ArgList& args, core::AnalysisRequest& r, const std::string& windowsFlag, const std::string& owner) {
+    r.ctx = core::evalOptionsFromJson(takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"ctx"})), owner).ctx;
+    if (const auto v = args.takeOption(windowsFlag)) r.windows = positive(owner + ": --" + windowsFlag, *v);
+}
+
 core::AnalysisRequest takeAnalysisFlags(ArgList& args, const CliContext& ctx, const std::string& analysis,
                                         const std::string& command) {
     core::AnalysisRequest r;
@@ -30,8 +35,7 @@ core::AnalysisRequest takeAnalysisFlags(ArgList& args, const CliContext& ctx, co
     const auto calib = args.takeOption("calib");
     if (!calib) throw core::Error(command + ": missing --calib FILE (the sensitivity set: text or token .npy)");
     r.setPath = *calib;
-    r.ctx = core::evalOptionsFromJson(takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"ctx"})), command).ctx;
-    if (const auto v = args.takeOption("sens-windows")) r.windows = positive("--sens-windows", *v);
+    takeSetSize(args, r, "sens-windows", command);
     r.params = takeSchemaFlags(args, ctx.registries.analyses.get(analysis, "analysis").params());
     return r;
 }
@@ -44,9 +48,8 @@ core::AnalysisRequest takeDataAnalysisFlags(ArgList& args, const CliContext& ctx
     const auto data = args.takeOption("data");
     if (!data) throw core::Error(analysis + ": missing --data FILE (text or token .npy)");
     r.setPath = *data;
-    r.ctx = core::evalOptionsFromJson(takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"ctx"})), analysis).ctx;
     r.windows = windows;
-    if (const auto v = args.takeOption("windows")) r.windows = positive(analysis + ": --windows", *v);
+    takeSetSize(args, r, "windows", analysis);
     if (const auto c = args.takeOption("calib")) r.calibPath = *c;
     if (const auto v = args.takeOption("calib-windows")) r.calibWindows = positive(analysis + ": --calib-windows", *v);
     r.params = takeSchemaFlags(args, ctx.registries.analyses.get(analysis, "analysis").params());

@@ -11,6 +11,9 @@
 
 namespace qs::cli {
 
+/// Takes --ctx N and --`windowsFlag` N (when given) into the request's set size. Throws Error naming `owner`.
+void takeSetSize(ArgList& args, core::AnalysisRequest& r, const std::string& windowsFlag, const std::string& owner);
+
 /// Takes --calib FILE (required), --ctx N, --sens-windows N and the analysis's schema flags into a
 /// request (model left empty: the command opens it). Throws Error naming the command.
 core::AnalysisRequest takeAnalysisFlags(ArgList& args, const CliContext& ctx, const std::string& analysis,

@@ -8,13 +8,11 @@
 
 #include "base/error.h"
 #include "experiment/analysis_run.h"
-#include "data/windows.h"
 #include "experiment/predict_run.h"
 #include "store/project.h"
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -46,14 +44,7 @@ nlohmann::json runPredict(ArgList& args, CliContext& ctx) {
     request.name = "predict";
     request.commandLine = ctx.commandLine;
     request.windows = 2;
-    request.ctx =
-        core::evalOptionsFromJson(takeSchemaFlags(args, schemaSubset(core::evalOptionsSchema(), {"ctx"})), "predict").ctx;
-    if (const auto w = args.takeOption("windows")) {
-        char* end = nullptr;
-        request.windows = std::strtoll(w->c_str(), &end, 10);
-        if (w->empty() || *end || request.windows < 1)
-            throw core::Error("predict: --windows " + *w + ": expected a whole number >= 1");
-    }
+    takeSetSize(args, request, "windows", "predict");
     request.params = takeSchemaFlags(args, schemaSubset(ctx.registries.analyses.get("predict", "analysis").params(),
                                                         {"target", "trees", "lambda", "curvature", "trace_samples", "seed"}));
     const auto projectPath = args.takePositional();

@@ -278,8 +278,7 @@ AnalysisOutput LandscapeAnalysis::run(const AnalysisInput& input, const nlohmann
             j["layer_curvature"] = lc;
         }
         dirJson.push_back(j);
-        if (di == 0) {
-            out.summary["loss"] = c.loss;
+        if (di == 0) { // the first direction's figures at the top, as the curvature command has them
             out.summary["dir_deriv"] = c.dirDeriv;
             out.summary["curvature"] = c.curvature;
             out.summary["slice"] = slice;

@@ -3,6 +3,7 @@
 
 #include "analysis/candidate_formats.h"
 #include "analysis/prefix_evaluator.h"
+#include "analysis/sensitivity.h"
 #include "base/error.h"
 #include "calib/collect_stats.h"
 #include "eval/window_scores.h"
@@ -97,12 +98,14 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
 
     const std::vector<float> w = input.model.weightAsOutIn(*info);
     const std::int64_t rows = info->matrixRows(), cols = info->matrixCols();
-    const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> wm(w.data(), rows, cols);
     const WeightMatrix matrix{w.data(), rows, cols, name, site};
+    // Candidates are [out, in]; the objective and the forward pass take the stored layout.
+    auto stored = [&](const std::vector<float>& q) { return info->transposed ? transposeMatrix(q, rows, cols) : q; };
+    const std::vector<float> wStored = stored(w);
     auto local = [&](const std::vector<float>& q) {
-        const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> qm(q.data(), rows, cols);
-        const Eigen::MatrixXd e = (qm - wm).cast<double>();
-        return (e * site->xtx).cwiseProduct(e).sum() / static_cast<double>(std::max<std::int64_t>(1, site->samples));
+        std::vector<float> delta = stored(q);
+        for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= wStored[i];
+        return localObjective(delta, *info, site->xtx) / static_cast<double>(std::max<std::int64_t>(1, site->samples));
     };
 
     std::vector<std::vector<std::int32_t>> windows = input.set.windows;
@@ -110,7 +113,7 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
     const PerturbedScores reference = evaluator.reference();
     auto global = [&](const std::vector<float>& q) {
         std::map<std::string, std::vector<float>> replaced;
-        replaced[name] = info->transposed ? transposeMatrix(q, rows, cols) : q;
+        replaced[name] = stored(q);
         return evaluator.evaluate(std::move(replaced), quiet);
     };
 

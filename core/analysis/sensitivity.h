@@ -74,6 +74,11 @@ struct SensitivityResult {
     nlohmann::json toJson() const;
 };
 
+/// tr(E H Eᵀ) for the error E = `delta` of weight `w` (stored layout: [out, in], or [in, out] for GPT-2
+/// Conv1D) and the input Gram matrix H = XᵀX [in, in]: GPTQ's layer-local objective, the same bits at
+/// any thread count.
+double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx);
+
 /// Measures sensitivities of `model` on the windows of `set` (the sensitivity set). Progress per
 /// evaluation, cancellable. Deterministic: the same inputs and seed give bit-identical figures at any
 /// thread count. Throws Error for unusable inputs (no candidates, an empty set, a method the model

@@ -58,7 +58,7 @@ AnalysisPanel::AnalysisPanel(plugins::ViewContext* context, const std::string& k
     connect(m_measure, &QPushButton::clicked, this, &AnalysisPanel::measure);
     connect(m_stored, &QComboBox::activated, this,
             [this](int index) { showAnalysis(m_stored->itemData(index).value<qint64>()); });
-    connect(context, &plugins::ViewContext::projectChanged, this, &AnalysisPanel::reloadList);
+    connect(context, &plugins::ViewContext::projectChanged, this, [this] { reloadList(); });
     connect(context, &plugins::ViewContext::modelChanged, this, [this] {
         m_outcome.reset();
         emit changed();
@@ -82,7 +82,7 @@ void AnalysisPanel::setStatus(const QString& text) {
     emit changed();
 }
 
-void AnalysisPanel::reloadList() {
+void AnalysisPanel::reloadList(qint64 show) {
     m_stored->clear();
     const QString path = m_context->projectPath();
     qint64 last = 0;
@@ -99,7 +99,7 @@ void AnalysisPanel::reloadList() {
         }
     }
     m_stored->setVisible(m_stored->count() > 0);
-    if (last) showAnalysis(last);
+    if (show || last) showAnalysis(show ? show : last);
 }
 
 bool AnalysisPanel::showAnalysis(qint64 id) {
@@ -154,11 +154,10 @@ bool AnalysisPanel::measure() {
         auto out = std::make_shared<core::AnalysisOutcome>(core::runAnalysis(request, registries, project.get(), ctx));
         return [self, out] {
             if (!self) return;
-            self->m_outcome = *out;
-            if (out->id) {
-                self->reloadList();
-                self->showAnalysis(out->id);
-            }
+            if (out->id)
+                self->reloadList(out->id); // the list gains it, and it is shown as stored
+            else
+                self->m_outcome = *out;
             self->setStatus(out->reused ? tr("The project had this analysis: shown as stored.")
                             : out->id   ? tr("Measured and stored as #%1.").arg(out->id)
                                         : tr("Not stored: open a project to keep analyses."));

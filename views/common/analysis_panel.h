@@ -54,7 +54,8 @@ signals:
     void changed();
 
 private:
-    void reloadList();
+    /// Lists the project's analyses of this kind and shows `show` (0: the newest).
+    void reloadList(qint64 show = 0);
     void setStatus(const QString& text);
 
     plugins::ViewContext* m_context;
