@@ -33,12 +33,15 @@ std::vector<double> budgetList(const std::string& text) {
 
 std::string mixedPrecisionUsage(const CliContext& ctx) {
     return "quantscope-cli mixed-precision MODEL --data FILE --calib FILE --budget B1,B2,... [--unit bpw|bytes|cost]\n"
-           "                              [--solver clado|ilp|additive|greedy|uniform|all] [--project P] [--json]\n"
+           "                              [--solver clado|ilp|additive|gradient|greedy|uniform|all]\n"
+           "                              [--project P] [--json]\n"
            "  Chooses a candidate format per decision group under each budget, by each solver, from the\n"
            "  sensitivity analysis (run now, or re-opened from the project when stored with the same inputs):\n"
            "    clado     measured singles + measured pairwise interactions, exact integer quadratic program\n"
            "    ilp       HAWQ-V3: Hessian trace / n x ||dW||^2 per group, additive, exact\n"
            "    additive  ModelOpt auto_quantize's forward-only score: per-group KL, monotone in bits, exact\n"
+           "    gradient  ModelOpt auto_quantize's default score: sum (dL/dY)^2 (dY)^2 over the group's outputs,\n"
+           "              monotone in bits, exact\n"
            "    greedy    measured singles, upgrades by loss per bit\n"
            "    uniform   one candidate for every group: the best one within the budget\n"
            "  Each chosen recipe is evaluated on --data (held out: the plans never see it) and stored as a run\n"

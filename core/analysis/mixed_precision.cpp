@@ -16,6 +16,7 @@ namespace {
 const std::vector<std::pair<MpMethod, std::string>> kMethods{{MpMethod::Clado, "clado"},
                                                              {MpMethod::Ilp, "ilp"},
                                                              {MpMethod::Additive, "additive"},
+                                                             {MpMethod::Gradient, "gradient"},
                                                              {MpMethod::Greedy, "greedy"},
                                                              {MpMethod::Uniform, "uniform"}};
 
@@ -107,7 +108,7 @@ std::vector<MpMethod> mpMethodsFromList(const std::string& list, const std::stri
         }
         const auto it = std::find_if(kMethods.begin(), kMethods.end(), [&](const auto& e) { return e.second == item; });
         if (it == kMethods.end())
-            throw Error(owner + ": unknown solver '" + item + "' (known: clado, ilp, additive, greedy, uniform, all)");
+            throw Error(owner + ": unknown solver '" + item + "' (known: clado, ilp, additive, gradient, greedy, uniform, all)");
         out.push_back(it->first);
     }
     std::vector<MpMethod> unique;
@@ -197,6 +198,11 @@ MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<Candidat
         p.single = r.hawqScore;
         break;
     case MpMethod::Additive: p.single = monotoneScores(r, r.kld); break;
+    case MpMethod::Gradient:
+        if (r.gradientScore.empty())
+            throw Error("gradient needs the gradient scores: run the sensitivity analysis without --no-gradient-score");
+        p.single = monotoneScores(r, r.gradientScore);
+        break;
     case MpMethod::Greedy:
     case MpMethod::Uniform: p.single = objective == MpObjective::Kld ? r.kld : r.deltaLoss; break;
     }

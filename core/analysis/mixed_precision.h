@@ -19,11 +19,12 @@ enum class MpMethod {
     Clado,    ///< measured singles + measured pair terms, the exact IQP (CLADO)
     Ilp,      ///< HAWQ-V3: tr(H)/n * ||dW||^2 per group, additive, exact
     Additive, ///< ModelOpt auto_quantize's forward-only score: per-group KL, monotone in bits, additive, exact
+    Gradient, ///< ModelOpt auto_quantize's default score: Σ(∂L/∂Y)²(ΔY)², monotone in bits, additive, exact
     Greedy,   ///< measured singles, additive, greedy upgrades by loss per bit
     Uniform,  ///< one candidate for every group: the best measured one within the budget
 };
 
-/// "clado", "ilp", "additive", "greedy", "uniform".
+/// "clado", "ilp", "additive", "gradient", "greedy", "uniform".
 std::string mpMethodName(MpMethod m);
 /// Parses a comma-separated list of names; "all" = every method. Throws Error naming `owner`.
 std::vector<MpMethod> mpMethodsFromList(const std::string& list, const std::string& owner);
@@ -76,7 +77,7 @@ std::pair<double, double> planRange(const SensitivityResult& r, BudgetUnit unit,
 double budgetBits(const SensitivityResult& r, double budget, BudgetUnit unit);
 
 /// Plans `method` under `budget` (`custom`: the costs of BudgetUnit::Cost). Throws Error when the method
-/// lacks what it needs (CLADO without pair terms, ILP without HAWQ scores) or the budget cannot be met
+/// lacks what it needs (CLADO without pair terms, ILP without HAWQ scores, gradient without gradient scores) or the budget cannot be met
 /// ("budget 2.5 bpw is below the smallest plan, 3.5 bpw").
 MpPlan planMixedPrecision(const SensitivityResult& r, const std::vector<CandidateFormat>& candidates,
                           const MethodRegistries& registries, MpMethod method, double budget, BudgetUnit unit,

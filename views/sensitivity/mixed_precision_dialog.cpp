@@ -49,6 +49,7 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
          {std::tuple{"clado", m_result.interaction.size() > 0, tr("measured singles + pair terms, exact IQP")},
           std::tuple{"ilp", !m_result.hawqScore.empty(), tr("HAWQ-V3: Hessian trace x error, additive")},
           std::tuple{"additive", true, tr("ModelOpt auto_quantize's KL score, additive")},
+          std::tuple{"gradient", !m_result.gradientScore.empty(), tr("ModelOpt auto_quantize's gradient score, additive")},
           std::tuple{"greedy", true, tr("measured singles, upgrades by gain per bit")},
           std::tuple{"uniform", true, tr("one candidate for every group")}})
         if (available) m_solver->addItem(QStringLiteral("%1 — %2").arg(QString::fromLatin1(name), help), QString::fromLatin1(name));

@@ -31,7 +31,7 @@ public:
     /// The budget in bits per weight (the slider's value).
     double budget() const;
     void setBudget(double bitsPerWeight);
-    /// The solver's name ("clado", "ilp", "additive", "greedy", "uniform").
+    /// The solver's name ("clado", "ilp", "additive", "gradient", "greedy", "uniform").
     QString solver() const;
     void setSolver(const QString& name);
     /// The current plan; none when it failed (the reason is in summaryText()).
