@@ -8,6 +8,7 @@
 #include "layer_errors_plugin.h"
 #include "sensitivity_plugin.h"
 #include "layer_table_plugin.h"
+#include "misalignment_plugin.h"
 #include "outliers_plugin.h"
 #include "pareto_plugin.h"
 #include "predict_plugin.h"
@@ -25,6 +26,7 @@ void registerBuiltinViews(plugins::PluginManager& manager) {
     manager.addBuiltin(std::make_unique<views::LandscapePlugin>());
     manager.addBuiltin(std::make_unique<views::SpansPlugin>());
     manager.addBuiltin(std::make_unique<views::PredictPlugin>());
+    manager.addBuiltin(std::make_unique<views::MisalignmentPlugin>());
     manager.addBuiltin(std::make_unique<views::FormatsPlugin>());
     manager.addBuiltin(std::make_unique<views::ParetoPlugin>());
     manager.addBuiltin(std::make_unique<views::OutliersPlugin>());

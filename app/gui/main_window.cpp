@@ -129,6 +129,7 @@ void MainWindow::createMenus() {
         {"landscape", tr("Loss &landscape and curvature")},
         {"spans", tr("&Attention spans")},
         {"predict", tr("&Predicted quality")},
+        {"misalignment", tr("Local &vs global objective")},
         {"cost", tr("&Hardware cost")}};
     for (const auto& [id, text] : analyses) {
         QAction* a = analyze->addAction(text);

@@ -6,6 +6,7 @@
 #include "experiment_controller.h"
 #include "parameters_panel.h"
 #include "landscape_view.h"
+#include "misalignment_view.h"
 #include "predict_view.h"
 #include "report.h"
 #include "spans_view.h"
@@ -131,6 +132,42 @@ TEST_F(LandscapeSpansViewTest, PredictionLearnsFromTheProjectsSweep) {
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("Leave-one-out MAE"))) << view->noteText().toStdString();
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Predicted quality</h3>")));
+}
+
+TEST_F(LandscapeSpansViewTest, MisalignmentScattersEachFormatsCandidates) {
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    analyzeAction(m_window.get(), QStringLiteral("misalignment"))->trigger();
+    auto* view = m_window->findChild<views::MisalignmentView*>();
+    ASSERT_NE(view, nullptr);
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    view->panel()->setWindows(1);
+    m_window->viewContext()->setSelectedLayer(QString());
+    EXPECT_FALSE(view->panel()->measure()); // no weight selected: refused, and said why
+    EXPECT_TRUE(view->panel()->status().contains(QStringLiteral("Select a weight"))) << view->panel()->status().toStdString();
+    m_window->viewContext()->setSelectedLayer(QStringLiteral("model.layers.1.mlp.down_proj.weight"));
+    EXPECT_FALSE(view->panel()->measure()); // the local objective needs calibration data
+    EXPECT_TRUE(view->panel()->status().contains(QStringLiteral("calibration data"))) << view->panel()->status().toStdString();
+
+    m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    view->panel()->form()->setValue(QStringLiteral("formats"), "int3:group:32:asym,int4:group:32:asym");
+    view->panel()->form()->setValue(QStringLiteral("mixes"), 2);
+    ASSERT_TRUE(view->panel()->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    const auto& out = view->panel()->outcome();
+    ASSERT_TRUE(out.has_value()) << view->noteText().toStdString();
+    EXPECT_EQ(out->output.summary["layer"], "model.layers.1.mlp.down_proj.weight");
+    // One scatter per format, a point per candidate (RTN clippings, GPTQ variants, AWQ, the mixes).
+    ASSERT_EQ(view->scatter()->graphCount(), 2);
+    const std::size_t perFormat = out->output.summary["candidates"].size() / 2;
+    EXPECT_EQ(std::size_t(view->scatter()->graph(0)->dataCount()), perFormat);
+    EXPECT_EQ(view->scatter()->graph(1)->name(), QStringLiteral("int4:group:32:asym"));
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("Spearman"))) << view->noteText().toStdString();
+    view->setGlobal(QStringLiteral("kld"));
+    EXPECT_EQ(std::size_t(view->scatter()->graph(1)->dataCount()), perFormat);
+    m_window->resize(1600, 1000);
+    m_window->show();
+    QTest::qWait(100);
+    EXPECT_TRUE(m_window->grab().save(test::outputDir() + QStringLiteral("/misalignment-view.png")));
 }
 
 } // namespace
