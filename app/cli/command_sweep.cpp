@@ -2,6 +2,7 @@
 #include "cli_params.h"
 #include "commands.h"
 #include "io/file_util.h"
+#include "experiment/predict_run.h"
 #include "experiment/sweep.h"
 #include "experiment/sweep_shard.h"
 #include "base/error.h"
@@ -15,7 +16,8 @@ std::string sweepUsage(const CliContext& ctx) {
     std::string keys;
     for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
     return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
-           "                    [--ctx N] [--windows N] [--labels Y] [--shard I/N] [--json]\n"
+           "                    [--ctx N] [--windows N] [--labels Y] [--shard I/N]\n"
+           "                    [--order grid|promising|uncertain --predictions PRED.json] [--json]\n"
            "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
            "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
            "  settings are skipped, so an interrupted sweep resumes where it stopped. The fp32 reference is\n"
@@ -29,6 +31,10 @@ std::string sweepUsage(const CliContext& ctx) {
            "                the slice does not depend on the grid's order and the N shards are disjoint and\n"
            "                cover the grid. Each shard also stores the fp32 reference; give each its own\n"
            "                --project and join them with 'quantscope-cli merge' (packaging/slurm/README.md)\n"
+           "  --order O     run order: grid (default), promising (best predicted quality first) or uncertain\n"
+           "                (the predictor's learners disagreeing most first); needs --predictions\n"
+           "  --predictions PRED.json   'quantscope-cli predict P --recipes GRID.json --json' of this grid\n"
+           "                (its \"predictions\"); recipes it does not rank run after those it does\n"
            "  --ctx N, --windows N   as for eval\n"
            "  --labels Y    MODEL.onnx classifiers: --data holds the images and Y their labels (X.npy or\n"
            "                FILE.h5:DATASET, as for eval); runs store accuracy instead of perplexity\n";
@@ -40,6 +46,12 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const auto projectPath = args.takeOption("project");
     const auto labels = args.takeOption("labels");
     const auto shardText = args.takeOption("shard");
+    const auto orderText = args.takeOption("order");
+    const auto predictionsPath = args.takeOption("predictions");
+    const core::SweepOrder order = core::sweepOrderFromName(orderText.value_or("grid"), "--order");
+    if ((order != core::SweepOrder::Grid) != predictionsPath.has_value())
+        throw core::Error(predictionsPath ? "--predictions: give --order promising or uncertain"
+                                          : "--order " + *orderText + ": needs --predictions PRED.json");
     const std::optional<core::SweepShard> shard =
         shardText ? std::optional(core::parseSweepShard(*shardText)) : std::nullopt;
     core::SweepOptions opts;
@@ -77,6 +89,21 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
                        (labels ? " --labels " + *labels : std::string()) +
                        (shard ? " --shard " + shard->text() : std::string());
     if (shard) points = core::selectSweepShard(points, *shard);
+    if (predictionsPath) {
+        nlohmann::json predictions;
+        try {
+            predictions = nlohmann::json::parse(core::readWholeFile(*predictionsPath));
+        } catch (const nlohmann::json::exception& e) {
+            throw core::Error(*predictionsPath + ": not valid JSON: " + e.what());
+        }
+        if (predictions.is_object() && predictions.contains("predictions")) predictions = predictions["predictions"];
+        try {
+            points = core::orderSweepPoints(std::move(points), predictions, order, ctx.registries);
+        } catch (const core::Error& e) {
+            throw core::Error(*predictionsPath + ": " + e.what());
+        }
+        opts.commandLine += " --order " + *orderText + " --predictions " + *predictionsPath;
+    }
     for (const auto& p : points)
         if (!p.recipe) std::fprintf(stderr, "skipping invalid point %s: %s\n", p.values.dump().c_str(), p.invalidReason.c_str());
 

@@ -6,6 +6,7 @@
 #include "model/model.h"
 #include "quant/recipe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -84,6 +85,41 @@ long long fillPredictRequest(AnalysisRequest& request, Project& project, const R
         request.setPath = project.dataset(datasetId).path;
     }
     return skipped;
+}
+
+SweepOrder sweepOrderFromName(const std::string& name, const std::string& owner) {
+    if (name == "grid") return SweepOrder::Grid;
+    if (name == "promising") return SweepOrder::Promising;
+    if (name == "uncertain") return SweepOrder::Uncertain;
+    throw Error(owner + ": unknown order '" + name + "' (known: grid, promising, uncertain)");
+}
+
+std::vector<SweepPoint> orderSweepPoints(std::vector<SweepPoint> points, const nlohmann::json& predictions,
+                                         SweepOrder order, const Registries& registries) {
+    if (order == SweepOrder::Grid) return points;
+    if (!predictions.is_array()) throw Error("sweep order: the predictions are not a list");
+    // Sort key per recipe: lower runs first.
+    std::map<std::string, double> key;
+    for (const auto& p : predictions) {
+        if (!p.is_object() || !p.contains("recipe"))
+            throw Error("sweep order: a prediction without its recipe: " + p.dump().substr(0, 200));
+        const std::string field = order == SweepOrder::Promising ? "predicted" : "uncertainty";
+        const nlohmann::json& value = p.contains(field) ? p.at(field) : nlohmann::json();
+        if (!value.is_number()) throw Error("sweep order: a prediction without a number \"" + field + "\"");
+        const double v = value.get<double>();
+        key[recipeFromJson(p.at("recipe"), registries, "sweep order").canonical()] = order == SweepOrder::Promising ? v : -v;
+    }
+    const auto keyOf = [&](const SweepPoint& point) -> std::optional<double> {
+        if (!point.recipe) return std::nullopt;
+        const auto it = key.find(point.recipe->canonical());
+        return it == key.end() ? std::nullopt : std::optional<double>(it->second);
+    };
+    std::stable_sort(points.begin(), points.end(), [&](const SweepPoint& a, const SweepPoint& b) {
+        const std::optional<double> ka = keyOf(a), kb = keyOf(b);
+        if (ka && kb) return *ka < *kb;
+        return ka.has_value() && !kb.has_value(); // predicted before unpredicted
+    });
+    return points;
 }
 
 } // namespace qs::core

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // sweep --shard: the N slices of a grid are disjoint, cover it, and do not depend on its order.
 #include "experiment/builtins.h"
+#include "experiment/predict_run.h"
 #include "experiment/sweep_shard.h"
 #include "base/error.h"
 
@@ -111,4 +112,33 @@ TEST(SweepGrid, CalibrationWindowsOutOfRangeMakeThePointInvalidNotUndefined) {
         EXPECT_NE(points[0].invalidReason.find("calib-windows"), std::string::npos) << json;
     }
     EXPECT_TRUE(grid(R"({"method": "gptq", "format": "int4", "calib-windows": 16})")[0].recipe);
+}
+
+// Run order by prediction: the predicted points sorted by their figure (ties in grid order), the
+// unpredicted after them in grid order, invalid points kept; the grid order untouched.
+TEST(SweepOrder, PredictedPointsFirstByTheirFigureTheRestInGridOrder) {
+    const auto points = grid(R"({"format": ["int2", "int3", "int4", "int8", "nf4"], "asym": [true]})");
+    ASSERT_EQ(points.size(), 5u);
+    ASSERT_FALSE(points[4].recipe.has_value()); // nf4 has no zero point: invalid, kept
+    const auto recipeOf = [&](int i) { return points[std::size_t(i)].recipe->toJson(); };
+    // int4 best predicted, then int8 and int3 tied (grid order: int3 first); int2 unpredicted.
+    const nlohmann::json predictions = nlohmann::json::array(
+        {{{"recipe", recipeOf(3)}, {"predicted", 0.02}, {"uncertainty", 0.5}},
+         {{"recipe", recipeOf(2)}, {"predicted", 0.01}, {"uncertainty", 0.1}},
+         {{"recipe", recipeOf(1)}, {"predicted", 0.02}, {"uncertainty", 0.9}}});
+    const auto formatsOf = [](const std::vector<SweepPoint>& ps) {
+        std::vector<std::string> out;
+        for (const auto& p : ps) out.push_back(p.values["format"].get<std::string>());
+        return out;
+    };
+    EXPECT_EQ(formatsOf(orderSweepPoints(points, predictions, SweepOrder::Promising, registries())),
+              (std::vector<std::string>{"int4", "int3", "int8", "int2", "nf4"}));
+    EXPECT_EQ(formatsOf(orderSweepPoints(points, predictions, SweepOrder::Uncertain, registries())),
+              (std::vector<std::string>{"int3", "int8", "int4", "int2", "nf4"}));
+    EXPECT_EQ(formatsOf(orderSweepPoints(points, predictions, SweepOrder::Grid, registries())),
+              (std::vector<std::string>{"int2", "int3", "int4", "int8", "nf4"}));
+    EXPECT_EQ(sweepOrderFromName("uncertain", "t"), SweepOrder::Uncertain);
+    EXPECT_THROW(sweepOrderFromName("best", "t"), Error);
+    EXPECT_THROW(orderSweepPoints(points, nlohmann::json::array({{{"predicted", 1.0}}}), SweepOrder::Promising, registries()), Error);
+    EXPECT_THROW(orderSweepPoints(points, nlohmann::json::array({{{"recipe", recipeOf(0)}}}), SweepOrder::Promising, registries()), Error);
 }

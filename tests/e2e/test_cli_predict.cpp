@@ -61,6 +61,23 @@ TEST(CliPredict, LeaveOneOutBeatsTheMeanAndUnseenRecipesAreRanked) {
     ASSERT_EQ(again.exitCode, 0) << again.out;
     EXPECT_TRUE(again.json()["reused"].get<bool>());
     EXPECT_EQ(again.json()["predictions"], j["predictions"]);
+
+    // The unseen grid swept most promising first: the runs come in the predictions' rank order.
+    const std::string predictions = (dir / "predictions.json").string();
+    std::ofstream(predictions) << r.out;
+    const std::string sweep = "sweep " + q(kModel) + " --grid " + q(unseen) + " --data " + q(kTokens) +
+                              " --windows 4 --project " + q(project);
+    const CliRun refused = runCli(sweep + " --order promising --json");
+    EXPECT_EQ(refused.exitCode, 1);
+    EXPECT_NE(refused.out.find("needs --predictions"), std::string::npos) << refused.out;
+    const CliRun ordered = runCli(sweep + " --order promising --predictions " + q(predictions) + " --json");
+    ASSERT_EQ(ordered.exitCode, 0) << ordered.out;
+    const nlohmann::json swept = ordered.json();
+    std::vector<std::string> ran, ranked;
+    for (const auto& o : swept["runs"])
+        if (o["status"] == "done") ran.push_back(o["recipe"]["format"].get<std::string>());
+    for (const auto& p : j["predictions"]) ranked.push_back(p["recipe"]["format"].get<std::string>());
+    EXPECT_EQ(ran, ranked);
 }
 
 TEST(CliPredict, BadInputIsAClearError) {
