@@ -2,6 +2,7 @@
 #pragma once
 #include "experiment/recipe_run.h"
 #include "experiment/sweep.h"
+#include "sweep_predictions.h"
 #include "store/project.h"
 
 #include <QObject>
@@ -98,9 +99,14 @@ public:
     void rememberSweepTicks(const SweepSelection& selection);
     /// Opens the Sweep… dialog; runs the sweep when accepted. Its ticks are kept after Cancel too.
     void showSweepDialog();
-    /// Runs core::runSweep over `grid` (core::expandGrid JSON) into the project on the job thread.
-    /// False (with a status message) when it cannot start.
-    bool runSweep(const nlohmann::json& grid);
+    /// Runs core::runSweep over `grid` (core::expandGrid JSON) into the project on the job thread, its
+    /// points in `order` by `predictions` (the predict analysis's). False (with a status message) when
+    /// it cannot start.
+    bool runSweep(const nlohmann::json& grid, core::SweepOrder order = core::SweepOrder::Grid,
+                  const nlohmann::json& predictions = nlohmann::json::array());
+    /// The Sweep dialog's predictor: the predict analysis of a grid's recipes, learning from the open
+    /// project's runs of the open model, as a job (stored in the project, so the same grid re-opens).
+    SweepPredictor sweepPredictor();
     /// Summary of the last finished sweep.
     const std::optional<core::SweepSummary>& lastSweep() const { return m_lastSweep; }
     /// Finished points of `points` the open project already holds for the open model and data.

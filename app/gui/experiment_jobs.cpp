@@ -234,17 +234,51 @@ void ExperimentController::showSweepDialog() {
     const auto no = refusal(Job::Sweep);
     dialog.setProjectInfo([this](const std::vector<core::SweepPoint>& p) { return countExistingRuns(p); },
                           no ? no->why : QString());
+    dialog.predictions()->setPredictor(sweepPredictor());
     const bool accepted = dialog.exec() == QDialog::Accepted;
     rememberSweepTicks(dialog.selection());
-    if (accepted) runSweep(dialog.grid());
+    if (accepted) runSweep(dialog.grid(), dialog.predictions()->order(), dialog.predictions()->predictions());
 }
 
-bool ExperimentController::runSweep(const nlohmann::json& grid) {
+SweepPredictor ExperimentController::sweepPredictor() {
+    SweepPredictor p;
+    if (!m_project || !m_context->model())
+        p.unavailable = tr("Predictions learn from the project's evaluated runs: open a project and sweep first.");
+    else if (evaluationData().isEmpty())
+        p.unavailable = tr("Predictions read the evaluation data (toolbar ▸ Data ▸ Evaluation data…).");
+    p.cancel = [jobs = m_jobs] { jobs->cancel(); };
+    p.start = [this](const nlohmann::json& grid, SweepPredictor::Done done) -> QString {
+        if (m_jobs->isRunning()) return tr("Another job is running (Jobs dock).");
+        if (!m_project || !m_context->model()) return tr("Open a project first.");
+        const std::shared_ptr<core::Project> project = m_project;
+        const std::string model = m_context->model()->path().string(), data = evaluationData().toStdString();
+        const core::Registries& registries = m_context->registries();
+        auto work = [project, model, data, grid, done, &registries](const core::JobContext& ctx) -> std::function<void()> {
+            core::AnalysisRequest request;
+            request.ctx = 128; // as the Prediction view's panel
+            request.windows = 2;
+            core::fillPredictRequest(request, *project, registries, model, &grid, data);
+            request.commandLine = "quantscope (GUI) Sweep ▸ Predict quality";
+            auto out = std::make_shared<core::AnalysisOutcome>(core::runAnalysis(request, registries, project.get(), ctx));
+            return [out, done] { done(out->output.summary.value("predictions", nlohmann::json::array()), QString()); };
+        };
+        auto onEnd = [done, jobs = m_jobs](plugins::JobState state, const QString&) {
+            if (state == plugins::JobState::Succeeded) return;
+            done(nlohmann::json(), state == plugins::JobState::Cancelled ? tr("Prediction cancelled.") : jobs->error());
+        };
+        if (!m_jobs->start({tr("Predict the sweep"), tr("Predict"), tr("step"), work, onEnd}))
+            return tr("Another job is running (Jobs dock).");
+        return QString();
+    };
+    return p;
+}
+
+bool ExperimentController::runSweep(const nlohmann::json& grid, core::SweepOrder order, const nlohmann::json& predictions) {
     if (const auto no = refusal(Job::Sweep)) return refuse(no->why);
     const core::Registries& registries = m_context->registries();
     std::vector<core::SweepPoint> points;
     try {
-        points = core::expandGrid(grid, registries);
+        points = core::orderSweepPoints(core::expandGrid(grid, registries), predictions, order, registries);
     } catch (const std::exception& e) {
         return refuse(QString::fromStdString(e.what()));
     }
@@ -254,7 +288,10 @@ bool ExperimentController::runSweep(const nlohmann::json& grid) {
     if (isClassifierOpen()) options.labels = labelsData().toStdString();
     options.eval = m_panel->evalOptions();
     options.jobs = 1; // one recipe at a time, each using every thread (the machine is shared)
-    options.commandLine = "quantscope (GUI) sweep --grid '" + grid.dump() + "'";
+    options.commandLine = "quantscope (GUI) sweep --grid '" + grid.dump() + "'" +
+                          (order == core::SweepOrder::Promising   ? " (most promising first)"
+                           : order == core::SweepOrder::Uncertain ? " (most uncertain first)"
+                                                                  : "");
     const std::shared_ptr<core::Project> project = ensureProject();
     if (!project)
         return refuse(tr("A sweep stores its runs in a project, and none could be opened: File ▸ New Project…"));

@@ -187,6 +187,7 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
     m_summary = new QLabel;
     m_summary->setObjectName(QStringLiteral("sweepSummary"));
     m_summary->setWordWrap(true);
+    m_predictions = new SweepPredictions(registries);
 
     auto* buttons = new QDialogButtonBox;
     m_run = buttons->addButton(tr("Run sweep"), QDialogButtonBox::AcceptRole);
@@ -202,13 +203,16 @@ SweepDialog::SweepDialog(const core::Registries& registries, QWidget* parent)
     layout->addLayout(lists, 1);
     layout->addWidget(m_calibNote);
     layout->addWidget(m_summary);
+    layout->addWidget(m_predictions, 1);
     layout->addWidget(buttons);
 
     for (QListWidget* l : {m_transforms, m_methods, m_formats, m_granularities, m_groups})
         connect(l, &QListWidget::itemChanged, this, &SweepDialog::update);
     connect(m_sym, &QCheckBox::toggled, this, &SweepDialog::update);
     connect(m_asym, &QCheckBox::toggled, this, &SweepDialog::update);
-    resize(900, 420);
+    connect(m_predictions, &SweepPredictions::predictingChanged, this, &SweepDialog::update);
+    connect(this, &QDialog::finished, m_predictions, &SweepPredictions::stop); // no prediction outlives the dialog
+    resize(900, 600);
     update();
 }
 
@@ -368,7 +372,8 @@ void SweepDialog::update() {
         text +=
             QStringLiteral("<br><span style='color:#9a6700'>%1</span>").arg(m_notRunnable.toHtmlEscaped());
     m_summary->setText(text);
-    m_run->setEnabled(m_unique > 0 && m_notRunnable.isEmpty());
+    m_predictions->setGrid(g);
+    m_run->setEnabled(m_unique > 0 && m_notRunnable.isEmpty() && !m_predictions->isPredicting());
     m_save->setEnabled(!g.is_null());
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include "experiment/builtins.h"
 #include "experiment/sweep.h"
+#include "sweep_predictions.h"
 
 #include <QDialog>
 #include <QList>
@@ -51,8 +52,9 @@ nlohmann::json sweepGridJson(const SweepSelection& selection, const core::Regist
                              QString* error = nullptr);
 
 /// Sweep… : check lists of methods (registry), formats (format table), granularities, group sizes and
-/// symmetry → a grid, its number of points (valid / invalid) and how many the project already has.
-/// "Save grid…" writes the JSON for the CLI; accepting ("Run sweep") leaves running to the caller.
+/// symmetry → a grid, its number of points (valid / invalid) and how many the project already has;
+/// predictions of its recipes and a run order. "Save grid…" writes the JSON for the CLI; accepting
+/// ("Run sweep") leaves running to the caller.
 class SweepDialog : public QDialog {
     Q_OBJECT
 public:
@@ -93,6 +95,8 @@ public:
     QCheckBox* asymBox() const { return m_asym; }
     /// The "Run sweep" button.
     QPushButton* runButton() const { return m_run; }
+    /// Predictions of the grid's recipes and the run order they give (Run waits while predicting).
+    SweepPredictions* predictions() const { return m_predictions; }
 
     /// Writes grid() (pretty JSON) to `path`; false with `error` when the grid is empty or the write fails.
     bool saveGrid(const QString& path, QString* error = nullptr) const;
@@ -116,6 +120,7 @@ private:
     QCheckBox* m_asym = nullptr;
     QLabel* m_calibNote = nullptr;
     QLabel* m_summary = nullptr;
+    SweepPredictions* m_predictions = nullptr;
     QPushButton* m_run = nullptr;
     QPushButton* m_save = nullptr;
     QString m_calib;

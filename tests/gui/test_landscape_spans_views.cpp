@@ -10,12 +10,15 @@
 #include "predict_view.h"
 #include "report.h"
 #include "spans_view.h"
+#include "sweep_dialog.h"
 #include "window_test.h"
 
 #include "common/analysis_panel.h"
 #include "common/param_form.h"
 
 #include <QMenuBar>
+#include <QPushButton>
+#include <QTableWidget>
 #include <qcustomplot.h>
 
 namespace {
@@ -132,6 +135,49 @@ TEST_F(LandscapeSpansViewTest, PredictionLearnsFromTheProjectsSweep) {
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("Leave-one-out MAE"))) << view->noteText().toStdString();
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Predicted quality</h3>")));
+
+    // The Sweep dialog predicts a new grid's recipes from these runs and runs them in the chosen order.
+    gui::SweepDialog dialog(m_window->viewContext()->registries(), m_window.get());
+    gui::SweepSelection selection;
+    selection.methods = {QStringLiteral("rtn")};
+    selection.formats = {QStringLiteral("int3"), QStringLiteral("int5"), QStringLiteral("int7")};
+    selection.granularities = {QStringLiteral("group")};
+    selection.groups = {64};
+    selection.sym = false;
+    selection.asym = true;
+    dialog.setSelection(selection);
+    gui::SweepPredictions* predictions = dialog.predictions();
+    predictions->setPredictor(m_window->experiments()->sweepPredictor());
+    ASSERT_TRUE(predictions->predict()) << predictions->noteText().toStdString();
+    EXPECT_FALSE(dialog.runButton()->isEnabled()); // Run waits for the prediction
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(predictions->predictions().size(), 3u) << predictions->noteText().toStdString();
+    EXPECT_TRUE(dialog.runButton()->isEnabled());
+    EXPECT_EQ(predictions->order(), core::SweepOrder::Promising); // chosen once predictions are there
+    const auto firstRow = [&] { return predictions->table()->item(0, 0)->text().toStdString(); };
+    ASSERT_EQ(predictions->table()->rowCount(), 3);
+    EXPECT_EQ(firstRow(), predictions->predictions()[0]["label"].get<std::string>()); // rank 1 first
+    nlohmann::json mostUncertain = predictions->predictions()[0];
+    for (const auto& p : predictions->predictions())
+        if (p["uncertainty"].get<double>() > mostUncertain["uncertainty"].get<double>()) mostUncertain = p;
+    predictions->setOrder(core::SweepOrder::Uncertain);
+    EXPECT_EQ(firstRow(), mostUncertain["label"].get<std::string>());
+    std::vector<std::string> shown;
+    for (int r = 0; r < predictions->table()->rowCount(); ++r) shown.push_back(predictions->table()->item(r, 0)->text().toStdString());
+    ASSERT_TRUE(m_window->experiments()->runSweep(dialog.grid(), predictions->order(), predictions->predictions()));
+    ASSERT_TRUE(waitIdle(120000)) << log();
+    ASSERT_TRUE(m_window->experiments()->lastSweep().has_value());
+    std::vector<std::string> ran;
+    for (const auto& o : m_window->experiments()->lastSweep()->outcomes) ran.push_back(o.label);
+    EXPECT_EQ(ran, shown); // the sweep ran in the table's order
+    dialog.show();
+    QTest::qWait(50);
+    EXPECT_TRUE(dialog.grab().save(test::outputDir() + QStringLiteral("/sweep-predictions.png")));
+    // A changed grid drops the predictions of the old one.
+    selection.formats = {QStringLiteral("int3")};
+    dialog.setSelection(selection);
+    EXPECT_TRUE(predictions->predictions().empty());
+    EXPECT_EQ(predictions->order(), core::SweepOrder::Grid);
 }
 
 TEST_F(LandscapeSpansViewTest, MisalignmentScattersEachFormatsCandidates) {
