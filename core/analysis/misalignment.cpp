@@ -7,12 +7,18 @@
 #include "base/error.h"
 #include "calib/collect_stats.h"
 #include "eval/window_scores.h"
+#include "formats/format_traits.h"
+#include "quant/layer_rules.h"
+#include "quant/model_quantizer.h"
+#include "quant/recipe.h"
 #include "statistics/rank_correlation.h"
 #include "tensor/transpose.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <set>
 
 namespace qs::core {
 namespace {
@@ -36,7 +42,13 @@ std::vector<Variant> family() {
             {"gptq", "gptq damp 1", {{"damp", 1.0}}},
             {"gptq", "gptq act-order", {{"act_order", true}}},
             {"gptq", "gptq block 16", {{"block", 16}}},
-            {"awq", "awq", {}}};
+            {"awq", "awq", {}},
+            {"gptvq", "gptvq d2", {{"dim", 2}}}}; // its index bits follow the format's (below)
+}
+
+// The first variant of each method, and QAT's weights, are re-rounded at random.
+bool rerounded(const std::string& label) {
+    return label == "rtn" || label == "gptq" || label == "awq" || label == "qat";
 }
 
 std::string weightName(std::string name) {
@@ -53,7 +65,71 @@ nlohmann::json correlations(const std::vector<double>& local, const std::vector<
             {"candidates", local.size()}};
 }
 
+// QAT's weights of `name` ([out, in]): the model trained through this weight's fake quantization
+// alone (every other weight kept in float), `steps` Adam steps on the calibration windows.
+std::vector<float> qatWeights(const AnalysisInput& input, const CandidateFormat& format, const std::string& name,
+                              int steps, const WeightInfo& info, const JobContext& quiet) {
+    nlohmann::json rule = format.ruleKeys();
+    rule.erase("method");
+    rule.erase("method_params");
+    rule["match"] = ruleName(name);
+    nlohmann::json recipe = rule;
+    recipe.erase("match");
+    recipe["method"] = "qat";
+    recipe["method_params"] = {{"steps", steps}, {"eval_every", std::max(1, steps / 4)}};
+    recipe["layers"] = nlohmann::json::array({{{"match", "*"}, {"keep", true}}, rule});
+    const QuantJob job = recipeFromJson(recipe, input.registries, "misalignment qat").job;
+    const ModelQuantResult result = quantizeModel(input.model, input.registries, job, quiet, true, {}, &*input.calibration);
+    const auto it = result.weights.find(name);
+    if (it == result.weights.end()) throw Error("misalignment: QAT left " + name + " out");
+    // Stored layout back to [out, in].
+    return info.transposed ? transposeMatrix(it->second, info.matrixCols(), info.matrixRows()) : it->second;
+}
+
 } // namespace
+
+std::int64_t scaleGroupCols(const QuantSpec& spec, std::int64_t cols) {
+    const int fixed = formatTraits(spec.format).fixedBlock;
+    if (fixed > 0) return std::min<std::int64_t>(fixed, cols);
+    if (spec.granularity == Granularity::Group || spec.granularity == Granularity::Block)
+        return std::min<std::int64_t>(spec.groupSize, cols);
+    return 0;
+}
+
+std::vector<float> randomRerounding(std::span<const float> w, std::span<const float> q, std::int64_t rows,
+                                    std::int64_t cols, std::int64_t groupCols, double share, std::mt19937_64& rng) {
+    if (std::int64_t(w.size()) != rows * cols || q.size() != w.size())
+        throw Error("random rerounding: the weight and its quantization differ in size");
+    const std::int64_t step = groupCols > 0 ? groupCols : cols;
+    std::vector<float> out(q.begin(), q.end());
+    std::vector<float> levels;
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c0 = 0; c0 < cols; c0 += step) {
+            const std::int64_t begin = r * cols + c0, end = r * cols + std::min(cols, c0 + step);
+            levels.assign(q.begin() + begin, q.begin() + end);
+            std::sort(levels.begin(), levels.end());
+            levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+            for (std::int64_t i = begin; i < end; ++i) {
+                // Two draws per element whatever happens: the sequence does not depend on the values.
+                const double pick = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+                const double move = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+                const float wi = w[std::size_t(i)], qi = q[std::size_t(i)];
+                if (pick >= share || wi == qi) continue;
+                const auto at = std::lower_bound(levels.begin(), levels.end(), qi);
+                float next;
+                if (wi > qi) {
+                    if (at + 1 == levels.end()) continue; // already the top level
+                    next = *(at + 1);
+                } else {
+                    if (at == levels.begin()) continue;
+                    next = *(at - 1);
+                }
+                const double p = std::min(1.0, std::abs(double(wi) - qi) / std::abs(double(next) - qi));
+                if (move < p) out[std::size_t(i)] = next;
+            }
+        }
+    return out;
+}
 
 const ParamSchema& MisalignmentAnalysis::params() const {
     static const ParamSchema schema{
@@ -62,7 +138,14 @@ const ParamSchema& MisalignmentAnalysis::params() const {
          "formats, comma-separated SPECs in the --act-quant syntax: one correlation each", "Formats"},
         {"mixes", ParamType::Int, 6, 0, 10000, {},
          "random element-wise mixes of RTN's and GPTQ's weights per format (graded local errors)", "Mixes"},
-        {"seed", ParamType::Int, 0, 0, 1e15, {}, "seed of the mixes", "Seed"},
+        {"rerounding", ParamType::Int, 2, 0, 100, {},
+         "random-rounding perturbations of RTN's, GPTQ's, AWQ's and QAT's weights per format (k of n re-rounds a "
+         "share k/n of the elements stochastically)",
+         "Re-roundings"},
+        {"qat_steps", ParamType::Int, 0, 0, 100000, {},
+         "QAT of this weight alone (the others kept in float), Adam steps on the calibration data; 0: no QAT candidate",
+         "QAT steps"},
+        {"seed", ParamType::Int, 0, 0, 1e15, {}, "seed of the mixes and re-roundings", "Seed"},
     };
     return schema;
 }
@@ -119,10 +202,13 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
 
     const std::vector<CandidateFormat> formats =
         parseCandidateFormats(p.at("formats").get<std::string>(), input.registries, "misalignment --formats");
-    const int mixes = p.at("mixes").get<int>();
+    const int mixes = p.at("mixes").get<int>(), reroundings = p.at("rerounding").get<int>();
+    const int qatSteps = p.at("qat_steps").get<int>();
     std::mt19937_64 rng(p.at("seed").get<std::uint64_t>());
     const std::vector<Variant> variants = family();
-    const long long total = static_cast<long long>(formats.size()) * (static_cast<long long>(variants.size()) + mixes);
+    const long long bases = static_cast<long long>(variants.size()) + (qatSteps > 0 ? 1 : 0);
+    const long long perFormatCount = bases + mixes + reroundings * (qatSteps > 0 ? 4 : 3);
+    const long long total = static_cast<long long>(formats.size()) * perFormatCount;
     long long done = 0;
     nlohmann::json candidates = nlohmann::json::array(), perFormat = nlohmann::json::object();
     std::vector<double> allLocal, allLoss, allKld;
@@ -142,16 +228,36 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
             candidates.push_back({{"format", spec}, {"method", method}, {"label", label}, {"local", l},
                                   {"delta_loss", s.nll - reference.nll}, {"kld", s.kld}, {"top1", s.top1}});
         };
+        // Per-tensor scales: the whole matrix is one group of levels.
+        const bool tensorWide = f.job.spec.granularity == Granularity::Tensor;
+        const std::int64_t levelRows = tensorWide ? 1 : rows, levelCols = tensorWide ? rows * cols : cols;
+        const std::int64_t groupCols = tensorWide ? 0 : scaleGroupCols(f.job.spec, cols);
+        auto recordWithReroundings = [&](const std::string& method, const std::string& label, const std::vector<float>& q) {
+            record(method, label, q);
+            if (!rerounded(label)) return;
+            for (int k = 1; k <= reroundings; ++k) {
+                const double share = double(k) / double(reroundings);
+                char text[64];
+                std::snprintf(text, sizeof text, "%s rerounded %.0f%%", label.c_str(), 100 * share);
+                record(method, text, randomRerounding(w, q, levelRows, levelCols, groupCols, share, rng));
+            }
+        };
         for (const Variant& v : variants) {
             QuantSpec qs = f.job.spec;
             if (v.scaleRule) qs.scaleRule = *v.scaleRule, qs.percentile = v.percentile;
             const Quantizer& quantizer = input.registries.quantizers.get(v.method, "method");
-            const nlohmann::json params = validateParams(quantizer.params(), v.params, v.method);
+            nlohmann::json given = v.params;
+            if (v.method == "gptvq") given["bits"] = std::min(6, formatTraits(qs.format).elementBits);
+            const nlohmann::json params = validateParams(quantizer.params(), given, v.method);
             std::vector<float> q(w.size());
             quantizer.quantize(matrix, qs, params, q.data(), quiet);
-            record(v.method, v.label, q);
+            recordWithReroundings(v.method, v.label, q);
             if (v.label == "rtn") rtn = q;
             if (v.label == "gptq") gptq = q;
+        }
+        if (qatSteps > 0) {
+            job.step(done, total, spec + ": qat");
+            recordWithReroundings("qat", "qat", qatWeights(input, f, name, qatSteps, *info, quiet));
         }
         // Element-wise mixes: each element from GPTQ with probability (k + 1) / (mixes + 1), else RTN's.
         for (int k = 0; k < mixes; ++k) {

@@ -7,6 +7,7 @@
 #include "cli_runner.h"
 
 #include <gtest/gtest.h>
+#include <set>
 
 using namespace qs::test;
 
@@ -22,13 +23,20 @@ const std::string kSpec = "int3:group:32:asym";
 TEST(CliMisalignment, CandidatesAreScoredAndRtnAgreesWithSensitivity) {
     const auto project = outputDir("cli_misalignment") / "p.qsproj";
     const std::string args = "misalignment " + q(kModel) + " --data " + q(kTokens) + " --windows 2 --calib " + q(kTokens) +
-                             " --calib-windows 2 --layer " + kLayer + " --format " + kSpec + " --mixes 2 --project " +
+                             " --calib-windows 2 --layer " + kLayer + " --format " + kSpec + " --mixes 2 --qat-steps 2 --project " +
                              q(project.string()) + " --json";
     const CliRun r = runCli(args);
     ASSERT_EQ(r.exitCode, 0) << r.out;
     const nlohmann::json res = r.json()["result"];
-    ASSERT_EQ(res["candidates"].size(), 12u); // 4 RTN, 5 GPTQ, AWQ, 2 mixes
-    for (const auto& c : res["candidates"]) EXPECT_GE(c["local"].get<double>(), 0.0) << c;
+    // 4 RTN, 5 GPTQ, AWQ, GPTVQ, QAT, 2 mixes, and 2 random re-roundings each of RTN, GPTQ, AWQ and QAT.
+    ASSERT_EQ(res["candidates"].size(), 22u);
+    std::set<std::string> labels;
+    for (const auto& c : res["candidates"]) {
+        EXPECT_GE(c["local"].get<double>(), 0.0) << c;
+        labels.insert(c["label"].get<std::string>());
+    }
+    for (const char* label : {"gptvq d2", "qat", "qat rerounded 100%", "gptq rerounded 50%", "awq rerounded 100%"})
+        EXPECT_TRUE(labels.count(label)) << label;
     ASSERT_TRUE(res["rank_correlation"].is_number());
     EXPECT_LE(std::abs(res["rank_correlation"].get<double>()), 1.0);
     EXPECT_TRUE(res["per_format"][kSpec].contains("misranking_delta_loss"));

@@ -95,7 +95,8 @@ void MisalignmentView::redraw() {
     QString note;
     if (!outcome || !outcome->output.summary.contains("per_format")) {
         note = tr("Measure ▸ for the selected weight, many quantizations of each format (RTN clipping rules, GPTQ "
-                  "variants, AWQ, random RTN/GPTQ mixes) scored by the layer-local objective on the calibration "
+                  "variants, AWQ, GPTVQ, QAT with QAT steps > 0, random re-roundings, RTN/GPTQ mixes) scored by the "
+                  "layer-local objective on the calibration "
                   "data and by the global loss on the evaluation data, and how well the one ranks the other.");
     } else {
         const nlohmann::json& s = outcome->output.summary;
