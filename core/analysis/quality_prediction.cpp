@@ -9,6 +9,7 @@
 #include "nn/hessian_estimates.h"
 #include "quant/model_quantizer.h"
 #include "statistics/rank_correlation.h"
+#include "statistics/tensor_stats.h"
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,11 @@
 
 namespace qs::core {
 namespace {
+
+// Excess kurtosis (0 for a Gaussian, −1.2 for a uniform error) of a tensor's elements.
+double excessKurtosis(const std::vector<float>& x) {
+    return computeTensorStats(x.data(), 1, static_cast<std::int64_t>(x.size())).kurtosis - 3.0;
+}
 
 // The recipe's weights as RTN would quantize them with the same formats and rules (what a feature
 // can see before any calibrated method runs); transforms dropped.
@@ -136,6 +142,8 @@ std::map<std::string, double> QualityFeaturizer::features(const Recipe& recipe, 
     // The RTN error: energies, SQNR, HAWQ's trace-weighted energy; the direction v = Q(W) − W.
     WeightDirection v;
     double signal = 0, noise = 0, hawq = 0, minSqnr = std::numeric_limits<double>::infinity();
+    // Tails: the weights' excess kurtosis (outliers stretch a scale) and the error's (clipped outliers).
+    double kurtosisSum = 0, kurtosisMax = -3, errorKurtosisSum = 0, elements = 0;
     for (auto& [name, quantized] : q.weights) {
         const WeightInfo* info = m_model.find(name);
         const std::vector<float> w = m_model.weight(name).toFloats();
@@ -146,6 +154,12 @@ std::map<std::string, double> QualityFeaturizer::features(const Recipe& recipe, 
             e += d * d;
             quantized[i] -= w[i];
         }
+        const double n = static_cast<double>(w.size());
+        const double kurtosis = excessKurtosis(w), errorKurtosis = excessKurtosis(quantized);
+        kurtosisSum += n * kurtosis;
+        kurtosisMax = std::max(kurtosisMax, kurtosis);
+        errorKurtosisSum += n * errorKurtosis;
+        elements += n;
         signal += s;
         noise += e;
         if (e > 0) minSqnr = std::min(minSqnr, 10 * std::log10(s / e));
@@ -158,6 +172,9 @@ std::map<std::string, double> QualityFeaturizer::features(const Recipe& recipe, 
     f["sqnr_db"] = noise > 0 ? 10 * std::log10(signal / noise) : 200.0;
     f["sqnr_min_db"] = std::isfinite(minSqnr) ? minSqnr : 200.0;
     f["relative_error_energy"] = signal > 0 ? noise / signal : 0.0;
+    f["weight_kurtosis"] = elements > 0 ? kurtosisSum / elements : 0.0;
+    f["weight_kurtosis_max"] = elements > 0 ? kurtosisMax : 0.0;
+    f["error_kurtosis"] = elements > 0 ? errorKurtosisSum / elements : 0.0;
     if (!m_tracePerWeight.empty()) f["hawq_trace_energy"] = hawq;
     if (m_lm) {
         const std::vector<std::span<const std::int32_t>> spans(m_windows.begin(), m_windows.end());

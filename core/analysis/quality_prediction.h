@@ -3,8 +3,8 @@
 // Predicting a quantized model's quality before evaluating it (after Xu et al. 2024, "Scaling laws for
 // post-training quantized LLMs"): features of a recipe on a model — its format and method, the RTN
 // error of its format (SQNR, error energy), the loss's exact slope and curvature along that error
-// (g·v, vᵀHv and their second-order estimate g·v + ½vᵀHv), per-layer Hessian traces times the
-// error energy (HAWQ) — and learners fitted on the project's evaluated runs: a random forest (the
+// (g·v, vᵀHv and their second-order estimate g·v + ½vᵀHv), the weights' and the error's kurtosis,
+// per-layer Hessian traces times the error energy (HAWQ) — and learners fitted on the project's evaluated runs: a random forest (the
 // paper's) and a ridge-regularised linear model beside it, validated leave-one-out and
 // leave-one-format-out against predicting the mean.
 #include "analysis/analysis.h"
@@ -71,6 +71,8 @@ public:
         return "predicts recipes' quality from landscape and weight features (random forest, ridge)";
     }
     const ParamSchema& params() const override;
+    /// 2: the weights' and the error's kurtosis among the features.
+    int revision() const override { return 2; }
     AnalysisOutput run(const AnalysisInput& input, const nlohmann::json& params, const JobContext& job) const override;
 };
 
