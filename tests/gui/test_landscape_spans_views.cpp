@@ -92,6 +92,8 @@ TEST_F(LandscapeSpansViewTest, MeasureShowSelectAndReopen) {
     EXPECT_TRUE(content.headings.contains(QStringLiteral("Why it is as good as it is")));
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Loss landscape</h3>")));
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Attention spans</h3>")));
+    ASSERT_TRUE(content.images.count(QStringLiteral("landscape.png"))); // the slices as a figure too
+    EXPECT_FALSE(content.images.at(QStringLiteral("landscape.png")).isNull());
 
     // A project opened again shows its newest stored analyses.
     const qint64 landscapeId = out->id, spansId = spans->panel()->outcome()->id;
@@ -210,6 +212,14 @@ TEST_F(LandscapeSpansViewTest, MisalignmentScattersEachFormatsCandidates) {
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("Spearman"))) << view->noteText().toStdString();
     view->setGlobal(QStringLiteral("kld"));
     EXPECT_EQ(std::size_t(view->scatter()->graph(1)->dataCount()), perFormat);
+    // Stored in a project, it enters the report with its scatter.
+    const QString project = freshProject(QStringLiteral("misalignment.qsproj"));
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    ASSERT_TRUE(view->panel()->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
+    EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Local against global objective</h3>")));
+    EXPECT_TRUE(content.images.count(QStringLiteral("misalignment.png")));
     m_window->resize(1600, 1000);
     m_window->show();
     QTest::qWait(100);

@@ -6,6 +6,7 @@
 #include "common/param_form.h"
 #include "common/plot_export.h"
 #include "common/plot_layout.h"
+#include "landscape_plot.h"
 #include "experiment/run_export.h"
 #include "quant/recipe.h"
 #include "store/project.h"
@@ -66,8 +67,6 @@ LandscapeView::LandscapeView(plugins::ViewContext* context, QWidget* parent)
     m_grid->setObjectName(QStringLiteral("landscapeGrid"));
     m_bars->setObjectName(QStringLiteral("landscapeBars"));
     for (QCustomPlot* p : {m_slices, m_grid, m_bars}) p->setMinimumSize(220, 180);
-    m_slices->xAxis->setLabel(tr("t (W + t·v)"));
-    m_slices->yAxis->setLabel(tr("loss (mean NLL, nats)"));
     m_slices->legend->setVisible(true);
     placeLegendBelow(m_slices->legend, m_slices->axisRect(), 2);
     m_grid->xAxis->setLabel(tr("t along the first direction"));
@@ -157,29 +156,8 @@ void LandscapeView::redraw() {
     } else {
         const nlohmann::json& s = outcome->output.summary;
         note = tr("Loss at W %1 (perplexity %2).").arg(s.value("loss", 0.0), 0, 'f', 6).arg(s.value("perplexity", 0.0), 0, 'f', 4);
-        // Slices, one curve per direction; the quantized point marked.
-        double yMin = 1e300, yMax = -1e300, xMin = 1e300, xMax = -1e300;
-        int d = 0;
+        drawLandscapeSlices(m_slices, s);
         for (const auto& dir : s.value("directions", nlohmann::json::array())) {
-            const QColor colour = kColours[d % 3];
-            auto* g = new QCPGraph(m_slices->xAxis, m_slices->yAxis);
-            g->setName(QString::fromStdString(dir.value("source", "")).left(60));
-            g->setPen(QPen(colour, 2));
-            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, colour, colour, 5));
-            std::vector<std::pair<double, double>> pts;
-            for (const auto& [t, l] : dir["slice"].items()) pts.emplace_back(std::stod(t), l.get<double>());
-            std::sort(pts.begin(), pts.end());
-            for (const auto& [t, l] : pts) {
-                g->addData(t, l);
-                yMin = std::min(yMin, l), yMax = std::max(yMax, l), xMin = std::min(xMin, t), xMax = std::max(xMax, t);
-            }
-            if (dir.contains("quantized_point")) {
-                auto* q = new QCPGraph(m_slices->xAxis, m_slices->yAxis);
-                q->setName(tr("quantized model"));
-                q->setLineStyle(QCPGraph::lsNone);
-                q->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssStar, kSelected, kSelected, 12));
-                q->addData(1.0, dir["quantized_point"]["loss"].get<double>());
-            }
             const QString radius = dir["basin_radius"].is_null()
                                        ? tr("beyond the slice")
                                        : QString::number(dir["basin_radius"].get<double>(), 'g', 4);
@@ -190,12 +168,6 @@ void LandscapeView::redraw() {
                         .arg(dir.value("curvature", 0.0), 0, 'g', 4)
                         .arg(dir.value("sharpness", 0.0), 0, 'g', 4)
                         .arg(radius);
-            ++d;
-        }
-        if (xMax >= xMin) {
-            const double pad = std::max(1e-9, (yMax - yMin) * 0.08);
-            m_slices->xAxis->setRange(xMin - 0.05, xMax + 0.05);
-            m_slices->yAxis->setRange(yMin - pad, yMax + pad);
         }
         // The grid by index (its t values need not be evenly spaced), labelled with the t values.
         m_grid->setVisible(s.contains("grid"));

@@ -4,6 +4,7 @@
 #include "common/analysis_panel.h"
 #include "common/param_form.h"
 #include "common/plot_export.h"
+#include "misalignment_plot.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -16,10 +17,6 @@
 
 namespace qs::views {
 namespace {
-
-// One colour per format, in the order the analysis measured them.
-const QColor kPalette[] = {QColor(0xd6, 0x27, 0x28), QColor(0xff, 0x7f, 0x0e), QColor(0x1f, 0x77, 0xb4),
-                           QColor(0x2c, 0xa0, 0x2c), QColor(0x94, 0x67, 0xbd), QColor(0x8c, 0x56, 0x4b)};
 
 QString figure(const nlohmann::json& v, int digits = 3) {
     return v.is_number() ? QString::number(v.get<double>(), 'f', digits) : QStringLiteral("–");
@@ -42,12 +39,6 @@ MisalignmentView::MisalignmentView(plugins::ViewContext* context, QWidget* paren
     m_note->setTextFormat(Qt::RichText);
     m_scatter->setObjectName(QStringLiteral("misalignmentScatter"));
     m_scatter->setMinimumSize(260, 240);
-    m_scatter->xAxis->setLabel(tr("local objective tr(ΔW H ΔWᵀ) / token"));
-    m_scatter->xAxis->setScaleType(QCPAxis::stLogarithmic);
-    m_scatter->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    m_scatter->legend->setVisible(true);
-    // Errors rise with the local objective: the upper left stays empty.
-    m_scatter->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     installPlotExportMenu(m_scatter, [this] { return QStringLiteral("misalignment_") + m_global->currentData().toString(); });
 
     // The weight is the selected one unless the form names another; the local objective reads the
@@ -91,7 +82,6 @@ void MisalignmentView::redraw() {
     m_scatter->clearGraphs();
     const auto& outcome = m_panel->outcome();
     const std::string key = m_global->currentData().toString().toStdString();
-    m_scatter->yAxis->setLabel(key == "kld" ? tr("KL to fp32") : tr("change of mean NLL"));
     QString note;
     if (!outcome || !outcome->output.summary.contains("per_format")) {
         note = tr("Measure ▸ for the selected weight, many quantizations of each format (RTN clipping rules, GPTQ "
@@ -101,37 +91,22 @@ void MisalignmentView::redraw() {
     } else {
         const nlohmann::json& s = outcome->output.summary;
         const nlohmann::json& perFormat = s["per_format"];
-        // Formats in the order measured (per_format's keys are sorted).
-        std::vector<std::string> formats;
-        for (const auto& c : s["candidates"]) {
-            const std::string f = c["format"].get<std::string>();
-            if (std::find(formats.begin(), formats.end(), f) == formats.end()) formats.push_back(f);
-        }
+        const std::vector<std::string> formats = misalignmentFormats(s); // per_format's keys are sorted
         QString table = QStringLiteral("<table cellspacing=6><tr><th align=left>%1</th><th>%2</th><th>%3</th><th>%4</th>"
                                        "<th>%5</th><th>%6</th></tr>")
                             .arg(tr("format"), tr("candidates"), tr("Spearman ΔNLL"), tr("Kendall ΔNLL"),
                                  tr("misranked pairs"), tr("Spearman KL"));
-        std::map<std::string, QCPGraph*> graphs;
         for (std::size_t i = 0; i < formats.size(); ++i) {
-            const nlohmann::json& c = perFormat[formats[i]];
+            const nlohmann::json c = perFormat.value(formats[i], nlohmann::json::object());
             table += QStringLiteral("<tr><td>%1</td><td align=right>%2</td><td align=right>%3</td><td align=right>%4</td>"
                                     "<td align=right>%5</td><td align=right>%6</td></tr>")
                          .arg(QString::fromStdString(formats[i]).toHtmlEscaped())
                          .arg(c.value("candidates", 0))
                          .arg(figure(c["spearman_delta_loss"]), figure(c["kendall_delta_loss"]),
                               figure(c["misranking_delta_loss"]), figure(c["spearman_kld"]));
-            QCPGraph* g = m_scatter->addGraph();
-            const QColor colour = kPalette[i % std::size(kPalette)];
-            g->setName(QString::fromStdString(formats[i]));
-            g->setLineStyle(QCPGraph::lsNone);
-            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, colour, colour, 6));
-            graphs[formats[i]] = g;
         }
         table += QStringLiteral("</table>");
-        for (const auto& c : s["candidates"]) {
-            const double local = c["local"].get<double>(), global = c[key].get<double>();
-            if (local > 0 && std::isfinite(global)) graphs[c["format"].get<std::string>()]->addData(local, global);
-        }
+        drawMisalignment(m_scatter, s, key);
         note = tr("<b>%1</b>: %2 candidates on %3 calibration tokens; pooled Spearman ρ(local, ΔNLL) %4, "
                   "ρ(local, KL) %5. The paper found weaker agreement as precision drops: compare the formats' rows.")
                    .arg(QString::fromStdString(s.value("layer", std::string())).toHtmlEscaped())
@@ -139,10 +114,6 @@ void MisalignmentView::redraw() {
                    .arg(s.value("calibration_tokens", 0LL))
                    .arg(figure(s["pooled"]["spearman_delta_loss"]), figure(s["pooled"]["spearman_kld"])) +
                table;
-        m_scatter->rescaleAxes();
-        const QCPRange x = m_scatter->xAxis->range(), y = m_scatter->yAxis->range();
-        m_scatter->xAxis->setRange(x.lower / 1.25, x.upper * 1.25); // no point on the frame
-        m_scatter->yAxis->setRange(y.lower - 0.05 * y.size(), y.upper + 0.05 * y.size());
     }
     m_note->setText(note); // the panel shows its own status
     m_scatter->replot();

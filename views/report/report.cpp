@@ -406,10 +406,13 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                      QStringLiteral("KL"), QStringLiteral("work saved"), QStringLiteral("KV kept")},
                     QStringLiteral("rrrrrrr"));
         int count = 0;
+        nlohmann::json newestLandscape, newestMisalignment; // drawn as figures under the tables
         for (const core::AnalysisRecord& a : project->analyses()) {
             const nlohmann::json s = nlohmann::json::parse(a.summary, nullptr, false);
             if (!s.is_object()) continue;
             const QString id = QString::number(a.id);
+            if (a.kind == "landscape") newestLandscape = s;
+            if (a.kind == "misalignment") newestMisalignment = s;
             if (a.kind == "landscape") {
                 for (const auto& d : s.value("directions", nlohmann::json::array()))
                     landscape.row({id, esc(d.value("source", "")).left(60), value(s, "loss", 6), value(d, "dir_deriv", 4),
@@ -457,6 +460,15 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                 b.raw(QStringLiteral("<h3>%1</h3>").arg(title));
                 b.para(text);
                 b.raw(table->html());
+                if (table == &landscape && newestLandscape.is_object())
+                    b.image(QStringLiteral("landscape.png"), renderLandscapeSlices(newestLandscape),
+                            QStringLiteral("The loss along each direction of the newest landscape analysis; the star is "
+                                           "the quantized model (t = 1 of a recipe's direction)."));
+                if (table == &misalignment && newestMisalignment.is_object())
+                    b.image(QStringLiteral("misalignment.png"), renderMisalignment(newestMisalignment),
+                            QStringLiteral("Each candidate quantization of %1: its layer-local objective against the "
+                                           "change of loss, one colour per format (the newest misalignment analysis).")
+                                .arg(esc(newestMisalignment.value("layer", ""))));
             }
     }
 

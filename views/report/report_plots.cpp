@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "report_plots.h"
 
+#include "landscape_plot.h"
+#include "misalignment_plot.h"
 #include "pareto_plot.h"
 
 #include <algorithm>
@@ -133,6 +135,19 @@ QImage renderChannels(const std::vector<double>& values, const QString& what, co
     plot->xAxis->setRange(-0.5, std::max<double>(1, values.size()) - 0.5);
     plot->yAxis->setRange(0, bands.p100 * 1.3 + 1e-12); // headroom for the legend
     plot->legend->setVisible(true);
+    return grab(plot.get());
+}
+
+QImage renderLandscapeSlices(const nlohmann::json& summary) {
+    auto plot = makePlot();
+    views::drawLandscapeSlices(plot.get(), summary);
+    plot->legend->setVisible(true);
+    return grab(plot.get());
+}
+
+QImage renderMisalignment(const nlohmann::json& summary) {
+    auto plot = makePlot();
+    views::drawMisalignment(plot.get(), summary, "delta_loss");
     return grab(plot.get());
 }
 

@@ -6,6 +6,7 @@
 
 #include <QImage>
 #include <QString>
+#include <nlohmann/json.hpp>
 #include <map>
 #include <vector>
 
@@ -33,5 +34,12 @@ QImage renderKurtosis(const std::vector<LayerBar>& layers, const QString& runLab
 /// highlighted and median / 95th percentile lines; `what` names a bar ("max |w| per output channel"),
 /// `xLabel` the axis.
 QImage renderChannels(const std::vector<double>& values, const QString& what, const QString& xLabel);
+
+/// The slices of a landscape analysis's summary (the Landscape view's drawing).
+QImage renderLandscapeSlices(const nlohmann::json& summary);
+
+/// A misalignment analysis's candidates, local objective against the change of loss (the Local vs
+/// global view's drawing).
+QImage renderMisalignment(const nlohmann::json& summary);
 
 } // namespace qs::report
