@@ -93,6 +93,7 @@ TEST_F(LandscapeSpansViewTest, MeasureShowSelectAndReopen) {
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Loss landscape</h3>")));
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Attention spans</h3>")));
     ASSERT_TRUE(content.images.count(QStringLiteral("landscape.png"))); // the slices as a figure too
+    EXPECT_TRUE(content.images.count(QStringLiteral("spans.png")));
     EXPECT_FALSE(content.images.at(QStringLiteral("landscape.png")).isNull());
 
     // A project opened again shows its newest stored analyses.
@@ -137,6 +138,7 @@ TEST_F(LandscapeSpansViewTest, PredictionLearnsFromTheProjectsSweep) {
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("Leave-one-out MAE"))) << view->noteText().toStdString();
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.html.contains(QStringLiteral("<h3>Predicted quality</h3>")));
+    EXPECT_TRUE(content.images.count(QStringLiteral("prediction.png")));
 
     // The Sweep dialog predicts a new grid's recipes from these runs and runs them in the chosen order.
     gui::SweepDialog dialog(m_window->viewContext()->registries(), m_window.get());

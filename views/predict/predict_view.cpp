@@ -3,6 +3,7 @@
 
 #include "common/analysis_panel.h"
 #include "common/plot_export.h"
+#include "predict_plot.h"
 #include "experiment/predict_run.h"
 #include "store/project.h"
 
@@ -18,13 +19,7 @@
 namespace qs::views {
 namespace {
 
-const QColor kPoints(0, 114, 178), kLine(150, 150, 150);
 constexpr int kShownFeatures = 12;
-
-// A stored figure, NaN when absent or not a number (JSON has no NaN: it stores null).
-double number(const nlohmann::json& j, const char* key) {
-    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-}
 
 } // namespace
 
@@ -92,54 +87,14 @@ void PredictView::redraw() {
                    .arg(s.value("training_runs", 0))
                    .arg(s.value("features", nlohmann::json::array()).size())
                    .arg(QString::fromStdString(s.value("target", "")))
-                   .arg(number(l["forest"]["loo"], "mae"), 0, 'g', 3)
-                   .arg(number(l["linear"]["loo"], "mae"), 0, 'g', 3)
-                   .arg(number(s, "baseline_error"), 0, 'g', 3)
-                   .arg(number(l["forest"]["lofo"], "mae"), 0, 'g', 3)
-                   .arg(number(l["linear"]["lofo"], "mae"), 0, 'g', 3)
-                   .arg(number(s, "baseline_lofo_error"), 0, 'g', 3);
-        // Measured against leave-one-out predicted, with y = x.
-        auto* points = new QCPGraph(m_scatter->xAxis, m_scatter->yAxis);
-        points->setLineStyle(QCPGraph::lsNone);
-        points->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, kPoints, kPoints, 6));
-        double lo = 0, hi = 0;
-        bool first = true;
-        for (const auto& [label, v] : outcome->output.rows) {
-            const double x = number(v, "target"), y = number(v, "loo_predicted");
-            if (!std::isfinite(x) || !std::isfinite(y)) continue;
-            points->addData(x, y);
-            lo = first ? std::min(x, y) : std::min({lo, x, y});
-            hi = first ? std::max(x, y) : std::max({hi, x, y});
-            first = false;
-        }
-        auto* diagonal = new QCPItemStraightLine(m_scatter);
-        diagonal->setPen(QPen(kLine, 1, Qt::DashLine));
-        diagonal->point1->setCoords(0, 0);
-        diagonal->point2->setCoords(1, 1);
-        const double pad = std::max(1e-9, (hi - lo) * 0.05);
-        m_scatter->xAxis->setRange(lo - pad, hi + pad);
-        m_scatter->yAxis->setRange(lo - pad, hi + pad);
-        // The most important features (forest), largest first.
-        std::vector<std::pair<double, std::string>> imp;
-        const nlohmann::json importances = s.value("importances", nlohmann::json::object()); // items() needs it alive
-        for (const auto& [k, v] : importances.items())
-            if (v.is_number()) imp.emplace_back(v.get<double>(), k);
-        std::sort(imp.rbegin(), imp.rend());
-        if (imp.size() > kShownFeatures) imp.resize(kShownFeatures);
-        auto* bars = new QCPBars(m_importance->xAxis, m_importance->yAxis);
-        bars->setPen(Qt::NoPen);
-        bars->setBrush(kPoints);
-        QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-        double top = 0, bottom = 0;
-        for (std::size_t i = 0; i < imp.size(); ++i) {
-            bars->addData(double(i), imp[i].first);
-            ticker->addTick(double(i), QString::fromStdString(imp[i].second));
-            top = std::max(top, imp[i].first);
-            bottom = std::min(bottom, imp[i].first);
-        }
-        m_importance->xAxis->setTicker(ticker);
-        m_importance->xAxis->setRange(-0.7, double(std::max<std::size_t>(1, imp.size())) - 0.3);
-        m_importance->yAxis->setRange(bottom * 1.1, std::max(1e-12, top * 1.1));
+                   .arg(storedNumber(l["forest"]["loo"], "mae"), 0, 'g', 3)
+                   .arg(storedNumber(l["linear"]["loo"], "mae"), 0, 'g', 3)
+                   .arg(storedNumber(s, "baseline_error"), 0, 'g', 3)
+                   .arg(storedNumber(l["forest"]["lofo"], "mae"), 0, 'g', 3)
+                   .arg(storedNumber(l["linear"]["lofo"], "mae"), 0, 'g', 3)
+                   .arg(storedNumber(s, "baseline_lofo_error"), 0, 'g', 3);
+        drawPredictionScatter(m_scatter, outcome->output); // measured against leave-one-out predicted
+        drawImportances(m_importance, s, kShownFeatures);    // the forest's, largest first
     }
     if (!m_panel->status().isEmpty()) note += QStringLiteral("<br>") + m_panel->status().toHtmlEscaped();
     m_note->setText(note);

@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include "calib/calib_cache.h"
+#include "experiment/analysis_run.h"
 #include "experiment/recipe_run.h"
 #include "quant/model_quantizer.h"
 #include "model/model.h"
@@ -407,12 +408,15 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                     QStringLiteral("rrrrrrr"));
         int count = 0;
         nlohmann::json newestLandscape, newestMisalignment; // drawn as figures under the tables
+        std::int64_t newestPredict = 0, newestSpans = 0;     // their rows and arrays are opened for figures
         for (const core::AnalysisRecord& a : project->analyses()) {
             const nlohmann::json s = nlohmann::json::parse(a.summary, nullptr, false);
             if (!s.is_object()) continue;
             const QString id = QString::number(a.id);
             if (a.kind == "landscape") newestLandscape = s;
             if (a.kind == "misalignment") newestMisalignment = s;
+            if (a.kind == "predict") newestPredict = a.id;
+            if (a.kind == "spans") newestSpans = a.id;
             if (a.kind == "landscape") {
                 for (const auto& d : s.value("directions", nlohmann::json::array()))
                     landscape.row({id, esc(d.value("source", "")).left(60), value(s, "loss", 6), value(d, "dir_deriv", 4),
@@ -469,6 +473,22 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                             QStringLiteral("Each candidate quantization of %1: its layer-local objective against the "
                                            "change of loss, one colour per format (the newest misalignment analysis).")
                                 .arg(esc(newestMisalignment.value("layer", ""))));
+                try {
+                    if (table == &predict && newestPredict)
+                        b.image(QStringLiteral("prediction.png"),
+                                renderPrediction(core::openAnalysis(*project, newestPredict).output),
+                                QStringLiteral("Each evaluated run's measured quality (x) against its leave-one-out "
+                                               "prediction by the forest (y); the dashed line is y = x."));
+                    if (table == &spans && newestSpans) {
+                        const core::AnalysisOutcome o = core::openAnalysis(*project, newestSpans);
+                        if (o.output.arrays.count("span"))
+                            b.image(QStringLiteral("spans.png"),
+                                    renderSpans(o.output.arrays.at("span"), o.output.summary.value("ctx", 1)),
+                                    QStringLiteral("Each head's span (keys) by decoder layer, the newest span analysis."));
+                    }
+                } catch (const std::exception& e) {
+                    b.note(QStringLiteral("A figure could not be drawn: %1").arg(esc(e.what())));
+                }
             }
     }
 

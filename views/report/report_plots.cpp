@@ -4,6 +4,8 @@
 #include "landscape_plot.h"
 #include "misalignment_plot.h"
 #include "pareto_plot.h"
+#include "predict_plot.h"
+#include "spans_plot.h"
 
 #include <algorithm>
 #include <qcustomplot.h>
@@ -148,6 +150,21 @@ QImage renderLandscapeSlices(const nlohmann::json& summary) {
 QImage renderMisalignment(const nlohmann::json& summary) {
     auto plot = makePlot();
     views::drawMisalignment(plot.get(), summary, "delta_loss");
+    return grab(plot.get());
+}
+
+QImage renderPrediction(const core::AnalysisOutput& output) {
+    auto plot = makePlot();
+    views::drawPredictionScatter(plot.get(), output);
+    const std::string target = output.summary.value("target", "");
+    plot->xAxis->setLabel(QObject::tr("measured %1").arg(QString::fromStdString(target)));
+    plot->yAxis->setLabel(QObject::tr("predicted %1 (leave-one-out)").arg(QString::fromStdString(target)));
+    return grab(plot.get());
+}
+
+QImage renderSpans(const Eigen::MatrixXd& spans, int ctx) {
+    auto plot = makePlot();
+    views::drawSpansHeatmap(plot.get(), spans, ctx, QObject::tr("keys"));
     return grab(plot.get());
 }
 

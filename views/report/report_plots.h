@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The report's figures, rendered offscreen with the same drawing code as the views.
 #pragma once
+#include "analysis/analysis.h"
 #include "outlier_stats.h"
 #include "pareto_data.h"
 
@@ -41,5 +42,11 @@ QImage renderLandscapeSlices(const nlohmann::json& summary);
 /// A misalignment analysis's candidates, local objective against the change of loss (the Local vs
 /// global view's drawing).
 QImage renderMisalignment(const nlohmann::json& summary);
+
+/// A predict analysis's training runs, measured against leave-one-out predicted (the Prediction view's drawing).
+QImage renderPrediction(const core::AnalysisOutput& output);
+
+/// A spans analysis's per-head spans [layers x heads] out of `ctx` keys (the Attention spans view's drawing).
+QImage renderSpans(const Eigen::MatrixXd& spans, int ctx);
 
 } // namespace qs::report

@@ -4,6 +4,7 @@
 #include "common/analysis_panel.h"
 #include "common/layer_names.h"
 #include "common/plot_export.h"
+#include "spans_plot.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -30,8 +31,6 @@ SpansView::SpansView(plugins::ViewContext* context, QWidget* parent)
     m_note->setWordWrap(true);
     m_heatmap->setObjectName(QStringLiteral("spansHeatmap"));
     m_heatmap->setMinimumSize(260, 240);
-    m_heatmap->xAxis->setLabel(tr("decoder layer"));
-    m_heatmap->yAxis->setLabel(tr("attention head"));
     installPlotExportMenu(m_heatmap, [this] { return QStringLiteral("spans_") + m_figure->currentData().toString(); });
 
     auto* figureRow = new QHBoxLayout;
@@ -85,20 +84,7 @@ void SpansView::redraw() {
                    .arg(100 * s.value("attention_work_saved", 0.0), 0, 'f', 1)
                    .arg(100 * s.value("kv_kept_fraction", 0.0), 0, 'f', 1);
         const Eigen::MatrixXd& m = outcome->output.arrays.at(m_figure->currentData().toString().toStdString());
-        auto* map = new QCPColorMap(m_heatmap->xAxis, m_heatmap->yAxis);
-        map->data()->setSize(int(m.rows()), int(m.cols()));
-        map->data()->setRange(QCPRange(0, double(m.rows()) - 1), QCPRange(0, double(m.cols()) - 1));
-        for (Eigen::Index l = 0; l < m.rows(); ++l)
-            for (Eigen::Index h = 0; h < m.cols(); ++h) map->data()->setCell(int(l), int(h), m(l, h));
-        auto* scale = new QCPColorScale(m_heatmap);
-        m_heatmap->plotLayout()->addElement(0, 1, scale);
-        scale->axis()->setLabel(tr("keys"));
-        map->setColorScale(scale);
-        map->setGradient(QCPColorGradient::gpThermal);
-        map->setInterpolate(false); // one cell per layer and head
-        map->setDataRange(QCPRange(0, std::max(1, s.value("ctx", 1))));
-        m_heatmap->xAxis->setRange(-0.5, double(m.rows()) - 0.5);
-        m_heatmap->yAxis->setRange(-0.5, double(m.cols()) - 0.5);
+        drawSpansHeatmap(m_heatmap, m, s.value("ctx", 1), tr("keys"));
     }
     if (!m_panel->status().isEmpty()) note += QStringLiteral("<br>") + m_panel->status().toHtmlEscaped();
     m_note->setText(note);
