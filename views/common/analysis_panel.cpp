@@ -6,6 +6,7 @@
 
 #include <QComboBox>
 #include <QFormLayout>
+#include <QHBoxLayout>
 #include <QLabel>
 #include <QPointer>
 #include <QPushButton>
@@ -170,6 +171,23 @@ bool AnalysisPanel::measure() {
     setStatus(tr("Measuring… (Jobs dock)"));
     const QString title = QString::fromStdString(m_kind);
     return jobs->start({title, title, tr("step"), work, onEnd});
+}
+
+void layOutAnalysisView(QWidget* view, QLabel* note, AnalysisPanel* panel, const QString& choiceLabel,
+                        QComboBox* choice, QWidget* chart) {
+    auto* choiceRow = new QHBoxLayout;
+    choiceRow->addWidget(new QLabel(choiceLabel, view));
+    choiceRow->addWidget(choice, 1);
+    auto* right = new QVBoxLayout;
+    right->addLayout(choiceRow);
+    right->addWidget(chart, 1);
+    auto* body = new QHBoxLayout;
+    body->addWidget(panel);
+    body->addLayout(right, 1);
+    auto* layout = new QVBoxLayout(view);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(note);
+    layout->addLayout(body, 1);
 }
 
 } // namespace qs::views

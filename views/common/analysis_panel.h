@@ -70,4 +70,9 @@ private:
     std::optional<core::AnalysisOutcome> m_outcome;
 };
 
+/// The layout of a view with one chart: `note` across the top, `panel` on the left, and on the right a
+/// row "`choiceLabel` `choice`" above `chart`.
+void layOutAnalysisView(QWidget* view, QLabel* note, AnalysisPanel* panel, const QString& choiceLabel,
+                        QComboBox* choice, QWidget* chart);
+
 } // namespace qs::views

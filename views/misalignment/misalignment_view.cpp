@@ -7,9 +7,7 @@
 #include "misalignment_plot.h"
 
 #include <QComboBox>
-#include <QHBoxLayout>
 #include <QLabel>
-#include <QVBoxLayout>
 #include <cmath>
 #include <map>
 #include <qcustomplot.h>
@@ -55,19 +53,7 @@ MisalignmentView::MisalignmentView(plugins::ViewContext* context, QWidget* paren
         r.calibPath = m_context->data().calibration.toStdString();
     });
 
-    auto* globalRow = new QHBoxLayout;
-    globalRow->addWidget(new QLabel(tr("Global:"), this));
-    globalRow->addWidget(m_global, 1);
-    auto* right = new QVBoxLayout;
-    right->addLayout(globalRow);
-    right->addWidget(m_scatter, 1);
-    auto* body = new QHBoxLayout;
-    body->addWidget(m_panel);
-    body->addLayout(right, 1);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_note);
-    layout->addLayout(body, 1);
+    layOutAnalysisView(this, m_note, m_panel, tr("Global:"), m_global, m_scatter);
 
     connect(m_panel, &AnalysisPanel::changed, this, &MisalignmentView::redraw);
     connect(m_global, &QComboBox::currentIndexChanged, this, &MisalignmentView::redraw);

@@ -7,10 +7,8 @@
 #include "spans_plot.h"
 
 #include <QComboBox>
-#include <QHBoxLayout>
 #include <QLabel>
 #include <QMouseEvent>
-#include <QVBoxLayout>
 #include <cmath>
 #include <qcustomplot.h>
 
@@ -33,19 +31,7 @@ SpansView::SpansView(plugins::ViewContext* context, QWidget* parent)
     m_heatmap->setMinimumSize(260, 240);
     installPlotExportMenu(m_heatmap, [this] { return QStringLiteral("spans_") + m_figure->currentData().toString(); });
 
-    auto* figureRow = new QHBoxLayout;
-    figureRow->addWidget(new QLabel(tr("Colour:"), this));
-    figureRow->addWidget(m_figure, 1);
-    auto* right = new QVBoxLayout;
-    right->addLayout(figureRow);
-    right->addWidget(m_heatmap, 1);
-    auto* body = new QHBoxLayout;
-    body->addWidget(m_panel);
-    body->addLayout(right, 1);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_note);
-    layout->addLayout(body, 1);
+    layOutAnalysisView(this, m_note, m_panel, tr("Colour:"), m_figure, m_heatmap);
 
     connect(m_panel, &AnalysisPanel::changed, this, &SpansView::redraw);
     connect(m_figure, &QComboBox::currentIndexChanged, this, &SpansView::redraw);
