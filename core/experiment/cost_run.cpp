@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <omp.h>
 
 namespace qs::core {
@@ -140,6 +141,18 @@ std::vector<CostPoint> storedCostPoints(Project& project, const std::string& cos
     std::vector<CostPoint> out;
     for (auto& [id, p] : byRun) out.push_back(std::move(p));
     return out;
+}
+
+std::vector<std::string> pricedCostModels(Project& project) {
+    std::set<std::string> models;
+    for (const AnalysisRecord& a : project.analyses()) {
+        if (a.kind != "cost") continue;
+        const nlohmann::json settings = nlohmann::json::parse(a.settings, nullptr, false);
+        if (settings.is_object() && settings.contains("run") && settings.contains("cost_model") &&
+            settings["cost_model"].is_string())
+            models.insert(settings["cost_model"].get<std::string>());
+    }
+    return {models.begin(), models.end()};
 }
 
 } // namespace qs::core

@@ -57,4 +57,7 @@ struct CostPoint {
 /// with --run), in run order.
 std::vector<CostPoint> storedCostPoints(Project& project, const std::string& costModel);
 
+/// The cost models the project's runs were priced on (analyses of kind "cost" made with --run), sorted.
+std::vector<std::string> pricedCostModels(Project& project);
+
 } // namespace qs::core

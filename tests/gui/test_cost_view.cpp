@@ -6,10 +6,12 @@
 #include "cost_view.h"
 #include "experiment_controller.h"
 #include "report.h"
+#include "pareto_view.h"
 #include "window_test.h"
 
 #include "common/param_form.h"
 
+#include <QComboBox>
 #include <QRegularExpression>
 #include <qcustomplot.h>
 
@@ -65,6 +67,19 @@ TEST_F(CostViewTest, PriceBarsAndAccuracyAgainstSpeedup) {
     }
     EXPECT_GT(speedup["int4"], speedup["int8"]);
     EXPECT_GT(speedup["int8"], speedup["fp32"]);
+    // The Pareto view offers the design as an x axis: the priced quantized runs by relative cycles.
+    ASSERT_TRUE(m_window->showView(QStringLiteral("pareto")));
+    auto* pareto = m_window->findChild<views::ParetoView*>();
+    ASSERT_NE(pareto, nullptr);
+    pareto->reload();
+    ASSERT_GE(pareto->findChild<QComboBox*>(QStringLiteral("paretoX"))->findData(QStringLiteral("cost:loom")), 0);
+    pareto->setAxes("cost:loom", "accuracy", views::ParetoGroup::Format);
+    std::map<std::string, double> cycles;
+    for (const auto& series : pareto->data().series)
+        for (const auto& p : series.points) cycles[series.name] = p.x;
+    ASSERT_EQ(cycles.size(), 2u); // int4, int8 (fp32 is the reference line)
+    EXPECT_NEAR(cycles["int4"], 1.0 / speedup["int4"], 1e-12);
+    EXPECT_LT(cycles["int4"], cycles["int8"]);
     // The pricings enter the project's report.
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.headings.contains(QStringLiteral("Hardware cost")));

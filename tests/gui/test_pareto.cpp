@@ -85,6 +85,27 @@ TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
     EXPECT_EQ(top1.front.back().runId, 2);
 }
 
+// Hardware cost as x: only the priced runs are points (the others counted as skipped), and the front
+// is taken on their relative cycles.
+TEST(ParetoData, CostAxisPlotsThePricedRunsByRelativeCycles) {
+    const auto runs = handRecords();
+    views::RunCosts costs;
+    costs[views::costAxisKey("loom")] = {{2, 0.5}, {5, 0.3}, {6, 0.35}}; // rtn int8, gptq int4, gptq int3
+    const auto d = views::buildParetoData(runs, "cost:loom", "perplexity", views::ParetoGroup::Method, {}, costs);
+    std::size_t points = 0;
+    for (const auto& s : d.series) points += s.points.size();
+    EXPECT_EQ(points, 3u);
+    EXPECT_EQ(d.skipped, 2u); // the two quantized runs never priced
+    std::vector<std::int64_t> front;
+    for (const auto& p : d.front) front.push_back(p.runId);
+    EXPECT_EQ(front, (std::vector<std::int64_t>{5, 2})); // gptq int3 (0.35, 26) is dominated by gptq int4 (0.3, 20.8)
+    EXPECT_DOUBLE_EQ(d.front.front().x, 0.3);
+    EXPECT_FALSE(views::higherIsBetter("cost:loom"));
+    EXPECT_NE(views::axisTitle("cost:loom").find("loom"), std::string::npos);
+    // Another design's axis, never priced: nothing to plot.
+    EXPECT_TRUE(views::buildParetoData(runs, "cost:stripes", "perplexity", views::ParetoGroup::Method, {}, costs).series.empty());
+}
+
 TEST(ParetoData, DefaultReportRunIsTheSmallestWithinTolerance) {
     const auto runs = handRecords();
     EXPECT_EQ(views::defaultReportRun(runs), 5);       // gptq int4: 20.8 <= 21.0

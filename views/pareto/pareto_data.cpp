@@ -21,19 +21,30 @@ std::string recipeKey(const core::RunRecord& run, const char* key) {
 
 } // namespace
 
+std::string costAxisKey(const std::string& costModel) { return "cost:" + costModel; }
+
+bool isCostAxis(const std::string& key) { return key.rfind("cost:", 0) == 0; }
+
 bool higherIsBetter(const std::string& metric) {
-    return core::runMetric(metric).higherIsBetter;
+    return !isCostAxis(metric) && core::runMetric(metric).higherIsBetter;
 }
 
 bool mayBeNonPositive(const std::string& metric) {
-    return core::runMetric(metric).mayBeNonPositive;
+    return !isCostAxis(metric) && core::runMetric(metric).mayBeNonPositive;
 }
 
 std::string axisTitle(const std::string& metric) {
+    if (isCostAxis(metric)) return "cycles on " + metric.substr(5) + " / its baseline (1 / speedup)";
     return std::string(core::runMetric(metric).label);
 }
 
-std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric) {
+std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric, const RunCosts& costs) {
+    if (isCostAxis(metric)) {
+        const auto model = costs.find(metric);
+        if (model == costs.end()) return std::nullopt;
+        const auto v = model->second.find(run.id);
+        return v == model->second.end() ? std::nullopt : std::optional<double>(v->second);
+    }
     const core::RunMetric& m = core::runMetric(metric);
     const auto v = core::metricValue(m, run.metrics);
     // Plotted in the unit the metric is read in (sizes in MB, not bytes).
@@ -88,7 +99,7 @@ std::map<std::int64_t, std::string> planSolvers(const std::vector<core::PlanReco
 }
 
 ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
-                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans) {
+                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans, const RunCosts& costs) {
     const core::RunMetric& yMetric = core::runMetric(y);
     ParetoData data;
     std::map<std::string, ParetoSeries> byName;
@@ -102,8 +113,8 @@ ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::
             data.referenceY = yMetric.referenceValue ? yMetric.referenceValue : axisValue(run, y);
             continue;
         }
-        const auto xv = axisValue(run, x);
-        const auto yv = axisValue(run, y);
+        const auto xv = axisValue(run, x, costs);
+        const auto yv = axisValue(run, y, costs);
         if (!xv || !yv || std::isnan(*xv) || std::isnan(*yv)) {
             ++data.skipped;
             continue;

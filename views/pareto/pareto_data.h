@@ -15,6 +15,13 @@ namespace qs::views {
 /// The axes are run metrics by key (core/store/run_metrics.h): x a Size metric ("bits_per_weight",
 /// "model_bytes"; less is better), y a Quality one ("perplexity", "kld_mean", "accuracy", ...), so a
 /// metric added to the table is an axis the day it is added.
+/// Hardware cost as x: "cost:NAME" is a run's whole-model cycles on cost model NAME relative to that
+/// design's baseline (1 / speedup; less is better), for the runs priced there (`RunCosts`).
+using RunCosts = std::map<std::string, std::map<std::int64_t, double>>; ///< axis key -> run id -> value
+/// "cost:NAME".
+std::string costAxisKey(const std::string& costModel);
+bool isCostAxis(const std::string& key);
+
 /// How runs are split into scatter series.
 enum class ParetoGroup { Method = 0, Format = 1 };
 
@@ -41,15 +48,16 @@ struct ParetoData {
     std::size_t skipped = 0;            ///< finished quantized runs without a value on x or y
 };
 
-/// True when a larger value of the metric is better (top-1 agreement, accuracy). Throws for an unknown key.
+/// True when a larger value of the metric is better (top-1 agreement, accuracy; never for a cost axis).
+/// Throws for an unknown key.
 bool higherIsBetter(const std::string& metric);
 /// Axis title of the metric, e.g. "bits / weight", "Δ perplexity vs fp32".
 std::string axisTitle(const std::string& metric);
 /// True when the metric can be zero or negative (no log axis).
 bool mayBeNonPositive(const std::string& metric);
 
-/// The run's value of the metric, nullopt when it lacks the figure.
-std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric);
+/// The run's value of the metric (a cost axis: from `costs`), nullopt when it lacks the figure.
+std::optional<double> axisValue(const core::RunRecord& run, const std::string& metric, const RunCosts& costs = {});
 /// True for the fp32 reference run (recipe "{}").
 bool isReferenceRun(const core::RunRecord& run);
 /// The recipe's weight method ("rtn", "gptq") / format ("int4"); "fp32" for the reference and
@@ -70,7 +78,8 @@ std::map<std::int64_t, std::string> planSolvers(const std::vector<core::PlanReco
 /// Per method, a run a mixed-precision plan chose (`plans`, from planSolvers) is in the series
 /// "plan: SOLVERS" and labelled so, so every solver's frontier is its own series.
 ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
-                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans = {});
+                           ParetoGroup group, const std::map<std::int64_t, std::string>& plans = {},
+                           const RunCosts& costs = {});
 
 /// The run a report shows by default: on the bits/weight vs perplexity front, the one with the fewest
 /// bits whose perplexity is within `tolerance` (relative) of the fp32 reference; without such a run

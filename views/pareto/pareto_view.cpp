@@ -2,6 +2,7 @@
 #include "pareto_view.h"
 
 #include "common/plot_export.h"
+#include "experiment/cost_run.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -144,6 +145,7 @@ void ParetoView::redrawKeepingZoom() {
 void ParetoView::reload() {
     m_runs.clear();
     m_plans.clear();
+    m_costs.clear();
     m_loadError.clear();
     const QString path = m_context->projectPath();
     if (!path.isEmpty()) {
@@ -151,9 +153,29 @@ void ParetoView::reload() {
             auto project = core::Project::open(path.toStdString(), false);
             m_runs = project->runs();
             m_plans = planSolvers(project->plans());
+            for (const std::string& model : core::pricedCostModels(*project))
+                for (const core::CostPoint& p : core::storedCostPoints(*project, model))
+                    if (p.speedup > 0) m_costs[costAxisKey(model)][p.runId] = 1.0 / p.speedup;
         } catch (const std::exception& e) {
             m_loadError = QString::fromStdString(e.what());
         }
+    }
+    // The x choices: the size metrics, then one per priced cost model (the current choice kept).
+    {
+        const QSignalBlocker block(m_x);
+        const QString current = m_x->currentData().toString();
+        for (int i = m_x->count() - 1; i >= 0; --i)
+            if (isCostAxis(m_x->itemData(i).toString().toStdString())) m_x->removeItem(i);
+        for (const auto& [key, runs] : m_costs) {
+            m_x->addItem(tr("cycles on %1 (relative)").arg(QString::fromStdString(key.substr(5))), QString::fromStdString(key));
+            m_x->setItemData(m_x->count() - 1,
+                             tr("Whole-model cycles on the %1 design relative to its baseline (1 / speedup), for the %n "
+                                "run(s) priced there (Hardware cost ▸ Price all runs)",
+                                nullptr, int(runs.size()))
+                                 .arg(QString::fromStdString(key.substr(5))),
+                             Qt::ToolTipRole);
+        }
+        m_x->setCurrentIndex(std::max(0, m_x->findData(current)));
     }
     redraw();
 }
@@ -169,7 +191,7 @@ void ParetoView::redraw() {
     m_logY->setToolTip(logPossible ? tr("Logarithmic y axis")
                                    : tr("No log axis for %1: it can be zero or negative").arg(m_y->currentText()));
     const ParetoStyle s = style();
-    m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()), m_plans);
+    m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()), m_plans, m_costs);
     drawPareto(m_plot, m_data, s);
     m_yRange = paretoYRange(m_data, s);
     m_status->setText(statusText());

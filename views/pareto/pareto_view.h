@@ -15,7 +15,8 @@ class QMouseEvent;
 
 namespace qs::views {
 
-/// Size against quality of every run of the open project: one scatter series per method or format,
+/// Size (or hardware cost: the cycles of the runs priced on a cost model, relative to its baseline)
+/// against quality of every run of the open project: one scatter series per method or format,
 /// the non-dominated front as a step line, the fp32 reference as a dashed line. Hover shows a run's
 /// recipe and figures, a click selects it in the ViewContext (so every view follows), the wheel
 /// zooms and dragging pans (double-click resets). Export PNG/PDF/SVG from the context menu.
@@ -38,7 +39,7 @@ public:
     /// How the y range is fitted (robust, front, all) and whether points carry their labels.
     void setRange(ParetoRange range);
     void setLabels(bool on);
-    /// Re-reads the runs of the open project.
+    /// Re-reads the runs of the open project and their pricings (an x axis per priced cost model).
     void reload();
     /// Selects the run under `pixel` (plot coordinates) in the context; returns its id, 0 when none.
     std::int64_t selectAt(QPointF pixel);
@@ -65,6 +66,7 @@ private:
     QCustomPlot* m_plot;
     std::vector<core::RunRecord> m_runs;
     std::map<std::int64_t, std::string> m_plans; ///< runs chosen by mixed-precision plans: their solvers
+    RunCosts m_costs;                            ///< per priced cost model, each priced run's relative cycles
     ParetoData m_data;
     QString m_loadError;
     QPointF m_pressPos;
