@@ -71,6 +71,25 @@ TEST_F(RunsModelTest, SortsByValueWithMissingValuesFirst) {
     EXPECT_EQ(idsInProxyOrder().front(), 1); // "fp32" < "gptq ..." < "rtn ..."
 }
 
+// A speedup column per priced cost model, between the metrics and the times; unpriced runs show "—"
+// and sort first.
+TEST_F(RunsModelTest, SpeedupColumnsPerPricedCostModel) {
+    const int before = m_model.columnCount();
+    EXPECT_EQ(m_model.speedupColumn("loom"), -1);
+    m_model.setRuns(core::Project::open(m_path, false)->runs(),
+                    {{"loom", {{2, 1.25}, {5, 2.5}}}, {"stripes", {{2, 1.5}}}});
+    EXPECT_EQ(m_model.columnCount(), before + 2);
+    const int loom = m_model.speedupColumn("loom");
+    ASSERT_GE(loom, RunsTableModel::FirstMetric);
+    EXPECT_EQ(m_model.speedupColumn("stripes"), loom + 1);
+    EXPECT_EQ(m_model.seconds(), loom + 2);
+    EXPECT_EQ(m_model.headerData(loom, Qt::Horizontal).toString(), QStringLiteral("loom ×"));
+    EXPECT_EQ(m_model.index(m_model.rowOf(5), loom).data().toString(), QStringLiteral("2.500×"));
+    EXPECT_EQ(m_model.index(m_model.rowOf(3), loom).data().toString(), QStringLiteral("—"));
+    m_proxy.sort(loom, Qt::DescendingOrder);
+    EXPECT_EQ(idsInProxyOrder().front(), 5);
+}
+
 TEST_F(RunsModelTest, ComparesTwoRunsLayerByLayer) {
     views::LayerCompareModel compare;
     auto project = core::Project::open(m_path, false);

@@ -57,15 +57,29 @@ const core::RunMetric* RunsTableModel::metricAt(int column) {
     return i >= 0 && i < static_cast<int>(shownMetrics().size()) ? shownMetrics()[static_cast<std::size_t>(i)] : nullptr;
 }
 
-int RunsTableModel::seconds() { return FirstMetric + static_cast<int>(shownMetrics().size()); }
-int RunsTableModel::finished() { return seconds() + 1; }
-int RunsTableModel::columnTotal() { return finished() + 1; }
+int RunsTableModel::speedupAt(int column) const {
+    const int i = column - FirstMetric - static_cast<int>(shownMetrics().size());
+    return i >= 0 && i < static_cast<int>(m_speedups.size()) ? i : -1;
+}
+
+int RunsTableModel::speedupColumn(const std::string& model) const {
+    for (std::size_t i = 0; i < m_speedups.size(); ++i)
+        if (m_speedups[i].first == model) return FirstMetric + static_cast<int>(shownMetrics().size() + i);
+    return -1;
+}
+
+int RunsTableModel::seconds() const {
+    return FirstMetric + static_cast<int>(shownMetrics().size() + m_speedups.size());
+}
+int RunsTableModel::finished() const { return seconds() + 1; }
+int RunsTableModel::columnTotal() const { return finished() + 1; }
 
 RunsTableModel::RunsTableModel(QObject* parent) : QAbstractTableModel(parent) {}
 
-void RunsTableModel::setRuns(std::vector<core::RunRecord> runs) {
+void RunsTableModel::setRuns(std::vector<core::RunRecord> runs, RunSpeedups speedups) {
     beginResetModel();
     m_runs = std::move(runs);
+    m_speedups = std::move(speedups);
     endResetModel();
 }
 
@@ -85,6 +99,11 @@ int RunsTableModel::columnCount(const QModelIndex& parent) const {
 
 QVariant RunsTableModel::value(const core::RunRecord& run, int column) const {
     if (const core::RunMetric* m = metricAt(column)) return opt(core::metricValue(*m, run.metrics));
+    if (const int i = speedupAt(column); i >= 0) {
+        const auto& byRun = m_speedups[static_cast<std::size_t>(i)].second;
+        const auto it = byRun.find(run.id);
+        return it == byRun.end() ? QVariant() : QVariant(it->second);
+    }
     if (column == seconds()) return run.seconds;
     if (column == finished()) return QString::fromStdString(run.finishedAt);
     switch (column) {
@@ -116,6 +135,7 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
     const QVariant v = value(run, c);
     if (!v.isValid()) return QStringLiteral("—");
     if (const core::RunMetric* m = metricAt(c)) return QString::fromStdString(core::formatMetric(*m, v.toDouble()));
+    if (speedupAt(c) >= 0) return number(v.toDouble(), 3) + QStringLiteral("×");
     if (c == seconds()) return number(v.toDouble(), 1);
     return v;
 }
@@ -125,6 +145,13 @@ QVariant RunsTableModel::headerData(int section, Qt::Orientation orientation, in
     if (const core::RunMetric* m = metricAt(section)) {
         if (role == Qt::DisplayRole) return qstr(m->shortLabel);
         if (role == Qt::ToolTipRole) return qstr(m->help);
+        return {};
+    }
+    if (const int i = speedupAt(section); i >= 0) {
+        const QString model = QString::fromStdString(m_speedups[static_cast<std::size_t>(i)].first);
+        if (role == Qt::DisplayRole) return tr("%1 ×").arg(model);
+        if (role == Qt::ToolTipRole)
+            return tr("Whole-model speedup on the %1 design over its baseline (Hardware cost ▸ Price all runs)").arg(model);
         return {};
     }
     static const char* titles[] = {"id", "recipe", "method", "format", "status"};

@@ -5,6 +5,9 @@
 
 #include <QAbstractTableModel>
 #include <QSortFilterProxyModel>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace qs::views {
@@ -15,16 +18,19 @@ class RunsTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
     /// The leading columns; the run metrics of core::runMetricTable() (but the reference's own
-    /// figures) follow in the table's order, then seconds() and finished().
+    /// figures) follow in the table's order, then a speedup per priced cost model, then seconds()
+    /// and finished().
     enum Column { Id, Recipe, Method, Format, Status, FirstMetric };
     /// Column of a run metric by key (core/store/run_metrics.h), -1 when it has none.
     static int metricColumn(std::string_view key);
     /// The metric a column shows, nullptr for the other columns.
     static const core::RunMetric* metricAt(int column);
+    /// Column of the speedup on cost model `model`, -1 when no run was priced on it.
+    int speedupColumn(const std::string& model) const;
     /// The wall-time and finish-time columns, and the count.
-    static int seconds();
-    static int finished();
-    static int columnTotal();
+    int seconds() const;
+    int finished() const;
+    int columnTotal() const;
     /// Extra item roles.
     enum Role {
         SortRole = Qt::UserRole + 1, ///< exact value (number or text) to sort by
@@ -34,8 +40,11 @@ public:
     /// An empty model.
     explicit RunsTableModel(QObject* parent = nullptr);
 
-    /// Replaces the runs (a model reset).
-    void setRuns(std::vector<core::RunRecord> runs);
+    /// Per priced cost model (sorted by name): run id -> whole-model speedup over the design's baseline.
+    using RunSpeedups = std::vector<std::pair<std::string, std::map<std::int64_t, double>>>;
+
+    /// Replaces the runs and their speedups (a model reset).
+    void setRuns(std::vector<core::RunRecord> runs, RunSpeedups speedups = {});
     /// The runs, in the order given.
     const std::vector<core::RunRecord>& runs() const { return m_runs; }
     /// Row of a run by id, -1 when absent.
@@ -52,7 +61,10 @@ public:
 
 private:
     QVariant value(const core::RunRecord& run, int column) const;
+    /// Index into m_speedups of a speedup column, -1 for the other columns.
+    int speedupAt(int column) const;
     std::vector<core::RunRecord> m_runs;
+    RunSpeedups m_speedups;
 };
 
 /// Filter and sort of the runs table: a case-insensitive text filter over recipe label and status

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "runs_view.h"
 
+#include "experiment/cost_run.h"
+
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -91,19 +93,25 @@ RunsView::RunsView(plugins::ViewContext* context, QWidget* parent)
 
 void RunsView::reload() {
     std::vector<core::RunRecord> runs;
+    RunsTableModel::RunSpeedups speedups;
     m_status->clear();
     const QString path = m_context->projectPath();
     if (path.isEmpty()) {
         m_status->setText(tr("No project open"));
     } else {
         try {
-            runs = core::Project::open(path.toStdString(), false)->runs();
+            auto project = core::Project::open(path.toStdString(), false);
+            runs = project->runs();
+            for (const std::string& model : core::pricedCostModels(*project)) {
+                auto& byRun = speedups.emplace_back(model, std::map<std::int64_t, double>{}).second;
+                for (const core::CostPoint& p : core::storedCostPoints(*project, model)) byRun[p.runId] = p.speedup;
+            }
             m_status->setText(tr("%n run(s)", nullptr, static_cast<int>(runs.size())));
         } catch (const std::exception& e) {
             m_status->setText(tr("Cannot read the project: %1").arg(QString::fromStdString(e.what())));
         }
     }
-    m_model->setRuns(std::move(runs));
+    m_model->setRuns(std::move(runs), std::move(speedups));
     m_compare->clear();
     m_table->resizeColumnsToContents();
     followContext(m_context->selectedRunId());
