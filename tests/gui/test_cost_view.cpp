@@ -72,14 +72,15 @@ TEST_F(CostViewTest, PriceBarsAndAccuracyAgainstSpeedup) {
     auto* pareto = m_window->findChild<views::ParetoView*>();
     ASSERT_NE(pareto, nullptr);
     pareto->reload();
-    ASSERT_GE(pareto->findChild<QComboBox*>(QStringLiteral("paretoX"))->findData(QStringLiteral("cost:loom")), 0);
-    pareto->setAxes("cost:loom", "accuracy", views::ParetoGroup::Format);
+    ASSERT_GE(pareto->findChild<QComboBox*>(QStringLiteral("paretoX"))->findData(QStringLiteral("cycles:loom")), 0);
+    pareto->setAxes("cycles:loom", "accuracy", views::ParetoGroup::Format);
     std::map<std::string, double> cycles;
     for (const auto& series : pareto->data().series)
         for (const auto& p : series.points) cycles[series.name] = p.x;
     ASSERT_EQ(cycles.size(), 2u); // int4, int8 (fp32 is the reference line)
     EXPECT_NEAR(cycles["int4"], 1.0 / speedup["int4"], 1e-12);
     EXPECT_LT(cycles["int4"], cycles["int8"]);
+    EXPECT_GE(pareto->findChild<QComboBox*>(QStringLiteral("paretoX"))->findData(QStringLiteral("energy:loom")), 0);
     // The pricings enter the project's report.
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.headings.contains(QStringLiteral("Hardware cost")));

@@ -90,8 +90,8 @@ TEST(ParetoData, GroupsRunsAndDrawsTheReferenceAsALine) {
 TEST(ParetoData, CostAxisPlotsThePricedRunsByRelativeCycles) {
     const auto runs = handRecords();
     views::RunCosts costs;
-    costs[views::costAxisKey("loom")] = {{2, 0.5}, {5, 0.3}, {6, 0.35}}; // rtn int8, gptq int4, gptq int3
-    const auto d = views::buildParetoData(runs, "cost:loom", "perplexity", views::ParetoGroup::Method, {}, costs);
+    costs[views::cyclesAxisKey("loom")] = {{2, 0.5}, {5, 0.3}, {6, 0.35}}; // rtn int8, gptq int4, gptq int3
+    const auto d = views::buildParetoData(runs, "cycles:loom", "perplexity", views::ParetoGroup::Method, {}, costs);
     std::size_t points = 0;
     for (const auto& s : d.series) points += s.points.size();
     EXPECT_EQ(points, 3u);
@@ -100,10 +100,10 @@ TEST(ParetoData, CostAxisPlotsThePricedRunsByRelativeCycles) {
     for (const auto& p : d.front) front.push_back(p.runId);
     EXPECT_EQ(front, (std::vector<std::int64_t>{5, 2})); // gptq int3 (0.35, 26) is dominated by gptq int4 (0.3, 20.8)
     EXPECT_DOUBLE_EQ(d.front.front().x, 0.3);
-    EXPECT_FALSE(views::higherIsBetter("cost:loom"));
-    EXPECT_NE(views::axisTitle("cost:loom").find("loom"), std::string::npos);
+    EXPECT_FALSE(views::higherIsBetter("cycles:loom"));
+    EXPECT_NE(views::axisTitle("cycles:loom").find("loom"), std::string::npos);
     // Another design's axis, never priced: nothing to plot.
-    EXPECT_TRUE(views::buildParetoData(runs, "cost:stripes", "perplexity", views::ParetoGroup::Method, {}, costs).series.empty());
+    EXPECT_TRUE(views::buildParetoData(runs, "cycles:stripes", "perplexity", views::ParetoGroup::Method, {}, costs).series.empty());
 }
 
 TEST(ParetoData, DefaultReportRunIsTheSmallestWithinTolerance) {

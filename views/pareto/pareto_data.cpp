@@ -21,9 +21,10 @@ std::string recipeKey(const core::RunRecord& run, const char* key) {
 
 } // namespace
 
-std::string costAxisKey(const std::string& costModel) { return "cost:" + costModel; }
+std::string cyclesAxisKey(const std::string& costModel) { return "cycles:" + costModel; }
+std::string energyAxisKey(const std::string& costModel) { return "energy:" + costModel; }
 
-bool isCostAxis(const std::string& key) { return key.rfind("cost:", 0) == 0; }
+bool isCostAxis(const std::string& key) { return key.rfind("cycles:", 0) == 0 || key.rfind("energy:", 0) == 0; }
 
 bool higherIsBetter(const std::string& metric) {
     return !isCostAxis(metric) && core::runMetric(metric).higherIsBetter;
@@ -34,7 +35,9 @@ bool mayBeNonPositive(const std::string& metric) {
 }
 
 std::string axisTitle(const std::string& metric) {
-    if (isCostAxis(metric)) return "cycles on " + metric.substr(5) + " / its baseline (1 / speedup)";
+    if (metric.rfind("cycles:", 0) == 0) return "cycles on " + metric.substr(7) + " / its baseline (1 / speedup)";
+    if (metric.rfind("energy:", 0) == 0)
+        return "energy on " + metric.substr(7) + " / its baseline (1 / energy efficiency)";
     return std::string(core::runMetric(metric).label);
 }
 

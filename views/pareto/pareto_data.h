@@ -15,11 +15,12 @@ namespace qs::views {
 /// The axes are run metrics by key (core/store/run_metrics.h): x a Size metric ("bits_per_weight",
 /// "model_bytes"; less is better), y a Quality one ("perplexity", "kld_mean", "accuracy", ...), so a
 /// metric added to the table is an axis the day it is added.
-/// Hardware cost as x: "cost:NAME" is a run's whole-model cycles on cost model NAME relative to that
-/// design's baseline (1 / speedup; less is better), for the runs priced there (`RunCosts`).
+/// Hardware cost as x, for the runs priced on cost model NAME (`RunCosts`), relative to that design's
+/// baseline (less is better): "cycles:NAME" (1 / speedup) and "energy:NAME" (1 / energy efficiency).
 using RunCosts = std::map<std::string, std::map<std::int64_t, double>>; ///< axis key -> run id -> value
-/// "cost:NAME".
-std::string costAxisKey(const std::string& costModel);
+/// "cycles:NAME" / "energy:NAME".
+std::string cyclesAxisKey(const std::string& costModel);
+std::string energyAxisKey(const std::string& costModel);
 bool isCostAxis(const std::string& key);
 
 /// How runs are split into scatter series.

@@ -154,8 +154,10 @@ void ParetoView::reload() {
             m_runs = project->runs();
             m_plans = planSolvers(project->plans());
             for (const std::string& model : core::pricedCostModels(*project))
-                for (const core::CostPoint& p : core::storedCostPoints(*project, model))
-                    if (p.speedup > 0) m_costs[costAxisKey(model)][p.runId] = 1.0 / p.speedup;
+                for (const core::CostPoint& p : core::storedCostPoints(*project, model)) {
+                    if (p.speedup > 0) m_costs[cyclesAxisKey(model)][p.runId] = 1.0 / p.speedup;
+                    if (p.energyEfficiency > 0) m_costs[energyAxisKey(model)][p.runId] = 1.0 / p.energyEfficiency;
+                }
         } catch (const std::exception& e) {
             m_loadError = QString::fromStdString(e.what());
         }
@@ -167,12 +169,13 @@ void ParetoView::reload() {
         for (int i = m_x->count() - 1; i >= 0; --i)
             if (isCostAxis(m_x->itemData(i).toString().toStdString())) m_x->removeItem(i);
         for (const auto& [key, runs] : m_costs) {
-            m_x->addItem(tr("cycles on %1 (relative)").arg(QString::fromStdString(key.substr(5))), QString::fromStdString(key));
+            const QString figure = QString::fromStdString(key.substr(0, 6)), design = QString::fromStdString(key.substr(7));
+            m_x->addItem(tr("%1 on %2 (relative)").arg(figure, design), QString::fromStdString(key));
             m_x->setItemData(m_x->count() - 1,
-                             tr("Whole-model cycles on the %1 design relative to its baseline (1 / speedup), for the %n "
-                                "run(s) priced there (Hardware cost ▸ Price all runs)",
+                             tr("Whole-model %1 on the %2 design relative to its baseline, for the %n run(s) priced "
+                                "there (Hardware cost ▸ Price all runs)",
                                 nullptr, int(runs.size()))
-                                 .arg(QString::fromStdString(key.substr(5))),
+                                 .arg(figure, design),
                              Qt::ToolTipRole);
         }
         m_x->setCurrentIndex(std::max(0, m_x->findData(current)));
