@@ -84,6 +84,7 @@ TEST_F(CostViewTest, PriceBarsAndAccuracyAgainstSpeedup) {
     // The pricings enter the project's report.
     const report::ReportContent content = report::buildReport(project.toStdString(), std::nullopt);
     EXPECT_TRUE(content.headings.contains(QStringLiteral("Hardware cost")));
+    EXPECT_TRUE(content.images.count(QStringLiteral("cost-loom.png"))); // accuracy against Loom's cycles
     // One row per pricing: the current spec once (re-opened, not stored twice) and the three runs.
     EXPECT_EQ(content.html.count(QRegularExpression(QStringLiteral("<td[^>]*>loom</td>"))), 4);
     m_window->resize(1600, 1000);

@@ -5,6 +5,7 @@
 
 #include "calib/calib_cache.h"
 #include "experiment/analysis_run.h"
+#include "experiment/cost_run.h"
 #include "experiment/recipe_run.h"
 #include "quant/model_quantizer.h"
 #include "model/model.h"
@@ -381,6 +382,21 @@ ReportContent buildReport(const std::filesystem::path& projectPath, const Report
                                   "baseline (a ratio of summed cycles), the ideal speedup of its value reduction, and "
                                   "the energy efficiency of our event model (docs/cost-models.md)."));
             b.raw(t.html());
+            // Quality against each priced design's cycles: the size-quality front's runs on the hardware.
+            bool accuracy = false;
+            for (const auto& r : runs) accuracy |= r.metrics.accuracy.has_value();
+            const std::string y = accuracy ? "accuracy" : "perplexity";
+            for (const std::string& model : core::pricedCostModels(*project)) {
+                views::RunCosts costs;
+                for (const core::CostPoint& p : core::storedCostPoints(*project, model))
+                    if (p.speedup > 0) costs[views::cyclesAxisKey(model)][p.runId] = 1.0 / p.speedup;
+                b.image(QStringLiteral("cost-%1.png").arg(QString::fromStdString(model)),
+                        renderCostPareto(runs, b.out.runId, views::cyclesAxisKey(model), y, costs),
+                        QStringLiteral("%1 against the cycles on %2 relative to its baseline (1 / speedup), per format; "
+                                       "the runs priced there and their front.")
+                            .arg(accuracy ? QStringLiteral("Accuracy") : QStringLiteral("Perplexity"),
+                                 esc(model)));
+            }
         }
     }
 

@@ -58,6 +58,18 @@ QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selec
     return grab(plot.get());
 }
 
+QImage renderCostPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected, const std::string& x,
+                        const std::string& y, const views::RunCosts& costs) {
+    auto plot = makePlot();
+    views::ParetoStyle style;
+    style.selectedRunId = selected;
+    style.x = x;
+    style.y = y;
+    const auto data = views::buildParetoData(runs, x, y, views::ParetoGroup::Format, {}, costs);
+    views::drawPareto(plot.get(), data, style);
+    return grab(plot.get());
+}
+
 QImage renderKurtosis(const std::vector<LayerBar>& layers, const QString& runLabel) {
     auto plot = makePlot();
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);

@@ -22,6 +22,11 @@ inline constexpr int kFigureHeight = 400;
 QImage renderPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected,
                     views::ParetoGroup group = views::ParetoGroup::Method);
 
+/// Quality (`y`, a run metric) against hardware cost (`x`, a cost axis of `costs`: views::cyclesAxisKey)
+/// of the priced runs, with their front; `selected` ringed.
+QImage renderCostPareto(const std::vector<core::RunRecord>& runs, std::int64_t selected, const std::string& x,
+                        const std::string& y, const views::RunCosts& costs);
+
 /// One bar of the kurtosis figure.
 struct LayerBar {
     QString name;
