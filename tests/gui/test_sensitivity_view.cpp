@@ -75,8 +75,21 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     }
     dialog.setBudget(4.0);
     const auto plan = *dialog.plan();
+    // The live frontier: the solver's predicted curve over the range, the slider's plan on it.
+    QCustomPlot* chart = dialog.frontierChart();
+    ASSERT_EQ(chart->graphCount(), 3);
+    EXPECT_GE(chart->graph(0)->dataCount(), 2);
+    ASSERT_EQ(chart->graph(1)->dataCount(), 1);
+    EXPECT_DOUBLE_EQ(chart->graph(1)->data()->begin()->key, plan.bitsPerWeight);
+    EXPECT_DOUBLE_EQ(chart->graph(1)->data()->begin()->value, plan.predictedDeltaLoss);
+    EXPECT_EQ(chart->graph(2)->dataCount(), 0); // nothing measured yet
     ASSERT_TRUE(dialog.evaluate({dialog.budget()}));
     ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(chart->graph(2)->dataCount(), 1); // the evaluated plan, held out
+    EXPECT_NEAR(chart->graph(2)->data()->begin()->key, plan.bitsPerWeight, 1e-9);
+    dialog.show();
+    QTest::qWait(50);
+    EXPECT_TRUE(dialog.grab().save(test::outputDir() + QStringLiteral("/mixed-precision-dialog.png")));
     auto stored = core::Project::open(project.toStdString(), false);
     const auto plans = stored->plans();
     ASSERT_EQ(plans.size(), 1u);

@@ -2,6 +2,7 @@
 #include "mixed_precision_dialog.h"
 
 #include "common/layer_names.h"
+#include "common/plot_export.h"
 #include "experiment/mixed_precision_run.h"
 #include "quant/recipe.h"
 #include "store/project.h"
@@ -18,6 +19,8 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <cmath>
+#include <qcustomplot.h>
 #include <tuple>
 #include <quantscope/plugin/job_service.h>
 
@@ -26,6 +29,8 @@ namespace {
 
 constexpr int kSteps = 1000;    // slider resolution across the budget range
 constexpr double kSolveLimit = 0.5; // seconds: the plan follows the slider; a capped solve reports its gap
+constexpr int kCurvePoints = 12;    // budgets solved for the live frontier curve
+const QColor kCurve(0, 114, 178), kCurrent(213, 94, 0), kMeasured(0, 158, 115);
 
 } // namespace
 
@@ -35,7 +40,7 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
       m_slider(new QSlider(Qt::Horizontal, this)), m_budgetText(new QLabel(this)), m_solver(new QComboBox(this)),
       m_objective(new QComboBox(this)), m_windows(new QSpinBox(this)), m_summary(new QLabel(this)),
       m_choices(new QTableWidget(this)), m_evaluate(new QPushButton(tr("Evaluate this plan"), this)),
-      m_frontier(new QPushButton(tr("Evaluate the frontier (5 budgets)"), this)) {
+      m_frontier(new QPushButton(tr("Evaluate the frontier (5 budgets)"), this)), m_chart(new QCustomPlot(this)) {
     setObjectName(QStringLiteral("mixedPrecisionDialog"));
     setWindowTitle(tr("Mixed precision"));
     m_candidates = core::parseCandidateFormats(settings.at("params").at("formats").get<std::string>(),
@@ -71,6 +76,23 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
     m_choices->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_evaluate->setObjectName(QStringLiteral("mixedPrecisionEvaluate"));
     m_frontier->setObjectName(QStringLiteral("mixedPrecisionFrontier"));
+    m_chart->setObjectName(QStringLiteral("mixedPrecisionChart"));
+    m_chart->setMinimumHeight(180);
+    m_chart->xAxis->setLabel(tr("bits / weight"));
+    m_chart->yAxis->setLabel(tr("change of loss (nats)"));
+    m_chart->legend->setVisible(true);
+    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    for (const auto& [name, colour, shape, line] :
+         {std::tuple{tr("predicted frontier (sensitivity set)"), kCurve, QCPScatterStyle::ssCircle, true},
+          std::tuple{tr("this plan"), kCurrent, QCPScatterStyle::ssStar, false},
+          std::tuple{tr("measured, held out: ln(ppl / fp32)"), kMeasured, QCPScatterStyle::ssDisc, false}}) {
+        QCPGraph* g = m_chart->addGraph();
+        g->setName(name);
+        g->setPen(QPen(colour, 1.5));
+        g->setLineStyle(line ? QCPGraph::lsLine : QCPGraph::lsNone);
+        g->setScatterStyle(QCPScatterStyle(shape, colour, colour, line ? 5 : 10));
+    }
+    installPlotExportMenu(m_chart, [] { return QStringLiteral("mixed_precision_frontier"); });
 
     auto* form = new QFormLayout;
     auto* budgetRow = new QHBoxLayout;
@@ -86,9 +108,10 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_summary);
+    layout->addWidget(m_chart, 1);
     layout->addWidget(m_choices, 1);
     layout->addLayout(buttons);
-    resize(560, 520);
+    resize(560, 700);
 
     connect(m_slider, &QSlider::valueChanged, this, &MixedPrecisionDialog::replan);
     connect(m_solver, &QComboBox::currentIndexChanged, this, &MixedPrecisionDialog::replan);
@@ -150,6 +173,56 @@ void MixedPrecisionDialog::replan() {
     }
     m_evaluate->setEnabled(m_plan.has_value());
     m_summary->setText(lines.join(QStringLiteral("\n")));
+    const QString curveOf = solver() + QLatin1Char('/') + m_objective->currentData().toString();
+    if (curveOf != m_curveOf) {
+        m_curveOf = curveOf;
+        recomputeCurve();
+    }
+    redrawChart();
+}
+
+void MixedPrecisionDialog::recomputeCurve() {
+    m_curve.clear();
+    for (int i = 0; i < kCurvePoints; ++i) {
+        const double b = m_min + (m_max - m_min) * i / double(kCurvePoints - 1);
+        try {
+            const core::MpPlan p = planAt(b + 1e-9);
+            m_curve.emplace_back(p.bitsPerWeight, p.predictedDeltaLoss);
+        } catch (const std::exception&) { // a solver without what it needs: no curve
+        }
+    }
+    m_measured.clear();
+    // This analysis's plans by this solver, evaluated on held-out data.
+    if (!m_context->projectPath().isEmpty() && m_analysisId) {
+        try {
+            auto project = core::Project::open(m_context->projectPath().toStdString(), false);
+            const std::string method = solver().toStdString();
+            for (const core::PlanRecord& plan : project->plans()) {
+                if (plan.analysisId != m_analysisId || plan.method != method) continue;
+                const auto run = project->run(plan.runId);
+                if (!run || !run->metrics.perplexity || !run->metrics.referencePerplexity || !run->metrics.bitsPerWeight)
+                    continue;
+                m_measured.emplace_back(*run->metrics.bitsPerWeight,
+                                        std::log(*run->metrics.perplexity / *run->metrics.referencePerplexity));
+            }
+        } catch (const std::exception&) { // the chart goes without measured points
+        }
+    }
+}
+
+void MixedPrecisionDialog::redrawChart() {
+    QVector<double> cx, cy, px, py, mx, my;
+    for (const auto& [x, y] : m_curve) cx << x, cy << y;
+    if (m_plan) px << m_plan->bitsPerWeight, py << m_plan->predictedDeltaLoss;
+    for (const auto& [x, y] : m_measured) mx << x, my << y;
+    m_chart->graph(0)->setData(cx, cy);
+    m_chart->graph(1)->setData(px, py);
+    m_chart->graph(2)->setData(mx, my);
+    m_chart->rescaleAxes();
+    const QCPRange x = m_chart->xAxis->range(), y = m_chart->yAxis->range();
+    m_chart->xAxis->setRange(x.lower - 0.05 * x.size() - 0.01, x.upper + 0.05 * x.size() + 0.01);
+    m_chart->yAxis->setRange(y.lower - 0.08 * y.size() - 1e-6, y.upper + 0.35 * y.size() + 1e-6); // room for the legend
+    m_chart->replot();
 }
 
 bool MixedPrecisionDialog::evaluate(const std::vector<double>& budgets) {
@@ -204,6 +277,7 @@ bool MixedPrecisionDialog::evaluate(const std::vector<double>& budgets) {
                             .arg(o.metrics.perplexity.value_or(0), 0, 'f', 4)
                             .arg(o.runId ? tr("run %1").arg(o.runId) : tr("not stored"));
             self->m_status = done.join(QStringLiteral("; "));
+            self->m_curveOf.clear(); // the measured points changed
             self->replan();
         };
     };

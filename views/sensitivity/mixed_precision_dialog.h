@@ -10,6 +10,7 @@
 #include <quantscope/plugin/view_context.h>
 
 class QComboBox;
+class QCustomPlot;
 class QLabel;
 class QPushButton;
 class QSlider;
@@ -43,9 +44,18 @@ public:
     /// Starts a job evaluating the plans at `budgets` on the evaluation data; false (reason in the
     /// summary) without evaluation data or while another job runs.
     bool evaluate(const std::vector<double>& budgets);
+    /// The live frontier: graph 0 the solver's predicted change of loss across the budget range, graph 1
+    /// the slider's plan, graph 2 the measured held-out change of loss ln(ppl / ppl_fp32) of this
+    /// analysis's evaluated plans by the same solver.
+    QCustomPlot* frontierChart() const { return m_chart; }
 
 private:
     void replan();
+    /// Re-solves the budget range for the predicted curve and re-reads the measured plans (on a solver
+    /// or objective change, and after an evaluation).
+    void recomputeCurve();
+    /// Draws the curve, the current plan and the measured plans.
+    void redrawChart();
     core::MpPlan planAt(double budget) const;
 
     plugins::ViewContext* m_context;
@@ -64,6 +74,10 @@ private:
     QTableWidget* m_choices;
     QPushButton* m_evaluate;
     QPushButton* m_frontier;
+    QCustomPlot* m_chart;
+    std::vector<std::pair<double, double>> m_curve; ///< (bits/weight, predicted change of loss) per budget
+    std::vector<std::pair<double, double>> m_measured; ///< (bits/weight, held-out ln(ppl / fp32)) of evaluated plans
+    QString m_curveOf;                               ///< the solver and objective m_curve was solved for
 };
 
 } // namespace qs::views
