@@ -41,7 +41,7 @@ struct QuantJob {
     /// quantizer then sees the transformed weights (and, calibrated, the transformed inputs).
     std::vector<TransformStep> transforms;
     /// Per-layer exceptions to the default above, in order (later rules win); transforms stay
-    /// whole-model. Validated and resolved against the default by quantJobFromJson.
+    /// whole-model. Validated and resolved against the default by recipeFromJson.
     std::vector<LayerRule> layers;
 
     /// The default assignment (method, spec, method params).

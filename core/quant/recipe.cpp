@@ -135,6 +135,11 @@ std::string Recipe::label() const {
     return s;
 }
 
+namespace {
+
+// QuantJob from the weight part of a recipe JSON (QuantJob::toJson() shape); method params validated
+// with defaults filled. Keys it does not know are skipped, so only recipeFromJson, which refuses
+// unknown keys first, may call it: a stray top-level "steps" would otherwise be silently ignored.
 QuantJob quantJobFromJson(const nlohmann::json& j, const MethodRegistries& registries, const std::string& owner) {
     if (!j.is_object()) throw Error(owner + ": a recipe is a JSON object");
     QuantJob job;
@@ -199,6 +204,8 @@ QuantJob quantJobFromJson(const nlohmann::json& j, const MethodRegistries& regis
                 layerRuleFromJson(j["layers"][i], job, registries, owner + ": layers[" + std::to_string(i) + "]"));
     return job;
 }
+
+} // namespace
 
 Recipe recipeFromJson(const nlohmann::json& j, const MethodRegistries& registries, const std::string& owner) {
     if (!j.is_object()) throw Error(owner + ": a recipe is a JSON object");

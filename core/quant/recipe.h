@@ -42,10 +42,6 @@ bool recipeNeedsCalibration(const Recipe& recipe, const MethodRegistries& regist
 /// bad values throw Error prefixed by `owner` (e.g. the file name).
 Recipe recipeFromJson(const nlohmann::json& j, const MethodRegistries& registries, const std::string& owner = "recipe");
 
-/// QuantJob from the weight part of a recipe JSON (QuantJob::toJson() shape); method params validated
-/// with defaults filled. Throws Error prefixed by `owner`.
-QuantJob quantJobFromJson(const nlohmann::json& j, const MethodRegistries& registries, const std::string& owner = "recipe");
-
 /// The one gate from flat keys to a recipe: grid points (the GUI's Sweep dialog too) and command-line flags give
 /// {"method": "rotate+gptq", "format", "granularity", "group", "sym" | "asym", "scale", "percentile",
 /// "full_range", any method or transform parameter, "act_quant"/"kv_quant": "int8:token",
