@@ -5,6 +5,7 @@
 #include "analysis/prefix_evaluator.h"
 #include "analysis/sensitivity.h"
 #include "base/error.h"
+#include "base/uniform.h"
 #include "calib/collect_stats.h"
 #include "eval/window_scores.h"
 #include "formats/format_traits.h"
@@ -111,8 +112,8 @@ std::vector<float> randomRerounding(std::span<const float> w, std::span<const fl
             levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
             for (std::int64_t i = begin; i < end; ++i) {
                 // Two draws per element whatever happens: the sequence does not depend on the values.
-                const double pick = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-                const double move = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+                const double pick = uniform01(rng);
+                const double move = uniform01(rng);
                 const float wi = w[std::size_t(i)], qi = q[std::size_t(i)];
                 if (pick >= share || wi == qi) continue;
                 const auto at = std::lower_bound(levels.begin(), levels.end(), qi);
@@ -264,7 +265,7 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
             const double share = double(k + 1) / double(mixes + 1);
             std::vector<float> q(w.size());
             for (std::size_t i = 0; i < q.size(); ++i)
-                q[i] = static_cast<double>(rng() >> 11) * 0x1.0p-53 < share ? gptq[i] : rtn[i];
+                q[i] = uniform01(rng) < share ? gptq[i] : rtn[i];
             char label[48];
             std::snprintf(label, sizeof label, "mix %.0f%% gptq", 100 * share);
             record("mix", label, q);

@@ -2,6 +2,7 @@
 #include "analysis/weight_directions.h"
 
 #include "base/error.h"
+#include "base/uniform.h"
 #include "data/calib_data.h"
 #include "model/model.h"
 #include "quant/model_quantizer.h"
@@ -13,8 +14,8 @@
 namespace qs::core {
 
 double SeededGaussian::operator()() {
-    const double u1 = (static_cast<double>(m_rng() >> 11) + 0.5) * 0x1.0p-53;
-    const double u2 = static_cast<double>(m_rng() >> 11) * 0x1.0p-53;
+    const double u1 = uniformOpen01(m_rng);
+    const double u2 = uniform01(m_rng);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 

@@ -2,6 +2,7 @@
 #include "transform/rotation.h"
 
 #include "base/error.h"
+#include "base/uniform.h"
 
 #include <Eigen/QR>
 #include <cmath>
@@ -22,7 +23,7 @@ Eigen::MatrixXd randomOrthogonal(std::int64_t n, std::uint64_t seed) {
     if (n < 1) throw Error("random orthogonal: order must be >= 1");
     std::mt19937_64 rng(seed);
     // Box-Muller on 53-bit uniforms: std::normal_distribution differs between standard libraries.
-    auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+    auto uniform = [&] { return uniformOpen01(rng); };
     Eigen::MatrixXd g(n, n);
     for (std::int64_t i = 0; i < n * n; i += 2) {
         const double r = std::sqrt(-2.0 * std::log(uniform())), t = 2.0 * std::numbers::pi * uniform();

@@ -173,21 +173,27 @@ bool AnalysisPanel::measure() {
     return jobs->start({title, title, tr("step"), work, onEnd});
 }
 
-void layOutAnalysisView(QWidget* view, QLabel* note, AnalysisPanel* panel, const QString& choiceLabel,
-                        QComboBox* choice, QWidget* chart) {
-    auto* choiceRow = new QHBoxLayout;
-    choiceRow->addWidget(new QLabel(choiceLabel, view));
-    choiceRow->addWidget(choice, 1);
-    auto* right = new QVBoxLayout;
-    right->addLayout(choiceRow);
-    right->addWidget(chart, 1);
+void layOutNoteAndBody(QWidget* view, QLabel* note, QWidget* left, QWidget* right) {
     auto* body = new QHBoxLayout;
-    body->addWidget(panel);
-    body->addLayout(right, 1);
+    body->addWidget(left);
+    body->addWidget(right, 1);
     auto* layout = new QVBoxLayout(view);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(note);
     layout->addLayout(body, 1);
+}
+
+void layOutAnalysisView(QWidget* view, QLabel* note, AnalysisPanel* panel, const QString& choiceLabel,
+                        QComboBox* choice, QWidget* chart) {
+    auto* right = new QWidget(view);
+    auto* column = new QVBoxLayout(right);
+    column->setContentsMargins(0, 0, 0, 0);
+    auto* choiceRow = new QHBoxLayout;
+    choiceRow->addWidget(new QLabel(choiceLabel, view));
+    choiceRow->addWidget(choice, 1);
+    column->addLayout(choiceRow);
+    column->addWidget(chart, 1);
+    layOutNoteAndBody(view, note, panel, right);
 }
 
 } // namespace qs::views

@@ -70,8 +70,12 @@ private:
     std::optional<core::AnalysisOutcome> m_outcome;
 };
 
-/// The layout of a view with one chart: `note` across the top, `panel` on the left, and on the right a
-/// row "`choiceLabel` `choice`" above `chart`.
+/// The analysis views' layout: `note` across the top, `left` (the panel and its companions) beside
+/// `right` (the charts), which takes the spare width.
+void layOutNoteAndBody(QWidget* view, QLabel* note, QWidget* left, QWidget* right);
+
+/// The layout of a view with one chart: layOutNoteAndBody with `panel` on the left and, on the right,
+/// a row "`choiceLabel` `choice`" above `chart`.
 void layOutAnalysisView(QWidget* view, QLabel* note, AnalysisPanel* panel, const QString& choiceLabel,
                         QComboBox* choice, QWidget* chart);
 

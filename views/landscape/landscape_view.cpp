@@ -76,9 +76,11 @@ LandscapeView::LandscapeView(plugins::ViewContext* context, QWidget* parent)
     installPlotExportMenu(m_grid, [] { return QStringLiteral("landscape_grid"); });
     installPlotExportMenu(m_bars, [this] { return QStringLiteral("landscape_") + m_barFigure->currentData().toString(); });
 
-    auto* side = new QVBoxLayout;
-    side->addWidget(m_useRecipe);
-    side->addWidget(m_panel, 1);
+    auto* side = new QWidget(this);
+    auto* sideLayout = new QVBoxLayout(side);
+    sideLayout->setContentsMargins(0, 0, 0, 0);
+    sideLayout->addWidget(m_useRecipe);
+    sideLayout->addWidget(m_panel, 1);
     auto* barRow = new QHBoxLayout;
     barRow->addWidget(new QLabel(tr("Bars:"), this));
     barRow->addWidget(m_barFigure, 1);
@@ -93,13 +95,7 @@ LandscapeView::LandscapeView(plugins::ViewContext* context, QWidget* parent)
     auto* plots = new QSplitter(Qt::Vertical, this);
     plots->addWidget(top);
     plots->addWidget(barBox);
-    auto* body = new QHBoxLayout;
-    body->addLayout(side);
-    body->addWidget(plots, 1);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_note);
-    layout->addLayout(body, 1);
+    layOutNoteAndBody(this, m_note, side, plots);
 
     m_panel->setRequestHook([this](core::AnalysisRequest& r) {
         if (!m_useRecipe->isChecked()) return;

@@ -7,10 +7,8 @@
 #include "experiment/predict_run.h"
 #include "store/project.h"
 
-#include <QHBoxLayout>
 #include <QLabel>
 #include <QSplitter>
-#include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
 #include <qcustomplot.h>
@@ -44,13 +42,7 @@ PredictView::PredictView(plugins::ViewContext* context, QWidget* parent)
     auto* plots = new QSplitter(Qt::Vertical, this);
     plots->addWidget(m_scatter);
     plots->addWidget(m_importance);
-    auto* body = new QHBoxLayout;
-    body->addWidget(m_panel);
-    body->addWidget(plots, 1);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_note);
-    layout->addLayout(body, 1);
+    layOutNoteAndBody(this, m_note, m_panel, plots);
 
     // The training rows are the project's runs of the open model; the curvature features read the
     // panel's windows of the evaluation data.
