@@ -58,6 +58,10 @@ nlohmann::json runSensitivity(ArgList& args, CliContext& ctx) {
                     r.interaction.cwiseAbs().maxCoeff());
     std::printf("%lld evaluations, %lld layer runs (%lld without the prefix cache), %.1f s\n", r.evaluations,
                 r.layerRuns, r.layerRunsWithoutCache, r.seconds);
+    if (r.layerMajor)
+        std::printf("one decoder layer at a time: %d pass(es) over the layers, at most %.1f MB of float32 weights\n",
+                    r.passes, double(r.peakWeightBytes) / 1e6);
+    for (const std::string& note : r.notes) std::printf("note: %s\n", note.c_str());
     return result.json;
 }
 

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "analysis/sensitivity.h"
 
+#include "analysis/sensitivity_parts.h"
 #include "base/error.h"
-#include "calib/collect_stats.h"
 #include "nn/hessian_estimates.h"
 #include "tensor/gemm.h"
 #include "tensor/transpose.h"
-#include "quant/quantizer.h"
 #include "statistics/rank_correlation.h"
-#include "tensor/dtype.h"
 
 #include <algorithm>
 #include <chrono>
@@ -20,16 +18,10 @@
 namespace qs::core {
 namespace {
 
-using WeightSet = std::map<std::string, std::vector<float>>;
+using namespace sensitivity_parts;
 using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double squaredNorm(const std::vector<float>& v) {
-    double s = 0;
-    for (float x : v) s += double(x) * double(x);
-    return s;
-}
 
 // One weight set from several cached ones (a pair's two groups).
 WeightSet merged(const WeightSet& a, const WeightSet& b) {
@@ -42,20 +34,15 @@ class Measurement {
 public:
     Measurement(const Model& model, const CalibrationData& set, const MethodRegistries& registries,
                 const SensitivityOptions& options, const JobContext& job)
-        : m_model(model), m_registries(registries), m_options(options), m_job(job), m_quiet{{}, job.cancel},
-          m_lm(model, {}, m_quiet) {
+        : m_model(model), m_options(options), m_job(job), m_quiet{{}, job.cancel}, m_lm(model, {}, m_quiet),
+          m_quantizer(model, registries, options, m_quiet) {
         if (options.candidates.empty()) throw Error("sensitivity: no candidate formats");
         if (set.windows.empty()) throw Error("sensitivity: the sensitivity set holds no window");
         for (const WeightInfo& w : model.weights()) m_info[w.name] = &w;
-        r.groups = decisionGroups(model, m_lm, options.grouping);
-        for (const auto& c : options.candidates) r.candidates.push_back(c.text);
+        r = emptyResult(decisionGroups(model, m_lm, options.grouping), options);
         const std::size_t G = r.groups.size(), C = r.candidates.size();
-        const auto table = [&] { return std::vector<std::vector<double>>(G, std::vector<double>(C, 0.0)); };
-        r.deltaLoss = r.kld = r.localError = r.bitsPerWeight = table();
-        r.top1 = std::vector<std::vector<double>>(G, std::vector<double>(C, 1.0));
-        m_sqNorm = table();
         m_weights.assign(G * C, {});
-        if (options.pairs) choosePairs();
+        if (options.pairs) m_pairs = choosePairs(r, options);
         for (const auto& w : set.windows) m_windows.emplace_back(w);
         m_total = static_cast<long long>(G * (1 + C) + std::size_t(std::max(0, options.hawqProbes)) +
                                          (options.gradientScore ? 1 : 0)) +
@@ -76,32 +63,16 @@ public:
         r.evaluations = m_evaluator->evaluations();
         r.layerRuns = m_evaluator->layerRuns();
         r.layerRunsWithoutCache = m_evaluator->layerRunsWithoutCache();
+        r.peakWeightBytes = m_lm.peakWeightBytes();
         r.seconds = secondsSince(start);
         m_job.step(m_total, m_total, "done");
         return std::move(r);
     }
 
 private:
-    bool near(std::size_t g, std::size_t h) const {
-        return m_options.pairDistance <= 0 || std::abs(r.groups[g].layer - r.groups[h].layer) <= m_options.pairDistance;
-    }
-    // The group pairs to measure: every near one, then a seeded sample of the farther ones.
-    void choosePairs() {
-        std::vector<std::pair<std::size_t, std::size_t>> far;
-        for (std::size_t g = 0; g < r.groups.size(); ++g)
-            for (std::size_t h = g + 1; h < r.groups.size(); ++h) (near(g, h) ? m_pairList : far).emplace_back(g, h);
-        std::mt19937_64 rng(m_options.seed ^ 0xC1AD0ull);
-        for (std::size_t k = far.size(); k > 1; --k) std::swap(far[k - 1], far[rng() % k]); // Fisher-Yates
-        const std::size_t take = std::min(far.size(), std::size_t(std::max(0, m_options.farPairSample)));
-        m_farFrom = m_pairList.size();
-        m_pairList.insert(m_pairList.end(), far.begin(), far.begin() + std::ptrdiff_t(take));
-        r.farPairsSampled = static_cast<long long>(take);
-        r.farPairsUnmeasured = static_cast<long long>(far.size() - take);
-    }
     long long pairCount() const {
-        long long quantized = 0;
-        for (const auto& c : m_options.candidates) quantized += c.keep ? 0 : 1;
-        return static_cast<long long>(m_pairList.size()) * quantized * quantized;
+        const auto quantized = static_cast<long long>(m_quantizer.quantizedCandidates());
+        return static_cast<long long>(m_pairs.pairs.size()) * quantized * quantized;
     }
     void step(const std::string& what) { m_job.step(m_done++, m_total, what); }
     PerturbedScores evaluate(WeightSet weights) {
@@ -113,58 +84,21 @@ private:
 
     // Every group at every candidate, with the local objective from the group's inputs on the set.
     void quantizeAll() {
-        const std::size_t C = r.candidates.size();
-        std::vector<std::unique_ptr<ModelQuantizer>>& quantizers = m_quantizers;
-        quantizers.resize(C);
-        std::map<std::string, double>& bits = m_bits;
-        bool calibrated = false;
-        std::int64_t quantizedCandidates = 0, params = 0;
-        for (std::size_t c = 0; c < C; ++c)
-            if (!m_options.candidates[c].keep) {
-                quantizers[c] = std::make_unique<ModelQuantizer>(
-                    m_model, m_registries, m_options.candidates[c].job, m_quiet, nullptr,
-                    [&bits](const LayerQuantResult& q) { bits[q.name] = q.bitsPerWeight; });
-                calibrated = calibrated || quantizers[c]->calibrated();
-                ++quantizedCandidates;
-            }
+        std::int64_t params = 0;
         for (const auto& g : r.groups) params += g.params;
         // Data-free candidates are quantized again at each use when keeping them all would pass the
         // limit (a 7B model at three candidates: 84 GB); calibrated ones need their statistics, so stay.
-        m_cacheAll = calibrated || double(quantizedCandidates) * double(params) * sizeof(float) <=
-                                       double(m_options.weightCacheBytes);
+        m_cacheAll = m_quantizer.calibrated() ||
+                     double(m_quantizer.quantizedCandidates()) * double(params) * sizeof(float) <=
+                         double(m_options.weightCacheBytes);
         for (int l = 0; l < m_lm.numLayers(); ++l) {
-            std::map<std::string, LinearInputStats> statsOf; // weight -> its input's statistics
-            std::map<std::string, std::string> siteOf;
-            for (const LinearInputSite& site : m_lm.layerSites(l))
-                for (const std::string& w : site.weights) siteOf[w] = site.name;
-            std::map<std::string, LinearInputStats> siteStats;
-            for (LinearInputStats& s : collectLayerStats(m_lm, l, m_evaluator->layerInputs(l), true, m_quiet))
-                siteStats[s.site] = std::move(s);
+            m_quantizer.enterLayer(m_lm, l, m_evaluator->layerInputs(l));
             for (std::size_t g = 0; g < r.groups.size(); ++g) {
-                const DecisionGroup& group = r.groups[g];
-                if (group.layer != l) continue;
-                step("quantizing " + group.name);
-                for (std::size_t c = 0; c < C; ++c) {
-                    double groupBits = 0;
-                    for (const std::string& name : group.weights) {
-                        const WeightInfo& w = *m_info.at(name);
-                        const double n = double(numel(w.shape));
-                        if (!quantizers[c]) { // keep: the stored weights at their stored width
-                            groupBits += n * 8.0 * double(dtypeSize(w.dtype));
-                            continue;
-                        }
-                        const LinearInputStats& input = siteStats.at(siteOf.at(name));
-                        std::vector<float> q = quantizers[c]->quantizeWeight(
-                            w, quantizers[c]->calibrated() ? &input : nullptr, name);
-                        const std::vector<float> original = m_model.weight(name).toFloats();
-                        std::vector<float> delta(q.size());
-                        for (std::size_t i = 0; i < q.size(); ++i) delta[i] = q[i] - original[i];
-                        r.localError[g][c] += localObjective(delta, w, input.xtx) / double(input.samples);
-                        m_sqNorm[g][c] += squaredNorm(delta);
-                        groupBits += n * bits.at(name);
-                        if (m_cacheAll) m_weights[r.index(g, c)][name] = std::move(q);
-                    }
-                    r.bitsPerWeight[g][c] = groupBits / double(group.params);
+                if (r.groups[g].layer != l) continue;
+                step("quantizing " + r.groups[g].name);
+                for (std::size_t c = 0; c < r.candidates.size(); ++c) {
+                    WeightSet q = m_quantizer.quantizeWithProxies(r, g, c);
+                    if (m_cacheAll) m_weights[r.index(g, c)] = std::move(q);
                 }
             }
         }
@@ -172,11 +106,7 @@ private:
 
     // Group g's weights at candidate c (stored layout): cached, or quantized again (data-free only).
     WeightSet weights(std::size_t g, std::size_t c) {
-        if (m_cacheAll) return m_weights[r.index(g, c)];
-        WeightSet out;
-        for (const std::string& name : r.groups[g].weights)
-            out[name] = m_quantizers[c]->quantizeWeight(*m_info.at(name), nullptr, name);
-        return out;
+        return m_cacheAll ? m_weights[r.index(g, c)] : m_quantizer.quantize(r.groups[g], c);
     }
 
     void singles() {
@@ -255,59 +185,37 @@ private:
         for (std::size_t g = 0; g < r.groups.size(); ++g) {
             r.hessianTrace[g] = traces[g].value;
             for (std::size_t c = 0; c < C; ++c)
-                r.hawqScore[g][c] = r.hessianTrace[g] / double(r.groups[g].params) * m_sqNorm[g][c];
+                r.hawqScore[g][c] = r.hessianTrace[g] / double(r.groups[g].params) * m_quantizer.sqNorm(g, c);
         }
     }
 
     void pairs() {
-        const std::size_t G = r.groups.size(), C = r.candidates.size();
-        r.interaction = Eigen::MatrixXd::Zero(Eigen::Index(G * C), Eigen::Index(G * C));
-        r.interactionKld = r.interaction;
-        const double l0 = r.reference.nll;
-        long long farTerms = 0;
-        for (std::size_t k = 0; k < m_pairList.size(); ++k) {
-            const auto [g, h] = m_pairList[k];
-            {
-                for (std::size_t c = 0; c < C; ++c)
-                    for (std::size_t d = 0; d < C; ++d) {
-                        if (m_options.candidates[c].keep || m_options.candidates[d].keep) continue; // exactly 0
-                        step("pair " + r.groups[g].name + " x " + r.groups[h].name);
-                        const PerturbedScores s = evaluate(merged(weights(g, c), weights(h, d)));
-                        const auto i = Eigen::Index(r.index(g, c)), j = Eigen::Index(r.index(h, d));
-                        r.interaction(i, j) = r.interaction(j, i) = s.nll - l0 - r.deltaLoss[g][c] - r.deltaLoss[h][d];
-                        r.interactionKld(i, j) = r.interactionKld(j, i) = s.kld - r.kld[g][c] - r.kld[h][d];
-                        ++r.pairsMeasured;
-                        if (k >= m_farFrom) { // a sampled far pair: what the unmeasured ones may hold
-                            ++farTerms;
-                            r.farMeanAbsKld += std::abs(r.interactionKld(i, j));
-                            r.farMaxAbsKld = std::max(r.farMaxAbsKld, std::abs(r.interactionKld(i, j)));
-                            r.farMeanAbsLoss += std::abs(r.interaction(i, j));
-                        }
-                    }
-            }
+        const std::size_t C = r.candidates.size();
+        PairRecorder recorder(r);
+        for (std::size_t k = 0; k < m_pairs.pairs.size(); ++k) {
+            const auto [g, h] = m_pairs.pairs[k];
+            for (std::size_t c = 0; c < C; ++c)
+                for (std::size_t d = 0; d < C; ++d) {
+                    if (m_options.candidates[c].keep || m_options.candidates[d].keep) continue; // exactly 0
+                    step("pair " + r.groups[g].name + " x " + r.groups[h].name);
+                    recorder.record(g, c, h, d, evaluate(merged(weights(g, c), weights(h, d))), k >= m_pairs.farFrom);
+                }
         }
-        if (farTerms) {
-            r.farMeanAbsKld /= double(farTerms);
-            r.farMeanAbsLoss /= double(farTerms);
-        }
+        recorder.finish();
     }
 
     const Model& m_model;
-    const MethodRegistries& m_registries;
     const SensitivityOptions& m_options;
     const JobContext& m_job;
     const JobContext m_quiet;
     const CausalLm m_lm;
+    GroupQuantizer m_quantizer;
     std::vector<std::span<const std::int32_t>> m_windows; // the sensitivity set
     std::unique_ptr<PrefixEvaluator> m_evaluator;
     std::map<std::string, const WeightInfo*> m_info;
-    std::vector<std::pair<std::size_t, std::size_t>> m_pairList; // group pairs to measure, near ones first
-    std::size_t m_farFrom = 0;                                  // index of the first sampled far pair
+    PairPlan m_pairs;
     std::vector<WeightSet> m_weights; // [g * C + c]: the group's quantized weights (stored layout)
-    std::vector<std::unique_ptr<ModelQuantizer>> m_quantizers; // per candidate, null for keep
-    std::map<std::string, double> m_bits;
     bool m_cacheAll = true;
-    std::vector<std::vector<double>> m_sqNorm;
     long long m_done = 0, m_total = 0;
     SensitivityResult r;
 };
@@ -394,7 +302,11 @@ nlohmann::json SensitivityResult::toJson() const {
                         {"layer_runs", layerRuns},
                         {"layer_runs_without_cache", layerRunsWithoutCache},
                         {"seconds", seconds},
-                        {"evaluate_seconds", evaluateSeconds}};
+                        {"evaluate_seconds", evaluateSeconds},
+                        {"layer_major", layerMajor},
+                        {"passes", passes},
+                        {"peak_weight_bytes", peakWeightBytes}};
+    if (!notes.empty()) j["notes"] = notes;
     if (interaction.size() > 0)
         j["interaction"] = {{"size", interaction.rows()},
                             {"pairs_measured", pairsMeasured},
@@ -411,6 +323,7 @@ nlohmann::json SensitivityResult::toJson() const {
 SensitivityResult measureSensitivity(const Model& model, const CalibrationData& set,
                                      const MethodRegistries& registries, const SensitivityOptions& options,
                                      const JobContext& job) {
+    if (options.layerMajor) return sensitivity_parts::measureLayerMajor(model, set, registries, options, job);
     return Measurement(model, set, registries, options, job).run();
 }
 

@@ -29,6 +29,14 @@ struct SensitivityOptions {
     /// Quantized weights kept for reuse up to this many bytes (all candidates of all groups); past
     /// it, data-free candidates are quantized again at each use (results are the same).
     std::size_t weightCacheBytes = std::size_t(4) << 30;
+    /// One decoder layer in memory at a time (models larger than memory): every evaluation's residual
+    /// stream advances through each loaded layer together, from the layer it changes; the same numbers
+    /// as the whole-model measurement. No gradient or HAWQ score (they need the whole model's backward
+    /// pass): asked for, they are left out with a note.
+    bool layerMajor = false;
+    /// Layer-major: the evaluations' residual streams held at once, in bytes; more evaluations than
+    /// fit run in several passes over the layers.
+    std::size_t streamBytes = std::size_t(4) << 30;
 };
 
 /// Per decision group g and candidate c ([g][c]); the interaction matrix over i = g * C + c.
@@ -62,6 +70,10 @@ struct SensitivityResult {
     long long farPairsSampled = 0, farPairsUnmeasured = 0;
     double farMeanAbsKld = 0, farMaxAbsKld = 0, farMeanAbsLoss = 0;
     long long evaluations = 0, layerRuns = 0, layerRunsWithoutCache = 0;
+    bool layerMajor = false;        ///< measured one decoder layer at a time
+    int passes = 1;                 ///< layer-major: passes over the layers
+    std::size_t peakWeightBytes = 0; ///< the most float32 weight bytes held at once
+    std::vector<std::string> notes; ///< what was asked but left out, and why
     double seconds = 0;         ///< whole analysis
     double evaluateSeconds = 0; ///< in forward evaluations
 
@@ -79,8 +91,9 @@ struct SensitivityResult {
 /// any thread count.
 double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx);
 
-/// Measures sensitivities of `model` on the windows of `set` (the sensitivity set). Progress per
-/// evaluation, cancellable. Deterministic: the same inputs and seed give bit-identical figures at any
+/// Measures sensitivities of `model` on the windows of `set` (the sensitivity set), the whole model
+/// in memory or (options.layerMajor) one decoder layer at a time. Progress per evaluation (layer-major:
+/// per layer), cancellable. Deterministic: the same inputs and seed give bit-identical figures at any
 /// thread count. Throws Error for unusable inputs (no candidates, an empty set, a method the model
 /// cannot run), Cancelled.
 SensitivityResult measureSensitivity(const Model& model, const CalibrationData& set,

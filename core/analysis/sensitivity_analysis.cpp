@@ -44,6 +44,9 @@ const ParamSchema& SensitivityAnalysis::params() const {
         {"seed", ParamType::Int, 1, 0, 1e15, {}, "seed of the HAWQ probes", "Seed"},
         {"prefix_cache", ParamType::Bool, true, 0, -1, {},
          "start each evaluation at the first layer it changes (off: rerun every layer, for timing)", "Prefix cache"},
+        {"low_memory", ParamType::Bool, false, 0, -1, {},
+         "one decoder layer in memory at a time, for models larger than memory (the same numbers; no "
+         "gradient or HAWQ score)", "One layer at a time"},
     };
     return schema;
 }
@@ -59,6 +62,7 @@ SensitivityOptions sensitivityOptionsFromParams(const nlohmann::json& p, const M
     o.gradientScore = p.at("gradient_score").get<bool>();
     o.seed = p.at("seed").get<std::uint64_t>();
     o.prefixCache = p.at("prefix_cache").get<bool>();
+    o.layerMajor = p.at("low_memory").get<bool>();
     return o;
 }
 
@@ -111,6 +115,10 @@ SensitivityResult sensitivityFromOutput(const AnalysisOutput& output) {
         r.layerRunsWithoutCache = s.at("layer_runs_without_cache").get<long long>();
         r.seconds = s.at("seconds").get<double>();
         r.evaluateSeconds = s.value("evaluate_seconds", 0.0);
+        r.layerMajor = s.value("layer_major", false);
+        r.passes = s.value("passes", 1);
+        r.peakWeightBytes = s.value("peak_weight_bytes", std::size_t(0));
+        r.notes = s.value("notes", std::vector<std::string>{});
         if (s.contains("interaction")) r.pairsMeasured = s.at("interaction").at("pairs_measured").get<long long>();
     } catch (const nlohmann::json::exception& e) {
         throw Error(std::string("sensitivity result: ") + e.what());

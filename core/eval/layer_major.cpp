@@ -24,8 +24,8 @@ void checkWeightsInLayers(const Model& model, int numLayers) {
                         "' is outside the decoder layers; layer-major evaluation cannot place it");
 }
 
-// The file pages of layer l's weights leave the resident set once the layer is done (its loading
-// and its quantization read them): otherwise a memory-mapped model ends up wholly resident.
+} // namespace
+
 void dropLayerPages(const Model& model, int layer) {
     for (const WeightInfo& w : model.weights())
         if (w.layerIndex == layer) {
@@ -33,8 +33,6 @@ void dropLayerPages(const Model& model, int layer) {
             MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
         }
 }
-
-} // namespace
 
 void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries) {
     if (registries.quantizers.get(job.method, "method").trainsModel()) // an unknown method is named here too

@@ -42,6 +42,11 @@ struct LayerMajorResult {
     std::size_t peakWeightBytes = 0;
 };
 
+/// Lets the file pages of decoder layer `layer`'s weights leave the resident set once the layer is
+/// done (its loading and its quantization read them): otherwise a memory-mapped model ends up wholly
+/// resident.
+void dropLayerPages(const Model& model, int layer);
+
 /// Throws Error unless `job` can run layer by layer: only perLayer() transforms (rotate; smoothing
 /// and ResQ need the whole model's calibration statistics). The message names the transform; an
 /// unknown method is an Error too.

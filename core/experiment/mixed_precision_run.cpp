@@ -62,6 +62,11 @@ FrontierResult runMixedPrecision(const FrontierRequest& request, const Registrie
     const auto start = std::chrono::steady_clock::now();
     if (request.budgets.empty()) throw Error("mixed-precision: no budget given");
     if (request.methods.empty()) throw Error("mixed-precision: no solver given");
+    const auto lowMemory = request.sensitivity.params.find("low_memory");
+    if (request.evaluate && lowMemory != request.sensitivity.params.end() && lowMemory->is_boolean() && lowMemory->get<bool>())
+        throw Error("mixed-precision: --low-memory measures the sensitivity one layer at a time, but evaluating "
+                    "the plans holds the whole model; add --no-eval, then evaluate a plan's recipe (in the JSON) "
+                    "with 'eval --low-memory --recipe PLAN.json'");
     FrontierResult out;
     out.objective = mpObjectiveName(request.objective);
     out.sensitivity = runAnalysis(request.sensitivity, registries, project, job);

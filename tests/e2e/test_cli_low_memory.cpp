@@ -4,6 +4,7 @@
 #include "../core/fixture_paths.h"
 #include "cli_runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -146,4 +147,37 @@ TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
         const FixtureBytes b = fixtureBytes();
         EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
     }
+}
+
+// Sensitivity one decoder layer at a time: every figure of the whole-model measurement, while holding
+// the resident weights, one layer and the largest decision group's quantized copy; mixed-precision
+// says what --low-memory cannot do (evaluate its plans) and what to do instead.
+TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
+    const std::string args = "sensitivity " + kModel + " --calib " + q((fixtures() / "corpus" / "calib.txt").string()) +
+                             " --sens-windows 4 --ctx 64 --formats keep,int3:group:32:asym,int8:channel:sym"
+                             " --no-gradient-score --hawq-probes 0 --json";
+    const CliRun low = runCli(args + " --low-memory");
+    const CliRun whole = runCli(args);
+    ASSERT_EQ(low.exitCode, 0) << low.out;
+    ASSERT_EQ(whole.exitCode, 0) << whole.out;
+    const auto l = low.json()["result"], w = whole.json()["result"];
+    EXPECT_TRUE(l["layer_major"].get<bool>());
+    EXPECT_FALSE(w["layer_major"].get<bool>());
+    ASSERT_EQ(l["groups"].size(), w["groups"].size());
+    for (std::size_t g = 0; g < l["groups"].size(); ++g)
+        EXPECT_EQ(l["groups"][g]["candidates"], w["groups"][g]["candidates"]) << g;
+    EXPECT_EQ(l["reference"], w["reference"]);
+    EXPECT_EQ(l["correlations"], w["correlations"]);
+    const auto c = nlohmann::json::parse(std::ifstream(tinyLlama() / "config.json"));
+    const long long h = c["hidden_size"], inter = c["intermediate_size"], hd = c["head_dim"];
+    const long long heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
+    const long long largestGroup = 4 * std::max({h * (heads + 2 * kv) * hd, heads * hd * h, 2 * h * inter, inter * h});
+    const FixtureBytes b = fixtureBytes();
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer + largestGroup);
+    EXPECT_GE(w["peak_weight_bytes"].get<long long>(), b.full());
+
+    const CliRun mp = runCli("mixed-precision " + kModel + " --data " + kTokens + " --calib " +
+                             q((fixtures() / "corpus" / "calib.txt").string()) + " --budget 4 --low-memory --json");
+    EXPECT_EQ(mp.exitCode, 1) << mp.out;
+    EXPECT_NE(mp.json().value("error", "").find("--no-eval"), std::string::npos) << mp.out;
 }
