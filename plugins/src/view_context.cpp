@@ -100,6 +100,12 @@ void ViewContext::notifyProjectRunsChanged() {
     emit projectRunsChanged();
 }
 
+void ViewContext::setPlanPreview(std::optional<PlanPreview> preview) {
+    if (preview == m_planPreview) return;
+    m_planPreview = std::move(preview);
+    emit planPreviewChanged();
+}
+
 void ViewContext::setSelectedRunId(qint64 id) {
     if (id == m_selectedRunId) return;
     m_selectedRunId = id;

@@ -9,6 +9,7 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <cmath>
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
@@ -192,6 +193,61 @@ TEST(ParetoView, ClickingAPointSelectsItsRunEverywhere) {
     QFile::remove(png);
     EXPECT_TRUE(view.plot()->savePng(png, 640, 400));
     EXPECT_GT(QFileInfo(png).size(), 1000);
+}
+
+// A plan being chosen elsewhere (the Mixed-precision dialog's slider) is drawn live: the predicted
+// change of log-perplexity d as perplexity ppl_fp32 · e^d (or Δ perplexity ppl_fp32 · (e^d − 1)),
+// redrawn as it changes, gone when cleared, and explained on axes that cannot show it.
+TEST(ParetoView, DrawsThePlanBeingChosenLive) {
+    test::ensureApp();
+    EXPECT_DOUBLE_EQ(*views::predictedOnAxis(std::log(1.5), "perplexity", 20.0), 30.0);
+    EXPECT_NEAR(*views::predictedOnAxis(std::log(1.5), "delta_perplexity", 20.0), 10.0, 1e-12);
+    EXPECT_FALSE(views::predictedOnAxis(0.1, "kld_mean", 20.0));
+
+    const std::filesystem::path path = test::outputDir().toStdString() + "/pareto-preview.qsproj";
+    test::makeHandProject(path, QS_FIXTURES_DIR "/tinyllama-bpe512");
+    plugins::ViewContext context{test::builtinRegistries()};
+    context.setProjectPath(QString::fromStdString(path.string()));
+    views::ParetoView view(&context);
+    view.resize(800, 500);
+    EXPECT_FALSE(view.data().preview);
+    const auto graphNamed = [&](const QString& name) -> QCPGraph* {
+        for (int i = 0; i < view.plot()->graphCount(); ++i)
+            if (view.plot()->graph(i)->name() == name) return view.plot()->graph(i);
+        return nullptr;
+    };
+    plugins::PlanPreview preview;
+    preview.name = QStringLiteral("clado plan (predicted)");
+    preview.frontier = {{3.5, 0.2}, {4.0, 0.05}, {5.0, 0.01}};
+    preview.current = std::pair{4.0, 0.05};
+    context.setPlanPreview(preview);
+    ASSERT_TRUE(view.data().preview); // the hand project's fp32 reference: perplexity 20
+    QCPGraph* curve = graphNamed(QStringLiteral("clado plan (predicted)"));
+    QCPGraph* star = graphNamed(QStringLiteral("plan being chosen"));
+    ASSERT_NE(curve, nullptr);
+    ASSERT_NE(star, nullptr);
+    ASSERT_EQ(curve->dataCount(), 3);
+    EXPECT_DOUBLE_EQ(curve->data()->at(0)->value, 20.0 * std::exp(0.2));
+    ASSERT_EQ(star->dataCount(), 1);
+    EXPECT_DOUBLE_EQ(star->data()->at(0)->key, 4.0);
+    EXPECT_DOUBLE_EQ(star->data()->at(0)->value, 20.0 * std::exp(0.05));
+    // The slider moves: the star follows.
+    preview.current = std::pair{5.0, 0.01};
+    context.setPlanPreview(preview);
+    star = graphNamed(QStringLiteral("plan being chosen"));
+    ASSERT_NE(star, nullptr);
+    EXPECT_DOUBLE_EQ(star->data()->at(0)->value, 20.0 * std::exp(0.01));
+    // Δ perplexity: shifted by the reference; KL: not drawn, and the status line says why.
+    view.setAxes("bits_per_weight", "delta_perplexity", views::ParetoGroup::Method);
+    ASSERT_TRUE(view.data().preview);
+    EXPECT_NEAR(view.data().preview->current->second, 20.0 * std::expm1(0.01), 1e-12);
+    view.setAxes("bits_per_weight", "kld_mean", views::ParetoGroup::Method);
+    EXPECT_FALSE(view.data().preview);
+    EXPECT_TRUE(view.statusText().contains(QStringLiteral("perplexity"))) << view.statusText().toStdString();
+    view.setAxes("bits_per_weight", "perplexity", views::ParetoGroup::Method);
+    context.setPlanPreview(std::nullopt);
+    EXPECT_FALSE(view.data().preview);
+    EXPECT_EQ(graphNamed(QStringLiteral("plan being chosen")), nullptr);
 }
 
 } // namespace

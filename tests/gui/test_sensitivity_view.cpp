@@ -5,6 +5,7 @@
 #include "experiment_controller.h"
 #include "mixed_precision_dialog.h"
 #include "pareto_data.h"
+#include "pareto_view.h"
 #include "sensitivity_view.h"
 #include "window_test.h"
 
@@ -63,8 +64,9 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     ASSERT_TRUE(waitIdle()) << log();
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("had this analysis"))) << view->noteText().toStdString();
 
-    views::MixedPrecisionDialog dialog(m_window->viewContext(), *view->result(), view->analysisSettings(),
-                                       view->analysisId());
+    auto owned = std::make_unique<views::MixedPrecisionDialog>(m_window->viewContext(), *view->result(),
+                                                               view->analysisSettings(), view->analysisId());
+    views::MixedPrecisionDialog& dialog = *owned;
     EXPECT_NEAR(dialog.minimumBudget(), view->result()->bitsPerWeight[0][0], 0.05); // int3 everywhere
     dialog.setSolver(QStringLiteral("clado"));
     ASSERT_EQ(dialog.solver(), QStringLiteral("clado"));
@@ -107,6 +109,23 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
         for (const auto& p : s.points)
             found = found || (p.runId == plans[0].runId && s.name == "plan: clado" && p.label == "plan: clado");
     EXPECT_TRUE(found);
+
+    // The Pareto view draws the plan being chosen live, at the perplexity its predicted change of
+    // loss gives from the held-out fp32 perplexity, and forgets it when the dialog goes.
+    ASSERT_TRUE(m_window->showView(QStringLiteral("pareto")));
+    auto* pareto = m_window->findChild<views::ParetoView*>();
+    ASSERT_NE(pareto, nullptr);
+    dialog.setBudget(6.0);
+    ASSERT_TRUE(dialog.plan().has_value());
+    ASSERT_TRUE(pareto->data().preview) << pareto->statusText().toStdString();
+    ASSERT_TRUE(pareto->data().preview->current);
+    EXPECT_DOUBLE_EQ(pareto->data().preview->current->first, dialog.plan()->bitsPerWeight);
+    EXPECT_NEAR(pareto->data().preview->current->second,
+                *run->metrics.referencePerplexity * std::exp(dialog.plan()->predictedDeltaLoss), 1e-9);
+    EXPECT_EQ(pareto->data().preview->frontier.size(), std::size_t(chart->graph(0)->dataCount()));
+    EXPECT_TRUE(pareto->plot()->savePng(test::outputDir() + QStringLiteral("/pareto-plan-preview.png"), 800, 500));
+    owned.reset();
+    EXPECT_FALSE(pareto->data().preview);
 }
 
 } // namespace

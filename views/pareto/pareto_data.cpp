@@ -154,4 +154,26 @@ std::int64_t defaultReportRun(const std::vector<core::RunRecord>& runs, double t
     return d.front.back().runId; // the most bits on the front = the lowest perplexity
 }
 
+std::optional<double> predictedOnAxis(double deltaLogPerplexity, const std::string& y, double fp32Perplexity) {
+    if (y == "perplexity") return fp32Perplexity * std::exp(deltaLogPerplexity);
+    if (y == "delta_perplexity") return fp32Perplexity * std::expm1(deltaLogPerplexity);
+    return std::nullopt;
+}
+
+std::string addPlanPreview(ParetoData& data, const std::string& name,
+                           const std::vector<std::pair<double, double>>& frontier,
+                           const std::optional<std::pair<double, double>>& current, const std::string& x,
+                           const std::string& y, std::optional<double> fp32Perplexity) {
+    if (x != "bits_per_weight" || !predictedOnAxis(0, y, 1))
+        return "the plan being chosen is drawn on bits / weight against perplexity or Δ perplexity";
+    if (!fp32Perplexity || !(*fp32Perplexity > 0))
+        return "the plan being chosen is drawn once the project has an fp32 reference run (evaluate a plan)";
+    ParetoPreview p;
+    p.name = name;
+    for (const auto& [bits, d] : frontier) p.frontier.emplace_back(bits, *predictedOnAxis(d, y, *fp32Perplexity));
+    if (current) p.current = std::pair{current->first, *predictedOnAxis(current->second, y, *fp32Perplexity)};
+    data.preview = std::move(p);
+    return {};
+}
+
 } // namespace qs::views

@@ -40,6 +40,14 @@ struct ParetoSeries {
     std::vector<ParetoPoint> points;
 };
 
+/// A plan being chosen (the Mixed-precision dialog's slider), in the chart's axes: the solver's
+/// predicted frontier as a dashed line and the current plan as a star.
+struct ParetoPreview {
+    std::string name;
+    std::vector<std::pair<double, double>> frontier;
+    std::optional<std::pair<double, double>> current;
+};
+
 /// Everything the plot draws.
 struct ParetoData {
     std::vector<ParetoSeries> series;   ///< sorted by name
@@ -47,6 +55,7 @@ struct ParetoData {
     std::optional<double> referenceY;   ///< the fp32 reference's y (drawn as a line, not a point)
     std::int64_t referenceRunId = 0;    ///< 0 when the project has no reference run
     std::size_t skipped = 0;            ///< finished quantized runs without a value on x or y
+    std::optional<ParetoPreview> preview; ///< a plan being chosen, when the axes can show it
 };
 
 /// True when a larger value of the metric is better (top-1 agreement, accuracy; never for a cost axis).
@@ -81,6 +90,19 @@ std::map<std::int64_t, std::string> planSolvers(const std::vector<core::PlanReco
 ParetoData buildParetoData(const std::vector<core::RunRecord>& runs, const std::string& x, const std::string& y,
                            ParetoGroup group, const std::map<std::int64_t, std::string>& plans = {},
                            const RunCosts& costs = {});
+
+/// A predicted change of the held-out log-perplexity d = ln(ppl / ppl_fp32) on the y axis `y`:
+/// ppl_fp32 · e^d for "perplexity", ppl_fp32 · (e^d − 1) for "delta_perplexity"; nullopt for any
+/// other metric.
+std::optional<double> predictedOnAxis(double deltaLogPerplexity, const std::string& y, double fp32Perplexity);
+
+/// Puts a plan preview (points (bits per weight, d) as predictedOnAxis takes them) into `data` when
+/// the axes can show it: x "bits_per_weight", y perplexity or Δ perplexity, and a reference run whose
+/// perplexity is `fp32Perplexity`. Otherwise returns why not (empty when shown).
+std::string addPlanPreview(ParetoData& data, const std::string& name,
+                           const std::vector<std::pair<double, double>>& frontier,
+                           const std::optional<std::pair<double, double>>& current, const std::string& x,
+                           const std::string& y, std::optional<double> fp32Perplexity);
 
 /// The run a report shows by default: on the bits/weight vs perplexity front, the one with the fewest
 /// bits whose perplexity is within `tolerance` (relative) of the fp32 reference; without such a run

@@ -75,6 +75,11 @@ ParetoYRange paretoYRange(const ParetoData& data, const ParetoStyle& style) {
         for (const auto& p : s.points)
             if (usable(p.y)) all.push_back(p.y);
     if (data.referenceY && usable(*data.referenceY)) shown.push_back(*data.referenceY); // always in view
+    if (data.preview) { // the plan being chosen and its predicted frontier too
+        for (const auto& [x, y] : data.preview->frontier)
+            if (usable(y)) shown.push_back(y);
+        if (data.preview->current && usable(data.preview->current->second)) shown.push_back(data.preview->current->second);
+    }
     if (style.range == ParetoRange::All || all.size() < 4) {
         shown.insert(shown.end(), all.begin(), all.end());
     } else if (style.range == ParetoRange::Front) {
@@ -139,6 +144,10 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
         }
         g->setData(k, v);
     }
+    if (data.preview) {
+        for (const auto& [x, y] : data.preview->frontier) xs.push_back(x);
+        if (data.preview->current) xs.push_back(data.preview->current->first);
+    }
     if (!data.front.empty()) {
         auto* f = plot->addGraph();
         f->setName(QObject::tr("Pareto front"));
@@ -185,6 +194,22 @@ void drawPareto(QCustomPlot* plot, const ParetoData& data, const ParetoStyle& st
         label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
         label->setText(QObject::tr("fp32 reference"));
         label->setColor(QColor(90, 90, 90));
+    }
+    if (data.preview) { // the plan being chosen: its solver's predicted frontier and the plan itself
+        const QColor c(213, 94, 0);
+        auto* curve = plot->addGraph();
+        curve->setName(QString::fromStdString(data.preview->name));
+        curve->setPen(QPen(c, 1.5, Qt::DashLine));
+        QVector<double> k, v;
+        for (const auto& [x, y] : data.preview->frontier) k << x, v << y;
+        curve->setData(k, v);
+        if (data.preview->current) {
+            auto* plan = plot->addGraph();
+            plan->setName(QObject::tr("plan being chosen"));
+            plan->setLineStyle(QCPGraph::lsNone);
+            plan->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssStar, QPen(c, 2), Qt::NoBrush, 16));
+            plan->setData(QVector<double>{data.preview->current->first}, QVector<double>{data.preview->current->second});
+        }
     }
     if (style.selectedRunId != 0) {
         for (const auto& s : data.series)

@@ -36,7 +36,8 @@ struct ParetoYRange {
     int outside = 0;
 };
 
-/// The y range of `data` under `style` (range mode, log axis), padded, the fp32 reference always in view:
+/// The y range of `data` under `style` (range mode, log axis), padded, the fp32 reference and a plan
+/// preview always in view:
 /// Robust leaves out points beyond three interquartile ranges past the quartile on the bad side (above
 /// for lower-is-better metrics, below for higher-is-better ones) — an int2 run on the front included.
 ParetoYRange paretoYRange(const ParetoData& data, const ParetoStyle& style);

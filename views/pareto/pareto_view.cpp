@@ -99,6 +99,17 @@ ParetoView::ParetoView(plugins::ViewContext* context, QWidget* parent) : QWidget
     connect(context, &plugins::ViewContext::projectChanged, this, &ParetoView::reload);
     connect(context, &plugins::ViewContext::projectRunsChanged, this, &ParetoView::reload);
     connect(context, &plugins::ViewContext::selectedRunChanged, this, &ParetoView::redrawKeepingZoom);
+    connect(context, &plugins::ViewContext::planPreviewChanged, this, [this] {
+        // A new predicted frontier refits the axes to it; the plan moving along it keeps the zoom.
+        const auto before = m_data.preview ? m_data.preview->frontier : std::vector<std::pair<double, double>>{};
+        addPreview();
+        if (m_data.preview && m_data.preview->frontier != before) {
+            redraw();
+            return;
+        }
+        redrawKeepingZoom();
+        m_status->setText(statusText());
+    });
     reload();
 }
 
@@ -195,9 +206,23 @@ void ParetoView::redraw() {
                                    : tr("No log axis for %1: it can be zero or negative").arg(m_y->currentText()));
     const ParetoStyle s = style();
     m_data = buildParetoData(m_runs, s.x, s.y, ParetoGroup(m_group->currentData().toInt()), m_plans, m_costs);
+    addPreview();
     drawPareto(m_plot, m_data, s);
     m_yRange = paretoYRange(m_data, s);
     m_status->setText(statusText());
+}
+
+void ParetoView::addPreview() {
+    m_data.preview.reset();
+    m_previewNote.clear();
+    const auto& preview = m_context->planPreview();
+    if (!preview) return;
+    std::optional<double> fp32;
+    for (const auto& run : m_runs)
+        if (run.id == m_data.referenceRunId) fp32 = run.metrics.perplexity;
+    const ParetoStyle s = style();
+    m_previewNote = QString::fromStdString(
+        addPlanPreview(m_data, preview->name.toStdString(), preview->frontier, preview->current, s.x, s.y, fp32));
 }
 
 QString ParetoView::statusText() const {
@@ -210,6 +235,7 @@ QString ParetoView::statusText() const {
     QString text = tr("%1 runs, %2 on the front").arg(n).arg(m_data.front.size());
     if (m_data.skipped) text += tr(", %1 without this figure").arg(m_data.skipped);
     if (m_yRange.outside) text += tr(", %n outside the y range (fit all)", nullptr, m_yRange.outside);
+    if (!m_previewNote.isEmpty()) text += QStringLiteral("; ") + m_previewNote;
     return text;
 }
 

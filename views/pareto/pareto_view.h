@@ -19,7 +19,9 @@ namespace qs::views {
 /// against quality of every run of the open project: one scatter series per method or format,
 /// the non-dominated front as a step line, the fp32 reference as a dashed line. Hover shows a run's
 /// recipe and figures, a click selects it in the ViewContext (so every view follows), the wheel
-/// zooms and dragging pans (double-click resets). Export PNG/PDF/SVG from the context menu.
+/// zooms and dragging pans (double-click resets). Export PNG/PDF/SVG from the context menu. A plan
+/// being chosen elsewhere (ViewContext::planPreview, the Mixed-precision dialog's slider) is drawn
+/// live: its solver's predicted frontier dashed and the plan as a star, on perplexity axes.
 class ParetoView : public QWidget {
     Q_OBJECT
 public:
@@ -52,6 +54,8 @@ private:
     void redrawKeepingZoom();
     void onMouseMove(QMouseEvent* event);
     void onMouseRelease(QMouseEvent* event);
+    /// Puts the context's plan preview into m_data (or why it cannot be drawn into m_previewNote).
+    void addPreview();
 
     plugins::ViewContext* m_context;
     QComboBox* m_x;
@@ -69,6 +73,7 @@ private:
     RunCosts m_costs;                            ///< per priced cost model, each priced run's relative cycles
     ParetoData m_data;
     QString m_loadError;
+    QString m_previewNote; ///< why the plan being chosen is not drawn, empty when it is (or none)
     QPointF m_pressPos;
 };
 

@@ -125,6 +125,10 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
     replan();
 }
 
+MixedPrecisionDialog::~MixedPrecisionDialog() {
+    if (m_context) m_context->setPlanPreview(std::nullopt);
+}
+
 double MixedPrecisionDialog::budget() const { return m_min + (m_max - m_min) * m_slider->value() / double(kSteps); }
 
 void MixedPrecisionDialog::setBudget(double bitsPerWeight) {
@@ -218,6 +222,11 @@ void MixedPrecisionDialog::redrawChart() {
     m_chart->graph(0)->setData(cx, cy);
     m_chart->graph(1)->setData(px, py);
     m_chart->graph(2)->setData(mx, my);
+    plugins::PlanPreview preview; // the same curve and plan, for the Pareto view
+    preview.name = tr("%1 plan (predicted)").arg(solver());
+    preview.frontier = m_curve;
+    if (m_plan) preview.current = std::pair{m_plan->bitsPerWeight, m_plan->predictedDeltaLoss};
+    m_context->setPlanPreview(std::move(preview));
     m_chart->rescaleAxes();
     const QCPRange x = m_chart->xAxis->range(), y = m_chart->yAxis->range();
     m_chart->xAxis->setRange(x.lower - 0.05 * x.size() - 0.01, x.upper + 0.05 * x.size() + 0.01);

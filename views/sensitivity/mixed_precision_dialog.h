@@ -5,6 +5,7 @@
 #include "analysis/sensitivity.h"
 
 #include <QDialog>
+#include <QPointer>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <quantscope/plugin/view_context.h>
@@ -23,11 +24,15 @@ namespace qs::views {
 /// budget slider as it moves (the solvers take milliseconds on a model's groups); Evaluate runs it on the
 /// chosen evaluation data as a job and stores it as a run (its point appears on the Pareto view, and the
 /// run becomes the selected one); Evaluate frontier does so for five budgets across the slider's range.
+/// While open it publishes its predicted frontier and plan as the context's plan preview, which the
+/// Pareto view draws live as the slider moves.
 class MixedPrecisionDialog : public QDialog {
     Q_OBJECT
 public:
     MixedPrecisionDialog(plugins::ViewContext* context, core::SensitivityResult result, nlohmann::json settings,
                          qint64 analysisId, QWidget* parent = nullptr);
+    /// Clears the plan preview.
+    ~MixedPrecisionDialog() override;
 
     /// The budget in bits per weight (the slider's value).
     double budget() const;
@@ -58,7 +63,7 @@ private:
     void redrawChart();
     core::MpPlan planAt(double budget) const;
 
-    plugins::ViewContext* m_context;
+    QPointer<plugins::ViewContext> m_context;
     core::SensitivityResult m_result;
     std::vector<core::CandidateFormat> m_candidates;
     qint64 m_analysisId;

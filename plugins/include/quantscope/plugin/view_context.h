@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace qs::plugins {
@@ -23,6 +24,17 @@ struct ChosenData {
     QString calibration;
     QString labels;
     bool operator==(const ChosenData&) const = default;
+};
+
+/// A plan being chosen elsewhere (the Mixed-precision dialog's budget slider), for views that draw
+/// it live (the Pareto view): the solver's predicted frontier across the budget range and the current
+/// plan, each point (bits per weight of the decision groups, predicted change of the held-out
+/// log-perplexity ln(ppl / ppl_fp32), i.e. of the mean NLL).
+struct PlanPreview {
+    QString name; ///< legend entry, e.g. "clado plan (predicted)"
+    std::vector<std::pair<double, double>> frontier;
+    std::optional<std::pair<double, double>> current;
+    bool operator==(const PlanPreview&) const = default;
 };
 
 /// What every view shares: the services (the engine's registries, the job service the Jobs dock
@@ -107,6 +119,11 @@ public:
     /// emits recipeLoadRequested.
     void requestRecipeLoad(qint64 id) { emit recipeLoadRequested(id); }
 
+    /// The plan being chosen, none when no one is choosing.
+    const std::optional<PlanPreview>& planPreview() const { return m_planPreview; }
+    /// Sets (or with nullopt clears) the plan being chosen; emits planPreviewChanged when it differs.
+    void setPlanPreview(std::optional<PlanPreview> preview);
+
 signals:
     /// The chosen data changed (read it with data()).
     void dataChanged();
@@ -132,6 +149,8 @@ signals:
     void selectedRunChanged(qint64 id);
     /// A view asked for run `id`'s recipe in the Parameters panel.
     void recipeLoadRequested(qint64 id);
+    /// The plan being chosen changed or was cleared (read it with planPreview()).
+    void planPreviewChanged();
 
 private:
     void reindexResult();
@@ -150,6 +169,7 @@ private:
     nlohmann::json m_layerRules = nlohmann::json::array();
     QString m_projectPath;
     qint64 m_selectedRunId = 0;
+    std::optional<PlanPreview> m_planPreview;
 };
 
 } // namespace qs::plugins
