@@ -139,7 +139,9 @@ TEST(GradOps, CausalSoftmaxBackwardMatchesFiniteDifferences) {
             for (std::int64_t j = 0; j < n; ++j) sum += p.row(i)[j];
             EXPECT_NEAR(sum, 1.0, 1e-12);
             if (window > 0)
-                for (std::int64_t j = 0; j + window <= i; ++j) EXPECT_EQ(p.row(i)[j], 0.0);
+                for (std::int64_t j = 0; j + window <= i; ++j) {
+                    EXPECT_EQ(p.row(i)[j], 0.0);
+                }
         }
     }
 }

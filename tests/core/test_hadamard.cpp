@@ -52,7 +52,9 @@ TEST(Hadamard, PlanMatricesAreHadamard) {
         const Eigen::MatrixXd h = plan.matrix().cast<double>();
         EXPECT_TRUE((h.array().abs() == 1.0).all()) << n << " entries are not +-1";
         EXPECT_NEAR((h * h.transpose() - n * Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff(), 0.0, 1e-9) << n;
-        if ((n & (n - 1)) == 0) EXPECT_NEAR((h - sylvester(n)).cwiseAbs().maxCoeff(), 0.0, 0.0) << n;
+        if ((n & (n - 1)) == 0) {
+            EXPECT_NEAR((h - sylvester(n)).cwiseAbs().maxCoeff(), 0.0, 0.0) << n;
+        }
     }
     EXPECT_EQ(HadamardPlan(192).describe(), "sylvester 16 x paley 12");
 }

@@ -39,7 +39,9 @@ TEST(SmoothQuantModel, BeatsNaiveWithPerTensorActivations) {
                                      (gran == Granularity::Tensor ? " per-tensor " : " per-token ");
             const double p0 = tfEvaluate(naive, (what + "rtn").c_str()).perplexity;
             const double p1 = tfEvaluate(smooth, (what + "smoothquant+rtn").c_str()).perplexity;
-            if (gran == Granularity::Tensor) EXPECT_LT(p1, p0) << what;
+            if (gran == Granularity::Tensor) {
+                EXPECT_LT(p1, p0) << what;
+            }
         }
 }
 

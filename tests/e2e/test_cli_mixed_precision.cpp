@@ -46,9 +46,10 @@ TEST(CliMixedPrecision, BudgetsRespectedCladoNoWorseThanUniformAndStoredOnce) {
         EXPECT_LE(clado["perplexity"].get<double>(), uniform["perplexity"].get<double>() * (1 + 1e-12)) << b;
         // Frontier: each method's best within the budget never gets worse as the budget grows.
         for (const std::string m : {"clado", "ilp", "additive", "gradient", "greedy", "uniform"})
-            if (b > 3.6)
+            if (b > 3.6) {
                 EXPECT_LE(at.at({m, b})["frontier_perplexity"].get<double>(),
                           at.at({m, b - 0.4})["frontier_perplexity"].get<double>());
+            }
     }
 
     // The same inputs again: the analysis and every run come back from the project.

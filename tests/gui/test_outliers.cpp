@@ -189,12 +189,13 @@ TEST(OutliersView, RotationAfterSideLowersKurtosis) {
     for (QCustomPlot* plot : {view.channelPlot(), view.layerPlot()}) {
         plot->replot();
         for (QCPLayoutElement* e : plot->plotLayout()->elements(true))
-            if (auto* legend = qobject_cast<QCPLegend*>(e))
+            if (auto* legend = qobject_cast<QCPLegend*>(e)) {
                 for (QCPAxisRect* rect : plot->axisRects())
                     EXPECT_FALSE(legend->visible() && legend->outerRect().intersects(rect->rect()))
                         << plot->objectName().toStdString() << " legend " << legend->outerRect().y() << "+"
                         << legend->outerRect().height() << " rect " << rect->rect().y() << "+" << rect->rect().height()
                         << " plot " << plot->height();
+            }
     }
     EXPECT_TRUE(view.grab().save(test::outputDir() + QStringLiteral("/outliers_rotate.png")));
     EXPECT_TRUE(view.layerPlot()->savePng(test::outputDir() + QStringLiteral("/outliers_rotate_layers.png"),

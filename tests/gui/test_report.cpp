@@ -146,9 +146,10 @@ TEST_F(ReportTest, PdfPagesHaveNoOrphanedHeadingsOrNearEmptyPages) {
             if (!l.trimmed().isEmpty()) lines << l.trimmed();
         if (lines.isEmpty()) continue; // pdftotext ends with a form feed
         ++printed;
-        if (i + 1 < pages.size() && !pages[i + 1].trimmed().isEmpty())
+        if (i + 1 < pages.size() && !pages[i + 1].trimmed().isEmpty()) {
             EXPECT_FALSE(headings.contains(lines.last())) << "page " << i + 1 << " ends with the heading "
                                                          << lines.last().toStdString();
+        }
     }
     ASSERT_GE(printed, 2);
     QProcess png;

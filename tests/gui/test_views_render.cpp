@@ -70,22 +70,24 @@ TEST_F(ViewsRenderTest, NoLegendCoversDataAtEitherScreenSize) {
                                           << ": a legend inside the data at " << size.width();
             }
             // At 1600 pixels no view needs a horizontal scroll (at 1280 a wide one may scroll rather than squeeze).
-            if (size.width() == 1600)
-                if (auto* page = qobject_cast<QScrollArea*>(tabs->widget(t)))
-                    EXPECT_EQ(page->horizontalScrollBar()->maximum(), 0) << id.toStdString() << " scrolls sideways";
+            if (auto* page = qobject_cast<QScrollArea*>(tabs->widget(t)); page && size.width() == 1600) {
+                EXPECT_EQ(page->horizontalScrollBar()->maximum(), 0) << id.toStdString() << " scrolls sideways";
+            }
             // Titles and labels are not cut: each text element of a plot is as wide as its text, each
             // single-line label of the view too.
             for (QCustomPlot* plot : tabs->widget(t)->findChildren<QCustomPlot*>())
                 for (QCPLayoutElement* e : plot->plotLayout()->elements(true))
-                    if (auto* text = qobject_cast<QCPTextElement*>(e); text && text->visible() && !text->text().isEmpty())
+                    if (auto* text = qobject_cast<QCPTextElement*>(e); text && text->visible() && !text->text().isEmpty()) {
                         for (const QString& line : text->text().split(QLatin1Char('\n')))
                             EXPECT_LE(QFontMetrics(text->font()).horizontalAdvance(line), text->outerRect().width() + 1)
                                 << id.toStdString() << " at " << size.width() << ": title cut: " << line.toStdString();
+                    }
             for (QLabel* label : tabs->widget(t)->findChildren<QLabel*>())
                 if (label->isVisible() && !label->wordWrap() && label->textFormat() != Qt::RichText &&
-                    !Qt::mightBeRichText(label->text()) && !label->text().isEmpty())
+                    !Qt::mightBeRichText(label->text()) && !label->text().isEmpty()) {
                     EXPECT_LE(label->fontMetrics().horizontalAdvance(label->text()), label->contentsRect().width() + 1)
                         << id.toStdString() << " at " << size.width() << ": label cut: " << label->text().toStdString();
+                }
             EXPECT_TRUE(m_window->grab().save(
                 test::outputDir() + QStringLiteral("/%1-%2x%3.png").arg(id).arg(size.width()).arg(size.height())));
         }
