@@ -64,8 +64,9 @@ std::string evalUsage(const CliContext& ctx) {
         "                   windows' hidden states, calib-windows x ctx x hidden floats), instead of the\n"
         "                   whole float32 model (twice with a quantization). Same numbers; any method\n"
         "                   (gptq & co. quantize each layer from the calibration states entering it, as\n"
-        "                   the normal path does); layer-local transforms (rotate) are\n"
-        "                   folded one layer at a time, smoothquant and resq need the whole model\n\n"
+        "                   the normal path does); transforms are folded one layer at a time\n"
+        "                   (smoothquant and resq from the calibration windows carried through the\n"
+        "                   transformed, unquantized layers: one more calib-windows x ctx x hidden)\n\n"
         "  With --method/--format (weights), --act-quant or --kv-quant the quantized model is compared\n"
         "  with the fp32 one: reference perplexity, delta, KL divergence (mean, median, p99, max) and\n"
         "  top-1 agreement.\n\n";

@@ -7,8 +7,12 @@
 
 namespace qs::core {
 
-std::vector<LinearInputStats> collectLayerStats(const CausalLm& lm, int layer, const std::vector<RowMatrixF>& inputs,
-                                                bool withGram, const JobContext& job) {
+namespace {
+
+// One layer's site statistics over windows 0..n-1 in order; run(k, observer) runs window k through it.
+template <class Run>
+std::vector<LinearInputStats> layerStats(const CausalLm& lm, int layer, std::size_t n, bool withGram,
+                                         const JobContext& job, Run&& run) {
     const auto sites = lm.layerSites(layer);
     // One accumulator per site, created at the first window (feature counts come from the data).
     std::vector<std::optional<LinearStatsAccumulator>> acc(sites.size());
@@ -19,15 +23,31 @@ std::vector<LinearInputStats> collectLayerStats(const CausalLm& lm, int layer, c
                 acc[s]->add(x);
             }
     };
-    for (const RowMatrixF& in : inputs) {
+    for (std::size_t k = 0; k < n; ++k) {
         job.checkCancel();
-        RowMatrixF x = in;
-        lm.runLayer(layer, x, &observer);
+        run(k, observer);
     }
     std::vector<LinearInputStats> out;
     for (const auto& a : acc)
         if (a) out.push_back(a->result());
     return out;
+}
+
+} // namespace
+
+std::vector<LinearInputStats> collectLayerStats(const CausalLm& lm, int layer, const std::vector<RowMatrixF>& inputs,
+                                                bool withGram, const JobContext& job) {
+    return layerStats(lm, layer, inputs.size(), withGram, job, [&](std::size_t k, const LinearInputObserver& observer) {
+        RowMatrixF x = inputs[k];
+        lm.runLayer(layer, x, &observer);
+    });
+}
+
+std::vector<LinearInputStats> advanceLayerStats(const CausalLm& lm, int layer, std::vector<RowMatrixF>& stream,
+                                                bool withGram, const JobContext& job) {
+    return layerStats(lm, layer, stream.size(), withGram, job, [&](std::size_t k, const LinearInputObserver& observer) {
+        lm.runLayer(layer, stream[k], &observer);
+    });
 }
 
 std::vector<LinearInputStats> collectModelStats(const CausalLm& lm, const CalibrationData& data, bool withGram,

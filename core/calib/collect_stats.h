@@ -15,6 +15,11 @@ namespace qs::core {
 std::vector<LinearInputStats> collectLayerStats(const CausalLm& lm, int layer, const std::vector<RowMatrixF>& inputs,
                                                 bool withGram, const JobContext& job);
 
+/// collectLayerStats on the residual stream itself: each window's matrix is replaced by the layer's
+/// output (how a layer-by-layer driver carries calibration windows on through the layer).
+std::vector<LinearInputStats> advanceLayerStats(const CausalLm& lm, int layer, std::vector<RowMatrixF>& stream,
+                                                bool withGram, const JobContext& job);
+
 /// Statistics of every Linear input site of every layer of `lm` (layer-major, layerSites() order within
 /// a layer) over the calibration windows: each window runs through the whole model before the next,
 /// so only one window's activations are alive (progress per window, cancellable).

@@ -65,20 +65,28 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         checkWeightsInLayers(model, numLayers);
     }
     const bool calibrated = quantizer && quantizer->calibrated();
+    const bool calibratedTransform = recipe && needsCalibration(candidate->registries->transforms, recipe->transforms);
+    if (calibratedTransform && (!calibration || calibration->windows.empty()))
+        throw Error("layer-major evaluation: the recipe's transforms need calibration data (--calib FILE)");
 
     // Residual streams of every window: the reference's and (compared) the candidate's; with a
     // calibrated method also the calibration windows' (through the quantized layers < l).
     job.step(0, total, "embedding " + std::to_string(windows.size()) + " windows");
-    std::vector<RowMatrixF> ref(windows.size()), cand, calib;
+    // A calibrated transform (resq) also carries the windows through the transformed, unquantized
+    // layers: its statistics of layer l are those a whole-model pass would take.
+    std::vector<RowMatrixF> ref(windows.size()), cand, calib, transformCalib;
     forEachWindow(windows.size(), quiet, "embed", [&](std::size_t k) { ref[k] = lm.embed(windows[k]); });
     if (candidate) cand = ref;
     if (calibrated)
         for (const auto& window : calibration->windows) calib.push_back(lm.embed(window));
+    if (calibratedTransform)
+        for (const auto& window : calibration->windows) transformCalib.push_back(lm.embed(window));
     const auto runLayer = [&](int l, std::vector<RowMatrixF>& xs) {
         forEachWindow(xs.size(), quiet, "layer", [&](std::size_t k) { lm.runLayer(l, xs[k]); });
     };
 
     const ForwardHooks none;
+    auto described = std::make_shared<TransformedModel>(); // the transforms of every layer, for the result
     for (int l = 0; l < numLayers; ++l) {
         const std::string layer = "layer " + std::to_string(l + 1) + "/" + std::to_string(numLayers);
         job.step(l, total, layer + ": reference");
@@ -94,8 +102,10 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
                 std::shared_ptr<const TransformedModel> transformed;
                 if (!recipe->transforms.empty()) {
                     transformed = std::make_shared<const TransformedModel>(applyTransformsToLayer(
-                        model, lm, candidate->registries->transforms, recipe->transforms, l, quiet));
+                        model, lm, candidate->registries->transforms, recipe->transforms, l, quiet, calibration,
+                        calibratedTransform ? &transformCalib : nullptr));
                     quantizer->setTransformed(transformed);
+                    addLayerDescription(*described, *transformed);
                     hooks = transformed->hooks(candidate->hooks);
                 }
                 if (calibrated) {
@@ -141,7 +151,10 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         });
         result.comparison = scores.finish(seconds());
         result.perplexity = result.comparison->candidate;
-        if (quantizer) result.quant = quantizer->finish(calibration);
+        if (quantizer) {
+            if (!described->applied.empty()) quantizer->setTransformed(described);
+            result.quant = quantizer->finish(calibration);
+        }
     } else {
         std::vector<double> nll(windows.size(), 0.0);
         forEachWindow(windows.size(), quiet, "logits", [&](std::size_t k) {

@@ -47,9 +47,10 @@ struct LayerMajorResult {
 /// resident.
 void dropLayerPages(const Model& model, int layer);
 
-/// Throws Error unless `job` can run layer by layer: only perLayer() transforms (rotate; smoothing
-/// and ResQ need the whole model's calibration statistics). The message names the transform; an
-/// unknown method is an Error too.
+/// Throws Error unless `job` can run layer by layer: only perLayer() transforms (every built-in one;
+/// smoothquant and resq take each layer's statistics from the calibration windows carried through the
+/// transformed layers before it) and no method that trains the whole model. The message names the
+/// transform or method; an unknown method is an Error too.
 void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registries);
 
 /// Perplexity of `model` on `tokens` (and, with `candidate`, the comparison compareWithReference
@@ -60,8 +61,9 @@ void checkLayerMajorRecipe(const QuantJob& job, const MethodRegistries& registri
 /// with ModelQuantizer::quantizeLayer, quantizeModel's own step, from the calibration windows'
 /// hidden states entering it, so the weights equal quantizeModel's. Memory: the hidden states of
 /// all windows (2 x windows x ctx x hidden floats with a candidate, plus calibration windows x ctx
-/// x hidden floats with a calibrated method, and that method's input statistics for one layer,
-/// e.g. a Gram matrix per Linear input) plus one layer plus the embedding, final norm and head.
+/// x hidden floats with a calibrated method and as many again with a calibrated transform, and that
+/// method's input statistics for one layer, e.g. a Gram matrix per Linear input) plus one layer plus
+/// the embedding, final norm and head.
 /// Windows run in parallel as in evaluatePerplexity, so the numbers equal the window-major ones.
 /// Progress per layer, cancellable. Throws Error as evaluatePerplexity does, for a recipe
 /// checkLayerMajorRecipe() rejects, and for a calibrated method without `calibration`.

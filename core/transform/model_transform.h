@@ -64,6 +64,10 @@ struct TransformInput {
     /// >= 0: produce only this decoder layer's weights (with everything global: online transforms,
     /// notes), for drivers that hold one layer at a time; only for a perLayer() transform.
     int onlyLayer = -1;
+    /// With onlyLayer and a calibrated transform: the calibration windows' residual stream entering
+    /// the layer through the transformed, unquantized layers before it (one matrix per window); apply()
+    /// takes its statistics there and advances it through the layer, as a whole-model pass would.
+    std::vector<RowMatrixF>* layerStream = nullptr;
 };
 
 /// A change of basis of Linear inputs (SmoothQuant, rotations, ResQ), composable with any weight
@@ -79,9 +83,10 @@ public:
     virtual const ParamSchema& params() const = 0;
     /// True when calibration statistics are needed.
     virtual bool needsCalibration() const = 0;
-    /// True when each decoder layer's weights depend on that layer alone (data-free, nothing carried
-    /// between layers): apply() with TransformInput::onlyLayer then makes one layer, and layer-major
-    /// evaluation (--low-memory) can transform a model it never holds whole.
+    /// True when each decoder layer's weights depend on that layer alone: data-free, or (calibrated)
+    /// on the calibration stream entering it, which the driver carries (TransformInput::layerStream).
+    /// apply() with TransformInput::onlyLayer then makes one layer, and layer-major evaluation
+    /// (--low-memory) can transform a model it never holds whole.
     virtual bool perLayer() const { return false; }
     /// Applies the transform on top of `model` (validated `params`). Throws Error for an
     /// architecture it cannot transform.

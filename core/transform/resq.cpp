@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -83,6 +84,8 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
     if (model.online || model.activationQuantizer)
         throw Error("resq: must come before online transforms (its PCA bases are computed after folding the norms)");
     if (!in.calibration) throw Error("resq needs calibration data: give --calib FILE");
+    if (in.onlyLayer >= 0 && !in.layerStream)
+        throw Error("resq one layer at a time needs the calibration windows' residual stream entering the layer");
     const auto layers = llamaLayers(in.lm, in.model, "resq");
     const ModelConfig& cfg = in.model.config();
     const double fraction = p.at("high_fraction").get<double>();
@@ -90,10 +93,15 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
     const RotationKind kind = parseRotationKind(p.at("rotation").get<std::string>());
     const auto seed = static_cast<std::uint64_t>(p.at("rotation_seed").get<int>());
     const bool kv = p.at("rotate_kv").get<bool>();
+    const std::int64_t online = model.onlineParameters; // before this transform's
+    // The layers this call transforms: all, or (layer-major drivers) one.
+    const auto inScope = [&](std::size_t l) { return in.onlyLayer < 0 || static_cast<int>(l) == in.onlyLayer; };
 
     // 1. Fold the norms, so the statistics are those of the inputs the bases will rotate.
     std::map<std::string, std::vector<float>> folded;
-    for (const auto& n : layers) {
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+        if (!inScope(l)) continue;
+        const auto& n = layers[l];
         foldNormInto(in.model, model, n.attnNorm, n.qkv);
         foldNormInto(in.model, model, n.mlpNorm, n.gateUp);
         for (const auto* names : {&n.qkv, &n.gateUp})
@@ -102,7 +110,9 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
         folded[n.mlpNorm] = model.weights.at(n.mlpNorm);
     }
     CausalLm lm(in.lm, std::move(folded));
-    // 2. Site second moments and per-head K/V second moments in one calibration pass.
+    // 2. Site second moments and per-head K/V second moments in one calibration pass: every window
+    // through the whole folded model, or the stream entering the one layer (advanced through it, as the
+    // whole-model pass would carry it).
     auto moments = std::make_shared<KvMoments>();
     moments->kvHeads = cfg.numKvHeads;
     moments->headDim = cfg.headDim;
@@ -113,18 +123,21 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
     ForwardHooks observe = lm.hooks();
     observe.kvQuantize = [moments](int layer, RowMatrixF& k, RowMatrixF& v) { moments->add(layer, k, v); };
     lm.setHooks(observe);
-    const std::vector<LinearInputStats> stats = collectModelStats(lm, *in.calibration, true, in.job);
-    if (stats.size() != layers.size() * 4) throw Error("resq: calibration statistics miss some sites");
+    const std::vector<LinearInputStats> stats =
+        in.onlyLayer < 0 ? collectModelStats(lm, *in.calibration, true, in.job)
+                         : advanceLayerStats(lm, in.onlyLayer, *in.layerStream, true, in.job);
+    if (stats.size() != (in.onlyLayer < 0 ? layers.size() : 1) * 4) throw Error("resq: calibration statistics miss some sites");
 
-    // 3. Site bases: weights W U, inputs x U online.
-    auto bases = std::make_shared<std::vector<Rotation>>();
-    auto highs = std::make_shared<std::vector<std::int64_t>>();
+    // 3. Site bases: weights W U, inputs x U online (by layer * 4 + site).
+    auto bases = std::make_shared<std::map<std::size_t, Rotation>>();
+    auto highs = std::make_shared<std::map<std::size_t, std::int64_t>>();
     nlohmann::json kept = nlohmann::json::array();
-    for (std::size_t l = 0; l < layers.size(); ++l) {
+    for (std::size_t l = 0, next = 0; l < layers.size(); ++l) {
+        if (!inScope(l)) continue;
         const auto& n = layers[l];
         const std::vector<std::string> siteWeights[4] = {n.qkv, {n.o}, n.gateUp, {n.down}};
         for (int s = 0; s < 4; ++s) {
-            const LinearInputStats& st = stats[l * 4 + static_cast<std::size_t>(s)];
+            const LinearInputStats& st = stats[next++];
             if (st.samples == 0 || st.xtx.rows() != st.features) throw Error("resq: no calibration statistics for " + st.site);
             const std::int64_t high = highCount(fraction, st.features);
             const Eigen::MatrixXd m = st.xtx / static_cast<double>(st.samples);
@@ -139,41 +152,43 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
             kept.push_back({{"site", st.site}, {"high", high}, {"features", st.features},
                             {"energy_high", total > 0 ? ev.head(high).sum() / total : 0.0}});
             model.onlineParameters += st.features * st.features;
-            bases->push_back(std::move(u));
-            highs->push_back(high);
+            bases->emplace(l * 4 + static_cast<std::size_t>(s), std::move(u));
+            highs->emplace(l * 4 + static_cast<std::size_t>(s), high);
         }
     }
     model.highBits = highBits;
     model.online = true;
     model.siteTransform = [bases](int layer, int site, RowMatrixF& x) {
-        (*bases)[static_cast<std::size_t>(layer * 4 + site)].apply(x.data(), x.rows());
+        bases->at(static_cast<std::size_t>(layer * 4 + site)).apply(x.data(), x.rows());
     };
     model.activationQuantizer = [highs, highBits](const QuantSpec& spec) -> SiteFn {
         const QuantSpec hi = highSpec(spec, highBits);
         return [highs, hi, spec](int layer, int site, RowMatrixF& x) {
-            fakeQuantizeSplit(x.data(), x.rows(), x.cols(), (*highs)[static_cast<std::size_t>(layer * 4 + site)], hi, spec);
+            fakeQuantizeSplit(x.data(), x.rows(), x.cols(), highs->at(static_cast<std::size_t>(layer * 4 + site)), hi, spec);
         };
     };
 
     // 4. K/V: a per-head basis from the K (after RoPE) / V second moments; quantize there, rotate back.
     if (kv) {
         const std::int64_t hd = cfg.headDim, highKv = highCount(fraction, hd);
-        auto kb = std::make_shared<std::vector<Rotation>>(), vb = std::make_shared<std::vector<Rotation>>();
+        const auto heads = static_cast<std::size_t>(cfg.numKvHeads);
+        auto kb = std::make_shared<std::map<std::size_t, Rotation>>(), vb = std::make_shared<std::map<std::size_t, Rotation>>();
         for (std::size_t i = 0; i < moments->k.size(); ++i) {
-            const double rows = static_cast<double>(std::max<std::int64_t>(1, moments->rows[i / static_cast<std::size_t>(cfg.numKvHeads)]));
-            kb->push_back(Rotation::dense(subspaceBasis(moments->k[i] / rows, highKv, kind, seed * 7919 + i * 4)));
-            vb->push_back(Rotation::dense(subspaceBasis(moments->v[i] / rows, highKv, kind, seed * 7919 + i * 4 + 2)));
+            if (!inScope(i / heads)) continue;
+            const double rows = static_cast<double>(std::max<std::int64_t>(1, moments->rows[i / heads]));
+            kb->emplace(i, Rotation::dense(subspaceBasis(moments->k[i] / rows, highKv, kind, seed * 7919 + i * 4)));
+            vb->emplace(i, Rotation::dense(subspaceBasis(moments->v[i] / rows, highKv, kind, seed * 7919 + i * 4 + 2)));
             model.onlineParameters += 2 * hd * hd;
         }
-        const int heads = cfg.numKvHeads;
-        model.kvQuantizer = [kb, vb, heads, highKv, highBits](const QuantSpec& spec) -> KvFn {
+        const int nh = cfg.numKvHeads;
+        model.kvQuantizer = [kb, vb, nh, highKv, highBits](const QuantSpec& spec) -> KvFn {
             const QuantSpec hi = highSpec(spec, highBits);
-            return [kb, vb, heads, highKv, hi, spec](int layer, RowMatrixF& k, RowMatrixF& v) {
+            return [kb, vb, nh, highKv, hi, spec](int layer, RowMatrixF& k, RowMatrixF& v) {
                 for (auto mb : {std::pair{&k, kb.get()}, std::pair{&v, vb.get()}}) {
                     // Not a structured binding: lambdas cannot capture those before clang 16.
-                    const std::vector<Rotation>* b = mb.second;
-                    perHead(*mb.first, heads, [&](int g, RowMatrixF& h) {
-                        const Rotation& u = (*b)[static_cast<std::size_t>(layer * heads + g)];
+                    const std::map<std::size_t, Rotation>* b = mb.second;
+                    perHead(*mb.first, nh, [&](int g, RowMatrixF& h) {
+                        const Rotation& u = b->at(static_cast<std::size_t>(layer * nh + g));
                         u.apply(h.data(), h.rows());
                         fakeQuantizeSplit(h.data(), h.rows(), h.cols(), highKv, hi, spec);
                         u.apply(h.data(), h.rows(), true);
@@ -182,6 +197,9 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
             };
         };
     }
+    // One layer of a layer-major driver counts the whole model's online matrices (every decoder
+    // layer has this layer's shapes); its notes list this layer's sites, which the driver joins.
+    if (in.onlyLayer >= 0) model.onlineParameters += (model.onlineParameters - online) * (std::int64_t(layers.size()) - 1);
     nlohmann::json applied = p;
     applied["name"] = "resq";
     applied["notes"] = {{"basis", "eigenvectors of X^T X / n (uncentred), descending"}, {"sites", kept}};

@@ -20,6 +20,8 @@ public:
     }
     const ParamSchema& params() const override;
     bool needsCalibration() const override { return true; }
+    /// A layer's bases come from the calibration stream entering it (TransformInput::layerStream).
+    bool perLayer() const override { return true; }
     void apply(const TransformInput& in, const nlohmann::json& params, TransformedModel& model) const override;
 };
 

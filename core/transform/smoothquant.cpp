@@ -59,16 +59,24 @@ void SmoothQuantTransform::apply(const TransformInput& in, const nlohmann::json&
         throw Error("smoothquant: must come before online transforms (rotate, resq): its scales fold into "
                     "the norms, which run before any online rotation");
     if (!in.calibration) throw Error("smoothquant needs calibration data: give --calib FILE");
+    if (in.onlyLayer >= 0 && !in.layerStream)
+        throw Error("smoothquant one layer at a time needs the calibration windows' residual stream entering the layer");
     const auto layers = llamaLayers(in.lm, in.model, "smoothquant");
     const double alpha = p.at("alpha").get<double>();
     const ModelConfig& cfg = in.model.config();
-    const std::vector<LinearInputStats> stats = collectModelStats(in.lm, *in.calibration, false, in.job);
-    if (stats.size() != layers.size() * 4) throw Error("smoothquant: calibration statistics miss some sites");
+    // Every layer's input maxima from one pass of the windows, or (a layer-major driver) one layer's
+    // from the stream entering it, advanced through the layer: the smoothing changes no output.
+    const std::vector<LinearInputStats> stats =
+        in.onlyLayer < 0 ? collectModelStats(in.lm, *in.calibration, false, in.job)
+                         : advanceLayerStats(in.lm, in.onlyLayer, *in.layerStream, false, in.job);
+    if (stats.size() != (in.onlyLayer < 0 ? layers.size() : 1) * 4) throw Error("smoothquant: calibration statistics miss some sites");
     const int hd = cfg.headDim, group = cfg.numHeads / cfg.numKvHeads;
 
     for (std::size_t l = 0; l < layers.size(); ++l) {
+        if (in.onlyLayer >= 0 && static_cast<int>(l) != in.onlyLayer) continue;
         const auto& n = layers[l];
-        auto st = [&](int s) -> const LinearInputStats& { return stats[l * 4 + static_cast<std::size_t>(s)]; };
+        const std::size_t first = in.onlyLayer < 0 ? l * 4 : 0; // this layer's first site in `stats`
+        auto st = [&](int s) -> const LinearInputStats& { return stats[first + static_cast<std::size_t>(s)]; };
         // Sites after an RMSNorm: gamma / s and W diag(s).
         for (int s : {0, 2}) {
             const auto& names = s == 0 ? n.qkv : n.gateUp;

@@ -18,6 +18,8 @@ public:
     }
     const ParamSchema& params() const override;
     bool needsCalibration() const override { return true; }
+    /// A layer's scales come from the calibration stream entering it (TransformInput::layerStream).
+    bool perLayer() const override { return true; }
     void apply(const TransformInput& in, const nlohmann::json& params, TransformedModel& model) const override;
 };
 

@@ -34,21 +34,56 @@ void requirePerLayerTransforms(const Registry<ModelTransform>& transforms, const
         if (!transforms.get(step.name, "transform").perLayer())
             throw Error("transform '" + step.name +
                         "' needs the whole model or its calibration statistics, not one layer at a time: "
-                        "--low-memory (layer-major evaluation) applies only layer-local transforms (rotate)");
+                        "--low-memory (layer-major evaluation) applies only layer-local transforms (rotate, resq)");
 }
 
 TransformedModel applyTransformsToLayer(const Model& model, const CausalLm& lm, const Registry<ModelTransform>& transforms,
-                                        const std::vector<TransformStep>& steps, int layer, const JobContext& job) {
+                                        const std::vector<TransformStep>& steps, int layer, const JobContext& job,
+                                        const CalibrationData* calibration, std::vector<RowMatrixF>* calibrationStream) {
     requirePerLayerTransforms(transforms, steps);
     TransformedModel result;
+    int calibrated = 0;
     for (const TransformStep& step : steps) {
         const ModelTransform& t = transforms.get(step.name, "transform");
         const nlohmann::json params = validateParams(t.params(), step.params, "transform " + step.name);
         TransformInput in{model, lm, nullptr, JobContext{{}, job.cancel}};
         in.onlyLayer = layer;
+        if (t.needsCalibration()) {
+            // One stream carries one transform's view of the windows: a second calibrated step would
+            // need the stream through the first one's result.
+            if (++calibrated > 1) throw Error("one layer at a time takes at most one calibrated transform (" + step.name + ")");
+            if (!calibration || !calibrationStream)
+                throw Error("transform " + step.name + " needs calibration data: give --calib FILE [--calib-windows N]");
+            in.calibration = calibration;
+            in.layerStream = calibrationStream;
+        }
         t.apply(in, params, result);
     }
     return result;
+}
+
+void addLayerDescription(TransformedModel& summary, const TransformedModel& layer) {
+    if (summary.applied.empty()) {
+        summary.applied = layer.applied;
+        summary.onlineParameters = layer.onlineParameters;
+        summary.highBits = layer.highBits;
+        summary.online = layer.online;
+        return;
+    }
+    for (std::size_t i = 0; i < summary.applied.size() && i < layer.applied.size(); ++i) {
+        nlohmann::json& notes = summary.applied[i]["notes"];
+        const nlohmann::json& more = layer.applied[i].value("notes", nlohmann::json::object());
+        if (!notes.is_object() || !more.is_object()) continue;
+        for (auto it = more.begin(); it != more.end(); ++it)
+            if (it.value().is_array() && notes.contains(it.key()) && notes[it.key()].is_array())
+                for (const auto& item : it.value()) notes[it.key()].push_back(item);
+    }
+}
+
+bool needsCalibration(const Registry<ModelTransform>& transforms, const std::vector<TransformStep>& steps) {
+    for (const TransformStep& step : steps)
+        if (transforms.get(step.name, "transform").needsCalibration()) return true;
+    return false;
 }
 
 MethodChain parseMethodChain(const std::string& text, const Registry<ModelTransform>& transforms) {

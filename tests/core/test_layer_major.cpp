@@ -6,6 +6,7 @@
 #include "data/calib_data.h"
 #include "quant/model_quantizer.h"
 #include "eval/layer_major.h"
+#include "transform/transform_pipeline.h"
 #include "eval/perplexity.h"
 #include "fixture_models.h"
 #include "fixture_paths.h"
@@ -359,17 +360,38 @@ TEST(LayerMajor, CalibratedMethodNeedsCalibrationAndTransformsAreRejectedByName)
         EXPECT_NE(m.find("--calib"), std::string::npos) << m;
     }
     EXPECT_NO_THROW(checkLayerMajorRecipe(gptq, registries()));
-    // Rotations are layer-local (applied one layer at a time); SmoothQuant's scales need the whole model.
-    QuantJob rotated = rtn(FormatId::Int4, Granularity::Group, 32, false);
-    rotated.transforms.push_back({"rotate", nlohmann::json::object()});
-    EXPECT_NO_THROW(checkLayerMajorRecipe(rotated, registries()));
+    // Every built-in transform runs one layer at a time (SmoothQuant and ResQ from the calibration
+    // stream, so not without calibration data); a transform that needs the whole model is refused by name.
+    for (const char* name : {"rotate", "smoothquant", "resq"}) {
+        QuantJob transformed = rtn(FormatId::Int4, Granularity::Group, 32, false);
+        transformed.transforms.push_back({name, nlohmann::json::object()});
+        EXPECT_NO_THROW(checkLayerMajorRecipe(transformed, registries())) << name;
+    }
     QuantJob smoothed = rtn(FormatId::Int4, Granularity::Group, 32, false);
     smoothed.transforms.push_back({"smoothquant", nlohmann::json::object()});
     try {
-        checkLayerMajorRecipe(smoothed, registries());
-        FAIL() << "smoothquant was accepted";
+        evaluateLayerMajor(fixtureModel(), testTokens(), {128, 2}, quantized(smoothed), {});
+        FAIL() << "smoothquant ran without calibration data";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("'smoothquant'"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--calib"), std::string::npos) << e.what();
+    }
+    struct WholeModelTransform final : ModelTransform {
+        std::string_view name() const override { return "whole"; }
+        std::string_view summary() const override { return "needs every layer at once"; }
+        const ParamSchema& params() const override {
+            static const ParamSchema none{};
+            return none;
+        }
+        bool needsCalibration() const override { return false; }
+        void apply(const TransformInput&, const nlohmann::json&, TransformedModel&) const override {}
+    };
+    Registry<ModelTransform> transforms;
+    transforms.add(std::make_unique<WholeModelTransform>());
+    try {
+        requirePerLayerTransforms(transforms, {{"whole", nlohmann::json::object()}});
+        FAIL() << "a whole-model transform was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'whole'"), std::string::npos) << e.what();
     }
     EXPECT_NO_THROW(checkLayerMajorRecipe(rtn(FormatId::Int4, Granularity::Group, 32, false), registries()));
     // Bad data is still an error, not garbage.
