@@ -3,6 +3,7 @@
 // Tiny random Hugging Face model directories and an independent, deliberately naive float64 forward
 // pass (loops over tokens, heads and features; its own RoPE, norms and activations) that the Eigen
 // forward pass of core/nn is checked against.
+#include "data/calib_data.h"
 #include "io/safetensors.h"
 #include "quant/fake_quant.h"
 
@@ -38,6 +39,19 @@ struct TinyWeights {
     const std::vector<float>& at(const std::string& n) const { return tensors.at(n).second; }
     bool has(const std::string& n) const { return tensors.count(n) != 0; }
 };
+
+/// Three windows of 16 token ids below 40 (every tiny model's vocabulary holds them): a small
+/// calibration or sensitivity set.
+inline core::CalibrationData tinyWindows() {
+    core::CalibrationData set;
+    set.ctx = 16;
+    for (int w = 0; w < 3; ++w) {
+        std::vector<std::int32_t> ids(16);
+        for (int i = 0; i < 16; ++i) ids[std::size_t(i)] = std::int32_t((w * 16 + i) * 7 % 40);
+        set.windows.push_back(ids);
+    }
+    return set;
+}
 
 /// Writes config.json + model.safetensors (F32) of a random model into `dir`; returns the weights.
 inline TinyWeights writeTinyModel(const std::filesystem::path& dir, const TinySpec& s, unsigned seed = 7) {

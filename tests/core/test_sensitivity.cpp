@@ -181,13 +181,7 @@ TEST(Sensitivity, EveryArchitectureAndTheLocalObjectiveByHand) {
         qs::test::writeTinyModel(dir, s);
         const auto model = openModel(dir);
         const CausalLm lm(*model);
-        CalibrationData set;
-        set.ctx = 16;
-        for (int w = 0; w < 3; ++w) {
-            std::vector<std::int32_t> ids(16);
-            for (int i = 0; i < 16; ++i) ids[std::size_t(i)] = std::int32_t((w * 16 + i) * 7 % 40);
-            set.windows.push_back(ids);
-        }
+        const CalibrationData set = qs::test::tinyWindows();
         SensitivityOptions o;
         o.candidates = parseCandidateFormats("keep,int4:group:16:asym", builtinRegistries(), "test");
         o.hawqProbes = 0;

@@ -81,13 +81,7 @@ TEST(SensitivityLayerMajor, OtherArchitecturesAndWhatItLeavesOut) {
         const auto dir = qs::test::outputDir(std::string("sensitivity_layer_major_") + type);
         qs::test::writeTinyModel(dir, s);
         const auto model = openModel(dir);
-        CalibrationData set;
-        set.ctx = 16;
-        for (int w = 0; w < 3; ++w) {
-            std::vector<std::int32_t> ids(16);
-            for (int i = 0; i < 16; ++i) ids[std::size_t(i)] = std::int32_t((w * 16 + i) * 7 % 40);
-            set.windows.push_back(ids);
-        }
+        const CalibrationData set = qs::test::tinyWindows();
         SensitivityOptions o = noBackward("keep,int4:group:16:asym,int8:channel:sym");
         o.pairs = true;
         o.prefixCache = false;

@@ -43,6 +43,23 @@ void expectSameKld(const nlohmann::json& low, const nlohmann::json& whole) {
         EXPECT_NEAR(low["kld"][key].get<double>(), whole["kld"][key].get<double>(), 1e-6) << key;
 }
 
+// Runs the eval `args` with and without --low-memory and checks that they agree: perplexity, the
+// transforms and their notes, bits per weight and the KLD statistics. Returns the low-memory run's
+// JSON (null when either run failed).
+nlohmann::json lowMemoryAgrees(const std::string& args) {
+    const CliRun low = runCli(args + " --low-memory");
+    const CliRun whole = runCli(args);
+    EXPECT_EQ(low.exitCode, 0) << low.out;
+    EXPECT_EQ(whole.exitCode, 0) << whole.out;
+    if (low.exitCode != 0 || whole.exitCode != 0) return {};
+    const auto l = low.json(), w = whole.json();
+    EXPECT_LT(relErr(l["perplexity"].get<double>(), w["perplexity"].get<double>()), 1e-6) << l.dump();
+    EXPECT_EQ(l["transforms"], w["transforms"]);
+    EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), w["bits_per_weight"].get<double>());
+    expectSameKld(l, w);
+    return l;
+}
+
 } // namespace
 
 TEST(CliLowMemory, Fp32PerplexityWithOneLayerOfWeights) {
@@ -133,17 +150,9 @@ TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
     const std::string calib = " --calib " + q((fixtures() / "corpus" / "calib.txt").string()) + " --calib-windows 16";
     for (const std::string& method : std::vector<std::string>{"rotate+rtn --act-quant int8 --kv-quant int4", "rotate+gptq" + calib}) {
         SCOPED_TRACE(method);
-        const std::string args = "eval " + kModel + " --data " + kTokens + " --windows 16 --method " + method +
-                                 " --format int4 --granularity group --group 32 --asym --kld --json";
-        const CliRun low = runCli(args + " --low-memory");
-        const CliRun whole = runCli(args);
-        ASSERT_EQ(low.exitCode, 0) << low.out;
-        ASSERT_EQ(whole.exitCode, 0) << whole.out;
-        const auto l = low.json(), w = whole.json();
-        EXPECT_LT(relErr(l["perplexity"].get<double>(), w["perplexity"].get<double>()), 1e-6) << l.dump();
-        EXPECT_EQ(l["transforms"], w["transforms"]);
-        EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), w["bits_per_weight"].get<double>());
-        expectSameKld(l, w);
+        const auto l = lowMemoryAgrees("eval " + kModel + " --data " + kTokens + " --windows 16 --method " + method +
+                                       " --format int4 --granularity group --group 32 --asym --kld --json");
+        ASSERT_FALSE(l.is_null());
         const FixtureBytes b = fixtureBytes();
         EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
     }
@@ -191,20 +200,12 @@ TEST(CliLowMemory, CalibratedTransformsEqualTheWholeModelPath) {
     for (const std::string& method : std::vector<std::string>{"resq+rtn --act-quant int4 --kv-quant int4", "resq+gptq",
                                                               "smoothquant+rtn --act-quant int8"}) {
         SCOPED_TRACE(method);
-        const std::string args = "eval " + kModel + " --data " + kTokens + " --windows 8 --method " + method + calib +
-                                 " --format int4 --granularity group --group 32 --asym --kld --json";
-        const CliRun low = runCli(args + " --low-memory");
-        const CliRun whole = runCli(args);
-        ASSERT_EQ(low.exitCode, 0) << low.out;
-        ASSERT_EQ(whole.exitCode, 0) << whole.out;
-        const auto l = low.json(), w = whole.json();
-        EXPECT_LT(relErr(l["perplexity"].get<double>(), w["perplexity"].get<double>()), 1e-6) << l.dump();
-        EXPECT_EQ(l["transforms"], w["transforms"]);
+        const auto l = lowMemoryAgrees("eval " + kModel + " --data " + kTokens + " --windows 8 --method " + method +
+                                       calib + " --format int4 --granularity group --group 32 --asym --kld --json");
+        ASSERT_FALSE(l.is_null());
         if (method.rfind("resq", 0) == 0) {
             EXPECT_EQ(l["transforms"][0]["notes"]["sites"].size(), 4u * fixtureBytes().layers);
         }
-        EXPECT_DOUBLE_EQ(l["bits_per_weight"].get<double>(), w["bits_per_weight"].get<double>());
-        expectSameKld(l, w);
         EXPECT_LT(l["peak_weight_bytes"].get<long long>(), fixtureBytes().full());
     }
     // Without calibration data it says what it needs.
