@@ -126,6 +126,17 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     EXPECT_TRUE(pareto->plot()->savePng(test::outputDir() + QStringLiteral("/pareto-plan-preview.png"), 800, 500));
     owned.reset();
     EXPECT_FALSE(pareto->data().preview);
+
+    // One layer at a time (the form's checkbox): the same table, and the note says what it left out.
+    const auto whole = view->result()->deltaLoss;
+    view->form()->setValue(QStringLiteral("low_memory"), true);
+    ASSERT_TRUE(view->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(view->result().has_value());
+    EXPECT_TRUE(view->result()->layerMajor);
+    EXPECT_EQ(view->result()->deltaLoss, whole);
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("one layer at a time"))) << view->noteText().toStdString();
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("gradient and HAWQ scores left out"))) << view->noteText().toStdString();
 }
 
 } // namespace

@@ -404,6 +404,10 @@ void SensitivityView::redraw() {
                 .arg(r.seconds, 0, 'f', 1)
                 .arg(r.layerRunsWithoutCache ? 100.0 * double(r.layerRuns) / double(r.layerRunsWithoutCache) : 100.0, 0, 'f', 0);
     if (!rho.isEmpty()) note << tr("Proxies vs measured: %1").arg(rho.join(QStringLiteral(", ")));
+    if (r.layerMajor)
+        note << tr("one layer at a time: %n pass(es) over the layers, at most %1 MB of float32 weights", nullptr, r.passes)
+                    .arg(double(r.peakWeightBytes) / 1e6, 0, 'f', 0);
+    for (const std::string& left : r.notes) note << QString::fromStdString(left);
     m_note->setText(note.join(QStringLiteral(" · ")));
 }
 
