@@ -25,7 +25,7 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   heavy+="|LayerMajor.(Calibrated|OtherRtn|RtnInt4|ActivationAndKv|Fp32Perplexity)"
   heavy+="|TransformedStats.(SmoothQuant|ReadsTheCache|HadamardRotation)"
   heavy+="|QatFixture|GradFixture.Float64|GradFixture.CurvatureAlong"
-  heavy+="|Sensitivity.PrefixCacheAndThreadCountChangeNoBit|LayerRulesModel.FixtureRecipePerplexity|QuantizerConformance.QuantizesEveryWeightOfTheFixture/(gptvq|awq)"
+  heavy+="|Sensitivity.PrefixCacheAndThreadCountChangeNoBit|SensitivityLayerMajor.EqualsTheWholeModel|LayerRulesModel.FixtureRecipePerplexity|QuantizerConformance.QuantizesEveryWeightOfTheFixture/(gptvq|awq)"
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j 2 -L core -E "$heavy"
