@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "analysis/prefix_evaluator.h"
 
+#include "analysis/reference_scores.h"
 #include "base/error.h"
 #include "eval/window_scores.h"
 
@@ -13,12 +14,7 @@ PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
                                  std::vector<std::vector<std::int32_t>> windows, const Options& options,
                                  const JobContext& job)
     : m_model(model), m_lm(lm), m_options(options), m_windows(std::move(windows)) {
-    if (m_windows.empty()) throw Error("sensitivity set: no windows");
-    for (const auto& w : m_windows) {
-        if (w.size() < 2 || w.size() != m_windows.front().size())
-            throw Error("sensitivity set: windows must hold the same number (>= 2) of tokens");
-        checkTargets(w, lm.vocabSize());
-    }
+    checkSensitivityWindows(m_windows, lm.vocabSize());
     for (const WeightInfo& w : model.weights()) m_layerOf[w.name] = w.layerIndex;
     const int layers = lm.numLayers();
     const std::size_t n = m_windows.size();
@@ -33,11 +29,7 @@ PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
             lm.runLayer(l, m_hidden[l + 1][k]);
         });
     }
-    const double logitBytes = double(n) * double(m_windows.front().size()) * lm.vocabSize() * sizeof(float);
-    if (logitBytes <= double(m_options.logitBytesLimit)) {
-        m_referenceLogits.resize(n);
-        forEachWindow(n, quiet, "logits", [&](std::size_t k) { m_referenceLogits[k] = lm.logits(m_hidden[layers][k]); });
-    }
+    m_referenceLogits = keptReferenceLogits(lm, m_hidden[static_cast<std::size_t>(layers)], m_options.logitBytesLimit, quiet);
     // The reference scored against itself: the same code path as every evaluation.
     const long long before = m_layerRuns;
     m_reference = evaluate({}, quiet);
@@ -74,20 +66,17 @@ PerturbedScores PrefixEvaluator::evaluate(std::map<std::string, std::vector<floa
     });
     const CausalLm variant(m_lm, std::move(replaced)); // shares every weight it does not replace
     const int layers = numLayers();
-    const std::size_t n = m_windows.size();
-    const int ctx = static_cast<int>(m_windows.front().size());
-    ComparisonScores scores(n, ctx);
-    forEachWindow(n, job, "evaluate", [&](std::size_t k) {
-        RowMatrixF x = touchesOutside ? variant.embed(m_windows[k]) : m_hidden[static_cast<std::size_t>(start)][k];
-        for (int l = start; l < layers; ++l) variant.runLayer(l, x);
-        const RowMatrixF reference =
-            m_referenceLogits.empty() ? m_lm.logits(m_hidden[static_cast<std::size_t>(layers)][k]) : RowMatrixF();
-        scores.add(k, m_referenceLogits.empty() ? reference : m_referenceLogits[k], variant.logits(x), m_windows[k]);
-    });
+    const PerturbedScores s = scoreAgainstReference(
+        m_lm, m_windows, m_hidden[static_cast<std::size_t>(layers)], m_referenceLogits,
+        [&](std::size_t k) {
+            RowMatrixF x = touchesOutside ? variant.embed(m_windows[k]) : m_hidden[static_cast<std::size_t>(start)][k];
+            for (int l = start; l < layers; ++l) variant.runLayer(l, x);
+            return variant.logits(x);
+        },
+        job);
     ++m_evaluations;
-    m_layerRuns += static_cast<long long>(layers - start) * static_cast<long long>(n);
-    const ComparisonResult r = scores.finish(0);
-    return {r.candidate.meanNll, r.kld.mean, r.kld.top1Agreement};
+    m_layerRuns += static_cast<long long>(layers - start) * static_cast<long long>(m_windows.size());
+    return s;
 }
 
 } // namespace qs::core

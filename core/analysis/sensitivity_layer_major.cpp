@@ -8,6 +8,7 @@
 // numbers are the same bits as the whole-model measurement.
 #include "analysis/sensitivity_parts.h"
 
+#include "analysis/reference_scores.h"
 #include "base/error.h"
 #include "eval/layer_major.h"
 #include "eval/window_scores.h"
@@ -42,12 +43,8 @@ public:
         if (set.windows.empty()) throw Error("sensitivity: the sensitivity set holds no window");
         for (const auto& c : options.candidates)
             if (!c.keep) checkLayerMajorRecipe(c.job, registries);
-        for (const auto& w : set.windows) {
-            if (w.size() < 2 || w.size() != set.windows.front().size())
-                throw Error("sensitivity set: windows must hold the same number (>= 2) of tokens");
-            checkTargets(w, m_lm.vocabSize());
-            m_windows.emplace_back(w);
-        }
+        checkSensitivityWindows(set.windows, m_lm.vocabSize());
+        for (const auto& w : set.windows) m_windows.emplace_back(w);
         r = emptyResult(decisionGroups(model, m_lm, options.grouping), options);
         r.layerMajor = true;
         if (options.gradientScore || options.hawqProbes > 0)
@@ -181,32 +178,20 @@ private:
         return out;
     }
 
-    // Scores against the float32 model, as PrefixEvaluator::evaluate does (the same sums in window order).
+    // A stream's last hidden states (empty: the float32 model's own) scored against the float32 model,
+    // as PrefixEvaluator::evaluate scores.
     PerturbedScores score(const std::vector<RowMatrixF>& stream) {
-        const std::size_t n = m_windows.size();
-        const int layers = m_lm.numLayers();
-        ComparisonScores scores(n, static_cast<int>(m_windows.front().size()));
-        forEachWindow(n, m_quiet, "score", [&](std::size_t k) {
-            const RowMatrixF& last = stream.empty() ? m_reference[std::size_t(layers)][k] : stream[k];
-            const RowMatrixF reference = m_referenceLogits.empty() ? m_lm.logits(m_reference[std::size_t(layers)][k]) : RowMatrixF();
-            scores.add(k, m_referenceLogits.empty() ? reference : m_referenceLogits[k], m_lm.logits(last), m_windows[k]);
-        });
-        const ComparisonResult c = scores.finish(0);
-        return {c.candidate.meanNll, c.kld.mean, c.kld.top1Agreement};
+        const std::vector<RowMatrixF>& last = m_reference.back();
+        return scoreAgainstReference(
+            m_lm, m_windows, last, m_referenceLogits,
+            [&](std::size_t k) { return m_lm.logits(stream.empty() ? last[k] : stream[k]); }, m_quiet);
     }
 
-    // The reference logits (kept while they fit 512 MiB, as PrefixEvaluator keeps them) and the
-    // float32 model scored against itself.
+    // The reference logits (kept under PrefixEvaluator's limit) and the float32 model scored against itself.
     void scoreReference() {
-        const std::size_t n = m_windows.size();
-        const int layers = m_lm.numLayers();
-        const double logitBytes = double(n) * double(m_windows.front().size()) * m_lm.vocabSize() * sizeof(float);
-        if (logitBytes <= double(512u << 20)) {
-            m_referenceLogits.resize(n);
-            forEachWindow(n, m_quiet, "logits", [&](std::size_t k) { m_referenceLogits[k] = m_lm.logits(m_reference[std::size_t(layers)][k]); });
-        }
+        m_referenceLogits = keptReferenceLogits(m_lm, m_reference.back(), PrefixEvaluator::Options{}.logitBytesLimit, m_quiet);
         r.reference = score({});
-        r.scoredTokens = static_cast<std::int64_t>(n) * static_cast<std::int64_t>(m_windows.front().size() - 1);
+        r.scoredTokens = static_cast<std::int64_t>(m_windows.size()) * static_cast<std::int64_t>(m_windows.front().size() - 1);
     }
 
     void record() {
@@ -238,7 +223,7 @@ private:
     std::vector<Evaluation> m_evals;
     std::vector<PerturbedScores> m_scores;           // per evaluation
     std::vector<std::vector<RowMatrixF>> m_reference; // [layer][window]: the float32 stream entering each layer
-    std::vector<RowMatrixF> m_referenceLogits;        // per window, empty when over 512 MiB
+    std::vector<RowMatrixF> m_referenceLogits;        // per window, empty when over the limit
     long long m_steps = 1; // progress: layer walks of all passes, and the scoring
     SensitivityResult r;
 };
