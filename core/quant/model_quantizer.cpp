@@ -204,6 +204,32 @@ std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const Linear
             layer.bitsPerWeight = method.bitsPerWeight(spec, a.methodParams, rows, cols);
         }
     }
+    return record(w, std::move(layer), original, std::move(quantized));
+}
+
+std::vector<float> ModelQuantizer::recordQuantized(const WeightInfo& w, std::vector<float> quantized,
+                                                   const std::string& what) {
+    const Stopwatch timed(m_seconds);
+    m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
+    std::size_t t = 0;
+    while (t < m_targets.size() && m_targets[t]->name != w.name) ++t;
+    if (t == m_targets.size() || m_assigned[t].keep)
+        throw Error("weight '" + w.name + "' is not a weight the recipe quantizes");
+    m_covered[t] = true;
+    LayerQuantResult layer;
+    layer.name = w.name;
+    layer.rows = w.matrixRows();
+    layer.cols = w.matrixCols();
+    layer.assignment = m_assigned[t].label();
+    layer.bitsPerWeight = m_methods[t]->bitsPerWeight(m_assigned[t].spec, m_assigned[t].methodParams, layer.rows, layer.cols);
+    const std::vector<float> original =
+        m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
+    return record(w, std::move(layer), original, std::move(quantized));
+}
+
+std::vector<float> ModelQuantizer::record(const WeightInfo& w, LayerQuantResult layer, const std::vector<float>& original,
+                                          std::vector<float> quantized) {
+    const std::int64_t rows = layer.rows, cols = layer.cols;
     layer.error = computeError(original.data(), quantized.data(), rows * cols);
     m_quantBits += layer.bitsPerWeight * static_cast<double>(rows * cols);
     m_result.quantizedParams += rows * cols;

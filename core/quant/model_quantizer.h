@@ -124,6 +124,11 @@ public:
     /// (null: data-free); returns it in its stored layout and records its LayerQuantResult.
     std::vector<float> quantizeWeight(const WeightInfo& w, const LinearInputStats* input, const std::string& what);
 
+    /// Records weight w quantized by the driver itself ([out, in] layout, on the recipe's grid: QAT's
+    /// learned scales) with the accounting quantizeWeight gives; returns it in its stored layout.
+    /// Throws Error when the recipe keeps w or does not quantize it.
+    std::vector<float> recordQuantized(const WeightInfo& w, std::vector<float> quantized, const std::string& what);
+
     /// The calibrated step for decoder layer `layer` (fixtures/README.md 2.6). `lm` holds that layer
     /// with the weights to quantize (float32, or transformed) and `calib` the calibration windows'
     /// hidden states entering it. Each of the layer's quantizable weights gets the statistics of its
@@ -154,6 +159,9 @@ private:
     double m_seconds = 0; ///< spent in quantizeWeight / quantizeLayer (a driver's own work excluded)
 
     std::vector<float> quantizeOne(const WeightInfo& w, const LinearInputStats* input, const std::string& what);
+    /// The accounting of one quantized weight (error against `original`, bits); the stored layout.
+    std::vector<float> record(const WeightInfo& w, LayerQuantResult layer, const std::vector<float>& original,
+                              std::vector<float> quantized);
 };
 
 /// Quantizes every quantizable weight with `job`; `onLayer` sees each result as it is done.

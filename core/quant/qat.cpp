@@ -4,9 +4,11 @@
 #include "base/error.h"
 #include "nn/causal_lm_grad.h"
 #include "quant/fake_quant.h"
+#include "quant/learned_scales.h"
 #include "tensor/transpose.h"
 #include "transform/model_transform.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +27,8 @@ QatOptions QatOptions::fromJson(const nlohmann::json& p) {
     o.init = p.at("init").get<std::string>();
     o.holdout = p.at("holdout").get<double>();
     o.evalEvery = p.at("eval_every").get<int>();
+    o.learnScales = p.at("scales").get<std::string>() == "learned";
+    o.scaleLr = p.at("scale_lr").get<double>();
     return o;
 }
 
@@ -40,6 +44,10 @@ const ParamSchema& QatQuantizer::params() const {
         {"holdout", ParamType::Float, 0.05, 0.0, 0.5, {},
          "share of the calibration windows held out to keep the best weights (0: keep the last)", "Held out"},
         {"eval_every", ParamType::Int, 25, 1, 1000000, {}, "steps between held-out evaluations", "Eval every"},
+        {"scales", ParamType::Choice, "fixed", 1, 0, {"fixed", "learned"},
+         "refit each run's scale to the latent weights every step (fixed), or train it too (learned, LSQ)", "Scales"},
+        {"scale_lr", ParamType::Float, 1e-3, 0.0, 1.0, {}, "peak learning rate of the learned log-scales",
+         "Scale learning rate"},
     };
     return schema;
 }
@@ -52,13 +60,29 @@ void QatQuantizer::quantize(const WeightMatrix& w, const QuantSpec&, const nlohm
 
 namespace {
 
-// Fake quantization of a weight in its stored layout (GPT-2 Conv1D [in, out] is quantized as [out, in]).
-std::vector<float> fakeQuantStored(const std::vector<float>& w, const WeightInfo& info, const QuantSpec& spec) {
-    const std::int64_t rows = info.matrixRows(), cols = info.matrixCols();
-    std::vector<float> outIn = info.transposed ? transposeMatrix(w, cols, rows) : w;
-    fakeQuantize(outIn.data(), rows, cols, spec, outIn.data());
-    return info.transposed ? transposeMatrix(outIn, rows, cols) : outIn;
+// A weight between its stored layout and [out, in] (GPT-2's Conv1D stores [in, out]).
+std::vector<float> outInOf(const std::vector<float>& stored, const WeightInfo& info) {
+    return info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
 }
+std::vector<float> storedOf(std::vector<float> outIn, const WeightInfo& info) {
+    return info.transposed ? transposeMatrix(outIn, info.matrixRows(), info.matrixCols()) : outIn;
+}
+
+// A quantized weight of the training: its spec's fake quantization of [out, in] with the run scales
+// fitted to it (fixed) or the learned ones.
+struct Target {
+    const WeightInfo* info;
+    QuantSpec spec;
+
+    std::vector<float> quantize(const std::vector<float>& stored, const RunScales* learned) const {
+        std::vector<float> w = outInOf(stored, *info);
+        if (learned)
+            applyScales(w.data(), *learned, w.data());
+        else
+            fakeQuantize(w.data(), info->matrixRows(), info->matrixCols(), spec, w.data());
+        return storedOf(std::move(w), *info);
+    }
+};
 
 // Adam (Kingma & Ba) with bias correction, float32 state, element by element (thread-count invariant).
 struct Adam {
@@ -89,6 +113,37 @@ struct Adam {
         }
     }
 };
+
+// How far the learned scales moved from their fit (|log(s / s_fit)|) and the share of weights their
+// grids clip: the evidence of what LSQ learned.
+nlohmann::json learnedScaleSummary(const std::map<std::string, RunScales>& fitted, const std::map<std::string, RunScales>& learned,
+                                   const std::map<std::string, std::vector<float>>& weights,
+                                   const std::map<std::string, Target>& targets) {
+    double sumAbs = 0, maxAbs = 0, clipped = 0, elements = 0;
+    std::size_t count = 0;
+    for (const auto& [name, s] : learned) {
+        const std::vector<ScaleParams>& before = fitted.at(name).params;
+        for (std::size_t j = 0; j < s.params.size(); ++j) {
+            if (before[j].scale <= 0.0f || s.params[j].scale <= 0.0f) continue;
+            const double d = std::fabs(std::log(static_cast<double>(s.params[j].scale) / before[j].scale));
+            sumAbs += d;
+            maxAbs = std::max(maxAbs, d);
+            ++count;
+        }
+        // Clipped elements are those whose straight-through gradient is cut: dL/dq = 1 shows them.
+        const std::vector<float> w = outInOf(weights.at(name), *targets.at(name).info);
+        std::vector<float> q(w.size()), g(w.size(), 1.0f);
+        std::vector<double> unused;
+        applyScales(w.data(), s, q.data());
+        scaleGradients(w.data(), q.data(), g.data(), s, g.data(), unused);
+        for (float x : g) clipped += x == 0.0f ? 1 : 0;
+        elements += static_cast<double>(w.size());
+    }
+    return {{"scales", count},
+            {"mean_abs_log_change", count ? sumAbs / static_cast<double>(count) : 0.0},
+            {"max_abs_log_change", maxAbs},
+            {"clipped_share", elements > 0 ? clipped / elements : 0.0}};
+}
 
 } // namespace
 
@@ -173,53 +228,104 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
         ModelQuantResult g = quantizeModel(model, registries, gptqJob, quiet, true, {}, &calibration);
         for (auto& [name, w] : g.weights) latent[name] = std::move(w);
     }
-    // Which latent weights are fake-quantized, with what.
-    struct Target {
-        const WeightInfo* info;
-        QuantSpec spec;
-    };
+    // Which latent weights are fake-quantized, with what; learned scales start from their fit.
     std::map<std::string, Target> targets;
+    std::map<std::string, RunScales> scales;
     {
         const ModelQuantizer plan(model, registries, rtnJob, quiet);
-        for (std::size_t i = 0; i < plan.targets().size(); ++i)
-            if (!plan.assignment(i).keep) targets[plan.targets()[i]->name] = {plan.targets()[i], plan.assignment(i).spec};
+        for (std::size_t i = 0; i < plan.targets().size(); ++i) {
+            if (plan.assignment(i).keep) continue;
+            const WeightInfo* info = plan.targets()[i];
+            targets[info->name] = {info, plan.assignment(i).spec};
+            if (!o.learnScales) continue;
+            requireLearnableScales(plan.assignment(i).spec, info->name);
+            scales[info->name] = fitScales(outInOf(latent.at(info->name), *info).data(), info->matrixRows(),
+                                           info->matrixCols(), plan.assignment(i).spec);
+        }
     }
-    auto forwardModel = [&](const std::map<std::string, std::vector<float>>& w) {
+    auto learnedFor = [&](const std::map<std::string, RunScales>& s, const std::string& name) {
+        const auto it = s.find(name);
+        return it == s.end() ? nullptr : &it->second;
+    };
+    auto forwardModel = [&](const std::map<std::string, std::vector<float>>& w, const std::map<std::string, RunScales>& s) {
         std::map<std::string, std::vector<float>> replaced;
         for (const auto& [name, values] : w) {
             const auto t = targets.find(name);
-            replaced[name] = t == targets.end() ? values : fakeQuantStored(values, *t->second.info, t->second.spec);
+            replaced[name] = t == targets.end() ? values : t->second.quantize(values, learnedFor(s, name));
         }
         return CausalLm(base, std::move(replaced));
     };
     GradOptions gradOptions;
     gradOptions.batchTokens = static_cast<long long>(o.batch) * calibration.ctx; // one batch per step
-    auto heldLoss = [&](const std::map<std::string, std::vector<float>>& w) {
-        return lossAlong(forwardModel(w), heldOut, 1, {}, 0.0, gradOptions);
+    auto heldLoss = [&](const std::map<std::string, std::vector<float>>& w, const std::map<std::string, RunScales>& s) {
+        return lossAlong(forwardModel(w, s), heldOut, 1, {}, 0.0, gradOptions);
+    };
+    // Learned scales: Adam moves log(scale) through a zeroed delta per step, so scale_lr 0 keeps the
+    // fitted scales bit for bit.
+    std::vector<std::string> scaleNames;
+    for (const auto& [name, s] : scales) scaleNames.push_back(name);
+    Adam scaleAdam;
+    std::vector<std::vector<float>> deltas, scaleGrads;
+    std::vector<std::vector<float>*> deltaPtrs;
+    for (const std::string& name : scaleNames) {
+        deltas.emplace_back(scales.at(name).params.size());
+        scaleGrads.emplace_back(scales.at(name).params.size());
+    }
+    for (auto& d : deltas) deltaPtrs.push_back(&d);
+    // dL/dQ(latent) becomes LSQ's dL/dlatent (cut where clipped) and the scales' gradients.
+    auto lsqGradients = [&](std::vector<std::vector<float>>& grads) {
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            const auto s = scales.find(names[i]);
+            if (s == scales.end()) continue;
+            const WeightInfo& info = *targets.at(names[i]).info;
+            const std::vector<float> w = outInOf(latent.at(names[i]), info);
+            std::vector<float> q(w.size()), g = outInOf(grads[i], info);
+            applyScales(w.data(), s->second, q.data());
+            std::vector<double> gl;
+            scaleGradients(w.data(), q.data(), g.data(), s->second, g.data(), gl);
+            grads[i] = storedOf(std::move(g), info);
+            const auto k = static_cast<std::size_t>(std::find(scaleNames.begin(), scaleNames.end(), names[i]) - scaleNames.begin());
+            for (std::size_t j = 0; j < gl.size(); ++j) scaleGrads[k][j] = static_cast<float>(gl[j]);
+        }
+    };
+    auto moveScales = [&](int step, double lr) {
+        for (auto& d : deltas) std::fill(d.begin(), d.end(), 0.0f);
+        scaleAdam.step(deltaPtrs, scaleGrads, step, lr);
+        for (std::size_t k = 0; k < scaleNames.size(); ++k)
+            for (std::size_t j = 0; j < deltas[k].size(); ++j) {
+                ScaleParams& p = scales.at(scaleNames[k]).params[j];
+                p.scale *= std::exp(deltas[k][j]);
+            }
     };
 
     std::mt19937_64 rng(o.seed);
     Adam adam;
     std::vector<std::vector<float>*> trainable;
     for (const std::string& name : names) trainable.push_back(&latent.at(name));
-    const double initHeld = held ? heldLoss(latent) : std::numeric_limits<double>::quiet_NaN();
+    const double initHeld = held ? heldLoss(latent, scales) : std::numeric_limits<double>::quiet_NaN();
     double bestHeld = initHeld, running = 0, lastHeld = initHeld, firstLoss = 0;
     int bestStep = 0;
     std::map<std::string, std::vector<float>> best = latent;
+    std::map<std::string, RunScales> bestScales = scales;
+    const std::map<std::string, RunScales> fittedScales = scales;
     for (int step = 1; step <= o.steps; ++step) {
         std::vector<std::span<const std::int32_t>> batch;
         for (int b = 0; b < o.batch; ++b) batch.push_back(drawWindow(rng));
-        const LossGradient g = lossGradient(forwardModel(latent), batch, 1, gradOptions);
+        LossGradient g = lossGradient(forwardModel(latent, scales), batch, 1, gradOptions);
         if (step == 1) firstLoss = running = g.loss;
         running = 0.9 * running + 0.1 * g.loss;
-        const double lr = o.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * (step - 1) / o.steps));
+        const double decay = 0.5 * (1.0 + std::cos(std::numbers::pi * (step - 1) / o.steps));
+        const double lr = o.lr * decay;
+        if (o.learnScales) lsqGradients(g.gradients);
         adam.step(trainable, g.gradients, step, lr);
+        if (o.learnScales) moveScales(step, o.scaleLr * decay);
         if (held && (step % o.evalEvery == 0 || step == o.steps)) {
-            lastHeld = heldLoss(latent);
+            lastHeld = heldLoss(latent, scales);
             if (lastHeld < bestHeld) {
                 bestHeld = lastHeld;
                 bestStep = step;
                 best = latent;
+                bestScales = scales;
             }
         }
         char msg[160];
@@ -229,8 +335,12 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     }
     if (!held) {
         best = std::move(latent);
+        bestScales = std::move(scales);
         bestStep = o.steps;
     }
+
+    nlohmann::json learnedSummary =
+        o.learnScales ? learnedScaleSummary(fittedScales, bestScales, best, targets) : nlohmann::json();
 
     // The result: the best latent weights, quantized by the recipe's specs, plus the trained rest.
     auto trained = std::make_shared<TransformedModel>();
@@ -238,7 +348,9 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     ModelQuantizer final(model, registries, rtnJob, quiet, trained, onLayer);
     std::map<std::string, std::vector<float>> weights;
     for (const WeightInfo* w : final.targets()) {
-        auto q = final.quantizeWeight(*w, nullptr, w->name);
+        const RunScales* learned = learnedFor(bestScales, w->name);
+        auto q = learned ? final.recordQuantized(*w, outInOf(targets.at(w->name).quantize(best.at(w->name), learned), *w), w->name)
+                         : final.quantizeWeight(*w, nullptr, w->name);
         if (keepWeights) weights[w->name] = std::move(q);
     }
     ModelQuantResult result = final.finish(nullptr);
@@ -262,7 +374,9 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
                             {"held_out_loss_start", number(initHeld)},
                             {"held_out_loss_best", number(bestHeld)},
                             {"best_step", bestStep},
+                            {"scales", o.learnScales ? "learned" : "fixed"},
                             {"seconds", seconds}}}};
+    if (o.learnScales) result.calibration["qat"]["learned_scales"] = std::move(learnedSummary);
     result.seconds = seconds;
     return result;
 }

@@ -18,6 +18,8 @@ struct QatOptions {
     std::string init = "rtn"; ///< "rtn": start from the float weights; "gptq": from GPTQ's (same data)
     double holdout = 0.05;  ///< share of calibration windows held out for early stopping (0: none)
     int evalEvery = 25;     ///< steps between held-out evaluations
+    bool learnScales = false; ///< "scales": "learned" trains every run's scale too (LSQ), "fixed" refits them
+    double scaleLr = 1e-3;  ///< peak learning rate of the log-scales (cosine decay like lr)
 
     static QatOptions fromJson(const nlohmann::json& params);
 };
@@ -44,9 +46,13 @@ public:
 /// held out), computes the loss of the model whose quantized weights are Q(latent) and
 /// whose other weights are the latent ones, and moves every latent weight by Adam along dL/dQ(latent)
 /// (straight-through) or dL/dW. Every evalEvery steps the held-out windows' loss is measured and the
-/// best latent weights kept. The result quantizes the best latent weights with the recipe's specs
-/// (RTN, exactly the training's forward pass) and holds the trained unquantized weights (norms,
-/// embeddings, head, biases) too; `calibration` records the training ("qat": losses, steps, time).
+/// best latent weights kept. With fixed scales every step refits them to the latent weights (the
+/// recipe's RTN); with learned ones (LSQ) each run's scale is fitted once and then trained by Adam on
+/// its logarithm, the weights' straight-through gradient cut where their run's grid clips them.
+/// The result quantizes the best latent weights exactly as the training's forward pass did (the
+/// recipe's RTN, or the best learned scales) and holds the trained unquantized weights (norms,
+/// embeddings, head, biases) too; `calibration` records the training ("qat": losses, steps, time,
+/// and how far learned scales moved).
 /// Deterministic for a seed at any thread count. Progress per step with the running loss; Cancelled.
 ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                 const JobContext& ctx, bool keepWeights,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Quantization-aware training ("qat") on the fixture: at int2 group 32 it must beat GPTQ given the same
 // calibration text (the PyTorch study: RTN 10.05, GPTQ-747 9.37, QAT 9.17); with a zero
-// learning rate it is RTN exactly; it is deterministic for a seed at any thread count.
+// learning rate it is RTN exactly; it is deterministic for a seed at any thread count. Learned scales
+// (LSQ) beat GPTQ at int2 as well, and the stored result is exactly the model training measured.
 #include "builtin_registries.h"
 #include "fixture_models.h"
 #include "data/calib_data.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
+#include "nn/causal_lm_grad.h"
 #include "quant/model_quantizer.h"
 
 #include <gtest/gtest.h>
@@ -56,11 +58,17 @@ TEST(QatFixture, Int2BeatsGptqGivenTheSameCalibrationText) {
     const Outcome rtn = quantizeAndEvaluate(job("rtn", 2), nullptr);
     const Outcome gptq = quantizeAndEvaluate(job("gptq", 2), &calib);
     const Outcome qat = quantizeAndEvaluate(job("qat", 2, {{"steps", 300}, {"lr", 1e-4}, {"train_batch", 8}}), &calib);
-    std::printf("int2 g32 asym, test perplexity: RTN %.4f (%.1f s), GPTQ-747 %.4f (%.1f s), QAT %.4f (%.1f s)\n",
-                rtn.perplexity, rtn.seconds, gptq.perplexity, gptq.seconds, qat.perplexity, qat.seconds);
+    // LSQ: the scales learned too, at the default scale rate.
+    const Outcome lsq = quantizeAndEvaluate(
+        job("qat", 2, {{"steps", 300}, {"lr", 1e-4}, {"train_batch", 8}, {"scales", "learned"}}), &calib);
+    std::printf("int2 g32 asym, test perplexity: RTN %.4f (%.1f s), GPTQ-747 %.4f (%.1f s), QAT %.4f (%.1f s), "
+                "QAT with learned scales %.4f (%.1f s)\n",
+                rtn.perplexity, rtn.seconds, gptq.perplexity, gptq.seconds, qat.perplexity, qat.seconds, lsq.perplexity,
+                lsq.seconds);
     std::printf("QAT training: %s\n", qat.quant.calibration.at("qat").dump().c_str());
     EXPECT_LT(gptq.perplexity, rtn.perplexity);
     EXPECT_LT(qat.perplexity, gptq.perplexity);
+    EXPECT_LT(lsq.perplexity, gptq.perplexity);
     const auto& t = qat.quant.calibration.at("qat");
     EXPECT_LT(t.at("held_out_loss_best").get<double>(), t.at("held_out_loss_start").get<double>());
 }
@@ -77,6 +85,61 @@ TEST(Qat, ZeroLearningRateIsRtnAndTrainedWeightsReplaceTheRest) {
     EXPECT_EQ(still.weights.size(), 39u);
     EXPECT_EQ(still.job.method, "qat");
     EXPECT_EQ(still.job.methodParams.at("steps"), 2);
+}
+
+TEST(Qat, LearnedScalesAtZeroRatesAreRtn) {
+    const CalibrationData calib =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 128, 4);
+    const ModelQuantResult rtn = quantizeModel(fixtureModel(), builtinRegistries(), job("rtn", 3), {}, true, {}, nullptr);
+    const ModelQuantResult still = quantizeModel(
+        fixtureModel(), builtinRegistries(),
+        job("qat", 3, {{"steps", 2}, {"lr", 0.0}, {"train_batch", 2}, {"scales", "learned"}, {"scale_lr", 0.0}}), {}, true,
+        {}, &calib);
+    for (const auto& [name, w] : rtn.weights) EXPECT_EQ(still.weights.at(name), w) << name;
+    ASSERT_EQ(still.layers.size(), rtn.layers.size());
+    for (std::size_t i = 0; i < rtn.layers.size(); ++i) {
+        EXPECT_EQ(still.layers[i].bitsPerWeight, rtn.layers[i].bitsPerWeight);
+        EXPECT_EQ(still.layers[i].error.mse, rtn.layers[i].error.mse);
+    }
+    EXPECT_EQ(still.calibration.at("qat").at("learned_scales").at("mean_abs_log_change"), 0.0);
+}
+
+TEST(Qat, LearnedScalesAreTrainedAndTheResultIsTheTrainingsForwardPass) {
+    // 8 windows of 64 tokens; 5% held out is one window, the last.
+    const CalibrationData calib =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 8);
+    const nlohmann::json params = {{"steps", 6}, {"lr", 1e-3}, {"train_batch", 2}, {"eval_every", 2}, {"seed", 1}};
+    nlohmann::json lsq = params;
+    lsq["scales"] = "learned";
+    lsq["scale_lr"] = 2e-2;
+    const ModelQuantResult learned = quantizeModel(fixtureModel(), builtinRegistries(), job("qat", 2, lsq), {}, true, {}, &calib);
+    const ModelQuantResult fixed = quantizeModel(fixtureModel(), builtinRegistries(), job("qat", 2, params), {}, true, {}, &calib);
+    const auto& t = learned.calibration.at("qat");
+    std::printf("learned scales: %s\n", t.dump().c_str());
+    EXPECT_EQ(t.at("scales"), "learned");
+    EXPECT_EQ(fixed.calibration.at("qat").at("scales"), "fixed");
+    EXPECT_GT(t.at("learned_scales").at("mean_abs_log_change").get<double>(), 1e-3);
+    EXPECT_GT(t.at("best_step").get<int>(), 0);
+    EXPECT_NE(learned.weights.at("model.layers.0.mlp.up_proj.weight"), fixed.weights.at("model.layers.0.mlp.up_proj.weight"));
+    // The stored result is what training measured: its loss on the held-out window is the best one.
+    GradOptions options;
+    options.batchTokens = 2 * 64;
+    const std::vector<std::span<const std::int32_t>> held{calib.windows[7]};
+    const double loss = lossAlong(CausalLm(fixtureModel(), learned.weights), held, 1, {}, 0.0, options);
+    EXPECT_NEAR(loss, t.at("held_out_loss_best").get<double>(), 1e-9);
+}
+
+TEST(Qat, LearnedScalesRefuseFormatsWithScalesOnAGrid) {
+    const CalibrationData calib =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 4);
+    QuantJob j = job("qat", 4, {{"steps", 1}, {"scales", "learned"}});
+    j.spec = QuantSpec{FormatId::MxFp4, Granularity::Block, 32, true};
+    try {
+        quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
+        ADD_FAILURE() << "mxfp4 scales were learned";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("mxfp4"), std::string::npos) << e.what();
+    }
 }
 
 TEST(Qat, SameSeedSameWeightsAtAnyThreadCount) {
@@ -96,6 +159,21 @@ TEST(Qat, SameSeedSameWeightsAtAnyThreadCount) {
     other.methodParams["seed"] = 6;
     const ModelQuantResult three = quantizeModel(fixtureModel(), builtinRegistries(), other, {}, true, {}, &calib);
     EXPECT_NE(one.weights, three.weights);
+}
+
+TEST(Qat, LearnedScalesSameBitsAtAnyThreadCount) {
+    const CalibrationData calib =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 32, 8);
+    const QuantJob j = job("qat", 2, {{"steps", 3}, {"lr", 1e-3}, {"train_batch", 2}, {"seed", 2}, {"eval_every", 2},
+                                      {"scales", "learned"}, {"scale_lr", 1e-2}});
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const ModelQuantResult one = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
+    omp_set_num_threads(2);
+    const ModelQuantResult two = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(one.weights, two.weights);
+    EXPECT_EQ(one.calibration.at("qat").at("learned_scales"), two.calibration.at("qat").at("learned_scales"));
 }
 
 TEST(Qat, RulesMayChangeFormatsButNotMethodsAndItNeedsData) {

@@ -118,3 +118,22 @@ TEST(CliQat, EvalWithQatTrainsOnTheCalibrationWindowsAndReportsTheTraining) {
     EXPECT_EQ(low.exitCode, 1);
     EXPECT_NE(low.json()["error"].get<std::string>().find("trains the whole model"), std::string::npos);
 }
+
+TEST(CliQat, LearnedScalesAreAnOptionOfTheMethod) {
+    const std::string calib = (fixtures() / "corpus" / "calib.txt").string();
+    const std::string base = "eval " + q(kModel) + " --data " + q(kTokens) + " --windows 2 --method qat --calib " + q(calib) +
+                             " --calib-windows 8 --steps 2 --train-batch 2 --lr 0.001 --scales learned --scale-lr 0.01";
+    const CliRun r = runCli(base + " --format int2 --granularity group --group 32 --asym --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const nlohmann::json j = r.json();
+    EXPECT_EQ(j["recipe"]["method_params"]["scales"], "learned");
+    EXPECT_EQ(j["recipe"]["method_params"]["scale_lr"], 0.01);
+    EXPECT_EQ(j["calibration"]["qat"]["scales"], "learned");
+    EXPECT_GT(j["calibration"]["qat"]["learned_scales"]["mean_abs_log_change"].get<double>(), 0.0);
+    // MX scales are powers of two: there is nothing to learn, and the error says which weight and format.
+    const CliRun mx = runCli(base + " --format mxfp4 --json");
+    EXPECT_EQ(mx.exitCode, 1) << mx.out;
+    const std::string error = mx.json()["error"].get<std::string>();
+    EXPECT_NE(error.find("mxfp4"), std::string::npos) << error;
+    EXPECT_NE(error.find("--scales fixed"), std::string::npos) << error;
+}
