@@ -11,6 +11,7 @@
 #include "nn/grad_kernels.h"
 #include "quant/fake_quant.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <omp.h>
@@ -122,16 +123,22 @@ grad::Act gradAct(Activation a) {
     return grad::Act::Silu;
 }
 
-// Fake quantization with a straight-through derivative: values quantized, derivatives untouched.
+// Where a fake-quantized site's grid clipped it: 0 marks an element whose gradient is cut. Empty
+// when nothing was clipped (dynamic min/max scales never clip), so the common case costs nothing.
+using ClipMask = std::vector<std::uint8_t>;
+
+// Fake quantization with a straight-through derivative: values quantized, derivatives untouched
+// (the derivative along a direction too); `clipped` receives the mask for the backward half.
 template <class S>
-void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, const QuantSpec& spec) {
+void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, ClipMask& clipped) {
+    clipped.assign(x.a.size(), 1);
     if constexpr (std::is_same_v<S, float>) {
-        fakeQuantize(x.data(), rows, cols, spec, x.data());
+        fakeQuantize(x.data(), rows, cols, spec, x.data(), clipped.data());
     } else {
         std::vector<float> v(x.a.size());
         for (std::size_t i = 0; i < v.size(); ++i)
             v[i] = static_cast<float>(valueOf(x.a[i]));
-        fakeQuantize(v.data(), rows, cols, spec, v.data());
+        fakeQuantize(v.data(), rows, cols, spec, v.data(), clipped.data());
         for (std::size_t i = 0; i < v.size(); ++i) {
             if constexpr (IsDual<S>::value)
                 x.a[i].v = v[i];
@@ -139,6 +146,15 @@ void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, co
                 x.a[i] = v[i];
         }
     }
+    if (std::find(clipped.begin(), clipped.end(), std::uint8_t{0}) == clipped.end()) clipped.clear();
+}
+
+// The straight-through estimator inside the clipping range only: the gradient of a clipped element is 0.
+template <class S>
+void cutClipped(Mat<S>& dx, const ClipMask& clipped) {
+    if (clipped.empty()) return;
+    for (std::size_t i = 0; i < dx.a.size(); ++i)
+        if (!clipped[i]) dx.a[i] = S{};
 }
 
 template <class S>
@@ -174,12 +190,14 @@ struct LayerCache {
     Mat<S> h2;                  // input of gate/up
     Mat<S> g, u;                // gate (ungated: up) and up pre-activations
     Mat<S> m;                   // input of down
+    ClipMask clipH1, clipA, clipH2, clipM, clipK, clipV; // what activation / KV quantization clipped
     bool inside = false;        // whether everything but x is held
 
     std::size_t bytes() const {
         return bytesOf(x) + bytesOf(h1) + bytesOf(q) + bytesOf(k) + bytesOf(v) + bytesOf(p) + bytesOf(a) +
                bytesOf(xMid) + bytesOf(h2) + bytesOf(g) + bytesOf(u) + bytesOf(m) +
-               (n1.inv.size() + n1.mean.size() + n2.inv.size() + n2.mean.size()) * sizeof(S);
+               (n1.inv.size() + n1.mean.size() + n2.inv.size() + n2.mean.size()) * sizeof(S) + clipH1.size() +
+               clipA.size() + clipH2.size() + clipM.size() + clipK.size() + clipV.size();
     }
     void dropInside() {
         Mat<S> keep = std::move(x);
@@ -405,15 +423,15 @@ private:
         }
     }
 
-    void quantizeSite(Mat<S>& x) const {
-        if (m_m.hooks.activation) quantizeStraightThrough(x, x.rows, x.cols, *m_m.hooks.activation);
+    void quantizeSite(Mat<S>& x, ClipMask& clipped) const {
+        if (m_m.hooks.activation) quantizeStraightThrough(x, x.rows, x.cols, *m_m.hooks.activation, clipped);
     }
 
     // Runs decoder layer l on c.x, filling the cache; returns the layer's output.
     Mat<S> layerForward(const LayerRef& l, LayerCache<S>& c, std::int64_t B, std::int64_t L) {
         const Impl& m = m_m;
         grad::normForward(m_layerNorm, c.x, value(l.attnNorm.w), value(l.attnNorm.b), m.eps, c.h1, c.n1);
-        quantizeSite(c.h1);
+        quantizeSite(c.h1, c.clipH1);
         const std::int64_t qDim = static_cast<std::int64_t>(m.numHeads) * m.headDim;
         const std::int64_t kvDim = static_cast<std::int64_t>(m.numKvHeads) * m.headDim;
         if (l.fused) {
@@ -440,11 +458,11 @@ private:
             }
         }
         if (m.hooks.kvCache) {
-            quantizeStraightThrough(c.k, c.k.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache);
-            quantizeStraightThrough(c.v, c.v.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache);
+            quantizeStraightThrough(c.k, c.k.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipK);
+            quantizeStraightThrough(c.v, c.v.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipV);
         }
         attentionForward(c, B, L, l.window);
-        quantizeSite(c.a);
+        quantizeSite(c.a, c.clipA);
         c.xMid = c.x;
         {
             const Mat<S> o = linear(l.o, c.a);
@@ -452,7 +470,7 @@ private:
                 c.xMid.a[i] += o.a[i];
         }
         grad::normForward(m_layerNorm, c.xMid, value(l.mlpNorm.w), value(l.mlpNorm.b), m.eps, c.h2, c.n2);
-        quantizeSite(c.h2);
+        quantizeSite(c.h2, c.clipH2);
         c.u = linear(l.up, c.h2);
         if (l.gated) {
             c.g = linear(l.gate, c.h2);
@@ -464,7 +482,7 @@ private:
             for (std::size_t i = 0; i < c.u.a.size(); ++i)
                 c.m.a[i] = grad::activation(m_act, c.u.a[i]);
         }
-        quantizeSite(c.m);
+        quantizeSite(c.m, c.clipM);
         Mat<S> out = c.xMid;
         const Mat<S> d = linear(l.down, c.m);
         for (std::size_t i = 0; i < d.a.size(); ++i)
@@ -546,6 +564,7 @@ private:
         // MLP: out = xMid + down(m), m = act(g)·u (ungated: act(u)).
         Mat<S> dm(c.m.rows, c.m.cols);
         linearBackward(l.down, c.m, dx, dm);
+        cutClipped(dm, c.clipM);
         Mat<S> dh2(c.h2.rows, c.h2.cols);
         if (l.gated) {
             Mat<S> dg(c.g.rows, c.g.cols), du(c.u.rows, c.u.cols);
@@ -561,13 +580,17 @@ private:
                 du.a[i] = dm.a[i] * grad::activationDerivative(m_act, c.u.a[i]);
             linearBackward(l.up, c.h2, du, dh2);
         }
+        cutClipped(dh2, c.clipH2);
         grad::normBackward(m_layerNorm, c.xMid, value(l.mlpNorm.w), c.n2, dh2, dx, grad(l.mlpNorm.w),
                            grad(l.mlpNorm.b));
         // Attention: xMid = x + o(a).
         Mat<S> da(c.a.rows, c.a.cols);
         linearBackward(l.o, c.a, dx, da);
+        cutClipped(da, c.clipA);
         Mat<S> dq(c.q.rows, c.q.cols), dk(c.k.rows, c.k.cols), dv(c.v.rows, c.v.cols);
         attentionBackward(c, da, B, L, dq, dk, dv);
+        cutClipped(dk, c.clipK); // quantized after RoPE: cut before its inverse
+        cutClipped(dv, c.clipV);
         if (m.useRope) {
             const Rope::Table t = m.rope.table(L);
             for (std::int64_t b = 0; b < B; ++b) {
@@ -590,6 +613,7 @@ private:
             linearBackward(l.k, c.h1, dk, dh1);
             linearBackward(l.v, c.h1, dv, dh1);
         }
+        cutClipped(dh1, c.clipH1);
         grad::normBackward(m_layerNorm, c.x, value(l.attnNorm.w), c.n1, dh1, dx, grad(l.attnNorm.w),
                            grad(l.attnNorm.b));
     }

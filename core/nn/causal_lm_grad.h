@@ -63,7 +63,8 @@ struct LossGradient {
 
 /// The backward pass through `lm` as it stands: its weights (a quantized model's are the quantized
 /// ones, so this is dL/dŴ, the straight-through gradient) and its activation / KV-cache fake
-/// quantization hooks, which pass gradients straight through. Throws Error for windows of unequal
+/// quantization hooks, which pass gradients straight through inside each run's clipping range and
+/// cut them where the grid clipped (SaturationBounds; dynamic min/max ranges clip nothing). Throws Error for windows of unequal
 /// length or shorter than scoreFrom + 1, a token outside the vocabulary, a layer not loaded, or
 /// hooks that change activations by a function it cannot differentiate (site transforms, custom
 /// site or KV quantizers: rotations and ResQ). Progress per batch; cancellable.

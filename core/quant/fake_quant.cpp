@@ -125,7 +125,37 @@ ScaleParams fitRun(const FormatTraits& f, const QuantSpec& spec, const float* x,
     return f.fit(f, rangeOf(x, n), tensor, o);
 }
 
-void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, float* out) {
+namespace {
+
+// Half the first and the last step of each format's element grid (before scaling), by format id;
+// 0 for casts, whose listed grid is only a summary.
+const std::pair<float, float>& edgeHalfSteps(const FormatTraits& f) {
+    static const std::vector<std::pair<float, float>> table = [] {
+        std::vector<std::pair<float, float>> t;
+        for (const FormatTraits& row : formatTable()) {
+            const std::vector<float> g = elementGrid(row);
+            const bool stepped = row.kind != FormatKind::Cast && g.size() >= 2;
+            t.emplace_back(stepped ? (g[1] - g[0]) / 2 : 0.0f, stepped ? (g[g.size() - 1] - g[g.size() - 2]) / 2 : 0.0f);
+        }
+        return t;
+    }();
+    return table[static_cast<std::size_t>(f.id)];
+}
+
+} // namespace
+
+SaturationBounds saturationBounds(const FormatTraits& f, const QuantSpec& spec, const ScaleParams& p) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    const float probe[2] = {-inf, inf};
+    float bound[2];
+    f.apply(f, probe, bound, 2, p, optionsOf(spec));
+    const auto& [low, high] = edgeHalfSteps(f);
+    const float scale = std::fabs(p.scale);
+    return {bound[0] - scale * low, bound[1] + scale * high};
+}
+
+void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, float* out,
+                  std::uint8_t* inside) {
     const FormatTraits& f = formatTraits(spec.format);
     const ElementOptions o = optionsOf(spec);
     const auto total = static_cast<std::size_t>(rows * cols);
@@ -155,6 +185,12 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
             if (!perTensor)
                 for (std::int64_t c = 0; c < cols; c += run)
                     params[static_cast<std::size_t>(c / run)] = fitRun(f, spec, src + c, runLength(c), whole, scratch.data());
+            if (inside) // before the apply: out may be in
+                for (std::int64_t c = 0; c < cols; c += run) {
+                    const SaturationBounds b = saturationBounds(f, spec, params[static_cast<std::size_t>(c / run)]);
+                    for (std::int64_t i = c; i < c + static_cast<std::int64_t>(runLength(c)); ++i)
+                        inside[r * cols + i] = b.contains(src[i]) ? 1 : 0;
+                }
             if (f.applyRuns)
                 f.applyRuns(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o);
             else

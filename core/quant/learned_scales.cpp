@@ -74,23 +74,17 @@ void applyScales(const float* w, const RunScales& s, float* out) {
 void scaleGradients(const float* w, const float* q, const float* gradQ, const RunScales& s, float* gradW,
                     std::vector<double>& gradLogScale) {
     const FormatTraits& f = formatTraits(s.spec.format);
-    const ElementOptions o{s.spec.symmetric, s.spec.fullRange};
     const std::int64_t runsPerRow = (s.cols + s.run - 1) / s.run;
     std::vector<double> perRun(static_cast<std::size_t>(s.rows * runsPerRow));
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < s.rows; ++r)
         for (std::int64_t k = 0; k < runsPerRow; ++k) {
-            const ScaleParams& p = s.params[s.index(r, s.perTensor ? 0 : k)];
-            // The run's saturation levels: what its grid makes of -inf and +inf.
-            constexpr float inf = std::numeric_limits<float>::infinity();
-            const float probe[2] = {-inf, inf};
-            float bound[2];
-            f.apply(f, probe, bound, 2, p, o);
+            const SaturationBounds bound = saturationBounds(f, s.spec, s.params[s.index(r, s.perTensor ? 0 : k)]);
             const std::int64_t begin = r * s.cols + k * s.run, end = r * s.cols + std::min(s.cols, (k + 1) * s.run);
             double sum = 0;
             for (std::int64_t i = begin; i < end; ++i) {
                 const float g = gradQ[i];
-                const bool inside = w[i] >= bound[0] && w[i] <= bound[1];
+                const bool inside = bound.contains(w[i]);
                 sum += static_cast<double>(g) * (inside ? static_cast<double>(q[i]) - w[i] : q[i]);
                 gradW[i] = inside ? g : 0.0f;
             }

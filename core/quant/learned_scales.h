@@ -39,8 +39,8 @@ RunScales fitScales(const float* w, std::int64_t rows, std::int64_t cols, const 
 void applyScales(const float* w, const RunScales& s, float* out);
 
 /// LSQ's straight-through gradients of a loss L through q = applyScales(w, s), given dL/dq:
-///  - dL/dw = dL/dq where the element lies inside its run's range (lo <= w <= hi, the values the
-///    run's grid saturates to), 0 where it is clipped;
+///  - dL/dw = dL/dq where the element lies inside its run's range (SaturationBounds: the values the
+///    grid saturates to, widened by half its last step), 0 where it is clipped;
 ///  - dL/d log(scale) = Σ over the run of dL/dq · s·∂q/∂s, with s·∂q/∂s = q − w inside the range and q
 ///    outside (LSQ's round(w/s) − w/s and its clip levels, times s; a zero point is held fixed).
 /// gradW may alias gradQ. gradLogScale gets one entry per params entry (summed in a fixed order).

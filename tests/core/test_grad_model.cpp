@@ -251,3 +251,66 @@ TEST(GradModel, LinearObserverSeesEachLinearsInputAndOutputGradient) {
         }
     }
 }
+
+TEST(GradModel, ClippedActivationsGetNoStraightThroughGradient) {
+    // Per-token int4 activations clipped at the 80th percentile of |x|: a fifth of each row saturates.
+    // Through the first layer's MLP, down_proj's input m = silu(g)·u is quantized, so up_proj's output
+    // gradient must be dm·silu(g) where m lies inside its row's range and exactly 0 where it was
+    // clipped (beyond the saturation level 7s by more than half a step s); written out here from the
+    // observer's inputs and the weights, in float64.
+    Tiny t(cases()[0], 2, 12);
+    ForwardHooks hooks;
+    QuantSpec clip{FormatId::Int4, Granularity::Channel, 0, true};
+    clip.scaleRule = ScaleRule::Percentile;
+    clip.percentile = 80.0;
+    hooks.activation = clip;
+    t.lm->setHooks(hooks);
+    const std::string prefix = "model.layers.0.mlp.";
+    std::map<std::string, std::vector<float>> xs, dys;
+    std::int64_t rows = 0;
+    GradOptions o;
+    o.batchTokens = 24; // one batch: one observer call per Linear
+    o.linearObserver = [&](const std::string& name, const float* x, std::int64_t r, std::int64_t in, const float* dy,
+                           std::int64_t out) {
+        if (name.rfind(prefix, 0) != 0) return;
+        rows = r;
+        xs[name].assign(x, x + r * in);
+        dys[name].assign(dy, dy + r * out);
+    };
+    lossGradient(*t.lm, t.windows, 1, o);
+    const WeightInfo& up = *t.model->find(prefix + "up_proj.weight");
+    const std::int64_t inter = up.matrixRows(), hidden = up.matrixCols();
+    const std::vector<float> wg = t.model->weight(prefix + "gate_proj.weight").toFloats();
+    const std::vector<float> wu = t.model->weight(prefix + "up_proj.weight").toFloats();
+    const std::vector<float> wd = t.model->weight(prefix + "down_proj.weight").toFloats(); // [hidden, inter]
+    const std::vector<float>& h2 = xs.at(prefix + "up_proj.weight");
+    const std::vector<float>& mq = xs.at(prefix + "down_proj.weight");
+    const std::vector<float>& dyDown = dys.at(prefix + "down_proj.weight");
+    const std::vector<float>& du = dys.at(prefix + "up_proj.weight");
+    int clipped = 0, inside = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        double level = 0; // the row's saturation level 7s: where its clipped elements landed
+        for (std::int64_t i = 0; i < inter; ++i) level = std::max(level, std::fabs(double(mq[r * inter + i])));
+        const double bound = level * 7.5 / 7.0;
+        for (std::int64_t i = 0; i < inter; ++i) {
+            double g = 0, u = 0, dm = 0;
+            for (std::int64_t c = 0; c < hidden; ++c) {
+                g += double(h2[r * hidden + c]) * wg[i * hidden + c];
+                u += double(h2[r * hidden + c]) * wu[i * hidden + c];
+            }
+            for (std::int64_t k = 0; k < hidden; ++k) dm += double(dyDown[r * hidden + k]) * wd[k * inter + i];
+            const double silu = g / (1.0 + std::exp(-g)), m = silu * u;
+            if (std::fabs(std::fabs(m) - bound) < 1e-4 * bound) continue; // too close to call in float32
+            const double got = du[r * inter + i];
+            if (std::fabs(m) > bound) {
+                ++clipped;
+                EXPECT_EQ(got, 0.0) << r << "," << i;
+            } else {
+                ++inside;
+                EXPECT_NEAR(got, dm * silu, 1e-4 * std::fabs(dm * silu) + 1e-7) << r << "," << i;
+            }
+        }
+    }
+    EXPECT_GT(clipped, rows * inter / 10);
+    EXPECT_GT(inside, rows * inter / 2);
+}

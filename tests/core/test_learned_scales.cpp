@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Learned scales (LSQ): fitted scales reproduce fakeQuantize bit for bit, and the gradients are LSQ's
 // (Esser et al. 2020, eq. 3) written out here independently in float64: for v/s inside the grid,
-// ∂v̂/∂s = round(v/s) − v/s and ∂v̂/∂v = 1; clipped, ∂v̂/∂s = the clip level and ∂v̂/∂v = 0.
+// ∂v̂/∂s = round(v/s) − v/s and ∂v̂/∂v = 1; clipped, ∂v̂/∂s = the clip level and ∂v̂/∂v = 0. An element
+// is clipped when it lies beyond the grid's extreme value by more than half the grid's last step
+// (closer, it rounds to that value as its nearest: a min/max fit clips nothing).
 #include "base/error.h"
 #include "quant/fake_quant.h"
 #include "quant/learned_scales.h"
@@ -78,8 +80,8 @@ TEST(LearnedScales, GradientsAreLsqsForSymmetricAndAsymmetricIntegerGrids) {
                     const std::size_t i = static_cast<std::size_t>(r * cols + c);
                     const double u = w[i] / sc; // v/s
                     double dvds, dvdv;
-                    if (u + z < lo) dvds = lo - z, dvdv = 0;
-                    else if (u + z > hi) dvds = hi - z, dvdv = 0;
+                    if (u + z < lo - 0.5) dvds = lo - z, dvdv = 0;
+                    else if (u + z > hi + 0.5) dvds = hi - z, dvdv = 0;
                     else dvds = std::nearbyint(u) - u, dvdv = 1;
                     clipped += dvdv == 0 ? 1 : 0;
                     expect += gradQ[i] * sc * dvds; // d/dlog s = s d/ds
@@ -99,7 +101,7 @@ TEST(LearnedScales, OneTensorScaleSumsEveryRunAndFloatGridsClipAtTheirLargestVal
     const std::vector<float> gradQ = gaussian(rows * cols, 9, 1.0f);
     RunScales learned = fitScales(w.data(), rows, cols, spec(FormatId::Fp4E2M1, Granularity::Tensor, 0, true));
     ASSERT_EQ(learned.params.size(), 1u);
-    learned.params[0].scale = 0.05f; // E2M1's largest value 6: the grid saturates at ±0.3
+    learned.params[0].scale = 0.05f; // E2M1's largest values 4, 6: saturates at ±0.3, clips beyond ±0.35
     std::vector<float> q(w.size()), gradW(w.size());
     applyScales(w.data(), learned, q.data());
     std::vector<double> g;
@@ -109,13 +111,28 @@ TEST(LearnedScales, OneTensorScaleSumsEveryRunAndFloatGridsClipAtTheirLargestVal
     EXPECT_EQ(gradW[5], 0.0f);
     double expect = 0;
     for (std::size_t i = 0; i < w.size(); ++i) {
-        const bool inside = std::fabs(w[i]) <= 0.3f;
+        const bool inside = std::fabs(w[i]) <= 0.35f;
         expect += gradQ[i] * (inside ? static_cast<double>(q[i]) - w[i] : static_cast<double>(q[i]));
         if (inside) {
             EXPECT_EQ(gradW[i], gradQ[i]) << i;
         }
     }
     EXPECT_NEAR(g[0], expect, 1e-9);
+}
+
+TEST(LearnedScales, MinMaxFitsClipNothing) {
+    const std::int64_t rows = 5, cols = 64;
+    const std::vector<float> w = gaussian(rows * cols, 12);
+    const std::vector<float> ones(w.size(), 1.0f);
+    for (FormatId f : {FormatId::Int2, FormatId::Int4, FormatId::Int8, FormatId::Fp4E2M1, FormatId::Nf4, FormatId::Log2})
+        for (bool sym : {true, false}) {
+            const RunScales fitted = fitScales(w.data(), rows, cols, spec(f, Granularity::Group, 16, sym));
+            std::vector<float> q(w.size()), gradW(w.size());
+            std::vector<double> g;
+            applyScales(w.data(), fitted, q.data());
+            scaleGradients(w.data(), q.data(), ones.data(), fitted, gradW.data(), g);
+            EXPECT_EQ(gradW, ones) << fitted.spec.label();
+        }
 }
 
 TEST(LearnedScales, FormatsWithScalesOnAFixedGridAreRefusedByName) {
