@@ -54,35 +54,51 @@ struct ModelRef {
     std::vector<LayerRef> layers;
     NormRef finalNorm;
 
-    explicit ModelRef(const Impl& m) {
+    // Every weight, or (withLayers false: layer-major) the resident ones only, each decoder layer's
+    // slots added by bindLayer while it is loaded.
+    explicit ModelRef(const Impl& m, bool withLayers = true) {
         embed = slot(m.embedName, m.embed);
         if (m.positions) positions = slot(m.positionsName, m.positions);
-        for (std::size_t i = 0; i < m.layers.size(); ++i) {
-            const Layer& l = m.layers[i];
-            if (!l.loaded)
-                throw Error("gradient: decoder layer " + std::to_string(i) +
-                            " is not loaded (a layer-by-layer model cannot be differentiated whole)");
-            LayerRef r;
-            r.attnNorm = norm(l.attnNorm);
-            r.fused = l.fusedQkv;
-            if (l.fusedQkv) {
-                r.qkv = linear(l.qkv);
-            } else {
-                r.q = linear(l.q);
-                r.k = linear(l.k);
-                r.v = linear(l.v);
+        layers.resize(m.layers.size());
+        if (withLayers)
+            for (std::size_t i = 0; i < m.layers.size(); ++i) {
+                if (!m.layers[i].loaded)
+                    throw Error("gradient: decoder layer " + std::to_string(i) +
+                                " is not loaded (a layer-by-layer model is differentiated by lossGradientLayerMajor)");
+                bindLayer(i, m.layers[i]);
             }
-            r.o = linear(l.o);
-            r.mlpNorm = norm(l.mlpNorm);
-            r.gated = l.gated;
-            if (l.gated) r.gate = linear(l.gate);
-            r.up = linear(l.up);
-            r.down = linear(l.down);
-            r.window = l.slidingWindow;
-            layers.push_back(r);
-        }
         finalNorm = norm(m.finalNorm);
         head = slot(m.headName, m.head);
+    }
+
+    // Slots for loaded decoder layer i's weights (appended: earlier slot numbers stay).
+    void bindLayer(std::size_t i, const Layer& l) {
+        LayerRef r;
+        r.attnNorm = norm(l.attnNorm);
+        r.fused = l.fusedQkv;
+        if (l.fusedQkv) {
+            r.qkv = linear(l.qkv);
+        } else {
+            r.q = linear(l.q);
+            r.k = linear(l.k);
+            r.v = linear(l.v);
+        }
+        r.o = linear(l.o);
+        r.mlpNorm = norm(l.mlpNorm);
+        r.gated = l.gated;
+        if (l.gated) r.gate = linear(l.gate);
+        r.up = linear(l.up);
+        r.down = linear(l.down);
+        r.window = l.slidingWindow;
+        layers[i] = r;
+    }
+    // Forgets the buffers of slots [first, end) before their layer is released (a later layer's
+    // buffers may reuse the addresses); the slots stay, without buffers.
+    void unbindSlots(std::size_t first) {
+        for (std::size_t i = first; i < slots.size(); ++i) {
+            m_byBuffer.erase(slots[i].buffer);
+            slots[i].buffer = nullptr;
+        }
     }
 
 private:
@@ -211,18 +227,27 @@ class Engine {
 public:
     // Weights W, or W + t·v with a direction (dual numbers: W + ε·v, t unused).
     Engine(const Impl& m, const ModelRef& ref, const WeightDirection* direction, double t = 0)
-        : m_m(m), m_ref(ref), m_layerNorm(m.normKind == NormKind::LayerNorm), m_act(gradAct(m.activation)) {
-        const std::size_t n = ref.slots.size();
+        : m_m(m), m_ref(ref), m_layerNorm(m.normKind == NormKind::LayerNorm), m_act(gradAct(m.activation)),
+          m_direction(direction), m_t(t) {
+        bindSlots();
+    }
+
+    // Values and zero gradients for the ref's slots this engine has not seen yet (layer-major: a
+    // decoder layer's, once bound).
+    void bindSlots() {
+        const std::size_t first = m_value.size(), n = m_ref.slots.size();
+        const WeightDirection* direction = m_direction;
+        const double t = m_t;
         m_value.resize(n);
         m_grad.resize(n);
         m_owned.resize(n);
         m_transposed.resize(n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::vector<float>& w = *ref.slots[i].buffer;
+        for (std::size_t i = first; i < n; ++i) {
+            const std::vector<float>& w = *m_ref.slots[i].buffer;
             m_grad[i].assign(w.size(), S{});
             const std::vector<float>* v = nullptr;
             if (direction)
-                if (const auto it = direction->find(ref.slots[i].name); it != direction->end()) v = &it->second;
+                if (const auto it = direction->find(m_ref.slots[i].name); it != direction->end()) v = &it->second;
             if (std::is_same_v<S, float> && !v) {
                 m_value[i] = reinterpret_cast<const S*>(w.data()); // read in place
                 continue;
@@ -255,6 +280,35 @@ public:
             else if (recompute)
                 caches[l].dropInside();
         }
+        std::size_t held = 0;
+        for (const auto& c : caches)
+            held += c.bytes();
+        Mat<S> dx;
+        const Wide<S> nll = headLoss(windows, scoreFrom, scale, backward, x, dx, held);
+        peakBytes = std::max(peakBytes, held);
+        if (!backward) return nll;
+        for (std::size_t l = m_ref.layers.size(); l-- > 0;) {
+            if (!caches[l].inside) {
+                layerForward(m_ref.layers[l], caches[l], B, L);
+                std::size_t now = bytesOf(dx);
+                for (const auto& c : caches)
+                    now += c.bytes();
+                peakBytes = std::max(peakBytes, now);
+            }
+            layerBackward(m_ref.layers[l], caches[l], B, L, dx);
+            caches[l] = LayerCache<S>{};
+        }
+        embedBackward(windows, dx);
+        return nll;
+    }
+
+    // The final norm, head and loss of a batch whose last residual stream is x: adds the gradient of
+    // `scale` times the summed NLL into the final norm's and head's gradients and sets dx to the
+    // gradient of x (backward); returns the unscaled sum. `held` gains the bytes held here.
+    Wide<S> headLoss(std::span<const std::span<const std::int32_t>> windows, int scoreFrom, float scale, bool backward,
+                     const Mat<S>& x, Mat<S>& dxOut, std::size_t& held) {
+        const auto L = static_cast<std::int64_t>(windows[0].size());
+        const auto B = static_cast<std::int64_t>(windows.size());
         // Head and loss, a chunk of windows at a time (at most 2^24 logits held, at least one window).
         grad::NormCache<S> nf;
         Mat<S> hf;
@@ -267,10 +321,7 @@ public:
         if (m_logits.rows != chunk * L) m_logits = m_dlogits = Mat<S>(chunk * L, vocab);
         if (backward && m_dHead.rows == 0) m_dHead = Mat<S>(vocab, hidden);
         Mat<S>&logits = m_logits, &dlogits = m_dlogits, &dHead = m_dHead;
-        std::size_t held = bytesOf(x) + bytesOf(hf) + bytesOf(dhf) + 2 * bytesOf(logits) + bytesOf(dHead);
-        for (const auto& c : caches)
-            held += c.bytes();
-        peakBytes = std::max(peakBytes, held);
+        held += bytesOf(x) + bytesOf(hf) + bytesOf(dhf) + 2 * bytesOf(logits) + bytesOf(dHead);
         const View<const S> headView{value(m_ref.head), vocab, hidden, hidden};
         for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
             const std::int64_t cw = std::min(chunk, B - b0), rows = cw * L;
@@ -301,28 +352,104 @@ public:
         Mat<S> dx(x.rows, x.cols);
         grad::normBackward(m_layerNorm, x, value(m_ref.finalNorm.w), nf, dhf, dx, grad(m_ref.finalNorm.w),
                            grad(m_ref.finalNorm.b));
-        for (std::size_t l = m_ref.layers.size(); l-- > 0;) {
-            if (!caches[l].inside) {
-                layerForward(m_ref.layers[l], caches[l], B, L);
-                std::size_t now = bytesOf(dx);
-                for (const auto& c : caches)
-                    now += c.bytes();
-                peakBytes = std::max(peakBytes, now);
-            }
-            layerBackward(m_ref.layers[l], caches[l], B, L, dx);
-            caches[l] = LayerCache<S>{};
-        }
-        embedBackward(windows, dx);
+        dxOut = std::move(dx);
         return nll;
     }
 
     const std::vector<std::vector<S>>& gradients() const { return m_grad; }
+    std::vector<S> takeGradient(std::size_t slot) { return std::move(m_grad[slot]); }
+
+    // Layer-major: every batch through one decoder layer at a time (each layer bound twice: forward,
+    // then backward after recomputing its inside from the kept input). `ref` is this engine's ref;
+    // load(l) / release(l) bring layer l's weights in and out; done(slot) takes a decoder layer slot's
+    // finished gradient before its layer goes. Adds every batch's gradient (scaled) like batch() and
+    // returns the summed NLL; the resident weights' gradients stay in gradients().
+    Wide<S> layerMajor(const std::vector<std::span<const std::span<const std::int32_t>>>& batches, int scoreFrom,
+                       float scale, ModelRef& ref, const std::function<void(int)>& load,
+                       const std::function<void(int)>& release, const std::function<void(std::size_t)>& done,
+                       std::size_t& peakBytes, const JobContext& job) {
+        const std::size_t layers = ref.layers.size(), nb = batches.size();
+        const long long steps = 2 * static_cast<long long>(layers) + 1;
+        auto bind = [&](std::size_t l) {
+            job.checkCancel();
+            load(static_cast<int>(l));
+            const std::size_t first = ref.slots.size();
+            ref.bindLayer(l, m_m.layers[l]);
+            bindSlots();
+            return first;
+        };
+        auto unbind = [&](std::size_t l, std::size_t first) {
+            for (std::size_t i = first; i < m_value.size(); ++i) {
+                m_value[i] = nullptr;
+                m_grad[i] = {};
+                m_owned[i] = {};
+                m_transposed[i] = Mat<S>{};
+            }
+            ref.unbindSlots(first);
+            release(static_cast<int>(l));
+        };
+        auto dims = [&](std::size_t b) {
+            return std::pair{static_cast<std::int64_t>(batches[b].size()), static_cast<std::int64_t>(batches[b][0].size())};
+        };
+        std::vector<Mat<S>> xs(nb);
+        std::vector<std::vector<Mat<S>>> inputs(layers, std::vector<Mat<S>>(nb)); // each layer's input, per batch
+        std::size_t streams = 0; // bytes of the kept inputs and the current streams
+        for (std::size_t b = 0; b < nb; ++b) {
+            xs[b] = embed(batches[b]);
+            streams += bytesOf(xs[b]);
+        }
+        for (std::size_t l = 0; l < layers; ++l) {
+            job.step(static_cast<long long>(l), steps, "layer-major backward pass: forward");
+            const std::size_t first = bind(l);
+            for (std::size_t b = 0; b < nb; ++b) {
+                const auto [B, L] = dims(b);
+                LayerCache<S> c;
+                c.x = std::move(xs[b]);
+                xs[b] = layerForward(ref.layers[l], c, B, L);
+                peakBytes = std::max(peakBytes, streams + bytesOf(xs[b]) + c.bytes());
+                streams += bytesOf(xs[b]);
+                inputs[l][b] = std::move(c.x);
+            }
+            unbind(l, first);
+        }
+        job.step(static_cast<long long>(layers), steps, "layer-major backward pass: head");
+        Wide<S> nll{};
+        std::vector<Mat<S>> dxs(nb);
+        for (std::size_t b = 0; b < nb; ++b) {
+            std::size_t held = streams;
+            nll += headLoss(batches[b], scoreFrom, scale, true, xs[b], dxs[b], held);
+            peakBytes = std::max(peakBytes, held);
+            streams += bytesOf(dxs[b]);
+            streams -= bytesOf(xs[b]);
+            xs[b] = Mat<S>{};
+        }
+        for (std::size_t l = layers; l-- > 0;) {
+            job.step(steps - 1 - static_cast<long long>(l), steps, "layer-major backward pass: backward");
+            const std::size_t first = bind(l);
+            for (std::size_t b = 0; b < nb; ++b) {
+                const auto [B, L] = dims(b);
+                LayerCache<S> c;
+                c.x = std::move(inputs[l][b]);
+                layerForward(ref.layers[l], c, B, L);
+                peakBytes = std::max(peakBytes, streams + c.bytes());
+                layerBackward(ref.layers[l], c, B, L, dxs[b]);
+                streams -= bytesOf(c.x);
+            }
+            for (std::size_t i = first; i < ref.slots.size(); ++i) done(i);
+            unbind(l, first);
+        }
+        for (std::size_t b = 0; b < nb; ++b) embedBackward(batches[b], dxs[b]);
+        job.step(steps, steps, "layer-major backward pass");
+        return nll;
+    }
 
 private:
     const Impl& m_m;
     const ModelRef& m_ref;
     bool m_layerNorm;
     grad::Act m_act;
+    const WeightDirection* m_direction; // the engine's direction (null: none)
+    double m_t;
     std::vector<const S*> m_value;
     std::vector<std::vector<S>> m_grad;
     std::vector<std::vector<S>> m_owned; // values of a non-float scalar type
@@ -647,20 +774,33 @@ void checkWindows(const Impl& m, std::span<const std::span<const std::int32_t>> 
     }
 }
 
-// Runs the engine over every batch; returns the summed NLL.
-template <class S>
-Wide<S> runBatches(Engine<S>& engine, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
-                   long long tokensScored, const GradOptions& options, const JobContext& job,
-                   std::size_t& peakBytes, bool backward = true) {
+using Windows = std::span<const std::span<const std::int32_t>>;
+
+// The windows in batches of at most options.batchTokens tokens (at least one window each).
+std::vector<Windows> cutBatches(Windows windows, const GradOptions& options) {
     const std::size_t L = windows[0].size();
     const std::size_t perBatch =
         std::max<std::size_t>(1, static_cast<std::size_t>(std::max(1LL, options.batchTokens)) / L);
-    const float scale = static_cast<float>(1.0 / static_cast<double>(tokensScored));
+    std::vector<Windows> batches;
+    for (std::size_t first = 0; first < windows.size(); first += perBatch)
+        batches.push_back(windows.subspan(first, std::min(perBatch, windows.size() - first)));
+    return batches;
+}
+
+// Each scored token's share of the mean.
+float lossScale(long long tokensScored) { return static_cast<float>(1.0 / static_cast<double>(tokensScored)); }
+
+// Runs the engine over every batch; returns the summed NLL.
+template <class S>
+Wide<S> runBatches(Engine<S>& engine, Windows windows, int scoreFrom, long long tokensScored, const GradOptions& options,
+                   const JobContext& job, std::size_t& peakBytes, bool backward = true) {
+    const float scale = lossScale(tokensScored);
     Wide<S> nll{};
-    for (std::size_t first = 0; first < windows.size(); first += perBatch) {
-        job.step(static_cast<long long>(first), static_cast<long long>(windows.size()), "backward pass");
-        const std::size_t count = std::min(perBatch, windows.size() - first);
-        nll += engine.batch(windows.subspan(first, count), scoreFrom, scale, options.recompute, backward, peakBytes);
+    long long done = 0;
+    for (const Windows batch : cutBatches(windows, options)) {
+        job.step(done, static_cast<long long>(windows.size()), "backward pass");
+        nll += engine.batch(batch, scoreFrom, scale, options.recompute, backward, peakBytes);
+        done += static_cast<long long>(batch.size());
     }
     job.step(static_cast<long long>(windows.size()), static_cast<long long>(windows.size()), "backward pass");
     return nll;
@@ -779,6 +919,37 @@ const Impl& checkedImpl(const CausalLm& lm, std::span<const std::span<const std:
 }
 
 } // namespace
+
+LossGradient lossGradientLayerMajor(CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                                    const GradientSink& onGradient, const LayerLoader& loader, const GradOptions& options,
+                                    const JobContext& job) {
+    if (options.float64)
+        throw Error("gradient: float64 runs on the whole model only, not one layer at a time");
+    const Impl& m = checkedImpl(lm, windows, scoreFrom);
+    const auto t0 = std::chrono::steady_clock::now();
+    ModelRef ref(m, false);
+    const std::size_t resident = ref.slots.size();
+    Engine<float> engine(m, ref, nullptr);
+    engine.m_observer = options.linearObserver;
+    LossGradient out;
+    out.tokensScored = scoredTokens(windows, scoreFrom);
+    auto load = [&](int l) {
+        if (loader)
+            loader(lm, l);
+        else if (lm.loadsLayers())
+            lm.loadLayer(l);
+    };
+    auto release = [&](int l) {
+        if (lm.loadsLayers()) lm.releaseLayer(l);
+    };
+    auto hand = [&](std::size_t slot) { onGradient(ref.slots[slot].name, engine.takeGradient(slot)); };
+    const double nll = engine.layerMajor(cutBatches(windows, options), scoreFrom, lossScale(out.tokensScored), ref, load,
+                                         release, hand, out.peakActivationBytes, job);
+    for (std::size_t i = 0; i < resident; ++i) hand(i);
+    out.loss = nll / static_cast<double>(out.tokensScored);
+    out.seconds = secondsSince(t0);
+    return out;
+}
 
 LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
                           const GradOptions& options, const JobContext& job) {

@@ -71,6 +71,29 @@ struct LossGradient {
 LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
                           const GradOptions& options = {}, const JobContext& job = {});
 
+/// Receives one weight's finished gradient (stored name, stored layout) from lossGradientLayerMajor.
+using GradientSink = std::function<void(const std::string& name, std::vector<float> gradient)>;
+/// Brings decoder layer `layer`'s weights into `lm` for lossGradientLayerMajor (empty: lm.loadLayer),
+/// e.g. quantized with a recipe (CausalLm::loadLayer's replaced weights). Called twice per layer.
+using LayerLoader = std::function<void(CausalLm& lm, int layer)>;
+
+/// lossGradient one decoder layer's float32 weights at a time, for models larger than memory (a
+/// layerByLayer() model; any other is run the same way without loading). Every window is embedded;
+/// each layer is loaded, every batch's residual stream runs through it and its input is kept, and
+/// it is released; the head gives the loss and the gradient of the last stream; then from the last
+/// layer down each layer is loaded again, recomputes its inside from the kept input, passes the
+/// gradient down and hands its weights' gradients to `onGradient` before it is released; the
+/// embedding's, final norm's and head's come last. The same operations in the same order as
+/// lossGradient, so the same bits, except a tied embedding, whose head and input parts are summed
+/// in another order when there are several batches. Returns the loss, tokens and peak activation
+/// bytes (names and gradients empty). Memory: every layer's input for every window (layers x
+/// windows x ctx x hidden floats) plus one batch's inside of one layer, one layer's weights and
+/// gradients, and the resident embedding, final norm and head with their gradients. float32 only
+/// (float64 is an Error); the same other errors as lossGradient; progress per layer; cancellable.
+LossGradient lossGradientLayerMajor(CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
+                                    const GradientSink& onGradient, const LayerLoader& loader = {},
+                                    const GradOptions& options = {}, const JobContext& job = {});
+
 /// A direction in weight space: values by weight name, in the stored layout; weights not named are 0.
 using WeightDirection = std::map<std::string, std::vector<float>>;
 

@@ -50,6 +50,40 @@ TEST(CliGrad, LossAndGradientNormsMatchTheReferenceAndTheFileHoldsTheGradients) 
     EXPECT_LE(relErr(std::sqrt(sq), ref["grad_files"]["ref_grad_down1.npy"]["l2_norm_float64"].get<double>()), 1e-4);
 }
 
+TEST(CliGrad, LowMemoryGivesTheSameLossGradientsAndFileOneLayerAtATime) {
+    // The fixture's reference and the whole-model run, from one decoder layer's float32 weights at a time.
+    const auto dir = outputDir("cli_grad_low_memory");
+    const std::string base = "grad " + q(kModel) + " --data " + q(kTokens) + " --windows 8 --batch-tokens 512";
+    const CliRun whole = runCli(base + " --out " + q((dir / "whole.safetensors").string()) + " --json");
+    const CliRun low = runCli(base + " --low-memory --out " + q((dir / "low.safetensors").string()) + " --json");
+    ASSERT_EQ(whole.exitCode, 0) << whole.out;
+    ASSERT_EQ(low.exitCode, 0) << low.out;
+    const nlohmann::json w = whole.json(), l = low.json();
+    EXPECT_EQ(l["low_memory"], true);
+    EXPECT_EQ(l["loss"], w["loss"]);
+    EXPECT_EQ(l["grad_norms"], w["grad_norms"]);
+    EXPECT_LE(relErr(l["loss"].get<double>(), reference()["loss"].get<double>()), 1e-5);
+    // Resident: embedding and head (512 x 192 each) and the final norm; one layer: q and o (192²), k and
+    // v (64 x 192: 2 KV heads of 32), gate, up and down (512 x 192), two norms (config.json).
+    const std::size_t resident = (2 * 512 * 192 + 192) * 4;
+    const std::size_t layer = (2 * 192 * 192 + 2 * 64 * 192 + 3 * 512 * 192 + 2 * 192) * 4;
+    EXPECT_EQ(l["peak_weight_bytes"].get<std::size_t>(), resident + layer);
+    const auto a = qs::core::SafetensorsFile::open(dir / "whole.safetensors");
+    const auto b = qs::core::SafetensorsFile::open(dir / "low.safetensors");
+    ASSERT_EQ(a.entries().size(), b.entries().size());
+    for (const auto& e : a.entries()) EXPECT_EQ(a.tensor(e.name).toFloats(), b.tensor(e.name).toFloats()) << e.name;
+    EXPECT_FALSE(std::filesystem::exists(dir / "low.safetensors.part"));
+    // A data-free recipe is quantized layer by layer: the README's RTN loss again.
+    const CliRun rtn = runCli(base + " --low-memory --recipe " + q(rtnRecipe()) + " --json");
+    ASSERT_EQ(rtn.exitCode, 0) << rtn.out;
+    EXPECT_LE(relErr(rtn.json()["loss"].get<double>(), 2.18551208), 1e-6);
+    EXPECT_GT(rtn.json()["bits_per_weight"].get<double>(), 4.0);
+    // A calibrated method needs the whole model: a clear error.
+    const CliRun gptq = runCli(base + " --low-memory --method gptq --format int4 --json");
+    EXPECT_EQ(gptq.exitCode, 1);
+    EXPECT_NE(gptq.json()["error"].get<std::string>().find("gptq"), std::string::npos) << gptq.out;
+}
+
 TEST(CliGrad, ThroughARecipeTheLossIsTheQuantizedModels) {
     const CliRun r = runCli("grad " + q(kModel) + " --data " + q(kTokens) + " --windows 8 --recipe " + q(rtnRecipe()) +
                             " --json");
