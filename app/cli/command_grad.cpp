@@ -26,7 +26,8 @@ std::string gradUsage(const CliContext& ctx) {
            "  gradient with respect to every floating-point weight (norms, embeddings and head included).\n"
            "  With a recipe the model is the fake-quantized one and the gradient is dL/dW at the quantized\n"
            "  weights (straight-through); activation and KV fake quantization pass gradients straight\n"
-           "  through. Recipes with rotations or ResQ are refused.\n\n" +
+           "  through inside their clipping range and cut them where the grid clipped. Recipes with\n"
+           "  rotations or ResQ are refused.\n\n" +
            gradFlagsHelp() +
            "  --out FILE       write every gradient to a safetensors file (float32, stored names and shapes)\n"
            "  --calib FILE     calibration data for calibrated methods (gptq), --calib-windows N (default 128)\n"

@@ -4,8 +4,6 @@
 #include "analysis/sensitivity_parts.h"
 #include "base/error.h"
 #include "nn/hessian_estimates.h"
-#include "tensor/gemm.h"
-#include "tensor/transpose.h"
 #include "statistics/rank_correlation.h"
 
 #include <algorithm>
@@ -38,7 +36,6 @@ public:
           m_quantizer(model, registries, options, m_quiet) {
         if (options.candidates.empty()) throw Error("sensitivity: no candidate formats");
         if (set.windows.empty()) throw Error("sensitivity: the sensitivity set holds no window");
-        for (const WeightInfo& w : model.weights()) m_info[w.name] = &w;
         r = emptyResult(decisionGroups(model, m_lm, options.grouping), options);
         const std::size_t G = r.groups.size(), C = r.candidates.size();
         m_weights.assign(G * C, {});
@@ -127,41 +124,12 @@ private:
     // in the output with the Fisher diagonal for the Hessian). One backward pass of the float model;
     // each Linear's input and output gradient meet each candidate's ΔW there.
     void gradientScores() {
-        const std::size_t C = r.candidates.size();
-        r.gradientScore.assign(r.groups.size(), std::vector<double>(C, 0.0));
-        std::map<std::string, std::size_t> groupOf;
-        for (std::size_t g = 0; g < r.groups.size(); ++g)
-            for (const std::string& name : r.groups[g].weights) groupOf[name] = g;
+        GradientScorer scorer(r, m_model, m_options, [&](std::size_t g, std::size_t c) { return weights(g, c); });
         GradOptions o;
         o.linearObserver = [&](const std::string& name, const float* x, std::int64_t rows, std::int64_t in,
-                               const float* dy, std::int64_t out) {
-            const auto it = groupOf.find(name);
-            if (it == groupOf.end()) return;
-            const std::size_t g = it->second;
-            const WeightInfo& info = *m_info.at(name);
-            const std::vector<float> original = m_model.weightAsOutIn(info);
-            RowMatrixF deltaY(rows, out);
-            for (std::size_t c = 0; c < C; ++c) {
-                if (m_options.candidates[c].keep) continue;
-                const WeightSet q = weights(g, c);
-                std::vector<float> delta = outIn(q.at(name), info);
-                for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= original[i];
-                gemmNT({x, rows, in, in}, {delta.data(), out, in, in}, {deltaY.data(), rows, out, out});
-                double sum = 0;
-                for (std::int64_t i = 0; i < rows * out; ++i) {
-                    const double a = double(dy[i]) * double(deltaY.data()[i]);
-                    sum += a * a;
-                }
-                r.gradientScore[g][c] += sum;
-            }
-        };
+                               const float* dy, std::int64_t out) { scorer.add(name, x, rows, in, dy, out); };
         step("gradient score (one backward pass)");
         lossGradient(m_lm, m_windows, 1, o, m_quiet);
-    }
-
-    // A stored-layout weight as [out, in] (GPT-2 Conv1D is stored [in, out]).
-    static std::vector<float> outIn(const std::vector<float>& stored, const WeightInfo& info) {
-        return info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
     }
 
     // HAWQ's tr(H_gg) by Hutchinson with exact Hessian-vector products (forward-over-reverse,
@@ -212,7 +180,6 @@ private:
     GroupQuantizer m_quantizer;
     std::vector<std::span<const std::int32_t>> m_windows; // the sensitivity set
     std::unique_ptr<PrefixEvaluator> m_evaluator;
-    std::map<std::string, const WeightInfo*> m_info;
     PairPlan m_pairs;
     std::vector<WeightSet> m_weights; // [g * C + c]: the group's quantized weights (stored layout)
     bool m_cacheAll = true;

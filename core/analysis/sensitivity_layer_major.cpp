@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "eval/layer_major.h"
 #include "eval/window_scores.h"
+#include "nn/causal_lm_grad.h"
 
 #include <algorithm>
 #include <chrono>
@@ -47,8 +48,8 @@ public:
         for (const auto& w : set.windows) m_windows.emplace_back(w);
         r = emptyResult(decisionGroups(model, m_lm, options.grouping), options);
         r.layerMajor = true;
-        if (options.gradientScore || options.hawqProbes > 0)
-            r.notes.push_back("gradient and HAWQ scores left out: they need the whole model's backward pass, "
+        if (options.hawqProbes > 0)
+            r.notes.push_back("HAWQ scores left out: their Hessian-vector products run on the whole model, "
                               "and this measurement holds one layer at a time");
         if (options.pairs) m_pairs = choosePairs(r, options);
         planEvaluations();
@@ -77,6 +78,7 @@ public:
             from = to;
         } while (from < order.size());
         record();
+        if (m_options.gradientScore) gradientScores();
         r.evaluations = static_cast<long long>(m_evals.size());
         r.layerRunsWithoutCache = r.evaluations * layers * static_cast<long long>(n);
         r.peakWeightBytes = m_lm.peakWeightBytes();
@@ -176,6 +178,33 @@ private:
             }
         }
         return out;
+    }
+
+    // ModelOpt's gradient score from one layer-major backward pass of the float32 model (the same
+    // batches and observer calls as the whole-model measurement's lossGradient, so the same sums).
+    // When the backward half loads a layer (its second load), its groups are quantized at every
+    // candidate, calibrated ones from the float32 stream entering it, and held while it is in.
+    void gradientScores() {
+        std::map<Part, WeightSet> held;
+        std::set<int> seen;
+        GradientScorer scorer(r, m_model, m_options, [&](std::size_t g, std::size_t c) { return held.at({g, c}); });
+        const LayerLoader loader = [&](CausalLm& lm, int l) {
+            lm.loadLayer(l);
+            held.clear();
+            if (seen.insert(l).second) return; // the forward half needs no candidate
+            if (m_quantizer.calibrated()) m_quantizer.enterLayer(lm, l, m_reference[std::size_t(l)]);
+            for (std::size_t g = 0; g < r.groups.size(); ++g)
+                if (r.groups[g].layer == l)
+                    for (std::size_t c = 0; c < r.candidates.size(); ++c)
+                        if (!m_options.candidates[c].keep) held[{g, c}] = m_quantizer.quantize(r.groups[g], c);
+            dropLayerPages(m_model, l);
+        };
+        GradOptions o;
+        o.linearObserver = [&](const std::string& name, const float* x, std::int64_t rows, std::int64_t in,
+                               const float* dy, std::int64_t out) { scorer.add(name, x, rows, in, dy, out); };
+        const JobContext progress{[&](long long, long long, const std::string& what) { m_job.step(m_steps - 1, m_steps, what); },
+                                  m_job.cancel};
+        lossGradientLayerMajor(m_lm, m_windows, 1, [](const std::string&, std::vector<float>) {}, loader, o, progress);
     }
 
     // A stream's last hidden states (empty: the float32 model's own) scored against the float32 model,

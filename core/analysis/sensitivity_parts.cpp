@@ -2,6 +2,8 @@
 #include "analysis/sensitivity_parts.h"
 
 #include "calib/collect_stats.h"
+#include "tensor/gemm.h"
+#include "tensor/transpose.h"
 #include "tensor/dtype.h"
 
 #include <algorithm>
@@ -135,6 +137,39 @@ void PairRecorder::finish() {
     if (!m_farTerms) return;
     r.farMeanAbsKld /= double(m_farTerms);
     r.farMeanAbsLoss /= double(m_farTerms);
+}
+
+
+GradientScorer::GradientScorer(SensitivityResult& r, const Model& model, const SensitivityOptions& options,
+                               Candidate candidate)
+    : r(r), m_model(model), m_options(options), m_candidate(std::move(candidate)) {
+    r.gradientScore.assign(r.groups.size(), std::vector<double>(r.candidates.size(), 0.0));
+    for (std::size_t g = 0; g < r.groups.size(); ++g)
+        for (const std::string& name : r.groups[g].weights) m_groupOf[name] = g;
+}
+
+void GradientScorer::add(const std::string& name, const float* x, std::int64_t rows, std::int64_t in, const float* dy,
+                         std::int64_t out) {
+    const auto it = m_groupOf.find(name);
+    if (it == m_groupOf.end()) return;
+    const std::size_t g = it->second;
+    const WeightInfo& info = *m_model.find(name);
+    const std::vector<float> original = m_model.weightAsOutIn(info);
+    RowMatrixF deltaY(rows, out);
+    for (std::size_t c = 0; c < r.candidates.size(); ++c) {
+        if (m_options.candidates[c].keep) continue;
+        const WeightSet q = m_candidate(g, c);
+        const std::vector<float>& stored = q.at(name);
+        std::vector<float> delta = info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
+        for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= original[i];
+        gemmNT({x, rows, in, in}, {delta.data(), out, in, in}, {deltaY.data(), rows, out, out});
+        double sum = 0;
+        for (std::int64_t i = 0; i < rows * out; ++i) {
+            const double a = double(dy[i]) * double(deltaY.data()[i]);
+            sum += a * a;
+        }
+        r.gradientScore[g][c] += sum;
+    }
 }
 
 } // namespace qs::core::sensitivity_parts

@@ -8,6 +8,7 @@
 #include "quant/model_quantizer.h"
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,6 +64,26 @@ private:
     std::map<std::string, std::string> m_siteOf;         // weight -> its input site
     std::vector<std::vector<double>> m_sqNorm;
     bool m_calibrated = false;
+};
+
+/// ModelOpt auto_quantize's gradient score (analysis.md 1.5), one Linear's batch at a time: the
+/// backward pass's linearObserver hands over the Linear's input x [rows, in] and output gradient dy
+/// [rows, out], and add() puts Σ (dy · X·ΔWᵀ)² for each candidate c of the Linear's group into
+/// r.gradientScore[g][c] (ΔW = the group's weights at c minus the float32 ones, from `candidate`).
+class GradientScorer {
+public:
+    using Candidate = std::function<WeightSet(std::size_t g, std::size_t c)>;
+    GradientScorer(SensitivityResult& r, const Model& model, const SensitivityOptions& options, Candidate candidate);
+    /// The observer's call for weight `name` (other weights than the groups' are ignored).
+    void add(const std::string& name, const float* x, std::int64_t rows, std::int64_t in, const float* dy,
+             std::int64_t out);
+
+private:
+    SensitivityResult& r;
+    const Model& m_model;
+    const SensitivityOptions& m_options;
+    Candidate m_candidate;
+    std::map<std::string, std::size_t> m_groupOf;
 };
 
 /// Records measured pairs into a result: the interaction terms of loss and KL (symmetric, from the

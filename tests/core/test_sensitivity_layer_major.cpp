@@ -48,6 +48,7 @@ void expectSameFigures(const SensitivityResult& whole, const SensitivityResult& 
 TEST(SensitivityLayerMajor, EqualsTheWholeModelInOnePassAndInSeveral) {
     const CalibrationData set = calibrationWindows(fixtureTestTokens(), 32, 3, "fixture test tokens");
     SensitivityOptions o = noBackward("keep,int3:group:32:asym,gptq/int4:group:32:asym");
+    o.gradientScore = true; // ModelOpt's score from the layer-major backward pass, GPTQ's weights from the kept stream
     o.pairs = true;
     o.pairDistance = 1;
     o.farPairSample = 2;
@@ -57,6 +58,10 @@ TEST(SensitivityLayerMajor, EqualsTheWholeModelInOnePassAndInSeveral) {
     EXPECT_TRUE(onePass.layerMajor);
     EXPECT_EQ(onePass.passes, 1);
     expectSameFigures(whole, onePass, "one pass");
+    ASSERT_FALSE(whole.gradientScore.empty());
+    EXPECT_EQ(whole.gradientScore, onePass.gradientScore);
+    EXPECT_TRUE(onePass.notes.empty());
+    o.gradientScore = false;
     // Room for 40 streams at once: the evaluations take several walks over the layers, later ones
     // starting at their first changed layer and quantizing again (GPTQ from the kept float32 stream).
     const std::size_t stream = set.windows.size() * 32 * std::size_t(fixtureModel().config().hiddenSize) * sizeof(float);
@@ -73,7 +78,7 @@ TEST(SensitivityLayerMajor, EqualsTheWholeModelInOnePassAndInSeveral) {
 
 // GPT-2 (Conv1D stored [in, out], fused c_attn, tied head; room for one stream, so a pass per
 // evaluation) and Mistral (sliding window), with the prefix cache off (every stream from layer 0);
-// asked for backward-pass scores, it says it left them out.
+// the gradient score is the whole model's; asked for HAWQ, it says it left it out.
 TEST(SensitivityLayerMajor, OtherArchitecturesAndWhatItLeavesOut) {
     for (const char* type : {"gpt2", "mistral"}) {
         qs::test::TinySpec s;
@@ -86,18 +91,20 @@ TEST(SensitivityLayerMajor, OtherArchitecturesAndWhatItLeavesOut) {
         SensitivityOptions o = noBackward("keep,int4:group:16:asym,int8:channel:sym");
         o.pairs = true;
         o.prefixCache = false;
+        o.gradientScore = true;
         const SensitivityResult whole = measureSensitivity(*model, set, builtinRegistries(), o, {});
         o.layerMajor = true;
-        o.gradientScore = true;
+        o.hawqProbes = 2;
         const bool onePerPass = std::string(type) == "gpt2";
         if (onePerPass) o.streamBytes = 1;
         const SensitivityResult layered = measureSensitivity(*model, set, builtinRegistries(), o, {});
         expectSameFigures(whole, layered, type);
         EXPECT_EQ(layered.passes, onePerPass ? int(whole.evaluations) : 1) << type;
         EXPECT_EQ(layered.layerRuns, layered.layerRunsWithoutCache) << type;
-        EXPECT_TRUE(layered.gradientScore.empty()) << type;
+        EXPECT_EQ(layered.gradientScore, whole.gradientScore) << type;
+        EXPECT_TRUE(layered.hawqScore.empty()) << type;
         ASSERT_EQ(layered.notes.size(), 1u) << type;
-        EXPECT_NE(layered.notes[0].find("gradient"), std::string::npos) << type;
+        EXPECT_NE(layered.notes[0].find("HAWQ"), std::string::npos) << type;
         EXPECT_EQ(layered.toJson()["notes"], nlohmann::json(layered.notes)) << type;
         EXPECT_TRUE(layered.toJson()["layer_major"].get<bool>()) << type;
     }

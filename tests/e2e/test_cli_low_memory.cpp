@@ -164,7 +164,7 @@ TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
 TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
     const std::string args = "sensitivity " + kModel + " --calib " + q((fixtures() / "corpus" / "calib.txt").string()) +
                              " --sens-windows 4 --ctx 64 --formats keep,int3:group:32:asym,int8:channel:sym"
-                             " --no-gradient-score --hawq-probes 0 --json";
+                             " --hawq-probes 0 --json"; // the gradient score too: from the layer-major backward pass
     const CliRun low = runCli(args + " --low-memory");
     const CliRun whole = runCli(args);
     ASSERT_EQ(low.exitCode, 0) << low.out;
@@ -175,6 +175,8 @@ TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
     ASSERT_EQ(l["groups"].size(), w["groups"].size());
     for (std::size_t g = 0; g < l["groups"].size(); ++g)
         EXPECT_EQ(l["groups"][g]["candidates"], w["groups"][g]["candidates"]) << g;
+    EXPECT_TRUE(l["groups"][0]["candidates"][1].contains("gradient")) << l["groups"][0];
+    EXPECT_TRUE(l["correlations"].contains("gradient")) << l["correlations"];
     EXPECT_EQ(l["reference"], w["reference"]);
     EXPECT_EQ(l["correlations"], w["correlations"]);
     const auto c = nlohmann::json::parse(std::ifstream(tinyLlama() / "config.json"));
