@@ -26,8 +26,9 @@ std::string gradUsage(const CliContext& ctx) {
            "  gradient with respect to every floating-point weight (norms, embeddings and head included).\n"
            "  With a recipe the model is the fake-quantized one and the gradient is dL/dW at the quantized\n"
            "  weights (straight-through); activation and KV fake quantization pass gradients straight\n"
-           "  through inside their clipping range and cut them where the grid clipped. Recipes with\n"
-           "  rotations or ResQ are refused.\n\n" +
+           "  through inside their clipping range and cut them where the grid clipped. Rotations and ResQ\n"
+           "  pass gradients back through their basis changes' adjoints (their own activation and KV\n"
+           "  quantizers straight through).\n\n" +
            gradFlagsHelp() +
            "  --out FILE       write every gradient to a safetensors file (float32, stored names and shapes)\n"
            "  --calib FILE     calibration data for calibrated methods (gptq), --calib-windows N (default 128)\n"

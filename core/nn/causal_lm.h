@@ -34,6 +34,9 @@ struct ForwardHooks {
     /// smoothing; `site` indexes layerSites(layer)). Runs first, before the activation quantization
     /// and the observer, so the site's weights must be stored in the same basis. Must be thread-safe.
     std::function<void(int layer, int site, RowMatrixF& x)> siteTransform;
+    /// The adjoint of siteTransform (x -> x·Qᵀ where siteTransform is x -> x·Q), for the backward pass,
+    /// which refuses a siteTransform without one. Unused by the forward pass.
+    std::function<void(int layer, int site, RowMatrixF& x)> siteTransformTranspose;
     /// When set, fake-quantizes each site input instead of `activation` (e.g. mixed-precision subspaces).
     std::function<void(int layer, int site, RowMatrixF& x)> siteQuantize;
     /// When set, fake-quantizes K (after RoPE) and V [tokens * kv_heads, head_dim] instead of `kvCache`

@@ -41,6 +41,7 @@ struct LayerRef {
     bool fused = false, gated = true;
     LinearRef qkv, q, k, v, o, gate, up, down;
     int window = 0;
+    int index = 0; // the decoder layer's number (the hooks' `layer`)
 };
 struct Slot {
     std::string name;
@@ -90,6 +91,7 @@ struct ModelRef {
         r.up = linear(l.up);
         r.down = linear(l.down);
         r.window = l.slidingWindow;
+        r.index = static_cast<int>(i);
         layers[i] = r;
     }
     // Forgets the buffers of slots [first, end) before their layer is released (a later layer's
@@ -163,6 +165,43 @@ void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, co
         }
     }
     if (std::find(clipped.begin(), clipped.end(), std::uint8_t{0}) == clipped.end()) clipped.clear();
+}
+
+// A batch matrix's values (or derivative parts) as the float32 row matrix hooks take, and back.
+// float64 engines are refused: the hooks would round them to float32.
+template <class S>
+RowMatrixF hookRows(const Mat<S>& x, bool derivative) {
+    if constexpr (std::is_same_v<decltype(valueOf(S{})), double>) {
+        throw Error("gradient: float64 runs without online transforms (their hooks are float32)");
+    } else {
+        RowMatrixF m(x.rows, x.cols);
+        for (std::size_t i = 0; i < x.a.size(); ++i) {
+            if constexpr (IsDual<S>::value)
+                m.data()[i] = derivative ? x.a[i].d : x.a[i].v;
+            else
+                m.data()[i] = x.a[i];
+        }
+        return m;
+    }
+}
+template <class S>
+void setFromHook(Mat<S>& x, const RowMatrixF& m, bool derivative) {
+    for (std::size_t i = 0; i < x.a.size(); ++i) {
+        if constexpr (IsDual<S>::value)
+            (derivative ? x.a[i].d : x.a[i].v) = m.data()[i];
+        else
+            x.a[i] = static_cast<S>(m.data()[i]);
+    }
+}
+// A hook applied to a batch matrix: to its values alone (a quantizer: straight through), or, `linear`,
+// to the derivative parts too (a basis change is linear).
+template <class S>
+void applyHook(Mat<S>& x, const std::function<void(RowMatrixF&)>& hook, bool linear) {
+    for (int part = 0; part < (IsDual<S>::value && linear ? 2 : 1); ++part) {
+        RowMatrixF m = hookRows(x, part == 1);
+        hook(m);
+        setFromHook(x, m, part == 1);
+    }
 }
 
 // The straight-through estimator inside the clipping range only: the gradient of a clipped element is 0.
@@ -550,15 +589,30 @@ private:
         }
     }
 
-    void quantizeSite(Mat<S>& x, ClipMask& clipped) const {
-        if (m_m.hooks.activation) quantizeStraightThrough(x, x.rows, x.cols, *m_m.hooks.activation, clipped);
+    // A decoder Linear's input as the forward pass makes it: the transforms' basis change first
+    // (siteTransform), then the activation quantization (a transform's own site quantizer, straight
+    // through, or the spec, with its clip mask).
+    void siteInput(int layer, int site, Mat<S>& x, ClipMask& clipped) const {
+        const ForwardHooks& h = m_m.hooks;
+        if (h.siteTransform) applyHook(x, [&](RowMatrixF& m) { h.siteTransform(layer, site, m); }, true);
+        if (h.siteQuantize)
+            applyHook(x, [&](RowMatrixF& m) { h.siteQuantize(layer, site, m); }, false);
+        else if (h.activation)
+            quantizeStraightThrough(x, x.rows, x.cols, *h.activation, clipped);
+    }
+    // The gradient of a site input, given the gradient of what siteInput made of it.
+    void siteGradient(int layer, int site, Mat<S>& dx, const ClipMask& clipped) const {
+        cutClipped(dx, clipped);
+        const ForwardHooks& h = m_m.hooks;
+        if (h.siteTransform) applyHook(dx, [&](RowMatrixF& m) { h.siteTransformTranspose(layer, site, m); }, true);
     }
 
     // Runs decoder layer l on c.x, filling the cache; returns the layer's output.
     Mat<S> layerForward(const LayerRef& l, LayerCache<S>& c, std::int64_t B, std::int64_t L) {
         const Impl& m = m_m;
+        const int layer = l.index;
         grad::normForward(m_layerNorm, c.x, value(l.attnNorm.w), value(l.attnNorm.b), m.eps, c.h1, c.n1);
-        quantizeSite(c.h1, c.clipH1);
+        siteInput(layer, 0, c.h1, c.clipH1);
         const std::int64_t qDim = static_cast<std::int64_t>(m.numHeads) * m.headDim;
         const std::int64_t kvDim = static_cast<std::int64_t>(m.numKvHeads) * m.headDim;
         if (l.fused) {
@@ -584,12 +638,17 @@ private:
                 grad::rotate(grad::rowsOf(grad::viewOf(c.k), b * L, L), m.numKvHeads, m.headDim, t.cos, t.sin, false);
             }
         }
-        if (m.hooks.kvCache) {
+        if (m.hooks.kvQuantize) { // a transform's KV quantizer: values only, straight through
+            RowMatrixF k = hookRows(c.k, false), v = hookRows(c.v, false);
+            m.hooks.kvQuantize(layer, k, v);
+            setFromHook(c.k, k, false);
+            setFromHook(c.v, v, false);
+        } else if (m.hooks.kvCache) {
             quantizeStraightThrough(c.k, c.k.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipK);
             quantizeStraightThrough(c.v, c.v.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipV);
         }
         attentionForward(c, B, L, l.window);
-        quantizeSite(c.a, c.clipA);
+        siteInput(layer, 1, c.a, c.clipA);
         c.xMid = c.x;
         {
             const Mat<S> o = linear(l.o, c.a);
@@ -597,7 +656,7 @@ private:
                 c.xMid.a[i] += o.a[i];
         }
         grad::normForward(m_layerNorm, c.xMid, value(l.mlpNorm.w), value(l.mlpNorm.b), m.eps, c.h2, c.n2);
-        quantizeSite(c.h2, c.clipH2);
+        siteInput(layer, 2, c.h2, c.clipH2);
         c.u = linear(l.up, c.h2);
         if (l.gated) {
             c.g = linear(l.gate, c.h2);
@@ -609,7 +668,7 @@ private:
             for (std::size_t i = 0; i < c.u.a.size(); ++i)
                 c.m.a[i] = grad::activation(m_act, c.u.a[i]);
         }
-        quantizeSite(c.m, c.clipM);
+        siteInput(layer, 3, c.m, c.clipM);
         Mat<S> out = c.xMid;
         const Mat<S> d = linear(l.down, c.m);
         for (std::size_t i = 0; i < d.a.size(); ++i)
@@ -691,7 +750,7 @@ private:
         // MLP: out = xMid + down(m), m = act(g)·u (ungated: act(u)).
         Mat<S> dm(c.m.rows, c.m.cols);
         linearBackward(l.down, c.m, dx, dm);
-        cutClipped(dm, c.clipM);
+        siteGradient(l.index, 3, dm, c.clipM);
         Mat<S> dh2(c.h2.rows, c.h2.cols);
         if (l.gated) {
             Mat<S> dg(c.g.rows, c.g.cols), du(c.u.rows, c.u.cols);
@@ -707,13 +766,13 @@ private:
                 du.a[i] = dm.a[i] * grad::activationDerivative(m_act, c.u.a[i]);
             linearBackward(l.up, c.h2, du, dh2);
         }
-        cutClipped(dh2, c.clipH2);
+        siteGradient(l.index, 2, dh2, c.clipH2);
         grad::normBackward(m_layerNorm, c.xMid, value(l.mlpNorm.w), c.n2, dh2, dx, grad(l.mlpNorm.w),
                            grad(l.mlpNorm.b));
         // Attention: xMid = x + o(a).
         Mat<S> da(c.a.rows, c.a.cols);
         linearBackward(l.o, c.a, dx, da);
-        cutClipped(da, c.clipA);
+        siteGradient(l.index, 1, da, c.clipA);
         Mat<S> dq(c.q.rows, c.q.cols), dk(c.k.rows, c.k.cols), dv(c.v.rows, c.v.cols);
         attentionBackward(c, da, B, L, dq, dk, dv);
         cutClipped(dk, c.clipK); // quantized after RoPE: cut before its inverse
@@ -740,16 +799,16 @@ private:
             linearBackward(l.k, c.h1, dk, dh1);
             linearBackward(l.v, c.h1, dv, dh1);
         }
-        cutClipped(dh1, c.clipH1);
+        siteGradient(l.index, 0, dh1, c.clipH1);
         grad::normBackward(m_layerNorm, c.x, value(l.attnNorm.w), c.n1, dh1, dx, grad(l.attnNorm.w),
                            grad(l.attnNorm.b));
     }
 };
 
 void checkHooks(const ForwardHooks& h) {
-    if (h.siteTransform || h.siteQuantize || h.kvQuantize)
-        throw Error("gradient: the model changes activations by a transform's own function (rotations, ResQ "
-                    "subspaces); the backward pass differentiates plain fake quantization only");
+    if (h.siteTransform && !h.siteTransformTranspose)
+        throw Error("gradient: the model changes the basis of Linear inputs by a function without an adjoint "
+                    "(siteTransformTranspose); the backward pass cannot pass gradients through it");
     if (h.attentionObserver || !h.attentionSpans.empty())
         throw Error("gradient: the model's attention is observed or masked to spans; the backward pass runs full "
                     "causal attention only");

@@ -66,8 +66,10 @@ struct LossGradient {
 /// quantization hooks, which pass gradients straight through inside each run's clipping range and
 /// cut them where the grid clipped (SaturationBounds; dynamic min/max ranges clip nothing). Throws Error for windows of unequal
 /// length or shorter than scoreFrom + 1, a token outside the vocabulary, a layer not loaded, or
-/// hooks that change activations by a function it cannot differentiate (site transforms, custom
-/// site or KV quantizers: rotations and ResQ). Progress per batch; cancellable.
+/// a site transform without its adjoint (ForwardHooks::siteTransformTranspose), or float64 with
+/// online transforms. Site transforms (rotations, ResQ bases) pass gradients back through their
+/// adjoint; a transform's own site and KV quantizers pass them straight through. Progress per
+/// batch; cancellable.
 LossGradient lossGradient(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows, int scoreFrom,
                           const GradOptions& options = {}, const JobContext& job = {});
 

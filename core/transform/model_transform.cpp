@@ -9,6 +9,7 @@ namespace qs::core {
 ForwardHooks TransformedModel::hooks(const ForwardHooks& user) const {
     ForwardHooks h = user;
     if (siteTransform) h.siteTransform = siteTransform;
+    if (siteTransformTranspose) h.siteTransformTranspose = siteTransformTranspose;
     if (user.activation && activationQuantizer) h.siteQuantize = activationQuantizer(*user.activation);
     if (user.kvCache && kvQuantizer) h.kvQuantize = kvQuantizer(*user.kvCache);
     return h;

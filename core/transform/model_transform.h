@@ -31,6 +31,8 @@ struct TransformedModel {
     std::map<std::string, std::vector<float>> weights;
     /// Online basis change of site inputs (null: none). Runs before activation quantization.
     SiteFn siteTransform;
+    /// Its adjoint (the backward pass's; orthogonal bases: the inverse). Set with siteTransform.
+    SiteFn siteTransformTranspose;
     /// Given the user's activation spec, the site quantizer replacing it (null: the plain spec).
     std::function<SiteFn(const QuantSpec& activation)> activationQuantizer;
     /// Given the user's KV spec, the KV quantizer replacing it (null: the plain spec).

@@ -161,6 +161,9 @@ void ResqTransform::apply(const TransformInput& in, const nlohmann::json& p, Tra
     model.siteTransform = [bases](int layer, int site, RowMatrixF& x) {
         bases->at(static_cast<std::size_t>(layer * 4 + site)).apply(x.data(), x.rows());
     };
+    model.siteTransformTranspose = [bases](int layer, int site, RowMatrixF& x) {
+        bases->at(static_cast<std::size_t>(layer * 4 + site)).apply(x.data(), x.rows(), true);
+    };
     model.activationQuantizer = [highs, highBits](const QuantSpec& spec) -> SiteFn {
         const QuantSpec hi = highSpec(spec, highBits);
         return [highs, hi, spec](int layer, int site, RowMatrixF& x) {

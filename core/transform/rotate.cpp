@@ -53,13 +53,18 @@ void RotateTransform::apply(const TransformInput& in, const nlohmann::json& p, T
         if (onlineDown) rotateInputs(in.model, model, n.down, *rd);
     }
 
-    SiteFn before = model.siteTransform;
-    model.siteTransform = [before, r1, ro, rd, onlineO, onlineDown](int layer, int site, RowMatrixF& x) {
+    SiteFn before = model.siteTransform, beforeTranspose = model.siteTransformTranspose;
+    auto rotationAt = [r1, ro, rd, onlineO, onlineDown](int site) {
+        return site == 0 || site == 2 ? r1.get() : site == 1 ? (onlineO ? ro.get() : nullptr) : (onlineDown ? rd.get() : nullptr);
+    };
+    model.siteTransform = [before, rotationAt](int layer, int site, RowMatrixF& x) {
         if (before) before(layer, site, x);
-        const Rotation* r = site == 0 || site == 2 ? r1.get()
-                            : site == 1           ? (onlineO ? ro.get() : nullptr)
-                                                  : (onlineDown ? rd.get() : nullptr);
-        if (r) r->apply(x.data(), x.rows());
+        if (const Rotation* r = rotationAt(site)) r->apply(x.data(), x.rows());
+    };
+    // The adjoint: the orthogonal rotation's inverse, then the earlier transform's adjoint.
+    model.siteTransformTranspose = [beforeTranspose, rotationAt](int layer, int site, RowMatrixF& x) {
+        if (const Rotation* r = rotationAt(site)) r->apply(x.data(), x.rows(), true);
+        if (beforeTranspose) beforeTranspose(layer, site, x);
     };
     model.online = true;
     if (p.at("rotate_kv").get<bool>())

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 
 using namespace qs::test;
@@ -82,6 +84,17 @@ TEST(CliGrad, LowMemoryGivesTheSameLossGradientsAndFileOneLayerAtATime) {
     const CliRun gptq = runCli(base + " --low-memory --method gptq --format int4 --json");
     EXPECT_EQ(gptq.exitCode, 1);
     EXPECT_NE(gptq.json()["error"].get<std::string>().find("gptq"), std::string::npos) << gptq.out;
+}
+
+TEST(CliGrad, ThroughARotatedRecipeTheLossIsEvalsToo) {
+    // rotate+rtn with int8 activations: the backward pass runs the online rotations (and their adjoints).
+    const std::string flags = " --data " + q(kTokens) + " --windows 2 --method rotate+rtn --format int4 --act-quant int8:token --json";
+    const CliRun g = runCli("grad " + q(kModel) + flags);
+    const CliRun e = runCli("eval " + q(kModel) + flags);
+    ASSERT_EQ(g.exitCode, 0) << g.out;
+    ASSERT_EQ(e.exitCode, 0) << e.out;
+    EXPECT_NEAR(g.json()["loss"].get<double>(), std::log(e.json()["perplexity"].get<double>()), 1e-3);
+    EXPECT_EQ(g.json()["recipe"]["transforms"][0]["name"], "rotate");
 }
 
 TEST(CliGrad, ThroughARecipeTheLossIsTheQuantizedModels) {
