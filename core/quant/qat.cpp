@@ -7,6 +7,7 @@
 #include "quant/learned_scales.h"
 #include "tensor/transpose.h"
 #include "transform/model_transform.h"
+#include "transform/transform_pipeline.h"
 
 #include <algorithm>
 #include <chrono>
@@ -152,15 +153,17 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
                                 const std::function<void(const LayerQuantResult&)>& onLayer,
                                 const CalibrationData& calibration) {
     const auto t0 = std::chrono::steady_clock::now();
-    if (!job.transforms.empty())
-        throw Error("qat: transforms before qat are not trained with it; quantize with qat alone");
+    QuantJob validated = job;
+    for (auto& t : validated.transforms)
+        t.params = validateParams(registries.transforms.get(t.name, "transform").params(), t.params,
+                                  "transform " + t.name);
     const nlohmann::json params =
         validateParams(registries.quantizers.get(job.method, "method").params(), job.methodParams, "qat");
     const QatOptions o = QatOptions::fromJson(params);
 
     // The recipe with RTN in place of qat: its specs are the training's fake quantization and its
     // final pass quantizes the trained weights exactly as the training's forward pass did.
-    QuantJob rtnJob = job;
+    QuantJob rtnJob = validated;
     rtnJob.method = "rtn";
     rtnJob.methodParams = nlohmann::json::object();
     for (LayerRule& r : rtnJob.layers) {
@@ -208,13 +211,25 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     };
 
     const JobContext quiet{{}, ctx.cancel};
-    const CausalLm base(model, {}, quiet);
+    // Transforms first (rotate+qat): training runs in their basis, through their online rotations,
+    // and the result carries them like any transformed method's.
+    std::shared_ptr<TransformedModel> transformed;
+    if (!validated.transforms.empty()) {
+        transformed = std::make_shared<TransformedModel>(
+            applyTransforms(model, registries.transforms, validated.transforms, &calibration, quiet));
+        if (!transformed->highColumns.empty())
+            throw Error("qat: resq's high-precision columns are not trained; put rotate or smoothquant before qat, "
+                        "or use resq with another method");
+    }
+    CausalLm base(model, transformed ? transformed->weights : std::map<std::string, std::vector<float>>{}, quiet);
+    if (transformed) base.setHooks(transformed->hooks()); // basis changes only: training fake-quantizes weights
     // Latent weights: every differentiable weight, in its stored layout.
     std::vector<std::string> names;
     std::map<std::string, std::vector<float>> latent;
     for (const DifferentiableWeight& d : differentiableWeights(base)) {
         names.push_back(d.name);
-        latent[d.name] = model.weight(d.name).toFloats();
+        latent[d.name] = transformed && transformed->weights.count(d.name) ? transformed->weights.at(d.name)
+                                                                           : model.weight(d.name).toFloats();
     }
     if (o.init == "gptq") {
         QuantJob gptqJob = rtnJob;
@@ -232,7 +247,9 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     std::map<std::string, Target> targets;
     std::map<std::string, RunScales> scales;
     {
-        const ModelQuantizer plan(model, registries, rtnJob, quiet);
+        QuantJob planJob = rtnJob; // assignments only: transforms change no rule
+        planJob.transforms.clear();
+        const ModelQuantizer plan(model, registries, planJob, quiet);
         for (std::size_t i = 0; i < plan.targets().size(); ++i) {
             if (plan.assignment(i).keep) continue;
             const WeightInfo* info = plan.targets()[i];
@@ -343,7 +360,7 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
         o.learnScales ? learnedScaleSummary(fittedScales, bestScales, best, targets) : nlohmann::json();
 
     // The result: the best latent weights, quantized by the recipe's specs, plus the trained rest.
-    auto trained = std::make_shared<TransformedModel>();
+    auto trained = transformed ? std::make_shared<TransformedModel>(*transformed) : std::make_shared<TransformedModel>();
     trained->weights = best;
     ModelQuantizer final(model, registries, rtnJob, quiet, trained, onLayer);
     std::map<std::string, std::vector<float>> weights;
@@ -354,7 +371,7 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
         if (keepWeights) weights[w->name] = std::move(q);
     }
     ModelQuantResult result = final.finish(nullptr);
-    result.job = job;
+    result.job = validated;
     result.job.methodParams = params;
     if (keepWeights)
         for (auto& [name, w] : best)

@@ -41,7 +41,9 @@ public:
 };
 
 /// Runs QAT for `job` (method "qat", parameters validated; layer rules may change a weight's format
-/// or keep it, not its method): latent weights start from the model's (or GPTQ's), each step draws
+/// or keep it, not its method; transforms before it, such as rotate, are applied first and training
+/// runs in their basis through their online rotations; resq's high-precision columns are refused):
+/// latent weights start from the (transformed) model's, or GPTQ's, each step draws
 /// `batch` windows of ctx tokens at random offsets of the training text (the calibration windows not
 /// held out), computes the loss of the model whose quantized weights are Q(latent) and
 /// whose other weights are the latent ones, and moves every latent weight by Adam along dL/dQ(latent)

@@ -176,6 +176,45 @@ TEST(Qat, LearnedScalesSameBitsAtAnyThreadCount) {
     EXPECT_EQ(one.calibration.at("qat").at("learned_scales"), two.calibration.at("qat").at("learned_scales"));
 }
 
+TEST(Qat, AfterRotationsItTrainsInTheirBasisAndTheResultCarriesThem) {
+    // 8 windows of 64 tokens; the last is held out.
+    const CalibrationData calib =
+        loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 8);
+    const std::vector<TransformStep> rotate{{"rotate", {}}};
+    QuantJob rtn = job("rtn", 3);
+    rtn.transforms = rotate;
+    QuantJob still = job("qat", 3, {{"steps", 2}, {"lr", 0.0}, {"train_batch", 2}});
+    still.transforms = rotate;
+    const ModelQuantResult a = quantizeModel(fixtureModel(), builtinRegistries(), rtn, {}, true, {}, &calib);
+    const ModelQuantResult b = quantizeModel(fixtureModel(), builtinRegistries(), still, {}, true, {}, &calib);
+    for (const auto& [name, w] : a.weights) EXPECT_EQ(b.weights.at(name), w) << name; // folded norms too
+    ASSERT_TRUE(b.transformed);
+    EXPECT_TRUE(b.transformed->online);
+    EXPECT_EQ(b.job.transforms.at(0).name, "rotate");
+
+    QuantJob train = job("qat", 2, {{"steps", 10}, {"lr", 2e-4}, {"train_batch", 2}, {"eval_every", 5}, {"seed", 3}});
+    train.transforms = rotate;
+    const ModelQuantResult c = quantizeModel(fixtureModel(), builtinRegistries(), train, {}, true, {}, &calib);
+    const auto& t = c.calibration.at("qat");
+    EXPECT_LT(t.at("held_out_loss_best").get<double>(), t.at("held_out_loss_start").get<double>());
+    // The result with its online rotations is the model training measured on the held-out window.
+    CausalLm lm(fixtureModel(), c.weights);
+    lm.setHooks(c.hooks({}));
+    GradOptions options;
+    options.batchTokens = 2 * 64;
+    const std::vector<std::span<const std::int32_t>> held{calib.windows[7]};
+    EXPECT_NEAR(lossAlong(lm, held, 1, {}, 0.0, options), t.at("held_out_loss_best").get<double>(), 1e-9);
+
+    QuantJob resq = train;
+    resq.transforms = {{"resq", {}}};
+    try {
+        quantizeModel(fixtureModel(), builtinRegistries(), resq, {}, true, {}, &calib);
+        ADD_FAILURE() << "resq+qat ran";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("resq"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Qat, RulesMayChangeFormatsButNotMethodsAndItNeedsData) {
     EXPECT_THROW(quantizeModel(fixtureModel(), builtinRegistries(), job("qat", 3), {}, true, {}, nullptr), Error);
     const CalibrationData calib =
