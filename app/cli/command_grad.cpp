@@ -44,6 +44,12 @@ std::string gradUsage(const CliContext& ctx) {
 
 namespace {
 
+double squaredNorm(const std::vector<float>& g) {
+    double sq = 0;
+    for (float x : g) sq += static_cast<double>(x) * x;
+    return sq;
+}
+
 // Gradients as they come (layer-major: last layer first), spooled to a file so that only one is
 // held; written out as safetensors (sorted by name) one tensor at a time at the end.
 class GradientSpool {
@@ -133,9 +139,7 @@ nlohmann::json runGradLowMemory(GradInputs& in, const core::Recipe& recipe, cons
     g = core::lossGradientLayerMajor(
         lm, in.windows, in.eval.scoreFrom,
         [&](const std::string& name, std::vector<float> gradient) {
-            double sq = 0;
-            for (float x : gradient) sq += static_cast<double>(x) * x;
-            squares[name] = sq;
+            squares[name] = squaredNorm(gradient);
             if (spool) spool->add(name, gradient);
         },
         loader, in.grad, ctx.job);
@@ -146,6 +150,47 @@ nlohmann::json runGradLowMemory(GradInputs& in, const core::Recipe& recipe, cons
         j["bits_per_weight"] = q.bitsPerWeight;
     }
     j["peak_weight_bytes"] = lm.peakWeightBytes();
+    return j;
+}
+
+
+// The figures both ways of running share: loss, per-weight gradient norms (from their squares, in
+// the order given), the hooks, timing and memory; the text report when not --json.
+nlohmann::json report(nlohmann::json j, const GradInputs& in, const core::LossGradient& g,
+                      const std::vector<std::pair<std::string, double>>& squares, const core::ForwardHooks& hooks,
+                      bool lowMemory, const std::optional<std::string>& out, const CliContext& ctx) {
+    nlohmann::json norms = nlohmann::json::object();
+    double total = 0;
+    for (const auto& [name, sq] : squares) {
+        norms[name] = std::sqrt(sq);
+        total += sq;
+    }
+    if (out) j["out"] = *out;
+    if (hooks.activation) j["activation"] = hooks.activation->toJson();
+    if (hooks.kvCache) j["kv_cache"] = hooks.kvCache->toJson();
+    j["loss"] = g.loss;
+    j["perplexity"] = std::exp(g.loss);
+    j["tokens_scored"] = g.tokensScored;
+    j["grad_norms"] = norms;
+    j["grad_norm"] = std::sqrt(total);
+    j["float64"] = in.grad.float64;
+    j["recompute"] = lowMemory || in.grad.recompute;
+    j["low_memory"] = lowMemory;
+    j["peak_activation_bytes"] = g.peakActivationBytes;
+    j["seconds"] = g.seconds;
+    if (!ctx.json) {
+        std::printf("model        %s%s\ndata         %s: %zu windows x %d tokens, %lld scored\n",
+                    in.model->path().string().c_str(), lowMemory ? " (one layer at a time)" : "", in.dataPath.c_str(),
+                    in.windows.size(), in.eval.ctx, g.tokensScored);
+        std::printf("loss         %.8f (perplexity %.6f)\ngrad norm    %.6g over %zu weights\n", g.loss,
+                    std::exp(g.loss), std::sqrt(total), squares.size());
+        for (const auto& [name, sq] : squares) std::printf("  %-52s %.6g\n", name.c_str(), std::sqrt(sq));
+        std::printf("time         %.2f s, activations %.1f MiB", g.seconds,
+                    static_cast<double>(g.peakActivationBytes) / (1 << 20));
+        if (j.contains("peak_weight_bytes"))
+            std::printf(", float32 weights %.1f MiB", static_cast<double>(j["peak_weight_bytes"].get<std::size_t>()) / (1 << 20));
+        std::printf("%s\n", out ? (", wrote " + *out).c_str() : "");
+    }
     return j;
 }
 
@@ -161,47 +206,18 @@ nlohmann::json runGrad(ArgList& args, CliContext& ctx) {
     openGradInputs(in, args, "grad");
 
     nlohmann::json j = gradInputsJson(in);
+    core::ForwardHooks hooks;
+    hooks.activation = recipe.activation;
+    hooks.kvCache = recipe.kvCache;
+    std::vector<std::pair<std::string, double>> squares;
     if (lowMemory) {
         if (in.grad.float64) throw core::Error("grad: --float64 runs on the whole model (no --low-memory)");
         if (calibFile) throw core::Error("grad --low-memory: --calib is for calibrated methods, which need the whole model");
-        core::ForwardHooks hooks;
-        hooks.activation = recipe.activation;
-        hooks.kvCache = recipe.kvCache;
         core::LossGradient g;
-        std::map<std::string, double> squares;
-        j.update(runGradLowMemory(in, recipe, out, ctx, hooks, g, squares));
-        nlohmann::json norms = nlohmann::json::object();
-        double total = 0;
-        for (const auto& [name, sq] : squares) {
-            norms[name] = std::sqrt(sq);
-            total += sq;
-        }
-        if (out) j["out"] = *out;
-        if (hooks.activation) j["activation"] = hooks.activation->toJson();
-        if (hooks.kvCache) j["kv_cache"] = hooks.kvCache->toJson();
-        j["loss"] = g.loss;
-        j["perplexity"] = std::exp(g.loss);
-        j["tokens_scored"] = g.tokensScored;
-        j["grad_norms"] = norms;
-        j["grad_norm"] = std::sqrt(total);
-        j["float64"] = false;
-        j["recompute"] = true;
-        j["low_memory"] = true;
-        j["peak_activation_bytes"] = g.peakActivationBytes;
-        j["seconds"] = g.seconds;
-        if (!ctx.json) {
-            std::printf("model        %s (one layer at a time)\ndata         %s: %zu windows x %d tokens, %lld scored\n",
-                        in.model->path().string().c_str(), in.dataPath.c_str(), in.windows.size(), in.eval.ctx,
-                        g.tokensScored);
-            std::printf("loss         %.8f (perplexity %.6f)\ngrad norm    %.6g over %zu weights\n", g.loss,
-                        std::exp(g.loss), std::sqrt(total), squares.size());
-            for (const auto& [name, sq] : squares) std::printf("  %-52s %.6g\n", name.c_str(), std::sqrt(sq));
-            std::printf("time         %.2f s, activations %.1f MiB, float32 weights %.1f MiB%s\n", g.seconds,
-                        static_cast<double>(g.peakActivationBytes) / (1 << 20),
-                        static_cast<double>(j["peak_weight_bytes"].get<std::size_t>()) / (1 << 20),
-                        out ? (", wrote " + *out).c_str() : "");
-        }
-        return j;
+        std::map<std::string, double> byName;
+        j.update(runGradLowMemory(in, recipe, out, ctx, hooks, g, byName));
+        squares.assign(byName.begin(), byName.end());
+        return report(std::move(j), in, g, squares, hooks, true, out, ctx);
     }
     std::map<std::string, std::vector<float>> replaced;
     std::optional<core::ModelQuantResult> quant;
@@ -215,20 +231,10 @@ nlohmann::json runGrad(ArgList& args, CliContext& ctx) {
         replaced = std::move(quant->weights);
     }
     core::CausalLm lm(*in.model, std::move(replaced), ctx.job);
-    core::ForwardHooks hooks;
-    hooks.activation = recipe.activation;
-    hooks.kvCache = recipe.kvCache;
     lm.setHooks(quant ? quant->hooks(hooks) : hooks);
 
     const core::LossGradient g = core::lossGradient(lm, in.windows, in.eval.scoreFrom, in.grad, ctx.job);
-    nlohmann::json norms = nlohmann::json::object();
-    double total = 0;
-    for (std::size_t i = 0; i < g.names.size(); ++i) {
-        double sq = 0;
-        for (float x : g.gradients[i]) sq += static_cast<double>(x) * x;
-        norms[g.names[i]] = std::sqrt(sq);
-        total += sq;
-    }
+    for (std::size_t i = 0; i < g.names.size(); ++i) squares.emplace_back(g.names[i], squaredNorm(g.gradients[i]));
     if (out) {
         std::vector<std::pair<std::string, core::Tensor>> tensors;
         for (std::size_t i = 0; i < g.names.size(); ++i) {
@@ -237,36 +243,12 @@ nlohmann::json runGrad(ArgList& args, CliContext& ctx) {
             tensors.emplace_back(g.names[i], core::Tensor::fromFloats(shape, g.gradients[i]));
         }
         core::writeSafetensors(*out, tensors, {{"format", "pt"}, {"content", "quantscope gradient dL/dW"}});
-        j["out"] = *out;
     }
     if (quant) {
         j["recipe"] = quant->job.toJson();
         j["bits_per_weight"] = quant->bitsPerWeight;
     }
-    if (hooks.activation) j["activation"] = hooks.activation->toJson();
-    if (hooks.kvCache) j["kv_cache"] = hooks.kvCache->toJson();
-    j["loss"] = g.loss;
-    j["perplexity"] = std::exp(g.loss);
-    j["tokens_scored"] = g.tokensScored;
-    j["grad_norms"] = norms;
-    j["grad_norm"] = std::sqrt(total);
-    j["float64"] = in.grad.float64;
-    j["recompute"] = in.grad.recompute;
-    j["peak_activation_bytes"] = g.peakActivationBytes;
-    j["seconds"] = g.seconds;
-
-    if (!ctx.json) {
-        std::printf("model        %s\ndata         %s: %zu windows x %d tokens, %lld scored\n",
-                    in.model->path().string().c_str(), in.dataPath.c_str(), in.windows.size(), in.eval.ctx,
-                    g.tokensScored);
-        std::printf("loss         %.8f (perplexity %.6f)\ngrad norm    %.6g over %zu weights\n", g.loss,
-                    std::exp(g.loss), std::sqrt(total), g.names.size());
-        for (std::size_t i = 0; i < g.names.size(); ++i)
-            std::printf("  %-52s %.6g\n", g.names[i].c_str(), norms[g.names[i]].get<double>());
-        std::printf("time         %.2f s, activations %.1f MiB%s\n", g.seconds,
-                    static_cast<double>(g.peakActivationBytes) / (1 << 20), out ? (", wrote " + *out).c_str() : "");
-    }
-    return j;
+    return report(std::move(j), in, g, squares, hooks, false, out, ctx);
 }
 
 } // namespace qs::cli

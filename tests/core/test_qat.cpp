@@ -142,16 +142,26 @@ TEST(Qat, LearnedScalesRefuseFormatsWithScalesOnAGrid) {
     }
 }
 
+namespace {
+
+// quantizeModel(j) at 1 and 2 threads.
+std::pair<ModelQuantResult, ModelQuantResult> atOneAndTwoThreads(const QuantJob& j, const CalibrationData& calib) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ModelQuantResult one = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
+    omp_set_num_threads(2);
+    ModelQuantResult two = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
+    omp_set_num_threads(saved);
+    return {std::move(one), std::move(two)};
+}
+
+} // namespace
+
 TEST(Qat, SameSeedSameWeightsAtAnyThreadCount) {
     const CalibrationData calib =
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 64, 8);
     const QuantJob j = job("qat", 3, {{"steps", 4}, {"lr", 1e-3}, {"train_batch", 3}, {"seed", 5}, {"eval_every", 2}});
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    const ModelQuantResult one = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
-    omp_set_num_threads(2);
-    const ModelQuantResult two = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
-    omp_set_num_threads(saved);
+    const auto [one, two] = atOneAndTwoThreads(j, calib);
     EXPECT_EQ(one.weights, two.weights);
     EXPECT_EQ(one.calibration.at("qat").at("final_running_loss"), two.calibration.at("qat").at("final_running_loss"));
     // A different seed draws other batches.
@@ -166,12 +176,7 @@ TEST(Qat, LearnedScalesSameBitsAtAnyThreadCount) {
         loadCalibrationData(qs::test::fixtures() / "corpus" / "calib.txt", fixtureModel().path(), 32, 8);
     const QuantJob j = job("qat", 2, {{"steps", 3}, {"lr", 1e-3}, {"train_batch", 2}, {"seed", 2}, {"eval_every", 2},
                                       {"scales", "learned"}, {"scale_lr", 1e-2}});
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    const ModelQuantResult one = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
-    omp_set_num_threads(2);
-    const ModelQuantResult two = quantizeModel(fixtureModel(), builtinRegistries(), j, {}, true, {}, &calib);
-    omp_set_num_threads(saved);
+    const auto [one, two] = atOneAndTwoThreads(j, calib);
     EXPECT_EQ(one.weights, two.weights);
     EXPECT_EQ(one.calibration.at("qat").at("learned_scales"), two.calibration.at("qat").at("learned_scales"));
 }
