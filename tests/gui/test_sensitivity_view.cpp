@@ -127,16 +127,21 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     owned.reset();
     EXPECT_FALSE(pareto->data().preview);
 
-    // One layer at a time (the form's checkbox): the same table, and the note says what it left out.
+    // One layer at a time (the form's checkbox): the same table, gradient scores included (from the
+    // layer-major backward pass), and nothing left out.
     const auto whole = view->result()->deltaLoss;
+    const auto wholeGradient = view->result()->gradientScore;
     view->form()->setValue(QStringLiteral("low_memory"), true);
     ASSERT_TRUE(view->measure());
     ASSERT_TRUE(waitIdle()) << log();
     ASSERT_TRUE(view->result().has_value());
     EXPECT_TRUE(view->result()->layerMajor);
     EXPECT_EQ(view->result()->deltaLoss, whole);
+    ASSERT_FALSE(wholeGradient.empty());
+    EXPECT_EQ(view->result()->gradientScore, wholeGradient);
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("one layer at a time"))) << view->noteText().toStdString();
-    EXPECT_TRUE(view->noteText().contains(QStringLiteral("HAWQ scores left out"))) << view->noteText().toStdString();
+    EXPECT_TRUE(view->noteText().contains(QStringLiteral("gradient"))) << view->noteText().toStdString();
+    EXPECT_FALSE(view->noteText().contains(QStringLiteral("left out"))) << view->noteText().toStdString();
 }
 
 } // namespace
