@@ -11,6 +11,7 @@
 #include <QScrollBar>
 #include <QSettings>
 #include <QTabWidget>
+#include <QThreadPool>
 #include <qcustomplot.h>
 
 namespace {
@@ -47,7 +48,11 @@ TEST_F(ViewsRenderTest, NoLegendCoversDataAtEitherScreenSize) {
         for (int t = 0; t < tabs->count(); ++t) {
             const QString id = tabs->widget(t)->property("qsPluginId").toString();
             ASSERT_TRUE(m_window->showView(id));
-            QTest::qWait(150); // background work of the view (histograms, format trials) lands
+            // The view's background work (histograms, format trials: QtConcurrent on the global pool)
+            // finishes, then its results land and the layout settles; a fixed wait alone lost the race
+            // on a loaded machine.
+            ASSERT_TRUE(QTest::qWaitFor([] { return QThreadPool::globalInstance()->activeThreadCount() == 0; }, 60000));
+            QTest::qWait(150);
             for (QCustomPlot* plot : tabs->widget(t)->findChildren<QCustomPlot*>()) {
                 plot->replot();
                 for (QCPLayoutElement* e : plot->plotLayout()->elements(true)) {
