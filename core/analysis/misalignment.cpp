@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "analysis/misalignment.h"
 
+#include "model/weight_layout.h"
 #include "analysis/candidate_formats.h"
 #include "analysis/prefix_evaluator.h"
 #include "analysis/sensitivity.h"
@@ -13,7 +14,6 @@
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
 #include "statistics/rank_correlation.h"
-#include "tensor/transpose.h"
 
 #include <algorithm>
 #include <chrono>
@@ -84,7 +84,7 @@ std::vector<float> qatWeights(const AnalysisInput& input, const CandidateFormat&
     const auto it = result.weights.find(name);
     if (it == result.weights.end()) throw Error("misalignment: QAT left " + name + " out");
     // Stored layout back to [out, in].
-    return info.transposed ? transposeMatrix(it->second, info.matrixCols(), info.matrixRows()) : it->second;
+    return outInFromStored(info, it->second);
 }
 
 } // namespace
@@ -184,7 +184,7 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
     const std::int64_t rows = info->matrixRows(), cols = info->matrixCols();
     const WeightMatrix matrix{w.data(), rows, cols, name, site};
     // Candidates are [out, in]; the objective and the forward pass take the stored layout.
-    auto stored = [&](const std::vector<float>& q) { return info->transposed ? transposeMatrix(q, rows, cols) : q; };
+    auto stored = [&](const std::vector<float>& q) { return storedFromOutIn(*info, q); };
     const std::vector<float> wStored = stored(w);
     auto local = [&](const std::vector<float>& q) {
         std::vector<float> delta = stored(q);

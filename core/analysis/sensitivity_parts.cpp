@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "analysis/sensitivity_parts.h"
 
+#include "model/weight_layout.h"
 #include "calib/collect_stats.h"
 #include "tensor/gemm.h"
-#include "tensor/transpose.h"
 #include "tensor/dtype.h"
 
 #include <algorithm>
@@ -160,7 +160,7 @@ void GradientScorer::add(const std::string& name, const float* x, std::int64_t r
         if (m_options.candidates[c].keep) continue;
         const WeightSet q = m_candidate(g, c);
         const std::vector<float>& stored = q.at(name);
-        std::vector<float> delta = info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
+        std::vector<float> delta = outInFromStored(info, stored);
         for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= original[i];
         gemmNT({x, rows, in, in}, {delta.data(), out, in, in}, {deltaY.data(), rows, out, out});
         double sum = 0;

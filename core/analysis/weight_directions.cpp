@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "analysis/weight_directions.h"
 
+#include "model/weight_layout.h"
 #include "base/error.h"
 #include "base/uniform.h"
 #include "data/calib_data.h"
 #include "model/model.h"
 #include "quant/model_quantizer.h"
-#include "tensor/transpose.h"
 
 #include <cmath>
 #include <numbers>
@@ -42,7 +42,7 @@ WeightDirection randomDirection(const Model& model, const CausalLm& lm, std::uin
             for (std::int64_t c = 0; c < cols; ++c) row[c] = static_cast<float>(row[c] * scale);
         }
         // Back to the stored layout ([in, out] for GPT-2 Conv1D).
-        v[d.name] = info->transposed ? transposeMatrix(outIn, rows, cols) : std::move(outIn);
+        v[d.name] = storedFromOutIn(*info, std::move(outIn));
     }
     return v;
 }

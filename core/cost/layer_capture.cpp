@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cost/layer_capture.h"
-#include "tensor/transpose.h"
+#include "model/weight_layout.h"
 
 #include "base/error.h"
 #include "cost/value_codes.h"
@@ -34,7 +34,7 @@ WeightValues weightValues(const Model& model, const WeightInfo& info, const Mode
             }
     }
     if (!stored) w.outIn = model.weightAsOutIn(info);
-    else w.outIn = info.transposed ? transposeMatrix(*stored, info.matrixCols(), info.matrixRows()) : *stored;
+    else w.outIn = outInFromStored(info, *stored);
     return w;
 }
 

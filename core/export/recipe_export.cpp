@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "export/recipe_export.h"
-#include "tensor/transpose.h"
+#include "model/weight_layout.h"
 
 #include "quant/model_quantizer.h"
 #include "export/gguf_writer.h"
@@ -79,7 +79,7 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Metho
         const int k = f.elementBits;
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         const std::vector<float> original = model.weightAsOutIn(w);
-        const std::vector<float> values = w.transposed ? transposeMatrix(it->second, cols, rows) : it->second;
+        const std::vector<float> values = outInFromStored(w, it->second);
         const std::int64_t len = spec.runLength(cols);
         const std::int64_t groups = (cols + len - 1) / len;
         const bool packed = k <= 4;

@@ -145,6 +145,29 @@ grad::Act gradAct(Activation a) {
 // when nothing was clipped (dynamic min/max scales never clip), so the common case costs nothing.
 using ClipMask = std::vector<std::uint8_t>;
 
+// A batch matrix's values (or derivative parts) as a float32 row matrix, and back: what the
+// quantizers and the forward pass's hooks work on.
+template <class S>
+RowMatrixF floatRows(const Mat<S>& x, bool derivative) {
+    RowMatrixF m(x.rows, x.cols);
+    for (std::size_t i = 0; i < x.a.size(); ++i) {
+        if constexpr (IsDual<S>::value)
+            m.data()[i] = static_cast<float>(derivative ? x.a[i].d : x.a[i].v);
+        else
+            m.data()[i] = static_cast<float>(x.a[i]);
+    }
+    return m;
+}
+template <class S>
+void setFromRows(Mat<S>& x, const RowMatrixF& m, bool derivative) {
+    for (std::size_t i = 0; i < x.a.size(); ++i) {
+        if constexpr (IsDual<S>::value)
+            (derivative ? x.a[i].d : x.a[i].v) = m.data()[i];
+        else
+            x.a[i] = static_cast<S>(m.data()[i]);
+    }
+}
+
 // Fake quantization with a straight-through derivative: values quantized, derivatives untouched
 // (the derivative along a direction too); `clipped` receives the mask for the backward half.
 template <class S>
@@ -153,54 +176,29 @@ void quantizeStraightThrough(Mat<S>& x, std::int64_t rows, std::int64_t cols, co
     if constexpr (std::is_same_v<S, float>) {
         fakeQuantize(x.data(), rows, cols, spec, x.data(), clipped.data());
     } else {
-        std::vector<float> v(x.a.size());
-        for (std::size_t i = 0; i < v.size(); ++i)
-            v[i] = static_cast<float>(valueOf(x.a[i]));
+        RowMatrixF v = floatRows(x, false);
         fakeQuantize(v.data(), rows, cols, spec, v.data(), clipped.data());
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            if constexpr (IsDual<S>::value)
-                x.a[i].v = v[i];
-            else
-                x.a[i] = v[i];
-        }
+        setFromRows(x, v, false);
     }
     if (std::find(clipped.begin(), clipped.end(), std::uint8_t{0}) == clipped.end()) clipped.clear();
 }
 
-// A batch matrix's values (or derivative parts) as the float32 row matrix hooks take, and back.
-// float64 engines are refused: the hooks would round them to float32.
+// The online transforms' hooks are float32: a float64 engine would be rounded by them.
 template <class S>
-RowMatrixF hookRows(const Mat<S>& x, bool derivative) {
-    if constexpr (std::is_same_v<decltype(valueOf(S{})), double>) {
+void requireFloatHooks() {
+    if constexpr (std::is_same_v<decltype(valueOf(S{})), double>)
         throw Error("gradient: float64 runs without online transforms (their hooks are float32)");
-    } else {
-        RowMatrixF m(x.rows, x.cols);
-        for (std::size_t i = 0; i < x.a.size(); ++i) {
-            if constexpr (IsDual<S>::value)
-                m.data()[i] = derivative ? x.a[i].d : x.a[i].v;
-            else
-                m.data()[i] = x.a[i];
-        }
-        return m;
-    }
 }
-template <class S>
-void setFromHook(Mat<S>& x, const RowMatrixF& m, bool derivative) {
-    for (std::size_t i = 0; i < x.a.size(); ++i) {
-        if constexpr (IsDual<S>::value)
-            (derivative ? x.a[i].d : x.a[i].v) = m.data()[i];
-        else
-            x.a[i] = static_cast<S>(m.data()[i]);
-    }
-}
+
 // A hook applied to a batch matrix: to its values alone (a quantizer: straight through), or, `linear`,
 // to the derivative parts too (a basis change is linear).
 template <class S>
 void applyHook(Mat<S>& x, const std::function<void(RowMatrixF&)>& hook, bool linear) {
+    requireFloatHooks<S>();
     for (int part = 0; part < (IsDual<S>::value && linear ? 2 : 1); ++part) {
-        RowMatrixF m = hookRows(x, part == 1);
+        RowMatrixF m = floatRows(x, part == 1);
         hook(m);
-        setFromHook(x, m, part == 1);
+        setFromRows(x, m, part == 1);
     }
 }
 
@@ -639,10 +637,11 @@ private:
             }
         }
         if (m.hooks.kvQuantize) { // a transform's KV quantizer: values only, straight through
-            RowMatrixF k = hookRows(c.k, false), v = hookRows(c.v, false);
+            requireFloatHooks<S>();
+            RowMatrixF k = floatRows(c.k, false), v = floatRows(c.v, false);
             m.hooks.kvQuantize(layer, k, v);
-            setFromHook(c.k, k, false);
-            setFromHook(c.v, v, false);
+            setFromRows(c.k, k, false);
+            setFromRows(c.v, v, false);
         } else if (m.hooks.kvCache) {
             quantizeStraightThrough(c.k, c.k.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipK);
             quantizeStraightThrough(c.v, c.v.rows * m.numKvHeads, m.headDim, *m.hooks.kvCache, c.clipV);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "quant/model_quantizer.h"
-#include "tensor/transpose.h"
+#include "model/weight_layout.h"
 #include "quant/qat.h"
 
 #include "calib/collect_stats.h"
@@ -157,6 +157,32 @@ private:
 };
 } // namespace
 
+namespace {
+
+// Index of weight `name` among the targets, or targets.size().
+std::size_t targetIndex(const std::vector<const WeightInfo*>& targets, const std::string& name) {
+    std::size_t t = 0;
+    while (t < targets.size() && targets[t]->name != name) ++t;
+    return t;
+}
+
+// A weight's row of the layer table before its error and bits are known.
+LayerQuantResult layerResult(const WeightInfo& w, const WeightAssignment& a) {
+    LayerQuantResult layer;
+    layer.name = w.name;
+    layer.rows = w.matrixRows();
+    layer.cols = w.matrixCols();
+    layer.assignment = a.label();
+    return layer;
+}
+
+// The weight a quantizer starts from, [out, in]: transformed when there are transforms.
+std::vector<float> originalOutIn(const Model& model, const TransformedModel* transformed, const WeightInfo& w) {
+    return transformed ? transformed->weightOutIn(model, w.name) : model.weightAsOutIn(w);
+}
+
+} // namespace
+
 std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const LinearInputStats* input,
                                                   const std::string& what) {
     const Stopwatch timed(m_seconds);
@@ -166,20 +192,14 @@ std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const Lin
 std::vector<float> ModelQuantizer::quantizeOne(const WeightInfo& w, const LinearInputStats* input,
                                                const std::string& what) {
     m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
-    std::size_t t = 0;
-    while (t < m_targets.size() && m_targets[t]->name != w.name) ++t;
+    const std::size_t t = targetIndex(m_targets, w.name);
     if (t == m_targets.size()) throw Error("weight '" + w.name + "' is not a quantizable weight of the model");
     m_covered[t] = true;
     const WeightAssignment& a = m_assigned[t];
     const QuantSpec& spec = a.spec;
-    const std::vector<float> original =
-        m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
+    const std::vector<float> original = originalOutIn(m_model, m_transformed.get(), w);
     const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
-    LayerQuantResult layer;
-    layer.name = w.name;
-    layer.rows = rows;
-    layer.cols = cols;
-    layer.assignment = a.label();
+    LayerQuantResult layer = layerResult(w, a);
     std::vector<float> quantized;
     if (a.keep) {
         // Left at its stored value (transformed when there are transforms), counted at its stored width.
@@ -211,20 +231,14 @@ std::vector<float> ModelQuantizer::recordQuantized(const WeightInfo& w, std::vec
                                                    const std::string& what) {
     const Stopwatch timed(m_seconds);
     m_ctx.step(m_done++, static_cast<long long>(m_targets.size()), what);
-    std::size_t t = 0;
-    while (t < m_targets.size() && m_targets[t]->name != w.name) ++t;
+    const std::size_t t = targetIndex(m_targets, w.name);
     if (t == m_targets.size() || m_assigned[t].keep)
         throw Error("weight '" + w.name + "' is not a weight the recipe quantizes");
     m_covered[t] = true;
-    LayerQuantResult layer;
-    layer.name = w.name;
-    layer.rows = w.matrixRows();
-    layer.cols = w.matrixCols();
-    layer.assignment = m_assigned[t].label();
-    layer.bitsPerWeight = m_methods[t]->bitsPerWeight(m_assigned[t].spec, m_assigned[t].methodParams, layer.rows, layer.cols);
-    const std::vector<float> original =
-        m_transformed ? m_transformed->weightOutIn(m_model, w.name) : m_model.weightAsOutIn(w);
-    return record(w, std::move(layer), original, std::move(quantized));
+    const WeightAssignment& a = m_assigned[t];
+    LayerQuantResult layer = layerResult(w, a);
+    layer.bitsPerWeight = m_methods[t]->bitsPerWeight(a.spec, a.methodParams, layer.rows, layer.cols);
+    return record(w, std::move(layer), originalOutIn(m_model, m_transformed.get(), w), std::move(quantized));
 }
 
 std::vector<float> ModelQuantizer::record(const WeightInfo& w, LayerQuantResult layer, const std::vector<float>& original,
@@ -235,7 +249,7 @@ std::vector<float> ModelQuantizer::record(const WeightInfo& w, LayerQuantResult 
     m_result.quantizedParams += rows * cols;
     if (m_onLayer) m_onLayer(layer);
     m_result.layers.push_back(std::move(layer));
-    return w.transposed ? transposeMatrix(quantized, rows, cols) : std::move(quantized);
+    return storedFromOutIn(w, std::move(quantized));
 }
 
 std::map<std::string, std::vector<float>> ModelQuantizer::quantizeLayer(CausalLm& lm, int layer,

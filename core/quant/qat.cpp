@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "quant/qat.h"
 
+#include "model/weight_layout.h"
 #include "base/error.h"
 #include "nn/causal_lm_grad.h"
 #include "quant/fake_quant.h"
 #include "quant/learned_scales.h"
-#include "tensor/transpose.h"
 #include "transform/model_transform.h"
 #include "transform/transform_pipeline.h"
 
@@ -61,27 +61,22 @@ void QatQuantizer::quantize(const WeightMatrix& w, const QuantSpec&, const nlohm
 
 namespace {
 
-// A weight between its stored layout and [out, in] (GPT-2's Conv1D stores [in, out]).
-std::vector<float> outInOf(const std::vector<float>& stored, const WeightInfo& info) {
-    return info.transposed ? transposeMatrix(stored, info.matrixCols(), info.matrixRows()) : stored;
-}
-std::vector<float> storedOf(std::vector<float> outIn, const WeightInfo& info) {
-    return info.transposed ? transposeMatrix(outIn, info.matrixRows(), info.matrixCols()) : outIn;
-}
-
 // A quantized weight of the training: its spec's fake quantization of [out, in] with the run scales
 // fitted to it (fixed) or the learned ones.
 struct Target {
     const WeightInfo* info;
     QuantSpec spec;
 
-    std::vector<float> quantize(const std::vector<float>& stored, const RunScales* learned) const {
-        std::vector<float> w = outInOf(stored, *info);
+    std::vector<float> quantizedOutIn(const std::vector<float>& stored, const RunScales* learned) const {
+        std::vector<float> w = outInFromStored(*info, stored);
         if (learned)
             applyScales(w.data(), *learned, w.data());
         else
             fakeQuantize(w.data(), info->matrixRows(), info->matrixCols(), spec, w.data());
-        return storedOf(std::move(w), *info);
+        return w;
+    }
+    std::vector<float> quantize(const std::vector<float>& stored, const RunScales* learned) const {
+        return storedFromOutIn(*info, quantizedOutIn(stored, learned));
     }
 };
 
@@ -132,7 +127,7 @@ nlohmann::json learnedScaleSummary(const std::map<std::string, RunScales>& fitte
             ++count;
         }
         // Clipped elements are those whose straight-through gradient is cut: dL/dq = 1 shows them.
-        const std::vector<float> w = outInOf(weights.at(name), *targets.at(name).info);
+        const std::vector<float> w = outInFromStored(*targets.at(name).info, weights.at(name));
         std::vector<float> q(w.size()), g(w.size(), 1.0f);
         std::vector<double> unused;
         applyScales(w.data(), s, q.data());
@@ -256,7 +251,7 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
             targets[info->name] = {info, plan.assignment(i).spec};
             if (!o.learnScales) continue;
             requireLearnableScales(plan.assignment(i).spec, info->name);
-            scales[info->name] = fitScales(outInOf(latent.at(info->name), *info).data(), info->matrixRows(),
+            scales[info->name] = fitScales(outInFromStored(*info, latent.at(info->name)).data(), info->matrixRows(),
                                            info->matrixCols(), plan.assignment(i).spec);
         }
     }
@@ -295,12 +290,12 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
             const auto s = scales.find(names[i]);
             if (s == scales.end()) continue;
             const WeightInfo& info = *targets.at(names[i]).info;
-            const std::vector<float> w = outInOf(latent.at(names[i]), info);
-            std::vector<float> q(w.size()), g = outInOf(grads[i], info);
+            const std::vector<float> w = outInFromStored(info, latent.at(names[i]));
+            std::vector<float> q(w.size()), g = outInFromStored(info, std::move(grads[i]));
             applyScales(w.data(), s->second, q.data());
             std::vector<double> gl;
             scaleGradients(w.data(), q.data(), g.data(), s->second, g.data(), gl);
-            grads[i] = storedOf(std::move(g), info);
+            grads[i] = storedFromOutIn(info, std::move(g));
             const auto k = static_cast<std::size_t>(std::find(scaleNames.begin(), scaleNames.end(), names[i]) - scaleNames.begin());
             for (std::size_t j = 0; j < gl.size(); ++j) scaleGrads[k][j] = static_cast<float>(gl[j]);
         }
@@ -366,7 +361,7 @@ ModelQuantResult trainQuantized(const Model& model, const MethodRegistries& regi
     std::map<std::string, std::vector<float>> weights;
     for (const WeightInfo* w : final.targets()) {
         const RunScales* learned = learnedFor(bestScales, w->name);
-        auto q = learned ? final.recordQuantized(*w, outInOf(targets.at(w->name).quantize(best.at(w->name), learned), *w), w->name)
+        auto q = learned ? final.recordQuantized(*w, targets.at(w->name).quantizedOutIn(best.at(w->name), learned), w->name)
                          : final.quantizeWeight(*w, nullptr, w->name);
         if (keepWeights) weights[w->name] = std::move(q);
     }
