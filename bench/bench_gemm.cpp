@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h) beside Eigen's GEMM on the same operands:
+// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2) beside Eigen's GEMM on the same operands:
 // GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
 // Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, 1 and 2 threads.
 // The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
@@ -48,6 +48,13 @@ void BM_GemmNT(benchmark::State& state) {
     });
 }
 
+// The same product held to AVX2 (where the processor has AVX-512, the default runs 32 columns at a time).
+void BM_GemmNTAvx2(benchmark::State& state) {
+    const bool saved = allowGemmAvx512(false);
+    BM_GemmNT(state);
+    allowGemmAvx512(saved);
+}
+
 void BM_EigenGemm(benchmark::State& state) {
     timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
@@ -56,7 +63,7 @@ void BM_EigenGemm(benchmark::State& state) {
 
 int main(int argc, char** argv) {
     configureProcess(argv);
-    for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT),
+    for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT), benchmark::RegisterBenchmark("BM_GemmNTAvx2", BM_GemmNTAvx2),
                     benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})

@@ -278,7 +278,6 @@ public:
         m_value.resize(n);
         m_grad.resize(n);
         m_owned.resize(n);
-        m_transposed.resize(n);
         for (std::size_t i = first; i < n; ++i) {
             const std::vector<float>& w = *m_ref.slots[i].buffer;
             m_grad[i].assign(w.size(), S{});
@@ -382,8 +381,8 @@ public:
             // dHead += dlogitsᵀ·h, dh = dlogits·Head.
             grad::productTN<S>(View<const S>{dv.data, rows, vocab, vocab}, hb, grad::viewOf(dHead));
             addTo(m_ref.head, dHead.a);
-            grad::product<S>(Product::NT, View<const S>{dv.data, rows, vocab, vocab},
-                             transposedWeight(m_ref.head, vocab, hidden), {dhf.row(b0 * L), rows, hidden, hidden});
+            grad::product<S>(Product::NN, View<const S>{dv.data, rows, vocab, vocab},
+                             View<const S>{value(m_ref.head), vocab, hidden, hidden}, {dhf.row(b0 * L), rows, hidden, hidden});
         }
         if (!backward) return nll;
         Mat<S> dx(x.rows, x.cols);
@@ -420,7 +419,6 @@ public:
                 m_value[i] = nullptr;
                 m_grad[i] = {};
                 m_owned[i] = {};
-                m_transposed[i] = Mat<S>{};
             }
             ref.unbindSlots(first);
             release(static_cast<int>(l));
@@ -491,7 +489,6 @@ private:
     std::vector<std::vector<S>> m_grad;
     std::vector<std::vector<S>> m_owned; // values of a non-float scalar type
 
-    std::vector<Mat<S>> m_transposed; // weights transposed on first use, for the NT kernel
     Mat<S> m_logits, m_dlogits, m_dHead;  // the head's buffers, reused by every batch
 
 public:
@@ -501,12 +498,6 @@ public:
 private:
 
     const S* value(int slot) const { return slot < 0 ? nullptr : m_value[static_cast<std::size_t>(slot)]; }
-    // Weight `slot` ([rows, cols] as stored) transposed to [cols, rows], once per engine.
-    View<const S> transposedWeight(int slot, std::int64_t rows, std::int64_t cols) {
-        Mat<S>& t = m_transposed[static_cast<std::size_t>(slot)];
-        if (t.rows == 0) t = grad::transposed(View<const S>{value(slot), rows, cols, cols});
-        return grad::viewOf(std::as_const(t));
-    }
     S* grad(int slot) { return slot < 0 ? nullptr : m_grad[static_cast<std::size_t>(slot)].data(); }
     void addTo(int slot, const std::vector<S>& g) {
         std::vector<S>& dst = m_grad[static_cast<std::size_t>(slot)];
@@ -549,9 +540,11 @@ private:
 
     Mat<S> linear(const LinearRef& l, const Mat<S>& x) {
         Mat<S> y(x.rows, l.out);
-        // x·Wᵀ from [out, in]; a Conv1D [in, out] through its transpose (the NT kernel either way).
-        const View<const S> w = l.inOut ? transposedWeight(l.w, l.in, l.out) : View<const S>{value(l.w), l.out, l.in, l.in};
-        grad::product<S>(Product::NT, grad::viewOf(x), w, grad::viewOf(y));
+        // x·Wᵀ from [out, in]; x·W from a Conv1D's [in, out].
+        if (l.inOut)
+            grad::product<S>(Product::NN, grad::viewOf(x), View<const S>{value(l.w), l.in, l.out, l.out}, grad::viewOf(y));
+        else
+            grad::product<S>(Product::NT, grad::viewOf(x), View<const S>{value(l.w), l.out, l.in, l.in}, grad::viewOf(y));
         if (const S* b = value(l.b))
             for (std::int64_t r = 0; r < y.rows; ++r) {
                 S* row = y.row(r);
@@ -566,9 +559,11 @@ private:
         if constexpr (std::is_same_v<S, float>)
             if (m_observer) m_observer(m_ref.slots[static_cast<std::size_t>(l.w)].name, x.data(), x.rows, x.cols, dy.data(), dy.cols);
         Mat<S> t(x.rows, l.in);
-        // dy·W: W [out, in] through its transpose; a Conv1D [in, out] as it lies.
-        const View<const S> w = l.inOut ? View<const S>{value(l.w), l.in, l.out, l.out} : transposedWeight(l.w, l.out, l.in);
-        grad::product<S>(Product::NT, grad::viewOf(dy), w, grad::viewOf(t));
+        // dy·W from [out, in]; dy·Wᵀ from a Conv1D's [in, out].
+        if (l.inOut)
+            grad::product<S>(Product::NT, grad::viewOf(dy), View<const S>{value(l.w), l.in, l.out, l.out}, grad::viewOf(t));
+        else
+            grad::product<S>(Product::NN, grad::viewOf(dy), View<const S>{value(l.w), l.out, l.in, l.in}, grad::viewOf(t));
         for (std::size_t i = 0; i < t.a.size(); ++i)
             dx.a[i] += t.a[i];
         Mat<S> gw = l.inOut ? Mat<S>(l.in, l.out) : Mat<S>(l.out, l.in);

@@ -9,7 +9,6 @@
 #include "tensor/gemm.h"
 
 #include <Eigen/Core>
-#include <immintrin.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -87,51 +86,12 @@ inline void floatProduct(Product p, View<const float> a, View<const float> b, Vi
 
 } // namespace detail
 
-namespace detail {
-
-// 8x8 float block transpose in AVX registers: rows of `src` (stride `ss`) to columns of `dst` (stride `ds`).
-inline void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss), r2 = _mm256_loadu_ps(src + 2 * ss),
-           r3 = _mm256_loadu_ps(src + 3 * ss), r4 = _mm256_loadu_ps(src + 4 * ss), r5 = _mm256_loadu_ps(src + 5 * ss),
-           r6 = _mm256_loadu_ps(src + 6 * ss), r7 = _mm256_loadu_ps(src + 7 * ss);
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-                 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-                 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-                 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-                 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-                 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
-} // namespace detail
-
-/// The transpose of a view, dense (float: 8x8 register blocks; the rest element by element).
+/// The transpose of a view, dense (the scalar types other than float, whose products have no TN kernel).
 template <class S>
 Mat<std::remove_const_t<S>> transposed(View<S> v) {
-    using T = std::remove_const_t<S>;
-    Mat<T> t(v.cols, v.rows);
-    std::int64_t r8 = 0, c8 = 0;
-    if constexpr (std::is_same_v<T, float>) {
-        r8 = v.rows / 8 * 8;
-        c8 = v.cols / 8 * 8;
-        for (std::int64_t r = 0; r < r8; r += 8)
-            for (std::int64_t c = 0; c < c8; c += 8)
-                detail::transpose8x8(&v.at(r, c), v.stride, t.data() + c * v.rows + r, v.rows);
-    }
-    // Whatever the blocks left: the last rows, then the last columns of the blocked rows.
-    for (std::int64_t r = r8; r < v.rows; ++r)
+    Mat<std::remove_const_t<S>> t(v.cols, v.rows);
+    for (std::int64_t r = 0; r < v.rows; ++r)
         for (std::int64_t c = 0; c < v.cols; ++c)
-            t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
-    for (std::int64_t r = 0; r < r8; ++r)
-        for (std::int64_t c = c8; c < v.cols; ++c)
             t.a[static_cast<std::size_t>(c * v.rows + r)] = v.at(r, c);
     return t;
 }
@@ -140,13 +100,7 @@ Mat<std::remove_const_t<S>> transposed(View<S> v) {
 template <class T>
 void plainProduct(Product p, View<const T> a, View<const T> b, View<T> c, GemmShape shape) {
     if constexpr (std::is_same_v<T, float>) {
-        if (p == Product::NN && shape == GemmShape::Full) {
-            // The NT kernel runs about twice as fast as the NN one; B's transpose costs k·n, not m·k·n.
-            const Mat<float> bt = transposed(b);
-            detail::floatProduct(Product::NT, a, viewOf(bt), c, shape);
-        } else {
-            detail::floatProduct(p, a, b, c, shape);
-        }
+        detail::floatProduct(p, a, b, c, shape);
     } else {
         const detail::EigenStrided<T> A(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.stride));
         const detail::EigenStrided<T> B(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.stride));
@@ -184,11 +138,10 @@ void product(Product p, View<const S> a, View<const S> b, View<S> c, GemmShape s
 /// C = Aᵀ·B: A [k, m], B [k, n] (a weight's gradient dYᵀ·X from activations [tokens, features]).
 template <class S>
 void productTN(View<const S> a, View<const S> b, View<S> c) {
-    const Mat<S> at = transposed(a);
     if constexpr (std::is_same_v<S, float>) {
-        const Mat<S> bt = transposed(b); // the NT kernel: see plainProduct
-        product<S>(Product::NT, viewOf(at), viewOf(bt), c);
+        gemmTN({a.data, a.rows, a.cols, a.stride}, {b.data, b.rows, b.cols, b.stride}, {c.data, c.rows, c.cols, c.stride});
     } else {
+        const Mat<S> at = transposed(a);
         product<S>(Product::NN, viewOf(at), b, c);
     }
 }

@@ -4,8 +4,11 @@
 #include "base/error.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <omp.h>
 #include <string>
+#include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -17,28 +20,45 @@
 namespace qs::core {
 namespace {
 
-// Work is split into blocks of C (rows x columns), one task each: a multiple of both micro-tiles.
-constexpr std::int64_t kMBlock = 96, kNBlock = 128;
+// Work is split into column blocks of C (B packed once per block), and into row chunks only as far
+// as the threads need tasks; inside a task, rows go kMBlock at a time (A's block stays in L2).
+constexpr std::int64_t kMBlock = 192, kNBlock = 128;
 // Below this many flops a product runs on the calling thread (waking threads costs more).
 constexpr double kParallelMinFlops = 1 << 22;
 
-// Runs block(m0, m1, n0, n1) over C's blocks, in parallel when worth it and not already inside a
-// parallel region. Skips the blocks wholly above the diagonal for GemmShape::Lower.
+// Runs block(m0, m1, n0, n1) over C's tasks, in parallel when worth it and not already inside a
+// parallel region. Skips the tasks wholly above the diagonal for GemmShape::Lower.
 template <class Block>
 void forEachBlock(std::int64_t m, std::int64_t n, std::int64_t k, GemmShape shape, const Block& block) {
-    const std::int64_t mBlocks = (m + kMBlock - 1) / kMBlock, nBlocks = (n + kNBlock - 1) / kNBlock;
-    const std::int64_t tasks = mBlocks * nBlocks;
-    const bool parallel = tasks > 1 && 2.0 * static_cast<double>(m) * static_cast<double>(n) *
-                                               static_cast<double>(k) >= kParallelMinFlops &&
+    const std::int64_t nBlocks = (n + kNBlock - 1) / kNBlock;
+    const bool parallel = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >=
+                                  kParallelMinFlops &&
                           omp_get_max_threads() > 1 && !omp_in_parallel();
-#pragma omp parallel for schedule(dynamic) if (parallel)
+    // Four tasks per thread balance the dynamic schedule; more rows per task share B's packing.
+    const std::int64_t wanted = parallel ? 4 * omp_get_max_threads() : 1;
+    const std::int64_t mChunks = std::clamp<std::int64_t>((wanted + nBlocks - 1) / nBlocks, 1, std::max<std::int64_t>(1, (m + kMBlock - 1) / kMBlock));
+    const std::int64_t mChunk = std::max<std::int64_t>(1, (m + mChunks - 1) / mChunks + 5) / 6 * 6;
+    const std::int64_t tasks = (m + mChunk - 1) / mChunk * nBlocks;
+#pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
     for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t m0 = t / nBlocks * kMBlock, n0 = t % nBlocks * kNBlock;
-        const std::int64_t m1 = std::min(m, m0 + kMBlock), n1 = std::min(n, n0 + kNBlock);
+        const std::int64_t m0 = t / nBlocks * mChunk, n0 = t % nBlocks * kNBlock;
+        const std::int64_t m1 = std::min(m, m0 + mChunk), n1 = std::min(n, n0 + kNBlock);
         if (shape == GemmShape::Lower && n0 > m1 - 1) continue;
         block(m0, m1, n0, n1);
     }
 }
+
+// What a product is: C = op(A)·op(B) (+ bias), with K terms per element.
+struct Product {
+    ConstMatrixView a, b;
+    MatrixView c;
+    const float* bias;
+    std::int64_t k;
+    bool aTransposed;   // TN: A is [k, m]
+    bool bTransposed;   // NT: B is [n, k]
+    bool lowerC = false; // NT Lower: only C's lower triangle is wanted
+    bool lowerA = false; // NN Lower: A(r, k) = 0 for k > r, and is not read
+};
 
 #if QS_GEMM_AVX2
 
@@ -48,146 +68,286 @@ __m256i laneMask(std::int64_t count) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 8 - count));
 }
 
-// The four lane sums of x0..x3, each as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
-__m128 sum4(__m256 x0, __m256 x1, __m256 x2, __m256 x3) {
-    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(x0, x1), _mm256_hadd_ps(x2, x3));
-    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
-// gemmNT micro-tile: 3 rows of A by 4 rows of B (12 accumulators + 3 A vectors + 1 B vector = 16
-// registers), over k in [k0, k1). out[r] holds C(r, 0..3) for the block.
-constexpr int kNtRows = 3, kNtCols = 4;
-void ntTile(const float* const a[kNtRows], const float* const b[kNtCols], std::int64_t k0, std::int64_t k1,
-            __m128 out[kNtRows]) {
-    __m256 acc[kNtRows][kNtCols];
-    for (auto& row : acc)
-        for (auto& v : row) v = _mm256_setzero_ps();
-    auto step = [&](auto load) {
-        __m256 av[kNtRows];
-#pragma GCC unroll 3
-        for (int r = 0; r < kNtRows; ++r) av[r] = load(a[r]);
-#pragma GCC unroll 4
-        for (int j = 0; j < kNtCols; ++j) {
-            const __m256 bv = load(b[j]);
-#pragma GCC unroll 3
-            for (int r = 0; r < kNtRows; ++r) acc[r][j] = _mm256_fmadd_ps(av[r], bv, acc[r][j]);
-        }
-    };
-    std::int64_t kk = k0;
-    for (; kk + 8 <= k1; kk += 8) step([kk](const float* p) { return _mm256_loadu_ps(p + kk); });
-    if (kk < k1) {
-        const __m256i mask = laneMask(k1 - kk);
-        step([kk, mask](const float* p) { return _mm256_maskload_ps(p + kk, mask); });
+// An 8x8 block of rows of `src` (stride ss) as columns of `dst` (stride ds), in registers.
+void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int r = 0; r < kNtRows; ++r) out[r] = sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+    for (int i = 0; i < 2; ++i) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
 }
 
-void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
-             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    const std::int64_t k = a.cols;
-    for (std::int64_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKBlock) {
-        const std::int64_t k1 = std::min(k, k0 + kGemmKBlock);
-        const bool first = k0 == 0, last = k1 == k;
-        for (std::int64_t i = m0; i < m1; i += kNtRows) {
-            const std::int64_t rows = std::min<std::int64_t>(kNtRows, m1 - i);
-            const float* ar[kNtRows];
-            for (int r = 0; r < kNtRows; ++r) ar[r] = a.data + (i + std::min<std::int64_t>(r, rows - 1)) * a.stride;
-            // Lower: the tiles right of the last row's diagonal hold nothing wanted.
-            const std::int64_t jEnd = shape == GemmShape::Lower ? std::min(n1, i + rows) : n1;
-            for (std::int64_t j = n0; j < jEnd; j += kNtCols) {
-                const std::int64_t cols = std::min<std::int64_t>(kNtCols, n1 - j);
-                const float* br[kNtCols];
-                for (int q = 0; q < kNtCols; ++q) br[q] = b.data + (j + std::min<std::int64_t>(q, cols - 1)) * b.stride;
-                __m128 out[kNtRows];
-                ntTile(ar, br, k0, k1, out);
-                for (std::int64_t r = 0; r < rows; ++r) {
-                    alignas(16) float s[4];
-                    _mm_store_ps(s, out[r]);
-                    float* dst = c.data + (i + r) * c.stride + j;
-                    for (std::int64_t q = 0; q < cols; ++q) {
-                        float v = first ? s[q] : dst[q] + s[q];
-                        if (last && bias) v += bias[j + q];
-                        dst[q] = v;
-                    }
+// The packed-panel kernel behind all three products. B is copied, one k block at a time, into
+// panels of 16 columns ([k][16], zero padded), so that the micro-tile reads it contiguously whatever
+// its layout; A is read where it lies, one broadcast element per row and k. Every element of C is,
+// for each k block in order, a sum from 0 with one FMA per k in order added to the running sum,
+// then the bias: the same sequence in any tile, task or thread, as the k blocks are a constant.
+constexpr int kMr = 6, kNr = 16;
+// k block: a 16-column panel of it (16 KB) and a tile's rows of A (6 KB) stay in L1 together.
+constexpr std::int64_t kKBlock = 256;
+
+// B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
+// NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n].
+float* packB(ConstMatrixView b, bool rowsAreColumns, std::int64_t n0, std::int64_t n1, std::int64_t k0,
+             std::int64_t kc) {
+    thread_local std::vector<float> buffer;
+    const std::int64_t panels = (n1 - n0 + kNr - 1) / kNr;
+    buffer.resize(static_cast<std::size_t>(std::max<std::int64_t>(1, panels * kc * kNr)));
+    for (std::int64_t p = 0; p < panels; ++p) {
+        const std::int64_t j0 = n0 + p * kNr, cols = std::min<std::int64_t>(kNr, n1 - j0);
+        float* dst = buffer.data() + p * kc * kNr;
+        if (!rowsAreColumns) {
+            for (std::int64_t kk = 0; kk < kc; ++kk) {
+                const float* src = b.data + (k0 + kk) * b.stride + j0;
+                float* d = dst + kk * kNr;
+                std::copy(src, src + cols, d);
+                std::fill(d + cols, d + kNr, 0.0f);
+            }
+            continue;
+        }
+        std::int64_t kk = 0;
+        if (cols == kNr)
+            for (; kk + 8 <= kc; kk += 8)
+                for (std::int64_t half = 0; half < kNr; half += 8)
+                    transpose8x8(b.data + (j0 + half) * b.stride + k0 + kk, b.stride, dst + kk * kNr + half, kNr);
+        for (; kk < kc; ++kk)
+            for (std::int64_t q = 0; q < kNr; ++q)
+                dst[kk * kNr + q] = q < cols ? b.data[(j0 + q) * b.stride + k0 + kk] : 0.0f;
+    }
+    return buffer.data();
+}
+
+// What one 6-row tile does in one k block: where its rows of A and C lie, which terms it takes,
+// and whether C holds a running sum to add (not the first block) and the bias is due (the last).
+struct TileSpan {
+    const float* a[kMr];  // row r's element k at a[r][k * aStep]; rows past the end repeat the last
+    std::int64_t aStep;   // 1: rows of A (NT, NN); A's stride: its columns (TN)
+    float* c[kMr];
+    std::int64_t rows, kAll, kStop, kEnd[kMr];
+    bool skip, first, last;
+};
+
+TileSpan tileSpan(const Product& p, std::int64_t k0, std::int64_t k1, std::int64_t i, std::int64_t m1, std::int64_t j) {
+    TileSpan t{};
+    const std::int64_t K = p.k;
+    t.rows = std::min<std::int64_t>(kMr, m1 - i);
+    for (int r = 0; r < kMr; ++r) t.kEnd[r] = r >= t.rows ? 0 : p.lowerA ? std::min(K, i + r + 1) : K;
+    const std::int64_t kAny = p.lowerA ? std::min(K, i + t.rows) : K;
+    t.kAll = p.lowerA ? std::min(K, i + 1) : K;
+    t.skip = k0 > 0 && k0 >= kAny; // this tile's terms ended in an earlier block
+    t.kStop = std::min(k1, kAny);
+    t.first = k0 == 0;
+    t.last = t.kStop == kAny;
+    t.aStep = p.aTransposed ? p.a.stride : 1;
+    for (int r = 0; r < kMr; ++r) {
+        const std::int64_t row = i + std::min<std::int64_t>(r, t.rows - 1);
+        t.a[r] = p.a.data + (p.aTransposed ? row : row * p.a.stride);
+        t.c[r] = p.c.data + row * p.c.stride + j;
+    }
+    return t;
+}
+
+// One 6 x 16 tile of C at (i, j) over the k block [k0, k1) of B's packed panel (AVX2). The sums live
+// in locals: __m256 may alias any float, so sums behind a pointer would be stored and reloaded
+// around every load of A and B.
+void tile(const Product& p, const float* panel, std::int64_t k0, std::int64_t k1, std::int64_t i, std::int64_t m1,
+          std::int64_t j, std::int64_t n1) {
+    const TileSpan t = tileSpan(p, k0, k1, i, m1, j);
+    if (t.skip) return;
+    const std::int64_t cols = std::min<std::int64_t>(kNr, n1 - j);
+    const bool whole = cols == kNr; // masked moves are slow: only for the last panel
+    const __m256i mask0 = laneMask(std::min<std::int64_t>(cols, 8));
+    const __m256i mask1 = laneMask(std::max<std::int64_t>(cols - 8, 0));
+    if (!t.first) // the running sum is added after this block's: fetch it meanwhile
+        for (float* c : t.c) {
+            _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(c + kNr - 1), _MM_HINT_T0);
+        }
+    __m256 acc[kMr][2];
+    {
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+               c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        const float *a0 = t.a[0], *a1 = t.a[1], *a2 = t.a[2], *a3 = t.a[3], *a4 = t.a[4], *a5 = t.a[5];
+        const float* bp = panel;
+        std::int64_t k = k0, at = k0 * t.aStep;
+        auto fma2 = [](const float* a, __m256 b0, __m256 b1, __m256& x0, __m256& x1) {
+            const __m256 av = _mm256_broadcast_ss(a);
+            x0 = _mm256_fmadd_ps(av, b0, x0);
+            x1 = _mm256_fmadd_ps(av, b1, x1);
+        };
+        for (const std::int64_t kFull = std::min(t.kStop, t.kAll); k < kFull; ++k, bp += kNr, at += t.aStep) {
+            const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+            fma2(a0 + at, b0, b1, c00, c01);
+            fma2(a1 + at, b0, b1, c10, c11);
+            fma2(a2 + at, b0, b1, c20, c21);
+            fma2(a3 + at, b0, b1, c30, c31);
+            fma2(a4 + at, b0, b1, c40, c41);
+            fma2(a5 + at, b0, b1, c50, c51);
+        }
+        for (; k < t.kStop; ++k, bp += kNr, at += t.aStep) { // a triangular A's diagonal: row r takes k < kEnd[r]
+            const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+            if (k < t.kEnd[0]) fma2(a0 + at, b0, b1, c00, c01);
+            if (k < t.kEnd[1]) fma2(a1 + at, b0, b1, c10, c11);
+            if (k < t.kEnd[2]) fma2(a2 + at, b0, b1, c20, c21);
+            if (k < t.kEnd[3]) fma2(a3 + at, b0, b1, c30, c31);
+            if (k < t.kEnd[4]) fma2(a4 + at, b0, b1, c40, c41);
+            if (k < t.kEnd[5]) fma2(a5 + at, b0, b1, c50, c51);
+        }
+        acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+        acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+    }
+    for (int r = 0; r < kMr; ++r) {
+        __m256& x0 = acc[r][0];
+        __m256& x1 = acc[r][1];
+        if (!t.first) {
+            x0 = _mm256_add_ps(whole ? _mm256_loadu_ps(t.c[r]) : _mm256_maskload_ps(t.c[r], mask0), x0);
+            x1 = _mm256_add_ps(whole ? _mm256_loadu_ps(t.c[r] + 8) : _mm256_maskload_ps(t.c[r] + 8, mask1), x1);
+        }
+        if (t.last && p.bias) {
+            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(p.bias + j, mask0));
+            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(p.bias + j + 8, mask1));
+        }
+    }
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+        if (whole) {
+            _mm256_storeu_ps(t.c[r], acc[r][0]);
+            _mm256_storeu_ps(t.c[r] + 8, acc[r][1]);
+        } else {
+            _mm256_maskstore_ps(t.c[r], mask0, acc[r][0]);
+            _mm256_maskstore_ps(t.c[r] + 8, mask1, acc[r][1]);
+        }
+    }
+}
+
+// The same tile 6 x 32 wide on AVX-512: two adjacent panels (`panel1` null past the last one), the
+// same sequence per element, so the same bits as tile().
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#endif
+void tile512(const Product& p, const float* panel0, const float* panel1, std::int64_t k0, std::int64_t k1,
+             std::int64_t i, std::int64_t m1, std::int64_t j, std::int64_t n1) {
+    const TileSpan t = tileSpan(p, k0, k1, i, m1, j);
+    if (t.skip) return;
+    const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
+    const __mmask16 mask0 = cols >= kNr ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+    const __mmask16 mask1 = cols >= 2 * kNr ? 0xFFFF : cols <= kNr ? 0 : static_cast<__mmask16>((1u << (cols - kNr)) - 1);
+    if (!t.first)
+        for (float* c : t.c) {
+            _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(c + 2 * kNr - 1), _MM_HINT_T0);
+        }
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *a0 = t.a[0], *a1 = t.a[1], *a2 = t.a[2], *a3 = t.a[3], *a4 = t.a[4], *a5 = t.a[5];
+    const float* bp0 = panel0;
+    const float* bp1 = panel1 ? panel1 : panel0; // a lone panel: the second half repeats it, never stored
+    std::int64_t k = k0, at = k0 * t.aStep;
+#define QS_FMA2(a, x0, x1)                                                                                             \
+    do {                                                                                                               \
+        const __m512 av = _mm512_set1_ps(*(a));                                                                        \
+        x0 = _mm512_fmadd_ps(av, b0, x0);                                                                              \
+        x1 = _mm512_fmadd_ps(av, b1, x1);                                                                              \
+    } while (0)
+    for (const std::int64_t kFull = std::min(t.kStop, t.kAll); k < kFull; ++k, bp0 += kNr, bp1 += kNr, at += t.aStep) {
+        const __m512 b0 = _mm512_loadu_ps(bp0), b1 = _mm512_loadu_ps(bp1);
+        QS_FMA2(a0 + at, c00, c01);
+        QS_FMA2(a1 + at, c10, c11);
+        QS_FMA2(a2 + at, c20, c21);
+        QS_FMA2(a3 + at, c30, c31);
+        QS_FMA2(a4 + at, c40, c41);
+        QS_FMA2(a5 + at, c50, c51);
+    }
+    for (; k < t.kStop; ++k, bp0 += kNr, bp1 += kNr, at += t.aStep) {
+        const __m512 b0 = _mm512_loadu_ps(bp0), b1 = _mm512_loadu_ps(bp1);
+        if (k < t.kEnd[0]) QS_FMA2(a0 + at, c00, c01);
+        if (k < t.kEnd[1]) QS_FMA2(a1 + at, c10, c11);
+        if (k < t.kEnd[2]) QS_FMA2(a2 + at, c20, c21);
+        if (k < t.kEnd[3]) QS_FMA2(a3 + at, c30, c31);
+        if (k < t.kEnd[4]) QS_FMA2(a4 + at, c40, c41);
+        if (k < t.kEnd[5]) QS_FMA2(a5 + at, c50, c51);
+    }
+#undef QS_FMA2
+    __m512 acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+        __m512 x0 = acc[r][0], x1 = acc[r][1];
+        if (!t.first) {
+            x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, t.c[r]), x0);
+            x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, t.c[r] + kNr), x1);
+        }
+        if (t.last && p.bias) {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(mask0, p.bias + j));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(mask1, p.bias + j + kNr));
+        }
+        _mm512_mask_storeu_ps(t.c[r], mask0, x0);
+        _mm512_mask_storeu_ps(t.c[r] + kNr, mask1, x1);
+    }
+}
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+std::atomic<bool> g_avx512Allowed{true};
+
+bool useAvx512() {
+    static const bool present = __builtin_cpu_supports("avx512f");
+    return present && g_avx512Allowed.load(std::memory_order_relaxed);
+}
+
+// Task (m0..m1, n0..n1) of C, one k block at a time: B's block packed once, then for each kMBlock
+// of rows, each 16-column panel (in L1) against every 6-row tile of A.
+void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+    const std::int64_t K = p.k;
+    const bool wide = useAvx512();
+    for (std::int64_t k0 = 0; k0 < K || k0 == 0; k0 += kKBlock) {
+        const std::int64_t k1 = std::min(K, k0 + kKBlock);
+        if (p.lowerA && k0 > 0 && k0 >= m1) break; // every row of the block is done
+        const float* panels = packB(p.b, p.bTransposed, n0, n1, k0, k1 - k0);
+        for (std::int64_t mb = m0; mb < m1; mb += kMBlock) {
+            const std::int64_t mbEnd = std::min(m1, mb + kMBlock);
+            for (std::int64_t j = n0; j < n1; j += wide ? 2 * kNr : kNr) {
+                const float* panel = panels + (j - n0) / kNr * (k1 - k0) * kNr;
+                const float* next = j + kNr < n1 ? panel + (k1 - k0) * kNr : nullptr;
+                // Lower C: tiles whose last row lies left of the panel hold nothing wanted.
+                for (std::int64_t i = p.lowerC ? mb + std::max<std::int64_t>(0, j - kMr + 1 - mb) / kMr * kMr : mb;
+                     i < mbEnd; i += kMr) {
+                    if (wide)
+                        tile512(p, panel, next, k0, k1, i, mbEnd, j, n1);
+                    else
+                        tile(p, panel, k0, k1, i, mbEnd, j, n1);
                 }
             }
         }
     }
 }
 
-// gemmNN micro-tile: 6 rows of A by 16 columns of B (12 accumulators + 2 B vectors + 1 broadcast).
-// Row r takes the terms k < kEnd[r]; `cols` < 16 masks the loads and stores.
-constexpr int kNnRows = 6, kNnCols = 16;
-void nnTile(const float* const a[kNnRows], const std::int64_t kEnd[kNnRows], const float* b, std::int64_t ldb,
-            std::int64_t cols, const float* bias, float* const dst[kNnRows]) {
-    const __m256i mask0 = laneMask(std::min<std::int64_t>(cols, 8));
-    const __m256i mask1 = laneMask(std::max<std::int64_t>(cols - 8, 0));
-    __m256 acc[kNnRows][2];
-    for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
-    auto step = [&](std::int64_t k, bool checkEnd) {
-        const __m256 b0 = _mm256_maskload_ps(b + k * ldb, mask0);
-        const __m256 b1 = _mm256_maskload_ps(b + k * ldb + 8, mask1);
-#pragma GCC unroll 6
-        for (int r = 0; r < kNnRows; ++r) {
-            if (checkEnd && k >= kEnd[r]) continue;
-            const __m256 av = _mm256_broadcast_ss(a[r] + k);
-            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-        }
-    };
-    // Every row takes k < kAll; only the last few k (a triangular A's diagonal) ask which rows.
-    const std::int64_t kAll = *std::min_element(kEnd, kEnd + kNnRows);
-    const std::int64_t kAny = *std::max_element(kEnd, kEnd + kNnRows);
-    for (std::int64_t k = 0; k < kAll; ++k) step(k, false);
-    for (std::int64_t k = kAll; k < kAny; ++k) step(k, true);
-    const __m256 bias0 = bias ? _mm256_maskload_ps(bias, mask0) : _mm256_setzero_ps();
-    const __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, mask1) : _mm256_setzero_ps();
-    for (int r = 0; r < kNnRows; ++r) {
-        if (!dst[r]) continue;
-        _mm256_maskstore_ps(dst[r], mask0, bias ? _mm256_add_ps(acc[r][0], bias0) : acc[r][0]);
-        _mm256_maskstore_ps(dst[r] + 8, mask1, bias ? _mm256_add_ps(acc[r][1], bias1) : acc[r][1]);
-    }
-}
+#else // the portable twin: the same sequence per element (0, one fused multiply-add per k, the bias)
 
-void nnBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
-             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    for (std::int64_t j = n0; j < n1; j += kNnCols) {
-        const std::int64_t cols = std::min<std::int64_t>(kNnCols, n1 - j);
-        for (std::int64_t i = m0; i < m1; i += kNnRows) {
-            const float* ar[kNnRows];
-            std::int64_t kEnd[kNnRows];
-            float* dst[kNnRows];
-            for (int r = 0; r < kNnRows; ++r) {
-                const bool valid = i + r < m1;
-                ar[r] = a.data + (valid ? i + r : i) * a.stride;
-                kEnd[r] = !valid ? 0 : shape == GemmShape::Lower ? std::min(a.cols, i + r + 1) : a.cols;
-                dst[r] = valid ? c.data + (i + r) * c.stride + j : nullptr;
-            }
-            nnTile(ar, kEnd, b.data + j, b.stride, cols, bias ? bias + j : nullptr, dst);
-        }
-    }
-}
-
-#else // portable twins: the same element order is not promised here, only the invariances
-
-void ntBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
-             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    for (std::int64_t i = m0; i < m1; ++i)
-        for (std::int64_t j = n0; j < (shape == GemmShape::Lower ? std::min(n1, i + 1) : n1); ++j) {
-            float s = 0;
-            for (std::int64_t q = 0; q < a.cols; ++q) s += a.data[i * a.stride + q] * b.data[j * b.stride + q];
-            c.data[i * c.stride + j] = bias ? s + bias[j] : s;
-        }
-}
-
-void nnBlock(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape,
-             std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t i = m0; i < m1; ++i) {
-        const std::int64_t kEnd = shape == GemmShape::Lower ? std::min(a.cols, i + 1) : a.cols;
-        for (std::int64_t j = n0; j < n1; ++j) {
+        const std::int64_t kEnd = p.lowerA ? std::min(p.k, i + 1) : p.k;
+        for (std::int64_t j = n0; j < (p.lowerC ? std::min(n1, i + 1) : n1); ++j) {
             float s = 0;
-            for (std::int64_t q = 0; q < kEnd; ++q) s += a.data[i * a.stride + q] * b.data[q * b.stride + j];
-            c.data[i * c.stride + j] = bias ? s + bias[j] : s;
+            for (std::int64_t q = 0; q < kEnd; ++q)
+                s = std::fma(p.aTransposed ? p.a.data[q * p.a.stride + i] : p.a.data[i * p.a.stride + q],
+                             p.bTransposed ? p.b.data[j * p.b.stride + q] : p.b.data[q * p.b.stride + j], s);
+            p.c.data[i * p.c.stride + j] = p.bias ? s + p.bias[j] : s;
         }
     }
 }
@@ -199,24 +359,49 @@ std::string shapeText(const View& v) {
     return std::to_string(v.rows) + "x" + std::to_string(v.cols);
 }
 
+void run(const Product& p) {
+    forEachBlock(p.c.rows, p.c.cols, p.k, p.lowerC ? GemmShape::Lower : GemmShape::Full,
+                 [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) { packedBlock(p, m0, m1, n0, n1); });
+}
+
 } // namespace
+
+bool allowGemmAvx512(bool allowed) {
+#if QS_GEMM_AVX2
+    return g_avx512Allowed.exchange(allowed);
+#else
+    (void)allowed;
+    return false;
+#endif
+}
+
+bool gemmUsesAvx512() {
+#if QS_GEMM_AVX2
+    return useAvx512();
+#else
+    return false;
+#endif
+}
 
 void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape) {
     if (b.cols != a.cols || c.rows != a.rows || c.cols != b.rows)
         throw Error("gemmNT: shapes do not agree (" + shapeText(a) + " times the transpose of " + shapeText(b) +
                     " into " + shapeText(c) + ")");
-    forEachBlock(a.rows, b.rows, a.cols, shape, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-        ntBlock(a, b, c, bias, shape, m0, m1, n0, n1);
-    });
+    run({a, b, c, bias, a.cols, false, true, shape == GemmShape::Lower, false});
 }
 
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape) {
     if (b.rows != a.cols || c.rows != a.rows || c.cols != b.cols)
         throw Error("gemmNN: shapes do not agree (" + shapeText(a) + " times " + shapeText(b) + " into " +
                     shapeText(c) + ")");
-    forEachBlock(a.rows, b.cols, a.cols, shape, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-        nnBlock(a, b, c, bias, shape, m0, m1, n0, n1);
-    });
+    run({a, b, c, bias, a.cols, false, false, false, shape == GemmShape::Lower});
+}
+
+void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias) {
+    if (b.rows != a.rows || c.rows != a.cols || c.cols != b.cols)
+        throw Error("gemmTN: shapes do not agree (the transpose of " + shapeText(a) + " times " + shapeText(b) +
+                    " into " + shapeText(c) + ")");
+    run({a, b, c, bias, a.rows, true, false, false, false});
 }
 
 } // namespace qs::core

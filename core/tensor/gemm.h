@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Float32 matrix products for the forward pass, on row-major operands as the model holds them (no
-// packed copies: a weight is read where it lies). Each element of C is one fixed sequence of
-// operations that depends only on its row of A, its column of B and k, never on m, n, the tile it
-// falls in or the thread count: a batch of windows gives the numbers each window gives alone, and
-// 1 and 2 threads agree bit for bit.
+// Float32 matrix products for the forward and backward passes, on row-major operands as the model
+// holds them. Each element of C is one fixed sequence: 0, then one fused multiply-add per k in
+// order, then the bias. It depends only on its row of A, its column of B and k, never on m, n, the
+// tile it falls in, the layout of the operands or the thread count: a batch of windows gives the
+// numbers each window gives alone, 1 and 2 threads agree bit for bit, and gemmNT(A, B) equals
+// gemmNN(A, Bᵀ) and gemmTN(Aᵀ, Bᵀ).
 #include <cstdint>
 
 namespace qs::core {
@@ -27,19 +28,26 @@ enum class GemmShape {
 };
 
 /// C = A·Bᵀ (+ bias[col]): A [m, k], B [n, k]: both run along k, as activations and a Linear's
-/// [out, in] weight do. Per element: 8-lane FMA partial sums over blocks of kGemmKBlock, each block
-/// reduced in a fixed tree and added in order, then the bias.
+/// [out, in] weight do.
 void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr,
             GemmShape shape = GemmShape::Full);
 
 /// C = A·B (+ bias[col]): A [m, k], B [k, n] running along n (a GPT-2 Conv1D [in, out] weight;
-/// values under attention probabilities). Per element: one FMA per k in order, then the bias.
-/// With GemmShape::Lower, A is lower triangular (A(r, j) = 0 for j > r): those terms are skipped,
-/// which leaves every element as it would be with them (adding an exact zero product changes nothing).
+/// values under attention probabilities). With GemmShape::Lower, A is lower triangular
+/// (A(r, j) = 0 for j > r): those terms are skipped and never read, which leaves every element as it
+/// would be with them (adding an exact zero product changes nothing).
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr,
             GemmShape shape = GemmShape::Full);
 
-/// The K block of gemmNT: a constant, so that the order of additions never depends on the shapes.
-inline constexpr std::int64_t kGemmKBlock = 512;
+/// C = Aᵀ·B (+ bias[col]): A [k, m], B [k, n] (a weight's gradient dYᵀ·X from activations
+/// [tokens, features]).
+void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr);
+
+/// Whether the products run 32 columns at a time on AVX-512 (where the processor has it and it is
+/// allowed) rather than 16 on AVX2. Each element's sequence does not depend on the vector width,
+/// so both give the same bits.
+bool gemmUsesAvx512();
+/// Allows or forbids the AVX-512 kernel (tests and benchmarks compare the two); returns the previous setting.
+bool allowGemmAvx512(bool allowed);
 
 } // namespace qs::core

@@ -37,19 +37,26 @@ void expectClose(double got, double exact, double absSum, std::int64_t k) {
     EXPECT_NEAR(got, exact, 4.0 * static_cast<double>(k) * 6e-8 * absSum + 1e-30);
 }
 
-// C = A·Bᵀ (nt) or A·B against sums in double; b is [n, k] for nt, [k, n] otherwise.
-void checkProduct(bool nt, std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
-    const Mat a(m, k, 1), b = nt ? Mat(n, k, 2) : Mat(k, n, 2), bv(1, n, 3);
+enum class Layout { NT, NN, TN };
+
+// C = A·Bᵀ (NT: b [n, k]), A·B (NN: b [k, n]) or Aᵀ·B (TN: a [k, m], b [k, n]) against sums in double.
+void checkProduct(Layout layout, std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
+    const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
+    const Mat b = layout == Layout::NT ? Mat(n, k, 2) : Mat(k, n, 2), bv(1, n, 3);
     Mat c(m, n);
-    if (nt)
-        gemmNT(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+    const float* bp = bias ? bv.v.data() : nullptr;
+    if (layout == Layout::NT)
+        gemmNT(a.view(), b.view(), c.out(), bp);
+    else if (layout == Layout::NN)
+        gemmNN(a.view(), b.view(), c.out(), bp);
     else
-        gemmNN(a.view(), b.view(), c.out(), bias ? bv.v.data() : nullptr);
+        gemmTN(a.view(), b.view(), c.out(), bp);
     for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t j = 0; j < n; ++j) {
             double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
             for (std::int64_t q = 0; q < k; ++q) {
-                const double t = double(a.v[i * k + q]) * (nt ? b.v[j * k + q] : b.v[q * n + j]);
+                const double aq = layout == Layout::TN ? a.v[q * m + i] : a.v[i * k + q];
+                const double t = aq * (layout == Layout::NT ? b.v[j * k + q] : b.v[q * n + j]);
                 s += t;
                 abs += std::abs(t);
             }
@@ -59,22 +66,71 @@ void checkProduct(bool nt, std::int64_t m, std::int64_t n, std::int64_t k, bool 
 
 } // namespace
 
-TEST(Gemm, NTAgainstDoubleReference) {
-    // Edges of every tile (3 x 4 micro-tiles, 96 x 128 blocks), k tails (not a multiple of 8) and
-    // several k blocks (512).
-    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 4, 8}, {5, 7, 13}, {97, 130, 64}, {7, 9, 1100}, {2, 3, 0}})
-        for (bool bias : {false, true}) {
-            SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
-            checkProduct(true, m, n, k, bias);
-        }
+TEST(Gemm, AgainstDoubleReference) {
+    // Edges of every tile (6 x 16 micro-tiles, 192 x 128 blocks), k tails (not a multiple of 8, the
+    // packing's transpose step) and several k blocks (256).
+    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {193, 130, 64}, {5, 40, 700}, {13, 35, 513},
+                           {2, 3, 0}})
+        for (Layout layout : {Layout::NT, Layout::NN, Layout::TN})
+            for (bool bias : {false, true}) {
+                SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " layout " +
+                             std::to_string(static_cast<int>(layout)));
+                checkProduct(layout, m, n, k, bias);
+            }
 }
 
-TEST(Gemm, NNAgainstDoubleReference) {
-    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {97, 130, 64}, {5, 40, 700}, {2, 3, 0}})
-        for (bool bias : {false, true}) {
-            SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
-            checkProduct(false, m, n, k, bias);
+TEST(Gemm, EveryLayoutGivesTheSameBits) {
+    // One sequence per element whatever the operands' layout: A·Bᵀ = A·(Bᵀ) = (Aᵀ)ᵀ·(Bᵀ).
+    const std::int64_t m = 50, n = 37, k = 300;
+    const Mat a(m, k, 4), b(n, k, 5), bias(1, n, 6);
+    Mat at(k, m), bt(k, n), nt(m, n), nn(m, n), tn(m, n);
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t q = 0; q < k; ++q) at.at(q, i) = a.v[i * k + q];
+    for (std::int64_t j = 0; j < n; ++j)
+        for (std::int64_t q = 0; q < k; ++q) bt.at(q, j) = b.v[j * k + q];
+    gemmNT(a.view(), b.view(), nt.out(), bias.v.data());
+    gemmNN(a.view(), bt.view(), nn.out(), bias.v.data());
+    gemmTN(at.view(), bt.view(), tn.out(), bias.v.data());
+    EXPECT_EQ(nt.v, nn.v);
+    EXPECT_EQ(nt.v, tn.v);
+}
+
+TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
+    // Where the processor has AVX-512 the products run 32 columns at a time; each element's sequence
+    // is the same, so are the bits. Odd panel counts (a lone 16-column panel), column tails, several
+    // k blocks and both triangular shapes. Without AVX-512 both runs take AVX2 and agree trivially.
+    for (auto [m, n, k] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}})
+        for (Layout layout : {Layout::NT, Layout::NN, Layout::TN}) {
+            const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
+            const Mat b = layout == Layout::NT ? Mat(n, k, 2) : Mat(k, n, 2), bias(1, n, 3);
+            auto run = [&](bool avx512) {
+                const bool saved = allowGemmAvx512(avx512);
+                Mat c(m, n);
+                if (layout == Layout::NT)
+                    gemmNT(a.view(), b.view(), c.out(), bias.v.data());
+                else if (layout == Layout::NN)
+                    gemmNN(a.view(), b.view(), c.out(), bias.v.data());
+                else
+                    gemmTN(a.view(), b.view(), c.out(), bias.v.data());
+                allowGemmAvx512(saved);
+                return c.v;
+            };
+            EXPECT_EQ(run(false), run(true)) << m << "x" << n << "x" << k << " layout " << static_cast<int>(layout);
         }
+    const std::int64_t s = 300, d = 40;
+    const Mat q(s, d, 4), kmat(s, d, 5), v(s, d, 6);
+    auto attention = [&](bool avx512) {
+        const bool saved = allowGemmAvx512(avx512);
+        Mat scores(s, s), out(s, d);
+        gemmNT(q.view(), kmat.view(), scores.out(), nullptr, GemmShape::Lower);
+        for (std::int64_t i = 0; i < s; ++i)
+            for (std::int64_t j = i + 1; j < s; ++j) scores.at(i, j) = std::nanf("");
+        gemmNN(scores.view(), v.view(), out.out(), nullptr, GemmShape::Lower);
+        allowGemmAvx512(saved);
+        return out.v;
+    };
+    const std::vector<float> avx2 = attention(false), avx512 = attention(true);
+    EXPECT_EQ(0, std::memcmp(avx2.data(), avx512.data(), avx2.size() * sizeof(float)));
 }
 
 TEST(Gemm, RowsAreTheSameAloneInABatchAndAtAnyThreadCount) {
@@ -106,7 +162,7 @@ TEST(Gemm, RowsAreTheSameAloneInABatchAndAtAnyThreadCount) {
 }
 
 TEST(Gemm, LowerShapesEqualTheFullProducts) {
-    const std::int64_t s = 131, d = 32;
+    const std::int64_t s = 331, d = 32; // rows ending in each of two k blocks
     const Mat q(s, d, 10), kmat(s, d, 11), v(s, d, 12);
     Mat full(s, s), lower(s, s);
     gemmNT(q.view(), kmat.view(), full.out());
@@ -146,4 +202,5 @@ TEST(Gemm, ShapeMismatchIsAnError) {
     Mat c(2, 4);
     EXPECT_THROW(gemmNT(a.view(), b.view(), c.out()), Error);
     EXPECT_THROW(gemmNN(a.view(), b.view(), c.out()), Error);
+    EXPECT_THROW(gemmTN(a.view(), b.view(), c.out()), Error);
 }
