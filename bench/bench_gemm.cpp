@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2) beside Eigen's GEMM on the same operands:
 // GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
-// Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, 1 and 2 threads.
+// Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, GPTQ's lazy batch
+// update (k = its block of 128), 1 and 2 threads.
 // The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
 #include "base/process.h"
 #include "tensor/gemm.h"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
                 ->Args({threads, 1024, 2048, 2048})
                 ->Args({threads, 128, 5632, 2048})
                 ->Args({threads, 128, 2048, 5632})
+                ->Args({threads, 4096, 2048, 128}) // GPTQ's lazy batch update
                 ->ArgNames({"threads", "m", "n", "k"})
                 ->UseRealTime();
     benchmark::Initialize(&argc, argv);

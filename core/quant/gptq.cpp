@@ -4,8 +4,9 @@
 #include "quant/fake_quant.h"
 #include "base/error.h"
 #include "base/process.h"
+#include "tensor/cholesky.h"
+#include "tensor/gemm.h"
 
-#include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
@@ -19,38 +20,30 @@ namespace {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Inverse of an upper-triangular matrix by recursive 2x2 blocking: [A B; 0 C]^-1 =
-// [A^-1, -A^-1 B C^-1; 0, C^-1]. n^3/3 flops, a third of a triangular solve against the identity.
-Eigen::MatrixXf invertUpper(const Eigen::MatrixXf& v) {
-    const Eigen::Index n = v.rows();
-    if (n <= 64) return v.triangularView<Eigen::Upper>().solve(Eigen::MatrixXf::Identity(n, n));
-    const Eigen::Index h = n / 2, m = n - h;
-    const Eigen::MatrixXf ai = invertUpper(v.topLeftCorner(h, h));
-    const Eigen::MatrixXf ci = invertUpper(v.bottomRightCorner(m, m));
-    Eigen::MatrixXf r = Eigen::MatrixXf::Zero(n, n);
-    r.topLeftCorner(h, h) = ai;
-    r.bottomRightCorner(m, m) = ci;
-    const Eigen::MatrixXf t = ai.triangularView<Eigen::Upper>() * v.topRightCorner(h, m);
-    r.topRightCorner(h, m).noalias() = -(t * ci.triangularView<Eigen::Upper>());
-    return r;
-}
-
 // U = upper Cholesky factor of H^-1 (H^-1 = U^T U). With J the reversal, chol(J H J) = L' gives
 // H = V V^T for the upper V = J L' J, so H^-1 = V^-T V^-1 and U = V^-1: one Cholesky and one
 // triangular inverse instead of torch's cholesky + cholesky_inverse + cholesky.
-RowMatrixF upperCholeskyOfInverse(const Eigen::MatrixXf& h, std::string_view name, double damp) {
-    const Eigen::MatrixXf reversed = h.reverse();
-    const Eigen::LLT<Eigen::MatrixXf, Eigen::Lower> llt(reversed);
-    if (llt.info() != Eigen::Success)
+RowMatrixF upperCholeskyOfInverse(const RowMatrixF& h, std::string_view name, double damp) {
+    const std::int64_t n = h.rows();
+    RowMatrixF a(n, n); // J H J, its lower triangle
+    for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j <= i; ++j) a(i, j) = h(n - 1 - i, n - 1 - j);
+    if (!choleskyLower({a.data(), n, n, n}))
         throw Error("GPTQ: the Hessian of '" + std::string(name) + "' is not positive definite after dampening " +
                     std::to_string(damp) + " (try a larger --damp or more calibration data)");
-    const Eigen::MatrixXf lower = llt.matrixL();
-    const Eigen::MatrixXf v = lower.reverse();
-    RowMatrixF u = invertUpper(v);
+    // V = J L' J in place: each lower element trades places with its mirror through the centre.
+    for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j <= i; ++j)
+            if (i > j || i < n - 1 - i) std::swap(a(i, j), a(n - 1 - i, n - 1 - j));
+    RowMatrixF u(n, n);
+    invertUpper({a.data(), n, n, n}, {u.data(), n, n, n});
     if (!u.allFinite())
         throw Error("GPTQ: the inverse Hessian of '" + std::string(name) + "' is not finite (try a larger --damp)");
     return u;
 }
+
+// Rows whose column loops run interleaved: their blocks' columns (128 x 4 bytes each) stay in L2.
+constexpr std::int64_t kRowChunk = 256;
 
 // What one column block needs in the hot loop: its format, runs and the parameters fitted up front.
 struct BlockPlan {
@@ -103,7 +96,7 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
     if (opt.block < 1) throw Error("GPTQ: block must be >= 1");
     retainFreedMemory(); // the batch updates' temporaries come and go: keep their pages
     RowMatrixF W = Eigen::Map<const RowMatrixF>(w, rows, cols);
-    Eigen::MatrixXf H = Eigen::Map<const RowMatrixF>(hessian, cols, cols);
+    RowMatrixF H = Eigen::Map<const RowMatrixF>(hessian, cols, cols);
     // Dead inputs (never active in the calibration data): nothing to compensate, weights irrelevant.
     for (std::int64_t i = 0; i < cols; ++i)
         if (H(i, i) == 0.0f) {
@@ -168,10 +161,10 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
             std::stable_sort(perm.begin() + p.begin, perm.begin() + p.end,
                              [&](std::int64_t a, std::int64_t b) { return H(a, a) > H(b, b); });
         RowMatrixF Wp(rows, cols);
-        Eigen::MatrixXf Hp(cols, cols);
+        RowMatrixF Hp(cols, cols);
         for (std::int64_t j = 0; j < cols; ++j) Wp.col(j) = W.col(perm[static_cast<std::size_t>(j)]);
-        for (std::int64_t j = 0; j < cols; ++j)
-            for (std::int64_t i = 0; i < cols; ++i)
+        for (std::int64_t i = 0; i < cols; ++i)
+            for (std::int64_t j = 0; j < cols; ++j)
                 Hp(i, j) = H(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(j)]);
         W = std::move(Wp);
         H = std::move(Hp);
@@ -194,7 +187,7 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
     // Every row is independent given U: each thread runs the whole column loop over its own rows, so
     // the hot loop has no synchronisation at all.
     auto processRows = [&](std::int64_t r0, std::int64_t nr) {
-        RowMatrixF err(nr, B), start;
+        RowMatrixF err(nr, B), negErr, start;
         std::vector<ScaleParams> params(static_cast<std::size_t>(nr));
         std::vector<float> groupBuf(static_cast<std::size_t>(maxRun)), scratch(static_cast<std::size_t>(maxRun));
         for (std::int64_t i1 = 0; i1 < cols; i1 += B) {
@@ -204,58 +197,66 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
             }
             const std::int64_t i2 = std::min(i1 + B, cols), nb = i2 - i1;
             if (blockStart) start = W.block(r0, i1, nr, nb);
-            for (std::int64_t r = 0; r < nr; ++r) {
-                float* wr = &W(r0 + r, 0);
-                const float* u = U.data();
+            // Column by column across a chunk of rows: each row's chain (quantize, error, update the
+            // row's next columns) is serial, so neighbouring rows interleave to hide its latency.
+            const float* u = U.data();
+            for (std::int64_t rc = 0; rc < nr; rc += kRowChunk) {
+                const std::int64_t rcEnd = std::min(nr, rc + kRowChunk);
                 for (std::int64_t i = i1; i < i2; ++i) {
                     const BlockPlan& bp = plans[blockOf[static_cast<std::size_t>(i)]];
                     const std::int64_t local = i - bp.begin;
                     const bool groupStart = local % bp.run == 0;
-                    ScaleParams p;
-                    if (bp.perTensor) {
-                        p = bp.tensorParams;
-                    } else if (opt.staticGroups) {
-                        p = bp.staticParams[static_cast<std::size_t>(
-                            (r0 + r) * bp.groups + (perm[static_cast<std::size_t>(i)] - bp.begin) / bp.run)];
-                    } else {
-                        if (groupStart) {
-                            // The group's current values; columns past this block have not yet received
-                            // this block's updates from columns i1..i-1, so add them here.
-                            const std::int64_t n = std::min(bp.run, bp.end - i);
-                            for (std::int64_t j = i; j < i + n; ++j) {
-                                float v;
-                                if (j < i2) {
-                                    v = blockStart ? start(r, j - i1) : wr[j];
-                                } else {
-                                    v = wr[j];
-                                    if (!blockStart)
-                                        for (std::int64_t k = i1; k < i; ++k) v -= err(r, k - i1) * u[k * cols + j];
-                                }
-                                groupBuf[static_cast<std::size_t>(j - i)] = v;
-                            }
-                            params[static_cast<std::size_t>(r)] =
-                                fitRun(*bp.f, bp.spec, groupBuf.data(), static_cast<std::size_t>(n), bp.whole,
-                                       scratch.data());
-                        }
-                        p = params[static_cast<std::size_t>(r)];
-                    }
-                    if (groupParams && groupStart) {
-                        const std::int64_t g = bp.groupOffset + local / bp.run;
-                        (*groupParams)[static_cast<std::size_t>((r0 + r) * totalGroups + g)] = p;
-                    }
-                    float q;
-                    bp.f->apply(*bp.f, &wr[i], &q, 1, p, bp.eo);
-                    Q(r0 + r, i) = q;
-                    const float e = (wr[i] - q) / u[i * cols + i];
-                    err(r, i - i1) = e;
                     const std::int64_t rest = i2 - i - 1;
-                    Eigen::Map<Eigen::VectorXf>(wr + i + 1, rest) -=
-                        e * Eigen::Map<const Eigen::VectorXf>(u + i * cols + i + 1, rest);
+                    for (std::int64_t r = rc; r < rcEnd; ++r) {
+                        float* wr = &W(r0 + r, 0);
+                        ScaleParams p;
+                        if (bp.perTensor) {
+                            p = bp.tensorParams;
+                        } else if (opt.staticGroups) {
+                            p = bp.staticParams[static_cast<std::size_t>(
+                                (r0 + r) * bp.groups + (perm[static_cast<std::size_t>(i)] - bp.begin) / bp.run)];
+                        } else {
+                            if (groupStart) {
+                                // The group's current values; columns past this block have not yet received
+                                // this block's updates from columns i1..i-1, so add them here.
+                                const std::int64_t n = std::min(bp.run, bp.end - i);
+                                for (std::int64_t j = i; j < i + n; ++j) {
+                                    float v;
+                                    if (j < i2) {
+                                        v = blockStart ? start(r, j - i1) : wr[j];
+                                    } else {
+                                        v = wr[j];
+                                        if (!blockStart)
+                                            for (std::int64_t k = i1; k < i; ++k) v -= err(r, k - i1) * u[k * cols + j];
+                                    }
+                                    groupBuf[static_cast<std::size_t>(j - i)] = v;
+                                }
+                                params[static_cast<std::size_t>(r)] =
+                                    fitRun(*bp.f, bp.spec, groupBuf.data(), static_cast<std::size_t>(n), bp.whole,
+                                           scratch.data());
+                            }
+                            p = params[static_cast<std::size_t>(r)];
+                        }
+                        if (groupParams && groupStart) {
+                            const std::int64_t g = bp.groupOffset + local / bp.run;
+                            (*groupParams)[static_cast<std::size_t>((r0 + r) * totalGroups + g)] = p;
+                        }
+                        float q;
+                        bp.f->apply(*bp.f, &wr[i], &q, 1, p, bp.eo);
+                        Q(r0 + r, i) = q;
+                        const float e = (wr[i] - q) / u[i * cols + i];
+                        err(r, i - i1) = e;
+                        Eigen::Map<Eigen::VectorXf>(wr + i + 1, rest) -=
+                            e * Eigen::Map<const Eigen::VectorXf>(u + i * cols + i + 1, rest);
+                    }
                 }
             }
-            // Lazy batch update of the columns after the block.
-            if (i2 < cols)
-                W.block(r0, i2, nr, cols - i2).noalias() -= err.leftCols(nb) * U.block(i1, i2, nb, cols - i2);
+            // Lazy batch update of the columns after the block: W -= err·U, as W + (-err)·U.
+            if (i2 < cols) {
+                negErr = -err.leftCols(nb);
+                gemmNNAccumulate({negErr.data(), nr, nb, nb}, {&U(i1, i2), nb, cols - i2, cols},
+                                 {&W(r0, i2), nr, cols - i2, cols});
+            }
         }
     };
 
@@ -272,10 +273,8 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
     }
     if (cancelled) throw Cancelled();
 
-    for (std::int64_t j = 0; j < cols; ++j) {
-        const std::int64_t c = perm[static_cast<std::size_t>(j)];
-        for (std::int64_t r = 0; r < rows; ++r) out[r * cols + c] = Q(r, j);
-    }
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < cols; ++j) out[r * cols + perm[static_cast<std::size_t>(j)]] = Q(r, j);
 }
 
 const ParamSchema& GptqQuantizer::params() const {

@@ -58,6 +58,7 @@ struct Product {
     bool bTransposed;   // NT: B is [n, k]
     bool lowerC = false; // NT Lower: only C's lower triangle is wanted
     bool lowerA = false; // NN Lower: A(r, k) = 0 for k > r, and is not read
+    bool accumulate = false; // C += op(A)·op(B): the running sum starts at C
 };
 
 #if QS_GEMM_AVX2
@@ -148,7 +149,7 @@ TileSpan tileSpan(const Product& p, std::int64_t k0, std::int64_t k1, std::int64
     t.kAll = p.lowerA ? std::min(K, i + 1) : K;
     t.skip = k0 > 0 && k0 >= kAny; // this tile's terms ended in an earlier block
     t.kStop = std::min(k1, kAny);
-    t.first = k0 == 0;
+    t.first = k0 == 0 && !p.accumulate;
     t.last = t.kStop == kAny;
     t.aStep = p.aTransposed ? p.a.stride : 1;
     for (int r = 0; r < kMr; ++r) {
@@ -395,6 +396,24 @@ void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
         throw Error("gemmNN: shapes do not agree (" + shapeText(a) + " times " + shapeText(b) + " into " +
                     shapeText(c) + ")");
     run({a, b, c, bias, a.cols, false, false, false, shape == GemmShape::Lower});
+}
+
+void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmShape shape) {
+    if (b.cols != a.cols || c.rows != a.rows || c.cols != b.rows)
+        throw Error("gemmNTAccumulate: shapes do not agree (" + shapeText(a) + " times the transpose of " +
+                    shapeText(b) + " into " + shapeText(c) + ")");
+    Product p{a, b, c, nullptr, a.cols, false, true, shape == GemmShape::Lower};
+    p.accumulate = true;
+    run(p);
+}
+
+void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c) {
+    if (b.rows != a.cols || c.rows != a.rows || c.cols != b.cols)
+        throw Error("gemmNNAccumulate: shapes do not agree (" + shapeText(a) + " times " + shapeText(b) + " into " +
+                    shapeText(c) + ")");
+    Product p{a, b, c, nullptr, a.cols, false, false};
+    p.accumulate = true;
+    run(p);
 }
 
 void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias) {

@@ -39,6 +39,13 @@ void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr,
             GemmShape shape = GemmShape::Full);
 
+/// C += A·B: A [m, k], B [k, n]; each element's running sum starts at its value in C (GPTQ's lazy
+/// batch updates, with A negated).
+void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c);
+/// C += A·Bᵀ, as gemmNNAccumulate. GemmShape::Lower: only C's lower triangle is wanted; other
+/// elements of C may change (a Cholesky factorisation's trailing update).
+void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmShape shape = GemmShape::Full);
+
 /// C = Aᵀ·B (+ bias[col]): A [k, m], B [k, n] (a weight's gradient dYᵀ·X from activations
 /// [tokens, features]).
 void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr);
