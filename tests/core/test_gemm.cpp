@@ -99,8 +99,9 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
     // Where the processor has AVX-512 the products run 32 columns at a time; each element's sequence
     // is the same, so are the bits. Odd panel counts (a lone 16-column panel), column tails, several
     // k blocks and both triangular shapes. Without AVX-512 both runs take AVX2 and agree trivially.
-    for (auto [m, n, k] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}})
+    for (auto [rows, columns, depth] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}})
         for (Layout layout : {Layout::NT, Layout::NN, Layout::TN}) {
+            const std::int64_t m = rows, n = columns, k = depth; // lambdas may not capture structured bindings (clang 14)
             const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
             const Mat b = layout == Layout::NT ? Mat(n, k, 2) : Mat(k, n, 2), bias(1, n, 3);
             auto run = [&](bool avx512) {
