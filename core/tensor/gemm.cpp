@@ -154,7 +154,8 @@ TileSpan tileSpan(const Product& p, std::int64_t k0, std::int64_t k1, std::int64
     t.aStep = p.aTransposed ? p.a.stride : 1;
     for (int r = 0; r < kMr; ++r) {
         const std::int64_t row = i + std::min<std::int64_t>(r, t.rows - 1);
-        t.a[r] = p.a.data + (p.aTransposed ? row : row * p.a.stride);
+        // No terms (k = 0): A may be empty, its data null, and is not read.
+        t.a[r] = K == 0 ? p.a.data : p.a.data + (p.aTransposed ? row : row * p.a.stride);
         t.c[r] = p.c.data + row * p.c.stride + j;
     }
     return t;
