@@ -23,18 +23,15 @@ using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 // U = upper Cholesky factor of H^-1 (H^-1 = U^T U). With J the reversal, chol(J H J) = L' gives
 // H = V V^T for the upper V = J L' J, so H^-1 = V^-T V^-1 and U = V^-1: one Cholesky and one
 // triangular inverse instead of torch's cholesky + cholesky_inverse + cholesky.
-RowMatrixF upperCholeskyOfInverse(const RowMatrixF& h, std::string_view name, double damp) {
-    const std::int64_t n = h.rows();
-    RowMatrixF a(n, n); // J H J, its lower triangle
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t j = 0; j <= i; ++j) a(i, j) = h(n - 1 - i, n - 1 - j);
+RowMatrixF upperCholeskyOfInverse(RowMatrixF a, std::string_view name, double damp) {
+    const std::int64_t n = a.rows();
+    // J H J in place: element (i, j) goes to (n-1-i, n-1-j), which reverses the row-major buffer.
+    std::reverse(a.data(), a.data() + a.size());
     if (!choleskyLower({a.data(), n, n, n}))
         throw Error("GPTQ: the Hessian of '" + std::string(name) + "' is not positive definite after dampening " +
                     std::to_string(damp) + " (try a larger --damp or more calibration data)");
-    // V = J L' J in place: each lower element trades places with its mirror through the centre.
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t j = 0; j <= i; ++j)
-            if (i > j || i < n - 1 - i) std::swap(a(i, j), a(n - 1 - i, n - 1 - j));
+    // V = J L' J in place, the same reversal: L' (lower) becomes V (upper).
+    std::reverse(a.data(), a.data() + a.size());
     RowMatrixF u(n, n);
     invertUpper({a.data(), n, n, n}, {u.data(), n, n, n});
     if (!u.allFinite())
@@ -123,11 +120,15 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
         p.groups = p.perTensor ? 1 : (b.columns + p.run - 1) / p.run;
         p.groupOffset = totalGroups;
         p.needScratch = b.spec.scaleRule != ScaleRule::MinMax;
-        // The block of the original matrix, contiguous (its range and per-tensor fit see exactly it).
-        RowMatrixF original(rows, b.columns);
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < b.columns; ++c) original(r, c) = w[r * cols + begin + c];
-        p.whole = rangeOf(original.data(), static_cast<std::size_t>(original.size()));
+        // The block of the original matrix's range (a copy makes a narrower block contiguous).
+        if (b.columns == cols) {
+            p.whole = rangeOf(w, static_cast<std::size_t>(rows * cols));
+        } else {
+            RowMatrixF original(rows, b.columns);
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t c = 0; c < b.columns; ++c) original(r, c) = w[r * cols + begin + c];
+            p.whole = rangeOf(original.data(), static_cast<std::size_t>(original.size()));
+        }
         if (p.perTensor) {
             const RowMatrixF live = W.middleCols(begin, b.columns); // dead columns zeroed, as GPTQ sees them
             std::vector<float> scratch(p.needScratch ? static_cast<std::size_t>(live.size()) : 0);
@@ -172,15 +173,13 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
     const double meanDiag = H.diagonal().cast<double>().mean();
     H.diagonal().array() += static_cast<float>(opt.damp * meanDiag);
     job.checkCancel();
-    const RowMatrixF U = upperCholeskyOfInverse(H, name, opt.damp);
-    H.resize(0, 0);
+    const RowMatrixF U = upperCholeskyOfInverse(std::move(H), name, opt.damp);
     job.checkCancel();
 
     const std::int64_t B = opt.block;
     const bool blockStart = opt.groupParams == GptqGroupParams::BlockStart;
     std::int64_t maxRun = 0;
     for (const BlockPlan& p : plans) maxRun = std::max(maxRun, p.run);
-    RowMatrixF Q(rows, cols); // in the (possibly permuted) column order
     std::atomic<bool> cancelled{false};
     if (groupParams) groupParams->assign(static_cast<std::size_t>(rows * totalGroups), ScaleParams{});
 
@@ -243,7 +242,7 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
                         }
                         float q;
                         bp.f->apply(*bp.f, &wr[i], &q, 1, p, bp.eo);
-                        Q(r0 + r, i) = q;
+                        out[(r0 + r) * cols + perm[static_cast<std::size_t>(i)]] = q;
                         const float e = (wr[i] - q) / u[i * cols + i];
                         err(r, i - i1) = e;
                         Eigen::Map<Eigen::VectorXf>(wr + i + 1, rest) -=
@@ -273,8 +272,6 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
     }
     if (cancelled) throw Cancelled();
 
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < cols; ++j) out[r * cols + perm[static_cast<std::size_t>(j)]] = Q(r, j);
 }
 
 const ParamSchema& GptqQuantizer::params() const {
