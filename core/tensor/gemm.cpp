@@ -48,6 +48,10 @@ void forEachBlock(std::int64_t m, std::int64_t n, std::int64_t k, GemmShape shap
     }
 }
 
+// The k block of every element's sequence (gemm.h); a 16-column panel of it (16 KB) and a tile's
+// rows of A (6 KB) stay in L1 together.
+constexpr std::int64_t kKBlock = 256;
+
 // What a product is: C = op(A)·op(B) (+ bias), with K terms per element.
 struct Product {
     ConstMatrixView a, b;
@@ -96,8 +100,6 @@ void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds
 // for each k block in order, a sum from 0 with one FMA per k in order added to the running sum,
 // then the bias: the same sequence in any tile, task or thread, as the k blocks are a constant.
 constexpr int kMr = 6, kNr = 16;
-// k block: a 16-column panel of it (16 KB) and a tile's rows of A (6 KB) stay in L1 together.
-constexpr std::int64_t kKBlock = 256;
 
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
 // NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n].
@@ -339,17 +341,22 @@ void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_
     }
 }
 
-#else // the portable twin: the same sequence per element (0, one fused multiply-add per k, the bias)
+#else // the portable twin: the same sequence per element, one element at a time
 
 void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t i = m0; i < m1; ++i) {
         const std::int64_t kEnd = p.lowerA ? std::min(p.k, i + 1) : p.k;
         for (std::int64_t j = n0; j < (p.lowerC ? std::min(n1, i + 1) : n1); ++j) {
-            float s = 0;
-            for (std::int64_t q = 0; q < kEnd; ++q)
-                s = std::fma(p.aTransposed ? p.a.data[q * p.a.stride + i] : p.a.data[i * p.a.stride + q],
-                             p.bTransposed ? p.b.data[j * p.b.stride + q] : p.b.data[q * p.b.stride + j], s);
-            p.c.data[i * p.c.stride + j] = p.bias ? s + p.bias[j] : s;
+            float& c = p.c.data[i * p.c.stride + j];
+            float sum = p.accumulate ? c : 0.0f;
+            for (std::int64_t k0 = 0; k0 < kEnd; k0 += kKBlock) {
+                float s = 0;
+                for (std::int64_t q = k0; q < std::min(kEnd, k0 + kKBlock); ++q)
+                    s = std::fma(p.aTransposed ? p.a.data[q * p.a.stride + i] : p.a.data[i * p.a.stride + q],
+                                 p.bTransposed ? p.b.data[j * p.b.stride + q] : p.b.data[q * p.b.stride + j], s);
+                sum = k0 == 0 && !p.accumulate ? s : sum + s;
+            }
+            c = p.bias ? sum + p.bias[j] : sum;
         }
     }
 }
@@ -366,6 +373,20 @@ void run(const Product& p) {
                  [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) { packedBlock(p, m0, m1, n0, n1); });
 }
 
+// The product C = A·Bᵀ, or C = A·B, once the shapes agree; `what` names the caller in the error.
+Product productNT(const char* what, ConstMatrixView a, ConstMatrixView b, MatrixView c) {
+    if (b.cols != a.cols || c.rows != a.rows || c.cols != b.rows)
+        throw Error(std::string(what) + ": shapes do not agree (" + shapeText(a) + " times the transpose of " +
+                    shapeText(b) + " into " + shapeText(c) + ")");
+    return {a, b, c, nullptr, a.cols, false, true};
+}
+Product productNN(const char* what, ConstMatrixView a, ConstMatrixView b, MatrixView c) {
+    if (b.rows != a.cols || c.rows != a.rows || c.cols != b.cols)
+        throw Error(std::string(what) + ": shapes do not agree (" + shapeText(a) + " times " + shapeText(b) +
+                    " into " + shapeText(c) + ")");
+    return {a, b, c, nullptr, a.cols, false, false};
+}
+
 } // namespace
 
 bool allowGemmAvx512(bool allowed) {
@@ -377,42 +398,29 @@ bool allowGemmAvx512(bool allowed) {
 #endif
 }
 
-bool gemmUsesAvx512() {
-#if QS_GEMM_AVX2
-    return useAvx512();
-#else
-    return false;
-#endif
-}
-
 void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape) {
-    if (b.cols != a.cols || c.rows != a.rows || c.cols != b.rows)
-        throw Error("gemmNT: shapes do not agree (" + shapeText(a) + " times the transpose of " + shapeText(b) +
-                    " into " + shapeText(c) + ")");
-    run({a, b, c, bias, a.cols, false, true, shape == GemmShape::Lower, false});
+    Product p = productNT("gemmNT", a, b, c);
+    p.bias = bias;
+    p.lowerC = shape == GemmShape::Lower;
+    run(p);
 }
 
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias, GemmShape shape) {
-    if (b.rows != a.cols || c.rows != a.rows || c.cols != b.cols)
-        throw Error("gemmNN: shapes do not agree (" + shapeText(a) + " times " + shapeText(b) + " into " +
-                    shapeText(c) + ")");
-    run({a, b, c, bias, a.cols, false, false, false, shape == GemmShape::Lower});
+    Product p = productNN("gemmNN", a, b, c);
+    p.bias = bias;
+    p.lowerA = shape == GemmShape::Lower;
+    run(p);
 }
 
 void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmShape shape) {
-    if (b.cols != a.cols || c.rows != a.rows || c.cols != b.rows)
-        throw Error("gemmNTAccumulate: shapes do not agree (" + shapeText(a) + " times the transpose of " +
-                    shapeText(b) + " into " + shapeText(c) + ")");
-    Product p{a, b, c, nullptr, a.cols, false, true, shape == GemmShape::Lower};
+    Product p = productNT("gemmNTAccumulate", a, b, c);
+    p.lowerC = shape == GemmShape::Lower;
     p.accumulate = true;
     run(p);
 }
 
 void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c) {
-    if (b.rows != a.cols || c.rows != a.rows || c.cols != b.cols)
-        throw Error("gemmNNAccumulate: shapes do not agree (" + shapeText(a) + " times " + shapeText(b) + " into " +
-                    shapeText(c) + ")");
-    Product p{a, b, c, nullptr, a.cols, false, false};
+    Product p = productNN("gemmNNAccumulate", a, b, c);
     p.accumulate = true;
     run(p);
 }
@@ -421,7 +429,7 @@ void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
     if (b.rows != a.rows || c.rows != a.cols || c.cols != b.cols)
         throw Error("gemmTN: shapes do not agree (the transpose of " + shapeText(a) + " times " + shapeText(b) +
                     " into " + shapeText(c) + ")");
-    run({a, b, c, bias, a.rows, true, false, false, false});
+    run({a, b, c, bias, a.rows, true, false});
 }
 
 } // namespace qs::core

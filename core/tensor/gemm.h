@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Float32 matrix products for the forward and backward passes, on row-major operands as the model
-// holds them. Each element of C is one fixed sequence: 0, then one fused multiply-add per k in
-// order, then the bias. It depends only on its row of A, its column of B and k, never on m, n, the
-// tile it falls in, the layout of the operands or the thread count: a batch of windows gives the
-// numbers each window gives alone, 1 and 2 threads agree bit for bit, and gemmNT(A, B) equals
-// gemmNN(A, Bᵀ) and gemmTN(Aᵀ, Bᵀ).
+// holds them. Each element of C is one fixed sequence: for each block of 256 k in order, a sum from
+// 0 by fused multiply-adds in k order, added to the running sum (0, or C's value for the
+// accumulating products); then the bias. It depends only on its row of A, its column of B and k,
+// never on m, n, the tile it falls in, the layout of the operands, the vector width or the thread
+// count: a batch of windows gives the numbers each window gives alone, 1 and 2 threads agree bit for
+// bit, AVX2 and AVX-512 agree, and gemmNT(A, B) equals gemmNN(A, Bᵀ) and gemmTN(Aᵀ, Bᵀ).
 #include <cstdint>
 
 namespace qs::core {
@@ -50,11 +51,8 @@ void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmSh
 /// [tokens, features]).
 void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr);
 
-/// Whether the products run 32 columns at a time on AVX-512 (where the processor has it and it is
-/// allowed) rather than 16 on AVX2. Each element's sequence does not depend on the vector width,
-/// so both give the same bits.
-bool gemmUsesAvx512();
-/// Allows or forbids the AVX-512 kernel (tests and benchmarks compare the two); returns the previous setting.
+/// Allows or forbids the AVX-512 kernel, which runs 32 columns at a time where the processor has it
+/// (tests and benchmarks compare it with AVX2's 16); returns the previous setting.
 bool allowGemmAvx512(bool allowed);
 
 } // namespace qs::core

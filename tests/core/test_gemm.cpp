@@ -39,18 +39,22 @@ void expectClose(double got, double exact, double absSum, std::int64_t k) {
 
 enum class Layout { NT, NN, TN };
 
+// C = A·Bᵀ (NT: b [n, k]), A·B (NN: b [k, n]) or Aᵀ·B (TN: a [k, m], b [k, n]).
+void multiply(Layout layout, const Mat& a, const Mat& b, Mat& c, const float* bias) {
+    if (layout == Layout::NT)
+        gemmNT(a.view(), b.view(), c.out(), bias);
+    else if (layout == Layout::NN)
+        gemmNN(a.view(), b.view(), c.out(), bias);
+    else
+        gemmTN(a.view(), b.view(), c.out(), bias);
+}
+
 // C = A·Bᵀ (NT: b [n, k]), A·B (NN: b [k, n]) or Aᵀ·B (TN: a [k, m], b [k, n]) against sums in double.
 void checkProduct(Layout layout, std::int64_t m, std::int64_t n, std::int64_t k, bool bias) {
     const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
     const Mat b = layout == Layout::NT ? Mat(n, k, 2) : Mat(k, n, 2), bv(1, n, 3);
     Mat c(m, n);
-    const float* bp = bias ? bv.v.data() : nullptr;
-    if (layout == Layout::NT)
-        gemmNT(a.view(), b.view(), c.out(), bp);
-    else if (layout == Layout::NN)
-        gemmNN(a.view(), b.view(), c.out(), bp);
-    else
-        gemmTN(a.view(), b.view(), c.out(), bp);
+    multiply(layout, a, b, c, bias ? bv.v.data() : nullptr);
     for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t j = 0; j < n; ++j) {
             double s = bias ? bv.v[static_cast<std::size_t>(j)] : 0, abs = std::abs(s);
@@ -107,12 +111,7 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
             auto run = [&](bool avx512) {
                 const bool saved = allowGemmAvx512(avx512);
                 Mat c(m, n);
-                if (layout == Layout::NT)
-                    gemmNT(a.view(), b.view(), c.out(), bias.v.data());
-                else if (layout == Layout::NN)
-                    gemmNN(a.view(), b.view(), c.out(), bias.v.data());
-                else
-                    gemmTN(a.view(), b.view(), c.out(), bias.v.data());
+                multiply(layout, a, b, c, bias.v.data());
                 allowGemmAvx512(saved);
                 return c.v;
             };
