@@ -76,11 +76,11 @@ constexpr FormatTraits floatRow(FormatId id, std::string_view name, std::string_
 constexpr FormatTraits mxRow(FormatId id, std::string_view name, std::string_view summary, int bits,
                              const MiniFloatSpec* e) {
     return {id, name, summary, kMxText, kMxCaption, {}, FormatKind::Microscaling, bits, 32, false, 8, 0, e, mxFit, applyOneRun<mxApplyRuns>, 1e-6,
-            mxApplyRuns};
+            mxApplyRuns, mxFitAmaxRuns};
 }
 constexpr FormatTraits nvRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec* e) {
     return {id, name, summary, kNvText, kNvCaption, {}, FormatKind::TwoLevel, 4, 16, false, 8, 32, e, nvFit, applyOneRun<nvApplyRuns>, 1e-6,
-            nvApplyRuns};
+            nvApplyRuns, nvFitAmaxRuns};
 }
 
 constexpr std::array kFormats{

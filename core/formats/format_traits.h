@@ -76,6 +76,11 @@ using ApplyFn = void (*)(const FormatTraits& f, const float* in, float* out, std
 using ApplyRunsFn = void (*)(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
                              const ScaleParams* params, const ElementOptions& o);
 
+/// Symmetric fits of `count` runs from their amaxes (all a symmetric fit reads) into out[k]: the same
+/// bits as fit(f, {-amax[k], amax[k], amax[k]}, tensor, o), vectorised across runs.
+using FitAmaxRunsFn = void (*)(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
+                               const ElementOptions& o, ScaleParams* out);
+
 /// apply() of a format whose kernel is an ApplyRunsFn: one run of n values.
 template <ApplyRunsFn runs>
 void applyOneRun(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
@@ -106,6 +111,7 @@ struct FormatTraits {
     ApplyFn apply;                ///< fake quantization of a run
     double testRelTolerance;      ///< what tests allow against an independent float64 re-implementation
     ApplyRunsFn applyRuns = nullptr; ///< apply over many runs at once, where the format has it
+    FitAmaxRunsFn fitAmaxRuns = nullptr; ///< symmetric fits of many runs at once, where the format has it
 };
 
 /// The whole table, in id order.

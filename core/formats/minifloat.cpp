@@ -30,18 +30,17 @@ float roundMiniFloatRef(float x, const MiniFloatSpec& s) {
 namespace {
 
 // Normal range: round the float32 mantissa to mbits by integer addition (ties to even: the kept
-// lsb is added too). Subnormal range (|x| < min normal): round |x| / step to an integer.
+// lsb is added too). Subnormal range (|x| < min normal): round |x| to a multiple of the subnormal
+// step by adding and removing subMagic. The vector kernel below does the same lane by lane.
 float roundOne(float x, const MiniFloatSpec& c) {
     const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
-    const std::uint32_t sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
+    const std::uint32_t absBits = b & 0x7fffffffu, sign = b ^ absBits;
     const float a = std::bit_cast<float>(absBits);
     const float normal = std::bit_cast<float>((absBits + c.half + ((absBits >> c.drop) & 1u)) & c.mask);
-    // Scaling by the power of two 1 / subStep is exact where sub is used: the vector path's multiply,
-    // without a division on the block-scale path of NVFP4.
-    const float sub = std::nearbyint(a * c.invSubStepHi * c.invSubStepLo) * c.subStep;
+    const float sub = (a + c.subMagic) - c.subMagic;
     float q = a < c.minNormal ? sub : normal;
     q = q > c.maxValue ? c.maxValue : q; // saturate (inf too)
-    q = absBits > 0x7f800000u ? a : q;   // NaN in, NaN out
+    q = a != a ? a : q;                  // NaN in, NaN out
     return std::bit_cast<float>(std::bit_cast<std::uint32_t>(q) | sign);
 }
 
@@ -57,10 +56,21 @@ bool isPowerOfTwoWithReciprocal(float scale) {
 void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
                         const ScaleParams* params) {
     using namespace simd;
-    const MiniFloatSpec& c = s;
-    const F8 vMinNormal = splat(c.minNormal), vSubStep = splat(c.subStep), vInvHi = splat(c.invSubStepHi),
-             vInvLo = splat(c.invSubStepLo), vMax = splat(c.maxValue);
-    const U8 vHalf = splatU(c.half), vMask = splatU(c.mask), vInf = splatU(0x7f800000u);
+    // Locals, not members of s: a store to out could alias s, which would reload them every vector.
+    const int drop = s.drop;
+    const F8 vMinNormal = splat(s.minNormal), vMagic = splat(s.subMagic), vMax = splat(s.maxValue);
+    const U8 vHalf = splatU(s.half), vMask = splatU(s.mask);
+    auto round = [&](F8 x) {
+        const U8 b = bits(x);
+        const U8 absBits = b & 0x7fffffffu, sign = b ^ absBits;
+        const F8 a = fromBits(absBits);
+        const F8 normal = fromBits((absBits + vHalf + ((absBits >> drop) & 1u)) & vMask);
+        const F8 sub = (a + vMagic) - vMagic;
+        F8 q = select(a < vMinNormal, sub, normal);
+        q = select(q > vMax, vMax, q);
+        q = select(a != a, a, q);
+        return fromBits(bits(q) | sign);
+    };
     for (std::size_t start = 0; start < n; start += run, ++params) {
         const std::size_t end = std::min(n, start + run);
         const float scale = params->scale;
@@ -68,24 +78,17 @@ void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t 
             std::fill(out + start, out + end, 0.0f);
             continue;
         }
+        const F8 vScale = splat(scale);
+        std::size_t i = start;
         // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
         // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
-        const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
-        const F8 vScale = splat(scale), vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
-        std::size_t i = start;
-        for (; i + kLanes <= end; i += kLanes) {
-            const F8 x = exactReciprocal ? load(in + i) * vInvScale : load(in + i) / vScale;
-            const U8 b = bits(x);
-            const U8 sign = b & 0x80000000u, absBits = b & 0x7fffffffu;
-            const F8 a = fromBits(absBits);
-            const F8 normal = fromBits((absBits + vHalf + ((absBits >> c.drop) & 1u)) & vMask);
-            const F8 sub = roundSmall(a * vInvHi * vInvLo) * vSubStep; // exact scalings; a / step < 2^(mbits+1)
-            F8 q = select(a < vMinNormal, sub, normal);
-            q = select(q > vMax, vMax, q);
-            q = select(reinterpret_cast<const I8&>(absBits) > reinterpret_cast<const I8&>(vInf), a, q);
-            store(out + i, fromBits(bits(q) | sign) * vScale);
+        if (isPowerOfTwoWithReciprocal(scale)) {
+            const F8 vInvScale = splat(1.0f / scale);
+            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
+        } else {
+            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
         }
-        for (; i < end; ++i) out[i] = roundOne(in[i] / scale, c) * scale;
+        for (; i < end; ++i) out[i] = roundOne(in[i] / scale, s) * scale;
     }
 }
 

@@ -26,8 +26,9 @@ struct MiniFloatSpec {
     std::uint32_t mask = 0;  ///< keeps sign, exponent and the kept mantissa bits
     float minNormal = 0;     ///< 2^(1 - bias)
     float subStep = 0;       ///< spacing of the subnormals, 2^(1 - bias - mbits)
-    float invSubStepHi = 0;  ///< 1 / subStep = invSubStepHi * invSubStepLo, each a float32 power of two
-    float invSubStepLo = 0;  ///< (bf16's 2^133 needs two factors; other formats have Lo = 1)
+    /// 1.5 * 2^23 * subStep: its float32 ulp is subStep, so (|x| + subMagic) - subMagic rounds |x| to a
+    /// multiple of subStep, ties to even (the index of subMagic is even), both steps exact otherwise.
+    float subMagic = 0;
 
     /// Smallest normal exponent (1 - bias).
     constexpr int minNormalExp() const { return 1 - bias; }
@@ -50,9 +51,7 @@ constexpr MiniFloatSpec makeMiniFloat(int ebits, int mbits, int bias, float maxV
     s.mask = ~((1u << s.drop) - 1u);
     s.minNormal = powerOfTwoF32(1 - bias);
     s.subStep = powerOfTwoF32(1 - bias - mbits);
-    const int inv = bias + mbits - 1;
-    s.invSubStepHi = powerOfTwoF32(inv < 127 ? inv : 127);
-    s.invSubStepLo = powerOfTwoF32(inv < 127 ? 0 : inv - 127);
+    s.subMagic = 1.5f * powerOfTwoF32(1 - bias - mbits + 23);
     return s;
 }
 

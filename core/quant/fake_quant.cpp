@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "quant/fake_quant.h"
 
+#include "quant/run_absmax.h"
 #include "tensor/simd.h"
 
 #include <algorithm>
@@ -11,24 +12,6 @@
 namespace qs::core {
 
 namespace {
-
-// Largest finite |x|, 0 when there is none: the same amax as rangeOf at half the work (comparing
-// the magnitudes' bits as integers also sorts out inf and NaN).
-float finiteAbsMax(const float* x, std::size_t n) {
-    using namespace simd;
-    const I8 vInf = I8{} + 0x7f800000;
-    F8 acc{};
-    std::size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        const U8 a = bits(load(x + i)) & 0x7fffffffu;
-        const F8 w = fromBits(reinterpret_cast<const I8&>(a) < vInf ? a : U8{});
-        acc = select(w > acc, w, acc);
-    }
-    float m = hmax(acc);
-    for (; i < n; ++i)
-        if (std::isfinite(x[i])) m = std::max(m, std::fabs(x[i]));
-    return m;
-}
 
 // The whole tensor's amax, rows in parallel (a maximum is exact, so the split cannot change it).
 // Only two-level formats read it, and they are symmetric: the symmetric range is all they need.
@@ -154,16 +137,46 @@ SaturationBounds saturationBounds(const FormatTraits& f, const QuantSpec& spec, 
     return {bound[0] - scale * low, bound[1] + scale * high};
 }
 
+namespace {
+
+// Symmetric fits of many runs from their amaxes: the format's batched fit where it has one.
+void fitFromAmaxes(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
+                   const ElementOptions& o, ScaleParams* out) {
+    if (f.fitAmaxRuns) return f.fitAmaxRuns(f, amax, count, tensor, o, out);
+    for (std::size_t k = 0; k < count; ++k) out[k] = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, o);
+}
+
+} // namespace
+
 void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, float* out,
                   std::uint8_t* inside) {
+    if (rows <= 0 || cols <= 0) return;
     const FormatTraits& f = formatTraits(spec.format);
     const ElementOptions o = optionsOf(spec);
     const auto total = static_cast<std::size_t>(rows * cols);
-    // Only two-level formats (a per-tensor scale) read the whole tensor's range: a pass over all
-    // of memory that the other formats need not pay for.
-    const RangeStats whole = f.tensorScaleBits ? tensorRange(in, rows, cols) : RangeStats{};
     const std::int64_t run = spec.runLength(cols);
+    const auto runsPerRow = static_cast<std::size_t>((cols + run - 1) / run);
     const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
+    // A symmetric min/max fit reads one number per run (fitRun): the runs' amaxes, found for a row at once.
+    const bool fitsFromAmax = !perTensor && spec.scaleRule == ScaleRule::MinMax && (o.symmetric || !f.allowsAsymmetric);
+    // Only two-level formats (a per-tensor scale) read the whole tensor's range: a pass over all
+    // of memory that the other formats need not pay for. It keeps the runs' amaxes it finds on the
+    // way (their maximum is the tensor's), so the second pass does not search them again.
+    RangeStats whole;
+    std::vector<float> tensorRunAmax;
+    if (f.tensorScaleBits && fitsFromAmax) {
+        tensorRunAmax.resize(static_cast<std::size_t>(rows) * runsPerRow);
+        float amax = 0.0f;
+#pragma omp parallel for reduction(max : amax) schedule(static)
+        for (std::int64_t r = 0; r < rows; ++r) {
+            float* row = tensorRunAmax.data() + static_cast<std::size_t>(r) * runsPerRow;
+            runAbsMax(in + r * cols, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), row);
+            amax = std::max(amax, *std::max_element(row, row + runsPerRow));
+        }
+        whole = {-amax, amax, amax};
+    } else if (f.tensorScaleBits) {
+        whole = tensorRange(in, rows, cols);
+    }
     ScaleParams tensorParams;
     if (perTensor) {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : total);
@@ -173,7 +186,8 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
 #pragma omp parallel
     {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : static_cast<std::size_t>(run));
-        std::vector<ScaleParams> params(static_cast<std::size_t>((cols + run - 1) / run), tensorParams);
+        std::vector<float> rowAmax(fitsFromAmax && tensorRunAmax.empty() ? runsPerRow : 0);
+        std::vector<ScaleParams> params(runsPerRow, tensorParams);
 #pragma omp for schedule(static)
         for (std::int64_t r = 0; r < rows; ++r) {
             const float* src = in + r * cols;
@@ -182,9 +196,14 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
             // Fit every run of the row, then apply: the fits do not wait on each other, so the CPU
             // overlaps them, where fitting and applying run by run chains each run's range to its
             // quantization. (With out == in, the fits still read the original row.)
-            if (!perTensor)
+            if (fitsFromAmax) {
+                const float* amax = tensorRunAmax.empty() ? rowAmax.data() : tensorRunAmax.data() + static_cast<std::size_t>(r) * runsPerRow;
+                if (tensorRunAmax.empty()) runAbsMax(src, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), rowAmax.data());
+                fitFromAmaxes(f, amax, runsPerRow, whole, o, params.data());
+            } else if (!perTensor) {
                 for (std::int64_t c = 0; c < cols; c += run)
                     params[static_cast<std::size_t>(c / run)] = fitRun(f, spec, src + c, runLength(c), whole, scratch.data());
+            }
             if (inside) // before the apply: out may be in
                 for (std::int64_t c = 0; c < cols; c += run) {
                     const SaturationBounds b = saturationBounds(f, spec, params[static_cast<std::size_t>(c / run)]);

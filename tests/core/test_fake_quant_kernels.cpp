@@ -5,6 +5,7 @@
 #include "formats/code_formats.h"
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
+#include "quant/run_absmax.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -126,4 +127,65 @@ TEST(FakeQuantKernels, SameBitsAtOneAndTwoThreads) {
         EXPECT_EQ(std::memcmp(one.data(), two.data(), x.size() * sizeof(float)), 0) << f.name;
     }
     omp_set_num_threads(saved);
+}
+
+TEST(FakeQuantKernels, RunAbsMaxEqualsFiniteAbsMaxRunByRun) {
+    const auto x = trickyInput(32 * 41 + 13, 5);
+    for (std::size_t run : {1, 8, 12, 16, 24, 32, 64, 1000})
+        for (std::size_t n : {x.size(), std::size_t{8 * 32}, std::size_t{7}}) {
+            const std::size_t runs = (n + run - 1) / run;
+            std::vector<float> batched(runs, -1.0f);
+            runAbsMax(x.data(), n, run, batched.data());
+            for (std::size_t k = 0; k < runs; ++k)
+                ASSERT_TRUE(sameBits(batched[k], finiteAbsMax(x.data() + k * run, std::min(run, n - k * run))))
+                    << "run " << run << " n " << n << " k " << k;
+        }
+}
+
+TEST(FakeQuantKernels, BatchedFitsEqualTheFitOfEachRun) {
+    // Amaxes over every binade: zero, float32 subnormals, ones that give E8M0 scales below 2^-126 or
+    // clamp at 2^127, and the extremes.
+    std::mt19937 rng(6);
+    std::vector<float> amax{0.0f, 1e-45f, 1e-40f, 1.17e-38f, 1e-30f, 1.0f, 6.0f, 448.0f, 3.4e38f};
+    for (int e = -149; e <= 127; ++e) amax.push_back(std::ldexp(std::uniform_real_distribution<float>(1.0f, 2.0f)(rng), e));
+    const std::size_t count = amax.size();
+    for (const auto& f : formatTable()) {
+        if (!f.fitAmaxRuns) continue;
+        for (float tensorAmax : {0.0f, 1e-38f, 0.02f, 3.0f, 3.4e38f}) {
+            const RangeStats tensor{-tensorAmax, tensorAmax, tensorAmax};
+            std::vector<ScaleParams> batched(count);
+            f.fitAmaxRuns(f, amax.data(), count, tensor, {true, false}, batched.data());
+            for (std::size_t k = 0; k < count; ++k) {
+                const ScaleParams one = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, {true, false});
+                ASSERT_TRUE(sameBits(batched[k].scale, one.scale) && sameBits(batched[k].zero, one.zero))
+                    << f.name << " amax " << amax[k] << " tensor " << tensorAmax << ": " << batched[k].scale << " vs " << one.scale;
+            }
+        }
+    }
+}
+
+TEST(FakeQuantKernels, WholeTensorEqualsFittingAndApplyingEachRun) {
+    // fakeQuantize's batched amaxes, batched fits and (for two-level formats) amaxes kept from the tensor
+    // pass against the plain definition: each run fitted from rangeOf and applied alone.
+    const std::int64_t rows = 9, cols = 200;
+    const auto x = trickyInput(static_cast<std::size_t>(rows * cols), 7);
+    const RangeStats tensor = rangeOf(x.data(), x.size());
+    for (const auto& f : formatTable())
+        for (int group : {16, 24, 32})
+            for (bool sym : {true, false}) {
+                if (!sym && !f.allowsAsymmetric) continue;
+                const QuantSpec spec{f.id, f.fixedBlock ? Granularity::Block : Granularity::Group, group, sym};
+                const auto run = static_cast<std::size_t>(spec.runLength(cols));
+                std::vector<float> whole(x.size()), ref(x.size());
+                fakeQuantize(x.data(), rows, cols, spec, whole.data());
+                for (std::int64_t r = 0; r < rows; ++r)
+                    for (std::size_t c = 0; c < static_cast<std::size_t>(cols); c += run) {
+                        const float* in = x.data() + r * cols + c;
+                        const std::size_t n = std::min(run, static_cast<std::size_t>(cols) - c);
+                        const ScaleParams p = f.fit(f, rangeOf(in, n), tensor, {sym, false});
+                        f.apply(f, in, ref.data() + r * cols + c, n, p, {sym, false});
+                    }
+                for (std::size_t i = 0; i < x.size(); ++i)
+                    ASSERT_TRUE(sameBits(whole[i], ref[i])) << spec.label() << " i=" << i << ": " << whole[i] << " vs " << ref[i];
+            }
 }

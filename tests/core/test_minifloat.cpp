@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Every bit pattern of FP8 E4M3/E5M2, FP6 E3M2/E2M3 and FP4 E2M1 against a decoder written here from
 // the OCP spec, round trips, ties to even, saturation and NaN, and the fast path against the reference.
+#include "formats/format_traits.h"
 #include "formats/minifloat.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <set>
+#include <vector>
 
 using namespace qs::core;
 
@@ -141,4 +143,23 @@ TEST(MiniFloat, FastPathEqualsReferenceOnRandomFloats) {
             ASSERT_TRUE(sameFloat(fast(y, c.spec), roundMiniFloatRef(y, c.spec))) << c.name << " y=" << y;
         }
     }
+}
+
+TEST(MiniFloat, VectorPathEqualsReferenceOnRandomFloats) {
+    // Whole arrays run the vector lanes (fast() above runs the scalar twin); the casts too.
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<uint32_t> bitsDist;
+    std::vector<const MiniFloatSpec*> specs{&minifloat::kFp16, formatTraits(FormatId::Bf16).element};
+    for (const auto& c : kCases) specs.push_back(&c.spec);
+    std::vector<float> x(4096), y(x.size());
+    for (const MiniFloatSpec* s : specs)
+        for (int rep = 0; rep < 50; ++rep) {
+            for (auto& v : x) v = std::bit_cast<float>(bitsDist(rng));
+            for (std::size_t i = 0; i < x.size(); i += 2) // every other value within the format's range
+                x[i] = std::ldexp(std::uniform_real_distribution<float>(-2, 2)(rng),
+                                  std::uniform_int_distribution<int>(-s->bias - s->mbits - 2, s->bias + 2)(rng));
+            roundMiniFloat(x.data(), y.data(), x.size(), *s, 1.0f);
+            for (std::size_t i = 0; i < x.size(); ++i)
+                ASSERT_TRUE(sameFloat(y[i], roundMiniFloatRef(x[i], *s))) << "ebits " << s->ebits << " x=" << x[i];
+        }
 }
