@@ -53,9 +53,15 @@ bool isPowerOfTwoWithReciprocal(float scale) {
 
 } // namespace
 
-void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
-                        const ScaleParams* params) {
+namespace {
+
+// The kernel over runs; kRunVectors > 0 fixes the run at kRunVectors * 8 values (MX's 32, NV's 16) so
+// the compiler unrolls each run's vectors, 0 takes `run` as it comes.
+template <std::size_t kRunVectors>
+void roundRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
+               const ScaleParams* params) {
     using namespace simd;
+    if constexpr (kRunVectors > 0) run = kRunVectors * kLanes;
     // Locals, not members of s: a store to out could alias s, which would reload them every vector.
     const int drop = s.drop;
     const F8 vMinNormal = splat(s.minNormal), vMagic = splat(s.subMagic), vMax = splat(s.maxValue);
@@ -82,14 +88,30 @@ void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t 
         std::size_t i = start;
         // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
         // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
-        if (isPowerOfTwoWithReciprocal(scale)) {
-            const F8 vInvScale = splat(1.0f / scale);
-            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
-        } else {
-            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
+        const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
+        const F8 vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
+        if (kRunVectors > 0 && end - start == run) {
+            if (exactReciprocal)
+                for (std::size_t v = 0; v < kRunVectors; ++v, i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
+            else
+                for (std::size_t v = 0; v < kRunVectors; ++v, i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
+            continue;
         }
+        if (exactReciprocal)
+            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
+        else
+            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
         for (; i < end; ++i) out[i] = roundOne(in[i] / scale, s) * scale;
     }
+}
+
+} // namespace
+
+void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
+                        const ScaleParams* params) {
+    if (run == 16) return roundRuns<2>(in, out, n, run, s, params);
+    if (run == 32) return roundRuns<4>(in, out, n, run, s, params);
+    roundRuns<0>(in, out, n, run, s, params);
 }
 
 void roundMiniFloat(const float* in, float* out, std::size_t n, const MiniFloatSpec& s, float scale) {

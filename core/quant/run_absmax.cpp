@@ -32,8 +32,10 @@ float finiteAbsMax(const float* x, std::size_t n) {
 #if defined(__AVX2__)
 namespace {
 
-// Lane-wise maximum of the finite magnitudes' bits of `count` vectors from p.
+// Lane-wise maximum of the finite magnitudes' bits of `count` vectors from p (kCount > 0: fixed, unrolled).
+template <std::size_t kCount>
 inline __m256i finiteMagnitudeMax(const float* p, std::size_t count) {
+    if constexpr (kCount > 0) count = kCount;
     const __m256i absMask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
     __m256i acc = _mm256_setzero_si256();
     for (std::size_t v = 0; v < count; ++v) {
@@ -55,18 +57,30 @@ inline __m256i transposeMax(const __m256i m[8]) {
                             _mm256_permute2x128_si256(quad[0], quad[1], 0x31));
 }
 
+// Eight runs at a time while eight whole runs are left; returns where it stopped.
+template <std::size_t kRunVectors>
+std::size_t eightRunsAtATime(const float* x, std::size_t n, std::size_t run, float*& out) {
+    std::size_t start = 0;
+    for (; start + 8 * run <= n; start += 8 * run, out += 8) {
+        __m256i m[8];
+        for (std::size_t k = 0; k < 8; ++k) m[k] = finiteMagnitudeMax<kRunVectors>(x + start + k * run, run / 8);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), transposeMax(m));
+    }
+    return start;
+}
+
 } // namespace
 #endif
 
 void runAbsMax(const float* x, std::size_t n, std::size_t run, float* out) {
     std::size_t start = 0;
 #if defined(__AVX2__)
-    if (run % 8 == 0 && run > 0)
-        for (; start + 8 * run <= n; start += 8 * run, out += 8) {
-            __m256i m[8];
-            for (int k = 0; k < 8; ++k) m[k] = finiteMagnitudeMax(x + start + k * run, run / 8);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), transposeMax(m));
-        }
+    if (run == 16)
+        start = eightRunsAtATime<2>(x, n, run, out);
+    else if (run == 32)
+        start = eightRunsAtATime<4>(x, n, run, out);
+    else if (run % 8 == 0 && run > 0)
+        start = eightRunsAtATime<0>(x, n, run, out);
 #endif
     for (; start < n; start += run) *out++ = finiteAbsMax(x + start, std::min(run, n - start));
 }
