@@ -17,7 +17,7 @@ std::string sweepUsage(const CliContext& ctx) {
     for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
     return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
            "                    [--ctx N] [--windows N] [--labels Y] [--shard I/N]\n"
-           "                    [--order grid|promising|uncertain --predictions PRED.json] [--json]\n"
+           "                    [--order grid|promising|uncertain --predictions PRED.json] [--no-prefix-cache] [--json]\n"
            "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
            "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
            "  settings are skipped, so an interrupted sweep resumes where it stopped. The fp32 reference is\n"
@@ -35,6 +35,10 @@ std::string sweepUsage(const CliContext& ctx) {
            "                (the predictor's learners disagreeing most first); needs --predictions\n"
            "  --predictions PRED.json   'quantscope-cli predict P --recipes GRID.json --json' of this grid\n"
            "                (its \"predictions\"); recipes it does not rank run after those it does\n"
+           "  --no-prefix-cache   rerun every layer of every recipe (to time what the cache saves). By default\n"
+           "                the residual streams entering decoder layers are kept (256 MiB at most), so a recipe\n"
+           "                whose layers below L compute what an earlier recipe's or the fp32 model's did starts\n"
+           "                at layer L; the results are the same bit for bit\n"
            "  --ctx N, --windows N   as for eval\n"
            "  --labels Y    MODEL.onnx classifiers: --data holds the images and Y their labels (X.npy or\n"
            "                FILE.h5:DATASET, as for eval); runs store accuracy instead of perplexity\n";
@@ -48,6 +52,7 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const auto shardText = args.takeOption("shard");
     const auto orderText = args.takeOption("order");
     const auto predictionsPath = args.takeOption("predictions");
+    const bool noPrefixCache = args.takeFlag("no-prefix-cache");
     const core::SweepOrder order = core::sweepOrderFromName(orderText.value_or("grid"), "--order");
     if ((order != core::SweepOrder::Grid) != predictionsPath.has_value())
         throw core::Error(predictionsPath ? "--predictions: give --order promising or uncertain"
@@ -55,6 +60,7 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
     const std::optional<core::SweepShard> shard =
         shardText ? std::optional(core::parseSweepShard(*shardText)) : std::nullopt;
     core::SweepOptions opts;
+    opts.prefixCache = !noPrefixCache;
     opts.eval = core::evalOptionsFromJson(takeSchemaFlags(args, core::evalOptionsSchema()), "sweep");
     if (const auto j = args.takeOption("jobs")) {
         opts.jobs = std::atoi(j->c_str());
@@ -129,6 +135,8 @@ nlohmann::json runSweep(ArgList& args, CliContext& ctx) {
         }
         std::printf("done %d, skipped %d, failed %d, invalid %d in %.1f s\n", j["done"].get<int>(),
                     j["skipped"].get<int>(), j["failed"].get<int>(), j["invalid"].get<int>(), j["seconds"].get<double>());
+        if (summary.layerRunsWithoutCache > 0)
+            std::printf("%lld layer runs (%lld without the prefix cache)\n", summary.layerRuns, summary.layerRunsWithoutCache);
     }
     return j;
 }

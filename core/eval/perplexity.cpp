@@ -50,11 +50,19 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
 ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
                                       std::span<const std::int32_t> tokens, const EvalOptions& opts,
                                       const JobContext& job, std::span<const RowMatrixF> referenceLogits) {
-    const auto start = std::chrono::steady_clock::now();
     if (reference.vocabSize() != candidate.vocabSize())
         throw Error("reference and candidate models have different vocabularies (" +
                     std::to_string(reference.vocabSize()) + " vs " + std::to_string(candidate.vocabSize()) +
                     ")");
+    return compareWithReference(
+        reference, [&](std::size_t, std::span<const std::int32_t> window) { return candidate.forward(window); }, tokens,
+        opts, job, referenceLogits);
+}
+
+ComparisonResult compareWithReference(const CausalLm& reference, const WindowLogitsFn& candidateLogits,
+                                      std::span<const std::int32_t> tokens, const EvalOptions& opts,
+                                      const JobContext& job, std::span<const RowMatrixF> referenceLogits) {
+    const auto start = std::chrono::steady_clock::now();
     const auto windows = splitWindows(tokens, opts);
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), reference.vocabSize());
     if (!referenceLogits.empty() && (referenceLogits.size() != windows.size() ||
@@ -63,7 +71,7 @@ ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm&
         throw Error("compareWithReference: the kept reference logits are not of these windows");
     ComparisonScores scores(windows.size(), opts.ctx, opts.scoreFrom);
     forEachWindow(windows.size(), job, "perplexity + KLD", [&](std::size_t k) {
-        const RowMatrixF logits = candidate.forward(windows[k]);
+        const RowMatrixF logits = candidateLogits(k, windows[k]);
         if (referenceLogits.empty())
             scores.add(k, reference.forward(windows[k]), logits, windows[k]);
         else

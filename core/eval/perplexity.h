@@ -5,6 +5,7 @@
 #include "nn/causal_lm.h"
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <vector>
@@ -64,6 +65,16 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
 /// referenceLogits() on the same tokens and options): the reference's forward passes are skipped and
 /// the result is the same bit for bit.
 ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm& candidate,
+                                      std::span<const std::int32_t> tokens, const EvalOptions& opts,
+                                      const JobContext& job, std::span<const RowMatrixF> referenceLogits = {});
+
+/// The logits of window k (the k-th window of `tokens`) of a candidate computed some other way, e.g.
+/// from a residual stream kept from an earlier evaluation.
+using WindowLogitsFn = std::function<RowMatrixF(std::size_t k, std::span<const std::int32_t> window)>;
+
+/// compareWithReference with the candidate's logits from `candidateLogits`: the same windows, scores
+/// and summation, so the same bits wherever it returns what candidate.forward(window) would.
+ComparisonResult compareWithReference(const CausalLm& reference, const WindowLogitsFn& candidateLogits,
                                       std::span<const std::int32_t> tokens, const EvalOptions& opts,
                                       const JobContext& job, std::span<const RowMatrixF> referenceLogits = {});
 

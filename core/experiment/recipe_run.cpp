@@ -7,12 +7,14 @@
 #include "io/array_source.h"
 #include "io/hdf5_file.h"
 #include "model/onnx_model.h"
+#include "eval/window_scores.h"
 #include "nn/causal_lm.h"
 #include "store/run_arrays.h"
 #include "base/error.h"
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <cmath>
 
 namespace qs::core {
@@ -20,13 +22,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-
 const OnnxModel& onnxOf(const Model& model) {
     return dynamic_cast<const OnnxModel&>(model);
+}
+
+} // namespace
+
+namespace {
+
+// What the forward hooks of a recipe without transforms do, as text (part of the residual keys).
+std::string hooksKey(const std::optional<QuantSpec>& activation, const std::optional<QuantSpec>& kvCache) {
+    return (activation ? activation->toJson().dump() : "-") + "|" + (kvCache ? kvCache->toJson().dump() : "-");
 }
 
 } // namespace
@@ -289,6 +295,7 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
 
     Figures f;
     std::map<std::string, std::vector<float>> replaced;
+    std::set<std::string> unchanged; // weights a "keep" rule left at their stored values
     std::shared_ptr<const TransformedModel> transformed; // set when the recipe has transforms
     if (recipe.quantizeWeights) {
         const CalibrationData* cal = nullptr;
@@ -310,6 +317,8 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
         run.metrics.bitsPerWeight = q.bitsPerWeight;
         run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
         f.modelBitsPerWeight = q.modelBitsPerWeight;
+        for (const LayerQuantResult& l : q.layers)
+            if (l.kept) unchanged.insert(l.name);
         replaced = std::move(q.weights);
         transformed = q.transformed;
     }
@@ -347,18 +356,30 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
         return f;
     }
 
+    // The streams this recipe shares with earlier ones: keys of what enters each layer, before the
+    // weights move into the candidate. Weights a "keep" rule left at their stored values are the fp32 model's.
+    const int layers = m_reference->numLayers();
+    std::vector<std::uint64_t> keys;
+    if (m_residuals && !transformed)
+        keys = residualKeys(model, layers, replaced, hooksKey(recipe.activation, recipe.kvCache), unchanged);
     CausalLm candidate(*m_reference, std::move(replaced));
     const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
     candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
-    if (m_referenceLogitsLimit > 0)
-        std::call_once(m_referenceLogitsOnce, [&] {
-            const auto start = Clock::now();
-            m_referenceLogits = referenceLogits(*m_reference, m_tokens, m_target.eval, m_referenceLogitsLimit,
-                                                JobContext{nullptr, ctx.cancel});
-            m_referenceLogitsSeconds = secondsSince(start);
-        });
-    const ComparisonResult c =
-        compareWithReference(*m_reference, candidate, m_tokens, m_target.eval, evalCtx, m_referenceLogits);
+    if (m_referenceLogitsLimit > 0) std::call_once(m_referenceLogitsOnce, [&] { computeReferenceLogits(ctx); });
+
+    const std::size_t windows = splitWindows(m_tokens, m_target.eval).size();
+    std::optional<PrefixRun> prefix;
+    if (!keys.empty()) prefix.emplace(*m_residuals, keys, windows, streamBytesPerLayer());
+    const ComparisonResult c = compareWithReference(
+        *m_reference,
+        [&](std::size_t k, std::span<const std::int32_t> window) {
+            return prefix ? prefix->logits(candidate, k, window) : candidate.forward(window);
+        },
+        m_tokens, m_target.eval, evalCtx, m_referenceLogits);
+    if (prefix) prefix->keepAll();
+    const int start = prefix ? prefix->start() : 0;
+    m_layerRuns += static_cast<long long>(layers - start) * static_cast<long long>(windows);
+    m_layerRunsWithoutCache += static_cast<long long>(layers) * static_cast<long long>(windows);
     run.metrics.perplexity = c.candidate.perplexity;
     run.metrics.referencePerplexity = c.reference.perplexity;
     run.metrics.kldMean = c.kld.mean;
@@ -369,6 +390,39 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     f.reference.referencePerplexity = c.reference.perplexity;
     f.referenceSeconds = m_referenceLogits.empty() ? c.reference.seconds : m_referenceLogitsSeconds;
     return f;
+}
+
+std::size_t RecipeRunner::streamBytesPerLayer() const {
+    return splitWindows(m_tokens, m_target.eval).size() * static_cast<std::size_t>(m_target.eval.ctx) *
+           static_cast<std::size_t>(m_reference->config().hiddenSize) * sizeof(float);
+}
+
+void RecipeRunner::keepResidualStreams(std::size_t byteLimit) {
+    m_residuals = byteLimit > 0 ? std::make_unique<ResidualCache>(byteLimit) : nullptr;
+}
+
+// The fp32 logits every recipe is compared with, computed layer by layer so that, with kept streams,
+// the fp32 model's streams are kept too: a recipe leaving layers below L in float32 starts at L.
+void RecipeRunner::computeReferenceLogits(const JobContext& ctx) {
+    const auto start = Clock::now();
+    const JobContext quiet{nullptr, ctx.cancel};
+    if (!m_residuals) {
+        m_referenceLogits = referenceLogits(*m_reference, m_tokens, m_target.eval, m_referenceLogitsLimit, quiet);
+    } else {
+        const auto windows = splitWindows(m_tokens, m_target.eval);
+        const bool keepLogits = static_cast<double>(windows.size()) * m_target.eval.ctx * m_reference->vocabSize() *
+                                    sizeof(float) <= static_cast<double>(m_referenceLogitsLimit);
+        PrefixRun prefix(*m_residuals, residualKeys(*m_target.model, m_reference->numLayers(), {}, hooksKey(std::nullopt, std::nullopt)),
+                         windows.size(), streamBytesPerLayer());
+        std::vector<RowMatrixF> logits(keepLogits ? windows.size() : 0);
+        forEachWindow(windows.size(), quiet, "reference logits", [&](std::size_t k) {
+            RowMatrixF l = prefix.logits(*m_reference, k, windows[k]);
+            if (keepLogits) logits[k] = std::move(l);
+        });
+        prefix.keepAll();
+        m_referenceLogits = std::move(logits);
+    }
+    m_referenceLogitsSeconds = secondsSince(start);
 }
 
 RecipeRunOutcome RecipeRunner::run(const Recipe& recipe, const RecipeCalibration& calib,

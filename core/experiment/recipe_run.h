@@ -8,11 +8,13 @@
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
 #include "eval/classifier_eval.h"
+#include "eval/residual_cache.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
 #include "store/project.h"
 #include "tensor/tensor.h"
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -117,6 +119,17 @@ public:
     /// every later recipe with them instead of rerunning fp32 (half the forward passes of a sweep),
     /// while they take at most `byteLimit`. Results are the same bit for bit.
     void keepReferenceLogits(std::size_t byteLimit) { m_referenceLogitsLimit = byteLimit; }
+    /// Language models: keeps the residual streams entering decoder layers, at most `byteLimit` bytes,
+    /// so that a later recipe whose layers below L compute what an earlier recipe's did (or, with
+    /// keepReferenceLogits, the fp32 model's) starts at layer L. Recipes with transforms always start
+    /// at the embedding. Results are the same bit for bit. 0 (the default) keeps none.
+    void keepResidualStreams(std::size_t byteLimit);
+    /// Decoder-layer runs (one layer over one window) the language-model evaluations made, and those
+    /// they would have made without kept streams.
+    struct LayerRuns {
+        long long made = 0, withoutCache = 0;
+    };
+    LayerRuns layerRuns() const { return {m_layerRuns.load(), m_layerRunsWithoutCache.load()}; }
 
 private:
     struct Figures;
@@ -124,6 +137,8 @@ private:
     std::string referenceKey() const;
     Figures evaluate(const Recipe& recipe, const RecipeCalibration& calib, const JobContext& ctx,
                      NewRun& run);
+    void computeReferenceLogits(const JobContext& ctx);
+    std::size_t streamBytesPerLayer() const; // every window's residual stream entering one layer
     std::int64_t storeReference(const Figures& f, std::int64_t provenanceId, const std::string& startedAt);
     NewRun referenceRun(double seconds) const;
     std::int64_t provenance();
@@ -142,6 +157,8 @@ private:
     std::once_flag m_referenceLogitsOnce;
     std::vector<RowMatrixF> m_referenceLogits; // per window, when kept
     double m_referenceLogitsSeconds = 0;
+    std::unique_ptr<ResidualCache> m_residuals; // when keepResidualStreams
+    std::atomic<long long> m_layerRuns{0}, m_layerRunsWithoutCache{0};
     // Classifier
     std::optional<Tensor> m_images;
     std::vector<std::int64_t> m_labels;

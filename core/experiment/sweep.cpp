@@ -23,6 +23,7 @@ namespace {
 // The most fp32 logits a sweep keeps to compare every recipe with: the fixture's 64 windows of 128 take
 // 16 MiB, a 32k-vocabulary Llama 16 MiB per 128-token window. Beyond, each recipe reruns fp32.
 constexpr std::size_t kSweepReferenceLogitsBytes = std::size_t{1} << 30;
+constexpr std::size_t kSweepResidualBytes = std::size_t{256} << 20;
 
 const std::vector<std::string> kEvalKeys{"act-quant", "kv-quant", "calib", "calib-windows"};
 
@@ -132,7 +133,10 @@ nlohmann::json SweepSummary::toJson() const {
     }
     nlohmann::json reference{{"run_id", referenceRunId}, {"perplexity", referencePerplexity}};
     if (referenceAccuracy) reference["accuracy"] = *referenceAccuracy;
-    nlohmann::json j{{"reference", reference}, {"runs", runs}, {"seconds", seconds}};
+    nlohmann::json j{{"reference", reference},
+                     {"runs", runs},
+                     {"seconds", seconds},
+                     {"prefix_cache", {{"layer_runs", layerRuns}, {"layer_runs_without_cache", layerRunsWithoutCache}}}};
     for (const auto& [k, n] : counts) j[k] = n;
     return j;
 }
@@ -149,6 +153,7 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     const JobContext inner{nullptr, ctx.cancel}; // a sweep's own progress is one line per run
     RecipeRunner runner(std::move(target), registries, &project, inner);
     runner.keepReferenceLogits(kSweepReferenceLogitsBytes); // every recipe is compared with the same fp32 logits
+    if (options.prefixCache) runner.keepResidualStreams(kSweepResidualBytes);
 
     // The fp32 reference: evaluated once per model/data/settings and stored as the run of recipe "{}".
     SweepSummary summary;
@@ -255,6 +260,8 @@ SweepSummary runSweep(Project& project, const std::vector<SweepPoint>& points, c
     }
     if (failure) std::rethrow_exception(failure);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweepStart).count();
+    summary.layerRuns = runner.layerRuns().made;
+    summary.layerRunsWithoutCache = runner.layerRuns().withoutCache;
     return summary;
 }
 

@@ -43,6 +43,9 @@ struct SweepOptions {
     std::string labels;         ///< .onnx classifier only: the images' labels (Y.npy | FILE.h5:DATASET)
     EvalOptions eval;
     int jobs = 1;            ///< recipes in parallel, each single-threaded
+    /// Language models: keep residual streams (256 MiB at most) so that a recipe whose layers below L
+    /// compute what an earlier recipe's or the fp32 model's did starts at layer L; same results.
+    bool prefixCache = true;
     std::string commandLine; ///< for provenance
 };
 
@@ -66,8 +69,12 @@ struct SweepSummary {
     std::optional<double> referenceAccuracy; ///< classifiers
     std::vector<SweepOutcome> outcomes;
     double seconds = 0; ///< wall time of the whole sweep, the fp32 reference included
+    /// Language models: decoder-layer runs (one layer over one window) made, and those that would
+    /// have been made without the prefix cache.
+    long long layerRuns = 0, layerRunsWithoutCache = 0;
 
-    /// {"project", "reference": {run_id, perplexity}, "done", "skipped", "failed", "invalid", "seconds", "runs": [...]}.
+    /// {"project", "reference": {run_id, perplexity}, "done", "skipped", "failed", "invalid", "seconds",
+    /// "prefix_cache": {"layer_runs", "layer_runs_without_cache"}, "runs": [...]}.
     nlohmann::json toJson() const;
 };
 

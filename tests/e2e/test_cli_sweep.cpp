@@ -120,6 +120,43 @@ TEST(CliSweep, RunsEqualPlainEvalAndResumeSkipsThem) {
         EXPECT_GE(list[i - 1]["perplexity"].get<double>(), list[i]["perplexity"].get<double>());
 }
 
+TEST(CliSweep, PrefixCacheStartsAtTheFirstChangedLayerAndChangesNoBit) {
+    // Recipes run in grid order (--jobs 1). Streams entering layers 1..3 are kept after each recipe
+    // (and of the fp32 model), so each recipe starts at the deepest layer whose inputs an earlier
+    // recipe computed alike: all int4 from 0; layer 3 at int8 from 3 (layers 0-2 as before); layer 2
+    // at int8 from 2; layers 0-1 kept in float from 2 (the fp32 model's stream); 0-2 kept from 3;
+    // everything kept from 3 (the stream leaving the last layer is never kept).
+    const auto dir = outputDir("cli_sweep_prefix_cache");
+    const std::string grid = writeGrid(dir, R"({"format": "int4", "group": 32, "layer": [[],
+        ["model.layers.3.*=int8"], ["model.layers.2.*=int8"], ["model.layers.0.*=keep", "model.layers.1.*=keep"],
+        ["model.layers.0.*=keep", "model.layers.1.*=keep", "model.layers.2.*=keep"],
+        ["model.layers.0.*=keep", "model.layers.1.*=keep", "model.layers.2.*=keep", "model.layers.3.*=keep"]]})");
+    std::filesystem::remove(dir / "cached.qsproj");
+    std::filesystem::remove(dir / "plain.qsproj");
+    const CliRun cached = runCli(sweepArgs(grid, dir / "cached.qsproj", " --threads 1"));
+    const CliRun plain = runCli(sweepArgs(grid, dir / "plain.qsproj", " --threads 1 --no-prefix-cache"));
+    ASSERT_EQ(cached.exitCode, 0) << cached.out;
+    ASSERT_EQ(plain.exitCode, 0) << plain.out;
+    const auto c = cached.json(), p = plain.json();
+    const long long windows = 8;
+    EXPECT_EQ(c["prefix_cache"]["layer_runs"], (4 + 1 + 2 + 2 + 1 + 1) * windows);
+    EXPECT_EQ(c["prefix_cache"]["layer_runs_without_cache"], 6 * 4 * windows);
+    EXPECT_EQ(p["prefix_cache"]["layer_runs"], 6 * 4 * windows);
+    ASSERT_EQ(c["done"], 6);
+    ASSERT_EQ(c["runs"].size(), p["runs"].size());
+    for (std::size_t i = 0; i < c["runs"].size(); ++i) {
+        EXPECT_EQ(c["runs"][i]["perplexity"], p["runs"][i]["perplexity"]) << i;
+        EXPECT_EQ(c["runs"][i]["kld"], p["runs"][i]["kld"]) << i;
+    }
+    EXPECT_EQ(c["runs"][5]["kld"].get<double>(), 0.0); // everything kept: the fp32 model itself
+    // And against a plain eval of a recipe that started mid-model.
+    const CliRun e = runCli("eval " + q(kModel) + " --data " + q(kTokens) + kEval +
+                            " --format int4 --group 32 --layer 'model.layers.2.*=int8' --json");
+    ASSERT_EQ(e.exitCode, 0) << e.out;
+    EXPECT_EQ(c["runs"][2]["perplexity"].get<double>(), e.json()["perplexity"].get<double>());
+    EXPECT_EQ(c["runs"][2]["kld"].get<double>(), e.json()["kld"]["mean"].get<double>());
+}
+
 TEST(CliSweep, InvalidPointsAreSkippedAndUnknownKeysNamed) {
     const auto dir = outputDir("cli_sweep_invalid");
     const std::string grid = writeGrid(dir, R"({"format": ["mxfp4", "int8"], "granularity": "group", "group": 32})");
