@@ -34,6 +34,11 @@ ScaleParams scaledFloatFit(const FormatTraits& f, const RangeStats& run, const R
     return {run.amax > 0.0f ? run.amax / f.element->maxValue : 1.0f, 0.0f};
 }
 
+void scaledFloatFitAmaxRuns(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats&,
+                            const ElementOptions&, ScaleParams* out) {
+    amaxOverDivisorRuns(amax, count, f.element->maxValue, out);
+}
+
 void scaledFloatApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
                           const ScaleParams* params, const ElementOptions&) {
     roundMiniFloatRuns(in, out, n, run, *f.element, params);

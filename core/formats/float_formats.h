@@ -7,6 +7,9 @@ namespace qs::core {
 /// Scaled minifloat (FP8/FP6/FP4 with a per-tensor/channel/group scale): scale = amax / maxValue.
 ScaleParams scaledFloatFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor,
                            const ElementOptions& o);
+/// scaledFloatFit of many runs from their amaxes (FitAmaxRunsFn).
+void scaledFloatFitAmaxRuns(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
+                            const ElementOptions& o, ScaleParams* out);
 /// x' = ExMy(x / scale) * scale, ties to even, saturating.
 void scaledFloatApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
                           const ScaleParams* params, const ElementOptions& o);

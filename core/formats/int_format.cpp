@@ -30,6 +30,28 @@ ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStat
     return {scale, zero};
 }
 
+void amaxOverDivisorRuns(const float* amax, std::size_t count, float divisor, ScaleParams* out) {
+    using namespace simd;
+    const F8 vDivisor = splat(divisor), one = splat(1.0f), zero{};
+    std::size_t k = 0;
+    for (; k + kLanes <= count; k += kLanes) {
+        const F8 a = load(amax + k);
+        const F8 scale = select(a > zero, a / vDivisor, one);
+        for (int j = 0; j < kLanes; ++j) out[k + j] = {scale[j], 0.0f};
+    }
+    for (; k < count; ++k) out[k] = {amax[k] > 0.0f ? amax[k] / divisor : 1.0f, 0.0f};
+}
+
+void intFitAmaxRuns(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
+                    const ElementOptions& o, ScaleParams* out) {
+    if (!o.symmetric) {
+        for (std::size_t k = 0; k < count; ++k) out[k] = intFit(f, {-amax[k], amax[k], amax[k]}, tensor, o);
+        return;
+    }
+    const float qmax = static_cast<float>((1 << (f.elementBits - 1)) - 1) + (o.fullRange ? 0.5f : 0.0f);
+    amaxOverDivisorRuns(amax, count, qmax, out);
+}
+
 namespace {
 
 // The definition, one value at a time (the vector path's scalar twin). Division, not a reciprocal

@@ -10,6 +10,12 @@ namespace qs::core {
 /// asymmetric: range widened to include 0, scale = (max-min)/(2^k-1), zero = rhe(-min/scale),
 /// q = clamp(rhe(x/scale) + zero, 0, 2^k-1). rhe = round half to even. x' = scale * (q - zero).
 ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStats& tensor, const ElementOptions& o);
+/// intFit of many runs from their amaxes (FitAmaxRunsFn); asymmetric options fall back to intFit.
+void intFitAmaxRuns(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
+                    const ElementOptions& o, ScaleParams* out);
+/// out[k] = {amax[k] / divisor, 0} where amax[k] > 0, else {1, 0}: the symmetric fit of INT grids and of
+/// scaled minifloats, eight runs at a time.
+void amaxOverDivisorRuns(const float* amax, std::size_t count, float divisor, ScaleParams* out);
 /// Applies the INT-k grid of `f` to runs of values (ApplyRunsFn).
 void intApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
                   const ScaleParams* params, const ElementOptions& o);

@@ -153,12 +153,14 @@ TEST(FakeQuantKernels, BatchedFitsEqualTheFitOfEachRun) {
         if (!f.fitAmaxRuns) continue;
         for (float tensorAmax : {0.0f, 1e-38f, 0.02f, 3.0f, 3.4e38f}) {
             const RangeStats tensor{-tensorAmax, tensorAmax, tensorAmax};
-            std::vector<ScaleParams> batched(count);
-            f.fitAmaxRuns(f, amax.data(), count, tensor, {true, false}, batched.data());
-            for (std::size_t k = 0; k < count; ++k) {
-                const ScaleParams one = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, {true, false});
-                ASSERT_TRUE(sameBits(batched[k].scale, one.scale) && sameBits(batched[k].zero, one.zero))
-                    << f.name << " amax " << amax[k] << " tensor " << tensorAmax << ": " << batched[k].scale << " vs " << one.scale;
+            for (bool fullRange : {false, true}) {
+                std::vector<ScaleParams> batched(count);
+                f.fitAmaxRuns(f, amax.data(), count, tensor, {true, fullRange}, batched.data());
+                for (std::size_t k = 0; k < count; ++k) {
+                    const ScaleParams one = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, {true, fullRange});
+                    ASSERT_TRUE(sameBits(batched[k].scale, one.scale) && sameBits(batched[k].zero, one.zero))
+                        << f.name << " amax " << amax[k] << " tensor " << tensorAmax << ": " << batched[k].scale << " vs " << one.scale;
+                }
             }
         }
     }
