@@ -14,8 +14,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <set>
 #include <cmath>
+#include <set>
 
 namespace qs::core {
 namespace {
@@ -25,10 +25,6 @@ using Clock = std::chrono::steady_clock;
 const OnnxModel& onnxOf(const Model& model) {
     return dynamic_cast<const OnnxModel&>(model);
 }
-
-} // namespace
-
-namespace {
 
 // What the forward hooks of a recipe without transforms do, as text (part of the residual keys).
 std::string hooksKey(const std::optional<QuantSpec>& activation, const std::optional<QuantSpec>& kvCache) {
