@@ -66,10 +66,11 @@ RowMatrixF logitsFromLayer(const CausalLm& lm, std::span<const std::int32_t> win
     return lm.logits(x);
 }
 
-PrefixRun::PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std::size_t windows, std::size_t bytesPerLayer)
-    : m_cache(cache), m_keys(std::move(keys)) {
+PrefixRun::PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std::size_t windows, std::size_t bytesPerLayer,
+                     bool pinned)
+    : m_cache(cache), m_keys(std::move(keys)), m_pinned(pinned) {
     std::tie(m_start, m_entering) = m_cache.deepest(m_keys);
-    m_keep = m_cache.layersToKeep(m_start, static_cast<int>(m_keys.size()) - 1, bytesPerLayer);
+    m_keep = m_cache.layersToKeep(m_start, static_cast<int>(m_keys.size()) - 1, bytesPerLayer, pinned);
     m_kept.assign(m_keep.size(), ResidualCache::Streams(windows));
 }
 
@@ -81,7 +82,8 @@ RowMatrixF PrefixRun::logits(const CausalLm& lm, std::size_t k, std::span<const 
 
 void PrefixRun::keepAll() {
     for (std::size_t i = 0; i < m_keep.size(); ++i)
-        m_cache.keep(m_keys[static_cast<std::size_t>(m_keep[i])], std::make_shared<const ResidualCache::Streams>(std::move(m_kept[i])));
+        m_cache.keep(m_keys[static_cast<std::size_t>(m_keep[i])], std::make_shared<const ResidualCache::Streams>(std::move(m_kept[i])),
+                     m_pinned);
     m_kept.clear();
 }
 
@@ -90,32 +92,39 @@ std::pair<int, std::shared_ptr<const ResidualCache::Streams>> ResidualCache::dee
     for (std::size_t l = keys.size(); l-- > 1;) {
         const auto it = m_entries.find(keys[l]);
         if (it == m_entries.end()) continue;
-        m_ages.splice(m_ages.begin(), m_ages, it->second.age);
+        if (it->second.age != m_ages.end()) m_ages.splice(m_ages.begin(), m_ages, it->second.age);
         return {static_cast<int>(l), it->second.streams};
     }
     return {0, nullptr};
 }
 
-void ResidualCache::keep(std::uint64_t key, std::shared_ptr<const Streams> streams) {
+void ResidualCache::keep(std::uint64_t key, std::shared_ptr<const Streams> streams, bool pinned) {
     const std::size_t bytes = streamBytes(*streams);
     std::lock_guard lock(m_mutex);
-    if (bytes > m_limit || m_entries.count(key)) return;
-    while (m_bytes + bytes > m_limit) {
+    if (m_entries.count(key)) return;
+    if (pinned) {
+        if (m_pinnedBytes + bytes > m_limit / 2) return;
+        m_pinnedBytes += bytes;
+    } else if (m_pinnedBytes + bytes > m_limit) {
+        return;
+    }
+    while (m_bytes + bytes > m_limit) { // only unpinned entries are in m_ages
         const std::uint64_t oldest = m_ages.back();
         m_bytes -= m_entries.at(oldest).bytes;
         m_entries.erase(oldest);
         m_ages.pop_back();
     }
-    m_ages.push_front(key);
-    m_entries.emplace(key, Entry{std::move(streams), bytes, m_ages.begin()});
+    if (!pinned) m_ages.push_front(key);
+    m_entries.emplace(key, Entry{std::move(streams), bytes, pinned ? m_ages.end() : m_ages.begin()});
     m_bytes += bytes;
 }
 
-std::vector<int> ResidualCache::layersToKeep(int start, int layers, std::size_t bytesPerLayer) const {
+std::vector<int> ResidualCache::layersToKeep(int start, int layers, std::size_t bytesPerLayer, bool pinned) const {
     std::vector<int> keep;
     const int candidates = layers - 1 - start;
-    if (candidates <= 0 || bytesPerLayer == 0 || bytesPerLayer > m_limit) return keep;
-    const auto fit = static_cast<int>(std::min<std::size_t>(m_limit / bytesPerLayer, static_cast<std::size_t>(candidates)));
+    const std::size_t room = pinned ? m_limit / 2 : m_limit;
+    if (candidates <= 0 || bytesPerLayer == 0 || bytesPerLayer > room) return keep;
+    const auto fit = static_cast<int>(std::min<std::size_t>(room / bytesPerLayer, static_cast<std::size_t>(candidates)));
     // `fit` layers spread over start+1 .. layers-1, the deepest included (it saves the most).
     for (int i = fit; i >= 1; --i) keep.push_back(layers - 1 - (static_cast<long long>(fit - i) * candidates) / fit);
     std::sort(keep.begin(), keep.end());

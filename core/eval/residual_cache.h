@@ -30,7 +30,8 @@ std::vector<std::uint64_t> residualKeys(const Model& model, int layers,
                                         const std::string& hooksKey, const std::set<std::string>& unchanged = {});
 
 /// Streams (one [ctx, hidden] matrix per window) by key, holding at most `byteLimit` bytes: the least
-/// recently used go first. Thread-safe.
+/// recently used go first, except pinned ones (the fp32 model's, which every recipe that leaves its
+/// first layers in float32 reads), which take at most half the limit and stay. Thread-safe.
 class ResidualCache {
 public:
     using Streams = std::vector<RowMatrixF>;
@@ -39,20 +40,20 @@ public:
 
     /// The deepest l >= 1 whose keys[l] is kept, with its streams; {0, nullptr} when there is none.
     std::pair<int, std::shared_ptr<const Streams>> deepest(std::span<const std::uint64_t> keys);
-    /// Keeps `streams` under `key` (nothing when the key is kept already or the streams exceed the limit).
-    void keep(std::uint64_t key, std::shared_ptr<const Streams> streams);
+    /// Keeps `streams` under `key` (nothing when the key is kept already or the streams exceed the room).
+    void keep(std::uint64_t key, std::shared_ptr<const Streams> streams, bool pinned = false);
     /// The layers (start < l < layers) whose entering streams an evaluation starting at `start` should
-    /// keep: every one while they fit in the limit, else evenly spaced ones that do.
-    std::vector<int> layersToKeep(int start, int layers, std::size_t streamBytes) const;
+    /// keep: every one while they fit in the limit (half of it when pinned), else evenly spaced ones.
+    std::vector<int> layersToKeep(int start, int layers, std::size_t streamBytes, bool pinned = false) const;
 
 private:
     struct Entry {
         std::shared_ptr<const Streams> streams;
         std::size_t bytes = 0;
-        std::list<std::uint64_t>::iterator age;
+        std::list<std::uint64_t>::iterator age; // m_ages.end() when pinned
     };
     const std::size_t m_limit;
-    std::size_t m_bytes = 0;
+    std::size_t m_bytes = 0, m_pinnedBytes = 0;
     std::mutex m_mutex;
     std::map<std::uint64_t, Entry> m_entries;
     std::list<std::uint64_t> m_ages; // most recently used first
@@ -65,8 +66,9 @@ std::size_t streamBytes(const ResidualCache::Streams& s);
 /// deepest layer the cache has the entering streams of, and keeps on its way those the cache takes.
 class PrefixRun {
 public:
-    /// `bytesPerLayer`: the streams of every window entering one layer.
-    PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std::size_t windows, std::size_t bytesPerLayer);
+    /// `bytesPerLayer`: the streams of every window entering one layer; `pinned`: keep them pinned.
+    PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std::size_t windows, std::size_t bytesPerLayer,
+              bool pinned = false);
     /// The first decoder layer this evaluation runs.
     int start() const { return m_start; }
     /// Window k's logits by `lm` (see logitsFromLayer). Distinct windows may run on distinct threads.
@@ -81,6 +83,7 @@ private:
     std::shared_ptr<const ResidualCache::Streams> m_entering;
     std::vector<int> m_keep;
     std::vector<ResidualCache::Streams> m_kept; // [m_keep index][window]
+    bool m_pinned = false;
 };
 
 /// The logits of `window` by `lm` run from decoder layer `start`: from the embedding when start is 0,

@@ -409,7 +409,7 @@ void RecipeRunner::computeReferenceLogits(const JobContext& ctx) {
         const bool keepLogits = static_cast<double>(windows.size()) * m_target.eval.ctx * m_reference->vocabSize() *
                                     sizeof(float) <= static_cast<double>(m_referenceLogitsLimit);
         PrefixRun prefix(*m_residuals, residualKeys(*m_target.model, m_reference->numLayers(), {}, hooksKey(std::nullopt, std::nullopt)),
-                         windows.size(), streamBytesPerLayer());
+                         windows.size(), streamBytesPerLayer(), true);
         std::vector<RowMatrixF> logits(keepLogits ? windows.size() : 0);
         forEachWindow(windows.size(), quiet, "reference logits", [&](std::size_t k) {
             RowMatrixF l = prefix.logits(*m_reference, k, windows[k]);

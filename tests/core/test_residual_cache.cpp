@@ -61,6 +61,21 @@ TEST(ResidualCache, KeepsTheDeepestAndDropsTheLeastRecentlyUsed) {
     EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{50}).first, 0);
 }
 
+TEST(ResidualCache, PinnedStreamsStayAndTakeAtMostHalf) {
+    ResidualCache cache(4 * 1000 * sizeof(float));
+    cache.keep(1, streamsOf(1000), true);
+    cache.keep(2, streamsOf(1000), true);
+    cache.keep(3, streamsOf(1000), true); // beyond half the limit: not kept
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 3}).first, 0);
+    for (std::uint64_t k = 10; k < 20; ++k) cache.keep(k, streamsOf(1000)); // churn through the other half
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 1}).first, 1);
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 2}).first, 1);
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 19}).first, 1);
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 18}).first, 1);
+    EXPECT_EQ(cache.deepest(std::vector<std::uint64_t>{0, 17}).first, 0); // the other half holds two
+    EXPECT_EQ(cache.layersToKeep(0, 12, 1000 * sizeof(float), true), (std::vector<int>{6, 11}));
+}
+
 TEST(ResidualCache, LayersToKeepFitTheLimitAndIncludeTheDeepest) {
     const ResidualCache cache(10 * 100);
     EXPECT_EQ(cache.layersToKeep(0, 12, 100), (std::vector<int>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
