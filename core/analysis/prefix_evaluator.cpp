@@ -2,6 +2,7 @@
 #include "analysis/prefix_evaluator.h"
 
 #include "analysis/reference_scores.h"
+#include "eval/residual_cache.h"
 #include "base/error.h"
 #include "eval/window_scores.h"
 
@@ -60,18 +61,13 @@ int PrefixEvaluator::firstLayer(const std::map<std::string, std::vector<float>>&
 
 PerturbedScores PrefixEvaluator::evaluate(std::map<std::string, std::vector<float>> replaced,
                                           const JobContext& job) {
-    const int start = firstLayer(replaced);
-    const bool touchesOutside = std::any_of(replaced.begin(), replaced.end(), [&](const auto& r) {
-        return m_layerOf.at(r.first) < 0;
-    });
+    const int start = firstLayer(replaced); // 0 (from the variant's own embedding) when a weight outside the layers changed
     const CausalLm variant(m_lm, std::move(replaced)); // shares every weight it does not replace
     const int layers = numLayers();
     const PerturbedScores s = scoreAgainstReference(
         m_lm, m_windows, m_hidden[static_cast<std::size_t>(layers)], m_referenceLogits,
         [&](std::size_t k) {
-            RowMatrixF x = touchesOutside ? variant.embed(m_windows[k]) : m_hidden[static_cast<std::size_t>(start)][k];
-            for (int l = start; l < layers; ++l) variant.runLayer(l, x);
-            return variant.logits(x);
+            return logitsFromLayer(variant, m_windows[k], start, &m_hidden[static_cast<std::size_t>(start)][k], {}, {});
         },
         job);
     ++m_evaluations;

@@ -90,17 +90,17 @@ void roundRuns(const float* in, float* out, std::size_t n, std::size_t run, cons
         // by that reciprocal exactly: both round the same exact product once. Division is ~4x the cost.
         const bool exactReciprocal = isPowerOfTwoWithReciprocal(scale);
         const F8 vInvScale = splat(exactReciprocal ? 1.0f / scale : 1.0f);
-        if (kRunVectors > 0 && end - start == run) {
+        auto vectors = [&](std::size_t count) { // inlined: a constant count unrolls
             if (exactReciprocal)
-                for (std::size_t v = 0; v < kRunVectors; ++v, i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
+                for (std::size_t v = 0; v < count; ++v, i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
             else
-                for (std::size_t v = 0; v < kRunVectors; ++v, i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
+                for (std::size_t v = 0; v < count; ++v, i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
+        };
+        if (kRunVectors > 0 && end - start == run) {
+            vectors(kRunVectors);
             continue;
         }
-        if (exactReciprocal)
-            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) * vInvScale) * vScale);
-        else
-            for (; i + kLanes <= end; i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
+        vectors((end - start) / kLanes);
         for (; i < end; ++i) out[i] = roundOne(in[i] / scale, s) * scale;
     }
 }

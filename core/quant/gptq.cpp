@@ -271,7 +271,6 @@ void gptqQuantizeBlocks(const float* w, std::int64_t rows, std::int64_t cols, co
         }
     }
     if (cancelled) throw Cancelled();
-
 }
 
 const ParamSchema& GptqQuantizer::params() const {
