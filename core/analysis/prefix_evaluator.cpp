@@ -66,8 +66,10 @@ PerturbedScores PrefixEvaluator::evaluate(std::map<std::string, std::vector<floa
     const int layers = numLayers();
     const PerturbedScores s = scoreAgainstReference(
         m_lm, m_windows, m_hidden[static_cast<std::size_t>(layers)], m_referenceLogits,
-        [&](std::size_t k) {
-            return logitsFromLayer(variant, m_windows[k], start, &m_hidden[static_cast<std::size_t>(start)][k], {}, {});
+        [&](std::size_t begin, std::size_t end) {
+            const std::vector<std::span<const std::int32_t>> batch(m_windows.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                                   m_windows.begin() + static_cast<std::ptrdiff_t>(end));
+            return logitsFromLayer(variant, batch, start, &m_hidden[static_cast<std::size_t>(start)][begin], {}, {});
         },
         job);
     ++m_evaluations;

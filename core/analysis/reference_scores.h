@@ -36,19 +36,25 @@ inline std::vector<RowMatrixF> keptReferenceLogits(const CausalLm& lm, const std
     return logits;
 }
 
-/// Mean NLL, mean KL to the float32 model and top-1 agreement of a candidate over the windows (each on
-/// one thread; sums in window order): candidateLogits(k) gives window k's logits, the reference's
-/// come from `kept` (keptReferenceLogits) or from its last hidden states `last`.
+/// Mean NLL, mean KL to the float32 model and top-1 agreement of a candidate over the windows (a batch
+/// per thread, windowsPerBatch; sums in window order): candidateLogits(begin, end) gives the logits of
+/// windows [begin, end), the reference's come from `kept` (keptReferenceLogits) or from its last
+/// hidden states `last`.
 template <class Windows>
-PerturbedScores scoreAgainstReference(const CausalLm& lm, const Windows& windows, const std::vector<RowMatrixF>& last,
-                                      const std::vector<RowMatrixF>& kept,
-                                      const std::function<RowMatrixF(std::size_t)>& candidateLogits,
-                                      const JobContext& job) {
-    ComparisonScores scores(windows.size(), static_cast<int>(windows.front().size()));
-    forEachWindow(windows.size(), job, "evaluate", [&](std::size_t k) {
-        const RowMatrixF reference = kept.empty() ? lm.logits(last[k]) : RowMatrixF();
-        scores.add(k, kept.empty() ? reference : kept[k], candidateLogits(k), windows[k]);
-    });
+PerturbedScores scoreAgainstReference(
+    const CausalLm& lm, const Windows& windows, const std::vector<RowMatrixF>& last, const std::vector<RowMatrixF>& kept,
+    const std::function<std::vector<RowMatrixF>(std::size_t begin, std::size_t end)>& candidateLogits,
+    const JobContext& job) {
+    const int ctx = static_cast<int>(windows.front().size());
+    ComparisonScores scores(windows.size(), ctx);
+    forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), ctx, lm.vocabSize()), job, "evaluate",
+                       [&](std::size_t begin, std::size_t end) {
+                           const std::vector<RowMatrixF> candidate = candidateLogits(begin, end);
+                           for (std::size_t k = begin; k < end; ++k) {
+                               const RowMatrixF reference = kept.empty() ? lm.logits(last[k]) : RowMatrixF();
+                               scores.add(k, kept.empty() ? reference : kept[k], candidate[k - begin], windows[k]);
+                           }
+                       });
     const ComparisonResult r = scores.finish(0);
     return {r.candidate.meanNll, r.kld.mean, r.kld.top1Agreement};
 }

@@ -213,7 +213,12 @@ private:
         const std::vector<RowMatrixF>& last = m_reference.back();
         return scoreAgainstReference(
             m_lm, m_windows, last, m_referenceLogits,
-            [&](std::size_t k) { return m_lm.logits(stream.empty() ? last[k] : stream[k]); }, m_quiet);
+            [&](std::size_t begin, std::size_t end) {
+                std::vector<RowMatrixF> logits;
+                for (std::size_t k = begin; k < end; ++k) logits.push_back(m_lm.logits(stream.empty() ? last[k] : stream[k]));
+                return logits;
+            },
+            m_quiet);
     }
 
     // The reference logits (kept under PrefixEvaluator's limit) and the float32 model scored against itself.

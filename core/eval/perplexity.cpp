@@ -39,8 +39,12 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
     const auto windows = splitWindows(tokens, opts);
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), lm.vocabSize());
     std::vector<double> nll(windows.size(), 0.0);
-    forEachWindow(windows.size(), job, "perplexity",
-                  [&](std::size_t k) { nll[k] = windowNll(lm.forward(windows[k]), windows[k], opts.scoreFrom); });
+    forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), opts.ctx, lm.vocabSize()), job, "perplexity",
+                       [&](std::size_t begin, std::size_t end) {
+                           const auto logits = lm.forwardBatch(std::span(windows).subspan(begin, end - begin));
+                           for (std::size_t k = begin; k < end; ++k)
+                               nll[k] = windowNll(logits[k - begin], windows[k], opts.scoreFrom);
+                       });
     double sum = 0;
     for (double v : nll)
         sum += v; // fixed order: independent of the thread count
@@ -55,8 +59,11 @@ ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm&
                     std::to_string(reference.vocabSize()) + " vs " + std::to_string(candidate.vocabSize()) +
                     ")");
     return compareWithReference(
-        reference, [&](std::size_t, std::span<const std::int32_t> window) { return candidate.forward(window); }, tokens,
-        opts, job, referenceLogits);
+        reference,
+        [&](std::size_t, std::span<const std::span<const std::int32_t>> windows) {
+            return candidate.forwardBatch(windows);
+        },
+        tokens, opts, job, referenceLogits);
 }
 
 ComparisonResult compareWithReference(const CausalLm& reference, const WindowLogitsFn& candidateLogits,
@@ -70,13 +77,20 @@ ComparisonResult compareWithReference(const CausalLm& reference, const WindowLog
                                      referenceLogits.front().cols() != reference.vocabSize()))
         throw Error("compareWithReference: the kept reference logits are not of these windows");
     ComparisonScores scores(windows.size(), opts.ctx, opts.scoreFrom);
-    forEachWindow(windows.size(), job, "perplexity + KLD", [&](std::size_t k) {
-        const RowMatrixF logits = candidateLogits(k, windows[k]);
-        if (referenceLogits.empty())
-            scores.add(k, reference.forward(windows[k]), logits, windows[k]);
-        else
-            scores.add(k, referenceLogits[k], logits, windows[k]);
-    });
+    forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), opts.ctx, reference.vocabSize()), job,
+                       "perplexity + KLD", [&](std::size_t begin, std::size_t end) {
+                           const auto batch = std::span(windows).subspan(begin, end - begin);
+                           const std::vector<RowMatrixF> logits = candidateLogits(begin, batch);
+                           if (logits.size() != batch.size())
+                               throw Error("compareWithReference: the candidate gave logits of " +
+                                           std::to_string(logits.size()) + " windows for " +
+                                           std::to_string(batch.size()));
+                           std::vector<RowMatrixF> ref;
+                           if (referenceLogits.empty()) ref = reference.forwardBatch(batch);
+                           for (std::size_t k = begin; k < end; ++k)
+                               scores.add(k, ref.empty() ? referenceLogits[k] : ref[k - begin], logits[k - begin],
+                                          windows[k]);
+                       });
     return scores.finish(secondsSince(start));
 }
 
@@ -87,8 +101,11 @@ std::vector<RowMatrixF> referenceLogits(const CausalLm& reference, std::span<con
     if (bytes > static_cast<double>(byteLimit)) return {};
     checkTargets(tokens.first(windows.size() * static_cast<std::size_t>(opts.ctx)), reference.vocabSize());
     std::vector<RowMatrixF> logits(windows.size());
-    forEachWindow(windows.size(), job, "reference logits",
-                  [&](std::size_t k) { logits[k] = reference.forward(windows[k]); });
+    forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), opts.ctx, reference.vocabSize()), job,
+                       "reference logits", [&](std::size_t begin, std::size_t end) {
+                           auto batch = reference.forwardBatch(std::span(windows).subspan(begin, end - begin));
+                           std::move(batch.begin(), batch.end(), logits.begin() + static_cast<std::ptrdiff_t>(begin));
+                       });
     return logits;
 }
 

@@ -60,7 +60,8 @@ PerplexityResult evaluatePerplexity(const CausalLm& lm, std::span<const std::int
                                     const EvalOptions& opts, const JobContext& job);
 
 /// Perplexity of both models and the KL divergence / top-1 agreement of `candidate` against
-/// `reference`, window by window (logits are never stored beyond one window per thread).
+/// `reference`, a batch of windows at a time (windowsPerBatch: logits are never stored beyond one
+/// batch per thread).
 /// `referenceLogits`, when not empty, holds the reference's logits of every window (from
 /// referenceLogits() on the same tokens and options): the reference's forward passes are skipped and
 /// the result is the same bit for bit.
@@ -68,9 +69,10 @@ ComparisonResult compareWithReference(const CausalLm& reference, const CausalLm&
                                       std::span<const std::int32_t> tokens, const EvalOptions& opts,
                                       const JobContext& job, std::span<const RowMatrixF> referenceLogits = {});
 
-/// The logits of window k (the k-th window of `tokens`) of a candidate computed some other way, e.g.
-/// from a residual stream kept from an earlier evaluation.
-using WindowLogitsFn = std::function<RowMatrixF(std::size_t k, std::span<const std::int32_t> window)>;
+/// The logits of windows first, first + 1, ... of `tokens` (`windows` holds their tokens) of a
+/// candidate computed some other way, e.g. from residual streams kept from an earlier evaluation.
+using WindowLogitsFn =
+    std::function<std::vector<RowMatrixF>(std::size_t first, std::span<const std::span<const std::int32_t>> windows)>;
 
 /// compareWithReference with the candidate's logits from `candidateLogits`: the same windows, scores
 /// and summation, so the same bits wherever it returns what candidate.forward(window) would.

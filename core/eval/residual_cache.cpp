@@ -54,16 +54,22 @@ std::size_t streamBytes(const ResidualCache::Streams& s) {
     return bytes;
 }
 
-RowMatrixF logitsFromLayer(const CausalLm& lm, std::span<const std::int32_t> window, int start,
-                           const RowMatrixF* entering, std::span<const int> keep, std::span<RowMatrixF* const> kept) {
-    RowMatrixF x = start > 0 ? *entering : lm.embed(window);
+std::vector<RowMatrixF> logitsFromLayer(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
+                                        int start, const RowMatrixF* entering, std::span<const int> keep,
+                                        std::span<RowMatrixF* const> kept) {
+    const auto count = static_cast<std::int64_t>(windows.size());
+    const auto seq = static_cast<std::int64_t>(windows.front().size());
+    RowMatrixF x(count * seq, lm.config().hiddenSize);
+    for (std::int64_t j = 0; j < count; ++j)
+        x.middleRows(j * seq, seq) = start > 0 ? entering[j] : lm.embed(windows[static_cast<std::size_t>(j)]);
     std::size_t next = 0;
     for (int l = start; l < lm.numLayers(); ++l) {
         for (; next < keep.size() && keep[next] <= l; ++next)
-            if (keep[next] == l) *kept[next] = x;
-        lm.runLayer(l, x);
+            if (keep[next] == l)
+                for (std::int64_t j = 0; j < count; ++j) kept[next][j] = x.middleRows(j * seq, seq);
+        lm.runLayer(l, x, nullptr, static_cast<int>(count));
     }
-    return lm.logits(x);
+    return unstackRows(lm.logits(x), windows.size());
 }
 
 PrefixRun::PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std::size_t windows, std::size_t bytesPerLayer,
@@ -74,10 +80,11 @@ PrefixRun::PrefixRun(ResidualCache& cache, std::vector<std::uint64_t> keys, std:
     m_kept.assign(m_keep.size(), ResidualCache::Streams(windows));
 }
 
-RowMatrixF PrefixRun::logits(const CausalLm& lm, std::size_t k, std::span<const std::int32_t> window) {
+std::vector<RowMatrixF> PrefixRun::logits(const CausalLm& lm, std::size_t first,
+                                          std::span<const std::span<const std::int32_t>> windows) {
     std::vector<RowMatrixF*> kept;
-    for (auto& s : m_kept) kept.push_back(&s[k]);
-    return logitsFromLayer(lm, window, m_start, m_entering ? &(*m_entering)[k] : nullptr, m_keep, kept);
+    for (auto& s : m_kept) kept.push_back(&s[first]);
+    return logitsFromLayer(lm, windows, m_start, m_entering ? &(*m_entering)[first] : nullptr, m_keep, kept);
 }
 
 void PrefixRun::keepAll() {

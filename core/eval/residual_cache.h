@@ -71,8 +71,10 @@ public:
               bool pinned = false);
     /// The first decoder layer this evaluation runs.
     int start() const { return m_start; }
-    /// Window k's logits by `lm` (see logitsFromLayer). Distinct windows may run on distinct threads.
-    RowMatrixF logits(const CausalLm& lm, std::size_t k, std::span<const std::int32_t> window);
+    /// The logits by `lm` of windows first, first + 1, ... (their tokens in `windows`), run together
+    /// (see logitsFromLayer). Distinct windows may run on distinct threads.
+    std::vector<RowMatrixF> logits(const CausalLm& lm, std::size_t first,
+                                   std::span<const std::span<const std::int32_t>> windows);
     /// Hands the kept streams to the cache, once every window ran.
     void keepAll();
 
@@ -86,11 +88,12 @@ private:
     bool m_pinned = false;
 };
 
-/// The logits of `window` by `lm` run from decoder layer `start`: from the embedding when start is 0,
-/// else from `entering` (the stream entering that layer); the same bits as lm.forward(window) when
-/// `entering` is what forward() had there. The stream entering each layer in `keep` (ascending) is
-/// copied to *kept[i] on the way.
-RowMatrixF logitsFromLayer(const CausalLm& lm, std::span<const std::int32_t> window, int start,
-                           const RowMatrixF* entering, std::span<const int> keep, std::span<RowMatrixF* const> kept);
+/// The logits of `windows` (of one length) by `lm`, run together (CausalLm::runLayer with a batch)
+/// from decoder layer `start`: from the embedding when start is 0, else from entering[j] (window j's
+/// stream entering that layer); each window's bits are lm.forward(window)'s when entering[j] is what
+/// forward() had there. Window j's stream entering each layer keep[i] (ascending) is copied to kept[i][j].
+std::vector<RowMatrixF> logitsFromLayer(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
+                                        int start, const RowMatrixF* entering, std::span<const int> keep,
+                                        std::span<RowMatrixF* const> kept);
 
 } // namespace qs::core

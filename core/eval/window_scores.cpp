@@ -13,25 +13,43 @@ namespace qs::core {
 
 void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
                    const std::function<void(std::size_t)>& fn) {
+    forEachWindowBatch(count, 1, job, label, [&](std::size_t begin, std::size_t) { fn(begin); });
+}
+
+void forEachWindowBatch(std::size_t count, std::size_t batch, const JobContext& job, const std::string& label,
+                        const std::function<void(std::size_t, std::size_t)>& fn) {
+    batch = std::max<std::size_t>(1, batch);
     const auto threads = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
+    const std::size_t batches = (count + batch - 1) / batch;
     job.step(0, static_cast<long long>(count), label);
-    for (std::size_t begin = 0; begin < count; begin += threads) {
-        const std::size_t end = std::min(count, begin + threads);
+    for (std::size_t first = 0; first < batches; first += threads) {
+        const std::size_t last = std::min(batches, first + threads);
         std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast <int>(end - begin))
-        for (std::size_t k = begin; k < end; ++k) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast <int>(last - first))
+        for (std::size_t b = first; b < last; ++b) {
             omp_set_num_threads(1); // this thread's nested work (Eigen, fake quant) stays serial
             try {
-                fn(k);
+                fn(b * batch, std::min(count, (b + 1) * batch));
             } catch (...) {
 #pragma omp critical(qs_eval_failure)
                 if (!failure) failure = std::current_exception();
             }
         }
         if (failure) std::rethrow_exception(failure);
-        job.step(static_cast<long long>(end), static_cast<long long>(count),
-                 label + " window " + std::to_string(end) + "/" + std::to_string(count));
+        const std::size_t done = std::min(count, last * batch);
+        job.step(static_cast<long long>(done), static_cast<long long>(count),
+                 label + " window " + std::to_string(done) + "/" + std::to_string(count));
     }
+}
+
+std::size_t windowsPerBatch(std::size_t count, int ctx, int vocab) {
+    constexpr double kRows = 512;            // rows per product: packing a weight costs 1/512 of its use
+    constexpr double kLogitBytes = 64 << 20; // a batch's logits
+    const auto threads = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
+    const double byRows = kRows / std::max(1, ctx);
+    const double byLogits = kLogitBytes / (static_cast<double>(std::max(1, ctx)) * std::max(1, vocab) * sizeof(float));
+    const std::size_t perThread = (count + threads - 1) / threads;
+    return std::max<std::size_t>(1, std::min({static_cast<std::size_t>(std::min(byRows, byLogits)), perThread}));
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {

@@ -13,11 +13,21 @@
 
 namespace qs::core {
 
-/// Runs fn(k) for every window k: batches of one window per thread, each window single-threaded
-/// inside; progress ("LABEL window i/n") and cancellation between batches, on the calling thread.
-/// The first exception a window throws is rethrown after its batch.
+/// Runs fn(k) for every window k: one window per thread at a time, each window single-threaded
+/// inside; progress ("LABEL window i/n") and cancellation between rounds, on the calling thread.
+/// The first exception a window throws is rethrown after its round.
 void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
                    const std::function<void(std::size_t)>& fn);
+
+/// forEachWindow for batches: fn(begin, end) for consecutive windows [begin, end), at most `batch`
+/// of them, one batch per thread at a time.
+void forEachWindowBatch(std::size_t count, std::size_t batch, const JobContext& job, const std::string& label,
+                        const std::function<void(std::size_t, std::size_t)>& fn);
+
+/// How many of `count` windows of `ctx` tokens go through the model together (CausalLm::forwardBatch):
+/// enough rows that packing each weight for the products costs little, few enough that a batch's
+/// logits (`vocab` per token) stay small, and at least one batch per thread.
+std::size_t windowsPerBatch(std::size_t count, int ctx, int vocab);
 
 /// Wall seconds since `start` (the evaluations' reported time).
 double secondsSince(std::chrono::steady_clock::time_point start);

@@ -368,8 +368,8 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     if (!keys.empty()) prefix.emplace(*m_residuals, keys, windows, streamBytesPerLayer());
     const ComparisonResult c = compareWithReference(
         *m_reference,
-        [&](std::size_t k, std::span<const std::int32_t> window) {
-            return prefix ? prefix->logits(candidate, k, window) : candidate.forward(window);
+        [&](std::size_t first, std::span<const std::span<const std::int32_t>> batch) {
+            return prefix ? prefix->logits(candidate, first, batch) : candidate.forwardBatch(batch);
         },
         m_tokens, m_target.eval, evalCtx, m_referenceLogits);
     if (prefix) prefix->keepAll();
@@ -411,10 +411,12 @@ void RecipeRunner::computeReferenceLogits(const JobContext& ctx) {
         PrefixRun prefix(*m_residuals, residualKeys(*m_target.model, m_reference->numLayers(), {}, hooksKey(std::nullopt, std::nullopt)),
                          windows.size(), streamBytesPerLayer(), true);
         std::vector<RowMatrixF> logits(keepLogits ? windows.size() : 0);
-        forEachWindow(windows.size(), quiet, "reference logits", [&](std::size_t k) {
-            RowMatrixF l = prefix.logits(*m_reference, k, windows[k]);
-            if (keepLogits) logits[k] = std::move(l);
-        });
+        forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), m_target.eval.ctx, m_reference->vocabSize()),
+                           quiet, "reference logits", [&](std::size_t begin, std::size_t end) {
+                               auto batch = prefix.logits(*m_reference, begin, std::span(windows).subspan(begin, end - begin));
+                               if (keepLogits)
+                                   std::move(batch.begin(), batch.end(), logits.begin() + static_cast<std::ptrdiff_t>(begin));
+                           });
         prefix.keepAll();
         m_referenceLogits = std::move(logits);
     }

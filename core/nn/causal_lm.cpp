@@ -25,12 +25,30 @@ ConstMatrixView view(const RowMatrixF& m) {
 MatrixView view(RowMatrixF& m) {
     return {m.data(), m.rows(), m.cols(), m.cols()};
 }
-// Columns [first, first + count) of m (an attention head).
-ConstMatrixView columns(const RowMatrixF& m, std::int64_t first, std::int64_t count) {
-    return {m.data() + first, m.rows(), count, m.cols()};
+// Rows [row, row + rows) and columns [col, col + cols) of m (one window's attention head).
+ConstMatrixView block(const RowMatrixF& m, std::int64_t row, std::int64_t rows, std::int64_t col, std::int64_t cols) {
+    return {m.data() + row * m.cols() + col, rows, cols, m.cols()};
 }
-MatrixView columns(RowMatrixF& m, std::int64_t first, std::int64_t count) {
-    return {m.data() + first, m.rows(), count, m.cols()};
+MatrixView block(RowMatrixF& m, std::int64_t row, std::int64_t rows, std::int64_t col, std::int64_t cols) {
+    return {m.data() + row * m.cols() + col, rows, cols, m.cols()};
+}
+
+// Runs fn on each window's rows of m (`windows` windows stacked, [windows * seq, cols]) as a matrix
+// of its own, so that hooks see one window as they do without batching: m itself for one window,
+// else a copy written back.
+template <class Fn>
+void forEachWindowRows(RowMatrixF& m, int windows, Fn&& fn) {
+    if (windows == 1) {
+        fn(m);
+        return;
+    }
+    const std::int64_t seq = m.rows() / windows;
+    RowMatrixF part;
+    for (int w = 0; w < windows; ++w) {
+        part = m.middleRows(w * seq, seq);
+        fn(part);
+        m.middleRows(w * seq, seq) = part;
+    }
 }
 
 void activate(Activation a, float* data, std::int64_t n) {
@@ -155,9 +173,9 @@ void softmaxTwoRanges(float* row, std::int64_t lo, std::int64_t sinkEnd, std::in
 
 } // namespace
 
-RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window,
-                                     int layer) const {
-    const std::int64_t seq = q.rows();
+RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int windows,
+                                     int window, int layer) const {
+    const std::int64_t seq = q.rows() / windows;
     const int hd = headDim, group = numHeads / numKvHeads;
     // PyTorch divides the scores by a float32 sqrt(head_dim).
     const float scaleDiv = static_cast<float>(std::sqrt(static_cast<double>(hd)));
@@ -165,7 +183,7 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
         layer < static_cast<int>(hooks.attentionSpans.size()) ? &hooks.attentionSpans[static_cast<std::size_t>(layer)]
                                                              : nullptr;
     const std::int64_t sinks = hooks.attentionSinks;
-    RowMatrixF out(seq, static_cast<std::int64_t>(numHeads) * hd);
+    RowMatrixF out(q.rows(), static_cast<std::int64_t>(numHeads) * hd);
 #pragma omp parallel
     {
         // Products inside this region run single-threaded with single-thread blocking, so results do
@@ -173,13 +191,15 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
         omp_set_num_threads(1);
         RowMatrixF scores(seq, seq);
 #pragma omp for schedule(static)
-        for (int h = 0; h < numHeads; ++h) {
-            const int g = h / group;
+        for (int wh = 0; wh < windows * numHeads; ++wh) {
+            const std::int64_t first = wh / numHeads * seq; // the window's first row
+            const int h = wh % numHeads, g = h / group;
             const std::int64_t span =
                 spans && h < static_cast<int>(spans->size()) ? (*spans)[static_cast<std::size_t>(h)] : 0;
             // Only the causal (lower) triangle is computed and used.
-            gemmNT(columns(q, static_cast<std::int64_t>(h) * hd, hd), columns(k, static_cast<std::int64_t>(g) * hd, hd),
-                   view(scores), nullptr, GemmShape::Lower);
+            gemmNT(block(q, first, seq, static_cast<std::int64_t>(h) * hd, hd),
+                   block(k, first, seq, static_cast<std::int64_t>(g) * hd, hd), view(scores), nullptr,
+                   GemmShape::Lower);
             // Causal (and sliding-window) softmax in float32; masked keys get probability 0.
             for (std::int64_t i = 0; i < seq; ++i) {
                 float* row = scores.data() + i * seq;
@@ -196,8 +216,8 @@ RowMatrixF CausalLm::Impl::attention(const RowMatrixF& q, const RowMatrixF& k, c
                 std::fill(row, row + lo, 0.0f);
             }
             if (hooks.attentionObserver) hooks.attentionObserver(layer, h, scores);
-            gemmNN(view(scores), columns(v, static_cast<std::int64_t>(g) * hd, hd),
-                   columns(out, static_cast<std::int64_t>(h) * hd, hd), nullptr, GemmShape::Lower);
+            gemmNN(view(scores), block(v, first, seq, static_cast<std::int64_t>(g) * hd, hd),
+                   block(out, first, seq, static_cast<std::int64_t>(h) * hd, hd), nullptr, GemmShape::Lower);
         }
     }
     return out;
@@ -219,19 +239,24 @@ std::vector<LinearInputSite> CausalLm::Impl::sites(const Layer& l) const {
     return out;
 }
 
-void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
+void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, int windows, const Rope::Table& rotation, int index,
                                   const LinearInputObserver* observer) const {
-    const std::int64_t seq = x.rows();
+    const std::int64_t seq = x.rows() / windows;
     std::vector<LinearInputSite> siteList;
     if (observer) siteList = sites(l);
-    // A site input: basis change, activation quantization, then the observer.
+    // A site input: basis change, activation quantization, then the observer, each on one window.
     auto observe = [&](int s, RowMatrixF& in) {
-        if (hooks.siteTransform) hooks.siteTransform(index, s, in);
+        if (hooks.siteTransform) forEachWindowRows(in, windows, [&](RowMatrixF& w) { hooks.siteTransform(index, s, w); });
         if (hooks.siteQuantize)
-            hooks.siteQuantize(index, s, in);
-        else
-            quantizeActivation(in);
-        if (observer) (*observer)(index, siteList[static_cast<std::size_t>(s)], in);
+            forEachWindowRows(in, windows, [&](RowMatrixF& w) { hooks.siteQuantize(index, s, w); });
+        else if (hooks.activation)
+            for (int w = 0; w < windows; ++w) {
+                float* rows = in.data() + w * seq * in.cols();
+                fakeQuantize(rows, seq, in.cols(), *hooks.activation, rows);
+            }
+        if (observer)
+            forEachWindowRows(in, windows,
+                              [&](RowMatrixF& w) { (*observer)(index, siteList[static_cast<std::size_t>(s)], w); });
     };
     RowMatrixF h;
     norm(l.attnNorm, x, h);
@@ -250,17 +275,30 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, const Rope::Tab
         k = linear(l.k, h);
         v = linear(l.v, h);
     }
-    if (useRope) {
-        rope.apply(rotation, q.data(), seq, numHeads);
-        rope.apply(rotation, k.data(), seq, numKvHeads);
+    for (int w = 0; w < windows; ++w) {
+        float* kw = k.data() + w * seq * k.cols();
+        float* vw = v.data() + w * seq * v.cols();
+        if (useRope) {
+            rope.apply(rotation, q.data() + w * seq * q.cols(), seq, numHeads);
+            rope.apply(rotation, kw, seq, numKvHeads);
+        }
+        if (!hooks.kvQuantize && hooks.kvCache) {
+            fakeQuantize(kw, seq * numKvHeads, headDim, *hooks.kvCache, kw);
+            fakeQuantize(vw, seq * numKvHeads, headDim, *hooks.kvCache, vw);
+        }
     }
     if (hooks.kvQuantize) {
-        hooks.kvQuantize(index, k, v);
-    } else if (hooks.kvCache) {
-        fakeQuantize(k.data(), seq * numKvHeads, headDim, *hooks.kvCache, k.data());
-        fakeQuantize(v.data(), seq * numKvHeads, headDim, *hooks.kvCache, v.data());
+        if (windows == 1)
+            hooks.kvQuantize(index, k, v);
+        else
+            for (int w = 0; w < windows; ++w) {
+                RowMatrixF kw = k.middleRows(w * seq, seq), vw = v.middleRows(w * seq, seq);
+                hooks.kvQuantize(index, kw, vw);
+                k.middleRows(w * seq, seq) = kw;
+                v.middleRows(w * seq, seq) = vw;
+            }
     }
-    RowMatrixF a = attention(q, k, v, l.slidingWindow, index);
+    RowMatrixF a = attention(q, k, v, windows, l.slidingWindow, index);
     observe(1, a);
     x += linear(l.o, a);
 
@@ -336,18 +374,18 @@ RowMatrixF CausalLm::embed(std::span<const std::int32_t> ids) const {
     return m_impl->embedTokens(ids);
 }
 
-void CausalLm::runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer) const {
+void CausalLm::runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer, int windows) const {
     const Impl& m = *m_impl;
     const Layer& l = m.layer(layer, "runLayer");
     if (!l.loaded)
         throw Error("runLayer: decoder layer " + std::to_string(layer) +
                     " is not loaded (call loadLayer first)");
-    if (x.cols() != m.hidden || x.rows() == 0)
+    if (x.cols() != m.hidden || x.rows() == 0 || windows < 1 || x.rows() % windows != 0)
         throw Error("runLayer: input is " + std::to_string(x.rows()) + " x " + std::to_string(x.cols()) +
-                    ", expected [seq > 0, " + std::to_string(m.hidden) + "]");
+                    ", expected [" + std::to_string(windows) + " * seq > 0, " + std::to_string(m.hidden) + "]");
     const SerialScope serial(m.serialFor(x.rows()));
-    const Rope::Table rotation = m.useRope ? m.rope.table(x.rows()) : Rope::Table{};
-    m.layerForward(l, x, rotation, layer, observer);
+    const Rope::Table rotation = m.useRope ? m.rope.table(x.rows() / windows) : Rope::Table{};
+    m.layerForward(l, x, windows, rotation, layer, observer);
 }
 
 RowMatrixF CausalLm::logits(const RowMatrixF& x) const {
@@ -356,12 +394,16 @@ RowMatrixF CausalLm::logits(const RowMatrixF& x) const {
     return m_impl->logits(x);
 }
 
+void CausalLm::Impl::checkLoaded(const char* caller) const {
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        if (!layers[i].loaded)
+            throw Error(std::string(caller) + ": decoder layer " + std::to_string(i) +
+                        " is not loaded (a layerByLayer model runs through loadLayer and runLayer)");
+}
+
 RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowMatrixF>* hiddenStates) const {
     const Impl& m = *m_impl;
-    for (std::size_t i = 0; i < m.layers.size(); ++i)
-        if (!m.layers[i].loaded)
-            throw Error("forward: decoder layer " + std::to_string(i) +
-                        " is not loaded (a layerByLayer model runs through loadLayer and runLayer)");
+    m.checkLoaded("forward");
     const SerialScope serial(m.serialFor(static_cast<std::int64_t>(ids.size())));
     RowMatrixF x = m.embedTokens(ids);
     if (hiddenStates) {
@@ -370,10 +412,42 @@ RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowM
     }
     const Rope::Table rotation = m.useRope ? m.rope.table(x.rows()) : Rope::Table{};
     for (std::size_t i = 0; i < m.layers.size(); ++i) {
-        m.layerForward(m.layers[i], x, rotation, static_cast<int>(i), nullptr);
+        m.layerForward(m.layers[i], x, 1, rotation, static_cast<int>(i), nullptr);
         if (hiddenStates) hiddenStates->push_back(x);
     }
     return m.logits(x);
+}
+
+std::vector<RowMatrixF> CausalLm::forwardBatch(std::span<const std::span<const std::int32_t>> windows) const {
+    const Impl& m = *m_impl;
+    m.checkLoaded("forwardBatch");
+    if (windows.empty()) return {};
+    const auto seq = static_cast<std::int64_t>(windows.front().size());
+    for (std::size_t w = 1; w < windows.size(); ++w)
+        if (static_cast<std::int64_t>(windows[w].size()) != seq)
+            throw Error("forwardBatch: window " + std::to_string(w) + " has " + std::to_string(windows[w].size()) +
+                        " tokens, window 0 has " + std::to_string(seq) + " (a batch's windows are of one length)");
+    const int count = static_cast<int>(windows.size());
+    const SerialScope serial(m.serialFor(count * seq));
+    RowMatrixF x(count * seq, m.hidden);
+    for (int w = 0; w < count; ++w)
+        x.middleRows(w * seq, seq) = m.embedTokens(windows[static_cast<std::size_t>(w)]);
+    const Rope::Table rotation = m.useRope ? m.rope.table(seq) : Rope::Table{};
+    for (std::size_t i = 0; i < m.layers.size(); ++i)
+        m.layerForward(m.layers[i], x, count, rotation, static_cast<int>(i), nullptr);
+    return unstackRows(m.logits(x), windows.size());
+}
+
+std::vector<RowMatrixF> unstackRows(RowMatrixF stacked, std::size_t parts) {
+    std::vector<RowMatrixF> out(parts);
+    if (parts == 1) {
+        out[0] = std::move(stacked);
+        return out;
+    }
+    const std::int64_t rows = stacked.rows() / static_cast<std::int64_t>(parts);
+    for (std::size_t p = 0; p < parts; ++p)
+        out[p] = stacked.middleRows(static_cast<std::int64_t>(p) * rows, rows);
+    return out;
 }
 
 } // namespace qs::core

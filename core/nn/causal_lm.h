@@ -64,6 +64,9 @@ struct LinearInputSite {
 /// order of CausalLm::layerSites(). Called on the thread running the layer.
 using LinearInputObserver = std::function<void(int layer, const LinearInputSite& site, const RowMatrixF& input)>;
 
+/// Splits `parts` sequences of one length stacked by rows into a matrix each.
+std::vector<RowMatrixF> unstackRows(RowMatrixF stacked, std::size_t parts);
+
 /// Float32 causal language model forward pass (batch 1, no KV cache across calls) with Hugging Face
 /// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,
 /// tied or untied head) and GPT-2 (learned positions, LayerNorm, Conv1D weights, fused c_attn,
@@ -119,6 +122,12 @@ public:
     RowMatrixF forward(std::span<const std::int32_t> ids,
                        std::vector<RowMatrixF>* hiddenStates = nullptr) const;
 
+    /// Logits of several sequences of one length, each [n, vocab] with the bits forward() gives it:
+    /// their tokens go through each Linear as one matrix product (the products' sums do not depend on
+    /// the rows beside them), while attention, RoPE and every hook run on one sequence at a time.
+    /// Throws Error as forward() does, or when the lengths differ.
+    std::vector<RowMatrixF> forwardBatch(std::span<const std::span<const std::int32_t>> windows) const;
+
     /// Layer-by-layer execution (forward() = embed, runLayer for every layer, logits), for calibration
     /// and layer-sequential quantization that must not hold every layer's activations.
     /// Number of decoder layers.
@@ -129,9 +138,11 @@ public:
     RowMatrixF embed(std::span<const std::int32_t> ids) const;
     /// Runs decoder layer `layer` on the residual stream x [seq, hidden] in place (positions 0..seq-1);
     /// `observer` (may be null) sees each site's input. Thread use as in forward(). Throws Error when
-    /// the layer is not loaded (layerByLayer()).
-    void runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer = nullptr) const;
-    /// Logits [seq, vocab] from the last layer's output (final norm, then the head).
+    /// the layer is not loaded (layerByLayer()). With `windows` > 1, x holds that many sequences of one
+    /// length stacked by rows, each run as forwardBatch() runs it (the observer sees one at a time).
+    void runLayer(int layer, RowMatrixF& x, const LinearInputObserver* observer = nullptr, int windows = 1) const;
+    /// Logits [seq, vocab] from the last layer's output (final norm, then the head); rows are
+    /// independent, so stacked sequences give each its own logits.
     RowMatrixF logits(const RowMatrixF& x) const;
 
     /// Converts decoder layer `layer`'s weights to float32 from the model (layerByLayer() models

@@ -113,13 +113,16 @@ struct CausalLm::Impl {
 
     void norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const;
     RowMatrixF linear(const Linear& l, const RowMatrixF& x) const;
-    void quantizeActivation(RowMatrixF& x) const {
-        if (hooks.activation) fakeQuantize(x.data(), x.rows(), x.cols(), *hooks.activation, x.data());
-    }
-    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int window, int layer) const;
+    // q, k, v: `windows` windows of one length stacked by rows; attention stays within each window.
+    RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int windows, int window,
+                         int layer) const;
     std::vector<LinearInputSite> sites(const Layer& l) const;
-    void layerForward(const Layer& l, RowMatrixF& x, const Rope::Table& rotation, int index,
+    // Runs decoder layer l on x, `windows` windows of one length stacked by rows ([windows * seq,
+    // hidden]): every Linear multiplies all their rows at once, every hook sees one window at a time.
+    void layerForward(const Layer& l, RowMatrixF& x, int windows, const Rope::Table& rotation, int index,
                       const LinearInputObserver* observer) const;
+    // Throws Error naming `caller` when a decoder layer is not loaded.
+    void checkLoaded(const char* caller) const;
     RowMatrixF embedTokens(std::span<const std::int32_t> ids) const;
     RowMatrixF logits(const RowMatrixF& x) const;
     bool serialFor(std::int64_t seq) const {

@@ -85,20 +85,25 @@ TEST(ResidualCache, LayersToKeepFitTheLimitAndIncludeTheDeepest) {
     EXPECT_EQ(cache.layersToKeep(11, 12, 100), std::vector<int>{});
 }
 
-TEST(ResidualCache, RunningFromAKeptStreamGivesTheForwardPassesLogits) {
+TEST(ResidualCache, RunningFromKeptStreamsGivesTheForwardPassesLogits) {
     const auto model = openModel(qs::test::tinyLlama());
     const CausalLm lm(*model);
-    std::vector<std::int32_t> window(24);
-    for (std::size_t i = 0; i < window.size(); ++i) window[i] = static_cast<std::int32_t>((i * 37 + 5) % 512);
-    const RowMatrixF whole = lm.forward(window);
-    RowMatrixF entering1, entering3;
+    std::vector<std::vector<std::int32_t>> ids(2, std::vector<std::int32_t>(24));
+    for (std::size_t w = 0; w < ids.size(); ++w)
+        for (std::size_t i = 0; i < 24; ++i) ids[w][i] = static_cast<std::int32_t>((i * 37 + w * 11 + 5) % 512);
+    const std::vector<std::span<const std::int32_t>> windows(ids.begin(), ids.end());
+    RowMatrixF entering1[2], entering3[2];
     const std::vector<int> keep{1, 3};
-    const std::vector<RowMatrixF*> kept{&entering1, &entering3};
-    const RowMatrixF fromEmbedding = logitsFromLayer(lm, window, 0, nullptr, keep, kept);
-    EXPECT_TRUE(fromEmbedding == whole);
-    EXPECT_TRUE(logitsFromLayer(lm, window, 1, &entering1, {}, {}) == whole);
-    EXPECT_TRUE(logitsFromLayer(lm, window, 3, &entering3, {}, {}) == whole);
-    std::vector<RowMatrixF> hidden;
-    lm.forward(window, &hidden);
-    EXPECT_TRUE(entering3 == hidden[3]);
+    const std::vector<RowMatrixF*> kept{entering1, entering3};
+    const std::vector<RowMatrixF> fromEmbedding = logitsFromLayer(lm, windows, 0, nullptr, keep, kept);
+    const std::vector<RowMatrixF> from1 = logitsFromLayer(lm, windows, 1, entering1, {}, {});
+    const std::vector<RowMatrixF> from3 = logitsFromLayer(lm, windows, 3, entering3, {}, {});
+    for (std::size_t w = 0; w < ids.size(); ++w) {
+        std::vector<RowMatrixF> hidden;
+        const RowMatrixF whole = lm.forward(ids[w], &hidden);
+        EXPECT_TRUE(fromEmbedding[w] == whole);
+        EXPECT_TRUE(from1[w] == whole);
+        EXPECT_TRUE(from3[w] == whole);
+        EXPECT_TRUE(entering3[w] == hidden[3]);
+    }
 }
