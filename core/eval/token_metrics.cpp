@@ -20,8 +20,10 @@ double tokenNll(const float* logits, std::int64_t n, std::int32_t target) {
 }
 
 double klDivergence(const float* referenceLogits, const float* logits, std::int64_t n) {
-    const double lseRef = logSumExp(referenceLogits, n);
-    const double lse = logSumExp(logits, n);
+    return klDivergence(referenceLogits, logSumExp(referenceLogits, n), logits, logSumExp(logits, n), n);
+}
+
+double klDivergence(const float* referenceLogits, double lseRef, const float* logits, double lse, std::int64_t n) {
     double kl = 0;
     for (std::int64_t i = 0; i < n; ++i) {
         const double logPRef = referenceLogits[i] - lseRef;

@@ -14,6 +14,8 @@ double tokenNll(const float* logits, std::int64_t n, std::int32_t target);
 /// KL(P_ref || P) = sum_i p_ref,i (log p_ref,i - log p_i) of the softmax distributions of two logit
 /// rows (float64; >= 0 up to rounding), as llama.cpp's perplexity tool reports it.
 double klDivergence(const float* referenceLogits, const float* logits, std::int64_t n);
+/// The same, given each row's logSumExp (a scorer that also needs them for the NLLs computes them once).
+double klDivergence(const float* referenceLogits, double referenceLse, const float* logits, double lse, std::int64_t n);
 
 /// Index of the largest logit (the first one on ties).
 std::int64_t argmax(const float* logits, std::int64_t n);

@@ -88,17 +88,23 @@ ComparisonScores::ComparisonScores(std::size_t windows, int ctx, int scoreFrom)
 
 void ComparisonScores::add(std::size_t k, const RowMatrixF& reference, const RowMatrixF& candidate,
                            std::span<const std::int32_t> window) {
-    m_refNll[k] = windowNll(reference, window, m_scoreFrom);
-    m_candNll[k] = windowNll(candidate, window, m_scoreFrom);
     const std::int64_t vocab = reference.cols();
+    double refNll = 0, candNll = 0; // summed as windowNll sums: the same bits
     long long agree = 0;
     for (std::size_t i = 0; i < m_perWindow; ++i) {
         const auto p = static_cast<std::int64_t>(i) + m_scoreFrom - 1; // the logits that score token p + 1
         const float* r = reference.data() + p * vocab;
         const float* c = candidate.data() + p * vocab;
-        m_kld[k * m_perWindow + i] = klDivergence(r, c, vocab);
+        // Each row's log-sum-exp once, for its NLL and the KL.
+        const double lseRef = logSumExp(r, vocab), lse = logSumExp(c, vocab);
+        const std::int32_t target = window[static_cast<std::size_t>(p) + 1];
+        refNll += lseRef - static_cast<double>(r[target]);
+        candNll += lse - static_cast<double>(c[target]);
+        m_kld[k * m_perWindow + i] = klDivergence(r, lseRef, c, lse, vocab);
         agree += argmax(r, vocab) == argmax(c, vocab);
     }
+    m_refNll[k] = refNll;
+    m_candNll[k] = candNll;
     m_agree[k] = agree;
 }
 
