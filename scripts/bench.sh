@@ -38,7 +38,11 @@ json() { $py -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 
-echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p' | head -1);" \
+# The ratios move with the processor: name its family and model, and whether the AVX-512 tiles run.
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(sed -n 's/^cpu family\t*: //p' /proc/cpuinfo | head -1)"
+cpu+=", model $(sed -n 's/^model\t*: //p' /proc/cpuinfo | head -1))"
+grep -qw avx512f /proc/cpuinfo && kernel="AVX-512 tiles" || kernel="AVX2 tiles (no AVX-512)"
+echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores of $cpu, $kernel;" \
   "$($py -c 'import torch; print("PyTorch", torch.__version__)') with OpenBLAS; medians of $reps."
 echo
 row "what" "threads" "QuantScope" "peer" "ratio"
