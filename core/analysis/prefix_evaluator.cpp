@@ -25,10 +25,8 @@ PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
     forEachWindow(n, quiet, "embed", [&](std::size_t k) { m_hidden[0][k] = lm.embed(m_windows[k]); });
     for (int l = 0; l < layers; ++l) {
         job.step(l, layers + 1, "reference: layer " + std::to_string(l + 1) + "/" + std::to_string(layers));
-        forEachWindow(n, quiet, "layer", [&](std::size_t k) {
-            m_hidden[l + 1][k] = m_hidden[l][k];
-            lm.runLayer(l, m_hidden[l + 1][k]);
-        });
+        m_hidden[l + 1] = m_hidden[l];
+        runLayerOnStreams(lm, l, m_hidden[l + 1], quiet);
     }
     m_referenceLogits = keptReferenceLogits(lm, m_hidden[static_cast<std::size_t>(layers)], m_options.logitBytesLimit, quiet);
     // The reference scored against itself: the same code path as every evaluation.

@@ -119,11 +119,10 @@ private:
                            std::to_string(layers) + ", " + std::to_string(batch.size()) + " evaluations");
             m_lm.loadLayer(l);
             std::map<Part, WeightSet> weights = quantizeLayer(l, batch, first);
-            if (first)
-                forEachWindow(n, m_quiet, "reference", [&](std::size_t k) {
-                    m_reference[std::size_t(l) + 1][k] = m_reference[std::size_t(l)][k];
-                    m_lm.runLayer(l, m_reference[std::size_t(l) + 1][k]);
-                });
+            if (first) {
+                m_reference[std::size_t(l) + 1] = m_reference[std::size_t(l)];
+                runLayerOnStreams(m_lm, l, m_reference[std::size_t(l) + 1], m_quiet);
+            }
             const auto t = Clock::now();
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 const Evaluation& e = m_evals[batch[i]];
@@ -137,7 +136,7 @@ private:
                 if (!replaced.empty()) variant.emplace(m_lm, std::move(replaced));
                 const CausalLm& lm = variant ? *variant : m_lm;
                 std::vector<RowMatrixF>& stream = streams[i];
-                forEachWindow(n, m_quiet, "evaluate", [&](std::size_t k) { lm.runLayer(l, stream[k]); });
+                runLayerOnStreams(lm, l, stream, m_quiet);
                 r.layerRuns += static_cast<long long>(n);
             }
             r.evaluateSeconds += std::chrono::duration<double>(Clock::now() - t).count();

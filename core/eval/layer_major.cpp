@@ -81,9 +81,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
         for (const auto& window : calibration->windows) calib.push_back(lm.embed(window));
     if (calibratedTransform)
         for (const auto& window : calibration->windows) transformCalib.push_back(lm.embed(window));
-    const auto runLayer = [&](int l, std::vector<RowMatrixF>& xs) {
-        forEachWindow(xs.size(), quiet, "layer", [&](std::size_t k) { lm.runLayer(l, xs[k]); });
-    };
+    const auto runLayer = [&](int l, std::vector<RowMatrixF>& xs) { runLayerOnStreams(lm, l, xs, quiet); };
 
     const ForwardHooks none;
     auto described = std::make_shared<TransformedModel>(); // the transforms of every layer, for the result

@@ -59,9 +59,13 @@ std::vector<RowMatrixF> logitsFromLayer(const CausalLm& lm, std::span<const std:
                                         std::span<RowMatrixF* const> kept) {
     const auto count = static_cast<std::int64_t>(windows.size());
     const auto seq = static_cast<std::int64_t>(windows.front().size());
-    RowMatrixF x(count * seq, lm.config().hiddenSize);
-    for (std::int64_t j = 0; j < count; ++j)
-        x.middleRows(j * seq, seq) = start > 0 ? entering[j] : lm.embed(windows[static_cast<std::size_t>(j)]);
+    RowMatrixF x;
+    if (start > 0) {
+        x = stackRows({entering, windows.size()});
+    } else {
+        x.resize(count * seq, lm.config().hiddenSize);
+        for (std::int64_t j = 0; j < count; ++j) x.middleRows(j * seq, seq) = lm.embed(windows[static_cast<std::size_t>(j)]);
+    }
     std::size_t next = 0;
     for (int l = start; l < lm.numLayers(); ++l) {
         for (; next < keep.size() && keep[next] <= l; ++next)

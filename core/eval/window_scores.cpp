@@ -52,6 +52,18 @@ std::size_t windowsPerBatch(std::size_t count, int ctx, int vocab) {
     return std::max<std::size_t>(1, std::min({static_cast<std::size_t>(std::min(byRows, byLogits)), perThread}));
 }
 
+void runLayerOnStreams(const CausalLm& lm, int layer, std::vector<RowMatrixF>& streams, const JobContext& job) {
+    if (streams.empty()) return;
+    const std::size_t batch = windowsPerBatch(streams.size(), static_cast<int>(streams.front().rows()), lm.vocabSize());
+    forEachWindowBatch(streams.size(), batch, job, "layer", [&](std::size_t begin, std::size_t end) {
+        const auto part = std::span(streams).subspan(begin, end - begin);
+        RowMatrixF x = stackRows(part);
+        lm.runLayer(layer, x, nullptr, static_cast<int>(part.size()));
+        std::vector<RowMatrixF> out = unstackRows(std::move(x), part.size());
+        std::move(out.begin(), out.end(), part.begin());
+    });
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

@@ -29,6 +29,10 @@ void forEachWindowBatch(std::size_t count, std::size_t batch, const JobContext& 
 /// logits (`vocab` per token) stay small, and at least one batch per thread.
 std::size_t windowsPerBatch(std::size_t count, int ctx, int vocab);
 
+/// Runs decoder layer `layer` of `lm` on every window's residual stream in place (streams of one
+/// length, windowsPerBatch of them stacked per product); each keeps the bits runLayer gives it alone.
+void runLayerOnStreams(const CausalLm& lm, int layer, std::vector<RowMatrixF>& streams, const JobContext& job);
+
 /// Wall seconds since `start` (the evaluations' reported time).
 double secondsSince(std::chrono::steady_clock::time_point start);
 

@@ -438,6 +438,14 @@ std::vector<RowMatrixF> CausalLm::forwardBatch(std::span<const std::span<const s
     return unstackRows(m.logits(x), windows.size());
 }
 
+RowMatrixF stackRows(std::span<const RowMatrixF> parts) {
+    if (parts.empty()) return {};
+    const std::int64_t rows = parts.front().rows();
+    RowMatrixF out(rows * static_cast<std::int64_t>(parts.size()), parts.front().cols());
+    for (std::size_t p = 0; p < parts.size(); ++p) out.middleRows(static_cast<std::int64_t>(p) * rows, rows) = parts[p];
+    return out;
+}
+
 std::vector<RowMatrixF> unstackRows(RowMatrixF stacked, std::size_t parts) {
     std::vector<RowMatrixF> out(parts);
     if (parts == 1) {

@@ -66,6 +66,8 @@ using LinearInputObserver = std::function<void(int layer, const LinearInputSite&
 
 /// Splits `parts` sequences of one length stacked by rows into a matrix each.
 std::vector<RowMatrixF> unstackRows(RowMatrixF stacked, std::size_t parts);
+/// The matrices (of one shape) stacked by rows, in order: unstackRows' inverse.
+RowMatrixF stackRows(std::span<const RowMatrixF> parts);
 
 /// Float32 causal language model forward pass (batch 1, no KV cache across calls) with Hugging Face
 /// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,

@@ -158,3 +158,24 @@ TEST(ForwardBatch, EvaluationAtOneAndTwoThreadsEqualsWindowByWindow) {
     }
     omp_set_num_threads(before);
 }
+
+TEST(ForwardBatch, RunLayerOnStreamsEqualsEachStreamAlone) {
+    const CausalLm& lm = qs::test::fixtureLm();
+    const auto windows = windowsOf(48, 512);
+    std::vector<RowMatrixF> streams;
+    for (int copy = 0; copy < 2; ++copy) // six streams: batches of several at 1 thread, split at 2
+        for (const auto& w : windows) streams.push_back(lm.embed(w));
+    EXPECT_TRUE(unstackRows(stackRows(streams), streams.size()) == streams);
+    const int before = omp_get_max_threads();
+    for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        std::vector<RowMatrixF> batched = streams;
+        runLayerOnStreams(lm, 1, batched, {});
+        for (std::size_t k = 0; k < streams.size(); ++k) {
+            RowMatrixF one = streams[k];
+            lm.runLayer(1, one);
+            EXPECT_TRUE(batched[k] == one) << "stream " << k << ", " << threads << " threads";
+        }
+    }
+    omp_set_num_threads(before);
+}
