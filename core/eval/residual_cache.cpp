@@ -57,15 +57,10 @@ std::size_t streamBytes(const ResidualCache::Streams& s) {
 std::vector<RowMatrixF> logitsFromLayer(const CausalLm& lm, std::span<const std::span<const std::int32_t>> windows,
                                         int start, const RowMatrixF* entering, std::span<const int> keep,
                                         std::span<RowMatrixF* const> kept) {
+    if (start == 0 && keep.empty()) return lm.forwardBatch(windows);
     const auto count = static_cast<std::int64_t>(windows.size());
     const auto seq = static_cast<std::int64_t>(windows.front().size());
-    RowMatrixF x;
-    if (start > 0) {
-        x = stackRows({entering, windows.size()});
-    } else {
-        x.resize(count * seq, lm.config().hiddenSize);
-        for (std::int64_t j = 0; j < count; ++j) x.middleRows(j * seq, seq) = lm.embed(windows[static_cast<std::size_t>(j)]);
-    }
+    RowMatrixF x = start > 0 ? stackRows({entering, windows.size()}) : lm.embedBatch(windows);
     std::size_t next = 0;
     for (int l = start; l < lm.numLayers(); ++l) {
         for (; next < keep.size() && keep[next] <= l; ++next)

@@ -418,21 +418,30 @@ RowMatrixF CausalLm::forward(std::span<const std::int32_t> ids, std::vector<RowM
     return m.logits(x);
 }
 
-std::vector<RowMatrixF> CausalLm::forwardBatch(std::span<const std::span<const std::int32_t>> windows) const {
+RowMatrixF CausalLm::embedBatch(std::span<const std::span<const std::int32_t>> windows) const {
     const Impl& m = *m_impl;
-    m.checkLoaded("forwardBatch");
     if (windows.empty()) return {};
     const auto seq = static_cast<std::int64_t>(windows.front().size());
     for (std::size_t w = 1; w < windows.size(); ++w)
         if (static_cast<std::int64_t>(windows[w].size()) != seq)
             throw Error("forwardBatch: window " + std::to_string(w) + " has " + std::to_string(windows[w].size()) +
                         " tokens, window 0 has " + std::to_string(seq) + " (a batch's windows are of one length)");
-    const int count = static_cast<int>(windows.size());
+    const auto count = static_cast<std::int64_t>(windows.size());
     const SerialScope serial(m.serialFor(count * seq));
     RowMatrixF x(count * seq, m.hidden);
-    for (int w = 0; w < count; ++w)
+    for (std::int64_t w = 0; w < count; ++w)
         x.middleRows(w * seq, seq) = m.embedTokens(windows[static_cast<std::size_t>(w)]);
-    const Rope::Table rotation = m.useRope ? m.rope.table(seq) : Rope::Table{};
+    return x;
+}
+
+std::vector<RowMatrixF> CausalLm::forwardBatch(std::span<const std::span<const std::int32_t>> windows) const {
+    const Impl& m = *m_impl;
+    m.checkLoaded("forwardBatch");
+    if (windows.empty()) return {};
+    RowMatrixF x = embedBatch(windows);
+    const int count = static_cast<int>(windows.size());
+    const SerialScope serial(m.serialFor(x.rows()));
+    const Rope::Table rotation = m.useRope ? m.rope.table(static_cast<std::int64_t>(windows.front().size())) : Rope::Table{};
     for (std::size_t i = 0; i < m.layers.size(); ++i)
         m.layerForward(m.layers[i], x, count, rotation, static_cast<int>(i), nullptr);
     return unstackRows(m.logits(x), windows.size());

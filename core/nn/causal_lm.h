@@ -138,6 +138,9 @@ public:
     std::vector<LinearInputSite> layerSites(int layer) const;
     /// Embedding output (plus learned positions) [ids.size(), hidden]; throws Error as forward() does.
     RowMatrixF embed(std::span<const std::int32_t> ids) const;
+    /// The windows' embeddings stacked by rows [windows * seq, hidden], the stream forwardBatch() and
+    /// runLayer(..., windows) start from; throws Error as forwardBatch() does.
+    RowMatrixF embedBatch(std::span<const std::span<const std::int32_t>> windows) const;
     /// Runs decoder layer `layer` on the residual stream x [seq, hidden] in place (positions 0..seq-1);
     /// `observer` (may be null) sees each site's input. Thread use as in forward(). Throws Error when
     /// the layer is not loaded (layerByLayer()). With `windows` > 1, x holds that many sequences of one
