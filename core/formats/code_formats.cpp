@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 
 namespace qs::core {
@@ -73,22 +74,99 @@ void nf4Apply(const FormatTraits&, const float* in, float* out, std::size_t n, c
     for (; i < n; ++i) out[i] = nf4One(in[i], p.scale);
 }
 
+namespace {
+
+// Exact nearest level in the log domain, decided on the float's bits rather than by a libm log2 (whose
+// last-bit rounding moves values near the half-way points and differs between libm versions).
+//
+// log2: t = m 2^e with m in [1, 2) rounds to 2^e, or to 2^(e+1) when log2 m > 1/2, i.e. m > sqrt(2).
+// Adding kLog2Carry to the bits carries every mantissa at or above 0x3504F4 (the first float above
+// sqrt(2): 0x3FB504F3 = 1.41421354 lies below it) into the exponent field, which then holds the
+// rounded exponent; no float is exactly sqrt(2), so there are no ties.
+constexpr std::uint32_t kLog2Carry = 0x800000u - 0x3504F4u;
+constexpr float kSmallestNormal = 0x1p-126f, kDenormalLift = 0x1p64f;
+constexpr int kDenormalShift = 64;
+
+// j = round(-log2 t) for t in [0, 1] (large for 0); denormals are lifted by 2^64 first, exactly.
+int log2Level(float t) {
+    const bool tiny = t < kSmallestNormal;
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(tiny ? t * kDenormalLift : t);
+    return 127 + (tiny ? kDenormalShift : 0) - static_cast<int>((b + kLog2Carry) >> 23);
+}
+
+float log2One(float x, float scale, int deepest) {
+    const float t = std::min(std::fabs(x) / scale, 1.0f);
+    if (std::isnan(t)) return x;
+    const int j = log2Level(t);
+    const float mag = j > deepest ? 0.0f : std::bit_cast<float>(static_cast<std::uint32_t>(127 - j) << 23) * scale;
+    return std::copysign(mag, x);
+}
+
+} // namespace
+
 void log2Apply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
                const ElementOptions&) {
+    using namespace simd;
     if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    const float deepest = static_cast<float>((1 << (f.elementBits - 1)) - 2); // j = 0..deepest
-    for (std::size_t i = 0; i < n; ++i) {
-        const float t = std::fabs(in[i]) / p.scale;
-        if (std::isnan(t)) {
-            out[i] = in[i];
-            continue;
-        }
-        // Below half-way (in the log domain) past the deepest level the value becomes zero.
-        const float j = std::nearbyint(-std::log2(std::min(t, 1.0f)));
-        const float mag = j > deepest + 0.5f ? 0.0f : std::exp2(-std::max(j, 0.0f)) * p.scale;
-        out[i] = std::copysign(mag, in[i]);
+    const int deepest = (1 << (f.elementBits - 1)) - 2; // magnitudes scale * 2^-j, j = 0..deepest
+    const F8 vScale = splat(p.scale), one = splat(1.0f), smallest = splat(kSmallestNormal), lift = splat(kDenormalLift);
+    const U8 sign = splatU(0x80000000u);
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) { // log2One lane-wise
+        const F8 x = load(in + i);
+        F8 t = fromBits(bits(x) & ~sign) / vScale;
+        t = select(t < one, t, one);
+        const I8 tiny = t < smallest;
+        const I8 j = (127 + (tiny & kDenormalShift)) - (I8)((bits(select(tiny, t * lift, t)) + kLog2Carry) >> 23);
+        const F8 mag = select(j > deepest, F8{}, fromBits((U8)(127 - j) << 23) * vScale);
+        store(out + i, select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x)); // NaN stays NaN
     }
+    for (; i < n; ++i) out[i] = log2One(in[i], p.scale, deepest);
 }
+
+namespace {
+
+// SULQ's levels and decision bounds for k bits. q = rhe(-log2(y) / s) with y = t + eta (in float) is
+// the number of bounds above y: bound q is the smallest float y whose level is at most q, found from
+// the exact half-way point 2^(-(q + 1/2) s) in double (a half-way point that is a float is a tie, which
+// goes to the even level).
+struct SulqGrid {
+    std::vector<float> levels, bounds;
+};
+
+SulqGrid makeSulqGrid(int bits) {
+    SulqGrid g{sulqLevels(bits), {}};
+    const int top = (1 << (bits - 1)) - 1;
+    const double step = -std::log2(static_cast<double>(kSulqShift)) / top;
+    for (int q = 0; q < top; ++q) {
+        const double half = std::exp2(-(q + 0.5) * step);
+        float b = static_cast<float>(half);
+        if (static_cast<double>(b) < half || (static_cast<double>(b) == half && q % 2 == 1))
+            b = std::nextafter(b, 2.0f);
+        g.bounds.push_back(b);
+    }
+    return g;
+}
+
+const SulqGrid& sulqGrid(int bits) {
+    static const std::array<SulqGrid, 9> grids = [] {
+        std::array<SulqGrid, 9> a;
+        for (int k = 2; k <= 8; ++k) a[static_cast<std::size_t>(k)] = makeSulqGrid(k);
+        return a;
+    }();
+    return grids.at(static_cast<std::size_t>(std::clamp(bits, 2, 8)));
+}
+
+float sulqOne(float x, float scale, const SulqGrid& g) {
+    const float t = std::min(std::fabs(x) / scale, 1.0f);
+    if (std::isnan(t)) return x;
+    const float y = t + kSulqShift;
+    std::size_t q = 0;
+    for (float b : g.bounds) q += y < b;
+    return std::copysign(g.levels[q] * scale, x);
+}
+
+} // namespace
 
 std::vector<float> sulqLevels(int bits) {
     const int top = (1 << (bits - 1)) - 1;
@@ -101,19 +179,26 @@ std::vector<float> sulqLevels(int bits) {
 
 void sulqApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
                const ElementOptions&) {
+    using namespace simd;
     if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    const int top = (1 << (f.elementBits - 1)) - 1;
-    const auto levels = sulqLevels(f.elementBits);
-    const float step = -std::log2(kSulqShift) / static_cast<float>(top);
-    for (std::size_t i = 0; i < n; ++i) {
-        const float t = std::min(std::fabs(in[i]) / p.scale, 1.0f);
-        if (std::isnan(t)) {
-            out[i] = in[i];
-            continue;
+    const SulqGrid& g = sulqGrid(f.elementBits);
+    std::size_t i = 0;
+    if (g.levels.size() <= static_cast<std::size_t>(kLanes)) { // sulqOne lane-wise, the level fetched by a permute
+        F8 levels{};
+        for (std::size_t q = 0; q < g.levels.size(); ++q) levels[q] = g.levels[q];
+        const F8 vScale = splat(p.scale), one = splat(1.0f), shift = splat(kSulqShift);
+        const U8 sign = splatU(0x80000000u);
+        for (; i + kLanes <= n; i += kLanes) {
+            const F8 x = load(in + i);
+            F8 t = fromBits(bits(x) & ~sign) / vScale;
+            const F8 y = select(t < one, t, one) + shift;
+            I8 q{};
+            for (float b : g.bounds) q -= y < b; // a true comparison is -1
+            const F8 mag = permute(levels, q) * vScale;
+            store(out + i, select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x)); // NaN stays NaN
         }
-        const float q = std::clamp(std::nearbyint(-std::log2(t + kSulqShift) / step), 0.0f, static_cast<float>(top));
-        out[i] = std::copysign(levels[static_cast<std::size_t>(q)] * p.scale, in[i]);
     }
+    for (; i < n; ++i) out[i] = sulqOne(in[i], p.scale, g);
 }
 
 } // namespace qs::core

@@ -113,6 +113,65 @@ TEST(FakeQuantKernels, Nf4PicksTheNearestCodeAndTiesGoUp) {
     }
 }
 
+namespace {
+
+// Inputs for the log-domain formats: random magnitudes over [2^-12, 2], every sign, plus the floats
+// around each half-way point `halves` (in t = |x| / scale with scale 1, so t is x).
+std::vector<float> logDomainInput(const std::vector<double>& halves, double shift) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> e(-12.0f, 1.0f);
+    std::vector<float> x;
+    for (int i = 0; i < 997; ++i) x.push_back((i % 2 ? -1.0f : 1.0f) * std::exp2(e(rng)));
+    for (double h : halves) {
+        float y = static_cast<float>(h);
+        for (int k = 0; k < 3; ++k) y = std::nextafter(y, 0.0f);
+        for (int k = 0; k < 7; ++k, y = std::nextafter(y, 2.0f)) x.push_back(static_cast<float>(y - shift));
+    }
+    return x;
+}
+
+} // namespace
+
+TEST(FakeQuantKernels, LogFormatsRoundExactlyInTheLogDomain) {
+    // Reference: the nearest level in the log domain from a double-precision log2, whose error is far
+    // below the gap between a float and a half-way point (ties: exact powers of two, half to even).
+    const float scale = 1.0f;
+    {
+        const FormatTraits& f = formatTraits(FormatId::Log2);
+        const int deepest = (1 << (f.elementBits - 1)) - 2;
+        std::vector<double> halves;
+        for (int j = 0; j <= deepest + 1; ++j) halves.push_back(std::exp2(-(j + 0.5)));
+        const auto x = logDomainInput(halves, 0.0);
+        std::vector<float> out(x.size());
+        f.apply(f, x.data(), out.data(), x.size(), {scale, 0.0f}, {true, false});
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double t = std::min(std::fabs(static_cast<double>(x[i])) / scale, 1.0);
+            const double j = std::nearbyint(-std::log2(t));
+            const double want = j > deepest ? 0.0 : std::exp2(-j) * scale;
+            ASSERT_EQ(static_cast<double>(out[i]), std::copysign(want, x[i])) << "log2 x=" << x[i];
+        }
+    }
+    {
+        const FormatTraits& f = formatTraits(FormatId::Sulq);
+        const int top = (1 << (f.elementBits - 1)) - 1;
+        const double shift = 1.0 / 256.0, stepTimesTop = 8.0; // the last level's log2(t + eta) is -8
+        const auto levels = sulqLevels(f.elementBits);
+        std::vector<double> halves;
+        for (int q = 0; q < top; ++q) halves.push_back(std::exp2(-(q + 0.5) * stepTimesTop / top));
+        auto x = logDomainInput(halves, shift);
+        x.push_back(0.0625f - 0.00390625f); // t + eta = 2^-4 exactly: q = 3.5, which goes to 4
+        std::vector<float> out(x.size());
+        f.apply(f, x.data(), out.data(), x.size(), {scale, 0.0f}, {true, false});
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const float y = std::min(std::fabs(x[i]) / scale, 1.0f) + static_cast<float>(shift);
+            const double q = std::clamp(std::nearbyint(-std::log2(static_cast<double>(y)) * top / stepTimesTop), 0.0, double(top));
+            const float want = levels[static_cast<std::size_t>(q)] * scale;
+            ASSERT_EQ(out[i], std::copysign(want, x[i])) << "sulq x=" << x[i] << " y=" << y;
+        }
+        EXPECT_EQ(out.back(), levels[4]);
+    }
+}
+
 TEST(FakeQuantKernels, SameBitsAtOneAndTwoThreads) {
     const std::int64_t rows = 37, cols = 200;
     const auto x = trickyInput(static_cast<std::size_t>(rows * cols), 4);
