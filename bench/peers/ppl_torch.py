@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Peer measurement for bench/bench_forward.cpp: the fixture perplexity protocol (fixtures/README.md 2.4)
-in plain PyTorch (no transformers): HF LlamaForCausalLM eager semantics, float32, one 128-token window at a
-time (batch 1), like `quantscope-cli eval`.
+in plain PyTorch (no transformers): HF LlamaForCausalLM eager semantics, float32, 8 windows of 128 tokens per
+forward call by default: `quantscope-cli eval` batches its windows too, and batch 8 was PyTorch's fastest
+on the fixture (1 and 2 threads; batch 1 and 64 were 3-15% slower on a first-generation EPYC).
 
 usage: ppl_torch.py [--threads N] [--repeat R] [--batch B] [--fixtures DIR]
                    [--model DIR --tokens NPY] [--windows W] [--ctx C]
@@ -127,7 +128,7 @@ def peer_setup(model_class, repeat, batch, batch_help):
 
 
 def main():
-    a, m, ids, blas_threads = peer_setup(Llama, 3, 1, "windows per forward call")
+    a, m, ids, blas_threads = peer_setup(Llama, 3, 8, "windows per forward call")
     W, C = a.windows, a.ctx
     best = None
     with torch.no_grad():
