@@ -47,6 +47,14 @@ constexpr std::array<float, 15> kNf4Mid = [] {
     return m;
 }();
 
+// kNf4Quarters[j][k] = kNf4Mid[4k + j]: quarter k's thresholds as permute tables (lanes 4..7 unused).
+constexpr std::array<std::array<float, 8>, 3> kNf4Quarters = [] {
+    std::array<std::array<float, 8>, 3> q{};
+    for (std::size_t k = 0; k < 4; ++k)
+        for (std::size_t j = 0; j < 3; ++j) q[j][k] = kNf4Mid[4 * k + j];
+    return q;
+}();
+
 // One value (the vector path's scalar twin): binary search over the thresholds.
 float nf4One(float x, float scale) {
     const float t = x / scale;
@@ -61,13 +69,18 @@ void nf4Apply(const FormatTraits&, const float* in, float* out, std::size_t n, c
     using namespace simd;
     if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
     // Branch-free nearest code: the code index is the number of thresholds at or below t (what the
-    // binary search finds), counted in all lanes at once; two 8-lane permutes then fetch the code.
+    // binary search finds), counted in all lanes at once in two levels: the pivots kNf4Mid[3, 7, 11]
+    // give the quarter k, then the quarter's own thresholds kNf4Mid[4k .. 4k+2] (fetched by permutes)
+    // the rest; two 8-lane permutes then fetch the code.
     const F8 lowCodes = load(kNf4.data()), highCodes = load(kNf4.data() + kLanes), vScale = splat(p.scale);
+    const F8 pivot0 = splat(kNf4Mid[3]), pivot1 = splat(kNf4Mid[7]), pivot2 = splat(kNf4Mid[11]);
+    const F8 inQuarter[3] = {load(kNf4Quarters[0].data()), load(kNf4Quarters[1].data()), load(kNf4Quarters[2].data())};
     std::size_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
         const F8 t = load(in + i) / vScale;
-        I8 idx{};
-        for (float m : kNf4Mid) idx -= t >= m; // a true comparison is -1
+        const I8 quarter = -((t >= pivot0) + (t >= pivot1) + (t >= pivot2)); // a true comparison is -1
+        const I8 idx = (quarter << 2) - ((t >= permute(inQuarter[0], quarter)) + (t >= permute(inQuarter[1], quarter)) +
+                                         (t >= permute(inQuarter[2], quarter)));
         const F8 code = select(idx < kLanes, permute(lowCodes, idx), permute(highCodes, idx));
         store(out + i, select(t == t, code * vScale, t)); // NaN stays NaN
     }
@@ -132,6 +145,7 @@ namespace {
 // goes to the even level).
 struct SulqGrid {
     std::vector<float> levels, bounds;
+    simd::F8 levelTable{}; // the levels as a permute table, where they fit in one vector
 };
 
 SulqGrid makeSulqGrid(int bits) {
@@ -145,6 +159,7 @@ SulqGrid makeSulqGrid(int bits) {
             b = std::nextafter(b, 2.0f);
         g.bounds.push_back(b);
     }
+    for (std::size_t q = 0; q < g.levels.size() && q < static_cast<std::size_t>(simd::kLanes); ++q) g.levelTable[q] = g.levels[q];
     return g;
 }
 
@@ -184,8 +199,6 @@ void sulqApply(const FormatTraits& f, const float* in, float* out, std::size_t n
     const SulqGrid& g = sulqGrid(f.elementBits);
     std::size_t i = 0;
     if (g.levels.size() <= static_cast<std::size_t>(kLanes)) { // sulqOne lane-wise, the level fetched by a permute
-        F8 levels{};
-        for (std::size_t q = 0; q < g.levels.size(); ++q) levels[q] = g.levels[q];
         const F8 vScale = splat(p.scale), one = splat(1.0f), shift = splat(kSulqShift);
         const U8 sign = splatU(0x80000000u);
         for (; i + kLanes <= n; i += kLanes) {
@@ -194,7 +207,7 @@ void sulqApply(const FormatTraits& f, const float* in, float* out, std::size_t n
             const F8 y = select(t < one, t, one) + shift;
             I8 q{};
             for (float b : g.bounds) q -= y < b; // a true comparison is -1
-            const F8 mag = permute(levels, q) * vScale;
+            const F8 mag = permute(g.levelTable, q) * vScale;
             store(out + i, select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x)); // NaN stays NaN
         }
     }
