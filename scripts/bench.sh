@@ -99,7 +99,7 @@ gbench() {
     $py -c "
 import json, sys
 for b in json.load(sys.stdin)['benchmarks']:
-    if b.get('aggregate_name') == 'median': print(b['run_name'], b.get('$3', b.get('real_time')))"
+    if b.get('aggregate_name', 'median') == 'median': print(b['run_name'], b.get('$3', b.get('real_time')))"
 }
 if wants gemm; then
   # One row per shape and thread count, in that order (the runs themselves are interleaved at random).
@@ -130,11 +130,11 @@ fi
 if wants fq; then
   results=$(gbench qs_bench_fake_quant '.' bytes_per_second)
   for t in 1 2; do
-    memcpy=$(awk -v t="$t" '$1 ~ "^memcpy/" t "/" {print $2}' <<<"$results")
+    memcpy=$(awk '$1 ~ "^memcpy/" {print $2}' <<<"$results") # one thread: the per-core ceiling
     while read -r name gbs; do
-      row "fake quant ${name#fq/}, GB/s (peer: memcpy)" "$t" "$(awk -v v="$gbs" 'BEGIN {printf "%.2f", v / 1e9}')" \
+      row "fake quant ${name#fq/}, GB/s (peer: memcpy, 1 thread)" "$t" "$(awk -v v="$gbs" 'BEGIN {printf "%.2f", v / 1e9}')" \
         "$(awk -v v="$memcpy" 'BEGIN {printf "%.2f", v / 1e9}')" "$(ratio "$gbs" "$memcpy")"
-    done < <(awk -v t="$t" '$1 ~ "^fq/" {n = $1; sub("/" t "/real_time$", "", n); if (n != $1) print n, $2}' <<<"$results")
+    done < <(awk -v t="$t" '$1 ~ "^fq/" {n = $1; sub("/" t "/real_time$", "", n); if (n != $1) print n, $2}' <<<"$results" | sort)
     OMP_NUM_THREADS=$t $py $peers/fq_torch.py "$t" 5 | $py -c "
 import json, statistics, sys
 best = {}
