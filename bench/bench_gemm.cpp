@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2) beside Eigen's GEMM on the same operands:
+// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2, and with W in BF16) beside Eigen's GEMM on the same operands:
 // GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
 // Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, GPTQ's lazy batch
 // update (k = its block of 128), 1 and 2 threads.
 // The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
 #include "base/process.h"
 #include "tensor/gemm.h"
+#include "tensor/half.h"
 
 #include <Eigen/Dense>
 #include <benchmark/benchmark.h>
@@ -56,6 +57,18 @@ void BM_GemmNTAvx2(benchmark::State& state) {
     allowGemmAvx512(saved);
 }
 
+// The weight held in BF16 and converted while packed (no float32 copy): the cost of reading a BF16
+// model's weights as they are stored.
+void BM_GemmNTBf16(benchmark::State& state) {
+    std::vector<std::uint16_t> half;
+    timeProduct(state, [&half](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+        if (half.empty())
+            for (std::int64_t i = 0; i < w.size(); ++i) half.push_back(f32ToBf16(w.data()[i]));
+        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, HalfMatrixView{half.data(), w.rows(), w.cols(), w.cols(), true},
+               {y.data(), y.rows(), y.cols(), y.cols()});
+    });
+}
+
 void BM_EigenGemm(benchmark::State& state) {
     timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
@@ -65,7 +78,7 @@ void BM_EigenGemm(benchmark::State& state) {
 int main(int argc, char** argv) {
     configureProcess(argv);
     for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT), benchmark::RegisterBenchmark("BM_GemmNTAvx2", BM_GemmNTAvx2),
-                    benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
+                    benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})
                 ->Args({threads, 128, 512, 192})

@@ -2,6 +2,7 @@
 #include "tensor/gemm.h"
 
 #include "base/error.h"
+#include "tensor/half.h"
 
 #include <algorithm>
 #include <atomic>
@@ -63,7 +64,16 @@ struct Product {
     bool lowerC = false; // NT Lower: only C's lower triangle is wanted
     bool lowerA = false; // NN Lower: A(r, k) = 0 for k > r, and is not read
     bool accumulate = false; // C += op(A)·op(B): the running sum starts at C
+    const std::uint16_t* bHalf = nullptr; // B in 16 bits (b has its shape, no data)
+    bool bHalfIsBf16 = true;
 };
+
+// B's element at row r, column c (of B as stored), as float32.
+float bAt(const Product& p, std::int64_t r, std::int64_t c) {
+    const std::int64_t at = r * p.b.stride + c;
+    if (!p.bHalf) return p.b.data[at];
+    return p.bHalfIsBf16 ? bf16ToF32(p.bHalf[at]) : f16ToF32(p.bHalf[at]);
+}
 
 #if QS_GEMM_AVX2
 
@@ -101,21 +111,36 @@ void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds
 // then the bias: the same sequence in any tile, task or thread, as the k blocks are a constant.
 constexpr int kMr = 6, kNr = 16;
 
+// n 16-bit floats of B from `src` as float32 into dst (exact conversions).
+void halfToFloat(const std::uint16_t* src, std::int64_t n, bool bf16, float* dst) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        const __m256 f = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+        _mm256_storeu_ps(dst + i, f);
+    }
+    for (; i < n; ++i) dst[i] = bf16 ? bf16ToF32(src[i]) : f16ToF32(src[i]);
+}
+
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
-// NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n].
-float* packB(ConstMatrixView b, bool rowsAreColumns, std::int64_t n0, std::int64_t n1, std::int64_t k0,
-             std::int64_t kc) {
+// NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n]. A 16-bit B is converted as it is copied.
+float* packB(const Product& prod, std::int64_t n0, std::int64_t n1, std::int64_t k0, std::int64_t kc) {
+    const ConstMatrixView& b = prod.b;
+    const std::uint16_t* half = prod.bHalf;
     thread_local std::vector<float> buffer;
     const std::int64_t panels = (n1 - n0 + kNr - 1) / kNr;
     buffer.resize(static_cast<std::size_t>(std::max<std::int64_t>(1, panels * kc * kNr)));
     for (std::int64_t p = 0; p < panels; ++p) {
         const std::int64_t j0 = n0 + p * kNr, cols = std::min<std::int64_t>(kNr, n1 - j0);
         float* dst = buffer.data() + p * kc * kNr;
-        if (!rowsAreColumns) {
+        if (!prod.bTransposed) {
             for (std::int64_t kk = 0; kk < kc; ++kk) {
-                const float* src = b.data + (k0 + kk) * b.stride + j0;
+                const std::int64_t at = (k0 + kk) * b.stride + j0;
                 float* d = dst + kk * kNr;
-                std::copy(src, src + cols, d);
+                if (half)
+                    halfToFloat(half + at, cols, prod.bHalfIsBf16, d);
+                else
+                    std::copy(b.data + at, b.data + at + cols, d);
                 std::fill(d + cols, d + kNr, 0.0f);
             }
             continue;
@@ -123,11 +148,18 @@ float* packB(ConstMatrixView b, bool rowsAreColumns, std::int64_t n0, std::int64
         std::int64_t kk = 0;
         if (cols == kNr)
             for (; kk + 8 <= kc; kk += 8)
-                for (std::int64_t half = 0; half < kNr; half += 8)
-                    transpose8x8(b.data + (j0 + half) * b.stride + k0 + kk, b.stride, dst + kk * kNr + half, kNr);
+                for (std::int64_t q = 0; q < kNr; q += 8) {
+                    const std::int64_t at = (j0 + q) * b.stride + k0 + kk;
+                    if (!half) {
+                        transpose8x8(b.data + at, b.stride, dst + kk * kNr + q, kNr);
+                        continue;
+                    }
+                    alignas(32) float rows[64];
+                    for (std::int64_t r = 0; r < 8; ++r) halfToFloat(half + at + r * b.stride, 8, prod.bHalfIsBf16, rows + 8 * r);
+                    transpose8x8(rows, 8, dst + kk * kNr + q, kNr);
+                }
         for (; kk < kc; ++kk)
-            for (std::int64_t q = 0; q < kNr; ++q)
-                dst[kk * kNr + q] = q < cols ? b.data[(j0 + q) * b.stride + k0 + kk] : 0.0f;
+            for (std::int64_t q = 0; q < kNr; ++q) dst[kk * kNr + q] = q < cols ? bAt(prod, j0 + q, k0 + kk) : 0.0f;
     }
     return buffer.data();
 }
@@ -322,7 +354,7 @@ void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_
     for (std::int64_t k0 = 0; k0 < K || k0 == 0; k0 += kKBlock) {
         const std::int64_t k1 = std::min(K, k0 + kKBlock);
         if (p.lowerA && k0 > 0 && k0 >= m1) break; // every row of the block is done
-        const float* panels = packB(p.b, p.bTransposed, n0, n1, k0, k1 - k0);
+        const float* panels = packB(p, n0, n1, k0, k1 - k0);
         for (std::int64_t mb = m0; mb < m1; mb += kMBlock) {
             const std::int64_t mbEnd = std::min(m1, mb + kMBlock);
             for (std::int64_t j = n0; j < n1; j += wide ? 2 * kNr : kNr) {
@@ -353,7 +385,7 @@ void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_
                 float s = 0;
                 for (std::int64_t q = k0; q < std::min(kEnd, k0 + kKBlock); ++q)
                     s = std::fma(p.aTransposed ? p.a.data[q * p.a.stride + i] : p.a.data[i * p.a.stride + q],
-                                 p.bTransposed ? p.b.data[j * p.b.stride + q] : p.b.data[q * p.b.stride + j], s);
+                                 p.bTransposed ? bAt(p, j, q) : bAt(p, q, j), s);
                 sum = k0 == 0 && !p.accumulate ? s : sum + s;
             }
             c = p.bias ? sum + p.bias[j] : sum;
@@ -416,6 +448,22 @@ void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmSh
     Product p = productNT("gemmNTAccumulate", a, b, c);
     p.lowerC = shape == GemmShape::Lower;
     p.accumulate = true;
+    run(p);
+}
+
+void gemmNT(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
+    Product p = productNT("gemmNT", a, {nullptr, b.rows, b.cols, b.stride}, c);
+    p.bias = bias;
+    p.bHalf = b.data;
+    p.bHalfIsBf16 = b.bf16;
+    run(p);
+}
+
+void gemmNN(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
+    Product p = productNN("gemmNN", a, {nullptr, b.rows, b.cols, b.stride}, c);
+    p.bias = bias;
+    p.bHalf = b.data;
+    p.bHalfIsBf16 = b.bf16;
     run(p);
 }
 

@@ -22,6 +22,13 @@ struct MatrixView {
     operator ConstMatrixView() const { return {data, rows, cols, stride}; }
 };
 
+/// A row-major matrix of 16-bit floats as model files store weights: BF16 (`bf16`) or IEEE binary16.
+struct HalfMatrixView {
+    const std::uint16_t* data = nullptr;
+    std::int64_t rows = 0, cols = 0, stride = 0;
+    bool bf16 = true;
+};
+
 /// Which elements of C a product must compute.
 enum class GemmShape {
     Full,
@@ -39,6 +46,11 @@ void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
 /// would be with them (adding an exact zero product changes nothing).
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr,
             GemmShape shape = GemmShape::Full);
+
+/// gemmNT and gemmNN with B held in 16 bits: each element is converted to float32 (exactly) as B is
+/// packed, so C is bit for bit the product with B converted first, without a float32 copy of B.
+void gemmNT(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias = nullptr);
+void gemmNN(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias = nullptr);
 
 /// C += A·B: A [m, k], B [k, n]; each element's running sum starts at its value in C (GPTQ's lazy
 /// batch updates, with A negated).

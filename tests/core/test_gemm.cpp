@@ -4,6 +4,7 @@
 // tile position, at 1 or 2 threads; the triangular shapes equal the full products where defined.
 #include "tensor/gemm.h"
 #include "base/error.h"
+#include "tensor/half.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -195,6 +196,48 @@ TEST(Gemm, StridedOperands) {
     gemmNT({wide.v.data() + 16, 9, 8, 40}, {other.v.data() + 16, 11, 8, 40}, c.out());
     gemmNT(ac.view(), bc.view(), ref.out());
     EXPECT_EQ(c.v, ref.v);
+}
+
+TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
+    // B in BF16 or binary16 (f16 subnormals included), as NT [n, k] and NN [k, n], strided, with
+    // tails in every direction and k past one 256 block: the products equal the float32 products of
+    // B converted element by element (half.h's scalar conversions), bit for bit, on every kernel and
+    // at 1 and 2 threads.
+    const std::int64_t m = 13, n = 37, k = 300, pad = 5;
+    const Mat a(m, k, 21), bias(1, n, 22);
+    std::mt19937 rng(23);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    for (bool bf16 : {true, false})
+        for (bool nt : {true, false}) {
+            const std::int64_t rows = nt ? n : k, cols = nt ? k : n, stride = cols + pad;
+            std::vector<std::uint16_t> half(static_cast<std::size_t>(rows * stride));
+            std::vector<float> wide(half.size());
+            for (std::size_t i = 0; i < half.size(); ++i) {
+                const float x = d(rng) * (i % 7 == 3 ? 1e-6f : 1.0f); // 1e-6 is subnormal in binary16
+                half[i] = bf16 ? f32ToBf16(x) : f32ToF16(x);
+                wide[i] = bf16 ? bf16ToF32(half[i]) : f16ToF32(half[i]);
+            }
+            Mat ref(m, n);
+            const ConstMatrixView wv{wide.data(), rows, cols, stride};
+            nt ? gemmNT(a.view(), wv, ref.out(), bias.v.data()) : gemmNN(a.view(), wv, ref.out(), bias.v.data());
+            for (bool avx512 : {false, true})
+                for (int threads : {1, 2}) {
+                    const bool before = allowGemmAvx512(avx512);
+                    const int t0 = omp_get_max_threads();
+                    omp_set_num_threads(threads);
+                    Mat c(m, n);
+                    const HalfMatrixView hv{half.data(), rows, cols, stride, bf16};
+                    nt ? gemmNT(a.view(), hv, c.out(), bias.v.data()) : gemmNN(a.view(), hv, c.out(), bias.v.data());
+                    omp_set_num_threads(t0);
+                    allowGemmAvx512(before);
+                    for (std::size_t i = 0; i < c.v.size(); ++i)
+                        ASSERT_EQ(std::memcmp(&c.v[i], &ref.v[i], sizeof(float)), 0)
+                            << (bf16 ? "bf16" : "f16") << (nt ? " NT" : " NN") << " avx512 " << avx512 << " threads " << threads << " at " << i;
+                }
+        }
+    Mat c(m, n);
+    const std::vector<std::uint16_t> small(4 * 5);
+    EXPECT_THROW(gemmNT(a.view(), HalfMatrixView{small.data(), 4, 5, 5, true}, c.out()), Error);
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {
