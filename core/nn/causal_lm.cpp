@@ -138,10 +138,16 @@ void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) con
 RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
     RowMatrixF y(x.rows(), l.out);
     const float* bias = l.bias ? l.bias->data() : nullptr;
-    if (l.inOut)
+    if (l.half) {
+        if (l.inOut)
+            gemmNN(view(x), HalfMatrixView{l.half->data(), l.in, l.out, l.out, l.halfIsBf16}, view(y), bias);
+        else
+            gemmNT(view(x), HalfMatrixView{l.half->data(), l.out, l.in, l.in, l.halfIsBf16}, view(y), bias);
+    } else if (l.inOut) {
         gemmNN(view(x), {l.weight->data(), l.in, l.out, l.out}, view(y), bias);
-    else
+    } else {
         gemmNT(view(x), {l.weight->data(), l.out, l.in, l.in}, view(y), bias);
+    }
     return y;
 }
 

@@ -72,7 +72,9 @@ RowMatrixF stackRows(std::span<const RowMatrixF> parts);
 /// Float32 causal language model forward pass (batch 1, no KV cache across calls) with Hugging Face
 /// semantics for Llama / Mistral / Qwen2 (RMSNorm, RoPE, GQA, SiLU-gated MLP, optional Linear biases,
 /// tied or untied head) and GPT-2 (learned positions, LayerNorm, Conv1D weights, fused c_attn,
-/// gelu_new, tied head). Weights are converted to float32 once; a const CausalLm may be used by
+/// gelu_new, tied head). Weights are converted to float32 once, except Linear weights stored in BF16 or
+/// binary16 (and not replaced), which stay in their 16 bits and are converted, exactly, as each
+/// product packs them: the same numbers for half the memory. A const CausalLm may be used by
 /// several threads at once. A model made with layerByLayer() holds a decoder layer's float32 weights
 /// only between loadLayer() and releaseLayer(), for models whose float32 size exceeds the memory.
 class CausalLm {
@@ -166,7 +168,8 @@ public:
     /// Whether decoder layer `layer` holds its weights (always true unless made with layerByLayer()).
     bool layerLoaded(int layer) const;
 
-    /// Bytes of float32 weight data this instance keeps alive (shared weights counted too).
+    /// Bytes of weight data this instance keeps alive (shared weights counted too): float32, and
+    /// 2 per value for the Linear weights held in BF16/binary16 as stored.
     std::size_t weightBytes() const;
     /// The most float32 weight bytes alive at one time, counted over this model and every model
     /// sharing its weights (CausalLm(base, replaced) copies and their layers), since construction.

@@ -10,6 +10,7 @@
 #include "nn/causal_lm_internal.h"
 #include "nn/grad_kernels.h"
 #include "quant/fake_quant.h"
+#include "tensor/half.h"
 
 #include <algorithm>
 #include <chrono>
@@ -99,12 +100,15 @@ struct ModelRef {
     void unbindSlots(std::size_t first) {
         for (std::size_t i = first; i < slots.size(); ++i) {
             m_byBuffer.erase(slots[i].buffer);
+            m_converted.erase(slots[i].buffer);
             slots[i].buffer = nullptr;
         }
     }
 
 private:
     std::unordered_map<const void*, int> m_byBuffer;
+    // float32 copies of Linear weights the forward pass holds in 16 bits, for as long as bound
+    std::unordered_map<const void*, std::unique_ptr<const std::vector<float>>> m_converted;
 
     int slot(const std::string& name, const Buffer& b) {
         if (const auto it = m_byBuffer.find(b.get()); it != m_byBuffer.end()) return it->second;
@@ -114,9 +118,18 @@ private:
     static std::string biasName(const std::string& weightName) {
         return weightName.substr(0, weightName.size() - 7) + ".bias"; // ".weight" -> ".bias"
     }
+    int halfSlot(const Linear& l) {
+        std::vector<float> w(l.half->size());
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = l.halfIsBf16 ? bf16ToF32((*l.half)[i]) : f16ToF32((*l.half)[i]);
+        auto copy = std::make_unique<const std::vector<float>>(std::move(w));
+        slots.push_back({l.name, copy.get()});
+        m_byBuffer[copy.get()] = static_cast<int>(slots.size()) - 1;
+        m_converted.emplace(copy.get(), std::move(copy));
+        return static_cast<int>(slots.size()) - 1;
+    }
     LinearRef linear(const Linear& l) {
         LinearRef r;
-        r.w = slot(l.name, l.weight);
+        r.w = l.half ? halfSlot(l) : slot(l.name, l.weight);
         if (l.bias) r.b = slot(biasName(l.name), l.bias);
         r.out = l.out;
         r.in = l.in;

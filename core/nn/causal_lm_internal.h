@@ -18,11 +18,16 @@ namespace qs::core {
 namespace causal_lm_detail {
 
 using Buffer = std::shared_ptr<const std::vector<float>>;
+/// A Linear weight as the checkpoint stores it in 16 bits (BF16 or binary16): the products convert
+/// it while packing, so no float32 copy is held.
+using HalfBuffer = std::shared_ptr<const std::vector<std::uint16_t>>;
 
 struct Linear {
     std::string name;
-    Buffer weight; ///< [out, in], or [in, out] when inOut
-    Buffer bias;   ///< [out] or null
+    Buffer weight;   ///< [out, in], or [in, out] when inOut; null when held in 16 bits
+    HalfBuffer half; ///< the weight in 16 bits (same layout) when weight is null
+    bool halfIsBf16 = true;
+    Buffer bias; ///< [out] or null
     int out = 0, in = 0;
     bool inOut = false; ///< stored [in, out] (GPT-2 Conv1D)
 };

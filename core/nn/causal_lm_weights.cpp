@@ -10,6 +10,7 @@
 #include "io/mapped_file.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 namespace qs::core {
@@ -40,6 +41,16 @@ bool optionalBool(const nlohmann::json& raw, const char* key) {
 Buffer makeBuffer(std::vector<float> data, const std::shared_ptr<WeightMeter>& meter) {
     const std::size_t bytes = data.size() * sizeof(float);
     Buffer buffer(new const std::vector<float>(std::move(data)), [meter, bytes](const std::vector<float>* p) {
+        delete p;
+        meter->remove(bytes);
+    });
+    meter->add(bytes);
+    return buffer;
+}
+
+HalfBuffer makeHalfBuffer(std::vector<std::uint16_t> data, const std::shared_ptr<WeightMeter>& meter) {
+    const std::size_t bytes = data.size() * sizeof(std::uint16_t);
+    HalfBuffer buffer(new const std::vector<std::uint16_t>(std::move(data)), [meter, bytes](const std::vector<std::uint16_t>* p) {
         delete p;
         meter->remove(bytes);
     });
@@ -113,9 +124,23 @@ public:
             throw Error(m_model.path().string() + ": weight '" + l.name + "' has shape " +
                         shapeToString(w.shape) + ", expected " + std::to_string(out) + " x " +
                         std::to_string(in) + " (out x in)");
-        l.weight = get(l.name, static_cast<std::int64_t>(out) * in);
+        if (!getHalf(l)) l.weight = get(l.name, static_cast<std::int64_t>(out) * in);
         if (has(base + ".bias")) l.bias = get(base + ".bias", out);
         return l;
+    }
+
+    // A Linear weight stored in BF16 or binary16 and not replaced is kept in its 16 bits (l.half):
+    // the products convert it exactly as they pack it, so the numbers are those of a float32 copy.
+    bool getHalf(Linear& l) {
+        if (!m_read || m_replaced.count(l.name)) return false;
+        const Tensor t = m_model.weight(l.name);
+        if (t.dtype() != DType::BF16 && t.dtype() != DType::F16) return false;
+        std::vector<std::uint16_t> data(static_cast<std::size_t>(t.numel()));
+        std::memcpy(data.data(), t.bytes(), t.byteSize());
+        MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
+        l.half = makeHalfBuffer(std::move(data), m_meter);
+        l.halfIsBf16 = t.dtype() == DType::BF16;
+        return true;
     }
 
     Norm norm(const std::string& base, int size, bool withBias) {
@@ -147,7 +172,13 @@ void throwUnused(const std::map<std::string, std::vector<float>>& replaced, cons
     throw Error("replaced weights not used " + what + ": " + names);
 }
 
-// Calls f(name, buffer) for every non-null weight buffer of a decoder layer.
+// Calls f on every Linear of a decoder layer (the unused ones have no name).
+void forEachLinear(Layer& l, const std::function<void(Linear&)>& f) {
+    for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) f(*x);
+}
+
+// Calls f(name, buffer) for every non-null float32 weight buffer of a decoder layer (a Linear held
+// in 16 bits has none: see forEachLinear).
 void forEachLayerSlot(Layer& l, const SlotFn& f) {
     auto slot = [&](const std::string& weightName, Buffer& weight, Buffer& bias) {
         if (weight) f(weightName, weight);
@@ -298,6 +329,7 @@ void CausalLm::releaseLayer(int layer) {
     m.layer(layer, "releaseLayer");
     Layer& l = m.layers[static_cast<std::size_t>(layer)];
     forEachLayerSlot(l, [](const std::string&, Buffer& b) { b.reset(); });
+    forEachLinear(l, [](Linear& x) { x.half.reset(); });
     l.loaded = false;
 }
 
@@ -320,6 +352,17 @@ bool CausalLm::layerLoaded(int layer) const {
 
 CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float>> replaced)
     : m_impl(std::make_unique<Impl>(*base.m_impl)) {
+    for (Layer& l : m_impl->layers)
+        forEachLinear(l, [&](Linear& x) {
+            const auto it = replaced.find(x.name);
+            if (!x.half || it == replaced.end()) return;
+            if (it->second.size() != x.half->size())
+                throw Error("replaced weight '" + x.name + "' has " + std::to_string(it->second.size()) +
+                            " values, expected " + std::to_string(x.half->size()));
+            x.weight = makeBuffer(std::move(it->second), m_impl->meter);
+            x.half.reset();
+            replaced.erase(it);
+        });
     m_impl->forEachSlot([&](const std::string& name, Buffer& slot) {
         const auto it = replaced.find(name);
         if (it == replaced.end()) return;
@@ -341,6 +384,10 @@ std::size_t CausalLm::weightBytes() const {
         if (b && seen.insert(b.get()).second) bytes += b->size() * sizeof(float);
     });
     if (m_impl->head && seen.insert(m_impl->head.get()).second) bytes += m_impl->head->size() * sizeof(float);
+    for (Layer& l : m_impl->layers)
+        forEachLinear(l, [&](Linear& x) {
+            if (x.half && seen.insert(x.half.get()).second) bytes += x.half->size() * sizeof(std::uint16_t);
+        });
     return bytes;
 }
 

@@ -5,6 +5,7 @@
 // forward pass of core/nn is checked against.
 #include "data/calib_data.h"
 #include "io/safetensors.h"
+#include "tensor/half.h"
 #include "quant/fake_quant.h"
 
 #include <cmath>
@@ -31,6 +32,7 @@ struct TinySpec {
     int slidingWindow = 0; ///< mistral only; 0 = none
     std::string gpt2Prefix = "transformer.";
     std::string activation = ""; ///< empty: the architecture's default
+    core::DType matrixDtype = core::DType::F32; ///< stored type of the 2-D weights: F32, BF16 or F16
 };
 
 /// Weights by name: shape + float32 values in the stored layout.
@@ -142,8 +144,21 @@ inline TinyWeights writeTinyModel(const std::filesystem::path& dir, const TinySp
     }
     std::ofstream(dir / "config.json") << cfg.dump(2);
     std::vector<std::pair<std::string, core::Tensor>> ts;
-    for (const auto& [name, t] : w.tensors)
-        ts.emplace_back(name, core::Tensor::fromFloats(t.first, t.second));
+    for (auto& [name, t] : w.tensors) {
+        if (t.first.size() != 2 || s.matrixDtype == core::DType::F32) {
+            ts.emplace_back(name, core::Tensor::fromFloats(t.first, t.second));
+            continue;
+        }
+        // 16-bit matrices; TinyWeights keeps the values they hold.
+        core::Tensor half = core::Tensor::zeros(s.matrixDtype, t.first);
+        auto* bits = half.mutableData<std::uint16_t>();
+        for (std::size_t i = 0; i < t.second.size(); ++i) {
+            const bool bf16 = s.matrixDtype == core::DType::BF16;
+            bits[i] = bf16 ? core::f32ToBf16(t.second[i]) : core::f32ToF16(t.second[i]);
+            t.second[i] = bf16 ? core::bf16ToF32(bits[i]) : core::f16ToF32(bits[i]);
+        }
+        ts.emplace_back(name, std::move(half));
+    }
     core::writeSafetensors(dir / "model.safetensors", ts);
     return w;
 }
