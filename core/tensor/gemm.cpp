@@ -419,6 +419,14 @@ Product productNN(const char* what, ConstMatrixView a, ConstMatrixView b, Matrix
     return {a, b, c, nullptr, a.cols, false, false};
 }
 
+// Runs p (shaped from B's view) reading B's values from its 16 bits.
+void runWithHalfB(Product p, const HalfMatrixView& b, const float* bias) {
+    p.bias = bias;
+    p.bHalf = b.data;
+    p.bHalfIsBf16 = b.bf16;
+    run(p);
+}
+
 } // namespace
 
 bool allowGemmAvx512(bool allowed) {
@@ -452,19 +460,11 @@ void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmSh
 }
 
 void gemmNT(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
-    Product p = productNT("gemmNT", a, {nullptr, b.rows, b.cols, b.stride}, c);
-    p.bias = bias;
-    p.bHalf = b.data;
-    p.bHalfIsBf16 = b.bf16;
-    run(p);
+    runWithHalfB(productNT("gemmNT", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
 }
 
 void gemmNN(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
-    Product p = productNN("gemmNN", a, {nullptr, b.rows, b.cols, b.stride}, c);
-    p.bias = bias;
-    p.bHalf = b.data;
-    p.bHalfIsBf16 = b.bf16;
-    run(p);
+    runWithHalfB(productNN("gemmNN", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
 }
 
 void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c) {

@@ -65,10 +65,12 @@ TEST(CliGrad, LowMemoryGivesTheSameLossGradientsAndFileOneLayerAtATime) {
     EXPECT_EQ(l["loss"], w["loss"]);
     EXPECT_EQ(l["grad_norms"], w["grad_norms"]);
     EXPECT_LE(relErr(l["loss"].get<double>(), reference()["loss"].get<double>()), 1e-5);
-    // Resident: embedding and head (512 x 192 each) and the final norm; one layer: q and o (192²), k and
-    // v (64 x 192: 2 KV heads of 32), gate, up and down (512 x 192), two norms (config.json).
+    // Resident: embedding and head (512 x 192 each) and the final norm in float32; one layer: q and o
+    // (192²), k and v (64 x 192: 2 KV heads of 32), gate, up and down (512 x 192) as stored, two norms
+    // (config.json).
     const std::size_t resident = (2 * 512 * 192 + 192) * 4;
-    const std::size_t layer = (2 * 192 * 192 + 2 * 64 * 192 + 3 * 512 * 192 + 2 * 192) * 4;
+    const auto linearBytes = static_cast<std::size_t>(qs::test::fixtureLinearBytesPerValue());
+    const std::size_t layer = (2 * 192 * 192 + 2 * 64 * 192 + 3 * 512 * 192) * linearBytes + 2 * 192 * 4;
     EXPECT_EQ(l["peak_weight_bytes"].get<std::size_t>(), resident + layer);
     const auto a = qs::core::SafetensorsFile::open(dir / "whole.safetensors");
     const auto b = qs::core::SafetensorsFile::open(dir / "low.safetensors");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `quantscope-cli eval --low-memory` end to end on the fixture: the layer-major evaluation gives the
-// reference perplexities and the whole-model path's KLD, while holding one layer's float32 weights.
+// reference perplexities and the whole-model path's KLD, while holding one layer's weights.
 #include "../core/fixture_paths.h"
 #include "cli_runner.h"
 
@@ -16,13 +16,18 @@ namespace {
 const std::string kModel = q(tinyLlama().string());
 const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
 
-// Float32 bytes of the fixture's weights from its config.json (closed forms, not the tool's count).
+// Weight bytes of the fixture from its config.json and its Linears' stored type (closed forms, not
+// the tool's count): a forward pass holds the Linears as stored (BF16: 2 bytes a value) until they are
+// replaced by float32 ones (quantized), and everything else in float32.
 struct FixtureBytes {
-    long long resident = 0; ///< embedding, untied head, final norm
-    long long layer = 0;    ///< one decoder layer: two norms and seven Linears
-    long long linears = 0;  ///< the seven Linears of one layer
+    long long resident = 0;      ///< embedding, untied head, final norm
+    long long norms = 0;         ///< one decoder layer's two norms
+    long long linears = 0;       ///< the seven Linears of one layer in float32 (quantized copies)
+    long long storedLinears = 0; ///< the same as the checkpoint stores them
     int layers = 0;
-    long long full() const { return resident + layers * layer; }
+    long long layer() const { return linears + norms; }             ///< a layer of quantized Linears
+    long long storedLayer() const { return storedLinears + norms; } ///< a layer as stored
+    long long full() const { return resident + layers * storedLayer(); }
 };
 
 FixtureBytes fixtureBytes() {
@@ -32,8 +37,10 @@ FixtureBytes fixtureBytes() {
     FixtureBytes b;
     b.layers = c["num_hidden_layers"];
     b.resident = 4 * (2 * vocab * h + h);
-    b.linears = 4 * (2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter);
-    b.layer = b.linears + 4 * 2 * h;
+    const long long linearValues = 2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter;
+    b.linears = 4 * linearValues;
+    b.storedLinears = fixtureLinearBytesPerValue() * linearValues;
+    b.norms = 4 * 2 * h;
     return b;
 }
 
@@ -70,7 +77,7 @@ TEST(CliLowMemory, Fp32PerplexityWithOneLayerOfWeights) {
     EXPECT_EQ(j["tokens_scored"], 8128);
     EXPECT_EQ(j["low_memory"], true);
     const FixtureBytes b = fixtureBytes();
-    EXPECT_EQ(j["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+    EXPECT_EQ(j["peak_weight_bytes"].get<long long>(), b.resident + b.storedLayer());
 
     const CliRun whole = runCli("eval " + kModel + " --data " + kTokens + " --windows 2 --json");
     ASSERT_EQ(whole.exitCode, 0) << whole.out;
@@ -92,10 +99,11 @@ TEST(CliLowMemory, RtnInt4Group32EqualsTheWholeModelPath) {
     EXPECT_EQ(l["recipe"], w["recipe"]);
     expectSameKld(l, w);
     EXPECT_EQ(l["kld"]["tokens"], 8128);
-    // Whole model: fp32 weights plus the quantized copies of every Linear; layer by layer: one layer.
+    // Whole model: the weights as stored plus float32 quantized copies of every Linear; layer by layer:
+    // one quantized layer.
     const FixtureBytes b = fixtureBytes();
     EXPECT_EQ(w["peak_weight_bytes"].get<long long>(), b.full() + b.layers * b.linears);
-    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
 }
 
 TEST(CliLowMemory, HumanReadableOutputAndHelp) {
@@ -126,7 +134,7 @@ TEST(CliLowMemory, GptqWithCalibrationEqualsTheWholeModelPath) {
     expectSameKld(l, w);
     // The float32 layer is dropped once its calibration statistics are taken: one layer at a time.
     const FixtureBytes b = fixtureBytes();
-    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
 }
 
 TEST(CliLowMemory, MissingCalibrationAndTransformsGiveAClearError) {
@@ -154,7 +162,7 @@ TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
                                        " --format int4 --granularity group --group 32 --asym --kld --json");
         ASSERT_FALSE(l.is_null());
         const FixtureBytes b = fixtureBytes();
-        EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer);
+        EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
     }
 }
 
@@ -184,7 +192,7 @@ TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
     const long long heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
     const long long largestGroup = 4 * std::max({h * (heads + 2 * kv) * hd, heads * hd * h, 2 * h * inter, inter * h});
     const FixtureBytes b = fixtureBytes();
-    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer + largestGroup);
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.storedLayer() + largestGroup);
     EXPECT_GE(w["peak_weight_bytes"].get<long long>(), b.full());
 
     const CliRun mp = runCli("mixed-precision " + kModel + " --data " + kTokens + " --calib " +
