@@ -10,7 +10,7 @@
 #include "nn/causal_lm_internal.h"
 #include "nn/grad_kernels.h"
 #include "quant/fake_quant.h"
-#include "tensor/half.h"
+#include "tensor/tensor.h"
 
 #include <algorithm>
 #include <chrono>
@@ -119,9 +119,9 @@ private:
         return weightName.substr(0, weightName.size() - 7) + ".bias"; // ".weight" -> ".bias"
     }
     int halfSlot(const Linear& l) {
-        std::vector<float> w(l.half->size());
-        for (std::size_t i = 0; i < w.size(); ++i) w[i] = l.halfIsBf16 ? bf16ToF32((*l.half)[i]) : f16ToF32((*l.half)[i]);
-        auto copy = std::make_unique<const std::vector<float>>(std::move(w));
+        const Tensor stored = Tensor::view(l.halfIsBf16 ? DType::BF16 : DType::F16, {static_cast<std::int64_t>(l.half->size())},
+                                           l.half->data(), l.half);
+        auto copy = std::make_unique<const std::vector<float>>(stored.toFloats());
         slots.push_back({l.name, copy.get()});
         m_byBuffer[copy.get()] = static_cast<int>(slots.size()) - 1;
         m_converted.emplace(copy.get(), std::move(copy));

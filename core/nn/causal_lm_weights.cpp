@@ -132,9 +132,10 @@ public:
     // A Linear weight stored in BF16 or binary16 and not replaced is kept in its 16 bits (l.half):
     // the products convert it exactly as they pack it, so the numbers are those of a float32 copy.
     bool getHalf(Linear& l) {
-        if (!m_read || m_replaced.count(l.name)) return false;
+        const DType stored = info(l.name).dtype; // decided before reading: a GGUF q/k weight is copied to be read
+        if (!m_read || m_replaced.count(l.name) || (stored != DType::BF16 && stored != DType::F16)) return false;
         const Tensor t = m_model.weight(l.name);
-        if (t.dtype() != DType::BF16 && t.dtype() != DType::F16) return false;
+        if (t.dtype() != stored) return false; // a table that disagrees with its tensor: the float32 path
         std::vector<std::uint16_t> data(static_cast<std::size_t>(t.numel()));
         std::memcpy(data.data(), t.bytes(), t.byteSize());
         MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
