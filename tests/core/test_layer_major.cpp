@@ -50,24 +50,20 @@ double relErr(double got, double want) {
     return std::fabs(got - want) / std::fabs(want);
 }
 
-// Float32 bytes of the model's stored weights, from the weight table (not from CausalLm): what
-// quantized (float32) copies take.
-std::int64_t bytesWhere(const Model& model, const std::function<bool(const WeightInfo&)>& pick) {
-    std::int64_t n = 0;
-    for (const auto& w : model.weights())
-        if (pick(w)) n += numel(w.shape) * 4;
-    return n;
-}
-
-// Bytes a forward pass holds the weights in as loaded: decoder Linears (the matrices inside a layer)
-// stored in BF16 or binary16 stay in 16 bits (CausalLm's contract); everything else is float32.
-std::int64_t heldBytesWhere(const Model& model, const std::function<bool(const WeightInfo&)>& pick) {
+// Bytes of the model's weights that `pick` selects, from the weight table (not from CausalLm): in
+// float32 (what quantized copies take), or `asLoaded`, as a forward pass holds them when loaded:
+// decoder Linears (the matrices inside a layer) stored in BF16 or binary16 stay in 16 bits (CausalLm's
+// contract), everything else is float32.
+std::int64_t bytesWhere(const Model& model, const std::function<bool(const WeightInfo&)>& pick, bool asLoaded = false) {
     std::int64_t n = 0;
     for (const auto& w : model.weights()) {
-        const bool half = w.layerIndex >= 0 && w.shape.size() == 2 && (w.dtype == DType::BF16 || w.dtype == DType::F16);
+        const bool half = asLoaded && w.layerIndex >= 0 && w.shape.size() == 2 && (w.dtype == DType::BF16 || w.dtype == DType::F16);
         if (pick(w)) n += numel(w.shape) * (half ? 2 : 4);
     }
     return n;
+}
+std::int64_t heldBytesWhere(const Model& model, const std::function<bool(const WeightInfo&)>& pick) {
+    return bytesWhere(model, pick, true);
 }
 
 // Bytes that stay resident (embedding, head, final norm: float32) and of the largest decoder layer,
