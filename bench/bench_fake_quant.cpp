@@ -4,15 +4,19 @@
 // Formats run at their natural granularity: MX/NV blocks, casts as they are, the rest per group of 32;
 // plus the peers' cases (INT8 per channel, INT4 asymmetric group 32). The fq_l2/ cases run the same
 // kernels on 256 x 1024 values that stay in L2: the compute cost alone, where the 4096 x 4096 runs
-// share the memory bus with whatever else the machine runs.
+// share the memory bus with whatever else the machine runs. The compact/ cases time what the forward
+// pass does once with a quantized Linear: find the int8 codes and run scales that hold the fake
+// quantizer's output exactly (CompactMatrix::exactly), on the same 4096 x 4096 matrix.
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
+#include "tensor/compact_matrix.h"
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <cstring>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -50,6 +54,18 @@ void fakeQuantBench(benchmark::State& state, QuantSpec spec, std::int64_t rows, 
     setBytes(state, rows * cols);
 }
 
+void compactBench(benchmark::State& state, QuantSpec spec) {
+    omp_set_num_threads(static_cast<int>(state.range(0)));
+    std::vector<float> q(input().size());
+    fakeQuantize(input().data(), kRows, kCols, spec, q.data());
+    for (auto _ : state) {
+        auto compact = CompactMatrix::exactly(q, kRows, kCols, false);
+        if (!compact) state.SkipWithError("not on an integer lattice");
+        benchmark::DoNotOptimize(compact);
+    }
+    setBytes(state);
+}
+
 void memcpyBench(benchmark::State& state) {
     const auto& x = input();
     std::vector<float> out(x.size());
@@ -77,6 +93,12 @@ int main(int argc, char** argv) {
         const Granularity g = f.fixedBlock ? Granularity::Block : Granularity::Group;
         add(std::string(f.name) + (f.fixedBlock ? "" : "_group32"), {f.id, g, 32, true});
     }
+    for (const auto& [name, spec] : {std::pair<const char*, QuantSpec>{"int8_channel_sym", {FormatId::Int8, Granularity::Channel, 0, true}},
+                                     {"int4_group32_asym", {FormatId::Int4, Granularity::Group, 32, false}},
+                                     {"mxfp4", {FormatId::MxFp4, Granularity::Block, 32, true}},
+                                     {"nvfp4", {FormatId::NvFp4, Granularity::Block, 16, true}}})
+        benchmark::RegisterBenchmark((std::string("compact/") + name).c_str(), compactBench, spec)
+            ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

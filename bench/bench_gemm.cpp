@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2, and with W in BF16) beside Eigen's GEMM on the same operands:
+// y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2, and with W in BF16 or int8
+// codes times scales) beside Eigen's GEMM on the same operands:
 // GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
 // Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, GPTQ's lazy batch
 // update (k = its block of 128), 1 and 2 threads.
@@ -12,6 +13,8 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -64,8 +67,28 @@ void BM_GemmNTBf16(benchmark::State& state) {
     timeProduct(state, [&half](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
         if (half.empty())
             for (std::int64_t i = 0; i < w.size(); ++i) half.push_back(f32ToBf16(w.data()[i]));
-        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, HalfMatrixView{half.data(), w.rows(), w.cols(), w.cols(), true},
+        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, CompactMatrixView{CompactMatrixView::Kind::Bf16, half.data(), w.rows(), w.cols(), w.cols()},
                {y.data(), y.rows(), y.cols(), y.cols()});
+    });
+}
+
+// The weight held as int8 codes times a scale per 32 values (a quantized Linear) and converted while
+// packed.
+void BM_GemmNTInt8(benchmark::State& state) {
+    std::vector<std::int8_t> codes;
+    std::vector<float> scales;
+    timeProduct(state, [&codes, &scales](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+        const std::int64_t runs = (w.cols() + 31) / 32;
+        if (codes.empty()) {
+            for (std::int64_t i = 0; i < w.size(); ++i)
+                codes.push_back(static_cast<std::int8_t>(std::clamp(std::nearbyint(w.data()[i] * 16.0f), -127.0f, 127.0f)));
+            scales.assign(static_cast<std::size_t>(w.rows() * runs), 1.0f / 16.0f);
+        }
+        CompactMatrixView v{CompactMatrixView::Kind::ScaledInt8, codes.data(), w.rows(), w.cols(), w.cols(), scales.data()};
+        v.runCols = 32;
+        v.scaleRowStep = runs;
+        v.scaleColStep = 1;
+        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, v, {y.data(), y.rows(), y.cols(), y.cols()});
     });
 }
 
@@ -78,7 +101,8 @@ void BM_EigenGemm(benchmark::State& state) {
 int main(int argc, char** argv) {
     configureProcess(argv);
     for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT), benchmark::RegisterBenchmark("BM_GemmNTAvx2", BM_GemmNTAvx2),
-                    benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
+                    benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_GemmNTInt8", BM_GemmNTInt8),
+                    benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})
                 ->Args({threads, 128, 512, 192})

@@ -138,11 +138,11 @@ void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) con
 RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
     RowMatrixF y(x.rows(), l.out);
     const float* bias = l.bias ? l.bias->data() : nullptr;
-    if (l.half) {
+    if (l.compact) {
         if (l.inOut)
-            gemmNN(view(x), HalfMatrixView{l.half->data(), l.in, l.out, l.out, l.halfIsBf16}, view(y), bias);
+            gemmNN(view(x), l.compact->view(), view(y), bias);
         else
-            gemmNT(view(x), HalfMatrixView{l.half->data(), l.out, l.in, l.in, l.halfIsBf16}, view(y), bias);
+            gemmNT(view(x), l.compact->view(), view(y), bias);
     } else if (l.inOut) {
         gemmNN(view(x), {l.weight->data(), l.in, l.out, l.out}, view(y), bias);
     } else {

@@ -107,7 +107,7 @@ struct ModelRef {
 
 private:
     std::unordered_map<const void*, int> m_byBuffer;
-    // float32 copies of Linear weights the forward pass holds in 16 bits, for as long as bound
+    // float32 copies of Linear weights the forward pass holds compactly, for as long as bound
     std::unordered_map<const void*, std::unique_ptr<const std::vector<float>>> m_converted;
 
     int slot(const std::string& name, const Buffer& b) {
@@ -118,10 +118,8 @@ private:
     static std::string biasName(const std::string& weightName) {
         return weightName.substr(0, weightName.size() - 7) + ".bias"; // ".weight" -> ".bias"
     }
-    int halfSlot(const Linear& l) {
-        const Tensor stored = Tensor::view(l.halfIsBf16 ? DType::BF16 : DType::F16, {static_cast<std::int64_t>(l.half->size())},
-                                           l.half->data(), l.half);
-        auto copy = std::make_unique<const std::vector<float>>(stored.toFloats());
+    int compactSlot(const Linear& l) {
+        auto copy = std::make_unique<const std::vector<float>>(l.compact->toFloats());
         slots.push_back({l.name, copy.get()});
         m_byBuffer[copy.get()] = static_cast<int>(slots.size()) - 1;
         m_converted.emplace(copy.get(), std::move(copy));
@@ -129,7 +127,7 @@ private:
     }
     LinearRef linear(const Linear& l) {
         LinearRef r;
-        r.w = l.half ? halfSlot(l) : slot(l.name, l.weight);
+        r.w = l.compact ? compactSlot(l) : slot(l.name, l.weight);
         if (l.bias) r.b = slot(biasName(l.name), l.bias);
         r.out = l.out;
         r.in = l.in;

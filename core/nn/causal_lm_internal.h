@@ -5,6 +5,7 @@
 // other file includes it.
 #include "nn/causal_lm.h"
 #include "quant/fake_quant.h"
+#include "tensor/compact_matrix.h"
 
 #include <atomic>
 #include <functional>
@@ -18,15 +19,15 @@ namespace qs::core {
 namespace causal_lm_detail {
 
 using Buffer = std::shared_ptr<const std::vector<float>>;
-/// A Linear weight as the checkpoint stores it in 16 bits (BF16 or binary16): the products convert
-/// it while packing, so no float32 copy is held.
-using HalfBuffer = std::shared_ptr<const std::vector<std::uint16_t>>;
+/// A Linear weight held compactly and exactly (tensor/compact_matrix.h): as the checkpoint stores it
+/// in 16 bits, or quantized as int8 codes times scales. The products convert it while packing, so no
+/// float32 copy is held.
+using CompactBuffer = std::shared_ptr<const CompactMatrix>;
 
 struct Linear {
     std::string name;
-    Buffer weight;   ///< [out, in], or [in, out] when inOut; null when held in 16 bits
-    HalfBuffer half; ///< the weight in 16 bits (same layout) when weight is null
-    bool halfIsBf16 = true;
+    Buffer weight;         ///< [out, in], or [in, out] when inOut; null when compact
+    CompactBuffer compact; ///< the weight held compactly (same layout) when weight is null
     Buffer bias; ///< [out] or null
     int out = 0, in = 0;
     bool inOut = false; ///< stored [in, out] (GPT-2 Conv1D)

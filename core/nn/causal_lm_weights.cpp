@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 namespace qs::core {
@@ -48,14 +49,40 @@ Buffer makeBuffer(std::vector<float> data, const std::shared_ptr<WeightMeter>& m
     return buffer;
 }
 
-HalfBuffer makeHalfBuffer(std::vector<std::uint16_t> data, const std::shared_ptr<WeightMeter>& meter) {
-    const std::size_t bytes = data.size() * sizeof(std::uint16_t);
-    HalfBuffer buffer(new const std::vector<std::uint16_t>(std::move(data)), [meter, bytes](const std::vector<std::uint16_t>* p) {
+CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<WeightMeter>& meter) {
+    const std::size_t bytes = matrix.bytes();
+    CompactBuffer buffer(new const CompactMatrix(std::move(matrix)), [meter, bytes](const CompactMatrix* p) {
         delete p;
         meter->remove(bytes);
     });
     meter->add(bytes);
     return buffer;
+}
+
+// Installs `values` (the stored layout) as Linear l's weight: compactly where they are exactly int8
+// codes times scales along `in` (a quantized weight) or BF16 values, else as float32.
+void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
+    const std::int64_t rows = l.inOut ? l.in : l.out, cols = l.inOut ? l.out : l.in;
+    if (auto compact = CompactMatrix::exactly(values, rows, cols, l.inOut)) {
+        l.compact = makeCompactBuffer(std::move(*compact), meter);
+        l.weight.reset();
+    } else {
+        l.weight = makeBuffer(std::move(values), meter);
+        l.compact.reset();
+    }
+}
+
+// Takes replaced[name] out of `replaced` after checking its size; nullopt when it is not there.
+std::optional<std::vector<float>> takeReplaced(std::map<std::string, std::vector<float>>& replaced,
+                                               const std::string& name, std::size_t expected) {
+    const auto it = replaced.find(name);
+    if (it == replaced.end()) return std::nullopt;
+    if (it->second.size() != expected)
+        throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) + " values, expected " +
+                    std::to_string(expected));
+    std::vector<float> values = std::move(it->second);
+    replaced.erase(it);
+    return values;
 }
 
 } // namespace
@@ -91,12 +118,8 @@ public:
                         shapeToString(w.shape) + ", expected " + std::to_string(expectedNumel) + " elements");
         if (!m_read) return nullptr;
         std::vector<float> data;
-        if (auto it = m_replaced.find(name); it != m_replaced.end()) {
-            if (static_cast<std::int64_t>(it->second.size()) != expectedNumel)
-                throw Error("replaced weight '" + name + "' has " + std::to_string(it->second.size()) +
-                            " values, expected " + std::to_string(expectedNumel));
-            data = std::move(it->second);
-            m_replaced.erase(it);
+        if (auto values = takeReplaced(m_replaced, name, static_cast<std::size_t>(expectedNumel))) {
+            data = std::move(*values);
         } else {
             const Tensor t = m_model.weight(name);
             if (!isFloatConvertible(t.dtype()))
@@ -124,12 +147,16 @@ public:
             throw Error(m_model.path().string() + ": weight '" + l.name + "' has shape " +
                         shapeToString(w.shape) + ", expected " + std::to_string(out) + " x " +
                         std::to_string(in) + " (out x in)");
-        if (!getHalf(l)) l.weight = get(l.name, static_cast<std::int64_t>(out) * in);
+        const auto values = static_cast<std::int64_t>(out) * in;
+        if (auto quantized = m_read ? takeReplaced(m_replaced, l.name, static_cast<std::size_t>(values)) : std::nullopt)
+            setLinearValues(l, std::move(*quantized), m_meter);
+        else if (!getHalf(l))
+            l.weight = get(l.name, values);
         if (has(base + ".bias")) l.bias = get(base + ".bias", out);
         return l;
     }
 
-    // A Linear weight stored in BF16 or binary16 and not replaced is kept in its 16 bits (l.half):
+    // A Linear weight stored in BF16 or binary16 and not replaced is kept in its 16 bits (l.compact):
     // the products convert it exactly as they pack it, so the numbers are those of a float32 copy.
     bool getHalf(Linear& l) {
         const DType stored = info(l.name).dtype; // decided before reading: a GGUF q/k weight is copied to be read
@@ -139,8 +166,8 @@ public:
         std::vector<std::uint16_t> data(static_cast<std::size_t>(t.numel()));
         std::memcpy(data.data(), t.bytes(), t.byteSize());
         MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
-        l.half = makeHalfBuffer(std::move(data), m_meter);
-        l.halfIsBf16 = t.dtype() == DType::BF16;
+        const std::int64_t rows = l.inOut ? l.in : l.out, cols = l.inOut ? l.out : l.in;
+        l.compact = makeCompactBuffer(CompactMatrix::fromHalf(std::move(data), rows, cols, t.dtype() == DType::BF16), m_meter);
         return true;
     }
 
@@ -330,7 +357,7 @@ void CausalLm::releaseLayer(int layer) {
     m.layer(layer, "releaseLayer");
     Layer& l = m.layers[static_cast<std::size_t>(layer)];
     forEachLayerSlot(l, [](const std::string&, Buffer& b) { b.reset(); });
-    forEachLinear(l, [](Linear& x) { x.half.reset(); });
+    forEachLinear(l, [](Linear& x) { x.compact.reset(); });
     l.loaded = false;
 }
 
@@ -355,14 +382,9 @@ CausalLm::CausalLm(const CausalLm& base, std::map<std::string, std::vector<float
     : m_impl(std::make_unique<Impl>(*base.m_impl)) {
     for (Layer& l : m_impl->layers)
         forEachLinear(l, [&](Linear& x) {
-            const auto it = replaced.find(x.name);
-            if (!x.half || it == replaced.end()) return;
-            if (it->second.size() != x.half->size())
-                throw Error("replaced weight '" + x.name + "' has " + std::to_string(it->second.size()) +
-                            " values, expected " + std::to_string(x.half->size()));
-            x.weight = makeBuffer(std::move(it->second), m_impl->meter);
-            x.half.reset();
-            replaced.erase(it);
+            if (!x.weight && !x.compact) return; // unused, or its layer is not loaded
+            if (auto values = takeReplaced(replaced, x.name, static_cast<std::size_t>(x.out) * x.in))
+                setLinearValues(x, std::move(*values), m_impl->meter);
         });
     m_impl->forEachSlot([&](const std::string& name, Buffer& slot) {
         const auto it = replaced.find(name);
@@ -387,7 +409,7 @@ std::size_t CausalLm::weightBytes() const {
     if (m_impl->head && seen.insert(m_impl->head.get()).second) bytes += m_impl->head->size() * sizeof(float);
     for (Layer& l : m_impl->layers)
         forEachLinear(l, [&](Linear& x) {
-            if (x.half && seen.insert(x.half.get()).second) bytes += x.half->size() * sizeof(std::uint16_t);
+            if (x.compact && seen.insert(x.compact.get()).second) bytes += x.compact->bytes();
         });
     return bytes;
 }

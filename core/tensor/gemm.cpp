@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <omp.h>
 #include <string>
 #include <vector>
@@ -64,15 +65,24 @@ struct Product {
     bool lowerC = false; // NT Lower: only C's lower triangle is wanted
     bool lowerA = false; // NN Lower: A(r, k) = 0 for k > r, and is not read
     bool accumulate = false; // C += op(A)·op(B): the running sum starts at C
-    const std::uint16_t* bHalf = nullptr; // B in 16 bits (b has its shape, no data)
-    bool bHalfIsBf16 = true;
+    const CompactMatrixView* bCompact = nullptr; // B held compactly (b has its shape, no data)
 };
+
+// Element (r, c) of a compact matrix as float32.
+float compactAt(const CompactMatrixView& v, std::int64_t r, std::int64_t c) {
+    const std::int64_t at = r * v.stride + c;
+    switch (v.kind) {
+    case CompactMatrixView::Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(v.data)[at]);
+    case CompactMatrixView::Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(v.data)[at]);
+    case CompactMatrixView::Kind::ScaledInt8: break;
+    }
+    const float scale = v.scales[r / v.runRows * v.scaleRowStep + c / v.runCols * v.scaleColStep];
+    return static_cast<float>(static_cast<const std::int8_t*>(v.data)[at]) * scale;
+}
 
 // B's element at row r, column c (of B as stored), as float32.
 float bAt(const Product& p, std::int64_t r, std::int64_t c) {
-    const std::int64_t at = r * p.b.stride + c;
-    if (!p.bHalf) return p.b.data[at];
-    return p.bHalfIsBf16 ? bf16ToF32(p.bHalf[at]) : f16ToF32(p.bHalf[at]);
+    return p.bCompact ? compactAt(*p.bCompact, r, c) : p.b.data[r * p.b.stride + c];
 }
 
 #if QS_GEMM_AVX2
@@ -122,11 +132,36 @@ void halfToFloat(const std::uint16_t* src, std::int64_t n, bool bf16, float* dst
     for (; i < n; ++i) dst[i] = bf16 ? bf16ToF32(src[i]) : f16ToF32(src[i]);
 }
 
+// Elements (r, c..c+n) of a compact matrix as float32 into dst: 8 at a time where they share a
+// scale (runs along the row), one at a time otherwise, with the same single rounding.
+void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, std::int64_t n, float* dst) {
+    const std::int64_t at = r * v.stride + c;
+    if (v.kind != CompactMatrixView::Kind::ScaledInt8) {
+        halfToFloat(static_cast<const std::uint16_t*>(v.data) + at, n, v.kind == CompactMatrixView::Kind::Bf16, dst);
+        return;
+    }
+    const std::int8_t* codes = static_cast<const std::int8_t*>(v.data) + at;
+    const float* rowScales = v.scales + r / v.runRows * v.scaleRowStep;
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const std::int64_t run = (c + i) / v.runCols;
+        if (run != (c + i + 7) / v.runCols) {
+            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = compactAt(v, r, c + q);
+            continue;
+        }
+        std::int64_t eight;
+        std::memcpy(&eight, codes + i, 8);
+        const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(eight)));
+        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(rowScales[run * v.scaleColStep])));
+    }
+    for (; i < n; ++i) dst[i] = compactAt(v, r, c + i);
+}
+
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
-// NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n]. A 16-bit B is converted as it is copied.
+// NT: B is [n, k] (a weight's rows); NN/TN: B is [k, n]. A compact B is converted as it is copied.
 float* packB(const Product& prod, std::int64_t n0, std::int64_t n1, std::int64_t k0, std::int64_t kc) {
     const ConstMatrixView& b = prod.b;
-    const std::uint16_t* half = prod.bHalf;
+    const CompactMatrixView* compact = prod.bCompact;
     thread_local std::vector<float> buffer;
     const std::int64_t panels = (n1 - n0 + kNr - 1) / kNr;
     buffer.resize(static_cast<std::size_t>(std::max<std::int64_t>(1, panels * kc * kNr)));
@@ -135,12 +170,11 @@ float* packB(const Product& prod, std::int64_t n0, std::int64_t n1, std::int64_t
         float* dst = buffer.data() + p * kc * kNr;
         if (!prod.bTransposed) {
             for (std::int64_t kk = 0; kk < kc; ++kk) {
-                const std::int64_t at = (k0 + kk) * b.stride + j0;
                 float* d = dst + kk * kNr;
-                if (half)
-                    halfToFloat(half + at, cols, prod.bHalfIsBf16, d);
+                if (compact)
+                    compactToFloat(*compact, k0 + kk, j0, cols, d);
                 else
-                    std::copy(b.data + at, b.data + at + cols, d);
+                    std::copy_n(b.data + (k0 + kk) * b.stride + j0, cols, d);
                 std::fill(d + cols, d + kNr, 0.0f);
             }
             continue;
@@ -149,13 +183,12 @@ float* packB(const Product& prod, std::int64_t n0, std::int64_t n1, std::int64_t
         if (cols == kNr)
             for (; kk + 8 <= kc; kk += 8)
                 for (std::int64_t q = 0; q < kNr; q += 8) {
-                    const std::int64_t at = (j0 + q) * b.stride + k0 + kk;
-                    if (!half) {
-                        transpose8x8(b.data + at, b.stride, dst + kk * kNr + q, kNr);
+                    if (!compact) {
+                        transpose8x8(b.data + (j0 + q) * b.stride + k0 + kk, b.stride, dst + kk * kNr + q, kNr);
                         continue;
                     }
                     alignas(32) float rows[64];
-                    for (std::int64_t r = 0; r < 8; ++r) halfToFloat(half + at + r * b.stride, 8, prod.bHalfIsBf16, rows + 8 * r);
+                    for (std::int64_t r = 0; r < 8; ++r) compactToFloat(*compact, j0 + q + r, k0 + kk, 8, rows + 8 * r);
                     transpose8x8(rows, 8, dst + kk * kNr + q, kNr);
                 }
         for (; kk < kc; ++kk)
@@ -419,11 +452,12 @@ Product productNN(const char* what, ConstMatrixView a, ConstMatrixView b, Matrix
     return {a, b, c, nullptr, a.cols, false, false};
 }
 
-// Runs p (shaped from B's view) reading B's values from its 16 bits.
-void runWithHalfB(Product p, const HalfMatrixView& b, const float* bias) {
+// Runs p (shaped from B's view) reading B's values from their compact form.
+void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, const float* bias) {
+    if (b.kind == CompactMatrixView::Kind::ScaledInt8 && (!b.scales || b.runRows < 1 || b.runCols < 1))
+        throw Error(std::string(what) + ": an int8 operand needs its scales and runs of at least one element");
     p.bias = bias;
-    p.bHalf = b.data;
-    p.bHalfIsBf16 = b.bf16;
+    p.bCompact = &b;
     run(p);
 }
 
@@ -459,12 +493,12 @@ void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmSh
     run(p);
 }
 
-void gemmNT(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
-    runWithHalfB(productNT("gemmNT", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
+void gemmNT(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias) {
+    runWithCompactB("gemmNT", productNT("gemmNT", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
 }
 
-void gemmNN(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias) {
-    runWithHalfB(productNN("gemmNN", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
+void gemmNN(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias) {
+    runWithCompactB("gemmNN", productNN("gemmNN", a, {nullptr, b.rows, b.cols, b.stride}, c), b, bias);
 }
 
 void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c) {

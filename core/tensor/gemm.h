@@ -22,11 +22,17 @@ struct MatrixView {
     operator ConstMatrixView() const { return {data, rows, cols, stride}; }
 };
 
-/// A row-major matrix of 16-bit floats as model files store weights: BF16 (`bf16`) or IEEE binary16.
-struct HalfMatrixView {
-    const std::uint16_t* data = nullptr;
+/// A row-major matrix held in fewer than 4 bytes a value, as the forward pass keeps Linear weights,
+/// and read exactly as float32: 16-bit floats (BF16 or IEEE binary16) as model files store them, or
+/// int8 codes times a float32 scale per run, element (r, c) being float(code) * scales[(r / runRows) *
+/// scaleRowStep + (c / runCols) * scaleColStep] (one rounding).
+struct CompactMatrixView {
+    enum class Kind : std::uint8_t { Bf16, F16, ScaledInt8 };
+    Kind kind = Kind::Bf16;
+    const void* data = nullptr; ///< std::uint16_t (Bf16, F16) or std::int8_t (ScaledInt8) elements
     std::int64_t rows = 0, cols = 0, stride = 0;
-    bool bf16 = true;
+    const float* scales = nullptr; ///< ScaledInt8 only
+    std::int64_t runRows = 1, runCols = 1, scaleRowStep = 0, scaleColStep = 0;
 };
 
 /// Which elements of C a product must compute.
@@ -47,10 +53,11 @@ void gemmNT(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
 void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr,
             GemmShape shape = GemmShape::Full);
 
-/// gemmNT and gemmNN with B held in 16 bits: each element is converted to float32 (exactly) as B is
+/// gemmNT and gemmNN with B held compactly: each element is converted to float32 (exactly) as B is
 /// packed, so C is bit for bit the product with B converted first, without a float32 copy of B.
-void gemmNT(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias = nullptr);
-void gemmNN(ConstMatrixView a, HalfMatrixView b, MatrixView c, const float* bias = nullptr);
+/// Throws Error for a ScaledInt8 view without scales or with a run of no element.
+void gemmNT(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
+void gemmNN(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
 
 /// C += A·B: A [m, k], B [k, n]; each element's running sum starts at its value in C (GPTQ's lazy
 /// batch updates, with A negated).

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace qs::core;
@@ -198,13 +199,39 @@ TEST(Gemm, StridedOperands) {
     EXPECT_EQ(c.v, ref.v);
 }
 
-TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
-    // B in BF16 or binary16 (f16 subnormals included), as NT [n, k] and NN [k, n], strided, with
-    // tails in every direction and k past one 256 block: the products equal the float32 products of
-    // B converted element by element (half.h's scalar conversions), bit for bit, on every kernel and
-    // at 1 and 2 threads.
-    const std::int64_t m = 13, n = 37, k = 300, pad = 5;
+namespace {
+
+// The products with B held compactly (`compact`, NT [n, k] or NN [k, n]) equal, bit for bit, the
+// float32 products of `wide`: B converted element by element by the scalar reference (same layout
+// and stride), on every kernel and at 1 and 2 threads; m = 13, n = 37 and k = 300 leave tails in
+// every direction and cross a 256 block of k.
+void expectCompactEqualsConverted(const CompactMatrixView& compact, const std::vector<float>& wide, bool nt,
+                                  const std::string& label) {
+    const std::int64_t m = 13, n = nt ? compact.rows : compact.cols, k = nt ? compact.cols : compact.rows;
     const Mat a(m, k, 21), bias(1, n, 22);
+    Mat ref(m, n);
+    const ConstMatrixView wv{wide.data(), compact.rows, compact.cols, compact.stride};
+    nt ? gemmNT(a.view(), wv, ref.out(), bias.v.data()) : gemmNN(a.view(), wv, ref.out(), bias.v.data());
+    for (bool avx512 : {false, true})
+        for (int threads : {1, 2}) {
+            const bool before = allowGemmAvx512(avx512);
+            const int t0 = omp_get_max_threads();
+            omp_set_num_threads(threads);
+            Mat c(m, n);
+            nt ? gemmNT(a.view(), compact, c.out(), bias.v.data()) : gemmNN(a.view(), compact, c.out(), bias.v.data());
+            omp_set_num_threads(t0);
+            allowGemmAvx512(before);
+            for (std::size_t i = 0; i < c.v.size(); ++i)
+                ASSERT_EQ(std::memcmp(&c.v[i], &ref.v[i], sizeof(float)), 0)
+                    << label << (nt ? " NT" : " NN") << " avx512 " << avx512 << " threads " << threads << " at " << i;
+        }
+}
+
+} // namespace
+
+TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
+    // B in BF16 or binary16 (f16 subnormals included), strided.
+    const std::int64_t n = 37, k = 300, pad = 5;
     std::mt19937 rng(23);
     std::normal_distribution<float> d(0.0f, 1.0f);
     for (bool bf16 : {true, false})
@@ -217,27 +244,52 @@ TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
                 half[i] = bf16 ? f32ToBf16(x) : f32ToF16(x);
                 wide[i] = bf16 ? bf16ToF32(half[i]) : f16ToF32(half[i]);
             }
-            Mat ref(m, n);
-            const ConstMatrixView wv{wide.data(), rows, cols, stride};
-            nt ? gemmNT(a.view(), wv, ref.out(), bias.v.data()) : gemmNN(a.view(), wv, ref.out(), bias.v.data());
-            for (bool avx512 : {false, true})
-                for (int threads : {1, 2}) {
-                    const bool before = allowGemmAvx512(avx512);
-                    const int t0 = omp_get_max_threads();
-                    omp_set_num_threads(threads);
-                    Mat c(m, n);
-                    const HalfMatrixView hv{half.data(), rows, cols, stride, bf16};
-                    nt ? gemmNT(a.view(), hv, c.out(), bias.v.data()) : gemmNN(a.view(), hv, c.out(), bias.v.data());
-                    omp_set_num_threads(t0);
-                    allowGemmAvx512(before);
-                    for (std::size_t i = 0; i < c.v.size(); ++i)
-                        ASSERT_EQ(std::memcmp(&c.v[i], &ref.v[i], sizeof(float)), 0)
-                            << (bf16 ? "bf16" : "f16") << (nt ? " NT" : " NN") << " avx512 " << avx512 << " threads " << threads << " at " << i;
-                }
+            CompactMatrixView v{bf16 ? CompactMatrixView::Kind::Bf16 : CompactMatrixView::Kind::F16, half.data(), rows, cols, stride};
+            expectCompactEqualsConverted(v, wide, nt, bf16 ? "bf16" : "f16");
         }
-    Mat c(m, n);
-    const std::vector<std::uint16_t> small(4 * 5);
-    EXPECT_THROW(gemmNT(a.view(), HalfMatrixView{small.data(), 4, 5, 5, true}, c.out()), Error);
+}
+
+TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
+    // B as int8 codes (-128..127) times a scale per run along k: runs of 32 (8 codes share a scale),
+    // of 12 (8 codes straddle two runs) and of all of k, strided. NT runs along B's rows, NN down its
+    // columns (a GPT-2 Conv1D [in, out]: each column has its own scales).
+    const std::int64_t n = 37, k = 300, pad = 3;
+    std::mt19937 rng(24);
+    std::uniform_int_distribution<int> code(-128, 127);
+    std::uniform_real_distribution<float> scale(1e-3f, 2.0f);
+    for (std::int64_t run : {std::int64_t{32}, std::int64_t{12}, k})
+        for (bool nt : {true, false}) {
+            const std::int64_t rows = nt ? n : k, cols = nt ? k : n, stride = cols + pad, runs = (k + run - 1) / run;
+            std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * stride));
+            for (auto& c : codes) c = static_cast<std::int8_t>(code(rng));
+            std::vector<float> scales(static_cast<std::size_t>(n * runs));
+            for (auto& s : scales) s = scale(rng);
+            CompactMatrixView v{CompactMatrixView::Kind::ScaledInt8, codes.data(), rows, cols, stride, scales.data()};
+            if (nt) {
+                v.runCols = run;
+                v.scaleRowStep = runs;
+                v.scaleColStep = 1;
+            } else {
+                v.runRows = run;
+                v.scaleRowStep = 1;
+                v.scaleColStep = runs;
+            }
+            std::vector<float> wide(codes.size());
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t c = 0; c < cols; ++c) {
+                    const std::int64_t out = nt ? r : c, along = nt ? c : r; // the weight's [out, in]
+                    wide[static_cast<std::size_t>(r * stride + c)] =
+                        static_cast<float>(codes[static_cast<std::size_t>(r * stride + c)]) *
+                        scales[static_cast<std::size_t>(out * runs + along / run)];
+                }
+            expectCompactEqualsConverted(v, wide, nt, "int8 run " + std::to_string(run));
+        }
+    const Mat a(2, 5, 1);
+    Mat c(2, 4);
+    const std::vector<std::int8_t> small(4 * 5);
+    EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::ScaledInt8, small.data(), 4, 5, 5}, c.out()), Error);
+    const std::vector<std::uint16_t> half(4 * 5);
+    EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::Bf16, half.data(), 4, 6, 6}, c.out()), Error);
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {

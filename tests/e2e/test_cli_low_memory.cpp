@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <utility>
 
 using namespace qs::test;
 
@@ -16,18 +17,28 @@ namespace {
 const std::string kModel = q(tinyLlama().string());
 const std::string kTokens = q((tinyLlama() / "ref_test_tokens.npy").string());
 
+// Bytes of a quantized Linear [rows, in] on an integer grid with one scale per `group` values along
+// `in`, as the forward pass holds it: an int8 code a value and a float32 scale a run
+// (tensor/compact_matrix.h).
+long long codeBytes(long long rows, long long in, long long group) {
+    return rows * in + 4 * rows * ((in + group - 1) / group);
+}
+
 // Weight bytes of the fixture from its config.json and its Linears' stored type (closed forms, not
-// the tool's count): a forward pass holds the Linears as stored (BF16: 2 bytes a value) until they are
-// replaced by float32 ones (quantized), and everything else in float32.
+// the tool's count): a forward pass holds the Linears as stored (BF16: 2 bytes a value), quantized
+// ones on an integer grid as codes and scales, and everything else in float32.
 struct FixtureBytes {
     long long resident = 0;      ///< embedding, untied head, final norm
     long long norms = 0;         ///< one decoder layer's two norms
-    long long linears = 0;       ///< the seven Linears of one layer in float32 (quantized copies)
+    long long linears = 0;       ///< the seven Linears of one layer in float32 (rotated ones)
+    long long codes = 0;         ///< the same quantized with groups of 32
     long long storedLinears = 0; ///< the same as the checkpoint stores them
     int layers = 0;
-    long long layer() const { return linears + norms; }             ///< a layer of quantized Linears
+    long long codeLayer() const { return codes + norms; }           ///< a layer of quantized Linears
     long long storedLayer() const { return storedLinears + norms; } ///< a layer as stored
     long long full() const { return resident + layers * storedLayer(); }
+    /// Layer by layer, a layer is held as stored while it is quantized, then quantized.
+    long long oneLayer() const { return resident + std::max(storedLayer(), codeLayer()); }
 };
 
 FixtureBytes fixtureBytes() {
@@ -39,6 +50,8 @@ FixtureBytes fixtureBytes() {
     b.resident = 4 * (2 * vocab * h + h);
     const long long linearValues = 2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter;
     b.linears = 4 * linearValues;
+    b.codes = codeBytes(heads * hd, h, 32) + 2 * codeBytes(kv * hd, h, 32) + codeBytes(h, heads * hd, 32) +
+              2 * codeBytes(inter, h, 32) + codeBytes(h, inter, 32);
     b.storedLinears = fixtureLinearBytesPerValue() * linearValues;
     b.norms = 4 * 2 * h;
     return b;
@@ -99,11 +112,11 @@ TEST(CliLowMemory, RtnInt4Group32EqualsTheWholeModelPath) {
     EXPECT_EQ(l["recipe"], w["recipe"]);
     expectSameKld(l, w);
     EXPECT_EQ(l["kld"]["tokens"], 8128);
-    // Whole model: the weights as stored plus float32 quantized copies of every Linear; layer by layer:
-    // one quantized layer.
+    // Whole model: the weights as stored plus every Linear quantized (as codes); layer by layer: one
+    // layer.
     const FixtureBytes b = fixtureBytes();
-    EXPECT_EQ(w["peak_weight_bytes"].get<long long>(), b.full() + b.layers * b.linears);
-    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
+    EXPECT_EQ(w["peak_weight_bytes"].get<long long>(), b.full() + b.layers * b.codes);
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.oneLayer());
 }
 
 TEST(CliLowMemory, HumanReadableOutputAndHelp) {
@@ -132,9 +145,9 @@ TEST(CliLowMemory, GptqWithCalibrationEqualsTheWholeModelPath) {
     EXPECT_EQ(l["calibration"], w["calibration"]);
     EXPECT_EQ(l["calibration"]["tokens"], 32 * 128);
     expectSameKld(l, w);
-    // The float32 layer is dropped once its calibration statistics are taken: one layer at a time.
+    // The stored layer is dropped once its calibration statistics are taken: one layer at a time.
     const FixtureBytes b = fixtureBytes();
-    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
+    EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.oneLayer());
 }
 
 TEST(CliLowMemory, MissingCalibrationAndTransformsGiveAClearError) {
@@ -156,13 +169,18 @@ TEST(CliLowMemory, MissingCalibrationAndTransformsGiveAClearError) {
 // GPTQ, and gets the whole-model path's numbers while holding one layer.
 TEST(CliLowMemory, RotatedRecipesEqualTheWholeModelPath) {
     const std::string calib = " --calib " + q((fixtures() / "corpus" / "calib.txt").string()) + " --calib-windows 16";
-    for (const std::string& method : std::vector<std::string>{"rotate+rtn --act-quant int8 --kv-quant int4", "rotate+gptq" + calib}) {
+    const FixtureBytes b = fixtureBytes();
+    // Data-free, each rotated weight is quantized as it is made: the stored layer, then the quantized
+    // one. Under GPTQ the rotated layer runs its calibration windows first, held in float32.
+    const std::pair<std::string, long long> cases[] = {
+        {"rotate+rtn --act-quant int8 --kv-quant int4", b.oneLayer()},
+        {"rotate+gptq" + calib, b.resident + b.linears + b.norms}};
+    for (const auto& [method, peak] : cases) {
         SCOPED_TRACE(method);
         const auto l = lowMemoryAgrees("eval " + kModel + " --data " + kTokens + " --windows 16 --method " + method +
                                        " --format int4 --granularity group --group 32 --asym --kld --json");
         ASSERT_FALSE(l.is_null());
-        const FixtureBytes b = fixtureBytes();
-        EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.layer());
+        EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), peak);
     }
 }
 
@@ -190,7 +208,9 @@ TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
     const auto c = nlohmann::json::parse(std::ifstream(tinyLlama() / "config.json"));
     const long long h = c["hidden_size"], inter = c["intermediate_size"], hd = c["head_dim"];
     const long long heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
-    const long long largestGroup = 4 * std::max({h * (heads + 2 * kv) * hd, heads * hd * h, 2 * h * inter, inter * h});
+    // The larger candidate, int3 with groups of 32 (int8 per channel has one scale a row), of the largest group.
+    const long long largestGroup = std::max({codeBytes((heads + 2 * kv) * hd, h, 32), codeBytes(h, heads * hd, 32),
+                                             codeBytes(2 * inter, h, 32), codeBytes(h, inter, 32)});
     const FixtureBytes b = fixtureBytes();
     EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.storedLayer() + largestGroup);
     EXPECT_GE(w["peak_weight_bytes"].get<long long>(), b.full());

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+#include "tensor/compact_matrix.h"
+
+#include "tensor/half.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace qs::core {
+namespace {
+
+std::atomic<bool> g_compactAllowed{true};
+
+// Codes of x[0..n) at `scale` when every value is float(code) * scale exactly (zeros of either sign).
+bool codesAt(const float* x, std::int64_t n, float scale, std::int8_t* codes) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float q = std::nearbyint(x[i] / scale);
+        if (!(q >= -128.0f && q <= 127.0f) || q * scale != x[i]) return false;
+        codes[i] = static_cast<std::int8_t>(q);
+    }
+    return true;
+}
+
+// The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
+// A run whose largest magnitude is code c times its scale has that scale within two ulps of amax / c
+// (amax was rounded once from c * scale), so the few floats there are tried for each c in turn.
+bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+    float amax = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i])) return false;
+        amax = std::max(amax, std::fabs(x[i]));
+    }
+    if (amax == 0.0f) {
+        scale = 0.0f;
+        std::fill(codes, codes + n, std::int8_t{0});
+        return true;
+    }
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    for (int c = 1; c <= 128; ++c) {
+        float up = amax / static_cast<float>(c), down = up;
+        if (up > 0.0f && codesAt(x, n, up, codes)) return scale = up, true;
+        for (int ulps = 1; ulps <= 2; ++ulps) {
+            up = std::nextafter(up, inf);
+            down = std::nextafter(down, 0.0f);
+            if (codesAt(x, n, up, codes)) return scale = up, true;
+            if (down > 0.0f && codesAt(x, n, down, codes)) return scale = down, true;
+        }
+    }
+    return false;
+}
+
+bool allBf16(std::span<const float> values) {
+    return std::all_of(values.begin(), values.end(), [](float v) {
+        std::uint32_t u;
+        std::memcpy(&u, &v, 4);
+        return (u & 0xFFFFu) == 0;
+    });
+}
+
+} // namespace
+
+CompactMatrix CompactMatrix::fromHalf(std::vector<std::uint16_t> bits, std::int64_t rows, std::int64_t cols, bool bf16) {
+    CompactMatrix m;
+    m.m_half = std::move(bits);
+    m.m_view.kind = bf16 ? CompactMatrixView::Kind::Bf16 : CompactMatrixView::Kind::F16;
+    m.m_view.rows = rows;
+    m.m_view.cols = cols;
+    m.m_view.stride = cols;
+    return m;
+}
+
+std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
+                                                    std::int64_t cols, bool runsAlongColumns) {
+    const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
+    if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
+        static_cast<std::int64_t>(values.size()) != rows * cols)
+        return std::nullopt;
+    CompactMatrix m;
+    m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
+    m.m_view.rows = rows;
+    m.m_view.cols = cols;
+    m.m_view.stride = cols;
+    m.m_codes.resize(values.size());
+    const std::int64_t shorter[] = {256, 128, 64, 32, 16, 8};
+    for (std::size_t tried = 0; tried <= std::size(shorter); ++tried) {
+        const std::int64_t run = tried == 0 ? length : shorter[tried - 1];
+        if (tried > 0 && run >= length) continue;
+        const std::int64_t runs = (length + run - 1) / run;
+        m.m_scales.assign(static_cast<std::size_t>(lines * runs), 0.0f);
+        std::atomic<bool> failed{false};
+        const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
+#pragma omp parallel for schedule(static) if (parallel)
+        for (std::int64_t line = 0; line < lines; ++line) {
+            std::vector<float> x(static_cast<std::size_t>(run));
+            std::vector<std::int8_t> codes(static_cast<std::size_t>(run));
+            for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
+                const std::int64_t n = std::min(run, length - r * run);
+                const auto at = [&](std::int64_t i) { // the run's element i in `values`
+                    const std::int64_t along = r * run + i;
+                    return runsAlongColumns ? along * cols + line : line * cols + along;
+                };
+                for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[static_cast<std::size_t>(at(i))];
+                if (!fitRun(x.data(), n, m.m_scales[static_cast<std::size_t>(line * runs + r)], codes.data())) {
+                    failed = true;
+                    break;
+                }
+                for (std::int64_t i = 0; i < n; ++i) m.m_codes[static_cast<std::size_t>(at(i))] = codes[static_cast<std::size_t>(i)];
+            }
+        }
+        if (failed) continue;
+        if (runsAlongColumns) {
+            m.m_view.runRows = run;
+            m.m_view.scaleRowStep = 1;
+            m.m_view.scaleColStep = runs;
+        } else {
+            m.m_view.runCols = run;
+            m.m_view.scaleRowStep = runs;
+            m.m_view.scaleColStep = 1;
+        }
+        return m;
+    }
+    if (!allBf16(values)) return std::nullopt;
+    std::vector<std::uint16_t> bits(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, &values[i], 4);
+        bits[i] = static_cast<std::uint16_t>(u >> 16);
+    }
+    return fromHalf(std::move(bits), rows, cols, true);
+}
+
+bool allowCompactWeights(bool allowed) {
+    return g_compactAllowed.exchange(allowed);
+}
+
+CompactMatrixView CompactMatrix::view() const {
+    CompactMatrixView v = m_view;
+    if (v.kind == CompactMatrixView::Kind::ScaledInt8) {
+        v.data = m_codes.data();
+        v.scales = m_scales.data();
+    } else {
+        v.data = m_half.data();
+    }
+    return v;
+}
+
+std::size_t CompactMatrix::bytes() const {
+    return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + m_scales.size() * sizeof(float);
+}
+
+std::vector<float> CompactMatrix::toFloats() const {
+    const CompactMatrixView v = view();
+    std::vector<float> out(static_cast<std::size_t>(numel()));
+    for (std::int64_t r = 0; r < v.rows; ++r)
+        for (std::int64_t c = 0; c < v.cols; ++c) {
+            const std::size_t at = static_cast<std::size_t>(r * v.cols + c);
+            switch (v.kind) {
+            case CompactMatrixView::Kind::Bf16: out[at] = bf16ToF32(m_half[at]); break;
+            case CompactMatrixView::Kind::F16: out[at] = f16ToF32(m_half[at]); break;
+            case CompactMatrixView::Kind::ScaledInt8:
+                out[at] = static_cast<float>(m_codes[at]) *
+                          m_scales[static_cast<std::size_t>(r / v.runRows * v.scaleRowStep + c / v.runCols * v.scaleColStep)];
+                break;
+            }
+        }
+    return out;
+}
+
+} // namespace qs::core

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// A weight matrix held in fewer than 4 bytes a value without changing one number the products
+// compute: the forward pass holds a checkpoint's 16-bit Linears as stored, and a quantized Linear as
+// int8 codes times a scale per run when its values are exactly that.
+#include "tensor/gemm.h"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace qs::core {
+
+class CompactMatrix {
+public:
+    /// 16-bit floats (BF16 when `bf16`, else IEEE binary16) of a row-major [rows, cols] matrix.
+    static CompactMatrix fromHalf(std::vector<std::uint16_t> bits, std::int64_t rows, std::int64_t cols, bool bf16);
+
+    /// The row-major [rows, cols] `values` in the fewest bytes that hold every one exactly: int8 codes
+    /// times one float32 scale per run of consecutive values along a row (down a column when
+    /// `runsAlongColumns`), for the longest run length (the whole line, 256, 128, ..., 8) at which
+    /// every value is float(code) * scale; else BF16 when every value is a BF16; else nothing. This
+    /// is what a quantizer on an integer grid (INT, MX, NVFP4) produces, whatever method placed the
+    /// codes. A zero is held as +0: a product cannot tell -0 from +0, as every sum starts at +0.
+    static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
+                                                bool runsAlongColumns);
+
+    CompactMatrixView view() const;
+    std::int64_t rows() const { return m_view.rows; }
+    std::int64_t cols() const { return m_view.cols; }
+    std::int64_t numel() const { return m_view.rows * m_view.cols; }
+    /// Bytes held: elements and scales.
+    std::size_t bytes() const;
+    /// Every value as float32, row-major: the numbers the products read.
+    std::vector<float> toFloats() const;
+
+private:
+    CompactMatrixView m_view; // its pointers are re-aimed by view()
+    std::vector<std::uint16_t> m_half;
+    std::vector<std::int8_t> m_codes;
+    std::vector<float> m_scales;
+};
+
+/// Allows or forbids compact forms from CompactMatrix::exactly (forbidden, it finds none and the
+/// forward pass holds replaced weights in float32: tests and benchmarks compare the two); returns the
+/// previous setting.
+bool allowCompactWeights(bool allowed);
+
+} // namespace qs::core

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+// Quantized Linear weights held as int8 codes times run scales (or BF16) instead of float32: the
+// held form must give back every input value exactly (the reference is the input itself), and a
+// model holding its quantized Linears that way must compute what the same model holding them in
+// float32 computes, bit for bit, in the closed-form number of bytes.
+#include "fixture_paths.h"
+#include "naive_lm.h"
+#include "nn/causal_lm.h"
+#include "nn/causal_lm_grad.h"
+#include "model/model.h"
+#include "quant/fake_quant.h"
+#include "tensor/compact_matrix.h"
+#include "tensor/half.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qs::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kRows = 6, kCols = 96;
+
+std::vector<float> normalMatrix(std::int64_t rows, std::int64_t cols, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    std::vector<float> v(static_cast<std::size_t>(rows * cols));
+    for (float& x : v) x = d(rng);
+    return v;
+}
+
+std::vector<float> quantized(const std::vector<float>& x, std::int64_t rows, std::int64_t cols, const QuantSpec& spec) {
+    std::vector<float> out(x.size());
+    fakeQuantize(x.data(), rows, cols, spec, out.data());
+    return out;
+}
+
+std::vector<float> transposed(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
+    std::vector<float> t(x.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) t[static_cast<std::size_t>(c * rows + r)] = x[static_cast<std::size_t>(r * cols + c)];
+    return t;
+}
+
+// Every value comes back (a zero of either sign as a zero).
+void expectExact(const CompactMatrix& m, const std::vector<float>& values) {
+    const std::vector<float> back = m.toFloats();
+    ASSERT_EQ(back.size(), values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(back[i], values[i]) << "at " << i;
+}
+
+} // namespace
+
+TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
+    const std::vector<float> w = normalMatrix(kRows, kCols, 3);
+    struct Case {
+        const char* what;
+        QuantSpec spec;
+        std::int64_t run; // the run of one scale: the spec's group, or the whole row per channel
+    };
+    const Case cases[] = {
+        {"int4 g32 sym", {FormatId::Int4, Granularity::Group, 32, true}, 32},
+        {"int4 g32 asym", {FormatId::Int4, Granularity::Group, 32, false}, 32},
+        {"int3 g16 asym", {FormatId::Int3, Granularity::Group, 16, false}, 16},
+        {"int8 channel sym", {FormatId::Int8, Granularity::Channel, 0, true}, kCols},
+        {"nvint4", {FormatId::NvInt4, Granularity::Block, 16, true}, 16},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.what);
+        const std::vector<float> q = quantized(w, kRows, kCols, c.spec);
+        const auto m = CompactMatrix::exactly(q, kRows, kCols, false);
+        ASSERT_TRUE(m.has_value());
+        const CompactMatrixView v = m->view();
+        EXPECT_EQ(v.kind, CompactMatrixView::Kind::ScaledInt8);
+        EXPECT_EQ(v.runCols, c.run);
+        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * kRows * (kCols / c.run)));
+        expectExact(*m, q);
+
+        // The same weight stored [in, out] (a GPT-2 Conv1D): runs down the columns.
+        const std::vector<float> t = transposed(q, kRows, kCols);
+        const auto mt = CompactMatrix::exactly(t, kCols, kRows, true);
+        ASSERT_TRUE(mt.has_value());
+        EXPECT_EQ(mt->view().runRows, c.run);
+        EXPECT_EQ(mt->bytes(), m->bytes());
+        expectExact(*mt, t);
+    }
+}
+
+TEST(CompactWeights, MicroscalingAndNvFp4AreOnAnIntegerLatticeToo) {
+    // E2M1 elements times a power of two (MX) or a float scale (NVFP4) are codes 0..12 times half
+    // that scale; a run may span several blocks when their scales fit one lattice, so only the
+    // exactness and the bytes of at most one scale per block are required.
+    const std::vector<float> w = normalMatrix(kRows, kCols, 4);
+    for (const QuantSpec& spec : {QuantSpec{FormatId::MxFp4, Granularity::Block, 32, true},
+                                  QuantSpec{FormatId::NvFp4, Granularity::Block, 16, true},
+                                  QuantSpec{FormatId::MxInt8, Granularity::Block, 32, true}}) {
+        SCOPED_TRACE(spec.label());
+        const std::vector<float> q = quantized(w, kRows, kCols, spec);
+        const auto m = CompactMatrix::exactly(q, kRows, kCols, false);
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->view().kind, CompactMatrixView::Kind::ScaledInt8);
+        EXPECT_LE(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * kRows * (kCols / spec.groupSize)));
+        expectExact(*m, q);
+    }
+}
+
+TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
+    const std::vector<float> w = normalMatrix(kRows, kCols, 5);
+    // 8-bit asymmetric codes reach ±255 from the zero point; NF4's levels are no lattice.
+    for (const QuantSpec& spec : {QuantSpec{FormatId::Int8, Granularity::Group, 32, false},
+                                  QuantSpec{FormatId::Nf4, Granularity::Group, 32, true}})
+        EXPECT_FALSE(CompactMatrix::exactly(quantized(w, kRows, kCols, spec), kRows, kCols, false).has_value())
+            << spec.label();
+    EXPECT_FALSE(CompactMatrix::exactly(w, kRows, kCols, false).has_value()); // plain float32
+
+    // BF16 values (a BF16 checkpoint's weight scaled by a power of two) are held in BF16.
+    std::vector<float> bf16(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) bf16[i] = bf16ToF32(f32ToBf16(w[i])) * 0.5f;
+    const auto m = CompactMatrix::exactly(bf16, kRows, kCols, false);
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->view().kind, CompactMatrixView::Kind::Bf16);
+    EXPECT_EQ(m->bytes(), w.size() * 2);
+    expectExact(*m, bf16);
+
+    // A NaN or an infinity is on no grid; a zero matrix is; -0 comes back as a zero.
+    std::vector<float> q = quantized(w, kRows, kCols, {FormatId::Int4, Granularity::Group, 32, true});
+    for (float bad : {std::nanf(""), INFINITY}) {
+        std::vector<float> withBad = q;
+        withBad[40] = bad;
+        EXPECT_FALSE(CompactMatrix::exactly(withBad, kRows, kCols, false).has_value());
+    }
+    const std::vector<float> zeros(w.size(), 0.0f);
+    const auto z = CompactMatrix::exactly(zeros, kRows, kCols, false);
+    ASSERT_TRUE(z.has_value());
+    expectExact(*z, zeros);
+    q[7] = -0.0f;
+    const auto withNegativeZero = CompactMatrix::exactly(q, kRows, kCols, false);
+    ASSERT_TRUE(withNegativeZero.has_value());
+    expectExact(*withNegativeZero, q);
+
+    // Forbidden, nothing is compact.
+    const bool before = allowCompactWeights(false);
+    EXPECT_FALSE(CompactMatrix::exactly(zeros, kRows, kCols, false).has_value());
+    allowCompactWeights(before);
+}
+
+TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
+    // Every Linear of a tiny Llama (F32 checkpoint) and GPT-2 (Conv1D [in, out], BF16 checkpoint)
+    // replaced by its RTN int4 group-32 quantization; compared with the same replacement held in
+    // float32: logits, batches, a derived model, layer by layer, gradients.
+    const QuantSpec spec{FormatId::Int4, Granularity::Group, 32, true};
+    std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
+    for (std::size_t k = 0; k < w.size(); ++k)
+        for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
+    const std::vector<std::span<const std::int32_t>> spans(w.begin(), w.end());
+    for (const char* type : {"llama", "gpt2"}) {
+        SCOPED_TRACE(type);
+        qs::test::TinySpec tiny;
+        tiny.modelType = type;
+        if (tiny.modelType == "gpt2") tiny.matrixDtype = DType::BF16;
+        const fs::path dir = qs::test::outputDir(std::string("compact_weights_") + type);
+        qs::test::writeTinyModel(dir, tiny);
+        const auto model = openModel(dir);
+        const CausalLm base(*model);
+
+        // Each Linear quantized along `in`, in its stored layout; the bytes it is held in.
+        std::map<std::string, std::vector<float>> q;
+        std::size_t floatBytes = 0, compactBytes = 0;
+        std::map<int, std::map<std::string, std::vector<float>>> byLayer;
+        for (int l = 0; l < base.numLayers(); ++l)
+            for (const LinearInputSite& site : base.layerSites(l))
+                for (const std::string& name : site.weights) {
+                    const WeightInfo& info = *model->find(name);
+                    const std::int64_t out = info.matrixRows(), in = info.matrixCols();
+                    std::vector<float> values = quantized(model->weightAsOutIn(info), out, in, spec);
+                    if (info.transposed) values = transposed(values, out, in);
+                    floatBytes += values.size() * 4;
+                    compactBytes += values.size() + 4 * static_cast<std::size_t>(out * ((in + 31) / 32));
+                    q[name] = values;
+                    byLayer[l][name] = values;
+                }
+        const bool before = allowCompactWeights(false);
+        const CausalLm floats(*model, q), floatsDerived(base, q);
+        allowCompactWeights(before);
+        const CausalLm codes(*model, q), codesDerived(base, q);
+
+        EXPECT_EQ(codes.weightBytes() + floatBytes, floats.weightBytes() + compactBytes);
+        EXPECT_EQ(codesDerived.weightBytes(), floatsDerived.weightBytes() - floatBytes + compactBytes);
+        EXPECT_TRUE(codes.forward(w[0]) == floats.forward(w[0]));
+        EXPECT_TRUE(codesDerived.forward(w[1]) == floats.forward(w[1]));
+        const auto a = codes.forwardBatch(spans), b = floats.forwardBatch(spans);
+        for (std::size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(a[k] == b[k]) << "window " << k;
+        EXPECT_FALSE(codes.forward(w[0]) == base.forward(w[0]));
+
+        CausalLm layered = CausalLm::layerByLayer(*model);
+        RowMatrixF x = layered.embed(w[0]);
+        for (int l = 0; l < layered.numLayers(); ++l) {
+            layered.loadLayer(l, byLayer[l]);
+            layered.runLayer(l, x);
+            layered.releaseLayer(l);
+        }
+        EXPECT_TRUE(layered.logits(x) == floats.forward(w[0]));
+
+        const LossGradient gc = lossGradient(codes, spans, 1), gf = lossGradient(floats, spans, 1);
+        EXPECT_EQ(gc.loss, gf.loss);
+        ASSERT_EQ(gc.names, gf.names);
+        for (std::size_t i = 0; i < gc.names.size(); ++i) EXPECT_TRUE(gc.gradients[i] == gf.gradients[i]) << gc.names[i];
+    }
+}
