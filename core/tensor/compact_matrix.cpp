@@ -9,24 +9,76 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace qs::core {
 namespace {
 
 std::atomic<bool> g_compactAllowed{true};
 
+// x / scale as the lattice tests compute it: times the reciprocal (within an ulp of the quotient, so
+// the same integer is nearest for |codes| <= 128; the exact test decides anyway).
+#if defined(__AVX2__)
+__m256 ratio8(const float* x, __m256 inv) {
+    return _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+}
+__m256 round8(__m256 t) {
+    return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
 // Codes of x[0..n) at `scale` when every value is float(code) * scale exactly (zeros of either sign).
 bool codesAt(const float* x, std::int64_t n, float scale, std::int8_t* codes) {
-    for (std::int64_t i = 0; i < n; ++i) {
-        const float q = std::nearbyint(x[i] / scale);
+    const float inv = 1.0f / scale;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vInv = _mm256_set1_ps(inv), vScale = _mm256_set1_ps(scale);
+    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 q = round8(ratio8(x + i, vInv));
+        const __m256 ok = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(q, lo, _CMP_GE_OQ), _mm256_cmp_ps(q, hi, _CMP_LE_OQ)),
+                                        _mm256_cmp_ps(_mm256_mul_ps(q, vScale), _mm256_loadu_ps(x + i), _CMP_EQ_OQ));
+        if (_mm256_movemask_ps(ok) != 0xFF) return false;
+        const __m256i q32 = _mm256_cvtps_epi32(q);
+        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packs_epi16(q16, q16));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float q = std::nearbyint(x[i] * inv);
         if (!(q >= -128.0f && q <= 127.0f) || q * scale != x[i]) return false;
         codes[i] = static_cast<std::int8_t>(q);
     }
     return true;
 }
 
+// Whether every x / scale is within `slack` of an integer: a cheap test that rules a lattice out
+// before the exact one.
+bool nearLattice(const float* x, std::int64_t n, float scale, float slack) {
+    const float inv = 1.0f / scale;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vInv = _mm256_set1_ps(inv), vSlack = _mm256_set1_ps(slack);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 t = ratio8(x + i, vInv);
+        const __m256 off = _mm256_andnot_ps(sign, _mm256_sub_ps(t, round8(t)));
+        if (_mm256_movemask_ps(_mm256_cmp_ps(off, vSlack, _CMP_LE_OQ)) != 0xFF) return false;
+    }
+#endif
+    for (; i < n; ++i) {
+        const float t = x[i] * inv;
+        if (!(std::fabs(t - std::nearbyint(t)) <= slack)) return false;
+    }
+    return true;
+}
+
 // The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
 // A run whose largest magnitude is code c times its scale has that scale within two ulps of amax / c
-// (amax was rounded once from c * scale), so the few floats there are tried for each c in turn.
+// (amax was rounded once from c * scale), where every x / (amax / c) is within 128 * 2^-22 of its
+// code; the c that pass that test have the floats there tried exactly.
 bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
     float amax = 0.0f;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -39,9 +91,11 @@ bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
         return true;
     }
     constexpr float inf = std::numeric_limits<float>::infinity();
+    constexpr float slack = 1.0f / 4096.0f;
     for (int c = 1; c <= 128; ++c) {
         float up = amax / static_cast<float>(c), down = up;
-        if (up > 0.0f && codesAt(x, n, up, codes)) return scale = up, true;
+        if (!(up > 0.0f) || !nearLattice(x, n, up, slack)) continue;
+        if (codesAt(x, n, up, codes)) return scale = up, true;
         for (int ulps = 1; ulps <= 2; ++ulps) {
             up = std::nextafter(up, inf);
             down = std::nextafter(down, 0.0f);
@@ -94,20 +148,24 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
 #pragma omp parallel for schedule(static) if (parallel)
         for (std::int64_t line = 0; line < lines; ++line) {
-            std::vector<float> x(static_cast<std::size_t>(run));
-            std::vector<std::int8_t> codes(static_cast<std::size_t>(run));
+            // A run down a column is gathered (and its codes scattered); along a row it is used in place.
+            std::vector<float> x(static_cast<std::size_t>(runsAlongColumns ? run : 0));
+            std::vector<std::int8_t> codes(x.size());
             for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
                 const std::int64_t n = std::min(run, length - r * run);
-                const auto at = [&](std::int64_t i) { // the run's element i in `values`
-                    const std::int64_t along = r * run + i;
-                    return runsAlongColumns ? along * cols + line : line * cols + along;
-                };
-                for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[static_cast<std::size_t>(at(i))];
-                if (!fitRun(x.data(), n, m.m_scales[static_cast<std::size_t>(line * runs + r)], codes.data())) {
+                float& scale = m.m_scales[static_cast<std::size_t>(line * runs + r)];
+                const auto at = [&](std::int64_t i) { return static_cast<std::size_t>((r * run + i) * cols + line); };
+                if (runsAlongColumns)
+                    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
+                const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
+                const bool fits = runsAlongColumns ? fitRun(x.data(), n, scale, codes.data())
+                                                   : fitRun(values.data() + first, n, scale, m.m_codes.data() + first);
+                if (!fits) {
                     failed = true;
                     break;
                 }
-                for (std::int64_t i = 0; i < n; ++i) m.m_codes[static_cast<std::size_t>(at(i))] = codes[static_cast<std::size_t>(i)];
+                if (runsAlongColumns)
+                    for (std::int64_t i = 0; i < n; ++i) m.m_codes[at(i)] = codes[static_cast<std::size_t>(i)];
             }
         }
         if (failed) continue;
