@@ -141,20 +141,26 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
         return;
     }
     const std::int8_t* codes = static_cast<const std::int8_t*>(v.data) + at;
-    const float* rowScales = v.scales + r / v.runRows * v.scaleRowStep;
+    const float* rowScales = v.scales + (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
+    // The run of column c + i, followed as i grows (no division per element: this is the hot path).
+    std::int64_t run = v.runCols == 1 ? c : c / v.runCols, runEnd = (run + 1) * v.runCols;
+    const auto scaleAt = [&](std::int64_t col) {
+        for (; col >= runEnd; runEnd += v.runCols) ++run;
+        return rowScales[run * v.scaleColStep];
+    };
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const std::int64_t run = (c + i) / v.runCols;
-        if (run != (c + i + 7) / v.runCols) {
-            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = compactAt(v, r, c + q);
+        const float scale = scaleAt(c + i);
+        if (c + i + 8 > runEnd) { // these 8 codes straddle runs
+            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = static_cast<float>(codes[q]) * scaleAt(c + q);
             continue;
         }
         std::int64_t eight;
         std::memcpy(&eight, codes + i, 8);
         const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(eight)));
-        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(rowScales[run * v.scaleColStep])));
+        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(scale)));
     }
-    for (; i < n; ++i) dst[i] = compactAt(v, r, c + i);
+    for (; i < n; ++i) dst[i] = static_cast<float>(codes[i]) * scaleAt(c + i);
 }
 
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
@@ -179,20 +185,25 @@ float* packB(const Product& prod, std::int64_t n0, std::int64_t n1, std::int64_t
             }
             continue;
         }
+        if (kc == 0) continue; // no terms: B may be empty
+        // B's rows j0.. from column k0, where they lie (float32) or converted into `rows` (compact).
+        const float* src = nullptr;
+        std::int64_t srcStride = b.stride;
+        if (compact) {
+            thread_local std::vector<float> rows;
+            rows.resize(static_cast<std::size_t>(kNr * kc));
+            for (std::int64_t r = 0; r < cols; ++r) compactToFloat(*compact, j0 + r, k0, kc, rows.data() + r * kc);
+            src = rows.data();
+            srcStride = kc;
+        } else {
+            src = b.data + j0 * b.stride + k0;
+        }
         std::int64_t kk = 0;
         if (cols == kNr)
             for (; kk + 8 <= kc; kk += 8)
-                for (std::int64_t q = 0; q < kNr; q += 8) {
-                    if (!compact) {
-                        transpose8x8(b.data + (j0 + q) * b.stride + k0 + kk, b.stride, dst + kk * kNr + q, kNr);
-                        continue;
-                    }
-                    alignas(32) float rows[64];
-                    for (std::int64_t r = 0; r < 8; ++r) compactToFloat(*compact, j0 + q + r, k0 + kk, 8, rows + 8 * r);
-                    transpose8x8(rows, 8, dst + kk * kNr + q, kNr);
-                }
+                for (std::int64_t q = 0; q < kNr; q += 8) transpose8x8(src + q * srcStride + kk, srcStride, dst + kk * kNr + q, kNr);
         for (; kk < kc; ++kk)
-            for (std::int64_t q = 0; q < kNr; ++q) dst[kk * kNr + q] = q < cols ? bAt(prod, j0 + q, k0 + kk) : 0.0f;
+            for (std::int64_t q = 0; q < kNr; ++q) dst[kk * kNr + q] = q < cols ? src[q * srcStride + kk] : 0.0f;
     }
     return buffer.data();
 }
