@@ -182,13 +182,12 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         if (!compare) {
             result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
         } else {
-            std::map<std::string, std::vector<float>> replaced;
-            if (quantizeWeights) {
-                quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, true, {},
-                                            calib ? &*calib : nullptr);
-                replaced = std::move(quant->weights);
-            }
-            core::CausalLm candidate(reference, std::move(replaced));
+            // Each quantized weight goes into the candidate as it is made: held as codes where its
+            // grid allows, never beside float32 copies of every other.
+            core::CausalLm candidate(reference, {});
+            if (quantizeWeights)
+                quant = core::quantizeModel(*model, ctx.registries, job, ctx.job, false, {},
+                                            calib ? &*calib : nullptr, &candidate);
             // Transforms (rotate, resq) add their online basis changes and subspace-aware quantizers.
             candidate.setHooks(quant ? quant->hooks(hooks) : hooks);
             comparison = core::compareWithReference(reference, candidate, tokens, opts, ctx.job);

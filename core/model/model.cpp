@@ -5,6 +5,7 @@
 #include "model/hf_model.h"
 #include "model/onnx_model.h"
 #include "base/error.h"
+#include "io/mapped_file.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,6 +22,9 @@ std::vector<float> Model::weightAsOutIn(const WeightInfo& info) const {
         throw Error(path().string() + ": weight '" + info.name + "' of type " +
                     std::string(dtypeName(t.dtype())) + " cannot be read as float32");
     std::vector<float> v = t.toFloats();
+    // Read once: drop the file's pages from this process (the page cache keeps them), so that a
+    // quantizer reading every weight does not hold the whole mapped checkpoint resident.
+    MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
     if (!info.transposed || t.shape().size() != 2) return v;
     // GPT-2 Conv1D stores [in, out]; quantizers and the forward pass expect [out, in].
     const auto in = static_cast<std::size_t>(t.shape()[0]);

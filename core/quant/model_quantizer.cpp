@@ -183,6 +183,11 @@ std::vector<float> originalOutIn(const Model& model, const TransformedModel* tra
 
 } // namespace
 
+bool ModelQuantizer::covered(const std::string& name) const {
+    const std::size_t t = targetIndex(m_targets, name);
+    return t < m_targets.size() && m_covered[t];
+}
+
 std::vector<float> ModelQuantizer::quantizeWeight(const WeightInfo& w, const LinearInputStats* input,
                                                   const std::string& what) {
     const Stopwatch timed(m_seconds);
@@ -329,11 +334,22 @@ void requireCalibration(const std::string& method, bool calibrated, const Calibr
 ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer,
-                               const CalibrationData* calibration) {
+                               const CalibrationData* calibration, CausalLm* install) {
     const auto start = std::chrono::steady_clock::now();
+    // Finished weights go into `install` (a copy when they are kept too) and into the result's map.
+    std::map<std::string, std::vector<float>> weights;
+    const auto finished = [&](std::map<std::string, std::vector<float>> done) {
+        if (install && !done.empty()) *install = CausalLm(*install, keepWeights ? done : std::move(done));
+        if (keepWeights) weights.merge(done);
+    };
     if (registries.quantizers.get(job.method, "method").trainsModel()) {
         requireCalibration(job.method, true, calibration);
-        return trainQuantized(model, registries, job, ctx, keepWeights, onLayer, *calibration);
+        ModelQuantResult trained = trainQuantized(model, registries, job, ctx, keepWeights || install, onLayer, *calibration);
+        if (install) {
+            finished(std::move(trained.weights));
+            trained.weights = std::move(weights);
+        }
+        return trained;
     }
     QuantJob validated = job;
     for (auto& t : validated.transforms)
@@ -351,11 +367,11 @@ ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& regis
             applyTransforms(model, registries.transforms, validated.transforms, calibration, ctx));
         quantizer.setTransformed(transformed);
     }
-    std::map<std::string, std::vector<float>> weights;
+    const bool keep = keepWeights || install;
     if (!calibrated) {
         for (const WeightInfo* w : quantizer.targets()) {
             auto q = quantizer.quantizeWeight(*w, nullptr, w->name);
-            if (keepWeights) weights[w->name] = std::move(q);
+            if (keep) finished({{w->name, std::move(q)}});
         }
     } else {
         // Layer-sequential: `current` holds the quantized layers < l; xs the inputs of layer l.
@@ -365,15 +381,17 @@ ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& regis
         const int numLayers = current.numLayers();
         std::vector<RowMatrixF> xs;
         for (const auto& window : calibration->windows) xs.push_back(current.embed(window));
-        for (int l = 0; l < numLayers; ++l)
-            weights.merge(quantizer.quantizeLayer(current, l, xs, l + 1 < numLayers, keepWeights));
+        for (int l = 0; l < numLayers; ++l) finished(quantizer.quantizeLayer(current, l, xs, l + 1 < numLayers, keep));
+    }
+    if (transformed && keep) { // replaced weights no quantizer touches (folded norms)
+        std::map<std::string, std::vector<float>> untouched;
+        for (const auto& [name, w] : transformed->weights)
+            if (!quantizer.covered(name)) untouched[name] = w;
+        finished(std::move(untouched));
     }
     ModelQuantResult result = quantizer.finish(calibration);
     result.weights = std::move(weights);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (transformed && keepWeights) // replaced weights no quantizer touches (folded norms)
-        for (const auto& [name, w] : transformed->weights)
-            if (!result.weights.count(name)) result.weights[name] = w;
     return result;
 }
 

@@ -119,6 +119,9 @@ public:
     const WeightAssignment& assignment(std::size_t index) const { return m_assigned[index]; }
     /// The quantizable weights, in the model's order.
     const std::vector<const WeightInfo*>& targets() const { return m_targets; }
+    /// Whether weight `name` was handed out quantized (or kept) by quantizeWeight, quantizeLayer or
+    /// recordQuantized.
+    bool covered(const std::string& name) const;
 
     /// Quantizes one weight (transformed when there are transforms) with the statistics of its input
     /// (null: data-free); returns it in its stored layout and records its LayerQuantResult.
@@ -169,11 +172,15 @@ private:
 /// fixtures/README.md 2.6): for layer l the calibration windows run through layer l of the model whose
 /// layers < l are already quantized, each Linear gets the statistics of its input (WeightMatrix::input),
 /// and layer l's outputs are recomputed with its quantized weights as the inputs of layer l + 1.
-/// Data-free methods ignore `calibration`. Throws Error for an unknown method, bad parameters or a
-/// calibrated method without calibration data; Cancelled when cancelled.
+/// Data-free methods ignore `calibration`. With `install` (a model of `model`, usually sharing a
+/// reference's weights), every quantized weight, and every weight a transform replaced, goes into it as
+/// it is made (one weight, or one layer under a calibrated method, at a time: a quantized Linear is then
+/// held as codes, never beside the whole model's float32 copies); `weights` stays empty unless
+/// `keepWeights`. Throws Error for an unknown method, bad parameters or a calibrated method without
+/// calibration data; Cancelled when cancelled.
 ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer = {},
-                               const CalibrationData* calibration = nullptr);
+                               const CalibrationData* calibration = nullptr, CausalLm* install = nullptr);
 
 } // namespace qs::core

@@ -3,12 +3,15 @@
 // held form must give back every input value exactly (the reference is the input itself), and a
 // model holding its quantized Linears that way must compute what the same model holding them in
 // float32 computes, bit for bit, in the closed-form number of bytes.
+#include "data/calib_data.h"
+#include "experiment/builtins.h"
 #include "fixture_paths.h"
 #include "naive_lm.h"
 #include "nn/causal_lm.h"
 #include "nn/causal_lm_grad.h"
 #include "model/model.h"
 #include "quant/fake_quant.h"
+#include "quant/model_quantizer.h"
 #include "tensor/compact_matrix.h"
 #include "tensor/half.h"
 
@@ -208,5 +211,38 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
         EXPECT_EQ(gc.loss, gf.loss);
         ASSERT_EQ(gc.names, gf.names);
         for (std::size_t i = 0; i < gc.names.size(); ++i) EXPECT_TRUE(gc.gradients[i] == gf.gradients[i]) << gc.names[i];
+    }
+}
+
+TEST(CompactWeights, QuantizeModelInstallsEachWeightAsItIsMade) {
+    // quantizeModel(install = a model sharing the reference's weights) gives the model that its kept
+    // float32 map gives, bit for bit, for a data-free method, a calibrated one and a transform, and
+    // keeps no map.
+    const fs::path dir = qs::test::outputDir("compact_weights_install");
+    qs::test::writeTinyModel(dir, {});
+    const auto model = openModel(dir);
+    const CalibrationData calibration = qs::test::tinyWindows();
+    Registries reg;
+    registerBuiltins(reg);
+    const CausalLm reference(*model);
+    const std::vector<std::int32_t> window = calibration.windows[0];
+    std::vector<QuantJob> jobs(3);
+    jobs[0].spec = QuantSpec{FormatId::Int4, Granularity::Group, 32, true};
+    jobs[1].method = "gptq";
+    jobs[1].spec = QuantSpec{FormatId::Int4, Granularity::Group, 16, false};
+    jobs[2].spec = QuantSpec{FormatId::Int8, Granularity::Channel, 0, true};
+    jobs[2].transforms = {TransformStep{"rotate"}};
+    for (const QuantJob& job : jobs) {
+        SCOPED_TRACE(job.toJson().dump());
+        ModelQuantResult kept = quantizeModel(*model, reg, job, {}, true, {}, &calibration);
+        CausalLm expected(reference, std::move(kept.weights));
+        expected.setHooks(kept.hooks({}));
+        CausalLm installed(reference, {});
+        const ModelQuantResult made = quantizeModel(*model, reg, job, {}, false, {}, &calibration, &installed);
+        installed.setHooks(made.hooks({}));
+        EXPECT_TRUE(made.weights.empty());
+        EXPECT_EQ(made.bitsPerWeight, kept.bitsPerWeight);
+        EXPECT_TRUE(installed.forward(window) == expected.forward(window));
+        EXPECT_FALSE(installed.forward(window) == reference.forward(window));
     }
 }
