@@ -7,6 +7,7 @@
 #include "experiment/builtins.h"
 #include "fixture_paths.h"
 #include "naive_lm.h"
+#include "same_model_numbers.h"
 #include "nn/causal_lm.h"
 #include "nn/causal_lm_grad.h"
 #include "model/model.h"
@@ -198,19 +199,8 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
         for (std::size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(a[k] == b[k]) << "window " << k;
         EXPECT_FALSE(codes.forward(w[0]) == base.forward(w[0]));
 
-        CausalLm layered = CausalLm::layerByLayer(*model);
-        RowMatrixF x = layered.embed(w[0]);
-        for (int l = 0; l < layered.numLayers(); ++l) {
-            layered.loadLayer(l, byLayer[l]);
-            layered.runLayer(l, x);
-            layered.releaseLayer(l);
-        }
-        EXPECT_TRUE(layered.logits(x) == floats.forward(w[0]));
-
-        const LossGradient gc = lossGradient(codes, spans, 1), gf = lossGradient(floats, spans, 1);
-        EXPECT_EQ(gc.loss, gf.loss);
-        ASSERT_EQ(gc.names, gf.names);
-        for (std::size_t i = 0; i < gc.names.size(); ++i) EXPECT_TRUE(gc.gradients[i] == gf.gradients[i]) << gc.names[i];
+        EXPECT_TRUE(qs::test::layerByLayerLogits(*model, w[0], byLayer) == floats.forward(w[0]));
+        qs::test::expectSameGradients(codes, floats, spans);
     }
 }
 

@@ -5,6 +5,7 @@
 // runs and gradients, bit for bit, for half the Linears' memory.
 #include "fixture_paths.h"
 #include "naive_lm.h"
+#include "same_model_numbers.h"
 #include "nn/causal_lm.h"
 #include "nn/causal_lm_grad.h"
 #include "model/model.h"
@@ -89,19 +90,9 @@ TEST(HalfWeights, SixteenBitLinearsGiveTheFloat32CopysNumbers) {
         EXPECT_THROW(CausalLm(half, {{one, std::vector<float>(3)}}), Error);
 
         // Layer by layer: the 16-bit Linears are loaded, used and released the same way.
-        CausalLm layered = CausalLm::layerByLayer(*model);
-        RowMatrixF x = layered.embed(w[0]);
-        for (int l = 0; l < layered.numLayers(); ++l) {
-            layered.loadLayer(l);
-            layered.runLayer(l, x);
-            layered.releaseLayer(l);
-        }
-        EXPECT_TRUE(layered.logits(x) == full.forward(w[0]));
+        EXPECT_TRUE(qs::test::layerByLayerLogits(*model, w[0]) == full.forward(w[0]));
 
         // Gradients: the backward pass reads float32 copies of the 16-bit Linears.
-        const LossGradient gh = lossGradient(half, spans, 1), gf = lossGradient(full, spans, 1);
-        EXPECT_EQ(gh.loss, gf.loss);
-        ASSERT_EQ(gh.names, gf.names);
-        for (std::size_t i = 0; i < gh.names.size(); ++i) EXPECT_TRUE(gh.gradients[i] == gf.gradients[i]) << gh.names[i];
+        qs::test::expectSameGradients(half, full, spans);
     }
 }
