@@ -31,6 +31,10 @@ struct Linear {
     Buffer bias; ///< [out] or null
     int out = 0, in = 0;
     bool inOut = false; ///< stored [in, out] (GPT-2 Conv1D)
+
+    /// The stored layout's rows and columns.
+    std::int64_t storedRows() const { return inOut ? in : out; }
+    std::int64_t storedCols() const { return inOut ? out : in; }
 };
 
 struct Norm {

@@ -62,8 +62,7 @@ CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<Weig
 // Installs `values` (the stored layout) as Linear l's weight: compactly where they are exactly int8
 // codes times scales along `in` (a quantized weight) or BF16 values, else as float32.
 void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
-    const std::int64_t rows = l.inOut ? l.in : l.out, cols = l.inOut ? l.out : l.in;
-    if (auto compact = CompactMatrix::exactly(values, rows, cols, l.inOut)) {
+    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut)) {
         l.compact = makeCompactBuffer(std::move(*compact), meter);
         l.weight.reset();
     } else {
@@ -166,8 +165,8 @@ public:
         std::vector<std::uint16_t> data(static_cast<std::size_t>(t.numel()));
         std::memcpy(data.data(), t.bytes(), t.byteSize());
         MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
-        const std::int64_t rows = l.inOut ? l.in : l.out, cols = l.inOut ? l.out : l.in;
-        l.compact = makeCompactBuffer(CompactMatrix::fromHalf(std::move(data), rows, cols, t.dtype() == DType::BF16), m_meter);
+        l.compact = makeCompactBuffer(
+            CompactMatrix::fromHalf(std::move(data), l.storedRows(), l.storedCols(), t.dtype() == DType::BF16), m_meter);
         return true;
     }
 

@@ -106,6 +106,39 @@ bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
     return false;
 }
 
+// Fits every run of `run` values along each of the `lines` (rows, or columns when
+// `runsAlongColumns`) of the row-major matrix `values` with `cols` columns: codes in the values'
+// layout, one scale per run ([line][run]). Stops at the first run on no lattice (false).
+bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t lines, std::int64_t length,
+             std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales) {
+    const std::int64_t runs = (length + run - 1) / run;
+    std::atomic<bool> failed{false};
+    const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
+#pragma omp parallel for schedule(static) if (parallel)
+    for (std::int64_t line = 0; line < lines; ++line) {
+        // A run down a column is gathered (and its codes scattered); along a row it is used in place.
+        std::vector<float> x(static_cast<std::size_t>(runsAlongColumns ? run : 0));
+        std::vector<std::int8_t> xCodes(x.size());
+        for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
+            const std::int64_t n = std::min(run, length - r * run);
+            float& scale = scales[line * runs + r];
+            const auto at = [&](std::int64_t i) { return static_cast<std::size_t>((r * run + i) * cols + line); };
+            if (runsAlongColumns)
+                for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
+            const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
+            const bool fits = runsAlongColumns ? fitRun(x.data(), n, scale, xCodes.data())
+                                               : fitRun(values.data() + first, n, scale, codes + first);
+            if (!fits) {
+                failed = true;
+                break;
+            }
+            if (runsAlongColumns)
+                for (std::int64_t i = 0; i < n; ++i) codes[at(i)] = xCodes[static_cast<std::size_t>(i)];
+        }
+    }
+    return !failed;
+}
+
 bool allBf16(std::span<const float> values) {
     return std::all_of(values.begin(), values.end(), [](float v) {
         std::uint32_t u;
@@ -144,31 +177,7 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         if (tried > 0 && run >= length) continue;
         const std::int64_t runs = (length + run - 1) / run;
         m.m_scales.assign(static_cast<std::size_t>(lines * runs), 0.0f);
-        std::atomic<bool> failed{false};
-        const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
-#pragma omp parallel for schedule(static) if (parallel)
-        for (std::int64_t line = 0; line < lines; ++line) {
-            // A run down a column is gathered (and its codes scattered); along a row it is used in place.
-            std::vector<float> x(static_cast<std::size_t>(runsAlongColumns ? run : 0));
-            std::vector<std::int8_t> codes(x.size());
-            for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
-                const std::int64_t n = std::min(run, length - r * run);
-                float& scale = m.m_scales[static_cast<std::size_t>(line * runs + r)];
-                const auto at = [&](std::int64_t i) { return static_cast<std::size_t>((r * run + i) * cols + line); };
-                if (runsAlongColumns)
-                    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
-                const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
-                const bool fits = runsAlongColumns ? fitRun(x.data(), n, scale, codes.data())
-                                                   : fitRun(values.data() + first, n, scale, m.m_codes.data() + first);
-                if (!fits) {
-                    failed = true;
-                    break;
-                }
-                if (runsAlongColumns)
-                    for (std::int64_t i = 0; i < n; ++i) m.m_codes[at(i)] = codes[static_cast<std::size_t>(i)];
-            }
-        }
-        if (failed) continue;
+        if (!fitRuns(values, cols, lines, length, run, runsAlongColumns, m.m_codes.data(), m.m_scales.data())) continue;
         if (runsAlongColumns) {
             m.m_view.runRows = run;
             m.m_view.scaleRowStep = 1;
@@ -182,11 +191,7 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     }
     if (!allBf16(values)) return std::nullopt;
     std::vector<std::uint16_t> bits(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, &values[i], 4);
-        bits[i] = static_cast<std::uint16_t>(u >> 16);
-    }
+    std::transform(values.begin(), values.end(), bits.begin(), f32ToBf16); // exact: each value is a BF16
     return fromHalf(std::move(bits), rows, cols, true);
 }
 
@@ -213,17 +218,7 @@ std::vector<float> CompactMatrix::toFloats() const {
     const CompactMatrixView v = view();
     std::vector<float> out(static_cast<std::size_t>(numel()));
     for (std::int64_t r = 0; r < v.rows; ++r)
-        for (std::int64_t c = 0; c < v.cols; ++c) {
-            const std::size_t at = static_cast<std::size_t>(r * v.cols + c);
-            switch (v.kind) {
-            case CompactMatrixView::Kind::Bf16: out[at] = bf16ToF32(m_half[at]); break;
-            case CompactMatrixView::Kind::F16: out[at] = f16ToF32(m_half[at]); break;
-            case CompactMatrixView::Kind::ScaledInt8:
-                out[at] = static_cast<float>(m_codes[at]) *
-                          m_scales[static_cast<std::size_t>(r / v.runRows * v.scaleRowStep + c / v.runCols * v.scaleColStep)];
-                break;
-            }
-        }
+        for (std::int64_t c = 0; c < v.cols; ++c) out[static_cast<std::size_t>(r * v.cols + c)] = v.at(r, c);
     return out;
 }
 

@@ -68,21 +68,9 @@ struct Product {
     const CompactMatrixView* bCompact = nullptr; // B held compactly (b has its shape, no data)
 };
 
-// Element (r, c) of a compact matrix as float32.
-float compactAt(const CompactMatrixView& v, std::int64_t r, std::int64_t c) {
-    const std::int64_t at = r * v.stride + c;
-    switch (v.kind) {
-    case CompactMatrixView::Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(v.data)[at]);
-    case CompactMatrixView::Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(v.data)[at]);
-    case CompactMatrixView::Kind::ScaledInt8: break;
-    }
-    const float scale = v.scales[r / v.runRows * v.scaleRowStep + c / v.runCols * v.scaleColStep];
-    return static_cast<float>(static_cast<const std::int8_t*>(v.data)[at]) * scale;
-}
-
 // B's element at row r, column c (of B as stored), as float32.
 float bAt(const Product& p, std::int64_t r, std::int64_t c) {
-    return p.bCompact ? compactAt(*p.bCompact, r, c) : p.b.data[r * p.b.stride + c];
+    return p.bCompact ? p.bCompact->at(r, c) : p.b.data[r * p.b.stride + c];
 }
 
 #if QS_GEMM_AVX2

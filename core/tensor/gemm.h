@@ -7,6 +7,8 @@
 // never on m, n, the tile it falls in, the layout of the operands, the vector width or the thread
 // count: a batch of windows gives the numbers each window gives alone, 1 and 2 threads agree bit for
 // bit, AVX2 and AVX-512 agree, and gemmNT(A, B) equals gemmNN(A, Bᵀ) and gemmTN(Aᵀ, Bᵀ).
+#include "tensor/half.h"
+
 #include <cstdint>
 
 namespace qs::core {
@@ -33,6 +35,18 @@ struct CompactMatrixView {
     std::int64_t rows = 0, cols = 0, stride = 0;
     const float* scales = nullptr; ///< ScaledInt8 only
     std::int64_t runRows = 1, runCols = 1, scaleRowStep = 0, scaleColStep = 0;
+
+    /// Element (r, c) as float32: the one definition every reader of the view follows.
+    float at(std::int64_t r, std::int64_t c) const {
+        const std::int64_t i = r * stride + c;
+        switch (kind) {
+        case Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(data)[i]);
+        case Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(data)[i]);
+        case Kind::ScaledInt8: break;
+        }
+        return static_cast<float>(static_cast<const std::int8_t*>(data)[i]) *
+               scales[r / runRows * scaleRowStep + c / runCols * scaleColStep];
+    }
 };
 
 /// Which elements of C a product must compute.

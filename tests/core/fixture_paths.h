@@ -14,7 +14,7 @@ inline std::filesystem::path fixtures() { return QS_FIXTURES_DIR; }
 inline std::filesystem::path tinyLlama() { return fixtures() / "tinyllama-bpe512"; }
 /// Bytes per value of the fixture's Linear weights as its model.safetensors stores them (read from
 /// the file's header: BF16/F16 2, F32 4), which is what a forward pass holds them in until they are
-/// replaced (e.g. quantized, as float32).
+/// replaced (e.g. quantized).
 inline long long fixtureLinearBytesPerValue() {
     std::ifstream f(tinyLlama() / "model.safetensors", std::ios::binary);
     std::uint64_t n = 0;

@@ -51,7 +51,7 @@ double relErr(double got, double want) {
 }
 
 // Bytes of the model's weights that `pick` selects, from the weight table (not from CausalLm): in
-// float32 (what quantized copies take), or `asLoaded`, as a forward pass holds them when loaded:
+// float32 (an upper bound for quantized copies), or `asLoaded`, as a forward pass holds them when loaded:
 // decoder Linears (the matrices inside a layer) stored in BF16 or binary16 stay in 16 bits (CausalLm's
 // contract), everything else is float32.
 std::int64_t bytesWhere(const Model& model, const std::function<bool(const WeightInfo&)>& pick, bool asLoaded = false) {
@@ -67,7 +67,7 @@ std::int64_t heldBytesWhere(const Model& model, const std::function<bool(const W
 }
 
 // Bytes that stay resident (embedding, head, final norm: float32) and of the largest decoder layer,
-// in float32 (a quantized layer) and as loaded.
+// in float32 (at least a quantized layer) and as loaded.
 struct LayerBytes {
     std::int64_t resident = 0, largestLayer = 0, largestHeldLayer = 0;
 };
@@ -197,7 +197,7 @@ TEST(LayerMajor, PeakWeightBytesStayWithinOneLayer) {
     EXPECT_LT(static_cast<double>(fp32.peakWeightBytes), static_cast<double>(resident) + 1.5 * static_cast<double>(largestHeldLayer));
     EXPECT_LT(static_cast<double>(fp32.peakWeightBytes), 0.5 * static_cast<double>(full));
 
-    // Quantized layers are float32 copies: within one of them, and under half the float32 model.
+    // A quantized layer takes at most float32: within one of them, and under half the float32 model.
     const LayerMajorResult q = evaluateLayerMajor(
         model, testTokens(), {128, 8}, quantized(rtn(FormatId::Int4, Granularity::Group, 32, false)), {});
     EXPECT_LT(static_cast<double>(q.peakWeightBytes), bound);
@@ -319,7 +319,7 @@ LayerMajorCandidate calibrated(const QuantJob& job) {
 
 TEST(LayerMajor, CalibratedMethodsEqualTheLayerSequentialPath) {
     const Model& model = fixtureModel();
-    [[maybe_unused]] const auto [resident, largestLayer, largestHeldLayer] = layerBytes(model);
+    const LayerBytes bytes = layerBytes(model);
     for (const char* method : {"gptq", "awq"}) {
         QuantJob job = rtn(FormatId::Int4, Granularity::Group, 32, false);
         job.method = method;
@@ -347,7 +347,7 @@ TEST(LayerMajor, CalibratedMethodsEqualTheLayerSequentialPath) {
         EXPECT_EQ(r.quant->job.toJson(), whole.job.toJson()) << method;
         EXPECT_TRUE(r.quant->weights.empty());
         EXPECT_LT(static_cast<double>(r.peakWeightBytes),
-                  static_cast<double>(resident) + 1.5 * static_cast<double>(largestLayer))
+                  static_cast<double>(bytes.resident) + 1.5 * static_cast<double>(bytes.largestLayer))
             << method;
 
         if (std::string(method) == "gptq") {
