@@ -1,0 +1,2 @@
+// SPDX-License-Identifier: MIT
+// Empty: qs_view_pch only builds the built-in views' precompiled header (views/CMakeLists.txt).
