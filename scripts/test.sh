@@ -24,7 +24,7 @@ if [ "${QS_SKIP_ASAN:-0}" != "1" ]; then
   heavy+="|RtnPerplexity|Perplexity.Fp32MatchesReference|Kld.QuantizedModelAgainstFp32|ActPercentile.Dgq"
   heavy+="|LayerMajor.(Calibrated|OtherRtn|RtnInt4|ActivationAndKv|Fp32Perplexity)"
   heavy+="|TransformedStats.(SmoothQuant|ReadsTheCache|HadamardRotation)"
-  heavy+="|QatFixture|Qat.AfterRotations|GradFixture.Float64|GradFixture.CurvatureAlong|GradTransforms.TransformedFloat"
+  heavy+="|QatFixture|Qat.AfterRotations|GradFixture.Float64|GradFixture.CurvatureAlong|GradTransforms.(TransformedFloat|ThroughQuantization)"
   heavy+="|Sensitivity.PrefixCacheAndThreadCountChangeNoBit|SensitivityLayerMajor.EqualsTheWholeModel|LayerRulesModel.FixtureRecipePerplexity|QuantizerConformance.QuantizesEveryWeightOfTheFixture/(gptvq|awq)"
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
