@@ -14,8 +14,10 @@ std::vector<RecipeQuality> compareRecipes(const Model& model, const Registries& 
     const CausalLm reference(model, {}, ctx);
     std::vector<RecipeQuality> rows;
     for (const auto& job : jobs) {
-        ModelQuantResult q = quantizeModel(model, registries, job, ctx, true);
-        CausalLm candidate(reference, std::move(q.weights));
+        // Each quantized weight goes into the candidate as it is made (held as codes where its grid
+        // allows), never beside float32 copies of every other.
+        CausalLm candidate(reference, {});
+        const ModelQuantResult q = quantizeModel(model, registries, job, ctx, false, {}, nullptr, &candidate);
         if (q.transformed) candidate.setHooks(q.transformed->hooks()); // online rotations of a transformed recipe
         rows.push_back({job, q.bitsPerWeight, compareWithReference(reference, candidate, tokens, opts, ctx)});
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Perplexity and KL divergence (core/eval) against the fixture's PyTorch reference numbers.
 #include "experiment/builtins.h"
+#include "experiment/quality_report.h"
 #include "quant/model_quantizer.h"
 #include "eval/perplexity.h"
 #include "eval/token_metrics.h"
@@ -220,4 +221,25 @@ TEST(TokenMetrics, HandComputedValues) {
     EXPECT_DOUBLE_EQ(percentileOfSorted(sorted, 0.99), 3.96);
     EXPECT_DOUBLE_EQ(percentileOfSorted(sorted, 1.0), 4.0);
     EXPECT_DOUBLE_EQ(percentileOfSorted({}, 0.5), 0.0);
+}
+
+// The headless report's table (compareRecipes: each weight installed as codes as it is made) against
+// the fixture's independently computed perplexities of the same RTN recipes.
+TEST(RtnPerplexityOfRecipes, CompareRecipesGivesEachRecipesReferencePerplexity) {
+    const std::vector<std::pair<std::string, QuantSpec>> recipes = {
+        {"rtn_int4_g32_asym", {FormatId::Int4, Granularity::Group, 32, false}},
+        {"rtn_int8_perchannel_sym", {FormatId::Int8, Granularity::Channel, 128, true}},
+        {"rtn_mxfp4", {FormatId::MxFp4, Granularity::Block, 32, true}}};
+    std::vector<QuantJob> jobs;
+    for (const auto& [key, spec] : recipes) jobs.push_back({"rtn", spec, nlohmann::json::object()});
+    Registries reg;
+    registerBuiltins(reg);
+    const auto rows = compareRecipes(fixtureModel(), reg, testTokens(), {128, 0}, jobs, {});
+    ASSERT_EQ(rows.size(), recipes.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const double want = reference()["summary_ppl"][recipes[i].first].get<double>();
+        EXPECT_LT(relErr(rows[i].comparison.candidate.perplexity, want), 1e-4) << recipes[i].first;
+        EXPECT_LT(relErr(rows[i].comparison.reference.perplexity, reference()["summary_ppl"]["fp32"].get<double>()), 1e-4);
+        EXPECT_GT(rows[i].comparison.kld.mean, 0.0) << recipes[i].first;
+    }
 }
