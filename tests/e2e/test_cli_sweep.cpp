@@ -40,12 +40,13 @@ nlohmann::json runs(const std::filesystem::path& project) {
 }
 
 // Starts the CLI as a child (not through a shell, so SIGKILL reaches the CLI itself).
-pid_t spawnCli(const std::vector<std::string>& args) {
+// stderr goes to `errPath` when given (to show why a run failed), else with stdout to /dev/null.
+pid_t spawnCli(const std::vector<std::string>& args, const std::filesystem::path& errPath = {}) {
     const pid_t pid = fork();
     if (pid == 0) {
         const int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
-        dup2(devnull, 2);
+        dup2(errPath.empty() ? devnull : open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
         std::vector<char*> argv;
         const std::string bin = std::string(QS_BIN_DIR) + "/quantscope-cli";
         argv.push_back(const_cast<char*>(bin.c_str()));
@@ -206,12 +207,16 @@ TEST(CliSweep, TwoProcessesShareOneProject) {
     const auto dir = outputDir("cli_sweep_two");
     const auto project = dir / "p.qsproj";
     const std::string grid = writeGrid(dir, R"({"format": ["int3", "int4", "int8"], "group": [32, 128]})");
-    const pid_t a = spawnCli(sweepArgv(grid, project));
-    const pid_t b = spawnCli(sweepArgv(grid, project));
+    const pid_t a = spawnCli(sweepArgv(grid, project), dir / "a.err");
+    const pid_t b = spawnCli(sweepArgv(grid, project), dir / "b.err");
     int sa = 0, sb = 0;
     waitpid(a, &sa, 0);
     waitpid(b, &sb, 0);
-    EXPECT_TRUE(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
-    EXPECT_TRUE(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+    const auto text = [](const std::filesystem::path& p) {
+        std::ifstream in(p);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    EXPECT_TRUE(WIFEXITED(sa) && WEXITSTATUS(sa) == 0) << "status " << sa << ", stderr:\n" << text(dir / "a.err");
+    EXPECT_TRUE(WIFEXITED(sb) && WEXITSTATUS(sb) == 0) << "status " << sb << ", stderr:\n" << text(dir / "b.err");
     expectCompleteAndUnique(project, 7);
 }
