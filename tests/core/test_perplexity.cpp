@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Perplexity and KL divergence (core/eval) against the fixture's PyTorch reference numbers.
+#include "builtin_registries.h"
 #include "experiment/builtins.h"
 #include "experiment/quality_report.h"
 #include "quant/model_quantizer.h"
@@ -224,7 +225,8 @@ TEST(TokenMetrics, HandComputedValues) {
 }
 
 // The headless report's table (compareRecipes: each weight installed as codes as it is made) against
-// the fixture's independently computed perplexities of the same RTN recipes.
+// the fixture's independently computed perplexities of the same RTN recipes. (Its suite name falls under
+// scripts/test.sh's "RtnPerplexity" heavy cases: whole-text perplexities run in Release only.)
 TEST(RtnPerplexityOfRecipes, CompareRecipesGivesEachRecipesReferencePerplexity) {
     const std::vector<std::pair<std::string, QuantSpec>> recipes = {
         {"rtn_int4_g32_asym", {FormatId::Int4, Granularity::Group, 32, false}},
@@ -232,9 +234,7 @@ TEST(RtnPerplexityOfRecipes, CompareRecipesGivesEachRecipesReferencePerplexity) 
         {"rtn_mxfp4", {FormatId::MxFp4, Granularity::Block, 32, true}}};
     std::vector<QuantJob> jobs;
     for (const auto& [key, spec] : recipes) jobs.push_back({"rtn", spec, nlohmann::json::object()});
-    Registries reg;
-    registerBuiltins(reg);
-    const auto rows = compareRecipes(fixtureModel(), reg, testTokens(), {128, 0}, jobs, {});
+    const auto rows = compareRecipes(fixtureModel(), qs::test::builtinRegistries(), testTokens(), {128, 0}, jobs, {});
     ASSERT_EQ(rows.size(), recipes.size());
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const double want = reference()["summary_ppl"][recipes[i].first].get<double>();
