@@ -229,7 +229,7 @@ void Project::initialize(bool create) {
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("PRAGMA synchronous = NORMAL"); // WAL + NORMAL: durable against a killed process
     if (db.queryInt("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 0)
-        db.exec("PRAGMA journal_mode = WAL");
+        db.execRetryingBusy("PRAGMA journal_mode = WAL"); // several processes may open a new project at once
 }
 
 void Project::addMetricColumns() {

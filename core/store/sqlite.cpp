@@ -5,9 +5,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 namespace qs::core::sql {
 
-Database::Database(const std::filesystem::path& path, bool create, int busyTimeoutMs) : m_path(path) {
+Database::Database(const std::filesystem::path& path, bool create, int busyTimeoutMs)
+    : m_path(path), m_busyTimeoutMs(busyTimeoutMs) {
     const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
@@ -33,6 +38,21 @@ void Database::exec(std::string_view sql) {
         const std::string msg = err ? err : sqlite3_errmsg(m_db);
         sqlite3_free(err);
         throw Error(m_path.string() + ": " + msg + " (in '" + s.substr(0, 60) + "')");
+    }
+}
+
+void Database::execRetryingBusy(std::string_view sql) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m_busyTimeoutMs);
+    const std::string s(sql);
+    for (int pause = 1;; pause = std::min(pause * 2, 50)) {
+        char* err = nullptr;
+        const int rc = sqlite3_exec(m_db, s.c_str(), nullptr, nullptr, &err);
+        if (rc == SQLITE_OK) return;
+        const std::string msg = err ? err : sqlite3_errmsg(m_db);
+        sqlite3_free(err);
+        if ((rc & 0xFF) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline)
+            throw Error(m_path.string() + ": " + msg + " (in '" + s.substr(0, 60) + "')");
+        std::this_thread::sleep_for(std::chrono::milliseconds(pause)); // the other connection finishes
     }
 }
 

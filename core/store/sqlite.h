@@ -24,6 +24,10 @@ public:
 
     /// Runs one or more statements without results.
     void exec(std::string_view sql);
+    /// exec, tried again while SQLite answers "busy" without waiting, up to the busy timeout: it does
+    /// so where waiting could deadlock, as when two connections holding read locks both want the
+    /// exclusive lock that changing the journal mode takes.
+    void execRetryingBusy(std::string_view sql);
     /// The first column of the first row of `sql` as an integer (0 when there is no row).
     std::int64_t queryInt(std::string_view sql);
     /// rowid of the last INSERT on this connection.
@@ -38,6 +42,7 @@ public:
 private:
     sqlite3* m_db = nullptr;
     std::filesystem::path m_path;
+    int m_busyTimeoutMs = 0;
 };
 
 /// A prepared statement; bind parameters are 1-based, columns 0-based.

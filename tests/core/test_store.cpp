@@ -7,7 +7,9 @@
 #include "store/sqlite.h"
 #include "base/error.h"
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <gtest/gtest.h>
 
 using namespace qs::core;
@@ -240,4 +242,34 @@ TEST(Store, SettingsTravelWithTheProject) {
         EXPECT_EQ(again->setting("gui.sweep_ticks").value_or(""), R"({"methods":["gptq"]})") << path;
     }
     EXPECT_EQ(qs::core::Project::open(dir / "old.qsproj", false)->runs().size(), 5u);
+}
+
+// Several processes (here: connections on threads, which SQLite locks as it would processes) opening
+// one new project at once must all get it: the schema, its upgrades and the switch to WAL are each
+// made once, under a write lock, whoever comes first.
+TEST(Store, ManyConnectionsOpeningOneNewProjectAtOnceAllSucceed) {
+    const auto dir = qs::test::outputDir("store_concurrent_open");
+    constexpr int kConnections = 8, kRounds = 12;
+    for (int round = 0; round < kRounds; ++round) {
+        const auto path = dir / ("p" + std::to_string(round) + ".qsproj");
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+        std::atomic<int> ready{0};
+        std::vector<std::string> errors(kConnections);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kConnections; ++i)
+            threads.emplace_back([&, i] {
+                ++ready;
+                while (ready.load() < kConnections) std::this_thread::yield(); // start together
+                try {
+                    auto project = qs::core::Project::open(path, true);
+                    project->setSetting("opened_by_" + std::to_string(i), "yes");
+                } catch (const std::exception& e) {
+                    errors[static_cast<std::size_t>(i)] = e.what();
+                }
+            });
+        for (auto& t : threads) t.join();
+        for (int i = 0; i < kConnections; ++i) EXPECT_EQ(errors[static_cast<std::size_t>(i)], "") << "round " << round << ", connection " << i;
+        auto project = qs::core::Project::open(path, false);
+        for (int i = 0; i < kConnections; ++i) EXPECT_EQ(project->setting("opened_by_" + std::to_string(i)).value_or(""), "yes");
+    }
 }
