@@ -92,6 +92,29 @@ void BM_GemmNTInt8(benchmark::State& state) {
     });
 }
 
+// The weight held as codes into a 16-value code book (NF4) times a scale per 32 values, converted
+// while packed.
+void BM_GemmNTCodeBook(benchmark::State& state) {
+    static const float table[CompactMatrixView::kCodeBookSize] = {-1.0f,    -0.6962f, -0.5251f, -0.3949f, -0.2844f, -0.1848f,
+                                                                  -0.0911f, 0.0f,     0.0796f,  0.1609f,  0.2461f,  0.3379f,
+                                                                  0.4407f,  0.5626f,  0.7230f,  1.0f};
+    std::vector<std::int8_t> codes;
+    std::vector<float> scales;
+    timeProduct(state, [&codes, &scales](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+        const std::int64_t runs = (w.cols() + 31) / 32;
+        if (codes.empty()) {
+            for (std::int64_t i = 0; i < w.size(); ++i)
+                codes.push_back(static_cast<std::int8_t>(std::clamp(std::nearbyint(w.data()[i] * 4.0f) + 7.0f, 0.0f, 15.0f)));
+            scales.assign(static_cast<std::size_t>(w.rows() * runs), 0.5f);
+        }
+        CompactMatrixView v{CompactMatrixView::Kind::CodeBook, codes.data(), w.rows(), w.cols(), w.cols(), scales.data(), table};
+        v.runCols = 32;
+        v.scaleRowStep = runs;
+        v.scaleColStep = 1;
+        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, v, {y.data(), y.rows(), y.cols(), y.cols()});
+    });
+}
+
 void BM_EigenGemm(benchmark::State& state) {
     timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
@@ -102,6 +125,7 @@ int main(int argc, char** argv) {
     configureProcess(argv);
     for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT), benchmark::RegisterBenchmark("BM_GemmNTAvx2", BM_GemmNTAvx2),
                     benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_GemmNTInt8", BM_GemmNTInt8),
+                    benchmark::RegisterBenchmark("BM_GemmNTCodeBook", BM_GemmNTCodeBook),
                     benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})

@@ -10,6 +10,8 @@
 #include <array>
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 
 namespace qs::core {
 namespace {
@@ -172,6 +174,21 @@ std::vector<float> elementGrid(const FormatTraits& f) {
     case FormatKind::Cast: return {-f.element->maxValue, -f.element->minSubnormal(), 0.0f, f.element->minSubnormal(), f.element->maxValue};
     }
     return v;
+}
+
+const std::vector<std::vector<float>>& smallCodeBooks(std::size_t maxValues) {
+    static std::mutex mutex;
+    static std::map<std::size_t, std::vector<std::vector<float>>> byLimit;
+    std::lock_guard lock(mutex);
+    auto [it, added] = byLimit.try_emplace(maxValues);
+    if (added)
+        for (const FormatTraits& f : formatTable()) {
+            if (f.kind != FormatKind::Codebook && f.kind != FormatKind::Logarithmic) continue;
+            std::vector<float> grid = elementGrid(f);
+            if (grid.size() <= maxValues && std::find(it->second.begin(), it->second.end(), grid) == it->second.end())
+                it->second.push_back(std::move(grid));
+        }
+    return it->second;
 }
 
 } // namespace qs::core

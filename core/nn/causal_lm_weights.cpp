@@ -60,9 +60,11 @@ CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<Weig
 }
 
 // Installs `values` (the stored layout) as Linear l's weight: compactly where they are exactly int8
-// codes times scales along `in` (a quantized weight) or BF16 values, else as float32.
+// codes or a code-book format's values times scales along `in` (a quantized weight) or BF16 values,
+// else as float32.
 void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
-    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut)) {
+    const auto& codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
+    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut, codeBooks)) {
         l.compact = makeCompactBuffer(std::move(*compact), meter);
         l.weight.reset();
     } else {

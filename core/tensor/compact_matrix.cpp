@@ -4,6 +4,8 @@
 #include "tensor/half.h"
 
 #include <algorithm>
+#include <array>
+#include <functional>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -106,11 +108,97 @@ bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
     return false;
 }
 
+// A code book prepared for the search: its values ascending, the midpoints between neighbours, and
+// its distinct nonzero magnitudes, largest first (the candidates for the value at a run's amax).
+struct CodeBookSearch {
+    std::vector<float> values, midpoints, magnitudes;
+    std::array<float, CompactMatrixView::kCodeBookSize> table{};
+};
+
+std::optional<CodeBookSearch> prepareCodeBook(const std::vector<float>& book) {
+    CodeBookSearch s;
+    for (float v : book)
+        if (!std::isfinite(v)) return std::nullopt;
+    s.values = book;
+    std::sort(s.values.begin(), s.values.end());
+    s.values.erase(std::unique(s.values.begin(), s.values.end()), s.values.end()); // -0 == +0: one zero
+    if (s.values.empty() || s.values.size() > s.table.size()) return std::nullopt;
+    for (std::size_t i = 0; i < s.values.size(); ++i) {
+        s.table[i] = s.values[i] == 0.0f ? 0.0f : s.values[i];
+        if (i > 0) s.midpoints.push_back(0.5f * (s.values[i - 1] + s.values[i]));
+        if (s.values[i] != 0.0f) s.magnitudes.push_back(std::fabs(s.values[i]));
+    }
+    std::sort(s.magnitudes.begin(), s.magnitudes.end(), std::greater<>());
+    s.magnitudes.erase(std::unique(s.magnitudes.begin(), s.magnitudes.end()), s.magnitudes.end());
+    return s;
+}
+
+// Codes of x[0..n) into the code book at `scale` when every value is float(value * scale) exactly.
+// The nearest value to x / scale is the only candidate: a value times the scale, divided back (here
+// multiplied by the reciprocal), lands within a few ulps of it, far from any midpoint.
+bool bookCodesAt(const float* x, std::int64_t n, float scale, const CodeBookSearch& book, std::int8_t* codes) {
+    const float inv = 1.0f / scale;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vInv = _mm256_set1_ps(inv), vScale = _mm256_set1_ps(scale);
+    const __m256 low = _mm256_loadu_ps(book.table.data()), high = _mm256_loadu_ps(book.table.data() + 8);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xs = _mm256_loadu_ps(x + i), t = _mm256_mul_ps(xs, vInv);
+        __m256i idx = _mm256_setzero_si256();
+        for (float m : book.midpoints) // a true comparison is all ones, i.e. -1
+            idx = _mm256_sub_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_set1_ps(m), _CMP_GE_OQ)));
+        const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
+        const __m256 value = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(value, vScale), xs, _CMP_EQ_OQ)) != 0xFF) return false;
+        const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(idx), _mm256_extracti128_si256(idx, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packs_epi16(i16, i16));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float t = x[i] * inv;
+        const auto code = static_cast<std::size_t>(std::count_if(book.midpoints.begin(), book.midpoints.end(),
+                                                                 [t](float m) { return t >= m; }));
+        if (!(book.table[code] * scale == x[i])) return false;
+        codes[i] = static_cast<std::int8_t>(code);
+    }
+    return true;
+}
+
+// The scale and codes of one run in the code book, if it is in it: the run's amax is some value's
+// magnitude times the scale, rounded once, so the scale is within two ulps of amax / magnitude.
+bool fitBookRun(const float* x, std::int64_t n, const CodeBookSearch& book, float& scale, std::int8_t* codes) {
+    float amax = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i])) return false;
+        amax = std::max(amax, std::fabs(x[i]));
+    }
+    if (amax == 0.0f) {
+        scale = 0.0f;
+        std::fill(codes, codes + n, std::int8_t{0});
+        return true;
+    }
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    for (float magnitude : book.magnitudes) {
+        float up = amax / magnitude, down = up;
+        if (!(up > 0.0f) || !std::isfinite(up)) continue;
+        if (bookCodesAt(x, n, up, book, codes)) return scale = up, true;
+        for (int ulps = 1; ulps <= 2; ++ulps) {
+            up = std::nextafter(up, inf);
+            down = std::nextafter(down, 0.0f);
+            if (std::isfinite(up) && bookCodesAt(x, n, up, book, codes)) return scale = up, true;
+            if (down > 0.0f && bookCodesAt(x, n, down, book, codes)) return scale = down, true;
+        }
+    }
+    return false;
+}
+
 // Fits every run of `run` values along each of the `lines` (rows, or columns when
 // `runsAlongColumns`) of the row-major matrix `values` with `cols` columns: codes in the values'
 // layout, one scale per run ([line][run]). Stops at the first run on no lattice (false).
+// `fitOne(x, n, scale, codes)` fits one run (fitRun, or fitBookRun with its code book).
+template <typename FitOne>
 bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t lines, std::int64_t length,
-             std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales) {
+             std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales, const FitOne& fitOne) {
     const std::int64_t runs = (length + run - 1) / run;
     std::atomic<bool> failed{false};
     const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
@@ -126,8 +214,8 @@ bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t line
             if (runsAlongColumns)
                 for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
             const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
-            const bool fits = runsAlongColumns ? fitRun(x.data(), n, scale, xCodes.data())
-                                               : fitRun(values.data() + first, n, scale, codes + first);
+            const bool fits = runsAlongColumns ? fitOne(x.data(), n, scale, xCodes.data())
+                                               : fitOne(values.data() + first, n, scale, codes + first);
             if (!fits) {
                 failed = true;
                 break;
@@ -160,33 +248,51 @@ CompactMatrix CompactMatrix::fromHalf(std::vector<std::uint16_t> bits, std::int6
 }
 
 std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
-                                                    std::int64_t cols, bool runsAlongColumns) {
+                                                    std::int64_t cols, bool runsAlongColumns,
+                                                    std::span<const std::vector<float>> codeBooks) {
     const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
     if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
         return std::nullopt;
     CompactMatrix m;
-    m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
     m.m_view.rows = rows;
     m.m_view.cols = cols;
     m.m_view.stride = cols;
     m.m_codes.resize(values.size());
-    const std::int64_t shorter[] = {256, 128, 64, 32, 16, 8};
-    for (std::size_t tried = 0; tried <= std::size(shorter); ++tried) {
-        const std::int64_t run = tried == 0 ? length : shorter[tried - 1];
-        if (tried > 0 && run >= length) continue;
-        const std::int64_t runs = (length + run - 1) / run;
-        m.m_scales.assign(static_cast<std::size_t>(lines * runs), 0.0f);
-        if (!fitRuns(values, cols, lines, length, run, runsAlongColumns, m.m_codes.data(), m.m_scales.data())) continue;
-        if (runsAlongColumns) {
-            m.m_view.runRows = run;
-            m.m_view.scaleRowStep = 1;
-            m.m_view.scaleColStep = runs;
-        } else {
-            m.m_view.runCols = run;
-            m.m_view.scaleRowStep = runs;
-            m.m_view.scaleColStep = 1;
+    // The longest run (the whole line, then 256 down to 8) at which every run fits: its layout.
+    const auto fitsAtSomeRun = [&](const auto& fitOne) {
+        const std::int64_t shorter[] = {256, 128, 64, 32, 16, 8};
+        for (std::size_t tried = 0; tried <= std::size(shorter); ++tried) {
+            const std::int64_t run = tried == 0 ? length : shorter[tried - 1];
+            if (tried > 0 && run >= length) continue;
+            const std::int64_t runs = (length + run - 1) / run;
+            m.m_scales.assign(static_cast<std::size_t>(lines * runs), 0.0f);
+            if (!fitRuns(values, cols, lines, length, run, runsAlongColumns, m.m_codes.data(), m.m_scales.data(), fitOne))
+                continue;
+            if (runsAlongColumns) {
+                m.m_view.runRows = run;
+                m.m_view.scaleRowStep = 1;
+                m.m_view.scaleColStep = runs;
+            } else {
+                m.m_view.runCols = run;
+                m.m_view.scaleRowStep = runs;
+                m.m_view.scaleColStep = 1;
+            }
+            return true;
         }
+        return false;
+    };
+    m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
+    if (fitsAtSomeRun(fitRun)) return m;
+    for (const std::vector<float>& codeBook : codeBooks) {
+        const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
+        if (!book) continue;
+        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+            return fitBookRun(x, n, *book, scale, codes);
+        };
+        if (!fitsAtSomeRun(fitOne)) continue;
+        m.m_view.kind = CompactMatrixView::Kind::CodeBook;
+        m.m_table.assign(book->table.begin(), book->table.end());
         return m;
     }
     if (!allBf16(values)) return std::nullopt;
@@ -201,9 +307,10 @@ bool allowCompactWeights(bool allowed) {
 
 CompactMatrixView CompactMatrix::view() const {
     CompactMatrixView v = m_view;
-    if (v.kind == CompactMatrixView::Kind::ScaledInt8) {
+    if (v.kind == CompactMatrixView::Kind::ScaledInt8 || v.kind == CompactMatrixView::Kind::CodeBook) {
         v.data = m_codes.data();
         v.scales = m_scales.data();
+        v.table = m_table.empty() ? nullptr : m_table.data();
     } else {
         v.data = m_half.data();
     }
@@ -211,7 +318,7 @@ CompactMatrixView CompactMatrix::view() const {
 }
 
 std::size_t CompactMatrix::bytes() const {
-    return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + m_scales.size() * sizeof(float);
+    return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + (m_scales.size() + m_table.size()) * sizeof(float);
 }
 
 std::vector<float> CompactMatrix::toFloats() const {

@@ -2,7 +2,8 @@
 #pragma once
 // A weight matrix held in fewer than 4 bytes a value without changing one number the products
 // compute: the forward pass holds a checkpoint's 16-bit Linears as stored, and a quantized Linear as
-// int8 codes times a scale per run when its values are exactly that.
+// int8 codes times a scale per run, or a code book's values times a scale per run, when its values
+// are exactly that.
 #include "tensor/gemm.h"
 
 #include <cstdint>
@@ -23,8 +24,12 @@ public:
     /// every value is float(code) * scale; else BF16 when every value is a BF16; else nothing. This
     /// is what a quantizer on an integer grid (INT, MX, NVFP4) produces, whatever method placed the
     /// codes. A zero is held as +0: a product cannot tell -0 from +0, as every sum starts at +0.
+    /// Failing those, one byte a value as codes into one of `codeBooks` (each at most
+    /// CompactMatrixView::kCodeBookSize values) times a scale per run, where every value is
+    /// float(table[code] * scale) exactly: what a code-book format (NF4, log2, SULQ) produces.
     static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
-                                                bool runsAlongColumns);
+                                                bool runsAlongColumns,
+                                                std::span<const std::vector<float>> codeBooks = {});
 
     CompactMatrixView view() const;
     std::int64_t rows() const { return m_view.rows; }
@@ -38,8 +43,9 @@ public:
 private:
     CompactMatrixView m_view; // its pointers are re-aimed by view()
     std::vector<std::uint16_t> m_half;
-    std::vector<std::int8_t> m_codes;
+    std::vector<std::int8_t> m_codes; // a code book's codes are their uint8 bits
     std::vector<float> m_scales;
+    std::vector<float> m_table; // CodeBook: kCodeBookSize values
 };
 
 /// Allows or forbids compact forms from CompactMatrix::exactly (forbidden, it finds none and the

@@ -120,15 +120,31 @@ void halfToFloat(const std::uint16_t* src, std::int64_t n, bool bf16, float* dst
     for (; i < n; ++i) dst[i] = bf16 ? bf16ToF32(src[i]) : f16ToF32(src[i]);
 }
 
+// Eight code-book codes as their table values: two permutes of the table's halves, picked by bit 3.
+__m256 codeBookValues(const std::uint8_t* codes, __m256 low, __m256 high) {
+    std::int64_t eight;
+    std::memcpy(&eight, codes, 8);
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
+    const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); // bit 3 as the sign bit
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
+}
+
 // Elements (r, c..c+n) of a compact matrix as float32 into dst: 8 at a time where they share a
 // scale (runs along the row), one at a time otherwise, with the same single rounding.
 void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, std::int64_t n, float* dst) {
     const std::int64_t at = r * v.stride + c;
-    if (v.kind != CompactMatrixView::Kind::ScaledInt8) {
+    if (v.kind == CompactMatrixView::Kind::Bf16 || v.kind == CompactMatrixView::Kind::F16) {
         halfToFloat(static_cast<const std::uint16_t*>(v.data) + at, n, v.kind == CompactMatrixView::Kind::Bf16, dst);
         return;
     }
-    const std::int8_t* codes = static_cast<const std::int8_t*>(v.data) + at;
+    const bool codeBook = v.kind == CompactMatrixView::Kind::CodeBook;
+    const auto* codes = static_cast<const std::uint8_t*>(v.data) + at;
+    const __m256 low = codeBook ? _mm256_loadu_ps(v.table) : _mm256_setzero_ps();
+    const __m256 high = codeBook ? _mm256_loadu_ps(v.table + 8) : _mm256_setzero_ps();
+    const auto element = [&](std::int64_t q) {
+        return codeBook ? v.table[codes[q] % CompactMatrixView::kCodeBookSize]
+                        : static_cast<float>(static_cast<std::int8_t>(codes[q]));
+    };
     const float* rowScales = v.scales + (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
     // The run of column c + i, followed as i grows (no division per element: this is the hot path).
     std::int64_t run = v.runCols == 1 ? c : c / v.runCols, runEnd = (run + 1) * v.runCols;
@@ -140,15 +156,20 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     for (; i + 8 <= n; i += 8) {
         const float scale = scaleAt(c + i);
         if (c + i + 8 > runEnd) { // these 8 codes straddle runs
-            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = static_cast<float>(codes[q]) * scaleAt(c + q);
+            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = element(q) * scaleAt(c + q);
             continue;
         }
-        std::int64_t eight;
-        std::memcpy(&eight, codes + i, 8);
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(eight)));
+        __m256 f;
+        if (codeBook) {
+            f = codeBookValues(codes + i, low, high);
+        } else {
+            std::int64_t eight;
+            std::memcpy(&eight, codes + i, 8);
+            f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(eight)));
+        }
         _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(scale)));
     }
-    for (; i < n; ++i) dst[i] = static_cast<float>(codes[i]) * scaleAt(c + i);
+    for (; i < n; ++i) dst[i] = element(i) * scaleAt(c + i);
 }
 
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
@@ -453,8 +474,11 @@ Product productNN(const char* what, ConstMatrixView a, ConstMatrixView b, Matrix
 
 // Runs p (shaped from B's view) reading B's values from their compact form.
 void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, const float* bias) {
-    if (b.kind == CompactMatrixView::Kind::ScaledInt8 && (!b.scales || b.runRows < 1 || b.runCols < 1))
-        throw Error(std::string(what) + ": an int8 operand needs its scales and runs of at least one element");
+    const bool scaled = b.kind == CompactMatrixView::Kind::ScaledInt8 || b.kind == CompactMatrixView::Kind::CodeBook;
+    if (scaled && (!b.scales || b.runRows < 1 || b.runCols < 1))
+        throw Error(std::string(what) + ": an int8 or code-book operand needs its scales and runs of at least one element");
+    if (b.kind == CompactMatrixView::Kind::CodeBook && !b.table)
+        throw Error(std::string(what) + ": a code-book operand needs its table");
     p.bias = bias;
     p.bCompact = &b;
     run(p);

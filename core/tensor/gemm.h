@@ -29,23 +29,28 @@ struct MatrixView {
 /// int8 codes times a float32 scale per run, element (r, c) being float(code) * scales[(r / runRows) *
 /// scaleRowStep + (c / runCols) * scaleColStep] (one rounding).
 struct CompactMatrixView {
-    enum class Kind : std::uint8_t { Bf16, F16, ScaledInt8 };
+    /// ScaledInt8: element = float(int8 code) * run scale. CodeBook: element = table[uint8 code] * run
+    /// scale, a code book of at most kCodeBookSize values (NF4, log2, SULQ, FP4 levels).
+    enum class Kind : std::uint8_t { Bf16, F16, ScaledInt8, CodeBook };
+    static constexpr int kCodeBookSize = 16;
     Kind kind = Kind::Bf16;
-    const void* data = nullptr; ///< std::uint16_t (Bf16, F16) or std::int8_t (ScaledInt8) elements
+    const void* data = nullptr; ///< std::uint16_t (Bf16, F16), std::int8_t (ScaledInt8) or std::uint8_t (CodeBook) elements
     std::int64_t rows = 0, cols = 0, stride = 0;
-    const float* scales = nullptr; ///< ScaledInt8 only
+    const float* scales = nullptr; ///< ScaledInt8 and CodeBook
+    const float* table = nullptr;  ///< CodeBook only: kCodeBookSize values (unused ones 0)
     std::int64_t runRows = 1, runCols = 1, scaleRowStep = 0, scaleColStep = 0;
 
     /// Element (r, c) as float32: the one definition every reader of the view follows.
     float at(std::int64_t r, std::int64_t c) const {
         const std::int64_t i = r * stride + c;
+        float element = 0.0f;
         switch (kind) {
         case Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(data)[i]);
         case Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(data)[i]);
-        case Kind::ScaledInt8: break;
+        case Kind::ScaledInt8: element = static_cast<float>(static_cast<const std::int8_t*>(data)[i]); break;
+        case Kind::CodeBook: element = table[static_cast<const std::uint8_t*>(data)[i] % kCodeBookSize]; break;
         }
-        return static_cast<float>(static_cast<const std::int8_t*>(data)[i]) *
-               scales[r / runRows * scaleRowStep + c / runCols * scaleColStep];
+        return element * scales[r / runRows * scaleRowStep + c / runCols * scaleColStep];
     }
 };
 
@@ -69,7 +74,7 @@ void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
 
 /// gemmNT and gemmNN with B held compactly: each element is converted to float32 (exactly) as B is
 /// packed, so C is bit for bit the product with B converted first, without a float32 copy of B.
-/// Throws Error for a ScaledInt8 view without scales or with a run of no element.
+/// Throws Error for a ScaledInt8 or CodeBook view without scales (or table) or with a run of no element.
 void gemmNT(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
 void gemmNN(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
 

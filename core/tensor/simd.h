@@ -28,8 +28,8 @@ inline void store(float* p, F8 v) { std::memcpy(p, &v, sizeof v); }
 inline F8 splat(float x) { return F8{} + x; }
 inline U8 splatU(std::uint32_t x) { return U8{} + x; }
 /// Bit reinterpretation.
-inline U8 bits(F8 v) { return reinterpret_cast<U8&>(v); }
-inline F8 fromBits(U8 v) { return reinterpret_cast<F8&>(v); }
+inline U8 bits(F8 v) { return (U8)v; } // a cast between vectors of one size keeps the bits
+inline F8 fromBits(U8 v) { return (F8)v; }
 /// Lane-wise select: m ? a : b (m from a comparison).
 inline F8 select(I8 m, F8 a, F8 b) { return m ? a : b; }
 /// Round to nearest even for |x| < 2^22 (adding and removing 1.5 * 2^23 rounds in the FPU's default mode).

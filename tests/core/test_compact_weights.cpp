@@ -11,6 +11,7 @@
 #include "nn/causal_lm.h"
 #include "nn/causal_lm_grad.h"
 #include "model/model.h"
+#include "formats/format_traits.h"
 #include "quant/fake_quant.h"
 #include "quant/model_quantizer.h"
 #include "tensor/compact_matrix.h"
@@ -111,6 +112,55 @@ TEST(CompactWeights, MicroscalingAndNvFp4AreOnAnIntegerLatticeToo) {
     }
 }
 
+TEST(CompactWeights, CodeBookFormatsBecomeCodesIntoTheirBookTimesRunScales) {
+    // NF4 and SULQ values are a code book's values times a run scale: one byte a value, a scale per
+    // run and the 16-value table, each value given back exactly, in either layout.
+    const std::vector<float> w = normalMatrix(kRows, kCols, 6);
+    const auto& books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
+    ASSERT_EQ(books.size(), 3u); // NF4, log2, SULQ
+    // log2's 4-bit levels (2^-j, j <= 6) are an integer lattice too: held as int8 codes, as cheap.
+    struct Case {
+        QuantSpec spec;
+        CompactMatrixView::Kind kind;
+    };
+    const Case cases[] = {{{FormatId::Nf4, Granularity::Group, 32, true}, CompactMatrixView::Kind::CodeBook},
+                          {{FormatId::Nf4, Granularity::Group, 64, true}, CompactMatrixView::Kind::CodeBook},
+                          {{FormatId::Nf4, Granularity::Channel, 0, true}, CompactMatrixView::Kind::CodeBook},
+                          {{FormatId::Sulq, Granularity::Group, 16, true}, CompactMatrixView::Kind::CodeBook},
+                          {{FormatId::Log2, Granularity::Group, 32, true}, CompactMatrixView::Kind::ScaledInt8}};
+    for (const auto& [spec, kind] : cases) {
+        SCOPED_TRACE(spec.label());
+        const bool book = kind == CompactMatrixView::Kind::CodeBook;
+        const std::int64_t run = spec.granularity == Granularity::Channel ? kCols : spec.groupSize;
+        const std::vector<float> q = quantized(w, kRows, kCols, spec);
+        EXPECT_EQ(CompactMatrix::exactly(q, kRows, kCols, false).has_value(), !book); // no book offered
+        const auto m = CompactMatrix::exactly(q, kRows, kCols, false, books);
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->view().kind, kind);
+        EXPECT_EQ(m->view().runCols, run);
+        const std::int64_t runs = kRows * ((kCols + run - 1) / run);
+        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * runs + (book ? 4 * 16 : 0)));
+        expectExact(*m, q);
+
+        const std::vector<float> t = transposed(q, kRows, kCols);
+        const auto mt = CompactMatrix::exactly(t, kCols, kRows, true, books);
+        ASSERT_TRUE(mt.has_value());
+        EXPECT_EQ(mt->view().runRows, run);
+        expectExact(*mt, t);
+    }
+    // A value off the book (or a NaN) leaves the matrix float32; integer grids stay int8.
+    std::vector<float> q = quantized(w, kRows, kCols, cases[0].spec);
+    for (float bad : {q[40] * 1.001f, std::nanf("")}) {
+        std::vector<float> withBad = q;
+        withBad[40] = bad;
+        EXPECT_FALSE(CompactMatrix::exactly(withBad, kRows, kCols, false, books).has_value());
+    }
+    const auto int4 = CompactMatrix::exactly(quantized(w, kRows, kCols, {FormatId::Int4, Granularity::Group, 32, true}), kRows,
+                                             kCols, false, books);
+    ASSERT_TRUE(int4.has_value());
+    EXPECT_EQ(int4->view().kind, CompactMatrixView::Kind::ScaledInt8);
+}
+
 TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
     const std::vector<float> w = normalMatrix(kRows, kCols, 5);
     // 8-bit asymmetric codes reach ±255 from the zero point; NF4's levels are no lattice.
@@ -153,54 +203,59 @@ TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
 
 TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
     // Every Linear of a tiny Llama (F32 checkpoint) and GPT-2 (Conv1D [in, out], BF16 checkpoint)
-    // replaced by its RTN int4 group-32 quantization; compared with the same replacement held in
-    // float32: logits, batches, a derived model, layer by layer, gradients.
-    const QuantSpec spec{FormatId::Int4, Granularity::Group, 32, true};
-    std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
-    for (std::size_t k = 0; k < w.size(); ++k)
-        for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
-    const std::vector<std::span<const std::int32_t>> spans(w.begin(), w.end());
-    for (const char* type : {"llama", "gpt2"}) {
-        SCOPED_TRACE(type);
-        qs::test::TinySpec tiny;
-        tiny.modelType = type;
-        if (tiny.modelType == "gpt2") tiny.matrixDtype = DType::BF16;
-        const fs::path dir = qs::test::outputDir(std::string("compact_weights_") + type);
-        qs::test::writeTinyModel(dir, tiny);
-        const auto model = openModel(dir);
-        const CausalLm base(*model);
+    // replaced by its RTN int4 group-32 quantization (int8 codes) or NF4 group-32 one (code-book
+    // codes); compared with the same replacement held in float32: logits, batches, a derived model,
+    // layer by layer, gradients.
+    for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, true},
+                                  QuantSpec{FormatId::Nf4, Granularity::Group, 32, true}}) {
+        SCOPED_TRACE(spec.label());
+        const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0;
+        std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
+        for (std::size_t k = 0; k < w.size(); ++k)
+            for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
+        const std::vector<std::span<const std::int32_t>> spans(w.begin(), w.end());
+        for (const char* type : {"llama", "gpt2"}) {
+            SCOPED_TRACE(type);
+            qs::test::TinySpec tiny;
+            tiny.modelType = type;
+            if (tiny.modelType == "gpt2") tiny.matrixDtype = DType::BF16;
+            const fs::path dir = qs::test::outputDir(std::string("compact_weights_") + type);
+            qs::test::writeTinyModel(dir, tiny);
+            const auto model = openModel(dir);
+            const CausalLm base(*model);
 
-        // Each Linear quantized along `in`, in its stored layout; the bytes it is held in.
-        std::map<std::string, std::vector<float>> q;
-        std::size_t floatBytes = 0, compactBytes = 0;
-        std::map<int, std::map<std::string, std::vector<float>>> byLayer;
-        for (int l = 0; l < base.numLayers(); ++l)
-            for (const LinearInputSite& site : base.layerSites(l))
-                for (const std::string& name : site.weights) {
-                    const WeightInfo& info = *model->find(name);
-                    const std::int64_t out = info.matrixRows(), in = info.matrixCols();
-                    std::vector<float> values = quantized(model->weightAsOutIn(info), out, in, spec);
-                    if (info.transposed) values = transposed(values, out, in);
-                    floatBytes += values.size() * 4;
-                    compactBytes += values.size() + 4 * static_cast<std::size_t>(out * ((in + 31) / 32));
-                    q[name] = values;
-                    byLayer[l][name] = values;
-                }
-        const bool before = allowCompactWeights(false);
-        const CausalLm floats(*model, q), floatsDerived(base, q);
-        allowCompactWeights(before);
-        const CausalLm codes(*model, q), codesDerived(base, q);
+            // Each Linear quantized along `in`, in its stored layout; the bytes it is held in.
+            std::map<std::string, std::vector<float>> q;
+            std::size_t floatBytes = 0, compactBytes = 0;
+            std::map<int, std::map<std::string, std::vector<float>>> byLayer;
+            for (int l = 0; l < base.numLayers(); ++l)
+                for (const LinearInputSite& site : base.layerSites(l))
+                    for (const std::string& name : site.weights) {
+                        const WeightInfo& info = *model->find(name);
+                        const std::int64_t out = info.matrixRows(), in = info.matrixCols();
+                        std::vector<float> values = quantized(model->weightAsOutIn(info), out, in, spec);
+                        if (info.transposed) values = transposed(values, out, in);
+                        floatBytes += values.size() * 4;
+                        compactBytes += values.size() + 4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
+                        q[name] = values;
+                        byLayer[l][name] = values;
+                    }
+            const bool before = allowCompactWeights(false);
+            const CausalLm floats(*model, q), floatsDerived(base, q);
+            allowCompactWeights(before);
+            const CausalLm codes(*model, q), codesDerived(base, q);
 
-        EXPECT_EQ(codes.weightBytes() + floatBytes, floats.weightBytes() + compactBytes);
-        EXPECT_EQ(codesDerived.weightBytes(), floatsDerived.weightBytes() - floatBytes + compactBytes);
-        EXPECT_TRUE(codes.forward(w[0]) == floats.forward(w[0]));
-        EXPECT_TRUE(codesDerived.forward(w[1]) == floats.forward(w[1]));
-        const auto a = codes.forwardBatch(spans), b = floats.forwardBatch(spans);
-        for (std::size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(a[k] == b[k]) << "window " << k;
-        EXPECT_FALSE(codes.forward(w[0]) == base.forward(w[0]));
+            EXPECT_EQ(codes.weightBytes() + floatBytes, floats.weightBytes() + compactBytes);
+            EXPECT_EQ(codesDerived.weightBytes(), floatsDerived.weightBytes() - floatBytes + compactBytes);
+            EXPECT_TRUE(codes.forward(w[0]) == floats.forward(w[0]));
+            EXPECT_TRUE(codesDerived.forward(w[1]) == floats.forward(w[1]));
+            const auto a = codes.forwardBatch(spans), b = floats.forwardBatch(spans);
+            for (std::size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(a[k] == b[k]) << "window " << k;
+            EXPECT_FALSE(codes.forward(w[0]) == base.forward(w[0]));
 
-        EXPECT_TRUE(qs::test::layerByLayerLogits(*model, w[0], byLayer) == floats.forward(w[0]));
-        qs::test::expectSameGradients(codes, floats, spans);
+            EXPECT_TRUE(qs::test::layerByLayerLogits(*model, w[0], byLayer) == floats.forward(w[0]));
+            qs::test::expectSameGradients(codes, floats, spans);
+        }
     }
 }
 

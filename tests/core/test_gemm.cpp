@@ -249,13 +249,17 @@ TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
         }
 }
 
-TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
-    // B as int8 codes (-128..127) times a scale per run along k: runs of 32 (8 codes share a scale),
-    // of 12 (8 codes straddle two runs) and of all of k, strided. NT runs along B's rows, NN down its
-    // columns (a GPT-2 Conv1D [in, out]: each column has its own scales).
+namespace {
+
+// B as one-byte codes times a scale per run along k (int8 codes, or indices into `table` for a code
+// book): runs of 32 (8 codes share a scale), of 12 (8 codes straddle two runs) and of all of k,
+// strided. NT runs along B's rows, NN down its columns (a GPT-2 Conv1D [in, out]: each column has
+// its own scales). The reference converts each element by the closed form.
+void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const float* table, unsigned seed) {
     const std::int64_t n = 37, k = 300, pad = 3;
-    std::mt19937 rng(24);
-    std::uniform_int_distribution<int> code(-128, 127);
+    std::mt19937 rng(seed);
+    const bool book = kind == CompactMatrixView::Kind::CodeBook;
+    std::uniform_int_distribution<int> code(book ? 0 : -128, book ? CompactMatrixView::kCodeBookSize - 1 : 127);
     std::uniform_real_distribution<float> scale(1e-3f, 2.0f);
     for (std::int64_t run : {std::int64_t{32}, std::int64_t{12}, k})
         for (bool nt : {true, false}) {
@@ -264,7 +268,7 @@ TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
             for (auto& c : codes) c = static_cast<std::int8_t>(code(rng));
             std::vector<float> scales(static_cast<std::size_t>(n * runs));
             for (auto& s : scales) s = scale(rng);
-            CompactMatrixView v{CompactMatrixView::Kind::ScaledInt8, codes.data(), rows, cols, stride, scales.data()};
+            CompactMatrixView v{kind, codes.data(), rows, cols, stride, scales.data(), table};
             if (nt) {
                 v.runCols = run;
                 v.scaleRowStep = runs;
@@ -278,18 +282,38 @@ TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
             for (std::int64_t r = 0; r < rows; ++r)
                 for (std::int64_t c = 0; c < cols; ++c) {
                     const std::int64_t out = nt ? r : c, along = nt ? c : r; // the weight's [out, in]
-                    wide[static_cast<std::size_t>(r * stride + c)] =
-                        static_cast<float>(codes[static_cast<std::size_t>(r * stride + c)]) *
-                        scales[static_cast<std::size_t>(out * runs + along / run)];
+                    const std::int8_t q = codes[static_cast<std::size_t>(r * stride + c)];
+                    const float element = book ? table[static_cast<std::uint8_t>(q)] : static_cast<float>(q);
+                    wide[static_cast<std::size_t>(r * stride + c)] = element * scales[static_cast<std::size_t>(out * runs + along / run)];
                 }
-            expectCompactEqualsConverted(v, wide, nt, "int8 run " + std::to_string(run));
+            expectCompactEqualsConverted(v, wide, nt, (book ? "code book run " : "int8 run ") + std::to_string(run));
         }
+}
+
+} // namespace
+
+TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, 24);
     const Mat a(2, 5, 1);
     Mat c(2, 4);
     const std::vector<std::int8_t> small(4 * 5);
     EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::ScaledInt8, small.data(), 4, 5, 5}, c.out()), Error);
     const std::vector<std::uint16_t> half(4 * 5);
     EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::Bf16, half.data(), 4, 6, 6}, c.out()), Error);
+}
+
+TEST(Gemm, CodeBookCodesTimesRunScalesEqualConvertingFirst) {
+    // Sixteen values as NF4's are (ascending, a zero among them), but irregular, with a tiny one.
+    const float table[CompactMatrixView::kCodeBookSize] = {-1.0f,  -0.6962f, -0.5251f, -0.3949f, -0.2844f, -0.1848f,
+                                                           -0.091f, 0.0f,    1e-30f,   0.0796f,  0.1609f,  0.2461f,
+                                                           0.3379f, 0.4407f, 0.5626f,  1.0f};
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::CodeBook, table, 25);
+    const Mat a(2, 5, 1);
+    Mat c(2, 4);
+    const std::vector<std::int8_t> small(4 * 5);
+    const std::vector<float> scales(4, 1.0f);
+    EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::CodeBook, small.data(), 4, 5, 5, scales.data()}, c.out()),
+                 Error); // no table
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {
