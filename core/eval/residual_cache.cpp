@@ -19,27 +19,35 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 
 std::uint64_t hashText(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
-std::uint64_t hashWeight(const std::string& name, const std::vector<float>& values) {
+} // namespace
+
+std::uint64_t replacedWeightHash(const std::string& name, const std::vector<float>& values) {
     const std::string_view bytes(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
     return mix(mix(hashText(name), values.size()), hashText(bytes));
 }
 
-} // namespace
-
 std::vector<std::uint64_t> residualKeys(const Model& model, int layers,
                                         const std::map<std::string, std::vector<float>>& replaced,
                                         const std::string& hooksKey, const std::set<std::string>& unchanged) {
+    std::map<std::string, std::uint64_t> hashes;
+    for (const auto& [name, values] : replaced) hashes[name] = replacedWeightHash(name, values);
+    return residualKeysOfHashes(model, layers, hashes, hooksKey, unchanged);
+}
+
+std::vector<std::uint64_t> residualKeysOfHashes(const Model& model, int layers,
+                                                const std::map<std::string, std::uint64_t>& replacedHashes,
+                                                const std::string& hooksKey, const std::set<std::string>& unchanged) {
     std::map<std::string, int> layerOf;
     for (const WeightInfo& w : model.weights()) layerOf[w.name] = w.layerIndex;
     // Per layer, the replaced weights' hashes in name order (the map's order); index 0 also takes
     // everything outside the decoder layers, which the embedding (and so every layer) may read.
     std::vector<std::uint64_t> layerHash(static_cast<std::size_t>(layers) + 1, 0);
-    for (const auto& [name, values] : replaced) {
+    for (const auto& [name, hash] : replacedHashes) {
         if (unchanged.count(name)) continue;
         const auto it = layerOf.find(name);
         const int layer = it == layerOf.end() || it->second < 0 || it->second >= layers ? -1 : it->second;
         auto& h = layerHash[static_cast<std::size_t>(layer + 1)];
-        h = mix(h, hashWeight(name, values));
+        h = mix(h, hash);
     }
     std::vector<std::uint64_t> keys(static_cast<std::size_t>(layers) + 1);
     keys[0] = mix(hashText(hooksKey), layerHash[0]);

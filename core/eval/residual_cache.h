@@ -29,6 +29,15 @@ std::vector<std::uint64_t> residualKeys(const Model& model, int layers,
                                         const std::map<std::string, std::vector<float>>& replaced,
                                         const std::string& hooksKey, const std::set<std::string>& unchanged = {});
 
+/// One replaced weight's identity in residualKeys (its name and every value's bits).
+std::uint64_t replacedWeightHash(const std::string& name, const std::vector<float>& values);
+
+/// residualKeys from each replaced weight's replacedWeightHash, for a caller that installs the weights
+/// as they are made instead of holding them all.
+std::vector<std::uint64_t> residualKeysOfHashes(const Model& model, int layers,
+                                                const std::map<std::string, std::uint64_t>& replacedHashes,
+                                                const std::string& hooksKey, const std::set<std::string>& unchanged = {});
+
 /// Streams (one [ctx, hidden] matrix per window) by key, holding at most `byteLimit` bytes: the least
 /// recently used go first, except pinned ones (the fp32 model's, which every recipe that leaves its
 /// first layers in float32 reads), which take at most half the limit and stay. Thread-safe.

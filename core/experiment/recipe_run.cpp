@@ -97,22 +97,26 @@ std::string recipeRunSettingsKey(const RecipeRunTarget& target, const Recipe& re
     return evalSettingsKey(target.eval, used ? calib.path : std::string(), used ? calib.windows : 0);
 }
 
-void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run) {
+Histogram quantizationErrorHistogram(const Model& model, const std::string& name, const std::vector<float>& quantized) {
+    const std::vector<float> original = model.weight(name).toFloats();
+    if (original.size() != quantized.size())
+        throw Error("quantized weight '" + name + "' has " + std::to_string(quantized.size()) + " values, expected " +
+                    std::to_string(original.size()));
+    std::vector<float> err(original.size());
+    float amax = 0;
+    for (std::size_t i = 0; i < err.size(); ++i) {
+        err[i] = quantized[i] - original[i];
+        amax = std::max(amax, std::fabs(err[i]));
+    }
+    const double hi = amax > 0 ? amax : 1e-30;
+    return computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
+}
+
+void addQuantizedLayers(const ModelQuantResult& q, const std::map<std::string, Histogram>& errorHistograms, NewRun& run) {
     for (const auto& l : q.layers) {
-        // Error histogram in the stored layout: both tensors share it, and order does not matter.
-        const std::vector<float> original = model.weight(l.name).toFloats();
-        const std::vector<float>& quant = q.weights.at(l.name);
-        std::vector<float> err(original.size());
-        float amax = 0;
-        for (std::size_t i = 0; i < err.size(); ++i) {
-            err[i] = quant[i] - original[i];
-            amax = std::max(amax, std::fabs(err[i]));
-        }
-        const double hi = amax > 0 ? amax : 1e-30;
         LayerArrays a;
         a.name = l.name;
-        a.errorHistogram =
-            computeHistogram(err.data(), static_cast<std::int64_t>(err.size()), kErrorHistogramBins, -hi, hi);
+        a.errorHistogram = errorHistograms.at(l.name);
         a.bitsPerWeight = l.bitsPerWeight;
         a.mse = l.error.mse;
         a.sqnrDb = l.error.sqnrDb;
@@ -290,7 +294,10 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
                              ctx.cancel};
 
     Figures f;
-    std::map<std::string, std::vector<float>> replaced;
+    std::map<std::string, std::vector<float>> replaced; // a classifier's; a language model's go into `candidate`
+    std::map<std::string, std::uint64_t> replacedHashes; // for the prefix cache's keys
+    std::optional<CausalLm> candidate; // a language model's quantized model
+    if (!m_classifier) candidate.emplace(*m_reference, std::map<std::string, std::vector<float>>{});
     std::set<std::string> unchanged; // weights a "keep" rule left at their stored values
     std::shared_ptr<const TransformedModel> transformed; // set when the recipe has transforms
     if (recipe.quantizeWeights) {
@@ -308,8 +315,19 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
                          .first;
             cal = &it->second;
         }
-        ModelQuantResult q = quantizeModel(model, m_registries, recipe.job, quantCtx, true, {}, cal);
-        addQuantizedLayers(model, q, run);
+        // A language model's weights go into the candidate as they are made (quantized Linears held
+        // as codes, no float32 map of the whole model); what the run keeps of each is taken on the way.
+        // The quantized layers are named (onLayer) before their weights are finished (onWeight).
+        std::set<std::string> layerNames;
+        std::map<std::string, Histogram> histograms;
+        const auto named = [&](const LayerQuantResult& l) { layerNames.insert(l.name); };
+        const WeightObserver observe = [&](const std::string& name, const std::vector<float>& values) {
+            replacedHashes[name] = replacedWeightHash(name, values);
+            if (layerNames.count(name)) histograms[name] = quantizationErrorHistogram(model, name, values);
+        };
+        ModelQuantResult q = quantizeModel(model, m_registries, recipe.job, quantCtx, m_classifier, named, cal,
+                                           candidate ? &*candidate : nullptr, observe);
+        addQuantizedLayers(q, histograms, run);
         run.metrics.bitsPerWeight = q.bitsPerWeight;
         run.metrics.modelBytes = q.modelBitsPerWeight * static_cast<double>(q.totalParams) / 8.0;
         f.modelBitsPerWeight = q.modelBitsPerWeight;
@@ -352,15 +370,15 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
         return f;
     }
 
-    // The streams this recipe shares with earlier ones: keys of what enters each layer, before the
-    // weights move into the candidate. Weights a "keep" rule left at their stored values are the fp32 model's.
+    // The streams this recipe shares with earlier ones: keys of what enters each layer, from the
+    // hashes of the weights installed in the candidate. Weights a "keep" rule left at their stored
+    // values are the fp32 model's.
     const int layers = m_reference->numLayers();
     std::vector<std::uint64_t> keys;
     if (m_residuals && !transformed)
-        keys = residualKeys(model, layers, replaced, hooksKey(recipe.activation, recipe.kvCache), unchanged);
-    CausalLm candidate(*m_reference, std::move(replaced));
+        keys = residualKeysOfHashes(model, layers, replacedHashes, hooksKey(recipe.activation, recipe.kvCache), unchanged);
     const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
-    candidate.setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
+    candidate->setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
     if (m_referenceLogitsLimit > 0) std::call_once(m_referenceLogitsOnce, [&] { computeReferenceLogits(ctx); });
 
     const std::size_t windows = splitWindows(m_tokens, m_target.eval).size();
@@ -369,7 +387,7 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     const ComparisonResult c = compareWithReference(
         *m_reference,
         [&](std::size_t first, std::span<const std::span<const std::int32_t>> batch) {
-            return prefix ? prefix->logits(candidate, first, batch) : candidate.forwardBatch(batch);
+            return prefix ? prefix->logits(*candidate, first, batch) : candidate->forwardBatch(batch);
         },
         m_tokens, m_target.eval, evalCtx, m_referenceLogits);
     if (prefix) prefix->keepAll();

@@ -84,9 +84,13 @@ bool isClassifierModel(const Model& model);
 std::string recipeRunSettingsKey(const RecipeRunTarget& target, const Recipe& recipe,
                                  const RecipeCalibration& calib, const Registries& registries);
 
-/// The layer rows and error histograms of a quantized model (q.weights kept) added to `run`, as every
-/// stored run has them.
-void addQuantizedLayers(const Model& model, const ModelQuantResult& q, NewRun& run);
+/// The histogram of (quantized - stored) values of one quantized weight (stored layout), over ±its
+/// largest error, as every stored run keeps per layer.
+Histogram quantizationErrorHistogram(const Model& model, const std::string& name, const std::vector<float>& quantized);
+
+/// The layer rows of a quantized model and their error histograms (by weight name, from
+/// quantizationErrorHistogram) added to `run`, as every stored run has them.
+void addQuantizedLayers(const ModelQuantResult& q, const std::map<std::string, Histogram>& errorHistograms, NewRun& run);
 
 /// Evaluates recipes on one target and stores their runs (with the fp32 reference run of the same
 /// settings) in one project. The data are read (and, with a project, model and data registered by

@@ -334,18 +334,20 @@ void requireCalibration(const std::string& method, bool calibrated, const Calibr
 ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer,
-                               const CalibrationData* calibration, CausalLm* install) {
+                               const CalibrationData* calibration, CausalLm* install, const WeightObserver& onWeight) {
     const auto start = std::chrono::steady_clock::now();
     // Finished weights go into `install` (a copy when they are kept too) and into the result's map.
     std::map<std::string, std::vector<float>> weights;
     const auto finished = [&](std::map<std::string, std::vector<float>> done) {
+        if (onWeight)
+            for (const auto& [name, values] : done) onWeight(name, values);
         if (install && !done.empty()) *install = CausalLm(*install, keepWeights ? done : std::move(done));
         if (keepWeights) weights.merge(done);
     };
     if (registries.quantizers.get(job.method, "method").trainsModel()) {
         requireCalibration(job.method, true, calibration);
-        ModelQuantResult trained = trainQuantized(model, registries, job, ctx, keepWeights || install, onLayer, *calibration);
-        if (install) {
+        ModelQuantResult trained = trainQuantized(model, registries, job, ctx, keepWeights || install || onWeight, onLayer, *calibration);
+        if (install || onWeight) {
             finished(std::move(trained.weights));
             trained.weights = std::move(weights);
         }
@@ -367,7 +369,7 @@ ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& regis
             applyTransforms(model, registries.transforms, validated.transforms, calibration, ctx));
         quantizer.setTransformed(transformed);
     }
-    const bool keep = keepWeights || install;
+    const bool keep = keepWeights || install || onWeight;
     if (!calibrated) {
         for (const WeightInfo* w : quantizer.targets()) {
             auto q = quantizer.quantizeWeight(*w, nullptr, w->name);

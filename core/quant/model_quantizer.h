@@ -176,11 +176,15 @@ private:
 /// reference's weights), every quantized weight, and every weight a transform replaced, goes into it as
 /// it is made (one weight, or one layer under a calibrated method, at a time: a quantized Linear is then
 /// held as codes, never beside the whole model's float32 copies); `weights` stays empty unless
-/// `keepWeights`. Throws Error for an unknown method, bad parameters or a calibrated method without
-/// calibration data; Cancelled when cancelled.
+/// `keepWeights`. `onWeight` sees each of those weights (stored layout) just before it is installed
+/// or kept: what a caller needs of the values (an error histogram, a hash) without holding them all.
+/// Throws Error for an unknown method, bad parameters or a calibrated method without calibration data;
+/// Cancelled when cancelled.
+using WeightObserver = std::function<void(const std::string& name, const std::vector<float>& values)>;
 ModelQuantResult quantizeModel(const Model& model, const MethodRegistries& registries, const QuantJob& job,
                                const JobContext& ctx, bool keepWeights,
                                const std::function<void(const LayerQuantResult&)>& onLayer = {},
-                               const CalibrationData* calibration = nullptr, CausalLm* install = nullptr);
+                               const CalibrationData* calibration = nullptr, CausalLm* install = nullptr,
+                               const WeightObserver& onWeight = {});
 
 } // namespace qs::core
