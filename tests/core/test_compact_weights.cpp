@@ -262,7 +262,7 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
 TEST(CompactWeights, QuantizeModelInstallsEachWeightAsItIsMade) {
     // quantizeModel(install = a model sharing the reference's weights) gives the model that its kept
     // float32 map gives, bit for bit, for a data-free method, a calibrated one and a transform, and
-    // keeps no map.
+    // keeps no map; its onWeight observer sees each weight of that map once, with the same values.
     const fs::path dir = qs::test::outputDir("compact_weights_install");
     qs::test::writeTinyModel(dir, {});
     const auto model = openModel(dir);
@@ -280,12 +280,18 @@ TEST(CompactWeights, QuantizeModelInstallsEachWeightAsItIsMade) {
     for (const QuantJob& job : jobs) {
         SCOPED_TRACE(job.toJson().dump());
         ModelQuantResult kept = quantizeModel(*model, reg, job, {}, true, {}, &calibration);
+        const std::map<std::string, std::vector<float>> keptWeights = kept.weights;
         CausalLm expected(reference, std::move(kept.weights));
         expected.setHooks(kept.hooks({}));
         CausalLm installed(reference, {});
-        const ModelQuantResult made = quantizeModel(*model, reg, job, {}, false, {}, &calibration, &installed);
+        std::map<std::string, std::vector<float>> observed; // onWeight sees what the kept map holds
+        const WeightObserver observe = [&](const std::string& name, const std::vector<float>& values) {
+            EXPECT_TRUE(observed.emplace(name, values).second) << name << " seen twice";
+        };
+        const ModelQuantResult made = quantizeModel(*model, reg, job, {}, false, {}, &calibration, &installed, observe);
         installed.setHooks(made.hooks({}));
         EXPECT_TRUE(made.weights.empty());
+        EXPECT_TRUE(observed == keptWeights);
         EXPECT_EQ(made.bitsPerWeight, kept.bitsPerWeight);
         EXPECT_TRUE(installed.forward(window) == expected.forward(window));
         EXPECT_FALSE(installed.forward(window) == reference.forward(window));
