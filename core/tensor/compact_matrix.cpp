@@ -260,7 +260,16 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     m.m_view.stride = cols;
     m.m_codes.resize(values.size());
     // The longest run (the whole line, then 256 down to 8) at which every run fits: its layout.
+    // The first line's first 8 values must fit on their own if any run length fits (they lie in one
+    // run of it): a matrix on no grid (a float32 weight) fails that probe at once, without a pass.
     const auto fitsAtSomeRun = [&](const auto& fitOne) {
+        {
+            const std::int64_t n = std::min<std::int64_t>(8, length);
+            float probe[8], scale = 0.0f;
+            std::int8_t probeCodes[8];
+            for (std::int64_t i = 0; i < n; ++i) probe[i] = values[static_cast<std::size_t>(runsAlongColumns ? i * cols : i)];
+            if (!fitOne(probe, n, scale, probeCodes)) return false;
+        }
         const std::int64_t shorter[] = {256, 128, 64, 32, 16, 8};
         for (std::size_t tried = 0; tried <= std::size(shorter); ++tried) {
             const std::int64_t run = tried == 0 ? length : shorter[tried - 1];
@@ -324,8 +333,8 @@ std::size_t CompactMatrix::bytes() const {
 std::vector<float> CompactMatrix::toFloats() const {
     const CompactMatrixView v = view();
     std::vector<float> out(static_cast<std::size_t>(numel()));
-    for (std::int64_t r = 0; r < v.rows; ++r)
-        for (std::int64_t c = 0; c < v.cols; ++c) out[static_cast<std::size_t>(r * v.cols + c)] = v.at(r, c);
+#pragma omp parallel for schedule(static) if (numel() >= (1 << 16))
+    for (std::int64_t r = 0; r < v.rows; ++r) compactToFloats(v, r, 0, v.cols, out.data() + r * v.cols);
     return out;
 }
 

@@ -486,6 +486,14 @@ void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, co
 
 } // namespace
 
+void compactToFloats(const CompactMatrixView& v, std::int64_t r, std::int64_t c, std::int64_t n, float* dst) {
+#if QS_GEMM_AVX2
+    compactToFloat(v, r, c, n, dst);
+#else
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = v.at(r, c + i);
+#endif
+}
+
 bool allowGemmAvx512(bool allowed) {
 #if QS_GEMM_AVX2
     return g_avx512Allowed.exchange(allowed);

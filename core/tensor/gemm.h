@@ -78,6 +78,10 @@ void gemmNN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bia
 void gemmNT(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
 void gemmNN(ConstMatrixView a, const CompactMatrixView& b, MatrixView c, const float* bias = nullptr);
 
+/// Elements (r, c .. c + n) of a compact matrix as float32 into dst, exactly as the products read them
+/// (CompactMatrixView::at), eight at a time where the processor allows.
+void compactToFloats(const CompactMatrixView& v, std::int64_t r, std::int64_t c, std::int64_t n, float* dst);
+
 /// C += A·B: A [m, k], B [k, n]; each element's running sum starts at its value in C (GPTQ's lazy
 /// batch updates, with A negated).
 void gemmNNAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c);
