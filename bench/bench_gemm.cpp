@@ -72,19 +72,19 @@ void BM_GemmNTBf16(benchmark::State& state) {
     });
 }
 
-// The weight held as int8 codes times a scale per 32 values (a quantized Linear) and converted while
-// packed.
-void BM_GemmNTInt8(benchmark::State& state) {
+// The weight held as one-byte codes (`code` of each value) times a scale per 32 values along each row,
+// converted while packed: int8 codes, or indices into a code book's `table`.
+template <typename Code>
+void timeCodes(benchmark::State& state, CompactMatrixView::Kind kind, const float* table, const Code& code, float scale) {
     std::vector<std::int8_t> codes;
     std::vector<float> scales;
-    timeProduct(state, [&codes, &scales](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+    timeProduct(state, [&](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
         const std::int64_t runs = (w.cols() + 31) / 32;
         if (codes.empty()) {
-            for (std::int64_t i = 0; i < w.size(); ++i)
-                codes.push_back(static_cast<std::int8_t>(std::clamp(std::nearbyint(w.data()[i] * 16.0f), -127.0f, 127.0f)));
-            scales.assign(static_cast<std::size_t>(w.rows() * runs), 1.0f / 16.0f);
+            for (std::int64_t i = 0; i < w.size(); ++i) codes.push_back(code(w.data()[i]));
+            scales.assign(static_cast<std::size_t>(w.rows() * runs), scale);
         }
-        CompactMatrixView v{CompactMatrixView::Kind::ScaledInt8, codes.data(), w.rows(), w.cols(), w.cols(), scales.data()};
+        CompactMatrixView v{kind, codes.data(), w.rows(), w.cols(), w.cols(), scales.data(), table};
         v.runCols = 32;
         v.scaleRowStep = runs;
         v.scaleColStep = 1;
@@ -92,27 +92,21 @@ void BM_GemmNTInt8(benchmark::State& state) {
     });
 }
 
-// The weight held as codes into a 16-value code book (NF4) times a scale per 32 values, converted
-// while packed.
+// A quantized Linear on an integer grid.
+void BM_GemmNTInt8(benchmark::State& state) {
+    timeCodes(
+        state, CompactMatrixView::Kind::ScaledInt8, nullptr,
+        [](float x) { return static_cast<std::int8_t>(std::clamp(std::nearbyint(x * 16.0f), -127.0f, 127.0f)); }, 1.0f / 16.0f);
+}
+
+// A quantized Linear in a 16-value code book (NF4's values).
 void BM_GemmNTCodeBook(benchmark::State& state) {
     static const float table[CompactMatrixView::kCodeBookSize] = {-1.0f,    -0.6962f, -0.5251f, -0.3949f, -0.2844f, -0.1848f,
                                                                   -0.0911f, 0.0f,     0.0796f,  0.1609f,  0.2461f,  0.3379f,
                                                                   0.4407f,  0.5626f,  0.7230f,  1.0f};
-    std::vector<std::int8_t> codes;
-    std::vector<float> scales;
-    timeProduct(state, [&codes, &scales](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
-        const std::int64_t runs = (w.cols() + 31) / 32;
-        if (codes.empty()) {
-            for (std::int64_t i = 0; i < w.size(); ++i)
-                codes.push_back(static_cast<std::int8_t>(std::clamp(std::nearbyint(w.data()[i] * 4.0f) + 7.0f, 0.0f, 15.0f)));
-            scales.assign(static_cast<std::size_t>(w.rows() * runs), 0.5f);
-        }
-        CompactMatrixView v{CompactMatrixView::Kind::CodeBook, codes.data(), w.rows(), w.cols(), w.cols(), scales.data(), table};
-        v.runCols = 32;
-        v.scaleRowStep = runs;
-        v.scaleColStep = 1;
-        gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, v, {y.data(), y.rows(), y.cols(), y.cols()});
-    });
+    timeCodes(
+        state, CompactMatrixView::Kind::CodeBook, table,
+        [](float x) { return static_cast<std::int8_t>(std::clamp(std::nearbyint(x * 4.0f) + 7.0f, 0.0f, 15.0f)); }, 0.5f);
 }
 
 void BM_EigenGemm(benchmark::State& state) {

@@ -77,11 +77,13 @@ bool nearLattice(const float* x, std::int64_t n, float scale, float slack) {
     return true;
 }
 
-// The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
-// A run whose largest magnitude is code c times its scale has that scale within two ulps of amax / c
-// (amax was rounded once from c * scale), where every x / (amax / c) is within 128 * 2^-22 of its
-// code; the c that pass that test have the floats there tried exactly.
-bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+// The scale of one run from its largest magnitude: the value there is some grid step `divisor` times
+// the scale, rounded once, so the scale is within two ulps of amax / divisor. For each divisor that
+// `plausible` lets through, the floats there are tried exactly by `codesAt(scale)`. A run of zeros
+// has scale 0 and codes 0; a NaN or an infinity is on no grid.
+template <typename Divisors, typename Plausible, typename CodesAt>
+bool fitFromAmax(const float* x, std::int64_t n, const Divisors& divisors, const Plausible& plausible,
+                 const CodesAt& codesAt, float& scale, std::int8_t* codes) {
     float amax = 0.0f;
     for (std::int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(x[i])) return false;
@@ -93,19 +95,35 @@ bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
         return true;
     }
     constexpr float inf = std::numeric_limits<float>::infinity();
-    constexpr float slack = 1.0f / 4096.0f;
-    for (int c = 1; c <= 128; ++c) {
-        float up = amax / static_cast<float>(c), down = up;
-        if (!(up > 0.0f) || !nearLattice(x, n, up, slack)) continue;
-        if (codesAt(x, n, up, codes)) return scale = up, true;
+    for (const float divisor : divisors) {
+        float up = amax / divisor, down = up;
+        if (!(up > 0.0f) || !std::isfinite(up) || !plausible(up)) continue;
+        if (codesAt(up)) return scale = up, true;
         for (int ulps = 1; ulps <= 2; ++ulps) {
             up = std::nextafter(up, inf);
             down = std::nextafter(down, 0.0f);
-            if (codesAt(x, n, up, codes)) return scale = up, true;
-            if (down > 0.0f && codesAt(x, n, down, codes)) return scale = down, true;
+            if (std::isfinite(up) && codesAt(up)) return scale = up, true;
+            if (down > 0.0f && codesAt(down)) return scale = down, true;
         }
     }
     return false;
+}
+
+// Codes 1..128, the candidates for a lattice run's largest magnitude.
+constexpr std::array<float, 128> kLatticeCodes = [] {
+    std::array<float, 128> c{};
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i + 1);
+    return c;
+}();
+
+// The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
+// Every x / (amax / c) is within 128 * 2^-22 of its code at the right c: the c that pass that cheap
+// test have their scales tried exactly.
+bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+    constexpr float slack = 1.0f / 4096.0f;
+    return fitFromAmax(
+        x, n, kLatticeCodes, [&](float s) { return nearLattice(x, n, s, slack); },
+        [&](float s) { return codesAt(x, n, s, codes); }, scale, codes);
 }
 
 // A code book prepared for the search: its values ascending, the midpoints between neighbours, and
@@ -164,32 +182,12 @@ bool bookCodesAt(const float* x, std::int64_t n, float scale, const CodeBookSear
     return true;
 }
 
-// The scale and codes of one run in the code book, if it is in it: the run's amax is some value's
-// magnitude times the scale, rounded once, so the scale is within two ulps of amax / magnitude.
+// The scale and codes of one run in the code book, if it is in it: its largest magnitude is one of
+// the book's magnitudes times the scale.
 bool fitBookRun(const float* x, std::int64_t n, const CodeBookSearch& book, float& scale, std::int8_t* codes) {
-    float amax = 0.0f;
-    for (std::int64_t i = 0; i < n; ++i) {
-        if (!std::isfinite(x[i])) return false;
-        amax = std::max(amax, std::fabs(x[i]));
-    }
-    if (amax == 0.0f) {
-        scale = 0.0f;
-        std::fill(codes, codes + n, std::int8_t{0});
-        return true;
-    }
-    constexpr float inf = std::numeric_limits<float>::infinity();
-    for (float magnitude : book.magnitudes) {
-        float up = amax / magnitude, down = up;
-        if (!(up > 0.0f) || !std::isfinite(up)) continue;
-        if (bookCodesAt(x, n, up, book, codes)) return scale = up, true;
-        for (int ulps = 1; ulps <= 2; ++ulps) {
-            up = std::nextafter(up, inf);
-            down = std::nextafter(down, 0.0f);
-            if (std::isfinite(up) && bookCodesAt(x, n, up, book, codes)) return scale = up, true;
-            if (down > 0.0f && bookCodesAt(x, n, down, book, codes)) return scale = down, true;
-        }
-    }
-    return false;
+    return fitFromAmax(
+        x, n, book.magnitudes, [](float) { return true; }, [&](float s) { return bookCodesAt(x, n, s, book, codes); },
+        scale, codes);
 }
 
 // Fits every run of `run` values along each of the `lines` (rows, or columns when
