@@ -183,7 +183,9 @@ const std::vector<std::vector<float>>& smallCodeBooks(std::size_t maxValues) {
     auto [it, added] = byLimit.try_emplace(maxValues);
     if (added)
         for (const FormatTraits& f : formatTable()) {
-            if (f.kind != FormatKind::Codebook && f.kind != FormatKind::Logarithmic) continue;
+            // Code books, log grids and minifloat elements (E2M1); not integer grids, held as int codes.
+            const bool minifloat = f.element && f.kind != FormatKind::Cast;
+            if (f.kind != FormatKind::Codebook && f.kind != FormatKind::Logarithmic && !minifloat) continue;
             std::vector<float> grid = elementGrid(f);
             if (grid.size() <= maxValues && std::find(it->second.begin(), it->second.end(), grid) == it->second.end())
                 it->second.push_back(std::move(grid));

@@ -126,9 +126,10 @@ const FormatTraits* findFormat(std::string_view name);
 /// normal binade grid summary only: {min subnormal, max} — they are too many to list.
 std::vector<float> elementGrid(const FormatTraits& f);
 
-/// The element grids of the table's code-book formats (NF4, log2, SULQ) that have at most
-/// `maxValues` values, each once: a quantized weight on one of them times a scale per run can be held
-/// as codes into it (tensor/compact_matrix.h). Integer lattices are left out: they are held as int8.
+/// The element grids of the table's code-book, log and minifloat formats (NF4, log2, SULQ, E2M1) that
+/// have at most `maxValues` values, each once: a quantized weight on one of them times a scale per run
+/// can be held as codes into it (tensor/compact_matrix.h). Integer grids are left out: they are held as
+/// int codes.
 const std::vector<std::vector<float>>& smallCodeBooks(std::size_t maxValues);
 
 } // namespace qs::core

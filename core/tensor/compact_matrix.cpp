@@ -248,6 +248,12 @@ CompactMatrix CompactMatrix::fromHalf(std::vector<std::uint16_t> bits, std::int6
 std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
                                                     std::int64_t cols, bool runsAlongColumns,
                                                     std::span<const std::vector<float>> codeBooks) {
+    return exactly(values, rows, cols, runsAlongColumns, codeBooks, true);
+}
+
+std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
+                                                    std::int64_t cols, bool runsAlongColumns,
+                                                    std::span<const std::vector<float>> codeBooks, bool tryLattice) {
     const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
     if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
@@ -290,7 +296,13 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         return false;
     };
     m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
-    if (fitsAtSomeRun(fitRun)) return m;
+    if (tryLattice && fitsAtSomeRun(fitRun)) {
+        // Codes of 4 bits (an INT4 or smaller symmetric grid) go two to a byte; else a code book
+        // of 4-bit codes (NF4, FP4) is smaller than int8 codes.
+        if (m.packNibbles()) return m;
+        if (auto smaller = exactly(values, rows, cols, runsAlongColumns, codeBooks, false)) return smaller;
+        return m;
+    }
     for (const std::vector<float>& codeBook : codeBooks) {
         const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
         if (!book) continue;
@@ -300,12 +312,31 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         if (!fitsAtSomeRun(fitOne)) continue;
         m.m_view.kind = CompactMatrixView::Kind::CodeBook;
         m.m_table.assign(book->table.begin(), book->table.end());
+        m.packNibbles();
         return m;
     }
-    if (!allBf16(values)) return std::nullopt;
+    if (!tryLattice || !allBf16(values)) return std::nullopt;
     std::vector<std::uint16_t> bits(values.size());
     std::transform(values.begin(), values.end(), bits.begin(), f32ToBf16); // exact: each value is a BF16
     return fromHalf(std::move(bits), rows, cols, true);
+}
+
+bool CompactMatrix::packNibbles() {
+    const bool book = m_view.kind == CompactMatrixView::Kind::CodeBook;
+    if (!book && std::any_of(m_codes.begin(), m_codes.end(), [](std::int8_t q) { return q < -8 || q > 7; })) return false;
+    const std::int64_t rows = m_view.rows, cols = m_view.cols, stride = cols + cols % 2; // rows start on a byte
+    std::vector<std::int8_t> packed(static_cast<std::size_t>(rows * stride / 2), 0);
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) {
+            const std::int64_t i = r * stride + c;
+            const auto nibble = static_cast<std::uint8_t>(m_codes[static_cast<std::size_t>(r * cols + c)] & 0xF);
+            auto& byte = reinterpret_cast<std::uint8_t&>(packed[static_cast<std::size_t>(i / 2)]);
+            byte = static_cast<std::uint8_t>(byte | (nibble << ((i % 2) * 4)));
+        }
+    m_codes = std::move(packed);
+    m_view.stride = stride;
+    m_view.nibbles = true;
+    return true;
 }
 
 bool allowCompactWeights(bool allowed) {

@@ -24,9 +24,10 @@ public:
     /// every value is float(code) * scale; else BF16 when every value is a BF16; else nothing. This
     /// is what a quantizer on an integer grid (INT, MX, NVFP4) produces, whatever method placed the
     /// codes. A zero is held as +0: a product cannot tell -0 from +0, as every sum starts at +0.
-    /// Failing those, one byte a value as codes into one of `codeBooks` (each at most
-    /// CompactMatrixView::kCodeBookSize values) times a scale per run, where every value is
-    /// float(table[code] * scale) exactly: what a code-book format (NF4, log2, SULQ) produces.
+    /// Failing those, codes into one of `codeBooks` (each at most CompactMatrixView::kCodeBookSize
+    /// values) times a scale per run, where every value is float(table[code] * scale) exactly: what a
+    /// code-book format (NF4, SULQ) produces, and FP4 (MXFP4, NVFP4) with its E2M1 values as a book.
+    /// Codes of 4 bits (int codes in -8..7, any book's) are held two to a byte.
     static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
                                                 bool runsAlongColumns,
                                                 std::span<const std::vector<float>> codeBooks = {});
@@ -41,6 +42,12 @@ public:
     std::vector<float> toFloats() const;
 
 private:
+    static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
+                                                bool runsAlongColumns, std::span<const std::vector<float>> codeBooks,
+                                                bool tryLattice);
+    /// Packs the one-byte codes two to a byte where each fits in 4 bits; false (unchanged) otherwise.
+    bool packNibbles();
+
     CompactMatrixView m_view; // its pointers are re-aimed by view()
     std::vector<std::uint16_t> m_half;
     std::vector<std::int8_t> m_codes; // a code book's codes are their uint8 bits

@@ -120,17 +120,27 @@ void halfToFloat(const std::uint16_t* src, std::int64_t n, bool bf16, float* dst
     for (; i < n; ++i) dst[i] = bf16 ? bf16ToF32(src[i]) : f16ToF32(src[i]);
 }
 
-// Eight code-book codes as their table values: two permutes of the table's halves, picked by bit 3.
-__m256 codeBookValues(const std::uint8_t* codes, __m256 low, __m256 high) {
-    std::int64_t eight;
-    std::memcpy(&eight, codes, 8);
-    const __m256i idx = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
-    const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); // bit 3 as the sign bit
-    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
+// Eight one-byte codes from `bytes`, or eight nibbles from four bytes (low nibble first), as int32
+// lanes: signed (ScaledInt8) or not (a code book's indices).
+__m256i eightCodes(const std::uint8_t* bytes, bool nibbles, bool isSigned) {
+    if (!nibbles) {
+        std::int64_t eight;
+        std::memcpy(&eight, bytes, 8);
+        const __m128i b = _mm_cvtsi64_si128(eight);
+        return isSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+    }
+    std::int32_t four;
+    std::memcpy(&four, bytes, 4);
+    const __m128i b = _mm_cvtsi32_si128(four);
+    const __m256i pairs = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)); // byte k in lanes 2k, 2k+1
+    // Lane 2k keeps its byte's low nibble, lane 2k+1 its high one, moved to the top and back down.
+    const __m256i up = _mm256_sllv_epi32(pairs, _mm256_setr_epi32(28, 24, 28, 24, 28, 24, 28, 24));
+    return isSigned ? _mm256_srai_epi32(up, 28) : _mm256_srli_epi32(up, 28);
 }
 
 // Elements (r, c..c+n) of a compact matrix as float32 into dst: 8 at a time where they share a
-// scale (runs along the row), one at a time otherwise, with the same single rounding.
+// scale (runs along the row) and, for nibbles, start on a byte; one at a time otherwise, with the
+// same single rounding.
 void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, std::int64_t n, float* dst) {
     const std::int64_t at = r * v.stride + c;
     if (v.kind == CompactMatrixView::Kind::Bf16 || v.kind == CompactMatrixView::Kind::F16) {
@@ -138,12 +148,12 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
         return;
     }
     const bool codeBook = v.kind == CompactMatrixView::Kind::CodeBook;
-    const auto* codes = static_cast<const std::uint8_t*>(v.data) + at;
+    const auto* bytes = static_cast<const std::uint8_t*>(v.data);
     const __m256 low = codeBook ? _mm256_loadu_ps(v.table) : _mm256_setzero_ps();
     const __m256 high = codeBook ? _mm256_loadu_ps(v.table + 8) : _mm256_setzero_ps();
     const auto element = [&](std::int64_t q) {
-        return codeBook ? v.table[codes[q] % CompactMatrixView::kCodeBookSize]
-                        : static_cast<float>(static_cast<std::int8_t>(codes[q]));
+        const int code = v.code(at + q);
+        return codeBook ? v.table[code % CompactMatrixView::kCodeBookSize] : static_cast<float>(code);
     };
     const float* rowScales = v.scales + (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
     // The run of column c + i, followed as i grows (no division per element: this is the hot path).
@@ -155,18 +165,14 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const float scale = scaleAt(c + i);
-        if (c + i + 8 > runEnd) { // these 8 codes straddle runs
+        if (c + i + 8 > runEnd || (v.nibbles && (at + i) % 2 != 0)) { // these 8 straddle runs, or bytes
             for (std::int64_t q = i; q < i + 8; ++q) dst[q] = element(q) * scaleAt(c + q);
             continue;
         }
-        __m256 f;
-        if (codeBook) {
-            f = codeBookValues(codes + i, low, high);
-        } else {
-            std::int64_t eight;
-            std::memcpy(&eight, codes + i, 8);
-            f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(eight)));
-        }
+        const __m256i codes = eightCodes(bytes + (v.nibbles ? (at + i) / 2 : at + i), v.nibbles, !codeBook);
+        const __m256 f = codeBook ? _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, codes), _mm256_permutevar8x32_ps(high, codes),
+                                                     _mm256_castsi256_ps(_mm256_slli_epi32(codes, 28))) // bit 3 picks the half
+                                  : _mm256_cvtepi32_ps(codes);
         _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(scale)));
     }
     for (; i < n; ++i) dst[i] = element(i) * scaleAt(c + i);
@@ -479,6 +485,8 @@ void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, co
         throw Error(std::string(what) + ": an int8 or code-book operand needs its scales and runs of at least one element");
     if (b.kind == CompactMatrixView::Kind::CodeBook && !b.table)
         throw Error(std::string(what) + ": a code-book operand needs its table");
+    if (scaled && b.nibbles && b.stride % 2 != 0)
+        throw Error(std::string(what) + ": a 4-bit operand needs an even stride (rows start on a byte)");
     p.bias = bias;
     p.bCompact = &b;
     run(p);

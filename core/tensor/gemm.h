@@ -39,6 +39,18 @@ struct CompactMatrixView {
     const float* scales = nullptr; ///< ScaledInt8 and CodeBook
     const float* table = nullptr;  ///< CodeBook only: kCodeBookSize values (unused ones 0)
     std::int64_t runRows = 1, runCols = 1, scaleRowStep = 0, scaleColStep = 0;
+    /// ScaledInt8 and CodeBook: true when the codes take 4 bits each, two to a byte (element i = r *
+    /// stride + c in the low nibble of byte i / 2 when i is even, the high one when odd; stride even).
+    /// ScaledInt8 nibbles are two's complement (-8..7).
+    bool nibbles = false;
+
+    /// The code of element i (r * stride + c): ScaledInt8's signed, CodeBook's an index.
+    int code(std::int64_t i) const {
+        const auto* bytes = static_cast<const std::uint8_t*>(data);
+        if (!nibbles) return kind == Kind::ScaledInt8 ? static_cast<std::int8_t>(bytes[i]) : bytes[i];
+        const int nibble = (bytes[i >> 1] >> ((i & 1) * 4)) & 0xF;
+        return kind == Kind::ScaledInt8 ? (nibble ^ 8) - 8 : nibble;
+    }
 
     /// Element (r, c) as float32: the one definition every reader of the view follows.
     float at(std::int64_t r, std::int64_t c) const {
@@ -47,8 +59,8 @@ struct CompactMatrixView {
         switch (kind) {
         case Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(data)[i]);
         case Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(data)[i]);
-        case Kind::ScaledInt8: element = static_cast<float>(static_cast<const std::int8_t*>(data)[i]); break;
-        case Kind::CodeBook: element = table[static_cast<const std::uint8_t*>(data)[i] % kCodeBookSize]; break;
+        case Kind::ScaledInt8: element = static_cast<float>(code(i)); break;
+        case Kind::CodeBook: element = table[code(i) % kCodeBookSize]; break;
         }
         return element * scales[r / runRows * scaleRowStep + c / runCols * scaleColStep];
     }

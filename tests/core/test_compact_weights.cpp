@@ -60,18 +60,22 @@ void expectExact(const CompactMatrix& m, const std::vector<float>& values) {
 } // namespace
 
 TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
+    // Codes of 4 bits (symmetric INT4 and below: -7..7; INT3 asymmetric: q - zero in -7..7) go two to
+    // a byte; INT4 asymmetric codes q - zero reach past -8..7 where a run's zero point is not 8 (as
+    // in this matrix), and INT8's need a byte.
     const std::vector<float> w = normalMatrix(kRows, kCols, 3);
     struct Case {
         const char* what;
         QuantSpec spec;
         std::int64_t run; // the run of one scale: the spec's group, or the whole row per channel
+        bool nibbles;
     };
     const Case cases[] = {
-        {"int4 g32 sym", {FormatId::Int4, Granularity::Group, 32, true}, 32},
-        {"int4 g32 asym", {FormatId::Int4, Granularity::Group, 32, false}, 32},
-        {"int3 g16 asym", {FormatId::Int3, Granularity::Group, 16, false}, 16},
-        {"int8 channel sym", {FormatId::Int8, Granularity::Channel, 0, true}, kCols},
-        {"nvint4", {FormatId::NvInt4, Granularity::Block, 16, true}, 16},
+        {"int4 g32 sym", {FormatId::Int4, Granularity::Group, 32, true}, 32, true},
+        {"int4 g32 asym", {FormatId::Int4, Granularity::Group, 32, false}, 32, false},
+        {"int3 g16 asym", {FormatId::Int3, Granularity::Group, 16, false}, 16, true},
+        {"int8 channel sym", {FormatId::Int8, Granularity::Channel, 0, true}, kCols, false},
+        {"nvint4", {FormatId::NvInt4, Granularity::Block, 16, true}, 16, true},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.what);
@@ -81,7 +85,8 @@ TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
         const CompactMatrixView v = m->view();
         EXPECT_EQ(v.kind, CompactMatrixView::Kind::ScaledInt8);
         EXPECT_EQ(v.runCols, c.run);
-        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * kRows * (kCols / c.run)));
+        EXPECT_EQ(v.nibbles, c.nibbles);
+        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols / (c.nibbles ? 2 : 1) + 4 * kRows * (kCols / c.run)));
         expectExact(*m, q);
 
         // The same weight stored [in, out] (a GPT-2 Conv1D): runs down the columns.
@@ -92,6 +97,13 @@ TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
         EXPECT_EQ(mt->bytes(), m->bytes());
         expectExact(*mt, t);
     }
+    // An odd row length: each row starts on a byte, its last byte half used.
+    const std::vector<float> odd = quantized(normalMatrix(kRows, 33, 7), kRows, 33, {FormatId::Int4, Granularity::Group, 32, true});
+    const auto m = CompactMatrix::exactly(odd, kRows, 33, false);
+    ASSERT_TRUE(m.has_value());
+    EXPECT_TRUE(m->view().nibbles);
+    EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * 17 + 4 * kRows * 2));
+    expectExact(*m, odd);
 }
 
 TEST(CompactWeights, MicroscalingAndNvFp4AreOnAnIntegerLatticeToo) {
@@ -113,43 +125,43 @@ TEST(CompactWeights, MicroscalingAndNvFp4AreOnAnIntegerLatticeToo) {
 }
 
 TEST(CompactWeights, CodeBookFormatsBecomeCodesIntoTheirBookTimesRunScales) {
-    // NF4 and SULQ values are a code book's values times a run scale: one byte a value, a scale per
-    // run and the 16-value table, each value given back exactly, in either layout.
+    // NF4, SULQ, log2 and FP4 values are a code book's values times a run scale: 4 bits a value, a
+    // scale per run and the 16-value table, each value given back exactly, in either layout.
     const std::vector<float> w = normalMatrix(kRows, kCols, 6);
     const auto& books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
-    ASSERT_EQ(books.size(), 3u); // NF4, log2, SULQ
-    // log2's 4-bit levels (2^-j, j <= 6) are an integer lattice too: held as int8 codes, as cheap.
-    struct Case {
-        QuantSpec spec;
-        CompactMatrixView::Kind kind;
-    };
-    const Case cases[] = {{{FormatId::Nf4, Granularity::Group, 32, true}, CompactMatrixView::Kind::CodeBook},
-                          {{FormatId::Nf4, Granularity::Group, 64, true}, CompactMatrixView::Kind::CodeBook},
-                          {{FormatId::Nf4, Granularity::Channel, 0, true}, CompactMatrixView::Kind::CodeBook},
-                          {{FormatId::Sulq, Granularity::Group, 16, true}, CompactMatrixView::Kind::CodeBook},
-                          {{FormatId::Log2, Granularity::Group, 32, true}, CompactMatrixView::Kind::ScaledInt8}};
-    for (const auto& [spec, kind] : cases) {
+    ASSERT_EQ(books.size(), 4u); // E2M1, NF4, log2, SULQ
+    // log2's levels (2^-j, j <= 6) are an integer lattice too, but of codes up to 64: its book's
+    // 4-bit codes are smaller. FP4 (MX, NV) likewise: E2M1 values are codes up to 12 of half a step.
+    const QuantSpec specs[] = {{FormatId::Nf4, Granularity::Group, 32, true},  {FormatId::Nf4, Granularity::Group, 64, true},
+                               {FormatId::Nf4, Granularity::Channel, 0, true}, {FormatId::Sulq, Granularity::Group, 16, true},
+                               {FormatId::Log2, Granularity::Group, 32, true}, {FormatId::MxFp4, Granularity::Block, 32, true},
+                               {FormatId::NvFp4, Granularity::Block, 16, true}};
+    for (const QuantSpec& spec : specs) {
         SCOPED_TRACE(spec.label());
-        const bool book = kind == CompactMatrixView::Kind::CodeBook;
         const std::int64_t run = spec.granularity == Granularity::Channel ? kCols : spec.groupSize;
         const std::vector<float> q = quantized(w, kRows, kCols, spec);
-        EXPECT_EQ(CompactMatrix::exactly(q, kRows, kCols, false).has_value(), !book); // no book offered
+        const bool lattice = spec.format != FormatId::Nf4 && spec.format != FormatId::Sulq;
+        EXPECT_EQ(CompactMatrix::exactly(q, kRows, kCols, false).has_value(), lattice); // no book offered
         const auto m = CompactMatrix::exactly(q, kRows, kCols, false, books);
         ASSERT_TRUE(m.has_value());
-        EXPECT_EQ(m->view().kind, kind);
-        EXPECT_EQ(m->view().runCols, run);
+        EXPECT_EQ(m->view().kind, CompactMatrixView::Kind::CodeBook);
+        EXPECT_TRUE(m->view().nibbles);
         const std::int64_t runs = kRows * ((kCols + run - 1) / run);
-        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * runs + (book ? 4 * 16 : 0)));
+        // MX's power-of-two scales may make neighbouring blocks one run: at most one scale per block.
+        if (spec.format == FormatId::MxFp4)
+            EXPECT_LE(m->bytes(), static_cast<std::size_t>(kRows * kCols / 2 + 4 * runs + 4 * 16));
+        else
+            EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols / 2 + 4 * runs + 4 * 16));
         expectExact(*m, q);
 
         const std::vector<float> t = transposed(q, kRows, kCols);
         const auto mt = CompactMatrix::exactly(t, kCols, kRows, true, books);
         ASSERT_TRUE(mt.has_value());
-        EXPECT_EQ(mt->view().runRows, run);
+        EXPECT_EQ(mt->view().kind, CompactMatrixView::Kind::CodeBook);
         expectExact(*mt, t);
     }
     // A value off the book (or a NaN) leaves the matrix float32; integer grids stay int8.
-    std::vector<float> q = quantized(w, kRows, kCols, cases[0].spec);
+    std::vector<float> q = quantized(w, kRows, kCols, specs[0]);
     for (float bad : {q[40] * 1.001f, std::nanf("")}) {
         std::vector<float> withBad = q;
         withBad[40] = bad;
@@ -209,7 +221,7 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
     for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, true},
                                   QuantSpec{FormatId::Nf4, Granularity::Group, 32, true}}) {
         SCOPED_TRACE(spec.label());
-        const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0;
+        const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0; // both: 4-bit codes
         std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
         for (std::size_t k = 0; k < w.size(); ++k)
             for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
@@ -236,7 +248,7 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
                         std::vector<float> values = quantized(model->weightAsOutIn(info), out, in, spec);
                         if (info.transposed) values = transposed(values, out, in);
                         floatBytes += values.size() * 4;
-                        compactBytes += values.size() + 4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
+                        compactBytes += values.size() / 2 + 4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
                         q[name] = values;
                         byLayer[l][name] = values;
                     }

@@ -251,24 +251,33 @@ TEST(Gemm, SixteenBitOperandsEqualConvertingFirst) {
 
 namespace {
 
-// B as one-byte codes times a scale per run along k (int8 codes, or indices into `table` for a code
-// book): runs of 32 (8 codes share a scale), of 12 (8 codes straddle two runs) and of all of k,
-// strided. NT runs along B's rows, NN down its columns (a GPT-2 Conv1D [in, out]: each column has
-// its own scales). The reference converts each element by the closed form.
-void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const float* table, unsigned seed) {
-    const std::int64_t n = 37, k = 300, pad = 3;
+// B as one-byte codes, or 4-bit ones two to a byte (`nibbles`), times a scale per run along k (int
+// codes, or indices into `table` for a code book): runs of 32 (8 codes share a scale), of 12 (8 codes
+// straddle two runs) and of all of k, strided (odd strides for bytes). NT runs along B's rows, NN down
+// its columns (a GPT-2 Conv1D [in, out]: each column has its own scales). The reference converts each
+// element by the closed form from the unpacked codes.
+void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const float* table, bool nibbles, unsigned seed) {
+    const std::int64_t n = 37, k = 300;
     std::mt19937 rng(seed);
     const bool book = kind == CompactMatrixView::Kind::CodeBook;
-    std::uniform_int_distribution<int> code(book ? 0 : -128, book ? CompactMatrixView::kCodeBookSize - 1 : 127);
+    const int lowest = book ? 0 : nibbles ? -8 : -128, highest = book ? CompactMatrixView::kCodeBookSize - 1 : nibbles ? 7 : 127;
+    std::uniform_int_distribution<int> code(lowest, highest);
     std::uniform_real_distribution<float> scale(1e-3f, 2.0f);
     for (std::int64_t run : {std::int64_t{32}, std::int64_t{12}, k})
         for (bool nt : {true, false}) {
-            const std::int64_t rows = nt ? n : k, cols = nt ? k : n, stride = cols + pad, runs = (k + run - 1) / run;
-            std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * stride));
-            for (auto& c : codes) c = static_cast<std::int8_t>(code(rng));
+            const std::int64_t rows = nt ? n : k, cols = nt ? k : n, runs = (k + run - 1) / run;
+            const std::int64_t stride = nibbles ? cols + 2 + cols % 2 : cols + 3; // a nibble row starts on a byte
+            std::vector<int> codes(static_cast<std::size_t>(rows * stride));
+            for (auto& c : codes) c = code(rng);
+            std::vector<std::int8_t> held(nibbles ? codes.size() / 2 : codes.size());
+            for (std::size_t i = 0; i < codes.size(); ++i) {
+                auto& byte = reinterpret_cast<std::uint8_t&>(held[nibbles ? i / 2 : i]);
+                byte = nibbles ? static_cast<std::uint8_t>(byte | ((codes[i] & 0xF) << (i % 2 * 4))) : static_cast<std::uint8_t>(codes[i]);
+            }
             std::vector<float> scales(static_cast<std::size_t>(n * runs));
             for (auto& s : scales) s = scale(rng);
-            CompactMatrixView v{kind, codes.data(), rows, cols, stride, scales.data(), table};
+            CompactMatrixView v{kind, held.data(), rows, cols, stride, scales.data(), table};
+            v.nibbles = nibbles;
             if (nt) {
                 v.runCols = run;
                 v.scaleRowStep = runs;
@@ -282,18 +291,20 @@ void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const flo
             for (std::int64_t r = 0; r < rows; ++r)
                 for (std::int64_t c = 0; c < cols; ++c) {
                     const std::int64_t out = nt ? r : c, along = nt ? c : r; // the weight's [out, in]
-                    const std::int8_t q = codes[static_cast<std::size_t>(r * stride + c)];
-                    const float element = book ? table[static_cast<std::uint8_t>(q)] : static_cast<float>(q);
+                    const int q = codes[static_cast<std::size_t>(r * stride + c)];
+                    const float element = book ? table[q] : static_cast<float>(q);
                     wide[static_cast<std::size_t>(r * stride + c)] = element * scales[static_cast<std::size_t>(out * runs + along / run)];
                 }
-            expectCompactEqualsConverted(v, wide, nt, (book ? "code book run " : "int8 run ") + std::to_string(run));
+            expectCompactEqualsConverted(v, wide, nt,
+                                         std::string(book ? "code book" : "int") + (nibbles ? " nibbles" : " bytes") + " run " + std::to_string(run));
         }
 }
 
 } // namespace
 
 TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
-    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, 24);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, false, 24);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, true, 26);
     const Mat a(2, 5, 1);
     Mat c(2, 4);
     const std::vector<std::int8_t> small(4 * 5);
@@ -307,13 +318,17 @@ TEST(Gemm, CodeBookCodesTimesRunScalesEqualConvertingFirst) {
     const float table[CompactMatrixView::kCodeBookSize] = {-1.0f,  -0.6962f, -0.5251f, -0.3949f, -0.2844f, -0.1848f,
                                                            -0.091f, 0.0f,    1e-30f,   0.0796f,  0.1609f,  0.2461f,
                                                            0.3379f, 0.4407f, 0.5626f,  1.0f};
-    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::CodeBook, table, 25);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::CodeBook, table, false, 25);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::CodeBook, table, true, 27);
     const Mat a(2, 5, 1);
     Mat c(2, 4);
     const std::vector<std::int8_t> small(4 * 5);
     const std::vector<float> scales(4, 1.0f);
     EXPECT_THROW(gemmNT(a.view(), CompactMatrixView{CompactMatrixView::Kind::CodeBook, small.data(), 4, 5, 5, scales.data()}, c.out()),
                  Error); // no table
+    CompactMatrixView oddNibbles{CompactMatrixView::Kind::ScaledInt8, small.data(), 4, 5, 5, scales.data()};
+    oddNibbles.nibbles = true;
+    EXPECT_THROW(gemmNT(a.view(), oddNibbles, c.out()), Error); // rows would start mid-byte
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {
