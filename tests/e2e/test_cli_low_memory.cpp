@@ -24,6 +24,11 @@ long long codeBytes(long long rows, long long in, long long group) {
     return rows * in + 4 * rows * ((in + group - 1) / group);
 }
 
+// The same with 4-bit codes, two to a byte, each row starting on a byte.
+long long nibbleBytes(long long rows, long long in, long long group) {
+    return rows * ((in + 1) / 2) + 4 * rows * ((in + group - 1) / group);
+}
+
 // Weight bytes of the fixture from its config.json and its Linears' stored type (closed forms, not
 // the tool's count): a forward pass holds the Linears as stored (BF16: 2 bytes a value), quantized
 // ones on an integer grid as codes and scales, and everything else in float32.
@@ -208,9 +213,11 @@ TEST(CliLowMemory, SensitivityEqualsTheWholeModelMeasurement) {
     const auto c = nlohmann::json::parse(std::ifstream(tinyLlama() / "config.json"));
     const long long h = c["hidden_size"], inter = c["intermediate_size"], hd = c["head_dim"];
     const long long heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
-    // The larger candidate, int3 with groups of 32 (int8 per channel has one scale a row), of the largest group.
-    const long long largestGroup = std::max({codeBytes((heads + 2 * kv) * hd, h, 32), codeBytes(h, heads * hd, 32),
-                                             codeBytes(2 * inter, h, 32), codeBytes(h, inter, 32)});
+    // The larger candidate of the largest group: int8 per channel (a byte a code, a scale a row) or
+    // int3 asymmetric with groups of 32 (codes q - zero in -7..7: 4 bits, a scale per 32).
+    const auto larger = [](long long rows, long long in) { return std::max(codeBytes(rows, in, in), nibbleBytes(rows, in, 32)); };
+    const long long largestGroup =
+        std::max({larger((heads + 2 * kv) * hd, h), larger(h, heads * hd), larger(2 * inter, h), larger(h, inter)});
     const FixtureBytes b = fixtureBytes();
     EXPECT_EQ(l["peak_weight_bytes"].get<long long>(), b.resident + b.storedLayer() + largestGroup);
     EXPECT_GE(w["peak_weight_bytes"].get<long long>(), b.full());
