@@ -10,8 +10,6 @@
 #include <array>
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
 
 namespace qs::core {
 namespace {
@@ -176,21 +174,17 @@ std::vector<float> elementGrid(const FormatTraits& f) {
     return v;
 }
 
-const std::vector<std::vector<float>>& smallCodeBooks(std::size_t maxValues) {
-    static std::mutex mutex;
-    static std::map<std::size_t, std::vector<std::vector<float>>> byLimit;
-    std::lock_guard lock(mutex);
-    auto [it, added] = byLimit.try_emplace(maxValues);
-    if (added)
-        for (const FormatTraits& f : formatTable()) {
-            // Code books, log grids and minifloat elements (E2M1); not integer grids, held as int codes.
-            const bool minifloat = f.element && f.kind != FormatKind::Cast;
-            if (f.kind != FormatKind::Codebook && f.kind != FormatKind::Logarithmic && !minifloat) continue;
-            std::vector<float> grid = elementGrid(f);
-            if (grid.size() <= maxValues && std::find(it->second.begin(), it->second.end(), grid) == it->second.end())
-                it->second.push_back(std::move(grid));
-        }
-    return it->second;
+std::vector<std::vector<float>> smallCodeBooks(std::size_t maxValues) {
+    std::vector<std::vector<float>> books;
+    for (const FormatTraits& f : formatTable()) {
+        // Code books, log grids and minifloat elements (E2M1); not integer grids, held as int codes.
+        const bool minifloat = f.element && f.kind != FormatKind::Cast;
+        if (f.kind != FormatKind::Codebook && f.kind != FormatKind::Logarithmic && !minifloat) continue;
+        std::vector<float> grid = elementGrid(f);
+        if (grid.size() <= maxValues && std::find(books.begin(), books.end(), grid) == books.end())
+            books.push_back(std::move(grid));
+    }
+    return books;
 }
 
 } // namespace qs::core

@@ -130,6 +130,6 @@ std::vector<float> elementGrid(const FormatTraits& f);
 /// have at most `maxValues` values, each once: a quantized weight on one of them times a scale per run
 /// can be held as codes into it (tensor/compact_matrix.h). Integer grids are left out: they are held as
 /// int codes.
-const std::vector<std::vector<float>>& smallCodeBooks(std::size_t maxValues);
+std::vector<std::vector<float>> smallCodeBooks(std::size_t maxValues);
 
 } // namespace qs::core

@@ -63,7 +63,7 @@ CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<Weig
 // codes or a code-book format's values times scales along `in` (a quantized weight) or BF16 values,
 // else as float32.
 void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
-    const auto& codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
+    static const std::vector<std::vector<float>> codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
     if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut, codeBooks)) {
         l.compact = makeCompactBuffer(std::move(*compact), meter);
         l.weight.reset();

@@ -31,27 +31,28 @@ void Database::fail(const std::string& what) const {
     throw Error(m_path.string() + ": " + what + ": " + sqlite3_errmsg(m_db));
 }
 
-void Database::exec(std::string_view sql) {
+// sqlite3_exec's result code; on failure, `error` holds the message naming the file and statement.
+int Database::tryExec(const std::string& sql, std::string& error) {
     char* err = nullptr;
-    const std::string s(sql);
-    if (sqlite3_exec(m_db, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-        const std::string msg = err ? err : sqlite3_errmsg(m_db);
-        sqlite3_free(err);
-        throw Error(m_path.string() + ": " + msg + " (in '" + s.substr(0, 60) + "')");
-    }
+    const int rc = sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) error = m_path.string() + ": " + (err ? err : sqlite3_errmsg(m_db)) + " (in '" + sql.substr(0, 60) + "')";
+    sqlite3_free(err);
+    return rc;
+}
+
+void Database::exec(std::string_view sql) {
+    std::string error;
+    if (tryExec(std::string(sql), error) != SQLITE_OK) throw Error(error);
 }
 
 void Database::execRetryingBusy(std::string_view sql) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m_busyTimeoutMs);
     const std::string s(sql);
+    std::string error;
     for (int pause = 1;; pause = std::min(pause * 2, 50)) {
-        char* err = nullptr;
-        const int rc = sqlite3_exec(m_db, s.c_str(), nullptr, nullptr, &err);
+        const int rc = tryExec(s, error);
         if (rc == SQLITE_OK) return;
-        const std::string msg = err ? err : sqlite3_errmsg(m_db);
-        sqlite3_free(err);
-        if ((rc & 0xFF) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline)
-            throw Error(m_path.string() + ": " + msg + " (in '" + s.substr(0, 60) + "')");
+        if ((rc & 0xFF) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw Error(error);
         std::this_thread::sleep_for(std::chrono::milliseconds(pause)); // the other connection finishes
     }
 }

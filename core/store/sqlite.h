@@ -40,6 +40,8 @@ public:
     [[noreturn]] void fail(const std::string& what) const;
 
 private:
+    int tryExec(const std::string& sql, std::string& error);
+
     sqlite3* m_db = nullptr;
     std::filesystem::path m_path;
     int m_busyTimeoutMs = 0;

@@ -165,8 +165,7 @@ bool bookCodesAt(const float* x, std::int64_t n, float scale, const CodeBookSear
         __m256i idx = _mm256_setzero_si256();
         for (float m : book.midpoints) // a true comparison is all ones, i.e. -1
             idx = _mm256_sub_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_set1_ps(m), _CMP_GE_OQ)));
-        const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
-        const __m256 value = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
+        const __m256 value = codeBookValues(idx, low, high);
         if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(value, vScale), xs, _CMP_EQ_OQ)) != 0xFF) return false;
         const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(idx), _mm256_extracti128_si256(idx, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packs_epi16(i16, i16));
@@ -248,32 +247,28 @@ CompactMatrix CompactMatrix::fromHalf(std::vector<std::uint16_t> bits, std::int6
 std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
                                                     std::int64_t cols, bool runsAlongColumns,
                                                     std::span<const std::vector<float>> codeBooks) {
-    return exactly(values, rows, cols, runsAlongColumns, codeBooks, true);
-}
-
-std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
-                                                    std::int64_t cols, bool runsAlongColumns,
-                                                    std::span<const std::vector<float>> codeBooks, bool tryLattice) {
     const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
     if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
         return std::nullopt;
-    CompactMatrix m;
-    m.m_view.rows = rows;
-    m.m_view.cols = cols;
-    m.m_view.stride = cols;
-    m.m_codes.resize(values.size());
-    // The longest run (the whole line, then 256 down to 8) at which every run fits: its layout.
-    // The first line's first 8 values must fit on their own if any run length fits (they lie in one
-    // run of it): a matrix on no grid (a float32 weight) fails that probe at once, without a pass.
-    const auto fitsAtSomeRun = [&](const auto& fitOne) {
+    // `kind` with one-byte codes at the longest run (the whole line, then 256 down to 8) at which
+    // every run fits `fitOne`, if any. The first line's first 8 values must fit on their own if any
+    // run length fits (they lie in one run of it): a matrix on no grid (a float32 weight) fails that
+    // probe at once, without a pass.
+    const auto fitted = [&](CompactMatrixView::Kind kind, const auto& fitOne) -> std::optional<CompactMatrix> {
         {
             const std::int64_t n = std::min<std::int64_t>(8, length);
             float probe[8], scale = 0.0f;
             std::int8_t probeCodes[8];
             for (std::int64_t i = 0; i < n; ++i) probe[i] = values[static_cast<std::size_t>(runsAlongColumns ? i * cols : i)];
-            if (!fitOne(probe, n, scale, probeCodes)) return false;
+            if (!fitOne(probe, n, scale, probeCodes)) return std::nullopt;
         }
+        CompactMatrix m;
+        m.m_view.kind = kind;
+        m.m_view.rows = rows;
+        m.m_view.cols = cols;
+        m.m_view.stride = cols;
+        m.m_codes.resize(values.size());
         const std::int64_t shorter[] = {256, 128, 64, 32, 16, 8};
         for (std::size_t tried = 0; tried <= std::size(shorter); ++tried) {
             const std::int64_t run = tried == 0 ? length : shorter[tried - 1];
@@ -291,31 +286,28 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
                 m.m_view.scaleRowStep = runs;
                 m.m_view.scaleColStep = 1;
             }
-            return true;
+            return m;
         }
-        return false;
+        return std::nullopt;
     };
-    m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
-    if (tryLattice && fitsAtSomeRun(fitRun)) {
-        // Codes of 4 bits (an INT4 or smaller symmetric grid) go two to a byte; else a code book
-        // of 4-bit codes (NF4, FP4) is smaller than int8 codes.
-        if (m.packNibbles()) return m;
-        if (auto smaller = exactly(values, rows, cols, runsAlongColumns, codeBooks, false)) return smaller;
-        return m;
-    }
+    // Int codes of 4 bits (INT4 and smaller symmetric grids) go two to a byte. Else a code book's
+    // 4-bit codes (NF4, FP4) are smaller than int8 codes, which come next, then BF16.
+    std::optional<CompactMatrix> lattice = fitted(CompactMatrixView::Kind::ScaledInt8, fitRun);
+    if (lattice && lattice->packNibbles()) return lattice;
     for (const std::vector<float>& codeBook : codeBooks) {
         const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
         if (!book) continue;
         const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
             return fitBookRun(x, n, *book, scale, codes);
         };
-        if (!fitsAtSomeRun(fitOne)) continue;
-        m.m_view.kind = CompactMatrixView::Kind::CodeBook;
-        m.m_table.assign(book->table.begin(), book->table.end());
-        m.packNibbles();
+        std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::CodeBook, fitOne);
+        if (!m) continue;
+        m->m_table.assign(book->table.begin(), book->table.end());
+        m->packNibbles();
         return m;
     }
-    if (!tryLattice || !allBf16(values)) return std::nullopt;
+    if (lattice) return lattice;
+    if (!allBf16(values)) return std::nullopt;
     std::vector<std::uint16_t> bits(values.size());
     std::transform(values.begin(), values.end(), bits.begin(), f32ToBf16); // exact: each value is a BF16
     return fromHalf(std::move(bits), rows, cols, true);

@@ -11,6 +11,10 @@
 #include <span>
 #include <vector>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace qs::core {
 
 class CompactMatrix {
@@ -42,9 +46,6 @@ public:
     std::vector<float> toFloats() const;
 
 private:
-    static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
-                                                bool runsAlongColumns, std::span<const std::vector<float>> codeBooks,
-                                                bool tryLattice);
     /// Packs the one-byte codes two to a byte where each fits in 4 bits; false (unchanged) otherwise.
     bool packNibbles();
 
@@ -59,5 +60,14 @@ private:
 /// forward pass holds replaced weights in float32: tests and benchmarks compare the two); returns the
 /// previous setting.
 bool allowCompactWeights(bool allowed);
+
+#if defined(__AVX2__)
+/// Eight code-book values for the indices 0..15 in `idx`, the book's halves in `low` and `high`: two
+/// permutes, bit 3 picking the half. Shared by the products' conversion and the search for codes.
+inline __m256 codeBookValues(__m256i idx, __m256 low, __m256 high) {
+    const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); // bit 3 as the sign bit
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
+}
+#endif
 
 } // namespace qs::core

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "tensor/gemm.h"
 
+#include "tensor/compact_matrix.h"
+
 #include "base/error.h"
 #include "tensor/half.h"
 
@@ -170,9 +172,7 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
             continue;
         }
         const __m256i codes = eightCodes(bytes + (v.nibbles ? (at + i) / 2 : at + i), v.nibbles, !codeBook);
-        const __m256 f = codeBook ? _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, codes), _mm256_permutevar8x32_ps(high, codes),
-                                                     _mm256_castsi256_ps(_mm256_slli_epi32(codes, 28))) // bit 3 picks the half
-                                  : _mm256_cvtepi32_ps(codes);
+        const __m256 f = codeBook ? codeBookValues(codes, low, high) : _mm256_cvtepi32_ps(codes);
         _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(scale)));
     }
     for (; i < n; ++i) dst[i] = element(i) * scaleAt(c + i);

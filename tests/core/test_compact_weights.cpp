@@ -128,7 +128,7 @@ TEST(CompactWeights, CodeBookFormatsBecomeCodesIntoTheirBookTimesRunScales) {
     // NF4, SULQ, log2 and FP4 values are a code book's values times a run scale: 4 bits a value, a
     // scale per run and the 16-value table, each value given back exactly, in either layout.
     const std::vector<float> w = normalMatrix(kRows, kCols, 6);
-    const auto& books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
+    const auto books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
     ASSERT_EQ(books.size(), 4u); // E2M1, NF4, log2, SULQ
     // log2's levels (2^-j, j <= 6) are an integer lattice too, but of codes up to 64: its book's
     // 4-bit codes are smaller. FP4 (MX, NV) likewise: E2M1 values are codes up to 12 of half a step.
