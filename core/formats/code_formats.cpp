@@ -7,6 +7,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <limits>
 
 namespace qs::core {
 namespace {
@@ -38,6 +39,38 @@ ScaleParams absmaxFit(const FormatTraits&, const RangeStats& run, const RangeSta
     return {run.amax > 0.0f ? run.amax : 0.0f, 0.0f};
 }
 
+void absmaxFitRuns(const FormatTraits&, const float* amax, std::size_t count, const RangeStats&, const ElementOptions&,
+                   ScaleParams* out) {
+    for (std::size_t k = 0; k < count; ++k) out[k] = {amax[k] > 0.0f ? amax[k] : 0.0f, 0.0f};
+}
+
+namespace {
+
+// apply() over runs with the kernel's set-up (its constant vectors) paid once per call, not once per
+// run of 32: Kernel(f) holds the constants, kernel(x, scale) quantizes 8 values (where kernel.vectorised),
+// kernel.scalar(x, scale) one.
+template <class Kernel>
+void scaledRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                const ScaleParams* params) {
+    using namespace simd;
+    const Kernel kernel(f);
+    for (std::size_t start = 0; start < n; start += run, ++params) {
+        const std::size_t end = std::min(n, start + run);
+        const float scale = params->scale;
+        if (scale == 0.0f) {
+            std::fill(out + start, out + end, 0.0f);
+            continue;
+        }
+        const F8 vScale = splat(scale);
+        std::size_t i = start;
+        if (kernel.vectorised)
+            for (; i + kLanes <= end; i += kLanes) store(out + i, kernel(load(in + i), vScale));
+        for (; i < end; ++i) out[i] = kernel.scalar(in[i], scale);
+    }
+}
+
+} // namespace
+
 namespace {
 
 // Decision thresholds: the midpoints between neighbouring codes; a tie goes to the upper code.
@@ -62,29 +95,36 @@ float nf4One(float x, float scale) {
     return kNf4[static_cast<std::size_t>(std::upper_bound(kNf4Mid.begin(), kNf4Mid.end(), t) - kNf4Mid.begin())] * scale;
 }
 
-} // namespace
+// Branch-free nearest code: the code index is the number of thresholds at or below t (what the
+// binary search finds), counted in all lanes at once in two levels: the pivots kNf4Mid[3, 7, 11] give
+// the quarter k, then the quarter's own thresholds kNf4Mid[4k .. 4k+2] (fetched by permutes) the rest;
+// two 8-lane permutes then fetch the code.
+struct Nf4Kernel {
+    simd::F8 lowCodes = simd::load(kNf4.data()), highCodes = simd::load(kNf4.data() + simd::kLanes);
+    simd::F8 pivot0 = simd::splat(kNf4Mid[3]), pivot1 = simd::splat(kNf4Mid[7]), pivot2 = simd::splat(kNf4Mid[11]);
+    simd::F8 inQuarter[3] = {simd::load(kNf4Quarters[0].data()), simd::load(kNf4Quarters[1].data()),
+                             simd::load(kNf4Quarters[2].data())};
 
-void nf4Apply(const FormatTraits&, const float* in, float* out, std::size_t n, const ScaleParams& p,
-              const ElementOptions&) {
-    using namespace simd;
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    // Branch-free nearest code: the code index is the number of thresholds at or below t (what the
-    // binary search finds), counted in all lanes at once in two levels: the pivots kNf4Mid[3, 7, 11]
-    // give the quarter k, then the quarter's own thresholds kNf4Mid[4k .. 4k+2] (fetched by permutes)
-    // the rest; two 8-lane permutes then fetch the code.
-    const F8 lowCodes = load(kNf4.data()), highCodes = load(kNf4.data() + kLanes), vScale = splat(p.scale);
-    const F8 pivot0 = splat(kNf4Mid[3]), pivot1 = splat(kNf4Mid[7]), pivot2 = splat(kNf4Mid[11]);
-    const F8 inQuarter[3] = {load(kNf4Quarters[0].data()), load(kNf4Quarters[1].data()), load(kNf4Quarters[2].data())};
-    std::size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        const F8 t = load(in + i) / vScale;
+    static constexpr bool vectorised = true;
+
+    explicit Nf4Kernel(const FormatTraits&) {}
+    simd::F8 operator()(simd::F8 x, simd::F8 vScale) const {
+        using namespace simd;
+        const F8 t = x / vScale;
         const I8 quarter = -((t >= pivot0) + (t >= pivot1) + (t >= pivot2)); // a true comparison is -1
         const I8 idx = (quarter << 2) - ((t >= permute(inQuarter[0], quarter)) + (t >= permute(inQuarter[1], quarter)) +
                                          (t >= permute(inQuarter[2], quarter)));
         const F8 code = select(idx < kLanes, permute(lowCodes, idx), permute(highCodes, idx));
-        store(out + i, select(t == t, code * vScale, t)); // NaN stays NaN
+        return select(t == t, code * vScale, t); // NaN stays NaN
     }
-    for (; i < n; ++i) out[i] = nf4One(in[i], p.scale);
+    float scalar(float x, float scale) const { return nf4One(x, scale); }
+};
+
+} // namespace
+
+void nf4ApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                  const ScaleParams* params, const ElementOptions&) {
+    scaledRuns<Nf4Kernel>(f, in, out, n, run, params);
 }
 
 namespace {
@@ -115,26 +155,31 @@ float log2One(float x, float scale, int deepest) {
     return std::copysign(mag, x);
 }
 
-} // namespace
+// log2One lane-wise.
+struct Log2Kernel {
+    int deepest; // magnitudes scale * 2^-j, j = 0..deepest
+    simd::F8 one = simd::splat(1.0f), smallest = simd::splat(kSmallestNormal), lift = simd::splat(kDenormalLift);
+    simd::U8 sign = simd::splatU(0x80000000u);
+    static constexpr bool vectorised = true;
 
-void log2Apply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-               const ElementOptions&) {
-    using namespace simd;
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    const int deepest = (1 << (f.elementBits - 1)) - 2; // magnitudes scale * 2^-j, j = 0..deepest
-    const F8 vScale = splat(p.scale), one = splat(1.0f), smallest = splat(kSmallestNormal), lift = splat(kDenormalLift);
-    const U8 sign = splatU(0x80000000u);
-    std::size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) { // log2One lane-wise
-        const F8 x = load(in + i);
+    explicit Log2Kernel(const FormatTraits& f) : deepest((1 << (f.elementBits - 1)) - 2) {}
+    simd::F8 operator()(simd::F8 x, simd::F8 vScale) const {
+        using namespace simd;
         F8 t = fromBits(bits(x) & ~sign) / vScale;
         t = select(t < one, t, one);
         const I8 tiny = t < smallest;
         const I8 j = (127 + (tiny & kDenormalShift)) - (I8)((bits(select(tiny, t * lift, t)) + kLog2Carry) >> 23);
         const F8 mag = select(j > deepest, F8{}, fromBits((U8)(127 - j) << 23) * vScale);
-        store(out + i, select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x)); // NaN stays NaN
+        return select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x); // NaN stays NaN
     }
-    for (; i < n; ++i) out[i] = log2One(in[i], p.scale, deepest);
+    float scalar(float x, float scale) const { return log2One(x, scale, deepest); }
+};
+
+} // namespace
+
+void log2ApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                   const ScaleParams* params, const ElementOptions&) {
+    scaledRuns<Log2Kernel>(f, in, out, n, run, params);
 }
 
 namespace {
@@ -181,6 +226,35 @@ float sulqOne(float x, float scale, const SulqGrid& g) {
     return std::copysign(g.levels[q] * scale, x);
 }
 
+// sulqOne lane-wise where the levels fit one permute table (k <= 4): q counts the bounds above y, the
+// unused ones -inf (never above).
+struct SulqKernel {
+    static constexpr std::size_t kMaxBounds = simd::kLanes - 1;
+    const SulqGrid& grid;
+    bool vectorised;
+    simd::F8 one = simd::splat(1.0f), shift = simd::splat(kSulqShift);
+    simd::U8 sign = simd::splatU(0x80000000u);
+    std::array<simd::F8, kMaxBounds> bounds;
+    simd::F8 levels; // a copy: a store to out could alias the grid's, which would reload them every vector
+
+    explicit SulqKernel(const FormatTraits& f)
+        : grid(sulqGrid(f.elementBits)), vectorised(grid.levels.size() <= static_cast<std::size_t>(simd::kLanes)),
+          levels(grid.levelTable) {
+        bounds.fill(simd::splat(-std::numeric_limits<float>::infinity()));
+        for (std::size_t q = 0; vectorised && q < grid.bounds.size(); ++q) bounds[q] = simd::splat(grid.bounds[q]);
+    }
+    simd::F8 operator()(simd::F8 x, simd::F8 vScale) const {
+        using namespace simd;
+        const F8 t = fromBits(bits(x) & ~sign) / vScale;
+        const F8 y = select(t < one, t, one) + shift;
+        I8 q{};
+        for (const F8& b : bounds) q -= y < b; // a true comparison is -1
+        const F8 mag = permute(levels, q) * vScale;
+        return select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x); // NaN stays NaN
+    }
+    float scalar(float x, float scale) const { return sulqOne(x, scale, grid); }
+};
+
 } // namespace
 
 std::vector<float> sulqLevels(int bits) {
@@ -192,26 +266,9 @@ std::vector<float> sulqLevels(int bits) {
     return v;
 }
 
-void sulqApply(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
-               const ElementOptions&) {
-    using namespace simd;
-    if (p.scale == 0.0f) return std::fill(out, out + n, 0.0f);
-    const SulqGrid& g = sulqGrid(f.elementBits);
-    std::size_t i = 0;
-    if (g.levels.size() <= static_cast<std::size_t>(kLanes)) { // sulqOne lane-wise, the level fetched by a permute
-        const F8 vScale = splat(p.scale), one = splat(1.0f), shift = splat(kSulqShift);
-        const U8 sign = splatU(0x80000000u);
-        for (; i + kLanes <= n; i += kLanes) {
-            const F8 x = load(in + i);
-            F8 t = fromBits(bits(x) & ~sign) / vScale;
-            const F8 y = select(t < one, t, one) + shift;
-            I8 q{};
-            for (float b : g.bounds) q -= y < b; // a true comparison is -1
-            const F8 mag = permute(g.levelTable, q) * vScale;
-            store(out + i, select(x == x, fromBits(bits(mag) | (bits(x) & sign)), x)); // NaN stays NaN
-        }
-    }
-    for (; i < n; ++i) out[i] = sulqOne(in[i], p.scale, g);
+void sulqApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,
+                   const ScaleParams* params, const ElementOptions&) {
+    scaledRuns<SulqKernel>(f, in, out, n, run, params);
 }
 
 } // namespace qs::core
