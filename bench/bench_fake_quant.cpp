@@ -5,8 +5,8 @@
 // plus the peers' cases (INT8 per channel, INT4 asymmetric group 32). The fq_l2/ cases run the same
 // kernels on 256 x 1024 values that stay in L2: the compute cost alone, where the 4096 x 4096 runs
 // share the memory bus with whatever else the machine runs. The compact/ cases time what the forward
-// pass does once with a quantized Linear: find the int8 codes and run scales that hold the fake
-// quantizer's output exactly (CompactMatrix::exactly), on the same 4096 x 4096 matrix.
+// pass does once with a quantized Linear: find the codes (int, code-book or mini-float) and run scales
+// that hold the fake quantizer's output exactly (CompactMatrix::exactly), on the same 4096 x 4096 matrix.
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
 #include "tensor/compact_matrix.h"
@@ -58,9 +58,12 @@ void compactBench(benchmark::State& state, QuantSpec spec) {
     omp_set_num_threads(static_cast<int>(state.range(0)));
     std::vector<float> q(input().size());
     fakeQuantize(input().data(), kRows, kCols, spec, q.data());
+    // The books and layouts the forward pass offers (nn/causal_lm_weights.cpp).
+    const auto books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
+    const auto miniFloats = byteMiniFloatLayouts();
     for (auto _ : state) {
-        auto compact = CompactMatrix::exactly(q, kRows, kCols, false);
-        if (!compact) state.SkipWithError("not on an integer lattice");
+        auto compact = CompactMatrix::exactly(q, kRows, kCols, false, books, miniFloats);
+        if (!compact) state.SkipWithError("not held compactly");
         benchmark::DoNotOptimize(compact);
     }
     setBytes(state);
@@ -96,7 +99,10 @@ int main(int argc, char** argv) {
     for (const auto& [name, spec] : {std::pair<const char*, QuantSpec>{"int8_channel_sym", {FormatId::Int8, Granularity::Channel, 0, true}},
                                      {"int4_group32_asym", {FormatId::Int4, Granularity::Group, 32, false}},
                                      {"mxfp4", {FormatId::MxFp4, Granularity::Block, 32, true}},
-                                     {"nvfp4", {FormatId::NvFp4, Granularity::Block, 16, true}}})
+                                     {"nvfp4", {FormatId::NvFp4, Granularity::Block, 16, true}},
+                                     {"nf4_group64", {FormatId::Nf4, Granularity::Group, 64, true}},
+                                     {"mxfp8_e4m3", {FormatId::MxFp8E4M3, Granularity::Block, 32, true}},
+                                     {"fp8_e4m3_channel", {FormatId::Fp8E4M3, Granularity::Channel, 0, true}}})
         benchmark::RegisterBenchmark((std::string("compact/") + name).c_str(), compactBench, spec)
             ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::Initialize(&argc, argv);

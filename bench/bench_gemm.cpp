@@ -6,6 +6,7 @@
 // update (k = its block of 128), 1 and 2 threads.
 // The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
 #include "base/process.h"
+#include "formats/minifloat.h"
 #include "tensor/gemm.h"
 #include "tensor/half.h"
 
@@ -75,7 +76,8 @@ void BM_GemmNTBf16(benchmark::State& state) {
 // The weight held as one-byte codes (`code` of each value) times a scale per 32 values along each row,
 // converted while packed: int8 codes, or indices into a code book's `table`.
 template <typename Code>
-void timeCodes(benchmark::State& state, CompactMatrixView::Kind kind, const float* table, const Code& code, float scale) {
+void timeCodes(benchmark::State& state, CompactMatrixView::Kind kind, const float* table, const Code& code, float scale,
+               MiniFloatLayout miniFloat = {}) {
     std::vector<std::int8_t> codes;
     std::vector<float> scales;
     timeProduct(state, [&](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
@@ -86,6 +88,7 @@ void timeCodes(benchmark::State& state, CompactMatrixView::Kind kind, const floa
         }
         CompactMatrixView v{kind, codes.data(), w.rows(), w.cols(), w.cols(), scales.data(), table};
         v.runCols = 32;
+        v.miniFloat = miniFloat;
         v.scaleRowStep = runs;
         v.scaleColStep = 1;
         gemmNT({x.data(), x.rows(), x.cols(), x.cols()}, v, {y.data(), y.rows(), y.cols(), y.cols()});
@@ -109,6 +112,14 @@ void BM_GemmNTCodeBook(benchmark::State& state) {
         [](float x) { return static_cast<std::int8_t>(std::clamp(std::nearbyint(x * 4.0f) + 7.0f, 0.0f, 15.0f)); }, 0.5f);
 }
 
+// A quantized Linear in FP8 E4M3 codes (the bytes of each value's E4M3 rounding; any byte decodes).
+void BM_GemmNTMiniFloat(benchmark::State& state) {
+    timeCodes(
+        state, CompactMatrixView::Kind::ScaledMiniFloat, nullptr,
+        [](float x) { return static_cast<std::int8_t>(encodeMiniFloat(roundMiniFloatOne(x * 64.0f, minifloat::kE4M3), minifloat::kE4M3)); },
+        1.0f / 64.0f, MiniFloatLayout{4, 3, 7});
+}
+
 void BM_EigenGemm(benchmark::State& state) {
     timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
@@ -120,6 +131,7 @@ int main(int argc, char** argv) {
     for (auto* b : {benchmark::RegisterBenchmark("BM_GemmNT", BM_GemmNT), benchmark::RegisterBenchmark("BM_GemmNTAvx2", BM_GemmNTAvx2),
                     benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_GemmNTInt8", BM_GemmNTInt8),
                     benchmark::RegisterBenchmark("BM_GemmNTCodeBook", BM_GemmNTCodeBook),
+                    benchmark::RegisterBenchmark("BM_GemmNTMiniFloat", BM_GemmNTMiniFloat),
                     benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})

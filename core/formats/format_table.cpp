@@ -6,6 +6,7 @@
 #include "formats/format_traits.h"
 #include "formats/int_format.h"
 #include "formats/minifloat.h"
+#include "tensor/gemm.h"
 
 #include <array>
 #include <algorithm>
@@ -185,6 +186,22 @@ std::vector<std::vector<float>> smallCodeBooks(std::size_t maxValues) {
             books.push_back(std::move(grid));
     }
     return books;
+}
+
+std::vector<MiniFloatLayout> byteMiniFloatLayouts() {
+    std::vector<MiniFloatLayout> layouts;
+    for (const FormatTraits& f : formatTable()) {
+        if (!f.element || f.kind == FormatKind::Cast) continue;
+        const MiniFloatSpec& e = *f.element;
+        const MiniFloatLayout layout{static_cast<std::uint8_t>(e.ebits), static_cast<std::uint8_t>(e.mbits),
+                                     static_cast<std::uint8_t>(e.bias)};
+        const bool listed = std::any_of(layouts.begin(), layouts.end(), [&](const MiniFloatLayout& l) {
+            return l.exponent == layout.exponent && l.mantissa == layout.mantissa && l.bias == layout.bias;
+        });
+        if (layout.bits() >= 5 && layout.bits() <= 8 && !listed) layouts.push_back(layout);
+    }
+    std::stable_sort(layouts.begin(), layouts.end(), [](const MiniFloatLayout& a, const MiniFloatLayout& b) { return a.bits() < b.bits(); });
+    return layouts;
 }
 
 } // namespace qs::core

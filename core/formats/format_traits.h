@@ -9,6 +9,7 @@
 namespace qs::core {
 
 struct MiniFloatSpec;
+struct MiniFloatLayout; // tensor/gemm.h
 
 /// Number formats. Ids are stored in SQLite/HDF5: a closed, append-only set — never renumber.
 enum class FormatId : std::uint16_t {
@@ -131,5 +132,11 @@ std::vector<float> elementGrid(const FormatTraits& f);
 /// can be held as codes into it (tensor/compact_matrix.h). Integer grids are left out: they are held as
 /// int codes.
 std::vector<std::vector<float>> smallCodeBooks(std::size_t maxValues);
+
+/// The bit layouts of the table's minifloat elements of 5 to 8 bits (FP8, FP6: more values than a
+/// small code book holds), each once, fewest bits first: a quantized weight on one of them times a
+/// scale per run can be held as one-byte codes (CompactMatrix::exactly). Fewest bits first, because a
+/// narrow grid's values are also on a wider one, whose scale search has more candidates to try.
+std::vector<MiniFloatLayout> byteMiniFloatLayouts();
 
 } // namespace qs::core

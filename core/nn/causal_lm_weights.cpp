@@ -60,11 +60,12 @@ CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<Weig
 }
 
 // Installs `values` (the stored layout) as Linear l's weight: compactly where they are exactly int8
-// codes or a code-book format's values times scales along `in` (a quantized weight) or BF16 values,
-// else as float32.
+// codes, a code-book format's values or FP8/FP6 codes times scales along `in` (a quantized weight)
+// or BF16 values, else as float32.
 void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
     static const std::vector<std::vector<float>> codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
-    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut, codeBooks)) {
+    static const std::vector<MiniFloatLayout> miniFloats = byteMiniFloatLayouts();
+    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut, codeBooks, miniFloats)) {
         l.compact = makeCompactBuffer(std::move(*compact), meter);
         l.weight.reset();
     } else {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <functional>
 #include <atomic>
 #include <cmath>
@@ -189,6 +190,75 @@ bool fitBookRun(const float* x, std::int64_t n, const CodeBookSearch& book, floa
         scale, codes);
 }
 
+// A mini-float layout prepared for the search: its positive values, largest first (the candidates for
+// the value at a run's amax), and the exponents of its two top binades (an MX block's power-of-two
+// scale puts the amax in one of them: the top, or the one below where the top holds infinities).
+struct MiniFloatSearch {
+    MiniFloatLayout layout;
+    std::vector<float> magnitudes;
+    int topExponent = 0;
+};
+
+MiniFloatSearch prepareMiniFloat(const MiniFloatLayout& layout) {
+    MiniFloatSearch s{layout, {}, ((1 << layout.exponent) - 1) - layout.bias};
+    for (unsigned code = 1; code < (1u << (layout.exponent + layout.mantissa)); ++code)
+        s.magnitudes.push_back(layout.decode(code));
+    std::sort(s.magnitudes.begin(), s.magnitudes.end(), std::greater<>());
+    return s;
+}
+
+// Codes of x[0..n) in the layout at `scale` when every value is decode(code) * scale exactly. |x| /
+// scale (times the reciprocal: within a few ulps of its grid value) times 2^(bias - 127) holds the
+// code's magnitude in its float32 bits, rounded at the code's last mantissa bit (a float32 subnormal
+// where the code is subnormal); the exact test decides.
+bool miniFloatCodesAt(const float* x, std::int64_t n, float scale, const MiniFloatLayout& layout, std::int8_t* codes) {
+    const float inv = 1.0f / scale;
+    const float scaleDown = std::ldexp(1.0f, layout.bias - 127);
+    const int fieldBits = layout.exponent + layout.mantissa, drop = 23 - layout.mantissa;
+    const std::uint32_t half = 1u << (drop - 1), limit = 1u << fieldBits;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vInv = _mm256_set1_ps(inv), vScale = _mm256_set1_ps(scale), vDown = _mm256_set1_ps(scaleDown);
+    const __m256 vUp = _mm256_set1_ps(layout.scaleUp()), signMask = _mm256_set1_ps(-0.0f);
+    const __m256i vHalf = _mm256_set1_epi32(static_cast<int>(half)), vLimit = _mm256_set1_epi32(static_cast<int>(limit));
+    const __m128i vDrop = _mm_cvtsi32_si128(drop), toSignField = _mm_cvtsi32_si128(31 - fieldBits);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xs = _mm256_loadu_ps(x + i), sign = _mm256_and_ps(xs, signMask);
+        const __m256 u = _mm256_mul_ps(_mm256_mul_ps(_mm256_andnot_ps(signMask, xs), vInv), vDown);
+        const __m256i magnitude = _mm256_srl_epi32(_mm256_add_epi32(_mm256_castps_si256(u), vHalf), vDrop);
+        const __m256 value = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_sll_epi32(magnitude, vDrop)), vUp);
+        const __m256 ok = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(vLimit, magnitude)),
+                                        _mm256_cmp_ps(_mm256_mul_ps(_mm256_or_ps(value, sign), vScale), xs, _CMP_EQ_OQ));
+        if (_mm256_movemask_ps(ok) != 0xFF) return false;
+        const __m256i code = _mm256_or_si256(magnitude, _mm256_srl_epi32(_mm256_castps_si256(sign), toSignField));
+        const __m128i c16 = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(c16, c16));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float u = std::fabs(x[i]) * inv * scaleDown;
+        const std::uint32_t magnitude = (std::bit_cast<std::uint32_t>(u) + half) >> drop;
+        const unsigned code = magnitude | (std::signbit(x[i]) ? limit : 0u);
+        if (!(magnitude < limit) || !(layout.decode(code) * scale == x[i])) return false;
+        codes[i] = static_cast<std::int8_t>(static_cast<std::uint8_t>(code));
+    }
+    return true;
+}
+
+// The scale and codes of one run in the layout, if it is on it: a power of two that puts the amax in
+// a top binade first (MX), then the amax over each of the layout's magnitudes (scaled FP8).
+bool fitMiniFloatRun(const float* x, std::int64_t n, const MiniFloatSearch& grid, float& scale, std::int8_t* codes) {
+    const auto codesAt = [&](float s) { return miniFloatCodesAt(x, n, s, grid.layout, codes); };
+    float amax = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    if (amax > 0.0f && std::isfinite(amax))
+        for (const int top : {grid.topExponent, grid.topExponent - 1}) {
+            const float s = std::ldexp(1.0f, std::ilogb(amax) - top);
+            if (std::isnormal(s) && codesAt(s)) return scale = s, true;
+        }
+    return fitFromAmax(x, n, grid.magnitudes, [](float) { return true; }, codesAt, scale, codes);
+}
+
 // Fits every run of `run` values along each of the `lines` (rows, or columns when
 // `runsAlongColumns`) of the row-major matrix `values` with `cols` columns: codes in the values'
 // layout, one scale per run ([line][run]). Stops at the first run on no lattice (false).
@@ -246,7 +316,8 @@ CompactMatrix CompactMatrix::fromHalf(std::vector<std::uint16_t> bits, std::int6
 
 std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> values, std::int64_t rows,
                                                     std::int64_t cols, bool runsAlongColumns,
-                                                    std::span<const std::vector<float>> codeBooks) {
+                                                    std::span<const std::vector<float>> codeBooks,
+                                                    std::span<const MiniFloatLayout> miniFloats) {
     const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
     if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
@@ -307,6 +378,18 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         return m;
     }
     if (lattice) return lattice;
+    for (const MiniFloatLayout& layout : miniFloats) {
+        if (layout.exponent < 1 || layout.mantissa > 22 || layout.bits() > 8) continue;
+        const MiniFloatSearch grid = prepareMiniFloat(layout);
+        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+            return fitMiniFloatRun(x, n, grid, scale, codes);
+        };
+        std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledMiniFloat, fitOne);
+        if (!m) continue;
+        m->m_view.miniFloat = layout;
+        m->packNibbles();
+        return m;
+    }
     if (!allBf16(values)) return std::nullopt;
     std::vector<std::uint16_t> bits(values.size());
     std::transform(values.begin(), values.end(), bits.begin(), f32ToBf16); // exact: each value is a BF16
@@ -314,14 +397,24 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
 }
 
 bool CompactMatrix::packNibbles() {
-    const bool book = m_view.kind == CompactMatrixView::Kind::CodeBook;
-    if (!book && std::any_of(m_codes.begin(), m_codes.end(), [](std::int8_t q) { return q < -8 || q > 7; })) return false;
+    // A book's codes and a mini-float of at most 4 bits always fit; int codes where each run's lie
+    // within 16 of each other: minus the run's offset, in -8..7 (INT4 asymmetric: q - zero).
     const std::int64_t rows = m_view.rows, cols = m_view.cols, stride = cols + cols % 2; // rows start on a byte
+    switch (m_view.kind) {
+    case CompactMatrixView::Kind::CodeBook: break;
+    case CompactMatrixView::Kind::ScaledMiniFloat:
+        if (m_view.miniFloat.bits() > 4) return false;
+        break;
+    default:
+        if (std::any_of(m_codes.begin(), m_codes.end(), [](std::int8_t q) { return q < -8 || q > 7; }) && !findRunOffsets())
+            return false;
+    }
     std::vector<std::int8_t> packed(static_cast<std::size_t>(rows * stride / 2), 0);
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t c = 0; c < cols; ++c) {
             const std::int64_t i = r * stride + c;
-            const auto nibble = static_cast<std::uint8_t>(m_codes[static_cast<std::size_t>(r * cols + c)] & 0xF);
+            const int offset = m_offsets.empty() ? 0 : m_offsets[static_cast<std::size_t>(m_view.runOf(r, c))];
+            const auto nibble = static_cast<std::uint8_t>((m_codes[static_cast<std::size_t>(r * cols + c)] - offset) & 0xF);
             auto& byte = reinterpret_cast<std::uint8_t&>(packed[static_cast<std::size_t>(i / 2)]);
             byte = static_cast<std::uint8_t>(byte | (nibble << ((i % 2) * 4)));
         }
@@ -331,16 +424,38 @@ bool CompactMatrix::packNibbles() {
     return true;
 }
 
+bool CompactMatrix::findRunOffsets() {
+    std::vector<int> low(m_scales.size(), 127), high(m_scales.size(), -128);
+    for (std::int64_t r = 0; r < m_view.rows; ++r)
+        for (std::int64_t c = 0; c < m_view.cols; ++c) {
+            const auto k = static_cast<std::size_t>(m_view.runOf(r, c));
+            const int q = m_codes[static_cast<std::size_t>(r * m_view.cols + c)];
+            low[k] = std::min(low[k], q);
+            high[k] = std::max(high[k], q);
+        }
+    // An offset o with every q - o in -8..7, i.e. o in [high - 7, low + 8]: 0 where that holds (a
+    // symmetric run), else the bound nearer 0 (within int8, as |q| <= 128).
+    std::vector<std::int8_t> offsets(m_scales.size(), 0);
+    for (std::size_t k = 0; k < offsets.size(); ++k) {
+        if (low[k] > high[k]) continue; // no element (cannot happen: every run has one)
+        if (high[k] - low[k] > 15) return false;
+        offsets[k] = static_cast<std::int8_t>(std::clamp(0, high[k] - 7, low[k] + 8));
+    }
+    m_offsets = std::move(offsets);
+    return true;
+}
+
 bool allowCompactWeights(bool allowed) {
     return g_compactAllowed.exchange(allowed);
 }
 
 CompactMatrixView CompactMatrix::view() const {
     CompactMatrixView v = m_view;
-    if (v.kind == CompactMatrixView::Kind::ScaledInt8 || v.kind == CompactMatrixView::Kind::CodeBook) {
+    if (v.scaled()) {
         v.data = m_codes.data();
         v.scales = m_scales.data();
         v.table = m_table.empty() ? nullptr : m_table.data();
+        v.offsets = m_offsets.empty() ? nullptr : m_offsets.data();
     } else {
         v.data = m_half.data();
     }
@@ -348,7 +463,8 @@ CompactMatrixView CompactMatrix::view() const {
 }
 
 std::size_t CompactMatrix::bytes() const {
-    return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + (m_scales.size() + m_table.size()) * sizeof(float);
+    return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + m_offsets.size() +
+           (m_scales.size() + m_table.size()) * sizeof(float);
 }
 
 std::vector<float> CompactMatrix::toFloats() const {

@@ -2,8 +2,8 @@
 #pragma once
 // A weight matrix held in fewer than 4 bytes a value without changing one number the products
 // compute: the forward pass holds a checkpoint's 16-bit Linears as stored, and a quantized Linear as
-// int8 codes times a scale per run, or a code book's values times a scale per run, when its values
-// are exactly that.
+// int8 codes times a scale per run, or a code book's values or mini-float codes times a scale per
+// run, when its values are exactly that.
 #include "tensor/gemm.h"
 
 #include <cstdint>
@@ -31,10 +31,15 @@ public:
     /// Failing those, codes into one of `codeBooks` (each at most CompactMatrixView::kCodeBookSize
     /// values) times a scale per run, where every value is float(table[code] * scale) exactly: what a
     /// code-book format (NF4, SULQ) produces, and FP4 (MXFP4, NVFP4) with its E2M1 values as a book.
-    /// Codes of 4 bits (int codes in -8..7, any book's) are held two to a byte.
+    /// Failing those, one-byte codes in one of the `miniFloats` layouts (at most 8 bits) times a scale
+    /// per run, where every value is float(decode(code) * scale) exactly: FP8 and FP6 elements (MX
+    /// blocks, scaled FP8), tried in the order given. Codes of 4 bits are held two to a byte: int codes
+    /// whose runs each span at most 16 values (with an offset per run where they leave -8..7: INT4
+    /// asymmetric's q - zero), any book's, a 4-bit layout's.
     static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
                                                 bool runsAlongColumns,
-                                                std::span<const std::vector<float>> codeBooks = {});
+                                                std::span<const std::vector<float>> codeBooks = {},
+                                                std::span<const MiniFloatLayout> miniFloats = {});
 
     CompactMatrixView view() const;
     std::int64_t rows() const { return m_view.rows; }
@@ -46,14 +51,19 @@ public:
     std::vector<float> toFloats() const;
 
 private:
-    /// Packs the one-byte codes two to a byte where each fits in 4 bits; false (unchanged) otherwise.
+    /// Packs the one-byte codes two to a byte where each fits in 4 bits (int codes after their run's
+    /// offset); false (unchanged) otherwise.
     bool packNibbles();
+    /// ScaledInt8: an offset per run that brings its codes into -8..7 (m_offsets), where each run's
+    /// codes lie within 16 of each other; false (unchanged) otherwise.
+    bool findRunOffsets();
 
     CompactMatrixView m_view; // its pointers are re-aimed by view()
     std::vector<std::uint16_t> m_half;
     std::vector<std::int8_t> m_codes; // a code book's codes are their uint8 bits
     std::vector<float> m_scales;
     std::vector<float> m_table; // CodeBook: kCodeBookSize values
+    std::vector<std::int8_t> m_offsets; // ScaledInt8 nibbles: one per run, or none (all 0)
 };
 
 /// Allows or forbids compact forms from CompactMatrix::exactly (forbidden, it finds none and the

@@ -150,32 +150,58 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
         return;
     }
     const bool codeBook = v.kind == CompactMatrixView::Kind::CodeBook;
+    const bool miniFloat = v.kind == CompactMatrixView::Kind::ScaledMiniFloat;
     const auto* bytes = static_cast<const std::uint8_t*>(v.data);
     const __m256 low = codeBook ? _mm256_loadu_ps(v.table) : _mm256_setzero_ps();
     const __m256 high = codeBook ? _mm256_loadu_ps(v.table + 8) : _mm256_setzero_ps();
-    const auto element = [&](std::int64_t q) {
+    // A mini-float code's magnitude bits moved to a float32's fields, its sign to bit 31 (decode()).
+    const int fieldBits = v.miniFloat.exponent + v.miniFloat.mantissa;
+    const __m256i magnitudeMask = _mm256_set1_epi32(static_cast<int>((1u << fieldBits) - 1u));
+    const __m128i toMantissa = _mm_cvtsi32_si128(23 - v.miniFloat.mantissa), toSign = _mm_cvtsi32_si128(31 - fieldBits);
+    const __m256i signBit = _mm256_set1_epi32(static_cast<int>(1u << fieldBits));
+    const __m256 scaleUp = _mm256_set1_ps(miniFloat ? v.miniFloat.scaleUp() : 1.0f);
+    const std::int64_t rowRuns = (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
+    const float* rowScales = v.scales + rowRuns;
+    const std::int8_t* rowOffsets = v.offsets && v.kind == CompactMatrixView::Kind::ScaledInt8 ? v.offsets + rowRuns : nullptr;
+    // Element c + q of the row, in the run at `k` (of rowScales, rowOffsets).
+    const auto element = [&](std::int64_t q, std::int64_t k) {
         const int code = v.code(at + q);
-        return codeBook ? v.table[code % CompactMatrixView::kCodeBookSize] : static_cast<float>(code);
+        if (miniFloat) return v.miniFloat.decode(static_cast<unsigned>(code));
+        if (codeBook) return v.table[code % CompactMatrixView::kCodeBookSize];
+        return static_cast<float>(code + (rowOffsets ? rowOffsets[k] : 0));
     };
-    const float* rowScales = v.scales + (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
-    // The run of column c + i, followed as i grows (no division per element: this is the hot path).
+    const auto eightValues = [&](__m256i codes) {
+        if (codeBook) return codeBookValues(codes, low, high);
+        if (!miniFloat) return _mm256_cvtepi32_ps(codes);
+        const __m256i magnitude = _mm256_sll_epi32(_mm256_and_si256(codes, magnitudeMask), toMantissa);
+        const __m256i sign = _mm256_sll_epi32(_mm256_and_si256(codes, signBit), toSign);
+        return _mm256_or_ps(_mm256_mul_ps(_mm256_castsi256_ps(magnitude), scaleUp), _mm256_castsi256_ps(sign));
+    };
+    // The run of column c + i (its index in rowScales), followed as i grows (no division per element:
+    // this is the hot path).
     std::int64_t run = v.runCols == 1 ? c : c / v.runCols, runEnd = (run + 1) * v.runCols;
-    const auto scaleAt = [&](std::int64_t col) {
+    const auto runAt = [&](std::int64_t col) {
         for (; col >= runEnd; runEnd += v.runCols) ++run;
-        return rowScales[run * v.scaleColStep];
+        return run * v.scaleColStep;
+    };
+    const auto one = [&](std::int64_t q) {
+        const std::int64_t k = runAt(c + q);
+        return element(q, k) * rowScales[k];
     };
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const float scale = scaleAt(c + i);
+        const std::int64_t k = runAt(c + i);
         if (c + i + 8 > runEnd || (v.nibbles && (at + i) % 2 != 0)) { // these 8 straddle runs, or bytes
-            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = element(q) * scaleAt(c + q);
+            for (std::int64_t q = i; q < i + 8; ++q) dst[q] = one(q);
             continue;
         }
-        const __m256i codes = eightCodes(bytes + (v.nibbles ? (at + i) / 2 : at + i), v.nibbles, !codeBook);
-        const __m256 f = codeBook ? codeBookValues(codes, low, high) : _mm256_cvtepi32_ps(codes);
-        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(scale)));
+        __m256i codes = eightCodes(bytes + (v.nibbles ? (at + i) / 2 : at + i), v.nibbles,
+                                   v.kind == CompactMatrixView::Kind::ScaledInt8);
+        if (rowOffsets) codes = _mm256_add_epi32(codes, _mm256_set1_epi32(rowOffsets[k]));
+        const __m256 f = eightValues(codes);
+        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(rowScales[k])));
     }
-    for (; i < n; ++i) dst[i] = element(i) * scaleAt(c + i);
+    for (; i < n; ++i) dst[i] = one(i);
 }
 
 // B panels for one task: each panel kc x 16 floats, for columns [n0, n1) and k in [k0, k0 + kc).
@@ -480,11 +506,15 @@ Product productNN(const char* what, ConstMatrixView a, ConstMatrixView b, Matrix
 
 // Runs p (shaped from B's view) reading B's values from their compact form.
 void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, const float* bias) {
-    const bool scaled = b.kind == CompactMatrixView::Kind::ScaledInt8 || b.kind == CompactMatrixView::Kind::CodeBook;
+    const bool scaled = b.scaled();
     if (scaled && (!b.scales || b.runRows < 1 || b.runCols < 1))
-        throw Error(std::string(what) + ": an int8 or code-book operand needs its scales and runs of at least one element");
+        throw Error(std::string(what) + ": a scaled operand (int8, code-book, mini-float codes) needs its scales and runs of at least one element");
     if (b.kind == CompactMatrixView::Kind::CodeBook && !b.table)
         throw Error(std::string(what) + ": a code-book operand needs its table");
+    if (b.kind == CompactMatrixView::Kind::ScaledMiniFloat &&
+        (b.miniFloat.exponent < 1 || b.miniFloat.mantissa > 22 || b.miniFloat.bits() > (b.nibbles ? 4 : 8)))
+        throw Error(std::string(what) + ": a mini-float operand needs an exponent field and at most " +
+                    (b.nibbles ? "4" : "8") + " bits a code");
     if (scaled && b.nibbles && b.stride % 2 != 0)
         throw Error(std::string(what) + ": a 4-bit operand needs an even stride (rows start on a byte)");
     p.bias = bias;

@@ -9,6 +9,7 @@
 // bit, AVX2 and AVX-512 agree, and gemmNT(A, B) equals gemmNN(A, Bᵀ) and gemmTN(Aᵀ, Bᵀ).
 #include "tensor/half.h"
 
+#include <bit>
 #include <cstdint>
 
 namespace qs::core {
@@ -24,27 +25,56 @@ struct MatrixView {
     operator ConstMatrixView() const { return {data, rows, cols, stride}; }
 };
 
+/// The layout of a small IEEE-style float code (OCP FP8/FP6/FP4 elements): a sign bit above
+/// `exponent` exponent bits above `mantissa` mantissa bits, exponent bias `bias`; an exponent field of
+/// 0 is subnormal. Every field pattern decodes to a finite value (no infinities or NaN: a code is
+/// storage for a value already on the grid).
+struct MiniFloatLayout {
+    std::uint8_t exponent = 0, mantissa = 0, bias = 0;
+    int bits() const { return 1 + exponent + mantissa; }
+    /// The value of `code` exactly: its magnitude bits placed as a float32's exponent and mantissa
+    /// fields, times 2^(127 - bias) (a float32 subnormal for a subnormal code, scaled exactly).
+    float decode(unsigned code) const {
+        const std::uint32_t magnitude = code & ((1u << (exponent + mantissa)) - 1u);
+        const std::uint32_t sign = (code >> (exponent + mantissa)) & 1u;
+        const float value = std::bit_cast<float>(magnitude << (23 - mantissa)) * scaleUp();
+        return sign ? -value : value;
+    }
+    /// 2^(127 - bias): a float32 with that exponent field.
+    float scaleUp() const { return std::bit_cast<float>(static_cast<std::uint32_t>(254 - bias) << 23); }
+};
+
 /// A row-major matrix held in fewer than 4 bytes a value, as the forward pass keeps Linear weights,
 /// and read exactly as float32: 16-bit floats (BF16 or IEEE binary16) as model files store them, or
-/// int8 codes times a float32 scale per run, element (r, c) being float(code) * scales[(r / runRows) *
+/// codes times a float32 scale per run, element (r, c) being element(code) * scales[(r / runRows) *
 /// scaleRowStep + (c / runCols) * scaleColStep] (one rounding).
 struct CompactMatrixView {
-    /// ScaledInt8: element = float(int8 code) * run scale. CodeBook: element = table[uint8 code] * run
-    /// scale, a code book of at most kCodeBookSize values (NF4, log2, SULQ, FP4 levels).
-    enum class Kind : std::uint8_t { Bf16, F16, ScaledInt8, CodeBook };
+    /// ScaledInt8: element = float(int8 code + run offset) * run scale. CodeBook: element = table[uint8 code] * run
+    /// scale, a code book of at most kCodeBookSize values (NF4, log2, SULQ, FP4 levels). ScaledMiniFloat:
+    /// element = miniFloat.decode(code) * run scale (FP8, FP6 elements; one rounding, the product).
+    enum class Kind : std::uint8_t { Bf16, F16, ScaledInt8, CodeBook, ScaledMiniFloat };
     static constexpr int kCodeBookSize = 16;
     Kind kind = Kind::Bf16;
-    const void* data = nullptr; ///< std::uint16_t (Bf16, F16), std::int8_t (ScaledInt8) or std::uint8_t (CodeBook) elements
+    const void* data = nullptr; ///< std::uint16_t (Bf16, F16), std::int8_t (ScaledInt8) or std::uint8_t (CodeBook, ScaledMiniFloat) elements
     std::int64_t rows = 0, cols = 0, stride = 0;
-    const float* scales = nullptr; ///< ScaledInt8 and CodeBook
+    const float* scales = nullptr; ///< ScaledInt8, CodeBook and ScaledMiniFloat
     const float* table = nullptr;  ///< CodeBook only: kCodeBookSize values (unused ones 0)
     std::int64_t runRows = 1, runCols = 1, scaleRowStep = 0, scaleColStep = 0;
-    /// ScaledInt8 and CodeBook: true when the codes take 4 bits each, two to a byte (element i = r *
-    /// stride + c in the low nibble of byte i / 2 when i is even, the high one when odd; stride even).
+    /// Scaled kinds: true when the codes take 4 bits each, two to a byte (element i = r * stride + c
+    /// in the low nibble of byte i / 2 when i is even, the high one when odd; stride even).
     /// ScaledInt8 nibbles are two's complement (-8..7).
     bool nibbles = false;
+    MiniFloatLayout miniFloat{}; ///< ScaledMiniFloat only
+    /// ScaledInt8 only, may be null (all 0): a code offset per run, indexed as the scales, added to each
+    /// code of the run (so codes q - zero of INT4 asymmetric, up to 15 apart, fit 4 bits).
+    const std::int8_t* offsets = nullptr;
 
-    /// The code of element i (r * stride + c): ScaledInt8's signed, CodeBook's an index.
+    /// The index of element (r, c)'s run in scales and offsets.
+    std::int64_t runOf(std::int64_t r, std::int64_t c) const { return r / runRows * scaleRowStep + c / runCols * scaleColStep; }
+
+    bool scaled() const { return kind == Kind::ScaledInt8 || kind == Kind::CodeBook || kind == Kind::ScaledMiniFloat; }
+
+    /// The code of element i (r * stride + c): ScaledInt8's signed, the others' unsigned.
     int code(std::int64_t i) const {
         const auto* bytes = static_cast<const std::uint8_t*>(data);
         if (!nibbles) return kind == Kind::ScaledInt8 ? static_cast<std::int8_t>(bytes[i]) : bytes[i];
@@ -55,14 +85,16 @@ struct CompactMatrixView {
     /// Element (r, c) as float32: the one definition every reader of the view follows.
     float at(std::int64_t r, std::int64_t c) const {
         const std::int64_t i = r * stride + c;
+        const std::int64_t run = runOf(r, c);
         float element = 0.0f;
         switch (kind) {
         case Kind::Bf16: return bf16ToF32(static_cast<const std::uint16_t*>(data)[i]);
         case Kind::F16: return f16ToF32(static_cast<const std::uint16_t*>(data)[i]);
-        case Kind::ScaledInt8: element = static_cast<float>(code(i)); break;
+        case Kind::ScaledInt8: element = static_cast<float>(code(i) + (offsets ? offsets[run] : 0)); break;
         case Kind::CodeBook: element = table[code(i) % kCodeBookSize]; break;
+        case Kind::ScaledMiniFloat: element = miniFloat.decode(static_cast<unsigned>(code(i))); break;
         }
-        return element * scales[r / runRows * scaleRowStep + c / runCols * scaleColStep];
+        return element * scales[run];
     }
 };
 

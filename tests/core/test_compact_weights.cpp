@@ -12,6 +12,7 @@
 #include "nn/causal_lm_grad.h"
 #include "model/model.h"
 #include "formats/format_traits.h"
+#include "formats/minifloat.h"
 #include "quant/fake_quant.h"
 #include "quant/model_quantizer.h"
 #include "tensor/compact_matrix.h"
@@ -19,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -62,20 +64,21 @@ void expectExact(const CompactMatrix& m, const std::vector<float>& values) {
 TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
     // Codes of 4 bits (symmetric INT4 and below: -7..7; INT3 asymmetric: q - zero in -7..7) go two to
     // a byte; INT4 asymmetric codes q - zero reach past -8..7 where a run's zero point is not 8 (as
-    // in this matrix), and INT8's need a byte.
+    // in this matrix), but span 16 values: they go two to a byte with a one-byte offset per run. INT8's
+    // need a byte.
     const std::vector<float> w = normalMatrix(kRows, kCols, 3);
     struct Case {
         const char* what;
         QuantSpec spec;
         std::int64_t run; // the run of one scale: the spec's group, or the whole row per channel
-        bool nibbles;
+        bool nibbles, offsets;
     };
     const Case cases[] = {
-        {"int4 g32 sym", {FormatId::Int4, Granularity::Group, 32, true}, 32, true},
-        {"int4 g32 asym", {FormatId::Int4, Granularity::Group, 32, false}, 32, false},
-        {"int3 g16 asym", {FormatId::Int3, Granularity::Group, 16, false}, 16, true},
-        {"int8 channel sym", {FormatId::Int8, Granularity::Channel, 0, true}, kCols, false},
-        {"nvint4", {FormatId::NvInt4, Granularity::Block, 16, true}, 16, true},
+        {"int4 g32 sym", {FormatId::Int4, Granularity::Group, 32, true}, 32, true, false},
+        {"int4 g32 asym", {FormatId::Int4, Granularity::Group, 32, false}, 32, true, true},
+        {"int3 g16 asym", {FormatId::Int3, Granularity::Group, 16, false}, 16, true, false},
+        {"int8 channel sym", {FormatId::Int8, Granularity::Channel, 0, true}, kCols, false, false},
+        {"nvint4", {FormatId::NvInt4, Granularity::Block, 16, true}, 16, true, false},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.what);
@@ -86,7 +89,9 @@ TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
         EXPECT_EQ(v.kind, CompactMatrixView::Kind::ScaledInt8);
         EXPECT_EQ(v.runCols, c.run);
         EXPECT_EQ(v.nibbles, c.nibbles);
-        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols / (c.nibbles ? 2 : 1) + 4 * kRows * (kCols / c.run)));
+        EXPECT_EQ(v.offsets != nullptr, c.offsets);
+        const std::int64_t runs = kRows * (kCols / c.run);
+        EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols / (c.nibbles ? 2 : 1) + 4 * runs + (c.offsets ? runs : 0)));
         expectExact(*m, q);
 
         // The same weight stored [in, out] (a GPT-2 Conv1D): runs down the columns.
@@ -173,6 +178,73 @@ TEST(CompactWeights, CodeBookFormatsBecomeCodesIntoTheirBookTimesRunScales) {
     EXPECT_EQ(int4->view().kind, CompactMatrixView::Kind::ScaledInt8);
 }
 
+TEST(CompactWeights, Fp8AndFp6BecomeOneByteMiniFloatCodesTimesRunScales) {
+    // FP8 and FP6 values (MX blocks with power-of-two scales, scaled FP8 with float scales per group or
+    // channel) are a mini-float code times a run scale: one byte a value and a scale per run, each
+    // value given back exactly, in either layout.
+    const std::vector<float> w = normalMatrix(kRows, kCols, 7);
+    const std::vector<MiniFloatLayout> layouts = byteMiniFloatLayouts();
+    ASSERT_EQ(layouts.size(), 4u); // E3M2, E2M3, then E4M3 and E5M2: fewest bits first
+    EXPECT_EQ(layouts[0].bits(), 6);
+    EXPECT_EQ(layouts[3].bits(), 8);
+    const QuantSpec specs[] = {{FormatId::MxFp8E4M3, Granularity::Block, 32, true}, {FormatId::MxFp8E5M2, Granularity::Block, 32, true},
+                               {FormatId::MxFp6E3M2, Granularity::Block, 32, true}, {FormatId::Fp8E4M3, Granularity::Group, 32, true},
+                               {FormatId::Fp8E4M3, Granularity::Channel, 0, true},  {FormatId::Fp8E5M2, Granularity::Group, 16, true},
+                               {FormatId::Fp6E3M2, Granularity::Group, 32, true}};
+    for (const QuantSpec& spec : specs) {
+        SCOPED_TRACE(spec.label());
+        const std::int64_t run = spec.granularity == Granularity::Channel ? kCols : spec.groupSize;
+        const std::vector<float> q = quantized(w, kRows, kCols, spec);
+        const auto m = CompactMatrix::exactly(q, kRows, kCols, false, {}, layouts);
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->view().kind, CompactMatrixView::Kind::ScaledMiniFloat);
+        EXPECT_FALSE(m->view().nibbles);
+        const std::int64_t runs = kRows * ((kCols + run - 1) / run);
+        // MX's power-of-two scales may make neighbouring blocks one run: at most one scale per block.
+        if (formatTraits(spec.format).fixedBlock)
+            EXPECT_LE(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * runs));
+        else
+            EXPECT_EQ(m->bytes(), static_cast<std::size_t>(kRows * kCols + 4 * runs));
+        expectExact(*m, q);
+
+        const std::vector<float> t = transposed(q, kRows, kCols);
+        const auto mt = CompactMatrix::exactly(t, kCols, kRows, true, {}, layouts);
+        ASSERT_TRUE(mt.has_value());
+        EXPECT_EQ(mt->view().kind, CompactMatrixView::Kind::ScaledMiniFloat);
+        expectExact(*mt, t);
+    }
+    // FP6 E2M3 values are eighths up to 7.5: an integer lattice, held as int codes.
+    const auto e2m3 = CompactMatrix::exactly(quantized(w, kRows, kCols, {FormatId::MxFp6E2M3, Granularity::Block, 32, true}),
+                                             kRows, kCols, false, {}, layouts);
+    ASSERT_TRUE(e2m3.has_value());
+    EXPECT_EQ(e2m3->view().kind, CompactMatrixView::Kind::ScaledInt8);
+    // A value off the grid (or a NaN) leaves the matrix float32.
+    const std::vector<float> q = quantized(w, kRows, kCols, specs[3]);
+    for (float bad : {q[40] * 1.001f, std::nanf("")}) {
+        std::vector<float> withBad = q;
+        withBad[40] = bad;
+        EXPECT_FALSE(CompactMatrix::exactly(withBad, kRows, kCols, false, {}, layouts).has_value());
+    }
+    EXPECT_FALSE(CompactMatrix::exactly(w, kRows, kCols, false, {}, layouts).has_value()); // plain float32
+}
+
+TEST(CompactWeights, MiniFloatLayoutsDecodeToTheirFormatsGrids) {
+    // Each layout's codes, read as the products read them, are its format's element grid (the table's
+    // own list), beside the patterns the format spends on NaN or infinity (above its largest value).
+    for (const FormatTraits& f : formatTable()) {
+        if (!f.element || f.kind == FormatKind::Cast) continue;
+        SCOPED_TRACE(std::string(f.name));
+        const MiniFloatLayout layout{static_cast<std::uint8_t>(f.element->ebits), static_cast<std::uint8_t>(f.element->mbits),
+                                     static_cast<std::uint8_t>(f.element->bias)};
+        std::vector<float> decoded;
+        for (unsigned code = 0; code < (1u << layout.bits()); ++code)
+            if (const float v = layout.decode(code); std::fabs(v) <= f.element->maxValue) decoded.push_back(v + 0.0f); // -0 as 0
+        std::sort(decoded.begin(), decoded.end());
+        decoded.erase(std::unique(decoded.begin(), decoded.end()), decoded.end());
+        EXPECT_EQ(decoded, elementGrid(f));
+    }
+}
+
 TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
     const std::vector<float> w = normalMatrix(kRows, kCols, 5);
     // 8-bit asymmetric codes reach ±255 from the zero point; NF4's levels are no lattice.
@@ -215,13 +287,15 @@ TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
 
 TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
     // Every Linear of a tiny Llama (F32 checkpoint) and GPT-2 (Conv1D [in, out], BF16 checkpoint)
-    // replaced by its RTN int4 group-32 quantization (int8 codes) or NF4 group-32 one (code-book
-    // codes); compared with the same replacement held in float32: logits, batches, a derived model,
-    // layer by layer, gradients.
+    // replaced by its RTN int4 group-32 quantization (4-bit int codes), NF4 group-32 one (4-bit
+    // code-book codes) or FP8 E4M3 group-32 one (one-byte mini-float codes); compared with the same
+    // replacement held in float32: logits, batches, a derived model, layer by layer, gradients.
     for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, true},
-                                  QuantSpec{FormatId::Nf4, Granularity::Group, 32, true}}) {
+                                  QuantSpec{FormatId::Nf4, Granularity::Group, 32, true},
+                                  QuantSpec{FormatId::Fp8E4M3, Granularity::Group, 32, true}}) {
         SCOPED_TRACE(spec.label());
-        const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0; // both: 4-bit codes
+        const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0;
+        const bool byteCodes = spec.format == FormatId::Fp8E4M3;
         std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
         for (std::size_t k = 0; k < w.size(); ++k)
             for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
@@ -248,7 +322,8 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
                         std::vector<float> values = quantized(model->weightAsOutIn(info), out, in, spec);
                         if (info.transposed) values = transposed(values, out, in);
                         floatBytes += values.size() * 4;
-                        compactBytes += values.size() / 2 + 4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
+                        compactBytes += (byteCodes ? values.size() : values.size() / 2) +
+                                        4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
                         q[name] = values;
                         byLayer[l][name] = values;
                     }

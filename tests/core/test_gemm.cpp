@@ -256,11 +256,23 @@ namespace {
 // straddle two runs) and of all of k, strided (odd strides for bytes). NT runs along B's rows, NN down
 // its columns (a GPT-2 Conv1D [in, out]: each column has its own scales). The reference converts each
 // element by the closed form from the unpacked codes.
-void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const float* table, bool nibbles, unsigned seed) {
+// A mini-float code's value by the textbook formula, in double: (-1)^s 2^(e - bias) (1 + m / 2^M), or
+// 2^(1 - bias) m / 2^M for e = 0 (not the view's placement of the bits in a float32).
+float miniFloatValue(int code, const MiniFloatLayout& l) {
+    const int m = code & ((1 << l.mantissa) - 1), e = (code >> l.mantissa) & ((1 << l.exponent) - 1);
+    const double magnitude = e == 0 ? std::ldexp(m, 1 - l.bias - l.mantissa)
+                                    : std::ldexp((1 << l.mantissa) + m, e - l.bias - l.mantissa);
+    return static_cast<float>(((code >> (l.exponent + l.mantissa)) & 1) != 0 ? -magnitude : magnitude);
+}
+
+// `withOffsets`: int codes with an offset per run (-120..120), as INT4 asymmetric nibbles are held.
+void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const float* table, bool nibbles, unsigned seed,
+                                         MiniFloatLayout layout = {}, bool withOffsets = false) {
     const std::int64_t n = 37, k = 300;
     std::mt19937 rng(seed);
-    const bool book = kind == CompactMatrixView::Kind::CodeBook;
-    const int lowest = book ? 0 : nibbles ? -8 : -128, highest = book ? CompactMatrixView::kCodeBookSize - 1 : nibbles ? 7 : 127;
+    const bool book = kind == CompactMatrixView::Kind::CodeBook, miniFloat = kind == CompactMatrixView::Kind::ScaledMiniFloat;
+    const int lowest = book || miniFloat ? 0 : nibbles ? -8 : -128;
+    const int highest = book ? CompactMatrixView::kCodeBookSize - 1 : miniFloat ? (1 << layout.bits()) - 1 : nibbles ? 7 : 127;
     std::uniform_int_distribution<int> code(lowest, highest);
     std::uniform_real_distribution<float> scale(1e-3f, 2.0f);
     for (std::int64_t run : {std::int64_t{32}, std::int64_t{12}, k})
@@ -276,8 +288,13 @@ void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const flo
             }
             std::vector<float> scales(static_cast<std::size_t>(n * runs));
             for (auto& s : scales) s = scale(rng);
+            std::vector<std::int8_t> offsets(withOffsets ? scales.size() : 0);
+            std::uniform_int_distribution<int> offset(-120, 120);
+            for (auto& o : offsets) o = static_cast<std::int8_t>(offset(rng));
             CompactMatrixView v{kind, held.data(), rows, cols, stride, scales.data(), table};
             v.nibbles = nibbles;
+            v.miniFloat = layout;
+            v.offsets = withOffsets ? offsets.data() : nullptr;
             if (nt) {
                 v.runCols = run;
                 v.scaleRowStep = runs;
@@ -292,11 +309,15 @@ void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const flo
                 for (std::int64_t c = 0; c < cols; ++c) {
                     const std::int64_t out = nt ? r : c, along = nt ? c : r; // the weight's [out, in]
                     const int q = codes[static_cast<std::size_t>(r * stride + c)];
-                    const float element = book ? table[q] : static_cast<float>(q);
-                    wide[static_cast<std::size_t>(r * stride + c)] = element * scales[static_cast<std::size_t>(out * runs + along / run)];
+                    const auto k = static_cast<std::size_t>(out * runs + along / run);
+                    const float element = book        ? table[q]
+                                          : miniFloat ? miniFloatValue(q, layout)
+                                                      : static_cast<float>(q + (withOffsets ? offsets[k] : 0));
+                    wide[static_cast<std::size_t>(r * stride + c)] = element * scales[k];
                 }
             expectCompactEqualsConverted(v, wide, nt,
-                                         std::string(book ? "code book" : "int") + (nibbles ? " nibbles" : " bytes") + " run " + std::to_string(run));
+                                         std::string(book ? "code book" : miniFloat ? "mini-float" : "int") + (nibbles ? " nibbles" : " bytes") +
+                                             (withOffsets ? " with offsets" : "") + " run " + std::to_string(run));
         }
 }
 
@@ -305,6 +326,8 @@ void expectRunScaledCodesEqualConverting(CompactMatrixView::Kind kind, const flo
 TEST(Gemm, Int8CodesTimesRunScalesEqualConvertingFirst) {
     expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, false, 24);
     expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, true, 26);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, true, 32, {}, true);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledInt8, nullptr, false, 33, {}, true);
     const Mat a(2, 5, 1);
     Mat c(2, 4);
     const std::vector<std::int8_t> small(4 * 5);
@@ -329,6 +352,29 @@ TEST(Gemm, CodeBookCodesTimesRunScalesEqualConvertingFirst) {
     CompactMatrixView oddNibbles{CompactMatrixView::Kind::ScaledInt8, small.data(), 4, 5, 5, scales.data()};
     oddNibbles.nibbles = true;
     EXPECT_THROW(gemmNT(a.view(), oddNibbles, c.out()), Error); // rows would start mid-byte
+}
+
+TEST(Gemm, MiniFloatCodesTimesRunScalesEqualConvertingFirst) {
+    // Every code of FP8 E4M3 and E5M2 and FP6 E3M2 (all sign, exponent and mantissa fields, subnormals,
+    // E4M3's NaN and E5M2's infinity patterns decoded as their fields say) in bytes, E2M1 in nibbles.
+    const MiniFloatLayout e4m3{4, 3, 7}, e5m2{5, 2, 15}, e3m2{3, 2, 3}, e2m1{2, 1, 1};
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledMiniFloat, nullptr, false, 28, e4m3);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledMiniFloat, nullptr, false, 29, e5m2);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledMiniFloat, nullptr, false, 30, e3m2);
+    expectRunScaledCodesEqualConverting(CompactMatrixView::Kind::ScaledMiniFloat, nullptr, true, 31, e2m1);
+    for (unsigned code = 0; code < 256; ++code) // the view's own reading, element by element
+        ASSERT_EQ(e4m3.decode(code), miniFloatValue(static_cast<int>(code), e4m3)) << code;
+    const Mat a(2, 5, 1);
+    Mat c(2, 4);
+    const std::vector<std::int8_t> small(4 * 6);
+    const std::vector<float> scales(4, 1.0f);
+    CompactMatrixView noExponent{CompactMatrixView::Kind::ScaledMiniFloat, small.data(), 4, 5, 6, scales.data()};
+    noExponent.miniFloat = {0, 3, 0};
+    EXPECT_THROW(gemmNT(a.view(), noExponent, c.out()), Error);
+    CompactMatrixView wideNibbles = noExponent;
+    wideNibbles.miniFloat = e4m3;
+    wideNibbles.nibbles = true; // 8-bit codes cannot be nibbles
+    EXPECT_THROW(gemmNT(a.view(), wideNibbles, c.out()), Error);
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {

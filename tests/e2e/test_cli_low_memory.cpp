@@ -29,6 +29,12 @@ long long nibbleBytes(long long rows, long long in, long long group) {
     return rows * ((in + 1) / 2) + 4 * rows * ((in + group - 1) / group);
 }
 
+// The same for INT4 asymmetric (codes q - zero, 16 values that leave -8..7 where the zero point is not
+// 8): 4-bit codes and a one-byte code offset a run beside its scale.
+long long offsetNibbleBytes(long long rows, long long in, long long group) {
+    return nibbleBytes(rows, in, group) + rows * ((in + group - 1) / group);
+}
+
 // Weight bytes of the fixture from its config.json and its Linears' stored type (closed forms, not
 // the tool's count): a forward pass holds the Linears as stored (BF16: 2 bytes a value), quantized
 // ones on an integer grid as codes and scales, and everything else in float32.
@@ -36,7 +42,7 @@ struct FixtureBytes {
     long long resident = 0;      ///< embedding, untied head, final norm
     long long norms = 0;         ///< one decoder layer's two norms
     long long linears = 0;       ///< the seven Linears of one layer in float32 (rotated ones)
-    long long codes = 0;         ///< the same quantized with groups of 32
+    long long codes = 0;         ///< the same quantized to INT4 asymmetric with groups of 32
     long long storedLinears = 0; ///< the same as the checkpoint stores them
     int layers = 0;
     long long codeLayer() const { return codes + norms; }           ///< a layer of quantized Linears
@@ -55,8 +61,8 @@ FixtureBytes fixtureBytes() {
     b.resident = 4 * (2 * vocab * h + h);
     const long long linearValues = 2 * h * heads * hd + 2 * h * kv * hd + 3 * h * inter;
     b.linears = 4 * linearValues;
-    b.codes = codeBytes(heads * hd, h, 32) + 2 * codeBytes(kv * hd, h, 32) + codeBytes(h, heads * hd, 32) +
-              2 * codeBytes(inter, h, 32) + codeBytes(h, inter, 32);
+    b.codes = offsetNibbleBytes(heads * hd, h, 32) + 2 * offsetNibbleBytes(kv * hd, h, 32) + offsetNibbleBytes(h, heads * hd, 32) +
+              2 * offsetNibbleBytes(inter, h, 32) + offsetNibbleBytes(h, inter, 32);
     b.storedLinears = fixtureLinearBytesPerValue() * linearValues;
     b.norms = 4 * 2 * h;
     return b;
