@@ -294,6 +294,19 @@ bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t line
     return !failed;
 }
 
+// Calls visit(r, c0, c1, k) for each span [c0, c1) of row r that lies in one run, k the run's index
+// in the scales (no division per element); stops at the first that returns false, and says whether
+// none did.
+template <typename Visit>
+bool forEachRunSpan(const CompactMatrixView& v, const Visit& visit) {
+    for (std::int64_t r = 0; r < v.rows; ++r) {
+        std::int64_t k = r / v.runRows * v.scaleRowStep;
+        for (std::int64_t c0 = 0; c0 < v.cols; c0 += v.runCols, k += v.scaleColStep)
+            if (!visit(r, c0, std::min(v.cols, c0 + v.runCols), k)) return false;
+    }
+    return true;
+}
+
 bool allBf16(std::span<const float> values) {
     return std::all_of(values.begin(), values.end(), [](float v) {
         std::uint32_t u;
@@ -410,14 +423,16 @@ bool CompactMatrix::packNibbles() {
             return false;
     }
     std::vector<std::int8_t> packed(static_cast<std::size_t>(rows * stride / 2), 0);
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) {
+    forEachRunSpan(m_view, [&](std::int64_t r, std::int64_t c0, std::int64_t c1, std::int64_t k) {
+        const int offset = m_offsets.empty() ? 0 : m_offsets[static_cast<std::size_t>(k)];
+        for (std::int64_t c = c0; c < c1; ++c) {
             const std::int64_t i = r * stride + c;
-            const int offset = m_offsets.empty() ? 0 : m_offsets[static_cast<std::size_t>(m_view.runOf(r, c))];
             const auto nibble = static_cast<std::uint8_t>((m_codes[static_cast<std::size_t>(r * cols + c)] - offset) & 0xF);
             auto& byte = reinterpret_cast<std::uint8_t&>(packed[static_cast<std::size_t>(i / 2)]);
             byte = static_cast<std::uint8_t>(byte | (nibble << ((i % 2) * 4)));
         }
+        return true;
+    });
     m_codes = std::move(packed);
     m_view.stride = stride;
     m_view.nibbles = true;
@@ -426,21 +441,21 @@ bool CompactMatrix::packNibbles() {
 
 bool CompactMatrix::findRunOffsets() {
     std::vector<int> low(m_scales.size(), 127), high(m_scales.size(), -128);
-    for (std::int64_t r = 0; r < m_view.rows; ++r)
-        for (std::int64_t c = 0; c < m_view.cols; ++c) {
-            const auto k = static_cast<std::size_t>(m_view.runOf(r, c));
-            const int q = m_codes[static_cast<std::size_t>(r * m_view.cols + c)];
-            low[k] = std::min(low[k], q);
-            high[k] = std::max(high[k], q);
-        }
+    const bool within16 = forEachRunSpan(m_view, [&](std::int64_t r, std::int64_t c0, std::int64_t c1, std::int64_t k) {
+        const std::int8_t* row = m_codes.data() + r * m_view.cols;
+        const auto [lo, hi] = std::minmax_element(row + c0, row + c1);
+        auto& l = low[static_cast<std::size_t>(k)];
+        auto& h = high[static_cast<std::size_t>(k)];
+        l = std::min<int>(l, *lo);
+        h = std::max<int>(h, *hi);
+        return h - l <= 15; // else stop: an int8 weight fails on its first run
+    });
+    if (!within16) return false;
     // An offset o with every q - o in -8..7, i.e. o in [high - 7, low + 8]: 0 where that holds (a
     // symmetric run), else the bound nearer 0 (within int8, as |q| <= 128).
     std::vector<std::int8_t> offsets(m_scales.size(), 0);
-    for (std::size_t k = 0; k < offsets.size(); ++k) {
-        if (low[k] > high[k]) continue; // no element (cannot happen: every run has one)
-        if (high[k] - low[k] > 15) return false;
-        offsets[k] = static_cast<std::int8_t>(std::clamp(0, high[k] - 7, low[k] + 8));
-    }
+    for (std::size_t k = 0; k < offsets.size(); ++k)
+        if (low[k] <= high[k]) offsets[k] = static_cast<std::int8_t>(std::clamp(0, high[k] - 7, low[k] + 8));
     m_offsets = std::move(offsets);
     return true;
 }
