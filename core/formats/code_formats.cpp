@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "formats/code_formats.h"
 
-#include "tensor/simd.h"
+#include "formats/format_simd.h"
 
 #include <algorithm>
 #include <array>
@@ -54,19 +54,13 @@ void scaledRuns(const FormatTraits& f, const float* in, float* out, std::size_t 
                 const ScaleParams* params) {
     using namespace simd;
     const Kernel kernel(f);
-    for (std::size_t start = 0; start < n; start += run, ++params) {
-        const std::size_t end = std::min(n, start + run);
-        const float scale = params->scale;
-        if (scale == 0.0f) {
-            std::fill(out + start, out + end, 0.0f);
-            continue;
-        }
-        const F8 vScale = splat(scale);
+    forEachScaledRun(out, n, run, params, [&](std::size_t start, std::size_t end, const ScaleParams& p) {
+        const F8 vScale = splat(p.scale);
         std::size_t i = start;
         if (kernel.vectorised)
             for (; i + kLanes <= end; i += kLanes) store(out + i, kernel(load(in + i), vScale));
-        for (; i < end; ++i) out[i] = kernel.scalar(in[i], scale);
-    }
+        for (; i < end; ++i) out[i] = kernel.scalar(in[i], p.scale);
+    });
 }
 
 } // namespace

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Vector helpers the format kernels need beyond tensor/simd.h.
+// Helpers the format kernels share beyond tensor/simd.h.
+#include "formats/format_traits.h"
 #include "tensor/simd.h"
 
+#include <algorithm>
 #include <cmath>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -18,6 +20,19 @@ inline F8 roundNearest(F8 x) {
     for (int k = 0; k < kLanes; ++k) x[k] = std::nearbyint(x[k]);
     return x;
 #endif
+}
+
+/// The loop of an ApplyRunsFn: body(start, end, params[k]) for each run k, [start, end) of n values in
+/// runs of `run` (the last may be shorter), except that a run whose scale is 0 is written as zeros.
+template <class Body>
+void forEachScaledRun(float* out, std::size_t n, std::size_t run, const ScaleParams* params, const Body& body) {
+    for (std::size_t start = 0; start < n; start += run, ++params) {
+        const std::size_t end = std::min(n, start + run);
+        if (params->scale == 0.0f)
+            std::fill(out + start, out + end, 0.0f);
+        else
+            body(start, end, *params);
+    }
 }
 
 } // namespace qs::core::simd

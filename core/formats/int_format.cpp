@@ -70,13 +70,8 @@ void intGridRuns(const float* in, float* out, std::size_t n, std::size_t run, co
                  float hi) {
     using namespace simd;
     const F8 vLo = splat(lo), vHi = splat(hi);
-    for (std::size_t start = 0; start < n; start += run, ++params) {
-        const std::size_t end = std::min(n, start + run);
-        const float scale = params->scale, zero = params->zero;
-        if (scale == 0.0f) {
-            std::fill(out + start, out + end, 0.0f);
-            continue;
-        }
+    forEachScaledRun(out, n, run, params, [&](std::size_t start, std::size_t end, const ScaleParams& p) {
+        const float scale = p.scale, zero = p.zero;
         // intOne's operations lane-wise (std::max(a, b) is a < b ? b : a). Its final clamp can only
         // bind when scale * (q - zero) may overflow; the scalar twin handles those ranges.
         std::size_t i = start;
@@ -91,7 +86,7 @@ void intGridRuns(const float* in, float* out, std::size_t n, std::size_t run, co
             }
         }
         for (; i < end; ++i) out[i] = intOne(in[i], scale, zero, lo, hi);
-    }
+    });
 }
 
 void intApplyRuns(const FormatTraits& f, const float* in, float* out, std::size_t n, std::size_t run,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "formats/minifloat.h"
 
-#include "tensor/simd.h"
+#include "formats/format_simd.h"
 
 #include <algorithm>
 #include <bit>
@@ -77,13 +77,8 @@ void roundRuns(const float* in, float* out, std::size_t n, std::size_t run, cons
         q = select(a != a, a, q);
         return fromBits(bits(q) | sign);
     };
-    for (std::size_t start = 0; start < n; start += run, ++params) {
-        const std::size_t end = std::min(n, start + run);
-        const float scale = params->scale;
-        if (scale == 0.0f) {
-            std::fill(out + start, out + end, 0.0f);
-            continue;
-        }
+    forEachScaledRun(out, n, run, params, [&](std::size_t start, std::size_t end, const ScaleParams& p) {
+        const float scale = p.scale;
         const F8 vScale = splat(scale);
         std::size_t i = start;
         // Dividing by a power of two whose reciprocal is a float32 (MX scales, casts) equals multiplying
@@ -96,13 +91,10 @@ void roundRuns(const float* in, float* out, std::size_t n, std::size_t run, cons
             else
                 for (std::size_t v = 0; v < count; ++v, i += kLanes) store(out + i, round(load(in + i) / vScale) * vScale);
         };
-        if (kRunVectors > 0 && end - start == run) {
-            vectors(kRunVectors);
-            continue;
-        }
+        if (kRunVectors > 0 && end - start == run) return vectors(kRunVectors);
         vectors((end - start) / kLanes);
         for (; i < end; ++i) out[i] = roundOne(in[i] / scale, s) * scale;
-    }
+    });
 }
 
 } // namespace
