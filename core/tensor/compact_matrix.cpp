@@ -392,7 +392,7 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     }
     if (lattice) return lattice;
     for (const MiniFloatLayout& layout : miniFloats) {
-        if (layout.exponent < 1 || layout.mantissa > 22 || layout.bits() > 8) continue;
+        if (!layout.readable(8)) continue;
         const MiniFloatSearch grid = prepareMiniFloat(layout);
         const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
             return fitMiniFloatRun(x, n, grid, scale, codes);

@@ -511,9 +511,8 @@ void runWithCompactB(const char* what, Product p, const CompactMatrixView& b, co
         throw Error(std::string(what) + ": a scaled operand (int8, code-book, mini-float codes) needs its scales and runs of at least one element");
     if (b.kind == CompactMatrixView::Kind::CodeBook && !b.table)
         throw Error(std::string(what) + ": a code-book operand needs its table");
-    if (b.kind == CompactMatrixView::Kind::ScaledMiniFloat &&
-        (b.miniFloat.exponent < 1 || b.miniFloat.mantissa > 22 || b.miniFloat.bits() > (b.nibbles ? 4 : 8)))
-        throw Error(std::string(what) + ": a mini-float operand needs an exponent field and at most " +
+    if (b.kind == CompactMatrixView::Kind::ScaledMiniFloat && !b.miniFloat.readable(b.nibbles ? 4 : 8))
+        throw Error(std::string(what) + ": a mini-float operand needs an exponent field, a bias of at most 127 and at most " +
                     (b.nibbles ? "4" : "8") + " bits a code");
     if (scaled && b.nibbles && b.stride % 2 != 0)
         throw Error(std::string(what) + ": a 4-bit operand needs an even stride (rows start on a byte)");

@@ -32,6 +32,9 @@ struct MatrixView {
 struct MiniFloatLayout {
     std::uint8_t exponent = 0, mantissa = 0, bias = 0;
     int bits() const { return 1 + exponent + mantissa; }
+    /// Whether the products can read it in one byte (or nibble): an exponent field, a mantissa that
+    /// leaves float32 a bit to round at, a bias that keeps 2^(127 - bias) a float32.
+    bool readable(int maxBits) const { return exponent >= 1 && mantissa <= 22 && bias <= 127 && bits() <= maxBits; }
     /// The value of `code` exactly: its magnitude bits placed as a float32's exponent and mantissa
     /// fields, times 2^(127 - bias) (a float32 subnormal for a subnormal code, scaled exactly).
     float decode(unsigned code) const {

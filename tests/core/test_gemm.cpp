@@ -375,6 +375,9 @@ TEST(Gemm, MiniFloatCodesTimesRunScalesEqualConvertingFirst) {
     wideNibbles.miniFloat = e4m3;
     wideNibbles.nibbles = true; // 8-bit codes cannot be nibbles
     EXPECT_THROW(gemmNT(a.view(), wideNibbles, c.out()), Error);
+    CompactMatrixView hugeBias = noExponent;
+    hugeBias.miniFloat = {4, 3, 200}; // 2^(127 - 200) times a float32's field is no float32 scaling
+    EXPECT_THROW(gemmNT(a.view(), hugeBias, c.out()), Error);
 }
 
 TEST(Gemm, ShapeMismatchIsAnError) {
