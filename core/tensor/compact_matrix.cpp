@@ -219,18 +219,18 @@ bool miniFloatCodesAt(const float* x, std::int64_t n, float scale, const MiniFlo
     std::int64_t i = 0;
 #if defined(__AVX2__)
     const __m256 vInv = _mm256_set1_ps(inv), vScale = _mm256_set1_ps(scale), vDown = _mm256_set1_ps(scaleDown);
-    const __m256 vUp = _mm256_set1_ps(layout.scaleUp()), signMask = _mm256_set1_ps(-0.0f);
+    const __m256 signMask = _mm256_set1_ps(-0.0f);
     const __m256i vHalf = _mm256_set1_epi32(static_cast<int>(half)), vLimit = _mm256_set1_epi32(static_cast<int>(limit));
     const __m128i vDrop = _mm_cvtsi32_si128(drop), toSignField = _mm_cvtsi32_si128(31 - fieldBits);
+    const MiniFloatDecoder decode(layout);
     for (; i + 8 <= n; i += 8) {
         const __m256 xs = _mm256_loadu_ps(x + i), sign = _mm256_and_ps(xs, signMask);
         const __m256 u = _mm256_mul_ps(_mm256_mul_ps(_mm256_andnot_ps(signMask, xs), vInv), vDown);
         const __m256i magnitude = _mm256_srl_epi32(_mm256_add_epi32(_mm256_castps_si256(u), vHalf), vDrop);
-        const __m256 value = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_sll_epi32(magnitude, vDrop)), vUp);
-        const __m256 ok = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(vLimit, magnitude)),
-                                        _mm256_cmp_ps(_mm256_mul_ps(_mm256_or_ps(value, sign), vScale), xs, _CMP_EQ_OQ));
-        if (_mm256_movemask_ps(ok) != 0xFF) return false;
         const __m256i code = _mm256_or_si256(magnitude, _mm256_srl_epi32(_mm256_castps_si256(sign), toSignField));
+        const __m256 ok = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(vLimit, magnitude)),
+                                        _mm256_cmp_ps(_mm256_mul_ps(decode(code), vScale), xs, _CMP_EQ_OQ));
+        if (_mm256_movemask_ps(ok) != 0xFF) return false;
         const __m128i c16 = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(c16, c16));
     }

@@ -78,6 +78,25 @@ inline __m256 codeBookValues(__m256i idx, __m256 low, __m256 high) {
     const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); // bit 3 as the sign bit
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx), upper);
 }
+
+/// MiniFloatLayout::decode of eight codes at once: the magnitude bits moved to a float32's fields and
+/// scaled by 2^(127 - bias), the sign moved to bit 31. Shared by the products' conversion and the
+/// search for codes; its constants are set up once.
+struct MiniFloatDecoder {
+    __m256i magnitudeMask, signBit;
+    __m128i toMantissa, toSign;
+    __m256 scaleUp;
+    explicit MiniFloatDecoder(const MiniFloatLayout& l)
+        : magnitudeMask(_mm256_set1_epi32(static_cast<int>((1u << (l.exponent + l.mantissa)) - 1u))),
+          signBit(_mm256_set1_epi32(static_cast<int>(1u << (l.exponent + l.mantissa)))),
+          toMantissa(_mm_cvtsi32_si128(23 - l.mantissa)), toSign(_mm_cvtsi32_si128(31 - l.exponent - l.mantissa)),
+          scaleUp(_mm256_set1_ps(l.scaleUp())) {}
+    __m256 operator()(__m256i codes) const {
+        const __m256i magnitude = _mm256_sll_epi32(_mm256_and_si256(codes, magnitudeMask), toMantissa);
+        const __m256i sign = _mm256_sll_epi32(_mm256_and_si256(codes, signBit), toSign);
+        return _mm256_or_ps(_mm256_mul_ps(_mm256_castsi256_ps(magnitude), scaleUp), _mm256_castsi256_ps(sign));
+    }
+};
 #endif
 
 } // namespace qs::core

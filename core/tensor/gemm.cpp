@@ -154,12 +154,7 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     const auto* bytes = static_cast<const std::uint8_t*>(v.data);
     const __m256 low = codeBook ? _mm256_loadu_ps(v.table) : _mm256_setzero_ps();
     const __m256 high = codeBook ? _mm256_loadu_ps(v.table + 8) : _mm256_setzero_ps();
-    // A mini-float code's magnitude bits moved to a float32's fields, its sign to bit 31 (decode()).
-    const int fieldBits = v.miniFloat.exponent + v.miniFloat.mantissa;
-    const __m256i magnitudeMask = _mm256_set1_epi32(static_cast<int>((1u << fieldBits) - 1u));
-    const __m128i toMantissa = _mm_cvtsi32_si128(23 - v.miniFloat.mantissa), toSign = _mm_cvtsi32_si128(31 - fieldBits);
-    const __m256i signBit = _mm256_set1_epi32(static_cast<int>(1u << fieldBits));
-    const __m256 scaleUp = _mm256_set1_ps(miniFloat ? v.miniFloat.scaleUp() : 1.0f);
+    const MiniFloatDecoder miniFloatValues(v.miniFloat);
     const std::int64_t rowRuns = (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
     const float* rowScales = v.scales + rowRuns;
     const std::int8_t* rowOffsets = v.offsets && v.kind == CompactMatrixView::Kind::ScaledInt8 ? v.offsets + rowRuns : nullptr;
@@ -172,10 +167,7 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     };
     const auto eightValues = [&](__m256i codes) {
         if (codeBook) return codeBookValues(codes, low, high);
-        if (!miniFloat) return _mm256_cvtepi32_ps(codes);
-        const __m256i magnitude = _mm256_sll_epi32(_mm256_and_si256(codes, magnitudeMask), toMantissa);
-        const __m256i sign = _mm256_sll_epi32(_mm256_and_si256(codes, signBit), toSign);
-        return _mm256_or_ps(_mm256_mul_ps(_mm256_castsi256_ps(magnitude), scaleUp), _mm256_castsi256_ps(sign));
+        return miniFloat ? miniFloatValues(codes) : _mm256_cvtepi32_ps(codes);
     };
     // The run of column c + i (its index in rowScales), followed as i grows (no division per element:
     // this is the hot path).
