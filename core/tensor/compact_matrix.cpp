@@ -78,6 +78,25 @@ bool nearLattice(const float* x, std::int64_t n, float scale, float slack) {
     return true;
 }
 
+// The largest magnitude of x[0..n) into amax; false where a value is a NaN or an infinity (on no
+// grid). A magnitude's bits order as the magnitudes do, and those of NaN and inf are the largest.
+bool finiteAmax(const float* x, std::int64_t n, float& amax) {
+    std::uint32_t top = 0;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+    __m256i vTop = _mm256_setzero_si256();
+    for (; i + 8 <= n; i += 8)
+        vTop = _mm256_max_epu32(vTop, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), magnitude));
+    alignas(32) std::uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vTop);
+    top = *std::max_element(lanes, lanes + 8);
+#endif
+    for (; i < n; ++i) top = std::max(top, std::bit_cast<std::uint32_t>(x[i]) & 0x7fffffffu);
+    amax = std::bit_cast<float>(top);
+    return top < 0x7f800000u;
+}
+
 // The scale of one run from its largest magnitude: the value there is some grid step `divisor` times
 // the scale, rounded once, so the scale is within two ulps of amax / divisor. For each divisor that
 // `plausible` lets through, the floats there are tried exactly by `codesAt(scale)`. A run of zeros
@@ -86,10 +105,7 @@ template <typename Divisors, typename Plausible, typename CodesAt>
 bool fitFromAmax(const float* x, std::int64_t n, const Divisors& divisors, const Plausible& plausible,
                  const CodesAt& codesAt, float& scale, std::int8_t* codes) {
     float amax = 0.0f;
-    for (std::int64_t i = 0; i < n; ++i) {
-        if (!std::isfinite(x[i])) return false;
-        amax = std::max(amax, std::fabs(x[i]));
-    }
+    if (!finiteAmax(x, n, amax)) return false;
     if (amax == 0.0f) {
         scale = 0.0f;
         std::fill(codes, codes + n, std::int8_t{0});
@@ -110,21 +126,117 @@ bool fitFromAmax(const float* x, std::int64_t n, const Divisors& divisors, const
     return false;
 }
 
-// Codes 1..128, the candidates for a lattice run's largest magnitude.
-constexpr std::array<float, 128> kLatticeCodes = [] {
-    std::array<float, 128> c{};
+// Codes 1..255, the candidates for a lattice run's largest magnitude: up to 128 for codes in int8,
+// up to 255 for 8-bit asymmetric grids (q - zero, with an offset per run).
+constexpr std::array<float, 255> kLatticeCodes = [] {
+    std::array<float, 255> c{};
     for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i + 1);
     return c;
 }();
+constexpr std::span<const float> kInt8LatticeCodes(kLatticeCodes.data(), 128);
+
+// Every x / (amax / c) is within 255 * 2^-22 of its code at the right c: the c that pass this cheap
+// test have their scales tried exactly.
+constexpr float kLatticeSlack = 1.0f / 4096.0f;
 
 // The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
-// Every x / (amax / c) is within 128 * 2^-22 of its code at the right c: the c that pass that cheap
-// test have their scales tried exactly.
-bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
-    constexpr float slack = 1.0f / 4096.0f;
+bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
     return fitFromAmax(
-        x, n, kLatticeCodes, [&](float s) { return nearLattice(x, n, s, slack); },
+        x, n, kInt8LatticeCodes, [&](float s) { return nearLattice(x, n, s, kLatticeSlack); },
         [&](float s) { return codesAt(x, n, s, codes); }, scale, codes);
+}
+
+// The smallest and the largest of n >= 1 codes.
+std::pair<int, int> codeRange(const std::int8_t* codes, std::int64_t n) {
+    std::int8_t low = codes[0], high = codes[0];
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    if (n >= 32) {
+        __m256i vLow = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)), vHigh = vLow;
+        for (i = 32; i + 32 <= n; i += 32) {
+            const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i));
+            vLow = _mm256_min_epi8(vLow, c), vHigh = _mm256_max_epi8(vHigh, c);
+        }
+        __m128i l = _mm_min_epi8(_mm256_castsi256_si128(vLow), _mm256_extracti128_si256(vLow, 1));
+        __m128i h = _mm_max_epi8(_mm256_castsi256_si128(vHigh), _mm256_extracti128_si256(vHigh, 1));
+        // Halve the lanes four times: byte 0 ends with the extreme (zeros shifted in reach only bytes
+        // that byte 0 no longer reads).
+        l = _mm_min_epi8(l, _mm_srli_si128(l, 8)), h = _mm_max_epi8(h, _mm_srli_si128(h, 8));
+        l = _mm_min_epi8(l, _mm_srli_si128(l, 4)), h = _mm_max_epi8(h, _mm_srli_si128(h, 4));
+        l = _mm_min_epi8(l, _mm_srli_si128(l, 2)), h = _mm_max_epi8(h, _mm_srli_si128(h, 2));
+        l = _mm_min_epi8(l, _mm_srli_si128(l, 1)), h = _mm_max_epi8(h, _mm_srli_si128(h, 1));
+        low = static_cast<std::int8_t>(_mm_cvtsi128_si32(l)), high = static_cast<std::int8_t>(_mm_cvtsi128_si32(h));
+    }
+#endif
+    for (; i < n; ++i) low = std::min(low, codes[i]), high = std::max(high, codes[i]);
+    return {low, high};
+}
+
+// fitRun where the run's codes span at most 16 values, so that less an offset they lie in -8..7 and
+// take 4 bits (INT4 asymmetric's q - zero): the offset is 0 where they already do, else the bound
+// nearer 0 of [max - 7, min + 8]. The codes are stored less the offset.
+bool fitNibbleRun(const float* x, std::int64_t n, float& scale, std::int8_t& offset, std::int8_t* codes) {
+    if (!fitRun(x, n, scale, offset, codes)) return false;
+    const auto [low, high] = codeRange(codes, n);
+    if (high - low > 15) return false;
+    offset = static_cast<std::int8_t>(std::clamp(0, high - 7, low + 8)); // within int8: |code| <= 128
+    if (offset != 0)
+        for (std::int64_t i = 0; i < n; ++i) codes[i] = static_cast<std::int8_t>(codes[i] - offset);
+    return true;
+}
+
+// Codes of x[0..n) at `scale` less a run offset when every value is float(code + offset) * scale
+// exactly: the integers k = x / scale may reach ±255 but span at most 256 values (an 8-bit
+// asymmetric grid's q - zero lie in -zero..255 - zero). The offset is 0 where the k lie in int8,
+// else the bound nearer 0 of [max k - 127, min k + 128], which must itself be an int8.
+bool offsetCodesAt(const float* x, std::int64_t n, float scale, std::int8_t& offset, std::int8_t* codes) {
+    const float inv = 1.0f / scale;
+    float low = 0.0f, high = 0.0f;
+    std::int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vInv = _mm256_set1_ps(inv), vScale = _mm256_set1_ps(scale), limit = _mm256_set1_ps(255.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 vLow = _mm256_setzero_ps(), vHigh = vLow;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 k = round8(ratio8(x + i, vInv));
+        const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, k), limit, _CMP_LE_OQ),
+                                        _mm256_cmp_ps(_mm256_mul_ps(k, vScale), _mm256_loadu_ps(x + i), _CMP_EQ_OQ));
+        if (_mm256_movemask_ps(ok) != 0xFF) return false;
+        vLow = _mm256_min_ps(vLow, k), vHigh = _mm256_max_ps(vHigh, k);
+    }
+    alignas(32) float lows[8], highs[8];
+    _mm256_store_ps(lows, vLow), _mm256_store_ps(highs, vHigh);
+    low = *std::min_element(lows, lows + 8), high = *std::max_element(highs, highs + 8);
+#endif
+    for (std::int64_t j = i; j < n; ++j) {
+        const float k = std::nearbyint(x[j] * inv);
+        if (!(std::fabs(k) <= 255.0f) || k * scale != x[j]) return false;
+        low = std::min(low, k), high = std::max(high, k);
+    }
+    if (high - low > 255.0f) return false;
+    const float o = std::clamp(0.0f, high - 127.0f, low + 128.0f);
+    if (o > 127.0f) return false; // all of 0..255 with the zero point at 0
+    offset = static_cast<std::int8_t>(o);
+    i = 0;
+#if defined(__AVX2__)
+    const __m256 vOffset = _mm256_set1_ps(o);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i q32 = _mm256_cvtps_epi32(_mm256_sub_ps(round8(ratio8(x + i, vInv)), vOffset));
+        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packs_epi16(q16, q16));
+    }
+#endif
+    for (; i < n; ++i) codes[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv) - o);
+    return true;
+}
+
+// The scale, offset and codes of one run on an integer lattice of at most 255 steps a side and 256
+// values, if it is on one (8-bit asymmetric INT, which fitRun's int8 codes cannot hold).
+bool fitOffsetRun(const float* x, std::int64_t n, float& scale, std::int8_t& offset, std::int8_t* codes) {
+    offset = 0;
+    return fitFromAmax(
+        x, n, kLatticeCodes, [&](float s) { return nearLattice(x, n, s, kLatticeSlack); },
+        [&](float s) { return offsetCodesAt(x, n, s, offset, codes); }, scale, codes);
 }
 
 // A code book prepared for the search: its values ascending, the midpoints between neighbours, and
@@ -250,8 +362,8 @@ bool miniFloatCodesAt(const float* x, std::int64_t n, float scale, const MiniFlo
 bool fitMiniFloatRun(const float* x, std::int64_t n, const MiniFloatSearch& grid, float& scale, std::int8_t* codes) {
     const auto codesAt = [&](float s) { return miniFloatCodesAt(x, n, s, grid.layout, codes); };
     float amax = 0.0f;
-    for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-    if (amax > 0.0f && std::isfinite(amax))
+    if (!finiteAmax(x, n, amax)) return false;
+    if (amax > 0.0f)
         for (const int top : {grid.topExponent, grid.topExponent - 1}) {
             const float s = std::ldexp(1.0f, std::ilogb(amax) - top);
             if (std::isnormal(s) && codesAt(s)) return scale = s, true;
@@ -261,11 +373,13 @@ bool fitMiniFloatRun(const float* x, std::int64_t n, const MiniFloatSearch& grid
 
 // Fits every run of `run` values along each of the `lines` (rows, or columns when
 // `runsAlongColumns`) of the row-major matrix `values` with `cols` columns: codes in the values'
-// layout, one scale per run ([line][run]). Stops at the first run on no lattice (false).
-// `fitOne(x, n, scale, codes)` fits one run (fitRun, or fitBookRun with its code book).
+// layout, one scale and one code offset per run ([line][run]). Stops at the first run on no lattice
+// (false). `fitOne(x, n, scale, offset, codes)` fits one run (fitRun, fitOffsetRun, fitBookRun with
+// its code book, fitMiniFloatRun with its layout); only fitOffsetRun sets an offset.
 template <typename FitOne>
 bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t lines, std::int64_t length,
-             std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales, const FitOne& fitOne) {
+             std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales, std::int8_t* offsets,
+             const FitOne& fitOne) {
     const std::int64_t runs = (length + run - 1) / run;
     std::atomic<bool> failed{false};
     const bool parallel = static_cast<std::int64_t>(values.size()) >= (1 << 16);
@@ -277,12 +391,13 @@ bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t line
         for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
             const std::int64_t n = std::min(run, length - r * run);
             float& scale = scales[line * runs + r];
+            std::int8_t& offset = offsets[line * runs + r];
             const auto at = [&](std::int64_t i) { return static_cast<std::size_t>((r * run + i) * cols + line); };
             if (runsAlongColumns)
                 for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
             const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
-            const bool fits = runsAlongColumns ? fitOne(x.data(), n, scale, xCodes.data())
-                                               : fitOne(values.data() + first, n, scale, codes + first);
+            const bool fits = runsAlongColumns ? fitOne(x.data(), n, scale, offset, xCodes.data())
+                                               : fitOne(values.data() + first, n, scale, offset, codes + first);
             if (!fits) {
                 failed = true;
                 break;
@@ -292,19 +407,6 @@ bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t line
         }
     }
     return !failed;
-}
-
-// Calls visit(r, c0, c1, k) for each span [c0, c1) of row r that lies in one run, k the run's index
-// in the scales (no division per element); stops at the first that returns false, and says whether
-// none did.
-template <typename Visit>
-bool forEachRunSpan(const CompactMatrixView& v, const Visit& visit) {
-    for (std::int64_t r = 0; r < v.rows; ++r) {
-        std::int64_t k = r / v.runRows * v.scaleRowStep;
-        for (std::int64_t c0 = 0; c0 < v.cols; c0 += v.runCols, k += v.scaleColStep)
-            if (!visit(r, c0, std::min(v.cols, c0 + v.runCols), k)) return false;
-    }
-    return true;
 }
 
 bool allBf16(std::span<const float> values) {
@@ -335,18 +437,19 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
         return std::nullopt;
+    // The first line's first 8 values fitted on their own: they lie in one run at any run length, so
+    // a matrix on no grid (a float32 weight) fails this at once, without a pass.
+    const auto probeFits = [&](const auto& fitOne) {
+        const std::int64_t n = std::min<std::int64_t>(8, length);
+        float probe[8], scale = 0.0f;
+        std::int8_t offset = 0, codes[8];
+        for (std::int64_t i = 0; i < n; ++i) probe[i] = values[static_cast<std::size_t>(runsAlongColumns ? i * cols : i)];
+        return fitOne(probe, n, scale, offset, codes);
+    };
     // `kind` with one-byte codes at the longest run (the whole line, then 256 down to 8) at which
-    // every run fits `fitOne`, if any. The first line's first 8 values must fit on their own if any
-    // run length fits (they lie in one run of it): a matrix on no grid (a float32 weight) fails that
-    // probe at once, without a pass.
+    // every run fits `fitOne`, if any.
     const auto fitted = [&](CompactMatrixView::Kind kind, const auto& fitOne) -> std::optional<CompactMatrix> {
-        {
-            const std::int64_t n = std::min<std::int64_t>(8, length);
-            float probe[8], scale = 0.0f;
-            std::int8_t probeCodes[8];
-            for (std::int64_t i = 0; i < n; ++i) probe[i] = values[static_cast<std::size_t>(runsAlongColumns ? i * cols : i)];
-            if (!fitOne(probe, n, scale, probeCodes)) return std::nullopt;
-        }
+        if (!probeFits(fitOne)) return std::nullopt;
         CompactMatrix m;
         m.m_view.kind = kind;
         m.m_view.rows = rows;
@@ -359,8 +462,12 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
             if (tried > 0 && run >= length) continue;
             const std::int64_t runs = (length + run - 1) / run;
             m.m_scales.assign(static_cast<std::size_t>(lines * runs), 0.0f);
-            if (!fitRuns(values, cols, lines, length, run, runsAlongColumns, m.m_codes.data(), m.m_scales.data(), fitOne))
+            m.m_offsets.assign(m.m_scales.size(), 0);
+            if (!fitRuns(values, cols, lines, length, run, runsAlongColumns, m.m_codes.data(), m.m_scales.data(),
+                         m.m_offsets.data(), fitOne))
                 continue;
+            if (std::all_of(m.m_offsets.begin(), m.m_offsets.end(), [](std::int8_t o) { return o == 0; }))
+                m.m_offsets.clear();
             if (runsAlongColumns) {
                 m.m_view.runRows = run;
                 m.m_view.scaleRowStep = 1;
@@ -374,27 +481,35 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         }
         return std::nullopt;
     };
-    // Int codes of 4 bits (INT4 and smaller symmetric grids) go two to a byte. Else a code book's
-    // 4-bit codes (NF4, FP4) are smaller than int8 codes, which come next, then BF16.
-    std::optional<CompactMatrix> lattice = fitted(CompactMatrixView::Kind::ScaledInt8, fitRun);
-    if (lattice && lattice->packNibbles()) return lattice;
-    for (const std::vector<float>& codeBook : codeBooks) {
-        const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
-        if (!book) continue;
-        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
-            return fitBookRun(x, n, *book, scale, codes);
-        };
-        std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::CodeBook, fitOne);
-        if (!m) continue;
-        m->m_table.assign(book->table.begin(), book->table.end());
-        m->packNibbles();
+    const auto fromCodeBooks = [&]() -> std::optional<CompactMatrix> {
+        for (const std::vector<float>& codeBook : codeBooks) {
+            const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
+            if (!book) continue;
+            const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
+                return fitBookRun(x, n, *book, scale, codes);
+            };
+            std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::CodeBook, fitOne);
+            if (!m) continue;
+            m->m_table.assign(book->table.begin(), book->table.end());
+            m->packNibbles();
+            return m;
+        }
+        return std::nullopt;
+    };
+    // Int codes of 4 bits (INT4 and smaller grids, at the longest run where each run's span at most
+    // 16 values) go two to a byte. Else a code book's 4-bit codes (NF4, FP4, whose E2M1 values are
+    // lattice codes up to ±12) are smaller than int8 codes, which come next, then mini-float codes,
+    // codes with an offset per run (8-bit asymmetric INT), BF16.
+    if (std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledInt8, fitNibbleRun)) {
+        m->packNibbles(); // cannot fail: each run's codes span at most 16 values
         return m;
     }
-    if (lattice) return lattice;
+    if (std::optional<CompactMatrix> m = fromCodeBooks()) return m;
+    if (std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledInt8, fitRun)) return m;
     for (const MiniFloatLayout& layout : miniFloats) {
         if (!layout.readable(8)) continue;
         const MiniFloatSearch grid = prepareMiniFloat(layout);
-        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t* codes) {
+        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
             return fitMiniFloatRun(x, n, grid, scale, codes);
         };
         std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledMiniFloat, fitOne);
@@ -403,6 +518,7 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         m->packNibbles();
         return m;
     }
+    if (std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledInt8, fitOffsetRun)) return m;
     if (!allBf16(values)) return std::nullopt;
     std::vector<std::uint16_t> bits(values.size());
     std::transform(values.begin(), values.end(), bits.begin(), f32ToBf16); // exact: each value is a BF16
@@ -410,8 +526,8 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
 }
 
 bool CompactMatrix::packNibbles() {
-    // A book's codes and a mini-float of at most 4 bits always fit; int codes where each run's lie
-    // within 16 of each other: minus the run's offset, in -8..7 (INT4 asymmetric: q - zero).
+    // A book's codes and a mini-float of at most 4 bits always fit; int codes where they lie in -8..7
+    // (fitNibbleRun's, after their run's offset).
     const std::int64_t rows = m_view.rows, cols = m_view.cols, stride = cols + cols % 2; // rows start on a byte
     switch (m_view.kind) {
     case CompactMatrixView::Kind::CodeBook: break;
@@ -419,44 +535,19 @@ bool CompactMatrix::packNibbles() {
         if (m_view.miniFloat.bits() > 4) return false;
         break;
     default:
-        if (std::any_of(m_codes.begin(), m_codes.end(), [](std::int8_t q) { return q < -8 || q > 7; }) && !findRunOffsets())
-            return false;
+        if (std::any_of(m_codes.begin(), m_codes.end(), [](std::int8_t q) { return q < -8 || q > 7; })) return false;
     }
     std::vector<std::int8_t> packed(static_cast<std::size_t>(rows * stride / 2), 0);
-    forEachRunSpan(m_view, [&](std::int64_t r, std::int64_t c0, std::int64_t c1, std::int64_t k) {
-        const int offset = m_offsets.empty() ? 0 : m_offsets[static_cast<std::size_t>(k)];
-        for (std::int64_t c = c0; c < c1; ++c) {
-            const std::int64_t i = r * stride + c;
-            const auto nibble = static_cast<std::uint8_t>((m_codes[static_cast<std::size_t>(r * cols + c)] - offset) & 0xF);
-            auto& byte = reinterpret_cast<std::uint8_t&>(packed[static_cast<std::size_t>(i / 2)]);
-            byte = static_cast<std::uint8_t>(byte | (nibble << ((i % 2) * 4)));
-        }
-        return true;
-    });
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const auto* src = reinterpret_cast<const std::uint8_t*>(m_codes.data()) + r * cols;
+        auto* dst = reinterpret_cast<std::uint8_t*>(packed.data()) + r * stride / 2;
+        std::int64_t c = 0;
+        for (; c + 1 < cols; c += 2) dst[c / 2] = static_cast<std::uint8_t>((src[c] & 0xF) | (src[c + 1] << 4));
+        if (c < cols) dst[c / 2] = src[c] & 0xF;
+    }
     m_codes = std::move(packed);
     m_view.stride = stride;
     m_view.nibbles = true;
-    return true;
-}
-
-bool CompactMatrix::findRunOffsets() {
-    std::vector<int> low(m_scales.size(), 127), high(m_scales.size(), -128);
-    const bool within16 = forEachRunSpan(m_view, [&](std::int64_t r, std::int64_t c0, std::int64_t c1, std::int64_t k) {
-        const std::int8_t* row = m_codes.data() + r * m_view.cols;
-        const auto [lo, hi] = std::minmax_element(row + c0, row + c1);
-        auto& l = low[static_cast<std::size_t>(k)];
-        auto& h = high[static_cast<std::size_t>(k)];
-        l = std::min<int>(l, *lo);
-        h = std::max<int>(h, *hi);
-        return h - l <= 15; // else stop: an int8 weight fails on its first run
-    });
-    if (!within16) return false;
-    // An offset o with every q - o in -8..7, i.e. o in [high - 7, low + 8]: 0 where that holds (a
-    // symmetric run), else the bound nearer 0 (within int8, as |q| <= 128).
-    std::vector<std::int8_t> offsets(m_scales.size(), 0);
-    for (std::size_t k = 0; k < offsets.size(); ++k)
-        if (low[k] <= high[k]) offsets[k] = static_cast<std::int8_t>(std::clamp(0, high[k] - 7, low[k] + 8));
-    m_offsets = std::move(offsets);
     return true;
 }
 

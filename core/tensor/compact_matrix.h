@@ -22,20 +22,24 @@ public:
     /// 16-bit floats (BF16 when `bf16`, else IEEE binary16) of a row-major [rows, cols] matrix.
     static CompactMatrix fromHalf(std::vector<std::uint16_t> bits, std::int64_t rows, std::int64_t cols, bool bf16);
 
-    /// The row-major [rows, cols] `values` in the fewest bytes that hold every one exactly: int8 codes
+    /// The row-major [rows, cols] `values` in the fewest bytes that hold every one exactly: codes
     /// times one float32 scale per run of consecutive values along a row (down a column when
     /// `runsAlongColumns`), for the longest run length (the whole line, 256, 128, ..., 8) at which
-    /// every value is float(code) * scale; else BF16 when every value is a BF16; else nothing. This
-    /// is what a quantizer on an integer grid (INT, MX, NVFP4) produces, whatever method placed the
-    /// codes. A zero is held as +0: a product cannot tell -0 from +0, as every sum starts at +0.
-    /// Failing those, codes into one of `codeBooks` (each at most CompactMatrixView::kCodeBookSize
-    /// values) times a scale per run, where every value is float(table[code] * scale) exactly: what a
-    /// code-book format (NF4, SULQ) produces, and FP4 (MXFP4, NVFP4) with its E2M1 values as a book.
-    /// Failing those, one-byte codes in one of the `miniFloats` layouts (at most 8 bits) times a scale
-    /// per run, where every value is float(decode(code) * scale) exactly: FP8 and FP6 elements (MX
-    /// blocks, scaled FP8), tried in the order given. Codes of 4 bits are held two to a byte: int codes
-    /// whose runs each span at most 16 values (with an offset per run where they leave -8..7: INT4
-    /// asymmetric's q - zero), any book's, a 4-bit layout's.
+    /// every value comes back. The forms, smallest first:
+    /// - int codes on an integer lattice, float(code) * scale: what a quantizer on an integer grid
+    ///   (INT, MX, NVFP4) produces, whatever method placed the codes. Two to a byte where each run's
+    ///   span at most 16 values (with an offset per run where they leave -8..7: INT4 asymmetric's
+    ///   q - zero), else a byte each;
+    /// - 4-bit codes into one of `codeBooks` (each at most CompactMatrixView::kCodeBookSize values),
+    ///   float(table[code] * scale): code-book formats (NF4, SULQ, log2), and FP4 (MXFP4, NVFP4) with
+    ///   its E2M1 values as a book;
+    /// - one-byte codes in one of the `miniFloats` layouts (at most 8 bits, tried in the order given),
+    ///   float(decode(code) * scale): FP8 and FP6 elements (MX blocks, scaled FP8); 4-bit layouts two
+    ///   to a byte;
+    /// - one-byte int codes plus an offset per run, where the lattice codes reach past int8 but each
+    ///   run's span at most 256 values (8-bit asymmetric INT's q - zero);
+    /// - BF16, when every value is a BF16; else nothing.
+    /// A zero is held as +0: a product cannot tell -0 from +0, as every sum starts at +0.
     static std::optional<CompactMatrix> exactly(std::span<const float> values, std::int64_t rows, std::int64_t cols,
                                                 bool runsAlongColumns,
                                                 std::span<const std::vector<float>> codeBooks = {},
@@ -51,19 +55,15 @@ public:
     std::vector<float> toFloats() const;
 
 private:
-    /// Packs the one-byte codes two to a byte where each fits in 4 bits (int codes after their run's
-    /// offset); false (unchanged) otherwise.
+    /// Packs the one-byte codes two to a byte where each fits in 4 bits; false (unchanged) otherwise.
     bool packNibbles();
-    /// ScaledInt8: an offset per run that brings its codes into -8..7 (m_offsets), where each run's
-    /// codes lie within 16 of each other; false (unchanged) otherwise.
-    bool findRunOffsets();
 
     CompactMatrixView m_view; // its pointers are re-aimed by view()
     std::vector<std::uint16_t> m_half;
     std::vector<std::int8_t> m_codes; // a code book's codes are their uint8 bits
     std::vector<float> m_scales;
     std::vector<float> m_table; // CodeBook: kCodeBookSize values
-    std::vector<std::int8_t> m_offsets; // ScaledInt8 nibbles: one per run, or none (all 0)
+    std::vector<std::int8_t> m_offsets; // ScaledInt8: one per run (INT4 asymmetric nibbles, 8-bit asymmetric bytes), or none (all 0)
 };
 
 /// Allows or forbids compact forms from CompactMatrix::exactly (forbidden, it finds none and the

@@ -69,7 +69,8 @@ struct CompactMatrixView {
     bool nibbles = false;
     MiniFloatLayout miniFloat{}; ///< ScaledMiniFloat only
     /// ScaledInt8 only, may be null (all 0): a code offset per run, indexed as the scales, added to each
-    /// code of the run (so codes q - zero of INT4 asymmetric, up to 15 apart, fit 4 bits).
+    /// code of the run (so codes q - zero of INT4 asymmetric, up to 15 apart, fit 4 bits, and those of
+    /// 8-bit asymmetric, up to 255 apart, fit a byte).
     const std::int8_t* offsets = nullptr;
 
     /// The index of element (r, c)'s run in scales and offsets.

@@ -102,6 +102,40 @@ TEST(CompactWeights, IntegerGridsBecomeInt8CodesTimesTheirRunScales) {
         EXPECT_EQ(mt->bytes(), m->bytes());
         expectExact(*mt, t);
     }
+    // 8-bit asymmetric codes q - zero reach past int8 where the zero point is far from 128 (as in this
+    // matrix, its values shifted by +1), but span at most 256 values: a byte each plus a one-byte
+    // offset per run.
+    std::vector<float> shifted = normalMatrix(kRows, kCols, 8);
+    for (float& x : shifted) x += 1.0f;
+    for (const auto& [spec, run] : {std::pair{QuantSpec{FormatId::Int8, Granularity::Channel, 0, false}, kCols},
+                                    std::pair{QuantSpec{FormatId::Int8, Granularity::Group, 32, false}, std::int64_t{32}}}) {
+        SCOPED_TRACE(spec.label());
+        const std::vector<float> q = quantized(shifted, kRows, kCols, spec);
+        const auto m8 = CompactMatrix::exactly(q, kRows, kCols, false);
+        ASSERT_TRUE(m8.has_value());
+        const CompactMatrixView v = m8->view();
+        EXPECT_EQ(v.kind, CompactMatrixView::Kind::ScaledInt8);
+        EXPECT_EQ(v.runCols, run);
+        EXPECT_FALSE(v.nibbles);
+        EXPECT_NE(v.offsets, nullptr);
+        const std::int64_t runs = kRows * (kCols / run);
+        EXPECT_EQ(m8->bytes(), static_cast<std::size_t>(kRows * kCols + 5 * runs));
+        expectExact(*m8, q);
+        const std::vector<float> t = transposed(q, kRows, kCols);
+        const auto mt = CompactMatrix::exactly(t, kCols, kRows, true);
+        ASSERT_TRUE(mt.has_value());
+        EXPECT_EQ(mt->bytes(), m8->bytes());
+        expectExact(*mt, t);
+    }
+    // A run of non-negative values whose codes fill 0..255 (its zero point at 0) would need an offset
+    // of 128, past int8: that matrix stays float32.
+    std::vector<float> nonNegative = w;
+    for (float& x : nonNegative) x = std::fabs(x);
+    nonNegative[0] = 0.0f;
+    EXPECT_FALSE(CompactMatrix::exactly(quantized(nonNegative, kRows, kCols, {FormatId::Int8, Granularity::Channel, 0, false}),
+                                        kRows, kCols, false)
+                     .has_value());
+
     // An odd row length: each row starts on a byte, its last byte half used.
     const std::vector<float> odd = quantized(normalMatrix(kRows, 33, 7), kRows, 33, {FormatId::Int4, Granularity::Group, 32, true});
     const auto m = CompactMatrix::exactly(odd, kRows, 33, false);
@@ -172,10 +206,20 @@ TEST(CompactWeights, CodeBookFormatsBecomeCodesIntoTheirBookTimesRunScales) {
         withBad[40] = bad;
         EXPECT_FALSE(CompactMatrix::exactly(withBad, kRows, kCols, false, books).has_value());
     }
-    const auto int4 = CompactMatrix::exactly(quantized(w, kRows, kCols, {FormatId::Int4, Granularity::Group, 32, true}), kRows,
-                                             kCols, false, books);
-    ASSERT_TRUE(int4.has_value());
-    EXPECT_EQ(int4->view().kind, CompactMatrixView::Kind::ScaledInt8);
+    // With the books offered, int grids keep their int codes: 4-bit ones (their offsets too) two to a
+    // byte, INT8's a byte each (its first codes span more than 16 values, so the books are tried
+    // first, and fail).
+    for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, true}, QuantSpec{FormatId::Int4, Granularity::Group, 32, false},
+                                  QuantSpec{FormatId::Int8, Granularity::Channel, 0, true}}) {
+        SCOPED_TRACE(spec.label());
+        const std::vector<float> q = quantized(w, kRows, kCols, spec);
+        const auto m = CompactMatrix::exactly(q, kRows, kCols, false, books);
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->view().kind, CompactMatrixView::Kind::ScaledInt8);
+        EXPECT_EQ(m->view().nibbles, spec.format == FormatId::Int4);
+        EXPECT_EQ(m->view().offsets != nullptr, !spec.symmetric);
+        expectExact(*m, q);
+    }
 }
 
 TEST(CompactWeights, Fp8AndFp6BecomeOneByteMiniFloatCodesTimesRunScales) {
@@ -247,11 +291,10 @@ TEST(CompactWeights, MiniFloatLayoutsDecodeToTheirFormatsGrids) {
 
 TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
     const std::vector<float> w = normalMatrix(kRows, kCols, 5);
-    // 8-bit asymmetric codes reach ±255 from the zero point; NF4's levels are no lattice.
-    for (const QuantSpec& spec : {QuantSpec{FormatId::Int8, Granularity::Group, 32, false},
-                                  QuantSpec{FormatId::Nf4, Granularity::Group, 32, true}})
-        EXPECT_FALSE(CompactMatrix::exactly(quantized(w, kRows, kCols, spec), kRows, kCols, false).has_value())
-            << spec.label();
+    // NF4's levels are no lattice (and no book is offered here).
+    EXPECT_FALSE(CompactMatrix::exactly(quantized(w, kRows, kCols, {FormatId::Nf4, Granularity::Group, 32, true}), kRows, kCols,
+                                        false)
+                     .has_value());
     EXPECT_FALSE(CompactMatrix::exactly(w, kRows, kCols, false).has_value()); // plain float32
 
     // BF16 values (a BF16 checkpoint's weight scaled by a power of two) are held in BF16.
@@ -288,14 +331,17 @@ TEST(CompactWeights, OffLatticeValuesStayFloat32OrBf16) {
 TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
     // Every Linear of a tiny Llama (F32 checkpoint) and GPT-2 (Conv1D [in, out], BF16 checkpoint)
     // replaced by its RTN int4 group-32 quantization (4-bit int codes), NF4 group-32 one (4-bit
-    // code-book codes) or FP8 E4M3 group-32 one (one-byte mini-float codes); compared with the same
-    // replacement held in float32: logits, batches, a derived model, layer by layer, gradients.
+    // code-book codes), FP8 E4M3 group-32 one (one-byte mini-float codes) or INT8 asymmetric group-32
+    // one (one-byte int codes and an offset per run); compared with the same replacement held in
+    // float32: logits, batches, a derived model, layer by layer, gradients.
     for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, true},
                                   QuantSpec{FormatId::Nf4, Granularity::Group, 32, true},
-                                  QuantSpec{FormatId::Fp8E4M3, Granularity::Group, 32, true}}) {
+                                  QuantSpec{FormatId::Fp8E4M3, Granularity::Group, 32, true},
+                                  QuantSpec{FormatId::Int8, Granularity::Group, 32, false}}) {
         SCOPED_TRACE(spec.label());
         const std::size_t tableBytes = spec.format == FormatId::Nf4 ? 4 * 16 : 0;
-        const bool byteCodes = spec.format == FormatId::Fp8E4M3;
+        const bool byteCodes = spec.format == FormatId::Fp8E4M3 || spec.format == FormatId::Int8;
+        const std::size_t runBytes = spec.format == FormatId::Int8 ? 5 : 4; // scale (and offset)
         std::vector<std::vector<std::int32_t>> w(2, std::vector<std::int32_t>(12));
         for (std::size_t k = 0; k < w.size(); ++k)
             for (std::size_t i = 0; i < 12; ++i) w[k][i] = static_cast<std::int32_t>((i * 7 + k * 3 + 2) % 40);
@@ -323,7 +369,7 @@ TEST(CompactWeights, QuantizedLinearsHeldAsCodesGiveTheFloat32Numbers) {
                         if (info.transposed) values = transposed(values, out, in);
                         floatBytes += values.size() * 4;
                         compactBytes += (byteCodes ? values.size() : values.size() / 2) +
-                                        4 * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
+                                        runBytes * static_cast<std::size_t>(out * ((in + 31) / 32)) + tableBytes;
                         q[name] = values;
                         byLayer[l][name] = values;
                     }
