@@ -8,10 +8,21 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 namespace qs::core {
 
 namespace {
+
+void prefetchToL2(const float* p) {
+#if defined(__SSE__)
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+#else
+    (void)p;
+#endif
+}
 
 // The whole tensor's amax, rows in parallel (a maximum is exact, so the split cannot change it).
 // Only two-level formats read it, and they are symmetric: the symmetric range is all they need.
@@ -146,6 +157,32 @@ void fitFromAmaxes(const FormatTraits& f, const float* amax, std::size_t count, 
     for (std::size_t k = 0; k < count; ++k) out[k] = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, o);
 }
 
+// The row's runs applied a piece of about kPiece values at a time; before each piece, the same
+// piece of the next row (`next`; null where the next row is read once only, by its apply: then the
+// row goes in one call) is asked for from memory, so that its read overlaps this row's arithmetic
+// instead of following it: the next row's fit then finds it in cache. Pieces follow the runs (a long
+// run is cut, short ones are grouped); each value's result depends only on its run's parameters, so
+// the cut changes no bit.
+void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t cols, std::size_t run,
+              const ScaleParams* params, const ElementOptions& o, const float* next) {
+    constexpr std::size_t kPiece = 256, kLine = 64 / sizeof(float);
+    // Values [c, end) in runs of `length` from run k.
+    const auto applySpan = [&](std::size_t c, std::size_t end, std::size_t length, std::size_t k) {
+        if (f.applyRuns) return f.applyRuns(f, src + c, dst + c, end - c, length, params + k, o);
+        for (; c < end; c += length, ++k) f.apply(f, src + c, dst + c, std::min(length, end - c), params[k], o);
+    };
+    if (!next) return applySpan(0, cols, run, 0); // nothing to overlap: the whole row in one call
+    const std::size_t group = std::max<std::size_t>(1, kPiece / run); // short runs a piece
+    for (std::size_t c = 0; c < cols;) {
+        const std::size_t k = c / run;
+        const bool cut = run >= kPiece; // the piece is part of one run
+        const std::size_t end = cut ? std::min({cols, (k + 1) * run, c + kPiece}) : std::min(cols, c + group * run);
+        for (std::size_t q = c; q < end; q += kLine) prefetchToL2(next + q);
+        applySpan(c, end, cut ? end - c : run, k);
+        c = end;
+    }
+}
+
 } // namespace
 
 void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const QuantSpec& spec, float* out,
@@ -177,6 +214,8 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     } else if (f.tensorScaleBits) {
         whole = tensorRange(in, rows, cols);
     }
+    // Whether each row is read by its fit (from memory) before its apply (from cache).
+    const bool rowsAreFitted = !perTensor && tensorRunAmax.empty();
     ScaleParams tensorParams;
     if (perTensor) {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : total);
@@ -210,11 +249,8 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
                     for (std::int64_t i = c; i < c + static_cast<std::int64_t>(runLength(c)); ++i)
                         inside[r * cols + i] = b.contains(src[i]) ? 1 : 0;
                 }
-            if (f.applyRuns)
-                f.applyRuns(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o);
-            else
-                for (std::int64_t c = 0; c < cols; c += run)
-                    f.apply(f, src + c, dst + c, runLength(c), params[static_cast<std::size_t>(c / run)], o);
+            applyRow(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o,
+                     r + 1 < rows && rowsAreFitted ? src + cols : nullptr);
         }
     }
 }

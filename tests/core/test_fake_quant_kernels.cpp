@@ -227,15 +227,18 @@ TEST(FakeQuantKernels, BatchedFitsEqualTheFitOfEachRun) {
 
 TEST(FakeQuantKernels, WholeTensorEqualsFittingAndApplyingEachRun) {
     // fakeQuantize's batched amaxes, batched fits and (for two-level formats) amaxes kept from the tensor
-    // pass against the plain definition: each run fitted from rangeOf and applied alone.
-    const std::int64_t rows = 9, cols = 200;
+    // pass against the plain definition: each run fitted from rangeOf and applied alone. Rows of 600
+    // values are applied in pieces (a row's runs of 16, 24 and 32 grouped, its whole-row run cut) while
+    // the next row is fetched: the pieces must not show.
+    const std::int64_t rows = 9, cols = 600;
     const auto x = trickyInput(static_cast<std::size_t>(rows * cols), 7);
     const RangeStats tensor = rangeOf(x.data(), x.size());
     for (const auto& f : formatTable())
-        for (int group : {16, 24, 32})
+        for (int group : {16, 24, 32, 0}) // 0: per channel
             for (bool sym : {true, false}) {
-                if (!sym && !f.allowsAsymmetric) continue;
-                const QuantSpec spec{f.id, f.fixedBlock ? Granularity::Block : Granularity::Group, group, sym};
+                if ((!sym && !f.allowsAsymmetric) || (group == 0 && f.fixedBlock)) continue;
+                const Granularity g = f.fixedBlock ? Granularity::Block : group == 0 ? Granularity::Channel : Granularity::Group;
+                const QuantSpec spec{f.id, g, group, sym};
                 const auto run = static_cast<std::size_t>(spec.runLength(cols));
                 std::vector<float> whole(x.size()), ref(x.size());
                 fakeQuantize(x.data(), rows, cols, spec, whole.data());
