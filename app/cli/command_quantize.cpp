@@ -55,15 +55,20 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     const auto model = core::openModel(*path);
     std::optional<core::CalibrationData> calib;
     if (calibFile) calib = core::loadCalibrationData(*calibFile, model->path(), ctxTokens, windows);
-    auto result =
-        core::quantizeModel(*model, ctx.registries, job, ctx.job, out.has_value(), {}, calib ? &*calib : nullptr);
+    // Weights to write are held compactly as they are made (codes times scales: never the whole model
+    // in float32), then written one at a time.
+    core::HeldWeights held;
+    core::WeightObserver hold;
+    if (out)
+        hold = [&](const std::string& name, const std::vector<float>& values) { held.add(*model, name, values); };
+    auto result = core::quantizeModel(*model, ctx.registries, job, ctx.job, false, {}, calib ? &*calib : nullptr, nullptr, hold);
     nlohmann::json j = result.toJson();
     j["model"] = model->path().string();
     if (out && result.transformed && result.transformed->online)
         throw core::Error("quantize --out: the transforms need online rotations in the forward pass, which a plain "
                           "checkpoint cannot hold (smoothquant folds completely and can be written)");
     if (out) {
-        core::writeHfModel(*model, result.weights, *out, outDtype);
+        core::writeHfModel(*model, held, *out, outDtype);
         j["out"] = std::filesystem::absolute(*out).string();
         j["out_dtype"] = std::string(core::dtypeName(outDtype));
     }

@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <optional>
+
 namespace qs::core {
 namespace fs = std::filesystem;
 
@@ -30,6 +33,13 @@ bool isFile(const fs::path& p) {
     return fs::is_regular_file(p, ec);
 }
 
+// The replaced weights as the writer reads them: each name with its number of values (checked before
+// anything is written), and a weight's values converted to the output type, one weight at a time.
+struct Replaced {
+    std::vector<std::pair<std::string, std::size_t>> sizes;
+    std::function<std::optional<Tensor>(const std::string& name, const Shape& shape, DType dtype)> convert;
+};
+
 // Same directory however spelled (symlinks, "dir/."); a directory that does not exist yet is never the
 // source.
 bool sameDirectory(const fs::path& a, const fs::path& b) {
@@ -50,8 +60,9 @@ const std::vector<std::string>& hfAuxiliaryFiles() {
     return kFiles;
 }
 
-void writeHfModel(const Model& src, const std::map<std::string, std::vector<float>>& replaced,
-                  const fs::path& outDir, DType outDtype, const JobContext& job) {
+namespace {
+
+void writeHf(const Model& src, const Replaced& replaced, const fs::path& outDir, DType outDtype, const JobContext& job) {
     const char* torchName = torchDtypeName(outDtype);
     if (!torchName)
         throw Error(outDir.string() + ": cannot export in " + std::string(dtypeName(outDtype)) +
@@ -62,14 +73,13 @@ void writeHfModel(const Model& src, const std::map<std::string, std::vector<floa
         throw Error(outDir.string() + ": refusing to export into the source model directory");
 
     // Check everything before touching the disk, so a bad call leaves no partial output.
-    for (const auto& [name, values] : replaced) {
+    for (const auto& [name, size] : replaced.sizes) {
         const WeightInfo* w = src.find(name);
         if (!w)
             throw Error(outDir.string() + ": replaced tensor '" + name + "' is not a weight of the model");
-        if (static_cast<std::int64_t>(values.size()) != numel(w->shape))
-            throw Error(outDir.string() + ": replaced tensor '" + name + "' has " +
-                        std::to_string(values.size()) + " values, its shape " + shapeToString(w->shape) +
-                        " needs " + std::to_string(numel(w->shape)));
+        if (static_cast<std::int64_t>(size) != numel(w->shape))
+            throw Error(outDir.string() + ": replaced tensor '" + name + "' has " + std::to_string(size) +
+                        " values, its shape " + shapeToString(w->shape) + " needs " + std::to_string(numel(w->shape)));
     }
     // An index left there would make loaders ignore the model.safetensors written below.
     if (isFile(outDir / "model.safetensors.index.json"))
@@ -86,8 +96,7 @@ void writeHfModel(const Model& src, const std::map<std::string, std::vector<floa
     for (const auto& w : weights) {
         items.push_back({w.name, outDtype, w.shape, [&, name = w.name, shape = w.shape]() -> Tensor {
                              job.step(done++, total, "write " + name);
-                             if (const auto it = replaced.find(name); it != replaced.end())
-                                 return convertFloats(it->second.data(), shape, outDtype);
+                             if (std::optional<Tensor> t = replaced.convert(name, shape, outDtype)) return std::move(*t);
                              Tensor t = src.weight(name);
                              if (t.dtype() == outDtype) return t; // already in the target type: no copy
                              const std::vector<float> f = t.toFloats();
@@ -106,6 +115,32 @@ void writeHfModel(const Model& src, const std::map<std::string, std::vector<floa
     if (config.contains("dtype")) config["dtype"] = torchName; // newer transformers spell it this way
     writeFileAtomically(outDir / "config.json", config.dump(2) + "\n");
     job.step(total, total, "exported " + outDir.string());
+}
+
+} // namespace
+
+void writeHfModel(const Model& src, const std::map<std::string, std::vector<float>>& replaced,
+                  const fs::path& outDir, DType outDtype, const JobContext& job) {
+    Replaced r;
+    for (const auto& [name, values] : replaced) r.sizes.emplace_back(name, values.size());
+    r.convert = [&](const std::string& name, const Shape& shape, DType dtype) -> std::optional<Tensor> {
+        const auto it = replaced.find(name);
+        if (it == replaced.end()) return std::nullopt;
+        return convertFloats(it->second.data(), shape, dtype);
+    };
+    writeHf(src, r, outDir, outDtype, job);
+}
+
+void writeHfModel(const Model& src, const HeldWeights& replaced, const fs::path& outDir, DType outDtype,
+                  const JobContext& job) {
+    Replaced r;
+    for (const std::string& name : replaced.names()) r.sizes.emplace_back(name, replaced.size(name));
+    r.convert = [&](const std::string& name, const Shape& shape, DType dtype) -> std::optional<Tensor> {
+        if (!replaced.contains(name)) return std::nullopt;
+        const std::vector<float> values = replaced.values(name); // one weight's float32 at a time
+        return convertFloats(values.data(), shape, dtype);
+    };
+    writeHf(src, r, outDir, outDtype, job);
 }
 
 } // namespace qs::core

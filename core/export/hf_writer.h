@@ -2,6 +2,7 @@
 #pragma once
 #include "base/job.h"
 #include "model/model.h"
+#include "quant/held_weights.h"
 #include "tensor/dtype.h"
 
 #include <filesystem>
@@ -20,6 +21,9 @@ namespace qs::core {
 /// a replaced size that does not match. `job` reports one step per tensor and can cancel.
 void writeHfModel(const Model& src, const std::map<std::string, std::vector<float>>& replaced,
                   const std::filesystem::path& outDir, DType outDtype, const JobContext& job = {});
+/// The same with the replaced weights held compactly (HeldWeights), converted one at a time as written.
+void writeHfModel(const Model& src, const HeldWeights& replaced, const std::filesystem::path& outDir, DType outDtype,
+                  const JobContext& job = {});
 
 /// The files besides weights and config.json that writeHfModel copies when present.
 const std::vector<std::string>& hfAuxiliaryFiles();

@@ -2,6 +2,7 @@
 #include "export/recipe_export.h"
 #include "model/weight_layout.h"
 
+#include "quant/held_weights.h"
 #include "quant/model_quantizer.h"
 #include "export/gguf_writer.h"
 #include "export/hf_writer.h"
@@ -22,30 +23,34 @@ namespace {
 // take a Model (the GGUF writer).
 class OverlayModel final : public Model {
 public:
-    OverlayModel(const Model& base, std::map<std::string, std::vector<float>> replaced)
+    OverlayModel(const Model& base, HeldWeights replaced)
         : m_base(base), m_replaced(std::move(replaced)), m_weights(base.weights()) {
         for (auto& w : m_weights)
-            if (m_replaced.count(w.name)) w.dtype = DType::F32;
+            if (m_replaced.contains(w.name)) w.dtype = DType::F32;
     }
     const std::filesystem::path& path() const override { return m_base.path(); }
     const ModelConfig& config() const override { return m_base.config(); }
     const std::vector<WeightInfo>& weights() const override { return m_weights; }
     Tensor weight(const std::string& name) const override {
-        const auto it = m_replaced.find(name);
-        if (it == m_replaced.end()) return m_base.weight(name);
-        return Tensor::fromFloats(m_base.find(name)->shape, it->second);
+        if (!m_replaced.contains(name)) return m_base.weight(name);
+        return Tensor::fromFloats(m_base.find(name)->shape, m_replaced.values(name));
     }
 
 private:
     const Model& m_base;
-    std::map<std::string, std::vector<float>> m_replaced;
+    HeldWeights m_replaced;
     std::vector<WeightInfo> m_weights;
 };
 
-std::map<std::string, std::vector<float>> dequantizedWeights(const Model& model, const Recipe& recipe,
-                                                             const MethodRegistries& registries, const JobContext& ctx) {
-    if (!recipe.quantizeWeights) return {};
-    return quantizeModel(model, registries, recipe.job, ctx, true).weights;
+// The recipe's quantized weights (and those a transform replaced), each held compactly as it is made:
+// never the whole model in float32.
+HeldWeights dequantizedWeights(const Model& model, const Recipe& recipe, const MethodRegistries& registries,
+                               const JobContext& ctx) {
+    HeldWeights held;
+    if (!recipe.quantizeWeights) return held;
+    quantizeModel(model, registries, recipe.job, ctx, false, {}, nullptr, nullptr,
+                  [&](const std::string& name, const std::vector<float>& values) { held.add(model, name, values); });
+    return held;
 }
 
 // Whether an assignment packs as integer codes (INT-k per tensor, channel or group).
@@ -68,9 +73,8 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Metho
     std::vector<std::pair<std::string, Tensor>> tensors;
     nlohmann::json layerNames = nlohmann::json::array(), perLayer = nlohmann::json::object();
     for (const auto& w : model.weights()) {
-        const auto it = deq.find(w.name);
         const WeightAssignment a = recipe.job.assignmentFor(w.name);
-        if (it == deq.end() || a.keep) {
+        if (!deq.contains(w.name) || a.keep) {
             tensors.emplace_back(w.name, model.weight(w.name));
             continue;
         }
@@ -79,7 +83,7 @@ nlohmann::json writePacked(const Model& model, const Recipe& recipe, const Metho
         const int k = f.elementBits;
         const std::int64_t rows = w.matrixRows(), cols = w.matrixCols();
         const std::vector<float> original = model.weightAsOutIn(w);
-        const std::vector<float> values = outInFromStored(w, it->second);
+        const std::vector<float> values = outInFromStored(w, deq.values(w.name));
         const std::int64_t len = spec.runLength(cols);
         const std::int64_t groups = (cols + len - 1) / len;
         const bool packed = k <= 4;

@@ -5,6 +5,8 @@
 #include "io/file_util.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "quant/fake_quant.h"
+#include "quant/held_weights.h"
 #include "base/error.h"
 #include "tensor/half.h"
 
@@ -17,6 +19,19 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+const std::map<std::string, std::vector<float>> kNothingReplaced;
+
+// f() throws an Error whose message holds `keyword`.
+template <class F>
+void expectError(F&& f, const char* keyword) {
+    try {
+        f();
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(keyword), std::string::npos) << e.what();
+    }
+}
 
 fs::path testDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -94,8 +109,8 @@ TEST(HfWriterTest, WritesEveryFloatTypeAndReadsBack) {
 TEST(HfWriterTest, OverwritesAnEarlierExport) {
     const fs::path out = testDir() / "model";
     const auto src = openModel(qs::test::tinyLlama());
-    writeHfModel(*src, {}, out, DType::F32);
-    writeHfModel(*src, {}, out, DType::BF16);
+    writeHfModel(*src, kNothingReplaced, out, DType::F32);
+    writeHfModel(*src, kNothingReplaced, out, DType::BF16);
     const auto m = openModel(out);
     EXPECT_EQ(m->find("lm_head.weight")->dtype, DType::BF16);
     // bf16 -> bf16 keeps the stored bytes exactly.
@@ -105,18 +120,10 @@ TEST(HfWriterTest, OverwritesAnEarlierExport) {
 TEST(HfWriterTest, RejectsBadRequests) {
     const fs::path root = testDir();
     const auto src = openModel(qs::test::tinyLlama());
-    auto expectError = [](auto&& f, const char* keyword) {
-        try {
-            f();
-            ADD_FAILURE() << "no error";
-        } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find(keyword), std::string::npos) << e.what();
-        }
-    };
-    expectError([&] { writeHfModel(*src, {}, root / "a", DType::I8); }, "F32, F16 or BF16");
-    expectError([&] { writeHfModel(*src, {}, root / "a", DType::F8_E4M3); }, "F32, F16 or BF16");
-    expectError([&] { writeHfModel(*src, {}, qs::test::tinyLlama(), DType::F32); }, "source model directory");
-    expectError([&] { writeHfModel(*src, {}, qs::test::tinyLlama() / "." / "", DType::F32); },
+    expectError([&] { writeHfModel(*src, kNothingReplaced, root / "a", DType::I8); }, "F32, F16 or BF16");
+    expectError([&] { writeHfModel(*src, kNothingReplaced, root / "a", DType::F8_E4M3); }, "F32, F16 or BF16");
+    expectError([&] { writeHfModel(*src, kNothingReplaced, qs::test::tinyLlama(), DType::F32); }, "source model directory");
+    expectError([&] { writeHfModel(*src, kNothingReplaced, qs::test::tinyLlama() / "." / "", DType::F32); },
                 "source model directory");
     expectError([&] { writeHfModel(*src, {{"nope", {1.0f}}}, root / "a", DType::F32); }, "'nope'");
     expectError([&] { writeHfModel(*src, {{"model.norm.weight", {1.0f}}}, root / "a", DType::F32); }, "192");
@@ -125,7 +132,7 @@ TEST(HfWriterTest, RejectsBadRequests) {
     // A stale sharded index in the target would shadow the new model.safetensors.
     fs::create_directories(root / "b");
     std::ofstream(root / "b" / "model.safetensors.index.json") << "{}";
-    expectError([&] { writeHfModel(*src, {}, root / "b", DType::F32); }, "model.safetensors.index.json");
+    expectError([&] { writeHfModel(*src, kNothingReplaced, root / "b", DType::F32); }, "model.safetensors.index.json");
 }
 
 TEST(HfWriterTest, CancelLeavesNoPartialFiles) {
@@ -139,7 +146,7 @@ TEST(HfWriterTest, CancelLeavesNoPartialFiles) {
         EXPECT_EQ(total, 39);
         if (++seen == 10) token.cancel();
     };
-    EXPECT_THROW(writeHfModel(*src, {}, out, DType::F16, job), Cancelled);
+    EXPECT_THROW(writeHfModel(*src, kNothingReplaced, out, DType::F16, job), Cancelled);
     EXPECT_TRUE(fs::is_directory(out));
     EXPECT_TRUE(fs::is_empty(out));
 }
@@ -166,4 +173,52 @@ TEST(HfWriterTest, Gpt2ReplacedDataIsInStoredLayout) {
     EXPECT_EQ(m->weight("h.0.attn.c_attn.weight").toFloats(), repl);
     EXPECT_EQ(readWholeFile(dir / "out" / "merges.txt"), "#version: 0.2\n");
     EXPECT_EQ(json::parse(readWholeFile(dir / "out" / "config.json"))["torch_dtype"], "float32");
+
+    // Held compactly (codes -2i of a run down each column of the [in, out] Conv1D), the same values
+    // (its -0 written as +0, as a held zero is).
+    HeldWeights held;
+    held.add(*src, "h.0.attn.c_attn.weight", repl);
+    EXPECT_LT(held.bytes(), repl.size() * 4);
+    writeHfModel(*src, held, dir / "held", DType::F32);
+    EXPECT_EQ(openModel(dir / "held")->weight("h.0.attn.c_attn.weight").toFloats(), repl);
+}
+
+TEST(HfWriterTest, HeldWeightsWriteWhatTheirFloat32Writes) {
+    // Every quantizable matrix of the tiny Llama replaced by its RTN int4 group-32 values (held as 4-bit
+    // codes and a scale per 32), one by a float32 perturbation and the final norm by a vector (both
+    // held as float32): the written model has the values the float32 map writes, from a held form of
+    // the closed-form bytes.
+    const fs::path root = testDir();
+    const auto src = openModel(qs::test::tinyLlama());
+    const std::string down = "model.layers.1.mlp.down_proj.weight";
+    std::map<std::string, std::vector<float>> replaced;
+    HeldWeights held;
+    std::size_t bytes = 0;
+    for (const WeightInfo& w : src->weights()) {
+        std::vector<float> values = src->weight(w.name).toFloats();
+        if (w.name == down || w.name == "model.norm.weight") {
+            for (std::size_t i = 0; i < values.size(); ++i) values[i] = values[i] * 1.37f + 1e-4f * static_cast<float>(i % 7);
+            bytes += values.size() * 4;
+        } else if (w.quantizable && w.shape.size() == 2) {
+            std::vector<float> q(values.size());
+            fakeQuantize(values.data(), w.shape[0], w.shape[1], {FormatId::Int4, Granularity::Group, 32, true}, q.data());
+            values = q;
+            bytes += values.size() / 2 + 4 * values.size() / 32;
+        } else {
+            continue;
+        }
+        held.add(*src, w.name, values);
+        replaced[w.name] = std::move(values);
+    }
+    EXPECT_EQ(held.bytes(), bytes);
+    for (DType dt : {DType::F32, DType::BF16}) {
+        writeHfModel(*src, replaced, root / "map" / dtypeName(dt), dt);
+        writeHfModel(*src, held, root / "held" / dtypeName(dt), dt);
+        const auto a = openModel(root / "map" / dtypeName(dt)), b = openModel(root / "held" / dtypeName(dt));
+        for (const WeightInfo& w : src->weights())
+            EXPECT_TRUE(a->weight(w.name).toFloats() == b->weight(w.name).toFloats()) << w.name; // -0 == +0
+    }
+    // A count that does not match the shape, or a name the model lacks, is an error naming them.
+    expectError([&] { held.add(*src, "model.norm.weight", std::vector<float>(3)); }, "192");
+    expectError([&] { held.add(*src, "nope", std::vector<float>(3)); }, "'nope'");
 }
