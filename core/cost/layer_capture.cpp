@@ -21,20 +21,23 @@ struct WeightValues {
     double storedBits = 16;
 };
 
-WeightValues weightValues(const Model& model, const WeightInfo& info, const ModelQuantResult* q) {
+WeightValues weightValues(const Model& model, const WeightInfo& info, const ModelQuantResult* q, const HeldWeights* held) {
     WeightValues w;
     w.storedBits = 8.0 * static_cast<double>(dtypeSize(info.dtype));
-    const std::vector<float>* stored = nullptr;
-    if (q) {
-        if (auto it = q->weights.find(info.name); it != q->weights.end()) stored = &it->second;
+    if (q)
         for (const auto& l : q->layers)
             if (l.name == info.name) {
                 w.storedBits = l.bitsPerWeight;
                 if (!l.kept) w.spec = q->job.assignmentFor(info.name).spec;
             }
-    }
-    if (!stored) w.outIn = model.weightAsOutIn(info);
-    else w.outIn = outInFromStored(info, *stored);
+    // The recipe's values: held (a language model's), or in the result's map (a classifier's).
+    const auto kept = q ? q->weights.find(info.name) : std::map<std::string, std::vector<float>>::const_iterator{};
+    if (held && held->contains(info.name))
+        w.outIn = outInFromStored(info, held->values(info.name));
+    else if (q && kept != q->weights.end())
+        w.outIn = outInFromStored(info, kept->second);
+    else
+        w.outIn = model.weightAsOutIn(info);
     return w;
 }
 
@@ -72,8 +75,8 @@ OperandCodes inputCodes(const std::vector<float>& x, std::int64_t rows, const st
 } // namespace
 
 CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, const ModelQuantResult* quantized,
-                                    const CalibrationData& data, const CaptureOptions& options, const LayerSink& sink,
-                                    const JobContext& job) {
+                                    const HeldWeights* weights, const CalibrationData& data, const CaptureOptions& options,
+                                    const LayerSink& sink, const JobContext& job) {
     const ModelConfig& cfg = model.config();
     CaptureSummary s;
     s.context = {true, cfg.numLayers, cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, cfg.vocabSize,
@@ -88,9 +91,10 @@ CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, co
                                (!hasHead && w.role == WeightRole::Embedding && cfg.tieWordEmbeddings)))
             s.context.otherWeightBytes += static_cast<double>(numel(w.shape) * static_cast<std::int64_t>(dtypeSize(w.dtype)));
 
-    std::map<std::string, std::vector<float>> replaced;
-    if (quantized) replaced = quantized->weights; // the forward pass takes its own copy
-    CausalLm lm(model, std::move(replaced), JobContext{nullptr, job.cancel});
+    // The held weights go into the model one at a time (each held there as codes where it can be).
+    CausalLm lm(model, {}, JobContext{nullptr, job.cancel});
+    if (weights)
+        for (const std::string& name : weights->names()) lm = CausalLm(lm, {{name, weights->values(name)}});
     const ForwardHooks user{recipe.activation, recipe.kvCache};
     lm.setHooks(quantized ? quantized->hooks(user) : user);
 
@@ -124,7 +128,7 @@ CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, co
                 layer.F = info->matrixRows();
                 layer.C = info->matrixCols();
                 layer.M = s.rows;
-                fillWeightCodes(layer, weightValues(model, *info, quantized), options, s);
+                fillWeightCodes(layer, weightValues(model, *info, quantized, weights), options, s);
                 layer.activationStoredBits = recipe.activation ? recipe.activation->bitsPerWeight(1, layer.C) : options.nativeBits;
                 layer.activations = options.activations ? inputCodes(inputs[i], s.rows, recipe.activation, options, s)
                                                         : activationFormat(recipe.activation, options);
@@ -208,7 +212,7 @@ CaptureSummary captureClassifier(const OnnxModel& model, const ModelQuantResult*
                             shapeToString(info->shape));
             layer.M = numel(xs) / layer.C;
         }
-        fillWeightCodes(layer, weightValues(model, *info, quantized), options, s);
+        fillWeightCodes(layer, weightValues(model, *info, quantized, nullptr), options, s);
         layer.activationStoredBits = actSpec ? actSpec->bitsPerWeight(1, layer.C) : options.nativeBits;
         layer.activations = activationFormat(actSpec, options);
         if (options.activations) {

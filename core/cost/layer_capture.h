@@ -10,6 +10,7 @@
 #include "eval/classifier_eval.h"
 #include "model/model.h"
 #include "model/onnx_model.h"
+#include "quant/held_weights.h"
 #include "quant/model_quantizer.h"
 #include "quant/recipe.h"
 
@@ -37,12 +38,15 @@ struct CaptureSummary {
 using LayerSink = std::function<void(CostLayer&& layer)>;
 
 /// A language model's decoder Linears, in model order. `quantized` is the recipe's quantizeModel result
-/// with its weights kept (null: fp32, every weight at nativeBits); activations run `data`'s windows
-/// through the model with the recipe's activation/KV hooks (and its transforms' online rotations) and
-/// are read as each Linear sees them. Throws Error for a model the forward pass cannot run; Cancelled.
+/// (its accounting and hooks; null: fp32, every weight at nativeBits) and `weights` the weights it made
+/// (and those its transforms replaced), held compactly (quantizeModel's WeightObserver into
+/// HeldWeights::add; null with `quantized`); activations run `data`'s windows through the model with
+/// the recipe's activation/KV hooks (and its transforms' online rotations) and are read as each Linear
+/// sees them. The model takes the held weights one at a time: no float32 copy of the whole quantized
+/// model is made. Throws Error for a model the forward pass cannot run; Cancelled.
 CaptureSummary captureLanguageModel(const Model& model, const Recipe& recipe, const ModelQuantResult* quantized,
-                                    const CalibrationData& data, const CaptureOptions& options, const LayerSink& sink,
-                                    const JobContext& job);
+                                    const HeldWeights* weights, const CalibrationData& data, const CaptureOptions& options,
+                                    const LayerSink& sink, const JobContext& job);
 
 /// An ONNX graph's Conv/Gemm/MatMul nodes, in graph order, activations captured on `images` (images
 /// along dim 0) as each node reads them (after `activation` quantization when given). Throws Error

@@ -22,7 +22,7 @@ GroupCosts groupCosts(const Model& model, const SensitivityResult& r, const std:
     options.weights = false; // each candidate's codes are made below
     options.activations = cost.needsActivations();
     std::map<std::string, CostLayer> layers; // weight name -> its layer with the captured activations
-    captureLanguageModel(model, Recipe{}, nullptr, data, options,
+    captureLanguageModel(model, Recipe{}, nullptr, nullptr, data, options,
                          [&](CostLayer&& l) { layers.emplace(l.name + ".weight", std::move(l)); }, job);
 
     GroupCosts out(r.groups.size(), std::vector<double>(candidates.size(), 0.0));

@@ -86,9 +86,11 @@ AnalysisOutcome runCost(const CostRequest& request, const Registries& registries
         if (!request.dataPath.empty())
             data = loadCalibrationData(request.dataPath, m.path(), request.ctx, std::max(1LL, request.windows));
         std::optional<ModelQuantResult> q;
+        HeldWeights held; // each weight as codes as it is made: no float32 copy of the quantized model
         if (request.recipe.quantizeWeights)
-            q = quantizeModel(m, registries, request.recipe.job, quiet, true, {}, data.windows.empty() ? nullptr : &data);
-        captured = captureLanguageModel(m, request.recipe, q ? &*q : nullptr, data, options, price, job);
+            q = quantizeModel(m, registries, request.recipe.job, quiet, false, {}, data.windows.empty() ? nullptr : &data,
+                              nullptr, [&](const std::string& name, const std::vector<float>& values) { held.add(m, name, values); });
+        captured = captureLanguageModel(m, request.recipe, q ? &*q : nullptr, q ? &held : nullptr, data, options, price, job);
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out.manifest["threads"] = omp_get_max_threads();
