@@ -120,21 +120,26 @@ public:
                         shapeToString(w.shape) + ", expected " + std::to_string(expectedNumel) + " elements");
         if (!m_read) return nullptr;
         std::vector<float> data;
-        if (auto values = takeReplaced(m_replaced, name, static_cast<std::size_t>(expectedNumel))) {
+        if (auto values = takeReplaced(m_replaced, name, static_cast<std::size_t>(expectedNumel)))
             data = std::move(*values);
-        } else {
-            const Tensor t = m_model.weight(name);
-            if (!isFloatConvertible(t.dtype()))
-                throw Error(m_model.path().string() + ": weight '" + name + "' of type " +
-                            std::string(dtypeName(t.dtype())) + " cannot be read as float32");
-            data = t.toFloats();
-            // The stored bytes were read once: drop their file pages, so that the resident set is the
-            // float32 weights, not those plus the whole mapped checkpoint.
-            MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
-        }
+        else
+            data = readStored(name);
         Buffer buffer = makeBuffer(std::move(data), m_meter);
         m_cache.emplace(name, buffer);
         return buffer;
+    }
+
+    // A stored weight's values as float32.
+    std::vector<float> readStored(const std::string& name) {
+        const Tensor t = m_model.weight(name);
+        if (!isFloatConvertible(t.dtype()))
+            throw Error(m_model.path().string() + ": weight '" + name + "' of type " + std::string(dtypeName(t.dtype())) +
+                        " cannot be read as float32");
+        std::vector<float> data = t.toFloats();
+        // The stored bytes were read once: drop their file pages, so that the resident set is the
+        // float32 weights, not those plus the whole mapped checkpoint.
+        MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
+        return data;
     }
 
     // A Linear [out, in] with its optional "<base>.bias".
@@ -152,7 +157,7 @@ public:
         const auto values = static_cast<std::int64_t>(out) * in;
         if (auto quantized = m_read ? takeReplaced(m_replaced, l.name, static_cast<std::size_t>(values)) : std::nullopt)
             setLinearValues(l, std::move(*quantized), m_meter);
-        else if (!getHalf(l))
+        else if (!getHalf(l) && !getOnGrid(l, values))
             l.weight = get(l.name, values);
         if (has(base + ".bias")) l.bias = get(base + ".bias", out);
         return l;
@@ -172,6 +177,20 @@ public:
             CompactMatrix::fromHalf(std::move(data), l.storedRows(), l.storedCols(), t.dtype() == DType::BF16), m_meter);
         return true;
     }
+
+    // A Linear weight read as float32 (F32, or a GGUF block type dequantized: Q8_0, Q4_0, Q6_K, whose
+    // values are int codes times a block scale) is held as codes where its values lie on a grid, as a
+    // replaced one is (setLinearValues: checked exactly, float32 otherwise). Decoder Linears are read
+    // once and shared with nothing, so they bypass the cache.
+    bool getOnGrid(Linear& l, std::int64_t values) {
+        if (!m_read || m_cache.count(l.name) || isHalf(info(l.name).dtype)) return false;
+        std::vector<float> data = readStored(l.name);
+        if (static_cast<std::int64_t>(data.size()) != values) return false; // get() names the mismatch
+        setLinearValues(l, std::move(data), m_meter);
+        return true;
+    }
+
+    static bool isHalf(DType t) { return t == DType::BF16 || t == DType::F16; }
 
     Norm norm(const std::string& base, int size, bool withBias) {
         Norm n;

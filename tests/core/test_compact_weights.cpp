@@ -4,6 +4,8 @@
 // model holding its quantized Linears that way must compute what the same model holding them in
 // float32 computes, bit for bit, in the closed-form number of bytes.
 #include "data/calib_data.h"
+#include "export/gguf_writer.h"
+#include "io/gguf.h"
 #include "experiment/builtins.h"
 #include "fixture_paths.h"
 #include "naive_lm.h"
@@ -429,4 +431,41 @@ TEST(CompactWeights, QuantizeModelInstallsEachWeightAsItIsMade) {
         EXPECT_TRUE(installed.forward(window) == expected.forward(window));
         EXPECT_FALSE(installed.forward(window) == reference.forward(window));
     }
+}
+
+TEST(CompactWeights, GgufBlockTypesAreHeldAsTheirCodes) {
+    // A GGUF whose matrices are Q8_0 or Q4_0 (d * q per block of 32, d a binary16 value) is read as
+    // float32 and held as those codes: one byte (Q8_0) or 4 bits (Q4_0) a value and a scale per block,
+    // as its quantized Linears' closed form says, computing what the same model holding them in
+    // float32 computes, bit for bit. ggml's Q4_0 d takes the sign of the block's largest magnitude, so
+    // against a positive run scale its codes are q - 8 or 8 - q (-7..8): an offset per run brings
+    // them into 4 bits. A float32 checkpoint's Linears stay float32.
+    const fs::path dir = qs::test::outputDir("compact_weights_gguf");
+    const auto src = openModel(qs::test::tinyLlama());
+    std::vector<std::int32_t> window(16);
+    for (std::size_t i = 0; i < window.size(); ++i) window[i] = static_cast<std::int32_t>((i * 11 + 3) % 500);
+    for (GgufType type : {GgufType::Q8_0, GgufType::Q4_0}) {
+        SCOPED_TRACE(ggufTypeName(static_cast<std::uint32_t>(type)));
+        const fs::path path = dir / (std::string(ggufTypeTraits(type).name) + ".gguf");
+        writeGgufModel(*src, path, {type, {}});
+        const auto model = openModel(path);
+        const bool before = allowCompactWeights(false);
+        const CausalLm floats(*model);
+        allowCompactWeights(before);
+        const CausalLm codes(*model);
+        std::size_t floatBytes = 0, compactBytes = 0;
+        for (int l = 0; l < codes.numLayers(); ++l)
+            for (const LinearInputSite& site : codes.layerSites(l))
+                for (const std::string& name : site.weights) {
+                    const std::size_t n = static_cast<std::size_t>(numel(model->find(name)->shape));
+                    floatBytes += 4 * n;
+                    compactBytes += (type == GgufType::Q8_0 ? n : n / 2 + n / 32) + 4 * (n / 32);
+                }
+        EXPECT_EQ(codes.weightBytes() + floatBytes, floats.weightBytes() + compactBytes);
+        EXPECT_TRUE(codes.forward(window) == floats.forward(window));
+    }
+    const bool before = allowCompactWeights(false);
+    const CausalLm floats(*src);
+    allowCompactWeights(before);
+    EXPECT_EQ(CausalLm(*src).weightBytes(), floats.weightBytes());
 }
