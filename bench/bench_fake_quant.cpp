@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, spec] : {std::pair<const char*, QuantSpec>{"int8_channel_sym", {FormatId::Int8, Granularity::Channel, 0, true}},
                                      {"int4_group32_asym", {FormatId::Int4, Granularity::Group, 32, false}},
                                      {"int8_channel_asym", {FormatId::Int8, Granularity::Channel, 0, false}},
+                                     {"int8_group32", {FormatId::Int8, Granularity::Group, 32, true}},
                                      {"mxfp4", {FormatId::MxFp4, Granularity::Block, 32, true}},
                                      {"nvfp4", {FormatId::NvFp4, Granularity::Block, 16, true}},
                                      {"nf4_group64", {FormatId::Nf4, Granularity::Group, 64, true}},

@@ -97,53 +97,92 @@ bool finiteAmax(const float* x, std::int64_t n, float& amax) {
     return top < 0x7f800000u;
 }
 
-// The scale of one run from its largest magnitude: the value there is some grid step `divisor` times
-// the scale, rounded once, so the scale is within two ulps of amax / divisor. For each divisor that
-// `plausible` lets through, the floats there are tried exactly by `codesAt(scale)`. A run of zeros
-// has scale 0 and codes 0; a NaN or an infinity is on no grid.
+// What fitting one run gives (its scale and, for int codes, the offset added to them), and what a
+// lattice fit passes on to the next run of the same line: the divisor that fitted (0: none yet).
+struct RunFit {
+    float scale = 0.0f;
+    std::int8_t offset = 0;
+    int divisor = 0;
+};
+
+// A run's scale from its largest magnitude: the value there is some grid step `divisor` times the
+// scale, rounded once, so the scale is within two ulps of amax / divisor. Where `plausible` lets it
+// through, the floats there are tried exactly by `codesAt(scale)` (which may write codes on failing).
+template <typename Plausible, typename CodesAt>
+[[gnu::always_inline]] inline bool fitAtDivisor(float amax, float divisor, const Plausible& plausible, const CodesAt& codesAt, float& scale) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    float up = amax / divisor, down = up;
+    if (!(up > 0.0f) || !std::isfinite(up) || !plausible(up)) return false;
+    if (codesAt(up)) return scale = up, true;
+    for (int ulps = 1; ulps <= 2; ++ulps) {
+        up = std::nextafter(up, inf);
+        down = std::nextafter(down, 0.0f);
+        if (std::isfinite(up) && codesAt(up)) return scale = up, true;
+        if (down > 0.0f && codesAt(down)) return scale = down, true;
+    }
+    return false;
+}
+
+// A run of zeros: scale 0 and codes 0 (true); else false.
+bool zeroRun(float amax, std::int64_t n, float& scale, std::int8_t* codes) {
+    if (amax != 0.0f) return false;
+    scale = 0.0f;
+    std::fill(codes, codes + n, std::int8_t{0});
+    return true;
+}
+
+// The scale of one run at the first of `divisors` (in order) that fits; a NaN or an infinity is on
+// no grid.
 template <typename Divisors, typename Plausible, typename CodesAt>
 bool fitFromAmax(const float* x, std::int64_t n, const Divisors& divisors, const Plausible& plausible,
                  const CodesAt& codesAt, float& scale, std::int8_t* codes) {
     float amax = 0.0f;
     if (!finiteAmax(x, n, amax)) return false;
-    if (amax == 0.0f) {
-        scale = 0.0f;
-        std::fill(codes, codes + n, std::int8_t{0});
-        return true;
-    }
-    constexpr float inf = std::numeric_limits<float>::infinity();
-    for (const float divisor : divisors) {
-        float up = amax / divisor, down = up;
-        if (!(up > 0.0f) || !std::isfinite(up) || !plausible(up)) continue;
-        if (codesAt(up)) return scale = up, true;
-        for (int ulps = 1; ulps <= 2; ++ulps) {
-            up = std::nextafter(up, inf);
-            down = std::nextafter(down, 0.0f);
-            if (std::isfinite(up) && codesAt(up)) return scale = up, true;
-            if (down > 0.0f && codesAt(down)) return scale = down, true;
-        }
-    }
+    if (zeroRun(amax, n, scale, codes)) return true;
+    for (const float divisor : divisors)
+        if (fitAtDivisor(amax, divisor, plausible, codesAt, scale)) return true;
     return false;
 }
-
-// Codes 1..255, the candidates for a lattice run's largest magnitude: up to 128 for codes in int8,
-// up to 255 for 8-bit asymmetric grids (q - zero, with an offset per run).
-constexpr std::array<float, 255> kLatticeCodes = [] {
-    std::array<float, 255> c{};
-    for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i + 1);
-    return c;
-}();
-constexpr std::span<const float> kInt8LatticeCodes(kLatticeCodes.data(), 128);
 
 // Every x / (amax / c) is within 255 * 2^-22 of its code at the right c: the c that pass this cheap
 // test have their scales tried exactly.
 constexpr float kLatticeSlack = 1.0f / 4096.0f;
 
+// The divisors of c in 1..255, ascending (a table: no integer division per run).
+const std::vector<std::uint8_t>& divisorsOf(int c) {
+    static const auto table = [] {
+        std::array<std::vector<std::uint8_t>, 256> t;
+        for (int d = 1; d < 256; ++d)
+            for (int m = d; m < 256; m += d) t[static_cast<std::size_t>(m)].push_back(static_cast<std::uint8_t>(d));
+        return t;
+    }();
+    return table[static_cast<std::size_t>(c)];
+}
+
+// The coarsest integer lattice of one run with its amax at code c <= `limit`: the smallest c at which
+// `codesAt` holds. Every c that holds is a multiple of the smallest (a finer lattice's codes are the
+// coarsest's times an integer), so where the line's last run's divisor holds again, the smallest is
+// among its divisors: a line of runs sharing their amax code (127 for Q8_0 and INT8 blocks) tries two
+// divisors rather than 127. The first divisor of the last one (ascending, itself last) that holds is
+// the smallest; where none does, every c from 1 is tried.
+template <typename CodesAt>
+bool fitLattice(const float* x, std::int64_t n, int limit, RunFit& fit, const CodesAt& codesAt, std::int8_t* codes) {
+    float amax = 0.0f;
+    if (!finiteAmax(x, n, amax)) return false;
+    if (zeroRun(amax, n, fit.scale, codes)) return true;
+    const auto plausible = [&](float s) { return nearLattice(x, n, s, kLatticeSlack); };
+    const auto at = [&](int c) { return fitAtDivisor(amax, static_cast<float>(c), plausible, codesAt, fit.scale); };
+    if (fit.divisor > 0 && fit.divisor <= limit)
+        for (const int c : divisorsOf(fit.divisor))
+            if (at(c)) return fit.divisor = c, true;
+    for (int c = 1; c <= limit; ++c)
+        if (at(c)) return fit.divisor = c, true;
+    return false;
+}
+
 // The scale and codes of one run on an integer lattice of at most 128 steps a side, if it is on one.
-bool fitRun(const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
-    return fitFromAmax(
-        x, n, kInt8LatticeCodes, [&](float s) { return nearLattice(x, n, s, kLatticeSlack); },
-        [&](float s) { return codesAt(x, n, s, codes); }, scale, codes);
+bool fitRun(const float* x, std::int64_t n, RunFit& fit, std::int8_t* codes) {
+    return fitLattice(x, n, 128, fit, [&](float s) { return codesAt(x, n, s, codes); }, codes);
 }
 
 // The smallest and the largest of n >= 1 codes.
@@ -175,13 +214,13 @@ std::pair<int, int> codeRange(const std::int8_t* codes, std::int64_t n) {
 // fitRun where the run's codes span at most 16 values, so that less an offset they lie in -8..7 and
 // take 4 bits (INT4 asymmetric's q - zero): the offset is 0 where they already do, else the bound
 // nearer 0 of [max - 7, min + 8]. The codes are stored less the offset.
-bool fitNibbleRun(const float* x, std::int64_t n, float& scale, std::int8_t& offset, std::int8_t* codes) {
-    if (!fitRun(x, n, scale, offset, codes)) return false;
+bool fitNibbleRun(const float* x, std::int64_t n, RunFit& fit, std::int8_t* codes) {
+    if (!fitRun(x, n, fit, codes)) return false;
     const auto [low, high] = codeRange(codes, n);
     if (high - low > 15) return false;
-    offset = static_cast<std::int8_t>(std::clamp(0, high - 7, low + 8)); // within int8: |code| <= 128
-    if (offset != 0)
-        for (std::int64_t i = 0; i < n; ++i) codes[i] = static_cast<std::int8_t>(codes[i] - offset);
+    fit.offset = static_cast<std::int8_t>(std::clamp(0, high - 7, low + 8)); // within int8: |code| <= 128
+    if (fit.offset != 0)
+        for (std::int64_t i = 0; i < n; ++i) codes[i] = static_cast<std::int8_t>(codes[i] - fit.offset);
     return true;
 }
 
@@ -232,11 +271,9 @@ bool offsetCodesAt(const float* x, std::int64_t n, float scale, std::int8_t& off
 
 // The scale, offset and codes of one run on an integer lattice of at most 255 steps a side and 256
 // values, if it is on one (8-bit asymmetric INT, which fitRun's int8 codes cannot hold).
-bool fitOffsetRun(const float* x, std::int64_t n, float& scale, std::int8_t& offset, std::int8_t* codes) {
-    offset = 0;
-    return fitFromAmax(
-        x, n, kLatticeCodes, [&](float s) { return nearLattice(x, n, s, kLatticeSlack); },
-        [&](float s) { return offsetCodesAt(x, n, s, offset, codes); }, scale, codes);
+bool fitOffsetRun(const float* x, std::int64_t n, RunFit& fit, std::int8_t* codes) {
+    fit.offset = 0;
+    return fitLattice(x, n, 255, fit, [&](float s) { return offsetCodesAt(x, n, s, fit.offset, codes); }, codes);
 }
 
 // A code book prepared for the search: its values ascending, the midpoints between neighbours, and
@@ -374,8 +411,8 @@ bool fitMiniFloatRun(const float* x, std::int64_t n, const MiniFloatSearch& grid
 // Fits every run of `run` values along each of the `lines` (rows, or columns when
 // `runsAlongColumns`) of the row-major matrix `values` with `cols` columns: codes in the values'
 // layout, one scale and one code offset per run ([line][run]). Stops at the first run on no lattice
-// (false). `fitOne(x, n, scale, offset, codes)` fits one run (fitRun, fitOffsetRun, fitBookRun with
-// its code book, fitMiniFloatRun with its layout); only fitOffsetRun sets an offset.
+// (false). `fitOne(x, n, fit, codes)` fits one run (fitRun, fitNibbleRun, fitOffsetRun, fitBookRun
+// with its code book, fitMiniFloatRun with its layout), `fit` carried along the line (RunFit).
 template <typename FitOne>
 bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t lines, std::int64_t length,
              std::int64_t run, bool runsAlongColumns, std::int8_t* codes, float* scales, std::int8_t* offsets,
@@ -388,20 +425,22 @@ bool fitRuns(std::span<const float> values, std::int64_t cols, std::int64_t line
         // A run down a column is gathered (and its codes scattered); along a row it is used in place.
         std::vector<float> x(static_cast<std::size_t>(runsAlongColumns ? run : 0));
         std::vector<std::int8_t> xCodes(x.size());
+        RunFit fit; // the line's: its divisor passes from run to run
         for (std::int64_t r = 0; r < runs && !failed.load(std::memory_order_relaxed); ++r) {
             const std::int64_t n = std::min(run, length - r * run);
-            float& scale = scales[line * runs + r];
-            std::int8_t& offset = offsets[line * runs + r];
+            fit.scale = 0.0f, fit.offset = 0;
             const auto at = [&](std::int64_t i) { return static_cast<std::size_t>((r * run + i) * cols + line); };
             if (runsAlongColumns)
                 for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = values[at(i)];
             const std::size_t first = static_cast<std::size_t>(line * cols + r * run);
-            const bool fits = runsAlongColumns ? fitOne(x.data(), n, scale, offset, xCodes.data())
-                                               : fitOne(values.data() + first, n, scale, offset, codes + first);
+            const bool fits = runsAlongColumns ? fitOne(x.data(), n, fit, xCodes.data())
+                                               : fitOne(values.data() + first, n, fit, codes + first);
             if (!fits) {
                 failed = true;
                 break;
             }
+            scales[line * runs + r] = fit.scale;
+            offsets[line * runs + r] = fit.offset;
             if (runsAlongColumns)
                 for (std::int64_t i = 0; i < n; ++i) codes[at(i)] = xCodes[static_cast<std::size_t>(i)];
         }
@@ -441,10 +480,11 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     // a matrix on no grid (a float32 weight) fails this at once, without a pass.
     const auto probeFits = [&](const auto& fitOne) {
         const std::int64_t n = std::min<std::int64_t>(8, length);
-        float probe[8], scale = 0.0f;
-        std::int8_t offset = 0, codes[8];
+        float probe[8];
+        std::int8_t codes[8];
+        RunFit fit;
         for (std::int64_t i = 0; i < n; ++i) probe[i] = values[static_cast<std::size_t>(runsAlongColumns ? i * cols : i)];
-        return fitOne(probe, n, scale, offset, codes);
+        return fitOne(probe, n, fit, codes);
     };
     // `kind` with one-byte codes at the longest run (the whole line, then 256 down to 8) at which
     // every run fits `fitOne`, if any.
@@ -485,8 +525,8 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
         for (const std::vector<float>& codeBook : codeBooks) {
             const std::optional<CodeBookSearch> book = prepareCodeBook(codeBook);
             if (!book) continue;
-            const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
-                return fitBookRun(x, n, *book, scale, codes);
+            const auto fitOne = [&](const float* x, std::int64_t n, RunFit& fit, std::int8_t* codes) {
+                return fitBookRun(x, n, *book, fit.scale, codes);
             };
             std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::CodeBook, fitOne);
             if (!m) continue;
@@ -509,8 +549,8 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     for (const MiniFloatLayout& layout : miniFloats) {
         if (!layout.readable(8)) continue;
         const MiniFloatSearch grid = prepareMiniFloat(layout);
-        const auto fitOne = [&](const float* x, std::int64_t n, float& scale, std::int8_t&, std::int8_t* codes) {
-            return fitMiniFloatRun(x, n, grid, scale, codes);
+        const auto fitOne = [&](const float* x, std::int64_t n, RunFit& fit, std::int8_t* codes) {
+            return fitMiniFloatRun(x, n, grid, fit.scale, codes);
         };
         std::optional<CompactMatrix> m = fitted(CompactMatrixView::Kind::ScaledMiniFloat, fitOne);
         if (!m) continue;
