@@ -178,7 +178,7 @@ public:
         return true;
     }
 
-    // A Linear weight read as float32 (F32, or a GGUF block type dequantized: Q8_0, Q4_0, Q6_K, whose
+    // A Linear weight read as float32 (F32, or a GGUF block type dequantized: Q8_0 or Q4_0, whose
     // values are int codes times a block scale) is held as codes where its values lie on a grid, as a
     // replaced one is (setLinearValues: checked exactly, float32 otherwise). Decoder Linears are read
     // once and shared with nothing, so they bypass the cache.
