@@ -109,7 +109,8 @@ struct RunFit {
 // scale, rounded once, so the scale is within two ulps of amax / divisor. Where `plausible` lets it
 // through, the floats there are tried exactly by `codesAt(scale)` (which may write codes on failing).
 template <typename Plausible, typename CodesAt>
-[[gnu::always_inline]] inline bool fitAtDivisor(float amax, float divisor, const Plausible& plausible, const CodesAt& codesAt, float& scale) {
+[[gnu::always_inline]] inline bool fitAtDivisor(float amax, float divisor, const Plausible& plausible,
+                                                const CodesAt& codesAt, float& scale) {
     constexpr float inf = std::numeric_limits<float>::infinity();
     float up = amax / divisor, down = up;
     if (!(up > 0.0f) || !std::isfinite(up) || !plausible(up)) return false;
