@@ -437,7 +437,7 @@ TEST(CompactWeights, GgufBlockTypesAreHeldAsTheirCodes) {
     // A GGUF whose matrices are Q8_0 or Q4_0 (d * q per block of 32, d a binary16 value) is read as
     // float32 and held as those codes: one byte (Q8_0) or 4 bits (Q4_0) a value and a scale per block,
     // as its quantized Linears' closed form says, computing what the same model holding them in
-    // float32 computes, bit for bit. ggml's Q4_0 d takes the sign of the block's largest magnitude, so
+    // float32 computes, bit for bit (whole, layer by layer, gradients). ggml's Q4_0 d takes the sign of the block's largest magnitude, so
     // against a positive run scale its codes are q - 8 or 8 - q (-7..8): an offset per run brings
     // them into 4 bits. A float32 checkpoint's Linears stay float32.
     const fs::path dir = qs::test::outputDir("compact_weights_gguf");
@@ -463,6 +463,11 @@ TEST(CompactWeights, GgufBlockTypesAreHeldAsTheirCodes) {
                 }
         EXPECT_EQ(codes.weightBytes() + floatBytes, floats.weightBytes() + compactBytes);
         EXPECT_TRUE(codes.forward(window) == floats.forward(window));
+        // Layer by layer (eval --low-memory), each layer's Linears found as codes as it is loaded; and
+        // the gradients.
+        EXPECT_TRUE(qs::test::layerByLayerLogits(*model, window) == floats.forward(window));
+        const std::vector<std::span<const std::int32_t>> spans{window};
+        qs::test::expectSameGradients(codes, floats, spans);
     }
     const bool before = allowCompactWeights(false);
     const CausalLm floats(*src);
