@@ -437,9 +437,9 @@ TEST(CompactWeights, GgufBlockTypesAreHeldAsTheirCodes) {
     // A GGUF whose matrices are Q8_0 or Q4_0 (d * q per block of 32, d a binary16 value) is read as
     // float32 and held as those codes: one byte (Q8_0) or 4 bits (Q4_0) a value and a scale per block,
     // as its quantized Linears' closed form says, computing what the same model holding them in
-    // float32 computes, bit for bit (whole, layer by layer, gradients). ggml's Q4_0 d takes the sign of the block's largest magnitude, so
-    // against a positive run scale its codes are q - 8 or 8 - q (-7..8): an offset per run brings
-    // them into 4 bits. A float32 checkpoint's Linears stay float32.
+    // float32 computes, bit for bit (whole, layer by layer, gradients). ggml's Q4_0 d takes the sign
+    // of the block's largest magnitude, so against a positive run scale its codes are q - 8 or 8 - q
+    // (-7..8): an offset per run brings them into 4 bits. A float32 checkpoint's Linears stay float32.
     const fs::path dir = qs::test::outputDir("compact_weights_gguf");
     const auto src = openModel(qs::test::tinyLlama());
     std::vector<std::int32_t> window(16);
