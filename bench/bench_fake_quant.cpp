@@ -9,6 +9,7 @@
 // that hold the fake quantizer's output exactly (CompactMatrix::exactly), on the same 4096 x 4096 matrix.
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
+#include "quant/held_weights.h"
 #include "tensor/compact_matrix.h"
 
 #include <benchmark/benchmark.h>
@@ -58,11 +59,8 @@ void compactBench(benchmark::State& state, QuantSpec spec) {
     omp_set_num_threads(static_cast<int>(state.range(0)));
     std::vector<float> q(input().size());
     fakeQuantize(input().data(), kRows, kCols, spec, q.data());
-    // The books and layouts the forward pass offers (nn/causal_lm_weights.cpp).
-    const auto books = smallCodeBooks(CompactMatrixView::kCodeBookSize);
-    const auto miniFloats = byteMiniFloatLayouts();
     for (auto _ : state) {
-        auto compact = CompactMatrix::exactly(q, kRows, kCols, false, books, miniFloats);
+        auto compact = compactWeight(q, kRows, kCols, false); // every form the forward pass offers
         if (!compact) state.SkipWithError("not held compactly");
         benchmark::DoNotOptimize(compact);
     }

@@ -31,13 +31,13 @@ WeightValues weightValues(const Model& model, const WeightInfo& info, const Mode
                 if (!l.kept) w.spec = q->job.assignmentFor(info.name).spec;
             }
     // The recipe's values: held (a language model's), or in the result's map (a classifier's).
-    const auto kept = q ? q->weights.find(info.name) : std::map<std::string, std::vector<float>>::const_iterator{};
+    const std::vector<float>* kept = nullptr;
+    if (q)
+        if (const auto it = q->weights.find(info.name); it != q->weights.end()) kept = &it->second;
     if (held && held->contains(info.name))
         w.outIn = outInFromStored(info, held->values(info.name));
-    else if (q && kept != q->weights.end())
-        w.outIn = outInFromStored(info, kept->second);
     else
-        w.outIn = model.weightAsOutIn(info);
+        w.outIn = kept ? outInFromStored(info, *kept) : model.weightAsOutIn(info);
     return w;
 }
 

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/process.h"
 #include "io/mapped_file.h"
+#include "quant/held_weights.h"
 
 #include <algorithm>
 #include <cstring>
@@ -63,9 +64,7 @@ CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<Weig
 // codes, a code-book format's values or FP8/FP6 codes times scales along `in` (a quantized weight)
 // or BF16 values, else as float32.
 void setLinearValues(Linear& l, std::vector<float> values, const std::shared_ptr<WeightMeter>& meter) {
-    static const std::vector<std::vector<float>> codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
-    static const std::vector<MiniFloatLayout> miniFloats = byteMiniFloatLayouts();
-    if (auto compact = CompactMatrix::exactly(values, l.storedRows(), l.storedCols(), l.inOut, codeBooks, miniFloats)) {
+    if (auto compact = compactWeight(values, l.storedRows(), l.storedCols(), l.inOut)) {
         l.compact = makeCompactBuffer(std::move(*compact), meter);
         l.weight.reset();
     } else {
@@ -167,7 +166,7 @@ public:
     // the products convert it exactly as they pack it, so the numbers are those of a float32 copy.
     bool getHalf(Linear& l) {
         const DType stored = info(l.name).dtype; // decided before reading: a GGUF q/k weight is copied to be read
-        if (!m_read || m_replaced.count(l.name) || (stored != DType::BF16 && stored != DType::F16)) return false;
+        if (!m_read || m_replaced.count(l.name) || !isHalf(stored)) return false;
         const Tensor t = m_model.weight(l.name);
         if (t.dtype() != stored) return false; // a table that disagrees with its tensor: the float32 path
         std::vector<std::uint16_t> data(static_cast<std::size_t>(t.numel()));

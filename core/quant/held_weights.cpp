@@ -6,9 +6,14 @@
 
 namespace qs::core {
 
-void HeldWeights::add(const WeightInfo& w, std::span<const float> values) {
+std::optional<CompactMatrix> compactWeight(std::span<const float> values, std::int64_t rows, std::int64_t cols,
+                                           bool runsAlongColumns) {
     static const std::vector<std::vector<float>> codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
     static const std::vector<MiniFloatLayout> miniFloats = byteMiniFloatLayouts();
+    return CompactMatrix::exactly(values, rows, cols, runsAlongColumns, codeBooks, miniFloats);
+}
+
+void HeldWeights::add(const WeightInfo& w, std::span<const float> values) {
     const std::int64_t count = numel(w.shape);
     if (static_cast<std::int64_t>(values.size()) != count)
         throw Error("weight '" + w.name + "' has " + std::to_string(values.size()) + " values, its shape " +
@@ -17,7 +22,7 @@ void HeldWeights::add(const WeightInfo& w, std::span<const float> values) {
     // Matrices as they are stored, runs along `in`: down the columns of a weight stored [in, out].
     if (w.shape.size() >= 2 && count > 0) {
         const std::int64_t rows = w.transposed ? w.shape[0] : w.matrixRows();
-        if (auto compact = CompactMatrix::exactly(values, rows, count / rows, w.transposed, codeBooks, miniFloats)) {
+        if (auto compact = compactWeight(values, rows, count / rows, w.transposed)) {
             m_held.emplace(w.name, std::move(*compact));
             return;
         }

@@ -212,6 +212,13 @@ std::pair<int, int> codeRange(const std::int8_t* codes, std::int64_t n) {
     return {low, high};
 }
 
+// The offset o that brings codes low..high into codeLow..codeHigh (every code - o there): 0 where they
+// already lie there, else the bound nearer 0 of [high - codeHigh, low - codeLow] (which must exist:
+// high - low <= codeHigh - codeLow).
+int runOffset(int low, int high, int codeLow, int codeHigh) {
+    return std::clamp(0, high - codeHigh, low - codeLow);
+}
+
 // fitRun where the run's codes span at most 16 values, so that less an offset they lie in -8..7 and
 // take 4 bits (INT4 asymmetric's q - zero): the offset is 0 where they already do, else the bound
 // nearer 0 of [max - 7, min + 8]. The codes are stored less the offset.
@@ -219,7 +226,7 @@ bool fitNibbleRun(const float* x, std::int64_t n, RunFit& fit, std::int8_t* code
     if (!fitRun(x, n, fit, codes)) return false;
     const auto [low, high] = codeRange(codes, n);
     if (high - low > 15) return false;
-    fit.offset = static_cast<std::int8_t>(std::clamp(0, high - 7, low + 8)); // within int8: |code| <= 128
+    fit.offset = static_cast<std::int8_t>(runOffset(low, high, -8, 7)); // within int8: |code| <= 128
     if (fit.offset != 0)
         for (std::int64_t i = 0; i < n; ++i) codes[i] = static_cast<std::int8_t>(codes[i] - fit.offset);
     return true;
@@ -254,19 +261,19 @@ bool offsetCodesAt(const float* x, std::int64_t n, float scale, std::int8_t& off
         low = std::min(low, k), high = std::max(high, k);
     }
     if (high - low > 255.0f) return false;
-    const float o = std::clamp(0.0f, high - 127.0f, low + 128.0f);
-    if (o > 127.0f) return false; // all of 0..255 with the zero point at 0
+    const int o = runOffset(static_cast<int>(low), static_cast<int>(high), -128, 127);
+    if (o > 127) return false; // all of 0..255 with the zero point at 0
     offset = static_cast<std::int8_t>(o);
     i = 0;
 #if defined(__AVX2__)
-    const __m256 vOffset = _mm256_set1_ps(o);
+    const __m256 vOffset = _mm256_set1_ps(static_cast<float>(o));
     for (; i + 8 <= n; i += 8) {
         const __m256i q32 = _mm256_cvtps_epi32(_mm256_sub_ps(round8(ratio8(x + i, vInv)), vOffset));
         const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packs_epi16(q16, q16));
     }
 #endif
-    for (; i < n; ++i) codes[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv) - o);
+    for (; i < n; ++i) codes[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv) - static_cast<float>(o));
     return true;
 }
 
