@@ -410,6 +410,57 @@ void tile512(const Product& p, const float* panel0, const float* panel1, std::in
         _mm512_mask_storeu_ps(t.c[r] + kNr, mask1, x1);
     }
 }
+
+// Twelve rows of the wide tile: 24 sums in registers, so each k's two loads of B feed 24 FMAs
+// instead of 12 (the 6-row tile is bound by its loads on cores with two 512-bit FMA units). Rows
+// are equally spaced in A (row r at a0 + r * rowStep), so no row repeats: the caller gives it whole
+// tiles of plain products (no triangle in A or C) and the 6-row tile the rest. Each element's
+// sequence is the 6-row tile's, so the same bits.
+constexpr int kMrWide = 12;
+void tile512x12(const Product& p, const float* panel0, const float* panel1, std::int64_t k0, std::int64_t k1,
+                std::int64_t i, std::int64_t j, std::int64_t n1) {
+    const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
+    const __mmask16 mask0 = cols >= kNr ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+    const __mmask16 mask1 = cols >= 2 * kNr ? 0xFFFF : cols <= kNr ? 0 : static_cast<__mmask16>((1u << (cols - kNr)) - 1);
+    const bool first = k0 == 0 && !p.accumulate, last = k1 == p.k;
+    float* c0 = p.c.data + i * p.c.stride + j;
+    if (!first)
+        for (int r = 0; r < kMrWide; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride + 2 * kNr - 1), _MM_HINT_T0);
+        }
+    const std::int64_t kStep = p.aTransposed ? p.a.stride : 1, rowStep = p.aTransposed ? 1 : p.a.stride;
+    const float* a = p.a.data + (p.aTransposed ? i : i * p.a.stride) + k0 * kStep;
+    const float* bp0 = panel0;
+    const float* bp1 = panel1 ? panel1 : panel0; // a lone panel: the second half repeats it, never stored
+    __m512 x[kMrWide][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < kMrWide; ++r) x[r][0] = x[r][1] = _mm512_setzero_ps();
+    for (std::int64_t k = k0; k < k1; ++k, bp0 += kNr, bp1 += kNr, a += kStep) {
+        const __m512 b0 = _mm512_loadu_ps(bp0), b1 = _mm512_loadu_ps(bp1);
+#pragma GCC unroll 12
+        for (int r = 0; r < kMrWide; ++r) {
+            const __m512 av = _mm512_set1_ps(a[r * rowStep]);
+            x[r][0] = _mm512_fmadd_ps(av, b0, x[r][0]);
+            x[r][1] = _mm512_fmadd_ps(av, b1, x[r][1]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < kMrWide; ++r) {
+        float* c = c0 + r * p.c.stride;
+        __m512 y0 = x[r][0], y1 = x[r][1];
+        if (!first) {
+            y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, c), y0);
+            y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, c + kNr), y1);
+        }
+        if (last && p.bias) {
+            y0 = _mm512_add_ps(y0, _mm512_maskz_loadu_ps(mask0, p.bias + j));
+            y1 = _mm512_add_ps(y1, _mm512_maskz_loadu_ps(mask1, p.bias + j + kNr));
+        }
+        _mm512_mask_storeu_ps(c, mask0, y0);
+        _mm512_mask_storeu_ps(c + kNr, mask1, y1);
+    }
+}
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -424,7 +475,8 @@ bool useAvx512() {
 }
 
 // Task (m0..m1, n0..n1) of C, one k block at a time: B's block packed once, then for each kMBlock
-// of rows, each 16-column panel (in L1) against every 6-row tile of A.
+// of rows, each 16-column panel (32 on AVX-512) (in L1) against every tile of A's rows: 12 rows on
+// AVX-512 while whole ones fit, 6 for the rest and for triangles.
 void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     const std::int64_t K = p.k;
     const bool wide = useAvx512();
@@ -438,8 +490,10 @@ void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_
                 const float* panel = panels + (j - n0) / kNr * (k1 - k0) * kNr;
                 const float* next = j + kNr < n1 ? panel + (k1 - k0) * kNr : nullptr;
                 // Lower C: tiles whose last row lies left of the panel hold nothing wanted.
-                for (std::int64_t i = p.lowerC ? mb + std::max<std::int64_t>(0, j - kMr + 1 - mb) / kMr * kMr : mb;
-                     i < mbEnd; i += kMr) {
+                std::int64_t i = p.lowerC ? mb + std::max<std::int64_t>(0, j - kMr + 1 - mb) / kMr * kMr : mb;
+                if (wide && !p.lowerA && !p.lowerC)
+                    for (; i + kMrWide <= mbEnd; i += kMrWide) tile512x12(p, panel, next, k0, k1, i, j, n1);
+                for (; i < mbEnd; i += kMr) {
                     if (wide)
                         tile512(p, panel, next, k0, k1, i, mbEnd, j, n1);
                     else

@@ -105,7 +105,8 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
     // Where the processor has AVX-512 the products run 32 columns at a time; each element's sequence
     // is the same, so are the bits. Odd panel counts (a lone 16-column panel), column tails, several
     // k blocks and both triangular shapes. Without AVX-512 both runs take AVX2 and agree trivially.
-    for (auto [rows, columns, depth] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}})
+    // Rows: 12 at a time on AVX-512 where whole tiles fit, 6 for the rest (13, 25, 200 mix both).
+    for (auto [rows, columns, depth] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}, {25, 40, 257}})
         for (Layout layout : {Layout::NT, Layout::NN, Layout::TN}) {
             const std::int64_t m = rows, n = columns, k = depth; // lambdas may not capture structured bindings (clang 14)
             const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
@@ -119,6 +120,19 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
             };
             EXPECT_EQ(run(false), run(true)) << m << "x" << n << "x" << k << " layout " << static_cast<int>(layout);
         }
+    // Products that add to C (the running sum starts at C's values).
+    for (bool nn : {false, true}) {
+        const std::int64_t m = 37, n = 50, k = 520;
+        const Mat a(m, k, 7), b = nn ? Mat(k, n, 8) : Mat(n, k, 8), start(m, n, 9);
+        auto run = [&](bool avx512) {
+            const bool saved = allowGemmAvx512(avx512);
+            Mat c = start;
+            nn ? gemmNNAccumulate(a.view(), b.view(), c.out()) : gemmNTAccumulate(a.view(), b.view(), c.out());
+            allowGemmAvx512(saved);
+            return c.v;
+        };
+        EXPECT_EQ(run(false), run(true)) << "accumulate, nn " << nn;
+    }
     const std::int64_t s = 300, d = 40;
     const Mat q(s, d, 4), kmat(s, d, 5), v(s, d, 6);
     auto attention = [&](bool avx512) {
