@@ -158,11 +158,11 @@ void fitFromAmaxes(const FormatTraits& f, const float* amax, std::size_t count, 
 }
 
 // The row's runs applied a piece of about kPiece values at a time; before each piece, the same
-// piece of the next row (`next`; null where the next row is read once only, by its apply: then the
-// row goes in one call) is asked for from memory, so that its read overlaps this row's arithmetic
-// instead of following it: the next row's fit then finds it in cache. Pieces follow the runs (a long
-// run is cut, short ones are grouped); each value's result depends only on its run's parameters, so
-// the cut changes no bit.
+// piece of the next row (`next`; null for the last row) is asked for from memory, so that its read
+// overlaps this row's arithmetic instead of following it: the next row's fit, or its apply where
+// the fits were made beforehand (two-level and per-tensor formats), then finds it in cache. Pieces
+// follow the runs (a long run is cut, short ones are grouped); each value's result depends only on
+// its run's parameters, so the cut changes no bit.
 void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t cols, std::size_t run,
               const ScaleParams* params, const ElementOptions& o, const float* next) {
     constexpr std::size_t kPiece = 256, kLine = 64 / sizeof(float);
@@ -171,7 +171,7 @@ void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t c
         if (f.applyRuns) return f.applyRuns(f, src + c, dst + c, end - c, length, params + k, o);
         for (; c < end; c += length, ++k) f.apply(f, src + c, dst + c, std::min(length, end - c), params[k], o);
     };
-    if (!next) return applySpan(0, cols, run, 0); // nothing to overlap: the whole row in one call
+    if (!next) return applySpan(0, cols, run, 0); // the last row: the whole row in one call
     const std::size_t group = std::max<std::size_t>(1, kPiece / run); // short runs a piece
     for (std::size_t c = 0; c < cols;) {
         const std::size_t k = c / run;
@@ -214,8 +214,6 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     } else if (f.tensorScaleBits) {
         whole = tensorRange(in, rows, cols);
     }
-    // Whether each row is read by its fit (from memory) before its apply (from cache).
-    const bool rowsAreFitted = !perTensor && tensorRunAmax.empty();
     ScaleParams tensorParams;
     if (perTensor) {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : total);
@@ -250,7 +248,7 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
                         inside[r * cols + i] = b.contains(src[i]) ? 1 : 0;
                 }
             applyRow(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o,
-                     r + 1 < rows && rowsAreFitted ? src + cols : nullptr);
+                     r + 1 < rows ? src + cols : nullptr);
         }
     }
 }

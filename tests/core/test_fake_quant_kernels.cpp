@@ -252,4 +252,18 @@ TEST(FakeQuantKernels, WholeTensorEqualsFittingAndApplyingEachRun) {
                 for (std::size_t i = 0; i < x.size(); ++i)
                     ASSERT_TRUE(sameBits(whole[i], ref[i])) << spec.label() << " i=" << i << ": " << whole[i] << " vs " << ref[i];
             }
+    // One scale for the whole tensor (fitted before any row is applied; rows still go in pieces
+    // while the next is fetched): the tensor's fit applied to all its values in one call.
+    for (const auto& f : formatTable())
+        for (bool sym : {true, false}) {
+            if ((!sym && !f.allowsAsymmetric) || f.fixedBlock) continue;
+            const QuantSpec spec{f.id, Granularity::Tensor, 0, sym};
+            const RangeStats range = sym ? RangeStats{-tensor.amax, tensor.amax, tensor.amax} : tensor;
+            const ScaleParams p = f.fit(f, range, tensor, {sym, false});
+            std::vector<float> whole(x.size()), ref(x.size());
+            fakeQuantize(x.data(), rows, cols, spec, whole.data());
+            f.apply(f, x.data(), ref.data(), x.size(), p, {sym, false});
+            for (std::size_t i = 0; i < x.size(); ++i)
+                ASSERT_TRUE(sameBits(whole[i], ref[i])) << spec.label() << " i=" << i << ": " << whole[i] << " vs " << ref[i];
+        }
 }
