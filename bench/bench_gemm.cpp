@@ -7,6 +7,7 @@
 // The peer for plain SGEMM is OpenBLAS through PyTorch (bench/peers, ../shared/peers/README.md).
 #include "base/process.h"
 #include "formats/minifloat.h"
+#include "tensor/avx512.h"
 #include "tensor/gemm.h"
 #include "tensor/half.h"
 
@@ -56,9 +57,9 @@ void BM_GemmNT(benchmark::State& state) {
 
 // The same product held to AVX2 (where the processor has AVX-512, the default runs 32 columns at a time).
 void BM_GemmNTAvx2(benchmark::State& state) {
-    const bool saved = allowGemmAvx512(false);
+    const bool saved = allowAvx512(false);
     BM_GemmNT(state);
-    allowGemmAvx512(saved);
+    allowAvx512(saved);
 }
 
 // The weight held in BF16 and converted while packed (no float32 copy): the cost of reading a BF16

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "tensor/gemm.h"
 
+#include "tensor/avx512.h"
 #include "tensor/compact_matrix.h"
 
 #include "base/error.h"
 #include "tensor/half.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <omp.h>
@@ -467,13 +467,6 @@ void tile512x12(const Product& p, const float* panel0, const float* panel1, std:
 #pragma GCC pop_options
 #endif
 
-std::atomic<bool> g_avx512Allowed{true};
-
-bool useAvx512() {
-    static const bool present = __builtin_cpu_supports("avx512f");
-    return present && g_avx512Allowed.load(std::memory_order_relaxed);
-}
-
 // Task (m0..m1, n0..n1) of C, one k block at a time: B's block packed once, then for each kMBlock
 // of rows, each 16-column panel (32 on AVX-512) (in L1) against every tile of A's rows: 12 rows on
 // AVX-512 while whole ones fit, 6 for the rest and for triangles.
@@ -574,15 +567,6 @@ void compactToFloats(const CompactMatrixView& v, std::int64_t r, std::int64_t c,
     compactToFloat(v, r, c, n, dst);
 #else
     for (std::int64_t i = 0; i < n; ++i) dst[i] = v.at(r, c + i);
-#endif
-}
-
-bool allowGemmAvx512(bool allowed) {
-#if QS_GEMM_AVX2
-    return g_avx512Allowed.exchange(allowed);
-#else
-    (void)allowed;
-    return false;
 #endif
 }
 

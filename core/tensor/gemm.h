@@ -141,8 +141,4 @@ void gemmNTAccumulate(ConstMatrixView a, ConstMatrixView b, MatrixView c, GemmSh
 /// [tokens, features]).
 void gemmTN(ConstMatrixView a, ConstMatrixView b, MatrixView c, const float* bias = nullptr);
 
-/// Allows or forbids the AVX-512 kernel, which runs 32 columns at a time where the processor has it
-/// (tests and benchmarks compare it with AVX2's 16); returns the previous setting.
-bool allowGemmAvx512(bool allowed);
-
 } // namespace qs::core

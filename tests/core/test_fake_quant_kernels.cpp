@@ -6,6 +6,7 @@
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
 #include "quant/run_absmax.h"
+#include "tensor/avx512.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -64,22 +65,29 @@ TEST(FakeQuantKernels, VectorLanesEqualTheScalarTwinForEveryFormat) {
         }
 }
 
-TEST(FakeQuantKernels, BatchedRunsEqualRunByRun) {
+TEST(FakeQuantKernels, BatchedRunsEqualValueByValue) {
+    // Runs of 16 and 32 (NV and MX blocks) take the AVX-512 kernels where the processor has them, and
+    // the AVX2 ones when those are held back; both against each value applied alone (the scalar twin),
+    // with scales that are powers of two (a reciprocal's product) and zero (a run of zeros).
     const auto x = trickyInput(16 * 13 + 5, 2);
-    for (const auto& f : formatTable()) {
-        if (!f.applyRuns) continue;
-        for (std::size_t run : {std::size_t{16}, std::size_t{32}, std::size_t{12}}) {
-            const std::size_t runs = (x.size() + run - 1) / run;
-            std::vector<ScaleParams> params(runs);
-            for (std::size_t k = 0; k < runs; ++k) params[k] = {k % 5 == 4 ? 0.0f : 0.05f * static_cast<float>(k + 1), 0.0f};
-            std::vector<float> batched(x.size()), single(x.size());
-            f.applyRuns(f, x.data(), batched.data(), x.size(), run, params.data(), {});
-            for (std::size_t k = 0; k < runs; ++k) {
-                const std::size_t c = k * run, n = std::min(run, x.size() - c);
-                f.apply(f, x.data() + c, single.data() + c, n, params[k], {});
+    for (bool avx512 : {true, false}) {
+        const bool saved = allowAvx512(avx512);
+        for (const auto& f : formatTable()) {
+            if (!f.applyRuns) continue;
+            for (std::size_t run : {std::size_t{16}, std::size_t{32}, std::size_t{12}}) {
+                const std::size_t runs = (x.size() + run - 1) / run;
+                std::vector<ScaleParams> params(runs);
+                for (std::size_t k = 0; k < runs; ++k)
+                    params[k] = {k % 5 == 4 ? 0.0f : k % 5 == 2 ? std::ldexp(1.0f, 3 - static_cast<int>(k % 7)) : 0.05f * static_cast<float>(k + 1), 0.0f};
+                std::vector<float> batched(x.size()), single(x.size());
+                f.applyRuns(f, x.data(), batched.data(), x.size(), run, params.data(), {});
+                for (std::size_t i = 0; i < x.size(); ++i) f.apply(f, &x[i], &single[i], 1, params[i / run], {});
+                for (std::size_t i = 0; i < x.size(); ++i)
+                    ASSERT_TRUE(sameBits(batched[i], single[i])) << f.name << " run " << run << " avx512 " << avx512 << " i=" << i
+                                                                 << ": " << batched[i] << " vs " << single[i];
             }
-            for (std::size_t i = 0; i < x.size(); ++i) ASSERT_TRUE(sameBits(batched[i], single[i])) << f.name << " run " << run << " i=" << i;
         }
+        allowAvx512(saved);
     }
 }
 

@@ -2,6 +2,7 @@
 // The forward pass's matrix products against a double-precision reference, and the invariances the
 // evaluation relies on: the same bits for a row whether it is computed alone or in a batch, in any
 // tile position, at 1 or 2 threads; the triangular shapes equal the full products where defined.
+#include "tensor/avx512.h"
 #include "tensor/gemm.h"
 #include "base/error.h"
 #include "tensor/half.h"
@@ -112,10 +113,10 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
             const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
             const Mat b = layout == Layout::NT ? Mat(n, k, 2) : Mat(k, n, 2), bias(1, n, 3);
             auto run = [&](bool avx512) {
-                const bool saved = allowGemmAvx512(avx512);
+                const bool saved = allowAvx512(avx512);
                 Mat c(m, n);
                 multiply(layout, a, b, c, bias.v.data());
-                allowGemmAvx512(saved);
+                allowAvx512(saved);
                 return c.v;
             };
             EXPECT_EQ(run(false), run(true)) << m << "x" << n << "x" << k << " layout " << static_cast<int>(layout);
@@ -125,10 +126,10 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
         const std::int64_t m = 37, n = 50, k = 520;
         const Mat a(m, k, 7), b = nn ? Mat(k, n, 8) : Mat(n, k, 8), start(m, n, 9);
         auto run = [&](bool avx512) {
-            const bool saved = allowGemmAvx512(avx512);
+            const bool saved = allowAvx512(avx512);
             Mat c = start;
             nn ? gemmNNAccumulate(a.view(), b.view(), c.out()) : gemmNTAccumulate(a.view(), b.view(), c.out());
-            allowGemmAvx512(saved);
+            allowAvx512(saved);
             return c.v;
         };
         EXPECT_EQ(run(false), run(true)) << "accumulate, nn " << nn;
@@ -136,13 +137,13 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
     const std::int64_t s = 300, d = 40;
     const Mat q(s, d, 4), kmat(s, d, 5), v(s, d, 6);
     auto attention = [&](bool avx512) {
-        const bool saved = allowGemmAvx512(avx512);
+        const bool saved = allowAvx512(avx512);
         Mat scores(s, s), out(s, d);
         gemmNT(q.view(), kmat.view(), scores.out(), nullptr, GemmShape::Lower);
         for (std::int64_t i = 0; i < s; ++i)
             for (std::int64_t j = i + 1; j < s; ++j) scores.at(i, j) = std::nanf("");
         gemmNN(scores.view(), v.view(), out.out(), nullptr, GemmShape::Lower);
-        allowGemmAvx512(saved);
+        allowAvx512(saved);
         return out.v;
     };
     const std::vector<float> avx2 = attention(false), avx512 = attention(true);
@@ -228,13 +229,13 @@ void expectCompactEqualsConverted(const CompactMatrixView& compact, const std::v
     nt ? gemmNT(a.view(), wv, ref.out(), bias.v.data()) : gemmNN(a.view(), wv, ref.out(), bias.v.data());
     for (bool avx512 : {false, true})
         for (int threads : {1, 2}) {
-            const bool before = allowGemmAvx512(avx512);
+            const bool before = allowAvx512(avx512);
             const int t0 = omp_get_max_threads();
             omp_set_num_threads(threads);
             Mat c(m, n);
             nt ? gemmNT(a.view(), compact, c.out(), bias.v.data()) : gemmNN(a.view(), compact, c.out(), bias.v.data());
             omp_set_num_threads(t0);
-            allowGemmAvx512(before);
+            allowAvx512(before);
             for (std::size_t i = 0; i < c.v.size(); ++i)
                 ASSERT_EQ(std::memcmp(&c.v[i], &ref.v[i], sizeof(float)), 0)
                     << label << (nt ? " NT" : " NN") << " avx512 " << avx512 << " threads " << threads << " at " << i;
