@@ -430,7 +430,8 @@ void tile512x12(const Product& p, const float* panel0, const float* panel1, std:
             _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride + 2 * kNr - 1), _MM_HINT_T0);
         }
     const std::int64_t kStep = p.aTransposed ? p.a.stride : 1, rowStep = p.aTransposed ? 1 : p.a.stride;
-    const float* a = p.a.data + (p.aTransposed ? i : i * p.a.stride) + k0 * kStep;
+    // No terms (k = 0): A may be empty, its data null, and is not read.
+    const float* a = p.k == 0 ? p.a.data : p.a.data + (p.aTransposed ? i : i * p.a.stride) + k0 * kStep;
     const float* bp0 = panel0;
     const float* bp1 = panel1 ? panel1 : panel0; // a lone panel: the second half repeats it, never stored
     __m512 x[kMrWide][2];

@@ -77,7 +77,7 @@ TEST(Gemm, AgainstDoubleReference) {
     // Edges of every tile (6 x 16 micro-tiles, 192 x 128 blocks), k tails (not a multiple of 8, the
     // packing's transpose step) and several k blocks (256).
     for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {193, 130, 64}, {5, 40, 700}, {13, 35, 513},
-                           {2, 3, 0}})
+                           {2, 3, 0}, {25, 40, 0}})
         for (Layout layout : {Layout::NT, Layout::NN, Layout::TN})
             for (bool bias : {false, true}) {
                 SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " layout " +
