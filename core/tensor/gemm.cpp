@@ -25,28 +25,35 @@ namespace qs::core {
 namespace {
 
 // Work is split into column blocks of C (B packed once per block), and into row chunks only as far
-// as the threads need tasks; inside a task, rows go kMBlock at a time (A's block stays in L2).
-constexpr std::int64_t kMBlock = 192, kNBlock = 128;
+// as the threads need tasks; inside a task, rows go kMBlock at a time (A's block stays in L2). Column
+// blocks are kNBlock wide (each packing of A serves more panels), kNBlockMin where the threads need
+// more tasks than the rows give.
+constexpr std::int64_t kMBlock = 192, kNBlock = 256, kNBlockMin = 128;
 // Below this many flops a product runs on the calling thread (waking threads costs more).
 constexpr double kParallelMinFlops = 1 << 22;
+// Rows of the AVX-512 tile; row chunks are whole such tiles (two 6-row tiles on AVX2).
+constexpr int kMrWide = 12;
 
 // Runs block(m0, m1, n0, n1) over C's tasks, in parallel when worth it and not already inside a
 // parallel region. Skips the tasks wholly above the diagonal for GemmShape::Lower.
 template <class Block>
 void forEachBlock(std::int64_t m, std::int64_t n, std::int64_t k, GemmShape shape, const Block& block) {
-    const std::int64_t nBlocks = (n + kNBlock - 1) / kNBlock;
     const bool parallel = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >=
                                   kParallelMinFlops &&
                           omp_get_max_threads() > 1 && !omp_in_parallel();
     // Four tasks per thread balance the dynamic schedule; more rows per task share B's packing.
     const std::int64_t wanted = parallel ? 4 * omp_get_max_threads() : 1;
-    const std::int64_t mChunks = std::clamp<std::int64_t>((wanted + nBlocks - 1) / nBlocks, 1, std::max<std::int64_t>(1, (m + kMBlock - 1) / kMBlock));
-    const std::int64_t mChunk = std::max<std::int64_t>(1, (m + mChunks - 1) / mChunks + 5) / 6 * 6;
+    const std::int64_t mChunksMax = std::max<std::int64_t>(1, (m + kMBlock - 1) / kMBlock);
+    std::int64_t nBlock = kNBlock;
+    if ((n + nBlock - 1) / nBlock * mChunksMax < wanted) nBlock = kNBlockMin;
+    const std::int64_t nBlocks = (n + nBlock - 1) / nBlock;
+    const std::int64_t mChunks = std::clamp<std::int64_t>((wanted + nBlocks - 1) / nBlocks, 1, mChunksMax);
+    const std::int64_t mChunk = std::max<std::int64_t>(1, ((m + mChunks - 1) / mChunks + kMrWide - 1) / kMrWide * kMrWide);
     const std::int64_t tasks = (m + mChunk - 1) / mChunk * nBlocks;
 #pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
     for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t m0 = t / nBlocks * mChunk, n0 = t % nBlocks * kNBlock;
-        const std::int64_t m1 = std::min(m, m0 + mChunk), n1 = std::min(n, n0 + kNBlock);
+        const std::int64_t m0 = t / nBlocks * mChunk, n0 = t % nBlocks * nBlock;
+        const std::int64_t m1 = std::min(m, m0 + mChunk), n1 = std::min(n, n0 + nBlock);
         if (shape == GemmShape::Lower && n0 > m1 - 1) continue;
         block(m0, m1, n0, n1);
     }
@@ -102,6 +109,46 @@ void transpose8x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds
         _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
         _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
     }
+}
+
+// A 4x8 block of rows of `src` (stride ss) as columns of `dst` (stride ds).
+void transpose4x8(const float* src, std::int64_t ss, float* dst, std::int64_t ds) {
+    for (int half = 0; half < 2; ++half) {
+        __m128 r0 = _mm_loadu_ps(src + 4 * half), r1 = _mm_loadu_ps(src + ss + 4 * half);
+        __m128 r2 = _mm_loadu_ps(src + 2 * ss + 4 * half), r3 = _mm_loadu_ps(src + 3 * ss + 4 * half);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float* d = dst + 4 * half * ds;
+        _mm_storeu_ps(d, r0);
+        _mm_storeu_ps(d + ds, r1);
+        _mm_storeu_ps(d + 2 * ds, r2);
+        _mm_storeu_ps(d + 3 * ds, r3);
+    }
+}
+
+// `tiles` tiles of 12 rows of A from row i, over k in [k0, k0 + kc), each as [kc][12]: a k's 12
+// values side by side, so the tile reads A as one stream, from L1, whatever A's layout and stride.
+const float* packA(const Product& p, std::int64_t i, std::int64_t tiles, std::int64_t k0, std::int64_t kc) {
+    thread_local std::vector<float> buffer;
+    buffer.resize(static_cast<std::size_t>(std::max<std::int64_t>(1, tiles * kc * kMrWide)));
+    if (kc == 0) return buffer.data(); // no terms: A may be empty, its data null
+    const std::int64_t stride = p.a.stride;
+    for (std::int64_t t = 0; t < tiles; ++t) {
+        float* dst = buffer.data() + t * kc * kMrWide;
+        const std::int64_t row = i + t * kMrWide;
+        if (p.aTransposed) { // A is [k, m]: a tile's rows lie side by side
+            for (std::int64_t kk = 0; kk < kc; ++kk) std::copy_n(p.a.data + (k0 + kk) * stride + row, kMrWide, dst + kk * kMrWide);
+            continue;
+        }
+        const float* src = p.a.data + row * stride + k0;
+        std::int64_t kk = 0;
+        for (; kk + 8 <= kc; kk += 8) {
+            transpose8x8(src + kk, stride, dst + kk * kMrWide, kMrWide);
+            transpose4x8(src + 8 * stride + kk, stride, dst + kk * kMrWide + 8, kMrWide);
+        }
+        for (; kk < kc; ++kk)
+            for (int r = 0; r < kMrWide; ++r) dst[kk * kMrWide + r] = src[r * stride + kk];
+    }
+    return buffer.data();
 }
 
 // The packed-panel kernel behind all three products. B is copied, one k block at a time, into
@@ -412,13 +459,12 @@ void tile512(const Product& p, const float* panel0, const float* panel1, std::in
 }
 
 // Twelve rows of the wide tile: 24 sums in registers, so each k's two loads of B feed 24 FMAs
-// instead of 12 (the 6-row tile is bound by its loads on cores with two 512-bit FMA units). Rows
-// are equally spaced in A (row r at a0 + r * rowStep), so no row repeats: the caller gives it whole
-// tiles of plain products (no triangle in A or C) and the 6-row tile the rest. Each element's
-// sequence is the 6-row tile's, so the same bits.
-constexpr int kMrWide = 12;
-void tile512x12(const Product& p, const float* panel0, const float* panel1, std::int64_t k0, std::int64_t k1,
-                std::int64_t i, std::int64_t j, std::int64_t n1) {
+// instead of 12 (the 6-row tile is bound by its loads on cores with two 512-bit FMA units). Its rows
+// of A come packed (packA: each k's 12 values side by side), so it reads A as one stream. The caller
+// gives it whole tiles of plain products (no triangle in A or C) and the 6-row tile the rest. Each
+// element's sequence is the 6-row tile's, so the same bits.
+void tile512x12(const Product& p, const float* ap, const float* panel0, const float* panel1, std::int64_t k0,
+                std::int64_t k1, std::int64_t i, std::int64_t j, std::int64_t n1) {
     const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
     const __mmask16 mask0 = cols >= kNr ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
     const __mmask16 mask1 = cols >= 2 * kNr ? 0xFFFF : cols <= kNr ? 0 : static_cast<__mmask16>((1u << (cols - kNr)) - 1);
@@ -429,19 +475,16 @@ void tile512x12(const Product& p, const float* panel0, const float* panel1, std:
             _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride), _MM_HINT_T0);
             _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride + 2 * kNr - 1), _MM_HINT_T0);
         }
-    const std::int64_t kStep = p.aTransposed ? p.a.stride : 1, rowStep = p.aTransposed ? 1 : p.a.stride;
-    // No terms (k = 0): A may be empty, its data null, and is not read.
-    const float* a = p.k == 0 ? p.a.data : p.a.data + (p.aTransposed ? i : i * p.a.stride) + k0 * kStep;
     const float* bp0 = panel0;
     const float* bp1 = panel1 ? panel1 : panel0; // a lone panel: the second half repeats it, never stored
     __m512 x[kMrWide][2];
 #pragma GCC unroll 12
     for (int r = 0; r < kMrWide; ++r) x[r][0] = x[r][1] = _mm512_setzero_ps();
-    for (std::int64_t k = k0; k < k1; ++k, bp0 += kNr, bp1 += kNr, a += kStep) {
+    for (std::int64_t k = k0; k < k1; ++k, bp0 += kNr, bp1 += kNr, ap += kMrWide) {
         const __m512 b0 = _mm512_loadu_ps(bp0), b1 = _mm512_loadu_ps(bp1);
 #pragma GCC unroll 12
         for (int r = 0; r < kMrWide; ++r) {
-            const __m512 av = _mm512_set1_ps(a[r * rowStep]);
+            const __m512 av = _mm512_set1_ps(ap[r]);
             x[r][0] = _mm512_fmadd_ps(av, b0, x[r][0]);
             x[r][1] = _mm512_fmadd_ps(av, b1, x[r][1]);
         }
@@ -480,13 +523,16 @@ void packedBlock(const Product& p, std::int64_t m0, std::int64_t m1, std::int64_
         const float* panels = packB(p, n0, n1, k0, k1 - k0);
         for (std::int64_t mb = m0; mb < m1; mb += kMBlock) {
             const std::int64_t mbEnd = std::min(m1, mb + kMBlock);
+            // Whole 12-row tiles of a plain product on AVX-512, their rows of A packed once for every panel.
+            const std::int64_t wideTiles = wide && !p.lowerA && !p.lowerC ? (mbEnd - mb) / kMrWide : 0;
+            const float* aPacked = wideTiles > 0 ? packA(p, mb, wideTiles, k0, k1 - k0) : nullptr;
             for (std::int64_t j = n0; j < n1; j += wide ? 2 * kNr : kNr) {
                 const float* panel = panels + (j - n0) / kNr * (k1 - k0) * kNr;
                 const float* next = j + kNr < n1 ? panel + (k1 - k0) * kNr : nullptr;
                 // Lower C: tiles whose last row lies left of the panel hold nothing wanted.
                 std::int64_t i = p.lowerC ? mb + std::max<std::int64_t>(0, j - kMr + 1 - mb) / kMr * kMr : mb;
-                if (wide && !p.lowerA && !p.lowerC)
-                    for (; i + kMrWide <= mbEnd; i += kMrWide) tile512x12(p, panel, next, k0, k1, i, j, n1);
+                for (std::int64_t t = 0; t < wideTiles; ++t, i += kMrWide)
+                    tile512x12(p, aPacked + t * (k1 - k0) * kMrWide, panel, next, k0, k1, i, j, n1);
                 for (; i < mbEnd; i += kMr) {
                     if (wide)
                         tile512(p, panel, next, k0, k1, i, mbEnd, j, n1);

@@ -74,9 +74,9 @@ void checkProduct(Layout layout, std::int64_t m, std::int64_t n, std::int64_t k,
 } // namespace
 
 TEST(Gemm, AgainstDoubleReference) {
-    // Edges of every tile (6 x 16 micro-tiles, 192 x 128 blocks), k tails (not a multiple of 8, the
-    // packing's transpose step) and several k blocks (256).
-    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {193, 130, 64}, {5, 40, 700}, {13, 35, 513},
+    // Edges of every tile (6 x 16 and 12 x 32 micro-tiles, 192 x 256 blocks), k tails (not a multiple of
+    // 8, the packing's transpose step) and several k blocks (256).
+    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {6, 16, 8}, {7, 17, 13}, {193, 260, 64}, {5, 40, 700}, {13, 35, 513},
                            {2, 3, 0}, {25, 40, 0}})
         for (Layout layout : {Layout::NT, Layout::NN, Layout::TN})
             for (bool bias : {false, true}) {
@@ -107,7 +107,7 @@ TEST(Gemm, Avx2AndAvx512GiveTheSameBits) {
     // is the same, so are the bits. Odd panel counts (a lone 16-column panel), column tails, several
     // k blocks and both triangular shapes. Without AVX-512 both runs take AVX2 and agree trivially.
     // Rows: 12 at a time on AVX-512 where whole tiles fit, 6 for the rest (13, 25, 200 mix both).
-    for (auto [rows, columns, depth] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 150, 600}, {5, 33, 1}, {25, 40, 257}})
+    for (auto [rows, columns, depth] : {std::tuple{13, 16, 300}, {7, 47, 513}, {200, 270, 600}, {5, 33, 1}, {25, 40, 257}})
         for (Layout layout : {Layout::NT, Layout::NN, Layout::TN}) {
             const std::int64_t m = rows, n = columns, k = depth; // lambdas may not capture structured bindings (clang 14)
             const Mat a = layout == Layout::TN ? Mat(k, m, 1) : Mat(m, k, 1);
@@ -200,16 +200,18 @@ TEST(Gemm, LowerShapesEqualTheFullProducts) {
 }
 
 TEST(Gemm, StridedOperands) {
-    // Column slices of wider matrices (attention heads): the stride is honoured.
-    const Mat wide(9, 40, 13), other(11, 40, 14);
-    Mat c(9, 11), ref(9, 11);
-    const Mat a(9, 8, 0), b(11, 8, 0);
+    // Column slices of wider matrices (attention heads): the stride is honoured, also by the 12-row
+    // tiles' packing of A (25 rows: two of them and a 6-row tile).
+    const std::int64_t m = 25;
+    const Mat wide(m, 40, 13), other(11, 40, 14);
+    Mat c(m, 11), ref(m, 11);
+    const Mat a(m, 8, 0), b(11, 8, 0);
     Mat ac = a, bc = b;
-    for (int i = 0; i < 9; ++i)
+    for (int i = 0; i < m; ++i)
         for (int q = 0; q < 8; ++q) ac.at(i, q) = wide.v[i * 40 + 16 + q];
     for (int j = 0; j < 11; ++j)
         for (int q = 0; q < 8; ++q) bc.at(j, q) = other.v[j * 40 + 16 + q];
-    gemmNT({wide.v.data() + 16, 9, 8, 40}, {other.v.data() + 16, 11, 8, 40}, c.out());
+    gemmNT({wide.v.data() + 16, m, 8, 40}, {other.v.data() + 16, 11, 8, 40}, c.out());
     gemmNT(ac.view(), bc.view(), ref.out());
     EXPECT_EQ(c.v, ref.v);
 }
