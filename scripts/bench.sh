@@ -88,7 +88,7 @@ if wants eval; then
     [ -f "$dir/config.json" ] || $py bench/make_synthetic_llama.py --out "$dir" >&2
     ours_big() { cli_eval "$1" "$dir" --data "$dir/tokens.npy" --windows 4; }
     torch_big() { torch_eval "$1" "$dir" "$dir/tokens.npy" 4; }
-    pair "eval hidden-2048 Llama (0.9B), 4 x 128, tokens/s (peer: PyTorch)" ours_big torch_big
+    pair "eval hidden-2048 Llama (0.85B), 4 x 128, tokens/s (peer: PyTorch)" ours_big torch_big
   fi
 fi
 
