@@ -9,11 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if QS_AVX512_KERNELS
 #include <immintrin.h>
-#define QS_MINIFLOAT_AVX512 1
-#else
-#define QS_MINIFLOAT_AVX512 0
 #endif
 
 namespace qs::core {
@@ -104,15 +101,18 @@ void roundRuns(const float* in, float* out, std::size_t n, std::size_t run, cons
     });
 }
 
-#if QS_MINIFLOAT_AVX512
+#if QS_AVX512_KERNELS
 // roundRuns for runs of 16 or 32 values (NV and MX blocks) on AVX-512: a run is one or two vectors,
 // each value the same lane operations as round() above, so the same bits.
-__attribute__((target("avx512f"))) void roundRuns512(const float* in, float* out, std::size_t n, std::size_t run,
-                                                    const MiniFloatSpec& s, const ScaleParams* params) {
-    const __m512i vHalf = _mm512_set1_epi32(static_cast<int>(s.half)), vMask = _mm512_set1_epi32(static_cast<int>(s.mask));
+__attribute__((target("avx512f"))) void roundRuns512(const float* in, float* out, std::size_t n,
+                                                     std::size_t run, const MiniFloatSpec& s,
+                                                     const ScaleParams* params) {
+    const __m512i vHalf = _mm512_set1_epi32(static_cast<int>(s.half));
+    const __m512i vMask = _mm512_set1_epi32(static_cast<int>(s.mask));
     const __m512i vAbs = _mm512_set1_epi32(0x7fffffff), vOne = _mm512_set1_epi32(1);
     const __m128i vDrop = _mm_cvtsi32_si128(s.drop);
-    const __m512 vMinNormal = _mm512_set1_ps(s.minNormal), vMagic = _mm512_set1_ps(s.subMagic), vMax = _mm512_set1_ps(s.maxValue);
+    const __m512 vMinNormal = _mm512_set1_ps(s.minNormal), vMagic = _mm512_set1_ps(s.subMagic);
+    const __m512 vMax = _mm512_set1_ps(s.maxValue);
     for (std::size_t start = 0; start < n; start += run, ++params) {
         const std::size_t end = std::min(n, start + run);
         const float scale = params->scale;
@@ -126,16 +126,20 @@ __attribute__((target("avx512f"))) void roundRuns512(const float* in, float* out
         std::size_t i = start;
         for (; i + 16 <= end; i += 16) {
             const __m512 x = _mm512_loadu_ps(in + i);
-            const __m512i b = _mm512_castps_si512(exactReciprocal ? _mm512_mul_ps(x, vInvScale) : _mm512_div_ps(x, vScale));
+            const __m512 ratio = exactReciprocal ? _mm512_mul_ps(x, vInvScale) : _mm512_div_ps(x, vScale);
+            const __m512i b = _mm512_castps_si512(ratio);
             const __m512i absBits = _mm512_and_si512(b, vAbs), sign = _mm512_xor_si512(b, absBits);
             const __m512 a = _mm512_castsi512_ps(absBits);
-            const __m512i lsb = _mm512_and_si512(_mm512_srl_epi32(absBits, vDrop), vOne);
-            const __m512 normal = _mm512_castsi512_ps(_mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(absBits, vHalf), lsb), vMask));
+            // maskz with every lane: the plain shift's undefined source draws a GCC 12 warning.
+            const __m512i lsb = _mm512_and_si512(_mm512_maskz_srl_epi32(0xFFFF, absBits, vDrop), vOne);
+            const __m512i up = _mm512_add_epi32(_mm512_add_epi32(absBits, vHalf), lsb);
+            const __m512 normal = _mm512_castsi512_ps(_mm512_and_si512(up, vMask));
             const __m512 sub = _mm512_sub_ps(_mm512_add_ps(a, vMagic), vMagic);
             __m512 q = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, vMinNormal, _CMP_LT_OQ), normal, sub);
             q = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(q, vMax, _CMP_GT_OQ), q, vMax);
             q = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), q, a);
-            _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(q), sign)), vScale));
+            const __m512 withSign = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(q), sign));
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(withSign, vScale));
         }
         for (; i < end; ++i) out[i] = roundOne(in[i] / scale, s) * scale;
     }
@@ -146,7 +150,7 @@ __attribute__((target("avx512f"))) void roundRuns512(const float* in, float* out
 
 void roundMiniFloatRuns(const float* in, float* out, std::size_t n, std::size_t run, const MiniFloatSpec& s,
                         const ScaleParams* params) {
-#if QS_MINIFLOAT_AVX512
+#if QS_AVX512_KERNELS
     if ((run == 16 || run == 32) && useAvx512()) return roundRuns512(in, out, n, run, s, params);
 #endif
     if (run == 16) return roundRuns<2>(in, out, n, run, s, params);

@@ -171,13 +171,13 @@ void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t c
         if (f.applyRuns) return f.applyRuns(f, src + c, dst + c, end - c, length, params + k, o);
         for (; c < end; c += length, ++k) f.apply(f, src + c, dst + c, std::min(length, end - c), params[k], o);
     };
-    if (!next) return applySpan(0, cols, run, 0); // the last row: the whole row in one call
     const std::size_t group = std::max<std::size_t>(1, kPiece / run); // short runs a piece
     for (std::size_t c = 0; c < cols;) {
         const std::size_t k = c / run;
         const bool cut = run >= kPiece; // the piece is part of one run
         const std::size_t end = cut ? std::min({cols, (k + 1) * run, c + kPiece}) : std::min(cols, c + group * run);
-        for (std::size_t q = c; q < end; q += kLine) prefetchToL2(next + q);
+        if (next)
+            for (std::size_t q = c; q < end; q += kLine) prefetchToL2(next + q);
         applySpan(c, end, cut ? end - c : run, k);
         c = end;
     }

@@ -6,8 +6,8 @@
 
 namespace qs::core {
 
-std::optional<CompactMatrix> compactWeight(std::span<const float> values, std::int64_t rows, std::int64_t cols,
-                                           bool runsAlongColumns) {
+std::optional<CompactMatrix> compactWeight(std::span<const float> values, std::int64_t rows,
+                                           std::int64_t cols, bool runsAlongColumns) {
     static const std::vector<std::vector<float>> codeBooks = smallCodeBooks(CompactMatrixView::kCodeBookSize);
     static const std::vector<MiniFloatLayout> miniFloats = byteMiniFloatLayouts();
     return CompactMatrix::exactly(values, rows, cols, runsAlongColumns, codeBooks, miniFloats);

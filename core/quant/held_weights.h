@@ -15,13 +15,13 @@ namespace qs::core {
 /// A weight matrix (row-major [rows, cols], runs along rows, or down columns when `runsAlongColumns`)
 /// in its compact form, with every form the forward pass offers: CompactMatrix::exactly with the format
 /// table's small code books and byte mini-float layouts. nullopt where none holds every value exactly.
-std::optional<CompactMatrix> compactWeight(std::span<const float> values, std::int64_t rows, std::int64_t cols,
-                                           bool runsAlongColumns);
+std::optional<CompactMatrix> compactWeight(std::span<const float> values, std::int64_t rows,
+                                           std::int64_t cols, bool runsAlongColumns);
 
 /// Weights by name in their stored layout, each held in the fewest bytes that give back every value
-/// exactly (compactWeight: codes times run scales, or BF16), else as float32. What `quantize --out` and `export` keep of a model's quantized
-/// weights until the writer reads them, one at a time: a 4-bit model's take about an eighth of their
-/// float32 bytes. A zero of either sign comes back as +0 from a compact form (no product can tell).
+/// exactly (compactWeight: codes times run scales, or BF16), else as float32. What `quantize --out`
+/// and `export` keep of a model's quantized weights until the writer reads them, one at a time: a
+/// 4-bit model's take about an eighth of their float32 bytes. A zero of either sign comes back as +0 from a compact form (no product can tell).
 class HeldWeights {
 public:
     /// Holds `values` (stored layout, numel(w.shape) of them) as w.name, replacing any held before.

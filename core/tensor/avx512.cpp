@@ -9,7 +9,7 @@ std::atomic<bool> g_allowed{true};
 }
 
 bool useAvx512() {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if QS_AVX512_KERNELS
     static const bool present = __builtin_cpu_supports("avx512f");
     return present && g_allowed.load(std::memory_order_relaxed);
 #else

@@ -5,6 +5,13 @@
 // benches hold them back to compare them with the AVX2 kernels on one machine. Every kernel gives
 // the same bits either way.
 
+// Whether this compiler builds AVX-512 kernels (with a target attribute; the build stays x86-64-v3).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define QS_AVX512_KERNELS 1
+#else
+#define QS_AVX512_KERNELS 0
+#endif
+
 namespace qs::core {
 
 /// Whether the AVX-512 kernels run now.

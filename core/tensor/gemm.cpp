@@ -48,7 +48,8 @@ void forEachBlock(std::int64_t m, std::int64_t n, std::int64_t k, GemmShape shap
     if ((n + nBlock - 1) / nBlock * mChunksMax < wanted) nBlock = kNBlockMin;
     const std::int64_t nBlocks = (n + nBlock - 1) / nBlock;
     const std::int64_t mChunks = std::clamp<std::int64_t>((wanted + nBlocks - 1) / nBlocks, 1, mChunksMax);
-    const std::int64_t mChunk = std::max<std::int64_t>(1, ((m + mChunks - 1) / mChunks + kMrWide - 1) / kMrWide * kMrWide);
+    const std::int64_t perChunk = (m + mChunks - 1) / mChunks;
+    const std::int64_t mChunk = std::max<std::int64_t>(1, (perChunk + kMrWide - 1) / kMrWide * kMrWide);
     const std::int64_t tasks = (m + mChunk - 1) / mChunk * nBlocks;
 #pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
     for (std::int64_t t = 0; t < tasks; ++t) {
@@ -136,7 +137,8 @@ const float* packA(const Product& p, std::int64_t i, std::int64_t tiles, std::in
         float* dst = buffer.data() + t * kc * kMrWide;
         const std::int64_t row = i + t * kMrWide;
         if (p.aTransposed) { // A is [k, m]: a tile's rows lie side by side
-            for (std::int64_t kk = 0; kk < kc; ++kk) std::copy_n(p.a.data + (k0 + kk) * stride + row, kMrWide, dst + kk * kMrWide);
+            for (std::int64_t kk = 0; kk < kc; ++kk)
+                std::copy_n(p.a.data + (k0 + kk) * stride + row, kMrWide, dst + kk * kMrWide);
             continue;
         }
         const float* src = p.a.data + row * stride + k0;
@@ -153,9 +155,10 @@ const float* packA(const Product& p, std::int64_t i, std::int64_t tiles, std::in
 
 // The packed-panel kernel behind all three products. B is copied, one k block at a time, into
 // panels of 16 columns ([k][16], zero padded), so that the micro-tile reads it contiguously whatever
-// its layout; A is read where it lies, one broadcast element per row and k. Every element of C is,
-// for each k block in order, a sum from 0 with one FMA per k in order added to the running sum,
-// then the bias: the same sequence in any tile, task or thread, as the k blocks are a constant.
+// its layout; A is read where it lies (packed by packA for the 12-row tile), one broadcast element per
+// row and k. Every element of C is, for each k block in order, a sum from 0 with one FMA per k in
+// order added to the running sum, then the bias: the same sequence in any tile, task or thread, as the
+// k blocks are a constant.
 constexpr int kMr = 6, kNr = 16;
 
 // n 16-bit floats of B from `src` as float32 into dst (exact conversions).
@@ -399,18 +402,46 @@ void tile(const Product& p, const float* panel, std::int64_t k0, std::int64_t k1
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 #endif
+// The lanes of a wide tile's two halves that lie in C (columns j..n1).
+struct WideMasks {
+    __mmask16 low, high;
+};
+WideMasks wideMasks(std::int64_t j, std::int64_t n1) {
+    const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
+    const auto lanes = [](std::int64_t count) { // the first `count` lanes (none for count <= 0)
+        if (count >= kNr) return __mmask16(0xFFFF);
+        return static_cast<__mmask16>((1u << std::max<std::int64_t>(count, 0)) - 1);
+    };
+    return {lanes(cols), lanes(cols - kNr)};
+}
+
+// A wide tile's row of C asked for before its sum is added (not the first k block).
+void prefetchWideRow(const float* c) {
+    _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + 2 * kNr - 1), _MM_HINT_T0);
+}
+
+// A wide tile's row of C from this k block's sums: the running sum added first (`addC`), then the
+// bias (`bias`: at column j, null unless this is the last block), stored in the lanes of `m`.
+void finishWideRow(float* c, const float* bias, WideMasks m, bool addC, __m512 x0, __m512 x1) {
+    if (addC) {
+        x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m.low, c), x0);
+        x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m.high, c + kNr), x1);
+    }
+    if (bias) {
+        x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m.low, bias));
+        x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m.high, bias + kNr));
+    }
+    _mm512_mask_storeu_ps(c, m.low, x0);
+    _mm512_mask_storeu_ps(c + kNr, m.high, x1);
+}
+
 void tile512(const Product& p, const float* panel0, const float* panel1, std::int64_t k0, std::int64_t k1,
              std::int64_t i, std::int64_t m1, std::int64_t j, std::int64_t n1) {
     const TileSpan t = tileSpan(p, k0, k1, i, m1, j);
     if (t.skip) return;
-    const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
-    const __mmask16 mask0 = cols >= kNr ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
-    const __mmask16 mask1 = cols >= 2 * kNr ? 0xFFFF : cols <= kNr ? 0 : static_cast<__mmask16>((1u << (cols - kNr)) - 1);
     if (!t.first)
-        for (float* c : t.c) {
-            _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(c + 2 * kNr - 1), _MM_HINT_T0);
-        }
+        for (float* c : t.c) prefetchWideRow(c);
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *a0 = t.a[0], *a1 = t.a[1], *a2 = t.a[2], *a3 = t.a[3], *a4 = t.a[4], *a5 = t.a[5];
@@ -442,20 +473,11 @@ void tile512(const Product& p, const float* panel0, const float* panel1, std::in
         if (k < t.kEnd[5]) QS_FMA2(a5 + at, c50, c51);
     }
 #undef QS_FMA2
-    __m512 acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    for (std::int64_t r = 0; r < t.rows; ++r) {
-        __m512 x0 = acc[r][0], x1 = acc[r][1];
-        if (!t.first) {
-            x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, t.c[r]), x0);
-            x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, t.c[r] + kNr), x1);
-        }
-        if (t.last && p.bias) {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(mask0, p.bias + j));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(mask1, p.bias + j + kNr));
-        }
-        _mm512_mask_storeu_ps(t.c[r], mask0, x0);
-        _mm512_mask_storeu_ps(t.c[r] + kNr, mask1, x1);
-    }
+    const __m512 acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    const WideMasks masks = wideMasks(j, n1);
+    const float* bias = t.last && p.bias ? p.bias + j : nullptr;
+    for (std::int64_t r = 0; r < t.rows; ++r)
+        finishWideRow(t.c[r], bias, masks, !t.first, acc[r][0], acc[r][1]);
 }
 
 // Twelve rows of the wide tile: 24 sums in registers, so each k's two loads of B feed 24 FMAs
@@ -465,16 +487,10 @@ void tile512(const Product& p, const float* panel0, const float* panel1, std::in
 // element's sequence is the 6-row tile's, so the same bits.
 void tile512x12(const Product& p, const float* ap, const float* panel0, const float* panel1, std::int64_t k0,
                 std::int64_t k1, std::int64_t i, std::int64_t j, std::int64_t n1) {
-    const std::int64_t cols = std::min<std::int64_t>(2 * kNr, n1 - j);
-    const __mmask16 mask0 = cols >= kNr ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
-    const __mmask16 mask1 = cols >= 2 * kNr ? 0xFFFF : cols <= kNr ? 0 : static_cast<__mmask16>((1u << (cols - kNr)) - 1);
     const bool first = k0 == 0 && !p.accumulate, last = k1 == p.k;
     float* c0 = p.c.data + i * p.c.stride + j;
     if (!first)
-        for (int r = 0; r < kMrWide; ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(c0 + r * p.c.stride + 2 * kNr - 1), _MM_HINT_T0);
-        }
+        for (int r = 0; r < kMrWide; ++r) prefetchWideRow(c0 + r * p.c.stride);
     const float* bp0 = panel0;
     const float* bp1 = panel1 ? panel1 : panel0; // a lone panel: the second half repeats it, never stored
     __m512 x[kMrWide][2];
@@ -489,21 +505,11 @@ void tile512x12(const Product& p, const float* ap, const float* panel0, const fl
             x[r][1] = _mm512_fmadd_ps(av, b1, x[r][1]);
         }
     }
+    const WideMasks masks = wideMasks(j, n1);
+    const float* bias = last && p.bias ? p.bias + j : nullptr;
 #pragma GCC unroll 12
-    for (int r = 0; r < kMrWide; ++r) {
-        float* c = c0 + r * p.c.stride;
-        __m512 y0 = x[r][0], y1 = x[r][1];
-        if (!first) {
-            y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, c), y0);
-            y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, c + kNr), y1);
-        }
-        if (last && p.bias) {
-            y0 = _mm512_add_ps(y0, _mm512_maskz_loadu_ps(mask0, p.bias + j));
-            y1 = _mm512_add_ps(y1, _mm512_maskz_loadu_ps(mask1, p.bias + j + kNr));
-        }
-        _mm512_mask_storeu_ps(c, mask0, y0);
-        _mm512_mask_storeu_ps(c + kNr, mask1, y1);
-    }
+    for (int r = 0; r < kMrWide; ++r)
+        finishWideRow(c0 + r * p.c.stride, bias, masks, !first, x[r][0], x[r][1]);
 }
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -78,7 +78,10 @@ TEST(FakeQuantKernels, BatchedRunsEqualValueByValue) {
                 const std::size_t runs = (x.size() + run - 1) / run;
                 std::vector<ScaleParams> params(runs);
                 for (std::size_t k = 0; k < runs; ++k)
-                    params[k] = {k % 5 == 4 ? 0.0f : k % 5 == 2 ? std::ldexp(1.0f, 3 - static_cast<int>(k % 7)) : 0.05f * static_cast<float>(k + 1), 0.0f};
+                    params[k] = {k % 5 == 4   ? 0.0f
+                                 : k % 5 == 2 ? std::ldexp(1.0f, 3 - static_cast<int>(k % 7))
+                                              : 0.05f * static_cast<float>(k + 1),
+                                 0.0f};
                 std::vector<float> batched(x.size()), single(x.size());
                 f.applyRuns(f, x.data(), batched.data(), x.size(), run, params.data(), {});
                 for (std::size_t i = 0; i < x.size(); ++i) f.apply(f, &x[i], &single[i], 1, params[i / run], {});
