@@ -67,7 +67,7 @@ constexpr std::string_view kCastCaption = "{name} stores no scale: every value i
 
 constexpr FormatTraits intRow(FormatId id, std::string_view name, std::string_view summary, int bits) {
     return {id, name, summary, kIntText, kIntCaption, kIntAsymCaption, FormatKind::Integer, bits, 0, true, 16, 0, nullptr, intFit,
-            applyOneRun<intApplyRuns>, 1e-6, intApplyRuns, intFitAmaxRuns};
+            applyOneRun<intApplyRuns>, 1e-6, intApplyRuns, intFitAmaxRuns, intFitRangeRuns};
 }
 constexpr FormatTraits floatRow(FormatId id, std::string_view name, std::string_view summary, const MiniFloatSpec& e) {
     return {id,    name, summary, kFloatText, kScaledCaption, {}, FormatKind::ScaledFloat, 1 + e.ebits + e.mbits, 0, false, 16, 0, &e,

@@ -82,6 +82,11 @@ using ApplyRunsFn = void (*)(const FormatTraits& f, const float* in, float* out,
 using FitAmaxRunsFn = void (*)(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
                                const ElementOptions& o, ScaleParams* out);
 
+/// Fits of `count` runs from their ranges (what an asymmetric fit reads) into out[k]: the same bits as
+/// fit(f, range[k], tensor, o), vectorised across runs.
+using FitRangeRunsFn = void (*)(const FormatTraits& f, const RangeStats* range, std::size_t count,
+                                const RangeStats& tensor, const ElementOptions& o, ScaleParams* out);
+
 /// apply() of a format whose kernel is an ApplyRunsFn: one run of n values.
 template <ApplyRunsFn runs>
 void applyOneRun(const FormatTraits& f, const float* in, float* out, std::size_t n, const ScaleParams& p,
@@ -113,6 +118,7 @@ struct FormatTraits {
     double testRelTolerance;      ///< what tests allow against an independent float64 re-implementation
     ApplyRunsFn applyRuns = nullptr; ///< apply over many runs at once, where the format has it
     FitAmaxRunsFn fitAmaxRuns = nullptr; ///< symmetric fits of many runs at once, where the format has it
+    FitRangeRunsFn fitRangeRuns = nullptr; ///< fits of many runs from their ranges, where the format has it
 };
 
 /// The whole table, in id order.

@@ -30,6 +30,33 @@ ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStat
     return {scale, zero};
 }
 
+void intFitRangeRuns(const FormatTraits& f, const RangeStats* range, std::size_t count, const RangeStats& tensor,
+                     const ElementOptions& o, ScaleParams* out) {
+    if (o.symmetric) {
+        for (std::size_t k = 0; k < count; ++k) out[k] = intFit(f, range[k], tensor, o);
+        return;
+    }
+    // intFit's asymmetric operations lane-wise (std::min(a, b) is b < a ? b : a).
+    using namespace simd;
+    const F8 zero{}, one = splat(1.0f), maxq = splat(static_cast<float>((1 << f.elementBits) - 1));
+    const I8 inf = I8{} + 0x7f800000;
+    std::size_t k = 0;
+    for (; k + kLanes <= count; k += kLanes) {
+        F8 lo, hi;
+        for (int j = 0; j < kLanes; ++j) lo[j] = range[k + j].min, hi[j] = range[k + j].max;
+        F8 xmin = select(lo < zero, lo, zero), xmax = select(zero < hi, hi, zero);
+        const I8 empty = (xmin == zero) & (xmax == zero);
+        xmin = select(empty, -one, xmin);
+        xmax = select(empty, one, xmax);
+        F8 scale = (xmax - xmin) / maxq;
+        const U8 magnitude = bits(scale) & 0x7fffffffu;
+        scale = select(reinterpret_cast<const I8&>(magnitude) < inf, scale, xmax / maxq - xmin / maxq);
+        const F8 z = roundNearest(-xmin / scale);
+        for (int j = 0; j < kLanes; ++j) out[k + j] = {scale[j], z[j]};
+    }
+    for (; k < count; ++k) out[k] = intFit(f, range[k], tensor, o);
+}
+
 void amaxOverDivisorRuns(const float* amax, std::size_t count, float divisor, ScaleParams* out) {
     using namespace simd;
     const F8 vDivisor = splat(divisor), one = splat(1.0f), zero{};

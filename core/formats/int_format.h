@@ -13,6 +13,9 @@ ScaleParams intFit(const FormatTraits& f, const RangeStats& run, const RangeStat
 /// intFit of many runs from their amaxes (FitAmaxRunsFn); asymmetric options fall back to intFit.
 void intFitAmaxRuns(const FormatTraits& f, const float* amax, std::size_t count, const RangeStats& tensor,
                     const ElementOptions& o, ScaleParams* out);
+/// intFit of many runs from their ranges (FitRangeRunsFn), eight asymmetric fits at a time.
+void intFitRangeRuns(const FormatTraits& f, const RangeStats* range, std::size_t count, const RangeStats& tensor,
+                     const ElementOptions& o, ScaleParams* out);
 /// out[k] = {amax[k] / divisor, 0} where amax[k] > 0, else {1, 0}: the symmetric fit of INT grids and of
 /// scaled minifloats, eight runs at a time.
 void amaxOverDivisorRuns(const float* amax, std::size_t count, float divisor, ScaleParams* out);

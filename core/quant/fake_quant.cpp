@@ -157,6 +157,13 @@ void fitFromAmaxes(const FormatTraits& f, const float* amax, std::size_t count, 
     for (std::size_t k = 0; k < count; ++k) out[k] = f.fit(f, {-amax[k], amax[k], amax[k]}, tensor, o);
 }
 
+// Fits of many runs from their ranges: the format's batched fit where it has one.
+void fitFromRanges(const FormatTraits& f, const RangeStats* range, std::size_t count, const RangeStats& tensor,
+                   const ElementOptions& o, ScaleParams* out) {
+    if (f.fitRangeRuns) return f.fitRangeRuns(f, range, count, tensor, o, out);
+    for (std::size_t k = 0; k < count; ++k) out[k] = f.fit(f, range[k], tensor, o);
+}
+
 // The row's runs applied a piece of about kPiece values at a time; before each piece, the same
 // piece of the next row (`next`; null for the last row) is asked for from memory, so that its read
 // overlaps this row's arithmetic instead of following it: the next row's fit, or its apply where
@@ -196,6 +203,8 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
     // A symmetric min/max fit reads one number per run (fitRun): the runs' amaxes, found for a row at once.
     const bool fitsFromAmax = !perTensor && spec.scaleRule == ScaleRule::MinMax && (o.symmetric || !f.allowsAsymmetric);
+    // An asymmetric one reads the run's range (fitRun): the runs' ranges, also found for a row at once.
+    const bool fitsFromRange = !perTensor && spec.scaleRule == ScaleRule::MinMax && !fitsFromAmax;
     // Only two-level formats (a per-tensor scale) read the whole tensor's range: a pass over all
     // of memory that the other formats need not pay for. It keeps the runs' amaxes it finds on the
     // way (their maximum is the tensor's), so the second pass does not search them again.
@@ -224,6 +233,7 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     {
         std::vector<float> scratch(spec.scaleRule == ScaleRule::MinMax ? 0 : static_cast<std::size_t>(run));
         std::vector<float> rowAmax(fitsFromAmax && tensorRunAmax.empty() ? runsPerRow : 0);
+        std::vector<RangeStats> rowRange(fitsFromRange ? runsPerRow : 0);
         std::vector<ScaleParams> params(runsPerRow, tensorParams);
 #pragma omp for schedule(static)
         for (std::int64_t r = 0; r < rows; ++r) {
@@ -237,6 +247,9 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
                 const float* amax = tensorRunAmax.empty() ? rowAmax.data() : tensorRunAmax.data() + static_cast<std::size_t>(r) * runsPerRow;
                 if (tensorRunAmax.empty()) runAbsMax(src, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), rowAmax.data());
                 fitFromAmaxes(f, amax, runsPerRow, whole, o, params.data());
+            } else if (fitsFromRange) {
+                runRange(src, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), rowRange.data());
+                fitFromRanges(f, rowRange.data(), runsPerRow, whole, o, params.data());
             } else if (!perTensor) {
                 for (std::int64_t c = 0; c < cols; c += run)
                     params[static_cast<std::size_t>(c / run)] = fitRun(f, spec, src + c, runLength(c), whole, scratch.data());

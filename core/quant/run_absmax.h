@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Largest finite magnitudes of runs of values: what every symmetric min/max fit reads.
+// Largest finite magnitudes, and finite ranges, of runs of values: what min/max fits read.
+#include "formats/format_traits.h"
+
 #include <cstddef>
 
 namespace qs::core {
@@ -12,5 +14,10 @@ float finiteAbsMax(const float* x, std::size_t n);
 /// Eight runs at a time on AVX2: each run's lanes are reduced in a register, then the eight partial
 /// maxima are transposed into one vector, where one run at a time would pay a horizontal reduction each.
 void runAbsMax(const float* x, std::size_t n, std::size_t run, float* out);
+
+/// rangeOf (fake_quant.h) of each run of `run` values into out[k]: the finite minimum, maximum and
+/// largest magnitude, all 0 where a run has no finite value. Equal as numbers (a zero's sign may
+/// differ, which no fit reads). Eight runs at a time on AVX2, as runAbsMax.
+void runRange(const float* x, std::size_t n, std::size_t run, RangeStats* out);
 
 } // namespace qs::core

@@ -212,6 +212,25 @@ TEST(FakeQuantKernels, RunAbsMaxEqualsFiniteAbsMaxRunByRun) {
         }
 }
 
+TEST(FakeQuantKernels, RunRangeEqualsRangeOfRunByRun) {
+    // Runs with an infinity or only NaN take the scalar path inside runRange: they must agree too.
+    auto x = trickyInput(32 * 41 + 13, 8);
+    std::fill(x.begin() + 64, x.begin() + 96, std::numeric_limits<float>::quiet_NaN()); // a run of only NaN
+    x[100] = -std::numeric_limits<float>::infinity();
+    for (std::size_t run : {1, 8, 12, 16, 24, 32, 64, 1000})
+        for (std::size_t n : {x.size(), std::size_t{8 * 32}, std::size_t{7}}) {
+            const std::size_t runs = (n + run - 1) / run;
+            std::vector<RangeStats> batched(runs, RangeStats{-1.0f, -1.0f, -1.0f});
+            runRange(x.data(), n, run, batched.data());
+            for (std::size_t k = 0; k < runs; ++k) {
+                const RangeStats one = rangeOf(x.data() + k * run, std::min(run, n - k * run));
+                ASSERT_TRUE(batched[k].min == one.min && batched[k].max == one.max && batched[k].amax == one.amax)
+                    << "run " << run << " n " << n << " k " << k << ": [" << batched[k].min << ", " << batched[k].max
+                    << "] vs [" << one.min << ", " << one.max << "]";
+            }
+        }
+}
+
 TEST(FakeQuantKernels, BatchedFitsEqualTheFitOfEachRun) {
     // Amaxes over every binade: zero, float32 subnormals, ones that give E8M0 scales below 2^-126 or
     // clamp at 2^127, and the extremes.
@@ -231,6 +250,34 @@ TEST(FakeQuantKernels, BatchedFitsEqualTheFitOfEachRun) {
                     ASSERT_TRUE(sameBits(batched[k].scale, one.scale) && sameBits(batched[k].zero, one.zero))
                         << f.name << " amax " << amax[k] << " tensor " << tensorAmax << ": " << batched[k].scale << " vs " << one.scale;
                 }
+            }
+        }
+    }
+}
+
+TEST(FakeQuantKernels, BatchedRangeFitsEqualTheFitOfEachRun) {
+    // Ranges on both sides of zero, on one side only, all zero, tiny (a scale that underflows), and
+    // wider than FLT_MAX (the fit's overflow branch); 3 + 8k of them, so the scalar tail runs too.
+    std::mt19937 rng(9);
+    std::vector<RangeStats> range{{0.0f, 0.0f, 0.0f}, {-0.0f, 0.0f, 0.0f}, {-3e38f, 3e38f, 3e38f}, {1e-45f, 1e-45f, 1e-45f},
+                                  {-1e-45f, 0.0f, 1e-45f}, {2.0f, 5.0f, 5.0f}, {-7.0f, -1.0f, 7.0f}, {-3.4e38f, -1.0f, 3.4e38f}};
+    for (int e = -149; e <= 127; ++e) {
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        const float a = std::ldexp(u(rng), e), b = std::ldexp(u(rng), e - 3 + static_cast<int>(rng() % 6));
+        range.push_back({std::min(a, b), std::max(a, b), std::max(std::fabs(a), std::fabs(b))});
+    }
+    range.resize(3 + range.size() / 8 * 8);
+    for (const auto& f : formatTable()) {
+        if (!f.fitRangeRuns) continue;
+        for (bool sym : {false, true}) {
+            const ElementOptions o{sym, false};
+            std::vector<ScaleParams> batched(range.size());
+            f.fitRangeRuns(f, range.data(), range.size(), {}, o, batched.data());
+            for (std::size_t k = 0; k < range.size(); ++k) {
+                const ScaleParams one = f.fit(f, range[k], {}, o);
+                ASSERT_TRUE(sameBits(batched[k].scale, one.scale) && sameBits(batched[k].zero, one.zero))
+                    << f.name << " [" << range[k].min << ", " << range[k].max << "]: " << batched[k].scale << ", "
+                    << batched[k].zero << " vs " << one.scale << ", " << one.zero;
             }
         }
     }
