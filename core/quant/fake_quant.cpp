@@ -2,11 +2,13 @@
 #include "quant/fake_quant.h"
 
 #include "quant/run_absmax.h"
+#include "tensor/stream_copy.h"
 #include "tensor/simd.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -169,15 +171,19 @@ void fitFromRanges(const FormatTraits& f, const RangeStats* range, std::size_t c
 // overlaps this row's arithmetic instead of following it: the next row's fit, or its apply where
 // the fits were made beforehand (two-level and per-tensor formats), then finds it in cache. Pieces
 // follow the runs (a long run is cut, short ones are grouped); each value's result depends only on
-// its run's parameters, so the cut changes no bit.
+// its run's parameters, so the cut changes no bit. With `stream` (outputs of kStreamBytes or more), a
+// piece is applied into the StreamWriter's buffer in L1 and streamed to dst from there.
 void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t cols, std::size_t run,
-              const ScaleParams* params, const ElementOptions& o, const float* next) {
-    constexpr std::size_t kPiece = 256, kLine = 64 / sizeof(float);
-    // Values [c, end) in runs of `length` from run k.
-    const auto applySpan = [&](std::size_t c, std::size_t end, std::size_t length, std::size_t k) {
-        if (f.applyRuns) return f.applyRuns(f, src + c, dst + c, end - c, length, params + k, o);
-        for (; c < end; c += length, ++k) f.apply(f, src + c, dst + c, std::min(length, end - c), params[k], o);
+              const ScaleParams* params, const ElementOptions& o, const float* next, bool stream) {
+    constexpr std::size_t kPiece = StreamWriter::kPieceCapacity, kLine = 64 / sizeof(float);
+    // Values [c, end) in runs of `length` from run k, into out[0, end - c).
+    const auto applySpan = [&](std::size_t c, std::size_t end, std::size_t length, std::size_t k, float* out) {
+        if (f.applyRuns) return f.applyRuns(f, src + c, out, end - c, length, params + k, o);
+        for (std::size_t i = c; i < end; i += length, ++k)
+            f.apply(f, src + i, out + (i - c), std::min(length, end - i), params[k], o);
     };
+    std::optional<StreamWriter> streamed;
+    if (stream) streamed.emplace(dst);
     const std::size_t group = std::max<std::size_t>(1, kPiece / run); // short runs a piece
     for (std::size_t c = 0; c < cols;) {
         const std::size_t k = c / run;
@@ -185,7 +191,8 @@ void applyRow(const FormatTraits& f, const float* src, float* dst, std::size_t c
         const std::size_t end = cut ? std::min({cols, (k + 1) * run, c + kPiece}) : std::min(cols, c + group * run);
         if (next)
             for (std::size_t q = c; q < end; q += kLine) prefetchToL2(next + q);
-        applySpan(c, end, cut ? end - c : run, k);
+        applySpan(c, end, cut ? end - c : run, k, streamed ? streamed->piece() : dst + c);
+        if (streamed) streamed->commit(end - c);
         c = end;
     }
 }
@@ -200,6 +207,7 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
     const auto total = static_cast<std::size_t>(rows * cols);
     const std::int64_t run = spec.runLength(cols);
     const auto runsPerRow = static_cast<std::size_t>((cols + run - 1) / run);
+    const bool stream = total * sizeof(float) >= kStreamBytes;
     const bool perTensor = spec.granularity == Granularity::Tensor && !f.fixedBlock;
     // A symmetric min/max fit reads one number per run (fitRun): the runs' amaxes, found for a row at once.
     const bool fitsFromAmax = !perTensor && spec.scaleRule == ScaleRule::MinMax && (o.symmetric || !f.allowsAsymmetric);
@@ -261,8 +269,9 @@ void fakeQuantize(const float* in, std::int64_t rows, std::int64_t cols, const Q
                         inside[r * cols + i] = b.contains(src[i]) ? 1 : 0;
                 }
             applyRow(f, src, dst, static_cast<std::size_t>(cols), static_cast<std::size_t>(run), params.data(), o,
-                     r + 1 < rows ? src + cols : nullptr);
+                     r + 1 < rows ? src + cols : nullptr, stream);
         }
+        if (stream) streamFence(); // before the region's closing barrier publishes the rows
     }
 }
 

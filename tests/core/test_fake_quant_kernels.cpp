@@ -6,6 +6,7 @@
 #include "formats/format_traits.h"
 #include "quant/fake_quant.h"
 #include "quant/run_absmax.h"
+#include "tensor/stream_copy.h"
 #include "tensor/avx512.h"
 
 #include <gtest/gtest.h>
@@ -324,4 +325,22 @@ TEST(FakeQuantKernels, WholeTensorEqualsFittingAndApplyingEachRun) {
             for (std::size_t i = 0; i < x.size(); ++i)
                 ASSERT_TRUE(sameBits(whole[i], ref[i])) << spec.label() << " i=" << i << ": " << whole[i] << " vs " << ref[i];
         }
+}
+
+TEST(FakeQuantKernels, StreamedOutputEqualsRowByRow) {
+    // A tensor of kStreamBytes or more goes to memory through StreamWriter: the same bits as its rows
+    // fake-quantized one call each (small outputs, regular stores). 2051 columns put the rows at every
+    // alignment; per-row fits make the two the same definition.
+    const std::int64_t cols = 2051, rows = static_cast<std::int64_t>(kStreamBytes / sizeof(float)) / cols + 1;
+    const auto x = trickyInput(static_cast<std::size_t>(rows * cols), 10);
+    for (const QuantSpec& spec : {QuantSpec{FormatId::Int4, Granularity::Group, 32, false},
+                                  QuantSpec{FormatId::MxFp4, Granularity::Block, 32, true},
+                                  QuantSpec{FormatId::Nf4, Granularity::Group, 64, true},
+                                  QuantSpec{FormatId::Int8, Granularity::Channel, 0, true}}) {
+        std::vector<float> whole(x.size(), 7.0f), rowByRow(x.size());
+        fakeQuantize(x.data(), rows, cols, spec, whole.data());
+        for (std::int64_t r = 0; r < rows; ++r)
+            fakeQuantize(x.data() + r * cols, 1, cols, spec, rowByRow.data() + r * cols);
+        EXPECT_EQ(std::memcmp(whole.data(), rowByRow.data(), x.size() * sizeof(float)), 0) << spec.label();
+    }
 }
