@@ -45,6 +45,10 @@ enum class GgufType : std::uint32_t {
 using GgufDequantizeFn = void (*)(const std::byte* src, float* dst, std::int64_t n);
 /// Packs `n` float32 values (a multiple of blockSize) into blocks (ggml's reference quantizer).
 using GgufQuantizeFn = void (*)(const float* src, std::byte* dst, std::int64_t n);
+/// Splits n elements (a whole number of blocks) into a code each (0..127) and, per run of the type's
+/// codeRun elements, a scale and a min, such that element = float(code) * scale - min (two roundings)
+/// is the type's dequantized value: what the products read without a float32 copy.
+using GgufSplitFn = void (*)(const std::byte* src, std::int64_t n, std::uint8_t* codes, float* scales, float* mins);
 
 /// One row of the GGUF type table (the ggml traits row): everything generic code needs about a type.
 struct GgufTypeTraits {
@@ -55,6 +59,8 @@ struct GgufTypeTraits {
     GgufDequantizeFn dequantize; ///< nullptr when this engine cannot read the type's values
     GgufQuantizeFn quantize;     ///< nullptr when this engine cannot write the type
     float roundTripTolerance;    ///< test tolerance of quantize+dequantize relative to block absmax
+    GgufSplitFn split = nullptr; ///< codes, scales and mins (the K-quants Q4_K, Q5_K), nullptr for other forms
+    int codeRun = 0;             ///< elements per scale and min of split
 };
 
 /// Traits of a type id; nullptr for an id this engine does not know.
@@ -180,12 +186,15 @@ struct GgufWriteItem {
     Shape shape; ///< row-major; written as ne = reversed shape
     /// Called once, in order; returns row-major float32 values (numel(shape)), encoded to `type`.
     std::function<std::vector<float>()> produce;
+    /// Instead of produce, for any type with a known block size: the tensor's stored bytes
+    /// (ggufByteSize(type, numel(shape))), written as they are (a tensor kept as its source stored it).
+    std::function<std::vector<std::byte>()> produceEncoded;
 };
 
 /// Writes a GGUF v3 file atomically (temp file + rename): metadata, then tensor infos, then the data
 /// aligned to `alignment` (general.alignment is added when it is not 32 and absent from `kvs`).
-/// Throws Error naming `path` for a type this engine cannot encode, a row length that is not a
-/// multiple of the block size, duplicate names, or a produced size that does not match.
+/// Throws Error naming `path` for a type this engine cannot encode (and no produceEncoded), a row length
+/// that is not a multiple of the block size, duplicate names, or a produced size that does not match.
 void writeGguf(const std::filesystem::path& path, const std::vector<GgufKv>& kvs,
                const std::vector<GgufWriteItem>& items, std::uint32_t alignment = 32);
 

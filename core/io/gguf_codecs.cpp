@@ -126,43 +126,53 @@ void scaleMinK4(int j, const std::byte* q, int& sc, int& m) {
     }
 }
 
-void dequantQ4_K(const std::byte* s, float* y, std::int64_t n) {
+// Q4_K and Q5_K: per sub-block of 32, code q, scale d·sc and min dmin·m (ggml's d1, m1).
+constexpr int kKRun = 32;
+
+// A Q4_K/Q5_K super-block's 8 scales d·sc and mins dmin·m (d and dmin lead the block, the packed
+// 6-bit sc and m follow); advances scales and mins past them.
+void scalesAndMinsK4(const std::byte* s, float*& scales, float*& mins) {
+    const float d = loadHalf(s), dmin = loadHalf(s + 2);
+    for (int is = 0; is < kQKK / kKRun; ++is) {
+        int sc, m;
+        scaleMinK4(is, s + 4, sc, m);
+        *scales++ = d * static_cast<float>(sc);
+        *mins++ = dmin * static_cast<float>(m);
+    }
+}
+
+void splitQ4_K(const std::byte* s, std::int64_t n, std::uint8_t* codes, float* scales, float* mins) {
     for (std::int64_t b = 0; b < n / kQKK; ++b, s += kQ4_KBytes) {
-        const float d = loadHalf(s), dmin = loadHalf(s + 2);
-        const std::byte* scales = s + 4;
         const std::byte* q = s + 16;
-        for (int j = 0, is = 0; j < kQKK; j += 64, is += 2, q += 32) {
-            int sc, m;
-            scaleMinK4(is, scales, sc, m);
-            const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-            scaleMinK4(is + 1, scales, sc, m);
-            const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
-            for (int l = 0; l < 32; ++l)
-                *y++ = d1 * static_cast<float>(byteAt(q, l) & 0x0F) - m1;
-            for (int l = 0; l < 32; ++l)
-                *y++ = d2 * static_cast<float>(byteAt(q, l) >> 4) - m2;
+        scalesAndMinsK4(s, scales, mins);
+        for (int j = 0; j < kQKK; j += 64, q += 32) { // 32 low nibbles, then the same bytes' high ones
+            for (int l = 0; l < 32; ++l) *codes++ = byteAt(q, l) & 0x0F;
+            for (int l = 0; l < 32; ++l) *codes++ = byteAt(q, l) >> 4;
         }
     }
 }
 
-void dequantQ5_K(const std::byte* s, float* y, std::int64_t n) {
+void splitQ5_K(const std::byte* s, std::int64_t n, std::uint8_t* codes, float* scales, float* mins) {
     for (std::int64_t b = 0; b < n / kQKK; ++b, s += kQ5_KBytes) {
-        const float d = loadHalf(s), dmin = loadHalf(s + 2);
-        const std::byte* scales = s + 4;
         const std::byte* qh = s + 16;
         const std::byte* ql = s + 48;
+        scalesAndMinsK4(s, scales, mins);
         std::uint8_t u1 = 1, u2 = 2;
-        for (int j = 0, is = 0; j < kQKK; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-            int sc, m;
-            scaleMinK4(is, scales, sc, m);
-            const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-            scaleMinK4(is + 1, scales, sc, m);
-            const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
-            for (int l = 0; l < 32; ++l)
-                *y++ = d1 * static_cast<float>((byteAt(ql, l) & 0x0F) + (byteAt(qh, l) & u1 ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l)
-                *y++ = d2 * static_cast<float>((byteAt(ql, l) >> 4) + (byteAt(qh, l) & u2 ? 16 : 0)) - m2;
+        for (int j = 0; j < kQKK; j += 64, ql += 32, u1 <<= 2, u2 <<= 2) {
+            for (int l = 0; l < 32; ++l) *codes++ = static_cast<std::uint8_t>((byteAt(ql, l) & 0x0F) + (byteAt(qh, l) & u1 ? 16 : 0));
+            for (int l = 0; l < 32; ++l) *codes++ = static_cast<std::uint8_t>((byteAt(ql, l) >> 4) + (byteAt(qh, l) & u2 ? 16 : 0));
         }
+    }
+}
+
+// A split type's dequantizer: its split, then float(code) * scale - min, one super-block at a time.
+template <GgufSplitFn split, int kBlockBytes>
+void dequantSplit(const std::byte* s, float* y, std::int64_t n) {
+    std::uint8_t codes[kQKK];
+    float scales[kQKK / kKRun], mins[kQKK / kKRun];
+    for (std::int64_t b = 0; b < n / kQKK; ++b, s += kBlockBytes) {
+        split(s, kQKK, codes, scales, mins);
+        for (int i = 0; i < kQKK; ++i) *y++ = static_cast<float>(codes[i]) * scales[i / kKRun] - mins[i / kKRun];
     }
 }
 
@@ -272,8 +282,8 @@ constexpr std::array<GgufTypeTraits, 20> kTypes{{
     {GgufType::Q8_1, "Q8_1", kQK, 4 + kQK, nullptr, nullptr, 0.0f},
     {GgufType::Q2_K, "Q2_K", kQKK, 84, nullptr, nullptr, 0.0f},
     {GgufType::Q3_K, "Q3_K", kQKK, 110, nullptr, nullptr, 0.0f},
-    {GgufType::Q4_K, "Q4_K", kQKK, kQ4_KBytes, dequantQ4_K, nullptr, 0.0f},
-    {GgufType::Q5_K, "Q5_K", kQKK, kQ5_KBytes, dequantQ5_K, nullptr, 0.0f},
+    {GgufType::Q4_K, "Q4_K", kQKK, kQ4_KBytes, dequantSplit<splitQ4_K, kQ4_KBytes>, nullptr, 0.0f, splitQ4_K, kKRun},
+    {GgufType::Q5_K, "Q5_K", kQKK, kQ5_KBytes, dequantSplit<splitQ5_K, kQ5_KBytes>, nullptr, 0.0f, splitQ5_K, kKRun},
     {GgufType::Q6_K, "Q6_K", kQKK, kQ6_KBytes, dequantQ6_K, nullptr, 0.0f},
     {GgufType::Q8_K, "Q8_K", kQKK, 4 + kQKK + 32, nullptr, nullptr, 0.0f},
     {GgufType::I8, "I8", 1, 1, nullptr, nullptr, 0.0f},

@@ -178,7 +178,7 @@ void writeGguf(const fs::path& path, const std::vector<GgufKv>& kvs, const std::
     for (const auto& it : items) {
         if (!names.insert(it.name).second) fail(path, "duplicate tensor name '" + it.name + "'");
         const auto* t = ggufTypeTraits(static_cast<std::uint32_t>(it.type));
-        if (!t || !t->quantize)
+        if (!t || (!t->quantize && !it.produceEncoded))
             fail(path, "tensor '" + it.name + "': cannot write type " +
                            ggufTypeName(static_cast<std::uint32_t>(it.type)));
         if (it.shape.empty() || it.shape.size() > kMaxDims)
@@ -217,11 +217,20 @@ void writeGguf(const fs::path& path, const std::vector<GgufKv>& kvs, const std::
     const std::uint64_t dataStart = s.pos();
     for (std::size_t k = 0; k < items.size(); ++k) {
         const auto& it = items[k];
-        const std::vector<float> v = it.produce();
-        if (static_cast<std::int64_t>(v.size()) != numel(it.shape))
-            fail(path, "tensor '" + it.name + "': produced " + std::to_string(v.size()) +
-                           " values for shape " + shapeToString(it.shape));
-        const std::vector<std::byte> enc = ggufEncode(it.type, v);
+        std::vector<std::byte> enc;
+        if (it.produceEncoded) {
+            enc = it.produceEncoded();
+            if (enc.size() != sizes[k])
+                fail(path, "tensor '" + it.name + "': produced " + std::to_string(enc.size()) + " bytes, its " +
+                               ggufTypeName(static_cast<std::uint32_t>(it.type)) + " shape " + shapeToString(it.shape) +
+                               " takes " + std::to_string(sizes[k]));
+        } else {
+            const std::vector<float> v = it.produce();
+            if (static_cast<std::int64_t>(v.size()) != numel(it.shape))
+                fail(path, "tensor '" + it.name + "': produced " + std::to_string(v.size()) +
+                               " values for shape " + shapeToString(it.shape));
+            enc = ggufEncode(it.type, v);
+        }
         s.padTo(alignment);
         if (s.pos() - dataStart != offsets[k]) fail(path, "internal error: tensor offset mismatch");
         s.bytes(enc.data(), enc.size());

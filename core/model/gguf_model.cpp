@@ -2,6 +2,7 @@
 #include "model/gguf_model.h"
 
 #include "base/error.h"
+#include "io/mapped_file.h"
 
 #include <array>
 #include <charconv>
@@ -208,6 +209,28 @@ Tensor GgufModel::weight(const std::string& name) const {
     const std::size_t rowBytes = static_cast<std::size_t>(t.cols()) * dtypeSize(t.dtype());
     permuteRopeRows(t.bytes(), out.mutableBytes(), t.rows(), rowBytes, nHead, false);
     return out;
+}
+
+std::optional<CompactMatrix> GgufModel::storedCodes(const std::string& name) const {
+    const auto it = m_ggufOf.find(name);
+    if (it == m_ggufOf.end() || !compactWeightsAllowed()) return std::nullopt;
+    const GgufTensorInfo* ti = m_file.find(it->second);
+    const GgufTypeTraits& type = ggufTypeTraits(ti->type);
+    if (!type.split || ti->shape.size() != 2) return std::nullopt;
+    const std::int64_t rows = ti->shape[0], cols = ti->shape[1];
+    std::span<const std::byte> stored = m_file.rawData(ti->name);
+    std::vector<std::byte> permuted;
+    if (const char p = ropeProjection(name)) {
+        permuted.resize(stored.size());
+        permuteRopeRows(stored.data(), permuted.data(), rows, stored.size() / static_cast<std::size_t>(rows),
+                        p == 'q' ? m_config.numHeads : m_config.numKvHeads, false);
+    }
+    const std::byte* blocks = permuted.empty() ? stored.data() : permuted.data();
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * cols));
+    std::vector<float> scales(codes.size() / static_cast<std::size_t>(type.codeRun)), mins(scales.size());
+    type.split(blocks, rows * cols, codes.data(), scales.data(), mins.data());
+    MappedFile::adviseNotNeeded(stored.data(), stored.size()); // read once, as weight()'s copies are
+    return CompactMatrix::scaledWithMins(std::move(codes), std::move(scales), std::move(mins), rows, cols, type.codeRun);
 }
 
 } // namespace qs::core

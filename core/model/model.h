@@ -2,6 +2,7 @@
 #pragma once
 #include "model/model_config.h"
 #include "model/weight_role.h"
+#include "tensor/compact_matrix.h"
 #include "tensor/tensor.h"
 
 #include <filesystem>
@@ -46,6 +47,10 @@ public:
     virtual const std::vector<WeightInfo>& weights() const = 0;
     /// Zero-copy view of a weight's stored data (any dtype). Throws Error when absent.
     virtual Tensor weight(const std::string& name) const = 0;
+    /// A 2-D weight [out, in] held as its stored codes, where the stored form is one the products read
+    /// exactly without a float32 copy (GGUF K-quants: CompactMatrix::scaledWithMins), the same numbers
+    /// as weight(name)'s; nullopt for other forms, and while compact weights are not allowed.
+    virtual std::optional<CompactMatrix> storedCodes(const std::string&) const { return std::nullopt; }
 
     /// A weight as a float32 matrix [out, in] (transposed back for GPT-2 Conv1D).
     std::vector<float> weightAsOutIn(const WeightInfo& info) const;

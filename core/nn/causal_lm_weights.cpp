@@ -156,7 +156,7 @@ public:
         const auto values = static_cast<std::int64_t>(out) * in;
         if (auto quantized = m_read ? takeReplaced(m_replaced, l.name, static_cast<std::size_t>(values)) : std::nullopt)
             setLinearValues(l, std::move(*quantized), m_meter);
-        else if (!getHalf(l) && !getOnGrid(l, values))
+        else if (!getHalf(l) && !getStoredCodes(l) && !getOnGrid(l, values))
             l.weight = get(l.name, values);
         if (has(base + ".bias")) l.bias = get(base + ".bias", out);
         return l;
@@ -174,6 +174,16 @@ public:
         MappedFile::adviseNotNeeded(t.bytes(), t.byteSize());
         l.compact = makeCompactBuffer(
             CompactMatrix::fromHalf(std::move(data), l.storedRows(), l.storedCols(), t.dtype() == DType::BF16), m_meter);
+        return true;
+    }
+
+    // A Linear weight whose stored codes the products read as they are (GGUF Q4_K, Q5_K: Model::
+    // storedCodes) is held so, with no float32 copy.
+    bool getStoredCodes(Linear& l) {
+        if (!m_read || m_replaced.count(l.name)) return false;
+        std::optional<CompactMatrix> codes = m_model.storedCodes(l.name);
+        if (!codes || codes->rows() != l.storedRows() || codes->cols() != l.storedCols()) return false;
+        l.compact = makeCompactBuffer(std::move(*codes), m_meter);
         return true;
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "tensor/compact_matrix.h"
 
+#include "base/error.h"
 #include "tensor/half.h"
 
 #include <algorithm>
@@ -481,7 +482,7 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
                                                     std::span<const std::vector<float>> codeBooks,
                                                     std::span<const MiniFloatLayout> miniFloats) {
     const std::int64_t lines = runsAlongColumns ? cols : rows, length = runsAlongColumns ? rows : cols;
-    if (!g_compactAllowed.load(std::memory_order_relaxed) || length <= 0 || lines <= 0 ||
+    if (!compactWeightsAllowed() || length <= 0 || lines <= 0 ||
         static_cast<std::int64_t>(values.size()) != rows * cols)
         return std::nullopt;
     // The first line's first 8 values fitted on their own: they lie in one run at any run length, so
@@ -573,6 +574,37 @@ std::optional<CompactMatrix> CompactMatrix::exactly(std::span<const float> value
     return fromHalf(std::move(bits), rows, cols, true);
 }
 
+CompactMatrix CompactMatrix::scaledWithMins(std::vector<std::uint8_t> codes, std::vector<float> scales,
+                                            std::vector<float> mins, std::int64_t rows, std::int64_t cols,
+                                            std::int64_t run) {
+    if (rows < 0 || cols <= 0 || run <= 0 || cols % run != 0 || static_cast<std::int64_t>(codes.size()) != rows * cols ||
+        static_cast<std::int64_t>(scales.size()) != rows * (cols / run) || mins.size() != scales.size())
+        throw Error("codes with a scale and a min per run: " + std::to_string(codes.size()) + " codes, " +
+                    std::to_string(scales.size()) + " scales and " + std::to_string(mins.size()) + " mins do not make " +
+                    std::to_string(rows) + " x " + std::to_string(cols) + " in runs of " + std::to_string(run));
+    const std::uint8_t top = codes.empty() ? 0 : *std::max_element(codes.begin(), codes.end());
+    if (top > 127) throw Error("codes with a scale and a min per run: code " + std::to_string(top) + " is past 127");
+    CompactMatrix m;
+    m.m_view.kind = CompactMatrixView::Kind::ScaledInt8;
+    m.m_view.rows = rows;
+    m.m_view.cols = cols;
+    m.m_view.stride = cols;
+    m.m_view.runCols = run;
+    m.m_view.scaleRowStep = cols / run;
+    m.m_view.scaleColStep = 1;
+    m.m_scales = std::move(scales);
+    m.m_mins = std::move(mins);
+    // Codes 0..15 go two to a byte as code - 8 (-8..7) with an offset of 8 per run: the same integers.
+    const int shift = top <= 15 ? 8 : 0;
+    m.m_codes.resize(codes.size());
+    std::transform(codes.begin(), codes.end(), m.m_codes.begin(), [&](std::uint8_t q) { return static_cast<std::int8_t>(q - shift); });
+    if (shift) {
+        m.m_offsets.assign(m.m_scales.size(), static_cast<std::int8_t>(shift));
+        m.packNibbles(); // cannot fail: every code lies in -8..7
+    }
+    return m;
+}
+
 bool CompactMatrix::packNibbles() {
     // A book's codes and a mini-float of at most 4 bits always fit; int codes where they lie in -8..7
     // (fitNibbleRun's, after their run's offset).
@@ -603,6 +635,8 @@ bool allowCompactWeights(bool allowed) {
     return g_compactAllowed.exchange(allowed);
 }
 
+bool compactWeightsAllowed() { return g_compactAllowed.load(std::memory_order_relaxed); }
+
 CompactMatrixView CompactMatrix::view() const {
     CompactMatrixView v = m_view;
     if (v.scaled()) {
@@ -610,6 +644,7 @@ CompactMatrixView CompactMatrix::view() const {
         v.scales = m_scales.data();
         v.table = m_table.empty() ? nullptr : m_table.data();
         v.offsets = m_offsets.empty() ? nullptr : m_offsets.data();
+        v.mins = m_mins.empty() ? nullptr : m_mins.data();
     } else {
         v.data = m_half.data();
     }
@@ -618,7 +653,7 @@ CompactMatrixView CompactMatrix::view() const {
 
 std::size_t CompactMatrix::bytes() const {
     return m_half.size() * sizeof(std::uint16_t) + m_codes.size() + m_offsets.size() +
-           (m_scales.size() + m_table.size()) * sizeof(float);
+           (m_scales.size() + m_mins.size() + m_table.size()) * sizeof(float);
 }
 
 std::vector<float> CompactMatrix::toFloats() const {

@@ -45,6 +45,15 @@ public:
                                                 std::span<const std::vector<float>> codeBooks = {},
                                                 std::span<const MiniFloatLayout> miniFloats = {});
 
+    /// Codes times a float32 scale minus a float32 min per run of `run` consecutive values along each
+    /// row of a row-major [rows, cols] matrix (cols a multiple of run): element = float(code) * scale -
+    /// min, two roundings, the GGUF K-quants' form (Q4_K, Q5_K: d·sc·q − dmin·m) held as stored.
+    /// codes[r * cols + c] in 0..127 (two to a byte where all lie in 0..15); scales and mins [rows,
+    /// cols / run]. Throws Error for sizes that disagree or codes past 127.
+    static CompactMatrix scaledWithMins(std::vector<std::uint8_t> codes, std::vector<float> scales,
+                                        std::vector<float> mins, std::int64_t rows, std::int64_t cols,
+                                        std::int64_t run);
+
     CompactMatrixView view() const;
     std::int64_t rows() const { return m_view.rows; }
     std::int64_t cols() const { return m_view.cols; }
@@ -64,12 +73,15 @@ private:
     std::vector<float> m_scales;
     std::vector<float> m_table; // CodeBook: kCodeBookSize values
     std::vector<std::int8_t> m_offsets; // ScaledInt8: one per run (INT4 asymmetric nibbles, 8-bit asymmetric bytes), or none (all 0)
+    std::vector<float> m_mins; // ScaledInt8: one per run (K-quants), or none (all 0)
 };
 
 /// Allows or forbids compact forms from CompactMatrix::exactly (forbidden, it finds none and the
 /// forward pass holds replaced weights in float32: tests and benchmarks compare the two); returns the
 /// previous setting.
 bool allowCompactWeights(bool allowed);
+/// The setting allowCompactWeights made (true unless forbidden).
+bool compactWeightsAllowed();
 
 #if defined(__AVX2__)
 /// Eight code-book values for the indices 0..15 in `idx`, the book's halves in `low` and `high`: two

@@ -208,6 +208,7 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     const std::int64_t rowRuns = (v.runRows == 1 ? r : r / v.runRows) * v.scaleRowStep;
     const float* rowScales = v.scales + rowRuns;
     const std::int8_t* rowOffsets = v.offsets && v.kind == CompactMatrixView::Kind::ScaledInt8 ? v.offsets + rowRuns : nullptr;
+    const float* rowMins = v.mins && v.kind == CompactMatrixView::Kind::ScaledInt8 ? v.mins + rowRuns : nullptr;
     // Element c + q of the row, in the run at `k` (of rowScales, rowOffsets).
     const auto element = [&](std::int64_t q, std::int64_t k) {
         const int code = v.code(at + q);
@@ -228,7 +229,8 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
     };
     const auto one = [&](std::int64_t q) {
         const std::int64_t k = runAt(c + q);
-        return element(q, k) * rowScales[k];
+        const float scaled = element(q, k) * rowScales[k];
+        return rowMins ? scaled - rowMins[k] : scaled;
     };
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -241,7 +243,8 @@ void compactToFloat(const CompactMatrixView& v, std::int64_t r, std::int64_t c, 
                                    v.kind == CompactMatrixView::Kind::ScaledInt8);
         if (rowOffsets) codes = _mm256_add_epi32(codes, _mm256_set1_epi32(rowOffsets[k]));
         const __m256 f = eightValues(codes);
-        _mm256_storeu_ps(dst + i, _mm256_mul_ps(f, _mm256_set1_ps(rowScales[k])));
+        const __m256 scaled = _mm256_mul_ps(f, _mm256_set1_ps(rowScales[k]));
+        _mm256_storeu_ps(dst + i, rowMins ? _mm256_sub_ps(scaled, _mm256_set1_ps(rowMins[k])) : scaled);
     }
     for (; i < n; ++i) dst[i] = one(i);
 }

@@ -72,6 +72,9 @@ struct CompactMatrixView {
     /// code of the run (so codes q - zero of INT4 asymmetric, up to 15 apart, fit 4 bits, and those of
     /// 8-bit asymmetric, up to 255 apart, fit a byte).
     const std::int8_t* offsets = nullptr;
+    /// ScaledInt8 only, may be null (all 0): a float subtracted per run after the scale, indexed as the
+    /// scales: element = float(code + offset) * scale - min, two roundings (the GGUF K-quants' d·sc·q − dmin·m).
+    const float* mins = nullptr;
 
     /// The index of element (r, c)'s run in scales and offsets.
     std::int64_t runOf(std::int64_t r, std::int64_t c) const { return r / runRows * scaleRowStep + c / runCols * scaleColStep; }
@@ -98,7 +101,7 @@ struct CompactMatrixView {
         case Kind::CodeBook: element = table[code(i) % kCodeBookSize]; break;
         case Kind::ScaledMiniFloat: element = miniFloat.decode(static_cast<unsigned>(code(i))); break;
         }
-        return element * scales[run];
+        return mins && kind == Kind::ScaledInt8 ? element * scales[run] - mins[run] : element * scales[run];
     }
 };
 

@@ -9,8 +9,11 @@
 #include "model/gguf_model.h"
 #include "nn/causal_lm.h"
 #include "base/error.h"
+#include "tensor/compact_matrix.h"
+#include "tensor/gemm.h"
 #include "tensor/half.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -217,6 +220,120 @@ TEST(GgufTest, Q5_KSuperBlockDequantizes) {
         const int high = (u8(blk, 16 + l) >> sb) & 1;
         EXPECT_EQ(y[e], 0.5f * sc[sb] * (low + 16 * high) - 0.25f * mn[sb]) << e;
     }
+}
+
+namespace {
+
+// `rows` x `cols` of a K-quant type as stored: pseudo-random bytes, each super-block's d and dmin set to
+// finite halves of every kind (normal, subnormal, the largest, negative, zero).
+std::vector<std::byte> kQuantRows(GgufType type, std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
+    const auto& t = ggufTypeTraits(type);
+    const std::int64_t blocks = rows * cols / t.blockSize;
+    std::vector<std::byte> b = pseudoBytes(static_cast<std::size_t>(blocks * t.blockBytes), seed);
+    const std::uint16_t halves[] = {0x3C00, 0x2E66, 0x1A00, 0x0001, 0x7BFF, 0x8400, 0x0000, 0xB0F0};
+    for (std::int64_t k = 0; k < blocks; ++k) {
+        putU16(b, static_cast<std::size_t>(k * t.blockBytes), halves[k % 8]);
+        putU16(b, static_cast<std::size_t>(k * t.blockBytes + 2), halves[(k + 3) % 8]);
+    }
+    return b;
+}
+
+CompactMatrix splitToCompact(GgufType type, const std::vector<std::byte>& stored, std::int64_t rows, std::int64_t cols) {
+    const auto& t = ggufTypeTraits(type);
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * cols));
+    std::vector<float> scales(codes.size() / static_cast<std::size_t>(t.codeRun)), mins(scales.size());
+    t.split(stored.data(), rows * cols, codes.data(), scales.data(), mins.data());
+    return CompactMatrix::scaledWithMins(std::move(codes), std::move(scales), std::move(mins), rows, cols, t.codeRun);
+}
+
+bool sameBits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+} // namespace
+
+// Q4_K and Q5_K held as codes with a scale and a min per 32 (nibbles for Q4_K's 0..15, bytes for
+// Q5_K's 0..31): every value, and a product over them, the same bits as the dequantized float32.
+TEST(GgufTest, KQuantCodesReadAsTheDequantizedValues) {
+    const std::int64_t rows = 7, cols = 512;
+    for (GgufType type : {GgufType::Q4_K, GgufType::Q5_K}) {
+        const auto stored = kQuantRows(type, rows, cols, 21);
+        std::vector<float> want(static_cast<std::size_t>(rows * cols));
+        ggufTypeTraits(type).dequantize(stored.data(), want.data(), rows * cols);
+        const CompactMatrix compact = splitToCompact(type, stored, rows, cols);
+        EXPECT_EQ(compact.view().nibbles, type == GgufType::Q4_K);
+        EXPECT_LT(compact.bytes(), want.size() * sizeof(float) / 3) << ggufTypeTraits(type).name;
+        EXPECT_TRUE(sameBits(compact.toFloats(), want)) << ggufTypeTraits(type).name;
+        for (std::int64_t c : {0, 3, 37, 505}) { // one element at a time where 8 straddle a run or a byte
+            float got[7];
+            compactToFloats(compact.view(), 2, c, 7, got);
+            for (int i = 0; i < 7; ++i) EXPECT_EQ(std::bit_cast<std::uint32_t>(got[i]),
+                                                  std::bit_cast<std::uint32_t>(want[static_cast<std::size_t>(2 * cols + c + i)]));
+        }
+        // The product's packing converts the codes as it copies them.
+        std::vector<float> a(static_cast<std::size_t>(5 * cols)), viaFloats(5 * rows), viaCodes(5 * rows);
+        for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i));
+        gemmNT({a.data(), 5, cols, cols}, {want.data(), rows, cols, cols}, {viaFloats.data(), 5, rows, rows});
+        gemmNT({a.data(), 5, cols, cols}, compact.view(), {viaCodes.data(), 5, rows, rows});
+        EXPECT_TRUE(sameBits(viaCodes, viaFloats)) << ggufTypeTraits(type).name;
+    }
+    EXPECT_THROW(CompactMatrix::scaledWithMins(std::vector<std::uint8_t>(64, 1), std::vector<float>(2), std::vector<float>(1), 1, 64, 32), Error);
+    EXPECT_THROW(CompactMatrix::scaledWithMins(std::vector<std::uint8_t>(32, 200), std::vector<float>(1), std::vector<float>(1), 1, 32, 32), Error);
+}
+
+// A GGUF model whose down projections (rows of 512: two super-blocks) are stored as Q4_K and Q5_K is
+// evaluated from their codes, the same logits as from float32 copies, in fewer bytes.
+TEST(GgufTest, KQuantLinearsAreHeldAsTheirCodes) {
+    const fs::path f32 = testDir() / "tiny_for_kq.gguf", kq = testDir() / "tiny_kq.gguf";
+    writeGgufModel(*openModel(qs::test::tinyLlama()), f32, {GgufType::F32, {}});
+    const GgufFile src = GgufFile::open(f32);
+    std::vector<GgufWriteItem> items;
+    std::vector<std::string> downs;
+    for (const GgufTensorInfo& ti : src.tensors()) {
+        GgufWriteItem it{ti.name, ti.type, ti.shape, {}, {}};
+        if (ti.name.find("ffn_down") != std::string::npos) {
+            it.type = downs.size() % 2 ? GgufType::Q5_K : GgufType::Q4_K;
+            it.produceEncoded = [type = it.type, shape = ti.shape, seed = static_cast<std::uint32_t>(downs.size())] {
+                std::vector<std::byte> b = kQuantRows(type, shape[0], shape[1], 40 + seed);
+                const int bytes = ggufTypeTraits(type).blockBytes;
+                for (std::size_t k = 0; k < b.size(); k += static_cast<std::size_t>(bytes))
+                    putU16(b, k, 0x0E66), putU16(b, k + 2, 0x10A3); // d, dmin about 4e-4, 6e-4: weights of ±0.6 on no lattice
+                return b;
+            };
+            downs.push_back(ggufToHfName(ti.name));
+        } else {
+            it.produce = [&src, name = ti.name] { return src.dequantize(name); };
+        }
+        items.push_back(std::move(it));
+    }
+    ASSERT_EQ(downs.size(), 4u);
+    writeGguf(kq, src.metadata(), items);
+
+    const auto m = openModel(kq);
+    for (const std::string& name : downs) {
+        const std::optional<CompactMatrix> codes = m->storedCodes(name);
+        ASSERT_TRUE(codes) << name;
+        EXPECT_TRUE(sameBits(codes->toFloats(), m->weight(name).toFloats())) << name;
+    }
+    EXPECT_FALSE(m->storedCodes("model.layers.0.mlp.up_proj.weight")); // F32
+
+    const CausalLm fromCodes(*m);
+    // The same values given as float32 (off every lattice, so held as float32), and every weight read
+    // as float32.
+    std::map<std::string, std::vector<float>> floatDowns;
+    for (const std::string& name : downs) floatDowns[name] = m->weight(name).toFloats();
+    const CausalLm fromFloatDowns(*m, floatDowns);
+    const bool saved = allowCompactWeights(false);
+    EXPECT_FALSE(m->storedCodes(downs[0]));
+    const CausalLm fromFloats(*m);
+    allowCompactWeights(saved);
+    const std::vector<std::int32_t> ids{1, 17, 300, 42, 511, 0, 99, 256, 8, 3};
+    const RowMatrixF logits = fromCodes.forward(ids);
+    EXPECT_TRUE(logits == fromFloats.forward(ids));
+    EXPECT_TRUE(logits == fromFloatDowns.forward(ids));
+    // Four 192 x 512 matrices: 4 bytes a value as float32; as codes with a scale, a min (and for
+    // nibbles an offset) per 32, about 0.8 (Q4_K) and 1.25 (Q5_K).
+    EXPECT_LT(fromCodes.weightBytes() + 4 * 192 * 512 * 5 / 2, fromFloatDowns.weightBytes());
 }
 
 TEST(GgufTest, Q6_KSuperBlockDequantizes) {
@@ -439,8 +556,12 @@ TEST(GgufTest, WriterRejectsImpossibleChoices) {
                       {{"w", GgufType::Q8_0, {2, 31}, [] { return std::vector<float>(62); }}});
         },
         {"c.gguf", "multiple", "Q8_0"});
+    // Stored bytes given as they are must be the type's size for the shape (one Q4_K row of 256: 144).
+    GgufWriteItem raw{"w", GgufType::Q4_K, {1, 256}, {}, [] { return std::vector<std::byte>(143); }};
+    expectError([&] { writeGguf(dir / "d.gguf", {}, {raw}); }, {"d.gguf", "'w'", "143 bytes", "144"});
     EXPECT_FALSE(fs::exists(dir / "a.gguf"));
     EXPECT_FALSE(fs::exists(dir / "c.gguf"));
+    EXPECT_FALSE(fs::exists(dir / "d.gguf"));
 }
 
 TEST(GgufTest, ReadsMetadataOfEveryType) {
