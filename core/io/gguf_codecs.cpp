@@ -24,10 +24,13 @@ constexpr int kQ4_1Bytes = 4 + kQK / 2;                         // f16 d, f16 m,
 constexpr int kQ5_0Bytes = 2 + 4 + kQK / 2;                     // f16 d, u32 qh, 16 bytes
 constexpr int kQ5_1Bytes = 4 + 4 + kQK / 2;                     // f16 d, f16 m, u32 qh, 16 bytes
 constexpr int kQ8_0Bytes = 2 + kQK;                             // f16 d, 32 int8
+constexpr int kQ2_KBytes = kQKK / 16 + kQKK / 4 + 4;             // scales[16], qs[64], d, dmin
+constexpr int kQ3_KBytes = kQKK / 8 + kQKK / 4 + 12 + 2;        // hmask[32], qs[64], scales[12], d
 constexpr int kQ4_KBytes = 4 + 12 + kQKK / 2;                   // d, dmin, scales[12], qs[128]
 constexpr int kQ5_KBytes = 4 + 12 + kQKK / 8 + kQKK / 2;        // + qh[32]
 constexpr int kQ6_KBytes = kQKK / 2 + kQKK / 4 + kQKK / 16 + 2; // ql[128], qh[64], scales[16], d
 static_assert(kQ4_0Bytes == 18 && kQ4_1Bytes == 20 && kQ5_0Bytes == 22 && kQ5_1Bytes == 24);
+static_assert(kQ2_KBytes == 84 && kQ3_KBytes == 110);
 static_assert(kQ8_0Bytes == 34 && kQ4_KBytes == 144 && kQ5_KBytes == 176 && kQ6_KBytes == 210);
 
 std::uint16_t loadU16(const std::byte* p) {
@@ -126,6 +129,44 @@ void scaleMinK4(int j, const std::byte* q, int& sc, int& m) {
     }
 }
 
+// Element e = 128 n + 32 j + l of a Q2_K/Q3_K super-block takes bits 2j..2j+1 of quant byte 32 n + l,
+// and the scale of its sub-block of 16, e / 16.
+int twoBits(const std::byte* qs, int e) { return (byteAt(qs, e / 128 * 32 + e % 32) >> (e % 128 / 32 * 2)) & 3; }
+
+// Q2_K: per sub-block of 16, code q (2 bits), scale d·sc and min dmin·m (4-bit sc, m in one byte).
+constexpr int kQ2_KRun = 16;
+
+void splitQ2_K(const std::byte* s, std::int64_t n, std::uint8_t* codes, float* scales, float* mins) {
+    for (std::int64_t b = 0; b < n / kQKK; ++b, s += kQ2_KBytes) {
+        const float d = loadHalf(s + 80), dmin = loadHalf(s + 82);
+        for (int r = 0; r < kQKK / kQ2_KRun; ++r) {
+            *scales++ = d * static_cast<float>(byteAt(s, r) & 0x0F);
+            *mins++ = dmin * static_cast<float>(byteAt(s, r) >> 4);
+        }
+        for (int e = 0; e < kQKK; ++e) *codes++ = static_cast<std::uint8_t>(twoBits(s + 16, e));
+    }
+}
+
+// The 6-bit scale of Q3_K sub-block i: its low 4 bits a nibble of bytes 0..7, its high 2 bits from
+// bytes 8..11 (ggml's kmask unpacking).
+int scaleQ3_K(const std::byte* sc, int i) {
+    const int low = i < 8 ? byteAt(sc, i) & 0x0F : byteAt(sc, i - 8) >> 4;
+    return low | ((byteAt(sc, 8 + i % 4) >> (2 * (i / 4)) & 3) << 4);
+}
+
+// Q3_K: code (2 bits, minus 4 where the high-mask bit is clear) times d·(sc − 32), one scale per 16.
+void dequantQ3_K(const std::byte* s, float* y, std::int64_t n) {
+    for (std::int64_t b = 0; b < n / kQKK; ++b, s += kQ3_KBytes) {
+        const std::byte* hmask = s;
+        const float d = loadHalf(s + 108);
+        for (int e = 0; e < kQKK; ++e) {
+            const bool high = (byteAt(hmask, e % 32) >> (e / 128 * 4 + e % 128 / 32)) & 1;
+            const int code = twoBits(s + 32, e) - (high ? 0 : 4);
+            *y++ = d * static_cast<float>(scaleQ3_K(s + 96, e / 16) - 32) * static_cast<float>(code);
+        }
+    }
+}
+
 // Q4_K and Q5_K: per sub-block of 32, code q, scale d·sc and min dmin·m (ggml's d1, m1).
 constexpr int kKRun = 32;
 
@@ -166,13 +207,13 @@ void splitQ5_K(const std::byte* s, std::int64_t n, std::uint8_t* codes, float* s
 }
 
 // A split type's dequantizer: its split, then float(code) * scale - min, one super-block at a time.
-template <GgufSplitFn split, int kBlockBytes>
+template <GgufSplitFn split, int kBlockBytes, int kRun>
 void dequantSplit(const std::byte* s, float* y, std::int64_t n) {
     std::uint8_t codes[kQKK];
-    float scales[kQKK / kKRun], mins[kQKK / kKRun];
+    float scales[kQKK / kRun], mins[kQKK / kRun];
     for (std::int64_t b = 0; b < n / kQKK; ++b, s += kBlockBytes) {
         split(s, kQKK, codes, scales, mins);
-        for (int i = 0; i < kQKK; ++i) *y++ = static_cast<float>(codes[i]) * scales[i / kKRun] - mins[i / kKRun];
+        for (int i = 0; i < kQKK; ++i) *y++ = static_cast<float>(codes[i]) * scales[i / kRun] - mins[i / kRun];
     }
 }
 
@@ -280,10 +321,10 @@ constexpr std::array<GgufTypeTraits, 20> kTypes{{
     {GgufType::Q5_1, "Q5_1", kQK, kQ5_1Bytes, dequantQ5_1, nullptr, 0.0f},
     {GgufType::Q8_0, "Q8_0", kQK, kQ8_0Bytes, dequantQ8_0, quantQ8_0, 1.0f / 200}, // d/2 + f16 rounding of d
     {GgufType::Q8_1, "Q8_1", kQK, 4 + kQK, nullptr, nullptr, 0.0f},
-    {GgufType::Q2_K, "Q2_K", kQKK, 84, nullptr, nullptr, 0.0f},
-    {GgufType::Q3_K, "Q3_K", kQKK, 110, nullptr, nullptr, 0.0f},
-    {GgufType::Q4_K, "Q4_K", kQKK, kQ4_KBytes, dequantSplit<splitQ4_K, kQ4_KBytes>, nullptr, 0.0f, splitQ4_K, kKRun},
-    {GgufType::Q5_K, "Q5_K", kQKK, kQ5_KBytes, dequantSplit<splitQ5_K, kQ5_KBytes>, nullptr, 0.0f, splitQ5_K, kKRun},
+    {GgufType::Q2_K, "Q2_K", kQKK, kQ2_KBytes, dequantSplit<splitQ2_K, kQ2_KBytes, kQ2_KRun>, nullptr, 0.0f, splitQ2_K, kQ2_KRun},
+    {GgufType::Q3_K, "Q3_K", kQKK, kQ3_KBytes, dequantQ3_K, nullptr, 0.0f}, // one scale per 16: codes on a lattice
+    {GgufType::Q4_K, "Q4_K", kQKK, kQ4_KBytes, dequantSplit<splitQ4_K, kQ4_KBytes, kKRun>, nullptr, 0.0f, splitQ4_K, kKRun},
+    {GgufType::Q5_K, "Q5_K", kQKK, kQ5_KBytes, dequantSplit<splitQ5_K, kQ5_KBytes, kKRun>, nullptr, 0.0f, splitQ5_K, kKRun},
     {GgufType::Q6_K, "Q6_K", kQKK, kQ6_KBytes, dequantQ6_K, nullptr, 0.0f},
     {GgufType::Q8_K, "Q8_K", kQKK, 4 + kQKK + 32, nullptr, nullptr, 0.0f},
     {GgufType::I8, "I8", 1, 1, nullptr, nullptr, 0.0f},

@@ -231,9 +231,10 @@ std::vector<std::byte> kQuantRows(GgufType type, std::int64_t rows, std::int64_t
     const std::int64_t blocks = rows * cols / t.blockSize;
     std::vector<std::byte> b = pseudoBytes(static_cast<std::size_t>(blocks * t.blockBytes), seed);
     const std::uint16_t halves[] = {0x3C00, 0x2E66, 0x1A00, 0x0001, 0x7BFF, 0x8400, 0x0000, 0xB0F0};
+    const std::int64_t dAt = type == GgufType::Q2_K ? 80 : 0; // d then dmin
     for (std::int64_t k = 0; k < blocks; ++k) {
-        putU16(b, static_cast<std::size_t>(k * t.blockBytes), halves[k % 8]);
-        putU16(b, static_cast<std::size_t>(k * t.blockBytes + 2), halves[(k + 3) % 8]);
+        putU16(b, static_cast<std::size_t>(k * t.blockBytes + dAt), halves[k % 8]);
+        putU16(b, static_cast<std::size_t>(k * t.blockBytes + dAt + 2), halves[(k + 3) % 8]);
     }
     return b;
 }
@@ -252,16 +253,17 @@ bool sameBits(const std::vector<float>& a, const std::vector<float>& b) {
 
 } // namespace
 
-// Q4_K and Q5_K held as codes with a scale and a min per 32 (nibbles for Q4_K's 0..15, bytes for
-// Q5_K's 0..31): every value, and a product over them, the same bits as the dequantized float32.
+// Q2_K, Q4_K and Q5_K held as codes with a scale and a min per 16 or 32 (nibbles for Q2_K's 0..3 and
+// Q4_K's 0..15, bytes for Q5_K's 0..31): every value, and a product over them, the same bits as the
+// dequantized float32.
 TEST(GgufTest, KQuantCodesReadAsTheDequantizedValues) {
     const std::int64_t rows = 7, cols = 512;
-    for (GgufType type : {GgufType::Q4_K, GgufType::Q5_K}) {
+    for (GgufType type : {GgufType::Q2_K, GgufType::Q4_K, GgufType::Q5_K}) {
         const auto stored = kQuantRows(type, rows, cols, 21);
         std::vector<float> want(static_cast<std::size_t>(rows * cols));
         ggufTypeTraits(type).dequantize(stored.data(), want.data(), rows * cols);
         const CompactMatrix compact = splitToCompact(type, stored, rows, cols);
-        EXPECT_EQ(compact.view().nibbles, type == GgufType::Q4_K);
+        EXPECT_EQ(compact.view().nibbles, type != GgufType::Q5_K);
         EXPECT_LT(compact.bytes(), want.size() * sizeof(float) / 3) << ggufTypeTraits(type).name;
         EXPECT_TRUE(sameBits(compact.toFloats(), want)) << ggufTypeTraits(type).name;
         for (std::int64_t c : {0, 3, 37, 505}) { // one element at a time where 8 straddle a run or a byte
