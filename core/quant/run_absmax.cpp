@@ -125,18 +125,23 @@ std::size_t eightRangesAtATime(const float* x, std::size_t n, std::size_t run, R
     return start;
 }
 
+// eight.operator()<kRunVectors>() with the run's unroll (2 or 4 vectors for runs of 16 and 32, 0 for
+// other multiples of 8: the run as it comes); where eight runs at a time do not apply, 0 (none done).
+template <class Eight>
+std::size_t eightAtATime(std::size_t run, const Eight& eight) {
+    if (run == 16) return eight.template operator()<2>();
+    if (run == 32) return eight.template operator()<4>();
+    if (run % 8 == 0 && run > 0) return eight.template operator()<0>();
+    return 0;
+}
+
 } // namespace
 #endif
 
 void runAbsMax(const float* x, std::size_t n, std::size_t run, float* out) {
     std::size_t start = 0;
 #if defined(__AVX2__)
-    if (run == 16)
-        start = eightRunsAtATime<2>(x, n, run, out);
-    else if (run == 32)
-        start = eightRunsAtATime<4>(x, n, run, out);
-    else if (run % 8 == 0 && run > 0)
-        start = eightRunsAtATime<0>(x, n, run, out);
+    start = eightAtATime(run, [&]<std::size_t kRunVectors>() { return eightRunsAtATime<kRunVectors>(x, n, run, out); });
 #endif
     for (; start < n; start += run) *out++ = finiteAbsMax(x + start, std::min(run, n - start));
 }
@@ -144,12 +149,7 @@ void runAbsMax(const float* x, std::size_t n, std::size_t run, float* out) {
 void runRange(const float* x, std::size_t n, std::size_t run, RangeStats* out) {
     std::size_t start = 0;
 #if defined(__AVX2__)
-    if (run == 16)
-        start = eightRangesAtATime<2>(x, n, run, out);
-    else if (run == 32)
-        start = eightRangesAtATime<4>(x, n, run, out);
-    else if (run % 8 == 0 && run > 0)
-        start = eightRangesAtATime<0>(x, n, run, out);
+    start = eightAtATime(run, [&]<std::size_t kRunVectors>() { return eightRangesAtATime<kRunVectors>(x, n, run, out); });
 #endif
     for (; start < n; start += run) *out++ = finiteRange(x + start, std::min(run, n - start));
 }
