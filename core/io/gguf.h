@@ -59,7 +59,7 @@ struct GgufTypeTraits {
     GgufDequantizeFn dequantize; ///< nullptr when this engine cannot read the type's values
     GgufQuantizeFn quantize;     ///< nullptr when this engine cannot write the type
     float roundTripTolerance;    ///< test tolerance of quantize+dequantize relative to block absmax
-    GgufSplitFn split = nullptr; ///< codes, scales and mins (the K-quants Q4_K, Q5_K), nullptr for other forms
+    GgufSplitFn split = nullptr; ///< codes, scales and mins (the K-quants Q2_K, Q4_K, Q5_K), nullptr for other forms
     int codeRun = 0;             ///< elements per scale and min of split
 };
 

@@ -26,8 +26,8 @@ public:
     const std::vector<WeightInfo>& weights() const override { return m_weights; }
     /// Zero-copy view for unpermuted F32/F16/BF16 tensors; an owning tensor otherwise (F32 for block types).
     Tensor weight(const std::string& name) const override;
-    /// Q4_K and Q5_K weights as their codes with a scale and a min per sub-block of 32 (RoPE rows
-    /// permuted back as weight() does).
+    /// Q2_K, Q4_K and Q5_K weights as their codes with a scale and a min per sub-block of 16 or 32
+    /// (RoPE rows permuted back as weight() does).
     std::optional<CompactMatrix> storedCodes(const std::string& name) const override;
 
     /// The underlying file.

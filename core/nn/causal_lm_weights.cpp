@@ -177,8 +177,8 @@ public:
         return true;
     }
 
-    // A Linear weight whose stored codes the products read as they are (GGUF Q4_K, Q5_K: Model::
-    // storedCodes) is held so, with no float32 copy.
+    // A Linear weight whose stored codes the products read as they are (GGUF Q2_K, Q4_K, Q5_K:
+    // Model::storedCodes) is held so, with no float32 copy.
     bool getStoredCodes(Linear& l) {
         if (!m_read || m_replaced.count(l.name)) return false;
         std::optional<CompactMatrix> codes = m_model.storedCodes(l.name);
