@@ -47,7 +47,7 @@ public:
 
     /// Codes times a float32 scale minus a float32 min per run of `run` consecutive values along each
     /// row of a row-major [rows, cols] matrix (cols a multiple of run): element = float(code) * scale -
-    /// min, two roundings, the GGUF K-quants' form (Q4_K, Q5_K: d·sc·q − dmin·m) held as stored.
+    /// min, two roundings, the GGUF K-quants' form (Q2_K, Q4_K, Q5_K: d·sc·q − dmin·m) held as stored.
     /// codes[r * cols + c] in 0..127 (two to a byte where all lie in 0..15); scales and mins [rows,
     /// cols / run]. Throws Error for sizes that disagree or codes past 127.
     static CompactMatrix scaledWithMins(std::vector<std::uint8_t> codes, std::vector<float> scales,
