@@ -201,14 +201,18 @@ Tensor GgufModel::weight(const std::string& name) const {
     const auto it = m_ggufOf.find(name);
     if (it == m_ggufOf.end()) fail(m_path, "no weight named '" + name + "'");
     Tensor t = m_file.tensor(it->second);
-    const char p = ropeProjection(name);
-    if (!p) return t;
+    const int nHead = ropeHeads(name);
+    if (!nHead) return t;
     // Back from llama.cpp's interleaved RoPE rows to HF's rotate_half rows.
-    const int nHead = p == 'q' ? m_config.numHeads : m_config.numKvHeads;
     Tensor out = Tensor::zeros(t.dtype(), t.shape());
     const std::size_t rowBytes = static_cast<std::size_t>(t.cols()) * dtypeSize(t.dtype());
     permuteRopeRows(t.bytes(), out.mutableBytes(), t.rows(), rowBytes, nHead, false);
     return out;
+}
+
+int GgufModel::ropeHeads(const std::string& name) const {
+    const char p = ropeProjection(name);
+    return p == 'q' ? m_config.numHeads : p == 'k' ? m_config.numKvHeads : 0;
 }
 
 std::optional<CompactMatrix> GgufModel::storedCodes(const std::string& name) const {
@@ -220,10 +224,9 @@ std::optional<CompactMatrix> GgufModel::storedCodes(const std::string& name) con
     const std::int64_t rows = ti->shape[0], cols = ti->shape[1];
     std::span<const std::byte> stored = m_file.rawData(ti->name);
     std::vector<std::byte> permuted;
-    if (const char p = ropeProjection(name)) {
+    if (const int nHead = ropeHeads(name)) { // q/k rows back to HF's order, as weight() does
         permuted.resize(stored.size());
-        permuteRopeRows(stored.data(), permuted.data(), rows, stored.size() / static_cast<std::size_t>(rows),
-                        p == 'q' ? m_config.numHeads : m_config.numKvHeads, false);
+        permuteRopeRows(stored.data(), permuted.data(), rows, stored.size() / static_cast<std::size_t>(rows), nHead, false);
     }
     const std::byte* blocks = permuted.empty() ? stored.data() : permuted.data();
     std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * cols));

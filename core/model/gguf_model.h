@@ -37,6 +37,8 @@ public:
 
 private:
     GgufModel() = default;
+    /// The head count whose RoPE rows a q/k projection interleaves in the file (0 for other weights).
+    int ropeHeads(const std::string& name) const;
 
     std::filesystem::path m_path;
     GgufFile m_file;

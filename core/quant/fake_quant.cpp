@@ -37,29 +37,6 @@ RangeStats tensorRange(const float* x, std::int64_t rows, std::int64_t cols) {
 
 } // namespace
 
-RangeStats rangeOf(const float* x, std::size_t n) {
-    using namespace simd;
-    // Non-finite values are replaced by the first finite one, which never widens the range.
-    std::size_t first = 0;
-    while (first < n && !std::isfinite(x[first])) ++first;
-    if (first == n) return {};
-    const float seed = x[first];
-    F8 lo = splat(seed), hi = lo;
-    const F8 vSeed = lo, vBig = splat(std::numeric_limits<float>::max());
-    std::size_t i = first;
-    for (; i + kLanes <= n; i += kLanes) {
-        const F8 v = load(x + i);
-        const F8 a = fromBits(bits(v) & 0x7fffffffu);
-        const F8 w = select(a <= vBig, v, vSeed); // false for inf and NaN
-        lo = select(w < lo, w, lo);
-        hi = select(w > hi, w, hi);
-    }
-    float l = hmin(lo), h = hmax(hi);
-    for (; i < n; ++i)
-        if (std::isfinite(x[i])) l = std::min(l, x[i]), h = std::max(h, x[i]);
-    return {l, h, std::max(std::fabs(l), std::fabs(h))};
-}
-
 namespace {
 
 ElementOptions optionsOf(const QuantSpec& s) { return {s.symmetric, s.fullRange}; }

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 #include "quant/quant_spec.h"
+#include "quant/run_absmax.h" // rangeOf
 
 #include <cstdint>
 
 namespace qs::core {
-
-/// Range of n values (min, max, absmax); non-finite values are left out.
-RangeStats rangeOf(const float* x, std::size_t n);
 
 /// Quantize-dequantizes a row-major matrix [rows, cols] (rows = output channels, or tokens for
 /// activations) with `spec`; out may alias in. Rows run in parallel (OpenMP); the result does not

@@ -30,18 +30,28 @@ float finiteAbsMax(const float* x, std::size_t n) {
     return m;
 }
 
-namespace {
-
-// runRange of one run, one value at a time.
-RangeStats finiteRange(const float* x, std::size_t n) {
-    constexpr float inf = std::numeric_limits<float>::infinity();
-    float lo = inf, hi = -inf;
-    for (std::size_t i = 0; i < n; ++i)
-        if (std::isfinite(x[i])) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
-    return lo <= hi ? RangeStats{lo, hi, std::max(std::fabs(lo), std::fabs(hi))} : RangeStats{};
+RangeStats rangeOf(const float* x, std::size_t n) {
+    using namespace simd;
+    // Non-finite values are replaced by the first finite one, which never widens the range.
+    std::size_t first = 0;
+    while (first < n && !std::isfinite(x[first])) ++first;
+    if (first == n) return {};
+    const float seed = x[first];
+    F8 lo = splat(seed), hi = lo;
+    const F8 vSeed = lo, vBig = splat(std::numeric_limits<float>::max());
+    std::size_t i = first;
+    for (; i + kLanes <= n; i += kLanes) {
+        const F8 v = load(x + i);
+        const F8 a = fromBits(bits(v) & 0x7fffffffu);
+        const F8 w = select(a <= vBig, v, vSeed); // false for inf and NaN
+        lo = select(w < lo, w, lo);
+        hi = select(w > hi, w, hi);
+    }
+    float l = hmin(lo), h = hmax(hi);
+    for (; i < n; ++i)
+        if (std::isfinite(x[i])) l = std::min(l, x[i]), h = std::max(h, x[i]);
+    return {l, h, std::max(std::fabs(l), std::fabs(h))};
 }
-
-} // namespace
 
 #if defined(__AVX2__)
 namespace {
@@ -120,7 +130,7 @@ std::size_t eightRangesAtATime(const float* x, std::size_t n, std::size_t run, R
         for (int k = 0; k < 8; ++k)
             out[k] = std::isfinite(l[k]) && std::isfinite(h[k])
                          ? RangeStats{l[k], h[k], std::max(std::fabs(l[k]), std::fabs(h[k]))}
-                         : finiteRange(x + start + k * run, run); // an infinity, or only NaN
+                         : rangeOf(x + start + k * run, run); // an infinity, or only NaN
     }
     return start;
 }
@@ -151,7 +161,7 @@ void runRange(const float* x, std::size_t n, std::size_t run, RangeStats* out) {
 #if defined(__AVX2__)
     start = eightAtATime(run, [&]<std::size_t kRunVectors>() { return eightRangesAtATime<kRunVectors>(x, n, run, out); });
 #endif
-    for (; start < n; start += run) *out++ = finiteRange(x + start, std::min(run, n - start));
+    for (; start < n; start += run) *out++ = rangeOf(x + start, std::min(run, n - start));
 }
 
 } // namespace qs::core

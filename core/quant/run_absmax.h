@@ -15,7 +15,10 @@ float finiteAbsMax(const float* x, std::size_t n);
 /// maxima are transposed into one vector, where one run at a time would pay a horizontal reduction each.
 void runAbsMax(const float* x, std::size_t n, std::size_t run, float* out);
 
-/// rangeOf (fake_quant.h) of each run of `run` values into out[k]: the finite minimum, maximum and
+/// Range of n values (min, max, absmax); non-finite values are left out (all 0 when none is finite).
+RangeStats rangeOf(const float* x, std::size_t n);
+
+/// rangeOf of each run of `run` values into out[k]: the finite minimum, maximum and
 /// largest magnitude, all 0 where a run has no finite value. Equal as numbers (a zero's sign may
 /// differ, which no fit reads). Eight runs at a time on AVX2, as runAbsMax.
 void runRange(const float* x, std::size_t n, std::size_t run, RangeStats* out);
