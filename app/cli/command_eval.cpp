@@ -14,6 +14,7 @@
 #include "io/file_util.h"
 #include "io/npy.h"
 #include "nn/causal_lm.h"
+#include "tensor/gemm_bf16.h"
 #include "base/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,7 +31,8 @@ std::string evalUsage(const CliContext& ctx) {
         "quantscope-cli eval MODEL --data FILE [--ctx N] [--windows N]\n"
         "                   [--method M spec flags [--calib FILE [--calib-windows N]]]\n"
         "                   [--act-quant Q] [--kv-quant Q] [--recipe R.json] [--kld] [--low-memory]\n"
-        "                   [--scoring quantscope|llama.cpp] [--kl-divergence-base FILE] [--json]\n"
+        "                   [--scoring quantscope|llama.cpp] [--kl-divergence-base FILE] [--compute f32|bf16]\n"
+        "                   [--json]\n"
         "  Perplexity of MODEL on FILE: non-overlapping windows of --ctx tokens, each its own sequence;\n"
         "  the first token of a window is not scored.\n\n"
         "  --scoring llama.cpp  llama-perplexity's protocol instead: the text with one trailing newline\n"
@@ -54,6 +56,10 @@ std::string evalUsage(const CliContext& ctx) {
         "                   and KV head\n"
         "  --recipe R.json  a recipe file (export --as recipe) instead of the quantization flags\n"
         "  --kld            KL divergence against the fp32 model (always reported with a quantization)\n"
+        "  --compute bf16   every decoder Linear and the LM head on bfloat16 operands with float32 sums\n"
+        "                   (AMX tiles where the processor has them), as bf16 inference runs: inputs\n"
+        "                   rounded to bf16 at each product, weights once; the quantized and the reference\n"
+        "                   model alike. Default f32: float32 products\n"
         "  --calib FILE     calibration text/.npy for calibrated methods (gptq): its first --calib-windows\n"
         "                   non-overlapping windows of --ctx tokens, each its own sequence\n"
         "  --calib-windows N  calibration windows (default 128)\n"
@@ -93,6 +99,8 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     const bool kld = args.takeFlag("kld");
     const bool lowMemory = args.takeFlag("low-memory");
     const std::string scoring = args.takeOption("scoring").value_or("quantscope");
+    const std::string compute = args.takeOption("compute").value_or("f32");
+    if (compute != "f32" && compute != "bf16") throw core::Error("--compute " + compute + ": expected f32 or bf16");
     if (scoring != "quantscope" && scoring != "llama.cpp")
         throw core::Error("--scoring " + scoring + ": expected quantscope or llama.cpp");
     const auto klBase = args.takeOption("kl-divergence-base");
@@ -106,6 +114,10 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     core::ForwardHooks hooks;
     hooks.activation = recipe.activation;
     hooks.kvCache = recipe.kvCache;
+    hooks.bf16Products = compute == "bf16";
+    if (hooks.bf16Products && (lowMemory || klBase))
+        throw core::Error("eval: --compute bf16 runs the whole model from --data (no --low-memory or "
+                          "--kl-divergence-base)");
     const auto path = args.takePositional();
     if (!path) throw core::Error("eval: missing MODEL");
     if (klBase && kld) {
@@ -178,7 +190,10 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         quant = std::move(r.quant);
         peakWeightBytes = r.peakWeightBytes;
     } else {
-        const core::CausalLm reference(*model, {}, ctx.job);
+        core::CausalLm reference(*model, {}, ctx.job);
+        core::ForwardHooks referenceHooks; // the products' precision only: the reference is unquantized
+        referenceHooks.bf16Products = hooks.bf16Products;
+        reference.setHooks(referenceHooks);
         if (!compare) {
             result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
         } else {
@@ -212,6 +227,8 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         j["kld"] = comparison->kld.toJson();
     }
     j["low_memory"] = lowMemory;
+    j["compute"] = compute;
+    if (hooks.bf16Products) j["bf16_tiles"] = core::bf16TilesAvailable();
     j["peak_weight_bytes"] = peakWeightBytes;
     j.update(result.toJson());
 
@@ -222,6 +239,9 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
                   << "data         " << *data << ": " << source << ", " << tokens.size() << " tokens\n"
                   << "windows      " << result.windows << " x " << opts.ctx << " tokens, "
                   << result.tokensScored << " scored\n";
+        if (hooks.bf16Products)
+            std::cout << "products     bf16 operands, float32 sums"
+                      << (core::bf16TilesAvailable() ? " (AMX tiles)\n" : " (no AMX here: float32 products of the rounded operands)\n");
         if (comparison) {
             std::cout << "recipe       ";
             if (quant)

@@ -42,9 +42,13 @@ def load_safetensors(path):
 
 
 class Llama:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, bf16=False):
         self.cfg = json.load(open(os.path.join(model_dir, "config.json")))
         self.w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+        # --bf16: each Linear (and the head) on bf16 operands, its weight converted once, the input at
+        # each product, the result back to float32 (as quantscope-cli eval --compute bf16 runs them).
+        self.bf16 = bf16
+        self.wt = {n: (t.T.to(torch.bfloat16) if bf16 else t.T) for n, t in self.w.items() if t.dim() == 2}
         c = self.cfg
         self.hd = c.get("head_dim", c["hidden_size"] // c["num_attention_heads"])
         self.nh, self.nkv = c["num_attention_heads"], c["num_key_value_heads"]
@@ -60,6 +64,9 @@ class Llama:
         h = x.shape[-1] // 2
         return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
+    def mm(self, h, name):  # h @ W[name]ᵀ
+        return (h.to(torch.bfloat16) @ self.wt[name]).float() if self.bf16 else h @ self.wt[name]
+
     def forward(self, ids):  # ids [B, S] -> logits [B, S, V]
         B, S = ids.shape
         w = self.w
@@ -71,9 +78,9 @@ class Llama:
         for l in range(self.cfg["num_hidden_layers"]):
             p = f"model.layers.{l}."
             h = self.rms(x, w[p + "input_layernorm.weight"])
-            q = (h @ w[p + "self_attn.q_proj.weight"].T).view(B, S, self.nh, self.hd).transpose(1, 2)
-            k = (h @ w[p + "self_attn.k_proj.weight"].T).view(B, S, self.nkv, self.hd).transpose(1, 2)
-            v = (h @ w[p + "self_attn.v_proj.weight"].T).view(B, S, self.nkv, self.hd).transpose(1, 2)
+            q = self.mm(h, p + "self_attn.q_proj.weight").view(B, S, self.nh, self.hd).transpose(1, 2)
+            k = self.mm(h, p + "self_attn.k_proj.weight").view(B, S, self.nkv, self.hd).transpose(1, 2)
+            v = self.mm(h, p + "self_attn.v_proj.weight").view(B, S, self.nkv, self.hd).transpose(1, 2)
             q = q * cos + self.rotate_half(q) * sin
             k = k * cos + self.rotate_half(k) * sin
             rep = self.nh // self.nkv
@@ -81,12 +88,12 @@ class Llama:
             v = v.repeat_interleave(rep, dim=1)
             s = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.hd) + mask
             a = torch.softmax(s, dim=-1, dtype=torch.float32) @ v
-            x = x + a.transpose(1, 2).reshape(B, S, -1) @ w[p + "self_attn.o_proj.weight"].T
+            x = x + self.mm(a.transpose(1, 2).reshape(B, S, -1), p + "self_attn.o_proj.weight")
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])
-            g = torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)
-            x = x + g @ w[p + "mlp.down_proj.weight"].T
-        head = w.get("lm_head.weight", w["model.embed_tokens.weight"])  # tied when absent
-        return self.rms(x, w["model.norm.weight"]) @ head.T
+            g = torch.nn.functional.silu(self.mm(h, p + "mlp.gate_proj.weight")) * self.mm(h, p + "mlp.up_proj.weight")
+            x = x + self.mm(g, p + "mlp.down_proj.weight")
+        head = "lm_head.weight" if "lm_head.weight" in w else "model.embed_tokens.weight"  # tied when absent
+        return self.mm(self.rms(x, w["model.norm.weight"]), head)
 
 
 def set_blas_threads(n):
@@ -102,7 +109,7 @@ def set_blas_threads(n):
     return None
 
 
-def peer_setup(model_class, repeat, batch, batch_help):
+def peer_setup(model_class, repeat, batch, batch_help, bf16_option=False):
     """The peers' common command line (threads, repeat, batch, model, tokens, windows, ctx): parses it, sets
     torch's and OpenBLAS's threads, loads the model. Returns (args, model, ids [windows, ctx], blas_threads)."""
     ap = argparse.ArgumentParser()
@@ -115,11 +122,13 @@ def peer_setup(model_class, repeat, batch, batch_help):
     ap.add_argument("--tokens", help=".npy of token ids (default: the fixture's ref_test_tokens.npy)")
     ap.add_argument("--windows", type=int, default=64)
     ap.add_argument("--ctx", type=int, default=128)
+    if bf16_option:
+        ap.add_argument("--bf16", action="store_true", help="Linears on bf16 operands (oneDNN's bf16 matmul)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     blas_threads = set_blas_threads(a.threads)
     d = a.model or os.path.join(a.fixtures, "tinyllama-bpe512")
-    m = model_class(d)
+    m = model_class(d, a.bf16) if bf16_option else model_class(d)
     tokens = np.load(a.tokens or os.path.join(d, "ref_test_tokens.npy")).astype(np.int64)
     W, C = a.windows, a.ctx
     if tokens.size < W * C:
@@ -128,7 +137,7 @@ def peer_setup(model_class, repeat, batch, batch_help):
 
 
 def main():
-    a, m, ids, blas_threads = peer_setup(Llama, 3, 8, "windows per forward call")
+    a, m, ids, blas_threads = peer_setup(Llama, 3, 8, "windows per forward call", bf16_option=True)
     W, C = a.windows, a.ctx
     best = None
     with torch.no_grad():
@@ -144,7 +153,7 @@ def main():
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
     ppl = math.exp(total / (W * (C - 1)))
-    print(json.dumps({"threads": a.threads, "openblas_threads": blas_threads, "batch": a.batch, "ppl": ppl, "seconds_best": best,
+    print(json.dumps({"threads": a.threads, "openblas_threads": blas_threads, "batch": a.batch, "bf16": a.bf16, "ppl": ppl, "seconds_best": best,
                       "tokens_per_second": W * C / best, "torch": torch.__version__}))
 
 

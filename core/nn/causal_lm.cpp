@@ -135,10 +135,47 @@ void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) con
     }
 }
 
+std::shared_ptr<const Bf16Panels> CausalLm::Impl::cachedPanels(const std::shared_ptr<const void>& source,
+                                                               const std::function<Bf16Panels()>& pack) const {
+    Bf16PanelCache& cache = *bf16Panels;
+    const std::lock_guard lock(cache.mutex);
+    const auto it = cache.entries.find(source.get());
+    // The same live buffer: a freed buffer's address may come back for another weight.
+    if (it != cache.entries.end() && !it->second.source.owner_before(source) && !source.owner_before(it->second.source))
+        return it->second.panels;
+    std::erase_if(cache.entries, [](const auto& entry) { return entry.second.source.expired(); });
+    auto packed = std::make_unique<const Bf16Panels>(pack());
+    const std::size_t bytes = packed->bytes();
+    std::shared_ptr<const Bf16Panels> panels(packed.release(), [m = meter, bytes](const Bf16Panels* p) {
+        delete p;
+        m->remove(bytes);
+    });
+    meter->add(bytes);
+    cache.entries[source.get()] = {source, panels};
+    return panels;
+}
+
+std::shared_ptr<const Bf16Panels> CausalLm::Impl::panelsOf(const Linear& l) const {
+    if (l.compact)
+        return cachedPanels(l.compact, [&] {
+            return l.inOut ? Bf16Panels::fromColumns(l.compact->view()) : Bf16Panels::fromRows(l.compact->view());
+        });
+    return cachedPanels(l.weight, [&] {
+        return l.inOut ? Bf16Panels::fromColumns({l.weight->data(), l.in, l.out, l.out})
+                       : Bf16Panels::fromRows({l.weight->data(), l.out, l.in, l.in});
+    });
+}
+
+std::shared_ptr<const Bf16Panels> CausalLm::Impl::headPanels() const {
+    return cachedPanels(head, [&] { return Bf16Panels::fromRows({head->data(), vocab, hidden, hidden}); });
+}
+
 RowMatrixF CausalLm::Impl::linear(const Linear& l, const RowMatrixF& x) const {
     RowMatrixF y(x.rows(), l.out);
     const float* bias = l.bias ? l.bias->data() : nullptr;
-    if (l.compact) {
+    if (hooks.bf16Products) {
+        gemmBf16(view(x), *panelsOf(l), view(y), bias);
+    } else if (l.compact) {
         if (l.inOut)
             gemmNN(view(x), l.compact->view(), view(y), bias);
         else
@@ -363,7 +400,10 @@ RowMatrixF CausalLm::Impl::logits(const RowMatrixF& x) const {
     RowMatrixF h;
     norm(finalNorm, x, h);
     RowMatrixF out(x.rows(), vocab);
-    gemmNT(view(h), {head->data(), vocab, hidden, hidden}, view(out));
+    if (hooks.bf16Products)
+        gemmBf16(view(h), *headPanels(), view(out));
+    else
+        gemmNT(view(h), {head->data(), vocab, hidden, hidden}, view(out));
     return out;
 }
 

@@ -51,6 +51,12 @@ struct ForwardHooks {
     /// included); 0 (or a span covering the context) keeps full attention, computed exactly as without.
     std::vector<std::vector<int>> attentionSpans;
     int attentionSinks = 0;
+    /// Runs every decoder Linear and the LM head on bfloat16 operands with float32 sums
+    /// (tensor/gemm_bf16.h), as bf16 inference does: each product's input rounded to bf16 (to nearest
+    /// even), each weight once, its bf16 copy kept beside the held weight while that lives (counted in
+    /// peakWeightBytes). On AMX-BF16 tiles where the processor has them. Attention, norms and the rest
+    /// stay float32. The backward pass refuses it.
+    bool bf16Products = false;
 };
 
 /// One distinct input of a decoder layer's Linears: q/k/v (GPT-2: the fused c_attn) share one input,

@@ -814,6 +814,8 @@ void checkHooks(const ForwardHooks& h) {
     if (h.siteTransform && !h.siteTransformTranspose)
         throw Error("gradient: the model changes the basis of Linear inputs by a function without an adjoint "
                     "(siteTransformTranspose); the backward pass cannot pass gradients through it");
+    if (h.bf16Products)
+        throw Error("gradient: the model runs its products in bf16 (bf16Products); the backward pass is float32");
     if (h.attentionObserver || !h.attentionSpans.empty())
         throw Error("gradient: the model's attention is observed or masked to spans; the backward pass runs full "
                     "causal attention only");

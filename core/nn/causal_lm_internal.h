@@ -6,10 +6,13 @@
 #include "nn/causal_lm.h"
 #include "quant/fake_quant.h"
 #include "tensor/compact_matrix.h"
+#include "tensor/gemm_bf16.h"
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <omp.h>
 #include <string>
 #include <vector>
@@ -74,6 +77,17 @@ struct WeightMeter {
     void remove(std::size_t bytes) { current.fetch_sub(bytes); }
 };
 
+/// The bf16 panels of weights (ForwardHooks::bf16Products), packed on first use and kept while the
+/// weight buffer they came from lives; keyed by that buffer, so models sharing buffers share them.
+struct Bf16PanelCache {
+    struct Entry {
+        std::weak_ptr<const void> source;
+        std::shared_ptr<const Bf16Panels> panels;
+    };
+    std::mutex mutex;
+    std::map<const void*, Entry> entries;
+};
+
 class Loader;
 
 using SlotFn = std::function<void(const std::string&, Buffer&)>;
@@ -107,6 +121,7 @@ struct CausalLm::Impl {
     ForwardHooks hooks;
     /// Counts this model's weight buffers (shared with the models derived from it).
     std::shared_ptr<WeightMeter> meter = std::make_shared<WeightMeter>();
+    std::shared_ptr<causal_lm_detail::Bf16PanelCache> bf16Panels = std::make_shared<causal_lm_detail::Bf16PanelCache>();
     /// layerByLayer(): the model loadLayer() reads from; null when every layer is always loaded.
     const Model* source = nullptr;
     std::string namePrefix; ///< the architecture's optional name prefix when the checkpoint has it, else ""
@@ -123,6 +138,11 @@ struct CausalLm::Impl {
 
     void norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) const;
     RowMatrixF linear(const Linear& l, const RowMatrixF& x) const;
+    // Linear l's weight (or the LM head) packed for bf16 products, from the cache or packed now.
+    std::shared_ptr<const Bf16Panels> panelsOf(const Linear& l) const;
+    std::shared_ptr<const Bf16Panels> headPanels() const;
+    std::shared_ptr<const Bf16Panels> cachedPanels(const std::shared_ptr<const void>& source,
+                                                   const std::function<Bf16Panels()>& pack) const;
     // q, k, v: `windows` windows of one length stacked by rows; attention stays within each window.
     RowMatrixF attention(const RowMatrixF& q, const RowMatrixF& k, const RowMatrixF& v, int windows, int window,
                          int layer) const;

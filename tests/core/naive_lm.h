@@ -172,6 +172,9 @@ public:
 
     std::optional<core::QuantSpec> activationQuant; ///< per-token fake quant of every Linear input
     std::optional<core::QuantSpec> kvQuant;         ///< fake quant of K (after RoPE) and V per token/head
+    /// Every Linear and the head on operands rounded to bf16 (the input through float32 first), summed
+    /// in float64 (ForwardHooks::bf16Products).
+    bool bf16Products = false;
 
     /// Logits [tokens][vocab].
     Mat forward(const std::vector<int>& ids) const {
@@ -181,28 +184,32 @@ public:
 private:
     const std::vector<float>& w(const std::string& n) const { return m_w.at(n); }
 
+    // An operand of a product: itself, or rounded to bf16 (through float32).
+    double operand(double v) const {
+        return bf16Products ? core::bf16ToF32(core::f32ToBf16(static_cast<float>(v))) : v;
+    }
     // y = x W^T (+ b), W stored [out, in].
-    static Mat linOutIn(const Mat& x, const std::vector<float>& W, int out, const std::vector<float>* b) {
+    Mat linOutIn(const Mat& x, const std::vector<float>& W, int out, const std::vector<float>* b) const {
         const std::size_t in = x[0].size();
         Mat y(x.size(), std::vector<double>(out, 0.0));
         for (std::size_t t = 0; t < x.size(); ++t)
             for (int o = 0; o < out; ++o) {
                 double acc = b ? (*b)[o] : 0.0;
                 for (std::size_t i = 0; i < in; ++i)
-                    acc += x[t][i] * W[o * in + i];
+                    acc += operand(x[t][i]) * operand(W[o * in + i]);
                 y[t][o] = acc;
             }
         return y;
     }
     // y = x W (+ b), W stored [in, out] (GPT-2 Conv1D).
-    static Mat linInOut(const Mat& x, const std::vector<float>& W, int out, const std::vector<float>* b) {
+    Mat linInOut(const Mat& x, const std::vector<float>& W, int out, const std::vector<float>* b) const {
         const std::size_t in = x[0].size();
         Mat y(x.size(), std::vector<double>(out, 0.0));
         for (std::size_t t = 0; t < x.size(); ++t)
             for (int o = 0; o < out; ++o) {
                 double acc = b ? (*b)[o] : 0.0;
                 for (std::size_t i = 0; i < in; ++i)
-                    acc += x[t][i] * W[i * out + o];
+                    acc += operand(x[t][i]) * operand(W[i * out + o]);
                 y[t][o] = acc;
             }
         return y;

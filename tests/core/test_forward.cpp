@@ -8,6 +8,7 @@
 #include "io/npy.h"
 #include "naive_lm.h"
 #include "nn/causal_lm.h"
+#include "tensor/gemm_bf16.h"
 #include "base/error.h"
 
 #include <cmath>
@@ -208,6 +209,7 @@ double checkAgainstNaive(const qs::test::TinySpec& spec, const std::string& name
     qs::test::NaiveLm naive(spec, weights);
     naive.activationQuant = hooks.activation;
     naive.kvQuant = hooks.kvCache;
+    naive.bf16Products = hooks.bf16Products;
     const std::vector<std::int32_t> ids32(ids.begin(), ids.end());
     return maxAbsDiff(lm.forward(ids32), naive.forward(ids));
 }
@@ -310,6 +312,57 @@ TEST(ForwardHooksTest, ActivationAndKvQuantizationMatchNaive) {
     EXPECT_LT(checkAgainstNaive(s, "hooks_llama", hooks), 1e-2);
     s.modelType = "gpt2";
     EXPECT_LT(checkAgainstNaive(s, "hooks_gpt2", hooks), 1e-2);
+}
+
+TEST(ForwardHooksTest, Bf16ProductsMatchNaiveOnRoundedOperands) {
+    // Every Linear and the head on bf16 operands (on AMX tiles where present, and on the float32
+    // products when held back), against the naive float64 pass on the same rounded operands. Rounding
+    // moves these logits by far more than the tolerance, so a product left in float32 fails.
+    const bool tiles = bf16TilesAvailable();
+    for (const bool allow : {true, false}) {
+        allowBf16Tiles(allow);
+        for (const std::string type : {"llama", "gpt2", "qwen2"}) {
+            SCOPED_TRACE(type + (allow && tiles ? " on tiles" : " on float32 products"));
+            qs::test::TinySpec s;
+            s.modelType = type;
+            s.tied = type == "qwen2"; // the head is the embedding
+            const fs::path dir = qs::test::outputDir("forward_bf16_" + type);
+            const auto weights = qs::test::writeTinyModel(dir, s);
+            const auto model = openModel(dir);
+            CausalLm lm(*model);
+            ForwardHooks hooks;
+            hooks.bf16Products = true;
+            lm.setHooks(hooks);
+            qs::test::NaiveLm rounded(s, weights), exact(s, weights);
+            rounded.bf16Products = true;
+            const std::vector<std::int32_t> ids32(kIds.begin(), kIds.end());
+            const RowMatrixF logits = lm.forward(ids32);
+            EXPECT_LT(maxAbsDiff(logits, rounded.forward(kIds)), 1e-4);
+            EXPECT_GT(maxAbsDiff(logits, exact.forward(kIds)), 1e-3);
+        }
+    }
+    allowBf16Tiles(true);
+}
+
+TEST(ForwardHooksTest, Bf16PanelsFollowReplacedWeights) {
+    // A model derived with a replaced weight shares the base's packed panels for the others, never for
+    // the replaced one: it gives the bits of a model built with the replacement from the start.
+    ForwardHooks hooks;
+    hooks.bf16Products = true;
+    const std::vector<std::int32_t> ids{5, 17, 300, 2, 44, 8, 8, 511};
+    CausalLm base(fixtureModel());
+    base.setHooks(hooks);
+    const RowMatrixF before = base.forward(ids); // packs every panel
+    const std::string name = "model.layers.1.mlp.down_proj.weight";
+    std::vector<float> replacement(192 * 512);
+    for (std::size_t i = 0; i < replacement.size(); ++i) replacement[i] = 0.01f * static_cast<float>(i % 7) - 0.03f;
+    CausalLm derived(base, {{name, replacement}});
+    derived.setHooks(hooks);
+    CausalLm fresh(fixtureModel(), {{name, replacement}});
+    fresh.setHooks(hooks);
+    const RowMatrixF after = derived.forward(ids);
+    EXPECT_TRUE(after == fresh.forward(ids));
+    EXPECT_FALSE(after == before);
 }
 
 TEST(ForwardHooksTest, HooksChangeTheFixtureLogitsByTheirPrecision) {

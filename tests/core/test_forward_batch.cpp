@@ -46,6 +46,14 @@ TEST(ForwardBatch, FixtureWindowsGiveTheirOwnBits) {
     expectBatchEqualsEachWindow(qs::test::fixtureLm(), windowsOf(128, 512));
 }
 
+TEST(ForwardBatch, Bf16ProductsGiveEachWindowItsBits) {
+    CausalLm lm(qs::test::fixtureLm(), {});
+    ForwardHooks hooks;
+    hooks.bf16Products = true;
+    lm.setHooks(hooks);
+    expectBatchEqualsEachWindow(lm, windowsOf(128, 512));
+}
+
 TEST(ForwardBatch, EveryArchitectureGivesEachWindowsBits) {
     std::vector<std::pair<std::string, qs::test::TinySpec>> specs(4);
     specs[0].first = "gpt2"; // fused c_attn, learned positions, LayerNorm

@@ -214,6 +214,10 @@ TEST(GradModel, BadInputIsAnErrorNamingIt) {
     h.siteTransform = [](int, int, RowMatrixF&) {};
     t.lm->setHooks(h);
     EXPECT_THROW(lossGradient(*t.lm, t.windows, 1), Error);
+    ForwardHooks bf16;
+    bf16.bf16Products = true; // the backward pass is float32 only
+    t.lm->setHooks(bf16);
+    EXPECT_THROW(lossGradient(*t.lm, t.windows, 1), Error);
 }
 
 TEST(GradModel, LinearObserverSeesEachLinearsInputAndOutputGradient) {

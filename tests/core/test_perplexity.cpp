@@ -98,6 +98,28 @@ TEST(Perplexity, ResultDoesNotDependOnTheThreadCount) {
     EXPECT_EQ(omp_get_max_threads(), before); // workers' single-thread setting does not leak out
 }
 
+TEST(Perplexity, Bf16ProductsStayWithinTheReferenceToleranceAtAnyThreadCount) {
+    // Linears and head on bf16 operands: the fixture's perplexity moves, but by less than the
+    // reference tolerance; 1 and 2 threads give the same bits.
+    CausalLm lm(fixtureModel()); // its own weight meter
+    const std::size_t weightBytes = lm.peakWeightBytes();
+    ForwardHooks hooks;
+    hooks.bf16Products = true;
+    lm.setHooks(hooks);
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const PerplexityResult one = evaluatePerplexity(lm, testTokens(), {128, 0}, {});
+    omp_set_num_threads(2);
+    const PerplexityResult two = evaluatePerplexity(lm, testTokens(), {128, 0}, {});
+    omp_set_num_threads(before);
+    EXPECT_EQ(one.perplexity, two.perplexity);
+    EXPECT_LT(relErr(one.perplexity, reference()["summary_ppl"]["fp32"].get<double>()), 1e-4) << one.perplexity;
+    EXPECT_NE(one.perplexity, evaluatePerplexity(fixtureLm(), testTokens(), {128, 0}, {}).perplexity);
+    // The bf16 panels are counted: 2 bytes a value of every Linear and the head, at least.
+    EXPECT_GE(lm.peakWeightBytes(), weightBytes + 2 * (fixtureModel().parameterCount() - 512 * 192 -
+                                                        9 * 192));
+}
+
 TEST(Perplexity, WindowsAreFullNonOverlappingAndLimited) {
     std::vector<std::int32_t> ids(1000);
     for (std::size_t i = 0; i < ids.size(); ++i)

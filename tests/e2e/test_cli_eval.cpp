@@ -28,6 +28,25 @@ TEST(CliEval, Fp32PerplexityOfTheTestTokens) {
     EXPECT_FALSE(j.contains("kld"));
 }
 
+TEST(CliEval, Bf16ProductsStayWithinTheReferenceTolerance) {
+    // --compute bf16: Linears and head on bf16 operands, for the reference and the quantized model
+    // alike; the fixture's perplexities move by less than the reference tolerance.
+    const CliRun r = runCli("eval " + kModel + " --data " + kTokens + " --compute bf16 --json");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    const auto j = r.json();
+    EXPECT_EQ(j["compute"], "bf16");
+    EXPECT_TRUE(j["bf16_tiles"].is_boolean());
+    EXPECT_LT(relErr(j["perplexity"].get<double>(), 8.458817407160915), 1e-4) << j.dump();
+    EXPECT_NE(j["perplexity"].get<double>(), runCli("eval " + kModel + " --data " + kTokens + " --json")
+                                                  .json()["perplexity"]
+                                                  .get<double>());
+    const CliRun q = runCli("eval " + kModel + " --data " + kTokens +
+                            " --method rtn --format int4 --granularity group --group 32 --asym --compute bf16 --json");
+    ASSERT_EQ(q.exitCode, 0) << q.out;
+    EXPECT_LT(relErr(q.json()["perplexity"].get<double>(), 8.494180127176628), 1e-4) << q.out;
+    EXPECT_LT(relErr(q.json()["reference"]["perplexity"].get<double>(), j["perplexity"].get<double>()), 1e-12);
+}
+
 TEST(CliEval, TextIsTokenizedWithTheModelsTokenizer) {
     // The first 64 windows of encode(test.txt) are exactly ref_test_tokens.npy.
     const CliRun r = runCli("eval " + kModel + " --data " + q((fixtures() / "corpus" / "test.txt").string()) +
@@ -91,6 +110,8 @@ TEST(CliEval, ErrorsAreJsonWithNonZeroExit) {
           "eval " + kModel + " --data " + kTokens + " --ctx 9000 --json", // no full window
           "eval " + kModel + " --data /nonexistent.npy --json",
           "eval " + kModel + " --data " + kTokens + " --act-quant int9 --json",
+          "eval " + kModel + " --data " + kTokens + " --compute fp8 --json",
+          "eval " + kModel + " --data " + kTokens + " --compute bf16 --low-memory --json",
           "eval " + kModel + " --data " + kTokens + " --bogus --json"}) {
         const CliRun r = runCli(args);
         EXPECT_EQ(r.exitCode, 1) << args;
