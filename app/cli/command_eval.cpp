@@ -99,8 +99,6 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     const bool kld = args.takeFlag("kld");
     const bool lowMemory = args.takeFlag("low-memory");
     const std::string scoring = args.takeOption("scoring").value_or("quantscope");
-    const std::string compute = args.takeOption("compute").value_or("f32");
-    if (compute != "f32" && compute != "bf16") throw core::Error("--compute " + compute + ": expected f32 or bf16");
     if (scoring != "quantscope" && scoring != "llama.cpp")
         throw core::Error("--scoring " + scoring + ": expected quantscope or llama.cpp");
     const auto klBase = args.takeOption("kl-divergence-base");
@@ -114,7 +112,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
     core::ForwardHooks hooks;
     hooks.activation = recipe.activation;
     hooks.kvCache = recipe.kvCache;
-    hooks.bf16Products = compute == "bf16";
+    hooks.bf16Products = evalOpts.bf16Products;
     if (hooks.bf16Products && (lowMemory || klBase))
         throw core::Error("eval: --compute bf16 runs the whole model from --data (no --low-memory or "
                           "--kl-divergence-base)");
@@ -227,7 +225,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         j["kld"] = comparison->kld.toJson();
     }
     j["low_memory"] = lowMemory;
-    j["compute"] = compute;
+    j["compute"] = hooks.bf16Products ? "bf16" : "f32";
     if (hooks.bf16Products) j["bf16_tiles"] = core::bf16TilesAvailable();
     j["peak_weight_bytes"] = peakWeightBytes;
     j.update(result.toJson());

@@ -42,6 +42,7 @@ nlohmann::json runQuantize(ArgList& args, CliContext& ctx) {
     // --ctx and --calib-windows shape the calibration windows: the evaluation schema's keys.
     const nlohmann::json evalFlags = takeSchemaFlags(args, core::evalOptionsSchema());
     if (evalFlags.contains("windows")) throw core::Error("quantize: --windows is an eval setting (calibration: --calib-windows)");
+    if (evalFlags.contains("compute")) throw core::Error("quantize: --compute is an eval setting (quantizers run in float32)");
     if (!evalFlags.empty() && !calibFile) throw core::Error("quantize: --calib-windows/--ctx need --calib FILE");
     const nlohmann::json e = core::validateParams(core::evalOptionsSchema(), evalFlags, "quantize");
     const long long windows = e.at("calib_windows").get<long long>();

@@ -36,6 +36,9 @@ const ParamSchema& evalOptionsSchema() {
          "Windows"},
         {"calib_windows", ParamType::Int, 128, 1, 1e6, {},
          "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each", "Calibration windows"},
+        {"compute", ParamType::Choice, "f32", 0, 0, {"f32", "bf16"},
+         "the products of Linears and the head: float32, or bf16 operands with float32 sums (AMX tiles where "
+         "present), for the reference and the quantized model alike", "Products"},
     };
     return schema;
 }
@@ -45,6 +48,7 @@ EvalOptions evalOptionsFromJson(const nlohmann::json& values, const std::string&
     EvalOptions o;
     o.ctx = v.at("ctx").get<int>();
     o.maxWindows = v.at("windows").get<long long>();
+    o.bf16Products = v.at("compute") == "bf16";
     return o;
 }
 

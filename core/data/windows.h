@@ -20,6 +20,10 @@ struct EvalOptions {
     /// First position of a window whose token is scored (1: all but the first; llama-perplexity
     /// scores only the second half, ctx/2 + 1 on). Not a sweep key: the protocols set it.
     int scoreFrom = 1;
+    /// compute "bf16": every Linear and the LM head on bf16 operands with float32 sums
+    /// (ForwardHooks::bf16Products), for the reference and the quantized models alike; "f32" (false):
+    /// float32 products.
+    bool bf16Products = false;
 
     /// Scored tokens per window.
     int scoredPerWindow() const { return ctx - scoreFrom; }
@@ -32,7 +36,8 @@ std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int
 
 /// The evaluation settings, declared once (the CLI's --ctx, --windows, --calib-windows; the GUI's
 /// Evaluation form; sweep eval keys): ctx (tokens per window, default 128), windows (at most this
-/// many, 0 = every full window), calib_windows (calibration windows a calibrated method sees, 128).
+/// many, 0 = every full window), calib_windows (calibration windows a calibrated method sees, 128),
+/// compute (the products' precision: f32 or bf16).
 const ParamSchema& evalOptionsSchema();
 
 /// EvalOptions from validated values of evalOptionsSchema() (missing keys take their defaults).

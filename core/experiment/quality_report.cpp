@@ -11,14 +11,18 @@ namespace qs::core {
 std::vector<RecipeQuality> compareRecipes(const Model& model, const Registries& registries,
                                           std::span<const std::int32_t> tokens, const EvalOptions& opts,
                                           const std::vector<QuantJob>& jobs, const JobContext& ctx) {
-    const CausalLm reference(model, {}, ctx);
+    CausalLm reference(model, {}, ctx);
+    ForwardHooks products;
+    products.bf16Products = opts.bf16Products;
+    reference.setHooks(products);
     std::vector<RecipeQuality> rows;
     for (const auto& job : jobs) {
         // Each quantized weight goes into the candidate as it is made (held as codes where its grid
         // allows), never beside float32 copies of every other.
         CausalLm candidate(reference, {});
         const ModelQuantResult q = quantizeModel(model, registries, job, ctx, false, {}, nullptr, &candidate);
-        if (q.transformed) candidate.setHooks(q.transformed->hooks()); // online rotations of a transformed recipe
+        // Online rotations of a transformed recipe; the products' precision either way.
+        candidate.setHooks(q.transformed ? q.transformed->hooks(products) : products);
         rows.push_back({job, q.bitsPerWeight, compareWithReference(reference, candidate, tokens, opts, ctx)});
     }
     return rows;

@@ -27,8 +27,10 @@ const OnnxModel& onnxOf(const Model& model) {
 }
 
 // What the forward hooks of a recipe without transforms do, as text (part of the residual keys).
-std::string hooksKey(const std::optional<QuantSpec>& activation, const std::optional<QuantSpec>& kvCache) {
-    return (activation ? activation->toJson().dump() : "-") + "|" + (kvCache ? kvCache->toJson().dump() : "-");
+std::string hooksKey(const std::optional<QuantSpec>& activation, const std::optional<QuantSpec>& kvCache,
+                     bool bf16Products) {
+    return (activation ? activation->toJson().dump() : "-") + "|" + (kvCache ? kvCache->toJson().dump() : "-") +
+           (bf16Products ? "|bf16" : "");
 }
 
 } // namespace
@@ -47,6 +49,7 @@ double RecipeRunOutcome::deltaPerplexity() const {
 
 std::string evalSettingsKey(const EvalOptions& eval, const std::string& calib, long long calibWindows) {
     nlohmann::json j{{"ctx", eval.ctx}, {"windows", eval.maxWindows}};
+    if (eval.bf16Products) j["compute"] = "bf16"; // float32 runs keep the keys they always had
     if (!calib.empty()) {
         j["calib"] = absolutePath(calib);
         j["calib_windows"] = calibWindows;
@@ -157,8 +160,12 @@ RecipeRunner::RecipeRunner(RecipeRunTarget target, const Registries& registries,
         m_tokens = readTokenData(m_target.data, model.path(), source);
         m_evalSteps = static_cast<long long>(splitWindows(m_tokens, m_target.eval).size()); // validates
         items = static_cast<std::int64_t>(m_tokens.size());
-        m_reference = std::make_unique<const CausalLm>(model, std::map<std::string, std::vector<float>>{},
-                                                       JobContext{nullptr, ctx.cancel});
+        auto reference = std::make_unique<CausalLm>(model, std::map<std::string, std::vector<float>>{},
+                                                    JobContext{nullptr, ctx.cancel});
+        ForwardHooks products;
+        products.bf16Products = m_target.eval.bf16Products;
+        reference->setHooks(products);
+        m_reference = std::move(reference);
     }
     if (m_project) {
         ctx.step(0, 0, "hashing model and data");
@@ -376,8 +383,9 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     const int layers = m_reference->numLayers();
     std::vector<std::uint64_t> keys;
     if (m_residuals && !transformed)
-        keys = residualKeysOfHashes(model, layers, replacedHashes, hooksKey(recipe.activation, recipe.kvCache), unchanged);
-    const ForwardHooks userHooks{recipe.activation, recipe.kvCache};
+        keys = residualKeysOfHashes(model, layers, replacedHashes, hooksKey(recipe.activation, recipe.kvCache, m_target.eval.bf16Products), unchanged);
+    ForwardHooks userHooks{recipe.activation, recipe.kvCache};
+    userHooks.bf16Products = m_target.eval.bf16Products;
     candidate->setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
     if (m_referenceLogitsLimit > 0) std::call_once(m_referenceLogitsOnce, [&] { computeReferenceLogits(ctx); });
 
@@ -426,7 +434,7 @@ void RecipeRunner::computeReferenceLogits(const JobContext& ctx) {
         const auto windows = splitWindows(m_tokens, m_target.eval);
         const bool keepLogits = static_cast<double>(windows.size()) * m_target.eval.ctx * m_reference->vocabSize() *
                                     sizeof(float) <= static_cast<double>(m_referenceLogitsLimit);
-        PrefixRun prefix(*m_residuals, residualKeys(*m_target.model, m_reference->numLayers(), {}, hooksKey(std::nullopt, std::nullopt)),
+        PrefixRun prefix(*m_residuals, residualKeys(*m_target.model, m_reference->numLayers(), {}, hooksKey(std::nullopt, std::nullopt, m_target.eval.bf16Products)),
                          windows.size(), streamBytesPerLayer(), true);
         std::vector<RowMatrixF> logits(keepLogits ? windows.size() : 0);
         forEachWindowBatch(windows.size(), windowsPerBatch(windows.size(), m_target.eval.ctx, m_reference->vocabSize()),

@@ -372,6 +372,14 @@ int CausalLm::vocabSize() const {
 }
 void CausalLm::setHooks(const ForwardHooks& hooks) {
     m_impl->hooks = hooks;
+    if (!hooks.bf16Products) return;
+    // Packs the held weights now, as a model's float32 weights are converted when it is built, rather
+    // than inside the first evaluation (a layer loaded later is packed on first use).
+    for (const Layer& l : m_impl->layers)
+        forEachLinear(l, [&](const Linear& x) {
+            if (x.weight || x.compact) m_impl->panelsOf(x);
+        });
+    if (m_impl->head) m_impl->headPanels();
 }
 const ForwardHooks& CausalLm::hooks() const {
     return m_impl->hooks;

@@ -53,9 +53,10 @@ struct ForwardHooks {
     int attentionSinks = 0;
     /// Runs every decoder Linear and the LM head on bfloat16 operands with float32 sums
     /// (tensor/gemm_bf16.h), as bf16 inference does: each product's input rounded to bf16 (to nearest
-    /// even), each weight once, its bf16 copy kept beside the held weight while that lives (counted in
-    /// peakWeightBytes). On AMX-BF16 tiles where the processor has them. Attention, norms and the rest
-    /// stay float32. The backward pass refuses it.
+    /// even), each weight once (by setHooks for the weights held then, else on first use), its bf16
+    /// copy kept beside the held weight while that lives (counted in peakWeightBytes). On AMX-BF16
+    /// tiles where the processor has them. Attention, norms and the rest stay float32. The backward
+    /// pass refuses it.
     bool bf16Products = false;
 };
 

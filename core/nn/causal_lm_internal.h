@@ -77,6 +77,12 @@ struct WeightMeter {
     void remove(std::size_t bytes) { current.fetch_sub(bytes); }
 };
 
+/// Calls f on every Linear of a decoder layer, const or not (the unused ones have no name).
+template <class L, class F>
+void forEachLinear(L& l, F&& f) {
+    for (auto* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) f(*x);
+}
+
 /// The bf16 panels of weights (ForwardHooks::bf16Products), packed on first use and kept while the
 /// weight buffer they came from lives; keyed by that buffer, so models sharing buffers share them.
 struct Bf16PanelCache {

@@ -230,11 +230,6 @@ void throwUnused(const std::map<std::string, std::vector<float>>& replaced, cons
     throw Error("replaced weights not used " + what + ": " + names);
 }
 
-// Calls f on every Linear of a decoder layer (the unused ones have no name).
-void forEachLinear(Layer& l, const std::function<void(Linear&)>& f) {
-    for (Linear* x : {&l.qkv, &l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) f(*x);
-}
-
 // Calls f(name, buffer) for every non-null float32 weight buffer of a decoder layer (a Linear held
 // in 16 bits has none: see forEachLinear).
 void forEachLayerSlot(Layer& l, const SlotFn& f) {

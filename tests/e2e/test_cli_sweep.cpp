@@ -158,6 +158,45 @@ TEST(CliSweep, PrefixCacheStartsAtTheFirstChangedLayerAndChangesNoBit) {
     EXPECT_EQ(c["runs"][2]["kld"].get<double>(), e.json()["kld"]["mean"].get<double>());
 }
 
+TEST(CliSweep, Bf16ProductsEqualPlainBf16EvalsAndAreStoredApart) {
+    // --compute bf16 runs the reference and every recipe on bf16 products: each run equals `eval
+    // --compute bf16`, with the prefix cache or without; its runs are keyed apart from float32 runs of
+    // the same recipes, so a float32 sweep of the same project runs them again.
+    const auto dir = outputDir("cli_sweep_bf16");
+    const auto project = dir / "p.qsproj";
+    std::filesystem::remove(project);
+    std::filesystem::remove(dir / "plain.qsproj");
+    const std::string grid = writeGrid(dir, R"({"format": "int4", "group": 32, "asym": true,
+        "layer": [[], ["model.layers.3.*=int8"]]})");
+    const CliRun cached = runCli(sweepArgs(grid, project, " --threads 1 --compute bf16"));
+    const CliRun plain = runCli(sweepArgs(grid, dir / "plain.qsproj", " --threads 1 --compute bf16 --no-prefix-cache"));
+    ASSERT_EQ(cached.exitCode, 0) << cached.out;
+    ASSERT_EQ(plain.exitCode, 0) << plain.out;
+    const auto c = cached.json();
+    ASSERT_EQ(c["done"], 2);
+    EXPECT_LT(c["prefix_cache"]["layer_runs"], c["prefix_cache"]["layer_runs_without_cache"]);
+    const CliRun ref = runCli("eval " + q(kModel) + " --data " + q(kTokens) + kEval + " --compute bf16 --json");
+    EXPECT_EQ(c["reference"]["perplexity"].get<double>(), ref.json()["perplexity"].get<double>());
+    const char* layerFlags[] = {"", " --layer 'model.layers.3.*=int8'"};
+    for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(c["runs"][i]["perplexity"], plain.json()["runs"][i]["perplexity"]) << i;
+        const CliRun e = runCli("eval " + q(kModel) + " --data " + q(kTokens) + kEval +
+                                " --format int4 --group 32 --asym --compute bf16" + layerFlags[i] + " --json");
+        ASSERT_EQ(e.exitCode, 0) << e.out;
+        EXPECT_EQ(c["runs"][i]["perplexity"].get<double>(), e.json()["perplexity"].get<double>()) << i;
+        EXPECT_EQ(c["runs"][i]["kld"].get<double>(), e.json()["kld"]["mean"].get<double>()) << i;
+    }
+    const CliRun f32 = runCli(sweepArgs(grid, project, " --threads 1"));
+    ASSERT_EQ(f32.exitCode, 0) << f32.out;
+    EXPECT_EQ(f32.json()["done"], 2);
+    EXPECT_EQ(f32.json()["skipped"], 0);
+    EXPECT_NE(f32.json()["runs"][0]["perplexity"], c["runs"][0]["perplexity"]);
+    std::size_t bf16Runs = 0;
+    for (const auto& r : runs(project))
+        bf16Runs += r["eval_settings"].dump().find("bf16") != std::string::npos;
+    EXPECT_EQ(bf16Runs, 3u); // the bf16 reference and two recipes
+}
+
 TEST(CliSweep, InvalidPointsAreSkippedAndUnknownKeysNamed) {
     const auto dir = outputDir("cli_sweep_invalid");
     const std::string grid = writeGrid(dir, R"({"format": ["mxfp4", "int8"], "granularity": "group", "group": 32})");
