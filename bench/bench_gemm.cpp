@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // y = x·Wᵀ as the forward pass computes it (tensor/gemm.h; also held to AVX2, and with W in BF16 or int8
-// codes times scales) beside Eigen's GEMM on the same operands:
+// codes times scales; and on bf16 operands, tensor/gemm_bf16.h) beside Eigen's GEMM on the same operands:
 // GFLOP/s (items = flops) for the fixture's shapes (a 128-token window, hidden 192, MLP 512), a
 // Llama of hidden 2048 (one window, and 8 windows batched) and its vocabulary head, GPTQ's lazy batch
 // update (k = its block of 128), 1 and 2 threads.
@@ -9,6 +9,7 @@
 #include "formats/minifloat.h"
 #include "tensor/avx512.h"
 #include "tensor/gemm.h"
+#include "tensor/gemm_bf16.h"
 #include "tensor/half.h"
 
 #include <Eigen/Dense>
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -121,6 +123,17 @@ void BM_GemmNTMiniFloat(benchmark::State& state) {
         1.0f / 64.0f, MiniFloatLayout{4, 3, 7});
 }
 
+// bf16 operands with float32 sums (eval --compute bf16): the weight packed once, outside the timing, as
+// the forward pass packs it when the hooks are set; A rounded in each product. AMX tiles where present.
+void BM_Bf16Products(benchmark::State& state) {
+    std::optional<Bf16Panels> panels;
+    timeProduct(state, [&panels](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) {
+        if (!panels) panels = Bf16Panels::fromRows({w.data(), w.rows(), w.cols(), w.cols()});
+        gemmBf16({x.data(), x.rows(), x.cols(), x.cols()}, *panels, {y.data(), y.rows(), y.cols(), y.cols()});
+    });
+    state.SetLabel(bf16TilesAvailable() ? "AMX tiles" : "float32 products of rounded operands");
+}
+
 void BM_EigenGemm(benchmark::State& state) {
     timeProduct(state, [](const RowMatrixF& x, const RowMatrixF& w, RowMatrixF& y) { y.noalias() = x * w.transpose(); });
 }
@@ -133,6 +146,7 @@ int main(int argc, char** argv) {
                     benchmark::RegisterBenchmark("BM_GemmNTBf16", BM_GemmNTBf16), benchmark::RegisterBenchmark("BM_GemmNTInt8", BM_GemmNTInt8),
                     benchmark::RegisterBenchmark("BM_GemmNTCodeBook", BM_GemmNTCodeBook),
                     benchmark::RegisterBenchmark("BM_GemmNTMiniFloat", BM_GemmNTMiniFloat),
+                    benchmark::RegisterBenchmark("BM_Bf16Products", BM_Bf16Products),
                     benchmark::RegisterBenchmark("BM_EigenGemm", BM_EigenGemm)})
         for (int threads : {1, 2})
             b->Args({threads, 128, 192, 192})

@@ -4,8 +4,10 @@
 #   - evaluation (quantscope-cli eval, tokens/s) against plain PyTorch with OpenBLAS (bench/peers/ppl_torch.py)
 #     on the fixture (64 windows of 128) and on a synthetic Llama of hidden 2048 (~0.9B parameters,
 #     bench/make_synthetic_llama.py, written once under $TMPDIR), 1 and 2 threads, the two programs
-#     alternated, medians of --reps;
-#   - the forward pass's product (tensor/gemm.h) beside Eigen's on the same operands (qs_bench_gemm);
+#     alternated, medians of --reps; the same with --compute bf16 beside PyTorch's float32 and its bf16
+#     Linears (ppl_torch.py --bf16);
+#   - the forward pass's product (tensor/gemm.h) beside Eigen's on the same operands (qs_bench_gemm), and
+#     its bf16 products (tensor/gemm_bf16.h) beside PyTorch's bf16 matmul (bench/peers/matmul_torch.py);
 #   - GPTQ on 4096x4096 (qs_bench_gptq) against PyTorch (bench/peers/gptq_torch.py);
 #   - fake quantization per format against memcpy (qs_bench_fake_quant) and PyTorch (bench/peers/fq_torch.py).
 # Not part of CI: minutes, and only ratios on one quiet machine mean anything.
@@ -67,14 +69,20 @@ cli_eval() { # THREADS MODEL DATA ARGS...: quantscope-cli eval's tokens/s
   local t="$1"; shift
   OMP_NUM_THREADS=$t build/bin/quantscope-cli eval "$@" --ctx 128 --threads "$t" --json 2>/dev/null | json '["tokens_per_second"]'
 }
-torch_eval() { # THREADS MODEL DATA WINDOWS
+torch_eval() { # THREADS MODEL DATA WINDOWS [--bf16]
   OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 $py bench/peers/ppl_torch.py --threads "$1" --repeat 1 \
-    --model "$2" --tokens "$3" --windows "$4" | json '["tokens_per_second"]'
+    --model "$2" --tokens "$3" --windows "$4" $5 | json '["tokens_per_second"]'
 }
 if wants eval; then
-  ours_fixture() { cli_eval "$1" "$fixture" --data "$fixture/ref_test_tokens.npy" --windows 64; }
+  ours_fixture() { cli_eval "$1" "$fixture" --data "$fixture/ref_test_tokens.npy" --windows 64 "${@:2}"; }
   torch_fixture() { torch_eval "$1" "$fixture" "$fixture/ref_test_tokens.npy" 64; }
   pair "eval fixture, 64 x 128, tokens/s (peer: PyTorch)" ours_fixture torch_fixture
+  # --compute bf16: Linears and head on bf16 operands (AMX tiles where present), beside PyTorch's float32
+  # and its bf16 Linears (oneDNN).
+  ours_fixture_bf16() { ours_fixture "$1" --compute bf16; }
+  torch_fixture_bf16() { torch_eval "$1" "$fixture" "$fixture/ref_test_tokens.npy" 64 --bf16; }
+  pair "eval fixture --compute bf16, tokens/s (peer: PyTorch float32)" ours_fixture_bf16 torch_fixture
+  pair "eval fixture --compute bf16, tokens/s (peer: PyTorch bf16 Linears)" ours_fixture_bf16 torch_fixture_bf16
   if [ -d tests/llamacpp/node_modules/node-llama-cpp ]; then
     gguf="$(mktemp -d)/fixture_f16.gguf"
     text=../shared/fixtures/corpus/test.txt
@@ -86,9 +94,13 @@ if wants eval; then
   if [ "$big" = 1 ]; then
     dir="${TMPDIR:-/tmp}/qs-llama1b"
     [ -f "$dir/config.json" ] || $py bench/make_synthetic_llama.py --out "$dir" >&2
-    ours_big() { cli_eval "$1" "$dir" --data "$dir/tokens.npy" --windows 4; }
+    ours_big() { cli_eval "$1" "$dir" --data "$dir/tokens.npy" --windows 4 "${@:2}"; }
     torch_big() { torch_eval "$1" "$dir" "$dir/tokens.npy" 4; }
     pair "eval hidden-2048 Llama (0.85B), 4 x 128, tokens/s (peer: PyTorch)" ours_big torch_big
+    ours_big_bf16() { ours_big "$1" --compute bf16; }
+    torch_big_bf16() { torch_eval "$1" "$dir" "$dir/tokens.npy" 4 --bf16; }
+    pair "eval 0.85B --compute bf16, tokens/s (peer: PyTorch float32)" ours_big_bf16 torch_big
+    pair "eval 0.85B --compute bf16, tokens/s (peer: PyTorch bf16 Linears)" ours_big_bf16 torch_big_bf16
   fi
 fi
 
@@ -112,6 +124,17 @@ if wants gemm; then
       "$(ratio "$ours" "$value")"
   done < <(gbench qs_bench_gemm 'BM_EigenGemm' items_per_second |
     sed -E 's|threads:([0-9]+)/(.*)/real_time|\2 \1 &|' | sort -t' ' -k1,1V -k2,2n | cut -d' ' -f3-)
+  # bf16 products (AMX tiles where present) beside PyTorch's bf16 matmul (oneDNN) on the Linear shapes.
+  for shape in "128 2048 2048" "1024 2048 2048" "128 5632 2048" "128 2048 5632"; do
+    read -r m n k <<<"$shape"
+    for t in 1 2; do
+      ours=$(gbench qs_bench_gemm "BM_Bf16Products/threads:$t/m:$m/n:$n/k:$k/real_time\$" items_per_second | awk '{print $2}')
+      b=$(OMP_NUM_THREADS=$t $py bench/peers/matmul_torch.py "$m" "$n" "$k" --threads "$t" --dtype bf16 --repeat "$reps" |
+        json '["gflops"]')
+      row "x·Wᵀ bf16 $m x $n x $k, GFLOP/s (peer: PyTorch bf16 matmul)" "$t" \
+        "$(awk -v v="$ours" 'BEGIN {printf "%.1f", v / 1e9}')" "$(printf %.1f "$b")" "$(ratio "$ours" "$(awk -v v="$b" 'BEGIN {print v * 1e9}')")"
+    done
+  done
 fi
 
 peers=../shared/peers
