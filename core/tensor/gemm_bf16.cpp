@@ -154,6 +154,19 @@ struct alignas(64) TileConfig {
     std::uint8_t rows[16] = {};
 };
 
+// This thread's tiles: eight of 16 rows x 64 bytes. Tile instructions stay in functions of their own,
+// never in an OpenMP region's body: clang outlines that body without the target attributes.
+void configureTiles() {
+    TileConfig config;
+    for (int t = 0; t < 8; ++t) {
+        config.bytesPerRow[t] = 64;
+        config.rows[t] = kTileRows;
+    }
+    _tile_loadconfig(&config);
+}
+
+void releaseTiles() { _tile_release(); }
+
 // One panel of C (32 columns from n0) for every block of 32 rows: tiles 0-3 sum C's four 16 x 16
 // quarters, 4-5 hold A's two row tiles, 6-7 B's two column tiles; k blocks in order.
 void panelOnTiles(const std::uint16_t* a, std::int64_t lda, std::int64_t mBlocks, const std::uint16_t* panel,
@@ -207,12 +220,7 @@ void gemmTiles(ConstMatrixView a, const Bf16Panels& b, MatrixView c, const float
             if (live) roundRow(a.data + r * a.stride, live, row);
             std::fill(row + live, row + lda, std::uint16_t{0});
         }
-        TileConfig config;
-        for (int t = 0; t < 8; ++t) {
-            config.bytesPerRow[t] = 64;
-            config.rows[t] = kTileRows;
-        }
-        _tile_loadconfig(&config);
+        configureTiles();
         auto* blocks = reinterpret_cast<float(*)[kPanel]>(
             threadScratch<float, 1>(static_cast<std::size_t>(paddedRows * kPanel)));
 #pragma omp for schedule(static)
@@ -225,7 +233,7 @@ void gemmTiles(ConstMatrixView a, const Bf16Panels& b, MatrixView c, const float
                     dst[j] = blocks[r][j] + (bias ? bias[n0 + j] : 0.0f);
             }
         }
-        _tile_release();
+        releaseTiles();
     }
 }
 
