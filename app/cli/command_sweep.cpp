@@ -16,7 +16,7 @@ std::string sweepUsage(const CliContext& ctx) {
     std::string keys;
     for (const auto& k : core::sweepGridKeys(ctx.registries)) keys += " " + k;
     return "quantscope-cli sweep MODEL --grid GRID.json --data FILE --project P.qsproj [--jobs N]\n"
-           "                    [--ctx N] [--windows N] [--labels Y] [--shard I/N]\n"
+           "                    [--ctx N] [--windows N] [--compute f32|bf16] [--labels Y] [--shard I/N]\n"
            "                    [--order grid|promising|uncertain --predictions PRED.json] [--no-prefix-cache] [--json]\n"
            "  Evaluates every recipe of the grid (the cartesian product of its lists) and stores each run in\n"
            "  the project as it finishes; recipes already finished there for the same model, data and eval\n"
@@ -39,7 +39,7 @@ std::string sweepUsage(const CliContext& ctx) {
            "                the residual streams entering decoder layers are kept (256 MiB at most), so a recipe\n"
            "                whose layers below L compute what an earlier recipe's or the fp32 model's did starts\n"
            "                at layer L; the results are the same bit for bit\n"
-           "  --ctx N, --windows N   as for eval\n"
+           "  --ctx N, --windows N, --compute f32|bf16   as for eval (bf16 runs are stored apart)\n"
            "  --labels Y    MODEL.onnx classifiers: --data holds the images and Y their labels (X.npy or\n"
            "                FILE.h5:DATASET, as for eval); runs store accuracy instead of perplexity\n";
 }

@@ -142,6 +142,8 @@ RecipeRunner::RecipeRunner(RecipeRunTarget target, const Registries& registries,
     std::int64_t items = 0;
     if (m_classifier) {
         const std::string name = model.path().filename().string();
+        if (m_target.eval.bf16Products)
+            throw Error("evaluate: " + name + " is an image classifier, which evaluates in float32 (compute f32)");
         if (m_target.labels.empty())
             throw Error("evaluate: " + name + " is an image classifier: give the labels of the images " +
                         m_target.data + " (Y.npy or FILE.h5:DATASET)");

@@ -195,6 +195,14 @@ TEST(CliSweep, Bf16ProductsEqualPlainBf16EvalsAndAreStoredApart) {
     for (const auto& r : runs(project))
         bf16Runs += r["eval_settings"].dump().find("bf16") != std::string::npos;
     EXPECT_EQ(bf16Runs, 3u); // the bf16 reference and two recipes
+    // Image classifiers evaluate in float32: refused, not silently ignored.
+    const auto digits = fixtures() / "digits-cnn";
+    const CliRun onnx = runCli("sweep " + q((digits / "model.onnx").string()) + " --grid " +
+                               q(writeGrid(dir, R"({"format": "int8"})")) + " --data " +
+                               q((digits / "test_x.npy").string()) + " --labels " + q((digits / "test_y.npy").string()) +
+                               " --project " + q((dir / "onnx.qsproj").string()) + " --compute bf16 --json");
+    EXPECT_EQ(onnx.exitCode, 1) << onnx.out;
+    EXPECT_NE(onnx.out.find("float32"), std::string::npos) << onnx.out;
 }
 
 TEST(CliSweep, InvalidPointsAreSkippedAndUnknownKeysNamed) {
