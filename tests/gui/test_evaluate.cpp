@@ -148,6 +148,41 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
     EXPECT_EQ(project->runs().size(), 2u);
 }
 
+TEST_F(EvaluateTest, Bf16ProductsFromTheEvaluationFormAreStoredUnderTheirSettings) {
+    // The Evaluation form's "Products" choice (the schema's compute key) reaches the run: its figures
+    // equal a direct core evaluation with bf16 products, and its settings key says so.
+    openFixture();
+    ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
+    chooseRecipe();
+    m_window->parameters()->evalForm()->setValue(QStringLiteral("compute"), "bf16");
+    ASSERT_TRUE(m_window->experiments()->evaluate());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_EQ(m_window->jobs()->state(), plugins::JobState::Succeeded) << log();
+    const core::RecipeRunOutcome e = *m_window->experiments()->lastEvaluation();
+
+    const auto model = core::openModel(test::fixtureModel().toStdString());
+    std::string source;
+    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
+    core::EvalOptions opts;
+    opts.ctx = 128;
+    opts.maxWindows = 4;
+    opts.bf16Products = true;
+    core::ForwardHooks hooks;
+    hooks.bf16Products = true;
+    core::CausalLm reference(*model);
+    reference.setHooks(hooks);
+    const core::ModelQuantResult q = core::quantizeModel(*model, m_registries, expectedJob(), {}, true);
+    core::CausalLm candidate(reference, q.weights);
+    candidate.setHooks(hooks);
+    auto project = core::Project::open(m_projectPath.toStdString(), false);
+    const auto run = project->run(e.runId);
+    ASSERT_TRUE(run);
+    EXPECT_DOUBLE_EQ(*run->metrics.perplexity, core::evaluatePerplexity(candidate, tokens, opts, {}).perplexity);
+    EXPECT_DOUBLE_EQ(*run->metrics.referencePerplexity, core::evaluatePerplexity(reference, tokens, opts, {}).perplexity);
+    EXPECT_EQ(run->evalSettings, core::evalSettingsKey(opts, "", 0));
+    EXPECT_NE(run->evalSettings.find("bf16"), std::string::npos) << run->evalSettings;
+}
+
 TEST_F(EvaluateTest, CancelLeavesTheProjectReadableWithoutAHalfRun) {
     openFixture();
     ASSERT_TRUE(m_window->experiments()->openProject(m_projectPath, true));
