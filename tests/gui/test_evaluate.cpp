@@ -56,6 +56,17 @@ protected:
         m_window->experiments()->setEvaluationData(kTestText);
         m_window->parameters()->evalForm()->setValue(QStringLiteral("windows"), 4);
     }
+    // What chooseRecipe evaluates, as the core reads it: the test text's tokens, 4 windows of 128.
+    static std::vector<std::int32_t> textTokens(const core::Model& model) {
+        std::string source;
+        return core::readTokenData(kTestText.toStdString(), model.path(), source);
+    }
+    static core::EvalOptions fourWindows() {
+        core::EvalOptions opts;
+        opts.ctx = 128;
+        opts.maxWindows = 4;
+        return opts;
+    }
     core::QuantJob expectedJob() const {
         core::QuantJob job;
         job.method = "rtn";
@@ -91,11 +102,8 @@ TEST_F(EvaluateTest, StoresRunsThatMatchADirectEvaluation) {
 
     // The independent path: core only, same data and windows.
     const auto model = core::openModel(test::fixtureModel().toStdString());
-    std::string source;
-    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
-    core::EvalOptions opts;
-    opts.ctx = 128;
-    opts.maxWindows = 4;
+    const auto tokens = textTokens(*model);
+    const core::EvalOptions opts = fourWindows();
     const core::CausalLm reference(*model);
     const core::PerplexityResult fp32 = core::evaluatePerplexity(reference, tokens, opts, {});
     const core::ModelQuantResult q = core::quantizeModel(*model, m_registries, expectedJob(), {}, true);
@@ -161,11 +169,8 @@ TEST_F(EvaluateTest, Bf16ProductsFromTheEvaluationFormAreStoredUnderTheirSetting
     const core::RecipeRunOutcome e = *m_window->experiments()->lastEvaluation();
 
     const auto model = core::openModel(test::fixtureModel().toStdString());
-    std::string source;
-    const auto tokens = core::readTokenData(kTestText.toStdString(), model->path(), source);
-    core::EvalOptions opts;
-    opts.ctx = 128;
-    opts.maxWindows = 4;
+    const auto tokens = textTokens(*model);
+    core::EvalOptions opts = fourWindows();
     opts.bf16Products = true;
     core::ForwardHooks hooks;
     hooks.bf16Products = true;
