@@ -189,9 +189,7 @@ nlohmann::json runEval(ArgList& args, CliContext& ctx) {
         peakWeightBytes = r.peakWeightBytes;
     } else {
         core::CausalLm reference(*model, {}, ctx.job);
-        core::ForwardHooks referenceHooks; // the products' precision only: the reference is unquantized
-        referenceHooks.bf16Products = hooks.bf16Products;
-        reference.setHooks(referenceHooks);
+        reference.setHooks({.bf16Products = hooks.bf16Products}); // the reference is unquantized
         if (!compare) {
             result = core::evaluatePerplexity(reference, tokens, opts, ctx.job);
         } else {

@@ -12,8 +12,7 @@ std::vector<RecipeQuality> compareRecipes(const Model& model, const Registries& 
                                           std::span<const std::int32_t> tokens, const EvalOptions& opts,
                                           const std::vector<QuantJob>& jobs, const JobContext& ctx) {
     CausalLm reference(model, {}, ctx);
-    ForwardHooks products;
-    products.bf16Products = opts.bf16Products;
+    const ForwardHooks products{.bf16Products = opts.bf16Products};
     reference.setHooks(products);
     std::vector<RecipeQuality> rows;
     for (const auto& job : jobs) {

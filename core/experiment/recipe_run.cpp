@@ -164,9 +164,7 @@ RecipeRunner::RecipeRunner(RecipeRunTarget target, const Registries& registries,
         items = static_cast<std::int64_t>(m_tokens.size());
         auto reference = std::make_unique<CausalLm>(model, std::map<std::string, std::vector<float>>{},
                                                     JobContext{nullptr, ctx.cancel});
-        ForwardHooks products;
-        products.bf16Products = m_target.eval.bf16Products;
-        reference->setHooks(products);
+        reference->setHooks({.bf16Products = m_target.eval.bf16Products});
         m_reference = std::move(reference);
     }
     if (m_project) {
@@ -386,8 +384,8 @@ RecipeRunner::Figures RecipeRunner::evaluate(const Recipe& recipe, const RecipeC
     std::vector<std::uint64_t> keys;
     if (m_residuals && !transformed)
         keys = residualKeysOfHashes(model, layers, replacedHashes, hooksKey(recipe.activation, recipe.kvCache, m_target.eval.bf16Products), unchanged);
-    ForwardHooks userHooks{recipe.activation, recipe.kvCache};
-    userHooks.bf16Products = m_target.eval.bf16Products;
+    const ForwardHooks userHooks{
+        .activation = recipe.activation, .kvCache = recipe.kvCache, .bf16Products = m_target.eval.bf16Products};
     candidate->setHooks(transformed ? transformed->hooks(userHooks) : userHooks); // online rotations too
     if (m_referenceLogitsLimit > 0) std::call_once(m_referenceLogitsOnce, [&] { computeReferenceLogits(ctx); });
 

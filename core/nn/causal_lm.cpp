@@ -144,13 +144,9 @@ std::shared_ptr<const Bf16Panels> CausalLm::Impl::cachedPanels(const std::shared
     if (it != cache.entries.end() && !it->second.source.owner_before(source) && !source.owner_before(it->second.source))
         return it->second.panels;
     std::erase_if(cache.entries, [](const auto& entry) { return entry.second.source.expired(); });
-    auto packed = std::make_unique<const Bf16Panels>(pack());
-    const std::size_t bytes = packed->bytes();
-    std::shared_ptr<const Bf16Panels> panels(packed.release(), [m = meter, bytes](const Bf16Panels* p) {
-        delete p;
-        m->remove(bytes);
-    });
-    meter->add(bytes);
+    Bf16Panels packed = pack();
+    const std::size_t bytes = packed.bytes();
+    std::shared_ptr<const Bf16Panels> panels = meteredBuffer(std::move(packed), bytes, meter);
     cache.entries[source.get()] = {source, panels};
     return panels;
 }

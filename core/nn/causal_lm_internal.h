@@ -77,6 +77,18 @@ struct WeightMeter {
     void remove(std::size_t bytes) { current.fetch_sub(bytes); }
 };
 
+/// `value` in a shared buffer that the meter counts (`bytes`) for as long as it lives: every weight
+/// buffer a model holds (float32, compact, bf16 panels) is made here.
+template <class T>
+std::shared_ptr<const T> meteredBuffer(T value, std::size_t bytes, const std::shared_ptr<WeightMeter>& meter) {
+    std::shared_ptr<const T> buffer(new const T(std::move(value)), [meter, bytes](const T* p) {
+        delete p;
+        meter->remove(bytes);
+    });
+    meter->add(bytes);
+    return buffer;
+}
+
 /// Calls f on every Linear of a decoder layer, const or not (the unused ones have no name).
 template <class L, class F>
 void forEachLinear(L& l, F&& f) {

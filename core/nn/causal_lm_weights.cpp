@@ -39,25 +39,14 @@ bool optionalBool(const nlohmann::json& raw, const char* key) {
     return it != raw.end() && it->is_boolean() && it->get<bool>();
 }
 
-// Every weight buffer is counted by the meter for as long as it lives.
 Buffer makeBuffer(std::vector<float> data, const std::shared_ptr<WeightMeter>& meter) {
     const std::size_t bytes = data.size() * sizeof(float);
-    Buffer buffer(new const std::vector<float>(std::move(data)), [meter, bytes](const std::vector<float>* p) {
-        delete p;
-        meter->remove(bytes);
-    });
-    meter->add(bytes);
-    return buffer;
+    return meteredBuffer(std::move(data), bytes, meter);
 }
 
 CompactBuffer makeCompactBuffer(CompactMatrix matrix, const std::shared_ptr<WeightMeter>& meter) {
     const std::size_t bytes = matrix.bytes();
-    CompactBuffer buffer(new const CompactMatrix(std::move(matrix)), [meter, bytes](const CompactMatrix* p) {
-        delete p;
-        meter->remove(bytes);
-    });
-    meter->add(bytes);
-    return buffer;
+    return meteredBuffer(std::move(matrix), bytes, meter);
 }
 
 // Installs `values` (the stored layout) as Linear l's weight: compactly where they are exactly int8

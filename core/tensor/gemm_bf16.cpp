@@ -60,8 +60,8 @@ template <class T> AlignedArray<T> alignedArray(std::size_t count) {
     if (!p) throw Error("bf16 products: out of memory for " + std::to_string(bytes) + " bytes");
     return AlignedArray<T>(p);
 }
-// This thread's scratch of at least `count` values, kept from product to product: fresh pages for
-// each product would cost more than the product (the kernel zeroes every page it hands out).
+// This thread's scratch `Slot` (one per use) of at least `count` values, kept from product to product:
+// fresh pages for each product would cost more than the product (the kernel zeroes every page it hands out).
 template <class T, int Slot> T* threadScratch(std::size_t count) {
     thread_local AlignedArray<T> storage;
     thread_local std::size_t capacity = 0;
