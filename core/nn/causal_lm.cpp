@@ -6,6 +6,7 @@
 #include "nn/causal_lm_internal.h"
 #include "quant/fake_quant.h"
 #include "tensor/gemm.h"
+#include "tensor/simd_f64.h"
 #include "base/error.h"
 
 #include <algorithm>
@@ -75,6 +76,28 @@ void activate(Activation a, float* data, std::int64_t n) {
     }
 }
 
+// act(gate) * up into gate, a chunk at a time so that each chunk is still in L1 for the product.
+void activateGated(Activation a, float* gate, const float* up, std::int64_t n) {
+    constexpr std::int64_t kChunk = 2048;
+    for (std::int64_t i = 0; i < n; i += kChunk) {
+        const std::int64_t len = std::min(kChunk, n - i);
+        activate(a, gate + i, len);
+        Eigen::Map<Eigen::ArrayXf>(gate + i, len) *= Eigen::Map<const Eigen::ArrayXf>(up + i, len);
+    }
+}
+
+// Float64 sum of f(x) over the n floats of x, four lanes at a time (each in index order, added in a
+// fixed order at the end), then the tail in order.
+template <class F>
+double sumF64(const float* x, std::int64_t n, F f) {
+    simd::D4 lanes{};
+    std::int64_t c = 0;
+    for (; c + 4 <= n; c += 4) lanes += f(simd::loadFloats(x + c));
+    double sum = simd::sum(lanes);
+    for (; c < n; ++c) sum += f(static_cast<double>(x[c]));
+    return sum;
+}
+
 // Sets this thread's OpenMP thread count to 1 for a scope (the setting is per thread; restored after).
 class SerialScope {
 public:
@@ -111,22 +134,15 @@ void CausalLm::Impl::norm(const Norm& n, const RowMatrixF& x, RowMatrixF& y) con
         float* dst = y.data() + r * cols;
         if (normKind == NormKind::Rms) {
             // HF LlamaRMSNorm: weight * (x * rsqrt(mean(x^2) + eps)).
-            double sq = 0;
-            for (std::int64_t c = 0; c < cols; ++c)
-                sq += static_cast<double>(src[c]) * src[c];
+            const double sq = sumF64(src, cols, [](auto v) { return v * v; });
             const float variance = static_cast<float>(sq / static_cast<double>(cols));
             const float inv = static_cast<float>(1.0 / std::sqrt(static_cast<double>(variance + eps)));
             for (std::int64_t c = 0; c < cols; ++c)
                 dst[c] = w[c] * (src[c] * inv);
         } else {
-            double sum = 0;
-            for (std::int64_t c = 0; c < cols; ++c)
-                sum += src[c];
-            const double mean = sum / static_cast<double>(cols);
-            double var = 0;
-            for (std::int64_t c = 0; c < cols; ++c)
-                var += (src[c] - mean) * (src[c] - mean);
-            var /= static_cast<double>(cols);
+            const double mean = sumF64(src, cols, [](auto v) { return v; }) / static_cast<double>(cols);
+            const double var =
+                sumF64(src, cols, [mean](auto v) { return (v - mean) * (v - mean); }) / static_cast<double>(cols);
             const float m = static_cast<float>(mean);
             const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
             for (std::int64_t c = 0; c < cols; ++c)
@@ -189,8 +205,10 @@ namespace {
 // Softmax in place over row[lo..hi] (inclusive) after dividing by scaleDiv.
 void softmaxRange(float* row, std::int64_t lo, std::int64_t hi, float scaleDiv) {
     Eigen::Map<Eigen::ArrayXf> live(row + lo, hi - lo + 1);
-    live /= scaleDiv;
-    live = (live - live.maxCoeff()).exp();
+    // The largest scaled score is the largest score scaled (division by a positive number and its
+    // rounding keep the order), so the scaling joins the exp's pass.
+    const float mx = live.maxCoeff() / scaleDiv;
+    live = (live / scaleDiv - mx).exp();
     live *= 1.0f / live.sum();
 }
 
@@ -346,8 +364,7 @@ void CausalLm::Impl::layerForward(const Layer& l, RowMatrixF& x, int windows, co
     RowMatrixF m;
     if (l.gated) {
         m = linear(l.gate, h);
-        activate(activation, m.data(), m.size());
-        m.array() *= linear(l.up, h).array();
+        activateGated(activation, m.data(), linear(l.up, h).data(), m.size());
     } else {
         m = linear(l.up, h);
         activate(activation, m.data(), m.size());
