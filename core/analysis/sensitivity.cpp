@@ -3,6 +3,7 @@
 
 #include "analysis/sensitivity_parts.h"
 #include "base/error.h"
+#include "eval/window_scores.h"
 #include "nn/hessian_estimates.h"
 #include "statistics/rank_correlation.h"
 
@@ -21,6 +22,14 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The model the evaluations run: `lm` itself, or (bf16 products) a copy sharing its weights whose
+// products run on bf16 operands.
+CausalLm evaluationModel(const CausalLm& lm, bool bf16Products) {
+    CausalLm out(lm, {});
+    out.setHooks({.bf16Products = bf16Products});
+    return out;
+}
+
 // One weight set from several cached ones (a pair's two groups).
 WeightSet merged(const WeightSet& a, const WeightSet& b) {
     WeightSet out = a;
@@ -33,7 +42,7 @@ public:
     Measurement(const Model& model, const CalibrationData& set, const MethodRegistries& registries,
                 const SensitivityOptions& options, const JobContext& job)
         : m_model(model), m_options(options), m_job(job), m_quiet{{}, job.cancel}, m_lm(model, {}, m_quiet),
-          m_quantizer(model, registries, options, m_quiet) {
+          m_evaluated(evaluationModel(m_lm, options.bf16Products)), m_quantizer(model, registries, options, m_quiet) {
         if (options.candidates.empty()) throw Error("sensitivity: no candidate formats");
         if (set.windows.empty()) throw Error("sensitivity: the sensitivity set holds no window");
         r = emptyResult(decisionGroups(model, m_lm, options.grouping), options);
@@ -45,7 +54,7 @@ public:
                                          (options.gradientScore ? 1 : 0)) +
                   (options.pairs ? pairCount() : 0);
         m_evaluator = std::make_unique<PrefixEvaluator>(
-            model, m_lm, set.windows, PrefixEvaluator::Options{options.prefixCache, 512u << 20}, m_quiet);
+            model, m_evaluated, set.windows, PrefixEvaluator::Options{options.prefixCache, 512u << 20}, m_quiet);
         r.reference = m_evaluator->reference();
         r.scoredTokens = m_evaluator->scoredTokens();
     }
@@ -88,8 +97,17 @@ private:
         m_cacheAll = m_quantizer.calibrated() ||
                      double(m_quantizer.quantizedCandidates()) * double(params) * sizeof(float) <=
                          double(m_options.weightCacheBytes);
+        // The calibration's layer inputs are the float32 model's: the evaluator's reference streams, or
+        // (bf16 evaluations) streams of the float32 model run alongside, one layer at a time.
+        std::vector<RowMatrixF> float32Inputs;
+        if (m_options.bf16Products) {
+            float32Inputs.resize(m_windows.size());
+            forEachWindow(m_windows.size(), m_quiet, "embed",
+                          [&](std::size_t k) { float32Inputs[k] = m_lm.embed(m_windows[k]); });
+        }
         for (int l = 0; l < m_lm.numLayers(); ++l) {
-            m_quantizer.enterLayer(m_lm, l, m_evaluator->layerInputs(l));
+            if (m_options.bf16Products && l > 0) runLayerOnStreams(m_lm, l - 1, float32Inputs, m_quiet);
+            m_quantizer.enterLayer(m_lm, l, m_options.bf16Products ? float32Inputs : m_evaluator->layerInputs(l));
             for (std::size_t g = 0; g < r.groups.size(); ++g) {
                 if (r.groups[g].layer != l) continue;
                 step("quantizing " + r.groups[g].name);
@@ -176,7 +194,8 @@ private:
     const SensitivityOptions& m_options;
     const JobContext& m_job;
     const JobContext m_quiet;
-    const CausalLm m_lm;
+    const CausalLm m_lm;        // float32: calibration, gradient and HAWQ scores
+    const CausalLm m_evaluated; // the evaluations' model: m_lm's weights, with bf16 products when asked
     GroupQuantizer m_quantizer;
     std::vector<std::span<const std::int32_t>> m_windows; // the sensitivity set
     std::unique_ptr<PrefixEvaluator> m_evaluator;
@@ -290,6 +309,9 @@ nlohmann::json SensitivityResult::toJson() const {
 SensitivityResult measureSensitivity(const Model& model, const CalibrationData& set,
                                      const MethodRegistries& registries, const SensitivityOptions& options,
                                      const JobContext& job) {
+    if (options.layerMajor && options.bf16Products)
+        throw Error("sensitivity: compute bf16 runs with the whole model in memory; low_memory (one layer at a "
+                    "time) is float32 only");
     if (options.layerMajor) return sensitivity_parts::measureLayerMajor(model, set, registries, options, job);
     return Measurement(model, set, registries, options, job).run();
 }

@@ -26,6 +26,10 @@ struct SensitivityOptions {
     int hawqProbes = 4;    ///< Rademacher probes (exact Hessian-vector products) for the Hessian-trace score; 0 skips it
     std::uint64_t seed = 1;
     bool prefixCache = true;
+    /// compute bf16: the evaluations (reference and candidates) run their products on bf16 operands
+    /// with float32 sums (ForwardHooks::bf16Products). The quantizers' calibration, the local errors,
+    /// and the gradient and HAWQ scores stay float32, as quantizing a model does. Whole model only.
+    bool bf16Products = false;
     /// Quantized weights kept for reuse up to this many bytes (all candidates of all groups); past
     /// it, data-free candidates are quantized again at each use (results are the same).
     std::size_t weightCacheBytes = std::size_t(4) << 30;

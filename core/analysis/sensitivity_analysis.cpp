@@ -2,6 +2,7 @@
 #include "analysis/sensitivity_analysis.h"
 
 #include "base/error.h"
+#include "data/windows.h"
 
 namespace qs::core {
 namespace {
@@ -44,6 +45,7 @@ const ParamSchema& SensitivityAnalysis::params() const {
         {"seed", ParamType::Int, 1, 0, 1e15, {}, "seed of the HAWQ probes", "Seed"},
         {"prefix_cache", ParamType::Bool, true, 0, -1, {},
          "start each evaluation at the first layer it changes (off: rerun every layer, for timing)", "Prefix cache"},
+        computeParam(),
         {"low_memory", ParamType::Bool, false, 0, -1, {},
          "one decoder layer in memory at a time, for models larger than memory (the same numbers; no "
          "gradient or HAWQ score)", "One layer at a time"},
@@ -63,6 +65,7 @@ SensitivityOptions sensitivityOptionsFromParams(const nlohmann::json& p, const M
     o.seed = p.at("seed").get<std::uint64_t>();
     o.prefixCache = p.at("prefix_cache").get<bool>();
     o.layerMajor = p.at("low_memory").get<bool>();
+    o.bf16Products = bf16ComputeFromParams(p);
     return o;
 }
 

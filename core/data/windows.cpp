@@ -29,6 +29,18 @@ std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int
     return windows;
 }
 
+const ParamSpec& computeParam() {
+    static const ParamSpec spec{"compute", ParamType::Choice, "f32", 0, 0, {"f32", "bf16"},
+                                "the products of Linears and the head: float32, or bf16 operands with float32 sums "
+                                "(AMX tiles where present), for the reference and the quantized model alike",
+                                "Products"};
+    return spec;
+}
+
+bool bf16ComputeFromParams(const nlohmann::json& values) {
+    return values.value("compute", "f32") == "bf16";
+}
+
 const ParamSchema& evalOptionsSchema() {
     static const ParamSchema schema{
         {"ctx", ParamType::Int, 128, 2, 1 << 16, {}, "tokens per evaluation window", "Context"},
@@ -36,9 +48,7 @@ const ParamSchema& evalOptionsSchema() {
          "Windows"},
         {"calib_windows", ParamType::Int, 128, 1, 1e6, {},
          "windows of the calibration data a calibrated method (GPTQ) sees, ctx tokens each", "Calibration windows"},
-        {"compute", ParamType::Choice, "f32", 0, 0, {"f32", "bf16"},
-         "the products of Linears and the head: float32, or bf16 operands with float32 sums (AMX tiles where "
-         "present), for the reference and the quantized model alike", "Products"},
+        computeParam(),
     };
     return schema;
 }
@@ -48,7 +58,7 @@ EvalOptions evalOptionsFromJson(const nlohmann::json& values, const std::string&
     EvalOptions o;
     o.ctx = v.at("ctx").get<int>();
     o.maxWindows = v.at("windows").get<long long>();
-    o.bf16Products = v.at("compute") == "bf16";
+    o.bf16Products = bf16ComputeFromParams(v);
     return o;
 }
 

@@ -34,6 +34,12 @@ struct EvalOptions {
 std::vector<std::span<const std::int32_t>> splitWindows(std::span<const std::int32_t> tokens,
                                                         const EvalOptions& opts);
 
+/// The products' precision, declared once for every owner that evaluates (the evaluation settings,
+/// the sensitivity analysis): "compute", f32 (default) or bf16 (EvalOptions::bf16Products).
+const ParamSpec& computeParam();
+/// Whether validated values of a schema holding computeParam() ask for bf16 products.
+bool bf16ComputeFromParams(const nlohmann::json& values);
+
 /// The evaluation settings, declared once (the CLI's --ctx, --windows, --calib-windows; the GUI's
 /// Evaluation form; sweep eval keys): ctx (tokens per window, default 128), windows (at most this
 /// many, 0 = every full window), calib_windows (calibration windows a calibrated method sees, 128),

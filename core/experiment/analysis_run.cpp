@@ -28,6 +28,8 @@ AnalysisOutcome runAnalysis(const AnalysisRequest& request, const Registries& re
     const nlohmann::json params = validateParams(analysis.params(), request.params, std::string(request.name));
     // The key: everything that changes the result (the data set by its content hash, in the dataset row).
     out.settings = {{"analysis", request.name}, {"params", params}, {"ctx", request.ctx}, {"windows", request.windows}};
+    // float32 products keep the keys analyses had before compute was a choice (as sweeps' runs do).
+    if (params.value("compute", "") == "f32") out.settings["params"].erase("compute");
     if (analysis.revision() > 1) out.settings["revision"] = analysis.revision();
     job.step(0, 0, "reading " + request.setPath);
     const CalibrationData set = loadCalibrationData(request.setPath, model.path(), request.ctx, request.windows);

@@ -269,3 +269,40 @@ TEST(Sensitivity, GradientScoreIsZeroForKeepAndRanksLikeTheMeasuredKl) {
     // ModelOpt's premise: the score orders (group, format) pairs as the measured KL does.
     EXPECT_GT(r.correlations().at("gradient").at("kld").get<double>(), 0.9);
 }
+
+// compute bf16: the evaluations are the bf16 models' comparison (reference and candidate with bf16
+// products, through the plain comparison path), while what quantizing measures stays float32: the
+// local objective (the float32 model's layer inputs), the gradient and HAWQ scores (the backward pass).
+TEST(Sensitivity, Bf16ProductsEvaluateAsTheBf16ComparisonWithFloat32Proxies) {
+    const CalibrationData set = smallSet();
+    SensitivityOptions o = options("int4:group:32:asym", false, 1);
+    const SensitivityResult f32 = measureSensitivity(fixtureModel(), set, builtinRegistries(), o, {});
+    o.bf16Products = true;
+    const SensitivityResult bf16 = measureSensitivity(fixtureModel(), set, builtinRegistries(), o, {});
+    EXPECT_EQ(bf16.localError, f32.localError);
+    EXPECT_EQ(bf16.gradientScore, f32.gradientScore);
+    EXPECT_EQ(bf16.hawqScore, f32.hawqScore);
+    EXPECT_EQ(bf16.bitsPerWeight, f32.bitsPerWeight);
+
+    CausalLm reference(fixtureLm(), {});
+    reference.setHooks({.bf16Products = true});
+    std::vector<std::int32_t> tokens;
+    for (const auto& w : set.windows) tokens.insert(tokens.end(), w.begin(), w.end());
+    const ModelQuantResult q = quantizeModel(fixtureModel(), builtinRegistries(), o.candidates[0].job, {}, true);
+    for (const std::size_t g : {std::size_t{0}, bf16.groups.size() - 1}) { // q/k/v of layer 0, the last down_proj
+        std::map<std::string, std::vector<float>> replaced;
+        for (const std::string& name : bf16.groups[g].weights) replaced[name] = q.weights.at(name);
+        const CausalLm candidate(reference, std::move(replaced)); // keeps the bf16 products
+        const ComparisonResult want = compareWithReference(reference, candidate, tokens, {set.ctx, 0}, {});
+        EXPECT_DOUBLE_EQ(bf16.reference.nll, want.reference.meanNll);
+        EXPECT_NEAR(bf16.deltaLoss[g][0], want.candidate.meanNll - want.reference.meanNll, 1e-12) << g;
+        EXPECT_DOUBLE_EQ(bf16.kld[g][0], want.kld.mean) << g;
+        EXPECT_DOUBLE_EQ(bf16.top1[g][0], want.kld.top1Agreement) << g;
+    }
+    // bf16 rounding moves the loss by a little (1.4e-4 of it on these 93 tokens).
+    EXPECT_NE(bf16.reference.nll, f32.reference.nll);
+    EXPECT_NEAR(bf16.reference.nll, f32.reference.nll, 1e-3 * f32.reference.nll);
+
+    o.layerMajor = true;
+    EXPECT_THROW(measureSensitivity(fixtureModel(), set, builtinRegistries(), o, {}), Error);
+}
