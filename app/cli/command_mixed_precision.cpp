@@ -112,6 +112,8 @@ nlohmann::json runMixedPrecision(ArgList& args, CliContext& ctx) {
     request.heldOut.model = model;
     request.heldOut.data = data.value_or("");
     evalFlags["ctx"] = request.sensitivity.ctx;
+    // The plans are evaluated with the products the sensitivity measured them with.
+    if (request.sensitivity.params.contains("compute")) evalFlags["compute"] = request.sensitivity.params["compute"];
     request.heldOut.eval = core::evalOptionsFromJson(evalFlags, "mixed-precision");
     request.heldOut.commandLine = ctx.commandLine;
     std::unique_ptr<core::Project> project;

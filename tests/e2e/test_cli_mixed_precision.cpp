@@ -101,3 +101,39 @@ TEST(CliMixedPrecision, RefusalsNameTheProblem) {
     const CliRun badFormat = runCli("sensitivity " + q(kModel) + kSet + " --formats int4:bogus --json");
     EXPECT_EQ(badFormat.exitCode, 1);
 }
+
+// --compute bf16: the sensitivity's evaluations run on bf16 products (its float32 proxies unchanged),
+// it is stored apart from the float32 analysis (whose key is as before), and mixed-precision
+// evaluates its plans the same way: its held-out reference is `eval --compute bf16`'s.
+TEST(CliMixedPrecision, Bf16SensitivityIsStoredApartAndItsPlansEvaluateInBf16) {
+    const auto dir = outputDir("cli_sensitivity_bf16");
+    const std::string project = " --project " + q((dir / "p.qsproj").string());
+    const std::string args = "sensitivity " + q(kModel) + kSet + " --formats int4:group:32:asym --hawq-probes 0 --json" + project;
+    const CliRun f32 = runCli(args);
+    const CliRun bf16 = runCli(args + " --compute bf16");
+    const CliRun again = runCli(args + " --compute bf16");
+    ASSERT_EQ(f32.exitCode, 0) << f32.out;
+    ASSERT_EQ(bf16.exitCode, 0) << bf16.out;
+    ASSERT_EQ(again.exitCode, 0) << again.out;
+    EXPECT_FALSE(f32.json()["settings"]["params"].contains("compute")); // float32 keys as before
+    EXPECT_EQ(bf16.json()["settings"]["params"]["compute"], "bf16");
+    EXPECT_FALSE(bf16.json()["reused"].get<bool>());
+    EXPECT_NE(bf16.json()["id"], f32.json()["id"]);
+    EXPECT_TRUE(again.json()["reused"].get<bool>());
+    EXPECT_EQ(again.json()["id"], bf16.json()["id"]);
+    const nlohmann::json a = f32.json()["result"], b = bf16.json()["result"];
+    EXPECT_NE(a["reference"]["nll"], b["reference"]["nll"]);
+    for (std::size_t g = 0; g < a["groups"].size(); ++g) {
+        EXPECT_EQ(a["groups"][g]["candidates"][0]["local_error"], b["groups"][g]["candidates"][0]["local_error"]);
+        EXPECT_EQ(a["groups"][g]["candidates"][0]["gradient"], b["groups"][g]["candidates"][0]["gradient"]);
+    }
+
+    const std::string held = " --data " + q(kTest) + " --windows 4";
+    const CliRun plan = runCli("mixed-precision " + q(kModel) + kSet + " --formats int4:group:32:asym,int8:channel:sym" +
+                               " --hawq-probes 0 --budget 6 --solver greedy --compute bf16 --json" + held + project);
+    const CliRun eval = runCli("eval " + q(kModel) + held + " --ctx 64 --compute bf16 --json");
+    ASSERT_EQ(plan.exitCode, 0) << plan.out;
+    ASSERT_EQ(eval.exitCode, 0) << eval.out;
+    EXPECT_DOUBLE_EQ(plan.json()["reference_perplexity"].get<double>(), eval.json()["perplexity"].get<double>());
+    EXPECT_EQ(plan.json()["points"][0].value("error", ""), "");
+}

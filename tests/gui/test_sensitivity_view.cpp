@@ -144,4 +144,39 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
     EXPECT_FALSE(view->noteText().contains(QStringLiteral("left out"))) << view->noteText().toStdString();
 }
 
+// The form's Products choice (compute bf16): the analysis is measured and stored with bf16 products,
+// and the Mixed-precision dialog evaluates its plans the same way (the run's settings say bf16).
+TEST_F(SensitivityViewTest, Bf16ProductsFromTheFormReachTheAnalysisAndItsPlans) {
+    const QString project = freshProject(QStringLiteral("sensitivity-bf16.qsproj"));
+    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+    ASSERT_TRUE(m_window->showView(QStringLiteral("sensitivity")));
+    auto* view = m_window->findChild<views::SensitivityView*>();
+    ASSERT_NE(view, nullptr);
+    m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
+    m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
+    view->setSetWindows(2);
+    view->form()->setValue(QStringLiteral("formats"), "int4:group:32:asym,int8:channel:sym");
+    view->form()->setValue(QStringLiteral("hawq_probes"), 0);
+    view->form()->setValue(QStringLiteral("gradient_score"), false);
+    view->form()->setValue(QStringLiteral("compute"), "bf16");
+    ASSERT_TRUE(view->measure());
+    ASSERT_TRUE(waitIdle()) << log();
+    ASSERT_TRUE(view->result().has_value()) << view->noteText().toStdString();
+    EXPECT_EQ(view->analysisSettings()["params"]["compute"], "bf16");
+
+    views::MixedPrecisionDialog dialog(m_window->viewContext(), *view->result(), view->analysisSettings(),
+                                       view->analysisId());
+    dialog.setBudget(6.0);
+    ASSERT_TRUE(dialog.plan().has_value()) << dialog.summaryText().toStdString();
+    ASSERT_TRUE(dialog.evaluate({dialog.budget()}));
+    ASSERT_TRUE(waitIdle()) << log();
+    auto stored = core::Project::open(project.toStdString(), false);
+    const auto plans = stored->plans();
+    ASSERT_EQ(plans.size(), 1u);
+    const auto run = stored->run(plans[0].runId);
+    ASSERT_TRUE(run.has_value());
+    EXPECT_NE(run->evalSettings.find("bf16"), std::string::npos) << run->evalSettings;
+}
+
 } // namespace

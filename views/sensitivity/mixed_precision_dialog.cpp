@@ -3,6 +3,7 @@
 
 #include "common/layer_names.h"
 #include "common/plot_export.h"
+#include "data/windows.h"
 #include "experiment/mixed_precision_run.h"
 #include "quant/recipe.h"
 #include "store/project.h"
@@ -43,6 +44,8 @@ MixedPrecisionDialog::MixedPrecisionDialog(plugins::ViewContext* context, core::
       m_frontier(new QPushButton(tr("Evaluate the frontier (5 budgets)"), this)), m_chart(new QCustomPlot(this)) {
     setObjectName(QStringLiteral("mixedPrecisionDialog"));
     setWindowTitle(tr("Mixed precision"));
+    // Plans are evaluated with the products the sensitivity measured them with (as the CLI does).
+    m_bf16Products = core::bf16ComputeFromParams(settings.at("params"));
     m_candidates = core::parseCandidateFormats(settings.at("params").at("formats").get<std::string>(),
                                                context->registries(), "mixed precision");
     std::tie(m_min, m_max) = core::planRange(m_result, core::BudgetUnit::BitsPerWeight);
@@ -258,6 +261,7 @@ bool MixedPrecisionDialog::evaluate(const std::vector<double>& budgets) {
     target.data = data.toStdString();
     target.eval.ctx = 128;
     target.eval.maxWindows = m_windows->value();
+    target.eval.bf16Products = m_bf16Products;
     target.commandLine = "quantscope (GUI) Mixed precision ▸ Evaluate";
     const core::RecipeCalibration calibration{m_context->data().calibration.toStdString(), 128};
     const std::string projectPath = m_context->projectPath().toStdString();

@@ -67,6 +67,7 @@ private:
     core::SensitivityResult m_result;
     std::vector<core::CandidateFormat> m_candidates;
     qint64 m_analysisId;
+    bool m_bf16Products = false; // the analysis's compute: its plans are evaluated the same way
     double m_min = 0, m_max = 0;
     std::optional<core::MpPlan> m_plan;
     QString m_status;
