@@ -71,7 +71,7 @@ cli_eval() { # THREADS MODEL DATA ARGS...: quantscope-cli eval's tokens/s
 }
 torch_eval() { # THREADS MODEL DATA WINDOWS [--bf16]
   OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 $py bench/peers/ppl_torch.py --threads "$1" --repeat 1 \
-    --model "$2" --tokens "$3" --windows "$4" $5 | json '["tokens_per_second"]'
+    --model "$2" --tokens "$3" --windows "$4" ${5:-} | json '["tokens_per_second"]'
 }
 if wants eval; then
   ours_fixture() { cli_eval "$1" "$fixture" --data "$fixture/ref_test_tokens.npy" --windows 64 "${@:2}"; }
