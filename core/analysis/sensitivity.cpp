@@ -218,31 +218,58 @@ nlohmann::json finiteOrNull(double v) { return std::isfinite(v) ? nlohmann::json
 
 } // namespace
 
-// tr(E H E^T) = sum over the rows e of E [out, in] of e H e^T, for a weight stored as [out, in] or as
-// [in, out] (GPT-2 Conv1D). Rows go in blocks of 64, each block's E_b H one matrix product (H = XᵀX is
-// symmetric), so H is streamed once per block at the product's speed (row by row it was memory-bound:
-// 65% of a 1B model's analysis). Blocks run in parallel, each product on its own thread (Eigen runs
-// single-threaded inside a parallel region, its blocking fixed by the cache sizes), and the rows are
-// summed in order: the same bits at any thread count.
-double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx) {
-    using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using RowsD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+namespace {
+
+using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// The error E [out, in] as float64, from a weight stored as [out, in] or as [in, out] (GPT-2 Conv1D).
+InputRows errorOutIn(const std::vector<float>& delta, const WeightInfo& w) {
     const Eigen::Index out = w.matrixRows(), in = w.matrixCols();
-    const RowsD e = w.transposed ? RowsD(Eigen::Map<const Rows>(delta.data(), in, out).cast<double>().transpose())
-                                 : RowsD(Eigen::Map<const Rows>(delta.data(), out, in).cast<double>());
+    return w.transposed ? InputRows(Eigen::Map<const Rows>(delta.data(), in, out).cast<double>().transpose())
+                        : InputRows(Eigen::Map<const Rows>(delta.data(), out, in).cast<double>());
+}
+
+// Σ over E's rows r of rowTerms(r0, n)[r - r0], E's rows in blocks of 64, each block's terms one matrix
+// product. Blocks run in parallel, each product on its own thread (Eigen runs single-threaded inside a
+// parallel region, its blocking fixed by the cache sizes), and the rows are summed in order: the same
+// bits at any thread count.
+template <class RowTerms>
+double sumOverRowBlocks(Eigen::Index out, const RowTerms& rowTerms) {
     constexpr Eigen::Index kBlock = 64;
     const Eigen::Index blocks = (out + kBlock - 1) / kBlock;
     std::vector<double> perRow(static_cast<std::size_t>(out), 0.0);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index b = 0; b < blocks; ++b) {
         const Eigen::Index r0 = b * kBlock, n = std::min(kBlock, out - r0);
-        RowsD y(n, in);
-        y.noalias() = e.middleRows(r0, n) * xtx;
-        for (Eigen::Index r = 0; r < n; ++r) perRow[std::size_t(r0 + r)] = e.row(r0 + r).dot(y.row(r));
+        rowTerms(r0, n, perRow.data() + r0);
     }
     double sum = 0;
     for (double v : perRow) sum += v;
     return sum;
+}
+
+} // namespace
+
+// tr(E H E^T) = sum over the rows e of E of e H e^T, each block's E_b H one product (H = XᵀX is
+// symmetric), so H is streamed once per block at the product's speed (row by row it was memory-bound:
+// 65% of a 1B model's analysis).
+double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx) {
+    const InputRows e = errorOutIn(delta, w);
+    return sumOverRowBlocks(e.rows(), [&](Eigen::Index r0, Eigen::Index n, double* terms) {
+        InputRows y(n, e.cols());
+        y.noalias() = e.middleRows(r0, n) * xtx;
+        for (Eigen::Index r = 0; r < n; ++r) terms[r] = e.row(r0 + r).dot(y.row(r));
+    });
+}
+
+// Σ_x ‖E x‖² = sum over the rows e of E of ‖X eᵀ‖², each block's X E_bᵀ one product.
+double localObjective(const std::vector<float>& delta, const WeightInfo& w, const InputRows& inputs) {
+    const InputRows e = errorOutIn(delta, w);
+    return sumOverRowBlocks(e.rows(), [&](Eigen::Index r0, Eigen::Index n, double* terms) {
+        Eigen::MatrixXd y(inputs.rows(), n);
+        y.noalias() = inputs * e.middleRows(r0, n).transpose();
+        for (Eigen::Index r = 0; r < n; ++r) terms[r] = y.col(r).squaredNorm();
+    });
 }
 
 nlohmann::json SensitivityResult::correlations() const {

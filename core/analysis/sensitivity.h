@@ -95,6 +95,14 @@ struct SensitivityResult {
 /// any thread count.
 double localObjective(const std::vector<float>& delta, const WeightInfo& w, const Eigen::MatrixXd& xtx);
 
+/// The input rows of a Linear as float64, [tokens, in_features] row-major.
+using InputRows = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// The same objective from the inputs X [tokens, in] themselves: Σ over X's rows x of ‖E x‖², which is
+/// tr(E XᵀX Eᵀ). It costs 2·tokens·in·out flops against the Gram form's 2·in²·out: the cheaper one when
+/// the set holds fewer tokens than the Linear has inputs. The same bits at any thread count.
+double localObjective(const std::vector<float>& delta, const WeightInfo& w, const InputRows& inputs);
+
 /// Measures sensitivities of `model` on the windows of `set` (the sensitivity set), the whole model
 /// in memory or (options.layerMajor) one decoder layer at a time. Progress per evaluation (layer-major:
 /// per layer), cancellable. Deterministic: the same inputs and seed give bit-identical figures at any

@@ -75,11 +75,33 @@ std::size_t GroupQuantizer::quantizedCandidates() const {
 void GroupQuantizer::enterLayer(const CausalLm& lm, int layer, const std::vector<RowMatrixF>& inputs) {
     m_siteStats.clear();
     m_siteOf.clear();
-    for (const LinearInputSite& site : lm.layerSites(layer))
+    m_siteInputs.clear();
+    std::int64_t tokens = 0;
+    for (const RowMatrixF& x : inputs) tokens += x.rows();
+    bool gram = m_calibrated;
+    for (const LinearInputSite& site : lm.layerSites(layer)) {
         for (const std::string& w : site.weights) m_siteOf[w] = site.name;
-    for (LinearInputStats& s : collectLayerStats(lm, layer, inputs, true, m_quiet)) {
+        const std::int64_t features = m_info.at(site.weights.front())->matrixCols();
+        if (tokens < features)
+            m_siteInputs[site.name] = InputRows(tokens, features);
+        else
+            gram = true;
+    }
+    for (LinearInputStats& s : collectLayerStats(lm, layer, inputs, gram, m_quiet)) {
         const std::string site = s.site;
         m_siteStats.emplace(site, std::move(s));
+    }
+    if (m_siteInputs.empty()) return;
+    // The kept sites' inputs, window after window (the layer run again: a small part of the objectives' cost).
+    std::int64_t row = 0;
+    const LinearInputObserver keep = [&](int, const LinearInputSite& site, const RowMatrixF& x) {
+        const auto it = m_siteInputs.find(site.name);
+        if (it != m_siteInputs.end()) it->second.middleRows(row, x.rows()) = x.cast<double>();
+    };
+    for (const RowMatrixF& input : inputs) {
+        RowMatrixF x = input;
+        lm.runLayer(layer, x, &keep);
+        row += input.rows();
     }
 }
 
@@ -101,7 +123,10 @@ WeightSet GroupQuantizer::quantizeWithProxies(SensitivityResult& r, std::size_t 
         const std::vector<float> original = m_model.weight(name).toFloats();
         std::vector<float> delta(q.size());
         for (std::size_t i = 0; i < q.size(); ++i) delta[i] = q[i] - original[i];
-        r.localError[g][c] += localObjective(delta, w, input.xtx) / double(input.samples);
+        const auto kept = m_siteInputs.find(m_siteOf.at(name));
+        r.localError[g][c] += (kept != m_siteInputs.end() ? localObjective(delta, w, kept->second)
+                                                          : localObjective(delta, w, input.xtx)) /
+                              double(input.samples);
         m_sqNorm[g][c] += squaredNorm(delta);
         groupBits += n * m_bits.at(name);
         out[name] = std::move(q);

@@ -43,7 +43,9 @@ public:
     bool calibrated() const { return m_calibrated; }
     std::size_t quantizedCandidates() const;
     /// Takes decoder layer `layer`'s input statistics from the float32 residual stream entering it
-    /// (one matrix per window); the layer must be loaded in `lm`.
+    /// (one matrix per window); the layer must be loaded in `lm`. Where a site has more inputs than the
+    /// windows have tokens, its inputs themselves are kept for the local objective, and XᵀX is collected
+    /// only when a calibrated candidate or another site needs it.
     void enterLayer(const CausalLm& lm, int layer, const std::vector<RowMatrixF>& inputs);
     /// Group g (of the entered layer) at candidate c: its weights (stored layout; empty for keep), and
     /// the proxies written into r.localError, r.bitsPerWeight and sqNorm(g, c).
@@ -61,6 +63,9 @@ private:
     std::map<std::string, const WeightInfo*> m_info;
     const JobContext m_quiet;
     std::map<std::string, LinearInputStats> m_siteStats; // the entered layer's input statistics, by site
+    // The entered layer's inputs themselves, for the sites with more inputs than the set has tokens:
+    // their local objective is cheaper from X than from XᵀX (localObjective).
+    std::map<std::string, InputRows> m_siteInputs;
     std::map<std::string, std::string> m_siteOf;         // weight -> its input site
     std::vector<std::vector<double>> m_sqNorm;
     bool m_calibrated = false;

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <random>
 
 using namespace qs::core;
 using qs::test::builtinRegistries;
@@ -305,4 +306,37 @@ TEST(Sensitivity, Bf16ProductsEvaluateAsTheBf16ComparisonWithFloat32Proxies) {
 
     o.layerMajor = true;
     EXPECT_THROW(measureSensitivity(fixtureModel(), set, builtinRegistries(), o, {}), Error);
+}
+
+// The local objective's two forms, from XᵀX and from the input rows X, against Σ_x ‖E x‖² summed in
+// long double here, for fewer and for more tokens than inputs, in both stored layouts.
+TEST(Sensitivity, LocalObjectiveFromInputsAndFromTheGramMatrixAgreeWithTheSumByHand) {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> value(0, 1);
+    const Eigen::Index out = 70, in = 45;
+    for (const Eigen::Index tokens : {Eigen::Index(13), Eigen::Index(130)})
+        for (const bool transposed : {false, true}) {
+            WeightInfo w;
+            w.transposed = transposed;
+            w.shape = transposed ? Shape{in, out} : Shape{out, in};
+            std::vector<float> delta(static_cast<std::size_t>(out * in));
+            for (float& d : delta) d = value(rng) * 0.01f;
+            InputRows x(tokens, in);
+            for (Eigen::Index t = 0; t < tokens; ++t)
+                for (Eigen::Index i = 0; i < in; ++i) x(t, i) = value(rng);
+            const auto e = [&](Eigen::Index o, Eigen::Index i) {
+                return static_cast<long double>(delta[std::size_t(transposed ? i * out + o : o * in + i)]);
+            };
+            long double want = 0;
+            for (Eigen::Index t = 0; t < tokens; ++t)
+                for (Eigen::Index o = 0; o < out; ++o) {
+                    long double ex = 0;
+                    for (Eigen::Index i = 0; i < in; ++i) ex += e(o, i) * static_cast<long double>(x(t, i));
+                    want += ex * ex;
+                }
+            const Eigen::MatrixXd xtx = x.transpose() * x;
+            const double tolerance = 1e-12 * static_cast<double>(want);
+            EXPECT_NEAR(localObjective(delta, w, xtx), static_cast<double>(want), tolerance) << tokens << transposed;
+            EXPECT_NEAR(localObjective(delta, w, x), static_cast<double>(want), tolerance) << tokens << transposed;
+        }
 }
