@@ -6,6 +6,7 @@
 #include "analysis/prefix_evaluator.h"
 #include "analysis/sensitivity.h"
 #include "base/error.h"
+#include "data/windows.h"
 #include "base/uniform.h"
 #include "calib/collect_stats.h"
 #include "eval/window_scores.h"
@@ -147,6 +148,7 @@ const ParamSchema& MisalignmentAnalysis::params() const {
          "QAT of this weight alone (the others kept in float), Adam steps on the calibration data; 0: no QAT candidate",
          "QAT steps"},
         {"seed", ParamType::Int, 0, 0, 1e15, {}, "seed of the mixes and re-roundings", "Seed"},
+        computeParam(), // the global evaluations' products; the local objective and QAT stay float32
     };
     return schema;
 }
@@ -193,7 +195,8 @@ AnalysisOutput MisalignmentAnalysis::run(const AnalysisInput& input, const nlohm
     };
 
     std::vector<std::vector<std::int32_t>> windows = input.set.windows;
-    PrefixEvaluator evaluator(input.model, lm, std::move(windows), {}, quiet);
+    const CausalLm evaluated = evaluationModel(lm, bf16ComputeFromParams(p));
+    PrefixEvaluator evaluator(input.model, evaluated, std::move(windows), {}, quiet);
     const PerturbedScores reference = evaluator.reference();
     auto global = [&](const std::vector<float>& q) {
         std::map<std::string, std::vector<float>> replaced;

@@ -11,6 +11,12 @@
 
 namespace qs::core {
 
+CausalLm evaluationModel(const CausalLm& lm, bool bf16Products) {
+    CausalLm out(lm, {});
+    out.setHooks({.bf16Products = bf16Products});
+    return out;
+}
+
 PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
                                  std::vector<std::vector<std::int32_t>> windows, const Options& options,
                                  const JobContext& job)

@@ -21,6 +21,10 @@ struct PerturbedScores {
     double top1 = 1; ///< share of positions whose argmax agrees with the float32 model
 };
 
+/// The model an analysis's evaluations run on: a copy of `lm` sharing its weights, with bf16 products
+/// (ForwardHooks::bf16Products) when asked. Calibration and backward passes keep `lm` (float32).
+CausalLm evaluationModel(const CausalLm& lm, bool bf16Products);
+
 /// Evaluates replaced weights on fixed windows. The constructor runs the float32 model once and keeps
 /// the residual stream entering every decoder layer (the prefix cache) and the reference's logits
 /// (while they fit `logitBytesLimit`; otherwise they are recomputed from the kept last hidden state).

@@ -22,14 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The model the evaluations run: `lm` itself, or (bf16 products) a copy sharing its weights whose
-// products run on bf16 operands.
-CausalLm evaluationModel(const CausalLm& lm, bool bf16Products) {
-    CausalLm out(lm, {});
-    out.setHooks({.bf16Products = bf16Products});
-    return out;
-}
-
 // One weight set from several cached ones (a pair's two groups).
 WeightSet merged(const WeightSet& a, const WeightSet& b) {
     WeightSet out = a;

@@ -71,3 +71,32 @@ TEST(CliMisalignment, BadInputIsAClearError) {
         EXPECT_TRUE(r.json().contains("error")) << bad << r.out;
     }
 }
+
+// --compute bf16: the global figures are the bf16 sensitivity's for the same weight and format (RTN),
+// while the local objective (float32 calibration inputs) equals the float32 analysis's.
+TEST(CliMisalignment, Bf16ProductsScoreGloballyAsTheBf16SensitivityAndLocallyInFloat32) {
+    const std::string args = "misalignment " + q(kModel) + " --data " + q(kTokens) + " --windows 2 --calib " + q(kTokens) +
+                             " --calib-windows 2 --layer " + kLayer + " --format " + kSpec +
+                             " --mixes 0 --rerounding 0 --json";
+    const CliRun f32 = runCli(args);
+    const CliRun bf16 = runCli(args + " --compute bf16");
+    const CliRun s = runCli("sensitivity " + q(kModel) + " --calib " + q(kTokens) + " --sens-windows 2 --groups each --formats " +
+                            kSpec + " --hawq-probes 0 --no-gradient-score --compute bf16 --json");
+    ASSERT_EQ(f32.exitCode, 0) << f32.out;
+    ASSERT_EQ(bf16.exitCode, 0) << bf16.out;
+    ASSERT_EQ(s.exitCode, 0) << s.out;
+    const nlohmann::json a = f32.json()["result"], b = bf16.json()["result"], sens = s.json()["result"];
+    ASSERT_EQ(a["candidates"].size(), b["candidates"].size());
+    for (std::size_t i = 0; i < a["candidates"].size(); ++i) {
+        EXPECT_EQ(b["candidates"][i]["local"], a["candidates"][i]["local"]) << i;
+        EXPECT_NE(b["candidates"][i]["delta_loss"], a["candidates"][i]["delta_loss"]) << i;
+    }
+    std::size_t g = 0;
+    while (g < sens["groups"].size() && sens["groups"][g]["name"].get<std::string>().find(kLayer) == std::string::npos) ++g;
+    ASSERT_LT(g, sens["groups"].size()) << sens["groups"];
+    const nlohmann::json rtn = b["candidates"][0], cand = sens["groups"][g]["candidates"][0];
+    ASSERT_EQ(rtn["label"], "rtn");
+    EXPECT_NEAR(rtn["delta_loss"].get<double>(), cand["delta_loss"].get<double>(), 1e-12);
+    EXPECT_NEAR(rtn["kld"].get<double>(), cand["kld"].get<double>(), 1e-12);
+    EXPECT_NEAR(b["reference_loss"].get<double>(), sens["reference"]["nll"].get<double>(), 1e-12);
+}
