@@ -64,3 +64,15 @@ TEST(CliSpans, BadInputIsAClearError) {
         EXPECT_TRUE(r.json().contains("error")) << bad << r.out;
     }
 }
+
+// --compute bf16: every model of the analysis runs bf16 products; its full-attention reference is
+// `eval --compute bf16` on the same windows, and full mass still reproduces it exactly.
+TEST(CliSpans, Bf16ProductsMeasureTheBf16Model) {
+    const nlohmann::json f32 = spans("--mass 1 --sinks 0")["result"];
+    const nlohmann::json bf16 = spans("--mass 1 --sinks 0 --compute bf16")["result"];
+    const CliRun eval = runCli("eval " + q(kModel) + " --data " + q(kTokens) + " --windows 4 --compute bf16 --json");
+    ASSERT_EQ(eval.exitCode, 0) << eval.out;
+    EXPECT_NEAR(bf16["reference_perplexity"].get<double>(), eval.json()["perplexity"].get<double>(), 1e-9);
+    EXPECT_NE(bf16["reference_perplexity"], f32["reference_perplexity"]);
+    EXPECT_EQ(bf16["perplexity"], bf16["reference_perplexity"]);
+}
