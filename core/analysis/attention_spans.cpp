@@ -66,8 +66,8 @@ AnalysisOutput SpansAnalysis::run(const AnalysisInput& input, const nlohmann::js
     const double mass = p.at("mass").get<double>(), quantile = p.at("quantile").get<double>();
     const int sinks = p.at("sinks").get<int>(), block = p.at("block").get<int>();
     job.step(0, 0, "loading the model");
-    const bool bf16 = bf16ComputeFromParams(p);
-    const CausalLm lm = evaluationModel(CausalLm(input.model, {}, JobContext{nullptr, job.cancel}), bf16);
+    const CausalLm lm =
+        evaluationModel(CausalLm(input.model, {}, JobContext{nullptr, job.cancel}), bf16ComputeFromParams(p));
     const ModelConfig& cfg = lm.config();
     const int layers = lm.numLayers(), heads = cfg.numHeads, kvHeads = cfg.numKvHeads > 0 ? cfg.numKvHeads : heads;
     const int ctx = input.set.ctx;
@@ -78,7 +78,7 @@ AnalysisOutput SpansAnalysis::run(const AnalysisInput& input, const nlohmann::js
     // Windows run on several threads; integer counts added atomically give the same totals in any order.
     std::vector<long long> counts(static_cast<std::size_t>(layers) * heads * (ctx + 1));
     CausalLm observed(lm, {});
-    ForwardHooks hooks{.bf16Products = bf16};
+    ForwardHooks hooks = lm.hooks(); // its products' precision, plus the observer
     hooks.attentionObserver = [&](int layer, int head, const RowMatrixF& a) {
         long long* c = counts.data() + (static_cast<std::size_t>(layer) * heads + head) * (ctx + 1);
         for (std::int64_t i = 0; i < a.rows(); ++i) {
@@ -135,7 +135,7 @@ AnalysisOutput SpansAnalysis::run(const AnalysisInput& input, const nlohmann::js
 
     // 4. The model with attention masked to the spans against the full model, on the same windows.
     CausalLm masked(lm, {});
-    ForwardHooks maskHooks{.bf16Products = bf16};
+    ForwardHooks maskHooks = lm.hooks();
     maskHooks.attentionSpans = spans;
     maskHooks.attentionSinks = sinks;
     masked.setHooks(maskHooks);

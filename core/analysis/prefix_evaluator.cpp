@@ -28,7 +28,7 @@ PrefixEvaluator::PrefixEvaluator(const Model& model, const CausalLm& lm,
     const JobContext quiet{{}, job.cancel};
     m_hidden.assign(static_cast<std::size_t>(layers) + 1, std::vector<RowMatrixF>(n));
     job.step(0, layers + 1, "reference: embedding " + std::to_string(n) + " windows");
-    forEachWindow(n, quiet, "embed", [&](std::size_t k) { m_hidden[0][k] = lm.embed(m_windows[k]); });
+    m_hidden[0] = embedWindows(lm, m_windows, quiet);
     for (int l = 0; l < layers; ++l) {
         job.step(l, layers + 1, "reference: layer " + std::to_string(l + 1) + "/" + std::to_string(layers));
         m_hidden[l + 1] = m_hidden[l];

@@ -92,11 +92,7 @@ private:
         // The calibration's layer inputs are the float32 model's: the evaluator's reference streams, or
         // (bf16 evaluations) streams of the float32 model run alongside, one layer at a time.
         std::vector<RowMatrixF> float32Inputs;
-        if (m_options.bf16Products) {
-            float32Inputs.resize(m_windows.size());
-            forEachWindow(m_windows.size(), m_quiet, "embed",
-                          [&](std::size_t k) { float32Inputs[k] = m_lm.embed(m_windows[k]); });
-        }
+        if (m_options.bf16Products) float32Inputs = embedWindows(m_lm, m_windows, m_quiet);
         for (int l = 0; l < m_lm.numLayers(); ++l) {
             if (m_options.bf16Products && l > 0) runLayerOnStreams(m_lm, l - 1, float32Inputs, m_quiet);
             m_quantizer.enterLayer(m_lm, l, m_options.bf16Products ? float32Inputs : m_evaluator->layerInputs(l));

@@ -112,7 +112,7 @@ private:
         const int from = first || batch.empty() ? 0 : m_evals[batch.front()].start;
         std::vector<std::vector<RowMatrixF>> streams(batch.size());
         if (first)
-            forEachWindow(n, m_quiet, "embed", [&](std::size_t k) { m_reference[0][k] = m_lm.embed(m_windows[k]); });
+            m_reference[0] = embedWindows(m_lm, m_windows, m_quiet);
         for (int l = from; l < layers; ++l) {
             m_job.step(static_cast<long long>(r.passes) * layers + l, m_steps,
                        "pass " + std::to_string(r.passes + 1) + ": layer " + std::to_string(l + 1) + "/" +

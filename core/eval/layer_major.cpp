@@ -74,8 +74,7 @@ LayerMajorResult evaluateLayerMajor(const Model& model, std::span<const std::int
     job.step(0, total, "embedding " + std::to_string(windows.size()) + " windows");
     // A calibrated transform (resq) also carries the windows through the transformed, unquantized
     // layers: its statistics of layer l are those a whole-model pass would take.
-    std::vector<RowMatrixF> ref(windows.size()), cand, calib, transformCalib;
-    forEachWindow(windows.size(), quiet, "embed", [&](std::size_t k) { ref[k] = lm.embed(windows[k]); });
+    std::vector<RowMatrixF> ref = embedWindows(lm, windows, quiet), cand, calib, transformCalib;
     if (candidate) cand = ref;
     if (calibrated)
         for (const auto& window : calibration->windows) calib.push_back(lm.embed(window));

@@ -19,6 +19,14 @@ namespace qs::core {
 void forEachWindow(std::size_t count, const JobContext& job, const std::string& label,
                    const std::function<void(std::size_t)>& fn);
 
+/// Each window's embedding (the residual stream entering decoder layer 0), windows as forEachWindow runs them.
+template <class Windows>
+std::vector<RowMatrixF> embedWindows(const CausalLm& lm, const Windows& windows, const JobContext& job) {
+    std::vector<RowMatrixF> out(windows.size());
+    forEachWindow(windows.size(), job, "embed", [&](std::size_t k) { out[k] = lm.embed(windows[k]); });
+    return out;
+}
+
 /// forEachWindow for batches: fn(begin, end) for consecutive windows [begin, end), at most `batch`
 /// of them, one batch per thread at a time.
 void forEachWindowBatch(std::size_t count, std::size_t batch, const JobContext& job, const std::string& label,

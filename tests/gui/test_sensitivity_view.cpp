@@ -18,19 +18,27 @@ namespace {
 
 using namespace qs;
 
-class SensitivityViewTest : public test::WindowTest {};
+class SensitivityViewTest : public test::WindowTest {
+protected:
+    // The fixture model open, a fresh project `name`, and the Sensitivity view shown (into `view`).
+    void openSensitivityView(const QString& name, QString& project, views::SensitivityView*& view) {
+        project = freshProject(name);
+        ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
+        ASSERT_TRUE(m_window->experiments()->openProject(project, true));
+        ASSERT_TRUE(m_window->showView(QStringLiteral("sensitivity")));
+        view = m_window->findChild<views::SensitivityView*>();
+        ASSERT_NE(view, nullptr);
+    }
+};
 
 QCPColorMap* colourMapOf(QCustomPlot* plot) {
     return plot->plottableCount() ? qobject_cast<QCPColorMap*>(plot->plottable(0)) : nullptr;
 }
 
 TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
-    const QString project = freshProject(QStringLiteral("sensitivity.qsproj"));
-    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
-    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
-    ASSERT_TRUE(m_window->showView(QStringLiteral("sensitivity")));
-    auto* view = m_window->findChild<views::SensitivityView*>();
-    ASSERT_NE(view, nullptr);
+    QString project;
+    views::SensitivityView* view = nullptr;
+    ASSERT_NO_FATAL_FAILURE(openSensitivityView(QStringLiteral("sensitivity.qsproj"), project, view));
     EXPECT_FALSE(view->measure()); // no calibration data yet: refused, and said
     EXPECT_TRUE(view->noteText().contains(QStringLiteral("calibration data")));
 
@@ -147,12 +155,9 @@ TEST_F(SensitivityViewTest, MeasurePlanEvaluate) {
 // The form's Products choice (compute bf16): the analysis is measured and stored with bf16 products,
 // and the Mixed-precision dialog evaluates its plans the same way (the run's settings say bf16).
 TEST_F(SensitivityViewTest, Bf16ProductsFromTheFormReachTheAnalysisAndItsPlans) {
-    const QString project = freshProject(QStringLiteral("sensitivity-bf16.qsproj"));
-    ASSERT_NO_FATAL_FAILURE(openAndWait(test::fixtureModel()));
-    ASSERT_TRUE(m_window->experiments()->openProject(project, true));
-    ASSERT_TRUE(m_window->showView(QStringLiteral("sensitivity")));
-    auto* view = m_window->findChild<views::SensitivityView*>();
-    ASSERT_NE(view, nullptr);
+    QString project;
+    views::SensitivityView* view = nullptr;
+    ASSERT_NO_FATAL_FAILURE(openSensitivityView(QStringLiteral("sensitivity-bf16.qsproj"), project, view));
     m_window->experiments()->setCalibrationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/calib.txt"));
     m_window->experiments()->setEvaluationData(QStringLiteral(QS_FIXTURES_DIR "/corpus/test.txt"));
     view->setSetWindows(2);
